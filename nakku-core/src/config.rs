@@ -1,0 +1,536 @@
+//! Settings: defaults < optional `nakku.toml` < `NAKKU_*` environment < CLI flags.
+//!
+//! Keys are flat (`user_database_url` in the file, `NAKKU_USER_DATABASE_URL` in the
+//! environment) so that one name works everywhere. Every value is parsed here, once; a bad
+//! one stops start-up with an error naming the key, where it came from and what is expected.
+//! We parse by hand rather than with the `config` crate because its errors name serde paths,
+//! not the environment variable the operator actually set.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::service::Service;
+
+/// A value that must not be printed (passwords in URLs, the JWT secret).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A configuration error: which key, from where, what was wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key} (from {origin}) = {value:?}: expected {expected}")]
+pub struct ConfigError {
+    pub key: String,
+    pub origin: String,
+    pub value: String,
+    pub expected: String,
+}
+
+/// Everything Nakku reads at start-up. Build it with [`Settings::load`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// `mysql://user:pass@host:port` server URL; each service uses `nakku_<svc>` on it.
+    pub database_url: Option<Secret>,
+    /// Full per-service database URLs (`NAKKU_<SVC>_DATABASE_URL`).
+    pub service_database_urls: BTreeMap<Service, Secret>,
+    pub host: IpAddr,
+    pub ports: BTreeMap<Service, u16>,
+    /// Where the gateway finds a service that does not run in this process (`NAKKU_<SVC>_URL`).
+    pub upstream_urls: BTreeMap<Service, String>,
+    pub jwt_secret: Option<Secret>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub bcrypt_cost: u32,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+    pub db_max_connections: u32,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./nakku-data"),
+            database_url: None,
+            service_database_urls: BTreeMap::new(),
+            host: IpAddr::from([127, 0, 0, 1]),
+            ports: Service::ALL
+                .into_iter()
+                .map(|s| (s, s.default_port()))
+                .collect(),
+            upstream_urls: BTreeMap::new(),
+            jwt_secret: None,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            bcrypt_cost: 12,
+            request_timeout_secs: 30,
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_secs: 30,
+            db_max_connections: 10,
+            log_format: LogFormat::Json,
+            log_filter: "info".to_owned(),
+        }
+    }
+}
+
+/// One documented configuration key (used for parsing, for unknown-key detection and in
+/// `nakku config` output).
+pub struct KeyDoc {
+    pub key: String,
+    pub default: String,
+    pub meaning: String,
+}
+
+/// Every key Nakku understands, with its default and meaning.
+pub fn documented_keys() -> Vec<KeyDoc> {
+    let d = Settings::default();
+    let mut keys = vec![
+        doc("data_dir", "./nakku-data", "directory for SQLite files, the event log and the generated JWT secret"),
+        doc("database_url", "(unset: SQLite)", "MySQL/MariaDB server URL mysql://user:pass@host:port; each service uses database nakku_<svc> on it"),
+        doc("host", "127.0.0.1", "address every service listens on"),
+        doc("jwt_secret", "(generated in embedded mode)", "HS256 signing secret, at least 32 bytes; required when database_url is set"),
+        doc("access_token_ttl_secs", &d.access_token_ttl_secs.to_string(), "lifetime of access JWTs"),
+        doc("refresh_token_ttl_secs", &d.refresh_token_ttl_secs.to_string(), "lifetime of refresh tokens"),
+        doc("bcrypt_cost", &d.bcrypt_cost.to_string(), "bcrypt work factor for passwords (4-31)"),
+        doc("request_timeout_secs", &d.request_timeout_secs.to_string(), "a request taking longer gets 408"),
+        doc("body_limit_bytes", &d.body_limit_bytes.to_string(), "larger request bodies get 413"),
+        doc("shutdown_grace_secs", &d.shutdown_grace_secs.to_string(), "how long in-flight requests may finish after SIGINT/SIGTERM"),
+        doc("db_max_connections", &d.db_max_connections.to_string(), "connection pool size per service database"),
+        doc("log_format", "json", "json (one JSON object a line) or pretty"),
+        doc("log", "info", "log filter in tracing's EnvFilter syntax, e.g. info,nakku_server=debug"),
+    ];
+    for svc in Service::ALL {
+        let n = svc.name();
+        keys.push(doc(&format!("{n}_port"), &svc.default_port().to_string(), &format!("port of the {n} service")));
+        if svc != Service::Gateway {
+            keys.push(doc(
+                &format!("{n}_database_url"),
+                "(derived)",
+                &format!("full database URL of the {n} service (mysql://.../db or sqlite://path), overriding database_url"),
+            ));
+            keys.push(doc(
+                &format!("{n}_url"),
+                "(in-process)",
+                &format!("base URL where the gateway reaches the {n} service when it runs elsewhere"),
+            ));
+        }
+    }
+    keys
+}
+
+fn doc(key: &str, default: &str, meaning: &str) -> KeyDoc {
+    KeyDoc {
+        key: key.to_owned(),
+        default: default.to_owned(),
+        meaning: meaning.to_owned(),
+    }
+}
+
+/// A raw value and where it came from, before parsing.
+struct Raw {
+    value: String,
+    origin: String,
+    key_as_given: String,
+}
+
+impl Settings {
+    /// Loads settings from the optional file and the given environment.
+    ///
+    /// `config_file`: an explicit path must exist; without one, `./nakku.toml` is read when
+    /// present. `env` is passed in (rather than read here) so tests can supply their own.
+    pub fn load(
+        config_file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut raw: HashMap<String, Raw> = HashMap::new();
+        let known: Vec<String> = documented_keys().into_iter().map(|k| k.key).collect();
+
+        let explicit = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("NAKKU_CONFIG").map(PathBuf::from));
+        let file = match explicit {
+            Some(p) => Some((p, true)),
+            None => Some((PathBuf::from("nakku.toml"), false)),
+        };
+        if let Some((path, required)) = file {
+            read_file(&path, required, &known, &mut raw)?;
+        }
+        for key in &known {
+            let var = format!("NAKKU_{}", key.to_ascii_uppercase());
+            if let Some(v) = env.get(&var) {
+                raw.insert(
+                    key.clone(),
+                    Raw {
+                        value: v.clone(),
+                        origin: "environment".to_owned(),
+                        key_as_given: var,
+                    },
+                );
+            }
+        }
+        Settings::from_raw(raw)
+    }
+
+    fn from_raw(mut raw: HashMap<String, Raw>) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        if let Some(r) = raw.remove("data_dir") {
+            if r.value.trim().is_empty() {
+                return Err(bad(&r, "a directory path"));
+            }
+            s.data_dir = PathBuf::from(r.value);
+        }
+        if let Some(r) = raw.remove("database_url") {
+            validate_server_url(&r)?;
+            s.database_url = Some(Secret(r.value));
+        }
+        if let Some(r) = raw.remove("host") {
+            s.host = r
+                .value
+                .parse()
+                .map_err(|_| bad(&r, "an IP address such as 127.0.0.1 or 0.0.0.0"))?;
+        }
+        if let Some(r) = raw.remove("jwt_secret") {
+            if r.value.len() < 32 {
+                return Err(ConfigError {
+                    value: "***".to_owned(),
+                    ..bad(&r, "a secret of at least 32 bytes")
+                });
+            }
+            s.jwt_secret = Some(Secret(r.value));
+        }
+        parse_num(&mut raw, "access_token_ttl_secs", 1, 86_400, &mut s.access_token_ttl_secs)?;
+        parse_num(&mut raw, "refresh_token_ttl_secs", 60, 365 * 86_400, &mut s.refresh_token_ttl_secs)?;
+        parse_num(&mut raw, "bcrypt_cost", 4, 31, &mut s.bcrypt_cost)?;
+        parse_num(&mut raw, "request_timeout_secs", 1, 3600, &mut s.request_timeout_secs)?;
+        parse_num(&mut raw, "body_limit_bytes", 1024, 1 << 30, &mut s.body_limit_bytes)?;
+        parse_num(&mut raw, "shutdown_grace_secs", 0, 3600, &mut s.shutdown_grace_secs)?;
+        parse_num(&mut raw, "db_max_connections", 1, 1000, &mut s.db_max_connections)?;
+        if let Some(r) = raw.remove("log_format") {
+            s.log_format = match r.value.to_ascii_lowercase().as_str() {
+                "json" => LogFormat::Json,
+                "pretty" | "text" => LogFormat::Pretty,
+                _ => return Err(bad(&r, "json or pretty")),
+            };
+        }
+        if let Some(r) = raw.remove("log") {
+            s.log_filter = r.value;
+        }
+        for svc in Service::ALL {
+            let n = svc.name();
+            if let Some(port) = s.ports.get_mut(&svc) {
+                parse_num(&mut raw, &format!("{n}_port"), 0, 65_535, port)?;
+            }
+            if let Some(r) = raw.remove(&format!("{n}_database_url")) {
+                validate_database_url(&r)?;
+                s.service_database_urls.insert(svc, Secret(r.value));
+            }
+            if let Some(r) = raw.remove(&format!("{n}_url")) {
+                let v = r.value.trim_end_matches('/');
+                if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 10 {
+                    return Err(bad(&r, "an http:// or https:// base URL"));
+                }
+                s.upstream_urls.insert(svc, v.to_owned());
+            }
+        }
+        Ok(s)
+    }
+
+    /// The database URL of a service: its own override, else `database_url` plus
+    /// `/nakku_<svc>`, else a SQLite file in the data directory.
+    pub fn database_url_for(&self, svc: Service) -> Option<Secret> {
+        let db_name = svc.database_name()?;
+        if let Some(url) = self.service_database_urls.get(&svc) {
+            return Some(url.clone());
+        }
+        if let Some(server) = &self.database_url {
+            let (base, query) = match server.expose().split_once('?') {
+                Some((b, q)) => (b, Some(q)),
+                None => (server.expose(), None),
+            };
+            let mut url = format!("{}/{db_name}", base.trim_end_matches('/'));
+            if let Some(q) = query {
+                url.push('?');
+                url.push_str(q);
+            }
+            return Some(Secret(url));
+        }
+        let path = self.data_dir.join(format!("{db_name}.db"));
+        Some(Secret(format!("sqlite://{}", path.display())))
+    }
+
+    /// True when every service database is a SQLite file (the embedded topology).
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.is_none()
+            && self
+                .service_database_urls
+                .values()
+                .all(|u| u.expose().starts_with("sqlite:"))
+    }
+
+    pub fn port(&self, svc: Service) -> u16 {
+        self.ports.get(&svc).copied().unwrap_or(svc.default_port())
+    }
+}
+
+fn read_file(
+    path: &Path,
+    required: bool,
+    known: &[String],
+    raw: &mut HashMap<String, Raw>,
+) -> Result<(), ConfigError> {
+    let origin = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ConfigError {
+                key: "config".to_owned(),
+                origin: "--config / NAKKU_CONFIG".to_owned(),
+                value: origin,
+                expected: format!("a readable TOML file ({e})"),
+            })
+        }
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+        key: "config".to_owned(),
+        origin: origin.clone(),
+        value: String::new(),
+        expected: format!("valid TOML: {}", e.message()),
+    })?;
+    for (key, value) in table {
+        if !known.contains(&key) {
+            return Err(ConfigError {
+                key: key.clone(),
+                origin,
+                value: value.to_string(),
+                expected: "a known key (see the README's configuration table)".to_owned(),
+            });
+        }
+        let value = match value {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        raw.insert(
+            key.clone(),
+            Raw {
+                value,
+                origin: origin.clone(),
+                key_as_given: key,
+            },
+        );
+    }
+    Ok(())
+}
+
+fn bad(r: &Raw, expected: &str) -> ConfigError {
+    ConfigError {
+        key: r.key_as_given.clone(),
+        origin: r.origin.clone(),
+        value: r.value.clone(),
+        expected: expected.to_owned(),
+    }
+}
+
+fn parse_num<T>(
+    raw: &mut HashMap<String, Raw>,
+    key: &str,
+    min: T,
+    max: T,
+    out: &mut T,
+) -> Result<(), ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    if let Some(r) = raw.remove(key) {
+        let expected = format!("a whole number from {min} to {max}");
+        let v: T = r.value.trim().parse().map_err(|_| bad(&r, &expected))?;
+        if v < min || v > max {
+            return Err(bad(&r, &expected));
+        }
+        *out = v;
+    }
+    Ok(())
+}
+
+fn redacted(r: &Raw) -> String {
+    redact_url(&r.value)
+}
+
+/// Hides the password in a URL (`mysql://root:***@host`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn validate_server_url(r: &Raw) -> Result<(), ConfigError> {
+    let expected = "a server URL mysql://user:pass@host:port with no database name (each service adds nakku_<svc>)";
+    let v = &r.value;
+    let rest = v
+        .strip_prefix("mysql://")
+        .or_else(|| v.strip_prefix("mariadb://"))
+        .ok_or_else(|| ConfigError { value: redacted(r), ..bad(r, expected) })?;
+    let before_query = rest.split('?').next().unwrap_or_default();
+    let host_part = before_query.rsplit('@').next().unwrap_or_default();
+    if host_part.is_empty() || host_part.trim_end_matches('/').contains('/') {
+        return Err(ConfigError { value: redacted(r), ..bad(r, expected) });
+    }
+    Ok(())
+}
+
+fn validate_database_url(r: &Raw) -> Result<(), ConfigError> {
+    let v = &r.value;
+    let ok = if let Some(rest) = v.strip_prefix("mysql://").or_else(|| v.strip_prefix("mariadb://")) {
+        let before_query = rest.split('?').next().unwrap_or_default();
+        let after_at = before_query.rsplit('@').next().unwrap_or_default();
+        matches!(after_at.split_once('/'), Some((host, db)) if !host.is_empty() && is_db_name(db))
+    } else if let Some(path) = v.strip_prefix("sqlite://").or_else(|| v.strip_prefix("sqlite:")) {
+        !path.split('?').next().unwrap_or_default().is_empty()
+    } else {
+        false
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            value: redacted(r),
+            ..bad(r, "mysql://user:pass@host:port/database (letters, digits, _) or sqlite://path")
+        })
+    }
+}
+
+/// Database names go into `CREATE DATABASE`, so they are restricted to a safe alphabet.
+pub fn is_db_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load(None, &env(pairs))
+    }
+
+    #[test]
+    fn defaults_are_embedded_sqlite_in_the_data_dir() {
+        let s = load(&[]).unwrap();
+        assert!(s.is_embedded());
+        assert_eq!(s.port(Service::Gateway), 8080);
+        assert_eq!(
+            s.database_url_for(Service::User).unwrap().expose(),
+            "sqlite://./nakku-data/nakku_user.db"
+        );
+        assert!(s.database_url_for(Service::Gateway).is_none());
+    }
+
+    #[test]
+    fn a_mysql_server_url_gives_each_service_its_own_database() {
+        let s = load(&[("NAKKU_DATABASE_URL", "mysql://root:pw@127.0.0.1:3306?ssl-mode=disabled")]).unwrap();
+        assert_eq!(
+            s.database_url_for(Service::Order).unwrap().expose(),
+            "mysql://root:pw@127.0.0.1:3306/nakku_order?ssl-mode=disabled"
+        );
+        assert!(!s.is_embedded());
+    }
+
+    #[test]
+    fn a_per_service_url_overrides_the_server_url() {
+        let s = load(&[
+            ("NAKKU_DATABASE_URL", "mysql://root@127.0.0.1:3306"),
+            ("NAKKU_USER_DATABASE_URL", "mysql://root@db2:3306/users_x"),
+        ])
+        .unwrap();
+        assert_eq!(s.database_url_for(Service::User).unwrap().expose(), "mysql://root@db2:3306/users_x");
+    }
+
+    #[test]
+    fn a_bad_port_names_the_environment_variable() {
+        let err = load(&[("NAKKU_USER_PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_USER_PORT");
+        assert!(err.to_string().contains("whole number from 0 to 65535"), "{err}");
+    }
+
+    #[test]
+    fn a_server_url_with_a_database_name_is_refused_and_the_password_hidden() {
+        let err = load(&[("NAKKU_DATABASE_URL", "mysql://root:hunter2@h:3306/shop")]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_DATABASE_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_without_echoing_it() {
+        let err = load(&[("NAKKU_JWT_SECRET", "short-secret")]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_JWT_SECRET");
+        assert!(!err.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn the_file_is_read_and_the_environment_wins() {
+        let dir = std::env::temp_dir().join(format!("nakku-cfg-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("nakku.toml");
+        std::fs::write(&file, "user_port = 9001\ngateway_port = 9000\nlog_format = \"pretty\"\n").unwrap();
+        let s = Settings::load(Some(&file), &env(&[("NAKKU_USER_PORT", "9101")])).unwrap();
+        assert_eq!(s.port(Service::User), 9101);
+        assert_eq!(s.port(Service::Gateway), 9000);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        std::fs::write(&file, "usr_port = 1\n").unwrap();
+        let err = Settings::load(Some(&file), &HashMap::new()).unwrap_err();
+        assert_eq!(err.key, "usr_port");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_explicit_config_file_must_exist() {
+        let err = Settings::load(Some(Path::new("/definitely/not/here.toml")), &HashMap::new()).unwrap_err();
+        assert_eq!(err.key, "config");
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact_url("mysql://root:pw@h:3306/db"), "mysql://root:***@h:3306/db");
+        assert_eq!(redact_url("mysql://root@h:3306"), "mysql://root@h:3306");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,108 @@
+//! Embedded migrations per backend and per service, applied with sqlx's migrator.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::Row;
+
+use super::{Db, Dialect};
+use crate::config::Secret;
+use crate::service::Service;
+
+static SQLITE_USER: Migrator = sqlx::migrate!("../migrations/sqlite/user");
+static MYSQL_USER: Migrator = sqlx::migrate!("../migrations/mysql/user");
+
+/// The migrations of one service on one backend; `None` for services without a database
+/// or whose code has not landed yet.
+pub fn migrator(svc: Service, dialect: Dialect) -> Option<&'static Migrator> {
+    match (svc, dialect) {
+        (Service::User, Dialect::Sqlite) => Some(&SQLITE_USER),
+        (Service::User, Dialect::MySql) => Some(&MYSQL_USER),
+        _ => None,
+    }
+}
+
+/// Services that have migrations in this build.
+pub fn migrated_services() -> Vec<Service> {
+    Service::ALL
+        .into_iter()
+        .filter(|s| migrator(*s, Dialect::Sqlite).is_some())
+        .collect()
+}
+
+/// Applies every pending migration; returns how many were applied.
+pub async fn run(svc: Service, db: &Db) -> anyhow::Result<usize> {
+    let Some(m) = migrator(svc, db.dialect()) else {
+        return Ok(0);
+    };
+    let before = applied_versions(db).await?.len();
+    m.run(db.pool())
+        .await
+        .with_context(|| format!("migrating {} ({})", svc, db.display_url()))?;
+    let after = applied_versions(db).await?.len();
+    Ok(after.saturating_sub(before))
+}
+
+/// One migration and whether it is applied.
+#[derive(Debug, Clone)]
+pub struct MigrationStatus {
+    pub version: i64,
+    pub description: String,
+    pub applied_on: Option<String>,
+}
+
+/// Lists the migrations of `svc` against the database at `url` without creating it.
+pub async fn status(svc: Service, url: &Secret) -> anyhow::Result<Vec<MigrationStatus>> {
+    let dialect = Dialect::from_url(url.expose()).context("unsupported database URL")?;
+    let Some(m) = migrator(svc, dialect) else {
+        return Ok(Vec::new());
+    };
+    let applied = if Db::exists(url).await? {
+        let db = Db::connect(url, 1).await?;
+        let a = applied_versions(&db).await;
+        db.close().await;
+        a?
+    } else {
+        HashMap::new()
+    };
+    Ok(m
+        .iter()
+        .filter(|mig| !mig.migration_type.is_down_migration())
+        .map(|mig| MigrationStatus {
+            version: mig.version,
+            description: mig.description.to_string(),
+            applied_on: applied.get(&mig.version).cloned(),
+        })
+        .collect())
+}
+
+/// Number of migrations not yet applied to `db`.
+pub async fn pending(svc: Service, db: &Db) -> anyhow::Result<usize> {
+    let Some(m) = migrator(svc, db.dialect()) else {
+        return Ok(0);
+    };
+    let applied = applied_versions(db).await?;
+    Ok(m.iter()
+        .filter(|mig| !mig.migration_type.is_down_migration() && !applied.contains_key(&mig.version))
+        .count())
+}
+
+async fn applied_versions(db: &Db) -> anyhow::Result<HashMap<i64, String>> {
+    let table_exists = match db.dialect() {
+        Dialect::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        Dialect::MySql => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
+    };
+    let n: i64 = sqlx::query(table_exists).fetch_one(db.pool()).await?.try_get("n")?;
+    if n == 0 {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(
+        "SELECT version, CAST(installed_on AS CHAR) AS installed_on FROM _sqlx_migrations WHERE success = 1",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("version")?, super::text(r, "installed_on")?)))
+        .collect()
+}

@@ -1,0 +1,266 @@
+//! Database access: one pool per service database, on MySQL/MariaDB or SQLite.
+//!
+//! Queries go through sqlx's `Any` driver so that the stores hold one SQL text for both
+//! backends. Its limits shape the schema: MySQL `TINYINT`, `DECIMAL` and `DATETIME` columns
+//! cannot be read through `Any`, so flags are `INT`, money is `BIGINT` minor units and
+//! timestamps are `BIGINT` milliseconds; `TEXT`-family columns arrive as bytes (see
+//! [`text`]).
+
+pub mod dialect;
+pub mod migrate;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor, Row};
+
+pub use dialect::Dialect;
+
+use crate::config::{is_db_name, redact_url, Secret};
+
+/// A pool on one service database and the dialect it speaks.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+    display_url: String,
+}
+
+impl Db {
+    /// Connects to `url`, creating the database (MySQL) or the file (SQLite) when missing.
+    /// SQLite connections get WAL, a busy timeout and foreign keys.
+    pub async fn connect(url: &Secret, max_connections: u32) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let url = normalise(url.expose());
+        let dialect = Dialect::from_url(&url)
+            .with_context(|| format!("unsupported database URL {}", redact_url(&url)))?;
+        let display_url = redact_url(&url);
+        let url = match dialect {
+            Dialect::MySql => {
+                create_mysql_database(&url).await?;
+                url
+            }
+            Dialect::Sqlite => sqlite_url_creating_dirs(&url)?,
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("parsing database URL {display_url}"))?
+            .disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(match dialect {
+                Dialect::MySql => max_connections,
+                // one writer at a time anyway; a few readers help under WAL
+                Dialect::Sqlite => max_connections.clamp(1, 8),
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to {display_url}"))?;
+        Ok(Db {
+            pool,
+            dialect,
+            display_url,
+        })
+    }
+
+    /// Whether the database behind `url` exists yet (used by `nakku migrate status`, which
+    /// must not create anything).
+    pub async fn exists(url: &Secret) -> anyhow::Result<bool> {
+        sqlx::any::install_default_drivers();
+        let url = normalise(url.expose());
+        match Dialect::from_url(&url) {
+            Some(Dialect::Sqlite) => Ok(Path::new(sqlite_path(&url)).exists()),
+            Some(Dialect::MySql) => {
+                let (server, name) = split_mysql_url(&url)?;
+                let mut conn = sqlx::AnyConnection::connect(&server)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact_url(&server)))?;
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM information_schema.schemata WHERE schema_name = ?",
+                )
+                .bind(name)
+                .fetch_one(&mut conn)
+                .await?;
+                let n: i64 = row.try_get("n")?;
+                let _ = conn.close().await;
+                Ok(n > 0)
+            }
+            None => anyhow::bail!("unsupported database URL {}", redact_url(&url)),
+        }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The URL with its password hidden, for logs and tables.
+    pub fn display_url(&self) -> &str {
+        &self.display_url
+    }
+
+    /// A cheap round trip, used by `/health`.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let mut conn = self.pool.acquire().await.context("acquiring a connection")?;
+        conn.execute("SELECT 1").await.context("SELECT 1")?;
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn normalise(url: &str) -> String {
+    match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Splits `mysql://u:p@h:port/db?x` into (`mysql://u:p@h:port?x`, `db`).
+fn split_mysql_url(url: &str) -> anyhow::Result<(String, String)> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let slash = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .with_context(|| format!("{} names no database", redact_url(url)))?;
+    let name = base[slash + 1..].to_owned();
+    anyhow::ensure!(is_db_name(&name), "database name {name:?} must be letters, digits and _");
+    let mut server = base[..slash].to_owned();
+    if let Some(q) = query {
+        server.push('?');
+        server.push_str(q);
+    }
+    Ok((server, name))
+}
+
+async fn create_mysql_database(url: &str) -> anyhow::Result<()> {
+    let (server, name) = split_mysql_url(url)?;
+    let mut conn = sqlx::AnyConnection::connect(&server)
+        .await
+        .with_context(|| format!("connecting to {}", redact_url(&server)))?;
+    // The name is checked by is_db_name, so it is safe to interpolate.
+    conn.execute(
+        format!(
+            "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
+        .as_str(),
+    )
+    .await
+    .with_context(|| format!("creating database {name}"))?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// Drops a MySQL database (used by tests and never by the service itself).
+pub async fn drop_mysql_database(url: &Secret) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
+    let (server, name) = split_mysql_url(&normalise(url.expose()))?;
+    let mut conn = sqlx::AnyConnection::connect(&server).await?;
+    conn.execute(format!("DROP DATABASE IF EXISTS `{name}`").as_str())
+        .await?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+fn sqlite_path(url: &str) -> &str {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    rest.split('?').next().unwrap_or(rest)
+}
+
+fn sqlite_url_creating_dirs(url: &str) -> anyhow::Result<String> {
+    let path = sqlite_path(url);
+    if let Some(parent) = Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating directory {}", parent.display()))?;
+        }
+    }
+    Ok(if url.contains('?') {
+        url.to_owned()
+    } else {
+        format!("sqlite://{path}?mode=rwc")
+    })
+}
+
+/// Reads a text column on either backend: MySQL `TEXT` columns arrive through `Any` as
+/// bytes, SQLite's as text.
+pub fn text(row: &AnyRow, col: &str) -> Result<String, sqlx::Error> {
+    match row.try_get::<String, _>(col) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            let bytes: Vec<u8> = row.try_get(col)?;
+            String::from_utf8(bytes).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        }
+    }
+}
+
+/// Like [`text`] for a nullable column.
+pub fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
+    match row.try_get::<Option<String>, _>(col) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            let bytes: Option<Vec<u8>> = row.try_get(col)?;
+            bytes
+                .map(String::from_utf8)
+                .transpose()
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_urls_split_into_server_and_database() {
+        let (server, name) = split_mysql_url("mysql://root:pw@h:3306/nakku_user?ssl-mode=disabled").unwrap();
+        assert_eq!(server, "mysql://root:pw@h:3306?ssl-mode=disabled");
+        assert_eq!(name, "nakku_user");
+        assert!(split_mysql_url("mysql://h:3306/bad-name;drop").is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_databases_are_created_in_wal_mode() {
+        let dir = std::env::temp_dir().join(format!("nakku-db-{}", crate::id::new_id()));
+        let url = Secret::new(format!("sqlite://{}/sub/x.db", dir.display()));
+        assert!(!Db::exists(&url).await.unwrap());
+        let db = Db::connect(&url, 2).await.unwrap();
+        assert!(Db::exists(&url).await.unwrap());
+        let row = sqlx::query("PRAGMA journal_mode").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(text(&row, "journal_mode").unwrap(), "wal");
+        db.ping().await.unwrap();
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

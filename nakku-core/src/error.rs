@@ -1,0 +1,135 @@
+//! The core error type. It knows nothing about HTTP; nakku-server maps it to statuses.
+
+use std::collections::BTreeMap;
+
+/// Field name → the problems found with it, in a stable order.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// Input failed validation; every offending field is named.
+    #[error("{}", describe_fields(.0))]
+    Validation(FieldErrors),
+    /// A unique value already exists (duplicate email, phone...).
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
+    /// Missing, invalid or expired credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl CoreError {
+    /// One field, one message.
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        let mut m = FieldErrors::new();
+        m.insert(field.to_owned(), vec![message.into()]);
+        CoreError::Validation(m)
+    }
+
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        CoreError::Conflict {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+fn describe_fields(fields: &FieldErrors) -> String {
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|(f, msgs)| format!("{f}: {}", msgs.join(", ")))
+        .collect();
+    parts.join("; ")
+}
+
+/// Collects field errors while validating a whole request, so a client hears about every
+/// problem at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: FieldErrors,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.errors
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
+    }
+
+    /// Records the error of a parse result and returns its value, if any.
+    pub fn check<T>(&mut self, field: &str, r: Result<T, String>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                self.add(field, msg);
+                None
+            }
+        }
+    }
+
+    /// A required field: records "is required" when absent.
+    pub fn required<T>(&mut self, field: &str, v: Option<T>) -> Option<T> {
+        if v.is_none() {
+            self.add(field, "is required");
+        }
+        v
+    }
+
+    pub fn finish(self) -> Result<(), CoreError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CoreError::Validation(self.errors))
+        }
+    }
+}
+
+/// Lets a store call turn a unique-key violation into a client error at the call site.
+pub trait ResultExt<T> {
+    /// `f` receives the database's message (it names the index or column).
+    fn on_unique_violation(self, f: impl FnOnce(&str) -> CoreError) -> Result<T, CoreError>;
+}
+
+impl<T> ResultExt<T> for Result<T, sqlx::Error> {
+    fn on_unique_violation(self, f: impl FnOnce(&str) -> CoreError) -> Result<T, CoreError> {
+        self.map_err(|e| {
+            if is_unique_violation(&e) {
+                let msg = match &e {
+                    sqlx::Error::Database(db) => db.message().to_owned(),
+                    _ => String::new(),
+                };
+                f(&msg)
+            } else {
+                CoreError::Database(e)
+            }
+        })
+    }
+}
+
+/// True for duplicate-key errors on both MySQL/MariaDB and SQLite.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
+                // MySQL reports 1062 (ER_DUP_ENTRY); through the Any driver the kind is kept,
+                // but check the code too in case a driver leaves it Other.
+                || db.code().as_deref() == Some("23000") && db.message().contains("Duplicate entry")
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}

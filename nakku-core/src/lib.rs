@@ -1,0 +1,31 @@
+//! Nakku's domains and platform: configuration, databases, events, auth. No HTTP and no
+//! terminal code lives here; nakku-server and nakku-cli build on it.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod id;
+pub mod service;
+pub mod user;
+
+pub use error::CoreError;
+
+/// What a use case knows about the request that triggered it. `request_id` becomes the
+/// `correlation_id` of every event the use case emits.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub user_agent: Option<String>,
+}
+
+impl RequestCtx {
+    /// A context for work that did not come from an HTTP request (CLI commands).
+    pub fn internal(what: &str) -> Self {
+        RequestCtx {
+            request_id: format!("{what}-{}", id::new_id()),
+            user_agent: None,
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! User service use cases. Each state change and its event are one transaction
+//! (state + outbox row, or neither).
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::AnyConnection;
+
+use super::store::{self, NewUser};
+use super::*;
+use crate::auth::{self, JwtKeys, Role};
+use crate::db::Db;
+use crate::error::{CoreError, ResultExt, Validator};
+use crate::events::{catalog, outbox, Envelope};
+use crate::id::{is_id, new_id, now_ms};
+use crate::service::Service;
+use crate::RequestCtx;
+
+/// Settings the user service needs.
+#[derive(Debug, Clone)]
+pub struct UserServiceConfig {
+    pub bcrypt_cost: u32,
+    pub refresh_ttl_secs: u64,
+}
+
+/// The token pair handed to a client.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: i64,
+}
+
+/// What register and login return.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthResult {
+    pub user: User,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+}
+
+/// Accounts, sessions and addresses over one database.
+#[derive(Debug, Clone)]
+pub struct UserService {
+    db: Db,
+    jwt: JwtKeys,
+    cfg: UserServiceConfig,
+    /// A real bcrypt hash checked when the email is unknown, so that a wrong email and a
+    /// wrong password take the same time.
+    dummy_hash: String,
+}
+
+const BAD_CREDENTIALS: &str = "invalid email or password";
+const BAD_REFRESH: &str = "invalid or expired refresh token";
+
+impl UserService {
+    pub fn new(db: Db, jwt: JwtKeys, cfg: UserServiceConfig) -> Result<Self, CoreError> {
+        let dummy_hash = auth::hash_password("nakku-timing-equaliser-0", cfg.bcrypt_cost)?;
+        Ok(UserService { db, jwt, cfg, dummy_hash })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.jwt
+    }
+
+    async fn hash(&self, password: String) -> Result<String, CoreError> {
+        let cost = self.cfg.bcrypt_cost;
+        tokio::task::spawn_blocking(move || auth::hash_password(&password, cost))
+            .await
+            .map_err(|e| CoreError::Internal(e.into()))?
+    }
+
+    async fn verify(&self, password: String, hash: String) -> Result<bool, CoreError> {
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+            .await
+            .map_err(|e| CoreError::Internal(e.into()))
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, CoreError> {
+        Ok(self.db.pool().acquire().await?)
+    }
+
+    /// Creates an account with role `user` and signs it in.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, ctx: &RequestCtx, input: RegisterInput) -> Result<AuthResult, CoreError> {
+        let mut v = Validator::new();
+        let email = v.required("email", input.email).and_then(|e| v.check("email", parse_email(&e)));
+        let phone = v.required("phone", input.phone).and_then(|p| v.check("phone", parse_phone(&p)));
+        let name = v.required("name", input.name).and_then(|n| v.check("name", parse_text(&n, 200)));
+        let password = v.required("password", input.password);
+        if let Some(pw) = &password {
+            v.check("password", check_password(pw, email.as_deref()));
+        }
+        v.finish()?;
+        let (Some(email), Some(phone), Some(name), Some(password)) = (email, phone, name, password) else {
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+        };
+        let password_hash = self.hash(password).await?;
+        let id = new_id();
+
+        let mut tx = self.db.begin().await?;
+        let user = store::insert_user(
+            &mut tx,
+            &NewUser { id: &id, email: &email, phone: &phone, name: &name, password_hash: &password_hash, role: Role::User },
+        )
+        .await
+        .on_unique_violation(duplicate_field)?;
+        let tokens = self.new_session(&mut tx, &user, None, ctx).await?;
+        let env = Envelope::new(
+            catalog::USER_REGISTERED,
+            Service::User,
+            &user.id,
+            &ctx.request_id,
+            json!({"user_id": user.id, "email": user.email, "phone": user.phone, "name": user.name, "role": user.role}),
+        );
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok(AuthResult { user, tokens })
+    }
+
+    /// Checks credentials; a wrong password and an unknown email are the same 401.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, ctx: &RequestCtx, input: LoginInput) -> Result<AuthResult, CoreError> {
+        let mut v = Validator::new();
+        let email = v.required("email", input.email);
+        let password = v.required("password", input.password);
+        v.finish()?;
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+        };
+        let email = parse_email(&email).unwrap_or(email);
+        let found = store::find_credentials(&mut *self.conn().await?, &email).await?;
+        let Some((user, hash)) = found else {
+            let _ = self.verify(password, self.dummy_hash.clone()).await?;
+            return Err(CoreError::Unauthorized(BAD_CREDENTIALS.to_owned()));
+        };
+        if !self.verify(password, hash).await? {
+            return Err(CoreError::Unauthorized(BAD_CREDENTIALS.to_owned()));
+        }
+        let mut tx = self.db.begin().await?;
+        let tokens = self.new_session(&mut tx, &user, None, ctx).await?;
+        let env = Envelope::new(
+            catalog::USER_LOGIN,
+            Service::User,
+            &user.id,
+            &ctx.request_id,
+            json!({"user_id": user.id, "user_agent": ctx.user_agent}),
+        );
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(AuthResult { user, tokens })
+    }
+
+    /// Starts (or, with `family`, continues) a refresh-token family and issues a pair.
+    async fn new_session(
+        &self,
+        conn: &mut AnyConnection,
+        user: &User,
+        family: Option<&str>,
+        ctx: &RequestCtx,
+    ) -> Result<Tokens, CoreError> {
+        let refresh = auth::new_refresh_token();
+        let id = new_id();
+        let family = family.map(str::to_owned).unwrap_or_else(|| id.clone());
+        let ttl_ms = i64::try_from(self.cfg.refresh_ttl_secs).unwrap_or(i64::MAX / 2_000) * 1000;
+        store::insert_refresh(conn, &id, &user.id, &family, &auth::hash_token(&refresh), now_ms() + ttl_ms, ctx.user_agent.as_deref())
+            .await?;
+        let (access_token, expires_in) = self.jwt.issue(&user.id, user.role)?;
+        Ok(Tokens { access_token, refresh_token: refresh, token_type: "Bearer", expires_in })
+    }
+
+    /// Rotates a refresh token: the presented one is revoked and a new pair issued. A
+    /// token presented after it was rotated means it leaked, so its whole family (every
+    /// token descended from the same login) is revoked.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, ctx: &RequestCtx, input: RefreshInput) -> Result<Tokens, CoreError> {
+        let Some(token) = input.refresh_token else {
+            return Err(CoreError::validation("refresh_token", "is required"));
+        };
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        let lock = self.db.dialect().for_update();
+        let Some(row) = store::find_refresh(&mut tx, &auth::hash_token(&token), lock).await? else {
+            return Err(CoreError::Unauthorized(BAD_REFRESH.to_owned()));
+        };
+        if row.revoked_at.is_some() {
+            let n = store::revoke_family(&mut tx, &row.family_id, now).await?;
+            tx.commit().await?;
+            tracing::warn!(user_id = %row.user_id, family = %row.family_id, revoked = n, "refresh token reused; session family revoked");
+            return Err(CoreError::Unauthorized(BAD_REFRESH.to_owned()));
+        }
+        if row.expires_at <= now || !store::revoke_refresh(&mut tx, &row.id, now).await? {
+            return Err(CoreError::Unauthorized(BAD_REFRESH.to_owned()));
+        }
+        let Some(user) = store::find_user(&mut tx, &row.user_id).await? else {
+            return Err(CoreError::Unauthorized(BAD_REFRESH.to_owned()));
+        };
+        let tokens = self.new_session(&mut tx, &user, Some(&row.family_id), ctx).await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    /// Ends the session of a refresh token (or, with `all`, every session of its account).
+    /// Idempotent: an unknown or already revoked token is not an error.
+    #[tracing::instrument(skip_all)]
+    pub async fn logout(&self, input: LogoutInput) -> Result<(), CoreError> {
+        let Some(token) = input.refresh_token else {
+            return Err(CoreError::validation("refresh_token", "is required"));
+        };
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        if let Some(row) = store::find_refresh(&mut tx, &auth::hash_token(&token), "").await? {
+            if input.all {
+                store::revoke_all_for_user(&mut tx, &row.user_id, now).await?;
+            } else {
+                store::revoke_family(&mut tx, &row.family_id, now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The live account behind a token; a deleted account's tokens stop working here.
+    pub async fn me(&self, user_id: &str) -> Result<User, CoreError> {
+        store::find_user(&mut *self.conn().await?, user_id)
+            .await?
+            .ok_or_else(|| CoreError::Unauthorized("account no longer exists".to_owned()))
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn update_me(&self, ctx: &RequestCtx, user_id: &str, input: UpdateProfileInput) -> Result<User, CoreError> {
+        let mut v = Validator::new();
+        let name = input.name.and_then(|n| v.check("name", parse_text(&n, 200)));
+        let email = input.email.and_then(|e| v.check("email", parse_email(&e)));
+        let phone = input.phone.and_then(|p| v.check("phone", parse_phone(&p)));
+        v.finish()?;
+        let mut tx = self.db.begin().await?;
+        let mut user = store::find_user(&mut tx, user_id)
+            .await?
+            .ok_or_else(|| CoreError::Unauthorized("account no longer exists".to_owned()))?;
+        let mut changed = Vec::new();
+        if let Some(n) = name.filter(|n| *n != user.name) {
+            user.name = n;
+            changed.push("name");
+        }
+        if let Some(e) = email.filter(|e| *e != user.email) {
+            user.email = e;
+            changed.push("email");
+        }
+        if let Some(p) = phone.filter(|p| *p != user.phone) {
+            user.phone = p;
+            changed.push("phone");
+        }
+        if changed.is_empty() {
+            return Ok(user);
+        }
+        user.updated_at = now_ms();
+        store::update_profile(&mut tx, &user)
+            .await
+            .on_unique_violation(duplicate_field)?;
+        let env = Envelope::new(
+            catalog::USER_UPDATED,
+            Service::User,
+            &user.id,
+            &ctx.request_id,
+            json!({"user_id": user.id, "changed": changed, "email": user.email, "phone": user.phone, "name": user.name, "role": user.role}),
+        );
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Changes the password after checking the current one; every session ends.
+    #[tracing::instrument(skip_all)]
+    pub async fn change_password(&self, ctx: &RequestCtx, user_id: &str, input: ChangePasswordInput) -> Result<(), CoreError> {
+        let mut v = Validator::new();
+        let current = v.required("current_password", input.current_password);
+        let new = v.required("new_password", input.new_password);
+        let user = self.me(user_id).await?;
+        if let Some(n) = &new {
+            v.check("new_password", check_password(n, Some(&user.email)));
+        }
+        v.finish()?;
+        let (Some(current), Some(new)) = (current, new) else {
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+        };
+        let hash = store::password_hash(&mut *self.conn().await?, user_id)
+            .await?
+            .ok_or_else(|| CoreError::Unauthorized("account no longer exists".to_owned()))?;
+        if !self.verify(current, hash).await? {
+            return Err(CoreError::validation("current_password", "is not correct"));
+        }
+        let new_hash = self.hash(new).await?;
+        let mut tx = self.db.begin().await?;
+        store::set_password_hash(&mut tx, user_id, &new_hash).await?;
+        store::revoke_all_for_user(&mut tx, user_id, now_ms()).await?;
+        let env = Envelope::new(
+            catalog::USER_UPDATED,
+            Service::User,
+            user_id,
+            &ctx.request_id,
+            json!({"user_id": user_id, "changed": ["password"]}),
+        );
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Soft-deletes the account (and its addresses) after checking the password, and ends
+    /// every session. The email and phone become free to register again.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_me(&self, ctx: &RequestCtx, user_id: &str, input: DeleteAccountInput) -> Result<(), CoreError> {
+        let Some(password) = input.password else {
+            return Err(CoreError::validation("password", "is required to delete the account"));
+        };
+        let hash = store::password_hash(&mut *self.conn().await?, user_id)
+            .await?
+            .ok_or_else(|| CoreError::Unauthorized("account no longer exists".to_owned()))?;
+        if !self.verify(password, hash).await? {
+            return Err(CoreError::validation("password", "is not correct"));
+        }
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        store::soft_delete_user(&mut tx, user_id, now).await?;
+        store::revoke_all_for_user(&mut tx, user_id, now).await?;
+        let env = Envelope::new(catalog::USER_DELETED, Service::User, user_id, &ctx.request_id, json!({"user_id": user_id}));
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- addresses ----
+
+    pub async fn list_addresses(&self, user_id: &str) -> Result<Vec<Address>, CoreError> {
+        Ok(store::list_addresses(&mut *self.conn().await?, user_id).await?)
+    }
+
+    pub async fn get_address(&self, user_id: &str, id: &str) -> Result<Address, CoreError> {
+        if !is_id(id) {
+            return Err(CoreError::NotFound("address".to_owned()));
+        }
+        store::find_address(&mut *self.conn().await?, user_id, id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("address".to_owned()))
+    }
+
+    /// Adds an address. The first address, or one marked `is_default`, becomes the default.
+    #[tracing::instrument(skip_all)]
+    pub async fn add_address(&self, ctx: &RequestCtx, user_id: &str, input: AddressInput) -> Result<Address, CoreError> {
+        let mut v = Validator::new();
+        let label = v.required("label", input.label).and_then(|s| v.check("label", parse_text(&s, 50)));
+        let line1 = v.required("line1", input.line1).and_then(|s| v.check("line1", parse_text(&s, 200)));
+        let line2 = optional_line2(&mut v, input.line2);
+        let city = v.required("city", input.city).and_then(|s| v.check("city", parse_text(&s, 100)));
+        let pincode = v.required("pincode", input.pincode).and_then(|s| v.check("pincode", parse_pincode(&s)));
+        let lat = v.required("lat", input.lat).and_then(|x| v.check("lat", check_lat(x)));
+        let lng = v.required("lng", input.lng).and_then(|x| v.check("lng", check_lng(x)));
+        v.finish()?;
+        let (Some(label), Some(line1), Some(city), Some(pincode), Some(lat), Some(lng)) = (label, line1, city, pincode, lat, lng)
+        else {
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+        };
+        let mut tx = self.db.begin().await?;
+        // Lock the account row so concurrent adds cannot exceed the limit or race on the default.
+        lock_user(&mut tx, &self.db, user_id).await?;
+        let existing = store::count_addresses(&mut tx, user_id).await?;
+        if existing >= MAX_ADDRESSES {
+            return Err(CoreError::validation("addresses", format!("at most {MAX_ADDRESSES} addresses per account")));
+        }
+        let now = now_ms();
+        let addr = Address {
+            id: new_id(),
+            user_id: user_id.to_owned(),
+            label,
+            line1,
+            line2: line2.flatten(),
+            city,
+            pincode,
+            lat,
+            lng,
+            is_default: existing == 0 || input.is_default == Some(true),
+            created_at: now,
+            updated_at: now,
+        };
+        store::insert_address(&mut tx, &addr).await?;
+        if addr.is_default {
+            store::clear_default(&mut tx, user_id, &addr.id, now).await?;
+        }
+        let env = Envelope::new(
+            catalog::USER_ADDRESS_ADDED,
+            Service::User,
+            user_id,
+            &ctx.request_id,
+            json!({"user_id": user_id, "address": addr}),
+        );
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(addr)
+    }
+
+    /// Changes the fields present. Marking an address default unmarks the others; the
+    /// default cannot be unmarked directly (mark another one instead).
+    #[tracing::instrument(skip_all)]
+    pub async fn update_address(&self, ctx: &RequestCtx, user_id: &str, id: &str, input: AddressInput) -> Result<Address, CoreError> {
+        let mut v = Validator::new();
+        let label = input.label.and_then(|s| v.check("label", parse_text(&s, 50)));
+        let line1 = input.line1.and_then(|s| v.check("line1", parse_text(&s, 200)));
+        let line2 = optional_line2(&mut v, input.line2);
+        let city = input.city.and_then(|s| v.check("city", parse_text(&s, 100)));
+        let pincode = input.pincode.and_then(|s| v.check("pincode", parse_pincode(&s)));
+        let lat = input.lat.and_then(|x| v.check("lat", check_lat(x)));
+        let lng = input.lng.and_then(|x| v.check("lng", check_lng(x)));
+        v.finish()?;
+        if !is_id(id) {
+            return Err(CoreError::NotFound("address".to_owned()));
+        }
+        let mut tx = self.db.begin().await?;
+        lock_user(&mut tx, &self.db, user_id).await?;
+        let mut a = store::find_address(&mut tx, user_id, id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("address".to_owned()))?;
+        if input.is_default == Some(false) && a.is_default {
+            return Err(CoreError::validation(
+                "is_default",
+                "the default address cannot be unmarked; mark another address as default instead",
+            ));
+        }
+        a.label = label.unwrap_or(a.label);
+        a.line1 = line1.unwrap_or(a.line1);
+        if let Some(l2) = line2 {
+            a.line2 = l2;
+        }
+        a.city = city.unwrap_or(a.city);
+        a.pincode = pincode.unwrap_or(a.pincode);
+        a.lat = lat.unwrap_or(a.lat);
+        a.lng = lng.unwrap_or(a.lng);
+        a.is_default = a.is_default || input.is_default == Some(true);
+        a.updated_at = now_ms();
+        store::update_address(&mut tx, &a).await?;
+        if a.is_default {
+            store::clear_default(&mut tx, user_id, &a.id, a.updated_at).await?;
+        }
+        let env = Envelope::new(
+            catalog::USER_ADDRESS_UPDATED,
+            Service::User,
+            user_id,
+            &ctx.request_id,
+            json!({"user_id": user_id, "address": a}),
+        );
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// Soft-deletes an address; when it was the default, the newest remaining one takes over.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_address(&self, ctx: &RequestCtx, user_id: &str, id: &str) -> Result<(), CoreError> {
+        if !is_id(id) {
+            return Err(CoreError::NotFound("address".to_owned()));
+        }
+        let mut tx = self.db.begin().await?;
+        lock_user(&mut tx, &self.db, user_id).await?;
+        let a = store::find_address(&mut tx, user_id, id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("address".to_owned()))?;
+        let now = now_ms();
+        store::soft_delete_address(&mut tx, user_id, id, now).await?;
+        if a.is_default {
+            store::promote_newest_address(&mut tx, user_id, now).await?;
+        }
+        let env = Envelope::new(
+            catalog::USER_ADDRESS_DELETED,
+            Service::User,
+            user_id,
+            &ctx.request_id,
+            json!({"user_id": user_id, "address_id": id}),
+        );
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- administration ----
+
+    /// Checks against the database (not only the token) that the caller is an admin, so a
+    /// demoted admin loses access at once.
+    pub async fn require_admin(&self, actor_id: &str) -> Result<User, CoreError> {
+        let actor = self.me(actor_id).await?;
+        if actor.role != Role::Admin {
+            return Err(CoreError::Forbidden("admin role required".to_owned()));
+        }
+        Ok(actor)
+    }
+
+    pub async fn list_users(&self, actor_id: &str, q: ListUsersQuery) -> Result<Page<User>, CoreError> {
+        self.require_admin(actor_id).await?;
+        let mut v = Validator::new();
+        let role = q.role.and_then(|r| v.check("role", r.parse::<Role>()));
+        let limit = q.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            v.add("limit", "must be between 1 and 200");
+        }
+        if q.cursor.as_deref().is_some_and(|c| !is_id(c)) {
+            v.add("cursor", "is not a cursor returned by this endpoint");
+        }
+        let search = q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
+            v.add("q", "must be at most 100 characters");
+        }
+        v.finish()?;
+        let mut items =
+            store::list_users(&mut *self.conn().await?, role, search.as_deref(), q.cursor.as_deref(), limit + 1).await?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|u| u.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn get_user(&self, actor_id: &str, id: &str) -> Result<User, CoreError> {
+        self.require_admin(actor_id).await?;
+        if !is_id(id) {
+            return Err(CoreError::NotFound("user".to_owned()));
+        }
+        store::find_user(&mut *self.conn().await?, id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("user".to_owned()))
+    }
+
+    /// Changes an account's role. An admin cannot demote themself (so the last admin
+    /// cannot lock everyone out by accident).
+    #[tracing::instrument(skip_all)]
+    pub async fn set_role(&self, ctx: &RequestCtx, actor_id: &str, id: &str, input: SetRoleInput) -> Result<User, CoreError> {
+        self.require_admin(actor_id).await?;
+        let role = match input.role {
+            None => return Err(CoreError::validation("role", "is required")),
+            Some(r) => r.parse::<Role>().map_err(|e| CoreError::validation("role", e))?,
+        };
+        if id == actor_id && role != Role::Admin {
+            return Err(CoreError::validation("role", "you cannot remove your own admin role"));
+        }
+        self.assign_role(ctx, id, role).await
+    }
+
+    /// Sets a role without an acting admin (used by `nakku users set-role` on the operator's
+    /// machine). Returns the updated account.
+    pub async fn assign_role(&self, ctx: &RequestCtx, id: &str, role: Role) -> Result<User, CoreError> {
+        if !is_id(id) {
+            return Err(CoreError::NotFound("user".to_owned()));
+        }
+        let mut tx = self.db.begin().await?;
+        let mut user = store::find_user(&mut tx, id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("user".to_owned()))?;
+        if user.role == role {
+            return Ok(user);
+        }
+        user.role = role;
+        user.updated_at = now_ms();
+        store::set_role(&mut tx, id, role, user.updated_at).await?;
+        let env = Envelope::new(
+            catalog::USER_UPDATED,
+            Service::User,
+            id,
+            &ctx.request_id,
+            json!({"user_id": id, "changed": ["role"], "role": role}),
+        );
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Finds a live account by email (for operator commands).
+    pub async fn find_by_email(&self, email: &str) -> Result<User, CoreError> {
+        let email = parse_email(email).map_err(|e| CoreError::validation("email", e))?;
+        store::find_credentials(&mut *self.conn().await?, &email)
+            .await?
+            .map(|(u, _)| u)
+            .ok_or_else(|| CoreError::NotFound("user".to_owned()))
+    }
+}
+
+/// `line2`: absent = unchanged, empty = cleared, otherwise validated.
+fn optional_line2(v: &mut Validator, raw: Option<String>) -> Option<Option<String>> {
+    match raw {
+        None => None,
+        Some(s) if s.trim().is_empty() => Some(None),
+        Some(s) => v.check("line2", parse_text(&s, 200)).map(Some),
+    }
+}
+
+/// Serialises concurrent address changes of one account (MySQL row lock; SQLite
+/// serialises writers already).
+async fn lock_user(conn: &mut AnyConnection, db: &Db, user_id: &str) -> Result<(), CoreError> {
+    let found = sqlx::query(&format!(
+        "SELECT id FROM users WHERE id = ? AND deleted_at IS NULL{}",
+        db.dialect().for_update()
+    ))
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| CoreError::Unauthorized("account no longer exists".to_owned()))
+}
+
+/// Both backends name the index or column in their duplicate-key message
+/// (`users_phone_live` on MySQL, `users.phone` on SQLite).
+fn duplicate_field(db_message: &str) -> CoreError {
+    if db_message.contains("phone") {
+        CoreError::conflict("phone", "an account with this phone number already exists")
+    } else {
+        CoreError::conflict("email", "an account with this email already exists")
+    }
+}
