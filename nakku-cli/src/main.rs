@@ -1,1 +1,101 @@
-fn main(){}
+//! `nakku`: run and operate Nakku. Each subcommand lives in `commands/<name>.rs` as
+//! `Opts` + `run`; the work itself is in nakku-core and nakku-server.
+
+mod commands;
+mod output;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use nakku_core::config::Settings;
+
+/// Nakku: a quick-commerce backend. Run `nakku up` to start everything on SQLite.
+#[derive(Debug, Parser)]
+#[command(name = "nakku", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Data directory for SQLite files and the generated JWT secret [env: NAKKU_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (default: ./nakku.toml when present) [env: NAKKU_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate every database, then serve every implemented service (the quick start)
+    Up(commands::serve::Opts),
+    /// Serve services (all implemented ones, or those named with --service)
+    Serve(commands::serve::Opts),
+    /// Apply pending database migrations, or show their status
+    Migrate(commands::migrate::Opts),
+    /// Operator commands on accounts
+    #[command(subcommand)]
+    Users(commands::users::Command),
+}
+
+impl Cli {
+    /// Settings from defaults, file and environment, with the global flags on top.
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let mut s = Settings::load(self.config.as_deref(), &env)?;
+        if let Some(d) = &self.data_dir {
+            s.data_dir = d.clone();
+        }
+        Ok(s)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings()?;
+    nakku_server::telemetry::init(settings.log_format, &settings.log_filter);
+    match cli.command {
+        Command::Up(opts) => commands::up::run(settings, opts).await,
+        Command::Serve(opts) => commands::serve::run(settings, opts).await,
+        Command::Migrate(opts) => commands::migrate::run(&settings, opts).await,
+        Command::Users(cmd) => commands::users::run(&settings, cmd).await,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod gateway;
 pub mod id;
 pub mod service;
 pub mod user;

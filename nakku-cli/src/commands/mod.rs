@@ -1,0 +1,4 @@
+pub mod migrate;
+pub mod serve;
+pub mod up;
+pub mod users;

@@ -1,0 +1,47 @@
+//! `nakku users ...`: operator commands on accounts, run on a machine with database access
+//! (for example, making the first admin).
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+use nakku_core::auth::{JwtKeys, Role};
+use nakku_core::config::Settings;
+use nakku_core::service::Service;
+use nakku_core::user::{UserService, UserServiceConfig};
+use nakku_core::RequestCtx;
+
+use crate::output::table;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Give an account a role: user, admin or delivery_partner
+    SetRole {
+        /// The account's email
+        email: String,
+        /// user | admin | delivery_partner
+        role: String,
+    },
+}
+
+pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
+    let db = nakku_server::open_database(settings, Service::User).await?;
+    let jwt = JwtKeys::new(&nakku_server::resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
+    let svc = Arc::new(UserService::new(
+        db.clone(),
+        jwt,
+        UserServiceConfig { bcrypt_cost: 4, refresh_ttl_secs: settings.refresh_token_ttl_secs },
+    )?);
+    let result = match cmd {
+        Command::SetRole { email, role } => {
+            let role: Role = role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
+            let user = svc.find_by_email(&email).await?;
+            let user = svc.assign_role(&RequestCtx::internal("cli"), &user.id, role).await?;
+            let mut t = table(&["id", "email", "name", "role"]);
+            t.add_row(vec![user.id, user.email, user.name, user.role.to_string()]);
+            println!("{t}");
+            Ok(())
+        }
+    };
+    db.close().await;
+    result
+}

@@ -1,0 +1,152 @@
+//! The layer stack every service and the gateway share, built in one place so the order
+//! is visible: request id → trace span → propagate id → catch panics → metrics → error
+//! envelope → timeout → body limit → handler.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::error::ApiError;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Limits of the stack, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub body_limit: usize,
+}
+
+/// Generates a UUIDv7 request id when the client sent none.
+#[derive(Clone, Copy, Default)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&nakku_core::id::new_id()).ok().map(RequestId::new)
+    }
+}
+
+/// A client-supplied id is kept if it is short and plain; otherwise it is replaced, so ids
+/// cannot be used to smuggle junk into logs and events.
+fn acceptable_request_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+}
+
+async fn sanitise_request_id(mut req: Request, next: Next) -> Response {
+    if req.headers().get(REQUEST_ID).is_some_and(|v| !acceptable_request_id(v)) {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(req).await
+}
+
+/// Applies the shared stack to a service's router.
+pub fn stack(router: Router, service: &'static str, limits: Limits) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(move |req: &axum::http::Request<Body>| {
+            let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!(
+                "http",
+                request_id = %request_id,
+                service = service,
+                method = %req.method(),
+                path = %req.uri().path(),
+                user_id = tracing::field::Empty,
+            )
+        })
+        .on_request(())
+        .on_response(|resp: &Response, latency: Duration, _span: &Span| {
+            tracing::info!(status = resp.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "request finished");
+        })
+        .on_failure(());
+
+    // Router::layer wraps from the inside out: the first call is closest to the handler.
+    router
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.timeout))
+        .layer(middleware::from_fn(envelope_errors))
+        .layer(middleware::from_fn_with_state(service, crate::metrics::track))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuidV7))
+        .layer(middleware::from_fn(sanitise_request_id))
+        // Enforced where bodies are read (AppJson, the gateway's proxy), with a 413.
+        .layer(axum::extract::DefaultBodyLimit::max(limits.body_limit))
+}
+
+/// Errors produced below the handlers (unknown route, wrong method, timeout, body limit)
+/// come back with empty or plain-text bodies; give them the standard envelope.
+async fn envelope_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let message = match status {
+        StatusCode::NOT_FOUND => "no such route".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route".to_owned(),
+        StatusCode::REQUEST_TIMEOUT => "the request took too long and was cancelled".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".to_owned(),
+        s => s.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let mut out = ApiError::new(status, message).into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
+    }
+    out
+}
+
+/// The route template of a request (`/api/v1/users/me/addresses/{id}`), for metrics labels;
+/// unmatched paths collapse into one label so they cannot blow up cardinality.
+/// The gateway has no route templates of its own, so its requests are labelled by the
+/// owning service's prefix (`/api/v1/users/*`).
+pub fn route_label(req: &Request) -> String {
+    if let Some(p) = req.extensions().get::<MatchedPath>() {
+        return p.as_str().to_owned();
+    }
+    let path = req.uri().path();
+    match nakku_core::gateway::route(req.method().as_str(), path) {
+        Some(_) => {
+            let prefix = path.trim_start_matches("/api/v1/").split('/').next().unwrap_or_default();
+            format!("/api/v1/{prefix}/*")
+        }
+        None => "unmatched".to_owned(),
+    }
+}
+
+/// Seconds elapsed, for histograms.
+pub fn elapsed_secs(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_short_request_ids_are_kept() {
+        assert!(acceptable_request_id(&HeaderValue::from_static("abc-123_x.y:z")));
+        assert!(!acceptable_request_id(&HeaderValue::from_static("has space")));
+        assert!(!acceptable_request_id(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
+    }
+}

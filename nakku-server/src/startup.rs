@@ -1,0 +1,245 @@
+//! Building and running services: `Application::build` connects databases, checks
+//! migrations and binds every listener (port 0 works, for tests); `run_until_stopped`
+//! serves until the shutdown token fires, then lets in-flight requests finish.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use axum::Router;
+use nakku_core::auth::{self, JwtKeys};
+use nakku_core::config::{Secret, Settings};
+use nakku_core::db::{migrate, Db};
+use nakku_core::service::Service;
+use nakku_core::user::{UserService, UserServiceConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::Check;
+use crate::middleware::{stack, Limits};
+
+/// Services bound to their listeners, ready to serve.
+pub struct Application {
+    servers: Vec<(Service, TcpListener, Router)>,
+    addrs: BTreeMap<Service, SocketAddr>,
+    dbs: BTreeMap<Service, Db>,
+    grace: Duration,
+}
+
+impl Application {
+    /// Builds the given services (all implemented ones when `services` is empty).
+    pub async fn build(settings: &Settings, services: &[Service]) -> anyhow::Result<Application> {
+        let wanted: Vec<Service> = if services.is_empty() {
+            Service::IMPLEMENTED.to_vec()
+        } else {
+            services.to_vec()
+        };
+        for s in &wanted {
+            if !s.is_implemented() {
+                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user)");
+            }
+        }
+        let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
+        let limits = Limits {
+            timeout: Duration::from_secs(settings.request_timeout_secs),
+            body_limit: settings.body_limit_bytes,
+        };
+        crate::metrics::handle();
+
+        let mut app = Application {
+            servers: Vec::new(),
+            addrs: BTreeMap::new(),
+            dbs: BTreeMap::new(),
+            grace: Duration::from_secs(settings.shutdown_grace_secs),
+        };
+        for svc in wanted.iter().copied().filter(|s| *s != Service::Gateway) {
+            let db = open_database(settings, svc).await?;
+            let api = match svc {
+                Service::User => {
+                    let cfg = UserServiceConfig {
+                        bcrypt_cost: settings.bcrypt_cost,
+                        refresh_ttl_secs: settings.refresh_token_ttl_secs,
+                    };
+                    let user = UserService::new(db.clone(), jwt.clone(), cfg)?;
+                    crate::user::router(Arc::new(user))
+                }
+                other => bail!("the {other} service is not implemented in this build yet"),
+            };
+            let router = api.merge(crate::health::router(svc.name(), vec![Check::Database(db.clone())]));
+            app.bind(settings, svc, stack(router, svc.name(), limits)).await?;
+            app.dbs.insert(svc, db);
+        }
+        if wanted.contains(&Service::Gateway) {
+            let mut upstreams: BTreeMap<Service, String> = settings.upstream_urls.clone();
+            for (svc, addr) in &app.addrs {
+                upstreams.insert(*svc, format!("http://{addr}"));
+            }
+            let client = reqwest::Client::builder()
+                .timeout(limits.timeout)
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .context("building the gateway's HTTP client")?;
+            let checks = upstreams
+                .iter()
+                .map(|(svc, url)| Check::Upstream { name: svc.name().to_owned(), base_url: url.clone(), client: client.clone() })
+                .collect();
+            let state = crate::gateway::GatewayState {
+                upstreams: Arc::new(upstreams),
+                jwt: jwt.clone(),
+                client,
+                body_limit: limits.body_limit,
+            };
+            let router = crate::health::router("gateway", checks).merge(crate::gateway::router(state));
+            app.bind(settings, Service::Gateway, stack(router, "gateway", limits)).await?;
+        }
+        Ok(app)
+    }
+
+    async fn bind(&mut self, settings: &Settings, svc: Service, router: Router) -> anyhow::Result<()> {
+        let addr = SocketAddr::new(settings.host, settings.port(svc));
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the {svc} service to {addr} (set NAKKU_{}_PORT to use another port)", svc.env_name()))?;
+        let local = listener.local_addr()?;
+        self.addrs.insert(svc, local);
+        self.servers.push((svc, listener, router));
+        Ok(())
+    }
+
+    /// Where a service listens (the real port when 0 was configured).
+    pub fn addr(&self, svc: Service) -> Option<SocketAddr> {
+        self.addrs.get(&svc).copied()
+    }
+
+    pub fn addrs(&self) -> &BTreeMap<Service, SocketAddr> {
+        &self.addrs
+    }
+
+    /// The database pool of a service running here.
+    pub fn db(&self, svc: Service) -> Option<&Db> {
+        self.dbs.get(&svc)
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, waits up to the grace
+    /// period for in-flight requests, and closes the database pools.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        crate::metrics::spawn_upkeep();
+        let mut set = tokio::task::JoinSet::new();
+        for (svc, listener, router) in self.servers {
+            let token = shutdown.clone();
+            tracing::info!(service = svc.name(), addr = %listener.local_addr()?, "listening");
+            set.spawn(async move {
+                let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(token.cancelled_owned())
+                    .await;
+                (svc, r)
+            });
+        }
+        let stopper = shutdown.clone();
+        let drained = async move {
+            let mut first_error = None;
+            while let Some(joined) = set.join_next().await {
+                match joined {
+                    Ok((_, Ok(()))) => {}
+                    Ok((svc, Err(e))) => {
+                        tracing::error!(service = svc.name(), error = %e, "server stopped with an error");
+                        first_error.get_or_insert_with(|| anyhow::anyhow!("{svc}: {e}"));
+                        stopper.cancel();
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert_with(|| anyhow::anyhow!("server task failed: {e}"));
+                        stopper.cancel();
+                    }
+                }
+            }
+            first_error
+        };
+        tokio::pin!(drained);
+        let first_error = tokio::select! {
+            e = &mut drained => e,
+            _ = shutdown.cancelled() => {
+                tracing::info!(grace_secs = self.grace.as_secs(), "shutting down: finishing in-flight requests");
+                match tokio::time::timeout(self.grace, &mut drained).await {
+                    Ok(e) => e,
+                    Err(_) => {
+                        tracing::warn!("grace period over; abandoning requests still running");
+                        None
+                    }
+                }
+            }
+        };
+        for db in self.dbs.values() {
+            db.close().await;
+        }
+        tracing::info!("stopped");
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Connects a service's database and refuses to serve on an out-of-date schema.
+pub async fn open_database(settings: &Settings, svc: Service) -> anyhow::Result<Db> {
+    let url = settings
+        .database_url_for(svc)
+        .with_context(|| format!("the {svc} service has no database"))?;
+    let db = Db::connect(&url, settings.db_max_connections).await?;
+    let pending = migrate::pending(svc, &db).await?;
+    if pending > 0 {
+        bail!(
+            "database of the {svc} service ({}) has {pending} pending migration(s); run `nakku migrate` first",
+            db.display_url()
+        );
+    }
+    Ok(db)
+}
+
+/// The JWT secret: configured, or in embedded mode generated once and kept in the data
+/// directory. Production (MySQL) deployments must share one configured secret across
+/// instances, so there it is required.
+pub fn resolve_jwt_secret(settings: &Settings) -> anyhow::Result<Secret> {
+    if let Some(s) = &settings.jwt_secret {
+        return Ok(s.clone());
+    }
+    if !settings.is_embedded() {
+        bail!("NAKKU_JWT_SECRET must be set (at least 32 bytes) when services use MySQL, so that every instance signs alike");
+    }
+    let path = settings.data_dir.join("jwt_secret");
+    read_or_create_secret(&path)
+}
+
+fn read_or_create_secret(path: &Path) -> anyhow::Result<Secret> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(Secret::new(s.trim())),
+        Ok(_) => bail!("{} holds a secret shorter than 32 bytes; delete it to generate a new one", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let secret = auth::generate_secret();
+    write_private(path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "NAKKU_JWT_SECRET is not set: generated a signing secret and stored it in the data directory (fine for embedded mode; set NAKKU_JWT_SECRET in production)"
+    );
+    Ok(Secret::new(secret))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
