@@ -127,7 +127,11 @@ pub fn documented_keys() -> Vec<KeyDoc> {
     ];
     for svc in Service::ALL {
         let n = svc.name();
-        keys.push(doc(&format!("{n}_port"), &svc.default_port().to_string(), &format!("port of the {n} service")));
+        keys.push(doc(
+            &format!("{n}_port"),
+            &svc.default_port().to_string(),
+            &format!("port of the {n} service"),
+        ));
         if svc != Service::Gateway {
             keys.push(doc(
                 &format!("{n}_database_url"),
@@ -137,7 +141,9 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             keys.push(doc(
                 &format!("{n}_url"),
                 "(in-process)",
-                &format!("base URL where the gateway reaches the {n} service when it runs elsewhere"),
+                &format!(
+                    "base URL where the gateway reaches the {n} service when it runs elsewhere"
+                ),
             ));
         }
     }
@@ -224,13 +230,49 @@ impl Settings {
             }
             s.jwt_secret = Some(Secret(r.value));
         }
-        parse_num(&mut raw, "access_token_ttl_secs", 1, 86_400, &mut s.access_token_ttl_secs)?;
-        parse_num(&mut raw, "refresh_token_ttl_secs", 60, 365 * 86_400, &mut s.refresh_token_ttl_secs)?;
+        parse_num(
+            &mut raw,
+            "access_token_ttl_secs",
+            1,
+            86_400,
+            &mut s.access_token_ttl_secs,
+        )?;
+        parse_num(
+            &mut raw,
+            "refresh_token_ttl_secs",
+            60,
+            365 * 86_400,
+            &mut s.refresh_token_ttl_secs,
+        )?;
         parse_num(&mut raw, "bcrypt_cost", 4, 31, &mut s.bcrypt_cost)?;
-        parse_num(&mut raw, "request_timeout_secs", 1, 3600, &mut s.request_timeout_secs)?;
-        parse_num(&mut raw, "body_limit_bytes", 1024, 1 << 30, &mut s.body_limit_bytes)?;
-        parse_num(&mut raw, "shutdown_grace_secs", 0, 3600, &mut s.shutdown_grace_secs)?;
-        parse_num(&mut raw, "db_max_connections", 1, 1000, &mut s.db_max_connections)?;
+        parse_num(
+            &mut raw,
+            "request_timeout_secs",
+            1,
+            3600,
+            &mut s.request_timeout_secs,
+        )?;
+        parse_num(
+            &mut raw,
+            "body_limit_bytes",
+            1024,
+            1 << 30,
+            &mut s.body_limit_bytes,
+        )?;
+        parse_num(
+            &mut raw,
+            "shutdown_grace_secs",
+            0,
+            3600,
+            &mut s.shutdown_grace_secs,
+        )?;
+        parse_num(
+            &mut raw,
+            "db_max_connections",
+            1,
+            1000,
+            &mut s.db_max_connections,
+        )?;
         if let Some(r) = raw.remove("log_format") {
             s.log_format = match r.value.to_ascii_lowercase().as_str() {
                 "json" => LogFormat::Json,
@@ -402,22 +444,34 @@ fn validate_server_url(r: &Raw) -> Result<(), ConfigError> {
     let rest = v
         .strip_prefix("mysql://")
         .or_else(|| v.strip_prefix("mariadb://"))
-        .ok_or_else(|| ConfigError { value: redacted(r), ..bad(r, expected) })?;
+        .ok_or_else(|| ConfigError {
+            value: redacted(r),
+            ..bad(r, expected)
+        })?;
     let before_query = rest.split('?').next().unwrap_or_default();
     let host_part = before_query.rsplit('@').next().unwrap_or_default();
     if host_part.is_empty() || host_part.trim_end_matches('/').contains('/') {
-        return Err(ConfigError { value: redacted(r), ..bad(r, expected) });
+        return Err(ConfigError {
+            value: redacted(r),
+            ..bad(r, expected)
+        });
     }
     Ok(())
 }
 
 fn validate_database_url(r: &Raw) -> Result<(), ConfigError> {
     let v = &r.value;
-    let ok = if let Some(rest) = v.strip_prefix("mysql://").or_else(|| v.strip_prefix("mariadb://")) {
+    let ok = if let Some(rest) = v
+        .strip_prefix("mysql://")
+        .or_else(|| v.strip_prefix("mariadb://"))
+    {
         let before_query = rest.split('?').next().unwrap_or_default();
         let after_at = before_query.rsplit('@').next().unwrap_or_default();
         matches!(after_at.split_once('/'), Some((host, db)) if !host.is_empty() && is_db_name(db))
-    } else if let Some(path) = v.strip_prefix("sqlite://").or_else(|| v.strip_prefix("sqlite:")) {
+    } else if let Some(path) = v
+        .strip_prefix("sqlite://")
+        .or_else(|| v.strip_prefix("sqlite:"))
+    {
         !path.split('?').next().unwrap_or_default().is_empty()
     } else {
         false
@@ -427,7 +481,10 @@ fn validate_database_url(r: &Raw) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError {
             value: redacted(r),
-            ..bad(r, "mysql://user:pass@host:port/database (letters, digits, _) or sqlite://path")
+            ..bad(
+                r,
+                "mysql://user:pass@host:port/database (letters, digits, _) or sqlite://path",
+            )
         })
     }
 }
@@ -466,7 +523,11 @@ mod tests {
 
     #[test]
     fn a_mysql_server_url_gives_each_service_its_own_database() {
-        let s = load(&[("NAKKU_DATABASE_URL", "mysql://root:pw@127.0.0.1:3306?ssl-mode=disabled")]).unwrap();
+        let s = load(&[(
+            "NAKKU_DATABASE_URL",
+            "mysql://root:pw@127.0.0.1:3306?ssl-mode=disabled",
+        )])
+        .unwrap();
         assert_eq!(
             s.database_url_for(Service::Order).unwrap().expose(),
             "mysql://root:pw@127.0.0.1:3306/nakku_order?ssl-mode=disabled"
@@ -481,14 +542,20 @@ mod tests {
             ("NAKKU_USER_DATABASE_URL", "mysql://root@db2:3306/users_x"),
         ])
         .unwrap();
-        assert_eq!(s.database_url_for(Service::User).unwrap().expose(), "mysql://root@db2:3306/users_x");
+        assert_eq!(
+            s.database_url_for(Service::User).unwrap().expose(),
+            "mysql://root@db2:3306/users_x"
+        );
     }
 
     #[test]
     fn a_bad_port_names_the_environment_variable() {
         let err = load(&[("NAKKU_USER_PORT", "eighty")]).unwrap_err();
         assert_eq!(err.key, "NAKKU_USER_PORT");
-        assert!(err.to_string().contains("whole number from 0 to 65535"), "{err}");
+        assert!(
+            err.to_string().contains("whole number from 0 to 65535"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -510,7 +577,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nakku-cfg-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("nakku.toml");
-        std::fs::write(&file, "user_port = 9001\ngateway_port = 9000\nlog_format = \"pretty\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "user_port = 9001\ngateway_port = 9000\nlog_format = \"pretty\"\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&file), &env(&[("NAKKU_USER_PORT", "9101")])).unwrap();
         assert_eq!(s.port(Service::User), 9101);
         assert_eq!(s.port(Service::Gateway), 9000);
@@ -523,13 +594,20 @@ mod tests {
 
     #[test]
     fn an_explicit_config_file_must_exist() {
-        let err = Settings::load(Some(Path::new("/definitely/not/here.toml")), &HashMap::new()).unwrap_err();
+        let err = Settings::load(
+            Some(Path::new("/definitely/not/here.toml")),
+            &HashMap::new(),
+        )
+        .unwrap_err();
         assert_eq!(err.key, "config");
     }
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(redact_url("mysql://root:pw@h:3306/db"), "mysql://root:***@h:3306/db");
+        assert_eq!(
+            redact_url("mysql://root:pw@h:3306/db"),
+            "mysql://root:***@h:3306/db"
+        );
         assert_eq!(redact_url("mysql://root@h:3306"), "mysql://root@h:3306");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }

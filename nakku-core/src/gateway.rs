@@ -37,7 +37,8 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         .map(|(_, s)| *s)
         .or((first == "analytics").then_some(Service::Analytics))?;
     let read = method == "GET" || method == "HEAD";
-    let public = first == "auth" || (read && matches!(first, "products" | "categories" | "locations"));
+    let public =
+        first == "auth" || (read && matches!(first, "products" | "categories" | "locations"));
     Some(Route { service, public })
 }
 
@@ -47,11 +48,38 @@ mod tests {
 
     #[test]
     fn paths_resolve_to_their_service_and_only_auth_and_browsing_are_public() {
-        assert_eq!(route("POST", "/api/v1/auth/login"), Some(Route { service: Service::User, public: true }));
-        assert_eq!(route("GET", "/api/v1/users/me"), Some(Route { service: Service::User, public: false }));
-        assert_eq!(route("GET", "/api/v1/products/1"), Some(Route { service: Service::Product, public: true }));
-        assert_eq!(route("POST", "/api/v1/products"), Some(Route { service: Service::Product, public: false }));
-        assert_eq!(route("GET", "/api/v1/analytics/summary").map(|r| r.service), Some(Service::Analytics));
+        assert_eq!(
+            route("POST", "/api/v1/auth/login"),
+            Some(Route {
+                service: Service::User,
+                public: true
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/users/me"),
+            Some(Route {
+                service: Service::User,
+                public: false
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/products/1"),
+            Some(Route {
+                service: Service::Product,
+                public: true
+            })
+        );
+        assert_eq!(
+            route("POST", "/api/v1/products"),
+            Some(Route {
+                service: Service::Product,
+                public: false
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/analytics/summary").map(|r| r.service),
+            Some(Service::Analytics)
+        );
         assert_eq!(route("GET", "/api/v1/usersx"), None);
         assert_eq!(route("GET", "/api/v2/users"), None);
     }

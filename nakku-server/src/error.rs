@@ -21,14 +21,26 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), fields: None, extra: None, cause: None }
+        ApiError {
+            status,
+            message: message.into(),
+            fields: None,
+            extra: None,
+            cause: None,
+        }
     }
 
     pub fn field(status: StatusCode, field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         let mut fields = FieldErrors::new();
         fields.insert(field.to_owned(), vec![message.clone()]);
-        ApiError { status, message: format!("{field}: {message}"), fields: Some(fields), extra: None, cause: None }
+        ApiError {
+            status,
+            message: format!("{field}: {message}"),
+            fields: Some(fields),
+            extra: None,
+            cause: None,
+        }
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -51,14 +63,25 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Validation(fields) => {
                 let message = CoreError::Validation(fields.clone()).to_string();
-                ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, message, fields: Some(fields), extra: None, cause: None }
+                ApiError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    message,
+                    fields: Some(fields),
+                    extra: None,
+                    cause: None,
+                }
             }
-            CoreError::Conflict { field, message } => ApiError::field(StatusCode::CONFLICT, &field, message),
+            CoreError::Conflict { field, message } => {
+                ApiError::field(StatusCode::CONFLICT, &field, message)
+            }
             CoreError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             CoreError::NotFound(what) => ApiError::not_found(&what),
             CoreError::Database(e) => {
-                let unavailable = matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_));
+                let unavailable = matches!(
+                    e,
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+                );
                 let mut err = ApiError::internal(&e);
                 if unavailable {
                     err.status = StatusCode::SERVICE_UNAVAILABLE;
@@ -76,7 +99,8 @@ impl IntoResponse for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(status = self.status.as_u16(), cause = %cause, "request failed");
         }
-        let mut body = json!({ "success": false, "error": self.message, "code": self.status.as_u16() });
+        let mut body =
+            json!({ "success": false, "error": self.message, "code": self.status.as_u16() });
         if let Some(fields) = self.fields {
             body["fields"] = json!(fields);
         }
@@ -89,8 +113,10 @@ impl IntoResponse for ApiError {
         }
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"nakku\""));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"nakku\""),
+            );
         }
         resp
     }

@@ -31,7 +31,8 @@ where
             .and_then(|v| v.split(';').next())
             .map(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -44,7 +45,10 @@ where
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large")
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, format!("could not read the request body: {e}"))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the request body: {e}"),
+                )
             }
         })?;
         parse_json(&bytes).map(AppJson)
@@ -54,7 +58,24 @@ where
 /// Parses a JSON body, telling syntax errors (400) from type errors at a path (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed JSON: the request body is empty"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed JSON: the request body is empty",
+        ));
+    }
+    // Syntax first (400), then shape: every Nakku body is an object (422 naming `body`).
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("malformed JSON: {}", strip_position(&e.to_string())),
+        )
+    })?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body",
+            "must be a JSON object",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
@@ -68,16 +89,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             Category::Data if path == "." => {
                 // serde reports a missing required field at the root; name the field.
-                match msg.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
-                    Some(field) => ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, "is required"),
-                    None => ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "body", format!("must be a JSON object ({msg})")),
+                match msg
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.strip_suffix('`'))
+                {
+                    Some(field) => {
+                        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, "is required")
+                    }
+                    None => ApiError::field(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "body",
+                        format!("must be a JSON object ({msg})"),
+                    ),
                 }
             }
             Category::Data => ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &path, msg),
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {}", strip_position(&e.to_string()))))?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("malformed JSON: {}", strip_position(&e.to_string())),
+        )
+    })?;
     Ok(value)
 }
 
@@ -105,7 +139,10 @@ where
         let de = serde_urlencoded_deserializer(q);
         match de {
             Ok(v) => Ok(AppQuery(v)),
-            Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("query string: {e}"))),
+            Err(e) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("query string: {e}"),
+            )),
         }
     }
 }
@@ -113,7 +150,12 @@ where
 fn serde_urlencoded_deserializer<T: DeserializeOwned>(q: &str) -> Result<T, String> {
     use axum::extract::Query;
     let uri: axum::http::Uri = format!("/?{q}").parse().map_err(|e| format!("{e}"))?;
-    Query::<T>::try_from_uri(&uri).map(|Query(v)| v).map_err(|e| e.body_text().replace("Failed to deserialize query string: ", ""))
+    Query::<T>::try_from_uri(&uri)
+        .map(|Query(v)| v)
+        .map_err(|e| {
+            e.body_text()
+                .replace("Failed to deserialize query string: ", "")
+        })
 }
 
 /// The caller's verified access-token claims. Records `user_id` on the request span.
@@ -136,17 +178,31 @@ where
 }
 
 /// Checks an `Authorization: Bearer <jwt>` header.
-pub fn verify_bearer(value: Option<&axum::http::HeaderValue>, keys: &JwtKeys) -> Result<Claims, ApiError> {
+pub fn verify_bearer(
+    value: Option<&axum::http::HeaderValue>,
+    keys: &JwtKeys,
+) -> Result<Claims, ApiError> {
     let Some(value) = value else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token",
+        ));
     };
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "expected Authorization: Bearer <token>"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "expected Authorization: Bearer <token>",
+            )
+        })?;
     keys.verify(token).map_err(ApiError::from)
 }
 
@@ -158,9 +214,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header_str = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         Ok(Ctx(RequestCtx {
-            request_id: header_str(crate::middleware::REQUEST_ID).unwrap_or_else(nakku_core::id::new_id),
+            request_id: header_str(crate::middleware::REQUEST_ID)
+                .unwrap_or_else(nakku_core::id::new_id),
             user_agent: header_str("user-agent"),
         }))
     }
@@ -191,6 +254,9 @@ mod tests {
         assert!(e.fields.unwrap().contains_key("body"));
         let e = parse_json::<Body>(br#"{"must": "x"} trailing"#).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert_eq!(parse_json::<Body>(b"").unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse_json::<Body>(b"").unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

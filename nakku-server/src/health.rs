@@ -20,7 +20,11 @@ pub enum Check {
     /// The service's own database (a `SELECT 1` round trip).
     Database(Db),
     /// Another service, by its `/health` (used by the gateway).
-    Upstream { name: String, base_url: String, client: reqwest::Client },
+    Upstream {
+        name: String,
+        base_url: String,
+        client: reqwest::Client,
+    },
 }
 
 impl Check {
@@ -35,8 +39,14 @@ impl Check {
         let fut = async {
             match self {
                 Check::Database(db) => db.ping().await.map_err(|e| format!("{e:#}")),
-                Check::Upstream { base_url, client, .. } => {
-                    let r = client.get(format!("{base_url}/health")).send().await.map_err(|e| e.to_string())?;
+                Check::Upstream {
+                    base_url, client, ..
+                } => {
+                    let r = client
+                        .get(format!("{base_url}/health"))
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
                     if r.status().is_success() {
                         Ok(())
                     } else {
@@ -62,7 +72,10 @@ pub fn router(service: &'static str, checks: Vec<Check>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(crate::metrics::render))
-        .with_state(HealthState { service, checks: Arc::new(checks) })
+        .with_state(HealthState {
+            service,
+            checks: Arc::new(checks),
+        })
 }
 
 async fn health(State(st): State<HealthState>) -> Result<Response, ApiError> {
@@ -88,11 +101,19 @@ async fn health(State(st): State<HealthState>) -> Result<Response, ApiError> {
         checks.insert(name, v);
     }
     if down.is_empty() {
-        Ok(ok(StatusCode::OK, json!({"status": "ok", "service": st.service, "checks": Value::Object(checks)})))
+        Ok(ok(
+            StatusCode::OK,
+            json!({"status": "ok", "service": st.service, "checks": Value::Object(checks)}),
+        ))
     } else {
         tracing::warn!(down = ?down, "health check failed");
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {} down", down.join(", ")));
-        e.extra = Some(json!({"data": {"status": "down", "service": st.service, "checks": Value::Object(checks)}}));
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {} down", down.join(", ")),
+        );
+        e.extra = Some(
+            json!({"data": {"status": "down", "service": st.service, "checks": Value::Object(checks)}}),
+        );
         Err(e)
     }
 }

@@ -12,13 +12,18 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 /// Installs the recorder on first use and returns its handle.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".to_owned()), &LATENCY_BUCKETS)
+            .set_buckets_for_metric(
+                Matcher::Suffix("_duration_seconds".to_owned()),
+                &LATENCY_BUCKETS,
+            )
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -36,9 +41,15 @@ pub async fn track(State(service): State<&'static str>, req: Request, next: Next
     let route = crate::middleware::route_label(&req);
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    let labels = [("service", service.to_owned()), ("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("service", service.to_owned()),
+        ("method", method),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!("nakku_http_requests_total", &labels).increment(1);
-    metrics::histogram!("nakku_http_request_duration_seconds", &labels[..3]).record(crate::middleware::elapsed_secs(start));
+    metrics::histogram!("nakku_http_request_duration_seconds", &labels[..3])
+        .record(crate::middleware::elapsed_secs(start));
     resp
 }
 

@@ -11,7 +11,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -33,7 +35,9 @@ struct MakeRequestUuidV7;
 
 impl MakeRequestId for MakeRequestUuidV7 {
     fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&nakku_core::id::new_id()).ok().map(RequestId::new)
+        HeaderValue::from_str(&nakku_core::id::new_id())
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -41,11 +45,18 @@ impl MakeRequestId for MakeRequestUuidV7 {
 /// cannot be used to smuggle junk into logs and events.
 fn acceptable_request_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
-    !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    !b.is_empty()
+        && b.len() <= 128
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
 async fn sanitise_request_id(mut req: Request, next: Next) -> Response {
-    if req.headers().get(REQUEST_ID).is_some_and(|v| !acceptable_request_id(v)) {
+    if req
+        .headers()
+        .get(REQUEST_ID)
+        .is_some_and(|v| !acceptable_request_id(v))
+    {
         req.headers_mut().remove(REQUEST_ID);
     }
     next.run(req).await
@@ -55,7 +66,11 @@ async fn sanitise_request_id(mut req: Request, next: Next) -> Response {
 pub fn stack(router: Router, service: &'static str, limits: Limits) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(move |req: &axum::http::Request<Body>| {
-            let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            let request_id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
             tracing::info_span!(
                 "http",
                 request_id = %request_id,
@@ -67,16 +82,28 @@ pub fn stack(router: Router, service: &'static str, limits: Limits) -> Router {
         })
         .on_request(())
         .on_response(|resp: &Response, latency: Duration, _span: &Span| {
-            tracing::info!(status = resp.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "request finished");
+            tracing::info!(
+                status = resp.status().as_u16(),
+                latency_ms = latency.as_secs_f64() * 1000.0,
+                "request finished"
+            );
         })
         .on_failure(());
 
     // Router::layer wraps from the inside out: the first call is closest to the handler.
     router
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.timeout,
+        ))
         .layer(middleware::from_fn(envelope_errors))
-        .layer(middleware::from_fn_with_state(service, crate::metrics::track))
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .layer(middleware::from_fn_with_state(
+            service,
+            crate::metrics::track,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuidV7))
@@ -127,7 +154,11 @@ pub fn route_label(req: &Request) -> String {
     let path = req.uri().path();
     match nakku_core::gateway::route(req.method().as_str(), path) {
         Some(_) => {
-            let prefix = path.trim_start_matches("/api/v1/").split('/').next().unwrap_or_default();
+            let prefix = path
+                .trim_start_matches("/api/v1/")
+                .split('/')
+                .next()
+                .unwrap_or_default();
             format!("/api/v1/{prefix}/*")
         }
         None => "unmatched".to_owned(),
@@ -145,8 +176,14 @@ mod tests {
 
     #[test]
     fn only_plain_short_request_ids_are_kept() {
-        assert!(acceptable_request_id(&HeaderValue::from_static("abc-123_x.y:z")));
-        assert!(!acceptable_request_id(&HeaderValue::from_static("has space")));
-        assert!(!acceptable_request_id(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
+        assert!(acceptable_request_id(&HeaderValue::from_static(
+            "abc-123_x.y:z"
+        )));
+        assert!(!acceptable_request_id(&HeaderValue::from_static(
+            "has space"
+        )));
+        assert!(!acceptable_request_id(
+            &HeaderValue::from_str(&"a".repeat(129)).unwrap()
+        ));
     }
 }

@@ -42,7 +42,10 @@ impl Application {
                 bail!("the {s} service is not implemented in this build yet (implemented: gateway, user)");
             }
         }
-        let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
+        let jwt = JwtKeys::new(
+            &resolve_jwt_secret(settings)?,
+            settings.access_token_ttl_secs,
+        );
         let limits = Limits {
             timeout: Duration::from_secs(settings.request_timeout_secs),
             body_limit: settings.body_limit_bytes,
@@ -68,8 +71,12 @@ impl Application {
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };
-            let router = api.merge(crate::health::router(svc.name(), vec![Check::Database(db.clone())]));
-            app.bind(settings, svc, stack(router, svc.name(), limits)).await?;
+            let router = api.merge(crate::health::router(
+                svc.name(),
+                vec![Check::Database(db.clone())],
+            ));
+            app.bind(settings, svc, stack(router, svc.name(), limits))
+                .await?;
             app.dbs.insert(svc, db);
         }
         if wanted.contains(&Service::Gateway) {
@@ -84,7 +91,11 @@ impl Application {
                 .context("building the gateway's HTTP client")?;
             let checks = upstreams
                 .iter()
-                .map(|(svc, url)| Check::Upstream { name: svc.name().to_owned(), base_url: url.clone(), client: client.clone() })
+                .map(|(svc, url)| Check::Upstream {
+                    name: svc.name().to_owned(),
+                    base_url: url.clone(),
+                    client: client.clone(),
+                })
                 .collect();
             let state = crate::gateway::GatewayState {
                 upstreams: Arc::new(upstreams),
@@ -92,17 +103,27 @@ impl Application {
                 client,
                 body_limit: limits.body_limit,
             };
-            let router = crate::health::router("gateway", checks).merge(crate::gateway::router(state));
-            app.bind(settings, Service::Gateway, stack(router, "gateway", limits)).await?;
+            let router =
+                crate::health::router("gateway", checks).merge(crate::gateway::router(state));
+            app.bind(settings, Service::Gateway, stack(router, "gateway", limits))
+                .await?;
         }
         Ok(app)
     }
 
-    async fn bind(&mut self, settings: &Settings, svc: Service, router: Router) -> anyhow::Result<()> {
+    async fn bind(
+        &mut self,
+        settings: &Settings,
+        svc: Service,
+        router: Router,
+    ) -> anyhow::Result<()> {
         let addr = SocketAddr::new(settings.host, settings.port(svc));
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the {svc} service to {addr} (set NAKKU_{}_PORT to use another port)", svc.env_name()))?;
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "binding the {svc} service to {addr} (set NAKKU_{}_PORT to use another port)",
+                svc.env_name()
+            )
+        })?;
         let local = listener.local_addr()?;
         self.addrs.insert(svc, local);
         self.servers.push((svc, listener, router));
@@ -132,9 +153,12 @@ impl Application {
             let token = shutdown.clone();
             tracing::info!(service = svc.name(), addr = %listener.local_addr()?, "listening");
             set.spawn(async move {
-                let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(token.cancelled_owned())
-                    .await;
+                let r = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
                 (svc, r)
             });
         }
@@ -150,7 +174,8 @@ impl Application {
                         stopper.cancel();
                     }
                     Err(e) => {
-                        first_error.get_or_insert_with(|| anyhow::anyhow!("server task failed: {e}"));
+                        first_error
+                            .get_or_insert_with(|| anyhow::anyhow!("server task failed: {e}"));
                         stopper.cancel();
                     }
                 }
@@ -215,7 +240,10 @@ pub fn resolve_jwt_secret(settings: &Settings) -> anyhow::Result<Secret> {
 fn read_or_create_secret(path: &Path) -> anyhow::Result<Secret> {
     match std::fs::read_to_string(path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(Secret::new(s.trim())),
-        Ok(_) => bail!("{} holds a secret shorter than 32 bytes; delete it to generate a new one", path.display()),
+        Ok(_) => bail!(
+            "{} holds a secret shorter than 32 bytes; delete it to generate a new one",
+            path.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -235,7 +263,11 @@ fn read_or_create_secret(path: &Path) -> anyhow::Result<Secret> {
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(content.as_bytes())
 }
 

@@ -47,11 +47,18 @@ pub async fn run(settings: &Settings, opts: Opts) -> anyhow::Result<()> {
 pub async fn apply(settings: &Settings, services: Vec<Service>) -> anyhow::Result<()> {
     let mut t = table(&["service", "database", "applied now", "pending"]);
     for svc in services {
-        let Some(url) = settings.database_url_for(svc) else { continue };
+        let Some(url) = settings.database_url_for(svc) else {
+            continue;
+        };
         let db = Db::connect(&url, 1).await?;
         let applied = migrate::run(svc, &db).await?;
         let pending = migrate::pending(svc, &db).await?;
-        t.add_row(vec![svc.name().to_owned(), db.display_url().to_owned(), applied.to_string(), pending.to_string()]);
+        t.add_row(vec![
+            svc.name().to_owned(),
+            db.display_url().to_owned(),
+            applied.to_string(),
+            pending.to_string(),
+        ]);
         db.close().await;
     }
     println!("{t}");
@@ -62,7 +69,9 @@ async fn status(settings: &Settings, services: Vec<Service>) -> anyhow::Result<(
     let mut t = table(&["service", "version", "description", "state"]);
     let mut pending = 0;
     for svc in services {
-        let Some(url) = settings.database_url_for(svc) else { continue };
+        let Some(url) = settings.database_url_for(svc) else {
+            continue;
+        };
         for m in migrate::status(svc, &url).await? {
             let state = match m.applied_on {
                 Some(at) => format!("applied {at}"),
@@ -71,10 +80,22 @@ async fn status(settings: &Settings, services: Vec<Service>) -> anyhow::Result<(
                     "pending".to_owned()
                 }
             };
-            t.add_row(vec![svc.name().to_owned(), format!("{:04}", m.version), m.description, state]);
+            t.add_row(vec![
+                svc.name().to_owned(),
+                format!("{:04}", m.version),
+                m.description,
+                state,
+            ]);
         }
     }
     println!("{t}");
-    println!("{pending} pending migration(s){}", if pending > 0 { "; run `nakku migrate` to apply them" } else { "" });
+    println!(
+        "{pending} pending migration(s){}",
+        if pending > 0 {
+            "; run `nakku migrate` to apply them"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }

@@ -25,17 +25,25 @@ pub enum Command {
 
 pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
     let db = nakku_server::open_database(settings, Service::User).await?;
-    let jwt = JwtKeys::new(&nakku_server::resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
+    let jwt = JwtKeys::new(
+        &nakku_server::resolve_jwt_secret(settings)?,
+        settings.access_token_ttl_secs,
+    );
     let svc = Arc::new(UserService::new(
         db.clone(),
         jwt,
-        UserServiceConfig { bcrypt_cost: 4, refresh_ttl_secs: settings.refresh_token_ttl_secs },
+        UserServiceConfig {
+            bcrypt_cost: 4,
+            refresh_ttl_secs: settings.refresh_token_ttl_secs,
+        },
     )?);
     let result = match cmd {
         Command::SetRole { email, role } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
             let user = svc.find_by_email(&email).await?;
-            let user = svc.assign_role(&RequestCtx::internal("cli"), &user.id, role).await?;
+            let user = svc
+                .assign_role(&RequestCtx::internal("cli"), &user.id, role)
+                .await?;
             let mut t = table(&["id", "email", "name", "role"]);
             t.add_row(vec![user.id, user.email, user.name, user.role.to_string()]);
             println!("{t}");

@@ -118,7 +118,11 @@ impl Db {
 
     /// A cheap round trip, used by `/health`.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let mut conn = self.pool.acquire().await.context("acquiring a connection")?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context("acquiring a connection")?;
         conn.execute("SELECT 1").await.context("SELECT 1")?;
         Ok(())
     }
@@ -151,7 +155,10 @@ fn split_mysql_url(url: &str) -> anyhow::Result<(String, String)> {
         .map(|i| i + scheme_end)
         .with_context(|| format!("{} names no database", redact_url(url)))?;
     let name = base[slash + 1..].to_owned();
-    anyhow::ensure!(is_db_name(&name), "database name {name:?} must be letters, digits and _");
+    anyhow::ensure!(
+        is_db_name(&name),
+        "database name {name:?} must be letters, digits and _"
+    );
     let mut server = base[..slash].to_owned();
     if let Some(q) = query {
         server.push('?');
@@ -244,7 +251,8 @@ mod tests {
 
     #[test]
     fn mysql_urls_split_into_server_and_database() {
-        let (server, name) = split_mysql_url("mysql://root:pw@h:3306/nakku_user?ssl-mode=disabled").unwrap();
+        let (server, name) =
+            split_mysql_url("mysql://root:pw@h:3306/nakku_user?ssl-mode=disabled").unwrap();
         assert_eq!(server, "mysql://root:pw@h:3306?ssl-mode=disabled");
         assert_eq!(name, "nakku_user");
         assert!(split_mysql_url("mysql://h:3306/bad-name;drop").is_err());
@@ -257,7 +265,10 @@ mod tests {
         assert!(!Db::exists(&url).await.unwrap());
         let db = Db::connect(&url, 2).await.unwrap();
         assert!(Db::exists(&url).await.unwrap());
-        let row = sqlx::query("PRAGMA journal_mode").fetch_one(db.pool()).await.unwrap();
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
         assert_eq!(text(&row, "journal_mode").unwrap(), "wal");
         db.ping().await.unwrap();
         db.close().await;

@@ -84,7 +84,13 @@ mod tests {
 
     #[test]
     fn envelopes_serialise_with_the_documented_field_names() {
-        let e = Envelope::new(catalog::USER_REGISTERED, Service::User, "u1", "req-1", serde_json::json!({"a": 1}));
+        let e = Envelope::new(
+            catalog::USER_REGISTERED,
+            Service::User,
+            "u1",
+            "req-1",
+            serde_json::json!({"a": 1}),
+        );
         let v = serde_json::to_value(&e).unwrap();
         let schema = envelope_json_schema();
         for field in schema["required"].as_array().unwrap() {

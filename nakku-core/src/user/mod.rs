@@ -174,7 +174,11 @@ pub fn parse_phone(raw: &str) -> Result<String, String> {
     let indian_mobile = |d: &str| d.len() == 10 && matches!(d.as_bytes()[0], b'6'..=b'9');
     if plus {
         if let Some(rest) = digits.strip_prefix("91") {
-            return if indian_mobile(rest) { Ok(format!("+{digits}")) } else { Err(err()) };
+            return if indian_mobile(rest) {
+                Ok(format!("+{digits}"))
+            } else {
+                Err(err())
+            };
         }
         return if (8..=15).contains(&digits.len()) && !digits.starts_with('0') {
             Ok(format!("+{digits}"))
@@ -197,8 +201,18 @@ pub fn parse_phone(raw: &str) -> Result<String, String> {
 }
 
 const COMMON_PASSWORDS: [&str; 12] = [
-    "password1", "password123", "12345678a", "qwerty123", "abc12345", "iloveyou1", "welcome1",
-    "letmein1", "admin123", "passw0rd", "123456789a", "india123",
+    "password1",
+    "password123",
+    "12345678a",
+    "qwerty123",
+    "abc12345",
+    "iloveyou1",
+    "welcome1",
+    "letmein1",
+    "admin123",
+    "passw0rd",
+    "123456789a",
+    "india123",
 ];
 
 /// The password policy: 8 to 72 bytes (bcrypt's limit), a letter and a digit, not the
@@ -214,7 +228,9 @@ pub fn check_password(pw: &str, email: Option<&str>) -> Result<(), String> {
         return Err("must contain at least one letter and one digit".to_owned());
     }
     let lower = pw.to_lowercase();
-    if email.is_some_and(|e| lower == e.to_lowercase() || e.split('@').next() == Some(lower.as_str())) {
+    if email
+        .is_some_and(|e| lower == e.to_lowercase() || e.split('@').next() == Some(lower.as_str()))
+    {
         return Err("must not be your email address".to_owned());
     }
     if COMMON_PASSWORDS.contains(&lower.as_str()) {
@@ -271,19 +287,44 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_junk_refused() {
-        assert_eq!(parse_email("  Asha@Example.COM ").unwrap(), "asha@example.com");
-        for bad in ["", "asha", "asha@", "@x.com", "a b@x.com", "a@x", "a@.x.com", "a@x..com"] {
+        assert_eq!(
+            parse_email("  Asha@Example.COM ").unwrap(),
+            "asha@example.com"
+        );
+        for bad in [
+            "",
+            "asha",
+            "asha@",
+            "@x.com",
+            "a b@x.com",
+            "a@x",
+            "a@.x.com",
+            "a@x..com",
+        ] {
             assert!(parse_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn indian_mobiles_normalise_to_e164() {
-        for ok in ["9876543210", "+91 98765 43210", "09876543210", "919876543210", "+91-9876-543-210"] {
+        for ok in [
+            "9876543210",
+            "+91 98765 43210",
+            "09876543210",
+            "919876543210",
+            "+91-9876-543-210",
+        ] {
             assert_eq!(parse_phone(ok).unwrap(), "+919876543210", "{ok}");
         }
         assert_eq!(parse_phone("+14155550123").unwrap(), "+14155550123");
-        for bad in ["12345", "5876543210", "+915876543210", "98765x3210", "", "+0123456789"] {
+        for bad in [
+            "12345",
+            "5876543210",
+            "+915876543210",
+            "98765x3210",
+            "",
+            "+0123456789",
+        ] {
             assert!(parse_phone(bad).is_err(), "{bad}");
         }
     }
@@ -291,16 +332,30 @@ mod tests {
     #[test]
     fn the_password_policy_explains_what_is_missing() {
         assert!(check_password("s3cret-enough", None).is_ok());
-        assert_eq!(check_password("short1", None).unwrap_err(), "must be at least 8 characters");
-        assert!(check_password("allletters", None).unwrap_err().contains("digit"));
-        assert!(check_password("Password1", None).unwrap_err().contains("common"));
-        assert!(check_password("asha2024x", Some("asha2024x@example.com")).unwrap_err().contains("email"));
-        assert!(check_password(&"a1".repeat(40), None).unwrap_err().contains("72"));
+        assert_eq!(
+            check_password("short1", None).unwrap_err(),
+            "must be at least 8 characters"
+        );
+        assert!(check_password("allletters", None)
+            .unwrap_err()
+            .contains("digit"));
+        assert!(check_password("Password1", None)
+            .unwrap_err()
+            .contains("common"));
+        assert!(check_password("asha2024x", Some("asha2024x@example.com"))
+            .unwrap_err()
+            .contains("email"));
+        assert!(check_password(&"a1".repeat(40), None)
+            .unwrap_err()
+            .contains("72"));
     }
 
     #[test]
     fn text_is_kept_verbatim_but_bounded() {
-        assert_eq!(parse_text(" Robert'); DROP TABLE users;-- ", 200).unwrap(), "Robert'); DROP TABLE users;--");
+        assert_eq!(
+            parse_text(" Robert'); DROP TABLE users;-- ", 200).unwrap(),
+            "Robert'); DROP TABLE users;--"
+        );
         assert_eq!(parse_text("श्रेया 🛒", 200).unwrap(), "श्रेया 🛒");
         assert!(parse_text("   ", 10).is_err());
         assert!(parse_text("a\u{0}b", 10).is_err());
@@ -312,7 +367,9 @@ mod tests {
         assert!(parse_pincode("560001").is_ok());
         assert!(parse_pincode("060001").is_err());
         assert!(parse_pincode("56001").is_err());
-        assert!(check_lat(12.97).is_ok() && check_lat(91.0).is_err() && check_lat(f64::NAN).is_err());
+        assert!(
+            check_lat(12.97).is_ok() && check_lat(91.0).is_err() && check_lat(f64::NAN).is_err()
+        );
         assert!(check_lng(77.59).is_ok() && check_lng(-180.5).is_err());
     }
 }

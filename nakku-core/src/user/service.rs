@@ -57,7 +57,12 @@ const BAD_REFRESH: &str = "invalid or expired refresh token";
 impl UserService {
     pub fn new(db: Db, jwt: JwtKeys, cfg: UserServiceConfig) -> Result<Self, CoreError> {
         let dummy_hash = auth::hash_password("nakku-timing-equaliser-0", cfg.bcrypt_cost)?;
-        Ok(UserService { db, jwt, cfg, dummy_hash })
+        Ok(UserService {
+            db,
+            jwt,
+            cfg,
+            dummy_hash,
+        })
     }
 
     pub fn db(&self) -> &Db {
@@ -87,18 +92,31 @@ impl UserService {
 
     /// Creates an account with role `user` and signs it in.
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, ctx: &RequestCtx, input: RegisterInput) -> Result<AuthResult, CoreError> {
+    pub async fn register(
+        &self,
+        ctx: &RequestCtx,
+        input: RegisterInput,
+    ) -> Result<AuthResult, CoreError> {
         let mut v = Validator::new();
-        let email = v.required("email", input.email).and_then(|e| v.check("email", parse_email(&e)));
-        let phone = v.required("phone", input.phone).and_then(|p| v.check("phone", parse_phone(&p)));
-        let name = v.required("name", input.name).and_then(|n| v.check("name", parse_text(&n, 200)));
+        let email = v
+            .required("email", input.email)
+            .and_then(|e| v.check("email", parse_email(&e)));
+        let phone = v
+            .required("phone", input.phone)
+            .and_then(|p| v.check("phone", parse_phone(&p)));
+        let name = v
+            .required("name", input.name)
+            .and_then(|n| v.check("name", parse_text(&n, 200)));
         let password = v.required("password", input.password);
         if let Some(pw) = &password {
             v.check("password", check_password(pw, email.as_deref()));
         }
         v.finish()?;
-        let (Some(email), Some(phone), Some(name), Some(password)) = (email, phone, name, password) else {
-            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+        let (Some(email), Some(phone), Some(name), Some(password)) = (email, phone, name, password)
+        else {
+            return Err(CoreError::Internal(anyhow::anyhow!(
+                "validated fields missing"
+            )));
         };
         let password_hash = self.hash(password).await?;
         let id = new_id();
@@ -106,7 +124,14 @@ impl UserService {
         let mut tx = self.db.begin().await?;
         let user = store::insert_user(
             &mut tx,
-            &NewUser { id: &id, email: &email, phone: &phone, name: &name, password_hash: &password_hash, role: Role::User },
+            &NewUser {
+                id: &id,
+                email: &email,
+                phone: &phone,
+                name: &name,
+                password_hash: &password_hash,
+                role: Role::User,
+            },
         )
         .await
         .on_unique_violation(duplicate_field)?;
@@ -126,13 +151,19 @@ impl UserService {
 
     /// Checks credentials; a wrong password and an unknown email are the same 401.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, ctx: &RequestCtx, input: LoginInput) -> Result<AuthResult, CoreError> {
+    pub async fn login(
+        &self,
+        ctx: &RequestCtx,
+        input: LoginInput,
+    ) -> Result<AuthResult, CoreError> {
         let mut v = Validator::new();
         let email = v.required("email", input.email);
         let password = v.required("password", input.password);
         v.finish()?;
         let (Some(email), Some(password)) = (email, password) else {
-            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+            return Err(CoreError::Internal(anyhow::anyhow!(
+                "validated fields missing"
+            )));
         };
         let email = parse_email(&email).unwrap_or(email);
         let found = store::find_credentials(&mut *self.conn().await?, &email).await?;
@@ -169,17 +200,34 @@ impl UserService {
         let id = new_id();
         let family = family.map(str::to_owned).unwrap_or_else(|| id.clone());
         let ttl_ms = i64::try_from(self.cfg.refresh_ttl_secs).unwrap_or(i64::MAX / 2_000) * 1000;
-        store::insert_refresh(conn, &id, &user.id, &family, &auth::hash_token(&refresh), now_ms() + ttl_ms, ctx.user_agent.as_deref())
-            .await?;
+        store::insert_refresh(
+            conn,
+            &id,
+            &user.id,
+            &family,
+            &auth::hash_token(&refresh),
+            now_ms() + ttl_ms,
+            ctx.user_agent.as_deref(),
+        )
+        .await?;
         let (access_token, expires_in) = self.jwt.issue(&user.id, user.role)?;
-        Ok(Tokens { access_token, refresh_token: refresh, token_type: "Bearer", expires_in })
+        Ok(Tokens {
+            access_token,
+            refresh_token: refresh,
+            token_type: "Bearer",
+            expires_in,
+        })
     }
 
     /// Rotates a refresh token: the presented one is revoked and a new pair issued. A
     /// token presented after it was rotated means it leaked, so its whole family (every
     /// token descended from the same login) is revoked.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, ctx: &RequestCtx, input: RefreshInput) -> Result<Tokens, CoreError> {
+    pub async fn refresh(
+        &self,
+        ctx: &RequestCtx,
+        input: RefreshInput,
+    ) -> Result<Tokens, CoreError> {
         let Some(token) = input.refresh_token else {
             return Err(CoreError::validation("refresh_token", "is required"));
         };
@@ -201,7 +249,9 @@ impl UserService {
         let Some(user) = store::find_user(&mut tx, &row.user_id).await? else {
             return Err(CoreError::Unauthorized(BAD_REFRESH.to_owned()));
         };
-        let tokens = self.new_session(&mut tx, &user, Some(&row.family_id), ctx).await?;
+        let tokens = self
+            .new_session(&mut tx, &user, Some(&row.family_id), ctx)
+            .await?;
         tx.commit().await?;
         Ok(tokens)
     }
@@ -234,9 +284,16 @@ impl UserService {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn update_me(&self, ctx: &RequestCtx, user_id: &str, input: UpdateProfileInput) -> Result<User, CoreError> {
+    pub async fn update_me(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        input: UpdateProfileInput,
+    ) -> Result<User, CoreError> {
         let mut v = Validator::new();
-        let name = input.name.and_then(|n| v.check("name", parse_text(&n, 200)));
+        let name = input
+            .name
+            .and_then(|n| v.check("name", parse_text(&n, 200)));
         let email = input.email.and_then(|e| v.check("email", parse_email(&e)));
         let phone = input.phone.and_then(|p| v.check("phone", parse_phone(&p)));
         v.finish()?;
@@ -278,7 +335,12 @@ impl UserService {
 
     /// Changes the password after checking the current one; every session ends.
     #[tracing::instrument(skip_all)]
-    pub async fn change_password(&self, ctx: &RequestCtx, user_id: &str, input: ChangePasswordInput) -> Result<(), CoreError> {
+    pub async fn change_password(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        input: ChangePasswordInput,
+    ) -> Result<(), CoreError> {
         let mut v = Validator::new();
         let current = v.required("current_password", input.current_password);
         let new = v.required("new_password", input.new_password);
@@ -288,7 +350,9 @@ impl UserService {
         }
         v.finish()?;
         let (Some(current), Some(new)) = (current, new) else {
-            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+            return Err(CoreError::Internal(anyhow::anyhow!(
+                "validated fields missing"
+            )));
         };
         let hash = store::password_hash(&mut *self.conn().await?, user_id)
             .await?
@@ -315,9 +379,17 @@ impl UserService {
     /// Soft-deletes the account (and its addresses) after checking the password, and ends
     /// every session. The email and phone become free to register again.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_me(&self, ctx: &RequestCtx, user_id: &str, input: DeleteAccountInput) -> Result<(), CoreError> {
+    pub async fn delete_me(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        input: DeleteAccountInput,
+    ) -> Result<(), CoreError> {
         let Some(password) = input.password else {
-            return Err(CoreError::validation("password", "is required to delete the account"));
+            return Err(CoreError::validation(
+                "password",
+                "is required to delete the account",
+            ));
         };
         let hash = store::password_hash(&mut *self.conn().await?, user_id)
             .await?
@@ -329,7 +401,13 @@ impl UserService {
         let mut tx = self.db.begin().await?;
         store::soft_delete_user(&mut tx, user_id, now).await?;
         store::revoke_all_for_user(&mut tx, user_id, now).await?;
-        let env = Envelope::new(catalog::USER_DELETED, Service::User, user_id, &ctx.request_id, json!({"user_id": user_id}));
+        let env = Envelope::new(
+            catalog::USER_DELETED,
+            Service::User,
+            user_id,
+            &ctx.request_id,
+            json!({"user_id": user_id}),
+        );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
         Ok(())
@@ -352,26 +430,49 @@ impl UserService {
 
     /// Adds an address. The first address, or one marked `is_default`, becomes the default.
     #[tracing::instrument(skip_all)]
-    pub async fn add_address(&self, ctx: &RequestCtx, user_id: &str, input: AddressInput) -> Result<Address, CoreError> {
+    pub async fn add_address(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        input: AddressInput,
+    ) -> Result<Address, CoreError> {
         let mut v = Validator::new();
-        let label = v.required("label", input.label).and_then(|s| v.check("label", parse_text(&s, 50)));
-        let line1 = v.required("line1", input.line1).and_then(|s| v.check("line1", parse_text(&s, 200)));
+        let label = v
+            .required("label", input.label)
+            .and_then(|s| v.check("label", parse_text(&s, 50)));
+        let line1 = v
+            .required("line1", input.line1)
+            .and_then(|s| v.check("line1", parse_text(&s, 200)));
         let line2 = optional_line2(&mut v, input.line2);
-        let city = v.required("city", input.city).and_then(|s| v.check("city", parse_text(&s, 100)));
-        let pincode = v.required("pincode", input.pincode).and_then(|s| v.check("pincode", parse_pincode(&s)));
-        let lat = v.required("lat", input.lat).and_then(|x| v.check("lat", check_lat(x)));
-        let lng = v.required("lng", input.lng).and_then(|x| v.check("lng", check_lng(x)));
+        let city = v
+            .required("city", input.city)
+            .and_then(|s| v.check("city", parse_text(&s, 100)));
+        let pincode = v
+            .required("pincode", input.pincode)
+            .and_then(|s| v.check("pincode", parse_pincode(&s)));
+        let lat = v
+            .required("lat", input.lat)
+            .and_then(|x| v.check("lat", check_lat(x)));
+        let lng = v
+            .required("lng", input.lng)
+            .and_then(|x| v.check("lng", check_lng(x)));
         v.finish()?;
-        let (Some(label), Some(line1), Some(city), Some(pincode), Some(lat), Some(lng)) = (label, line1, city, pincode, lat, lng)
+        let (Some(label), Some(line1), Some(city), Some(pincode), Some(lat), Some(lng)) =
+            (label, line1, city, pincode, lat, lng)
         else {
-            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+            return Err(CoreError::Internal(anyhow::anyhow!(
+                "validated fields missing"
+            )));
         };
         let mut tx = self.db.begin().await?;
         // Lock the account row so concurrent adds cannot exceed the limit or race on the default.
         lock_user(&mut tx, &self.db, user_id).await?;
         let existing = store::count_addresses(&mut tx, user_id).await?;
         if existing >= MAX_ADDRESSES {
-            return Err(CoreError::validation("addresses", format!("at most {MAX_ADDRESSES} addresses per account")));
+            return Err(CoreError::validation(
+                "addresses",
+                format!("at most {MAX_ADDRESSES} addresses per account"),
+            ));
         }
         let now = now_ms();
         let addr = Address {
@@ -407,13 +508,27 @@ impl UserService {
     /// Changes the fields present. Marking an address default unmarks the others; the
     /// default cannot be unmarked directly (mark another one instead).
     #[tracing::instrument(skip_all)]
-    pub async fn update_address(&self, ctx: &RequestCtx, user_id: &str, id: &str, input: AddressInput) -> Result<Address, CoreError> {
+    pub async fn update_address(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        id: &str,
+        input: AddressInput,
+    ) -> Result<Address, CoreError> {
         let mut v = Validator::new();
-        let label = input.label.and_then(|s| v.check("label", parse_text(&s, 50)));
-        let line1 = input.line1.and_then(|s| v.check("line1", parse_text(&s, 200)));
+        let label = input
+            .label
+            .and_then(|s| v.check("label", parse_text(&s, 50)));
+        let line1 = input
+            .line1
+            .and_then(|s| v.check("line1", parse_text(&s, 200)));
         let line2 = optional_line2(&mut v, input.line2);
-        let city = input.city.and_then(|s| v.check("city", parse_text(&s, 100)));
-        let pincode = input.pincode.and_then(|s| v.check("pincode", parse_pincode(&s)));
+        let city = input
+            .city
+            .and_then(|s| v.check("city", parse_text(&s, 100)));
+        let pincode = input
+            .pincode
+            .and_then(|s| v.check("pincode", parse_pincode(&s)));
         let lat = input.lat.and_then(|x| v.check("lat", check_lat(x)));
         let lng = input.lng.and_then(|x| v.check("lng", check_lng(x)));
         v.finish()?;
@@ -460,7 +575,12 @@ impl UserService {
 
     /// Soft-deletes an address; when it was the default, the newest remaining one takes over.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_address(&self, ctx: &RequestCtx, user_id: &str, id: &str) -> Result<(), CoreError> {
+    pub async fn delete_address(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        id: &str,
+    ) -> Result<(), CoreError> {
         if !is_id(id) {
             return Err(CoreError::NotFound("address".to_owned()));
         }
@@ -498,7 +618,11 @@ impl UserService {
         Ok(actor)
     }
 
-    pub async fn list_users(&self, actor_id: &str, q: ListUsersQuery) -> Result<Page<User>, CoreError> {
+    pub async fn list_users(
+        &self,
+        actor_id: &str,
+        q: ListUsersQuery,
+    ) -> Result<Page<User>, CoreError> {
         self.require_admin(actor_id).await?;
         let mut v = Validator::new();
         let role = q.role.and_then(|r| v.check("role", r.parse::<Role>()));
@@ -514,8 +638,14 @@ impl UserService {
             v.add("q", "must be at most 100 characters");
         }
         v.finish()?;
-        let mut items =
-            store::list_users(&mut *self.conn().await?, role, search.as_deref(), q.cursor.as_deref(), limit + 1).await?;
+        let mut items = store::list_users(
+            &mut *self.conn().await?,
+            role,
+            search.as_deref(),
+            q.cursor.as_deref(),
+            limit + 1,
+        )
+        .await?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|u| u.id.clone())
@@ -538,21 +668,37 @@ impl UserService {
     /// Changes an account's role. An admin cannot demote themself (so the last admin
     /// cannot lock everyone out by accident).
     #[tracing::instrument(skip_all)]
-    pub async fn set_role(&self, ctx: &RequestCtx, actor_id: &str, id: &str, input: SetRoleInput) -> Result<User, CoreError> {
+    pub async fn set_role(
+        &self,
+        ctx: &RequestCtx,
+        actor_id: &str,
+        id: &str,
+        input: SetRoleInput,
+    ) -> Result<User, CoreError> {
         self.require_admin(actor_id).await?;
         let role = match input.role {
             None => return Err(CoreError::validation("role", "is required")),
-            Some(r) => r.parse::<Role>().map_err(|e| CoreError::validation("role", e))?,
+            Some(r) => r
+                .parse::<Role>()
+                .map_err(|e| CoreError::validation("role", e))?,
         };
         if id == actor_id && role != Role::Admin {
-            return Err(CoreError::validation("role", "you cannot remove your own admin role"));
+            return Err(CoreError::validation(
+                "role",
+                "you cannot remove your own admin role",
+            ));
         }
         self.assign_role(ctx, id, role).await
     }
 
     /// Sets a role without an acting admin (used by `nakku users set-role` on the operator's
     /// machine). Returns the updated account.
-    pub async fn assign_role(&self, ctx: &RequestCtx, id: &str, role: Role) -> Result<User, CoreError> {
+    pub async fn assign_role(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        role: Role,
+    ) -> Result<User, CoreError> {
         if !is_id(id) {
             return Err(CoreError::NotFound("user".to_owned()));
         }

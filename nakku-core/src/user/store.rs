@@ -84,12 +84,14 @@ pub async fn insert_user(conn: &mut AnyConnection, u: &NewUser<'_>) -> Result<Us
 }
 
 pub async fn find_user(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = ? AND deleted_at IS NULL"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .map(|r| user_from_row(&r))
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {USER_COLS} FROM users WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .map(|r| user_from_row(&r))
+    .transpose()
 }
 
 /// The account and its password hash, by (normalised) email.
@@ -107,7 +109,10 @@ pub async fn find_credentials(
         .transpose()
 }
 
-pub async fn password_hash(conn: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn password_hash(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query("SELECT password_hash FROM users WHERE id = ? AND deleted_at IS NULL")
         .bind(id)
         .fetch_optional(conn)
@@ -131,33 +136,52 @@ pub async fn update_profile(conn: &mut AnyConnection, u: &User) -> Result<u64, s
     Ok(r.rows_affected())
 }
 
-pub async fn set_password_hash(conn: &mut AnyConnection, id: &str, hash: &str) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL")
-        .bind(hash)
-        .bind(now_ms())
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn set_password_hash(
+    conn: &mut AnyConnection,
+    id: &str,
+    hash: &str,
+) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+    )
+    .bind(hash)
+    .bind(now_ms())
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(r.rows_affected())
 }
 
-pub async fn set_role(conn: &mut AnyConnection, id: &str, role: Role, at: i64) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL")
-        .bind(role.as_str())
-        .bind(at)
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn set_role(
+    conn: &mut AnyConnection,
+    id: &str,
+    role: Role,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+    )
+    .bind(role.as_str())
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(r.rows_affected())
 }
 
-pub async fn soft_delete_user(conn: &mut AnyConnection, id: &str, at: i64) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query("UPDATE users SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL")
-        .bind(at)
-        .bind(at)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+pub async fn soft_delete_user(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE users SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("UPDATE addresses SET deleted_at = ?, updated_at = ? WHERE user_id = ? AND deleted_at IS NULL")
         .bind(at)
         .bind(at)
@@ -195,7 +219,9 @@ pub async fn list_users(
         sql.push_str(" AND role = ?");
     }
     if q.is_some() {
-        sql.push_str(" AND (email LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!' OR phone LIKE ? ESCAPE '!')");
+        sql.push_str(
+            " AND (email LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!' OR phone LIKE ? ESCAPE '!')",
+        );
     }
     if cursor.is_some() {
         sql.push_str(" AND id > ?");
@@ -286,7 +312,11 @@ pub async fn find_refresh(
 
 /// Revokes one token if it is still live; returns whether this call revoked it (so two
 /// concurrent refreshes with one token cannot both succeed).
-pub async fn revoke_refresh(conn: &mut AnyConnection, id: &str, at: i64) -> Result<bool, sqlx::Error> {
+pub async fn revoke_refresh(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
     let r = sqlx::query("UPDATE refresh_tokens SET revoked_at = ?, updated_at = ? WHERE id = ? AND revoked_at IS NULL")
         .bind(at)
         .bind(at)
@@ -296,7 +326,11 @@ pub async fn revoke_refresh(conn: &mut AnyConnection, id: &str, at: i64) -> Resu
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn revoke_family(conn: &mut AnyConnection, family_id: &str, at: i64) -> Result<u64, sqlx::Error> {
+pub async fn revoke_family(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = ?, updated_at = ? WHERE family_id = ? AND revoked_at IS NULL",
     )
@@ -308,7 +342,11 @@ pub async fn revoke_family(conn: &mut AnyConnection, family_id: &str, at: i64) -
     Ok(r.rows_affected())
 }
 
-pub async fn revoke_all_for_user(conn: &mut AnyConnection, user_id: &str, at: i64) -> Result<u64, sqlx::Error> {
+pub async fn revoke_all_for_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = ?, updated_at = ? WHERE user_id = ? AND revoked_at IS NULL",
     )
@@ -322,7 +360,10 @@ pub async fn revoke_all_for_user(conn: &mut AnyConnection, user_id: &str, at: i6
 
 // ---- addresses ----
 
-pub async fn list_addresses(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<Address>, sqlx::Error> {
+pub async fn list_addresses(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<Address>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {ADDRESS_COLS} FROM addresses WHERE user_id = ? AND deleted_at IS NULL \
          ORDER BY is_default DESC, id"
@@ -403,7 +444,12 @@ pub async fn update_address(conn: &mut AnyConnection, a: &Address) -> Result<u64
 }
 
 /// Clears the default flag on every address of the user except `keep`.
-pub async fn clear_default(conn: &mut AnyConnection, user_id: &str, keep: &str, at: i64) -> Result<(), sqlx::Error> {
+pub async fn clear_default(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    keep: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE addresses SET is_default = 0, updated_at = ? \
          WHERE user_id = ? AND id <> ? AND is_default = 1 AND deleted_at IS NULL",
@@ -416,7 +462,12 @@ pub async fn clear_default(conn: &mut AnyConnection, user_id: &str, keep: &str, 
     Ok(())
 }
 
-pub async fn soft_delete_address(conn: &mut AnyConnection, user_id: &str, id: &str, at: i64) -> Result<u64, sqlx::Error> {
+pub async fn soft_delete_address(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    id: &str,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE addresses SET deleted_at = ?, updated_at = ?, is_default = 0 \
          WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
@@ -431,7 +482,11 @@ pub async fn soft_delete_address(conn: &mut AnyConnection, user_id: &str, id: &s
 }
 
 /// Makes the newest remaining address the default (after the default was deleted).
-pub async fn promote_newest_address(conn: &mut AnyConnection, user_id: &str, at: i64) -> Result<(), sqlx::Error> {
+pub async fn promote_newest_address(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     let newest = sqlx::query("SELECT id FROM addresses WHERE user_id = ? AND deleted_at IS NULL ORDER BY id DESC LIMIT 1")
         .bind(user_id)
         .fetch_optional(&mut *conn)

@@ -1,0 +1,328 @@
+//! Test harness: each test gets a fresh database (a SQLite file in a temp dir, or a new
+//! MariaDB database when NAKKU_TEST_MYSQL_URL is set) and the real services on port 0.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use nakku_core::auth::JwtKeys;
+use nakku_core::config::{Secret, Settings};
+use nakku_core::db::{migrate, Db};
+use nakku_core::events::outbox::{self, OutboxRow};
+use nakku_core::service::Service;
+use nakku_server::{Application, CancellationToken};
+use reqwest::{RequestBuilder, Response};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+}
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "s3cret-pass";
+
+/// Generates one `#[tokio::test]` per backend for each listed test function.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await {
+                        super::$name(app).await
+                    }
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::MySql).await {
+                        super::$name(app).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// The MariaDB server URL for tests, or `None` (printing why) when the MySQL suite is off.
+pub fn mysql_server_url() -> Option<String> {
+    match std::env::var("NAKKU_TEST_MYSQL_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("NAKKU_TEST_REQUIRE_MYSQL").is_ok_and(|v| v == "1") {
+                panic!("NAKKU_TEST_REQUIRE_MYSQL=1 but NAKKU_TEST_MYSQL_URL is not set");
+            }
+            eprintln!("SKIPPED (MySQL suite): set NAKKU_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306 to run it");
+            None
+        }
+    }
+}
+
+pub struct TestApp {
+    pub gateway: String,
+    pub user: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub jwt: JwtKeys,
+    pub db_proxy: Option<TcpProxy>,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    mysql_db_url: Option<Secret>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, false).await
+    }
+
+    /// With `proxied`, the MySQL connection goes through a TCP proxy the test can cut.
+    pub async fn spawn_with(backend: Backend, proxied: bool) -> Option<TestApp> {
+        if std::env::var("TEST_LOG").is_ok() {
+            nakku_server::telemetry::init(nakku_core::config::LogFormat::Json, "info");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut env = HashMap::new();
+        env.insert(
+            "NAKKU_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        );
+        env.insert("NAKKU_JWT_SECRET".to_owned(), JWT_SECRET.to_owned());
+        env.insert("NAKKU_BCRYPT_COST".to_owned(), "4".to_owned());
+        env.insert("NAKKU_GATEWAY_PORT".to_owned(), "0".to_owned());
+        env.insert("NAKKU_USER_PORT".to_owned(), "0".to_owned());
+        env.insert("NAKKU_BODY_LIMIT_BYTES".to_owned(), "65536".to_owned());
+        env.insert("NAKKU_SHUTDOWN_GRACE_SECS".to_owned(), "5".to_owned());
+        let mut mysql_db_url = None;
+        let mut db_proxy = None;
+        if backend == Backend::MySql {
+            let server = mysql_server_url()?;
+            let name = format!(
+                "nakku_test_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..16]
+            );
+            let direct = format!("{}/{name}", server.trim_end_matches('/'));
+            mysql_db_url = Some(Secret::new(direct.clone()));
+            let url = if proxied {
+                let target = mysql_host_port(&server);
+                let proxy = TcpProxy::start(&target).await;
+                let u = direct.replacen(&target, &proxy.addr.to_string(), 1);
+                db_proxy = Some(proxy);
+                u
+            } else {
+                direct
+            };
+            env.insert("NAKKU_USER_DATABASE_URL".to_owned(), url);
+        }
+        let settings = Settings::load(None, &env).expect("test settings are valid");
+        let url = settings
+            .database_url_for(Service::User)
+            .expect("user db url");
+        let migrator = Db::connect(&url, 1).await.expect("test database");
+        migrate::run(Service::User, &migrator)
+            .await
+            .expect("migrations apply");
+        migrator.close().await;
+        let app = Application::build(&settings, &[])
+            .await
+            .expect("application builds");
+        let db = app.db(Service::User).expect("user db").clone();
+        let addr = |s| app.addr(s).expect("service bound");
+        let (gateway, user): (SocketAddr, SocketAddr) =
+            (addr(Service::Gateway), addr(Service::User));
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        Some(TestApp {
+            gateway: format!("http://{gateway}"),
+            user: format!("http://{user}"),
+            client: reqwest::Client::new(),
+            db,
+            jwt: JwtKeys::new(&Secret::new(JWT_SECRET), 900),
+            db_proxy,
+            shutdown,
+            server: Some(server),
+            mysql_db_url,
+            _dir: dir,
+        })
+    }
+
+    /// `{gateway}/api/v1{path}`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.gateway)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.api(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub fn authed(&self, rb: RequestBuilder, token: &str) -> RequestBuilder {
+        rb.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Registers an account with a unique email/phone derived from `tag`; returns the
+    /// `data` of the response (user + tokens).
+    pub async fn register(&self, tag: u32) -> Value {
+        let r = self.post("/auth/register", &register_body(tag)).await;
+        assert_eq!(r.status(), 201, "register {tag}");
+        body(r).await["data"].clone()
+    }
+
+    /// Registers and returns (user id, access token).
+    pub async fn signed_up(&self, tag: u32) -> (String, String) {
+        let d = self.register(tag).await;
+        (
+            d["user"]["id"].as_str().unwrap().to_owned(),
+            d["access_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Makes an account admin directly in the database (what `nakku users set-role` does).
+    pub async fn make_admin(&self, user_id: &str) {
+        sqlx::query("UPDATE users SET role = 'admin' WHERE id = ?")
+            .bind(user_id)
+            .execute(self.db.pool())
+            .await
+            .unwrap();
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
+    }
+
+    /// Every row in the outbox, oldest first.
+    pub async fn outbox(&self) -> Vec<OutboxRow> {
+        let mut conn = self.db.pool().acquire().await.unwrap();
+        outbox::recent(&mut conn, 1000).await.unwrap()
+    }
+
+    /// Row counts of every user-service table, to prove a request wrote nothing.
+    pub async fn snapshot(&self) -> [i64; 4] {
+        [
+            self.count("users").await,
+            self.count("addresses").await,
+            self.count("refresh_tokens").await,
+            self.count("outbox").await,
+        ]
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match self.server.take() {
+            Some(h) => h.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(url) = self.mysql_db_url.take() {
+            // Drop the per-test database on a thread of its own: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    let _ = rt.block_on(nakku_core::db::drop_mysql_database(&url));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+pub fn register_body(tag: u32) -> Value {
+    json!({
+        "email": format!("shopper{tag}@example.com"),
+        "phone": format!("98{:08}", tag),
+        "password": PASSWORD,
+        "name": format!("Shopper {tag}"),
+    })
+}
+
+pub fn address_body(label: &str) -> Value {
+    json!({"label": label, "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": 12.9716, "lng": 77.5946})
+}
+
+pub async fn body(r: Response) -> Value {
+    let text = r.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts the standard error envelope and returns the body.
+pub async fn error_body(r: Response, status: u16) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let b = body(r).await;
+    assert_eq!(b["success"], false, "{b}");
+    assert_eq!(b["code"], status, "{b}");
+    assert!(b["error"].as_str().is_some_and(|e| !e.is_empty()), "{b}");
+    b
+}
+
+fn mysql_host_port(server: &str) -> String {
+    let rest = server.split("://").nth(1).unwrap_or(server);
+    let rest = rest.rsplit('@').next().unwrap_or(rest);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+/// A TCP forwarder between the app and MariaDB; `cut()` closes the listener and every
+/// open connection, which is what a database outage looks like to the app.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    async fn start(target: &str) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let t = tasks.clone();
+        let target = target.to_owned();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let h = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                t.lock().unwrap().push(h);
+            }
+        });
+        TcpProxy {
+            addr,
+            tasks,
+            accept,
+        }
+    }
+
+    pub fn cut(&self) {
+        self.accept.abort();
+        for h in self.tasks.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The HTTP suite: the real services on port 0, driven through the gateway, once on SQLite
+//! and once on MariaDB (each test with its own database).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod addresses;
+mod admin;
+mod auth;
+mod platform;
+mod profile;

@@ -1,0 +1,285 @@
+//! The platform around the services: request ids, health, metrics, error envelopes for
+//! unknown routes, the gateway's behaviour when a service is down, graceful shutdown.
+
+use std::collections::HashMap;
+
+use nakku_core::config::Settings;
+use nakku_core::service::Service;
+use nakku_server::{Application, CancellationToken};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+
+crate::on_both_backends!(
+    request_ids_are_accepted_or_generated_and_returned,
+    health_checks_the_database_and_metrics_count_requests_per_route,
+    unknown_routes_and_methods_get_the_error_envelope,
+    shutdown_lets_an_in_flight_request_finish,
+);
+
+async fn request_ids_are_accepted_or_generated_and_returned(app: TestApp) {
+    let r = app
+        .client
+        .get(format!("{}/health", app.gateway))
+        .header("x-request-id", "support-ticket-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "support-ticket-42");
+    let r = app
+        .client
+        .get(format!("{}/health", app.gateway))
+        .send()
+        .await
+        .unwrap();
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 36, "a UUID was generated: {generated}");
+    let r = app
+        .client
+        .get(format!("{}/health", app.gateway))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.headers()["x-request-id"], "bad id with spaces");
+    // The id crosses the gateway into the service and into the event.
+    let r = app
+        .client
+        .post(app.api("/auth/register"))
+        .header("x-request-id", "trace-me")
+        .json(&register_body(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me");
+    assert_eq!(app.outbox().await[0].envelope.correlation_id, "trace-me");
+}
+
+async fn health_checks_the_database_and_metrics_count_requests_per_route(app: TestApp) {
+    let b = body(
+        app.client
+            .get(format!("{}/health", app.user))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(b["data"]["checks"]["database"]["status"], "up");
+    let b = body(
+        app.client
+            .get(format!("{}/health", app.gateway))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(b["data"]["checks"]["user"]["status"], "up");
+    app.register(1).await;
+    let m = app
+        .client
+        .get(format!("{}/metrics", app.user))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("nakku_http_requests_total{")
+                && l.contains("service=\"user\"")
+                && l.contains("route=\"/api/v1/auth/register\"")
+                && l.contains("status=\"201\"")),
+        "{m}"
+    );
+    assert!(
+        m.contains("nakku_http_request_duration_seconds_bucket{"),
+        "{m}"
+    );
+    assert!(
+        m.contains("route=\"/api/v1/auth/*\""),
+        "gateway series by service prefix: {m}"
+    );
+}
+
+async fn unknown_routes_and_methods_get_the_error_envelope(app: TestApp) {
+    error_body(
+        app.client
+            .get(format!("{}/nope", app.user))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    error_body(
+        app.client
+            .get(app.api("/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    error_body(
+        app.client
+            .get(format!("{}/api/v1/auth/register", app.user))
+            .send()
+            .await
+            .unwrap(),
+        405,
+    )
+    .await;
+    let b = error_body(
+        app.client
+            .get(app.api("/orders"))
+            .header("authorization", "Bearer x")
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    assert_eq!(b["error"], "invalid access token");
+    let (_, token) = app.signed_up(1).await;
+    let b = error_body(
+        app.authed(app.client.get(app.api("/orders")), &token)
+            .send()
+            .await
+            .unwrap(),
+        503,
+    )
+    .await;
+    assert!(
+        b["error"].as_str().unwrap().contains("order service"),
+        "{b}"
+    );
+}
+
+async fn shutdown_lets_an_in_flight_request_finish(mut app: TestApp) {
+    // Start a request by hand and stop half-way through its body.
+    let body_ = register_body(1).to_string();
+    let addr = app.user.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/auth/register HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body_.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body_.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let stopping = {
+        let app_ref = &mut app;
+        app_ref.stop()
+    };
+    let finish = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        s.write_all(&body_.as_bytes()[10..]).await.unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).await.unwrap();
+        resp
+    };
+    let (stopped, resp) = tokio::join!(stopping, finish);
+    stopped.expect("server stopped cleanly");
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    // Nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
+}
+
+#[tokio::test]
+async fn sqlite_health_turns_503_when_the_database_is_unreachable() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.db.close().await;
+    let b = error_body(
+        app.client
+            .get(format!("{}/health", app.user))
+            .send()
+            .await
+            .unwrap(),
+        503,
+    )
+    .await;
+    assert_eq!(b["error"], "unhealthy: database down");
+    assert_eq!(b["data"]["checks"]["database"]["status"], "down");
+    let b = error_body(
+        app.client
+            .get(format!("{}/health", app.gateway))
+            .send()
+            .await
+            .unwrap(),
+        503,
+    )
+    .await;
+    assert_eq!(b["data"]["checks"]["user"]["status"], "down");
+    // Requests needing the database fail cleanly.
+    error_body(app.post("/auth/register", &register_body(1)).await, 503).await;
+}
+
+#[tokio::test]
+async fn mysql_health_turns_503_when_the_database_is_unreachable() {
+    let Some(app) = TestApp::spawn_with(Backend::MySql, true).await else {
+        return;
+    };
+    let r = app
+        .client
+        .get(format!("{}/health", app.user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.db_proxy.as_ref().unwrap().cut();
+    let b = error_body(
+        app.client
+            .get(format!("{}/health", app.user))
+            .send()
+            .await
+            .unwrap(),
+        503,
+    )
+    .await;
+    assert_eq!(b["data"]["checks"]["database"]["status"], "down", "{b}");
+    error_body(app.post("/auth/register", &register_body(1)).await, 503).await;
+}
+
+#[tokio::test]
+async fn the_gateway_answers_502_and_unhealthy_when_a_service_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<String, String> = [
+        ("NAKKU_DATA_DIR", dir.path().display().to_string()),
+        ("NAKKU_JWT_SECRET", JWT_SECRET.to_owned()),
+        ("NAKKU_GATEWAY_PORT", "0".to_owned()),
+        ("NAKKU_USER_URL", "http://127.0.0.1:9".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let settings = Settings::load(None, &env).unwrap();
+    let app = Application::build(&settings, &[Service::Gateway])
+        .await
+        .unwrap();
+    let gw = format!("http://{}", app.addr(Service::Gateway).unwrap());
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(stop.clone()));
+    let client = reqwest::Client::new();
+    let b = error_body(
+        client
+            .post(format!("{gw}/api/v1/auth/login"))
+            .json(&json!({"email": "a@b.co", "password": "x"}))
+            .send()
+            .await
+            .unwrap(),
+        502,
+    )
+    .await;
+    assert!(b["error"].as_str().unwrap().contains("user service"), "{b}");
+    let b = error_body(
+        client.get(format!("{gw}/health")).send().await.unwrap(),
+        503,
+    )
+    .await;
+    assert_eq!(b["data"]["checks"]["user"]["status"], "down");
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
