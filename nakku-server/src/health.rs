@@ -80,7 +80,8 @@ pub fn router(service: &'static str, checks: Vec<Check>) -> Router {
 
 async fn health(State(st): State<HealthState>) -> Result<Response, ApiError> {
     let mut set = tokio::task::JoinSet::new();
-    for c in st.checks.iter().cloned() {
+    for c in st.checks.iter() {
+        let c = c.clone();
         set.spawn(async move {
             let start = Instant::now();
             let r = c.run().await;

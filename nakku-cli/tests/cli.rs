@@ -1,0 +1,267 @@
+//! Drives the real `nakku` binary, as an operator would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const NAKKU: &str = env!("CARGO_BIN_EXE_nakku");
+
+fn nakku(data_dir: &Path) -> Command {
+    let mut c = Command::new(NAKKU);
+    c.arg("--data-dir").arg(data_dir).current_dir(data_dir);
+    // Keep the developer's own environment out of the test.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("NAKKU_")) {
+        c.env_remove(k);
+    }
+    c.env("NAKKU_BCRYPT_COST", "4");
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("nakku runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn migrate_status_changes_nothing_and_migrate_applies_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(nakku(dir.path()).args(["migrate", "status"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("pending"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("init"));
+    assert!(
+        !dir.path().join("nakku_user.db").exists(),
+        "status must not create the database"
+    );
+
+    let o = run(nakku(dir.path()).arg("migrate"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("nakku_user.db").exists());
+
+    let o = run(nakku(dir.path()).args(["migrate", "status", "--service", "user"]));
+    let out = stdout(&o);
+    assert!(
+        out.contains("applied") && !out.contains("│ pending"),
+        "{out}"
+    );
+    assert!(out.contains("0 pending migration(s)"), "{out}");
+
+    let o = run(nakku(dir.path()).args(["migrate", "--service", "order"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("order"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(nakku(dir.path())
+        .arg("serve")
+        .env("NAKKU_USER_PORT", "eighty"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("NAKKU_USER_PORT") && err.contains("whole number"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("nakku.toml"), "gateway_prot = 1\n").unwrap();
+    let o = run(nakku(dir.path()).arg("serve"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("gateway_prot"), "{}", stderr(&o));
+}
+
+#[test]
+fn serve_refuses_an_unmigrated_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(nakku(dir.path())
+        .arg("serve")
+        .env("NAKKU_GATEWAY_PORT", "0")
+        .env("NAKKU_USER_PORT", "0"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nakku migrate"), "{}", stderr(&o));
+}
+
+/// A running `nakku up`; killed on drop.
+struct Running {
+    child: Child,
+    gateway: String,
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn start_up(dir: &Path) -> Running {
+    let mut child = nakku(dir)
+        .arg("up")
+        .env("NAKKU_GATEWAY_PORT", "0")
+        .env("NAKKU_USER_PORT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (etx, erx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = etx.send(line);
+        }
+    });
+    let gateway = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("nakku up prints its addresses");
+        if let Some(url) = line.trim().strip_prefix("gateway") {
+            break url.trim().to_owned();
+        }
+    };
+    Running {
+        child,
+        gateway,
+        stderr_lines: erx,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_the_user_flow_through_the_gateway_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = start_up(dir.path());
+    let c = reqwest::Client::new();
+    let api = |p: &str| format!("{}/api/v1{p}", up.gateway);
+
+    let r = c
+        .post(api("/auth/register"))
+        .header("x-request-id", "cli-flow-1")
+        .json(&json!({"email": "asha@example.com", "phone": "9876543210", "password": "s3cret-pass", "name": "Asha"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let login: Value = c
+        .post(api("/auth/login"))
+        .json(&json!({"email": "asha@example.com", "password": "s3cret-pass"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
+    let me: Value = c
+        .get(api("/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["data"]["email"], "asha@example.com");
+    let r = c
+        .post(api("/users/me/addresses"))
+        .bearer_auth(&token)
+        .json(&json!({"label": "Home", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": 12.97, "lng": 77.59}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // The operator makes Asha an admin; the admin endpoint then answers.
+    let o = run(nakku(dir.path()).args(["users", "set-role", "asha@example.com", "admin"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("admin"));
+    let r = c
+        .get(api("/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The generated secret is kept for the next start.
+    assert!(dir.path().join("jwt_secret").exists());
+
+    // Logs are JSON lines and carry the request id.
+    let mut saw_request = false;
+    while let Ok(line) = up.stderr_lines.recv_timeout(Duration::from_millis(500)) {
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+        if v.to_string().contains("cli-flow-1") {
+            saw_request = true;
+        }
+    }
+    assert!(saw_request, "a log line carries request_id cli-flow-1");
+
+    let pid = up.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = up.child.wait().unwrap();
+    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+}
+
+#[test]
+fn migrate_creates_a_missing_mysql_database() {
+    let Ok(server) = std::env::var("NAKKU_TEST_MYSQL_URL") else {
+        assert!(
+            std::env::var("NAKKU_TEST_REQUIRE_MYSQL").map_or(true, |v| v != "1"),
+            "MySQL suite required"
+        );
+        eprintln!(
+            "SKIPPED (MySQL suite): set NAKKU_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306 to run it"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("nakku_clitest_{}", std::process::id());
+    let url = format!("{}/{name}", server.trim_end_matches('/'));
+    let o = run(nakku(dir.path())
+        .args(["migrate", "status"])
+        .env("NAKKU_USER_DATABASE_URL", &url));
+    assert!(
+        stdout(&o).contains("pending"),
+        "{} {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = run(nakku(dir.path())
+        .arg("migrate")
+        .env("NAKKU_USER_DATABASE_URL", &url));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(nakku(dir.path())
+        .args(["migrate", "status"])
+        .env("NAKKU_USER_DATABASE_URL", &url));
+    assert!(stdout(&o).contains("0 pending"), "{}", stdout(&o));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(nakku_core::db::drop_mysql_database(
+        &nakku_core::config::Secret::new(url),
+    ))
+    .unwrap();
+}
