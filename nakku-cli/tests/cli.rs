@@ -265,3 +265,41 @@ fn migrate_creates_a_missing_mysql_database() {
     ))
     .unwrap();
 }
+
+#[test]
+fn the_readme_documents_every_configuration_key_and_command() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let services: Vec<&str> = nakku_core::service::Service::ALL
+        .iter()
+        .map(|s| s.name())
+        .collect();
+    for k in nakku_core::config::documented_keys() {
+        let per_service = services
+            .iter()
+            .find_map(|s| k.key.strip_prefix(&format!("{s}_")));
+        let var = match per_service {
+            Some(rest) => format!("NAKKU_<SVC>_{}", rest.to_uppercase()),
+            None => format!("NAKKU_{}", k.key.to_uppercase()),
+        };
+        assert!(readme.contains(&var), "README does not document {var}");
+    }
+    let help = stdout(&run(Command::new(NAKKU).arg("--help")));
+    for line in help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+    {
+        let Some(cmd) = line.split_whitespace().next() else {
+            break;
+        };
+        if cmd == "help" {
+            continue;
+        }
+        assert!(
+            readme.contains(&format!("nakku {cmd}")),
+            "README does not document `nakku {cmd}`"
+        );
+    }
+}
