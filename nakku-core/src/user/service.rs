@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use super::store::{self, NewUser};
+use super::store::{self, NewUser, RevokeScope};
 use super::*;
 use crate::auth::{self, JwtKeys, Role};
 use crate::db::Db;
@@ -238,7 +238,7 @@ impl UserService {
             return Err(CoreError::Unauthorized(BAD_REFRESH.to_owned()));
         };
         if row.revoked_at.is_some() {
-            let n = store::revoke_family(&mut tx, &row.family_id, now).await?;
+            let n = store::revoke_tokens(&mut tx, RevokeScope::Family, &row.family_id, now).await?;
             tx.commit().await?;
             tracing::warn!(user_id = %row.user_id, family = %row.family_id, revoked = n, "refresh token reused; session family revoked");
             return Err(CoreError::Unauthorized(BAD_REFRESH.to_owned()));
@@ -267,9 +267,9 @@ impl UserService {
         let mut tx = self.db.begin().await?;
         if let Some(row) = store::find_refresh(&mut tx, &auth::hash_token(&token), "").await? {
             if input.all {
-                store::revoke_all_for_user(&mut tx, &row.user_id, now).await?;
+                store::revoke_tokens(&mut tx, RevokeScope::User, &row.user_id, now).await?;
             } else {
-                store::revoke_family(&mut tx, &row.family_id, now).await?;
+                store::revoke_tokens(&mut tx, RevokeScope::Family, &row.family_id, now).await?;
             }
         }
         tx.commit().await?;
@@ -363,7 +363,7 @@ impl UserService {
         let new_hash = self.hash(new).await?;
         let mut tx = self.db.begin().await?;
         store::set_password_hash(&mut tx, user_id, &new_hash).await?;
-        store::revoke_all_for_user(&mut tx, user_id, now_ms()).await?;
+        store::revoke_tokens(&mut tx, RevokeScope::User, user_id, now_ms()).await?;
         let env = Envelope::new(
             catalog::USER_UPDATED,
             Service::User,
@@ -400,7 +400,7 @@ impl UserService {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         store::soft_delete_user(&mut tx, user_id, now).await?;
-        store::revoke_all_for_user(&mut tx, user_id, now).await?;
+        store::revoke_tokens(&mut tx, RevokeScope::User, user_id, now).await?;
         let env = Envelope::new(
             catalog::USER_DELETED,
             Service::User,

@@ -326,33 +326,32 @@ pub async fn revoke_refresh(
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn revoke_family(
-    conn: &mut AnyConnection,
-    family_id: &str,
-    at: i64,
-) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = ?, updated_at = ? WHERE family_id = ? AND revoked_at IS NULL",
-    )
-    .bind(at)
-    .bind(at)
-    .bind(family_id)
-    .execute(conn)
-    .await?;
-    Ok(r.rows_affected())
+/// Which refresh tokens a revocation covers.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeScope {
+    /// Every token descended from one login.
+    Family,
+    /// Every token of one account.
+    User,
 }
 
-pub async fn revoke_all_for_user(
+/// Revokes the live tokens of a family or of an account; returns how many.
+pub async fn revoke_tokens(
     conn: &mut AnyConnection,
-    user_id: &str,
+    scope: RevokeScope,
+    key: &str,
     at: i64,
 ) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = ?, updated_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-    )
+    let column = match scope {
+        RevokeScope::Family => "family_id",
+        RevokeScope::User => "user_id",
+    };
+    let r = sqlx::query(&format!(
+        "UPDATE refresh_tokens SET revoked_at = ?, updated_at = ? WHERE {column} = ? AND revoked_at IS NULL"
+    ))
     .bind(at)
     .bind(at)
-    .bind(user_id)
+    .bind(key)
     .execute(conn)
     .await?;
     Ok(r.rows_affected())

@@ -12,24 +12,13 @@ crate::on_both_backends!(
 );
 
 async fn add(app: &TestApp, token: &str, body_: &serde_json::Value) -> serde_json::Value {
-    let r = app
-        .authed(app.client.post(app.api("/users/me/addresses")), token)
-        .json(body_)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_as("/users/me/addresses", token, body_).await;
     assert_eq!(r.status(), 201);
     body(r).await["data"].clone()
 }
 
 async fn list(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
-    let b = body(
-        app.authed(app.client.get(app.api("/users/me/addresses")), token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let b = body(app.get_as("/users/me/addresses", token).await).await;
     b["data"]["items"].as_array().unwrap().clone()
 }
 
@@ -75,69 +64,40 @@ async fn addresses_can_be_updated_and_deleted_and_deleted_ones_never_come_back(a
     };
 
     let r = app
-        .authed(app.client.patch(url(&work)), &token)
-        .json(&json!({"label": "Office", "is_default": true}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            url(&work),
+            &token,
+            &json!({"label": "Office", "is_default": true}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let updated = body(r).await["data"].clone();
     assert_eq!(updated["label"], "Office");
     assert_eq!(updated["city"], "Bengaluru");
     assert_eq!(updated["is_default"], true);
-    let got = body(
-        app.authed(app.client.get(url(&home)), &token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = body(app.get_as(url(&home), &token).await).await;
     assert_eq!(got["data"]["is_default"], false);
     // The default cannot simply be unmarked.
     let r = app
-        .authed(app.client.patch(url(&work)), &token)
-        .json(&json!({"is_default": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(url(&work), &token, &json!({"is_default": false}))
+        .await;
     error_body(r, 422).await;
 
     // Deleting the default promotes the remaining address.
-    let r = app
-        .authed(app.client.delete(url(&work)), &token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete_as(url(&work), &token, None).await;
     assert_eq!(r.status(), 200);
     let items = list(&app, &token).await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], home["id"]);
     assert_eq!(items[0]["is_default"], true);
+    error_body(app.get_as(url(&work), &token).await, 404).await;
     error_body(
-        app.authed(app.client.get(url(&work)), &token)
-            .send()
-            .await
-            .unwrap(),
+        app.patch_as(url(&work), &token, &json!({"label": "x"}))
+            .await,
         404,
     )
     .await;
-    error_body(
-        app.authed(app.client.patch(url(&work)), &token)
-            .json(&json!({"label": "x"}))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    error_body(
-        app.authed(app.client.delete(url(&work)), &token)
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    error_body(app.delete_as(url(&work), &token, None).await, 404).await;
     assert_eq!(app.count("addresses").await, 2, "soft delete keeps the row");
 }
 
@@ -145,31 +105,18 @@ async fn invalid_addresses_name_each_field_and_write_nothing(app: TestApp) {
     let (_, token) = app.signed_up(1).await;
     let before = app.snapshot().await;
     let bad = json!({"label": "", "line1": "x", "city": "Bengaluru", "pincode": "56001", "lat": 123.0, "lng": "east"});
-    let r = app
-        .authed(app.client.post(app.api("/users/me/addresses")), &token)
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_as("/users/me/addresses", &token, &bad).await;
     let b = error_body(r, 422).await;
     assert!(b["fields"]["lng"].is_array(), "wrong type named: {b}");
     let bad = json!({"label": "", "line1": "x", "city": "Bengaluru", "pincode": "56001", "lat": 123.0, "lng": 77.0});
-    let r = app
-        .authed(app.client.post(app.api("/users/me/addresses")), &token)
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_as("/users/me/addresses", &token, &bad).await;
     let b = error_body(r, 422).await;
     for f in ["label", "pincode", "lat"] {
         assert!(b["fields"][f].is_array(), "{f}: {b}");
     }
     let r = app
-        .authed(app.client.post(app.api("/users/me/addresses")), &token)
-        .json(&json!({"label": "Home"}))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/users/me/addresses", &token, &json!({"label": "Home"}))
+        .await;
     let b = error_body(r, 422).await;
     for f in ["line1", "city", "pincode", "lat", "lng"] {
         assert_eq!(b["fields"][f][0], "is required", "{f}: {b}");
@@ -185,22 +132,8 @@ async fn one_account_cannot_see_or_change_another_accounts_address(app: TestApp)
         "/users/me/addresses/{}",
         home["id"].as_str().unwrap()
     ));
-    error_body(
-        app.authed(app.client.get(&url), &ravi)
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    error_body(
-        app.authed(app.client.delete(&url), &ravi)
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    error_body(app.get_as(&url, &ravi).await, 404).await;
+    error_body(app.delete_as(&url, &ravi, None).await, 404).await;
     assert!(list(&app, &ravi).await.is_empty());
     assert_eq!(list(&app, &asha).await.len(), 1);
 }

@@ -12,31 +12,16 @@ crate::on_both_backends!(
 
 async fn a_user_calling_an_admin_endpoint_gets_403(app: TestApp) {
     let (id, token) = app.signed_up(1).await;
-    error_body(
-        app.authed(app.client.get(app.api("/users")), &token)
-            .send()
-            .await
-            .unwrap(),
-        403,
-    )
-    .await;
+    error_body(app.get_as("/users", &token).await, 403).await;
     let r = app
-        .authed(
-            app.client.patch(app.api(&format!("/users/{id}/role"))),
+        .patch_as(
+            &format!("/users/{id}/role"),
             &token,
+            &json!({"role": "admin"}),
         )
-        .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     error_body(r, 403).await;
-    let me = body(
-        app.authed(app.client.get(app.api("/users/me")), &token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = body(app.get_as("/users/me", &token).await).await;
     assert_eq!(me["data"]["role"], "user");
 }
 
@@ -49,13 +34,7 @@ async fn an_admin_lists_users_page_by_page_and_filters_them(app: TestApp) {
     let mut seen = Vec::new();
     let mut url = app.api("/users?limit=2");
     loop {
-        let b = body(
-            app.authed(app.client.get(&url), &admin)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let b = body(app.get_as(&url, &admin).await).await;
         let items = b["data"]["items"].as_array().unwrap();
         assert!(items.len() <= 2);
         seen.extend(
@@ -71,29 +50,11 @@ async fn an_admin_lists_users_page_by_page_and_filters_them(app: TestApp) {
     let expected: Vec<String> = (1..=6).map(|t| format!("shopper{t}@example.com")).collect();
     assert_eq!(seen, expected, "every account once, in creation order");
 
-    let b = body(
-        app.authed(app.client.get(app.api("/users?role=admin")), &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let b = body(app.get_as("/users?role=admin", &admin).await).await;
     assert_eq!(b["data"]["items"].as_array().unwrap().len(), 1);
-    let b = body(
-        app.authed(app.client.get(app.api("/users?q=shopper3")), &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let b = body(app.get_as("/users?q=shopper3", &admin).await).await;
     assert_eq!(b["data"]["items"][0]["email"], "shopper3@example.com");
-    let b = body(
-        app.authed(app.client.get(app.api("/users?q=%25")), &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let b = body(app.get_as("/users?q=%25", &admin).await).await;
     assert!(
         b["data"]["items"].as_array().unwrap().is_empty(),
         "% is literal, not a wildcard"
@@ -104,14 +65,7 @@ async fn an_admin_lists_users_page_by_page_and_filters_them(app: TestApp) {
         "/users?cursor=zzz",
         "/users?limit=abc",
     ] {
-        error_body(
-            app.authed(app.client.get(app.api(bad)), &admin)
-                .send()
-                .await
-                .unwrap(),
-            422,
-        )
-        .await;
+        error_body(app.get_as(bad, &admin).await, 422).await;
     }
 }
 
@@ -123,11 +77,8 @@ async fn an_admin_changes_roles_and_a_demoted_admin_loses_access_at_once(app: Te
 
     let url = |id: &str| app.api(&format!("/users/{id}/role"));
     let r = app
-        .authed(app.client.patch(url(&rider_id)), &admin)
-        .json(&json!({"role": "delivery_partner"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(url(&rider_id), &admin, &json!({"role": "delivery_partner"}))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await["data"]["role"], "delivery_partner");
     let ev = app
@@ -140,71 +91,33 @@ async fn an_admin_changes_roles_and_a_demoted_admin_loses_access_at_once(app: Te
     assert_eq!(ev.envelope.payload["role"], "delivery_partner");
 
     let r = app
-        .authed(app.client.patch(url(&rider_id)), &admin)
-        .json(&json!({"role": "king"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(url(&rider_id), &admin, &json!({"role": "king"}))
+        .await;
     error_body(r, 422).await;
     let r = app
-        .authed(app.client.patch(url(&admin_id)), &admin)
-        .json(&json!({"role": "user"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(url(&admin_id), &admin, &json!({"role": "user"}))
+        .await;
     error_body(r, 422).await;
     let r = app
-        .authed(
-            app.client
-                .patch(url("01a21610-ff3e-77c9-b294-e823955835b0")),
+        .patch_as(
+            url("01a21610-ff3e-77c9-b294-e823955835b0"),
             &admin,
+            &json!({"role": "user"}),
         )
-        .json(&json!({"role": "user"}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     error_body(r, 404).await;
 
     // Promote, then demote: the old token still says admin, but the check reads the database.
     let r = app
-        .authed(app.client.patch(url(&other_id)), &admin)
-        .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(url(&other_id), &admin, &json!({"role": "admin"}))
+        .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        app.authed(app.client.get(app.api("/users")), &other)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get_as("/users", &other).await.status(), 200);
     let r = app
-        .authed(app.client.patch(url(&other_id)), &admin)
-        .json(&json!({"role": "user"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(url(&other_id), &admin, &json!({"role": "user"}))
+        .await;
     assert_eq!(r.status(), 200);
-    error_body(
-        app.authed(app.client.get(app.api("/users")), &other)
-            .send()
-            .await
-            .unwrap(),
-        403,
-    )
-    .await;
-    let got = body(
-        app.authed(
-            app.client.get(app.api(&format!("/users/{rider_id}"))),
-            &admin,
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    error_body(app.get_as("/users", &other).await, 403).await;
+    let got = body(app.get_as(&format!("/users/{rider_id}"), &admin).await).await;
     assert_eq!(got["data"]["role"], "delivery_partner");
 }

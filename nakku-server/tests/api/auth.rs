@@ -38,11 +38,7 @@ async fn registering_returns_the_account_and_a_working_token_pair(app: TestApp) 
     assert!(d["user"].get("password_hash").is_none());
     assert_eq!(d["token_type"], "Bearer");
     let token = d["access_token"].as_str().unwrap();
-    let me = app
-        .authed(app.client.get(app.api("/users/me")), token)
-        .send()
-        .await
-        .unwrap();
+    let me = app.get_as("/users/me", token).await;
     assert_eq!(me.status(), 200);
     assert_eq!(body(me).await["data"]["id"], d["user"]["id"]);
 
@@ -213,7 +209,7 @@ async fn expired_tampered_and_unsigned_tokens_are_401(app: TestApp) {
             app.api("/users/me"),
             format!("{}/api/v1/users/me", app.user),
         ] {
-            let r = app.authed(app.client.get(&base), &t).send().await.unwrap();
+            let r = app.get_as(&base, &t).await;
             assert_eq!(r.status(), 401, "{what} at {base}");
             assert!(r.headers().contains_key("www-authenticate"));
             error_body(r, 401).await;
@@ -224,11 +220,7 @@ async fn expired_tampered_and_unsigned_tokens_are_401(app: TestApp) {
         401,
     )
     .await;
-    let ok = app
-        .authed(app.client.get(app.api("/users/me")), &token)
-        .send()
-        .await
-        .unwrap();
+    let ok = app.get_as("/users/me", &token).await;
     assert_eq!(ok.status(), 200);
 }
 
@@ -243,13 +235,8 @@ async fn a_refresh_token_rotates_and_its_reuse_revokes_the_session(app: TestApp)
     let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, first);
     let me = app
-        .authed(
-            app.client.get(app.api("/users/me")),
-            second["access_token"].as_str().unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+        .get_as("/users/me", second["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(me.status(), 200);
 
     // The old token again: refused, and the stolen-token defence revokes the new one too.
@@ -361,13 +348,7 @@ async fn sql_metacharacters_and_unicode_names_are_stored_verbatim(app: TestApp) 
             .as_str()
             .unwrap()
             .to_owned();
-        let me = body(
-            app.authed(app.client.get(app.api("/users/me")), &token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let me = body(app.get_as("/users/me", &token).await).await;
         assert_eq!(me["data"]["name"], *name);
     }
     assert_eq!(app.count("users").await, 3);

@@ -86,6 +86,15 @@ impl TestApp {
 
     /// With `proxied`, the MySQL connection goes through a TCP proxy the test can cut.
     pub async fn spawn_with(backend: Backend, proxied: bool) -> Option<TestApp> {
+        Self::spawn_full(backend, proxied, &[]).await
+    }
+
+    /// `extra` settings (as `NAKKU_*` variables) override the test defaults.
+    pub async fn spawn_full(
+        backend: Backend,
+        proxied: bool,
+        extra: &[(&str, &str)],
+    ) -> Option<TestApp> {
         if std::env::var("TEST_LOG").is_ok() {
             nakku_server::telemetry::init(nakku_core::config::LogFormat::Json, "info");
         }
@@ -101,6 +110,9 @@ impl TestApp {
         env.insert("NAKKU_USER_PORT".to_owned(), "0".to_owned());
         env.insert("NAKKU_BODY_LIMIT_BYTES".to_owned(), "65536".to_owned());
         env.insert("NAKKU_SHUTDOWN_GRACE_SECS".to_owned(), "5".to_owned());
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
         let mut mysql_db_url = None;
         let mut db_proxy = None;
         if backend == Backend::MySql {
@@ -168,8 +180,56 @@ impl TestApp {
             .expect("request sent")
     }
 
-    pub fn authed(&self, rb: RequestBuilder, token: &str) -> RequestBuilder {
-        rb.header("authorization", format!("Bearer {token}"))
+    /// A path under `/api/v1` on the gateway, or a full URL.
+    fn url(&self, target: &str) -> String {
+        if target.starts_with("http") {
+            target.to_owned()
+        } else {
+            self.api(target)
+        }
+    }
+
+    pub fn as_user(&self, method: reqwest::Method, target: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(target))
+            .header("authorization", format!("Bearer {token}"))
+    }
+
+    pub async fn get_as(&self, target: impl AsRef<str>, token: &str) -> Response {
+        self.as_user(reqwest::Method::GET, target.as_ref(), token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_as(&self, target: impl AsRef<str>, token: &str, body: &Value) -> Response {
+        self.as_user(reqwest::Method::POST, target.as_ref(), token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn patch_as(&self, target: impl AsRef<str>, token: &str, body: &Value) -> Response {
+        self.as_user(reqwest::Method::PATCH, target.as_ref(), token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete_as(
+        &self,
+        target: impl AsRef<str>,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let rb = self.as_user(reqwest::Method::DELETE, target.as_ref(), token);
+        let rb = match body {
+            Some(b) => rb.json(b),
+            None => rb,
+        };
+        rb.send().await.expect("request sent")
     }
 
     /// Registers an account with a unique email/phone derived from `tag`; returns the

@@ -143,14 +143,7 @@ async fn unknown_routes_and_methods_get_the_error_envelope(app: TestApp) {
     .await;
     assert_eq!(b["error"], "invalid access token");
     let (_, token) = app.signed_up(1).await;
-    let b = error_body(
-        app.authed(app.client.get(app.api("/orders")), &token)
-            .send()
-            .await
-            .unwrap(),
-        503,
-    )
-    .await;
+    let b = error_body(app.get_as("/orders", &token).await, 503).await;
     assert!(
         b["error"].as_str().unwrap().contains("order service"),
         "{b}"
@@ -282,4 +275,30 @@ async fn the_gateway_answers_502_and_unhealthy_when_a_service_is_down() {
     assert_eq!(b["data"]["checks"]["user"]["status"], "down");
     stop.cancel();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_request_that_outlasts_the_timeout_gets_408() {
+    let app = TestApp::spawn_full(
+        Backend::Sqlite,
+        false,
+        &[("NAKKU_REQUEST_TIMEOUT_SECS", "1")],
+    )
+    .await
+    .unwrap();
+    let addr = app.user.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A client that announces 100 bytes and sends 10, then stalls.
+    let head = format!(
+        "POST /api/v1/auth/register HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{{\"email\":"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut resp)).await;
+    assert!(read.is_ok(), "the server answered within the timeout");
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert!(resp.contains("\"success\":false"), "{resp}");
+    assert_eq!(app.count("users").await, 0);
 }

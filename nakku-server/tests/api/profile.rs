@@ -14,7 +14,7 @@ async fn the_profile_can_be_read_and_partially_updated(app: TestApp) {
     let (id, token) = app.signed_up(1).await;
     app.register(2).await;
     let r = app
-        .authed(app.client.patch(app.api("/users/me")), &token)
+        .as_user(reqwest::Method::PATCH, "/users/me", &token)
         .header("x-request-id", "patch-1")
         .json(&json!({"name": "Asha Rao"}))
         .send()
@@ -37,28 +37,20 @@ async fn the_profile_can_be_read_and_partially_updated(app: TestApp) {
     // Taking another account's email is a conflict and changes nothing.
     let before = app.snapshot().await;
     let r = app
-        .authed(app.client.patch(app.api("/users/me")), &token)
-        .json(&json!({"email": "shopper2@example.com"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            "/users/me",
+            &token,
+            &json!({"email": "shopper2@example.com"}),
+        )
+        .await;
     error_body(r, 409).await;
     let r = app
-        .authed(app.client.patch(app.api("/users/me")), &token)
-        .json(&json!({"phone": "nope"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as("/users/me", &token, &json!({"phone": "nope"}))
+        .await;
     let b = error_body(r, 422).await;
     assert!(b["fields"]["phone"].is_array());
     assert_eq!(app.snapshot().await, before);
-    let me = body(
-        app.authed(app.client.get(app.api("/users/me")), &token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = body(app.get_as("/users/me", &token).await).await;
     assert_eq!(me["data"]["email"], "shopper1@example.com");
 }
 
@@ -66,19 +58,21 @@ async fn a_password_change_needs_the_current_password_and_ends_every_session(app
     let d = app.register(1).await;
     let token = d["access_token"].as_str().unwrap();
     let r = app
-        .authed(app.client.post(app.api("/users/me/password")), token)
-        .json(&json!({"current_password": "wrong-one-1", "new_password": "n3w-password"}))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/users/me/password",
+            token,
+            &json!({"current_password": "wrong-one-1", "new_password": "n3w-password"}),
+        )
+        .await;
     let b = error_body(r, 422).await;
     assert!(b["fields"]["current_password"].is_array());
     let r = app
-        .authed(app.client.post(app.api("/users/me/password")), token)
-        .json(&json!({"current_password": PASSWORD, "new_password": "n3w-password"}))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/users/me/password",
+            token,
+            &json!({"current_password": PASSWORD, "new_password": "n3w-password"}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     error_body(
         app.post(
@@ -111,35 +105,23 @@ async fn a_deleted_account_is_soft_deleted_and_its_tokens_stop_working(app: Test
     let d = app.register(1).await;
     let token = d["access_token"].as_str().unwrap();
     let r = app
-        .authed(app.client.post(app.api("/users/me/addresses")), token)
-        .json(&address_body("Home"))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/users/me/addresses", token, &address_body("Home"))
+        .await;
     assert_eq!(r.status(), 201);
     let r = app
-        .authed(app.client.delete(app.api("/users/me")), token)
-        .json(&json!({"password": "wrong-pass-9"}))
-        .send()
-        .await
-        .unwrap();
+        .delete_as(
+            "/users/me",
+            token,
+            Some(&json!({"password": "wrong-pass-9"})),
+        )
+        .await;
     error_body(r, 422).await;
     let r = app
-        .authed(app.client.delete(app.api("/users/me")), token)
-        .json(&json!({"password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+        .delete_as("/users/me", token, Some(&json!({"password": PASSWORD})))
+        .await;
     assert_eq!(r.status(), 200);
 
-    error_body(
-        app.authed(app.client.get(app.api("/users/me")), token)
-            .send()
-            .await
-            .unwrap(),
-        401,
-    )
-    .await;
+    error_body(app.get_as("/users/me", token).await, 401).await;
     error_body(
         app.post(
             "/auth/login",
