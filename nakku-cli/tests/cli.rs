@@ -52,10 +52,7 @@ fn migrate_status_changes_nothing_and_migrate_applies_everything() {
 
     let o = run(nakku(dir.path()).args(["migrate", "status", "--service", "user"]));
     let out = stdout(&o);
-    assert!(
-        out.contains("applied") && !out.contains("│ pending"),
-        "{out}"
-    );
+    assert!(out.contains("applied") && !out.contains("│ pending"), "{out}");
     assert!(out.contains("0 pending migration(s)"), "{out}");
 
     let o = run(nakku(dir.path()).args(["migrate", "--service", "order"]));
@@ -66,15 +63,10 @@ fn migrate_status_changes_nothing_and_migrate_applies_everything() {
 #[test]
 fn an_invalid_setting_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(nakku(dir.path())
-        .arg("serve")
-        .env("NAKKU_USER_PORT", "eighty"));
+    let o = run(nakku(dir.path()).arg("serve").env("NAKKU_USER_PORT", "eighty"));
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(
-        err.contains("NAKKU_USER_PORT") && err.contains("whole number"),
-        "{err}"
-    );
+    assert!(err.contains("NAKKU_USER_PORT") && err.contains("whole number"), "{err}");
 
     std::fs::write(dir.path().join("nakku.toml"), "gateway_prot = 1\n").unwrap();
     let o = run(nakku(dir.path()).arg("serve"));
@@ -192,12 +184,7 @@ async fn up_serves_the_user_flow_through_the_gateway_and_stops_on_sigterm() {
     let o = run(nakku(dir.path()).args(["users", "set-role", "asha@example.com", "admin"]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("admin"));
-    let r = c
-        .get(api("/users"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(api("/users")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200);
 
     // The generated secret is kept for the next start.
@@ -206,8 +193,7 @@ async fn up_serves_the_user_flow_through_the_gateway_and_stops_on_sigterm() {
     // Logs are JSON lines and carry the request id.
     let mut saw_request = false;
     while let Ok(line) = up.stderr_lines.recv_timeout(Duration::from_millis(500)) {
-        let v: Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
         if v.to_string().contains("cli-flow-1") {
             saw_request = true;
         }
@@ -215,11 +201,7 @@ async fn up_serves_the_user_flow_through_the_gateway_and_stops_on_sigterm() {
     assert!(saw_request, "a log line carries request_id cli-flow-1");
 
     let pid = up.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = up.child.wait().unwrap();
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
 }
@@ -231,9 +213,7 @@ fn migrate_creates_a_missing_mysql_database() {
             std::env::var("NAKKU_TEST_REQUIRE_MYSQL").map_or(true, |v| v != "1"),
             "MySQL suite required"
         );
-        eprintln!(
-            "SKIPPED (MySQL suite): set NAKKU_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306 to run it"
-        );
+        eprintln!("SKIPPED (MySQL suite): set NAKKU_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306 to run it");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -242,15 +222,8 @@ fn migrate_creates_a_missing_mysql_database() {
     let o = run(nakku(dir.path())
         .args(["migrate", "status"])
         .env("NAKKU_USER_DATABASE_URL", &url));
-    assert!(
-        stdout(&o).contains("pending"),
-        "{} {}",
-        stdout(&o),
-        stderr(&o)
-    );
-    let o = run(nakku(dir.path())
-        .arg("migrate")
-        .env("NAKKU_USER_DATABASE_URL", &url));
+    assert!(stdout(&o).contains("pending"), "{} {}", stdout(&o), stderr(&o));
+    let o = run(nakku(dir.path()).arg("migrate").env("NAKKU_USER_DATABASE_URL", &url));
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(nakku(dir.path())
         .args(["migrate", "status"])
@@ -260,25 +233,18 @@ fn migrate_creates_a_missing_mysql_database() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(nakku_core::db::drop_mysql_database(
-        &nakku_core::config::Secret::new(url),
-    ))
+    rt.block_on(nakku_core::db::drop_mysql_database(&nakku_core::config::Secret::new(
+        url,
+    )))
     .unwrap();
 }
 
 #[test]
 fn the_readme_documents_every_configuration_key_and_command() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .unwrap();
-    let services: Vec<&str> = nakku_core::service::Service::ALL
-        .iter()
-        .map(|s| s.name())
-        .collect();
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let services: Vec<&str> = nakku_core::service::Service::ALL.iter().map(|s| s.name()).collect();
     for k in nakku_core::config::documented_keys() {
-        let per_service = services
-            .iter()
-            .find_map(|s| k.key.strip_prefix(&format!("{s}_")));
+        let per_service = services.iter().find_map(|s| k.key.strip_prefix(&format!("{s}_")));
         let var = match per_service {
             Some(rest) => format!("NAKKU_<SVC>_{}", rest.to_uppercase()),
             None => format!("NAKKU_{}", k.key.to_uppercase()),
@@ -286,11 +252,7 @@ fn the_readme_documents_every_configuration_key_and_command() {
         assert!(readme.contains(&var), "README does not document {var}");
     }
     let help = stdout(&run(Command::new(NAKKU).arg("--help")));
-    for line in help
-        .lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-    {
+    for line in help.lines().skip_while(|l| !l.starts_with("Commands:")).skip(1) {
         let Some(cmd) = line.split_whitespace().next() else {
             break;
         };

@@ -136,10 +136,7 @@ impl JwtKeys {
 pub fn new_refresh_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
-    format!(
-        "nkr_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("nkr_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// SHA-256 of a refresh token, hex. Only this is stored: a database leak yields no
@@ -158,8 +155,7 @@ pub fn generate_secret() -> String {
 
 /// bcrypt hash. CPU-heavy: call from `spawn_blocking`.
 pub fn hash_password(password: &str, cost: u32) -> Result<String, CoreError> {
-    bcrypt::hash(password, cost)
-        .map_err(|e| CoreError::Internal(anyhow::anyhow!("hashing password: {e}")))
+    bcrypt::hash(password, cost).map_err(|e| CoreError::Internal(anyhow::anyhow!("hashing password: {e}")))
 }
 
 /// Checks a password against a bcrypt hash; a malformed hash counts as a mismatch.
@@ -198,26 +194,21 @@ mod tests {
                 jti: "j".into(),
             })
             .unwrap();
-        assert!(
-            matches!(k.verify(&expired), Err(CoreError::Unauthorized(m)) if m == "access token expired")
-        );
+        assert!(matches!(k.verify(&expired), Err(CoreError::Unauthorized(m)) if m == "access token expired"));
 
         let (t, _) = k.issue("u1", Role::User).unwrap();
         let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
         let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&parts[1])
             .unwrap();
-        let forged = String::from_utf8(claims)
-            .unwrap()
-            .replace("\"user\"", "\"admin\"");
+        let forged = String::from_utf8(claims).unwrap().replace("\"user\"", "\"admin\"");
         parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged);
         assert!(k.verify(&parts.join(".")).is_err());
 
         let other = JwtKeys::new(&Secret::new("o".repeat(40)), 900);
         assert!(k.verify(&other.issue("u1", Role::User).unwrap().0).is_err());
 
-        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
             r#"{{"sub":"u1","role":"admin","iat":{now},"exp":{},"iss":"nakku","jti":"x"}}"#,
             now + 600

@@ -80,10 +80,7 @@ impl Default for Settings {
             database_url: None,
             service_database_urls: BTreeMap::new(),
             host: IpAddr::from([127, 0, 0, 1]),
-            ports: Service::ALL
-                .into_iter()
-                .map(|s| (s, s.default_port()))
-                .collect(),
+            ports: Service::ALL.into_iter().map(|s| (s, s.default_port())).collect(),
             upstream_urls: BTreeMap::new(),
             jwt_secret: None,
             access_token_ttl_secs: 900,
@@ -111,19 +108,63 @@ pub struct KeyDoc {
 pub fn documented_keys() -> Vec<KeyDoc> {
     let d = Settings::default();
     let mut keys = vec![
-        doc("data_dir", "./nakku-data", "directory for SQLite files, the event log and the generated JWT secret"),
-        doc("database_url", "(unset: SQLite)", "MySQL/MariaDB server URL mysql://user:pass@host:port; each service uses database nakku_<svc> on it"),
+        doc(
+            "data_dir",
+            "./nakku-data",
+            "directory for SQLite files, the event log and the generated JWT secret",
+        ),
+        doc(
+            "database_url",
+            "(unset: SQLite)",
+            "MySQL/MariaDB server URL mysql://user:pass@host:port; each service uses database nakku_<svc> on it",
+        ),
         doc("host", "127.0.0.1", "address every service listens on"),
-        doc("jwt_secret", "(generated in embedded mode)", "HS256 signing secret, at least 32 bytes; required when database_url is set"),
-        doc("access_token_ttl_secs", &d.access_token_ttl_secs.to_string(), "lifetime of access JWTs"),
-        doc("refresh_token_ttl_secs", &d.refresh_token_ttl_secs.to_string(), "lifetime of refresh tokens"),
-        doc("bcrypt_cost", &d.bcrypt_cost.to_string(), "bcrypt work factor for passwords (4-31)"),
-        doc("request_timeout_secs", &d.request_timeout_secs.to_string(), "a request taking longer gets 408"),
-        doc("body_limit_bytes", &d.body_limit_bytes.to_string(), "larger request bodies get 413"),
-        doc("shutdown_grace_secs", &d.shutdown_grace_secs.to_string(), "how long in-flight requests may finish after SIGINT/SIGTERM"),
-        doc("db_max_connections", &d.db_max_connections.to_string(), "connection pool size per service database"),
+        doc(
+            "jwt_secret",
+            "(generated in embedded mode)",
+            "HS256 signing secret, at least 32 bytes; required when database_url is set",
+        ),
+        doc(
+            "access_token_ttl_secs",
+            &d.access_token_ttl_secs.to_string(),
+            "lifetime of access JWTs",
+        ),
+        doc(
+            "refresh_token_ttl_secs",
+            &d.refresh_token_ttl_secs.to_string(),
+            "lifetime of refresh tokens",
+        ),
+        doc(
+            "bcrypt_cost",
+            &d.bcrypt_cost.to_string(),
+            "bcrypt work factor for passwords (4-31)",
+        ),
+        doc(
+            "request_timeout_secs",
+            &d.request_timeout_secs.to_string(),
+            "a request taking longer gets 408",
+        ),
+        doc(
+            "body_limit_bytes",
+            &d.body_limit_bytes.to_string(),
+            "larger request bodies get 413",
+        ),
+        doc(
+            "shutdown_grace_secs",
+            &d.shutdown_grace_secs.to_string(),
+            "how long in-flight requests may finish after SIGINT/SIGTERM",
+        ),
+        doc(
+            "db_max_connections",
+            &d.db_max_connections.to_string(),
+            "connection pool size per service database",
+        ),
         doc("log_format", "json", "json (one JSON object a line) or pretty"),
-        doc("log", "info", "log filter in tracing's EnvFilter syntax, e.g. info,nakku_server=debug"),
+        doc(
+            "log",
+            "info",
+            "log filter in tracing's EnvFilter syntax, e.g. info,nakku_server=debug",
+        ),
     ];
     for svc in Service::ALL {
         let n = svc.name();
@@ -136,14 +177,14 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             keys.push(doc(
                 &format!("{n}_database_url"),
                 "(derived)",
-                &format!("full database URL of the {n} service (mysql://.../db or sqlite://path), overriding database_url"),
+                &format!(
+                    "full database URL of the {n} service (mysql://.../db or sqlite://path), overriding database_url"
+                ),
             ));
             keys.push(doc(
                 &format!("{n}_url"),
                 "(in-process)",
-                &format!(
-                    "base URL where the gateway reaches the {n} service when it runs elsewhere"
-                ),
+                &format!("base URL where the gateway reaches the {n} service when it runs elsewhere"),
             ));
         }
     }
@@ -170,10 +211,7 @@ impl Settings {
     ///
     /// `config_file`: an explicit path must exist; without one, `./nakku.toml` is read when
     /// present. `env` is passed in (rather than read here) so tests can supply their own.
-    pub fn load(
-        config_file: Option<&Path>,
-        env: &HashMap<String, String>,
-    ) -> Result<Settings, ConfigError> {
+    pub fn load(config_file: Option<&Path>, env: &HashMap<String, String>) -> Result<Settings, ConfigError> {
         let mut raw: HashMap<String, Raw> = HashMap::new();
         let known: Vec<String> = documented_keys().into_iter().map(|k| k.key).collect();
 
@@ -245,34 +283,10 @@ impl Settings {
             &mut s.refresh_token_ttl_secs,
         )?;
         parse_num(&mut raw, "bcrypt_cost", 4, 31, &mut s.bcrypt_cost)?;
-        parse_num(
-            &mut raw,
-            "request_timeout_secs",
-            1,
-            3600,
-            &mut s.request_timeout_secs,
-        )?;
-        parse_num(
-            &mut raw,
-            "body_limit_bytes",
-            1024,
-            1 << 30,
-            &mut s.body_limit_bytes,
-        )?;
-        parse_num(
-            &mut raw,
-            "shutdown_grace_secs",
-            0,
-            3600,
-            &mut s.shutdown_grace_secs,
-        )?;
-        parse_num(
-            &mut raw,
-            "db_max_connections",
-            1,
-            1000,
-            &mut s.db_max_connections,
-        )?;
+        parse_num(&mut raw, "request_timeout_secs", 1, 3600, &mut s.request_timeout_secs)?;
+        parse_num(&mut raw, "body_limit_bytes", 1024, 1 << 30, &mut s.body_limit_bytes)?;
+        parse_num(&mut raw, "shutdown_grace_secs", 0, 3600, &mut s.shutdown_grace_secs)?;
+        parse_num(&mut raw, "db_max_connections", 1, 1000, &mut s.db_max_connections)?;
         if let Some(r) = raw.remove("log_format") {
             s.log_format = match r.value.to_ascii_lowercase().as_str() {
                 "json" => LogFormat::Json,
@@ -340,12 +354,7 @@ impl Settings {
     }
 }
 
-fn read_file(
-    path: &Path,
-    required: bool,
-    known: &[String],
-    raw: &mut HashMap<String, Raw>,
-) -> Result<(), ConfigError> {
+fn read_file(path: &Path, required: bool, known: &[String], raw: &mut HashMap<String, Raw>) -> Result<(), ConfigError> {
     let origin = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -399,13 +408,7 @@ fn bad(r: &Raw, expected: &str) -> ConfigError {
     }
 }
 
-fn parse_num<T>(
-    raw: &mut HashMap<String, Raw>,
-    key: &str,
-    min: T,
-    max: T,
-    out: &mut T,
-) -> Result<(), ConfigError>
+fn parse_num<T>(raw: &mut HashMap<String, Raw>, key: &str, min: T, max: T, out: &mut T) -> Result<(), ConfigError>
 where
     T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
@@ -461,17 +464,11 @@ fn validate_server_url(r: &Raw) -> Result<(), ConfigError> {
 
 fn validate_database_url(r: &Raw) -> Result<(), ConfigError> {
     let v = &r.value;
-    let ok = if let Some(rest) = v
-        .strip_prefix("mysql://")
-        .or_else(|| v.strip_prefix("mariadb://"))
-    {
+    let ok = if let Some(rest) = v.strip_prefix("mysql://").or_else(|| v.strip_prefix("mariadb://")) {
         let before_query = rest.split('?').next().unwrap_or_default();
         let after_at = before_query.rsplit('@').next().unwrap_or_default();
         matches!(after_at.split_once('/'), Some((host, db)) if !host.is_empty() && is_db_name(db))
-    } else if let Some(path) = v
-        .strip_prefix("sqlite://")
-        .or_else(|| v.strip_prefix("sqlite:"))
-    {
+    } else if let Some(path) = v.strip_prefix("sqlite://").or_else(|| v.strip_prefix("sqlite:")) {
         !path.split('?').next().unwrap_or_default().is_empty()
     } else {
         false
@@ -499,10 +496,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -523,11 +517,7 @@ mod tests {
 
     #[test]
     fn a_mysql_server_url_gives_each_service_its_own_database() {
-        let s = load(&[(
-            "NAKKU_DATABASE_URL",
-            "mysql://root:pw@127.0.0.1:3306?ssl-mode=disabled",
-        )])
-        .unwrap();
+        let s = load(&[("NAKKU_DATABASE_URL", "mysql://root:pw@127.0.0.1:3306?ssl-mode=disabled")]).unwrap();
         assert_eq!(
             s.database_url_for(Service::Order).unwrap().expose(),
             "mysql://root:pw@127.0.0.1:3306/nakku_order?ssl-mode=disabled"
@@ -552,10 +542,7 @@ mod tests {
     fn a_bad_port_names_the_environment_variable() {
         let err = load(&[("NAKKU_USER_PORT", "eighty")]).unwrap_err();
         assert_eq!(err.key, "NAKKU_USER_PORT");
-        assert!(
-            err.to_string().contains("whole number from 0 to 65535"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("whole number from 0 to 65535"), "{err}");
     }
 
     #[test]
@@ -594,20 +581,13 @@ mod tests {
 
     #[test]
     fn an_explicit_config_file_must_exist() {
-        let err = Settings::load(
-            Some(Path::new("/definitely/not/here.toml")),
-            &HashMap::new(),
-        )
-        .unwrap_err();
+        let err = Settings::load(Some(Path::new("/definitely/not/here.toml")), &HashMap::new()).unwrap_err();
         assert_eq!(err.key, "config");
     }
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact_url("mysql://root:pw@h:3306/db"),
-            "mysql://root:***@h:3306/db"
-        );
+        assert_eq!(redact_url("mysql://root:pw@h:3306/db"), "mysql://root:***@h:3306/db");
         assert_eq!(redact_url("mysql://root@h:3306"), "mysql://root@h:3306");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }

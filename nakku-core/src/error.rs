@@ -64,10 +64,7 @@ impl Validator {
     }
 
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.errors
-            .entry(field.to_owned())
-            .or_default()
-            .push(message.into());
+        self.errors.entry(field.to_owned()).or_default().push(message.into());
     }
 
     /// Records the error of a parse result and returns its value, if any.

@@ -37,8 +37,7 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         .map(|(_, s)| *s)
         .or((first == "analytics").then_some(Service::Analytics))?;
     let read = method == "GET" || method == "HEAD";
-    let public =
-        first == "auth" || (read && matches!(first, "products" | "categories" | "locations"));
+    let public = first == "auth" || (read && matches!(first, "products" | "categories" | "locations"));
     Some(Route { service, public })
 }
 

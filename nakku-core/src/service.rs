@@ -96,10 +96,7 @@ impl FromStr for Service {
             .find(|svc| svc.name() == wanted)
             .ok_or_else(|| {
                 let names: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
-                format!(
-                    "unknown service '{s}'; expected one of {}",
-                    names.join(", ")
-                )
+                format!("unknown service '{s}'; expected one of {}", names.join(", "))
             })
     }
 }

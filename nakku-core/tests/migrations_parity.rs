@@ -22,10 +22,7 @@ fn mysql_and_sqlite_have_the_same_services_and_migration_files() {
     for svc in &mysql {
         let m = names(&root.join("mysql").join(svc));
         let s = names(&root.join("sqlite").join(svc));
-        assert_eq!(
-            m, s,
-            "migrations of {svc} differ between mysql/ and sqlite/"
-        );
+        assert_eq!(m, s, "migrations of {svc} differ between mysql/ and sqlite/");
         for f in &m {
             assert!(
                 f.len() > 5 && f[..4].chars().all(|c| c.is_ascii_digit()) && f.ends_with(".sql"),
@@ -45,10 +42,7 @@ fn every_service_database_has_an_outbox_table() {
                 .iter()
                 .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
                 .collect();
-            assert!(
-                all.contains("CREATE TABLE outbox"),
-                "{backend}/{svc} has no outbox"
-            );
+            assert!(all.contains("CREATE TABLE outbox"), "{backend}/{svc} has no outbox");
         }
     }
 }

@@ -71,9 +71,7 @@ impl From<CoreError> for ApiError {
                     cause: None,
                 }
             }
-            CoreError::Conflict { field, message } => {
-                ApiError::field(StatusCode::CONFLICT, &field, message)
-            }
+            CoreError::Conflict { field, message } => ApiError::field(StatusCode::CONFLICT, &field, message),
             CoreError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             CoreError::NotFound(what) => ApiError::not_found(&what),
@@ -99,8 +97,7 @@ impl IntoResponse for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(status = self.status.as_u16(), cause = %cause, "request failed");
         }
-        let mut body =
-            json!({ "success": false, "error": self.message, "code": self.status.as_u16() });
+        let mut body = json!({ "success": false, "error": self.message, "code": self.status.as_u16() });
         if let Some(fields) = self.fields {
             body["fields"] = json!(fields);
         }

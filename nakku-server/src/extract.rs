@@ -31,8 +31,7 @@ where
             .and_then(|v| v.split(';').next())
             .map(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -45,10 +44,7 @@ where
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large")
             } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("could not read the request body: {e}"),
-                )
+                ApiError::new(StatusCode::BAD_REQUEST, format!("could not read the request body: {e}"))
             }
         })?;
         parse_json(&bytes).map(AppJson)
@@ -89,13 +85,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             Category::Data if path == "." => {
                 // serde reports a missing required field at the root; name the field.
-                match msg
-                    .strip_prefix("missing field `")
-                    .and_then(|m| m.strip_suffix('`'))
-                {
-                    Some(field) => {
-                        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, "is required")
-                    }
+                match msg.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+                    Some(field) => ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, "is required"),
                     None => ApiError::field(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "body",
@@ -152,10 +143,7 @@ fn serde_urlencoded_deserializer<T: DeserializeOwned>(q: &str) -> Result<T, Stri
     let uri: axum::http::Uri = format!("/?{q}").parse().map_err(|e| format!("{e}"))?;
     Query::<T>::try_from_uri(&uri)
         .map(|Query(v)| v)
-        .map_err(|e| {
-            e.body_text()
-                .replace("Failed to deserialize query string: ", "")
-        })
+        .map_err(|e| e.body_text().replace("Failed to deserialize query string: ", ""))
 }
 
 /// The caller's verified access-token claims. Records `user_id` on the request span.
@@ -178,31 +166,17 @@ where
 }
 
 /// Checks an `Authorization: Bearer <jwt>` header.
-pub fn verify_bearer(
-    value: Option<&axum::http::HeaderValue>,
-    keys: &JwtKeys,
-) -> Result<Claims, ApiError> {
+pub fn verify_bearer(value: Option<&axum::http::HeaderValue>, keys: &JwtKeys) -> Result<Claims, ApiError> {
     let Some(value) = value else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing bearer token",
-        ));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token"));
     };
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "expected Authorization: Bearer <token>",
-            )
-        })?;
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "expected Authorization: Bearer <token>"))?;
     keys.verify(token).map_err(ApiError::from)
 }
 
@@ -214,16 +188,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header_str = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Ctx(RequestCtx {
-            request_id: header_str(crate::middleware::REQUEST_ID)
-                .unwrap_or_else(nakku_core::id::new_id),
+            request_id: header_str(crate::middleware::REQUEST_ID).unwrap_or_else(nakku_core::id::new_id),
             user_agent: header_str("user-agent"),
         }))
     }
@@ -254,9 +221,6 @@ mod tests {
         assert!(e.fields.unwrap().contains_key("body"));
         let e = parse_json::<Body>(br#"{"must": "x"} trailing"#).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            parse_json::<Body>(b"").unwrap_err().status,
-            StatusCode::BAD_REQUEST
-        );
+        assert_eq!(parse_json::<Body>(b"").unwrap_err().status, StatusCode::BAD_REQUEST);
     }
 }

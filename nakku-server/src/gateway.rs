@@ -47,8 +47,7 @@ fn forwardable(name: &HeaderName) -> bool {
 
 async fn proxy(State(st): State<GatewayState>, req: Request) -> Result<Response, ApiError> {
     let path = req.uri().path().to_owned();
-    let route = nakku_core::gateway::route(req.method().as_str(), &path)
-        .ok_or_else(|| ApiError::not_found("route"))?;
+    let route = nakku_core::gateway::route(req.method().as_str(), &path).ok_or_else(|| ApiError::not_found("route"))?;
     if !route.public {
         let claims = verify_bearer(req.headers().get(header::AUTHORIZATION), &st.jwt)?;
         tracing::Span::current().record("user_id", claims.sub.as_str());
@@ -56,10 +55,7 @@ async fn proxy(State(st): State<GatewayState>, req: Request) -> Result<Response,
     let base = st.upstreams.get(&route.service).ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the {} service is not available in this deployment",
-                route.service
-            ),
+            format!("the {} service is not available in this deployment", route.service),
         )
     })?;
     let url = match req.uri().query() {

@@ -39,9 +39,7 @@ impl Check {
         let fut = async {
             match self {
                 Check::Database(db) => db.ping().await.map_err(|e| format!("{e:#}")),
-                Check::Upstream {
-                    base_url, client, ..
-                } => {
+                Check::Upstream { base_url, client, .. } => {
                     let r = client
                         .get(format!("{base_url}/health"))
                         .send()
@@ -112,9 +110,7 @@ async fn health(State(st): State<HealthState>) -> Result<Response, ApiError> {
             StatusCode::SERVICE_UNAVAILABLE,
             format!("unhealthy: {} down", down.join(", ")),
         );
-        e.extra = Some(
-            json!({"data": {"status": "down", "service": st.service, "checks": Value::Object(checks)}}),
-        );
+        e.extra = Some(json!({"data": {"status": "down", "service": st.service, "checks": Value::Object(checks)}}));
         Err(e)
     }
 }

@@ -11,9 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -45,18 +43,11 @@ impl MakeRequestId for MakeRequestUuidV7 {
 /// cannot be used to smuggle junk into logs and events.
 fn acceptable_request_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
 async fn sanitise_request_id(mut req: Request, next: Next) -> Response {
-    if req
-        .headers()
-        .get(REQUEST_ID)
-        .is_some_and(|v| !acceptable_request_id(v))
-    {
+    if req.headers().get(REQUEST_ID).is_some_and(|v| !acceptable_request_id(v)) {
         req.headers_mut().remove(REQUEST_ID);
     }
     next.run(req).await
@@ -97,10 +88,7 @@ pub fn stack(router: Router, service: &'static str, limits: Limits) -> Router {
             limits.timeout,
         ))
         .layer(middleware::from_fn(envelope_errors))
-        .layer(middleware::from_fn_with_state(
-            service,
-            crate::metrics::track,
-        ))
+        .layer(middleware::from_fn_with_state(service, crate::metrics::track))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
@@ -176,12 +164,8 @@ mod tests {
 
     #[test]
     fn only_plain_short_request_ids_are_kept() {
-        assert!(acceptable_request_id(&HeaderValue::from_static(
-            "abc-123_x.y:z"
-        )));
-        assert!(!acceptable_request_id(&HeaderValue::from_static(
-            "has space"
-        )));
+        assert!(acceptable_request_id(&HeaderValue::from_static("abc-123_x.y:z")));
+        assert!(!acceptable_request_id(&HeaderValue::from_static("has space")));
         assert!(!acceptable_request_id(
             &HeaderValue::from_str(&"a".repeat(129)).unwrap()
         ));

@@ -42,10 +42,7 @@ impl Application {
                 bail!("the {s} service is not implemented in this build yet (implemented: gateway, user)");
             }
         }
-        let jwt = JwtKeys::new(
-            &resolve_jwt_secret(settings)?,
-            settings.access_token_ttl_secs,
-        );
+        let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
         let limits = Limits {
             timeout: Duration::from_secs(settings.request_timeout_secs),
             body_limit: settings.body_limit_bytes,
@@ -71,12 +68,8 @@ impl Application {
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };
-            let router = api.merge(crate::health::router(
-                svc.name(),
-                vec![Check::Database(db.clone())],
-            ));
-            app.bind(settings, svc, stack(router, svc.name(), limits))
-                .await?;
+            let router = api.merge(crate::health::router(svc.name(), vec![Check::Database(db.clone())]));
+            app.bind(settings, svc, stack(router, svc.name(), limits)).await?;
             app.dbs.insert(svc, db);
         }
         if wanted.contains(&Service::Gateway) {
@@ -103,20 +96,14 @@ impl Application {
                 client,
                 body_limit: limits.body_limit,
             };
-            let router =
-                crate::health::router("gateway", checks).merge(crate::gateway::router(state));
+            let router = crate::health::router("gateway", checks).merge(crate::gateway::router(state));
             app.bind(settings, Service::Gateway, stack(router, "gateway", limits))
                 .await?;
         }
         Ok(app)
     }
 
-    async fn bind(
-        &mut self,
-        settings: &Settings,
-        svc: Service,
-        router: Router,
-    ) -> anyhow::Result<()> {
+    async fn bind(&mut self, settings: &Settings, svc: Service, router: Router) -> anyhow::Result<()> {
         let addr = SocketAddr::new(settings.host, settings.port(svc));
         let listener = TcpListener::bind(addr).await.with_context(|| {
             format!(
@@ -153,12 +140,9 @@ impl Application {
             let token = shutdown.clone();
             tracing::info!(service = svc.name(), addr = %listener.local_addr()?, "listening");
             set.spawn(async move {
-                let r = axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await;
+                let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(token.cancelled_owned())
+                    .await;
                 (svc, r)
             });
         }
@@ -174,8 +158,7 @@ impl Application {
                         stopper.cancel();
                     }
                     Err(e) => {
-                        first_error
-                            .get_or_insert_with(|| anyhow::anyhow!("server task failed: {e}"));
+                        first_error.get_or_insert_with(|| anyhow::anyhow!("server task failed: {e}"));
                         stopper.cancel();
                     }
                 }

@@ -31,20 +31,12 @@ pub fn router(svc: Arc<UserService>) -> Router {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(refresh))
         .route("/api/v1/auth/logout", post(logout))
-        .route(
-            "/api/v1/users/me",
-            get(me).patch(update_me).delete(delete_me),
-        )
+        .route("/api/v1/users/me", get(me).patch(update_me).delete(delete_me))
         .route("/api/v1/users/me/password", post(change_password))
-        .route(
-            "/api/v1/users/me/addresses",
-            get(list_addresses).post(add_address),
-        )
+        .route("/api/v1/users/me/addresses", get(list_addresses).post(add_address))
         .route(
             "/api/v1/users/me/addresses/{id}",
-            get(get_address)
-                .patch(update_address)
-                .delete(delete_address),
+            get(get_address).patch(update_address).delete(delete_address),
         )
         .route("/api/v1/users", get(list_users))
         .route("/api/v1/users/{id}", get(get_user))
@@ -52,27 +44,15 @@ pub fn router(svc: Arc<UserService>) -> Router {
         .with_state(UserState { svc })
 }
 
-async fn register(
-    State(s): State<UserState>,
-    Ctx(ctx): Ctx,
-    AppJson(body): AppJson<RegisterInput>,
-) -> ApiResult {
+async fn register(State(s): State<UserState>, Ctx(ctx): Ctx, AppJson(body): AppJson<RegisterInput>) -> ApiResult {
     Ok(ok(StatusCode::CREATED, s.svc.register(&ctx, body).await?))
 }
 
-async fn login(
-    State(s): State<UserState>,
-    Ctx(ctx): Ctx,
-    AppJson(body): AppJson<LoginInput>,
-) -> ApiResult {
+async fn login(State(s): State<UserState>, Ctx(ctx): Ctx, AppJson(body): AppJson<LoginInput>) -> ApiResult {
     Ok(ok(StatusCode::OK, s.svc.login(&ctx, body).await?))
 }
 
-async fn refresh(
-    State(s): State<UserState>,
-    Ctx(ctx): Ctx,
-    AppJson(body): AppJson<RefreshInput>,
-) -> ApiResult {
+async fn refresh(State(s): State<UserState>, Ctx(ctx): Ctx, AppJson(body): AppJson<RefreshInput>) -> ApiResult {
     Ok(ok(StatusCode::OK, s.svc.refresh(&ctx, body).await?))
 }
 
@@ -91,10 +71,7 @@ async fn update_me(
     AuthUser(c): AuthUser,
     AppJson(body): AppJson<UpdateProfileInput>,
 ) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.update_me(&ctx, &c.sub, body).await?,
-    ))
+    Ok(ok(StatusCode::OK, s.svc.update_me(&ctx, &c.sub, body).await?))
 }
 
 async fn delete_me(
@@ -119,10 +96,7 @@ async fn change_password(
 
 async fn list_addresses(State(s): State<UserState>, AuthUser(c): AuthUser) -> ApiResult {
     let items = s.svc.list_addresses(&c.sub).await?;
-    Ok(ok(
-        StatusCode::OK,
-        json!({"items": items, "next_cursor": null}),
-    ))
+    Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
 }
 
 async fn add_address(
@@ -131,17 +105,10 @@ async fn add_address(
     AuthUser(c): AuthUser,
     AppJson(body): AppJson<AddressInput>,
 ) -> ApiResult {
-    Ok(ok(
-        StatusCode::CREATED,
-        s.svc.add_address(&ctx, &c.sub, body).await?,
-    ))
+    Ok(ok(StatusCode::CREATED, s.svc.add_address(&ctx, &c.sub, body).await?))
 }
 
-async fn get_address(
-    State(s): State<UserState>,
-    AuthUser(c): AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult {
+async fn get_address(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
     Ok(ok(StatusCode::OK, s.svc.get_address(&c.sub, &id).await?))
 }
 
@@ -152,10 +119,7 @@ async fn update_address(
     Path(id): Path<String>,
     AppJson(body): AppJson<AddressInput>,
 ) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.update_address(&ctx, &c.sub, &id, body).await?,
-    ))
+    Ok(ok(StatusCode::OK, s.svc.update_address(&ctx, &c.sub, &id, body).await?))
 }
 
 async fn delete_address(
@@ -176,11 +140,7 @@ async fn list_users(
     Ok(ok(StatusCode::OK, s.svc.list_users(&c.sub, q).await?))
 }
 
-async fn get_user(
-    State(s): State<UserState>,
-    AuthUser(c): AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult {
+async fn get_user(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
     Ok(ok(StatusCode::OK, s.svc.get_user(&c.sub, &id).await?))
 }
 
@@ -191,8 +151,5 @@ async fn set_role(
     Path(id): Path<String>,
     AppJson(body): AppJson<SetRoleInput>,
 ) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.set_role(&ctx, &c.sub, &id, body).await?,
-    ))
+    Ok(ok(StatusCode::OK, s.svc.set_role(&ctx, &c.sub, &id, body).await?))
 }

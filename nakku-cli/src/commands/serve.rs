@@ -39,8 +39,7 @@ pub async fn run(mut settings: Settings, opts: Opts) -> anyhow::Result<()> {
     opts.apply(&mut settings);
     let app = Application::build(&settings, &opts.services).await?;
     print_addresses(&settings, &app);
-    app.run_until_stopped(nakku_server::shutdown_on_signals())
-        .await
+    app.run_until_stopped(nakku_server::shutdown_on_signals()).await
 }
 
 pub fn print_addresses(settings: &Settings, app: &Application) {

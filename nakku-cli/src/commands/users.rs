@@ -41,9 +41,7 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
         Command::SetRole { email, role } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
             let user = svc.find_by_email(&email).await?;
-            let user = svc
-                .assign_role(&RequestCtx::internal("cli"), &user.id, role)
-                .await?;
+            let user = svc.assign_role(&RequestCtx::internal("cli"), &user.id, role).await?;
             let mut t = table(&["id", "email", "name", "role"]);
             t.add_row(vec![user.id, user.email, user.name, user.role.to_string()]);
             println!("{t}");

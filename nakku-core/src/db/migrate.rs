@@ -83,9 +83,7 @@ pub async fn pending(svc: Service, db: &Db) -> anyhow::Result<usize> {
     };
     let applied = applied_versions(db).await?;
     Ok(m.iter()
-        .filter(|mig| {
-            !mig.migration_type.is_down_migration() && !applied.contains_key(&mig.version)
-        })
+        .filter(|mig| !mig.migration_type.is_down_migration() && !applied.contains_key(&mig.version))
         .count())
 }
 
@@ -94,10 +92,7 @@ async fn applied_versions(db: &Db) -> anyhow::Result<HashMap<i64, String>> {
         Dialect::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
         Dialect::MySql => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
     };
-    let n: i64 = sqlx::query(table_exists)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let n: i64 = sqlx::query(table_exists).fetch_one(db.pool()).await?.try_get("n")?;
     if n == 0 {
         return Ok(HashMap::new());
     }

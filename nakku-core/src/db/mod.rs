@@ -35,8 +35,8 @@ impl Db {
     pub async fn connect(url: &Secret, max_connections: u32) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let url = normalise(url.expose());
-        let dialect = Dialect::from_url(&url)
-            .with_context(|| format!("unsupported database URL {}", redact_url(&url)))?;
+        let dialect =
+            Dialect::from_url(&url).with_context(|| format!("unsupported database URL {}", redact_url(&url)))?;
         let display_url = redact_url(&url);
         let url = match dialect {
             Dialect::MySql => {
@@ -89,12 +89,10 @@ impl Db {
                 let mut conn = sqlx::AnyConnection::connect(&server)
                     .await
                     .with_context(|| format!("connecting to {}", redact_url(&server)))?;
-                let row = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM information_schema.schemata WHERE schema_name = ?",
-                )
-                .bind(name)
-                .fetch_one(&mut conn)
-                .await?;
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM information_schema.schemata WHERE schema_name = ?")
+                    .bind(name)
+                    .fetch_one(&mut conn)
+                    .await?;
                 let n: i64 = row.try_get("n")?;
                 let _ = conn.close().await;
                 Ok(n > 0)
@@ -118,11 +116,7 @@ impl Db {
 
     /// A cheap round trip, used by `/health`.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .context("acquiring a connection")?;
+        let mut conn = self.pool.acquire().await.context("acquiring a connection")?;
         conn.execute("SELECT 1").await.context("SELECT 1")?;
         Ok(())
     }
@@ -174,10 +168,7 @@ async fn create_mysql_database(url: &str) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to {}", redact_url(&server)))?;
     // The name is checked by is_db_name, so it is safe to interpolate.
     conn.execute(
-        format!(
-            "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-        )
-        .as_str(),
+        format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").as_str(),
     )
     .await
     .with_context(|| format!("creating database {name}"))?;
@@ -208,8 +199,7 @@ fn sqlite_url_creating_dirs(url: &str) -> anyhow::Result<String> {
     let path = sqlite_path(url);
     if let Some(parent) = Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating directory {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("creating directory {}", parent.display()))?;
         }
     }
     Ok(if url.contains('?') {
@@ -251,8 +241,7 @@ mod tests {
 
     #[test]
     fn mysql_urls_split_into_server_and_database() {
-        let (server, name) =
-            split_mysql_url("mysql://root:pw@h:3306/nakku_user?ssl-mode=disabled").unwrap();
+        let (server, name) = split_mysql_url("mysql://root:pw@h:3306/nakku_user?ssl-mode=disabled").unwrap();
         assert_eq!(server, "mysql://root:pw@h:3306?ssl-mode=disabled");
         assert_eq!(name, "nakku_user");
         assert!(split_mysql_url("mysql://h:3306/bad-name;drop").is_err());
@@ -265,10 +254,7 @@ mod tests {
         assert!(!Db::exists(&url).await.unwrap());
         let db = Db::connect(&url, 2).await.unwrap();
         assert!(Db::exists(&url).await.unwrap());
-        let row = sqlx::query("PRAGMA journal_mode")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
+        let row = sqlx::query("PRAGMA journal_mode").fetch_one(db.pool()).await.unwrap();
         assert_eq!(text(&row, "journal_mode").unwrap(), "wal");
         db.ping().await.unwrap();
         db.close().await;

@@ -8,8 +8,7 @@ use crate::id::now_ms;
 
 /// Appends `env` to the outbox on the caller's connection (normally inside its transaction).
 pub async fn append(conn: &mut AnyConnection, env: &Envelope) -> Result<(), sqlx::Error> {
-    let payload =
-        serde_json::to_string(&env.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let payload = serde_json::to_string(&env.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let occurred_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
         .map(|t| t.timestamp_millis())
         .unwrap_or_else(|_| now_ms());
@@ -64,8 +63,7 @@ pub async fn recent(conn: &mut AnyConnection, limit: i64) -> Result<Vec<OutboxRo
                 correlation_id: r.try_get("correlation_id")?,
                 version: u32::try_from(version).unwrap_or(0),
                 occurred_at: crate::id::ms_to_rfc3339(r.try_get("occurred_at")?),
-                payload: serde_json::from_str(&payload)
-                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                payload: serde_json::from_str(&payload).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             },
         });
     }

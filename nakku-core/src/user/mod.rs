@@ -147,9 +147,7 @@ pub fn parse_email(raw: &str) -> Result<String, String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
     if local.is_empty() || local.len() > 64 || !domain_ok {
         return Err(err());
     }
@@ -228,9 +226,7 @@ pub fn check_password(pw: &str, email: Option<&str>) -> Result<(), String> {
         return Err("must contain at least one letter and one digit".to_owned());
     }
     let lower = pw.to_lowercase();
-    if email
-        .is_some_and(|e| lower == e.to_lowercase() || e.split('@').next() == Some(lower.as_str()))
-    {
+    if email.is_some_and(|e| lower == e.to_lowercase() || e.split('@').next() == Some(lower.as_str())) {
         return Err("must not be your email address".to_owned());
     }
     if COMMON_PASSWORDS.contains(&lower.as_str()) {
@@ -287,10 +283,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_junk_refused() {
-        assert_eq!(
-            parse_email("  Asha@Example.COM ").unwrap(),
-            "asha@example.com"
-        );
+        assert_eq!(parse_email("  Asha@Example.COM ").unwrap(), "asha@example.com");
         for bad in [
             "",
             "asha",
@@ -317,14 +310,7 @@ mod tests {
             assert_eq!(parse_phone(ok).unwrap(), "+919876543210", "{ok}");
         }
         assert_eq!(parse_phone("+14155550123").unwrap(), "+14155550123");
-        for bad in [
-            "12345",
-            "5876543210",
-            "+915876543210",
-            "98765x3210",
-            "",
-            "+0123456789",
-        ] {
+        for bad in ["12345", "5876543210", "+915876543210", "98765x3210", "", "+0123456789"] {
             assert!(parse_phone(bad).is_err(), "{bad}");
         }
     }
@@ -336,18 +322,12 @@ mod tests {
             check_password("short1", None).unwrap_err(),
             "must be at least 8 characters"
         );
-        assert!(check_password("allletters", None)
-            .unwrap_err()
-            .contains("digit"));
-        assert!(check_password("Password1", None)
-            .unwrap_err()
-            .contains("common"));
+        assert!(check_password("allletters", None).unwrap_err().contains("digit"));
+        assert!(check_password("Password1", None).unwrap_err().contains("common"));
         assert!(check_password("asha2024x", Some("asha2024x@example.com"))
             .unwrap_err()
             .contains("email"));
-        assert!(check_password(&"a1".repeat(40), None)
-            .unwrap_err()
-            .contains("72"));
+        assert!(check_password(&"a1".repeat(40), None).unwrap_err().contains("72"));
     }
 
     #[test]
@@ -367,9 +347,7 @@ mod tests {
         assert!(parse_pincode("560001").is_ok());
         assert!(parse_pincode("060001").is_err());
         assert!(parse_pincode("56001").is_err());
-        assert!(
-            check_lat(12.97).is_ok() && check_lat(91.0).is_err() && check_lat(f64::NAN).is_err()
-        );
+        assert!(check_lat(12.97).is_ok() && check_lat(91.0).is_err() && check_lat(f64::NAN).is_err());
         assert!(check_lng(77.59).is_ok() && check_lng(-180.5).is_err());
     }
 }

@@ -92,11 +92,7 @@ impl UserService {
 
     /// Creates an account with role `user` and signs it in.
     #[tracing::instrument(skip_all)]
-    pub async fn register(
-        &self,
-        ctx: &RequestCtx,
-        input: RegisterInput,
-    ) -> Result<AuthResult, CoreError> {
+    pub async fn register(&self, ctx: &RequestCtx, input: RegisterInput) -> Result<AuthResult, CoreError> {
         let mut v = Validator::new();
         let email = v
             .required("email", input.email)
@@ -112,11 +108,8 @@ impl UserService {
             v.check("password", check_password(pw, email.as_deref()));
         }
         v.finish()?;
-        let (Some(email), Some(phone), Some(name), Some(password)) = (email, phone, name, password)
-        else {
-            return Err(CoreError::Internal(anyhow::anyhow!(
-                "validated fields missing"
-            )));
+        let (Some(email), Some(phone), Some(name), Some(password)) = (email, phone, name, password) else {
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
         };
         let password_hash = self.hash(password).await?;
         let id = new_id();
@@ -151,19 +144,13 @@ impl UserService {
 
     /// Checks credentials; a wrong password and an unknown email are the same 401.
     #[tracing::instrument(skip_all)]
-    pub async fn login(
-        &self,
-        ctx: &RequestCtx,
-        input: LoginInput,
-    ) -> Result<AuthResult, CoreError> {
+    pub async fn login(&self, ctx: &RequestCtx, input: LoginInput) -> Result<AuthResult, CoreError> {
         let mut v = Validator::new();
         let email = v.required("email", input.email);
         let password = v.required("password", input.password);
         v.finish()?;
         let (Some(email), Some(password)) = (email, password) else {
-            return Err(CoreError::Internal(anyhow::anyhow!(
-                "validated fields missing"
-            )));
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
         };
         let email = parse_email(&email).unwrap_or(email);
         let found = store::find_credentials(&mut *self.conn().await?, &email).await?;
@@ -223,11 +210,7 @@ impl UserService {
     /// token presented after it was rotated means it leaked, so its whole family (every
     /// token descended from the same login) is revoked.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(
-        &self,
-        ctx: &RequestCtx,
-        input: RefreshInput,
-    ) -> Result<Tokens, CoreError> {
+    pub async fn refresh(&self, ctx: &RequestCtx, input: RefreshInput) -> Result<Tokens, CoreError> {
         let Some(token) = input.refresh_token else {
             return Err(CoreError::validation("refresh_token", "is required"));
         };
@@ -249,9 +232,7 @@ impl UserService {
         let Some(user) = store::find_user(&mut tx, &row.user_id).await? else {
             return Err(CoreError::Unauthorized(BAD_REFRESH.to_owned()));
         };
-        let tokens = self
-            .new_session(&mut tx, &user, Some(&row.family_id), ctx)
-            .await?;
+        let tokens = self.new_session(&mut tx, &user, Some(&row.family_id), ctx).await?;
         tx.commit().await?;
         Ok(tokens)
     }
@@ -291,9 +272,7 @@ impl UserService {
         input: UpdateProfileInput,
     ) -> Result<User, CoreError> {
         let mut v = Validator::new();
-        let name = input
-            .name
-            .and_then(|n| v.check("name", parse_text(&n, 200)));
+        let name = input.name.and_then(|n| v.check("name", parse_text(&n, 200)));
         let email = input.email.and_then(|e| v.check("email", parse_email(&e)));
         let phone = input.phone.and_then(|p| v.check("phone", parse_phone(&p)));
         v.finish()?;
@@ -350,9 +329,7 @@ impl UserService {
         }
         v.finish()?;
         let (Some(current), Some(new)) = (current, new) else {
-            return Err(CoreError::Internal(anyhow::anyhow!(
-                "validated fields missing"
-            )));
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
         };
         let hash = store::password_hash(&mut *self.conn().await?, user_id)
             .await?
@@ -379,17 +356,9 @@ impl UserService {
     /// Soft-deletes the account (and its addresses) after checking the password, and ends
     /// every session. The email and phone become free to register again.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_me(
-        &self,
-        ctx: &RequestCtx,
-        user_id: &str,
-        input: DeleteAccountInput,
-    ) -> Result<(), CoreError> {
+    pub async fn delete_me(&self, ctx: &RequestCtx, user_id: &str, input: DeleteAccountInput) -> Result<(), CoreError> {
         let Some(password) = input.password else {
-            return Err(CoreError::validation(
-                "password",
-                "is required to delete the account",
-            ));
+            return Err(CoreError::validation("password", "is required to delete the account"));
         };
         let hash = store::password_hash(&mut *self.conn().await?, user_id)
             .await?
@@ -450,19 +419,13 @@ impl UserService {
         let pincode = v
             .required("pincode", input.pincode)
             .and_then(|s| v.check("pincode", parse_pincode(&s)));
-        let lat = v
-            .required("lat", input.lat)
-            .and_then(|x| v.check("lat", check_lat(x)));
-        let lng = v
-            .required("lng", input.lng)
-            .and_then(|x| v.check("lng", check_lng(x)));
+        let lat = v.required("lat", input.lat).and_then(|x| v.check("lat", check_lat(x)));
+        let lng = v.required("lng", input.lng).and_then(|x| v.check("lng", check_lng(x)));
         v.finish()?;
         let (Some(label), Some(line1), Some(city), Some(pincode), Some(lat), Some(lng)) =
             (label, line1, city, pincode, lat, lng)
         else {
-            return Err(CoreError::Internal(anyhow::anyhow!(
-                "validated fields missing"
-            )));
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
         };
         let mut tx = self.db.begin().await?;
         // Lock the account row so concurrent adds cannot exceed the limit or race on the default.
@@ -516,19 +479,11 @@ impl UserService {
         input: AddressInput,
     ) -> Result<Address, CoreError> {
         let mut v = Validator::new();
-        let label = input
-            .label
-            .and_then(|s| v.check("label", parse_text(&s, 50)));
-        let line1 = input
-            .line1
-            .and_then(|s| v.check("line1", parse_text(&s, 200)));
+        let label = input.label.and_then(|s| v.check("label", parse_text(&s, 50)));
+        let line1 = input.line1.and_then(|s| v.check("line1", parse_text(&s, 200)));
         let line2 = optional_line2(&mut v, input.line2);
-        let city = input
-            .city
-            .and_then(|s| v.check("city", parse_text(&s, 100)));
-        let pincode = input
-            .pincode
-            .and_then(|s| v.check("pincode", parse_pincode(&s)));
+        let city = input.city.and_then(|s| v.check("city", parse_text(&s, 100)));
+        let pincode = input.pincode.and_then(|s| v.check("pincode", parse_pincode(&s)));
         let lat = input.lat.and_then(|x| v.check("lat", check_lat(x)));
         let lng = input.lng.and_then(|x| v.check("lng", check_lng(x)));
         v.finish()?;
@@ -575,12 +530,7 @@ impl UserService {
 
     /// Soft-deletes an address; when it was the default, the newest remaining one takes over.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_address(
-        &self,
-        ctx: &RequestCtx,
-        user_id: &str,
-        id: &str,
-    ) -> Result<(), CoreError> {
+    pub async fn delete_address(&self, ctx: &RequestCtx, user_id: &str, id: &str) -> Result<(), CoreError> {
         if !is_id(id) {
             return Err(CoreError::NotFound("address".to_owned()));
         }
@@ -618,11 +568,7 @@ impl UserService {
         Ok(actor)
     }
 
-    pub async fn list_users(
-        &self,
-        actor_id: &str,
-        q: ListUsersQuery,
-    ) -> Result<Page<User>, CoreError> {
+    pub async fn list_users(&self, actor_id: &str, q: ListUsersQuery) -> Result<Page<User>, CoreError> {
         self.require_admin(actor_id).await?;
         let mut v = Validator::new();
         let role = q.role.and_then(|r| v.check("role", r.parse::<Role>()));
@@ -678,27 +624,17 @@ impl UserService {
         self.require_admin(actor_id).await?;
         let role = match input.role {
             None => return Err(CoreError::validation("role", "is required")),
-            Some(r) => r
-                .parse::<Role>()
-                .map_err(|e| CoreError::validation("role", e))?,
+            Some(r) => r.parse::<Role>().map_err(|e| CoreError::validation("role", e))?,
         };
         if id == actor_id && role != Role::Admin {
-            return Err(CoreError::validation(
-                "role",
-                "you cannot remove your own admin role",
-            ));
+            return Err(CoreError::validation("role", "you cannot remove your own admin role"));
         }
         self.assign_role(ctx, id, role).await
     }
 
     /// Sets a role without an acting admin (used by `nakku users set-role` on the operator's
     /// machine). Returns the updated account.
-    pub async fn assign_role(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        role: Role,
-    ) -> Result<User, CoreError> {
+    pub async fn assign_role(&self, ctx: &RequestCtx, id: &str, role: Role) -> Result<User, CoreError> {
         if !is_id(id) {
             return Err(CoreError::NotFound("user".to_owned()));
         }

@@ -95,10 +95,7 @@ pub async fn find_user(conn: &mut AnyConnection, id: &str) -> Result<Option<User
 }
 
 /// The account and its password hash, by (normalised) email.
-pub async fn find_credentials(
-    conn: &mut AnyConnection,
-    email: &str,
-) -> Result<Option<(User, String)>, sqlx::Error> {
+pub async fn find_credentials(conn: &mut AnyConnection, email: &str) -> Result<Option<(User, String)>, sqlx::Error> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLS}, password_hash FROM users WHERE email = ? AND deleted_at IS NULL"
     ))
@@ -109,10 +106,7 @@ pub async fn find_credentials(
         .transpose()
 }
 
-pub async fn password_hash(
-    conn: &mut AnyConnection,
-    id: &str,
-) -> Result<Option<String>, sqlx::Error> {
+pub async fn password_hash(conn: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query("SELECT password_hash FROM users WHERE id = ? AND deleted_at IS NULL")
         .bind(id)
         .fetch_optional(conn)
@@ -136,52 +130,33 @@ pub async fn update_profile(conn: &mut AnyConnection, u: &User) -> Result<u64, s
     Ok(r.rows_affected())
 }
 
-pub async fn set_password_hash(
-    conn: &mut AnyConnection,
-    id: &str,
-    hash: &str,
-) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
-        "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
-    )
-    .bind(hash)
-    .bind(now_ms())
-    .bind(id)
-    .execute(conn)
-    .await?;
+pub async fn set_password_hash(conn: &mut AnyConnection, id: &str, hash: &str) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL")
+        .bind(hash)
+        .bind(now_ms())
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(r.rows_affected())
 }
 
-pub async fn set_role(
-    conn: &mut AnyConnection,
-    id: &str,
-    role: Role,
-    at: i64,
-) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
-        "UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
-    )
-    .bind(role.as_str())
-    .bind(at)
-    .bind(id)
-    .execute(conn)
-    .await?;
+pub async fn set_role(conn: &mut AnyConnection, id: &str, role: Role, at: i64) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL")
+        .bind(role.as_str())
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(r.rows_affected())
 }
 
-pub async fn soft_delete_user(
-    conn: &mut AnyConnection,
-    id: &str,
-    at: i64,
-) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
-        "UPDATE users SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
-    )
-    .bind(at)
-    .bind(at)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+pub async fn soft_delete_user(conn: &mut AnyConnection, id: &str, at: i64) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query("UPDATE users SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL")
+        .bind(at)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("UPDATE addresses SET deleted_at = ?, updated_at = ? WHERE user_id = ? AND deleted_at IS NULL")
         .bind(at)
         .bind(at)
@@ -219,9 +194,7 @@ pub async fn list_users(
         sql.push_str(" AND role = ?");
     }
     if q.is_some() {
-        sql.push_str(
-            " AND (email LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!' OR phone LIKE ? ESCAPE '!')",
-        );
+        sql.push_str(" AND (email LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!' OR phone LIKE ? ESCAPE '!')");
     }
     if cursor.is_some() {
         sql.push_str(" AND id > ?");
@@ -312,11 +285,7 @@ pub async fn find_refresh(
 
 /// Revokes one token if it is still live; returns whether this call revoked it (so two
 /// concurrent refreshes with one token cannot both succeed).
-pub async fn revoke_refresh(
-    conn: &mut AnyConnection,
-    id: &str,
-    at: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn revoke_refresh(conn: &mut AnyConnection, id: &str, at: i64) -> Result<bool, sqlx::Error> {
     let r = sqlx::query("UPDATE refresh_tokens SET revoked_at = ?, updated_at = ? WHERE id = ? AND revoked_at IS NULL")
         .bind(at)
         .bind(at)
@@ -359,10 +328,7 @@ pub async fn revoke_tokens(
 
 // ---- addresses ----
 
-pub async fn list_addresses(
-    conn: &mut AnyConnection,
-    user_id: &str,
-) -> Result<Vec<Address>, sqlx::Error> {
+pub async fn list_addresses(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<Address>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {ADDRESS_COLS} FROM addresses WHERE user_id = ? AND deleted_at IS NULL \
          ORDER BY is_default DESC, id"
@@ -375,11 +341,7 @@ pub async fn list_addresses(
     .collect()
 }
 
-pub async fn find_address(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    id: &str,
-) -> Result<Option<Address>, sqlx::Error> {
+pub async fn find_address(conn: &mut AnyConnection, user_id: &str, id: &str) -> Result<Option<Address>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {ADDRESS_COLS} FROM addresses WHERE id = ? AND user_id = ? AND deleted_at IS NULL"
     ))
@@ -443,12 +405,7 @@ pub async fn update_address(conn: &mut AnyConnection, a: &Address) -> Result<u64
 }
 
 /// Clears the default flag on every address of the user except `keep`.
-pub async fn clear_default(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    keep: &str,
-    at: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn clear_default(conn: &mut AnyConnection, user_id: &str, keep: &str, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE addresses SET is_default = 0, updated_at = ? \
          WHERE user_id = ? AND id <> ? AND is_default = 1 AND deleted_at IS NULL",
@@ -481,15 +438,12 @@ pub async fn soft_delete_address(
 }
 
 /// Makes the newest remaining address the default (after the default was deleted).
-pub async fn promote_newest_address(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    at: i64,
-) -> Result<(), sqlx::Error> {
-    let newest = sqlx::query("SELECT id FROM addresses WHERE user_id = ? AND deleted_at IS NULL ORDER BY id DESC LIMIT 1")
-        .bind(user_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+pub async fn promote_newest_address(conn: &mut AnyConnection, user_id: &str, at: i64) -> Result<(), sqlx::Error> {
+    let newest =
+        sqlx::query("SELECT id FROM addresses WHERE user_id = ? AND deleted_at IS NULL ORDER BY id DESC LIMIT 1")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
     if let Some(r) = newest {
         let id = text(&r, "id")?;
         sqlx::query("UPDATE addresses SET is_default = 1, updated_at = ? WHERE id = ?")

@@ -56,19 +56,10 @@ async fn addresses_can_be_updated_and_deleted_and_deleted_ones_never_come_back(a
     let (_, token) = app.signed_up(1).await;
     let home = add(&app, &token, &address_body("Home")).await;
     let work = add(&app, &token, &address_body("Work")).await;
-    let url = |a: &serde_json::Value| {
-        app.api(&format!(
-            "/users/me/addresses/{}",
-            a["id"].as_str().unwrap()
-        ))
-    };
+    let url = |a: &serde_json::Value| app.api(&format!("/users/me/addresses/{}", a["id"].as_str().unwrap()));
 
     let r = app
-        .patch_as(
-            url(&work),
-            &token,
-            &json!({"label": "Office", "is_default": true}),
-        )
+        .patch_as(url(&work), &token, &json!({"label": "Office", "is_default": true}))
         .await;
     assert_eq!(r.status(), 200);
     let updated = body(r).await["data"].clone();
@@ -78,9 +69,7 @@ async fn addresses_can_be_updated_and_deleted_and_deleted_ones_never_come_back(a
     let got = body(app.get_as(url(&home), &token).await).await;
     assert_eq!(got["data"]["is_default"], false);
     // The default cannot simply be unmarked.
-    let r = app
-        .patch_as(url(&work), &token, &json!({"is_default": false}))
-        .await;
+    let r = app.patch_as(url(&work), &token, &json!({"is_default": false})).await;
     error_body(r, 422).await;
 
     // Deleting the default promotes the remaining address.
@@ -91,12 +80,7 @@ async fn addresses_can_be_updated_and_deleted_and_deleted_ones_never_come_back(a
     assert_eq!(items[0]["id"], home["id"]);
     assert_eq!(items[0]["is_default"], true);
     error_body(app.get_as(url(&work), &token).await, 404).await;
-    error_body(
-        app.patch_as(url(&work), &token, &json!({"label": "x"}))
-            .await,
-        404,
-    )
-    .await;
+    error_body(app.patch_as(url(&work), &token, &json!({"label": "x"})).await, 404).await;
     error_body(app.delete_as(url(&work), &token, None).await, 404).await;
     assert_eq!(app.count("addresses").await, 2, "soft delete keeps the row");
 }
@@ -128,10 +112,7 @@ async fn one_account_cannot_see_or_change_another_accounts_address(app: TestApp)
     let (_, asha) = app.signed_up(1).await;
     let (_, ravi) = app.signed_up(2).await;
     let home = add(&app, &asha, &address_body("Home")).await;
-    let url = app.api(&format!(
-        "/users/me/addresses/{}",
-        home["id"].as_str().unwrap()
-    ));
+    let url = app.api(&format!("/users/me/addresses/{}", home["id"].as_str().unwrap()));
     error_body(app.get_as(&url, &ravi).await, 404).await;
     error_body(app.delete_as(&url, &ravi, None).await, 404).await;
     assert!(list(&app, &ravi).await.is_empty());

@@ -14,11 +14,7 @@ async fn a_user_calling_an_admin_endpoint_gets_403(app: TestApp) {
     let (id, token) = app.signed_up(1).await;
     error_body(app.get_as("/users", &token).await, 403).await;
     let r = app
-        .patch_as(
-            &format!("/users/{id}/role"),
-            &token,
-            &json!({"role": "admin"}),
-        )
+        .patch_as(&format!("/users/{id}/role"), &token, &json!({"role": "admin"}))
         .await;
     error_body(r, 403).await;
     let me = body(app.get_as("/users/me", &token).await).await;
@@ -37,11 +33,7 @@ async fn an_admin_lists_users_page_by_page_and_filters_them(app: TestApp) {
         let b = body(app.get_as(&url, &admin).await).await;
         let items = b["data"]["items"].as_array().unwrap();
         assert!(items.len() <= 2);
-        seen.extend(
-            items
-                .iter()
-                .map(|u| u["email"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(items.iter().map(|u| u["email"].as_str().unwrap().to_owned()));
         match b["data"]["next_cursor"].as_str() {
             Some(c) => url = app.api(&format!("/users?limit=2&cursor={c}")),
             None => break,
@@ -90,13 +82,9 @@ async fn an_admin_changes_roles_and_a_demoted_admin_loses_access_at_once(app: Te
         .unwrap();
     assert_eq!(ev.envelope.payload["role"], "delivery_partner");
 
-    let r = app
-        .patch_as(url(&rider_id), &admin, &json!({"role": "king"}))
-        .await;
+    let r = app.patch_as(url(&rider_id), &admin, &json!({"role": "king"})).await;
     error_body(r, 422).await;
-    let r = app
-        .patch_as(url(&admin_id), &admin, &json!({"role": "user"}))
-        .await;
+    let r = app.patch_as(url(&admin_id), &admin, &json!({"role": "user"})).await;
     error_body(r, 422).await;
     let r = app
         .patch_as(
@@ -108,14 +96,10 @@ async fn an_admin_changes_roles_and_a_demoted_admin_loses_access_at_once(app: Te
     error_body(r, 404).await;
 
     // Promote, then demote: the old token still says admin, but the check reads the database.
-    let r = app
-        .patch_as(url(&other_id), &admin, &json!({"role": "admin"}))
-        .await;
+    let r = app.patch_as(url(&other_id), &admin, &json!({"role": "admin"})).await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.get_as("/users", &other).await.status(), 200);
-    let r = app
-        .patch_as(url(&other_id), &admin, &json!({"role": "user"}))
-        .await;
+    let r = app.patch_as(url(&other_id), &admin, &json!({"role": "user"})).await;
     assert_eq!(r.status(), 200);
     error_body(app.get_as("/users", &other).await, 403).await;
     let got = body(app.get_as(&format!("/users/{rider_id}"), &admin).await).await;

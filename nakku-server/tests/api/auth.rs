@@ -53,18 +53,9 @@ async fn registering_returns_the_account_and_a_working_token_pair(app: TestApp) 
     assert_eq!(reg.envelope.payload["email"], "asha@example.com");
     assert!(reg.published_at.is_none());
 
-    let login = app
-        .post(
-            "/auth/login",
-            &json!({"email": "ASHA@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let login = app.login("ASHA@example.com", PASSWORD).await;
     assert_eq!(login.status(), 200);
-    assert!(app
-        .outbox()
-        .await
-        .iter()
-        .any(|e| e.envelope.event_type == "user.login"));
+    assert!(app.outbox().await.iter().any(|e| e.envelope.event_type == "user.login"));
 }
 
 async fn register_rejects_malformed_json_with_400_and_writes_nothing(app: TestApp) {
@@ -83,10 +74,7 @@ async fn register_rejects_malformed_json_with_400_and_writes_nothing(app: TestAp
             .await
             .unwrap();
         let b = error_body(r, 400).await;
-        assert!(
-            b["error"].as_str().unwrap().contains("malformed JSON"),
-            "{raw:?}: {b}"
-        );
+        assert!(b["error"].as_str().unwrap().contains("malformed JSON"), "{raw:?}: {b}");
     }
     assert_eq!(app.snapshot().await, [0, 0, 0, 0]);
 }
@@ -96,21 +84,11 @@ async fn register_names_every_missing_or_invalid_field_and_writes_nothing(app: T
     for f in ["email", "phone", "password", "name"] {
         assert_eq!(b["fields"][f][0], "is required", "{b}");
     }
-    let bad =
-        json!({"email": "not-an-email", "phone": "12345", "password": "short", "name": "   "});
+    let bad = json!({"email": "not-an-email", "phone": "12345", "password": "short", "name": "   "});
     let b = error_body(app.post("/auth/register", &bad).await, 422).await;
-    assert!(b["fields"]["email"][0]
-        .as_str()
-        .unwrap()
-        .contains("email address"));
-    assert!(b["fields"]["phone"][0]
-        .as_str()
-        .unwrap()
-        .contains("mobile number"));
-    assert!(b["fields"]["password"][0]
-        .as_str()
-        .unwrap()
-        .contains("at least 8"));
+    assert!(b["fields"]["email"][0].as_str().unwrap().contains("email address"));
+    assert!(b["fields"]["phone"][0].as_str().unwrap().contains("mobile number"));
+    assert!(b["fields"]["password"][0].as_str().unwrap().contains("at least 8"));
     assert!(b["fields"]["name"][0].as_str().unwrap().contains("empty"));
     assert_eq!(app.snapshot().await, [0, 0, 0, 0]);
 }
@@ -120,10 +98,7 @@ async fn register_rejects_wrong_types_with_422_naming_the_field(app: TestApp) {
     body["email"] = json!(12345);
     let b = error_body(app.post("/auth/register", &body).await, 422).await;
     assert!(
-        b["fields"]["email"][0]
-            .as_str()
-            .unwrap()
-            .contains("invalid type"),
+        b["fields"]["email"][0].as_str().unwrap().contains("invalid type"),
         "{b}"
     );
     let b = error_body(app.post("/auth/register", &json!([1, 2])).await, 422).await;
@@ -148,18 +123,8 @@ async fn a_duplicate_email_in_any_case_or_phone_is_409_naming_the_field(app: Tes
 async fn wrong_password_and_unknown_email_get_the_same_401(app: TestApp) {
     app.register(1).await;
     let before = app.snapshot().await;
-    let wrong = app
-        .post(
-            "/auth/login",
-            &json!({"email": "shopper1@example.com", "password": "wrong-pass-1"}),
-        )
-        .await;
-    let unknown = app
-        .post(
-            "/auth/login",
-            &json!({"email": "nobody@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let wrong = app.login("shopper1@example.com", "wrong-pass-1").await;
+    let unknown = app.login("nobody@example.com", PASSWORD).await;
     let a = error_body(wrong, 401).await;
     let b = error_body(unknown, 401).await;
     assert_eq!(a, b);
@@ -187,12 +152,7 @@ async fn expired_tampered_and_unsigned_tokens_are_401(app: TestApp) {
     let claims = String::from_utf8(b64.decode(parts[1]).unwrap())
         .unwrap()
         .replace("\"user\"", "\"admin\"");
-    let tampered = format!(
-        "{}.{}.{}",
-        parts[0],
-        b64.encode(claims.as_bytes()),
-        parts[2]
-    );
+    let tampered = format!("{}.{}.{}", parts[0], b64.encode(claims.as_bytes()), parts[2]);
     let unsigned = format!(
         "{}.{}.",
         b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
@@ -205,21 +165,14 @@ async fn expired_tampered_and_unsigned_tokens_are_401(app: TestApp) {
         ("garbage", "abc".into()),
     ] {
         // At the gateway and at the service itself.
-        for base in [
-            app.api("/users/me"),
-            format!("{}/api/v1/users/me", app.user),
-        ] {
+        for base in [app.api("/users/me"), format!("{}/api/v1/users/me", app.user)] {
             let r = app.get_as(&base, &t).await;
             assert_eq!(r.status(), 401, "{what} at {base}");
             assert!(r.headers().contains_key("www-authenticate"));
             error_body(r, 401).await;
         }
     }
-    error_body(
-        app.client.get(app.api("/users/me")).send().await.unwrap(),
-        401,
-    )
-    .await;
+    error_body(app.client.get(app.api("/users/me")).send().await.unwrap(), 401).await;
     let ok = app.get_as("/users/me", &token).await;
     assert_eq!(ok.status(), 200);
 }
@@ -227,25 +180,16 @@ async fn expired_tampered_and_unsigned_tokens_are_401(app: TestApp) {
 async fn a_refresh_token_rotates_and_its_reuse_revokes_the_session(app: TestApp) {
     let d = app.register(1).await;
     let first = d["refresh_token"].as_str().unwrap().to_owned();
-    let r = app
-        .post("/auth/refresh", &json!({"refresh_token": first}))
-        .await;
+    let r = app.post("/auth/refresh", &json!({"refresh_token": first})).await;
     assert_eq!(r.status(), 200);
     let second = body(r).await["data"].clone();
     let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, first);
-    let me = app
-        .get_as("/users/me", second["access_token"].as_str().unwrap())
-        .await;
+    let me = app.get_as("/users/me", second["access_token"].as_str().unwrap()).await;
     assert_eq!(me.status(), 200);
 
     // The old token again: refused, and the stolen-token defence revokes the new one too.
-    error_body(
-        app.post("/auth/refresh", &json!({"refresh_token": first}))
-            .await,
-        401,
-    )
-    .await;
+    error_body(app.post("/auth/refresh", &json!({"refresh_token": first})).await, 401).await;
     error_body(
         app.post("/auth/refresh", &json!({"refresh_token": second_refresh}))
             .await,
@@ -261,14 +205,7 @@ async fn a_refresh_token_rotates_and_its_reuse_revokes_the_session(app: TestApp)
     error_body(app.post("/auth/refresh", &json!({})).await, 422).await;
 
     // Another login is a separate session and still works.
-    let login = body(
-        app.post(
-            "/auth/login",
-            &json!({"email": "shopper1@example.com", "password": PASSWORD}),
-        )
-        .await,
-    )
-    .await;
+    let login = body(app.login("shopper1@example.com", PASSWORD).await).await;
     let r = app
         .post(
             "/auth/refresh",
@@ -281,9 +218,7 @@ async fn a_refresh_token_rotates_and_its_reuse_revokes_the_session(app: TestApp)
 async fn logout_revokes_the_refresh_token_and_is_idempotent(app: TestApp) {
     let d = app.register(1).await;
     let refresh = d["refresh_token"].clone();
-    let r = app
-        .post("/auth/logout", &json!({"refresh_token": refresh}))
-        .await;
+    let r = app.post("/auth/logout", &json!({"refresh_token": refresh})).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         app.post("/auth/logout", &json!({"refresh_token": refresh}))
@@ -291,30 +226,11 @@ async fn logout_revokes_the_refresh_token_and_is_idempotent(app: TestApp) {
             .status(),
         200
     );
-    error_body(
-        app.post("/auth/refresh", &json!({"refresh_token": refresh}))
-            .await,
-        401,
-    )
-    .await;
+    error_body(app.post("/auth/refresh", &json!({"refresh_token": refresh})).await, 401).await;
 
     // logout with all=true ends every session of the account.
-    let a = body(
-        app.post(
-            "/auth/login",
-            &json!({"email": "shopper1@example.com", "password": PASSWORD}),
-        )
-        .await,
-    )
-    .await;
-    let b = body(
-        app.post(
-            "/auth/login",
-            &json!({"email": "shopper1@example.com", "password": PASSWORD}),
-        )
-        .await,
-    )
-    .await;
+    let a = body(app.login("shopper1@example.com", PASSWORD).await).await;
+    let b = body(app.login("shopper1@example.com", PASSWORD).await).await;
     let r = app
         .post(
             "/auth/logout",
@@ -323,11 +239,8 @@ async fn logout_revokes_the_refresh_token_and_is_idempotent(app: TestApp) {
         .await;
     assert_eq!(r.status(), 200);
     error_body(
-        app.post(
-            "/auth/refresh",
-            &json!({"refresh_token": b["data"]["refresh_token"]}),
-        )
-        .await,
+        app.post("/auth/refresh", &json!({"refresh_token": b["data"]["refresh_token"]}))
+            .await,
         401,
     )
     .await;
@@ -344,10 +257,7 @@ async fn sql_metacharacters_and_unicode_names_are_stored_verbatim(app: TestApp) 
         b["name"] = json!(name);
         let r = app.post("/auth/register", &b).await;
         assert_eq!(r.status(), 201);
-        let token = body(r).await["data"]["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = body(r).await["data"]["access_token"].as_str().unwrap().to_owned();
         let me = body(app.get_as("/users/me", &token).await).await;
         assert_eq!(me["data"]["name"], *name);
     }

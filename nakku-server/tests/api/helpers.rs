@@ -90,20 +90,13 @@ impl TestApp {
     }
 
     /// `extra` settings (as `NAKKU_*` variables) override the test defaults.
-    pub async fn spawn_full(
-        backend: Backend,
-        proxied: bool,
-        extra: &[(&str, &str)],
-    ) -> Option<TestApp> {
+    pub async fn spawn_full(backend: Backend, proxied: bool, extra: &[(&str, &str)]) -> Option<TestApp> {
         if std::env::var("TEST_LOG").is_ok() {
             nakku_server::telemetry::init(nakku_core::config::LogFormat::Json, "info");
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let mut env = HashMap::new();
-        env.insert(
-            "NAKKU_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        );
+        env.insert("NAKKU_DATA_DIR".to_owned(), dir.path().display().to_string());
         env.insert("NAKKU_JWT_SECRET".to_owned(), JWT_SECRET.to_owned());
         env.insert("NAKKU_BCRYPT_COST".to_owned(), "4".to_owned());
         env.insert("NAKKU_GATEWAY_PORT".to_owned(), "0".to_owned());
@@ -117,10 +110,7 @@ impl TestApp {
         let mut db_proxy = None;
         if backend == Backend::MySql {
             let server = mysql_server_url()?;
-            let name = format!(
-                "nakku_test_{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..16]
-            );
+            let name = format!("nakku_test_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
             let direct = format!("{}/{name}", server.trim_end_matches('/'));
             mysql_db_url = Some(Secret::new(direct.clone()));
             let url = if proxied {
@@ -135,21 +125,14 @@ impl TestApp {
             env.insert("NAKKU_USER_DATABASE_URL".to_owned(), url);
         }
         let settings = Settings::load(None, &env).expect("test settings are valid");
-        let url = settings
-            .database_url_for(Service::User)
-            .expect("user db url");
+        let url = settings.database_url_for(Service::User).expect("user db url");
         let migrator = Db::connect(&url, 1).await.expect("test database");
-        migrate::run(Service::User, &migrator)
-            .await
-            .expect("migrations apply");
+        migrate::run(Service::User, &migrator).await.expect("migrations apply");
         migrator.close().await;
-        let app = Application::build(&settings, &[])
-            .await
-            .expect("application builds");
+        let app = Application::build(&settings, &[]).await.expect("application builds");
         let db = app.db(Service::User).expect("user db").clone();
         let addr = |s| app.addr(s).expect("service bound");
-        let (gateway, user): (SocketAddr, SocketAddr) =
-            (addr(Service::Gateway), addr(Service::User));
+        let (gateway, user): (SocketAddr, SocketAddr) = (addr(Service::Gateway), addr(Service::User));
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         Some(TestApp {
@@ -178,6 +161,11 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/auth/login", &json!({"email": email, "password": password}))
+            .await
     }
 
     /// A path under `/api/v1` on the gateway, or a full URL.
@@ -218,12 +206,7 @@ impl TestApp {
             .expect("request sent")
     }
 
-    pub async fn delete_as(
-        &self,
-        target: impl AsRef<str>,
-        token: &str,
-        body: Option<&Value>,
-    ) -> Response {
+    pub async fn delete_as(&self, target: impl AsRef<str>, token: &str, body: Option<&Value>) -> Response {
         let rb = self.as_user(reqwest::Method::DELETE, target.as_ref(), token);
         let rb = match body {
             Some(b) => rb.json(b),
@@ -300,10 +283,7 @@ impl Drop for TestApp {
         if let Some(url) = self.mysql_db_url.take() {
             // Drop the per-test database on a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     let _ = rt.block_on(nakku_core::db::drop_mysql_database(&url));
                 }
             })
@@ -372,11 +352,7 @@ impl TcpProxy {
                 t.lock().unwrap().push(h);
             }
         });
-        TcpProxy {
-            addr,
-            tasks,
-            accept,
-        }
+        TcpProxy { addr, tasks, accept }
     }
 
     pub fn cut(&self) {

@@ -19,30 +19,22 @@ crate::on_both_backends!(
 );
 
 async fn request_ids_are_accepted_or_generated_and_returned(app: TestApp) {
-    let r = app
-        .client
-        .get(format!("{}/health", app.gateway))
-        .header("x-request-id", "support-ticket-42")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["x-request-id"], "support-ticket-42");
-    let r = app
-        .client
-        .get(format!("{}/health", app.gateway))
-        .send()
-        .await
-        .unwrap();
-    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let health_with_id = |id: Option<&'static str>| {
+        let mut rb = app.client.get(format!("{}/health", app.gateway));
+        if let Some(id) = id {
+            rb = rb.header("x-request-id", id);
+        }
+        async move {
+            rb.send().await.unwrap().headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert_eq!(health_with_id(Some("support-ticket-42")).await, "support-ticket-42");
+    let generated = health_with_id(None).await;
     assert_eq!(generated.len(), 36, "a UUID was generated: {generated}");
-    let r = app
-        .client
-        .get(format!("{}/health", app.gateway))
-        .header("x-request-id", "bad id with spaces")
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(r.headers()["x-request-id"], "bad id with spaces");
+    assert_ne!(health_with_id(Some("bad id with spaces")).await, "bad id with spaces");
     // The id crosses the gateway into the service and into the event.
     let r = app
         .client
@@ -57,23 +49,9 @@ async fn request_ids_are_accepted_or_generated_and_returned(app: TestApp) {
 }
 
 async fn health_checks_the_database_and_metrics_count_requests_per_route(app: TestApp) {
-    let b = body(
-        app.client
-            .get(format!("{}/health", app.user))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let b = body(app.client.get(format!("{}/health", app.user)).send().await.unwrap()).await;
     assert_eq!(b["data"]["checks"]["database"]["status"], "up");
-    let b = body(
-        app.client
-            .get(format!("{}/health", app.gateway))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let b = body(app.client.get(format!("{}/health", app.gateway)).send().await.unwrap()).await;
     assert_eq!(b["data"]["checks"]["user"]["status"], "up");
     app.register(1).await;
     let m = app
@@ -86,17 +64,13 @@ async fn health_checks_the_database_and_metrics_count_requests_per_route(app: Te
         .await
         .unwrap();
     assert!(
-        m.lines()
-            .any(|l| l.starts_with("nakku_http_requests_total{")
-                && l.contains("service=\"user\"")
-                && l.contains("route=\"/api/v1/auth/register\"")
-                && l.contains("status=\"201\"")),
+        m.lines().any(|l| l.starts_with("nakku_http_requests_total{")
+            && l.contains("service=\"user\"")
+            && l.contains("route=\"/api/v1/auth/register\"")
+            && l.contains("status=\"201\"")),
         "{m}"
     );
-    assert!(
-        m.contains("nakku_http_request_duration_seconds_bucket{"),
-        "{m}"
-    );
+    assert!(m.contains("nakku_http_request_duration_seconds_bucket{"), "{m}");
     assert!(
         m.contains("route=\"/api/v1/auth/*\""),
         "gateway series by service prefix: {m}"
@@ -104,24 +78,8 @@ async fn health_checks_the_database_and_metrics_count_requests_per_route(app: Te
 }
 
 async fn unknown_routes_and_methods_get_the_error_envelope(app: TestApp) {
-    error_body(
-        app.client
-            .get(format!("{}/nope", app.user))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    error_body(
-        app.client
-            .get(app.api("/nothing-here"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    error_body(app.client.get(format!("{}/nope", app.user)).send().await.unwrap(), 404).await;
+    error_body(app.client.get(app.api("/nothing-here")).send().await.unwrap(), 404).await;
     error_body(
         app.client
             .get(format!("{}/api/v1/auth/register", app.user))
@@ -144,10 +102,7 @@ async fn unknown_routes_and_methods_get_the_error_envelope(app: TestApp) {
     assert_eq!(b["error"], "invalid access token");
     let (_, token) = app.signed_up(1).await;
     let b = error_body(app.get_as("/orders", &token).await, 503).await;
-    assert!(
-        b["error"].as_str().unwrap().contains("order service"),
-        "{b}"
-    );
+    assert!(b["error"].as_str().unwrap().contains("order service"), "{b}");
 }
 
 async fn shutdown_lets_an_in_flight_request_finish(mut app: TestApp) {
@@ -186,22 +141,14 @@ async fn sqlite_health_turns_503_when_the_database_is_unreachable() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     app.db.close().await;
     let b = error_body(
-        app.client
-            .get(format!("{}/health", app.user))
-            .send()
-            .await
-            .unwrap(),
+        app.client.get(format!("{}/health", app.user)).send().await.unwrap(),
         503,
     )
     .await;
     assert_eq!(b["error"], "unhealthy: database down");
     assert_eq!(b["data"]["checks"]["database"]["status"], "down");
     let b = error_body(
-        app.client
-            .get(format!("{}/health", app.gateway))
-            .send()
-            .await
-            .unwrap(),
+        app.client.get(format!("{}/health", app.gateway)).send().await.unwrap(),
         503,
     )
     .await;
@@ -215,20 +162,11 @@ async fn mysql_health_turns_503_when_the_database_is_unreachable() {
     let Some(app) = TestApp::spawn_with(Backend::MySql, true).await else {
         return;
     };
-    let r = app
-        .client
-        .get(format!("{}/health", app.user))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(format!("{}/health", app.user)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     app.db_proxy.as_ref().unwrap().cut();
     let b = error_body(
-        app.client
-            .get(format!("{}/health", app.user))
-            .send()
-            .await
-            .unwrap(),
+        app.client.get(format!("{}/health", app.user)).send().await.unwrap(),
         503,
     )
     .await;
@@ -249,9 +187,7 @@ async fn the_gateway_answers_502_and_unhealthy_when_a_service_is_down() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let settings = Settings::load(None, &env).unwrap();
-    let app = Application::build(&settings, &[Service::Gateway])
-        .await
-        .unwrap();
+    let app = Application::build(&settings, &[Service::Gateway]).await.unwrap();
     let gw = format!("http://{}", app.addr(Service::Gateway).unwrap());
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(stop.clone()));
@@ -267,11 +203,7 @@ async fn the_gateway_answers_502_and_unhealthy_when_a_service_is_down() {
     )
     .await;
     assert!(b["error"].as_str().unwrap().contains("user service"), "{b}");
-    let b = error_body(
-        client.get(format!("{gw}/health")).send().await.unwrap(),
-        503,
-    )
-    .await;
+    let b = error_body(client.get(format!("{gw}/health")).send().await.unwrap(), 503).await;
     assert_eq!(b["data"]["checks"]["user"]["status"], "down");
     stop.cancel();
     server.await.unwrap().unwrap();
@@ -279,13 +211,9 @@ async fn the_gateway_answers_502_and_unhealthy_when_a_service_is_down() {
 
 #[tokio::test]
 async fn a_request_that_outlasts_the_timeout_gets_408() {
-    let app = TestApp::spawn_full(
-        Backend::Sqlite,
-        false,
-        &[("NAKKU_REQUEST_TIMEOUT_SECS", "1")],
-    )
-    .await
-    .unwrap();
+    let app = TestApp::spawn_full(Backend::Sqlite, false, &[("NAKKU_REQUEST_TIMEOUT_SECS", "1")])
+        .await
+        .unwrap();
     let addr = app.user.trim_start_matches("http://").to_owned();
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     // A client that announces 100 bytes and sends 10, then stalls.
@@ -294,8 +222,7 @@ async fn a_request_that_outlasts_the_timeout_gets_408() {
     );
     s.write_all(head.as_bytes()).await.unwrap();
     let mut resp = Vec::new();
-    let read =
-        tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut resp)).await;
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut resp)).await;
     assert!(read.is_ok(), "the server answered within the timeout");
     let resp = String::from_utf8_lossy(&resp);
     assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");

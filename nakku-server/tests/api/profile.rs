@@ -37,16 +37,10 @@ async fn the_profile_can_be_read_and_partially_updated(app: TestApp) {
     // Taking another account's email is a conflict and changes nothing.
     let before = app.snapshot().await;
     let r = app
-        .patch_as(
-            "/users/me",
-            &token,
-            &json!({"email": "shopper2@example.com"}),
-        )
+        .patch_as("/users/me", &token, &json!({"email": "shopper2@example.com"}))
         .await;
     error_body(r, 409).await;
-    let r = app
-        .patch_as("/users/me", &token, &json!({"phone": "nope"}))
-        .await;
+    let r = app.patch_as("/users/me", &token, &json!({"phone": "nope"})).await;
     let b = error_body(r, 422).await;
     assert!(b["fields"]["phone"].is_array());
     assert_eq!(app.snapshot().await, before);
@@ -75,45 +69,23 @@ async fn a_password_change_needs_the_current_password_and_ends_every_session(app
         .await;
     assert_eq!(r.status(), 200);
     error_body(
-        app.post(
-            "/auth/refresh",
-            &json!({"refresh_token": d["refresh_token"]}),
-        )
-        .await,
+        app.post("/auth/refresh", &json!({"refresh_token": d["refresh_token"]}))
+            .await,
         401,
     )
     .await;
-    error_body(
-        app.post(
-            "/auth/login",
-            &json!({"email": "shopper1@example.com", "password": PASSWORD}),
-        )
-        .await,
-        401,
-    )
-    .await;
-    let r = app
-        .post(
-            "/auth/login",
-            &json!({"email": "shopper1@example.com", "password": "n3w-password"}),
-        )
-        .await;
+    error_body(app.login("shopper1@example.com", PASSWORD).await, 401).await;
+    let r = app.login("shopper1@example.com", "n3w-password").await;
     assert_eq!(r.status(), 200);
 }
 
 async fn a_deleted_account_is_soft_deleted_and_its_tokens_stop_working(app: TestApp) {
     let d = app.register(1).await;
     let token = d["access_token"].as_str().unwrap();
-    let r = app
-        .post_as("/users/me/addresses", token, &address_body("Home"))
-        .await;
+    let r = app.post_as("/users/me/addresses", token, &address_body("Home")).await;
     assert_eq!(r.status(), 201);
     let r = app
-        .delete_as(
-            "/users/me",
-            token,
-            Some(&json!({"password": "wrong-pass-9"})),
-        )
+        .delete_as("/users/me", token, Some(&json!({"password": "wrong-pass-9"})))
         .await;
     error_body(r, 422).await;
     let r = app
@@ -122,21 +94,10 @@ async fn a_deleted_account_is_soft_deleted_and_its_tokens_stop_working(app: Test
     assert_eq!(r.status(), 200);
 
     error_body(app.get_as("/users/me", token).await, 401).await;
+    error_body(app.login("shopper1@example.com", PASSWORD).await, 401).await;
     error_body(
-        app.post(
-            "/auth/login",
-            &json!({"email": "shopper1@example.com", "password": PASSWORD}),
-        )
-        .await,
-        401,
-    )
-    .await;
-    error_body(
-        app.post(
-            "/auth/refresh",
-            &json!({"refresh_token": d["refresh_token"]}),
-        )
-        .await,
+        app.post("/auth/refresh", &json!({"refresh_token": d["refresh_token"]}))
+            .await,
         401,
     )
     .await;
