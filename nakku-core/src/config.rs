@@ -39,6 +39,14 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// Which event bus carries events between services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusKind {
+    /// The embedded durable log in the data directory.
+    Embedded,
+    Kafka,
+}
+
 /// A configuration error: which key, from where, what was wrong.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {key} (from {origin}) = {value:?}: expected {expected}")]
@@ -71,6 +79,13 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub log_format: LogFormat,
     pub log_filter: String,
+    pub event_bus: BusKind,
+    pub kafka_brokers: String,
+    pub event_topic_prefix: String,
+    pub kafka_partitions: i32,
+    pub consumer_max_attempts: u32,
+    pub relay_batch_size: usize,
+    pub relay_poll_ms: u64,
 }
 
 impl Default for Settings {
@@ -92,6 +107,13 @@ impl Default for Settings {
             db_max_connections: 10,
             log_format: LogFormat::Json,
             log_filter: "info".to_owned(),
+            event_bus: BusKind::Embedded,
+            kafka_brokers: "127.0.0.1:9092".to_owned(),
+            event_topic_prefix: "nakku".to_owned(),
+            kafka_partitions: 6,
+            consumer_max_attempts: 5,
+            relay_batch_size: 500,
+            relay_poll_ms: 20,
         }
     }
 }
@@ -297,6 +319,33 @@ impl Settings {
         if let Some(r) = raw.remove("log") {
             s.log_filter = r.value;
         }
+        if let Some(r) = raw.remove("event_bus") {
+            s.event_bus = match r.value.to_ascii_lowercase().as_str() {
+                "embedded" => BusKind::Embedded,
+                "kafka" => BusKind::Kafka,
+                _ => return Err(bad(&r, "embedded or kafka")),
+            };
+        }
+        if let Some(r) = raw.remove("kafka_brokers") {
+            let ok = r.value.split(',').all(|b| b.trim().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()));
+            if !ok {
+                return Err(bad(&r, "host:port[,host:port...]"));
+            }
+            s.kafka_brokers = r.value;
+        }
+        if let Some(r) = raw.remove("event_topic_prefix") {
+            let ok = !r.value.is_empty()
+                && r.value.len() <= 100
+                && r.value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !ok {
+                return Err(bad(&r, "letters, digits, '.', '_' or '-' (a Kafka topic name)"));
+            }
+            s.event_topic_prefix = r.value;
+        }
+        parse_num(&mut raw, "kafka_partitions", 1, 1000, &mut s.kafka_partitions)?;
+        parse_num(&mut raw, "consumer_max_attempts", 1, 100, &mut s.consumer_max_attempts)?;
+        parse_num(&mut raw, "relay_batch_size", 1, 10_000, &mut s.relay_batch_size)?;
+        parse_num(&mut raw, "relay_poll_ms", 1, 60_000, &mut s.relay_poll_ms)?;
         for svc in Service::ALL {
             let n = svc.name();
             if let Some(port) = s.ports.get_mut(&svc) {
@@ -338,6 +387,11 @@ impl Settings {
         }
         let path = self.data_dir.join(format!("{db_name}.db"));
         Some(Secret(format!("sqlite://{}", path.display())))
+    }
+
+    /// Path of the embedded event log.
+    pub fn event_log_path(&self) -> PathBuf {
+        self.data_dir.join("nakku_events.db")
     }
 
     /// True when every service database is a SQLite file (the embedded topology).

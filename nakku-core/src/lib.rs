@@ -13,6 +13,16 @@ pub mod user;
 
 pub use error::CoreError;
 
+use std::sync::Arc;
+
+/// The event consumers a service runs, each with its own group on the bus.
+pub fn consumers_of(svc: service::Service) -> Vec<Arc<dyn events::consumer::Handler>> {
+    match svc {
+        service::Service::User => vec![Arc::new(user::activity::ActivityHandler)],
+        _ => Vec::new(),
+    }
+}
+
 /// What a use case knows about the request that triggered it. `request_id` becomes the
 /// `correlation_id` of every event the use case emits.
 #[derive(Debug, Clone, Default)]

@@ -10,21 +10,23 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use nakku_core::db::Db;
+use nakku_core::events::bus::EventBus;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ok, ApiError};
 
 /// One thing a service depends on.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Check {
     /// The service's own database (a `SELECT 1` round trip).
     Database(Db),
     /// Another service, by its `/health` (used by the gateway).
-    Upstream {
-        name: String,
-        base_url: String,
-        client: reqwest::Client,
-    },
+    Upstream { name: String, base_url: String, client: reqwest::Client },
+    /// The event bus (embedded log or Kafka brokers).
+    Bus(Arc<dyn EventBus>),
+    /// The outbox backlog: reported, never failing on its own (a stuck relay shows as a
+    /// growing `oldest_age_ms`, and the bus check says why).
+    Outbox(Db),
 }
 
 impl Check {
@@ -32,25 +34,29 @@ impl Check {
         match self {
             Check::Database(_) => "database".to_owned(),
             Check::Upstream { name, .. } => name.clone(),
+            Check::Bus(_) => "event_bus".to_owned(),
+            Check::Outbox(_) => "outbox".to_owned(),
         }
     }
 
-    async fn run(&self) -> Result<(), String> {
+    /// Ok with details to show, or the reason it is down.
+    async fn run(&self) -> Result<Value, String> {
         let fut = async {
             match self {
-                Check::Database(db) => db.ping().await.map_err(|e| format!("{e:#}")),
+                Check::Database(db) => db.ping().await.map(|_| json!({})).map_err(|e| format!("{e:#}")),
                 Check::Upstream { base_url, client, .. } => {
-                    let r = client
-                        .get(format!("{base_url}/health"))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let r = client.get(format!("{base_url}/health")).send().await.map_err(|e| e.to_string())?;
                     if r.status().is_success() {
-                        Ok(())
+                        Ok(json!({}))
                     } else {
                         Err(format!("reports {}", r.status()))
                     }
                 }
+                Check::Bus(bus) => bus.ping().await.map(|_| json!({"kind": bus.kind()})).map_err(|e| e.to_string()),
+                Check::Outbox(db) => nakku_core::events::relay::backlog(db)
+                    .await
+                    .map(|b| json!({"unpublished": b.unpublished, "oldest_age_ms": b.oldest_age_ms}))
+                    .or_else(|e| Ok(json!({"status": "unknown", "error": e.to_string()}))),
             }
         };
         match tokio::time::timeout(Duration::from_secs(3), fut).await {
@@ -91,7 +97,13 @@ async fn health(State(st): State<HealthState>) -> Result<Response, ApiError> {
     while let Some(joined) = set.join_next().await {
         let (name, r, ms) = joined.map_err(ApiError::internal)?;
         let v = match r {
-            Ok(()) => json!({"status": "up", "latency_ms": (ms * 10.0).round() / 10.0}),
+            Ok(mut details) => {
+                if details.get("status").is_none() {
+                    details["status"] = json!("up");
+                }
+                details["latency_ms"] = json!((ms * 10.0).round() / 10.0);
+                details
+            }
             Err(e) => {
                 down.push(name.clone());
                 json!({"status": "down", "error": e})

@@ -13,6 +13,9 @@ use axum::Router;
 use nakku_core::auth::{self, JwtKeys};
 use nakku_core::config::{Secret, Settings};
 use nakku_core::db::{migrate, Db};
+use nakku_core::events::bus::EventBus;
+use nakku_core::events::consumer::{Consumer, ConsumerConfig};
+use nakku_core::events::relay::{Relay, RelayConfig};
 use nakku_core::service::Service;
 use nakku_core::user::{UserService, UserServiceConfig};
 use tokio::net::TcpListener;
@@ -27,11 +30,24 @@ pub struct Application {
     addrs: BTreeMap<Service, SocketAddr>,
     dbs: BTreeMap<Service, Db>,
     grace: Duration,
+    bus: Option<Arc<dyn EventBus>>,
+    relays: Vec<Relay>,
+    consumers: Vec<Consumer>,
 }
 
 impl Application {
-    /// Builds the given services (all implemented ones when `services` is empty).
+    /// Builds the given services (all implemented ones when `services` is empty) on the
+    /// configured event bus.
     pub async fn build(settings: &Settings, services: &[Service]) -> anyhow::Result<Application> {
+        Self::build_with_bus(settings, services, None).await
+    }
+
+    /// Like [`Application::build`], with a bus of the caller's (embedding, tests).
+    pub async fn build_with_bus(
+        settings: &Settings,
+        services: &[Service],
+        bus: Option<Arc<dyn EventBus>>,
+    ) -> anyhow::Result<Application> {
         let wanted: Vec<Service> = if services.is_empty() {
             Service::IMPLEMENTED.to_vec()
         } else {
@@ -54,9 +70,24 @@ impl Application {
             addrs: BTreeMap::new(),
             dbs: BTreeMap::new(),
             grace: Duration::from_secs(settings.shutdown_grace_secs),
+            bus: None,
+            relays: Vec::new(),
+            consumers: Vec::new(),
         };
+        let with_data = wanted.iter().any(|s| *s != Service::Gateway);
+        if with_data {
+            app.bus = match bus {
+                Some(b) => Some(b),
+                None => Some(nakku_core::events::connect_bus(settings).await?),
+            };
+        }
         for svc in wanted.iter().copied().filter(|s| *s != Service::Gateway) {
             let db = open_database(settings, svc).await?;
+            let bus = app.bus.clone().context("event bus")?;
+            app.relays.push(Relay::new(svc.name(), db.clone(), bus.clone(), relay_config(settings)));
+            for handler in nakku_core::consumers_of(svc) {
+                app.consumers.push(Consumer { handler, db: db.clone(), bus: bus.clone(), cfg: consumer_config(settings) });
+            }
             let api = match svc {
                 Service::User => {
                     let cfg = UserServiceConfig {
@@ -68,7 +99,8 @@ impl Application {
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };
-            let router = api.merge(crate::health::router(svc.name(), vec![Check::Database(db.clone())]));
+            let checks = vec![Check::Database(db.clone()), Check::Bus(bus), Check::Outbox(db.clone())];
+            let router = api.merge(crate::health::router(svc.name(), checks));
             app.bind(settings, svc, stack(router, svc.name(), limits)).await?;
             app.dbs.insert(svc, db);
         }
@@ -126,15 +158,35 @@ impl Application {
         &self.addrs
     }
 
+    /// The event bus, when a service with data runs here.
+    pub fn bus(&self) -> Option<Arc<dyn EventBus>> {
+        self.bus.clone()
+    }
+
     /// The database pool of a service running here.
     pub fn db(&self, svc: Service) -> Option<&Db> {
         self.dbs.get(&svc)
     }
 
-    /// Serves until `shutdown` is cancelled, then stops accepting, waits up to the grace
-    /// period for in-flight requests, and closes the database pools.
+    /// Serves until `shutdown` is cancelled, then stops accepting and waits up to the grace
+    /// period for in-flight requests; then stops the consumers after their current message,
+    /// flushes the outbox relays, and closes the database pools.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         crate::metrics::spawn_upkeep();
+        let workers_stop = CancellationToken::new();
+        let mut workers = tokio::task::JoinSet::new();
+        for relay in self.relays {
+            workers.spawn(relay.run(workers_stop.clone()));
+        }
+        for consumer in self.consumers {
+            let stop = workers_stop.clone();
+            workers.spawn(async move {
+                let name = consumer.handler.name();
+                if let Err(e) = consumer.run(stop).await {
+                    tracing::error!(consumer = name, error = %e, "consumer stopped");
+                }
+            });
+        }
         let mut set = tokio::task::JoinSet::new();
         for (svc, listener, router) in self.servers {
             let token = shutdown.clone();
@@ -179,6 +231,13 @@ impl Application {
                 }
             }
         };
+        workers_stop.cancel();
+        if tokio::time::timeout(Duration::from_secs(15), async { while workers.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!("consumers and relays did not stop within 15 s");
+        }
         for db in self.dbs.values() {
             db.close().await;
         }
@@ -188,6 +247,20 @@ impl Application {
             None => Ok(()),
         }
     }
+}
+
+fn relay_config(s: &Settings) -> RelayConfig {
+    RelayConfig {
+        batch: s.relay_batch_size,
+        poll: Duration::from_millis(s.relay_poll_ms),
+        topic_prefix: s.event_topic_prefix.clone(),
+        ..RelayConfig::default()
+    }
+}
+
+/// Consumer settings from the configuration.
+pub fn consumer_config(s: &Settings) -> ConsumerConfig {
+    ConsumerConfig { max_attempts: s.consumer_max_attempts, topic_prefix: s.event_topic_prefix.clone(), ..ConsumerConfig::default() }
 }
 
 /// Connects a service's database and refuses to serve on an out-of-date schema.

@@ -41,6 +41,7 @@ pub fn router(svc: Arc<UserService>) -> Router {
         .route("/api/v1/users", get(list_users))
         .route("/api/v1/users/{id}", get(get_user))
         .route("/api/v1/users/{id}/role", patch(set_role))
+        .route("/api/v1/users/{id}/activity", get(activity))
         .with_state(UserState { svc })
 }
 
@@ -152,4 +153,8 @@ async fn set_role(
     AppJson(body): AppJson<SetRoleInput>,
 ) -> ApiResult {
     Ok(ok(StatusCode::OK, s.svc.set_role(&ctx, &c.sub, &id, body).await?))
+}
+
+async fn activity(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
+    Ok(ok(StatusCode::OK, s.svc.activity(&c.sub, &id).await?))
 }

@@ -73,8 +73,6 @@ CREATE TABLE outbox (
     published_at   BIGINT       NULL,
     attempts       INT          NOT NULL DEFAULT 0,
     last_error     VARCHAR(2000) NULL,
-    claimed_by     VARCHAR(64)  NULL,
-    claimed_until  BIGINT       NULL,
     UNIQUE KEY outbox_id (id),
     KEY outbox_unpublished (published_at, seq)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

@@ -65,9 +65,7 @@ CREATE TABLE outbox (
     created_at     INTEGER NOT NULL,
     published_at   INTEGER NULL,
     attempts       INTEGER NOT NULL DEFAULT 0,
-    last_error     TEXT    NULL,
-    claimed_by     TEXT    NULL,
-    claimed_until  INTEGER NULL
+    last_error     TEXT    NULL
 );
 CREATE UNIQUE INDEX outbox_id ON outbox (id);
 CREATE INDEX outbox_unpublished ON outbox (published_at, seq);

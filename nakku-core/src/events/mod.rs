@@ -1,9 +1,21 @@
-//! Events: the envelope every event travels in, the catalogue of event types, and the
-//! write side of the transactional outbox. (Relay, buses and consumers arrive with the
-//! event backbone.)
+//! Events: the envelope every event travels in, the catalogue of event types, the
+//! transactional outbox and its relay, the buses (embedded log, Kafka), the idempotent
+//! consumer runtime, dead letters and replay.
+//!
+//! Topic scheme: `<prefix>.<domain>`, where domain is the first segment of the event type
+//! (`user.address.added` → `nakku.user`) and prefix defaults to `nakku`. Every event of a
+//! domain shares one topic, keyed by aggregate id, so one aggregate's events keep their
+//! order whatever their type.
 
+pub mod bus;
 pub mod catalog;
+pub mod consumer;
+pub mod dlq;
+pub mod embedded;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod outbox;
+pub mod relay;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +68,72 @@ impl Envelope {
     }
 }
 
+/// Opens the configured bus: the embedded log in the data directory, or Kafka. Kafka is
+/// reached lazily, so a broker that is down does not stop start-up (the outbox holds
+/// events until it returns, and `/health` reports it).
+pub async fn connect_bus(settings: &crate::config::Settings) -> anyhow::Result<std::sync::Arc<dyn bus::EventBus>> {
+    use crate::config::BusKind;
+    match settings.event_bus {
+        BusKind::Embedded => Ok(std::sync::Arc::new(embedded::EmbeddedLog::open(&settings.event_log_path()).await?)),
+        #[cfg(feature = "kafka")]
+        BusKind::Kafka => Ok(std::sync::Arc::new(
+            kafka::KafkaBus::connect(&settings.kafka_brokers, &settings.event_topic_prefix, settings.kafka_partitions).await?,
+        )),
+        #[cfg(not(feature = "kafka"))]
+        BusKind::Kafka => anyhow::bail!("NAKKU_EVENT_BUS=kafka, but this nakku was built without the `kafka` feature"),
+    }
+}
+
+/// Largest serialised envelope accepted (Kafka's default `message.max.bytes` is ~1 MB).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1_000_000;
+
+/// The topic an event type travels on.
+pub fn topic_for(prefix: &str, event_type: &str) -> String {
+    let domain = event_type.split('.').next().unwrap_or(event_type);
+    format!("{prefix}.{domain}")
+}
+
+/// Topics matching a type pattern such as `order.*`, `user.login` or `*` (all known domains).
+pub fn topics_for_pattern(prefix: &str, pattern: &str) -> Vec<String> {
+    if pattern == "*" {
+        return catalog::DOMAINS.iter().map(|d| format!("{prefix}.{d}")).collect();
+    }
+    vec![topic_for(prefix, pattern)]
+}
+
+/// Whether `event_type` matches `pattern` (`order.*`, `user.address.*`, exact, or `*`).
+pub fn type_matches(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => event_type.starts_with(prefix),
+        None => pattern == event_type,
+    }
+}
+
+impl Envelope {
+    /// Serialises for the bus, refusing envelopes over `max_bytes`.
+    pub fn to_bytes(&self, max_bytes: usize) -> Result<Vec<u8>, bus::BusError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| bus::BusError::Rejected(e.to_string()))?;
+        if bytes.len() > max_bytes {
+            return Err(bus::BusError::Rejected(format!(
+                "event {} ({}) is {} bytes, over the {max_bytes}-byte limit",
+                self.id,
+                self.event_type,
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// The bus message carrying this envelope.
+    pub fn to_message(&self, prefix: &str, max_bytes: usize) -> Result<bus::Message, bus::BusError> {
+        Ok(bus::Message {
+            topic: topic_for(prefix, &self.event_type),
+            key: self.aggregate_id.clone(),
+            payload: self.to_bytes(max_bytes)?,
+        })
+    }
+}
+
 /// JSON Schema of the envelope, for consumers in other languages.
 pub fn envelope_json_schema() -> serde_json::Value {
     serde_json::json!({
@@ -81,6 +159,25 @@ pub fn envelope_json_schema() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topics_are_named_by_domain_and_patterns_match_types() {
+        assert_eq!(topic_for("nakku", "user.address.added"), "nakku.user");
+        assert_eq!(topics_for_pattern("nakku", "order.*"), vec!["nakku.order".to_owned()]);
+        assert!(topics_for_pattern("x", "*").contains(&"x.inventory".to_owned()));
+        assert!(type_matches("user.*", "user.address.added"));
+        assert!(type_matches("user.login", "user.login"));
+        assert!(!type_matches("user.login", "user.logout"));
+        assert!(type_matches("*", "order.created"));
+    }
+
+    #[test]
+    fn an_oversized_envelope_is_refused_with_its_size() {
+        let e = Envelope::new(catalog::USER_UPDATED, Service::User, "u", "c", serde_json::json!({"x": "y".repeat(2000)}));
+        let err = e.to_bytes(1000).unwrap_err().to_string();
+        assert!(err.contains("over the 1000-byte limit"), "{err}");
+        assert!(e.to_bytes(10_000).is_ok());
+    }
 
     #[test]
     fn envelopes_serialise_with_the_documented_field_names() {

@@ -7,7 +7,10 @@ use super::Envelope;
 use crate::id::now_ms;
 
 /// Appends `env` to the outbox on the caller's connection (normally inside its transaction).
+/// An envelope over [`super::DEFAULT_MAX_EVENT_BYTES`] is refused here, so the change it
+/// describes is rolled back rather than leaving an event the bus would never accept.
 pub async fn append(conn: &mut AnyConnection, env: &Envelope) -> Result<(), sqlx::Error> {
+    env.to_bytes(super::DEFAULT_MAX_EVENT_BYTES).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let payload = serde_json::to_string(&env.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let occurred_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
         .map(|t| t.timestamp_millis())

@@ -3,6 +3,7 @@
 //! `mod.rs` holds the types and the pure validation rules (unit-tested without a
 //! database); `store.rs` the SQL; `service.rs` the use cases.
 
+pub mod activity;
 pub mod service;
 pub mod store;
 

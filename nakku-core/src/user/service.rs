@@ -611,6 +611,19 @@ impl UserService {
             .ok_or_else(|| CoreError::NotFound("user".to_owned()))
     }
 
+    /// Sign-in activity of an account, from the `user.activity` read model.
+    pub async fn activity(&self, actor_id: &str, id: &str) -> Result<super::activity::Activity, CoreError> {
+        let user = self.get_user(actor_id, id).await?;
+        let found = super::activity::get(&mut *self.conn().await?, &user.id).await?;
+        Ok(found.unwrap_or(super::activity::Activity {
+            user_id: user.id,
+            registered_at: None,
+            last_login_at: None,
+            login_count: 0,
+            last_user_agent: None,
+        }))
+    }
+
     /// Changes an account's role. An admin cannot demote themself (so the last admin
     /// cannot lock everyone out by accident).
     #[tracing::instrument(skip_all)]

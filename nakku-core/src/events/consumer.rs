@@ -1,0 +1,331 @@
+//! The consumer runtime: exactly-once effects on at-least-once delivery.
+//!
+//! For each message, in order: parse it (malformed → dead letter), check its type and
+//! version (unknown version → dead letter), then in one transaction on the consumer's own
+//! database record its event id in `processed_events` and apply the handler's effect. A
+//! duplicate id means the effect is already stored: the message is acknowledged and
+//! skipped. A handler error is retried with exponential backoff and jitter; after
+//! `max_attempts` the message goes to `dead_letters` with the error and attempt count, and
+//! later messages keep flowing. The bus offset is committed only after the effect (or the
+//! dead letter) is stored. Database outages are not the message's fault: they are retried
+//! without counting attempts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use tokio_util::sync::CancellationToken;
+
+use super::bus::{BoxFut, Delivery, EventBus};
+use super::relay::backoff;
+use super::{dlq, topics_for_pattern, type_matches, Envelope};
+use crate::db::Db;
+use crate::error::is_unique_violation;
+use crate::id::now_ms;
+
+/// What a consumer does with the events it subscribes to.
+pub trait Handler: Send + Sync + 'static {
+    /// Its consumer-group name and its key in `processed_events` / `dead_letters`.
+    fn name(&self) -> &'static str;
+
+    /// Type patterns it handles (`user.*`, `order.created`), each with the newest payload
+    /// version it understands.
+    fn handles(&self) -> &'static [(&'static str, u32)];
+
+    /// Applies one event inside the consumer's transaction.
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>>;
+
+    /// Empties the read model before a full replay.
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>>;
+}
+
+/// Consumer tuning.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub max_attempts: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    pub topic_prefix: String,
+    pub batch: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            topic_prefix: "nakku".to_owned(),
+            batch: 200,
+        }
+    }
+}
+
+/// How one message ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Seen before: the effect is already stored.
+    Duplicate,
+    /// A type on the topic this consumer does not handle.
+    Ignored,
+    DeadLettered(String),
+    /// Shutdown interrupted it; it was not acknowledged and will be delivered again.
+    Interrupted,
+}
+
+/// A handler bound to its database and the bus.
+#[derive(Clone)]
+pub struct Consumer {
+    pub handler: Arc<dyn Handler>,
+    pub db: Db,
+    pub bus: Arc<dyn EventBus>,
+    pub cfg: ConsumerConfig,
+}
+
+impl Consumer {
+    /// The topics its type patterns live on.
+    pub fn topics(&self) -> Vec<String> {
+        let mut t: Vec<String> = self
+            .handler
+            .handles()
+            .iter()
+            .flat_map(|(p, _)| topics_for_pattern(&self.cfg.topic_prefix, p))
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    }
+
+    /// Consumes until `shutdown`; the message in hand is finished and committed first.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let name = self.handler.name();
+        let topics = self.topics();
+        let mut sub = loop {
+            match self.bus.subscribe(name, &topics).await {
+                Ok(s) => break s,
+                Err(e) => {
+                    tracing::warn!(consumer = name, error = %e, "subscribe failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => return Ok(()),
+                    }
+                }
+            }
+        };
+        let mut bus_failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let batch = tokio::select! {
+                b = sub.poll(self.cfg.batch, Duration::from_millis(500)) => b,
+                _ = shutdown.cancelled() => break,
+            };
+            let batch = match batch {
+                Ok(b) => {
+                    bus_failures = 0;
+                    b
+                }
+                Err(e) => {
+                    bus_failures = bus_failures.saturating_add(1);
+                    tracing::warn!(consumer = name, error = %e, "poll failed");
+                    tokio::time::sleep(backoff(bus_failures, self.cfg.base_backoff, self.cfg.max_backoff)).await;
+                    continue;
+                }
+            };
+            for d in &batch {
+                if self.process(d, &shutdown).await == Outcome::Interrupted {
+                    return Ok(());
+                }
+                // Commit failures are retried: the effect is stored, so a redelivery is a duplicate.
+                while let Err(e) = sub.commit(d).await {
+                    tracing::warn!(consumer = name, error = %e, "offset commit failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.cancelled() => return Ok(()),
+                    }
+                }
+            }
+            if let Some(lag) = sub.lag().await {
+                metrics::gauge!("nakku_consumer_lag", "consumer" => name).set(lag as f64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Consumes until nothing new has arrived for `idle`, then returns what it did (used
+    /// by `nakku events replay` and tests). Offsets are committed as in [`Consumer::run`].
+    pub async fn catch_up(&self, idle: Duration) -> anyhow::Result<CatchUp> {
+        let topics = self.topics();
+        let mut sub = self.bus.subscribe(self.handler.name(), &topics).await?;
+        let never = CancellationToken::new();
+        let mut done = CatchUp::default();
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let batch = sub.poll(self.cfg.batch, Duration::from_millis(200)).await?;
+            if batch.is_empty() {
+                if last.elapsed() >= idle {
+                    return Ok(done);
+                }
+                continue;
+            }
+            last = tokio::time::Instant::now();
+            for d in &batch {
+                match self.process(d, &never).await {
+                    Outcome::Applied => done.applied += 1,
+                    Outcome::Duplicate => done.duplicates += 1,
+                    Outcome::Ignored => done.ignored += 1,
+                    Outcome::DeadLettered(_) => done.dead_lettered += 1,
+                    Outcome::Interrupted => return Ok(done),
+                }
+                sub.commit(d).await?;
+            }
+        }
+    }
+
+    /// Processes one delivery to its end (applied, duplicate, ignored or dead-lettered).
+    pub async fn process(&self, d: &Delivery, shutdown: &CancellationToken) -> Outcome {
+        let name = self.handler.name();
+        let env: Envelope = match serde_json::from_slice(&d.payload) {
+            Ok(e) => e,
+            Err(e) => return self.dead_letter(d, None, &format!("malformed message: {e}"), 1, shutdown).await,
+        };
+        let Some((_, max_version)) = self.handler.handles().iter().find(|(p, _)| type_matches(p, &env.event_type)) else {
+            return Outcome::Ignored;
+        };
+        if env.version == 0 || env.version > *max_version {
+            let why = format!(
+                "unknown version {} of {} (this consumer understands up to {max_version})",
+                env.version, env.event_type
+            );
+            return self.dead_letter(d, Some(&env), &why, 1, shutdown).await;
+        }
+        let mut attempt = 0u32;
+        let mut infra_failures = 0u32;
+        loop {
+            if shutdown.is_cancelled() && attempt > 0 {
+                return Outcome::Interrupted;
+            }
+            match self.apply(d, &env).await {
+                Ok(outcome) => {
+                    let label = if outcome == Outcome::Duplicate { "duplicate" } else { "applied" };
+                    metrics::counter!("nakku_consumer_messages_total", "consumer" => name, "outcome" => label).increment(1);
+                    return outcome;
+                }
+                Err(ApplyError::Infra(e)) => {
+                    infra_failures = infra_failures.saturating_add(1);
+                    tracing::warn!(consumer = name, event_id = %env.id, error = %e, "consumer database unavailable; retrying");
+                    if self.pause(backoff(infra_failures, self.cfg.base_backoff, self.cfg.max_backoff), shutdown).await {
+                        return Outcome::Interrupted;
+                    }
+                }
+                Err(ApplyError::Handler(e)) => {
+                    attempt += 1;
+                    let why = format!("{e:#}");
+                    if attempt >= self.cfg.max_attempts {
+                        return self.dead_letter(d, Some(&env), &why, attempt, shutdown).await;
+                    }
+                    metrics::counter!("nakku_consumer_retries_total", "consumer" => name).increment(1);
+                    tracing::warn!(consumer = name, event_id = %env.id, attempt, error = %why, "handler failed; retrying");
+                    if self.pause(backoff(attempt, self.cfg.base_backoff, self.cfg.max_backoff), shutdown).await {
+                        return Outcome::Interrupted;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps; true when shutdown interrupted the sleep.
+    async fn pause(&self, d: Duration, shutdown: &CancellationToken) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => false,
+            _ = shutdown.cancelled() => true,
+        }
+    }
+
+    async fn apply(&self, d: &Delivery, env: &Envelope) -> Result<Outcome, ApplyError> {
+        let mut tx = self.db.begin().await.map_err(ApplyError::Infra)?;
+        let inserted = sqlx::query(
+            "INSERT INTO processed_events (consumer, event_id, topic, partition_no, offset_no, processed_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.handler.name())
+        .bind(&env.id)
+        .bind(&d.topic)
+        .bind(i64::from(d.partition))
+        .bind(d.offset)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Ok(Outcome::Duplicate),
+            Err(e) => return Err(ApplyError::Infra(e)),
+            Ok(_) => {}
+        }
+        self.handler.handle(&mut tx, env).await.map_err(ApplyError::Handler)?;
+        tx.commit().await.map_err(ApplyError::Infra)?;
+        Ok(Outcome::Applied)
+    }
+
+    async fn dead_letter(
+        &self,
+        d: &Delivery,
+        env: Option<&Envelope>,
+        why: &str,
+        attempts: u32,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
+        let name = self.handler.name();
+        let mut failures = 0u32;
+        loop {
+            match dlq::insert(&self.db, name, d, env, why, attempts).await {
+                Ok(id) => {
+                    metrics::counter!("nakku_consumer_dead_letters_total", "consumer" => name).increment(1);
+                    tracing::error!(consumer = name, dead_letter = %id, event_id = env.map(|e| e.id.as_str()).unwrap_or("-"), attempts, error = %why, "message dead-lettered");
+                    return Outcome::DeadLettered(id);
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(consumer = name, error = %e, "storing a dead letter failed; retrying");
+                    if self.pause(backoff(failures, self.cfg.base_backoff, self.cfg.max_backoff), shutdown).await {
+                        return Outcome::Interrupted;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What [`Consumer::catch_up`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub ignored: u64,
+    pub dead_lettered: u64,
+}
+
+enum ApplyError {
+    /// The consumer's database failed: retry without counting an attempt.
+    Infra(sqlx::Error),
+    /// The handler refused the event.
+    Handler(anyhow::Error),
+}
+
+/// Re-feeds a consumer from `from`. From the beginning it is a full rebuild: the group is
+/// rewound, then the read model and the consumer's processed ids are emptied in one
+/// transaction. From a later point the group is only rewound, and events the consumer has
+/// already applied are skipped as duplicates (so nothing is counted twice). The consumer
+/// must not be running elsewhere; the caller then runs it (e.g. [`Consumer::catch_up`]).
+pub async fn rewind_for_replay(c: &Consumer, from: super::bus::Position) -> anyhow::Result<()> {
+    c.bus.rewind(c.handler.name(), &c.topics(), from).await?;
+    if from != super::bus::Position::Beginning {
+        return Ok(());
+    }
+    let mut tx = c.db.begin().await?;
+    c.handler.reset(&mut tx).await?;
+    sqlx::query("DELETE FROM processed_events WHERE consumer = ?")
+        .bind(c.handler.name())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

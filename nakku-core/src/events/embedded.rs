@@ -1,0 +1,336 @@
+//! The embedded durable log: an append-only table in its own SQLite file
+//! (`<data_dir>/nakku_events.db`, WAL, synchronous=FULL), with consumer-group offsets beside it.
+//!
+//! Why SQLite rather than hand-written segment files: it already gives crash-safe appends
+//! (a torn write is rolled back, not half-read), an index for replay by offset or time,
+//! and safe sharing between the server and `nakku events ...` run from another terminal.
+//! Offsets are global and increase monotonically (not contiguous within one topic); each
+//! topic has a single partition, so order is total per topic.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::Notify;
+
+use super::bus::*;
+use crate::id::now_ms;
+
+/// The log, shared by every service of an embedded process.
+#[derive(Clone, Debug)]
+pub struct EmbeddedLog {
+    pool: SqlitePool,
+    appended: Arc<Notify>,
+}
+
+fn unavailable(e: sqlx::Error) -> BusError {
+    BusError::Unavailable(format!("embedded log: {e}"))
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) the log file at `path`.
+    pub async fn open(path: &Path) -> anyhow::Result<EmbeddedLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS log (
+                 offset  INTEGER PRIMARY KEY AUTOINCREMENT,
+                 topic   TEXT    NOT NULL,
+                 key     TEXT    NOT NULL,
+                 ts      INTEGER NOT NULL,
+                 payload BLOB    NOT NULL)",
+        )
+        .execute(&pool)
+        .await?;
+        sqlx::query("CREATE INDEX IF NOT EXISTS log_topic ON log (topic, offset)").execute(&pool).await?;
+        sqlx::query("CREATE INDEX IF NOT EXISTS log_ts ON log (ts)").execute(&pool).await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS group_offsets (
+                 grp         TEXT    NOT NULL,
+                 topic       TEXT    NOT NULL,
+                 next_offset INTEGER NOT NULL,
+                 updated_at  INTEGER NOT NULL,
+                 PRIMARY KEY (grp, topic))",
+        )
+        .execute(&pool)
+        .await?;
+        // Live members of each group, so a rewind cannot pull offsets from under a running
+        // consumer (which would keep its own position and overwrite them).
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS group_members (
+                 grp       TEXT    NOT NULL,
+                 member    TEXT    NOT NULL,
+                 last_seen INTEGER NOT NULL,
+                 PRIMARY KEY (grp, member))",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(EmbeddedLog { pool, appended: Arc::new(Notify::new()) })
+    }
+
+    async fn position(&self, topic: &str, at: Position) -> Result<i64, BusError> {
+        let row = match at {
+            Position::Beginning => return Ok(0),
+            Position::Offset(n) => return Ok(n),
+            Position::End => sqlx::query("SELECT COALESCE(MAX(offset), 0) + 1 AS p FROM log WHERE topic = ?")
+                .bind(topic)
+                .fetch_one(&self.pool)
+                .await,
+            Position::Time(t) => sqlx::query(
+                "SELECT COALESCE(MIN(offset), (SELECT COALESCE(MAX(offset), 0) + 1 FROM log)) AS p \
+                 FROM log WHERE topic = ? AND ts >= ?",
+            )
+            .bind(topic)
+            .bind(t)
+            .fetch_one(&self.pool)
+            .await,
+        };
+        row.and_then(|r| r.try_get("p")).map_err(unavailable)
+    }
+
+    fn reader(&self, group: Option<String>, positions: HashMap<String, i64>) -> Box<dyn Subscriber> {
+        Box::new(EmbeddedSubscriber { log: self.clone(), group, positions, member: crate::id::new_id(), seen_at: 0 })
+    }
+}
+
+impl EventBus for EmbeddedLog {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn publish<'a>(&'a self, msgs: &'a [Message]) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            let ts = now_ms();
+            for m in msgs {
+                sqlx::query("INSERT INTO log (topic, key, ts, payload) VALUES (?, ?, ?, ?)")
+                    .bind(&m.topic)
+                    .bind(&m.key)
+                    .bind(ts)
+                    .bind(&m.payload)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            tx.commit().await.map_err(unavailable)?;
+            self.appended.notify_waiters();
+            Ok(())
+        })
+    }
+
+    fn subscribe<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+        Box::pin(async move {
+            let mut positions = HashMap::new();
+            for t in topics {
+                let committed: Option<i64> =
+                    sqlx::query("SELECT next_offset FROM group_offsets WHERE grp = ? AND topic = ?")
+                        .bind(group)
+                        .bind(t)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?
+                        .map(|r| r.try_get("next_offset"))
+                        .transpose()
+                        .map_err(unavailable)?;
+                positions.insert(t.clone(), committed.unwrap_or(0));
+            }
+            Ok(self.reader(Some(group.to_owned()), positions))
+        })
+    }
+
+    fn read<'a>(&'a self, topics: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+        Box::pin(async move {
+            let mut positions = HashMap::new();
+            for t in topics {
+                positions.insert(t.clone(), self.position(t, from).await?);
+            }
+            Ok(self.reader(None, positions))
+        })
+    }
+
+    fn rewind<'a>(&'a self, group: &'a str, topics: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            let live: i64 = sqlx::query("SELECT COUNT(*) AS n FROM group_members WHERE grp = ? AND last_seen > ?")
+                .bind(group)
+                .bind(now_ms() - MEMBER_TIMEOUT_MS)
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|r| r.try_get("n"))
+                .map_err(unavailable)?;
+            if live > 0 {
+                return Err(BusError::Rejected(format!(
+                    "consumer group {group} is running; stop its service first"
+                )));
+            }
+            for t in topics {
+                let p = self.position(t, to).await?;
+                commit_offset(&self.pool, group, t, p).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT DISTINCT topic FROM log ORDER BY topic")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            rows.iter().map(|r| r.try_get("topic").map_err(unavailable)).collect()
+        })
+    }
+
+    fn ping(&self) -> BoxFut<'_, Result<(), BusError>> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
+            Ok(())
+        })
+    }
+}
+
+async fn commit_offset(pool: &SqlitePool, group: &str, topic: &str, next: i64) -> Result<(), BusError> {
+    sqlx::query(
+        "INSERT INTO group_offsets (grp, topic, next_offset, updated_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT(grp, topic) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+    )
+    .bind(group)
+    .bind(topic)
+    .bind(next)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// A group member not seen for this long is gone.
+const MEMBER_TIMEOUT_MS: i64 = 5_000;
+
+struct EmbeddedSubscriber {
+    log: EmbeddedLog,
+    group: Option<String>,
+    /// Next offset to deliver, per topic.
+    positions: HashMap<String, i64>,
+    member: String,
+    seen_at: i64,
+}
+
+impl EmbeddedSubscriber {
+    /// Records that this member is alive (at most once a second).
+    async fn heartbeat(&mut self) -> Result<(), BusError> {
+        let Some(g) = &self.group else { return Ok(()) };
+        let now = now_ms();
+        if now - self.seen_at < 1_000 {
+            return Ok(());
+        }
+        self.seen_at = now;
+        sqlx::query(
+            "INSERT INTO group_members (grp, member, last_seen) VALUES (?, ?, ?)              ON CONFLICT(grp, member) DO UPDATE SET last_seen = excluded.last_seen",
+        )
+        .bind(g)
+        .bind(&self.member)
+        .bind(now)
+        .execute(&self.log.pool)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query("DELETE FROM group_members WHERE last_seen < ?")
+            .bind(now - 10 * MEMBER_TIMEOUT_MS)
+            .execute(&self.log.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let Some(from) = self.positions.values().min().copied() else {
+            return Ok(Vec::new());
+        };
+        let placeholders = vec!["?"; self.positions.len()].join(", ");
+        let sql = format!(
+            "SELECT offset, topic, key, ts, payload FROM log WHERE offset >= ? AND topic IN ({placeholders}) \
+             ORDER BY offset LIMIT ?"
+        );
+        let mut q = sqlx::query(&sql).bind(from);
+        for t in self.positions.keys() {
+            q = q.bind(t);
+        }
+        let rows = q.bind(max as i64).fetch_all(&self.log.pool).await.map_err(unavailable)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let topic: String = r.try_get("topic").map_err(unavailable)?;
+            let offset: i64 = r.try_get("offset").map_err(unavailable)?;
+            let Some(next) = self.positions.get_mut(&topic) else { continue };
+            if offset < *next {
+                continue;
+            }
+            *next = offset + 1;
+            out.push(Delivery {
+                topic,
+                partition: 0,
+                offset,
+                key: r.try_get("key").map_err(unavailable)?,
+                payload: r.try_get("payload").map_err(unavailable)?,
+                timestamp_ms: r.try_get("ts").map_err(unavailable)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Subscriber for EmbeddedSubscriber {
+    fn poll<'a>(&'a mut self, max: usize, wait: Duration) -> BoxFut<'a, Result<Vec<Delivery>, BusError>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                self.heartbeat().await?;
+                let appended = self.log.appended.clone();
+                let notified = appended.notified();
+                let batch = self.fetch(max).await?;
+                if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
+                    return Ok(batch);
+                }
+                // Woken by an append in this process, or every 100 ms for writers in others.
+                let nap = deadline.saturating_duration_since(tokio::time::Instant::now()).min(Duration::from_millis(100));
+                let _ = tokio::time::timeout(nap, notified).await;
+            }
+        })
+    }
+
+    fn commit<'a>(&'a mut self, d: &'a Delivery) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            match &self.group {
+                Some(g) => commit_offset(&self.log.pool, g, &d.topic, d.offset + 1).await,
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn lag(&mut self) -> BoxFut<'_, Option<i64>> {
+        Box::pin(async move {
+            let mut total = 0;
+            for (topic, next) in &self.positions {
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM log WHERE topic = ? AND offset >= ?")
+                    .bind(topic)
+                    .bind(next)
+                    .fetch_one(&self.log.pool)
+                    .await
+                    .ok()?
+                    .try_get("n")
+                    .ok()?;
+                total += n;
+            }
+            Some(total)
+        })
+    }
+}

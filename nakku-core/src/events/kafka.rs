@@ -1,0 +1,365 @@
+//! The Kafka bus (rdkafka; cargo feature `kafka`, on by default).
+//!
+//! - Topics `<prefix>.<domain>` are created at start-up when missing (explicitly: brokers
+//!   may have auto-creation off), with `kafka_partitions` partitions.
+//! - The producer is idempotent with `acks=all`; a batch is enqueued at once and then
+//!   awaited, so the relay pipelines instead of waiting for each acknowledgement.
+//! - Consumers use the classic group protocol with the cooperative-sticky assignor. Offsets
+//!   are stored only after the effect is committed to the consumer's database
+//!   (`enable.auto.offset.store=false`, rdkafka's at-least-once pattern) and committed in
+//!   the background and on close.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+
+use super::bus::*;
+use super::catalog::DOMAINS;
+
+/// The Kafka bus.
+pub struct KafkaBus {
+    brokers: String,
+    prefix: String,
+    partitions: i32,
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+    created: Mutex<HashSet<String>>,
+}
+
+fn kerr(e: KafkaError) -> BusError {
+    BusError::Unavailable(format!("kafka: {e}"))
+}
+
+impl KafkaBus {
+    /// Connects (lazily: librdkafka reconnects by itself) and creates the domain topics.
+    pub async fn connect(brokers: &str, prefix: &str, partitions: i32) -> anyhow::Result<KafkaBus> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "30000")
+            .set("message.max.bytes", "1048576")
+            .create()?;
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+        let bus = KafkaBus {
+            brokers: brokers.to_owned(),
+            prefix: prefix.to_owned(),
+            partitions,
+            producer,
+            admin,
+            created: Mutex::new(HashSet::new()),
+        };
+        let topics: Vec<String> = DOMAINS.iter().map(|d| format!("{prefix}.{d}")).collect();
+        match tokio::time::timeout(Duration::from_secs(15), bus.ensure_topics(&topics)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "kafka: topics not created yet; retrying on first use"),
+            Err(_) => tracing::warn!(brokers, "kafka: no answer from the brokers yet; topics are created on first use"),
+        }
+        Ok(bus)
+    }
+
+    /// Creates missing topics; an existing topic is fine.
+    pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
+        let missing: Vec<&String> = {
+            let created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+            topics.iter().filter(|t| !created.contains(*t)).collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let new: Vec<NewTopic> =
+            missing.iter().map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1))).collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = self.admin.create_topics(new.iter(), &opts).await.map_err(kerr)?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((t, code)) => return Err(BusError::Unavailable(format!("creating topic {t}: {code}"))),
+            }
+        }
+        let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        created.extend(missing.into_iter().cloned());
+        Ok(())
+    }
+
+    fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        c
+    }
+
+    /// Partitions of `topics` with their low and high watermarks (blocking calls, run off
+    /// the async threads).
+    async fn partitions_of(&self, topics: &[String]) -> Result<Vec<(String, i32, i64, i64)>, BusError> {
+        let consumer: BaseConsumer = self.consumer_config("nakku-admin").create().map_err(kerr)?;
+        let topics = topics.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for t in &topics {
+                let md = consumer.fetch_metadata(Some(t), Timeout::After(Duration::from_secs(5))).map_err(kerr)?;
+                for mt in md.topics() {
+                    for p in mt.partitions() {
+                        let (lo, hi) = consumer
+                            .fetch_watermarks(t, p.id(), Timeout::After(Duration::from_secs(5)))
+                            .map_err(kerr)?;
+                        out.push((t.clone(), p.id(), lo, hi));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| BusError::Other(e.to_string()))?
+    }
+
+    /// Concrete offsets for `pos` on every partition of `topics`.
+    async fn offsets(&self, topics: &[String], pos: Position) -> Result<TopicPartitionList, BusError> {
+        let parts = self.partitions_of(topics).await?;
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, lo, hi) in &parts {
+            let off = match pos {
+                Position::Beginning => *lo,
+                Position::End => *hi,
+                Position::Offset(n) => n.clamp(*lo, *hi),
+                Position::Time(ms) => ms,
+            };
+            tpl.add_partition_offset(t, *p, Offset::Offset(off)).map_err(kerr)?;
+        }
+        if let Position::Time(_) = pos {
+            let consumer: BaseConsumer = self.consumer_config("nakku-admin").create().map_err(kerr)?;
+            let resolved = tokio::task::spawn_blocking(move || {
+                consumer.offsets_for_times(tpl, Timeout::After(Duration::from_secs(10)))
+            })
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))?
+            .map_err(kerr)?;
+            // A time after the last message resolves to End (-1): use the high watermark.
+            let mut fixed = TopicPartitionList::new();
+            for e in resolved.elements() {
+                let off = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => parts.iter().find(|(t, p, _, _)| t == e.topic() && *p == e.partition()).map(|x| x.3).unwrap_or(0),
+                };
+                fixed.add_partition_offset(e.topic(), e.partition(), Offset::Offset(off)).map_err(kerr)?;
+            }
+            return Ok(fixed);
+        }
+        Ok(tpl)
+    }
+}
+
+fn to_delivery(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
+    Delivery {
+        topic: m.topic().to_owned(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+    }
+}
+
+impl EventBus for KafkaBus {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn publish<'a>(&'a self, msgs: &'a [Message]) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            let topics: Vec<String> = {
+                let mut t: Vec<String> = msgs.iter().map(|m| m.topic.clone()).collect();
+                t.sort();
+                t.dedup();
+                t
+            };
+            self.ensure_topics(&topics).await?;
+            let mut pending = std::collections::VecDeque::new();
+            for m in msgs {
+                let mut record = FutureRecord::to(&m.topic).key(&m.key).payload(&m.payload);
+                loop {
+                    match self.producer.send_result(record) {
+                        Ok(fut) => {
+                            pending.push_back(fut);
+                            break;
+                        }
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            record = r;
+                            match pending.pop_front() {
+                                Some(f) => check_delivery(f.await)?,
+                                None => tokio::time::sleep(Duration::from_millis(5)).await,
+                            }
+                        }
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
+                            return Err(BusError::Rejected(format!("message to {} is too large", m.topic)));
+                        }
+                        Err((e, _)) => return Err(kerr(e)),
+                    }
+                }
+            }
+            while let Some(f) = pending.pop_front() {
+                check_delivery(f.await)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn subscribe<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+        Box::pin(async move {
+            self.ensure_topics(topics).await?;
+            let consumer: StreamConsumer = self.consumer_config(group).create().map_err(kerr)?;
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer.subscribe(&names).map_err(kerr)?;
+            Ok(Box::new(KafkaSubscriber { consumer: Arc::new(consumer), store: true, lag_at: None, lag: None })
+                as Box<dyn Subscriber>)
+        })
+    }
+
+    fn read<'a>(&'a self, topics: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+        Box::pin(async move {
+            let tpl = self.offsets(topics, from).await?;
+            let mut cfg = self.consumer_config(&format!("nakku-reader-{}", crate::id::new_id()));
+            cfg.set("enable.auto.commit", "false");
+            let consumer: StreamConsumer = cfg.create().map_err(kerr)?;
+            consumer.assign(&tpl).map_err(kerr)?;
+            Ok(Box::new(KafkaSubscriber { consumer: Arc::new(consumer), store: false, lag_at: None, lag: None })
+                as Box<dyn Subscriber>)
+        })
+    }
+
+    fn rewind<'a>(&'a self, group: &'a str, topics: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            let tpl = self.offsets(topics, to).await?;
+            let consumer: BaseConsumer = self.consumer_config(group).create().map_err(kerr)?;
+            tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+                .await
+                .map_err(|e| BusError::Other(e.to_string()))?
+                .map_err(|e| {
+                    BusError::Rejected(format!(
+                        "could not move the offsets of group {group} ({e}); stop its consumers and try again"
+                    ))
+                })
+        })
+    }
+
+    fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
+        Box::pin(async move {
+            let consumer: BaseConsumer = self.consumer_config("nakku-admin").create().map_err(kerr)?;
+            let prefix = format!("{}.", self.prefix);
+            tokio::task::spawn_blocking(move || {
+                let md = consumer.fetch_metadata(None, Timeout::After(Duration::from_secs(5))).map_err(kerr)?;
+                let mut names: Vec<String> =
+                    md.topics().iter().map(|t| t.name().to_owned()).filter(|n| n.starts_with(&prefix)).collect();
+                names.sort();
+                Ok(names)
+            })
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))?
+        })
+    }
+
+    fn ping(&self) -> BoxFut<'_, Result<(), BusError>> {
+        Box::pin(async move {
+            let producer = self.producer.clone();
+            tokio::task::spawn_blocking(move || {
+                producer
+                    .client()
+                    .fetch_metadata(None, Timeout::After(Duration::from_secs(2)))
+                    .map(|_| ())
+                    .map_err(kerr)
+            })
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))?
+        })
+    }
+}
+
+fn check_delivery<E>(r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>) -> Result<(), BusError> {
+    match r {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(kerr(e)),
+        Err(_) => Err(BusError::Unavailable("kafka: delivery report lost".to_owned())),
+    }
+}
+
+struct KafkaSubscriber {
+    consumer: Arc<StreamConsumer>,
+    /// Group members store offsets; group-less readers do not.
+    store: bool,
+    lag_at: Option<Instant>,
+    lag: Option<i64>,
+}
+
+impl Subscriber for KafkaSubscriber {
+    fn poll<'a>(&'a mut self, max: usize, wait: Duration) -> BoxFut<'a, Result<Vec<Delivery>, BusError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            match tokio::time::timeout(wait, self.consumer.recv()).await {
+                Err(_) => return Ok(out),
+                Ok(Err(e)) => return Err(kerr(e)),
+                Ok(Ok(m)) => out.push(to_delivery(&m)),
+            }
+            while out.len() < max {
+                match tokio::time::timeout(Duration::from_millis(1), self.consumer.recv()).await {
+                    Ok(Ok(m)) => out.push(to_delivery(&m)),
+                    Ok(Err(e)) => return Err(kerr(e)),
+                    Err(_) => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn commit<'a>(&'a mut self, d: &'a Delivery) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            if self.store {
+                self.consumer.store_offset(&d.topic, d.partition, d.offset).map_err(kerr)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn lag(&mut self) -> BoxFut<'_, Option<i64>> {
+        Box::pin(async move {
+            // Watermark queries are network round trips: refresh at most every 5 s.
+            if self.lag_at.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+                return self.lag;
+            }
+            self.lag_at = Some(Instant::now());
+            let c = self.consumer.clone();
+            self.lag = tokio::task::spawn_blocking(move || {
+                let positions = c.position().ok()?;
+                let mut lag = 0;
+                for e in positions.elements() {
+                    let (_, hi) = c.fetch_watermarks(e.topic(), e.partition(), Timeout::After(Duration::from_secs(1))).ok()?;
+                    if let Offset::Offset(p) = e.offset() {
+                        lag += (hi - p).max(0);
+                    }
+                }
+                Some(lag)
+            })
+            .await
+            .ok()
+            .flatten();
+            self.lag
+        })
+    }
+}

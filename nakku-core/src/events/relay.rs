@@ -1,0 +1,268 @@
+//! The outbox relay: publishes unsent outbox rows in order, then marks them sent.
+//!
+//! - Order: one relay instance per database publishes at a time. Instances compete for a
+//!   lease row (`outbox_lease`); the holder renews it while it works, and a standby takes
+//!   over when it lapses. This keeps `seq` order on the bus, which row-by-row claiming with
+//!   `SKIP LOCKED` would not.
+//! - At least once: a crash between publish and mark-sent republishes the batch;
+//!   consumers drop the duplicates by event id.
+//! - Outages: when the bus is down rows simply wait; the relay backs off (100 ms doubling to
+//!   10 s, with jitter) and `/health` reports the bus down and the backlog.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use super::bus::EventBus;
+use super::Envelope;
+use crate::db::{text, Db};
+use crate::error::is_unique_violation;
+use crate::id::{ms_to_rfc3339, new_id, now_ms};
+
+/// Relay tuning.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub batch: usize,
+    /// How often an idle relay looks for new rows.
+    pub poll: Duration,
+    pub lease: Duration,
+    pub topic_prefix: String,
+    pub max_event_bytes: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            batch: 500,
+            poll: Duration::from_millis(20),
+            lease: Duration::from_secs(10),
+            topic_prefix: "nakku".to_owned(),
+            max_event_bytes: super::DEFAULT_MAX_EVENT_BYTES,
+        }
+    }
+}
+
+/// What `/health` and `/metrics` read about a relay.
+#[derive(Debug, Default)]
+pub struct RelayStatus {
+    pub bus_up: AtomicBool,
+    pub published: AtomicI64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// Relays one service database's outbox to the bus.
+#[derive(Clone)]
+pub struct Relay {
+    service: &'static str,
+    db: Db,
+    bus: Arc<dyn EventBus>,
+    cfg: RelayConfig,
+    instance: String,
+    status: Arc<RelayStatus>,
+}
+
+/// Backlog figures for health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub unpublished: i64,
+    /// Age of the oldest unpublished row, ms.
+    pub oldest_age_ms: i64,
+}
+
+/// Counts unpublished rows and the age of the oldest.
+pub async fn backlog(db: &Db) -> Result<Backlog, sqlx::Error> {
+    let r = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL")
+        .fetch_one(db.pool())
+        .await?;
+    let n: i64 = r.try_get("n")?;
+    let oldest: Option<i64> = r.try_get("oldest")?;
+    Ok(Backlog { unpublished: n, oldest_age_ms: oldest.map(|o| (now_ms() - o).max(0)).unwrap_or(0) })
+}
+
+impl Relay {
+    pub fn new(service: &'static str, db: Db, bus: Arc<dyn EventBus>, cfg: RelayConfig) -> Relay {
+        let status = Arc::new(RelayStatus::default());
+        status.bus_up.store(true, Ordering::Relaxed);
+        Relay { service, db, bus, cfg, instance: format!("{}-{}", std::process::id(), new_id()), status }
+    }
+
+    pub fn status(&self) -> Arc<RelayStatus> {
+        self.status.clone()
+    }
+
+    /// Takes or renews the lease; false when another instance holds it.
+    async fn hold_lease(&self) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let until = now + self.cfg.lease.as_millis() as i64;
+        let r = sqlx::query(
+            "UPDATE outbox_lease SET holder = ?, expires_at = ?, updated_at = ? \
+             WHERE name = 'relay' AND (holder = ? OR expires_at < ?)",
+        )
+        .bind(&self.instance)
+        .bind(until)
+        .bind(now)
+        .bind(&self.instance)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        if r.rows_affected() > 0 {
+            return Ok(true);
+        }
+        match sqlx::query("INSERT INTO outbox_lease (name, holder, expires_at, updated_at) VALUES ('relay', ?, ?, ?)")
+            .bind(&self.instance)
+            .bind(until)
+            .bind(now)
+            .execute(self.db.pool())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the lease up (at shutdown) so a standby can take over at once.
+    async fn release_lease(&self) {
+        let _ = sqlx::query("UPDATE outbox_lease SET expires_at = 0 WHERE name = 'relay' AND holder = ?")
+            .bind(&self.instance)
+            .execute(self.db.pool())
+            .await;
+    }
+
+    /// Publishes one batch if this instance holds the lease. Returns how many rows it sent.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        if !self.hold_lease().await? {
+            return Ok(0);
+        }
+        let rows = sqlx::query(
+            "SELECT seq, id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload \
+             FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?",
+        )
+        .bind(self.cfg.batch as i64)
+        .fetch_all(self.db.pool())
+        .await?;
+        if rows.is_empty() {
+            metrics::gauge!("nakku_outbox_backlog", "service" => self.service).set(0.0);
+            return Ok(0);
+        }
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut msgs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let version: i64 = r.try_get("version")?;
+            let env = Envelope {
+                id: r.try_get("id")?,
+                event_type: r.try_get("event_type")?,
+                source: r.try_get("source")?,
+                aggregate_id: r.try_get("aggregate_id")?,
+                occurred_at: ms_to_rfc3339(r.try_get("occurred_at")?),
+                correlation_id: r.try_get("correlation_id")?,
+                version: u32::try_from(version).unwrap_or(1),
+                payload: serde_json::from_str(&text(r, "payload")?)?,
+            };
+            msgs.push(env.to_message(&self.cfg.topic_prefix, self.cfg.max_event_bytes)?);
+            seqs.push(r.try_get::<i64, _>("seq")?);
+        }
+        if let Err(e) = self.bus.publish(&msgs).await {
+            self.status.bus_up.store(false, Ordering::Relaxed);
+            *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            metrics::counter!("nakku_outbox_publish_failures_total", "service" => self.service).increment(1);
+            let _ = sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?")
+                .bind(e.to_string().chars().take(1900).collect::<String>())
+                .bind(seqs[0])
+                .execute(self.db.pool())
+                .await;
+            return Err(e.into());
+        }
+        self.status.bus_up.store(true, Ordering::Relaxed);
+        mark_published(&self.db, &seqs).await?;
+        let n = seqs.len();
+        self.status.published.fetch_add(n as i64, Ordering::Relaxed);
+        metrics::counter!("nakku_outbox_published_total", "service" => self.service).increment(n as u64);
+        Ok(n)
+    }
+
+    /// Runs until `shutdown`, then publishes what is left (if the bus is up) and gives up
+    /// the lease.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures: u32 = 0;
+        loop {
+            let result = tokio::select! {
+                r = self.run_once() => r,
+                _ = shutdown.cancelled() => break,
+            };
+            let pause = match result {
+                Ok(n) if n >= self.cfg.batch => Duration::ZERO,
+                Ok(_) => {
+                    failures = 0;
+                    self.cfg.poll
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let backoff = backoff(failures, Duration::from_millis(100), Duration::from_secs(10));
+                    tracing::warn!(service = self.service, error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay: publish failed");
+                    backoff
+                }
+            };
+            if let Ok(b) = backlog(&self.db).await {
+                metrics::gauge!("nakku_outbox_backlog", "service" => self.service).set(b.unpublished as f64);
+            }
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        }
+        self.flush().await;
+        self.release_lease().await;
+    }
+
+    /// Publishes until the outbox is empty or publishing fails (used at shutdown).
+    pub async fn flush(&self) {
+        for _ in 0..100 {
+            match tokio::time::timeout(Duration::from_secs(5), self.run_once()).await {
+                Ok(Ok(n)) if n > 0 => continue,
+                _ => break,
+            }
+        }
+    }
+}
+
+async fn mark_published(db: &Db, seqs: &[i64]) -> Result<(), sqlx::Error> {
+    let placeholders = vec!["?"; seqs.len()].join(", ");
+    let sql = format!("UPDATE outbox SET published_at = ?, attempts = attempts + 1 WHERE seq IN ({placeholders})");
+    let mut q = sqlx::query(&sql).bind(now_ms());
+    for s in seqs {
+        q = q.bind(*s);
+    }
+    q.execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Exponential backoff with jitter: a random wait between half and all of
+/// `base * 2^(attempt-1)`, capped at `cap`.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    let ceiling = exp.min(cap).as_millis().max(1) as u64;
+    let jittered = rand::thread_rng().gen_range(ceiling / 2..=ceiling);
+    Duration::from_millis(jittered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let b1 = backoff(1, Duration::from_millis(100), Duration::from_secs(10));
+        assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100));
+        let b5 = backoff(5, Duration::from_millis(100), Duration::from_secs(10));
+        assert!(b5 >= Duration::from_millis(800) && b5 <= Duration::from_millis(1600));
+        let b30 = backoff(30, Duration::from_millis(100), Duration::from_secs(10));
+        assert!(b30 <= Duration::from_secs(10));
+    }
+}
