@@ -33,6 +33,9 @@ enum Command {
     Serve(commands::serve::Opts),
     /// Apply pending database migrations, or show their status
     Migrate(commands::migrate::Opts),
+    /// The event bus: tail events, replay consumers, handle dead letters, benchmark
+    #[command(subcommand)]
+    Events(commands::events::Command),
     /// Operator commands on accounts
     #[command(subcommand)]
     Users(commands::users::Command),
@@ -79,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(opts) => commands::serve::run(settings, opts).await,
         Command::Migrate(opts) => commands::migrate::run(&settings, opts).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
+        Command::Events(cmd) => commands::events::run(&settings, cmd).await,
     }
 }
 

@@ -112,7 +112,7 @@ impl Default for Settings {
             event_topic_prefix: "nakku".to_owned(),
             kafka_partitions: 6,
             consumer_max_attempts: 5,
-            relay_batch_size: 500,
+            relay_batch_size: 2000,
             relay_poll_ms: 20,
         }
     }
@@ -186,6 +186,37 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "log",
             "info",
             "log filter in tracing's EnvFilter syntax, e.g. info,nakku_server=debug",
+        ),
+        doc("event_bus", "embedded", "embedded (durable log in data_dir) or kafka"),
+        doc(
+            "kafka_brokers",
+            &d.kafka_brokers,
+            "Kafka bootstrap servers, comma-separated",
+        ),
+        doc(
+            "event_topic_prefix",
+            &d.event_topic_prefix,
+            "topics are <prefix>.<domain>, e.g. nakku.user",
+        ),
+        doc(
+            "kafka_partitions",
+            &d.kafka_partitions.to_string(),
+            "partitions of each topic Nakku creates",
+        ),
+        doc(
+            "consumer_max_attempts",
+            &d.consumer_max_attempts.to_string(),
+            "handler attempts before a message is dead-lettered",
+        ),
+        doc(
+            "relay_batch_size",
+            &d.relay_batch_size.to_string(),
+            "outbox rows the relay publishes per batch",
+        ),
+        doc(
+            "relay_poll_ms",
+            &d.relay_poll_ms.to_string(),
+            "how often an idle relay looks for new outbox rows",
         ),
     ];
     for svc in Service::ALL {
@@ -327,7 +358,11 @@ impl Settings {
             };
         }
         if let Some(r) = raw.remove("kafka_brokers") {
-            let ok = r.value.split(',').all(|b| b.trim().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()));
+            let ok = r.value.split(',').all(|b| {
+                b.trim()
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            });
             if !ok {
                 return Err(bad(&r, "host:port[,host:port...]"));
             }
@@ -336,7 +371,9 @@ impl Settings {
         if let Some(r) = raw.remove("event_topic_prefix") {
             let ok = !r.value.is_empty()
                 && r.value.len() <= 100
-                && r.value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+                && r.value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
             if !ok {
                 return Err(bad(&r, "letters, digits, '.', '_' or '-' (a Kafka topic name)"));
             }
@@ -631,6 +668,25 @@ mod tests {
         let err = Settings::load(Some(&file), &HashMap::new()).unwrap_err();
         assert_eq!(err.key, "usr_port");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn event_settings_are_read_and_checked() {
+        let s = load(&[("NAKKU_EVENT_BUS", "kafka"), ("NAKKU_KAFKA_BROKERS", "k1:9092,k2:9092")]).unwrap();
+        assert_eq!(s.event_bus, BusKind::Kafka);
+        assert_eq!(s.kafka_brokers, "k1:9092,k2:9092");
+        assert_eq!(
+            load(&[("NAKKU_EVENT_BUS", "rabbit")]).unwrap_err().key,
+            "NAKKU_EVENT_BUS"
+        );
+        assert_eq!(
+            load(&[("NAKKU_KAFKA_BROKERS", "nohost")]).unwrap_err().key,
+            "NAKKU_KAFKA_BROKERS"
+        );
+        assert_eq!(
+            load(&[("NAKKU_EVENT_TOPIC_PREFIX", "bad prefix")]).unwrap_err().key,
+            "NAKKU_EVENT_TOPIC_PREFIX"
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@ impl Drop for Env {
     fn drop(&mut self) {
         if let Some(url) = self.mysql_url.take() {
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 let _ = rt.block_on(nakku_core::db::drop_mysql_database(&url));
             })
             .join();
@@ -69,7 +72,11 @@ async fn env(which: BusUnderTest) -> Option<Env> {
         #[cfg(feature = "kafka")]
         BusUnderTest::Kafka => {
             let brokers = kafka_brokers()?;
-            Arc::new(nakku_core::events::kafka::KafkaBus::connect(&brokers, &prefix, 3).await.unwrap())
+            Arc::new(
+                nakku_core::events::kafka::KafkaBus::connect(&brokers, &prefix, 3)
+                    .await
+                    .unwrap(),
+            )
         }
         #[cfg(not(feature = "kafka"))]
         BusUnderTest::Kafka => return None,
@@ -84,7 +91,13 @@ async fn env(which: BusUnderTest) -> Option<Env> {
     };
     let db = Db::connect(&url, 5).await.unwrap();
     migrate::run(Service::User, &db).await.unwrap();
-    Some(Env { db, bus: Arc::new(FlakyBus::new(inner)), prefix, mysql_url, _dir: dir })
+    Some(Env {
+        db,
+        bus: Arc::new(FlakyBus::new(inner)),
+        prefix,
+        mysql_url,
+        _dir: dir,
+    })
 }
 
 macro_rules! on_both_buses {
@@ -129,7 +142,11 @@ struct FlakyBus {
 
 impl FlakyBus {
     fn new(inner: Arc<dyn EventBus>) -> Self {
-        FlakyBus { inner, down: AtomicBool::new(false), crash_after_next_publish: AtomicBool::new(false) }
+        FlakyBus {
+            inner,
+            down: AtomicBool::new(false),
+            crash_after_next_publish: AtomicBool::new(false),
+        }
     }
 }
 
@@ -190,19 +207,34 @@ impl Env {
             base_backoff: Duration::from_millis(10),
             ..ConsumerConfig::default()
         };
-        Consumer { handler, db: self.db.clone(), bus: self.bus.clone(), cfg }
+        Consumer {
+            handler,
+            db: self.db.clone(),
+            bus: self.bus.clone(),
+            cfg,
+        }
     }
 
     fn idle(&self) -> Duration {
         // A Kafka group takes a few seconds to join on the test broker.
-        if self.bus.kind() == "kafka" { Duration::from_secs(8) } else { Duration::from_millis(600) }
+        if self.bus.kind() == "kafka" {
+            Duration::from_secs(8)
+        } else {
+            Duration::from_millis(600)
+        }
     }
 
     /// Commits `n` login events for `user` (a state change and its event, as a service would).
     async fn logins(&self, user: &str, n: usize) -> Vec<String> {
         let mut ids = Vec::new();
         for i in 0..n {
-            let env = Envelope::new(catalog::USER_LOGIN, Service::User, user, "test", json!({"user_id": user, "seq": i}));
+            let env = Envelope::new(
+                catalog::USER_LOGIN,
+                Service::User,
+                user,
+                "test",
+                json!({"user_id": user, "seq": i}),
+            );
             let mut tx = self.db.begin().await.unwrap();
             outbox::append(&mut tx, &env).await.unwrap();
             tx.commit().await.unwrap();
@@ -233,7 +265,13 @@ impl Env {
             .await
             .unwrap()
             .iter()
-            .map(|r| (nakku_core::db::text(r, "user_id").unwrap(), r.try_get("login_count").unwrap(), r.try_get("registered_at").unwrap()))
+            .map(|r| {
+                (
+                    nakku_core::db::text(r, "user_id").unwrap(),
+                    r.try_get("login_count").unwrap(),
+                    r.try_get("registered_at").unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -248,13 +286,23 @@ impl Env {
             if batch.is_empty() && tokio::time::Instant::now() > deadline {
                 return out;
             }
-            out.extend(batch.iter().map(|d| serde_json::from_slice::<Envelope>(&d.payload).unwrap()));
+            out.extend(
+                batch
+                    .iter()
+                    .map(|d| serde_json::from_slice::<Envelope>(&d.payload).unwrap()),
+            );
         }
     }
 }
 
 async fn a_rolled_back_change_publishes_nothing_and_a_committed_one_is_published_once(e: Env) {
-    let rolled_back = Envelope::new(catalog::USER_LOGIN, Service::User, "u-rb", "t", json!({"user_id": "u-rb"}));
+    let rolled_back = Envelope::new(
+        catalog::USER_LOGIN,
+        Service::User,
+        "u-rb",
+        "t",
+        json!({"user_id": "u-rb"}),
+    );
     let mut tx = e.db.begin().await.unwrap();
     outbox::append(&mut tx, &rolled_back).await.unwrap();
     tx.rollback().await.unwrap();
@@ -291,18 +339,27 @@ async fn events_wait_in_the_outbox_while_the_bus_is_down_and_all_arrive_after(e:
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(e.unpublished().await, 25, "writes kept succeeding into the outbox");
     assert!(e.bus.ping().await.is_err());
-    assert!(!relay.status().bus_up.load(Ordering::Relaxed), "the relay reports the bus down");
+    assert!(
+        !relay.status().bus_up.load(Ordering::Relaxed),
+        "the relay reports the bus down"
+    );
     e.bus.down.store(false, Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while e.unpublished().await > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "backlog drained after the bus returned");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backlog drained after the bus returned"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop.cancel();
     running.await.unwrap();
     let done = e.consumer(Arc::new(ActivityHandler)).catch_up(e.idle()).await.unwrap();
     assert_eq!(done.applied, 25);
-    assert_eq!(e.activity().await, vec![("u1".to_owned(), 20, None), ("u2".to_owned(), 5, None)]);
+    assert_eq!(
+        e.activity().await,
+        vec![("u1".to_owned(), 20, None), ("u2".to_owned(), 5, None)]
+    );
 }
 
 /// Records, per aggregate, the `seq` of each event in delivery order.
@@ -320,7 +377,12 @@ impl Handler for OrderRecorder {
     fn handle<'a>(&'a self, _c: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let seq = env.payload["seq"].as_i64().unwrap();
-            self.seen.lock().unwrap().entry(env.aggregate_id.clone()).or_default().push(seq);
+            self.seen
+                .lock()
+                .unwrap()
+                .entry(env.aggregate_id.clone())
+                .or_default()
+                .push(seq);
             Ok(())
         })
     }
@@ -334,7 +396,13 @@ async fn per_aggregate_order_holds_across_partitions_and_consumer_restarts(e: En
     for round in 0..15 {
         for a in 0..12 {
             let agg = format!("agg-{a}");
-            let env = Envelope::new(catalog::USER_LOGIN, Service::User, &agg, "t", json!({"user_id": agg, "seq": round}));
+            let env = Envelope::new(
+                catalog::USER_LOGIN,
+                Service::User,
+                &agg,
+                "t",
+                json!({"user_id": agg, "seq": round}),
+            );
             let mut tx = e.db.begin().await.unwrap();
             outbox::append(&mut tx, &env).await.unwrap();
             tx.commit().await.unwrap();
@@ -344,7 +412,9 @@ async fn per_aggregate_order_holds_across_partitions_and_consumer_restarts(e: En
         }
     }
     e.publish_all().await;
-    let rec = Arc::new(OrderRecorder { seen: Default::default() });
+    let rec = Arc::new(OrderRecorder {
+        seen: Default::default(),
+    });
     let consumer = e.consumer(rec.clone());
     // First run stops part-way; the restart resumes from the committed offsets.
     let stop = CancellationToken::new();
@@ -394,7 +464,9 @@ async fn a_poison_message_is_dead_lettered_after_n_tries_while_later_ones_flow_a
     e.logins("poison", 1).await;
     e.logins("after", 2).await;
     e.publish_all().await;
-    let flaky = Arc::new(Flaky { broken: AtomicBool::new(true) });
+    let flaky = Arc::new(Flaky {
+        broken: AtomicBool::new(true),
+    });
     let consumer = e.consumer(flaky.clone());
     let done = consumer.catch_up(e.idle()).await.unwrap();
     assert_eq!((done.applied, done.dead_lettered), (3, 1));
@@ -415,7 +487,11 @@ async fn a_poison_message_is_dead_lettered_after_n_tries_while_later_ones_flow_a
     assert_eq!(done.applied, 1);
     assert!(e.activity().await.iter().any(|a| a.0 == "poison" && a.1 == 1));
     assert!(dlq::list(&e.db, Some("test.flaky"), false).await.unwrap().is_empty());
-    assert_eq!(dlq::list(&e.db, Some("test.flaky"), true).await.unwrap().len(), 1, "kept as history");
+    assert_eq!(
+        dlq::list(&e.db, Some("test.flaky"), true).await.unwrap().len(),
+        1,
+        "kept as history"
+    );
     assert_eq!(dlq::purge(&e.db, None, Some("test.flaky")).await.unwrap(), 1);
 }
 
@@ -424,8 +500,16 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_with_the_reaso
     let mut future = Envelope::new(catalog::USER_LOGIN, Service::User, "v9", "t", json!({"user_id": "v9"}));
     future.version = 9;
     let msgs = vec![
-        Message { topic: topic.clone(), key: "x".into(), payload: b"{not json".to_vec() },
-        Message { topic: topic.clone(), key: "v9".into(), payload: serde_json::to_vec(&future).unwrap() },
+        Message {
+            topic: topic.clone(),
+            key: "x".into(),
+            payload: b"{not json".to_vec(),
+        },
+        Message {
+            topic: topic.clone(),
+            key: "v9".into(),
+            payload: serde_json::to_vec(&future).unwrap(),
+        },
     ];
     e.bus.publish(&msgs).await.unwrap();
     e.logins("fine", 1).await;
@@ -434,12 +518,24 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_with_the_reaso
     let done = consumer.catch_up(e.idle()).await.unwrap();
     assert_eq!((done.applied, done.dead_lettered), (1, 2));
     let letters = dlq::list(&e.db, None, false).await.unwrap();
-    assert!(letters.iter().any(|d| d.error.starts_with("malformed message") && d.payload == "{not json"));
+    assert!(letters
+        .iter()
+        .any(|d| d.error.starts_with("malformed message") && d.payload == "{not json"));
     assert!(letters.iter().any(|d| d.error.contains("unknown version 9")));
     assert_eq!(e.activity().await, vec![("fine".to_owned(), 1, None)]);
     // Processing one of them again directly is still a dead letter, never a panic.
-    let d = Delivery { topic, partition: 0, offset: 0, key: None, payload: b"\xff\xfe".to_vec(), timestamp_ms: 0 };
-    assert!(matches!(consumer.process(&d, &CancellationToken::new()).await, Outcome::DeadLettered(_)));
+    let d = Delivery {
+        topic,
+        partition: 0,
+        offset: 0,
+        key: None,
+        payload: b"\xff\xfe".to_vec(),
+        timestamp_ms: 0,
+    };
+    assert!(matches!(
+        consumer.process(&d, &CancellationToken::new()).await,
+        Outcome::DeadLettered(_)
+    ));
 }
 
 async fn replaying_from_the_beginning_rebuilds_identical_state(e: Env) {
@@ -457,7 +553,10 @@ async fn replaying_from_the_beginning_rebuilds_identical_state(e: Env) {
     assert_eq!(before.len(), 3);
     assert!(before.iter().all(|a| a.1 == 2 && a.2.is_some()));
     // Damage the read model, then rebuild it.
-    sqlx::query("UPDATE user_activity SET login_count = 99").execute(e.db.pool()).await.unwrap();
+    sqlx::query("UPDATE user_activity SET login_count = 99")
+        .execute(e.db.pool())
+        .await
+        .unwrap();
     // Give the embedded group's liveness record time to lapse (the consumer above stopped).
     if e.bus.kind() == "embedded" {
         tokio::time::sleep(Duration::from_millis(5_100)).await;
@@ -507,8 +606,13 @@ async fn the_embedded_log_keeps_messages_and_committed_offsets_across_a_restart(
     let topics = vec!["n.user".to_owned()];
     {
         let log = EmbeddedLog::open(&path).await.unwrap();
-        let msgs: Vec<Message> =
-            (0..5).map(|i| Message { topic: "n.user".into(), key: format!("k{i}"), payload: vec![b'0' + i] }).collect();
+        let msgs: Vec<Message> = (0..5)
+            .map(|i| Message {
+                topic: "n.user".into(),
+                key: format!("k{i}"),
+                payload: vec![b'0' + i],
+            })
+            .collect();
         log.publish(&msgs).await.unwrap();
         let mut sub = log.subscribe("g", &topics).await.unwrap();
         let got = sub.poll(2, Duration::from_millis(100)).await.unwrap();

@@ -21,7 +21,11 @@ pub enum Check {
     /// The service's own database (a `SELECT 1` round trip).
     Database(Db),
     /// Another service, by its `/health` (used by the gateway).
-    Upstream { name: String, base_url: String, client: reqwest::Client },
+    Upstream {
+        name: String,
+        base_url: String,
+        client: reqwest::Client,
+    },
     /// The event bus (embedded log or Kafka brokers).
     Bus(Arc<dyn EventBus>),
     /// The outbox backlog: reported, never failing on its own (a stuck relay shows as a
@@ -45,14 +49,22 @@ impl Check {
             match self {
                 Check::Database(db) => db.ping().await.map(|_| json!({})).map_err(|e| format!("{e:#}")),
                 Check::Upstream { base_url, client, .. } => {
-                    let r = client.get(format!("{base_url}/health")).send().await.map_err(|e| e.to_string())?;
+                    let r = client
+                        .get(format!("{base_url}/health"))
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
                     if r.status().is_success() {
                         Ok(json!({}))
                     } else {
                         Err(format!("reports {}", r.status()))
                     }
                 }
-                Check::Bus(bus) => bus.ping().await.map(|_| json!({"kind": bus.kind()})).map_err(|e| e.to_string()),
+                Check::Bus(bus) => bus
+                    .ping()
+                    .await
+                    .map(|_| json!({"kind": bus.kind()}))
+                    .map_err(|e| e.to_string()),
                 Check::Outbox(db) => nakku_core::events::relay::backlog(db)
                     .await
                     .map(|b| json!({"unpublished": b.unpublished, "oldest_age_ms": b.oldest_age_ms}))

@@ -84,9 +84,15 @@ impl Application {
         for svc in wanted.iter().copied().filter(|s| *s != Service::Gateway) {
             let db = open_database(settings, svc).await?;
             let bus = app.bus.clone().context("event bus")?;
-            app.relays.push(Relay::new(svc.name(), db.clone(), bus.clone(), relay_config(settings)));
+            app.relays
+                .push(Relay::new(svc.name(), db.clone(), bus.clone(), relay_config(settings)));
             for handler in nakku_core::consumers_of(svc) {
-                app.consumers.push(Consumer { handler, db: db.clone(), bus: bus.clone(), cfg: consumer_config(settings) });
+                app.consumers.push(Consumer {
+                    handler,
+                    db: db.clone(),
+                    bus: bus.clone(),
+                    cfg: consumer_config(settings),
+                });
             }
             let api = match svc {
                 Service::User => {
@@ -232,9 +238,11 @@ impl Application {
             }
         };
         workers_stop.cancel();
-        if tokio::time::timeout(Duration::from_secs(15), async { while workers.join_next().await.is_some() {} })
-            .await
-            .is_err()
+        if tokio::time::timeout(Duration::from_secs(15), async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
         {
             tracing::warn!("consumers and relays did not stop within 15 s");
         }
@@ -260,7 +268,11 @@ fn relay_config(s: &Settings) -> RelayConfig {
 
 /// Consumer settings from the configuration.
 pub fn consumer_config(s: &Settings) -> ConsumerConfig {
-    ConsumerConfig { max_attempts: s.consumer_max_attempts, topic_prefix: s.event_topic_prefix.clone(), ..ConsumerConfig::default() }
+    ConsumerConfig {
+        max_attempts: s.consumer_max_attempts,
+        topic_prefix: s.event_topic_prefix.clone(),
+        ..ConsumerConfig::default()
+    }
 }
 
 /// Connects a service's database and refuses to serve on an out-of-date schema.

@@ -1,3 +1,5 @@
+pub mod bench;
+pub mod events;
 pub mod migrate;
 pub mod serve;
 pub mod up;

@@ -49,7 +49,11 @@ impl Position {
             "end" | "latest" => Ok(Position::End),
             t => {
                 if let Ok(n) = t.parse::<i64>() {
-                    return if n >= 0 { Ok(Position::Offset(n)) } else { Err("an offset cannot be negative".into()) };
+                    return if n >= 0 {
+                        Ok(Position::Offset(n))
+                    } else {
+                        Err("an offset cannot be negative".into())
+                    };
                 }
                 chrono::DateTime::parse_from_rfc3339(t)
                     .map(|d| Position::Time(d.timestamp_millis()))
@@ -83,7 +87,11 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Joins consumer group `group` on `topics`. A group with no committed position starts
     /// from the beginning (nothing published before the consumer existed is missed).
-    fn subscribe<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>>;
+    fn subscribe<'a>(
+        &'a self,
+        group: &'a str,
+        topics: &'a [String],
+    ) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>>;
 
     /// Reads `topics` from `from` without a group and without committing (for `events tail`).
     fn read<'a>(&'a self, topics: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>>;

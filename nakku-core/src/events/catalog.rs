@@ -10,7 +10,16 @@ pub const USER_ADDRESS_DELETED: &str = "user.address.deleted";
 
 /// Every domain that publishes events (one topic each).
 pub const DOMAINS: [&str; 10] = [
-    "user", "product", "inventory", "order", "cart", "payment", "delivery", "notification", "location", "analytics",
+    "user",
+    "product",
+    "inventory",
+    "order",
+    "cart",
+    "payment",
+    "delivery",
+    "notification",
+    "location",
+    "analytics",
 ];
 
 /// Payload schema version of each event type. Bump when a payload changes incompatibly.

@@ -186,9 +186,18 @@ impl Consumer {
         let name = self.handler.name();
         let env: Envelope = match serde_json::from_slice(&d.payload) {
             Ok(e) => e,
-            Err(e) => return self.dead_letter(d, None, &format!("malformed message: {e}"), 1, shutdown).await,
+            Err(e) => {
+                return self
+                    .dead_letter(d, None, &format!("malformed message: {e}"), 1, shutdown)
+                    .await
+            }
         };
-        let Some((_, max_version)) = self.handler.handles().iter().find(|(p, _)| type_matches(p, &env.event_type)) else {
+        let Some((_, max_version)) = self
+            .handler
+            .handles()
+            .iter()
+            .find(|(p, _)| type_matches(p, &env.event_type))
+        else {
             return Outcome::Ignored;
         };
         if env.version == 0 || env.version > *max_version {
@@ -206,14 +215,25 @@ impl Consumer {
             }
             match self.apply(d, &env).await {
                 Ok(outcome) => {
-                    let label = if outcome == Outcome::Duplicate { "duplicate" } else { "applied" };
-                    metrics::counter!("nakku_consumer_messages_total", "consumer" => name, "outcome" => label).increment(1);
+                    let label = if outcome == Outcome::Duplicate {
+                        "duplicate"
+                    } else {
+                        "applied"
+                    };
+                    metrics::counter!("nakku_consumer_messages_total", "consumer" => name, "outcome" => label)
+                        .increment(1);
                     return outcome;
                 }
                 Err(ApplyError::Infra(e)) => {
                     infra_failures = infra_failures.saturating_add(1);
                     tracing::warn!(consumer = name, event_id = %env.id, error = %e, "consumer database unavailable; retrying");
-                    if self.pause(backoff(infra_failures, self.cfg.base_backoff, self.cfg.max_backoff), shutdown).await {
+                    if self
+                        .pause(
+                            backoff(infra_failures, self.cfg.base_backoff, self.cfg.max_backoff),
+                            shutdown,
+                        )
+                        .await
+                    {
                         return Outcome::Interrupted;
                     }
                 }
@@ -225,7 +245,10 @@ impl Consumer {
                     }
                     metrics::counter!("nakku_consumer_retries_total", "consumer" => name).increment(1);
                     tracing::warn!(consumer = name, event_id = %env.id, attempt, error = %why, "handler failed; retrying");
-                    if self.pause(backoff(attempt, self.cfg.base_backoff, self.cfg.max_backoff), shutdown).await {
+                    if self
+                        .pause(backoff(attempt, self.cfg.base_backoff, self.cfg.max_backoff), shutdown)
+                        .await
+                    {
                         return Outcome::Interrupted;
                     }
                 }
@@ -285,7 +308,10 @@ impl Consumer {
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(consumer = name, error = %e, "storing a dead letter failed; retrying");
-                    if self.pause(backoff(failures, self.cfg.base_backoff, self.cfg.max_backoff), shutdown).await {
+                    if self
+                        .pause(backoff(failures, self.cfg.base_backoff, self.cfg.max_backoff), shutdown)
+                        .await
+                    {
                         return Outcome::Interrupted;
                     }
                 }

@@ -104,12 +104,14 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<DeadLetter>, sqlx::Error> {
     if !is_id(id) {
         return Ok(None);
     }
-    sqlx::query(&format!("SELECT {COLS} FROM dead_letters WHERE id = ? AND deleted_at IS NULL"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?
-        .map(|r| from_row(&r))
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {COLS} FROM dead_letters WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .map(|r| from_row(&r))
+    .transpose()
 }
 
 /// Re-delivers a dead letter by publishing it again to its topic with its key. Consumers

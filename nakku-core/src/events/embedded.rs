@@ -53,8 +53,12 @@ impl EmbeddedLog {
         )
         .execute(&pool)
         .await?;
-        sqlx::query("CREATE INDEX IF NOT EXISTS log_topic ON log (topic, offset)").execute(&pool).await?;
-        sqlx::query("CREATE INDEX IF NOT EXISTS log_ts ON log (ts)").execute(&pool).await?;
+        sqlx::query("CREATE INDEX IF NOT EXISTS log_topic ON log (topic, offset)")
+            .execute(&pool)
+            .await?;
+        sqlx::query("CREATE INDEX IF NOT EXISTS log_ts ON log (ts)")
+            .execute(&pool)
+            .await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS group_offsets (
                  grp         TEXT    NOT NULL,
@@ -76,31 +80,44 @@ impl EmbeddedLog {
         )
         .execute(&pool)
         .await?;
-        Ok(EmbeddedLog { pool, appended: Arc::new(Notify::new()) })
+        Ok(EmbeddedLog {
+            pool,
+            appended: Arc::new(Notify::new()),
+        })
     }
 
     async fn position(&self, topic: &str, at: Position) -> Result<i64, BusError> {
         let row = match at {
             Position::Beginning => return Ok(0),
             Position::Offset(n) => return Ok(n),
-            Position::End => sqlx::query("SELECT COALESCE(MAX(offset), 0) + 1 AS p FROM log WHERE topic = ?")
-                .bind(topic)
-                .fetch_one(&self.pool)
-                .await,
-            Position::Time(t) => sqlx::query(
-                "SELECT COALESCE(MIN(offset), (SELECT COALESCE(MAX(offset), 0) + 1 FROM log)) AS p \
+            Position::End => {
+                sqlx::query("SELECT COALESCE(MAX(offset), 0) + 1 AS p FROM log WHERE topic = ?")
+                    .bind(topic)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Position::Time(t) => {
+                sqlx::query(
+                    "SELECT COALESCE(MIN(offset), (SELECT COALESCE(MAX(offset), 0) + 1 FROM log)) AS p \
                  FROM log WHERE topic = ? AND ts >= ?",
-            )
-            .bind(topic)
-            .bind(t)
-            .fetch_one(&self.pool)
-            .await,
+                )
+                .bind(topic)
+                .bind(t)
+                .fetch_one(&self.pool)
+                .await
+            }
         };
         row.and_then(|r| r.try_get("p")).map_err(unavailable)
     }
 
     fn reader(&self, group: Option<String>, positions: HashMap<String, i64>) -> Box<dyn Subscriber> {
-        Box::new(EmbeddedSubscriber { log: self.clone(), group, positions, member: crate::id::new_id(), seen_at: 0 })
+        Box::new(EmbeddedSubscriber {
+            log: self.clone(),
+            group,
+            positions,
+            member: crate::id::new_id(),
+            seen_at: 0,
+        })
     }
 }
 
@@ -129,7 +146,11 @@ impl EventBus for EmbeddedLog {
         })
     }
 
-    fn subscribe<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+    fn subscribe<'a>(
+        &'a self,
+        group: &'a str,
+        topics: &'a [String],
+    ) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
         Box::pin(async move {
             let mut positions = HashMap::new();
             for t in topics {
@@ -265,12 +286,18 @@ impl EmbeddedSubscriber {
         for t in self.positions.keys() {
             q = q.bind(t);
         }
-        let rows = q.bind(max as i64).fetch_all(&self.log.pool).await.map_err(unavailable)?;
+        let rows = q
+            .bind(max as i64)
+            .fetch_all(&self.log.pool)
+            .await
+            .map_err(unavailable)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let topic: String = r.try_get("topic").map_err(unavailable)?;
             let offset: i64 = r.try_get("offset").map_err(unavailable)?;
-            let Some(next) = self.positions.get_mut(&topic) else { continue };
+            let Some(next) = self.positions.get_mut(&topic) else {
+                continue;
+            };
             if offset < *next {
                 continue;
             }
@@ -301,7 +328,9 @@ impl Subscriber for EmbeddedSubscriber {
                     return Ok(batch);
                 }
                 // Woken by an append in this process, or every 100 ms for writers in others.
-                let nap = deadline.saturating_duration_since(tokio::time::Instant::now()).min(Duration::from_millis(100));
+                let nap = deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .min(Duration::from_millis(100));
                 let _ = tokio::time::timeout(nap, notified).await;
             }
         })

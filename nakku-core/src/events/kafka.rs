@@ -64,7 +64,10 @@ impl KafkaBus {
         match tokio::time::timeout(Duration::from_secs(15), bus.ensure_topics(&topics)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "kafka: topics not created yet; retrying on first use"),
-            Err(_) => tracing::warn!(brokers, "kafka: no answer from the brokers yet; topics are created on first use"),
+            Err(_) => tracing::warn!(
+                brokers,
+                "kafka: no answer from the brokers yet; topics are created on first use"
+            ),
         }
         Ok(bus)
     }
@@ -78,8 +81,10 @@ impl KafkaBus {
         if missing.is_empty() {
             return Ok(());
         }
-        let new: Vec<NewTopic> =
-            missing.iter().map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1))).collect();
+        let new: Vec<NewTopic> = missing
+            .iter()
+            .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1)))
+            .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let results = self.admin.create_topics(new.iter(), &opts).await.map_err(kerr)?;
         for r in results {
@@ -101,6 +106,8 @@ impl KafkaBus {
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // Low latency over fewer fetch requests: a quick-commerce saga waits on these.
+            .set("fetch.wait.max.ms", "20")
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
             .set("partition.assignment.strategy", "cooperative-sticky");
@@ -115,7 +122,9 @@ impl KafkaBus {
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
             for t in &topics {
-                let md = consumer.fetch_metadata(Some(t), Timeout::After(Duration::from_secs(5))).map_err(kerr)?;
+                let md = consumer
+                    .fetch_metadata(Some(t), Timeout::After(Duration::from_secs(5)))
+                    .map_err(kerr)?;
                 for mt in md.topics() {
                     for p in mt.partitions() {
                         let (lo, hi) = consumer
@@ -157,9 +166,15 @@ impl KafkaBus {
             for e in resolved.elements() {
                 let off = match e.offset() {
                     Offset::Offset(o) => o,
-                    _ => parts.iter().find(|(t, p, _, _)| t == e.topic() && *p == e.partition()).map(|x| x.3).unwrap_or(0),
+                    _ => parts
+                        .iter()
+                        .find(|(t, p, _, _)| t == e.topic() && *p == e.partition())
+                        .map(|x| x.3)
+                        .unwrap_or(0),
                 };
-                fixed.add_partition_offset(e.topic(), e.partition(), Offset::Offset(off)).map_err(kerr)?;
+                fixed
+                    .add_partition_offset(e.topic(), e.partition(), Offset::Offset(off))
+                    .map_err(kerr)?;
             }
             return Ok(fixed);
         }
@@ -222,14 +237,22 @@ impl EventBus for KafkaBus {
         })
     }
 
-    fn subscribe<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+    fn subscribe<'a>(
+        &'a self,
+        group: &'a str,
+        topics: &'a [String],
+    ) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
         Box::pin(async move {
             self.ensure_topics(topics).await?;
             let consumer: StreamConsumer = self.consumer_config(group).create().map_err(kerr)?;
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             consumer.subscribe(&names).map_err(kerr)?;
-            Ok(Box::new(KafkaSubscriber { consumer: Arc::new(consumer), store: true, lag_at: None, lag: None })
-                as Box<dyn Subscriber>)
+            Ok(Box::new(KafkaSubscriber {
+                consumer: Arc::new(consumer),
+                store: true,
+                lag_at: None,
+                lag: None,
+            }) as Box<dyn Subscriber>)
         })
     }
 
@@ -240,8 +263,12 @@ impl EventBus for KafkaBus {
             cfg.set("enable.auto.commit", "false");
             let consumer: StreamConsumer = cfg.create().map_err(kerr)?;
             consumer.assign(&tpl).map_err(kerr)?;
-            Ok(Box::new(KafkaSubscriber { consumer: Arc::new(consumer), store: false, lag_at: None, lag: None })
-                as Box<dyn Subscriber>)
+            Ok(Box::new(KafkaSubscriber {
+                consumer: Arc::new(consumer),
+                store: false,
+                lag_at: None,
+                lag: None,
+            }) as Box<dyn Subscriber>)
         })
     }
 
@@ -265,9 +292,15 @@ impl EventBus for KafkaBus {
             let consumer: BaseConsumer = self.consumer_config("nakku-admin").create().map_err(kerr)?;
             let prefix = format!("{}.", self.prefix);
             tokio::task::spawn_blocking(move || {
-                let md = consumer.fetch_metadata(None, Timeout::After(Duration::from_secs(5))).map_err(kerr)?;
-                let mut names: Vec<String> =
-                    md.topics().iter().map(|t| t.name().to_owned()).filter(|n| n.starts_with(&prefix)).collect();
+                let md = consumer
+                    .fetch_metadata(None, Timeout::After(Duration::from_secs(5)))
+                    .map_err(kerr)?;
+                let mut names: Vec<String> = md
+                    .topics()
+                    .iter()
+                    .map(|t| t.name().to_owned())
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect();
                 names.sort();
                 Ok(names)
             })
@@ -331,7 +364,9 @@ impl Subscriber for KafkaSubscriber {
     fn commit<'a>(&'a mut self, d: &'a Delivery) -> BoxFut<'a, Result<(), BusError>> {
         Box::pin(async move {
             if self.store {
-                self.consumer.store_offset(&d.topic, d.partition, d.offset).map_err(kerr)?;
+                self.consumer
+                    .store_offset(&d.topic, d.partition, d.offset)
+                    .map_err(kerr)?;
             }
             Ok(())
         })
@@ -349,7 +384,9 @@ impl Subscriber for KafkaSubscriber {
                 let positions = c.position().ok()?;
                 let mut lag = 0;
                 for e in positions.elements() {
-                    let (_, hi) = c.fetch_watermarks(e.topic(), e.partition(), Timeout::After(Duration::from_secs(1))).ok()?;
+                    let (_, hi) = c
+                        .fetch_watermarks(e.topic(), e.partition(), Timeout::After(Duration::from_secs(1)))
+                        .ok()?;
                     if let Offset::Offset(p) = e.offset() {
                         lag += (hi - p).max(0);
                     }

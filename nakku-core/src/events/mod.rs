@@ -74,10 +74,17 @@ impl Envelope {
 pub async fn connect_bus(settings: &crate::config::Settings) -> anyhow::Result<std::sync::Arc<dyn bus::EventBus>> {
     use crate::config::BusKind;
     match settings.event_bus {
-        BusKind::Embedded => Ok(std::sync::Arc::new(embedded::EmbeddedLog::open(&settings.event_log_path()).await?)),
+        BusKind::Embedded => Ok(std::sync::Arc::new(
+            embedded::EmbeddedLog::open(&settings.event_log_path()).await?,
+        )),
         #[cfg(feature = "kafka")]
         BusKind::Kafka => Ok(std::sync::Arc::new(
-            kafka::KafkaBus::connect(&settings.kafka_brokers, &settings.event_topic_prefix, settings.kafka_partitions).await?,
+            kafka::KafkaBus::connect(
+                &settings.kafka_brokers,
+                &settings.event_topic_prefix,
+                settings.kafka_partitions,
+            )
+            .await?,
         )),
         #[cfg(not(feature = "kafka"))]
         BusKind::Kafka => anyhow::bail!("NAKKU_EVENT_BUS=kafka, but this nakku was built without the `kafka` feature"),
@@ -173,7 +180,13 @@ mod tests {
 
     #[test]
     fn an_oversized_envelope_is_refused_with_its_size() {
-        let e = Envelope::new(catalog::USER_UPDATED, Service::User, "u", "c", serde_json::json!({"x": "y".repeat(2000)}));
+        let e = Envelope::new(
+            catalog::USER_UPDATED,
+            Service::User,
+            "u",
+            "c",
+            serde_json::json!({"x": "y".repeat(2000)}),
+        );
         let err = e.to_bytes(1000).unwrap_err().to_string();
         assert!(err.contains("over the 1000-byte limit"), "{err}");
         assert!(e.to_bytes(10_000).is_ok());

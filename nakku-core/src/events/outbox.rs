@@ -10,7 +10,8 @@ use crate::id::now_ms;
 /// An envelope over [`super::DEFAULT_MAX_EVENT_BYTES`] is refused here, so the change it
 /// describes is rolled back rather than leaving an event the bus would never accept.
 pub async fn append(conn: &mut AnyConnection, env: &Envelope) -> Result<(), sqlx::Error> {
-    env.to_bytes(super::DEFAULT_MAX_EVENT_BYTES).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    env.to_bytes(super::DEFAULT_MAX_EVENT_BYTES)
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let payload = serde_json::to_string(&env.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let occurred_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
         .map(|t| t.timestamp_millis())

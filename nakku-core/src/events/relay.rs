@@ -80,14 +80,24 @@ pub async fn backlog(db: &Db) -> Result<Backlog, sqlx::Error> {
         .await?;
     let n: i64 = r.try_get("n")?;
     let oldest: Option<i64> = r.try_get("oldest")?;
-    Ok(Backlog { unpublished: n, oldest_age_ms: oldest.map(|o| (now_ms() - o).max(0)).unwrap_or(0) })
+    Ok(Backlog {
+        unpublished: n,
+        oldest_age_ms: oldest.map(|o| (now_ms() - o).max(0)).unwrap_or(0),
+    })
 }
 
 impl Relay {
     pub fn new(service: &'static str, db: Db, bus: Arc<dyn EventBus>, cfg: RelayConfig) -> Relay {
         let status = Arc::new(RelayStatus::default());
         status.bus_up.store(true, Ordering::Relaxed);
-        Relay { service, db, bus, cfg, instance: format!("{}-{}", std::process::id(), new_id()), status }
+        Relay {
+            service,
+            db,
+            bus,
+            cfg,
+            instance: format!("{}-{}", std::process::id(), new_id()),
+            status,
+        }
     }
 
     pub fn status(&self) -> Arc<RelayStatus> {
@@ -126,7 +136,7 @@ impl Relay {
     }
 
     /// Gives the lease up (at shutdown) so a standby can take over at once.
-    async fn release_lease(&self) {
+    pub async fn release_lease(&self) {
         let _ = sqlx::query("UPDATE outbox_lease SET expires_at = 0 WHERE name = 'relay' AND holder = ?")
             .bind(&self.instance)
             .execute(self.db.pool())

@@ -63,7 +63,11 @@ impl Handler for ActivityHandler {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(catalog::USER_REGISTERED, 1), (catalog::USER_LOGIN, 1), (catalog::USER_DELETED, 1)]
+        &[
+            (catalog::USER_REGISTERED, 1),
+            (catalog::USER_LOGIN, 1),
+            (catalog::USER_DELETED, 1),
+        ]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
