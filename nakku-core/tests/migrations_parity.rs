@@ -33,7 +33,7 @@ fn mysql_and_sqlite_have_the_same_services_and_migration_files() {
 }
 
 #[test]
-fn every_service_database_has_an_outbox_table() {
+fn every_service_database_has_the_event_tables() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
     for backend in ["mysql", "sqlite"] {
         for svc in names(&root.join(backend)) {
@@ -42,7 +42,12 @@ fn every_service_database_has_an_outbox_table() {
                 .iter()
                 .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
                 .collect();
-            assert!(all.contains("CREATE TABLE outbox"), "{backend}/{svc} has no outbox");
+            for table in ["outbox", "outbox_lease", "processed_events", "dead_letters"] {
+                assert!(
+                    all.contains(&format!("CREATE TABLE {table} ")),
+                    "{backend}/{svc} has no {table}"
+                );
+            }
         }
     }
 }

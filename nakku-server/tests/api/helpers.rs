@@ -91,6 +91,16 @@ impl TestApp {
 
     /// `extra` settings (as `NAKKU_*` variables) override the test defaults.
     pub async fn spawn_full(backend: Backend, proxied: bool, extra: &[(&str, &str)]) -> Option<TestApp> {
+        Self::spawn_on_bus(backend, proxied, extra, None).await
+    }
+
+    /// With `bus`, the services use that event bus instead of the configured one.
+    pub async fn spawn_on_bus(
+        backend: Backend,
+        proxied: bool,
+        extra: &[(&str, &str)],
+        bus: Option<Arc<dyn nakku_core::events::bus::EventBus>>,
+    ) -> Option<TestApp> {
         if std::env::var("TEST_LOG").is_ok() {
             nakku_server::telemetry::init(nakku_core::config::LogFormat::Json, "info");
         }
@@ -129,7 +139,9 @@ impl TestApp {
         let migrator = Db::connect(&url, 1).await.expect("test database");
         migrate::run(Service::User, &migrator).await.expect("migrations apply");
         migrator.close().await;
-        let app = Application::build(&settings, &[]).await.expect("application builds");
+        let app = Application::build_with_bus(&settings, &[], bus)
+            .await
+            .expect("application builds");
         let db = app.db(Service::User).expect("user db").clone();
         let addr = |s| app.addr(s).expect("service bound");
         let (gateway, user): (SocketAddr, SocketAddr) = (addr(Service::Gateway), addr(Service::User));
@@ -230,6 +242,25 @@ impl TestApp {
             d["user"]["id"].as_str().unwrap().to_owned(),
             d["access_token"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// Polls `f` until it returns Some, for up to `secs` seconds (events arrive asynchronously).
+    pub async fn eventually<T, F, Fut>(&self, secs: u64, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached within {secs}s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Makes an account admin directly in the database (what `nakku users set-role` does).

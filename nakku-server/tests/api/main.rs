@@ -7,5 +7,6 @@ mod helpers;
 mod addresses;
 mod admin;
 mod auth;
+mod events;
 mod platform;
 mod profile;

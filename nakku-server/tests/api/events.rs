@@ -1,0 +1,185 @@
+//! Events through the running services: outbox → relay → bus → the user.activity consumer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use nakku_core::events::bus::*;
+use nakku_core::events::embedded::EmbeddedLog;
+
+use crate::helpers::*;
+
+crate::on_both_backends!(sign_ins_reach_the_activity_read_model_through_the_bus);
+
+async fn sign_ins_reach_the_activity_read_model_through_the_bus(app: TestApp) {
+    check_activity_flow(&app).await;
+}
+
+/// Registers, signs in twice with a user agent, and reads the activity read model.
+async fn check_activity_flow(app: &TestApp) {
+    let (id, token) = app.signed_up(1).await;
+    app.make_admin(&id).await;
+    for _ in 0..2 {
+        let r = app
+            .client
+            .post(app.api("/auth/login"))
+            .header("user-agent", "nakku-test/1.0")
+            .json(&serde_json::json!({"email": "shopper1@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let activity = app
+        .eventually(30, || async {
+            let b = body(app.get_as(format!("/users/{id}/activity"), &token).await).await;
+            (b["data"]["login_count"] == 2 && b["data"]["registered_at"].is_string()).then_some(b)
+        })
+        .await;
+    assert_eq!(activity["data"]["last_user_agent"], "nakku-test/1.0");
+    // Everything in the outbox was published.
+    app.eventually(10, || async {
+        app.outbox()
+            .await
+            .iter()
+            .all(|r| r.published_at.is_some())
+            .then_some(())
+    })
+    .await;
+}
+
+/// A bus that can be switched off.
+struct Switchable {
+    inner: EmbeddedLog,
+    down: AtomicBool,
+}
+
+impl Switchable {
+    fn check(&self) -> Result<(), BusError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(BusError::Unavailable("broker unreachable (test)".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl EventBus for Switchable {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+    fn publish<'a>(&'a self, msgs: &'a [Message]) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.publish(msgs).await
+        })
+    }
+    fn subscribe<'a>(&'a self, g: &'a str, t: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+        self.inner.subscribe(g, t)
+    }
+    fn read<'a>(&'a self, t: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+        self.inner.read(t, from)
+    }
+    fn rewind<'a>(&'a self, g: &'a str, t: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>> {
+        self.inner.rewind(g, t, to)
+    }
+    fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
+        self.inner.topics()
+    }
+    fn ping(&self) -> BoxFut<'_, Result<(), BusError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.ping().await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(Switchable {
+        inner: EmbeddedLog::open(&dir.path().join("events.db")).await.unwrap(),
+        down: AtomicBool::new(true),
+    });
+    let app = TestApp::spawn_on_bus(Backend::Sqlite, false, &[], Some(bus.clone()))
+        .await
+        .unwrap();
+    let (id, token) = app.signed_up(1).await;
+    app.make_admin(&id).await;
+    assert_eq!(app.login("shopper1@example.com", PASSWORD).await.status(), 200);
+
+    let b = error_body(
+        app.client.get(format!("{}/health", app.user)).send().await.unwrap(),
+        503,
+    )
+    .await;
+    assert_eq!(b["data"]["checks"]["event_bus"]["status"], "down", "{b}");
+    assert_eq!(b["data"]["checks"]["database"]["status"], "up");
+    assert_eq!(b["data"]["checks"]["outbox"]["unpublished"], 2, "{b}");
+    assert!(app.outbox().await.iter().all(|r| r.published_at.is_none()));
+
+    // The relay keeps trying (and counts its failures) while the broker is down.
+    app.eventually(10, || async {
+        let m = app
+            .client
+            .get(format!("{}/metrics", app.user))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        m.contains("nakku_outbox_publish_failures_total{service=\"user\"}")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        app.outbox().await.iter().all(|r| r.published_at.is_none()),
+        "nothing published while down"
+    );
+
+    bus.down.store(false, Ordering::SeqCst);
+    app.eventually(30, || async {
+        let b = body(app.get_as(format!("/users/{id}/activity"), &token).await).await;
+        (b["data"]["login_count"] == 1).then_some(())
+    })
+    .await;
+    let b = body(app.client.get(format!("{}/health", app.user)).send().await.unwrap()).await;
+    assert_eq!(b["data"]["checks"]["event_bus"]["status"], "up");
+    assert_eq!(b["data"]["checks"]["outbox"]["unpublished"], 0);
+    let m = app
+        .client
+        .get(format!("{}/metrics", app.user))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("nakku_outbox_published_total{service=\"user\"} 2"), "{m}");
+    assert!(
+        m.contains("nakku_consumer_messages_total{consumer=\"user.activity\""),
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_sign_ins_reach_the_activity_read_model() {
+    let Ok(brokers) = std::env::var("NAKKU_TEST_KAFKA_BROKERS") else {
+        assert!(
+            std::env::var("NAKKU_TEST_REQUIRE_KAFKA").map_or(true, |v| v != "1"),
+            "Kafka suite required"
+        );
+        eprintln!("SKIPPED (Kafka suite): set NAKKU_TEST_KAFKA_BROKERS=127.0.0.1:9092");
+        return;
+    };
+    let prefix = format!("api{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let env = [
+        ("NAKKU_EVENT_BUS", "kafka"),
+        ("NAKKU_KAFKA_BROKERS", brokers.as_str()),
+        ("NAKKU_EVENT_TOPIC_PREFIX", prefix.as_str()),
+    ];
+    let app = TestApp::spawn_full(Backend::Sqlite, false, &env).await.unwrap();
+    let b = body(app.client.get(format!("{}/health", app.user)).send().await.unwrap()).await;
+    assert_eq!(b["data"]["checks"]["event_bus"]["kind"], "kafka", "{b}");
+    check_activity_flow(&app).await;
+}
