@@ -633,3 +633,31 @@ async fn the_embedded_log_keeps_messages_and_committed_offsets_across_a_restart(
     let err = log.rewind("g", &topics, Position::Beginning).await.unwrap_err();
     assert!(err.to_string().contains("running"), "{err}");
 }
+
+#[tokio::test]
+async fn an_event_over_the_size_limit_is_refused_when_written_and_its_change_rolled_back() {
+    let e = env(BusUnderTest::Embedded).await.unwrap();
+    let huge = Envelope::new(
+        catalog::USER_UPDATED,
+        Service::User,
+        "u",
+        "t",
+        json!({"blob": "x".repeat(1_100_000)}),
+    );
+    let mut tx = e.db.begin().await.unwrap();
+    let err = outbox::append(&mut tx, &huge).await.unwrap_err().to_string();
+    assert!(err.contains("over the 1000000-byte limit"), "{err}");
+    tx.rollback().await.unwrap();
+    assert_eq!(e.unpublished().await, 0);
+}
+
+#[test]
+fn the_published_envelope_schema_matches_the_code() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/envelope.schema.json");
+    let on_disk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        on_disk,
+        nakku_core::events::envelope_json_schema(),
+        "regenerate docs/envelope.schema.json"
+    );
+}
