@@ -13,6 +13,7 @@ use nakku_core::config::Secret;
 use nakku_core::db::{migrate, Db};
 use nakku_core::events::bus::*;
 use nakku_core::events::consumer::{rewind_for_replay, Consumer, ConsumerConfig, Handler, Outcome};
+use nakku_core::events::faulty::FaultyBus;
 use nakku_core::events::relay::{Relay, RelayConfig};
 use nakku_core::events::{catalog, dlq, embedded::EmbeddedLog, outbox, Envelope};
 use nakku_core::service::Service;
@@ -29,7 +30,7 @@ enum BusUnderTest {
 
 struct Env {
     db: Db,
-    bus: Arc<FlakyBus>,
+    bus: Arc<FaultyBus>,
     prefix: String,
     mysql_url: Option<Secret>,
     _dir: tempfile::TempDir,
@@ -93,7 +94,7 @@ async fn env(which: BusUnderTest) -> Option<Env> {
     migrate::run(Service::User, &db).await.unwrap();
     Some(Env {
         db,
-        bus: Arc::new(FlakyBus::new(inner)),
+        bus: Arc::new(FaultyBus::new(inner)),
         prefix,
         mysql_url,
         _dir: dir,
@@ -131,62 +132,6 @@ on_both_buses!(
     replaying_from_the_beginning_rebuilds_identical_state,
     two_relays_on_one_database_publish_each_row_once,
 );
-
-/// A bus that can be switched off, or made to "crash" right after a publish reached the
-/// broker (so the relay never marks the rows sent).
-struct FlakyBus {
-    inner: Arc<dyn EventBus>,
-    down: AtomicBool,
-    crash_after_next_publish: AtomicBool,
-}
-
-impl FlakyBus {
-    fn new(inner: Arc<dyn EventBus>) -> Self {
-        FlakyBus {
-            inner,
-            down: AtomicBool::new(false),
-            crash_after_next_publish: AtomicBool::new(false),
-        }
-    }
-}
-
-impl EventBus for FlakyBus {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-    fn publish<'a>(&'a self, msgs: &'a [Message]) -> BoxFut<'a, Result<(), BusError>> {
-        Box::pin(async move {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(BusError::Unavailable("broker stopped (test)".into()));
-            }
-            self.inner.publish(msgs).await?;
-            if self.crash_after_next_publish.swap(false, Ordering::SeqCst) {
-                return Err(BusError::Unavailable("relay killed after publish (test)".into()));
-            }
-            Ok(())
-        })
-    }
-    fn subscribe<'a>(&'a self, g: &'a str, t: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
-        self.inner.subscribe(g, t)
-    }
-    fn read<'a>(&'a self, t: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
-        self.inner.read(t, from)
-    }
-    fn rewind<'a>(&'a self, g: &'a str, t: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>> {
-        self.inner.rewind(g, t, to)
-    }
-    fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
-        self.inner.topics()
-    }
-    fn ping(&self) -> BoxFut<'_, Result<(), BusError>> {
-        Box::pin(async move {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(BusError::Unavailable("broker stopped (test)".into()));
-            }
-            self.inner.ping().await
-        })
-    }
-}
 
 impl Env {
     fn relay(&self) -> Relay {
@@ -316,7 +261,7 @@ async fn a_rolled_back_change_publishes_nothing_and_a_committed_one_is_published
 
 async fn a_relay_killed_between_publish_and_mark_sent_republishes_and_the_effect_applies_once(e: Env) {
     let ids = e.logins("u1", 3).await;
-    e.bus.crash_after_next_publish.store(true, Ordering::SeqCst);
+    e.bus.crash_after_next_publish();
     assert!(e.relay().run_once().await.is_err(), "the 'crash' after publishing");
     assert_eq!(e.unpublished().await, 3, "not marked sent");
     e.publish_all().await;
@@ -333,7 +278,7 @@ async fn events_wait_in_the_outbox_while_the_bus_is_down_and_all_arrive_after(e:
     let stop = CancellationToken::new();
     let relay = e.relay();
     let running = tokio::spawn(relay.clone().run(stop.clone()));
-    e.bus.down.store(true, Ordering::SeqCst);
+    e.bus.set_down(true);
     e.logins("u1", 20).await;
     e.logins("u2", 5).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -343,7 +288,7 @@ async fn events_wait_in_the_outbox_while_the_bus_is_down_and_all_arrive_after(e:
         !relay.status().bus_up.load(Ordering::Relaxed),
         "the relay reports the bus down"
     );
-    e.bus.down.store(false, Ordering::SeqCst);
+    e.bus.set_down(false);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while e.unpublished().await > 0 {
         assert!(

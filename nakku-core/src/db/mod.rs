@@ -121,8 +121,15 @@ impl Db {
         Ok(())
     }
 
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction
+    /// that reads first and writes later fails at once with SQLITE_BUSY (no busy-timeout
+    /// wait) when another connection wrote in between, which in WAL mode is common with the
+    /// relay and consumers running beside the request handlers.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        self.pool.begin().await
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::MySql => self.pool.begin().await,
+        }
     }
 
     pub async fn close(&self) {

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod consumer;
 pub mod dlq;
 pub mod embedded;
+pub mod faulty;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod outbox;

@@ -1,10 +1,9 @@
 //! Events through the running services: outbox → relay → bus → the user.activity consumer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use nakku_core::events::bus::*;
 use nakku_core::events::embedded::EmbeddedLog;
+use nakku_core::events::faulty::FaultyBus;
 
 use crate::helpers::*;
 
@@ -47,59 +46,13 @@ async fn check_activity_flow(app: &TestApp) {
     .await;
 }
 
-/// A bus that can be switched off.
-struct Switchable {
-    inner: EmbeddedLog,
-    down: AtomicBool,
-}
-
-impl Switchable {
-    fn check(&self) -> Result<(), BusError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(BusError::Unavailable("broker unreachable (test)".into()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl EventBus for Switchable {
-    fn kind(&self) -> &'static str {
-        "embedded"
-    }
-    fn publish<'a>(&'a self, msgs: &'a [Message]) -> BoxFut<'a, Result<(), BusError>> {
-        Box::pin(async move {
-            self.check()?;
-            self.inner.publish(msgs).await
-        })
-    }
-    fn subscribe<'a>(&'a self, g: &'a str, t: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
-        self.inner.subscribe(g, t)
-    }
-    fn read<'a>(&'a self, t: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
-        self.inner.read(t, from)
-    }
-    fn rewind<'a>(&'a self, g: &'a str, t: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>> {
-        self.inner.rewind(g, t, to)
-    }
-    fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
-        self.inner.topics()
-    }
-    fn ping(&self) -> BoxFut<'_, Result<(), BusError>> {
-        Box::pin(async move {
-            self.check()?;
-            self.inner.ping().await
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Arc::new(Switchable {
-        inner: EmbeddedLog::open(&dir.path().join("events.db")).await.unwrap(),
-        down: AtomicBool::new(true),
-    });
+    let bus = Arc::new(FaultyBus::new(Arc::new(
+        EmbeddedLog::open(&dir.path().join("events.db")).await.unwrap(),
+    )));
+    bus.set_down(true);
     let app = TestApp::spawn_on_bus(Backend::Sqlite, false, &[], Some(bus.clone()))
         .await
         .unwrap();
@@ -119,15 +72,7 @@ async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lo
 
     // The relay keeps trying (and counts its failures) while the broker is down.
     app.eventually(10, || async {
-        let m = app
-            .client
-            .get(format!("{}/metrics", app.user))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = app.metrics().await;
         m.contains("nakku_outbox_publish_failures_total{service=\"user\"}")
             .then_some(())
     })
@@ -137,7 +82,7 @@ async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lo
         "nothing published while down"
     );
 
-    bus.down.store(false, Ordering::SeqCst);
+    bus.set_down(false);
     app.eventually(30, || async {
         let b = body(app.get_as(format!("/users/{id}/activity"), &token).await).await;
         (b["data"]["login_count"] == 1).then_some(())
@@ -146,15 +91,7 @@ async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lo
     let b = body(app.client.get(format!("{}/health", app.user)).send().await.unwrap()).await;
     assert_eq!(b["data"]["checks"]["event_bus"]["status"], "up");
     assert_eq!(b["data"]["checks"]["outbox"]["unpublished"], 0);
-    let m = app
-        .client
-        .get(format!("{}/metrics", app.user))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = app.metrics().await;
     assert!(m.contains("nakku_outbox_published_total{service=\"user\"} 2"), "{m}");
     assert!(
         m.contains("nakku_consumer_messages_total{consumer=\"user.activity\""),

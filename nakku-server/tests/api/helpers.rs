@@ -263,6 +263,18 @@ impl TestApp {
         }
     }
 
+    /// The user service's Prometheus text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.user))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Makes an account admin directly in the database (what `nakku users set-role` does).
     pub async fn make_admin(&self, user_id: &str) {
         sqlx::query("UPDATE users SET role = 'admin' WHERE id = ?")

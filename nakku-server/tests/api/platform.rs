@@ -54,15 +54,7 @@ async fn health_checks_the_database_and_metrics_count_requests_per_route(app: Te
     let b = body(app.client.get(format!("{}/health", app.gateway)).send().await.unwrap()).await;
     assert_eq!(b["data"]["checks"]["user"]["status"], "up");
     app.register(1).await;
-    let m = app
-        .client
-        .get(format!("{}/metrics", app.user))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = app.metrics().await;
     assert!(
         m.lines().any(|l| l.starts_with("nakku_http_requests_total{")
             && l.contains("service=\"user\"")

@@ -1,0 +1,78 @@
+//! A bus wrapper that fails on purpose, for tests and outage drills: switch the broker
+//! "off", or make the next publish reach the broker and then report a crash (the relay
+//! then never marks the rows sent, as if it died between publish and mark-sent).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::bus::*;
+
+pub struct FaultyBus {
+    inner: Arc<dyn EventBus>,
+    down: AtomicBool,
+    crash_after_next_publish: AtomicBool,
+}
+
+impl FaultyBus {
+    pub fn new(inner: Arc<dyn EventBus>) -> Self {
+        FaultyBus {
+            inner,
+            down: AtomicBool::new(false),
+            crash_after_next_publish: AtomicBool::new(false),
+        }
+    }
+
+    /// While down, publishing and pings fail as with an unreachable broker.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The next publish is stored by the broker, then reported as failed.
+    pub fn crash_after_next_publish(&self) {
+        self.crash_after_next_publish.store(true, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), BusError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(BusError::Unavailable("broker unreachable (fault injected)".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl EventBus for FaultyBus {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn publish<'a>(&'a self, msgs: &'a [Message]) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.publish(msgs).await?;
+            if self.crash_after_next_publish.swap(false, Ordering::SeqCst) {
+                return Err(BusError::Unavailable(
+                    "crashed after publishing (fault injected)".into(),
+                ));
+            }
+            Ok(())
+        })
+    }
+    fn subscribe<'a>(&'a self, g: &'a str, t: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+        self.inner.subscribe(g, t)
+    }
+    fn read<'a>(&'a self, t: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
+        self.inner.read(t, from)
+    }
+    fn rewind<'a>(&'a self, g: &'a str, t: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>> {
+        self.inner.rewind(g, t, to)
+    }
+    fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
+        self.inner.topics()
+    }
+    fn ping(&self) -> BoxFut<'_, Result<(), BusError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.ping().await
+        })
+    }
+}
