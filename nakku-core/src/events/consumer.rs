@@ -25,7 +25,8 @@ use crate::id::now_ms;
 
 /// What a consumer does with the events it subscribes to.
 pub trait Handler: Send + Sync + 'static {
-    /// Its consumer-group name and its key in `processed_events` / `dead_letters`.
+    /// Its name: the key in `processed_events` / `dead_letters`, and (with the topic
+    /// prefix) its consumer group.
     fn name(&self) -> &'static str;
 
     /// Type patterns it handles (`user.*`, `order.created`), each with the newest payload
@@ -84,6 +85,12 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Its consumer group on the bus: `<topic prefix>.<consumer name>`, so deployments
+    /// sharing a Kafka cluster under different prefixes never share a group.
+    pub fn group(&self) -> String {
+        format!("{}.{}", self.cfg.topic_prefix, self.handler.name())
+    }
+
     /// The topics its type patterns live on.
     pub fn topics(&self) -> Vec<String> {
         let mut t: Vec<String> = self
@@ -101,8 +108,9 @@ impl Consumer {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let name = self.handler.name();
         let topics = self.topics();
+        let group = self.group();
         let mut sub = loop {
-            match self.bus.subscribe(name, &topics).await {
+            match self.bus.subscribe(&group, &topics).await {
                 Ok(s) => break s,
                 Err(e) => {
                     tracing::warn!(consumer = name, error = %e, "subscribe failed; retrying");
@@ -155,7 +163,7 @@ impl Consumer {
     /// by `nakku events replay` and tests). Offsets are committed as in [`Consumer::run`].
     pub async fn catch_up(&self, idle: Duration) -> anyhow::Result<CatchUp> {
         let topics = self.topics();
-        let mut sub = self.bus.subscribe(self.handler.name(), &topics).await?;
+        let mut sub = self.bus.subscribe(&self.group(), &topics).await?;
         let never = CancellationToken::new();
         let mut done = CatchUp::default();
         let mut last = tokio::time::Instant::now();
@@ -342,7 +350,7 @@ enum ApplyError {
 /// already applied are skipped as duplicates (so nothing is counted twice). The consumer
 /// must not be running elsewhere; the caller then runs it (e.g. [`Consumer::catch_up`]).
 pub async fn rewind_for_replay(c: &Consumer, from: super::bus::Position) -> anyhow::Result<()> {
-    c.bus.rewind(c.handler.name(), &c.topics(), from).await?;
+    c.bus.rewind(&c.group(), &c.topics(), from).await?;
     if from != super::bus::Position::Beginning {
         return Ok(());
     }
