@@ -103,6 +103,7 @@ fn start_up(dir: &Path) -> Running {
         .arg("up")
         .env("NAKKU_GATEWAY_PORT", "0")
         .env("NAKKU_USER_PORT", "0")
+        .env("NAKKU_INVENTORY_PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

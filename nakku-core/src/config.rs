@@ -86,6 +86,7 @@ pub struct Settings {
     pub consumer_max_attempts: u32,
     pub relay_batch_size: usize,
     pub relay_poll_ms: u64,
+    pub reservation_ttl_secs: i64,
 }
 
 impl Default for Settings {
@@ -114,6 +115,7 @@ impl Default for Settings {
             consumer_max_attempts: 5,
             relay_batch_size: 2000,
             relay_poll_ms: 20,
+            reservation_ttl_secs: 600,
         }
     }
 }
@@ -383,6 +385,7 @@ impl Settings {
         parse_num(&mut raw, "consumer_max_attempts", 1, 100, &mut s.consumer_max_attempts)?;
         parse_num(&mut raw, "relay_batch_size", 1, 10_000, &mut s.relay_batch_size)?;
         parse_num(&mut raw, "relay_poll_ms", 1, 60_000, &mut s.relay_poll_ms)?;
+        parse_num(&mut raw, "reservation_ttl_secs", 1, 86_400, &mut s.reservation_ttl_secs)?;
         for svc in Service::ALL {
             let n = svc.name();
             if let Some(port) = s.ports.get_mut(&svc) {

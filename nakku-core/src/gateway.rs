@@ -37,7 +37,8 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         .map(|(_, s)| *s)
         .or((first == "analytics").then_some(Service::Analytics))?;
     let read = method == "GET" || method == "HEAD";
-    let public = first == "auth" || (read && matches!(first, "products" | "categories" | "locations"));
+    let stock_read = first == "inventory" && read && rest.starts_with("inventory/stores/") && rest.contains("/stock");
+    let public = first == "auth" || (read && matches!(first, "products" | "categories" | "locations")) || stock_read;
     Some(Route { service, public })
 }
 
@@ -79,6 +80,13 @@ mod tests {
             route("GET", "/api/v1/analytics/summary").map(|r| r.service),
             Some(Service::Analytics)
         );
+        assert!(route("GET", "/api/v1/inventory/stores/BLR-1/stock").unwrap().public);
+        assert!(
+            !route("POST", "/api/v1/inventory/stores/BLR-1/stock/MILK/restock")
+                .unwrap()
+                .public
+        );
+        assert!(!route("GET", "/api/v1/inventory/stores/BLR-1/low-stock").unwrap().public);
         assert_eq!(route("GET", "/api/v1/usersx"), None);
         assert_eq!(route("GET", "/api/v2/users"), None);
     }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod id;
+pub mod inventory;
 pub mod service;
 pub mod user;
 

@@ -37,7 +37,7 @@ impl Service {
 
     /// Services whose code exists in this build. `nakku serve` runs these; the others
     /// are answered by the gateway with 503 until their issue lands.
-    pub const IMPLEMENTED: [Service; 2] = [Service::Gateway, Service::User];
+    pub const IMPLEMENTED: [Service; 3] = [Service::Gateway, Service::User, Service::Inventory];
 
     /// Lower-case name used in URLs, config keys and database names.
     pub fn name(self) -> &'static str {

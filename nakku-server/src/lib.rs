@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 pub mod health;
+pub mod inventory;
 pub mod metrics;
 pub mod middleware;
 pub mod startup;

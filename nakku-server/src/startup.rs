@@ -33,6 +33,8 @@ pub struct Application {
     bus: Option<Arc<dyn EventBus>>,
     relays: Vec<Relay>,
     consumers: Vec<Consumer>,
+    /// Inventory services whose expired reservations are released in the background.
+    sweepers: Vec<Arc<nakku_core::inventory::InventoryService>>,
 }
 
 impl Application {
@@ -55,7 +57,7 @@ impl Application {
         };
         for s in &wanted {
             if !s.is_implemented() {
-                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user)");
+                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, inventory)");
             }
         }
         let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
@@ -73,6 +75,7 @@ impl Application {
             bus: None,
             relays: Vec::new(),
             consumers: Vec::new(),
+            sweepers: Vec::new(),
         };
         let with_data = wanted.iter().any(|s| *s != Service::Gateway);
         if with_data {
@@ -102,6 +105,15 @@ impl Application {
                     };
                     let user = UserService::new(db.clone(), jwt.clone(), cfg)?;
                     crate::user::router(Arc::new(user))
+                }
+                Service::Inventory => {
+                    let cfg = nakku_core::inventory::InventoryConfig {
+                        reservation_ttl_secs: settings.reservation_ttl_secs,
+                        ..Default::default()
+                    };
+                    let inventory = Arc::new(nakku_core::inventory::InventoryService::new(db.clone(), cfg));
+                    app.sweepers.push(inventory.clone());
+                    crate::inventory::router(inventory, jwt.clone())
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };
@@ -183,6 +195,23 @@ impl Application {
         let mut workers = tokio::task::JoinSet::new();
         for relay in self.relays {
             workers.spawn(relay.run(workers_stop.clone()));
+        }
+        for inventory in self.sweepers {
+            let stop = workers_stop.clone();
+            workers.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.cancelled() => break,
+                    }
+                    match inventory.expire_due().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(released = n, "expired reservations released"),
+                        Err(e) => tracing::warn!(error = %e, "releasing expired reservations failed"),
+                    }
+                }
+            });
         }
         for consumer in self.consumers {
             let stop = workers_stop.clone();

@@ -12,6 +12,8 @@ use crate::service::Service;
 
 static SQLITE_USER: Migrator = sqlx::migrate!("../migrations/sqlite/user");
 static MYSQL_USER: Migrator = sqlx::migrate!("../migrations/mysql/user");
+static SQLITE_INVENTORY: Migrator = sqlx::migrate!("../migrations/sqlite/inventory");
+static MYSQL_INVENTORY: Migrator = sqlx::migrate!("../migrations/mysql/inventory");
 
 /// The migrations of one service on one backend; `None` for services without a database
 /// or whose code has not landed yet.
@@ -19,6 +21,8 @@ pub fn migrator(svc: Service, dialect: Dialect) -> Option<&'static Migrator> {
     match (svc, dialect) {
         (Service::User, Dialect::Sqlite) => Some(&SQLITE_USER),
         (Service::User, Dialect::MySql) => Some(&MYSQL_USER),
+        (Service::Inventory, Dialect::Sqlite) => Some(&SQLITE_INVENTORY),
+        (Service::Inventory, Dialect::MySql) => Some(&MYSQL_INVENTORY),
         _ => None,
     }
 }

@@ -8,6 +8,16 @@ pub const USER_ADDRESS_ADDED: &str = "user.address.added";
 pub const USER_ADDRESS_UPDATED: &str = "user.address.updated";
 pub const USER_ADDRESS_DELETED: &str = "user.address.deleted";
 
+pub const INVENTORY_UPDATED: &str = "inventory.updated";
+pub const INVENTORY_LOW_STOCK: &str = "inventory.low_stock";
+pub const INVENTORY_OUT_OF_STOCK: &str = "inventory.out_of_stock";
+pub const INVENTORY_BACK_IN_STOCK: &str = "inventory.back_in_stock";
+pub const INVENTORY_RESERVED: &str = "inventory.reserved";
+pub const INVENTORY_RESERVATION_FAILED: &str = "inventory.reservation_failed";
+pub const INVENTORY_RELEASED: &str = "inventory.released";
+pub const INVENTORY_CONFIRMED: &str = "inventory.confirmed";
+pub const WAREHOUSE_UPDATED: &str = "inventory.store.updated";
+
 /// Every domain that publishes events (one topic each).
 pub const DOMAINS: [&str; 10] = [
     "user",

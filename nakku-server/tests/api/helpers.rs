@@ -69,13 +69,15 @@ pub fn mysql_server_url() -> Option<String> {
 pub struct TestApp {
     pub gateway: String,
     pub user: String,
+    pub inventory: String,
     pub client: reqwest::Client,
     pub db: Db,
+    pub inventory_db: Db,
     pub jwt: JwtKeys,
     pub db_proxy: Option<TcpProxy>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    mysql_db_url: Option<Secret>,
+    mysql_db_urls: Vec<Secret>,
     _dir: tempfile::TempDir,
 }
 
@@ -109,54 +111,64 @@ impl TestApp {
         env.insert("NAKKU_DATA_DIR".to_owned(), dir.path().display().to_string());
         env.insert("NAKKU_JWT_SECRET".to_owned(), JWT_SECRET.to_owned());
         env.insert("NAKKU_BCRYPT_COST".to_owned(), "4".to_owned());
-        env.insert("NAKKU_GATEWAY_PORT".to_owned(), "0".to_owned());
-        env.insert("NAKKU_USER_PORT".to_owned(), "0".to_owned());
+        for svc in Service::ALL {
+            env.insert(format!("NAKKU_{}_PORT", svc.env_name()), "0".to_owned());
+        }
         env.insert("NAKKU_BODY_LIMIT_BYTES".to_owned(), "65536".to_owned());
         env.insert("NAKKU_SHUTDOWN_GRACE_SECS".to_owned(), "5".to_owned());
         for (k, v) in extra {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
-        let mut mysql_db_url = None;
+        let mut mysql_db_urls = Vec::new();
         let mut db_proxy = None;
         if backend == Backend::MySql {
+            // One database per service per test; only the user database can go through the proxy.
             let server = mysql_server_url()?;
-            let name = format!("nakku_test_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-            let direct = format!("{}/{name}", server.trim_end_matches('/'));
-            mysql_db_url = Some(Secret::new(direct.clone()));
-            let url = if proxied {
-                let target = mysql_host_port(&server);
-                let proxy = TcpProxy::start(&target).await;
-                let u = direct.replacen(&target, &proxy.addr.to_string(), 1);
-                db_proxy = Some(proxy);
-                u
-            } else {
-                direct
-            };
-            env.insert("NAKKU_USER_DATABASE_URL".to_owned(), url);
+            let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+            for svc in migrate::migrated_services() {
+                let direct = format!("{}/nakku_test_{id}_{}", server.trim_end_matches('/'), svc.name());
+                mysql_db_urls.push(Secret::new(direct.clone()));
+                let url = if proxied && svc == Service::User {
+                    let target = mysql_host_port(&server);
+                    let proxy = TcpProxy::start(&target).await;
+                    let u = direct.replacen(&target, &proxy.addr.to_string(), 1);
+                    db_proxy = Some(proxy);
+                    u
+                } else {
+                    direct
+                };
+                env.insert(format!("NAKKU_{}_DATABASE_URL", svc.env_name()), url);
+            }
         }
         let settings = Settings::load(None, &env).expect("test settings are valid");
-        let url = settings.database_url_for(Service::User).expect("user db url");
-        let migrator = Db::connect(&url, 1).await.expect("test database");
-        migrate::run(Service::User, &migrator).await.expect("migrations apply");
-        migrator.close().await;
+        for svc in migrate::migrated_services() {
+            let url = settings.database_url_for(svc).expect("db url");
+            let migrator = Db::connect(&url, 1).await.expect("test database");
+            migrate::run(svc, &migrator).await.expect("migrations apply");
+            migrator.close().await;
+        }
         let app = Application::build_with_bus(&settings, &[], bus)
             .await
             .expect("application builds");
         let db = app.db(Service::User).expect("user db").clone();
+        let inventory_db = app.db(Service::Inventory).expect("inventory db").clone();
         let addr = |s| app.addr(s).expect("service bound");
-        let (gateway, user): (SocketAddr, SocketAddr) = (addr(Service::Gateway), addr(Service::User));
+        let (gateway, user, inventory): (SocketAddr, SocketAddr, SocketAddr) =
+            (addr(Service::Gateway), addr(Service::User), addr(Service::Inventory));
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         Some(TestApp {
             gateway: format!("http://{gateway}"),
             user: format!("http://{user}"),
+            inventory: format!("http://{inventory}"),
             client: reqwest::Client::new(),
             db,
+            inventory_db,
             jwt: JwtKeys::new(&Secret::new(JWT_SECRET), 900),
             db_proxy,
             shutdown,
             server: Some(server),
-            mysql_db_url,
+            mysql_db_urls,
             _dir: dir,
         })
     }
@@ -275,6 +287,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Signs up an account, makes it admin, and returns a token that carries the role.
+    pub async fn admin_token(&self, tag: u32) -> String {
+        let (id, _) = self.signed_up(tag).await;
+        self.make_admin(&id).await;
+        let r = self.login(&format!("shopper{tag}@example.com"), PASSWORD).await;
+        body(r).await["data"]["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// Makes an account admin directly in the database (what `nakku users set-role` does).
     pub async fn make_admin(&self, user_id: &str) {
         sqlx::query("UPDATE users SET role = 'admin' WHERE id = ?")
@@ -300,6 +320,17 @@ impl TestApp {
         outbox::recent(&mut conn, 1000).await.unwrap()
     }
 
+    /// Every row in the inventory outbox, oldest first.
+    pub async fn inventory_events(&self, event_type: &str) -> Vec<OutboxRow> {
+        let mut conn = self.inventory_db.pool().acquire().await.unwrap();
+        outbox::recent(&mut conn, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.envelope.event_type == event_type)
+            .collect()
+    }
+
     /// Row counts of every user-service table, to prove a request wrote nothing.
     pub async fn snapshot(&self) -> [i64; 4] {
         [
@@ -323,11 +354,14 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if let Some(url) = self.mysql_db_url.take() {
-            // Drop the per-test database on a thread of its own: Drop cannot await.
+        let urls = std::mem::take(&mut self.mysql_db_urls);
+        if !urls.is_empty() {
+            // Drop the per-test databases on a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
                 if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    let _ = rt.block_on(nakku_core::db::drop_mysql_database(&url));
+                    for url in &urls {
+                        let _ = rt.block_on(nakku_core::db::drop_mysql_database(url));
+                    }
                 }
             })
             .join();

@@ -8,5 +8,6 @@ mod addresses;
 mod admin;
 mod auth;
 mod events;
+mod inventory;
 mod platform;
 mod profile;

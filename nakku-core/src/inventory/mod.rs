@@ -1,0 +1,236 @@
+//! The inventory domain: dark stores, stock per sku per store, reservations for orders,
+//! the stock ledger and stock alerts.
+//!
+//! Stock never goes negative under any concurrency: every change is a conditional UPDATE
+//! whose WHERE clause carries the invariant (`on_hand - reserved >= qty`), and the affected
+//! row count decides; nothing reads then writes. Every movement is appended to
+//! `stock_ledger`, whose deltas sum to the stock row (checked by `reconcile`).
+
+pub mod service;
+pub mod store;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+pub use service::{InventoryConfig, InventoryService};
+
+use crate::id::ms_to_rfc3339;
+
+fn rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&ms_to_rfc3339(*ms))
+}
+
+/// A dark store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Warehouse {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub city: String,
+    pub lat: f64,
+    pub lng: f64,
+    /// `HH:MM` local time (IST).
+    pub opens_at: String,
+    pub closes_at: String,
+    pub active: bool,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: i64,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: i64,
+}
+
+/// Stock of one sku at one store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StockLevel {
+    pub store: String,
+    pub sku: String,
+    /// False when the store does not stock this sku at all.
+    pub tracked: bool,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+    pub in_stock: bool,
+    pub low_threshold: i64,
+    pub low: bool,
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LedgerEntry {
+    pub id: String,
+    pub sku: String,
+    pub on_hand_delta: i64,
+    pub reserved_delta: i64,
+    pub reason: String,
+    pub note: Option<String>,
+    pub ref_id: Option<String>,
+    pub actor: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: i64,
+}
+
+/// A reservation line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// A reservation for one order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reservation {
+    pub id: String,
+    pub order_id: String,
+    pub store: String,
+    /// `held`, `confirmed`, `released`, `expired` or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub lines: Vec<Line>,
+    #[serde(serialize_with = "rfc3339")]
+    pub expires_at: i64,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: i64,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WarehouseInput {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub city: Option<String>,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub opens_at: Option<String>,
+    pub closes_at: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RestockInput {
+    pub quantity: Option<i64>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AdjustInput {
+    pub delta: Option<i64>,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ThresholdInput {
+    pub low_threshold: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReserveInput {
+    pub order_id: Option<String>,
+    pub store: Option<String>,
+    pub lines: Option<Vec<Line>>,
+    /// Overrides the configured reservation lifetime.
+    pub ttl_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReleaseInput {
+    pub reason: Option<String>,
+}
+
+/// Reasons an admin may give for an adjustment.
+pub const ADJUST_REASONS: [&str; 5] = ["damaged", "expired", "count_correction", "returned", "other"];
+
+/// Largest quantity in one line or movement (guards against typos like 10000000).
+pub const MAX_QUANTITY: i64 = 100_000;
+
+/// A sku: 1 to 64 characters of letters, digits, `-`, `_`, `.`.
+pub fn parse_sku(raw: &str) -> Result<String, String> {
+    let s = raw.trim();
+    if !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 1-64 letters, digits, '-', '_' or '.'".to_owned())
+    }
+}
+
+/// A store code such as `BLR-KOR-01`.
+pub fn parse_code(raw: &str) -> Result<String, String> {
+    let s = raw.trim().to_ascii_uppercase();
+    if (2..=32).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        Ok(s)
+    } else {
+        Err("must be 2-32 letters, digits or '-'".to_owned())
+    }
+}
+
+/// `HH:MM` → minutes after midnight.
+pub fn parse_hhmm(raw: &str) -> Result<i64, String> {
+    let err = || "must be a time HH:MM between 00:00 and 24:00".to_owned();
+    let (h, m) = raw.trim().split_once(':').ok_or_else(err)?;
+    let (h, m): (i64, i64) = (h.parse().map_err(|_| err())?, m.parse().map_err(|_| err())?);
+    if !(0..=24).contains(&h) || !(0..60).contains(&m) || (h == 24 && m != 0) {
+        return Err(err());
+    }
+    Ok(h * 60 + m)
+}
+
+pub fn hhmm(minutes: i64) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// Whether a store open `opens..closes` (minutes, IST) is open at `now_ms`. A closing time
+/// before the opening time means the store is open past midnight.
+pub fn is_open_at(opens: i64, closes: i64, now_ms: i64) -> bool {
+    let ist_minutes = (now_ms / 60_000 + 5 * 60 + 30).rem_euclid(24 * 60);
+    if opens == closes {
+        return true; // round the clock
+    }
+    if opens < closes {
+        (opens..closes).contains(&ist_minutes)
+    } else {
+        ist_minutes >= opens || ist_minutes < closes
+    }
+}
+
+/// A quantity of 1..=MAX_QUANTITY.
+pub fn check_quantity(q: i64) -> Result<i64, String> {
+    if (1..=MAX_QUANTITY).contains(&q) {
+        Ok(q)
+    } else {
+        Err(format!("must be a whole number from 1 to {MAX_QUANTITY}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skus_codes_and_times_are_checked() {
+        assert_eq!(parse_sku(" MILK-1L ").unwrap(), "MILK-1L");
+        assert!(parse_sku("a b").is_err() && parse_sku("").is_err());
+        assert_eq!(parse_code("blr-kor-01").unwrap(), "BLR-KOR-01");
+        assert!(parse_code("x").is_err());
+        assert_eq!(parse_hhmm("07:30").unwrap(), 450);
+        assert_eq!(parse_hhmm("24:00").unwrap(), 1440);
+        for bad in ["7", "25:00", "10:60", "ab:cd", "24:01"] {
+            assert!(parse_hhmm(bad).is_err(), "{bad}");
+        }
+        assert_eq!(hhmm(450), "07:30");
+        assert!(check_quantity(0).is_err() && check_quantity(-3).is_err() && check_quantity(MAX_QUANTITY + 1).is_err());
+    }
+
+    #[test]
+    fn opening_hours_follow_india_time_and_may_cross_midnight() {
+        // 2026-01-01T00:00:00Z is 05:30 IST.
+        let t = 1_767_225_600_000;
+        assert!(!is_open_at(6 * 60, 23 * 60, t));
+        assert!(is_open_at(5 * 60, 23 * 60, t));
+        assert!(is_open_at(22 * 60, 6 * 60, t), "open overnight");
+        assert!(is_open_at(0, 0, t), "round the clock");
+    }
+}
