@@ -33,9 +33,12 @@ enum Command {
     Serve(commands::serve::Opts),
     /// Apply pending database migrations, or show their status
     Migrate(commands::migrate::Opts),
-    /// The event bus: tail events, replay consumers, handle dead letters, benchmark
+    /// The event bus: tail events, replay consumers, handle dead letters
     #[command(subcommand)]
     Events(commands::events::Command),
+    /// Benchmarks: the event bus, inventory reservations
+    #[command(subcommand)]
+    Bench(commands::bench::Command),
     /// Operator commands on accounts
     #[command(subcommand)]
     Users(commands::users::Command),
@@ -83,6 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(opts) => commands::migrate::run(&settings, opts).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,
+        Command::Bench(cmd) => commands::bench::run(&settings, cmd).await,
     }
 }
 

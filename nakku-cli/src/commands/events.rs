@@ -23,8 +23,6 @@ pub enum Command {
     /// Messages consumers gave up on
     #[command(subcommand)]
     Dlq(DlqCommand),
-    /// Measure the bus: raw produce/consume rates, relay throughput, publish→consume latency
-    Bench(super::bench::Opts),
 }
 
 #[derive(Debug, Args)]
@@ -92,7 +90,6 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
         Command::Tail(o) => tail(settings, o).await,
         Command::Replay(o) => replay(settings, o).await,
         Command::Dlq(c) => dlq_cmd(settings, c).await,
-        Command::Bench(o) => super::bench::run(settings, o).await,
     }
 }
 

@@ -34,6 +34,44 @@ pub async fn append(conn: &mut AnyConnection, env: &Envelope) -> Result<(), sqlx
     Ok(())
 }
 
+/// Appends several envelopes in one multi-row INSERT (fewer round trips inside hot
+/// transactions). Order within the slice is kept.
+pub async fn append_many(conn: &mut AnyConnection, envs: &[Envelope]) -> Result<(), sqlx::Error> {
+    if envs.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut rows = Vec::with_capacity(envs.len());
+    for env in envs {
+        env.to_bytes(super::DEFAULT_MAX_EVENT_BYTES)
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let payload = serde_json::to_string(&env.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let occurred_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(now);
+        rows.push((env, payload, occurred_at));
+    }
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO outbox (id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, created_at) VALUES {values}"
+    );
+    let mut q = sqlx::query(&sql);
+    for (env, payload, occurred_at) in rows {
+        q = q
+            .bind(env.id.clone())
+            .bind(env.event_type.clone())
+            .bind(env.source.clone())
+            .bind(env.aggregate_id.clone())
+            .bind(env.correlation_id.clone())
+            .bind(i64::from(env.version))
+            .bind(occurred_at)
+            .bind(payload)
+            .bind(now);
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
 /// An outbox row as stored (for inspection and, later, the relay).
 #[derive(Debug, Clone)]
 pub struct OutboxRow {

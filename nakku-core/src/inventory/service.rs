@@ -536,9 +536,6 @@ impl InventoryService {
         let (Some(order_id), Some(store_ref)) = (order_id, store_ref) else {
             return Err(missing());
         };
-        if let Ok(existing) = self.get_reservation(&order_id).await {
-            return Ok(existing);
-        }
         let w = self.warehouse(&store_ref).await?;
         if !w.active {
             return Err(CoreError::conflict("store", format!("store {} is not active", w.code)));

@@ -287,24 +287,36 @@ pub struct Movement<'a> {
 }
 
 pub async fn append_ledger(conn: &mut AnyConnection, m: &Movement<'_>) -> Result<(), sqlx::Error> {
+    append_ledger_many(conn, std::slice::from_ref(m)).await
+}
+
+/// Appends several movements in one multi-row INSERT.
+pub async fn append_ledger_many(conn: &mut AnyConnection, ms: &[Movement<'_>]) -> Result<(), sqlx::Error> {
+    if ms.is_empty() {
+        return Ok(());
+    }
     let now = now_ms();
-    sqlx::query(
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; ms.len()].join(", ");
+    let sql = format!(
         "INSERT INTO stock_ledger (id, warehouse_id, sku, on_hand_delta, reserved_delta, reason, note, ref_id, actor, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(new_id())
-    .bind(m.wh)
-    .bind(m.sku)
-    .bind(m.on_hand_delta)
-    .bind(m.reserved_delta)
-    .bind(m.reason)
-    .bind(m.note.map(str::to_owned))
-    .bind(m.ref_id.map(str::to_owned))
-    .bind(m.actor.map(str::to_owned))
-    .bind(now)
-    .bind(now)
-    .execute(conn)
-    .await?;
+         VALUES {values}"
+    );
+    let mut q = sqlx::query(&sql);
+    for m in ms {
+        q = q
+            .bind(new_id())
+            .bind(m.wh.to_owned())
+            .bind(m.sku.to_owned())
+            .bind(m.on_hand_delta)
+            .bind(m.reserved_delta)
+            .bind(m.reason.to_owned())
+            .bind(m.note.map(str::to_owned))
+            .bind(m.ref_id.map(str::to_owned))
+            .bind(m.actor.map(str::to_owned))
+            .bind(now)
+            .bind(now);
+    }
+    q.execute(conn).await?;
     Ok(())
 }
 
@@ -406,14 +418,16 @@ pub async fn insert_reservation(conn: &mut AnyConnection, r: &ReservationRow) ->
 }
 
 pub async fn insert_lines(conn: &mut AnyConnection, reservation_id: &str, lines: &[Line]) -> Result<(), sqlx::Error> {
-    for l in lines {
-        sqlx::query("INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES (?, ?, ?)")
-            .bind(reservation_id)
-            .bind(&l.sku)
-            .bind(l.quantity)
-            .execute(&mut *conn)
-            .await?;
+    if lines.is_empty() {
+        return Ok(());
     }
+    let values = vec!["(?, ?, ?)"; lines.len()].join(", ");
+    let sql = format!("INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES {values}");
+    let mut q = sqlx::query(&sql);
+    for l in lines {
+        q = q.bind(reservation_id.to_owned()).bind(l.sku.clone()).bind(l.quantity);
+    }
+    q.execute(conn).await?;
     Ok(())
 }
 
