@@ -99,11 +99,12 @@ impl Drop for Running {
 }
 
 fn start_up(dir: &Path) -> Running {
-    let mut child = nakku(dir)
+    let mut cmd = nakku(dir);
+    for svc in nakku_core::service::Service::ALL {
+        cmd.env(format!("NAKKU_{}_PORT", svc.env_name()), "0");
+    }
+    let mut child = cmd
         .arg("up")
-        .env("NAKKU_GATEWAY_PORT", "0")
-        .env("NAKKU_USER_PORT", "0")
-        .env("NAKKU_INVENTORY_PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -87,6 +87,9 @@ pub struct Settings {
     pub relay_batch_size: usize,
     pub relay_poll_ms: u64,
     pub reservation_ttl_secs: i64,
+    pub eta_road_factor: f64,
+    pub rider_speed_kmh: f64,
+    pub prep_minutes: f64,
 }
 
 impl Default for Settings {
@@ -116,6 +119,9 @@ impl Default for Settings {
             relay_batch_size: 2000,
             relay_poll_ms: 20,
             reservation_ttl_secs: 600,
+            eta_road_factor: 1.4,
+            rider_speed_kmh: 20.0,
+            prep_minutes: 4.0,
         }
     }
 }
@@ -386,6 +392,9 @@ impl Settings {
         parse_num(&mut raw, "relay_batch_size", 1, 10_000, &mut s.relay_batch_size)?;
         parse_num(&mut raw, "relay_poll_ms", 1, 60_000, &mut s.relay_poll_ms)?;
         parse_num(&mut raw, "reservation_ttl_secs", 1, 86_400, &mut s.reservation_ttl_secs)?;
+        parse_decimal(&mut raw, "eta_road_factor", 1.0, 5.0, &mut s.eta_road_factor)?;
+        parse_decimal(&mut raw, "rider_speed_kmh", 1.0, 120.0, &mut s.rider_speed_kmh)?;
+        parse_decimal(&mut raw, "prep_minutes", 0.0, 120.0, &mut s.prep_minutes)?;
         for svc in Service::ALL {
             let n = svc.name();
             if let Some(port) = s.ports.get_mut(&svc) {
@@ -510,6 +519,24 @@ where
         let expected = format!("a whole number from {min} to {max}");
         let v: T = r.value.trim().parse().map_err(|_| bad(&r, &expected))?;
         if v < min || v > max {
+            return Err(bad(&r, &expected));
+        }
+        *out = v;
+    }
+    Ok(())
+}
+
+fn parse_decimal(
+    raw: &mut HashMap<String, Raw>,
+    key: &str,
+    min: f64,
+    max: f64,
+    out: &mut f64,
+) -> Result<(), ConfigError> {
+    if let Some(r) = raw.remove(key) {
+        let expected = format!("a number from {min} to {max}");
+        let v: f64 = r.value.trim().parse().map_err(|_| bad(&r, &expected))?;
+        if !v.is_finite() || v < min || v > max {
             return Err(bad(&r, &expected));
         }
         *out = v;

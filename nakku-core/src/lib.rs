@@ -9,6 +9,7 @@ pub mod events;
 pub mod gateway;
 pub mod id;
 pub mod inventory;
+pub mod location;
 pub mod service;
 pub mod user;
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 pub fn consumers_of(svc: service::Service) -> Vec<Arc<dyn events::consumer::Handler>> {
     match svc {
         service::Service::User => vec![Arc::new(user::activity::ActivityHandler)],
+        service::Service::Location => vec![Arc::new(location::service::StoreReplica)],
         _ => Vec::new(),
     }
 }

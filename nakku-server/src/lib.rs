@@ -7,6 +7,7 @@ pub mod extract;
 pub mod gateway;
 pub mod health;
 pub mod inventory;
+pub mod location;
 pub mod metrics;
 pub mod middleware;
 pub mod startup;

@@ -57,7 +57,7 @@ impl Application {
         };
         for s in &wanted {
             if !s.is_implemented() {
-                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, inventory)");
+                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, inventory, location)");
             }
         }
         let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
@@ -114,6 +114,15 @@ impl Application {
                     let inventory = Arc::new(nakku_core::inventory::InventoryService::new(db.clone(), cfg));
                     app.sweepers.push(inventory.clone());
                     crate::inventory::router(inventory, jwt.clone())
+                }
+                Service::Location => {
+                    let cfg = nakku_core::location::LocationConfig {
+                        road_factor: settings.eta_road_factor,
+                        rider_speed_kmh: settings.rider_speed_kmh,
+                        prep_minutes: settings.prep_minutes,
+                    };
+                    let location = Arc::new(nakku_core::location::LocationService::new(db.clone(), cfg));
+                    crate::location::router(location, jwt.clone())
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };

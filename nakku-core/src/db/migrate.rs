@@ -14,6 +14,8 @@ static SQLITE_USER: Migrator = sqlx::migrate!("../migrations/sqlite/user");
 static MYSQL_USER: Migrator = sqlx::migrate!("../migrations/mysql/user");
 static SQLITE_INVENTORY: Migrator = sqlx::migrate!("../migrations/sqlite/inventory");
 static MYSQL_INVENTORY: Migrator = sqlx::migrate!("../migrations/mysql/inventory");
+static SQLITE_LOCATION: Migrator = sqlx::migrate!("../migrations/sqlite/location");
+static MYSQL_LOCATION: Migrator = sqlx::migrate!("../migrations/mysql/location");
 
 /// The migrations of one service on one backend; `None` for services without a database
 /// or whose code has not landed yet.
@@ -23,6 +25,8 @@ pub fn migrator(svc: Service, dialect: Dialect) -> Option<&'static Migrator> {
         (Service::User, Dialect::MySql) => Some(&MYSQL_USER),
         (Service::Inventory, Dialect::Sqlite) => Some(&SQLITE_INVENTORY),
         (Service::Inventory, Dialect::MySql) => Some(&MYSQL_INVENTORY),
+        (Service::Location, Dialect::Sqlite) => Some(&SQLITE_LOCATION),
+        (Service::Location, Dialect::MySql) => Some(&MYSQL_LOCATION),
         _ => None,
     }
 }

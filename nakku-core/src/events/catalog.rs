@@ -18,6 +18,8 @@ pub const INVENTORY_RELEASED: &str = "inventory.released";
 pub const INVENTORY_CONFIRMED: &str = "inventory.confirmed";
 pub const WAREHOUSE_UPDATED: &str = "inventory.store.updated";
 
+pub const LOCATION_VALIDATED: &str = "location.validated";
+
 /// Every domain that publishes events (one topic each).
 pub const DOMAINS: [&str; 10] = [
     "user",

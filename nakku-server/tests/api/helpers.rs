@@ -73,6 +73,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub inventory_db: Db,
+    pub location_db: Db,
     pub jwt: JwtKeys,
     pub db_proxy: Option<TcpProxy>,
     shutdown: CancellationToken,
@@ -152,6 +153,7 @@ impl TestApp {
             .expect("application builds");
         let db = app.db(Service::User).expect("user db").clone();
         let inventory_db = app.db(Service::Inventory).expect("inventory db").clone();
+        let location_db = app.db(Service::Location).expect("location db").clone();
         let addr = |s| app.addr(s).expect("service bound");
         let (gateway, user, inventory): (SocketAddr, SocketAddr, SocketAddr) =
             (addr(Service::Gateway), addr(Service::User), addr(Service::Inventory));
@@ -164,6 +166,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             inventory_db,
+            location_db,
             jwt: JwtKeys::new(&Secret::new(JWT_SECRET), 900),
             db_proxy,
             shutdown,
@@ -320,9 +323,18 @@ impl TestApp {
         outbox::recent(&mut conn, 1000).await.unwrap()
     }
 
-    /// Every row in the inventory outbox, oldest first.
+    /// Inventory outbox rows of one type, oldest first.
     pub async fn inventory_events(&self, event_type: &str) -> Vec<OutboxRow> {
-        let mut conn = self.inventory_db.pool().acquire().await.unwrap();
+        Self::events_in(&self.inventory_db, event_type).await
+    }
+
+    /// Location outbox rows of one type, oldest first.
+    pub async fn location_events(&self, event_type: &str) -> Vec<OutboxRow> {
+        Self::events_in(&self.location_db, event_type).await
+    }
+
+    async fn events_in(db: &Db, event_type: &str) -> Vec<OutboxRow> {
+        let mut conn = db.pool().acquire().await.unwrap();
         outbox::recent(&mut conn, 10_000)
             .await
             .unwrap()

@@ -9,5 +9,6 @@ mod admin;
 mod auth;
 mod events;
 mod inventory;
+mod location;
 mod platform;
 mod profile;

@@ -1,0 +1,517 @@
+//! Location use cases: zones (admin), serviceability, geocoding, address validation, and
+//! the `location.stores` consumer that keeps the store replica.
+
+use geo::BoundingRect;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::*;
+use crate::db::{text, Db};
+use crate::error::{CoreError, Validator};
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::{catalog, outbox, Envelope};
+use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms};
+use crate::inventory::{is_open_at, parse_hhmm};
+use crate::service::Service;
+use crate::user::{check_lat, check_lng, parse_pincode, parse_text};
+use crate::RequestCtx;
+
+/// ETA settings.
+#[derive(Debug, Clone)]
+pub struct LocationConfig {
+    /// Road distance ÷ straight-line distance.
+    pub road_factor: f64,
+    pub rider_speed_kmh: f64,
+    pub prep_minutes: f64,
+}
+
+impl Default for LocationConfig {
+    fn default() -> Self {
+        LocationConfig {
+            road_factor: 1.4,
+            rider_speed_kmh: 20.0,
+            prep_minutes: 4.0,
+        }
+    }
+}
+
+/// A store as replicated from the inventory service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Store {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub lat: f64,
+    pub lng: f64,
+    pub opens_at: String,
+    pub closes_at: String,
+    pub active: bool,
+}
+
+/// A delivery zone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Zone {
+    pub id: String,
+    pub store: String,
+    pub name: String,
+    pub geometry: serde_json::Value,
+    pub active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ZoneInput {
+    pub store: Option<String>,
+    pub name: Option<String>,
+    pub geometry: Option<serde_json::Value>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AddressCheckInput {
+    pub line1: Option<String>,
+    pub city: Option<String>,
+    pub pincode: Option<String>,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocationService {
+    db: Db,
+    cfg: LocationConfig,
+}
+
+fn zone_from_row(r: &AnyRow) -> Result<Zone, CoreError> {
+    let active: i64 = r.try_get("active")?;
+    Ok(Zone {
+        id: text(r, "id")?,
+        store: text(r, "store_code")?,
+        name: text(r, "name")?,
+        geometry: serde_json::from_str(&text(r, "geometry")?).map_err(|e| CoreError::Internal(e.into()))?,
+        active: active != 0,
+        created_at: ms_to_rfc3339(r.try_get("created_at")?),
+        updated_at: ms_to_rfc3339(r.try_get("updated_at")?),
+    })
+}
+
+fn store_from_row(r: &AnyRow) -> Result<Store, sqlx::Error> {
+    let active: i64 = r.try_get("active")?;
+    Ok(Store {
+        id: text(r, "id")?,
+        code: text(r, "code")?,
+        name: text(r, "name")?,
+        lat: r.try_get("lat")?,
+        lng: r.try_get("lng")?,
+        opens_at: text(r, "opens_at")?,
+        closes_at: text(r, "closes_at")?,
+        active: active != 0,
+    })
+}
+
+const ZONE_COLS: &str = "id, store_code, name, geometry, active, created_at, updated_at";
+const STORE_COLS: &str = "id, code, name, lat, lng, opens_at, closes_at, active";
+
+/// Checks a coordinate pair from a query or body, naming the fields.
+pub fn check_point(v: &mut Validator, lat: Option<f64>, lng: Option<f64>) -> Option<(f64, f64)> {
+    let lat = v.required("lat", lat).and_then(|x| v.check("lat", check_lat(x)));
+    let lng = v.required("lng", lng).and_then(|x| v.check("lng", check_lng(x)));
+    lat.zip(lng)
+}
+
+impl LocationService {
+    pub fn new(db: Db, cfg: LocationConfig) -> Self {
+        LocationService { db, cfg }
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, CoreError> {
+        Ok(self.db.pool().acquire().await?)
+    }
+
+    pub async fn stores(&self) -> Result<Vec<Store>, CoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {STORE_COLS} FROM stores WHERE deleted_at IS NULL ORDER BY code"
+        ))
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        Ok(rows.iter().map(store_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn store_by_code(&self, conn: &mut AnyConnection, code: &str) -> Result<Option<Store>, CoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {STORE_COLS} FROM stores WHERE code = ? AND deleted_at IS NULL"
+        ))
+        .bind(code.trim().to_ascii_uppercase())
+        .fetch_optional(conn)
+        .await?;
+        Ok(row.map(|r| store_from_row(&r)).transpose()?)
+    }
+
+    fn validate_zone(
+        v: &mut Validator,
+        geometry: Option<serde_json::Value>,
+    ) -> Option<(geo::MultiPolygon<f64>, serde_json::Value)> {
+        let g = geometry?;
+        let shape = v.check("geometry", parse_zone(&g))?;
+        Some((shape, g))
+    }
+
+    pub async fn create_zone(&self, input: ZoneInput) -> Result<Zone, CoreError> {
+        let mut v = Validator::new();
+        let store = v.required("store", input.store);
+        let name = v
+            .required("name", input.name)
+            .and_then(|n| v.check("name", parse_text(&n, 200)));
+        let geometry = v
+            .required("geometry", input.geometry.clone())
+            .and_then(|g| Self::validate_zone(&mut v, Some(g)));
+        v.finish()?;
+        let (Some(store), Some(name), Some((shape, g))) = (store, name, geometry) else {
+            return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
+        };
+        let mut conn = self.conn().await?;
+        let store = self.store_by_code(&mut conn, &store).await?.ok_or_else(|| {
+            CoreError::validation(
+                "store",
+                "is not a known store (create it in the inventory service first)",
+            )
+        })?;
+        let rect = shape
+            .bounding_rect()
+            .ok_or_else(|| CoreError::validation("geometry", "is empty"))?;
+        let now = now_ms();
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO zones (id, store_code, name, geometry, min_lat, max_lat, min_lng, max_lng, active, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&store.code)
+        .bind(&name)
+        .bind(g.to_string())
+        .bind(rect.min().y)
+        .bind(rect.max().y)
+        .bind(rect.min().x)
+        .bind(rect.max().x)
+        .bind(i64::from(input.active.unwrap_or(true)))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        drop(conn);
+        self.zone(&id).await
+    }
+
+    pub async fn zone(&self, id: &str) -> Result<Zone, CoreError> {
+        if !is_id(id) {
+            return Err(CoreError::NotFound("zone".to_owned()));
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {ZONE_COLS} FROM zones WHERE id = ? AND deleted_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.conn().await?)
+        .await?
+        .ok_or_else(|| CoreError::NotFound("zone".to_owned()))?;
+        zone_from_row(&row)
+    }
+
+    pub async fn zones(&self, store: Option<&str>) -> Result<Vec<Zone>, CoreError> {
+        let mut sql = format!("SELECT {ZONE_COLS} FROM zones WHERE deleted_at IS NULL");
+        if store.is_some() {
+            sql.push_str(" AND store_code = ?");
+        }
+        sql.push_str(" ORDER BY store_code, id");
+        let mut q = sqlx::query(&sql);
+        if let Some(s) = store {
+            q = q.bind(s.trim().to_ascii_uppercase());
+        }
+        q.fetch_all(&mut *self.conn().await?)
+            .await?
+            .iter()
+            .map(zone_from_row)
+            .collect()
+    }
+
+    pub async fn update_zone(&self, id: &str, input: ZoneInput) -> Result<Zone, CoreError> {
+        let mut v = Validator::new();
+        let name = input.name.and_then(|n| v.check("name", parse_text(&n, 200)));
+        let geometry = Self::validate_zone(&mut v, input.geometry);
+        if input.store.is_some() {
+            v.add("store", "cannot change; create a zone for the other store instead");
+        }
+        v.finish()?;
+        let mut z = self.zone(id).await?;
+        let (shape, g) = match geometry {
+            Some(x) => x,
+            None => (
+                parse_zone(&z.geometry).map_err(|e| CoreError::Internal(anyhow::anyhow!(e)))?,
+                z.geometry.clone(),
+            ),
+        };
+        let rect = shape
+            .bounding_rect()
+            .ok_or_else(|| CoreError::validation("geometry", "is empty"))?;
+        z.name = name.unwrap_or(z.name);
+        z.active = input.active.unwrap_or(z.active);
+        sqlx::query(
+            "UPDATE zones SET name = ?, geometry = ?, min_lat = ?, max_lat = ?, min_lng = ?, max_lng = ?, active = ?, updated_at = ? \
+             WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(&z.name)
+        .bind(g.to_string())
+        .bind(rect.min().y)
+        .bind(rect.max().y)
+        .bind(rect.min().x)
+        .bind(rect.max().x)
+        .bind(i64::from(z.active))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        self.zone(id).await
+    }
+
+    pub async fn delete_zone(&self, id: &str) -> Result<(), CoreError> {
+        self.zone(id).await?;
+        let now = now_ms();
+        sqlx::query("UPDATE zones SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL")
+            .bind(now)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *self.conn().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Which store serves a point: among the active zones containing it (edges included,
+    /// holes excluded), the nearest store that is open now; else why not.
+    pub async fn serviceability(&self, lat: f64, lng: f64) -> Result<serde_json::Value, CoreError> {
+        let mut conn = self.conn().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {ZONE_COLS} FROM zones WHERE deleted_at IS NULL AND active = 1 \
+             AND min_lat <= ? AND max_lat >= ? AND min_lng <= ? AND max_lng >= ?"
+        ))
+        .bind(lat)
+        .bind(lat)
+        .bind(lng)
+        .bind(lng)
+        .fetch_all(&mut *conn)
+        .await?;
+        let now = now_ms();
+        let mut open = Vec::new();
+        let mut closed = Vec::new();
+        for r in &rows {
+            let zone = zone_from_row(r)?;
+            let Ok(shape) = parse_zone(&zone.geometry) else {
+                continue;
+            };
+            if !zone_serves(&shape, lat, lng) {
+                continue;
+            }
+            let Some(store) = self.store_by_code(&mut conn, &zone.store).await? else {
+                continue;
+            };
+            if !store.active {
+                continue;
+            }
+            let km = haversine_km((lat, lng), (store.lat, store.lng));
+            let is_open = match (parse_hhmm(&store.opens_at), parse_hhmm(&store.closes_at)) {
+                (Ok(o), Ok(c)) => is_open_at(o, c, now),
+                _ => false,
+            };
+            if is_open {
+                open.push((km, store, zone))
+            } else {
+                closed.push((km, store, zone))
+            }
+        }
+        let by_distance = |a: &(f64, Store, Zone), b: &(f64, Store, Zone)| a.0.total_cmp(&b.0);
+        open.sort_by(by_distance);
+        closed.sort_by(by_distance);
+        let locality =
+            reverse(lat, lng).map(|(l, _)| json!({"locality": l.locality, "city": l.city, "pincode": l.pincode}));
+        if let Some((km, store, zone)) = open.into_iter().next() {
+            let road_km = km * self.cfg.road_factor;
+            return Ok(json!({
+                "serviceable": true,
+                "store": {"code": store.code, "name": store.name, "id": store.id},
+                "zone_id": zone.id,
+                "distance_km": (km * 100.0).round() / 100.0,
+                "road_distance_km": (road_km * 100.0).round() / 100.0,
+                "eta_minutes": eta_minutes(km, self.cfg.road_factor, self.cfg.rider_speed_kmh, self.cfg.prep_minutes),
+                "near": locality,
+            }));
+        }
+        if let Some((_, store, _)) = closed.into_iter().next() {
+            return Ok(json!({
+                "serviceable": false,
+                "reason": "closed",
+                "message": format!("{} is closed now; it opens at {} (India time)", store.name, store.opens_at),
+                "store": {"code": store.code, "name": store.name, "opens_at": store.opens_at},
+                "near": locality,
+            }));
+        }
+        Ok(
+            json!({"serviceable": false, "reason": "outside_zones", "message": "no dark store delivers here yet", "near": locality}),
+        )
+    }
+
+    /// Distance, road distance and ETA between two points.
+    pub fn distance(&self, from: (f64, f64), to: (f64, f64)) -> serde_json::Value {
+        let km = haversine_km(from, to);
+        json!({
+            "distance_km": (km * 100.0).round() / 100.0,
+            "road_distance_km": (km * self.cfg.road_factor * 100.0).round() / 100.0,
+            "eta_minutes": eta_minutes(km, self.cfg.road_factor, self.cfg.rider_speed_kmh, self.cfg.prep_minutes),
+        })
+    }
+
+    /// Checks an address: required fields, PIN code format and its city in the gazetteer,
+    /// coordinates on the globe and inside a delivery zone. Emits `location.validated`.
+    pub async fn validate_address(
+        &self,
+        ctx: &RequestCtx,
+        input: AddressCheckInput,
+    ) -> Result<serde_json::Value, CoreError> {
+        let mut v = Validator::new();
+        v.required("line1", input.line1.as_deref())
+            .and_then(|s| v.check("line1", parse_text(s, 200)));
+        let city = v
+            .required("city", input.city.as_deref())
+            .and_then(|s| v.check("city", parse_text(s, 100)));
+        let pincode = v
+            .required("pincode", input.pincode.as_deref())
+            .and_then(|p| v.check("pincode", parse_pincode(p)));
+        let point = check_point(&mut v, input.lat, input.lng);
+        let mut problems = match v.finish() {
+            Ok(()) => crate::error::FieldErrors::new(),
+            Err(CoreError::Validation(f)) => f,
+            Err(e) => return Err(e),
+        };
+        if let (Some(pin), Some(city)) = (&pincode, &city) {
+            let known: Vec<&Locality> = gazetteer().iter().filter(|l| &l.pincode == pin).collect();
+            let city_norm = normalise(city);
+            let alias = CITY_ALIASES
+                .iter()
+                .find(|(a, _)| *a == city_norm)
+                .map(|(_, c)| normalise(c))
+                .unwrap_or(city_norm);
+            if let Some(first) = known.first() {
+                if normalise(&first.city) != alias {
+                    problems
+                        .entry("pincode".into())
+                        .or_default()
+                        .push(format!("belongs to {}, not {city}", first.city));
+                }
+            }
+        }
+        let service = match point {
+            Some((lat, lng)) => Some(self.serviceability(lat, lng).await?),
+            None => None,
+        };
+        if service
+            .as_ref()
+            .is_some_and(|s| s["serviceable"] == false && s["reason"] == "outside_zones")
+        {
+            problems
+                .entry("lat".into())
+                .or_default()
+                .push("the location is outside every delivery zone".into());
+        }
+        let result = json!({"valid": problems.is_empty(), "problems": problems, "serviceability": service});
+        let env = Envelope::new(
+            catalog::LOCATION_VALIDATED,
+            Service::Location,
+            input.pincode.as_deref().unwrap_or("unknown"),
+            &ctx.request_id,
+            json!({"valid": result["valid"], "pincode": input.pincode, "city": input.city, "lat": input.lat, "lng": input.lng, "problems": result["problems"]}),
+        );
+        let mut tx = self.db.begin().await?;
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+}
+
+/// The `location.stores` consumer: keeps the store replica from `inventory.store.updated`.
+pub struct StoreReplica;
+
+impl Handler for StoreReplica {
+    fn name(&self) -> &'static str {
+        "location.stores"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[(catalog::WAREHOUSE_UPDATED, 1)]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let s = &env.payload["store"];
+            let field = |k: &str| {
+                s[k].as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow::anyhow!("store.{k} missing"))
+            };
+            let (id, code, name, opens, closes) = (
+                field("id")?,
+                field("code")?,
+                field("name")?,
+                field("opens_at")?,
+                field("closes_at")?,
+            );
+            let lat = s["lat"].as_f64().ok_or_else(|| anyhow::anyhow!("store.lat missing"))?;
+            let lng = s["lng"].as_f64().ok_or_else(|| anyhow::anyhow!("store.lng missing"))?;
+            let active = i64::from(s["active"].as_bool().unwrap_or(true));
+            let deleted = (env.payload["change"] == "deleted").then(now_ms);
+            let now = now_ms();
+            let updated = sqlx::query(
+                "UPDATE stores SET code = ?, name = ?, lat = ?, lng = ?, opens_at = ?, closes_at = ?, active = ?, updated_at = ?, deleted_at = ? WHERE id = ?",
+            )
+            .bind(&code)
+            .bind(&name)
+            .bind(lat)
+            .bind(lng)
+            .bind(&opens)
+            .bind(&closes)
+            .bind(active)
+            .bind(now)
+            .bind(deleted)
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+            if updated.rows_affected() == 0 {
+                sqlx::query(
+                    "INSERT INTO stores (id, code, name, lat, lng, opens_at, closes_at, active, created_at, updated_at, deleted_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&id)
+                .bind(&code)
+                .bind(&name)
+                .bind(lat)
+                .bind(lng)
+                .bind(&opens)
+                .bind(&closes)
+                .bind(active)
+                .bind(now)
+                .bind(now)
+                .bind(deleted)
+                .execute(conn)
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM stores").execute(conn).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,197 @@
+//! Location service routes (port 8089): serviceability, geocoding, distances, address
+//! validation (public or signed in) and delivery zones (admin).
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use nakku_core::auth::{JwtKeys, Role};
+use nakku_core::error::Validator;
+use nakku_core::location::service::{check_point, AddressCheckInput, ZoneInput};
+use nakku_core::location::{geocode, reverse, LocationService};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{ok, ApiError, ApiResult};
+use crate::extract::{AppJson, AppQuery, AuthUser, Ctx};
+
+#[derive(Clone)]
+pub struct LocationState {
+    pub svc: Arc<LocationService>,
+    pub jwt: JwtKeys,
+}
+
+impl FromRef<LocationState> for JwtKeys {
+    fn from_ref(s: &LocationState) -> JwtKeys {
+        s.jwt.clone()
+    }
+}
+
+pub fn router(svc: Arc<LocationService>, jwt: JwtKeys) -> Router {
+    Router::new()
+        .route("/api/v1/locations/serviceability", get(serviceability))
+        .route("/api/v1/locations/geocode", get(geocode_handler))
+        .route("/api/v1/locations/reverse", get(reverse_handler))
+        .route("/api/v1/locations/distance", get(distance))
+        .route("/api/v1/locations/validate-address", post(validate_address))
+        .route("/api/v1/locations/stores", get(stores))
+        .route("/api/v1/locations/zones", get(list_zones).post(create_zone))
+        .route(
+            "/api/v1/locations/zones/{id}",
+            get(get_zone).patch(update_zone).delete(delete_zone),
+        )
+        .with_state(LocationState { svc, jwt })
+}
+
+fn admin(role: Role) -> Result<(), ApiError> {
+    if role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "admin role required"))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PointQuery {
+    lat: Option<f64>,
+    lng: Option<f64>,
+}
+
+fn point(q: PointQuery) -> Result<(f64, f64), ApiError> {
+    let mut v = Validator::new();
+    let p = check_point(&mut v, q.lat, q.lng);
+    v.finish()?;
+    p.ok_or_else(|| ApiError::internal("validated point missing"))
+}
+
+async fn serviceability(State(s): State<LocationState>, AppQuery(q): AppQuery<PointQuery>) -> ApiResult {
+    let (lat, lng) = point(q)?;
+    Ok(ok(StatusCode::OK, s.svc.serviceability(lat, lng).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GeocodeQuery {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn geocode_handler(AppQuery(q): AppQuery<GeocodeQuery>) -> ApiResult {
+    let text = q.q.unwrap_or_default();
+    if text.trim().is_empty() || text.chars().count() > 200 {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "q",
+            "give a place name or a PIN code (at most 200 characters)",
+        ));
+    }
+    let limit = q.limit.unwrap_or(5).clamp(1, 20);
+    Ok(ok(
+        StatusCode::OK,
+        json!({"items": geocode(&text, limit), "next_cursor": null}),
+    ))
+}
+
+async fn reverse_handler(AppQuery(q): AppQuery<PointQuery>) -> ApiResult {
+    let (lat, lng) = point(q)?;
+    let (place, km) = reverse(lat, lng).ok_or_else(|| ApiError::not_found("locality"))?;
+    Ok(ok(StatusCode::OK, json!({"place": place, "distance_km": km})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DistanceQuery {
+    from_lat: Option<f64>,
+    from_lng: Option<f64>,
+    to_lat: Option<f64>,
+    to_lng: Option<f64>,
+}
+
+async fn distance(State(s): State<LocationState>, AppQuery(q): AppQuery<DistanceQuery>) -> ApiResult {
+    let from = point(PointQuery {
+        lat: q.from_lat,
+        lng: q.from_lng,
+    })
+    .map_err(|e| rename(e, "from_"))?;
+    let to = point(PointQuery {
+        lat: q.to_lat,
+        lng: q.to_lng,
+    })
+    .map_err(|e| rename(e, "to_"))?;
+    Ok(ok(StatusCode::OK, s.svc.distance(from, to)))
+}
+
+/// Prefixes the field names of a validation error (`lat` → `from_lat`).
+fn rename(mut e: ApiError, prefix: &str) -> ApiError {
+    if let Some(fields) = e.fields.take() {
+        let renamed: nakku_core::error::FieldErrors =
+            fields.into_iter().map(|(k, v)| (format!("{prefix}{k}"), v)).collect();
+        e.message = nakku_core::CoreError::Validation(renamed.clone()).to_string();
+        e.fields = Some(renamed);
+    }
+    e
+}
+
+async fn validate_address(
+    State(s): State<LocationState>,
+    Ctx(ctx): Ctx,
+    AuthUser(_): AuthUser,
+    AppJson(b): AppJson<AddressCheckInput>,
+) -> ApiResult {
+    Ok(ok(StatusCode::OK, s.svc.validate_address(&ctx, b).await?))
+}
+
+async fn stores(State(s): State<LocationState>, AuthUser(c): AuthUser) -> ApiResult {
+    admin(c.role)?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({"items": s.svc.stores().await?, "next_cursor": null}),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ZonesQuery {
+    store: Option<String>,
+}
+
+async fn list_zones(
+    State(s): State<LocationState>,
+    AuthUser(c): AuthUser,
+    AppQuery(q): AppQuery<ZonesQuery>,
+) -> ApiResult {
+    admin(c.role)?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({"items": s.svc.zones(q.store.as_deref()).await?, "next_cursor": null}),
+    ))
+}
+
+async fn create_zone(
+    State(s): State<LocationState>,
+    AuthUser(c): AuthUser,
+    AppJson(b): AppJson<ZoneInput>,
+) -> ApiResult {
+    admin(c.role)?;
+    Ok(ok(StatusCode::CREATED, s.svc.create_zone(b).await?))
+}
+
+async fn get_zone(State(s): State<LocationState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
+    admin(c.role)?;
+    Ok(ok(StatusCode::OK, s.svc.zone(&id).await?))
+}
+
+async fn update_zone(
+    State(s): State<LocationState>,
+    AuthUser(c): AuthUser,
+    Path(id): Path<String>,
+    AppJson(b): AppJson<ZoneInput>,
+) -> ApiResult {
+    admin(c.role)?;
+    Ok(ok(StatusCode::OK, s.svc.update_zone(&id, b).await?))
+}
+
+async fn delete_zone(State(s): State<LocationState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
+    admin(c.role)?;
+    s.svc.delete_zone(&id).await?;
+    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+}
