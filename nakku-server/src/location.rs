@@ -195,3 +195,40 @@ async fn delete_zone(State(s): State<LocationState>, AuthUser(c): AuthUser, Path
     s.svc.delete_zone(&id).await?;
     Ok(ok(StatusCode::OK, json!({"deleted": true})))
 }
+
+/// The location service's address check over HTTP, for a user service whose location
+/// service runs in another process. It calls on behalf of the shopper with a short token.
+pub struct HttpAddressChecker {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub jwt: JwtKeys,
+}
+
+impl nakku_core::location::service::AddressChecker for HttpAddressChecker {
+    fn check<'a>(
+        &'a self,
+        ctx: &'a nakku_core::RequestCtx,
+        user_id: &'a str,
+        input: AddressCheckInput,
+    ) -> nakku_core::events::bus::BoxFut<'a, Result<nakku_core::location::service::AddressVerdict, nakku_core::CoreError>>
+    {
+        Box::pin(async move {
+            let fail = |e: String| nakku_core::CoreError::Internal(anyhow::anyhow!("location service: {e}"));
+            let (token, _) = self.jwt.issue(user_id, Role::User)?;
+            let r = self
+                .client
+                .post(format!("{}/api/v1/locations/validate-address", self.base_url))
+                .bearer_auth(token)
+                .header(crate::middleware::REQUEST_ID, &ctx.request_id)
+                .json(&input)
+                .send()
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            if !r.status().is_success() {
+                return Err(fail(format!("answered {}", r.status())));
+            }
+            let body: serde_json::Value = r.json().await.map_err(|e| fail(e.to_string()))?;
+            Ok(nakku_core::location::service::AddressVerdict::from_json(&body["data"]))
+        })
+    }
+}

@@ -84,7 +84,11 @@ impl Application {
                 None => Some(nakku_core::events::connect_bus(settings).await?),
             };
         }
-        for svc in wanted.iter().copied().filter(|s| *s != Service::Gateway) {
+        // The location service first: the user service checks addresses with it.
+        let mut order: Vec<Service> = wanted.iter().copied().filter(|s| *s != Service::Gateway).collect();
+        order.sort_by_key(|s| *s != Service::Location);
+        let mut location: Option<Arc<nakku_core::location::LocationService>> = None;
+        for svc in order {
             let db = open_database(settings, svc).await?;
             let bus = app.bus.clone().context("event bus")?;
             app.relays
@@ -103,7 +107,22 @@ impl Application {
                         bcrypt_cost: settings.bcrypt_cost,
                         refresh_ttl_secs: settings.refresh_token_ttl_secs,
                     };
-                    let user = UserService::new(db.clone(), jwt.clone(), cfg)?;
+                    let mut user = UserService::new(db.clone(), jwt.clone(), cfg)?;
+                    if let Some(l) = &location {
+                        user = user.with_address_checker(l.clone());
+                    } else if let Some(url) = settings.upstream_urls.get(&Service::Location) {
+                        let client = reqwest::Client::builder()
+                            .timeout(Duration::from_secs(3))
+                            .build()
+                            .context("building the address checker's HTTP client")?;
+                        user = user.with_address_checker(Arc::new(crate::location::HttpAddressChecker {
+                            base_url: url.clone(),
+                            client,
+                            jwt: jwt.clone(),
+                        }));
+                    } else {
+                        tracing::warn!("no location service in this process and NAKKU_LOCATION_URL unset: addresses are saved unchecked");
+                    }
                     crate::user::router(Arc::new(user))
                 }
                 Service::Inventory => {
@@ -121,8 +140,9 @@ impl Application {
                         rider_speed_kmh: settings.rider_speed_kmh,
                         prep_minutes: settings.prep_minutes,
                     };
-                    let location = Arc::new(nakku_core::location::LocationService::new(db.clone(), cfg));
-                    crate::location::router(location, jwt.clone())
+                    let svc = Arc::new(nakku_core::location::LocationService::new(db.clone(), cfg));
+                    location = Some(svc.clone());
+                    crate::location::router(svc, jwt.clone())
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };

@@ -71,7 +71,7 @@ pub struct ZoneInput {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct AddressCheckInput {
     pub line1: Option<String>,
     pub city: Option<String>,
@@ -435,6 +435,51 @@ impl LocationService {
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
         Ok(result)
+    }
+}
+
+/// What the location service says about an address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddressVerdict {
+    pub problems: crate::error::FieldErrors,
+    /// Some(true/false) when a zone lookup was made.
+    pub serviceable: Option<bool>,
+    /// The store that serves it.
+    pub store: Option<String>,
+}
+
+impl AddressVerdict {
+    /// Reads the `data` of `validate-address` (in-process or over HTTP).
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        let problems = serde_json::from_value(v["problems"].clone()).unwrap_or_default();
+        let s = &v["serviceability"];
+        AddressVerdict {
+            problems,
+            serviceable: s["serviceable"].as_bool(),
+            store: s["store"]["code"].as_str().map(str::to_owned),
+        }
+    }
+}
+
+/// Checks addresses for the user service: the location service in this process, or its
+/// HTTP API when it runs elsewhere.
+pub trait AddressChecker: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        input: AddressCheckInput,
+    ) -> BoxFut<'a, Result<AddressVerdict, CoreError>>;
+}
+
+impl AddressChecker for LocationService {
+    fn check<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        _user_id: &'a str,
+        input: AddressCheckInput,
+    ) -> BoxFut<'a, Result<AddressVerdict, CoreError>> {
+        Box::pin(async move { Ok(AddressVerdict::from_json(&self.validate_address(ctx, input).await?)) })
     }
 }
 

@@ -45,6 +45,10 @@ pub struct Address {
     pub lat: f64,
     pub lng: f64,
     pub is_default: bool,
+    /// Whether a dark store delivers here (None: not checked yet).
+    pub serviceable: Option<bool>,
+    /// The store that serves this address.
+    pub store: Option<String>,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: i64,
     #[serde(serialize_with = "rfc3339")]

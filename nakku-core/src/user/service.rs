@@ -49,6 +49,14 @@ pub struct UserService {
     /// A real bcrypt hash checked when the email is unknown, so that a wrong email and a
     /// wrong password take the same time.
     dummy_hash: String,
+    /// The location service, to validate addresses (None: addresses are saved unchecked).
+    checker: Option<std::sync::Arc<dyn crate::location::service::AddressChecker>>,
+}
+
+impl std::fmt::Debug for dyn crate::location::service::AddressChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AddressChecker")
+    }
 }
 
 const BAD_CREDENTIALS: &str = "invalid email or password";
@@ -62,7 +70,53 @@ impl UserService {
             jwt,
             cfg,
             dummy_hash,
+            checker: None,
         })
+    }
+
+    /// Validates addresses with the location service from now on.
+    pub fn with_address_checker(
+        mut self,
+        checker: std::sync::Arc<dyn crate::location::service::AddressChecker>,
+    ) -> Self {
+        self.checker = Some(checker);
+        self
+    }
+
+    /// Asks the location service about an address. A PIN code of another city is the
+    /// shopper's mistake (422); being outside every zone is not (the address is saved,
+    /// marked not serviceable). When the location service cannot be reached the address is
+    /// saved unchecked, because losing a shopper's address is worse than checking it later.
+    async fn check_address(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        a: &Address,
+    ) -> Result<(Option<bool>, Option<String>), CoreError> {
+        let Some(checker) = &self.checker else {
+            return Ok((None, None));
+        };
+        let input = crate::location::service::AddressCheckInput {
+            line1: Some(a.line1.clone()),
+            city: Some(a.city.clone()),
+            pincode: Some(a.pincode.clone()),
+            lat: Some(a.lat),
+            lng: Some(a.lng),
+        };
+        match checker.check(ctx, user_id, input).await {
+            Ok(v) => {
+                if let Some(msgs) = v.problems.get("pincode") {
+                    let mut fields = crate::error::FieldErrors::new();
+                    fields.insert("pincode".to_owned(), msgs.clone());
+                    return Err(CoreError::Validation(fields));
+                }
+                Ok((v.serviceable, v.store))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "address not checked: location service unavailable");
+                Ok((None, None))
+            }
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -427,6 +481,24 @@ impl UserService {
         else {
             return Err(CoreError::Internal(anyhow::anyhow!("validated fields missing")));
         };
+        let now = now_ms();
+        let mut addr = Address {
+            id: new_id(),
+            user_id: user_id.to_owned(),
+            label,
+            line1,
+            line2: line2.flatten(),
+            city,
+            pincode,
+            lat,
+            lng,
+            is_default: input.is_default == Some(true),
+            serviceable: None,
+            store: None,
+            created_at: now,
+            updated_at: now,
+        };
+        (addr.serviceable, addr.store) = self.check_address(ctx, user_id, &addr).await?;
         let mut tx = self.db.begin().await?;
         // Lock the account row so concurrent adds cannot exceed the limit or race on the default.
         lock_user(&mut tx, &self.db, user_id).await?;
@@ -437,21 +509,7 @@ impl UserService {
                 format!("at most {MAX_ADDRESSES} addresses per account"),
             ));
         }
-        let now = now_ms();
-        let addr = Address {
-            id: new_id(),
-            user_id: user_id.to_owned(),
-            label,
-            line1,
-            line2: line2.flatten(),
-            city,
-            pincode,
-            lat,
-            lng,
-            is_default: existing == 0 || input.is_default == Some(true),
-            created_at: now,
-            updated_at: now,
-        };
+        addr.is_default = addr.is_default || existing == 0;
         store::insert_address(&mut tx, &addr).await?;
         if addr.is_default {
             store::clear_default(&mut tx, user_id, &addr.id, now).await?;
@@ -506,12 +564,16 @@ impl UserService {
         if let Some(l2) = line2 {
             a.line2 = l2;
         }
+        let relocated = city.is_some() || pincode.is_some() || lat.is_some() || lng.is_some();
         a.city = city.unwrap_or(a.city);
         a.pincode = pincode.unwrap_or(a.pincode);
         a.lat = lat.unwrap_or(a.lat);
         a.lng = lng.unwrap_or(a.lng);
         a.is_default = a.is_default || input.is_default == Some(true);
         a.updated_at = now_ms();
+        if relocated {
+            (a.serviceable, a.store) = self.check_address(ctx, user_id, &a).await?;
+        }
         store::update_address(&mut tx, &a).await?;
         if a.is_default {
             store::clear_default(&mut tx, user_id, &a.id, a.updated_at).await?;

@@ -11,7 +11,7 @@ use crate::id::now_ms;
 
 const USER_COLS: &str = "id, email, phone, name, role, created_at, updated_at";
 const ADDRESS_COLS: &str =
-    "id, user_id, label, line1, line2, city, pincode, lat, lng, is_default, created_at, updated_at";
+    "id, user_id, label, line1, line2, city, pincode, lat, lng, is_default, serviceable, store_code, created_at, updated_at";
 
 fn user_from_row(r: &AnyRow) -> Result<User, sqlx::Error> {
     let role = text(r, "role")?;
@@ -41,6 +41,8 @@ fn address_from_row(r: &AnyRow) -> Result<Address, sqlx::Error> {
         lat: r.try_get("lat")?,
         lng: r.try_get("lng")?,
         is_default: is_default != 0,
+        serviceable: r.try_get::<Option<i64>, _>("serviceable")?.map(|v| v != 0),
+        store: opt_text(r, "store_code")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -363,8 +365,8 @@ pub async fn count_addresses(conn: &mut AnyConnection, user_id: &str) -> Result<
 
 pub async fn insert_address(conn: &mut AnyConnection, a: &Address) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO addresses (id, user_id, label, line1, line2, city, pincode, lat, lng, is_default, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO addresses (id, user_id, label, line1, line2, city, pincode, lat, lng, is_default, serviceable, store_code, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&a.id)
     .bind(&a.user_id)
@@ -376,6 +378,8 @@ pub async fn insert_address(conn: &mut AnyConnection, a: &Address) -> Result<(),
     .bind(a.lat)
     .bind(a.lng)
     .bind(i64::from(a.is_default))
+    .bind(a.serviceable.map(i64::from))
+    .bind(a.store.clone())
     .bind(a.created_at)
     .bind(a.updated_at)
     .execute(conn)
@@ -386,7 +390,7 @@ pub async fn insert_address(conn: &mut AnyConnection, a: &Address) -> Result<(),
 pub async fn update_address(conn: &mut AnyConnection, a: &Address) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE addresses SET label = ?, line1 = ?, line2 = ?, city = ?, pincode = ?, lat = ?, lng = ?, \
-         is_default = ?, updated_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+         is_default = ?, serviceable = ?, store_code = ?, updated_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
     )
     .bind(&a.label)
     .bind(&a.line1)
@@ -396,6 +400,8 @@ pub async fn update_address(conn: &mut AnyConnection, a: &Address) -> Result<u64
     .bind(a.lat)
     .bind(a.lng)
     .bind(i64::from(a.is_default))
+    .bind(a.serviceable.map(i64::from))
+    .bind(a.store.clone())
     .bind(a.updated_at)
     .bind(&a.id)
     .bind(&a.user_id)

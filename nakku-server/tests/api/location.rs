@@ -10,6 +10,7 @@ crate::on_both_backends!(
     geocoding_finds_misspelt_localities_and_pincodes,
     invalid_zones_and_coordinates_are_refused_naming_the_problem,
     address_validation_reports_each_problem_and_emits_an_event,
+    the_user_address_flow_checks_addresses_with_the_location_service,
 );
 
 fn square(lng0: f64, lat0: f64, size: f64) -> Value {
@@ -245,4 +246,40 @@ async fn address_validation_reports_each_problem_and_emits_an_event(app: TestApp
     let events = app.location_events("location.validated").await;
     assert_eq!(events.len(), 3);
     assert_eq!(events[0].envelope.payload["valid"], true);
+}
+
+async fn the_user_address_flow_checks_addresses_with_the_location_service(app: TestApp) {
+    let admin = app.admin_token(1).await;
+    store(&app, &admin, "KOR", 12.9352, 77.6245).await;
+    let zone = json!({"store": "KOR", "name": "K", "geometry": {"type": "Polygon", "coordinates": [square(77.60, 12.90, 0.06)]}});
+    assert_eq!(app.post_as("/locations/zones", &admin, &zone).await.status(), 201);
+    let (_, shopper) = app.signed_up(2).await;
+    let home = json!({"label": "Home", "line1": "80 Feet Road", "city": "Bengaluru", "pincode": "560034", "lat": 12.93, "lng": 77.62});
+    let r = app.post_as("/users/me/addresses", &shopper, &home).await;
+    assert_eq!(r.status(), 201);
+    let a = body(r).await["data"].clone();
+    assert_eq!(
+        (a["serviceable"].clone(), a["store"].clone()),
+        (json!(true), json!("KOR")),
+        "{a}"
+    );
+    // Far away: saved, but marked not serviceable.
+    let mut far = home.clone();
+    far["lat"] = json!(13.10);
+    let r = app.post_as("/users/me/addresses", &shopper, &far).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(body(r).await["data"]["serviceable"], false);
+    // A PIN code of another city is refused, naming the field, and nothing is saved.
+    let before = app.snapshot().await;
+    let mut wrong = home.clone();
+    wrong["pincode"] = json!("400050");
+    let b = error_body(app.post_as("/users/me/addresses", &shopper, &wrong).await, 422).await;
+    assert!(b["fields"]["pincode"][0].as_str().unwrap().contains("Mumbai"), "{b}");
+    assert_eq!(app.snapshot().await, before);
+    // Moving an address re-checks it.
+    let id = a["id"].as_str().unwrap();
+    let r = app
+        .patch_as(format!("/users/me/addresses/{id}"), &shopper, &json!({"lat": 13.10}))
+        .await;
+    assert_eq!(body(r).await["data"]["serviceable"], false);
 }

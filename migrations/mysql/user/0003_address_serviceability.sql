@@ -1,0 +1,4 @@
+-- Whether the location service found a delivery zone for an address, and which store
+-- serves it (NULL: not checked, e.g. the location service was unreachable).
+ALTER TABLE addresses ADD COLUMN serviceable INT NULL;
+ALTER TABLE addresses ADD COLUMN store_code VARCHAR(32) NULL;
