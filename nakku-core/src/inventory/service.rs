@@ -14,6 +14,15 @@ use crate::service::Service;
 use crate::user::{check_lat, check_lng, parse_text};
 use crate::RequestCtx;
 
+/// An on-hand movement requested by an admin.
+struct OnHandMove<'a> {
+    actor: &'a str,
+    sku: &'a str,
+    delta: i64,
+    reason: &'a str,
+    note: Option<&'a str>,
+}
+
 /// Settings of the inventory service.
 #[derive(Debug, Clone)]
 pub struct InventoryConfig {
@@ -296,26 +305,57 @@ impl InventoryService {
         let (Some(sku), Some(qty)) = (sku, qty) else {
             return Err(missing());
         };
+        let movement = OnHandMove {
+            actor,
+            sku: &sku,
+            delta: qty,
+            reason: "restock",
+            note: note.as_deref(),
+        };
+        self.move_on_hand(ctx, store_ref, movement, true).await
+    }
+
+    /// One on-hand movement (restock or adjustment) with its ledger entry and alerts, in one
+    /// transaction. Refused with 409 when it would leave fewer units than are reserved.
+    async fn move_on_hand(
+        &self,
+        ctx: &RequestCtx,
+        store_ref: &str,
+        mv: OnHandMove<'_>,
+        create: bool,
+    ) -> Result<StockLevel, CoreError> {
         let w = self.warehouse(store_ref).await?;
+        let sku = mv.sku;
         let mut tx = self.db.begin().await?;
-        store::ensure_stock_row(&mut tx, &w.id, &sku, self.cfg.default_low_threshold).await?;
-        if !store::apply_deltas(&mut tx, &w.id, &sku, qty, 0).await? {
-            return Err(CoreError::Internal(anyhow::anyhow!("restock of {sku} did not apply")));
+        if create {
+            store::ensure_stock_row(&mut tx, &w.id, sku, self.cfg.default_low_threshold).await?;
+        }
+        let n = store::numbers(&mut tx, &w.id, sku)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("sku {sku} at store {}", w.code)))?;
+        if !store::apply_deltas(&mut tx, &w.id, sku, mv.delta, 0).await? {
+            return Err(CoreError::conflict(
+                "delta",
+                format!(
+                    "would leave fewer than the {} units reserved for orders (on hand {})",
+                    n.reserved, n.on_hand
+                ),
+            ));
         }
         let m = Movement {
             wh: &w.id,
-            sku: &sku,
-            on_hand_delta: qty,
+            sku,
+            on_hand_delta: mv.delta,
             reserved_delta: 0,
-            reason: "restock",
-            note: note.as_deref(),
+            reason: mv.reason,
+            note: mv.note,
             ref_id: None,
-            actor: Some(actor),
+            actor: Some(mv.actor),
         };
         store::append_ledger(&mut tx, &m).await?;
-        self.after_change(&mut tx, &w, &sku, &ctx.request_id).await?;
+        self.after_change(&mut tx, &w, sku, &ctx.request_id).await?;
         tx.commit().await?;
-        self.stock_item(&w.id, &sku).await
+        self.stock_item(&w.id, sku).await
     }
 
     /// Corrects on-hand stock (damage, expiry, counts). It cannot take away units that are
@@ -350,34 +390,14 @@ impl InventoryService {
         let (Some(sku), Some(delta), Some(reason)) = (sku, delta, reason) else {
             return Err(missing());
         };
-        let w = self.warehouse(store_ref).await?;
-        let mut tx = self.db.begin().await?;
-        let n = store::numbers(&mut tx, &w.id, &sku)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("sku {sku} at store {}", w.code)))?;
-        if !store::apply_deltas(&mut tx, &w.id, &sku, delta, 0).await? {
-            return Err(CoreError::conflict(
-                "delta",
-                format!(
-                    "would leave fewer than the {} units reserved for orders (on hand {})",
-                    n.reserved, n.on_hand
-                ),
-            ));
-        }
-        let m = Movement {
-            wh: &w.id,
+        let movement = OnHandMove {
+            actor,
             sku: &sku,
-            on_hand_delta: delta,
-            reserved_delta: 0,
+            delta,
             reason: &reason,
             note: note.as_deref(),
-            ref_id: None,
-            actor: Some(actor),
         };
-        store::append_ledger(&mut tx, &m).await?;
-        self.after_change(&mut tx, &w, &sku, &ctx.request_id).await?;
-        tx.commit().await?;
-        self.stock_item(&w.id, &sku).await
+        self.move_on_hand(ctx, store_ref, movement, false).await
     }
 
     /// Emits `inventory.updated` and the alert transitions after a change of a sku's
