@@ -19,8 +19,8 @@ pub struct Opts {
     /// Operations per measurement
     #[arg(long, default_value_t = 4000)]
     ops: usize,
-    /// Concurrent workers
-    #[arg(long, default_value_t = 16)]
+    /// Concurrent workers (shoppers checking out at once)
+    #[arg(long, default_value_t = 64)]
     workers: usize,
     /// Database (default: a scratch SQLite file); e.g. mysql://root@127.0.0.1:3306/nakku_bench_inventory (dropped after)
     #[arg(long)]

@@ -6,6 +6,7 @@
 //! row count decides; nothing reads then writes. Every movement is appended to
 //! `stock_ledger`, whose deltas sum to the stock row (checked by `reconcile`).
 
+pub mod batch;
 pub mod service;
 pub mod store;
 

@@ -45,6 +45,8 @@ impl Default for InventoryConfig {
 pub struct InventoryService {
     db: Db,
     cfg: InventoryConfig,
+    /// The reservation writer's queue (see [`super::batch`]); None outside a runtime.
+    writer: Option<tokio::sync::mpsc::Sender<super::batch::Pending>>,
 }
 
 fn missing() -> CoreError {
@@ -67,8 +69,13 @@ async fn emit(
 }
 
 impl InventoryService {
+    /// Inside a tokio runtime this starts the reservation writer that batches concurrent
+    /// reservations into shared transactions.
     pub fn new(db: Db, cfg: InventoryConfig) -> Self {
-        InventoryService { db, cfg }
+        let writer = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|_| super::batch::spawn_writer(db.clone()));
+        InventoryService { db, cfg, writer }
     }
 
     pub fn db(&self) -> &Db {
@@ -411,34 +418,8 @@ impl InventoryService {
         sku: &str,
         correlation: &str,
     ) -> Result<(), CoreError> {
-        let Some(n) = store::numbers(conn, &w.id, sku).await? else {
-            return Ok(());
-        };
-        let aggregate = format!("{}:{sku}", w.id);
-        let available = n.available();
-        let numbers = json!({"store": w.code, "store_id": w.id, "sku": sku, "on_hand": n.on_hand, "reserved": n.reserved, "available": available, "low_threshold": n.low_threshold});
-        emit(conn, INVENTORY_UPDATED, &aggregate, correlation, numbers.clone()).await?;
-        let mut low = n.low_alerted;
-        let mut out = n.out_alerted;
-        if available <= n.low_threshold && !n.low_alerted {
-            low = true;
-            emit(conn, INVENTORY_LOW_STOCK, &aggregate, correlation, numbers.clone()).await?;
-        } else if available > n.low_threshold && n.low_alerted {
-            low = false;
-        }
-        if available == 0 && !n.out_alerted {
-            out = true;
-            emit(conn, INVENTORY_OUT_OF_STOCK, &aggregate, correlation, numbers.clone()).await?;
-        } else if available > 0 && n.out_alerted {
-            out = false;
-            let watchers = store::take_watchers(conn, &w.id, sku).await?;
-            let mut payload = numbers;
-            payload["notify_users"] = json!(watchers);
-            emit(conn, INVENTORY_BACK_IN_STOCK, &aggregate, correlation, payload).await?;
-        }
-        if (low, out) != (n.low_alerted, n.out_alerted) {
-            store::set_flags(conn, &w.id, sku, low, out).await?;
-        }
+        let events = super::batch::stock_events_for(conn, w, &[sku.to_owned()], |_| correlation.to_owned()).await?;
+        outbox::append_many(conn, &events).await?;
         Ok(())
     }
 
@@ -561,7 +542,7 @@ impl InventoryService {
             return Err(CoreError::conflict("store", format!("store {} is not active", w.code)));
         }
         let now = now_ms();
-        let mut row = ReservationRow {
+        let row = ReservationRow {
             id: new_id(),
             order_id: order_id.clone(),
             warehouse_id: w.id.clone(),
@@ -571,6 +552,34 @@ impl InventoryService {
             created_at: now,
             updated_at: now,
         };
+        let Some(writer) = &self.writer else {
+            return self.reserve_direct(ctx, row, lines, w).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let code = w.code.clone();
+        let pending = super::batch::Pending { row, lines, w, reply };
+        if let Err(e) = writer.send(pending).await {
+            let p = e.0;
+            return self.reserve_direct(ctx, p.row, p.lines, p.w).await;
+        }
+        match answer.await {
+            Ok(super::batch::Outcome::Done(row, lines)) => Ok(Self::reservation(row, lines, &code)),
+            Ok(super::batch::Outcome::Existing) => self.get_reservation(&order_id).await,
+            Ok(super::batch::Outcome::Retry(p)) => self.reserve_direct(ctx, p.row, p.lines, p.w).await,
+            Err(_) => Err(CoreError::Internal(anyhow::anyhow!("the reservation writer stopped"))),
+        }
+    }
+
+    /// One reservation in its own transaction (no writer, or its batch failed).
+    async fn reserve_direct(
+        &self,
+        ctx: &RequestCtx,
+        mut row: ReservationRow,
+        lines: Vec<Line>,
+        w: Warehouse,
+    ) -> Result<Reservation, CoreError> {
+        let order_id = row.order_id.clone();
+        let now = row.created_at;
         let mut tx = self.db.begin().await?;
         match store::insert_reservation(&mut tx, &row).await {
             Err(e) if crate::error::is_unique_violation(&e) => {

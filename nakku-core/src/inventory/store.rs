@@ -386,8 +386,8 @@ pub async fn reconcile(conn: &mut AnyConnection, wh: &str) -> Result<Vec<(String
 
 // ---- reservations ----
 
-/// A reservation row without its lines: (id, order_id, warehouse_id, status, reason,
-/// expires_at, created_at, updated_at).
+/// A reservation row without its lines.
+#[derive(Debug, Clone)]
 pub struct ReservationRow {
     pub id: String,
     pub order_id: String,
@@ -397,6 +397,45 @@ pub struct ReservationRow {
     pub expires_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Inserts several reservation rows in one statement.
+pub async fn insert_reservations(conn: &mut AnyConnection, rows: &[ReservationRow]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO reservations (id, order_id, warehouse_id, status, reason, expires_at, created_at, updated_at) VALUES {values}"
+    );
+    let mut q = sqlx::query(&sql);
+    for r in rows {
+        q = q
+            .bind(r.id.clone())
+            .bind(r.order_id.clone())
+            .bind(r.warehouse_id.clone())
+            .bind(r.status.clone())
+            .bind(r.reason.clone())
+            .bind(r.expires_at)
+            .bind(r.created_at)
+            .bind(r.updated_at);
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
+/// Inserts the lines of several reservations, 500 to a statement.
+pub async fn insert_lines_many(conn: &mut AnyConnection, lines: &[(String, Line)]) -> Result<(), sqlx::Error> {
+    for chunk in lines.chunks(500) {
+        let values = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!("INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES {values}");
+        let mut q = sqlx::query(&sql);
+        for (id, l) in chunk {
+            q = q.bind(id.clone()).bind(l.sku.clone()).bind(l.quantity);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 pub async fn insert_reservation(conn: &mut AnyConnection, r: &ReservationRow) -> Result<(), sqlx::Error> {

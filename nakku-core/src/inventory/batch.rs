@@ -1,0 +1,257 @@
+//! Reservations in batches: concurrent reservations are gathered by a writer task and
+//! applied several to a transaction, so a hot sku pays one BEGIN/COMMIT, one ledger INSERT,
+//! one outbox INSERT and one read-back per batch instead of per order. Each reservation is
+//! still all-or-nothing (a short line undoes that order's earlier lines inside the
+//! transaction) and idempotent per order id. If a batch fails as a whole (a deadlock with
+//! another instance, a database error), every order in it is retried on its own.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::json;
+use sqlx::AnyConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::store::{self, Movement, ReservationRow};
+use super::{Line, Warehouse};
+use crate::db::Db;
+use crate::error::CoreError;
+use crate::events::catalog::*;
+use crate::events::{outbox, Envelope};
+use crate::service::Service;
+
+/// One reservation waiting for its batch.
+pub struct Pending {
+    pub row: ReservationRow,
+    pub lines: Vec<Line>,
+    pub w: Warehouse,
+    pub reply: oneshot::Sender<Outcome>,
+}
+
+/// What the writer says about one order.
+pub enum Outcome {
+    /// Applied in the batch (held or failed); the row to return.
+    Done(ReservationRow, Vec<Line>),
+    /// The order id already had a reservation: read and return it.
+    Existing,
+    /// The batch failed: the caller reserves on its own.
+    Retry(Box<Pending>),
+}
+
+/// Most orders in one transaction.
+pub const MAX_BATCH: usize = 64;
+
+/// Starts a writer; returns its queue.
+pub fn spawn_writer(db: Db) -> mpsc::Sender<Pending> {
+    let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            run_batch(&db, batch).await;
+        }
+    });
+    tx
+}
+
+async fn run_batch(db: &Db, batch: Vec<Pending>) {
+    let mut tx = match db.begin().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "reservation batch could not start; retrying orders one by one");
+            return retry_all(batch);
+        }
+    };
+    match apply(&mut tx, &batch).await {
+        Ok(results) => match tx.commit().await {
+            Ok(()) => {
+                for (p, r) in batch.into_iter().zip(results) {
+                    let _ = p.reply.send(r);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reservation batch did not commit; retrying orders one by one");
+                retry_all(batch)
+            }
+        },
+        Err(e) => {
+            let _ = tx.rollback().await;
+            tracing::warn!(error = %e, "reservation batch failed; retrying orders one by one");
+            retry_all(batch)
+        }
+    }
+}
+
+fn retry_all(batch: Vec<Pending>) {
+    for mut p in batch {
+        let (tx, _) = oneshot::channel();
+        let reply = std::mem::replace(&mut p.reply, tx);
+        let _ = reply.send(Outcome::Retry(Box::new(p)));
+    }
+}
+
+/// Applies every order of the batch inside `conn`'s transaction; returns one outcome per
+/// order (`Existing` for ids already reserved, before or earlier in this batch).
+async fn apply(conn: &mut AnyConnection, batch: &[Pending]) -> Result<Vec<Outcome>, CoreError> {
+    let ids: Vec<&str> = batch.iter().map(|p| p.row.order_id.as_str()).collect();
+    let placeholders = vec!["?"; ids.len()].join(", ");
+    let sql = format!("SELECT order_id FROM reservations WHERE order_id IN ({placeholders})");
+    let mut q = sqlx::query(&sql);
+    for id in &ids {
+        q = q.bind(id.to_string());
+    }
+    let mut taken: HashSet<String> = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| crate::db::text(r, "order_id"))
+        .collect::<Result<_, _>>()?;
+
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut rows = Vec::new();
+    let mut all_lines: Vec<(String, Line)> = Vec::new();
+    let mut movements: Vec<(String, String, i64, String)> = Vec::new(); // (wh, sku, qty, order)
+    let mut events = Vec::new();
+    let mut touched: BTreeMap<String, (Warehouse, BTreeMap<String, String>)> = BTreeMap::new(); // wh → (w, sku → last order)
+    for p in batch {
+        let order = &p.row.order_id;
+        if !taken.insert(order.clone()) {
+            outcomes.push(Outcome::Existing);
+            continue;
+        }
+        let mut applied: Vec<&Line> = Vec::new();
+        let mut short = None;
+        for l in &p.lines {
+            if store::apply_deltas(conn, &p.w.id, &l.sku, 0, l.quantity).await? {
+                applied.push(l);
+            } else {
+                short = Some(l);
+                break;
+            }
+        }
+        let mut row = p.row.clone();
+        if let Some(s) = short {
+            for l in applied {
+                if !store::apply_deltas(conn, &p.w.id, &l.sku, 0, -l.quantity).await? {
+                    return Err(CoreError::Internal(anyhow::anyhow!(
+                        "undoing {} for {order} did not apply",
+                        l.sku
+                    )));
+                }
+            }
+            let available = store::numbers(conn, &p.w.id, &s.sku)
+                .await?
+                .map(|n| n.available())
+                .unwrap_or(0);
+            let reason = format!(
+                "insufficient stock for {}: wanted {}, available {available}",
+                s.sku, s.quantity
+            );
+            row.status = "failed".to_owned();
+            row.reason = Some(reason.clone());
+            events.push(Envelope::new(
+                INVENTORY_RESERVATION_FAILED,
+                Service::Inventory,
+                order,
+                order,
+                json!({"order_id": order, "store": p.w.code, "reason": reason, "sku": s.sku, "requested": s.quantity, "available": available}),
+            ));
+        } else {
+            let entry = touched
+                .entry(p.w.id.clone())
+                .or_insert_with(|| (p.w.clone(), BTreeMap::new()));
+            for l in &p.lines {
+                movements.push((p.w.id.clone(), l.sku.clone(), l.quantity, order.clone()));
+                entry.1.insert(l.sku.clone(), order.clone());
+            }
+            events.push(Envelope::new(
+                INVENTORY_RESERVED,
+                Service::Inventory,
+                order,
+                order,
+                json!({"order_id": order, "store": p.w.code, "store_id": p.w.id, "lines": p.lines, "expires_at": crate::id::ms_to_rfc3339(row.expires_at)}),
+            ));
+        }
+        all_lines.extend(p.lines.iter().map(|l| (row.id.clone(), l.clone())));
+        outcomes.push(Outcome::Done(row.clone(), p.lines.clone()));
+        rows.push(row);
+    }
+    store::insert_reservations(conn, &rows).await?;
+    store::insert_lines_many(conn, &all_lines).await?;
+    let ledger: Vec<Movement> = movements
+        .iter()
+        .map(|(wh, sku, q, order)| Movement {
+            wh,
+            sku,
+            on_hand_delta: 0,
+            reserved_delta: *q,
+            reason: "reserve",
+            note: None,
+            ref_id: Some(order),
+            actor: None,
+        })
+        .collect();
+    for chunk in ledger.chunks(500) {
+        store::append_ledger_many(conn, chunk).await?;
+    }
+    let mut stock_events = Vec::new();
+    for (w, skus) in touched.values() {
+        let by_sku: HashMap<String, String> = skus.clone().into_iter().collect();
+        let list: Vec<String> = skus.keys().cloned().collect();
+        stock_events
+            .extend(stock_events_for(conn, w, &list, |sku| by_sku.get(sku).cloned().unwrap_or_default()).await?);
+    }
+    stock_events.extend(events);
+    for chunk in stock_events.chunks(200) {
+        outbox::append_many(conn, chunk).await?;
+    }
+    Ok(outcomes)
+}
+
+/// The events a change of some skus' numbers causes, with the alert flags updated:
+/// `inventory.updated` always; low stock once per downward crossing of the threshold
+/// (re-armed when it rises above); out of stock once per reaching zero; back in stock (with
+/// the shoppers who asked to be told) once per leaving zero.
+pub async fn stock_events_for(
+    conn: &mut AnyConnection,
+    w: &Warehouse,
+    skus: &[String],
+    correlation: impl Fn(&str) -> String,
+) -> Result<Vec<Envelope>, CoreError> {
+    let mut events = Vec::new();
+    for (sku, n) in store::numbers_many(conn, &w.id, skus).await? {
+        let corr = correlation(&sku);
+        let ev = |t: &str, payload: serde_json::Value| {
+            Envelope::new(t, Service::Inventory, &format!("{}:{sku}", w.id), &corr, payload)
+        };
+        let available = n.available();
+        let numbers = json!({"store": w.code, "store_id": w.id, "sku": sku, "on_hand": n.on_hand, "reserved": n.reserved, "available": available, "low_threshold": n.low_threshold});
+        events.push(ev(INVENTORY_UPDATED, numbers.clone()));
+        let mut low = n.low_alerted;
+        let mut out = n.out_alerted;
+        if available <= n.low_threshold && !n.low_alerted {
+            low = true;
+            events.push(ev(INVENTORY_LOW_STOCK, numbers.clone()));
+        } else if available > n.low_threshold && n.low_alerted {
+            low = false;
+        }
+        if available == 0 && !n.out_alerted {
+            out = true;
+            events.push(ev(INVENTORY_OUT_OF_STOCK, numbers.clone()));
+        } else if available > 0 && n.out_alerted {
+            out = false;
+            let watchers = store::take_watchers(conn, &w.id, &sku).await?;
+            let mut payload = numbers;
+            payload["notify_users"] = json!(watchers);
+            events.push(ev(INVENTORY_BACK_IN_STOCK, payload));
+        }
+        if (low, out) != (n.low_alerted, n.out_alerted) {
+            store::set_flags(conn, &w.id, &sku, low, out).await?;
+        }
+    }
+    Ok(events)
+}
