@@ -30,6 +30,8 @@ pub struct InventoryConfig {
     pub reservation_ttl_secs: i64,
     /// Low-stock threshold of new items.
     pub default_low_threshold: i64,
+    /// Gather concurrent reservations into shared transactions (see [`super::batch`]).
+    pub batch_reservations: bool,
 }
 
 impl Default for InventoryConfig {
@@ -37,6 +39,7 @@ impl Default for InventoryConfig {
         InventoryConfig {
             reservation_ttl_secs: 600,
             default_low_threshold: 5,
+            batch_reservations: true,
         }
     }
 }
@@ -69,12 +72,11 @@ async fn emit(
 }
 
 impl InventoryService {
-    /// Inside a tokio runtime this starts the reservation writer that batches concurrent
-    /// reservations into shared transactions.
+    /// With `batch_reservations`, inside a tokio runtime, this starts the reservation writer
+    /// that batches concurrent reservations into shared transactions.
     pub fn new(db: Db, cfg: InventoryConfig) -> Self {
-        let writer = tokio::runtime::Handle::try_current()
-            .ok()
-            .map(|_| super::batch::spawn_writer(db.clone()));
+        let writer = (cfg.batch_reservations && tokio::runtime::Handle::try_current().is_ok())
+            .then(|| super::batch::spawn_writer(db.clone()));
         InventoryService { db, cfg, writer }
     }
 
