@@ -56,23 +56,3 @@ CREATE TABLE addresses (
     KEY addresses_user (user_id, deleted_at),
     CONSTRAINT addresses_user_fk FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
-
--- Transactional outbox (ARCHITECTURE "Events"): rows are written in the same transaction
--- as the state change; the relay publishes them in seq order and marks them sent.
-CREATE TABLE outbox (
-    seq            BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    id             VARCHAR(36)  NOT NULL,
-    event_type     VARCHAR(100) NOT NULL,
-    source         VARCHAR(32)  NOT NULL,
-    aggregate_id   VARCHAR(64)  NOT NULL,
-    correlation_id VARCHAR(128) NOT NULL,
-    version        INT          NOT NULL,
-    occurred_at    BIGINT       NOT NULL,
-    payload        MEDIUMTEXT   NOT NULL,
-    created_at     BIGINT       NOT NULL,
-    published_at   BIGINT       NULL,
-    attempts       INT          NOT NULL DEFAULT 0,
-    last_error     VARCHAR(2000) NULL,
-    UNIQUE KEY outbox_id (id),
-    KEY outbox_unpublished (published_at, seq)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

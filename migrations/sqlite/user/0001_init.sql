@@ -49,23 +49,3 @@ CREATE TABLE addresses (
     deleted_at  INTEGER NULL
 );
 CREATE INDEX addresses_user ON addresses (user_id, deleted_at);
-
--- Transactional outbox (ARCHITECTURE "Events"): rows are written in the same transaction
--- as the state change; the relay publishes them in seq order and marks them sent.
-CREATE TABLE outbox (
-    seq            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
-    id             TEXT    NOT NULL,
-    event_type     TEXT    NOT NULL,
-    source         TEXT    NOT NULL,
-    aggregate_id   TEXT    NOT NULL,
-    correlation_id TEXT    NOT NULL,
-    version        INTEGER NOT NULL,
-    occurred_at    INTEGER NOT NULL,
-    payload        TEXT    NOT NULL,
-    created_at     INTEGER NOT NULL,
-    published_at   INTEGER NULL,
-    attempts       INTEGER NOT NULL DEFAULT 0,
-    last_error     TEXT    NULL
-);
-CREATE UNIQUE INDEX outbox_id ON outbox (id);
-CREATE INDEX outbox_unpublished ON outbox (published_at, seq);
