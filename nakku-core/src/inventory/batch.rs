@@ -69,7 +69,12 @@ async fn run_batch(db: &Db, batch: Vec<Pending>) {
     match apply(&mut tx, &batch).await {
         Ok(results) => match tx.commit().await {
             Ok(()) => {
+                metrics::histogram!("nakku_inventory_reservation_batch_size").record(batch.len() as f64);
                 for (p, r) in batch.into_iter().zip(results) {
+                    if let Outcome::Done(row, _) = &r {
+                        let status = if row.status == "held" { "held" } else { "failed" };
+                        metrics::counter!("nakku_inventory_reservations_total", "status" => status).increment(1);
+                    }
                     let _ = p.reply.send(r);
                 }
             }
@@ -87,6 +92,7 @@ async fn run_batch(db: &Db, batch: Vec<Pending>) {
 }
 
 fn retry_all(batch: Vec<Pending>) {
+    metrics::counter!("nakku_inventory_reservation_batch_failures_total").increment(1);
     for mut p in batch {
         let (tx, _) = oneshot::channel();
         let reply = std::mem::replace(&mut p.reply, tx);

@@ -320,6 +320,17 @@ async fn sixty_four_concurrent_reservations_for_the_last_ten_units_reserve_exact
     reconciled(&app, &admin, "HOT-1").await;
     assert_eq!(app.inventory_events("inventory.reserved").await.len(), 10);
     assert_eq!(app.inventory_events("inventory.reservation_failed").await.len(), 54);
+    let m = app
+        .client
+        .get(format!("{}/metrics", app.inventory))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("nakku_inventory_reservations_total{status=\"held\"}"), "{m}");
+    assert!(m.contains("nakku_inventory_reservation_batch_size"), "{m}");
 }
 
 async fn reservations_are_idempotent_confirm_sells_and_release_gives_stock_back(app: TestApp) {
