@@ -606,3 +606,33 @@ fn the_published_envelope_schema_matches_the_code() {
         "regenerate docs/envelope.schema.json"
     );
 }
+
+#[tokio::test]
+async fn compacting_the_embedded_log_drops_only_what_every_group_has_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(&dir.path().join("events.db")).await.unwrap();
+    let msgs: Vec<Message> = (0..6)
+        .map(|i| Message {
+            topic: if i % 2 == 0 { "n.user".into() } else { "n.order".into() },
+            key: "k".into(),
+            payload: vec![i],
+        })
+        .collect();
+    log.publish(&msgs).await.unwrap();
+    // Group a reads all of n.user; group b reads one message of it. Nobody reads n.order.
+    let user = vec!["n.user".to_owned()];
+    let mut a = log.subscribe("a", &user).await.unwrap();
+    let got = a.poll(10, Duration::from_millis(100)).await.unwrap();
+    a.commit(got.last().unwrap()).await.unwrap();
+    let mut b = log.subscribe("b", &user).await.unwrap();
+    let got = b.poll(1, Duration::from_millis(100)).await.unwrap();
+    b.commit(&got[0]).await.unwrap();
+    let deleted = log.compact(nakku_core::id::now_ms() + 1000).await.unwrap();
+    assert_eq!(deleted, 1, "only the n.user message both groups have passed");
+    let mut r = log
+        .read(&["n.user".to_owned(), "n.order".to_owned()], Position::Beginning)
+        .await
+        .unwrap();
+    assert_eq!(r.poll(10, Duration::from_millis(100)).await.unwrap().len(), 5);
+    assert_eq!(log.compact(0).await.unwrap(), 0, "nothing is older than the epoch");
+}

@@ -23,6 +23,12 @@ pub enum Command {
     /// Messages consumers gave up on
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Retention for the embedded log: delete old messages every consumer has read
+    Compact {
+        /// Keep messages newer than this many days
+        #[arg(long, value_name = "DAYS", default_value_t = 7)]
+        older_than_days: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +96,20 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
         Command::Tail(o) => tail(settings, o).await,
         Command::Replay(o) => replay(settings, o).await,
         Command::Dlq(c) => dlq_cmd(settings, c).await,
+        Command::Compact { older_than_days } => compact(settings, older_than_days).await,
     }
+}
+
+async fn compact(settings: &Settings, days: u32) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.event_bus == nakku_core::config::BusKind::Embedded,
+        "compact is for the embedded log; Kafka keeps messages by its topics' retention.ms"
+    );
+    let log = nakku_core::events::embedded::EmbeddedLog::open(&settings.event_log_path()).await?;
+    let before = nakku_core::id::now_ms() - i64::from(days) * 86_400_000;
+    let n = log.compact(before).await?;
+    println!("{n} message(s) older than {days} day(s) and read by every consumer group deleted");
+    Ok(())
 }
 
 async fn tail(settings: &Settings, o: TailOpts) -> anyhow::Result<()> {

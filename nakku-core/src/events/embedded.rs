@@ -110,6 +110,21 @@ impl EmbeddedLog {
         row.and_then(|r| r.try_get("p")).map_err(unavailable)
     }
 
+    /// Retention: deletes messages stored before `before_ms` that every consumer group has
+    /// already read past (a message some group still needs is kept, however old). Returns
+    /// how many were deleted. Group-less readers (`events tail`) do not hold messages back.
+    pub async fn compact(&self, before_ms: i64) -> Result<u64, BusError> {
+        let r = sqlx::query(
+            "DELETE FROM log WHERE ts < ? AND offset < COALESCE( \
+                 (SELECT MIN(g.next_offset) FROM group_offsets g WHERE g.topic = log.topic), 0)",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(r.rows_affected())
+    }
+
     fn reader(&self, group: Option<String>, positions: HashMap<String, i64>) -> Box<dyn Subscriber> {
         Box::new(EmbeddedSubscriber {
             log: self.clone(),
