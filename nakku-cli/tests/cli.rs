@@ -99,12 +99,21 @@ impl Drop for Running {
 }
 
 fn start_up(dir: &Path) -> Running {
+    launch(dir, &["up"], &[], "gateway")
+}
+
+/// Starts `nakku <args>` with every port 0 and waits until it prints where `service`
+/// listens; `gateway` of the result is that URL.
+fn launch(dir: &Path, args: &[&str], env: &[(&str, &str)], service: &str) -> Running {
     let mut cmd = nakku(dir);
     for svc in nakku_core::service::Service::ALL {
         cmd.env(format!("NAKKU_{}_PORT", svc.env_name()), "0");
     }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let mut child = cmd
-        .arg("up")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -126,9 +135,11 @@ fn start_up(dir: &Path) -> Running {
     let gateway = loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
-            .expect("nakku up prints its addresses");
-        if let Some(url) = line.trim().strip_prefix("gateway") {
-            break url.trim().to_owned();
+            .expect("nakku prints its addresses");
+        if let Some(url) = line.trim().strip_prefix(service) {
+            if url.starts_with(' ') {
+                break url.trim().to_owned();
+            }
         }
     };
     Running {
@@ -425,4 +436,57 @@ async fn operators_tail_events_retry_dead_letters_and_replay_a_consumer() {
         "lists the known consumers: {}",
         stderr(&o)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_run_as_separate_processes_behind_a_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(nakku(dir.path()).arg("migrate"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The user service alone; then a gateway process that reaches it over HTTP.
+    let user = launch(dir.path(), &["serve", "--service", "user"], &[], "user");
+    let gateway = launch(
+        dir.path(),
+        &["serve", "--service", "gateway"],
+        &[("NAKKU_USER_URL", user.gateway.as_str())],
+        "gateway",
+    );
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{}/api/v1/auth/register", gateway.gateway))
+        .json(&json!({"email": "ravi@example.com", "phone": "9876500000", "password": "s3cret-pass", "name": "Ravi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "registered through the separate gateway");
+    let token = r.json::<Value>().await.unwrap()["data"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // No location service anywhere: the address is saved, unchecked.
+    let r = c
+        .post(format!("{}/api/v1/users/me/addresses", gateway.gateway))
+        .bearer_auth(&token)
+        .json(&json!({"label": "Home", "line1": "1 Hill Road", "city": "Mumbai", "pincode": "400050", "lat": 19.06, "lng": 72.83}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(r.json::<Value>().await.unwrap()["data"]["serviceable"].is_null());
+    // The gateway's health sees the user service; services it does not know are 503.
+    let h: Value = c
+        .get(format!("{}/health", gateway.gateway))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["data"]["checks"]["user"]["status"], "up", "{h}");
+    let r = c
+        .get(format!("{}/api/v1/inventory/stores/X/stock?skus=A", gateway.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
 }
