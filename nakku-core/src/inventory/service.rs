@@ -50,7 +50,14 @@ pub struct InventoryService {
     cfg: InventoryConfig,
     /// The reservation writer's queue (see [`super::batch`]); None outside a runtime.
     writer: Option<tokio::sync::mpsc::Sender<super::batch::Pending>>,
+    /// Stores looked up by reservations, kept for a few seconds: a checkout burst should not
+    /// read the same store row once per order. Store changes reach reservations within
+    /// [`STORE_CACHE_MS`].
+    store_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, Warehouse)>>>,
 }
+
+/// How long a cached store serves reservations.
+const STORE_CACHE_MS: i64 = 5_000;
 
 fn missing() -> CoreError {
     CoreError::Internal(anyhow::anyhow!("validated fields missing"))
@@ -77,7 +84,12 @@ impl InventoryService {
     pub fn new(db: Db, cfg: InventoryConfig) -> Self {
         let writer = (cfg.batch_reservations && tokio::runtime::Handle::try_current().is_ok())
             .then(|| super::batch::spawn_writer(db.clone()));
-        InventoryService { db, cfg, writer }
+        InventoryService {
+            db,
+            cfg,
+            writer,
+            store_cache: Default::default(),
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -143,6 +155,28 @@ impl InventoryService {
 
     pub async fn list_warehouses(&self) -> Result<Vec<Warehouse>, CoreError> {
         Ok(store::list_warehouses(&mut *self.conn().await?).await?)
+    }
+
+    /// [`Self::warehouse`] through the short-lived store cache.
+    async fn cached_warehouse(&self, id_or_code: &str) -> Result<Warehouse, CoreError> {
+        let now = now_ms();
+        let hit = {
+            let cache = self.store_cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .get(id_or_code)
+                .filter(|(at, _)| now - at < STORE_CACHE_MS)
+                .map(|(_, w)| w.clone())
+        };
+        if let Some(w) = hit {
+            return Ok(w);
+        }
+        let w = self.warehouse(id_or_code).await?;
+        let mut cache = self.store_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(id_or_code.to_owned(), (now, w.clone()));
+        Ok(w)
     }
 
     /// A live store by id or code.
@@ -539,7 +573,7 @@ impl InventoryService {
         let (Some(order_id), Some(store_ref)) = (order_id, store_ref) else {
             return Err(missing());
         };
-        let w = self.warehouse(&store_ref).await?;
+        let w = self.cached_warehouse(&store_ref).await?;
         if !w.active {
             return Err(CoreError::conflict("store", format!("store {} is not active", w.code)));
         }
