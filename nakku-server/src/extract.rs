@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use nakku_core::auth::{Claims, JwtKeys};
+use nakku_core::auth::{Claims, JwtKeys, Role};
 use nakku_core::RequestCtx;
 use serde::de::DeserializeOwned;
 
@@ -162,6 +162,18 @@ where
         let claims = verify_bearer(parts.headers.get(header::AUTHORIZATION), &keys)?;
         tracing::Span::current().record("user_id", claims.sub.as_str());
         Ok(AuthUser(claims))
+    }
+}
+
+impl AuthUser {
+    /// 403 unless the token carries `role`. For services that cannot see the user database
+    /// (the user service itself checks roles against its table instead).
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.0.role == role {
+            Ok(())
+        } else {
+            Err(ApiError::new(StatusCode::FORBIDDEN, format!("{role} role required")))
+        }
     }
 }
 

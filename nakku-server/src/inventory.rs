@@ -12,12 +12,12 @@ use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use nakku_core::auth::{Claims, JwtKeys, Role};
+use nakku_core::auth::{JwtKeys, Role};
 use nakku_core::inventory::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::error::{ok, ApiError, ApiResult};
+use crate::error::{ok, ApiResult};
 use crate::extract::{AppJson, AppQuery, AuthUser, Ctx};
 
 #[derive(Clone)]
@@ -57,16 +57,8 @@ pub fn router(svc: Arc<InventoryService>, jwt: JwtKeys) -> Router {
         .with_state(InventoryState { svc, jwt })
 }
 
-fn admin(c: &Claims) -> Result<(), ApiError> {
-    if c.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "admin role required"))
-    }
-}
-
-async fn list_stores(State(s): State<InventoryState>, AuthUser(c): AuthUser) -> ApiResult {
-    admin(&c)?;
+async fn list_stores(State(s): State<InventoryState>, auth: AuthUser) -> ApiResult {
+    auth.require(Role::Admin)?;
     let items = s.svc.list_warehouses().await?;
     Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
 }
@@ -74,36 +66,36 @@ async fn list_stores(State(s): State<InventoryState>, AuthUser(c): AuthUser) -> 
 async fn create_store(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     AppJson(b): AppJson<WarehouseInput>,
 ) -> ApiResult {
-    admin(&c)?;
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::CREATED, s.svc.create_warehouse(&ctx, b).await?))
 }
 
-async fn get_store(State(s): State<InventoryState>, AuthUser(c): AuthUser, Path(store): Path<String>) -> ApiResult {
-    admin(&c)?;
+async fn get_store(State(s): State<InventoryState>, auth: AuthUser, Path(store): Path<String>) -> ApiResult {
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.warehouse(&store).await?))
 }
 
 async fn update_store(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path(store): Path<String>,
     AppJson(b): AppJson<WarehouseInput>,
 ) -> ApiResult {
-    admin(&c)?;
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.update_warehouse(&ctx, &store, b).await?))
 }
 
 async fn delete_store(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path(store): Path<String>,
 ) -> ApiResult {
-    admin(&c)?;
+    auth.require(Role::Admin)?;
     s.svc.delete_warehouse(&ctx, &store).await?;
     Ok(ok(StatusCode::OK, json!({"deleted": true})))
 }
@@ -137,34 +129,40 @@ async fn stock_item(State(s): State<InventoryState>, Path((store, sku)): Path<(S
 async fn set_threshold(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
     AppJson(b): AppJson<ThresholdInput>,
 ) -> ApiResult {
-    admin(&c)?;
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.set_threshold(&ctx, &store, &sku, b).await?))
 }
 
 async fn restock(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
     AppJson(b): AppJson<RestockInput>,
 ) -> ApiResult {
-    admin(&c)?;
-    Ok(ok(StatusCode::OK, s.svc.restock(&ctx, &c.sub, &store, &sku, b).await?))
+    auth.require(Role::Admin)?;
+    Ok(ok(
+        StatusCode::OK,
+        s.svc.restock(&ctx, &auth.0.sub, &store, &sku, b).await?,
+    ))
 }
 
 async fn adjust(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
     AppJson(b): AppJson<AdjustInput>,
 ) -> ApiResult {
-    admin(&c)?;
-    Ok(ok(StatusCode::OK, s.svc.adjust(&ctx, &c.sub, &store, &sku, b).await?))
+    auth.require(Role::Admin)?;
+    Ok(ok(
+        StatusCode::OK,
+        s.svc.adjust(&ctx, &auth.0.sub, &store, &sku, b).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,11 +173,11 @@ struct PageQuery {
 
 async fn ledger(
     State(s): State<InventoryState>,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
     AppQuery(q): AppQuery<PageQuery>,
 ) -> ApiResult {
-    admin(&c)?;
+    auth.require(Role::Admin)?;
     let limit = q.limit.unwrap_or(100);
     let mut items = s.svc.ledger(&store, &sku, q.cursor.as_deref(), limit).await?;
     let next = (items.len() as i64 == limit)
@@ -191,30 +189,30 @@ async fn ledger(
 
 async fn watch(
     State(s): State<InventoryState>,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
 ) -> ApiResult {
-    Ok(ok(StatusCode::CREATED, s.svc.watch(&c.sub, &store, &sku).await?))
+    Ok(ok(StatusCode::CREATED, s.svc.watch(&auth.0.sub, &store, &sku).await?))
 }
 
-async fn low_stock(State(s): State<InventoryState>, AuthUser(c): AuthUser, Path(store): Path<String>) -> ApiResult {
-    admin(&c)?;
+async fn low_stock(State(s): State<InventoryState>, auth: AuthUser, Path(store): Path<String>) -> ApiResult {
+    auth.require(Role::Admin)?;
     let items = s.svc.low_stock(&store).await?;
     Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
 }
 
-async fn reconcile(State(s): State<InventoryState>, AuthUser(c): AuthUser, Path(store): Path<String>) -> ApiResult {
-    admin(&c)?;
+async fn reconcile(State(s): State<InventoryState>, auth: AuthUser, Path(store): Path<String>) -> ApiResult {
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.reconcile(&store).await?))
 }
 
 async fn reserve(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     AppJson(b): AppJson<ReserveInput>,
 ) -> ApiResult {
-    admin(&c)?;
+    auth.require(Role::Admin)?;
     let r = s.svc.reserve(&ctx, b).await?;
     let status = if r.status == "held" {
         StatusCode::CREATED
@@ -224,33 +222,29 @@ async fn reserve(
     Ok(ok(status, r))
 }
 
-async fn get_reservation(
-    State(s): State<InventoryState>,
-    AuthUser(c): AuthUser,
-    Path(order_id): Path<String>,
-) -> ApiResult {
-    admin(&c)?;
+async fn get_reservation(State(s): State<InventoryState>, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.get_reservation(&order_id).await?))
 }
 
 async fn confirm(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path(order_id): Path<String>,
 ) -> ApiResult {
-    admin(&c)?;
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.confirm(&ctx, &order_id).await?))
 }
 
 async fn release(
     State(s): State<InventoryState>,
     Ctx(ctx): Ctx,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path(order_id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult {
-    admin(&c)?;
+    auth.require(Role::Admin)?;
     // The body is optional: `{"reason": "..."}` or nothing.
     let input: ReleaseInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReleaseInput::default()

@@ -45,14 +45,6 @@ pub fn router(svc: Arc<LocationService>, jwt: JwtKeys) -> Router {
         .with_state(LocationState { svc, jwt })
 }
 
-fn admin(role: Role) -> Result<(), ApiError> {
-    if role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "admin role required"))
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 struct PointQuery {
     lat: Option<f64>,
@@ -141,8 +133,8 @@ async fn validate_address(
     Ok(ok(StatusCode::OK, s.svc.validate_address(&ctx, b).await?))
 }
 
-async fn stores(State(s): State<LocationState>, AuthUser(c): AuthUser) -> ApiResult {
-    admin(c.role)?;
+async fn stores(State(s): State<LocationState>, auth: AuthUser) -> ApiResult {
+    auth.require(Role::Admin)?;
     Ok(ok(
         StatusCode::OK,
         json!({"items": s.svc.stores().await?, "next_cursor": null}),
@@ -154,44 +146,36 @@ struct ZonesQuery {
     store: Option<String>,
 }
 
-async fn list_zones(
-    State(s): State<LocationState>,
-    AuthUser(c): AuthUser,
-    AppQuery(q): AppQuery<ZonesQuery>,
-) -> ApiResult {
-    admin(c.role)?;
+async fn list_zones(State(s): State<LocationState>, auth: AuthUser, AppQuery(q): AppQuery<ZonesQuery>) -> ApiResult {
+    auth.require(Role::Admin)?;
     Ok(ok(
         StatusCode::OK,
         json!({"items": s.svc.zones(q.store.as_deref()).await?, "next_cursor": null}),
     ))
 }
 
-async fn create_zone(
-    State(s): State<LocationState>,
-    AuthUser(c): AuthUser,
-    AppJson(b): AppJson<ZoneInput>,
-) -> ApiResult {
-    admin(c.role)?;
+async fn create_zone(State(s): State<LocationState>, auth: AuthUser, AppJson(b): AppJson<ZoneInput>) -> ApiResult {
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::CREATED, s.svc.create_zone(b).await?))
 }
 
-async fn get_zone(State(s): State<LocationState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
-    admin(c.role)?;
+async fn get_zone(State(s): State<LocationState>, auth: AuthUser, Path(id): Path<String>) -> ApiResult {
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.zone(&id).await?))
 }
 
 async fn update_zone(
     State(s): State<LocationState>,
-    AuthUser(c): AuthUser,
+    auth: AuthUser,
     Path(id): Path<String>,
     AppJson(b): AppJson<ZoneInput>,
 ) -> ApiResult {
-    admin(c.role)?;
+    auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.update_zone(&id, b).await?))
 }
 
-async fn delete_zone(State(s): State<LocationState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
-    admin(c.role)?;
+async fn delete_zone(State(s): State<LocationState>, auth: AuthUser, Path(id): Path<String>) -> ApiResult {
+    auth.require(Role::Admin)?;
     s.svc.delete_zone(&id).await?;
     Ok(ok(StatusCode::OK, json!({"deleted": true})))
 }
