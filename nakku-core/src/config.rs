@@ -90,6 +90,11 @@ pub struct Settings {
     pub eta_road_factor: f64,
     pub rider_speed_kmh: f64,
     pub prep_minutes: f64,
+    /// Redis for the catalogue cache; `None` keeps an in-process cache.
+    pub redis_url: Option<Secret>,
+    pub catalogue_refresh_ms: u64,
+    pub cache_ttl_secs: u64,
+    pub import_max_bytes: usize,
 }
 
 impl Default for Settings {
@@ -122,6 +127,10 @@ impl Default for Settings {
             eta_road_factor: 1.4,
             rider_speed_kmh: 20.0,
             prep_minutes: 4.0,
+            redis_url: None,
+            catalogue_refresh_ms: 500,
+            cache_ttl_secs: 300,
+            import_max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -225,6 +234,46 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "relay_poll_ms",
             &d.relay_poll_ms.to_string(),
             "how often an idle relay looks for new outbox rows",
+        ),
+        doc(
+            "reservation_ttl_secs",
+            &d.reservation_ttl_secs.to_string(),
+            "seconds a stock reservation holds before it is released automatically",
+        ),
+        doc(
+            "eta_road_factor",
+            &d.eta_road_factor.to_string(),
+            "road distance ÷ straight-line distance, for delivery ETAs",
+        ),
+        doc(
+            "rider_speed_kmh",
+            &d.rider_speed_kmh.to_string(),
+            "average rider speed for delivery ETAs",
+        ),
+        doc(
+            "prep_minutes",
+            &d.prep_minutes.to_string(),
+            "minutes to pick and pack an order, added to every ETA",
+        ),
+        doc(
+            "redis_url",
+            "(unset: in-process cache)",
+            "Redis for the catalogue cache, e.g. redis://127.0.0.1:6379/0",
+        ),
+        doc(
+            "catalogue_refresh_ms",
+            &d.catalogue_refresh_ms.to_string(),
+            "how often each catalogue instance picks up products, stock and sales changed elsewhere",
+        ),
+        doc(
+            "cache_ttl_secs",
+            &d.cache_ttl_secs.to_string(),
+            "lifetime of a cached product page (changes invalidate it sooner)",
+        ),
+        doc(
+            "import_max_bytes",
+            &d.import_max_bytes.to_string(),
+            "largest product import file accepted over HTTP",
         ),
     ];
     for svc in Service::ALL {
@@ -395,6 +444,24 @@ impl Settings {
         parse_decimal(&mut raw, "eta_road_factor", 1.0, 5.0, &mut s.eta_road_factor)?;
         parse_decimal(&mut raw, "rider_speed_kmh", 1.0, 120.0, &mut s.rider_speed_kmh)?;
         parse_decimal(&mut raw, "prep_minutes", 0.0, 120.0, &mut s.prep_minutes)?;
+        if let Some(r) = raw.remove("redis_url") {
+            if !(r.value.starts_with("redis://") || r.value.starts_with("rediss://")) {
+                return Err(ConfigError {
+                    value: redact_url(&r.value),
+                    ..bad(&r, "a redis:// or rediss:// URL")
+                });
+            }
+            s.redis_url = Some(Secret(r.value));
+        }
+        parse_num(
+            &mut raw,
+            "catalogue_refresh_ms",
+            10,
+            60_000,
+            &mut s.catalogue_refresh_ms,
+        )?;
+        parse_num(&mut raw, "cache_ttl_secs", 1, 86_400, &mut s.cache_ttl_secs)?;
+        parse_num(&mut raw, "import_max_bytes", 1024, 1 << 30, &mut s.import_max_bytes)?;
         for svc in Service::ALL {
             let n = svc.name();
             if let Some(port) = s.ports.get_mut(&svc) {

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod id;
 pub mod inventory;
 pub mod location;
+pub mod product;
 pub mod service;
 pub mod user;
 
@@ -22,6 +23,10 @@ pub fn consumers_of(svc: service::Service) -> Vec<Arc<dyn events::consumer::Hand
     match svc {
         service::Service::User => vec![Arc::new(user::activity::ActivityHandler)],
         service::Service::Location => vec![Arc::new(location::service::StoreReplica)],
+        service::Service::Product => vec![
+            Arc::new(product::replica::StockReplica),
+            Arc::new(product::replica::SalesRecorder),
+        ],
         _ => Vec::new(),
     }
 }

@@ -37,7 +37,13 @@ impl Service {
 
     /// Services whose code exists in this build. `nakku serve` runs these; the others
     /// are answered by the gateway with 503 until their issue lands.
-    pub const IMPLEMENTED: [Service; 4] = [Service::Gateway, Service::User, Service::Inventory, Service::Location];
+    pub const IMPLEMENTED: [Service; 5] = [
+        Service::Gateway,
+        Service::User,
+        Service::Product,
+        Service::Inventory,
+        Service::Location,
+    ];
 
     /// Lower-case name used in URLs, config keys and database names.
     pub fn name(self) -> &'static str {

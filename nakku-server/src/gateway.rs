@@ -23,6 +23,8 @@ pub struct GatewayState {
     pub jwt: JwtKeys,
     pub client: reqwest::Client,
     pub body_limit: usize,
+    /// Larger limit for `POST /api/v1/products/import`.
+    pub import_body_limit: usize,
 }
 
 pub fn router(state: GatewayState) -> Router {
@@ -63,7 +65,12 @@ async fn proxy(State(st): State<GatewayState>, req: Request) -> Result<Response,
         None => format!("{base}{path}"),
     };
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, st.body_limit)
+    let limit = if path.ends_with("/products/import") {
+        st.import_body_limit
+    } else {
+        st.body_limit
+    };
+    let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"))?;
     let mut headers = HeaderMap::new();

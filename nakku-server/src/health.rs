@@ -31,6 +31,9 @@ pub enum Check {
     /// The outbox backlog: reported, never failing on its own (a stuck relay shows as a
     /// growing `oldest_age_ms`, and the bus check says why).
     Outbox(Db),
+    /// The catalogue's index size and its cache (Redis or in-process): reported, never
+    /// failing (a Redis outage only sends reads to the database).
+    Catalogue(Arc<nakku_core::product::ProductService>),
 }
 
 impl Check {
@@ -40,6 +43,7 @@ impl Check {
             Check::Upstream { name, .. } => name.clone(),
             Check::Bus(_) => "event_bus".to_owned(),
             Check::Outbox(_) => "outbox".to_owned(),
+            Check::Catalogue(_) => "catalogue".to_owned(),
         }
     }
 
@@ -69,6 +73,13 @@ impl Check {
                     .await
                     .map(|b| json!({"unpublished": b.unpublished, "oldest_age_ms": b.oldest_age_ms}))
                     .or_else(|e| Ok(json!({"status": "unknown", "error": e.to_string()}))),
+                Check::Catalogue(svc) => {
+                    let cache = match svc.cache().ping().await {
+                        Ok(()) => json!({"kind": svc.cache().kind(), "status": "up"}),
+                        Err(e) => json!({"kind": svc.cache().kind(), "status": "down", "error": e.to_string()}),
+                    };
+                    Ok(json!({"indexed_products": svc.indexed(), "cache": cache}))
+                }
             }
         };
         match tokio::time::timeout(Duration::from_secs(3), fut).await {

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod location;
 pub mod metrics;
 pub mod middleware;
+pub mod product;
 pub mod startup;
 pub mod telemetry;
 pub mod user;

@@ -35,6 +35,8 @@ pub struct Application {
     consumers: Vec<Consumer>,
     /// Inventory services whose expired reservations are released in the background.
     sweepers: Vec<Arc<nakku_core::inventory::InventoryService>>,
+    /// Catalogue instances whose search index follows changes made elsewhere.
+    catalogues: Vec<Arc<nakku_core::product::ProductService>>,
 }
 
 impl Application {
@@ -57,7 +59,7 @@ impl Application {
         };
         for s in &wanted {
             if !s.is_implemented() {
-                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, inventory, location)");
+                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, location)");
             }
         }
         let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
@@ -76,6 +78,7 @@ impl Application {
             relays: Vec::new(),
             consumers: Vec::new(),
             sweepers: Vec::new(),
+            catalogues: Vec::new(),
         };
         let with_data = wanted.iter().any(|s| *s != Service::Gateway);
         if with_data {
@@ -134,6 +137,11 @@ impl Application {
                     app.sweepers.push(inventory.clone());
                     crate::inventory::router(inventory, jwt.clone())
                 }
+                Service::Product => {
+                    let catalogue = Arc::new(build_catalogue(settings, db.clone()).await?);
+                    app.catalogues.push(catalogue.clone());
+                    crate::product::router(catalogue, jwt.clone(), settings.import_max_bytes)
+                }
                 Service::Location => {
                     let cfg = nakku_core::location::LocationConfig {
                         road_factor: settings.eta_road_factor,
@@ -146,7 +154,10 @@ impl Application {
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };
-            let checks = vec![Check::Database(db.clone()), Check::Bus(bus), Check::Outbox(db.clone())];
+            let mut checks = vec![Check::Database(db.clone()), Check::Bus(bus), Check::Outbox(db.clone())];
+            if let Some(c) = app.catalogues.last().filter(|_| svc == Service::Product) {
+                checks.push(Check::Catalogue(c.clone()));
+            }
             let router = api.merge(crate::health::router(svc.name(), checks));
             app.bind(settings, svc, stack(router, svc.name(), limits)).await?;
             app.dbs.insert(svc, db);
@@ -174,6 +185,7 @@ impl Application {
                 jwt: jwt.clone(),
                 client,
                 body_limit: limits.body_limit,
+                import_body_limit: settings.import_max_bytes.max(limits.body_limit),
             };
             let router = crate::health::router("gateway", checks).merge(crate::gateway::router(state));
             app.bind(settings, Service::Gateway, stack(router, "gateway", limits))
@@ -241,6 +253,9 @@ impl Application {
                     }
                 }
             });
+        }
+        for catalogue in self.catalogues {
+            workers.spawn(catalogue.as_ref().clone().run_refresher(workers_stop.clone()));
         }
         for consumer in self.consumers {
             let stop = workers_stop.clone();
@@ -313,6 +328,31 @@ impl Application {
             None => Ok(()),
         }
     }
+}
+
+/// The catalogue service with its cache: Redis when `redis_url` is set (keys under
+/// `<event_topic_prefix>:product:`), in-process otherwise.
+pub async fn build_catalogue(settings: &Settings, db: Db) -> anyhow::Result<nakku_core::product::ProductService> {
+    use nakku_core::product::{cache::Cache, ProductConfig, ProductService};
+    let ttl = Duration::from_secs(settings.cache_ttl_secs);
+    let cache = match &settings.redis_url {
+        Some(url) => Cache::redis(url.expose(), &format!("{}:product", settings.event_topic_prefix), ttl).await?,
+        None => Cache::local(50_000, ttl),
+    };
+    let cfg = ProductConfig {
+        refresh_every: Duration::from_millis(settings.catalogue_refresh_ms),
+    };
+    let started = std::time::Instant::now();
+    let svc = ProductService::new(db, cache, cfg)
+        .await
+        .context("loading the catalogue index")?;
+    tracing::info!(
+        products = svc.indexed(),
+        cache = svc.cache().kind(),
+        ms = started.elapsed().as_millis() as u64,
+        "catalogue index built"
+    );
+    Ok(svc)
 }
 
 fn relay_config(s: &Settings) -> RelayConfig {

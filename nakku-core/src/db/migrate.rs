@@ -12,6 +12,8 @@ use crate::service::Service;
 
 static SQLITE_USER: Migrator = sqlx::migrate!("../migrations/sqlite/user");
 static MYSQL_USER: Migrator = sqlx::migrate!("../migrations/mysql/user");
+static SQLITE_PRODUCT: Migrator = sqlx::migrate!("../migrations/sqlite/product");
+static MYSQL_PRODUCT: Migrator = sqlx::migrate!("../migrations/mysql/product");
 static SQLITE_INVENTORY: Migrator = sqlx::migrate!("../migrations/sqlite/inventory");
 static MYSQL_INVENTORY: Migrator = sqlx::migrate!("../migrations/mysql/inventory");
 static SQLITE_LOCATION: Migrator = sqlx::migrate!("../migrations/sqlite/location");
@@ -23,6 +25,8 @@ pub fn migrator(svc: Service, dialect: Dialect) -> Option<&'static Migrator> {
     match (svc, dialect) {
         (Service::User, Dialect::Sqlite) => Some(&SQLITE_USER),
         (Service::User, Dialect::MySql) => Some(&MYSQL_USER),
+        (Service::Product, Dialect::Sqlite) => Some(&SQLITE_PRODUCT),
+        (Service::Product, Dialect::MySql) => Some(&MYSQL_PRODUCT),
         (Service::Inventory, Dialect::Sqlite) => Some(&SQLITE_INVENTORY),
         (Service::Inventory, Dialect::MySql) => Some(&MYSQL_INVENTORY),
         (Service::Location, Dialect::Sqlite) => Some(&SQLITE_LOCATION),

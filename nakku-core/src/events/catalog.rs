@@ -8,6 +8,11 @@ pub const USER_ADDRESS_ADDED: &str = "user.address.added";
 pub const USER_ADDRESS_UPDATED: &str = "user.address.updated";
 pub const USER_ADDRESS_DELETED: &str = "user.address.deleted";
 
+pub const PRODUCT_CREATED: &str = "product.created";
+pub const PRODUCT_UPDATED: &str = "product.updated";
+pub const PRODUCT_DELETED: &str = "product.deleted";
+pub const CATEGORY_UPDATED: &str = "product.category.updated";
+
 pub const INVENTORY_UPDATED: &str = "inventory.updated";
 pub const INVENTORY_LOW_STOCK: &str = "inventory.low_stock";
 pub const INVENTORY_OUT_OF_STOCK: &str = "inventory.out_of_stock";

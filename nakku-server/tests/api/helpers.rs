@@ -70,10 +70,12 @@ pub struct TestApp {
     pub gateway: String,
     pub user: String,
     pub inventory: String,
+    pub product: String,
     pub client: reqwest::Client,
     pub db: Db,
     pub inventory_db: Db,
     pub location_db: Db,
+    pub product_db: Db,
     pub jwt: JwtKeys,
     pub db_proxy: Option<TcpProxy>,
     shutdown: CancellationToken,
@@ -154,6 +156,8 @@ impl TestApp {
         let db = app.db(Service::User).expect("user db").clone();
         let inventory_db = app.db(Service::Inventory).expect("inventory db").clone();
         let location_db = app.db(Service::Location).expect("location db").clone();
+        let product_db = app.db(Service::Product).expect("product db").clone();
+        let product = format!("http://{}", app.addr(Service::Product).expect("product bound"));
         let addr = |s| app.addr(s).expect("service bound");
         let (gateway, user, inventory): (SocketAddr, SocketAddr, SocketAddr) =
             (addr(Service::Gateway), addr(Service::User), addr(Service::Inventory));
@@ -163,10 +167,12 @@ impl TestApp {
             gateway: format!("http://{gateway}"),
             user: format!("http://{user}"),
             inventory: format!("http://{inventory}"),
+            product,
             client: reqwest::Client::new(),
             db,
             inventory_db,
             location_db,
+            product_db,
             jwt: JwtKeys::new(&Secret::new(JWT_SECRET), 900),
             db_proxy,
             shutdown,
@@ -331,6 +337,22 @@ impl TestApp {
     /// Location outbox rows of one type, oldest first.
     pub async fn location_events(&self, event_type: &str) -> Vec<OutboxRow> {
         Self::events_in(&self.location_db, event_type).await
+    }
+
+    /// Product outbox rows of one type, oldest first.
+    pub async fn product_events(&self, event_type: &str) -> Vec<OutboxRow> {
+        Self::events_in(&self.product_db, event_type).await
+    }
+
+    /// Rows in a product-service table.
+    pub async fn product_count(&self, table: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(self.product_db.pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
     }
 
     async fn events_in(db: &Db, event_type: &str) -> Vec<OutboxRow> {

@@ -11,4 +11,5 @@ mod events;
 mod inventory;
 mod location;
 mod platform;
+mod product;
 mod profile;

@@ -1,0 +1,167 @@
+//! Consumers that feed the catalogue's read models from inventory events:
+//! `product.stock` keeps available units per sku per store (`inventory.updated`), and
+//! `product.sales` counts units sold and skus bought together (`inventory.confirmed`, sent
+//! when an order's payment confirms its reservation). Search and recommendations read both.
+
+use std::collections::BTreeSet;
+
+use sqlx::AnyConnection;
+
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::{catalog, Envelope};
+use crate::id::now_ms;
+
+/// Skus of one order taken into co-purchase counts (an order of 200 lines would otherwise
+/// write 40,000 pairs).
+pub const MAX_PAIRED_SKUS: usize = 40;
+
+fn occurred_ms(env: &Envelope) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(|_| now_ms())
+}
+
+pub struct StockReplica;
+
+impl Handler for StockReplica {
+    fn name(&self) -> &'static str {
+        "product.stock"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[(catalog::INVENTORY_UPDATED, 1)]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let p = &env.payload;
+            let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
+            let sku = p["sku"].as_str().ok_or_else(|| anyhow::anyhow!("sku missing"))?;
+            let available = p["available"]
+                .as_i64()
+                .ok_or_else(|| anyhow::anyhow!("available missing"))?;
+            let at = occurred_ms(env);
+            let now = now_ms();
+            // Newer facts only: an older event arriving late changes nothing.
+            let updated = sqlx::query(
+                "UPDATE store_stock SET available = ?, event_ms = ?, updated_at = ? WHERE store = ? AND sku = ? AND event_ms <= ?",
+            )
+            .bind(available)
+            .bind(at)
+            .bind(now)
+            .bind(store)
+            .bind(sku)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            if updated.rows_affected() == 0 {
+                let exists = sqlx::query("SELECT 1 AS x FROM store_stock WHERE store = ? AND sku = ?")
+                    .bind(store)
+                    .bind(sku)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .is_some();
+                if !exists {
+                    sqlx::query(
+                        "INSERT INTO store_stock (store, sku, available, event_ms, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(store)
+                    .bind(sku)
+                    .bind(available)
+                    .bind(at)
+                    .bind(now)
+                    .execute(conn)
+                    .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM store_stock").execute(conn).await?;
+            Ok(())
+        })
+    }
+}
+
+pub struct SalesRecorder;
+
+impl Handler for SalesRecorder {
+    fn name(&self) -> &'static str {
+        "product.sales"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[(catalog::INVENTORY_CONFIRMED, 1)]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let p = &env.payload;
+            let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
+            let lines = p["lines"].as_array().ok_or_else(|| anyhow::anyhow!("lines missing"))?;
+            let now = now_ms();
+            let mut skus = BTreeSet::new();
+            for l in lines {
+                let sku = l["sku"].as_str().ok_or_else(|| anyhow::anyhow!("line sku missing"))?;
+                let qty = l["quantity"]
+                    .as_i64()
+                    .ok_or_else(|| anyhow::anyhow!("line quantity missing"))?;
+                let updated = sqlx::query(
+                    "UPDATE product_sales SET units = units + ?, orders = orders + 1, updated_at = ? WHERE store = ? AND sku = ?",
+                )
+                .bind(qty)
+                .bind(now)
+                .bind(store)
+                .bind(sku)
+                .execute(&mut *conn)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    sqlx::query(
+                        "INSERT INTO product_sales (store, sku, units, orders, updated_at) VALUES (?, ?, ?, 1, ?)",
+                    )
+                    .bind(store)
+                    .bind(sku)
+                    .bind(qty)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                skus.insert(sku.to_owned());
+            }
+            let skus: Vec<String> = skus.into_iter().take(MAX_PAIRED_SKUS).collect();
+            for a in &skus {
+                for b in &skus {
+                    if a == b {
+                        continue;
+                    }
+                    let updated =
+                        sqlx::query("UPDATE co_purchases SET orders = orders + 1 WHERE sku = ? AND other_sku = ?")
+                            .bind(a)
+                            .bind(b)
+                            .execute(&mut *conn)
+                            .await?;
+                    if updated.rows_affected() == 0 {
+                        sqlx::query("INSERT INTO co_purchases (sku, other_sku, orders) VALUES (?, ?, 1)")
+                            .bind(a)
+                            .bind(b)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM product_sales").execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM co_purchases").execute(conn).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,924 @@
+//! The in-memory search index: an inverted index over product name, brand, tags and
+//! category names with BM25-style weights, prefix matching for the word being typed, typo
+//! tolerance through symmetric-delete candidates (one edit, two for words of eight letters
+//! or more), filters (category subtree, brands, price range, tags, in stock at a store),
+//! facets, sorts and keyset cursors.
+//!
+//! Why in memory: the "in stock at my store" filter joins text relevance with stock that
+//! changes thousands of times a second, and facets count over every match. MySQL FULLTEXT
+//! and SQLite FTS5 would each need that join and a GROUP BY per facet in SQL, with
+//! different relevance and tokenisers per backend; tantivy would need a document rewrite
+//! for every stock change and brings a large dependency tree. Fifty thousand products take
+//! a few tens of megabytes here and a query scans only its posting lists.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{CategoryRef, CategoryTree, Product};
+
+const W_NAME: f32 = 3.0;
+const W_BRAND: f32 = 2.0;
+const W_TAG: f32 = 1.5;
+const W_CATEGORY: f32 = 1.0;
+const F_PREFIX: f32 = 0.85;
+const F_FUZZY: f32 = 0.6;
+const MAX_PREFIX_EXPANSIONS: usize = 64;
+const STOP_WORDS: [&str; 9] = ["a", "an", "and", "the", "of", "for", "with", "in", "&"];
+
+/// Lower-cases, splits on anything not a letter or digit and folds simple English plurals
+/// (`tomatoes` → `tomato`, `berries` → `berry`, `eggs` → `egg`), the same way for products
+/// and queries.
+pub fn tokenize(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(|t| stem(t.to_lowercase()))
+        .collect()
+}
+
+fn stem(t: String) -> String {
+    if t.chars().count() <= 3 || !t.chars().all(char::is_alphabetic) {
+        return t;
+    }
+    if let Some(s) = t.strip_suffix("ies") {
+        return format!("{s}y");
+    }
+    for suffix in ["sses", "shes", "ches", "xes", "oes"] {
+        if t.ends_with(suffix) {
+            return t[..t.len() - 2].to_owned();
+        }
+    }
+    if t.ends_with('s') && !t.ends_with("ss") && !t.ends_with("us") && !t.ends_with("is") {
+        return t[..t.len() - 1].to_owned();
+    }
+    t
+}
+
+/// Every string one deletion away from `t` (and two away for long words).
+fn deletes(t: &str) -> Vec<String> {
+    let chars: Vec<char> = t.chars().collect();
+    let one = |cs: &[char]| -> Vec<Vec<char>> {
+        (0..cs.len())
+            .map(|i| {
+                let mut c = cs.to_vec();
+                c.remove(i);
+                c
+            })
+            .collect()
+    };
+    let mut out: HashSet<Vec<char>> = HashSet::new();
+    if chars.len() >= 4 {
+        for d in one(&chars) {
+            if chars.len() >= 8 {
+                out.extend(one(&d));
+            }
+            out.insert(d);
+        }
+    }
+    out.into_iter().map(|c| c.into_iter().collect()).collect()
+}
+
+fn max_edits(t: &str) -> usize {
+    match t.chars().count() {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+/// How results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Best text match first (popularity breaks ties and nudges close matches); without a
+    /// query, most popular first.
+    #[default]
+    Relevance,
+    PriceAsc,
+    PriceDesc,
+    Popularity,
+    Newest,
+    Discount,
+}
+
+impl Sort {
+    pub fn parse(raw: &str) -> Result<Sort, String> {
+        match raw.trim() {
+            "relevance" => Ok(Sort::Relevance),
+            "price_asc" => Ok(Sort::PriceAsc),
+            "price_desc" => Ok(Sort::PriceDesc),
+            "popularity" => Ok(Sort::Popularity),
+            "newest" => Ok(Sort::Newest),
+            "discount" => Ok(Sort::Discount),
+            other => Err(format!(
+                "unknown sort '{other}'; expected relevance, price_asc, price_desc, popularity, newest or discount"
+            )),
+        }
+    }
+}
+
+/// A validated search request.
+#[derive(Debug, Clone, Default)]
+pub struct SearchParams {
+    pub q: String,
+    /// Category id; the filter covers its whole subtree.
+    pub category: Option<String>,
+    /// Lower-cased brand names, any of which matches.
+    pub brands: Vec<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// Every tag must be present.
+    pub tags: Vec<String>,
+    /// Store code: results carry its available units.
+    pub store: Option<String>,
+    /// Only products with units available at `store`.
+    pub in_stock: bool,
+    /// Admins may see inactive products too.
+    pub include_inactive: bool,
+    pub sort: Sort,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+/// One search result: the fields a product card shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub id: String,
+    pub sku: String,
+    pub name: String,
+    pub brand: String,
+    pub unit: String,
+    pub category_id: String,
+    pub price_paise: i64,
+    pub mrp_paise: i64,
+    pub discount_percent: i64,
+    pub image: Option<String>,
+    pub tags: Vec<String>,
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_stock: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BrandFacet {
+    pub value: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CategoryFacet {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Facets {
+    /// Per brand, over the results with every filter except the brand filter (so choosing
+    /// one brand still shows what the others would give).
+    pub brands: Vec<BrandFacet>,
+    /// Per category, over the results with every filter applied (drill-down).
+    pub categories: Vec<CategoryFacet>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub items: Vec<Hit>,
+    pub total: usize,
+    pub facets: Facets,
+    pub next_cursor: Option<String>,
+    /// The query with misspelt words replaced by what was searched instead.
+    pub did_you_mean: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    s: Sort,
+    k: f64,
+    id: String,
+    q: u64,
+}
+
+/// Why a search was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SearchError {
+    BadCursor(&'static str),
+}
+
+struct Entry {
+    product: Arc<Product>,
+    brand_key: String,
+    tag_set: Vec<String>,
+    tokens: Vec<String>,
+}
+
+/// The index. Slots of removed products are reused.
+#[derive(Default)]
+pub struct Index {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    by_id: HashMap<String, u32>,
+    by_sku: HashMap<String, u32>,
+    postings: HashMap<String, Vec<(u32, f32)>>,
+    vocab: BTreeSet<String>,
+    fuzzy: HashMap<String, Vec<String>>,
+    by_category: HashMap<String, Vec<u32>>,
+    tree: CategoryTree,
+    /// store code → sku → available units.
+    stock: HashMap<String, HashMap<String, i64>>,
+    /// sku → units sold (all stores).
+    sales: HashMap<String, i64>,
+    max_sales: i64,
+}
+
+impl Index {
+    pub fn new(tree: CategoryTree) -> Self {
+        Index {
+            tree,
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn tree(&self) -> &CategoryTree {
+        &self.tree
+    }
+
+    pub fn get(&self, id_or_sku: &str) -> Option<&Arc<Product>> {
+        let slot = self.by_id.get(id_or_sku).or_else(|| self.by_sku.get(id_or_sku))?;
+        self.entries.get(*slot as usize)?.as_ref().map(|e| &e.product)
+    }
+
+    pub fn available(&self, store: &str, sku: &str) -> Option<i64> {
+        self.stock.get(store).and_then(|m| m.get(sku)).copied()
+    }
+
+    pub fn units_sold(&self, sku: &str) -> i64 {
+        self.sales.get(sku).copied().unwrap_or(0)
+    }
+
+    /// Active products per category (not rolled up).
+    pub fn category_counts(&self) -> HashMap<String, usize> {
+        self.by_category
+            .iter()
+            .map(|(c, slots)| {
+                let n = slots
+                    .iter()
+                    .filter(|s| self.entry(**s).is_some_and(|e| e.product.active))
+                    .count();
+                (c.clone(), n)
+            })
+            .collect()
+    }
+
+    /// Replaces the category tree and re-derives every product's category words.
+    pub fn set_tree(&mut self, tree: CategoryTree) {
+        let products: Vec<Arc<Product>> = self.entries.iter().flatten().map(|e| e.product.clone()).collect();
+        self.rebuild(tree, products);
+    }
+
+    /// Adds or replaces many products at once by rebuilding the postings (cheaper than
+    /// one-by-one replacement for large batches such as an import).
+    pub fn upsert_many(&mut self, changed: Vec<Arc<Product>>) {
+        let mut all: HashMap<String, Arc<Product>> = self
+            .entries
+            .iter()
+            .flatten()
+            .map(|e| (e.product.id.clone(), e.product.clone()))
+            .collect();
+        for p in changed {
+            all.insert(p.id.clone(), p);
+        }
+        let tree = std::mem::take(&mut self.tree);
+        self.rebuild(tree, all.into_values().collect());
+    }
+
+    fn rebuild(&mut self, tree: CategoryTree, products: Vec<Arc<Product>>) {
+        let mut fresh = Index::new(tree);
+        fresh.stock = std::mem::take(&mut self.stock);
+        fresh.sales = std::mem::take(&mut self.sales);
+        fresh.max_sales = self.max_sales;
+        for p in products {
+            fresh.upsert(p);
+        }
+        *self = fresh;
+    }
+
+    /// A product as a result card, with its availability when a store is named.
+    pub fn hit(&self, pr: &Product, store: Option<&str>) -> Hit {
+        let available = store.map(|s| self.available(s, &pr.sku).unwrap_or(0));
+        Hit {
+            id: pr.id.clone(),
+            sku: pr.sku.clone(),
+            name: pr.name.clone(),
+            brand: pr.brand.clone(),
+            unit: pr.unit.clone(),
+            category_id: pr.category_id.clone(),
+            price_paise: pr.price_paise,
+            mrp_paise: pr.mrp_paise,
+            discount_percent: pr.discount_percent(),
+            image: pr.images.first().cloned(),
+            tags: pr.tags.clone(),
+            active: pr.active,
+            available,
+            in_stock: available.map(|a| a > 0),
+            score: None,
+        }
+    }
+
+    pub fn set_stock(&mut self, store: &str, sku: &str, available: i64) {
+        self.stock
+            .entry(store.to_owned())
+            .or_default()
+            .insert(sku.to_owned(), available.max(0));
+    }
+
+    pub fn set_sales(&mut self, sku: &str, units: i64) {
+        self.sales.insert(sku.to_owned(), units);
+        self.max_sales = self.max_sales.max(units);
+    }
+
+    fn entry(&self, slot: u32) -> Option<&Entry> {
+        self.entries.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// Adds or replaces a product; a deleted one is removed.
+    pub fn upsert(&mut self, p: Arc<Product>) {
+        self.remove(&p.id);
+        if p.deleted_at.is_some() {
+            return;
+        }
+        let mut weights: HashMap<String, f32> = HashMap::new();
+        let mut add = |text: &str, w: f32| {
+            for t in tokenize(text) {
+                let e = weights.entry(t).or_insert(0.0);
+                *e = e.max(w);
+            }
+        };
+        add(&p.name, W_NAME);
+        add(&p.brand, W_BRAND);
+        for t in &p.tags {
+            add(t, W_TAG);
+        }
+        for c in self.tree.path(&p.category_id) {
+            add(&c.name, W_CATEGORY);
+        }
+        let slot = self.free.pop().unwrap_or(self.entries.len() as u32);
+        for (t, w) in &weights {
+            let list = self.postings.entry(t.clone()).or_default();
+            if list.is_empty() {
+                self.vocab.insert(t.clone());
+                for d in deletes(t) {
+                    self.fuzzy.entry(d).or_default().push(t.clone());
+                }
+            }
+            list.push((slot, *w));
+        }
+        self.by_category.entry(p.category_id.clone()).or_default().push(slot);
+        self.by_id.insert(p.id.clone(), slot);
+        self.by_sku.insert(p.sku.clone(), slot);
+        let entry = Entry {
+            brand_key: p.brand.to_lowercase(),
+            tag_set: p.tags.clone(),
+            tokens: weights.into_keys().collect(),
+            product: p,
+        };
+        if slot as usize == self.entries.len() {
+            self.entries.push(Some(entry));
+        } else {
+            self.entries[slot as usize] = Some(entry);
+        }
+    }
+
+    pub fn remove(&mut self, id: &str) {
+        let Some(slot) = self.by_id.remove(id) else {
+            return;
+        };
+        let Some(entry) = self.entries.get_mut(slot as usize).and_then(Option::take) else {
+            return;
+        };
+        self.by_sku.remove(&entry.product.sku);
+        for t in &entry.tokens {
+            let emptied = match self.postings.get_mut(t) {
+                Some(list) => {
+                    list.retain(|(s, _)| *s != slot);
+                    list.is_empty()
+                }
+                None => false,
+            };
+            if emptied {
+                self.postings.remove(t);
+                self.vocab.remove(t);
+                for d in deletes(t) {
+                    if let Some(v) = self.fuzzy.get_mut(&d) {
+                        v.retain(|x| x != t);
+                        if v.is_empty() {
+                            self.fuzzy.remove(&d);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(list) = self.by_category.get_mut(&entry.product.category_id) {
+            list.retain(|s| *s != slot);
+        }
+        self.free.push(slot);
+    }
+
+    fn idf(&self, token: &str) -> f32 {
+        let n = self.by_id.len().max(1) as f32;
+        let df = self.postings.get(token).map_or(0, Vec::len) as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// Tokens a query word matches, each with a factor: itself, words it begins (when it is
+    /// the word being typed), or words one or two edits away when nothing else matches.
+    fn expand(&self, term: &str, last: bool) -> (Vec<(String, f32)>, Option<String>) {
+        let mut out = Vec::new();
+        if self.postings.contains_key(term) {
+            out.push((term.to_owned(), 1.0));
+        }
+        if last && term.chars().count() >= 2 {
+            for t in self
+                .vocab
+                .range(term.to_owned()..)
+                .take_while(|t| t.starts_with(term))
+                .filter(|t| t.as_str() != term)
+                .take(MAX_PREFIX_EXPANSIONS)
+            {
+                out.push((t.clone(), F_PREFIX));
+            }
+        }
+        if !out.is_empty() {
+            return (out, None);
+        }
+        let max = max_edits(term);
+        if max == 0 {
+            return (out, None);
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut probes = deletes(term);
+        probes.push(term.to_owned());
+        for probe in &probes {
+            if let Some(cands) = self.fuzzy.get(probe) {
+                for c in cands {
+                    if seen.insert(c) && strsim::damerau_levenshtein(term, c) <= max {
+                        out.push((c.clone(), F_FUZZY));
+                    }
+                }
+            }
+        }
+        // also words that are themselves a deletion of the query ("milkk" → "milk")
+        for probe in &probes {
+            if self.postings.contains_key(probe) && seen.insert(probe) {
+                out.push((probe.clone(), F_FUZZY));
+            }
+        }
+        let best = out
+            .iter()
+            .max_by_key(|(t, _)| self.postings.get(t).map_or(0, Vec::len))
+            .map(|(t, _)| t.clone());
+        (out, best)
+    }
+
+    /// Runs a search. Cursors from another query or sort are refused.
+    pub fn search(&self, p: &SearchParams) -> Result<SearchPage, SearchError> {
+        let query_hash = fingerprint(p);
+        let cursor = match &p.cursor {
+            Some(c) => {
+                let c = decode_cursor(c)?;
+                if c.s != p.sort || c.q != query_hash {
+                    return Err(SearchError::BadCursor("belongs to a different query or sort"));
+                }
+                Some(c)
+            }
+            None => None,
+        };
+
+        // 1. candidates with text scores
+        let mut terms: Vec<String> = tokenize(&p.q);
+        let without_stop: Vec<String> = terms
+            .iter()
+            .filter(|t| !STOP_WORDS.contains(&t.as_str()))
+            .cloned()
+            .collect();
+        if !without_stop.is_empty() {
+            terms = without_stop;
+        }
+        let mut did_you_mean: Vec<String> = Vec::new();
+        let mut corrected = false;
+        let candidates: Vec<(u32, f32)> = if terms.is_empty() {
+            match &p.category {
+                Some(cat) => self
+                    .tree
+                    .subtree(cat)
+                    .iter()
+                    .filter_map(|c| self.by_category.get(c))
+                    .flatten()
+                    .map(|s| (*s, 0.0))
+                    .collect(),
+                None => self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.is_some())
+                    .map(|(i, _)| (i as u32, 0.0))
+                    .collect(),
+            }
+        } else {
+            let n = terms.len();
+            let mut per_term: Vec<HashMap<u32, f32>> = Vec::with_capacity(n);
+            for (i, term) in terms.iter().enumerate() {
+                let (tokens, correction) = self.expand(term, i + 1 == n);
+                match correction {
+                    Some(c) => {
+                        corrected = true;
+                        did_you_mean.push(c);
+                    }
+                    None => did_you_mean.push(term.clone()),
+                }
+                let mut scores: HashMap<u32, f32> = HashMap::new();
+                for (tok, factor) in tokens {
+                    let idf = self.idf(&tok);
+                    if let Some(list) = self.postings.get(&tok) {
+                        for (slot, w) in list {
+                            let s = w * idf * factor;
+                            let e = scores.entry(*slot).or_insert(0.0);
+                            if s > *e {
+                                *e = s;
+                            }
+                        }
+                    }
+                }
+                per_term.push(scores);
+            }
+            per_term.sort_by_key(HashMap::len);
+            let (first, rest) = per_term.split_first().map_or((None, &[][..]), |(f, r)| (Some(f), r));
+            let mut out = Vec::new();
+            if let Some(first) = first {
+                'doc: for (slot, s) in first {
+                    let mut total = *s;
+                    for other in rest {
+                        match other.get(slot) {
+                            Some(x) => total += x,
+                            None => continue 'doc,
+                        }
+                    }
+                    out.push((*slot, total));
+                }
+            }
+            out
+        };
+
+        // 2. filters and facets
+        let cats: Option<HashSet<String>> = p.category.as_ref().map(|c| self.tree.subtree(c).into_iter().collect());
+        let stock = p.store.as_ref().and_then(|s| self.stock.get(s));
+        let mut brand_counts: HashMap<&str, (&str, usize)> = HashMap::new();
+        let mut cat_counts: HashMap<&str, usize> = HashMap::new();
+        let mut results: Vec<(f64, u32)> = Vec::new();
+        for (slot, score) in candidates {
+            let Some(e) = self.entry(slot) else { continue };
+            let pr = &e.product;
+            if !pr.active && !p.include_inactive {
+                continue;
+            }
+            if p.min_price.is_some_and(|m| pr.price_paise < m) || p.max_price.is_some_and(|m| pr.price_paise > m) {
+                continue;
+            }
+            if !p.tags.iter().all(|t| e.tag_set.contains(t)) {
+                continue;
+            }
+            if p.in_stock && stock.and_then(|m| m.get(&pr.sku)).copied().unwrap_or(0) <= 0 {
+                continue;
+            }
+            if cats.as_ref().is_some_and(|c| !c.contains(&pr.category_id)) {
+                continue;
+            }
+            let b = brand_counts.entry(&e.brand_key).or_insert((&pr.brand, 0));
+            b.1 += 1;
+            if !p.brands.is_empty() && !p.brands.contains(&e.brand_key) {
+                continue;
+            }
+            *cat_counts.entry(&pr.category_id).or_insert(0) += 1;
+            let key = self.sort_key(p.sort, pr, score, terms.is_empty());
+            results.push((key, slot));
+        }
+
+        // 3. order, cursor, page
+        let id_of = |slot: u32| self.entry(slot).map_or("", |e| e.product.id.as_str());
+        results.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| id_of(a.1).cmp(id_of(b.1))));
+        let start = match &cursor {
+            Some(c) => {
+                results.partition_point(|(k, s)| k.total_cmp(&c.k).then_with(|| id_of(*s).cmp(c.id.as_str())).is_le())
+            }
+            None => 0,
+        };
+        let limit = p.limit.clamp(1, 100);
+        let page: Vec<(f64, u32)> = results.iter().skip(start).take(limit).copied().collect();
+        let next_cursor = if start + page.len() < results.len() {
+            page.last().map(|(k, s)| {
+                encode_cursor(&Cursor {
+                    s: p.sort,
+                    k: *k,
+                    id: id_of(*s).to_owned(),
+                    q: query_hash,
+                })
+            })
+        } else {
+            None
+        };
+        let items = page
+            .iter()
+            .filter_map(|(k, slot)| {
+                let mut hit = self.hit(&self.entry(*slot)?.product, p.store.as_deref());
+                hit.score = (p.sort == Sort::Relevance && !terms.is_empty()).then_some(-*k as f32);
+                Some(hit)
+            })
+            .collect();
+
+        let mut brands: Vec<BrandFacet> = brand_counts
+            .into_values()
+            .filter(|(name, _)| !name.is_empty())
+            .map(|(name, count)| BrandFacet {
+                value: name.to_owned(),
+                count,
+            })
+            .collect();
+        brands.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        brands.truncate(50);
+        let mut categories: Vec<CategoryFacet> = cat_counts
+            .into_iter()
+            .filter_map(|(id, count)| {
+                let c = self.tree.get(id)?;
+                Some(CategoryFacet {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    slug: c.slug.clone(),
+                    count,
+                })
+            })
+            .collect();
+        categories.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        categories.truncate(50);
+
+        Ok(SearchPage {
+            total: results.len(),
+            items,
+            facets: Facets { brands, categories },
+            next_cursor,
+            did_you_mean: corrected.then(|| did_you_mean.join(" ")),
+        })
+    }
+
+    /// Ascending key: smaller comes first.
+    fn sort_key(&self, sort: Sort, p: &Product, score: f32, no_query: bool) -> f64 {
+        let sold = self.units_sold(&p.sku) as f64;
+        match sort {
+            Sort::Relevance if no_query => -sold,
+            Sort::Relevance => {
+                // up to +10% for the best sellers, so among equal matches they come first
+                let boost = if self.max_sales > 0 {
+                    0.1 * (1.0 + sold).ln() / (1.0 + self.max_sales as f64).ln()
+                } else {
+                    0.0
+                };
+                -(f64::from(score) * (1.0 + boost))
+            }
+            Sort::PriceAsc => p.price_paise as f64,
+            Sort::PriceDesc => -(p.price_paise as f64),
+            Sort::Popularity => -sold,
+            Sort::Newest => -(p.created_at as f64),
+            Sort::Discount => -(p.discount_percent() as f64),
+        }
+    }
+
+    /// Active products in `category`'s subtree ranked by units sold, in stock at `store`
+    /// when one is given (the recommendation fallback).
+    pub fn popular(
+        &self,
+        category: Option<&str>,
+        store: Option<&str>,
+        exclude: &HashSet<String>,
+        n: usize,
+    ) -> Vec<Arc<Product>> {
+        let params = SearchParams {
+            category: category.map(str::to_owned),
+            store: store.map(str::to_owned),
+            in_stock: store.is_some(),
+            sort: Sort::Popularity,
+            limit: 100,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let mut params = params;
+        while let Ok(page) = self.search(&params) {
+            for h in &page.items {
+                if !exclude.contains(&h.sku) {
+                    if let Some(p) = self.get(&h.id) {
+                        out.push(p.clone());
+                    }
+                }
+                if out.len() >= n {
+                    return out;
+                }
+            }
+            match page.next_cursor {
+                Some(c) => params.cursor = Some(c),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// The product's breadcrumbs.
+    pub fn category_path(&self, category_id: &str) -> Vec<CategoryRef> {
+        self.tree.path(category_id)
+    }
+}
+
+fn fingerprint(p: &SearchParams) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &p.q,
+        &p.category,
+        &p.brands,
+        p.min_price,
+        p.max_price,
+        &p.tags,
+        &p.store,
+        p.in_stock,
+        p.include_inactive,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
+fn encode_cursor(c: &Cursor) -> String {
+    let json = serde_json::to_vec(c).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(raw: &str) -> Result<Cursor, SearchError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw.trim())
+        .map_err(|_| SearchError::BadCursor("is not a cursor this service issued"))?;
+    serde_json::from_slice(&bytes).map_err(|_| SearchError::BadCursor("is not a cursor this service issued"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::Category;
+    use std::collections::BTreeMap;
+
+    fn product(id: &str, name: &str, brand: &str, cat: &str, price: i64) -> Arc<Product> {
+        Arc::new(Product {
+            id: id.into(),
+            sku: format!("SKU-{id}"),
+            name: name.into(),
+            brand: brand.into(),
+            description: String::new(),
+            category_id: cat.into(),
+            unit: "1 pc".into(),
+            mrp_paise: price,
+            price_paise: price,
+            tags: vec![],
+            images: vec![],
+            attributes: BTreeMap::new(),
+            max_per_order: None,
+            active: true,
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+            deleted_at: None,
+        })
+    }
+
+    fn index() -> Index {
+        let cat = |id: &str, parent: Option<&str>, name: &str| Category {
+            id: id.into(),
+            parent_id: parent.map(Into::into),
+            name: name.into(),
+            slug: name.to_lowercase(),
+            position: 0,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut ix = Index::new(CategoryTree::new(vec![
+            cat("dairy", None, "Dairy"),
+            cat("milk", Some("dairy"), "Milk"),
+            cat("veg", None, "Vegetables"),
+        ]));
+        ix.upsert(product("1", "Amul Taaza Toned Milk", "Amul", "milk", 2900));
+        ix.upsert(product("2", "Nandini Full Cream Milk", "Nandini", "milk", 3200));
+        ix.upsert(product("3", "Amul Butter", "Amul", "dairy", 5600));
+        ix.upsert(product("4", "Fresh Tomatoes", "", "veg", 4000));
+        ix
+    }
+
+    fn search(ix: &Index, q: &str) -> SearchPage {
+        ix.search(&SearchParams {
+            q: q.into(),
+            limit: 20,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn ids(page: &SearchPage) -> Vec<&str> {
+        page.items.iter().map(|h| h.id.as_str()).collect()
+    }
+
+    #[test]
+    fn words_match_with_plurals_prefixes_and_typos() {
+        let ix = index();
+        assert_eq!(ids(&search(&ix, "tomato")), vec!["4"]);
+        assert_eq!(ids(&search(&ix, "amul but")), vec!["3"], "prefix of the last word");
+        let typo = search(&ix, "nandni");
+        assert_eq!(ids(&typo), vec!["2"]);
+        assert_eq!(typo.did_you_mean.as_deref(), Some("nandini"));
+        let milk_page = search(&ix, "milk");
+        let mut milk = ids(&milk_page);
+        milk.sort();
+        assert_eq!(milk, vec!["1", "2"], "category words count too");
+        assert!(search(&ix, "bread").items.is_empty());
+    }
+
+    #[test]
+    fn facets_filters_and_cursors_agree() {
+        let mut ix = index();
+        ix.set_stock("S1", "SKU-1", 3);
+        let all = ix
+            .search(&SearchParams {
+                category: Some("dairy".into()),
+                brands: vec!["amul".into()],
+                limit: 1,
+                sort: Sort::PriceAsc,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(all.total, 2);
+        assert_eq!(ids(&all), vec!["1"]);
+        let amul = all.facets.brands.iter().find(|b| b.value == "Amul").unwrap();
+        assert_eq!(amul.count, 2);
+        assert_eq!(
+            all.facets.brands.iter().find(|b| b.value == "Nandini").unwrap().count,
+            1
+        );
+        let next = ix
+            .search(&SearchParams {
+                category: Some("dairy".into()),
+                brands: vec!["amul".into()],
+                limit: 1,
+                sort: Sort::PriceAsc,
+                cursor: all.next_cursor.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&next), vec!["3"]);
+        assert!(next.next_cursor.is_none());
+        let wrong = ix.search(&SearchParams {
+            q: "milk".into(),
+            cursor: all.next_cursor,
+            sort: Sort::PriceAsc,
+            ..Default::default()
+        });
+        assert!(wrong.is_err());
+        let stocked = ix
+            .search(&SearchParams {
+                store: Some("S1".into()),
+                in_stock: true,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&stocked), vec!["1"]);
+        assert_eq!(stocked.items[0].available, Some(3));
+    }
+
+    #[test]
+    fn removed_and_renamed_products_leave_no_trace() {
+        let mut ix = index();
+        ix.remove("3");
+        assert!(search(&ix, "butter").items.is_empty());
+        ix.upsert(product("1", "Amul Gold Milk", "Amul", "milk", 3300));
+        assert!(search(&ix, "taaza").items.is_empty());
+        assert_eq!(ids(&search(&ix, "gold")), vec!["1"]);
+        assert_eq!(ix.len(), 3);
+    }
+}

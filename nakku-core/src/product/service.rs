@@ -1,0 +1,900 @@
+//! Catalogue use cases: categories, products, import, search, recommendations, and the
+//! refresher that keeps this instance's index in step with the database.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+use tokio_util::sync::CancellationToken;
+
+use super::cache::Cache;
+use super::import::{self, RawRow};
+use super::search::{Hit, Index, SearchError, SearchPage, SearchParams};
+use super::store::{self, build};
+use super::*;
+use crate::db::Db;
+use crate::error::{CoreError, FieldErrors, ResultExt, Validator};
+use crate::events::{catalog, outbox, Envelope};
+use crate::id::{new_id, now_ms};
+use crate::service::Service;
+use crate::RequestCtx;
+
+/// Catalogue settings.
+#[derive(Debug, Clone)]
+pub struct ProductConfig {
+    /// How often the index looks for rows changed by other instances or by consumers.
+    pub refresh_every: Duration,
+}
+
+impl Default for ProductConfig {
+    fn default() -> Self {
+        ProductConfig {
+            refresh_every: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Rows written within this window before the last one seen are read again, so a
+/// transaction that committed late (with an older `updated_at`) is not missed.
+const REFRESH_OVERLAP_MS: i64 = 3_000;
+/// A batch this large rebuilds the index instead of updating it product by product.
+const REBUILD_AT: usize = 2_000;
+
+/// A product page: the product, its breadcrumbs and, when a store was named, availability.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProductView {
+    #[serde(flatten)]
+    pub product: Product,
+    pub discount_percent: i64,
+    pub category_path: Vec<CategoryRef>,
+}
+
+/// A recommended product and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    #[serde(flatten)]
+    pub hit: Hit,
+    /// `bought_together`, `popular_in_category` or `popular_at_store`.
+    pub reason: &'static str,
+}
+
+/// What an import did, or would have done.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ImportReport {
+    pub rows: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: Vec<RowFailure>,
+    /// False when problems stopped the import (nothing was written).
+    pub imported: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowFailure {
+    pub line: usize,
+    pub sku: Option<String>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Marks {
+    products: i64,
+    stock: i64,
+    sales: i64,
+    categories: (i64, i64),
+}
+
+#[derive(Clone)]
+pub struct ProductService {
+    db: Db,
+    index: Arc<RwLock<Index>>,
+    cache: Cache,
+    marks: Arc<Mutex<Marks>>,
+    cfg: ProductConfig,
+}
+
+fn product_keys(p: &Product) -> [String; 2] {
+    [format!("product:{}", p.id), format!("product:{}", p.sku)]
+}
+
+fn event(t: &str, p: &Product, correlation: &str) -> Envelope {
+    Envelope::new(
+        t,
+        Service::Product,
+        &p.id,
+        correlation,
+        json!({"product": p, "discount_percent": p.discount_percent()}),
+    )
+}
+
+impl ProductService {
+    /// Builds the index from the database (every product, stock row and sales total).
+    pub async fn new(db: Db, cache: Cache, cfg: ProductConfig) -> Result<Self, CoreError> {
+        let svc = ProductService {
+            db,
+            index: Arc::new(RwLock::new(Index::default())),
+            cache,
+            marks: Arc::new(Mutex::new(Marks::default())),
+            cfg,
+        };
+        svc.reload().await?;
+        Ok(svc)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn marks(&self) -> std::sync::MutexGuard<'_, Marks> {
+        self.marks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, CoreError> {
+        Ok(self.db.pool().acquire().await?)
+    }
+
+    /// Rebuilds the whole index from the database.
+    pub async fn reload(&self) -> Result<(), CoreError> {
+        let mut conn = self.conn().await?;
+        let cats = store::categories(&mut conn).await?;
+        let cat_mark = category_mark(&mut conn).await?;
+        let mut products = Vec::new();
+        let (mut since, mut after) = (i64::MIN, String::new());
+        loop {
+            let page = store::products_since(&mut conn, since, &after, 5_000).await?;
+            let Some(last) = page.last() else { break };
+            (since, after) = (last.updated_at, last.id.clone());
+            products.extend(page);
+        }
+        let stock = store::stock_since(&mut conn, i64::MIN).await?;
+        let sales = store::sales_since(&mut conn, i64::MIN).await?;
+        let mut ix = Index::new(CategoryTree::new(cats));
+        let mut marks = Marks {
+            categories: cat_mark,
+            ..Default::default()
+        };
+        for p in products {
+            marks.products = marks.products.max(p.updated_at);
+            ix.upsert(Arc::new(p));
+        }
+        for (store, sku, available, at) in stock {
+            marks.stock = marks.stock.max(at);
+            ix.set_stock(&store, &sku, available);
+        }
+        for (sku, units, at) in sales {
+            marks.sales = marks.sales.max(at);
+            ix.set_sales(&sku, units);
+        }
+        let cap = now_ms() - REFRESH_OVERLAP_MS;
+        marks.products = marks.products.min(cap);
+        marks.stock = marks.stock.min(cap);
+        marks.sales = marks.sales.min(cap);
+        *self.write() = ix;
+        *self.marks() = marks;
+        Ok(())
+    }
+
+    /// Applies rows changed since the last look: products (from other instances or the
+    /// CLI), stock from the `product.stock` consumer, sales from `product.sales`, and the
+    /// category tree. Cached pages of changed products are dropped.
+    pub async fn refresh(&self) -> Result<usize, CoreError> {
+        let mut conn = self.conn().await?;
+        let marks = {
+            let m = self.marks();
+            (m.products, m.stock, m.sales, m.categories)
+        };
+        let mut changed = 0;
+        let cat_mark = category_mark(&mut conn).await?;
+        if cat_mark != marks.3 {
+            let tree = CategoryTree::new(store::categories(&mut conn).await?);
+            self.rebuild_with_tree(tree);
+            self.marks().categories = cat_mark;
+            changed += 1;
+        }
+        let seen = store::versions_since(&mut conn, marks.0).await?;
+        let wanted: Vec<String> = {
+            let ix = self.read();
+            seen.iter()
+                .filter(|(id, version, deleted)| match ix.get(id) {
+                    Some(known) => known.version != *version,
+                    None => !deleted,
+                })
+                .map(|(id, _, _)| id.clone())
+                .collect()
+        };
+        let fresh = store::products_by_id(&mut conn, &wanted).await?;
+        self.advance(|m| &mut m.products, fresh.iter().map(|p| p.updated_at));
+        changed += fresh.len();
+        self.apply(&fresh).await;
+        let stock = store::stock_since(&mut conn, marks.1).await?;
+        let sales = store::sales_since(&mut conn, marks.2).await?;
+        {
+            let mut ix = self.write();
+            for (store, sku, available, _) in &stock {
+                ix.set_stock(store, sku, *available);
+            }
+            for (sku, units, _) in &sales {
+                ix.set_sales(sku, *units);
+            }
+        }
+        self.advance(|m| &mut m.stock, stock.iter().map(|r| r.3));
+        self.advance(|m| &mut m.sales, sales.iter().map(|r| r.2));
+        Ok(changed + stock.len() + sales.len())
+    }
+
+    /// Moves a watermark to the newest row seen, but never past `now - overlap`: a row
+    /// whose transaction committed late, with an older timestamp, is still read, and rows
+    /// older than the window are not read again.
+    fn advance(&self, field: impl Fn(&mut Marks) -> &mut i64, seen: impl Iterator<Item = i64>) {
+        let mut m = self.marks();
+        let mark = field(&mut m);
+        let newest = seen.max().unwrap_or(*mark).max(*mark);
+        *mark = newest.min(now_ms() - REFRESH_OVERLAP_MS).max(*mark);
+    }
+
+    /// Runs [`Self::refresh`] until `shutdown`.
+    pub async fn run_refresher(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.cfg.refresh_every) => {}
+            }
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "catalogue index refresh failed; retrying");
+            }
+        }
+    }
+
+    fn rebuild_with_tree(&self, tree: CategoryTree) {
+        let mut ix = self.write();
+        ix.set_tree(tree);
+    }
+
+    /// Puts changed products into the index and drops their cached pages.
+    async fn apply(&self, products: &[Product]) {
+        if products.is_empty() {
+            return;
+        }
+        {
+            let mut ix = self.write();
+            if products.len() >= REBUILD_AT {
+                ix.upsert_many(products.iter().cloned().map(Arc::new).collect());
+            } else {
+                for p in products {
+                    ix.upsert(Arc::new(p.clone()));
+                }
+            }
+        }
+        let keys: Vec<String> = products.iter().flat_map(product_keys).collect();
+        for chunk in keys.chunks(1000) {
+            self.cache.invalidate(chunk).await;
+        }
+    }
+
+    fn tree(&self) -> CategoryTree {
+        self.read().tree().clone()
+    }
+
+    // ---- categories ----
+
+    /// The whole tree with product counts (from memory).
+    pub fn category_tree(&self) -> Vec<CategoryNode> {
+        let ix = self.read();
+        ix.tree().nested(&ix.category_counts())
+    }
+
+    /// One category with its breadcrumbs and direct children.
+    pub fn category(&self, id_or_slug: &str) -> Result<serde_json::Value, CoreError> {
+        let ix = self.read();
+        let t = ix.tree();
+        let c = t
+            .resolve(id_or_slug)
+            .ok_or_else(|| CoreError::NotFound("category".into()))?;
+        let children: Vec<&Category> = t.children_of(Some(&c.id)).iter().filter_map(|k| t.get(k)).collect();
+        Ok(json!({"category": c, "path": t.path(&c.id), "children": children}))
+    }
+
+    async fn category_changed(
+        &self,
+        conn: &mut AnyConnection,
+        c: &Category,
+        change: &str,
+        ctx: &RequestCtx,
+    ) -> Result<(), CoreError> {
+        let env = Envelope::new(
+            catalog::CATEGORY_UPDATED,
+            Service::Product,
+            &c.id,
+            &ctx.request_id,
+            json!({"category": c, "change": change}),
+        );
+        outbox::append(conn, &env).await?;
+        Ok(())
+    }
+
+    async fn reload_tree(&self) -> Result<(), CoreError> {
+        let mut conn = self.conn().await?;
+        let tree = CategoryTree::new(store::categories(&mut conn).await?);
+        let mark = category_mark(&mut conn).await?;
+        self.rebuild_with_tree(tree);
+        self.marks().categories = mark;
+        Ok(())
+    }
+
+    pub async fn create_category(&self, ctx: &RequestCtx, input: CategoryInput) -> Result<Category, CoreError> {
+        let tree = self.tree();
+        let mut v = Validator::new();
+        let name = v
+            .required("name", input.name.as_deref())
+            .and_then(|n| v.check("name", crate::user::parse_text(n, 100)));
+        let slug = match input.slug.as_deref() {
+            Some(s) => v.check("slug", parse_slug(s)),
+            None => name.as_deref().map(slugify).filter(|s| !s.is_empty()),
+        };
+        if slug.is_none() && name.is_some() && input.slug.is_none() {
+            v.add("slug", "cannot be made from the name; give one");
+        }
+        let parent = match input.parent.flatten() {
+            Some(p) => match tree.resolve(&p) {
+                Some(c) => Some(c.id.clone()),
+                None => {
+                    v.add("parent", format!("no category with id or slug '{p}'"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let position = input.position.unwrap_or(0);
+        v.finish()?;
+        let (Some(name), Some(slug)) = (name, slug) else {
+            return Err(CoreError::validation("name", "is required"));
+        };
+        let now = now_ms();
+        let c = Category {
+            id: new_id(),
+            parent_id: parent,
+            name,
+            slug,
+            position,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.db.begin().await?;
+        store::insert_category(&mut tx, &c)
+            .await
+            .on_unique_violation(|_| CoreError::conflict("slug", format!("'{}' is already used", c.slug)))?;
+        self.category_changed(&mut tx, &c, "created", ctx).await?;
+        tx.commit().await?;
+        self.reload_tree().await?;
+        Ok(c)
+    }
+
+    /// Renames, re-slugs, reorders or moves a category (with its whole subtree: children
+    /// keep their parent, products keep their category).
+    pub async fn update_category(
+        &self,
+        ctx: &RequestCtx,
+        key: &str,
+        input: CategoryInput,
+    ) -> Result<Category, CoreError> {
+        let tree = self.tree();
+        let mut c = tree
+            .resolve(key)
+            .cloned()
+            .ok_or_else(|| CoreError::NotFound("category".into()))?;
+        let mut v = Validator::new();
+        if let Some(n) = input
+            .name
+            .as_deref()
+            .and_then(|n| v.check("name", crate::user::parse_text(n, 100)))
+        {
+            c.name = n;
+        }
+        if let Some(s) = input.slug.as_deref().and_then(|s| v.check("slug", parse_slug(s))) {
+            c.slug = s;
+        }
+        if let Some(p) = input.position {
+            c.position = p;
+        }
+        if let Some(parent) = input.parent {
+            match parent {
+                None => c.parent_id = None,
+                Some(p) => match tree.resolve(&p) {
+                    Some(target) if tree.is_within(&target.id, &c.id) => v.add(
+                        "parent",
+                        "cannot move a category into itself or below one of its own children",
+                    ),
+                    Some(target) => c.parent_id = Some(target.id.clone()),
+                    None => v.add("parent", format!("no category with id or slug '{p}'")),
+                },
+            }
+        }
+        v.finish()?;
+        c.updated_at = now_ms().max(c.updated_at + 1);
+        let mut tx = self.db.begin().await?;
+        store::update_category(&mut tx, &c)
+            .await
+            .on_unique_violation(|_| CoreError::conflict("slug", format!("'{}' is already used", c.slug)))?;
+        self.category_changed(&mut tx, &c, "updated", ctx).await?;
+        tx.commit().await?;
+        self.reload_tree().await?;
+        Ok(c)
+    }
+
+    /// Deletes an empty category; one with children or products is a conflict.
+    pub async fn delete_category(&self, ctx: &RequestCtx, key: &str) -> Result<(), CoreError> {
+        let tree = self.tree();
+        let c = tree
+            .resolve(key)
+            .cloned()
+            .ok_or_else(|| CoreError::NotFound("category".into()))?;
+        if !tree.children_of(Some(&c.id)).is_empty() {
+            return Err(CoreError::conflict(
+                "category",
+                "has subcategories; move or delete them first",
+            ));
+        }
+        let mut tx = self.db.begin().await?;
+        let n = store::count_in_category(&mut tx, &c.id).await?;
+        if n > 0 {
+            return Err(CoreError::conflict(
+                "category",
+                format!("holds {n} products; move them to another category first"),
+            ));
+        }
+        store::delete_category(&mut tx, &c.id).await?;
+        self.category_changed(&mut tx, &c, "deleted", ctx).await?;
+        tx.commit().await?;
+        self.reload_tree().await
+    }
+
+    // ---- products ----
+
+    /// A product page by id or sku. Shoppers (`include_hidden = false`) see active,
+    /// undeleted products only. Served from the cache when it holds the page.
+    pub async fn product(&self, id_or_sku: &str, include_hidden: bool) -> Result<serde_json::Value, CoreError> {
+        let key = format!("product:{}", id_or_sku.trim());
+        let page: serde_json::Value = match self.cache.get(&key).await {
+            Some(hit) => serde_json::from_str(&hit).map_err(|e| CoreError::Internal(e.into()))?,
+            None => {
+                let mut conn = self.conn().await?;
+                let p = store::product(&mut conn, id_or_sku.trim())
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound("product".into()))?;
+                let view = ProductView {
+                    discount_percent: p.discount_percent(),
+                    category_path: self.read().category_path(&p.category_id),
+                    product: p,
+                };
+                let body = serde_json::to_string(&view).map_err(|e| CoreError::Internal(e.into()))?;
+                self.cache.put(&key, Arc::from(body.as_str())).await;
+                serde_json::to_value(&view).map_err(|e| CoreError::Internal(e.into()))?
+            }
+        };
+        let visible = page["active"] == json!(true) && page["deleted_at"].is_null();
+        if !visible && !include_hidden {
+            return Err(CoreError::NotFound("product".into()));
+        }
+        Ok(page)
+    }
+
+    /// Available units at a store, from the stock replica (None when the store has never
+    /// reported this sku).
+    pub fn availability(&self, store: &str, sku: &str) -> Option<i64> {
+        self.read().available(store, sku)
+    }
+
+    async fn load(&self, conn: &mut AnyConnection, id_or_sku: &str) -> Result<Product, CoreError> {
+        store::product(conn, id_or_sku)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("product".into()))
+    }
+
+    pub async fn create_product(&self, ctx: &RequestCtx, input: ProductInput) -> Result<Product, CoreError> {
+        let tree = self.tree();
+        let mut v = Validator::new();
+        let draft = validate_product(&input, None, &tree, &mut v);
+        v.finish()?;
+        let draft = draft.ok_or_else(|| CoreError::validation("body", "is not a product"))?;
+        let mut tx = self.db.begin().await?;
+        if let Some(existing) = store::product(&mut tx, &draft.sku).await? {
+            return Err(if existing.deleted_at.is_some() {
+                CoreError::conflict(
+                    "sku",
+                    format!("belongs to deleted product {}; restore it instead", existing.id),
+                )
+            } else {
+                CoreError::conflict("sku", format!("'{}' already exists", existing.sku))
+            });
+        }
+        let now = now_ms();
+        let p = build(new_id(), draft, 1, now, now);
+        store::upsert_products(&mut tx, self.db.dialect(), std::slice::from_ref(&p))
+            .await
+            .map_err(|e| match e {
+                CoreError::Database(db) if crate::error::is_unique_violation(&db) => {
+                    CoreError::conflict("sku", format!("'{}' already exists", p.sku))
+                }
+                other => other,
+            })?;
+        outbox::append(&mut tx, &event(catalog::PRODUCT_CREATED, &p, &ctx.request_id)).await?;
+        tx.commit().await?;
+        self.after_write(&p).await;
+        Ok(p)
+    }
+
+    async fn after_write(&self, p: &Product) {
+        self.apply(std::slice::from_ref(p)).await;
+    }
+
+    /// Changes some fields. `expected_version`, when given, must match (lost-update guard
+    /// for two admins editing at once).
+    pub async fn update_product(
+        &self,
+        ctx: &RequestCtx,
+        id_or_sku: &str,
+        input: ProductInput,
+        expected_version: Option<i64>,
+    ) -> Result<Product, CoreError> {
+        let tree = self.tree();
+        let mut tx = self.db.begin().await?;
+        let current = self.load(&mut tx, id_or_sku).await?;
+        if current.deleted_at.is_some() {
+            return Err(CoreError::NotFound("product".into()));
+        }
+        if let Some(ev) = expected_version {
+            if ev != current.version {
+                return Err(CoreError::conflict(
+                    "version",
+                    format!(
+                        "the product is at version {}, not {ev}; reload and retry",
+                        current.version
+                    ),
+                ));
+            }
+        }
+        let mut v = Validator::new();
+        let draft = validate_product(&input, Some(&current), &tree, &mut v);
+        v.finish()?;
+        let draft = draft.ok_or_else(|| CoreError::validation("body", "is not a product"))?;
+        if draft == ProductDraft::from_product(&current) {
+            return Ok(current);
+        }
+        let now = now_ms().max(current.updated_at + 1);
+        let p = build(current.id.clone(), draft, current.version + 1, current.created_at, now);
+        let r = sqlx::query("UPDATE products SET version = version + 1, updated_at = ? WHERE id = ? AND version = ?")
+            .bind(now)
+            .bind(&p.id)
+            .bind(current.version)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            return Err(CoreError::conflict(
+                "version",
+                "changed by someone else meanwhile; retry",
+            ));
+        }
+        store::upsert_products(&mut tx, self.db.dialect(), std::slice::from_ref(&p)).await?;
+        outbox::append(&mut tx, &event(catalog::PRODUCT_UPDATED, &p, &ctx.request_id)).await?;
+        tx.commit().await?;
+        self.after_write(&p).await;
+        Ok(p)
+    }
+
+    /// Soft-deletes: the product leaves search and shop pages; its sku stays reserved and
+    /// admins can restore it.
+    pub async fn delete_product(&self, ctx: &RequestCtx, id_or_sku: &str) -> Result<(), CoreError> {
+        self.set_deleted(ctx, id_or_sku, true).await.map(|_| ())
+    }
+
+    pub async fn restore_product(&self, ctx: &RequestCtx, id_or_sku: &str) -> Result<Product, CoreError> {
+        self.set_deleted(ctx, id_or_sku, false).await
+    }
+
+    async fn set_deleted(&self, ctx: &RequestCtx, id_or_sku: &str, delete: bool) -> Result<Product, CoreError> {
+        let mut tx = self.db.begin().await?;
+        let current = self.load(&mut tx, id_or_sku).await?;
+        let now = now_ms().max(current.updated_at + 1);
+        let changed = store::set_deleted(&mut tx, &current.id, delete.then_some(now), now).await?;
+        if !changed {
+            // already in the wanted state: idempotent
+            if delete {
+                return Ok(current);
+            }
+            return Err(CoreError::conflict("product", "is not deleted"));
+        }
+        let p = self.load(&mut tx, &current.id).await?;
+        let t = if delete {
+            catalog::PRODUCT_DELETED
+        } else {
+            catalog::PRODUCT_UPDATED
+        };
+        outbox::append(&mut tx, &event(t, &p, &ctx.request_id)).await?;
+        tx.commit().await?;
+        self.after_write(&p).await;
+        Ok(p)
+    }
+
+    /// Imports products from CSV or JSON, creating new skus and updating (or reviving)
+    /// known ones, in one transaction. With problems in any row nothing is written unless
+    /// `partial`, which writes the good rows; the report names each bad row by line.
+    pub async fn import(
+        &self,
+        ctx: &RequestCtx,
+        body: &[u8],
+        json: bool,
+        partial: bool,
+    ) -> Result<ImportReport, CoreError> {
+        let started = std::time::Instant::now();
+        let rows = if json {
+            import::parse_json(body)
+        } else {
+            import::parse_csv(body)
+        }
+        .map_err(|(line, msg)| CoreError::validation("file", format!("line {line}: {msg}")))?;
+        if rows.is_empty() {
+            return Err(CoreError::validation("file", "holds no products"));
+        }
+        let tree = self.tree();
+        let skus: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.input.as_ref().ok()?.sku.as_ref().map(|s| s.trim().to_owned()))
+            .collect();
+        let mut conn = self.conn().await?;
+        let existing: HashMap<String, Product> = store::products_by_sku(&mut conn, &skus)
+            .await?
+            .into_iter()
+            .map(|p| (p.sku.clone(), p))
+            .collect();
+        drop(conn);
+
+        let mut report = ImportReport {
+            rows: rows.len(),
+            ..Default::default()
+        };
+        let now = now_ms();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut writes: Vec<(Product, bool)> = Vec::new();
+        for RawRow { line, input } in rows {
+            let input = match input {
+                Ok(i) => i,
+                Err(errors) => {
+                    report.failed.push(RowFailure {
+                        line,
+                        sku: None,
+                        errors,
+                    });
+                    continue;
+                }
+            };
+            let sku = input.sku.as_ref().map(|s| s.trim().to_owned());
+            let base = sku.as_ref().and_then(|s| existing.get(s));
+            let mut v = Validator::new();
+            let draft = validate_product(&input, base, &tree, &mut v);
+            if let Some(s) = &sku {
+                if let Some(first) = seen.insert(s.clone(), line) {
+                    v.add("sku", format!("'{s}' is also on line {first}"));
+                }
+            }
+            let draft = match (v.finish(), draft) {
+                (Ok(()), Some(d)) => d,
+                (Err(CoreError::Validation(f)), _) => {
+                    report.failed.push(RowFailure {
+                        line,
+                        sku,
+                        errors: flatten(&f),
+                    });
+                    continue;
+                }
+                _ => continue,
+            };
+            match base {
+                Some(b) if b.deleted_at.is_none() && ProductDraft::from_product(b) == draft => report.unchanged += 1,
+                Some(b) => {
+                    report.updated += 1;
+                    let at = now.max(b.updated_at + 1);
+                    writes.push((build(b.id.clone(), draft, b.version + 1, b.created_at, at), false));
+                }
+                None => {
+                    report.created += 1;
+                    writes.push((build(new_id(), draft, 1, now, now), true));
+                }
+            }
+        }
+        if !report.failed.is_empty() && !partial {
+            report.created = 0;
+            report.updated = 0;
+            report.unchanged = 0;
+            return Ok(report);
+        }
+        report.imported = true;
+        if writes.is_empty() {
+            return Ok(report);
+        }
+        let validated_ms = started.elapsed().as_millis() as u64;
+        let mut tx = self.db.begin().await?;
+        let products: Vec<Product> = writes.iter().map(|(p, _)| p.clone()).collect();
+        store::upsert_products(&mut tx, self.db.dialect(), &products)
+            .await
+            .map_err(|e| match e {
+                CoreError::Database(db) if crate::error::is_unique_violation(&db) => CoreError::conflict(
+                    "sku",
+                    "another import or admin created one of these skus meanwhile; run the import again",
+                ),
+                other => other,
+            })?;
+        let events: Vec<Envelope> = writes
+            .iter()
+            .map(|(p, new)| {
+                let t = if *new {
+                    catalog::PRODUCT_CREATED
+                } else {
+                    catalog::PRODUCT_UPDATED
+                };
+                event(t, p, &ctx.request_id)
+            })
+            .collect();
+        for chunk in events.chunks(200) {
+            outbox::append_many(&mut tx, chunk).await?;
+        }
+        tx.commit().await?;
+        let written_ms = started.elapsed().as_millis() as u64;
+        self.apply(&products).await;
+        metrics::counter!("nakku_products_imported_total").increment(products.len() as u64);
+        tracing::info!(
+            rows = report.rows,
+            created = report.created,
+            updated = report.updated,
+            failed = report.failed.len(),
+            validated_ms,
+            written_ms,
+            indexed_ms = started.elapsed().as_millis() as u64,
+            "products imported"
+        );
+        Ok(report)
+    }
+
+    // ---- search and recommendations ----
+
+    /// Runs a search. `category` may be an id or a slug.
+    pub fn search(&self, mut params: SearchParams) -> Result<SearchPage, CoreError> {
+        let ix = self.read();
+        if let Some(c) = &params.category {
+            match ix.tree().resolve(c) {
+                Some(cat) => params.category = Some(cat.id.clone()),
+                None => return Err(CoreError::validation("category", format!("no category '{c}'"))),
+            }
+        }
+        ix.search(&params)
+            .map_err(|SearchError::BadCursor(why)| CoreError::validation("cursor", why))
+    }
+
+    /// Up to `limit` products to show beside `id_or_sku`: those most often bought with it,
+    /// then best sellers of its category, then best sellers at the store. With a store,
+    /// only what it has in stock; never the product itself, inactive or deleted ones.
+    pub async fn recommendations(
+        &self,
+        id_or_sku: &str,
+        store: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Recommendation>, CoreError> {
+        let limit = limit.clamp(1, 50);
+        let (sku, category) = {
+            let ix = self.read();
+            let p = ix.get(id_or_sku).ok_or_else(|| CoreError::NotFound("product".into()))?;
+            (p.sku.clone(), p.category_id.clone())
+        };
+        let mut conn = self.conn().await?;
+        let together = store::bought_with(&mut conn, &sku, 200).await?;
+        let at_store = match store {
+            Some(s) => store::popular_at(&mut conn, s, 500).await?,
+            None => Vec::new(),
+        };
+        drop(conn);
+        let ix = self.read();
+        let mut taken: HashSet<String> = HashSet::from([sku.clone()]);
+        let mut out = Vec::new();
+        let usable = |p: &Product| p.active && store.is_none_or(|s| ix.available(s, &p.sku).unwrap_or(0) > 0);
+        let push = |out: &mut Vec<Recommendation>, taken: &mut HashSet<String>, p: &Product, reason| {
+            if out.len() < limit && usable(p) && taken.insert(p.sku.clone()) {
+                out.push(Recommendation {
+                    hit: ix.hit(p, store),
+                    reason,
+                });
+            }
+        };
+        for (other, _) in &together {
+            if let Some(p) = ix.get(other) {
+                push(&mut out, &mut taken, p, "bought_together");
+            }
+        }
+        if out.len() < limit {
+            for p in ix.popular(Some(&category), store, &taken, limit) {
+                push(&mut out, &mut taken, &p, "popular_in_category");
+            }
+        }
+        if out.len() < limit {
+            for s in &at_store {
+                if let Some(p) = ix.get(s) {
+                    push(&mut out, &mut taken, p, "popular_at_store");
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Best sellers, at a store (in stock there) and/or in a category subtree.
+    pub async fn popular(
+        &self,
+        store: Option<&str>,
+        category: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, CoreError> {
+        let limit = limit.clamp(1, 100);
+        let category = match category {
+            Some(c) => Some(
+                self.read()
+                    .tree()
+                    .resolve(c)
+                    .map(|c| c.id.clone())
+                    .ok_or_else(|| CoreError::validation("category", format!("no category '{c}'")))?,
+            ),
+            None => None,
+        };
+        let at_store = match store {
+            Some(s) => store::popular_at(&mut *self.conn().await?, s, 1000).await?,
+            None => Vec::new(),
+        };
+        let ix = self.read();
+        let mut taken = HashSet::new();
+        let mut out = Vec::new();
+        for s in &at_store {
+            let Some(p) = ix.get(s) else { continue };
+            let in_cat = category.as_ref().is_none_or(|c| ix.tree().is_within(&p.category_id, c));
+            let stocked = store.is_none_or(|st| ix.available(st, &p.sku).unwrap_or(0) > 0);
+            if p.active && in_cat && stocked && out.len() < limit && taken.insert(p.sku.clone()) {
+                out.push(ix.hit(p, store));
+            }
+        }
+        if out.len() < limit {
+            for p in ix.popular(category.as_deref(), store, &taken, limit - out.len()) {
+                out.push(ix.hit(&p, store));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Products in the index (for health and the dashboard).
+    pub fn indexed(&self) -> usize {
+        self.read().len()
+    }
+}
+
+async fn category_mark(conn: &mut AnyConnection) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS m FROM categories")
+        .fetch_one(conn)
+        .await?;
+    Ok((row.try_get("n")?, row.try_get("m")?))
+}
+
+fn flatten(f: &FieldErrors) -> Vec<String> {
+    f.iter()
+        .flat_map(|(k, msgs)| msgs.iter().map(move |m| format!("{k}: {m}")))
+        .collect()
+}

@@ -1,0 +1,322 @@
+//! Product catalogue routes (port 8082): search, product pages, recommendations and the
+//! category tree for everyone; product and category administration and bulk import for
+//! admins (role from the access token, like the inventory service).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use nakku_core::auth::{JwtKeys, Role};
+use nakku_core::product::search::{SearchParams, Sort};
+use nakku_core::product::*;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{ok, ApiError, ApiResult};
+use crate::extract::{verify_bearer, AppJson, AppQuery, AuthUser, Ctx};
+
+#[derive(Clone)]
+pub struct ProductState {
+    pub svc: Arc<ProductService>,
+    pub jwt: JwtKeys,
+}
+
+impl FromRef<ProductState> for JwtKeys {
+    fn from_ref(s: &ProductState) -> JwtKeys {
+        s.jwt.clone()
+    }
+}
+
+pub fn router(svc: Arc<ProductService>, jwt: JwtKeys, import_max_bytes: usize) -> Router {
+    Router::new()
+        .route("/api/v1/products", get(search).post(create_product))
+        .route(
+            "/api/v1/products/import",
+            post(import).layer(DefaultBodyLimit::max(import_max_bytes)),
+        )
+        .route("/api/v1/products/popular", get(popular))
+        .route(
+            "/api/v1/products/{id}",
+            get(get_product).patch(update_product).delete(delete_product),
+        )
+        .route("/api/v1/products/{id}/restore", post(restore_product))
+        .route("/api/v1/products/{id}/recommendations", get(recommendations))
+        .route("/api/v1/categories", get(category_tree).post(create_category))
+        .route(
+            "/api/v1/categories/{id}",
+            get(get_category).patch(update_category).delete(delete_category),
+        )
+        .with_state(ProductState { svc, jwt })
+}
+
+/// Whether the caller is an admin; anonymous callers are not, a bad token is a 401.
+fn is_admin(s: &ProductState, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match headers.get(header::AUTHORIZATION) {
+        None => Ok(false),
+        Some(v) => Ok(verify_bearer(Some(v), &s.jwt)?.role == Role::Admin),
+    }
+}
+
+fn list(raw: Option<&str>, lower: bool) -> Vec<String> {
+    raw.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| if lower { x.to_lowercase() } else { x.to_owned() })
+        .collect()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    category: Option<String>,
+    brand: Option<String>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+    tags: Option<String>,
+    store: Option<String>,
+    in_stock: Option<bool>,
+    sort: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    include_inactive: Option<bool>,
+}
+
+async fn search(State(s): State<ProductState>, headers: HeaderMap, AppQuery(q): AppQuery<SearchQuery>) -> ApiResult {
+    let mut v = nakku_core::error::Validator::new();
+    let sort = match q.sort.as_deref() {
+        Some(raw) => v.check("sort", Sort::parse(raw)).unwrap_or_default(),
+        None => Sort::Relevance,
+    };
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        v.add("limit", "must be from 1 to 100");
+    }
+    for (field, p) in [("min_price", q.min_price), ("max_price", q.max_price)] {
+        if p.is_some_and(|p| p < 0) {
+            v.add(field, "must not be negative");
+        }
+    }
+    if let (Some(lo), Some(hi)) = (q.min_price, q.max_price) {
+        if lo > hi {
+            v.add("min_price", "must not exceed max_price");
+        }
+    }
+    if q.q.as_deref().is_some_and(|x| x.chars().count() > 200) {
+        v.add("q", "must be at most 200 characters");
+    }
+    let in_stock = q.in_stock.unwrap_or(false);
+    if in_stock && q.store.is_none() {
+        v.add("in_stock", "needs store: the dark store whose stock to check");
+    }
+    let include_inactive = q.include_inactive.unwrap_or(false);
+    v.finish()?;
+    if include_inactive && !is_admin(&s, &headers)? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "include_inactive needs the admin role",
+        ));
+    }
+    let params = SearchParams {
+        q: q.q.unwrap_or_default(),
+        category: q.category.filter(|c| !c.trim().is_empty()),
+        brands: list(q.brand.as_deref(), true),
+        min_price: q.min_price,
+        max_price: q.max_price,
+        tags: list(q.tags.as_deref(), true),
+        store: q.store.map(|st| st.trim().to_ascii_uppercase()),
+        in_stock,
+        include_inactive,
+        sort,
+        limit,
+        cursor: q.cursor,
+    };
+    let started = std::time::Instant::now();
+    let page = s.svc.search(params)?;
+    metrics::histogram!("nakku_search_seconds").record(started.elapsed().as_secs_f64());
+    Ok(ok(StatusCode::OK, page))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StoreQuery {
+    store: Option<String>,
+    category: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn get_product(
+    State(s): State<ProductState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<StoreQuery>,
+) -> ApiResult {
+    let admin = is_admin(&s, &headers)?;
+    let mut page = s.svc.product(&id, admin).await?;
+    if let Some(store) = q.store.map(|st| st.trim().to_ascii_uppercase()) {
+        let sku = page["sku"].as_str().unwrap_or_default().to_owned();
+        let available = s.svc.availability(&store, &sku).unwrap_or(0);
+        page["availability"] = json!({"store": store, "available": available, "in_stock": available > 0});
+    }
+    Ok(ok(StatusCode::OK, page))
+}
+
+async fn create_product(
+    State(s): State<ProductState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    AppJson(b): AppJson<ProductInput>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::CREATED, s.svc.create_product(&ctx, b).await?))
+}
+
+/// `If-Match: 3` (or `"3"`) makes the update conditional on the product's version.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    match headers.get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+            .and_then(|s| s.parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::field(StatusCode::BAD_REQUEST, "If-Match", "must be a product version number")),
+    }
+}
+
+async fn update_product(
+    State(s): State<ProductState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    AppJson(b): AppJson<ProductInput>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    let expected = if_match(&headers)?;
+    Ok(ok(StatusCode::OK, s.svc.update_product(&ctx, &id, b, expected).await?))
+}
+
+async fn delete_product(
+    State(s): State<ProductState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    s.svc.delete_product(&ctx, &id).await?;
+    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+}
+
+async fn restore_product(
+    State(s): State<ProductState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.restore_product(&ctx, &id).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ImportQuery {
+    partial: Option<bool>,
+}
+
+async fn import(
+    State(s): State<ProductState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    headers: HeaderMap,
+    AppQuery(q): AppQuery<ImportQuery>,
+    body: Bytes,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let json = import::is_json(ct, &body);
+    let partial = q.partial.unwrap_or(false);
+    let report = s.svc.import(&ctx, &body, json, partial).await?;
+    if !report.imported {
+        let mut fields = nakku_core::error::FieldErrors::new();
+        for f in &report.failed {
+            fields.insert(format!("line {}", f.line), f.errors.clone());
+        }
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "{} of {} rows have problems; nothing was imported (fix them, or add ?partial=true to import the good rows only)",
+                report.failed.len(),
+                report.rows
+            ),
+        );
+        err.fields = Some(fields);
+        err.extra = Some(json!({"report": report}));
+        return Err(err);
+    }
+    Ok(ok(StatusCode::OK, report))
+}
+
+async fn popular(State(s): State<ProductState>, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult {
+    let store = q.store.map(|st| st.trim().to_ascii_uppercase());
+    let items = s
+        .svc
+        .popular(store.as_deref(), q.category.as_deref(), q.limit.unwrap_or(20))
+        .await?;
+    Ok(ok(StatusCode::OK, json!({"items": items})))
+}
+
+async fn recommendations(
+    State(s): State<ProductState>,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<StoreQuery>,
+) -> ApiResult {
+    let store = q.store.map(|st| st.trim().to_ascii_uppercase());
+    let items = s
+        .svc
+        .recommendations(&id, store.as_deref(), q.limit.unwrap_or(10))
+        .await?;
+    Ok(ok(StatusCode::OK, json!({"items": items})))
+}
+
+async fn category_tree(State(s): State<ProductState>) -> ApiResult {
+    Ok(ok(StatusCode::OK, json!({"items": s.svc.category_tree()})))
+}
+
+async fn get_category(State(s): State<ProductState>, Path(id): Path<String>) -> ApiResult {
+    Ok(ok(StatusCode::OK, s.svc.category(&id)?))
+}
+
+async fn create_category(
+    State(s): State<ProductState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    AppJson(b): AppJson<CategoryInput>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::CREATED, s.svc.create_category(&ctx, b).await?))
+}
+
+async fn update_category(
+    State(s): State<ProductState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    AppJson(b): AppJson<CategoryInput>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.update_category(&ctx, &id, b).await?))
+}
+
+async fn delete_category(
+    State(s): State<ProductState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    s.svc.delete_category(&ctx, &id).await?;
+    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+}
