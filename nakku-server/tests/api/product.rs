@@ -749,3 +749,99 @@ async fn a_change_made_by_another_instance_reaches_this_ones_cache_and_index(app
     let health = body(app.client.get(format!("{}/health", app.product)).send().await.unwrap()).await;
     assert_eq!(health["data"]["checks"]["catalogue"]["indexed_products"], 1, "{health}");
 }
+
+/// The Redis URL for tests, or `None` (printing why) when the Redis suite is off.
+fn redis_url() -> Option<String> {
+    match std::env::var("NAKKU_TEST_REDIS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("NAKKU_TEST_REQUIRE_REDIS").is_ok_and(|v| v == "1") {
+                panic!("NAKKU_TEST_REQUIRE_REDIS=1 but NAKKU_TEST_REDIS_URL is not set");
+            }
+            eprintln!("SKIPPED (Redis suite): set NAKKU_TEST_REDIS_URL=redis://127.0.0.1:6379 to run it");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_product_pages_are_served_from_it_and_every_change_clears_them() {
+    use redis::AsyncCommands;
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("nakkutest{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let app = TestApp::spawn_full(
+        Backend::Sqlite,
+        false,
+        &[
+            ("NAKKU_REDIS_URL", url.as_str()),
+            ("NAKKU_EVENT_TOPIC_PREFIX", prefix.as_str()),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut redis = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let admin = app.admin_token(1).await;
+    category(&app, &admin, json!({"name": "Tea"})).await;
+    product(
+        &app,
+        &admin,
+        json!({"sku": "TEA-1", "name": "Assam Tea", "category": "tea", "unit": "250 g", "price_paise": 14000}),
+    )
+    .await;
+    let key = format!("{prefix}:product:product:TEA-1");
+    assert_eq!(body_of(get(&app, "/products/TEA-1").await).await["price_paise"], 14000);
+    let cached: Option<String> = redis.get(&key).await.unwrap();
+    let cached = cached.expect("the page is in Redis after a read");
+    let ttl: i64 = redis.ttl(&key).await.unwrap();
+    assert!(ttl > 0 && ttl <= 300, "expires: {ttl}");
+
+    // what Redis holds is what readers get
+    let doctored = cached.replace("Assam Tea", "Served From Redis");
+    let _: () = redis.set(&key, doctored).await.unwrap();
+    assert_eq!(
+        body_of(get(&app, "/products/TEA-1").await).await["name"],
+        "Served From Redis"
+    );
+
+    // a change deletes the keys, so the next read sees it
+    let r = app
+        .patch_as("/products/TEA-1", &admin, &json!({"price_paise": 12000}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let exists: bool = redis.exists(&key).await.unwrap();
+    assert!(!exists, "invalidated on change");
+    let page = body_of(get(&app, "/products/TEA-1").await).await;
+    assert_eq!(
+        (page["name"].as_str(), page["price_paise"].as_i64()),
+        (Some("Assam Tea"), Some(12000))
+    );
+    app.delete_as("/products/TEA-1", &admin, None).await;
+    error_body(get(&app, "/products/TEA-1").await, 404).await;
+
+    let health = body(app.client.get(format!("{}/health", app.product)).send().await.unwrap()).await;
+    assert_eq!(
+        health["data"]["checks"]["catalogue"]["cache"]["kind"], "redis",
+        "{health}"
+    );
+    assert_eq!(
+        health["data"]["checks"]["catalogue"]["cache"]["status"], "up",
+        "{health}"
+    );
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.product))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("nakku_cache_requests_total{result=\"hit\"}"),
+        "{metrics}"
+    );
+}
