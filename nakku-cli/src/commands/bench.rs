@@ -1,4 +1,4 @@
-//! `nakku bench events|inventory`: benchmarks, each beside a reference measured in the
+//! `nakku bench events|inventory|catalogue`: benchmarks, each beside a reference measured in the
 //! same run on the same bus or database.
 
 use clap::Subcommand;
@@ -10,11 +10,14 @@ pub enum Command {
     Events(super::events_bench::Opts),
     /// Reservations on one hot sku beside a bare conditional UPDATE
     Inventory(super::inventory_bench::Opts),
+    /// Catalogue search latency (p50/p99) beside a primary-key lookup
+    Catalogue(super::catalogue_bench::Opts),
 }
 
 pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Events(o) => super::events_bench::run(settings, o).await,
         Command::Inventory(o) => super::inventory_bench::run(o).await,
+        Command::Catalogue(o) => super::catalogue_bench::run(o).await,
     }
 }

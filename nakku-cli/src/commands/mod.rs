@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod catalogue_bench;
 pub mod events;
 pub mod events_bench;
 pub mod inventory_bench;

@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod import;
 pub mod replica;
+pub mod sample;
 pub mod search;
 pub mod service;
 pub mod store;

@@ -12,6 +12,8 @@
 //! a few tens of megabytes here and a query scans only its posting lists.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -214,9 +216,64 @@ pub enum SearchError {
 
 struct Entry {
     product: Arc<Product>,
-    brand_key: String,
-    tag_set: Vec<String>,
+    /// Interned brand (lower case) and category, so filters and facets index arrays.
+    brand: u32,
+    category: u32,
+    /// The id as a number (UUIDs order the same as their text), for cheap tie-breaks.
+    rank: u128,
+    sold: i64,
+    // copies of the product's hot fields, so the filter loop stays in this small struct
+    price: i64,
+    active: bool,
+    created_at: i64,
+    discount: i64,
     tokens: Vec<String>,
+}
+
+fn rank_of(id: &str) -> u128 {
+    uuid::Uuid::parse_str(id).map_or_else(
+        |_| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            id.hash(&mut h);
+            u128::from(h.finish())
+        },
+        |u| u.as_u128(),
+    )
+}
+
+/// Strings numbered in order of first sight.
+#[derive(Default)]
+struct Interner {
+    ids: FxHashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, key: &str, name: &str) -> u32 {
+        if let Some(i) = self.ids.get(key) {
+            return *i;
+        }
+        let i = self.names.len() as u32;
+        self.ids.insert(key.to_owned(), i);
+        self.names.push(name.to_owned());
+        i
+    }
+
+    fn get(&self, key: &str) -> Option<u32> {
+        self.ids.get(key).copied()
+    }
+
+    /// A membership table over every interned string.
+    fn mask<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Vec<bool> {
+        let mut m = vec![false; self.names.len()];
+        for k in keys {
+            if let Some(i) = self.get(k) {
+                m[i as usize] = true;
+            }
+        }
+        m
+    }
 }
 
 /// The index. Slots of removed products are reused.
@@ -224,18 +281,20 @@ struct Entry {
 pub struct Index {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
-    by_id: HashMap<String, u32>,
-    by_sku: HashMap<String, u32>,
-    postings: HashMap<String, Vec<(u32, f32)>>,
+    by_id: FxHashMap<String, u32>,
+    by_sku: FxHashMap<String, u32>,
+    postings: FxHashMap<String, Vec<(u32, f32)>>,
     vocab: BTreeSet<String>,
-    fuzzy: HashMap<String, Vec<String>>,
-    by_category: HashMap<String, Vec<u32>>,
+    fuzzy: FxHashMap<String, Vec<String>>,
+    by_category: FxHashMap<String, Vec<u32>>,
     tree: CategoryTree,
     /// store code → sku → available units.
-    stock: HashMap<String, HashMap<String, i64>>,
+    stock: FxHashMap<String, FxHashMap<String, i64>>,
     /// sku → units sold (all stores).
-    sales: HashMap<String, i64>,
+    sales: FxHashMap<String, i64>,
     max_sales: i64,
+    brands: Interner,
+    categories: Interner,
 }
 
 impl Index {
@@ -294,7 +353,7 @@ impl Index {
     /// Adds or replaces many products at once by rebuilding the postings (cheaper than
     /// one-by-one replacement for large batches such as an import).
     pub fn upsert_many(&mut self, changed: Vec<Arc<Product>>) {
-        let mut all: HashMap<String, Arc<Product>> = self
+        let mut all: FxHashMap<String, Arc<Product>> = self
             .entries
             .iter()
             .flatten()
@@ -350,6 +409,11 @@ impl Index {
     pub fn set_sales(&mut self, sku: &str, units: i64) {
         self.sales.insert(sku.to_owned(), units);
         self.max_sales = self.max_sales.max(units);
+        if let Some(slot) = self.by_sku.get(sku).copied() {
+            if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
+                e.sold = units;
+            }
+        }
     }
 
     fn entry(&self, slot: u32) -> Option<&Entry> {
@@ -392,8 +456,14 @@ impl Index {
         self.by_id.insert(p.id.clone(), slot);
         self.by_sku.insert(p.sku.clone(), slot);
         let entry = Entry {
-            brand_key: p.brand.to_lowercase(),
-            tag_set: p.tags.clone(),
+            brand: self.brands.intern(&p.brand.to_lowercase(), &p.brand),
+            category: self.categories.intern(&p.category_id, &p.category_id),
+            rank: rank_of(&p.id),
+            sold: self.sales.get(&p.sku).copied().unwrap_or(0),
+            price: p.price_paise,
+            active: p.active,
+            created_at: p.created_at,
+            discount: p.discount_percent(),
             tokens: weights.into_keys().collect(),
             product: p,
         };
@@ -540,8 +610,14 @@ impl Index {
                     .collect(),
             }
         } else {
+            // Dense accumulators: per slot, the sum over terms of each term's best token
+            // score, and how many terms matched so far (a slot must match every term).
             let n = terms.len();
-            let mut per_term: Vec<HashMap<u32, f32>> = Vec::with_capacity(n);
+            let size = self.entries.len();
+            let mut total = vec![0f32; size];
+            let mut matched = vec![0u16; size];
+            let mut best = vec![0f32; size];
+            let mut touched: Vec<u32> = Vec::new();
             for (i, term) in terms.iter().enumerate() {
                 let (tokens, correction) = self.expand(term, i + 1 == n);
                 match correction {
@@ -551,85 +627,93 @@ impl Index {
                     }
                     None => did_you_mean.push(term.clone()),
                 }
-                let mut scores: HashMap<u32, f32> = HashMap::new();
+                touched.clear();
                 for (tok, factor) in tokens {
                     let idf = self.idf(&tok);
                     if let Some(list) = self.postings.get(&tok) {
                         for (slot, w) in list {
                             let s = w * idf * factor;
-                            let e = scores.entry(*slot).or_insert(0.0);
-                            if s > *e {
-                                *e = s;
+                            let b = &mut best[*slot as usize];
+                            if *b == 0.0 {
+                                touched.push(*slot);
+                            }
+                            if s > *b {
+                                *b = s;
                             }
                         }
                     }
                 }
-                per_term.push(scores);
-            }
-            per_term.sort_by_key(HashMap::len);
-            let (first, rest) = per_term.split_first().map_or((None, &[][..]), |(f, r)| (Some(f), r));
-            let mut out = Vec::new();
-            if let Some(first) = first {
-                'doc: for (slot, s) in first {
-                    let mut total = *s;
-                    for other in rest {
-                        match other.get(slot) {
-                            Some(x) => total += x,
-                            None => continue 'doc,
-                        }
+                for slot in &touched {
+                    let k = *slot as usize;
+                    if usize::from(matched[k]) == i {
+                        matched[k] += 1;
+                        total[k] += best[k];
                     }
-                    out.push((*slot, total));
+                    best[k] = 0.0;
                 }
             }
-            out
+            touched
+                .iter()
+                .filter(|s| usize::from(matched[**s as usize]) == n)
+                .map(|s| (*s, total[*s as usize]))
+                .collect()
         };
 
         // 2. filters and facets
-        let cats: Option<HashSet<String>> = p.category.as_ref().map(|c| self.tree.subtree(c).into_iter().collect());
+        let cats: Option<Vec<bool>> = p.category.as_ref().map(|c| {
+            let ids = self.tree.subtree(c);
+            self.categories.mask(ids.iter().map(String::as_str))
+        });
+        let brands: Option<Vec<bool>> =
+            (!p.brands.is_empty()).then(|| self.brands.mask(p.brands.iter().map(String::as_str)));
         let stock = p.store.as_ref().and_then(|s| self.stock.get(s));
-        let mut brand_counts: HashMap<&str, (&str, usize)> = HashMap::new();
-        let mut cat_counts: HashMap<&str, usize> = HashMap::new();
+        let mut brand_counts = vec![0usize; self.brands.names.len()];
+        let mut cat_counts = vec![0usize; self.categories.names.len()];
         let mut results: Vec<(f64, u32)> = Vec::new();
         for (slot, score) in candidates {
             let Some(e) = self.entry(slot) else { continue };
-            let pr = &e.product;
-            if !pr.active && !p.include_inactive {
+            if !e.active && !p.include_inactive {
                 continue;
             }
-            if p.min_price.is_some_and(|m| pr.price_paise < m) || p.max_price.is_some_and(|m| pr.price_paise > m) {
+            if p.min_price.is_some_and(|m| e.price < m) || p.max_price.is_some_and(|m| e.price > m) {
                 continue;
             }
-            if !p.tags.iter().all(|t| e.tag_set.contains(t)) {
+            if cats.as_ref().is_some_and(|c| !c[e.category as usize]) {
                 continue;
             }
-            if p.in_stock && stock.and_then(|m| m.get(&pr.sku)).copied().unwrap_or(0) <= 0 {
+            if !p.tags.is_empty() && !p.tags.iter().all(|t| e.product.tags.contains(t)) {
                 continue;
             }
-            if cats.as_ref().is_some_and(|c| !c.contains(&pr.category_id)) {
+            if p.in_stock && stock.and_then(|m| m.get(&e.product.sku)).copied().unwrap_or(0) <= 0 {
                 continue;
             }
-            let b = brand_counts.entry(&e.brand_key).or_insert((&pr.brand, 0));
-            b.1 += 1;
-            if !p.brands.is_empty() && !p.brands.contains(&e.brand_key) {
+            brand_counts[e.brand as usize] += 1;
+            if brands.as_ref().is_some_and(|b| !b[e.brand as usize]) {
                 continue;
             }
-            *cat_counts.entry(&pr.category_id).or_insert(0) += 1;
-            let key = self.sort_key(p.sort, pr, score, terms.is_empty());
+            cat_counts[e.category as usize] += 1;
+            let key = self.sort_key(p.sort, e, score, terms.is_empty());
             results.push((key, slot));
         }
 
-        // 3. order, cursor, page
+        // 3. order, cursor, page: only the page is sorted (a partial selection finds it)
         let id_of = |slot: u32| self.entry(slot).map_or("", |e| e.product.id.as_str());
-        results.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| id_of(a.1).cmp(id_of(b.1))));
-        let start = match &cursor {
-            Some(c) => {
-                results.partition_point(|(k, s)| k.total_cmp(&c.k).then_with(|| id_of(*s).cmp(c.id.as_str())).is_le())
-            }
-            None => 0,
-        };
+        let rank = |slot: u32| self.entry(slot).map_or(0, |e| e.rank);
+        let order = |a: &(f64, u32), b: &(f64, u32)| a.0.total_cmp(&b.0).then_with(|| rank(a.1).cmp(&rank(b.1)));
+        let total = results.len();
+        if let Some(c) = &cursor {
+            let after = rank_of(&c.id);
+            results.retain(|(k, s)| k.total_cmp(&c.k).then_with(|| rank(*s).cmp(&after)).is_gt());
+        }
+        let remaining = results.len();
         let limit = p.limit.clamp(1, 100);
-        let page: Vec<(f64, u32)> = results.iter().skip(start).take(limit).copied().collect();
-        let next_cursor = if start + page.len() < results.len() {
+        if results.len() > limit {
+            results.select_nth_unstable_by(limit - 1, order);
+            results.truncate(limit);
+        }
+        results.sort_by(order);
+        let page = results;
+        let next_cursor = if remaining > page.len() {
             page.last().map(|(k, s)| {
                 encode_cursor(&Cursor {
                     s: p.sort,
@@ -651,10 +735,11 @@ impl Index {
             .collect();
 
         let mut brands: Vec<BrandFacet> = brand_counts
-            .into_values()
-            .filter(|(name, _)| !name.is_empty())
-            .map(|(name, count)| BrandFacet {
-                value: name.to_owned(),
+            .into_iter()
+            .enumerate()
+            .filter(|(i, n)| *n > 0 && !self.brands.names[*i].is_empty())
+            .map(|(i, count)| BrandFacet {
+                value: self.brands.names[i].clone(),
                 count,
             })
             .collect();
@@ -662,8 +747,10 @@ impl Index {
         brands.truncate(50);
         let mut categories: Vec<CategoryFacet> = cat_counts
             .into_iter()
-            .filter_map(|(id, count)| {
-                let c = self.tree.get(id)?;
+            .enumerate()
+            .filter(|(_, n)| *n > 0)
+            .filter_map(|(i, count)| {
+                let c = self.tree.get(&self.categories.names[i])?;
                 Some(CategoryFacet {
                     id: c.id.clone(),
                     name: c.name.clone(),
@@ -676,7 +763,7 @@ impl Index {
         categories.truncate(50);
 
         Ok(SearchPage {
-            total: results.len(),
+            total,
             items,
             facets: Facets { brands, categories },
             next_cursor,
@@ -685,8 +772,8 @@ impl Index {
     }
 
     /// Ascending key: smaller comes first.
-    fn sort_key(&self, sort: Sort, p: &Product, score: f32, no_query: bool) -> f64 {
-        let sold = self.units_sold(&p.sku) as f64;
+    fn sort_key(&self, sort: Sort, e: &Entry, score: f32, no_query: bool) -> f64 {
+        let sold = e.sold as f64;
         match sort {
             Sort::Relevance if no_query => -sold,
             Sort::Relevance => {
@@ -698,11 +785,11 @@ impl Index {
                 };
                 -(f64::from(score) * (1.0 + boost))
             }
-            Sort::PriceAsc => p.price_paise as f64,
-            Sort::PriceDesc => -(p.price_paise as f64),
+            Sort::PriceAsc => e.price as f64,
+            Sort::PriceDesc => -(e.price as f64),
             Sort::Popularity => -sold,
-            Sort::Newest => -(p.created_at as f64),
-            Sort::Discount => -(p.discount_percent() as f64),
+            Sort::Newest => -(e.created_at as f64),
+            Sort::Discount => -(e.discount as f64),
         }
     }
 

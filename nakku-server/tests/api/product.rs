@@ -443,10 +443,10 @@ fn generate(n: usize) -> Vec<Gen> {
     (0..n)
         .map(|i| {
             let mut tags = Vec::new();
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 tags.push("veg");
             }
-            if i % 5 == 0 {
+            if i.is_multiple_of(5) {
                 tags.push("bestseller");
             }
             Gen {

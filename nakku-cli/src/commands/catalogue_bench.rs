@@ -1,0 +1,275 @@
+//! `nakku bench catalogue`: catalogue search latency (p50/p99) over a realistic query mix,
+//! beside a primary-key lookup of a product measured in the same run on the same database.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use nakku_core::config::Secret;
+use nakku_core::db::{migrate, Db};
+use nakku_core::product::cache::Cache;
+use nakku_core::product::search::{SearchParams, Sort};
+use nakku_core::product::{sample, ProductConfig, ProductService};
+use nakku_core::service::Service;
+use nakku_core::RequestCtx;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::output::table;
+
+#[derive(Debug, Args)]
+pub struct Opts {
+    /// Products in the scratch catalogue
+    #[arg(long, default_value_t = 50_000)]
+    products: usize,
+    /// Searches (and as many primary-key lookups) to time
+    #[arg(long, default_value_t = 5_000)]
+    queries: usize,
+    /// Database (default: a scratch SQLite file); e.g. mysql://root@127.0.0.1:3306/nakku_bench_catalogue (dropped after)
+    #[arg(long)]
+    database_url: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    database: String,
+    products: usize,
+    import_rows_per_s: f64,
+    index_build_ms: u64,
+    queries: usize,
+    search_p50_us: f64,
+    search_p99_us: f64,
+    search_max_us: f64,
+    pk_lookup_p50_us: f64,
+    pk_lookup_p99_us: f64,
+    p99_ratio: f64,
+    /// p99 per kind of query.
+    by_kind: Vec<(String, f64)>,
+}
+
+pub async fn run(o: Opts) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        o.products >= 1000 && o.queries > 0,
+        "--products must be at least 1000 and --queries positive"
+    );
+    let scratch = tempfile::tempdir()?;
+    let url = match &o.database_url {
+        Some(u) => Secret::new(u.clone()),
+        None => Secret::new(format!("sqlite://{}/bench_catalogue.db", scratch.path().display())),
+    };
+    let db = Db::connect(&url, 4).await?;
+    let result = measure(&db, &o).await;
+    db.close().await;
+    if o.database_url.is_some() {
+        nakku_core::db::drop_mysql_database(&url).await.ok();
+    }
+    let r = result?;
+    if o.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let mut t = table(&[
+        "database",
+        "products",
+        "search p50 µs",
+        "search p99 µs",
+        "PK lookup p50 µs",
+        "PK lookup p99 µs",
+        "p99 ratio",
+    ]);
+    t.add_row(vec![
+        r.database.clone(),
+        r.products.to_string(),
+        format!("{:.0}", r.search_p50_us),
+        format!("{:.0}", r.search_p99_us),
+        format!("{:.0}", r.pk_lookup_p50_us),
+        format!("{:.0}", r.pk_lookup_p99_us),
+        format!("{:.2}", r.p99_ratio),
+    ]);
+    println!("{t}");
+    let mut k = table(&["query kind", "p99 µs"]);
+    for (kind, p99) in &r.by_kind {
+        k.add_row(vec![kind.clone(), format!("{p99:.0}")]);
+    }
+    println!("{k}");
+    println!(
+        "import: {:.0} rows/s; index built from the database in {} ms",
+        r.import_rows_per_s, r.index_build_ms
+    );
+    Ok(())
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    (sorted[i].as_secs_f64() * 1e6 * 10.0).round() / 10.0
+}
+
+/// The query mix: what shoppers type and tap.
+fn queries(n: usize) -> Vec<(&'static str, SearchParams)> {
+    let p = |q: String| SearchParams {
+        q,
+        limit: 20,
+        ..Default::default()
+    };
+    (0..n)
+        .map(|i| {
+            let brand = sample::BRANDS[i % 40].to_lowercase();
+            let kind = sample::KINDS[(i / 3) % 20];
+            match i % 8 {
+                0 => ("one word", p(kind.to_owned())),
+                1 => ("brand + word", p(format!("{brand} {kind}"))),
+                2 => ("typo", p(kind.replacen(|c: char| "aeiou".contains(c), "", 1))),
+                3 => ("prefix while typing", p(kind[..3].to_owned())),
+                4 => (
+                    "word + store stock + price sort",
+                    SearchParams {
+                        store: Some("BENCH-1".into()),
+                        in_stock: true,
+                        sort: Sort::PriceAsc,
+                        ..p(kind.to_owned())
+                    },
+                ),
+                5 => (
+                    "browse category + store stock",
+                    SearchParams {
+                        category: Some(nakku_core::product::slugify(sample::AISLES[i % 5].1[i % 4])),
+                        store: Some("BENCH-1".into()),
+                        in_stock: true,
+                        ..p(String::new())
+                    },
+                ),
+                6 => (
+                    "word + brand + tags + price range",
+                    SearchParams {
+                        brands: vec![brand],
+                        tags: vec!["veg".into()],
+                        min_price: Some(2_000),
+                        max_price: Some(30_000),
+                        ..p(kind.to_owned())
+                    },
+                ),
+                _ => (
+                    "browse aisle by popularity",
+                    SearchParams {
+                        category: Some(nakku_core::product::slugify(sample::AISLES[i % 5].0)),
+                        sort: Sort::Popularity,
+                        ..p(String::new())
+                    },
+                ),
+            }
+        })
+        .collect()
+}
+
+async fn measure(db: &Db, o: &Opts) -> anyhow::Result<Report> {
+    migrate::run(Service::Product, db).await?;
+    let svc = ProductService::new(
+        db.clone(),
+        Cache::local(10_000, Duration::from_secs(300)),
+        ProductConfig::default(),
+    )
+    .await?;
+    let ctx = RequestCtx::internal("bench");
+    for c in sample::categories() {
+        svc.create_category(&ctx, c).await?;
+    }
+    let csv = sample::csv(o.products);
+    let start = Instant::now();
+    let report = svc.import(&ctx, csv.as_bytes(), false, false).await?;
+    anyhow::ensure!(
+        report.imported && report.created == o.products,
+        "sample import failed: {:?}",
+        report.failed.first()
+    );
+    let import_rate = o.products as f64 / start.elapsed().as_secs_f64();
+    // half the catalogue in stock at the bench store, as the stock consumer would write it
+    let now = nakku_core::id::now_ms();
+    let mut tx = db.begin().await?;
+    for chunk in (0..o.products).step_by(2).collect::<Vec<_>>().chunks(500) {
+        let values = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!("INSERT INTO store_stock (store, sku, available, event_ms, updated_at) VALUES {values}");
+        let mut q = sqlx::query(&sql);
+        for i in chunk {
+            q = q
+                .bind("BENCH-1")
+                .bind(format!("SKU-{i:06}"))
+                .bind(10_i64)
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    let start = Instant::now();
+    svc.reload().await?;
+    let index_build_ms = start.elapsed().as_millis() as u64;
+
+    let mix = queries(o.queries);
+    for (_, q) in mix.iter().take(200) {
+        svc.search(q.clone())?; // warm-up
+    }
+    let mut all = Vec::with_capacity(mix.len());
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    for (kind, q) in &mix {
+        let t = Instant::now();
+        let page = svc.search(q.clone())?;
+        let d = t.elapsed();
+        std::hint::black_box(page);
+        all.push(d);
+        by_kind.entry(kind).or_default().push(d);
+    }
+    all.sort();
+
+    let ids: Vec<String> = sqlx::query("SELECT id FROM products ORDER BY id")
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|r| nakku_core::db::text(r, "id"))
+        .collect::<Result<_, _>>()?;
+    let sql = format!(
+        "SELECT {} FROM products WHERE id = ?",
+        nakku_core::product::store::PRODUCT_COLS
+    );
+    let mut pk = Vec::with_capacity(o.queries);
+    for i in 0..o.queries + 200 {
+        let id = &ids[(i * 7919) % ids.len()];
+        let t = Instant::now();
+        let row = sqlx::query(&sql).bind(id).fetch_one(db.pool()).await?;
+        let p = nakku_core::product::store::product_from_row(&row)?;
+        let d = t.elapsed();
+        std::hint::black_box((p, row.len()));
+        if i >= 200 {
+            pk.push(d);
+        }
+    }
+    pk.sort();
+    let (s99, k99) = (pct(&all, 0.99), pct(&pk, 0.99));
+    Ok(Report {
+        database: db.display_url().to_owned(),
+        products: o.products,
+        import_rows_per_s: import_rate.round(),
+        index_build_ms,
+        queries: o.queries,
+        search_p50_us: pct(&all, 0.50),
+        search_p99_us: s99,
+        search_max_us: pct(&all, 1.0),
+        pk_lookup_p50_us: pct(&pk, 0.50),
+        pk_lookup_p99_us: k99,
+        p99_ratio: if k99 > 0.0 {
+            (s99 / k99 * 100.0).round() / 100.0
+        } else {
+            0.0
+        },
+        by_kind: by_kind
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort();
+                (k.to_owned(), pct(&v, 0.99))
+            })
+            .collect(),
+    })
+}
