@@ -36,12 +36,15 @@ enum Command {
     /// The event bus: tail events, replay consumers, handle dead letters
     #[command(subcommand)]
     Events(commands::events::Command),
-    /// Benchmarks: the event bus, inventory reservations
+    /// Benchmarks: the event bus, inventory reservations, catalogue search
     #[command(subcommand)]
     Bench(commands::bench::Command),
     /// Operator commands on accounts
     #[command(subcommand)]
     Users(commands::users::Command),
+    /// Operator commands on the catalogue: bulk import
+    #[command(subcommand)]
+    Products(commands::products::Command),
 }
 
 impl Cli {
@@ -85,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(opts) => commands::serve::run(settings, opts).await,
         Command::Migrate(opts) => commands::migrate::run(&settings, opts).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
+        Command::Products(cmd) => commands::products::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,
         Command::Bench(cmd) => commands::bench::run(&settings, cmd).await,
     }

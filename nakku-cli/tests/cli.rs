@@ -200,6 +200,56 @@ async fn up_serves_the_user_flow_through_the_gateway_and_stops_on_sigterm() {
     let r = c.get(api("/users")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200);
 
+    // As admin (a fresh token carries the role) Asha makes a category; the operator imports
+    // products from a file, and the running catalogue serves them.
+    let login: Value = c
+        .post(api("/auth/login"))
+        .json(&json!({"email": "asha@example.com", "password": "s3cret-pass"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = login["data"]["access_token"].as_str().unwrap().to_owned();
+    let r = c
+        .post(api("/categories"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Dairy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let file = dir.path().join("products.csv");
+    std::fs::write(
+        &file,
+        "sku,name,category,unit,price\nGHEE-1,Cow Ghee,dairy,500 ml,310\nCURD-1,Curd,nowhere,400 g,45\n",
+    )
+    .unwrap();
+    let o = run(nakku(dir.path()).args(["products", "import", file.to_str().unwrap()]));
+    assert!(!o.status.success(), "a bad row stops the import");
+    assert!(stdout(&o).contains("line 3: category"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("nothing was imported"), "{}", stderr(&o));
+    let o = run(nakku(dir.path()).args(["products", "import", "--partial", file.to_str().unwrap()]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut found = false;
+    for _ in 0..100 {
+        let page: Value = c
+            .get(api("/products?q=ghee"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if page["data"]["total"] == 1 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "the running catalogue picked up the imported product");
+
     // The generated secret is kept for the next start.
     assert!(dir.path().join("jwt_secret").exists());
 

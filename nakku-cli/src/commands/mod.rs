@@ -4,6 +4,7 @@ pub mod events;
 pub mod events_bench;
 pub mod inventory_bench;
 pub mod migrate;
+pub mod products;
 pub mod serve;
 pub mod up;
 pub mod users;

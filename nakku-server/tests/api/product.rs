@@ -354,81 +354,7 @@ async fn an_import_with_bad_rows_names_each_line_and_writes_nothing(app: TestApp
     error_body(r, 403).await;
 }
 
-const BRANDS: [&str; 40] = [
-    "Amul",
-    "Nandini",
-    "Britannia",
-    "Haldiram",
-    "Tata",
-    "Aashirvaad",
-    "Fortune",
-    "Parle",
-    "Cadbury",
-    "Nestle",
-    "Mtr",
-    "Lays",
-    "Kurkure",
-    "Dabur",
-    "Patanjali",
-    "Itc",
-    "Sunfeast",
-    "Bingo",
-    "Maggi",
-    "Saffola",
-    "Everest",
-    "Catch",
-    "Kissan",
-    "Dettol",
-    "Lifebuoy",
-    "Surf",
-    "Ariel",
-    "Tide",
-    "Horlicks",
-    "Bournvita",
-    "Kelloggs",
-    "Quaker",
-    "Epigamia",
-    "Akshayakalpa",
-    "Milky",
-    "Gowardhan",
-    "Heritage",
-    "Dodla",
-    "Hatsun",
-    "Arokya",
-];
-const NOUNS: [&str; 20] = [
-    "chocolate",
-    "biscuit",
-    "noodle",
-    "rice",
-    "atta",
-    "ghee",
-    "paneer",
-    "curd",
-    "juice",
-    "coffee",
-    "tea",
-    "soap",
-    "shampoo",
-    "detergent",
-    "chips",
-    "namkeen",
-    "honey",
-    "jam",
-    "ketchup",
-    "oats",
-];
-const ADJECTIVES: [&str; 10] = [
-    "classic", "premium", "organic", "spicy", "sweet", "roasted", "fresh", "instant", "crunchy", "masala",
-];
-/// Roots and their four leaves (no word shared with brands, nouns or adjectives).
-const TREE: [(&str, [&str; 4]); 5] = [
-    ("Pantry", ["Staples", "Spreads", "Sauces", "Oils"]),
-    ("Beverages", ["Hot Drinks", "Cold Drinks", "Energy", "Mixers"]),
-    ("Household", ["Cleaning", "Laundry", "Bath", "Kitchen Care"]),
-    ("Snacks", ["Savoury", "Mithai", "Crackers", "Nuts"]),
-    ("Breakfast", ["Cereals", "Porridge", "Bakery", "Eggs"]),
-];
+use nakku_core::product::sample::{AISLES as TREE, BRANDS, KINDS as NOUNS};
 
 struct Gen {
     sku: String,
@@ -450,7 +376,7 @@ fn generate(n: usize) -> Vec<Gen> {
                 tags.push("bestseller");
             }
             Gen {
-                sku: format!("SKU-{i:05}"),
+                sku: format!("SKU-{i:06}"),
                 brand: BRANDS[i % 40],
                 noun: NOUNS[(i / 40) % 20],
                 leaf: (i * 7) % 20,
@@ -475,24 +401,9 @@ async fn search_at_fifty_thousand_products_has_correct_results_facets_and_filter
             leaves.push((slug(root), slug(k)));
         }
     }
+    // the sample catalogue `nakku bench catalogue` uses; `generate` restates its rules
     let products = generate(50_000);
-    let mut csv = String::from("sku,name,brand,category,unit,price_paise,tags\n");
-    for (i, g) in products.iter().enumerate() {
-        let adj = ADJECTIVES[(i / 800) % 10];
-        csv.push_str(&format!(
-            "{},{} {} {} {}g,{},{},{}g,{},{}\n",
-            g.sku,
-            g.brand,
-            adj,
-            g.noun,
-            100 + (i % 9) * 50,
-            g.brand,
-            leaves[g.leaf].1,
-            100 + (i % 9) * 50,
-            g.price,
-            g.tags.join("|")
-        ));
-    }
+    let csv = nakku_core::product::sample::csv(50_000);
     let r = app
         .as_user(reqwest::Method::POST, "/products/import", &admin)
         .header("content-type", "text/csv")
@@ -599,8 +510,8 @@ async fn search_at_fifty_thousand_products_has_correct_results_facets_and_filter
 
     // in stock at a store, once inventory's events have reached the catalogue
     store(&app, &admin, "BLR-IND").await;
-    restock(&app, &admin, "BLR-IND", "SKU-00000", 5).await;
-    restock(&app, &admin, "BLR-IND", "SKU-00001", 2).await;
+    restock(&app, &admin, "BLR-IND", "SKU-000000", 5).await;
+    restock(&app, &admin, "BLR-IND", "SKU-000001", 2).await;
     let stocked = app
         .eventually(20, || async {
             let p = search(&app, "q=chocolate&store=BLR-IND&in_stock=true").await;
@@ -609,7 +520,7 @@ async fn search_at_fifty_thousand_products_has_correct_results_facets_and_filter
         .await;
     let mut skus = ids(&stocked);
     skus.sort();
-    assert_eq!(skus, vec!["SKU-00000", "SKU-00001"]);
+    assert_eq!(skus, vec!["SKU-000000", "SKU-000001"]);
     assert!(stocked["items"]
         .as_array()
         .unwrap()
