@@ -211,15 +211,15 @@ impl ProductService {
         let wanted: Vec<String> = {
             let ix = self.read();
             seen.iter()
-                .filter(|(id, version, deleted)| match ix.get(id) {
+                .filter(|(id, version, deleted, _)| match ix.get(id) {
                     Some(known) => known.version != *version,
                     None => !deleted,
                 })
-                .map(|(id, _, _)| id.clone())
+                .map(|(id, ..)| id.clone())
                 .collect()
         };
         let fresh = store::products_by_id(&mut conn, &wanted).await?;
-        self.advance(|m| &mut m.products, fresh.iter().map(|p| p.updated_at));
+        self.advance(|m| &mut m.products, seen.iter().map(|r| r.3));
         changed += fresh.len();
         self.apply(&fresh).await;
         let stock = store::stock_since(&mut conn, marks.1).await?;
@@ -238,14 +238,14 @@ impl ProductService {
         Ok(changed + stock.len() + sales.len())
     }
 
-    /// Moves a watermark to the newest row seen, but never past `now - overlap`: a row
-    /// whose transaction committed late, with an older timestamp, is still read, and rows
-    /// older than the window are not read again.
+    /// Moves a watermark past the rows seen, but never past `now - overlap`: a row whose
+    /// transaction committed late, with an older timestamp, is still read, and rows older
+    /// than the window are not read again (nor is the last batch, once it is that old).
     fn advance(&self, field: impl Fn(&mut Marks) -> &mut i64, seen: impl Iterator<Item = i64>) {
         let mut m = self.marks();
         let mark = field(&mut m);
-        let newest = seen.max().unwrap_or(*mark).max(*mark);
-        *mark = newest.min(now_ms() - REFRESH_OVERLAP_MS).max(*mark);
+        let past_seen = seen.max().map_or(i64::MAX, |newest| newest.saturating_add(1));
+        *mark = (*mark).max(past_seen.min(now_ms() - REFRESH_OVERLAP_MS));
     }
 
     /// Runs [`Self::refresh`] until `shutdown`.
@@ -878,6 +878,11 @@ impl ProductService {
             }
         }
         Ok(out)
+    }
+
+    /// The refresher's product watermark: rows updated before it are not read again.
+    pub fn product_watermark(&self) -> i64 {
+        self.marks().products
     }
 
     /// Products in the index (for health and the dashboard).

@@ -256,17 +256,25 @@ pub async fn set_deleted(
     Ok(r.rows_affected() == 1)
 }
 
-/// (id, version, deleted) of every product changed at or after `since_ms`: the cheap first
+/// (id, version, deleted, updated_at) of every product changed at or after `since_ms`: the cheap first
 /// look of the index refresher, which then loads only the rows it does not have.
-pub async fn versions_since(conn: &mut AnyConnection, since_ms: i64) -> Result<Vec<(String, i64, bool)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, version, deleted_at FROM products WHERE updated_at >= ?")
+pub async fn versions_since(
+    conn: &mut AnyConnection,
+    since_ms: i64,
+) -> Result<Vec<(String, i64, bool, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, version, deleted_at, updated_at FROM products WHERE updated_at >= ?")
         .bind(since_ms)
         .fetch_all(conn)
         .await?;
     rows.iter()
         .map(|r| {
             let deleted: Option<i64> = r.try_get("deleted_at")?;
-            Ok((text(r, "id")?, r.try_get("version")?, deleted.is_some()))
+            Ok((
+                text(r, "id")?,
+                r.try_get("version")?,
+                deleted.is_some(),
+                r.try_get("updated_at")?,
+            ))
         })
         .collect()
 }
