@@ -97,10 +97,6 @@ pub struct ProductService {
     cfg: ProductConfig,
 }
 
-fn product_keys(p: &Product) -> [String; 2] {
-    [format!("product:{}", p.id), format!("product:{}", p.sku)]
-}
-
 fn event(t: &str, p: &Product, correlation: &str) -> Envelope {
     Envelope::new(
         t,
@@ -281,10 +277,21 @@ impl ProductService {
                 }
             }
         }
-        let keys: Vec<String> = products.iter().flat_map(product_keys).collect();
+        let keys: Vec<String> = products
+            .iter()
+            .flat_map(|p| [self.page_key(&p.id), self.page_key(&p.sku)])
+            .collect();
         for chunk in keys.chunks(1000) {
             self.cache.invalidate(chunk).await;
         }
+    }
+
+    /// The cache key of a product page. It carries the category tree's generation, so a
+    /// renamed or moved category (which changes every page's breadcrumbs below it) retires
+    /// the old pages without finding them; they expire with their TTL.
+    fn page_key(&self, id_or_sku: &str) -> String {
+        let (n, m) = self.marks().categories;
+        format!("product:{n}.{m}:{id_or_sku}")
     }
 
     fn tree(&self) -> CategoryTree {
@@ -469,7 +476,7 @@ impl ProductService {
     /// A product page by id or sku. Shoppers (`include_hidden = false`) see active,
     /// undeleted products only. Served from the cache when it holds the page.
     pub async fn product(&self, id_or_sku: &str, include_hidden: bool) -> Result<serde_json::Value, CoreError> {
-        let key = format!("product:{}", id_or_sku.trim());
+        let key = self.page_key(id_or_sku.trim());
         let page: serde_json::Value = match self.cache.get(&key).await {
             Some(hit) => serde_json::from_str(&hit).map_err(|e| CoreError::Internal(e.into()))?,
             None => {

@@ -656,6 +656,13 @@ async fn a_change_made_by_another_instance_reaches_this_ones_cache_and_index(app
     })
     .await;
     assert_eq!(ids(&search(&app, "q=darjeeling").await), vec!["TEA-1"]);
+    // renaming the category changes the breadcrumbs of the cached page too
+    let r = app
+        .patch_as("/categories/tea", &admin, &json!({"name": "Tea & Coffee"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let page = body_of(get(&app, "/products/TEA-1").await).await;
+    assert_eq!(page["category_path"][0]["name"], "Tea & Coffee", "{page}");
     assert!(ids(&search(&app, "q=assam").await).is_empty());
     let health = body(app.client.get(format!("{}/health", app.product)).send().await.unwrap()).await;
     assert_eq!(health["data"]["checks"]["catalogue"]["indexed_products"], 1, "{health}");
@@ -703,7 +710,12 @@ async fn with_redis_product_pages_are_served_from_it_and_every_change_clears_the
         json!({"sku": "TEA-1", "name": "Assam Tea", "category": "tea", "unit": "250 g", "price_paise": 14000}),
     )
     .await;
-    let key = format!("{prefix}:product:product:TEA-1");
+    let mut keys: Vec<String> = redis.keys(format!("{prefix}:product:product:*:TEA-1")).await.unwrap();
+    assert!(keys.is_empty());
+    assert_eq!(body_of(get(&app, "/products/TEA-1").await).await["price_paise"], 14000);
+    keys = redis.keys(format!("{prefix}:product:product:*:TEA-1")).await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key = keys.remove(0);
     assert_eq!(body_of(get(&app, "/products/TEA-1").await).await["price_paise"], 14000);
     let cached: Option<String> = redis.get(&key).await.unwrap();
     let cached = cached.expect("the page is in Redis after a read");
