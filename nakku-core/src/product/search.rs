@@ -326,10 +326,6 @@ impl Index {
         self.stock.get(store).and_then(|m| m.get(sku)).copied()
     }
 
-    pub fn units_sold(&self, sku: &str) -> i64 {
-        self.sales.get(sku).copied().unwrap_or(0)
-    }
-
     /// Active products per category (not rolled up).
     pub fn category_counts(&self) -> HashMap<String, usize> {
         self.by_category
