@@ -2,7 +2,8 @@
 //! same run on the same bus or database.
 
 use clap::Subcommand;
-use nakku_core::config::Settings;
+use nakku_core::config::{Secret, Settings};
+use nakku_core::db::Db;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -20,4 +21,26 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
         Command::Inventory(o) => super::inventory_bench::run(o).await,
         Command::Catalogue(o) => super::catalogue_bench::run(o).await,
     }
+}
+
+/// Runs `measure` on `database_url`, or on a scratch SQLite file named `file` when none is
+/// given; a given (MySQL) database is dropped afterwards, whatever the outcome.
+pub async fn with_scratch_db<T>(
+    database_url: Option<&str>,
+    file: &str,
+    max_connections: u32,
+    measure: impl AsyncFnOnce(&Db) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let scratch = tempfile::tempdir()?;
+    let url = match database_url {
+        Some(u) => Secret::new(u),
+        None => Secret::new(format!("sqlite://{}/{file}", scratch.path().display())),
+    };
+    let db = Db::connect(&url, max_connections).await?;
+    let result = measure(&db).await;
+    db.close().await;
+    if database_url.is_some() {
+        nakku_core::db::drop_mysql_database(&url).await.ok();
+    }
+    result
 }

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use nakku_core::config::Secret;
 use nakku_core::db::{migrate, Db};
 use nakku_core::product::cache::Cache;
 use nakku_core::product::search::{SearchParams, Sort};
@@ -53,18 +52,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         o.products >= 1000 && o.queries > 0,
         "--products must be at least 1000 and --queries positive"
     );
-    let scratch = tempfile::tempdir()?;
-    let url = match &o.database_url {
-        Some(u) => Secret::new(u.clone()),
-        None => Secret::new(format!("sqlite://{}/bench_catalogue.db", scratch.path().display())),
-    };
-    let db = Db::connect(&url, 4).await?;
-    let result = measure(&db, &o).await;
-    db.close().await;
-    if o.database_url.is_some() {
-        nakku_core::db::drop_mysql_database(&url).await.ok();
-    }
-    let r = result?;
+    let r = super::bench::with_scratch_db(o.database_url.as_deref(), "bench_catalogue.db", 4, async |db| {
+        measure(db, &o).await
+    })
+    .await?;
     if o.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use nakku_core::config::Secret;
 use nakku_core::db::{migrate, Db};
 use nakku_core::inventory::{InventoryConfig, InventoryService, Line, ReserveInput, RestockInput, WarehouseInput};
 use nakku_core::service::Service;
@@ -42,18 +41,13 @@ struct Report {
 
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     anyhow::ensure!(o.ops > 0 && o.workers > 0, "--ops and --workers must be positive");
-    let scratch = tempfile::tempdir()?;
-    let url = match &o.database_url {
-        Some(u) => Secret::new(u.clone()),
-        None => Secret::new(format!("sqlite://{}/bench_inventory.db", scratch.path().display())),
-    };
-    let db = Db::connect(&url, (o.workers as u32).clamp(2, 64)).await?;
-    let result = measure(&db, &o).await;
-    db.close().await;
-    if o.database_url.is_some() {
-        nakku_core::db::drop_mysql_database(&url).await.ok();
-    }
-    let report = result?;
+    let report = super::bench::with_scratch_db(
+        o.database_url.as_deref(),
+        "bench_inventory.db",
+        (o.workers as u32).clamp(2, 64),
+        async |db| measure(db, &o).await,
+    )
+    .await?;
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

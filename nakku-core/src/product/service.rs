@@ -489,9 +489,9 @@ impl ProductService {
                     category_path: self.read().category_path(&p.category_id),
                     product: p,
                 };
-                let body = serde_json::to_string(&view).map_err(|e| CoreError::Internal(e.into()))?;
-                self.cache.put(&key, Arc::from(body.as_str())).await;
-                serde_json::to_value(&view).map_err(|e| CoreError::Internal(e.into()))?
+                let page = serde_json::to_value(&view).map_err(|e| CoreError::Internal(e.into()))?;
+                self.cache.put(&key, Arc::from(page.to_string().as_str())).await;
+                page
             }
         };
         let visible = page["active"] == json!(true) && page["deleted_at"].is_null();
