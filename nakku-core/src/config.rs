@@ -95,6 +95,48 @@ pub struct Settings {
     pub catalogue_refresh_ms: u64,
     pub cache_ttl_secs: u64,
     pub import_max_bytes: usize,
+    /// Checkout pricing rules (cart service), all money in paise.
+    pub pricing: Pricing,
+    /// The payment simulator: latency, share of declined charges, seed.
+    pub payment_latency_ms: u64,
+    pub payment_failure_rate: f64,
+    pub payment_seed: u64,
+    /// How long a saga step may go unanswered before the order is compensated.
+    pub saga_step_timeout_secs: u64,
+}
+
+/// Checkout pricing rules: delivery fee by distance, small-cart fee below a minimum order
+/// value, surge fee when the store is at capacity, per-item quantity limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pricing {
+    pub min_order_paise: i64,
+    pub small_cart_fee_paise: i64,
+    pub delivery_base_fee_paise: i64,
+    pub delivery_base_km: f64,
+    pub delivery_per_km_paise: i64,
+    /// Delivery is free from this item total up (0: never free).
+    pub free_delivery_above_paise: i64,
+    pub surge_fee_paise: i64,
+    /// Orders in progress at a store from which the surge fee applies.
+    pub store_capacity: i64,
+    /// Most units of one product per order when the product sets no limit.
+    pub max_per_item: i64,
+}
+
+impl Default for Pricing {
+    fn default() -> Self {
+        Pricing {
+            min_order_paise: 19_900,
+            small_cart_fee_paise: 2_500,
+            delivery_base_fee_paise: 1_500,
+            delivery_base_km: 2.0,
+            delivery_per_km_paise: 800,
+            free_delivery_above_paise: 49_900,
+            surge_fee_paise: 2_000,
+            store_capacity: 40,
+            max_per_item: 10,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -131,6 +173,11 @@ impl Default for Settings {
             catalogue_refresh_ms: 500,
             cache_ttl_secs: 300,
             import_max_bytes: 64 * 1024 * 1024,
+            pricing: Pricing::default(),
+            payment_latency_ms: 0,
+            payment_failure_rate: 0.0,
+            payment_seed: 1,
+            saga_step_timeout_secs: 30,
         }
     }
 }
@@ -274,6 +321,71 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "import_max_bytes",
             &d.import_max_bytes.to_string(),
             "largest product import file accepted over HTTP",
+        ),
+        doc(
+            "min_order_paise",
+            &d.pricing.min_order_paise.to_string(),
+            "item total below which the small-cart fee applies",
+        ),
+        doc(
+            "small_cart_fee_paise",
+            &d.pricing.small_cart_fee_paise.to_string(),
+            "fee on carts below min_order_paise",
+        ),
+        doc(
+            "delivery_base_fee_paise",
+            &d.pricing.delivery_base_fee_paise.to_string(),
+            "delivery fee up to delivery_base_km of road distance",
+        ),
+        doc(
+            "delivery_base_km",
+            &d.pricing.delivery_base_km.to_string(),
+            "road kilometres covered by the base delivery fee",
+        ),
+        doc(
+            "delivery_per_km_paise",
+            &d.pricing.delivery_per_km_paise.to_string(),
+            "delivery fee per road kilometre (started) beyond delivery_base_km",
+        ),
+        doc(
+            "free_delivery_above_paise",
+            &d.pricing.free_delivery_above_paise.to_string(),
+            "item total from which delivery is free (0: never)",
+        ),
+        doc(
+            "surge_fee_paise",
+            &d.pricing.surge_fee_paise.to_string(),
+            "fee added while the store has store_capacity or more orders in progress",
+        ),
+        doc(
+            "store_capacity",
+            &d.pricing.store_capacity.to_string(),
+            "orders in progress per store from which the surge fee applies",
+        ),
+        doc(
+            "max_per_item",
+            &d.pricing.max_per_item.to_string(),
+            "most units of one product per order when the product sets no limit",
+        ),
+        doc(
+            "payment_latency_ms",
+            &d.payment_latency_ms.to_string(),
+            "simulated payment provider: milliseconds per charge",
+        ),
+        doc(
+            "payment_failure_rate",
+            &d.payment_failure_rate.to_string(),
+            "simulated payment provider: share of charges declined (0 to 1)",
+        ),
+        doc(
+            "payment_seed",
+            &d.payment_seed.to_string(),
+            "simulated payment provider: seed; the same seed declines the same orders",
+        ),
+        doc(
+            "saga_step_timeout_secs",
+            &d.saga_step_timeout_secs.to_string(),
+            "seconds a reservation or payment may go unanswered before the order is compensated",
         ),
     ];
     for svc in Service::ALL {
@@ -462,6 +574,45 @@ impl Settings {
         )?;
         parse_num(&mut raw, "cache_ttl_secs", 1, 86_400, &mut s.cache_ttl_secs)?;
         parse_num(&mut raw, "import_max_bytes", 1024, 1 << 30, &mut s.import_max_bytes)?;
+        let p = &mut s.pricing;
+        let money = 10_000_000; // ₹1 lakh: a fee above that is a typo
+        parse_num(&mut raw, "min_order_paise", 0, money, &mut p.min_order_paise)?;
+        parse_num(&mut raw, "small_cart_fee_paise", 0, money, &mut p.small_cart_fee_paise)?;
+        parse_num(
+            &mut raw,
+            "delivery_base_fee_paise",
+            0,
+            money,
+            &mut p.delivery_base_fee_paise,
+        )?;
+        parse_decimal(&mut raw, "delivery_base_km", 0.0, 100.0, &mut p.delivery_base_km)?;
+        parse_num(
+            &mut raw,
+            "delivery_per_km_paise",
+            0,
+            money,
+            &mut p.delivery_per_km_paise,
+        )?;
+        parse_num(
+            &mut raw,
+            "free_delivery_above_paise",
+            0,
+            money,
+            &mut p.free_delivery_above_paise,
+        )?;
+        parse_num(&mut raw, "surge_fee_paise", 0, money, &mut p.surge_fee_paise)?;
+        parse_num(&mut raw, "store_capacity", 1, 1_000_000, &mut p.store_capacity)?;
+        parse_num(&mut raw, "max_per_item", 1, 1000, &mut p.max_per_item)?;
+        parse_num(&mut raw, "payment_latency_ms", 0, 60_000, &mut s.payment_latency_ms)?;
+        parse_decimal(&mut raw, "payment_failure_rate", 0.0, 1.0, &mut s.payment_failure_rate)?;
+        parse_num(&mut raw, "payment_seed", 0, u64::MAX, &mut s.payment_seed)?;
+        parse_num(
+            &mut raw,
+            "saga_step_timeout_secs",
+            1,
+            3600,
+            &mut s.saga_step_timeout_secs,
+        )?;
         for svc in Service::ALL {
             let n = svc.name();
             if let Some(port) = s.ports.get_mut(&svc) {

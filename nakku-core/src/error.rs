@@ -21,6 +21,9 @@ pub enum CoreError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// Another service did not answer (or answered with a server error); retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("internal error: {0:#}")]

@@ -38,7 +38,12 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         .or((first == "analytics").then_some(Service::Analytics))?;
     let read = method == "GET" || method == "HEAD";
     let stock_read = first == "inventory" && read && rest.starts_with("inventory/stores/") && rest.contains("/stock");
-    let public = first == "auth" || (read && matches!(first, "products" | "categories" | "locations")) || stock_read;
+    // A shared cart's read-only view opens from a link, signed in or not.
+    let shared_cart = first == "cart" && read && rest.starts_with("cart/shared/") && rest.split('/').count() == 3;
+    let public = first == "auth"
+        || (read && matches!(first, "products" | "categories" | "locations"))
+        || stock_read
+        || shared_cart;
     Some(Route { service, public })
 }
 
@@ -87,6 +92,9 @@ mod tests {
                 .public
         );
         assert!(!route("GET", "/api/v1/inventory/stores/BLR-1/low-stock").unwrap().public);
+        assert!(route("GET", "/api/v1/cart/shared/abc").unwrap().public);
+        assert!(!route("POST", "/api/v1/cart/shared/abc/copy").unwrap().public);
+        assert!(!route("GET", "/api/v1/cart").unwrap().public);
         assert_eq!(route("GET", "/api/v1/usersx"), None);
         assert_eq!(route("GET", "/api/v2/users"), None);
     }

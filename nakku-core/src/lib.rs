@@ -2,6 +2,7 @@
 //! terminal code lives here; nakku-server and nakku-cli build on it.
 
 pub mod auth;
+pub mod cart;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -10,6 +11,9 @@ pub mod gateway;
 pub mod id;
 pub mod inventory;
 pub mod location;
+pub mod order;
+pub mod payment;
+pub mod ports;
 pub mod product;
 pub mod service;
 pub mod user;
@@ -26,6 +30,11 @@ pub fn consumers_of(svc: service::Service) -> Vec<Arc<dyn events::consumer::Hand
         service::Service::Product => vec![
             Arc::new(product::replica::StockReplica),
             Arc::new(product::replica::SalesRecorder),
+        ],
+        service::Service::Cart => vec![
+            Arc::new(cart::replica::ProductReplica),
+            Arc::new(cart::replica::StockReplica),
+            Arc::new(cart::replica::OrderFollower),
         ],
         _ => Vec::new(),
     }

@@ -37,11 +37,14 @@ impl Service {
 
     /// Services whose code exists in this build. `nakku serve` runs these; the others
     /// are answered by the gateway with 503 until their issue lands.
-    pub const IMPLEMENTED: [Service; 5] = [
+    pub const IMPLEMENTED: [Service; 8] = [
         Service::Gateway,
         Service::User,
         Service::Product,
         Service::Inventory,
+        Service::Order,
+        Service::Cart,
+        Service::Payment,
         Service::Location,
     ];
 

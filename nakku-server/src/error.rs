@@ -75,6 +75,7 @@ impl From<CoreError> for ApiError {
             CoreError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             CoreError::NotFound(what) => ApiError::not_found(&what),
+            CoreError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             CoreError::Database(e) => {
                 let unavailable = matches!(
                     e,

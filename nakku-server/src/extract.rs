@@ -192,6 +192,34 @@ pub fn verify_bearer(value: Option<&axum::http::HeaderValue>, keys: &JwtKeys) ->
     keys.verify(token).map_err(ApiError::from)
 }
 
+/// Router state of a service: its use cases and the token keys `AuthUser` checks with.
+pub struct SvcState<T> {
+    pub svc: std::sync::Arc<T>,
+    pub jwt: JwtKeys,
+}
+
+impl<T> Clone for SvcState<T> {
+    fn clone(&self) -> Self {
+        SvcState {
+            svc: self.svc.clone(),
+            jwt: self.jwt.clone(),
+        }
+    }
+}
+
+impl<T> FromRef<SvcState<T>> for JwtKeys {
+    fn from_ref(s: &SvcState<T>) -> JwtKeys {
+        s.jwt.clone()
+    }
+}
+
+impl AuthUser {
+    /// Whether the caller is staff (admin: support and operations).
+    pub fn is_staff(&self) -> bool {
+        self.0.role == Role::Admin
+    }
+}
+
 /// The request's id and user agent, for use cases and their events.
 #[derive(Debug, Clone)]
 pub struct Ctx(pub RequestCtx);

@@ -54,6 +54,10 @@ pub fn router(svc: Arc<InventoryService>, jwt: JwtKeys) -> Router {
         .route("/api/v1/inventory/reservations/{order_id}", get(get_reservation))
         .route("/api/v1/inventory/reservations/{order_id}/confirm", post(confirm))
         .route("/api/v1/inventory/reservations/{order_id}/release", post(release))
+        .route(
+            "/api/v1/inventory/reservations/{order_id}/lines/{sku}/return",
+            post(return_line),
+        )
         .with_state(InventoryState { svc, jwt })
 }
 
@@ -252,8 +256,21 @@ async fn release(
         crate::extract::parse_json(&body)?
     };
     let reason = input.reason.unwrap_or_else(|| "released by an admin".to_owned());
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.release(&ctx, &order_id, &reason, "released").await?,
-    ))
+    let r = if input.block == Some(true) {
+        s.svc.release_or_block(&ctx, &order_id, &reason).await?
+    } else {
+        s.svc.release(&ctx, &order_id, &reason, "released").await?
+    };
+    Ok(ok(StatusCode::OK, r))
+}
+
+async fn return_line(
+    State(s): State<InventoryState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    Path((order_id, sku)): Path<(String, String)>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    s.svc.return_line(&ctx, &order_id, &sku).await?;
+    Ok(ok(StatusCode::OK, json!({"returned": sku})))
 }

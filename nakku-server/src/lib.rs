@@ -2,6 +2,8 @@
 //! share. A library first: embed it with [`Application::build`] and
 //! [`Application::run_until_stopped`].
 
+pub mod cart;
+pub mod clients;
 pub mod error;
 pub mod extract;
 pub mod gateway;
@@ -10,6 +12,8 @@ pub mod inventory;
 pub mod location;
 pub mod metrics;
 pub mod middleware;
+pub mod order;
+pub mod payment;
 pub mod product;
 pub mod startup;
 pub mod telemetry;

@@ -37,6 +37,8 @@ pub struct Application {
     sweepers: Vec<Arc<nakku_core::inventory::InventoryService>>,
     /// Catalogue instances whose search index follows changes made elsewhere.
     catalogues: Vec<Arc<nakku_core::product::ProductService>>,
+    /// Order services whose recovery sweep drives due sagas.
+    sagas: Vec<Arc<nakku_core::order::OrderService>>,
 }
 
 impl Application {
@@ -59,7 +61,7 @@ impl Application {
         };
         for s in &wanted {
             if !s.is_implemented() {
-                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, location)");
+                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, order, cart, payment, location)");
             }
         }
         let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
@@ -79,6 +81,7 @@ impl Application {
             consumers: Vec::new(),
             sweepers: Vec::new(),
             catalogues: Vec::new(),
+            sagas: Vec::new(),
         };
         let with_data = wanted.iter().any(|s| *s != Service::Gateway);
         if with_data {
@@ -87,10 +90,41 @@ impl Application {
                 None => Some(nakku_core::events::connect_bus(settings).await?),
             };
         }
-        // The location service first: the user service checks addresses with it.
+        // Services before the ones that call them: location (the user service checks
+        // addresses with it), then users, stock, payments, carts, and orders last.
         let mut order: Vec<Service> = wanted.iter().copied().filter(|s| *s != Service::Gateway).collect();
-        order.sort_by_key(|s| *s != Service::Location);
+        order.sort_by_key(|s| match s {
+            Service::Location => 0,
+            Service::User => 1,
+            Service::Inventory => 2,
+            Service::Payment => 3,
+            Service::Cart => 4,
+            Service::Order => 5,
+            _ => 6,
+        });
         let mut location: Option<Arc<nakku_core::location::LocationService>> = None;
+        let mut users: Option<Arc<UserService>> = None;
+        let mut stock: Option<Arc<nakku_core::inventory::InventoryService>> = None;
+        let mut payments: Option<Arc<nakku_core::payment::PaymentService>> = None;
+        let mut carts: Option<Arc<nakku_core::cart::CartService>> = None;
+        let peer = |target: Service, caller: &'static str| -> anyhow::Result<crate::clients::HttpPeer> {
+            let url = settings.upstream_urls.get(&target).with_context(|| {
+                format!(
+                    "the {caller} service needs the {target} service: run both in one process or set NAKKU_{}_URL",
+                    target.env_name()
+                )
+            })?;
+            Ok(crate::clients::HttpPeer {
+                name: target.name(),
+                base_url: url.clone(),
+                client: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .context("building an HTTP client")?,
+                jwt: jwt.clone(),
+                caller,
+            })
+        };
         for svc in order {
             let db = open_database(settings, svc).await?;
             let bus = app.bus.clone().context("event bus")?;
@@ -126,7 +160,9 @@ impl Application {
                     } else {
                         tracing::warn!("no location service in this process and NAKKU_LOCATION_URL unset: addresses are saved unchecked");
                     }
-                    crate::user::router(Arc::new(user))
+                    let user = Arc::new(user);
+                    users = Some(user.clone());
+                    crate::user::router(user)
                 }
                 Service::Inventory => {
                     let cfg = nakku_core::inventory::InventoryConfig {
@@ -135,6 +171,7 @@ impl Application {
                     };
                     let inventory = Arc::new(nakku_core::inventory::InventoryService::new(db.clone(), cfg));
                     app.sweepers.push(inventory.clone());
+                    stock = Some(inventory.clone());
                     crate::inventory::router(inventory, jwt.clone())
                 }
                 Service::Product => {
@@ -151,6 +188,59 @@ impl Application {
                     let svc = Arc::new(nakku_core::location::LocationService::new(db.clone(), cfg));
                     location = Some(svc.clone());
                     crate::location::router(svc, jwt.clone())
+                }
+                Service::Payment => {
+                    let provider = Arc::new(nakku_core::payment::Simulator {
+                        latency: Duration::from_millis(settings.payment_latency_ms),
+                        failure_rate: settings.payment_failure_rate,
+                        seed: settings.payment_seed,
+                    });
+                    let svc = Arc::new(nakku_core::payment::PaymentService::new(db.clone(), provider));
+                    payments = Some(svc.clone());
+                    crate::payment::router(svc, jwt.clone())
+                }
+                Service::Cart => {
+                    let addresses: Arc<dyn nakku_core::ports::AddressPort> = match &users {
+                        Some(u) => u.clone(),
+                        None => Arc::new(peer(Service::User, "cart")?),
+                    };
+                    let places: Arc<dyn nakku_core::ports::PlacePort> = match &location {
+                        Some(l) => l.clone(),
+                        None => Arc::new(peer(Service::Location, "cart")?),
+                    };
+                    let svc = Arc::new(
+                        nakku_core::cart::CartService::new(db.clone(), settings.pricing.clone())
+                            .with_ports(addresses, places),
+                    );
+                    carts = Some(svc.clone());
+                    crate::cart::router(svc, jwt.clone())
+                }
+                Service::Order => {
+                    let stock_port: Arc<dyn nakku_core::ports::StockPort> = match &stock {
+                        Some(s) => s.clone(),
+                        None => Arc::new(peer(Service::Inventory, "order")?),
+                    };
+                    let pay_port: Arc<dyn nakku_core::payment::PaymentPort> = match &payments {
+                        Some(p) => p.clone(),
+                        None => Arc::new(peer(Service::Payment, "order")?),
+                    };
+                    let cart_port: Arc<dyn nakku_core::cart::service::CartPort> = match &carts {
+                        Some(c) => c.clone(),
+                        None => Arc::new(peer(Service::Cart, "order")?),
+                    };
+                    let cfg = nakku_core::order::OrderConfig {
+                        step_timeout: Duration::from_secs(settings.saga_step_timeout_secs),
+                        autodrive: true,
+                    };
+                    let svc = Arc::new(nakku_core::order::OrderService::new(
+                        db.clone(),
+                        cfg,
+                        stock_port,
+                        pay_port,
+                        cart_port,
+                    ));
+                    app.sagas.push(svc.clone());
+                    crate::order::router(svc, jwt.clone())
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };
@@ -250,6 +340,23 @@ impl Application {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(released = n, "expired reservations released"),
                         Err(e) => tracing::warn!(error = %e, "releasing expired reservations failed"),
+                    }
+                }
+            });
+        }
+        for orders in self.sagas {
+            let stop = workers_stop.clone();
+            workers.spawn(async move {
+                let mut tick = tokio::time::interval(nakku_core::order::saga::SWEEP_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.cancelled() => break,
+                    }
+                    match orders.recover_due(200).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(orders = n, "saga recovery sweep drove orders"),
+                        Err(e) => tracing::warn!(error = %e, "saga recovery sweep failed"),
                     }
                 }
             });

@@ -18,6 +18,12 @@ static SQLITE_INVENTORY: Migrator = sqlx::migrate!("../migrations/sqlite/invento
 static MYSQL_INVENTORY: Migrator = sqlx::migrate!("../migrations/mysql/inventory");
 static SQLITE_LOCATION: Migrator = sqlx::migrate!("../migrations/sqlite/location");
 static MYSQL_LOCATION: Migrator = sqlx::migrate!("../migrations/mysql/location");
+static SQLITE_ORDER: Migrator = sqlx::migrate!("../migrations/sqlite/order");
+static MYSQL_ORDER: Migrator = sqlx::migrate!("../migrations/mysql/order");
+static SQLITE_CART: Migrator = sqlx::migrate!("../migrations/sqlite/cart");
+static MYSQL_CART: Migrator = sqlx::migrate!("../migrations/mysql/cart");
+static SQLITE_PAYMENT: Migrator = sqlx::migrate!("../migrations/sqlite/payment");
+static MYSQL_PAYMENT: Migrator = sqlx::migrate!("../migrations/mysql/payment");
 
 /// The migrations of one service on one backend; `None` for services without a database
 /// or whose code has not landed yet.
@@ -31,6 +37,12 @@ pub fn migrator(svc: Service, dialect: Dialect) -> Option<&'static Migrator> {
         (Service::Inventory, Dialect::MySql) => Some(&MYSQL_INVENTORY),
         (Service::Location, Dialect::Sqlite) => Some(&SQLITE_LOCATION),
         (Service::Location, Dialect::MySql) => Some(&MYSQL_LOCATION),
+        (Service::Order, Dialect::Sqlite) => Some(&SQLITE_ORDER),
+        (Service::Order, Dialect::MySql) => Some(&MYSQL_ORDER),
+        (Service::Cart, Dialect::Sqlite) => Some(&SQLITE_CART),
+        (Service::Cart, Dialect::MySql) => Some(&MYSQL_CART),
+        (Service::Payment, Dialect::Sqlite) => Some(&SQLITE_PAYMENT),
+        (Service::Payment, Dialect::MySql) => Some(&MYSQL_PAYMENT),
         _ => None,
     }
 }

@@ -23,6 +23,19 @@ pub const INVENTORY_RELEASED: &str = "inventory.released";
 pub const INVENTORY_CONFIRMED: &str = "inventory.confirmed";
 pub const WAREHOUSE_UPDATED: &str = "inventory.store.updated";
 
+pub const ORDER_CREATED: &str = "order.created";
+pub const ORDER_UPDATED: &str = "order.updated";
+pub const ORDER_CANCELLED: &str = "order.cancelled";
+pub const ORDER_COMPLETED: &str = "order.completed";
+
+pub const CART_UPDATED: &str = "cart.updated";
+pub const CART_CLEARED: &str = "cart.cleared";
+
+pub const PAYMENT_INITIATED: &str = "payment.initiated";
+pub const PAYMENT_COMPLETED: &str = "payment.completed";
+pub const PAYMENT_FAILED: &str = "payment.failed";
+pub const PAYMENT_REFUNDED: &str = "payment.refunded";
+
 pub const LOCATION_VALIDATED: &str = "location.validated";
 
 /// Every domain that publishes events (one topic each).

@@ -136,6 +136,9 @@ pub struct ReserveInput {
 #[derive(Debug, Default, Deserialize)]
 pub struct ReleaseInput {
     pub reason: Option<String>,
+    /// For an order never reserved, record it as released so a late reservation takes
+    /// nothing (the order saga's compensation).
+    pub block: Option<bool>,
 }
 
 /// Reasons an admin may give for an adjustment.

@@ -805,6 +805,97 @@ impl InventoryService {
         self.get_reservation(order_id).await
     }
 
+    /// [`Self::release`] for the saga's compensation: an order that was never reserved (the
+    /// request is still in flight, or never arrived) gets a `released` reservation without
+    /// lines, so a reservation request arriving late finds it and takes no stock.
+    pub async fn release_or_block(
+        &self,
+        ctx: &RequestCtx,
+        order_id: &str,
+        reason: &str,
+    ) -> Result<Reservation, CoreError> {
+        for _ in 0..2 {
+            match self.release(ctx, order_id, reason, "released").await {
+                Err(CoreError::NotFound(_)) => {}
+                other => return other,
+            }
+            let now = now_ms();
+            let row = ReservationRow {
+                id: new_id(),
+                order_id: order_id.to_owned(),
+                warehouse_id: String::new(),
+                status: "released".to_owned(),
+                reason: Some(format!("{reason} (before any stock was reserved)")),
+                expires_at: now,
+                created_at: now,
+                updated_at: now,
+            };
+            match store::insert_reservation(&mut *self.conn().await?, &row).await {
+                Ok(()) => return Ok(Self::reservation(row, Vec::new(), "")),
+                Err(e) if crate::error::is_unique_violation(&e) => continue, // the reservation just landed
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.get_reservation(order_id).await
+    }
+
+    /// Returns the sold units of one line of a confirmed order to the shelf (a line removed
+    /// before packing). Idempotent: the line leaves the reservation, so asking again does
+    /// nothing.
+    pub async fn return_line(&self, _ctx: &RequestCtx, order_id: &str, sku: &str) -> Result<(), CoreError> {
+        let mut tx = self.db.begin().await?;
+        let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
+        let Some(line) = lines.into_iter().find(|l| l.sku == sku) else {
+            return Ok(()); // returned before
+        };
+        if row.status != "confirmed" {
+            return Err(CoreError::conflict(
+                "status",
+                format!(
+                    "the reservation for {order_id} is {}; only sold lines can be returned",
+                    row.status
+                ),
+            ));
+        }
+        let w = store::find_warehouse(&mut tx, &row.warehouse_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("store".to_owned()))?;
+        sqlx::query("DELETE FROM reservation_lines WHERE reservation_id = ? AND sku = ?")
+            .bind(&row.id)
+            .bind(sku)
+            .execute(&mut *tx)
+            .await?;
+        if !store::apply_deltas(&mut tx, &w.id, sku, line.quantity, 0).await? {
+            return Err(CoreError::Internal(anyhow::anyhow!(
+                "returning {sku} for {order_id} did not apply"
+            )));
+        }
+        let m = Movement {
+            wh: &w.id,
+            sku,
+            on_hand_delta: line.quantity,
+            reserved_delta: 0,
+            reason: "return",
+            note: Some("line removed from the order"),
+            ref_id: Some(order_id),
+            actor: None,
+        };
+        store::append_ledger(&mut tx, &m).await?;
+        self.after_change(&mut tx, &w, sku, order_id).await?;
+        emit(
+            &mut tx,
+            INVENTORY_RELEASED,
+            order_id,
+            order_id,
+            json!({"order_id": order_id, "store": w.code, "lines": [line], "reason": "line removed from the order", "status": "returned"}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Releases held reservations past their expiry; returns how many.
     pub async fn expire_due(&self) -> Result<usize, CoreError> {
         let due = store::due_for_expiry(&mut *self.conn().await?, now_ms(), 200).await?;

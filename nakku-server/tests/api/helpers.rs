@@ -76,6 +76,12 @@ pub struct TestApp {
     pub inventory_db: Db,
     pub location_db: Db,
     pub product_db: Db,
+    pub cart_db: Db,
+    pub order_db: Db,
+    pub payment_db: Db,
+    /// The services' event bus and topic prefix (to redeliver events in tests).
+    pub bus: Arc<dyn nakku_core::events::bus::EventBus>,
+    pub topic_prefix: String,
     pub jwt: JwtKeys,
     pub db_proxy: Option<TcpProxy>,
     shutdown: CancellationToken,
@@ -157,6 +163,10 @@ impl TestApp {
         let inventory_db = app.db(Service::Inventory).expect("inventory db").clone();
         let location_db = app.db(Service::Location).expect("location db").clone();
         let product_db = app.db(Service::Product).expect("product db").clone();
+        let cart_db = app.db(Service::Cart).expect("cart db").clone();
+        let order_db = app.db(Service::Order).expect("order db").clone();
+        let payment_db = app.db(Service::Payment).expect("payment db").clone();
+        let bus_handle = app.bus().expect("event bus");
         let product = format!("http://{}", app.addr(Service::Product).expect("product bound"));
         let addr = |s| app.addr(s).expect("service bound");
         let (gateway, user, inventory): (SocketAddr, SocketAddr, SocketAddr) =
@@ -173,6 +183,11 @@ impl TestApp {
             inventory_db,
             location_db,
             product_db,
+            cart_db,
+            order_db,
+            payment_db,
+            bus: bus_handle,
+            topic_prefix: settings.event_topic_prefix.clone(),
             jwt: JwtKeys::new(&Secret::new(JWT_SECRET), 900),
             db_proxy,
             shutdown,

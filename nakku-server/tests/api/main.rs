@@ -10,6 +10,7 @@ mod auth;
 mod events;
 mod inventory;
 mod location;
+mod orders;
 mod platform;
 mod product;
 mod profile;

@@ -1,0 +1,166 @@
+//! The cart domain: a persistent cart per shopper per dark store, checked on every read
+//! against local replicas of prices (product events), stock (inventory events) and store
+//! load (order events); checkout pricing by configurable rules; sharing by link.
+
+pub mod replica;
+pub mod service;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use service::CartService;
+
+use crate::config::Pricing;
+use crate::ports::AddressSnapshot;
+
+/// `₹1,234.50` style amounts for messages.
+pub fn rupees(paise: i64) -> String {
+    let sign = if paise < 0 { "-" } else { "" };
+    let p = paise.abs();
+    format!("{sign}₹{}.{:02}", p / 100, p % 100)
+}
+
+/// One problem with one cart line. `price_changed` is a notice (the order goes through once
+/// the shopper has seen the new price); the others block checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineProblem {
+    /// `unavailable`, `out_of_stock`, `insufficient_stock`, `over_limit`, `price_changed`.
+    pub code: String,
+    pub message: String,
+}
+
+/// A cart line as shown, with its current price and problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CartLine {
+    pub sku: String,
+    pub product_id: Option<String>,
+    pub name: String,
+    pub unit: String,
+    pub quantity: i64,
+    pub unit_price_paise: i64,
+    pub mrp_paise: i64,
+    pub line_total_paise: i64,
+    /// The unit price when the shopper added or last changed the line.
+    pub price_seen_paise: i64,
+    pub available: i64,
+    pub max_per_order: i64,
+    pub problems: Vec<LineProblem>,
+}
+
+impl CartLine {
+    pub fn blocking(&self) -> bool {
+        self.problems.iter().any(|p| p.code != "price_changed")
+    }
+}
+
+/// One fee of a checkout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fee {
+    /// `delivery`, `small_cart`, `surge`.
+    pub code: String,
+    pub label: String,
+    pub amount_paise: i64,
+}
+
+/// The priced checkout the shopper is shown; an order stores exactly this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    pub cart_id: String,
+    pub store: String,
+    pub address: AddressSnapshot,
+    pub lines: Vec<CartLine>,
+    pub items_paise: i64,
+    pub fees: Vec<Fee>,
+    pub fees_paise: i64,
+    pub total_paise: i64,
+    pub currency: String,
+    pub road_distance_km: f64,
+    pub eta_minutes: i64,
+    /// Problems by field (`items.<sku>`, `address_id`, `cart`): empty when the order can go.
+    pub problems: BTreeMap<String, Vec<String>>,
+    /// True when nothing but price notices stands in the way.
+    pub can_place_order: bool,
+    /// Fingerprint of what is shown: send it with the order to accept changed prices.
+    pub quote_id: String,
+}
+
+/// The fees for an item total at a distance and store load.
+pub fn fees(rules: &Pricing, items_paise: i64, road_km: f64, store_load: i64) -> Vec<Fee> {
+    let mut out = Vec::new();
+    let free = rules.free_delivery_above_paise > 0 && items_paise >= rules.free_delivery_above_paise;
+    let beyond = (road_km - rules.delivery_base_km).max(0.0).ceil() as i64;
+    let delivery = if free {
+        0
+    } else {
+        rules.delivery_base_fee_paise + beyond * rules.delivery_per_km_paise
+    };
+    out.push(Fee {
+        code: "delivery".into(),
+        label: if free {
+            format!("Delivery (free above {})", rupees(rules.free_delivery_above_paise))
+        } else {
+            format!("Delivery ({road_km:.1} km)")
+        },
+        amount_paise: delivery,
+    });
+    if items_paise < rules.min_order_paise && rules.small_cart_fee_paise > 0 {
+        out.push(Fee {
+            code: "small_cart".into(),
+            label: format!("Small cart fee (orders below {})", rupees(rules.min_order_paise)),
+            amount_paise: rules.small_cart_fee_paise,
+        });
+    }
+    if store_load >= rules.store_capacity && rules.surge_fee_paise > 0 {
+        out.push(Fee {
+            code: "surge".into(),
+            label: "High demand at your store".into(),
+            amount_paise: rules.surge_fee_paise,
+        });
+    }
+    out
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ItemInput {
+    pub sku: Option<String>,
+    pub quantity: Option<i64>,
+    /// The dark store of the cart (default: the shopper's most recent cart).
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct QuantityInput {
+    pub quantity: Option<i64>,
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShareInput {
+    /// `view` (read-only, others may copy it) or `edit` (collaborative).
+    pub mode: Option<String>,
+    pub store: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fees_follow_the_rules() {
+        let r = Pricing::default();
+        // ₹150 of items, 3.2 km: base ₹15 + 2 started km × ₹8, small-cart fee, no surge.
+        let f = fees(&r, 15_000, 3.2, 0);
+        let by = |c: &str| f.iter().find(|x| x.code == c).map(|x| x.amount_paise);
+        assert_eq!(by("delivery"), Some(1_500 + 2 * 800));
+        assert_eq!(by("small_cart"), Some(2_500));
+        assert_eq!(by("surge"), None);
+        // Free delivery above ₹499; surge at capacity.
+        let f = fees(&r, 60_000, 9.0, r.store_capacity);
+        let by = |c: &str| f.iter().find(|x| x.code == c).map(|x| x.amount_paise);
+        assert_eq!(by("delivery"), Some(0));
+        assert_eq!(by("small_cart"), None);
+        assert_eq!(by("surge"), Some(2_000));
+        assert_eq!(rupees(123_456), "₹1234.56");
+    }
+}

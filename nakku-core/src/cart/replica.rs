@@ -1,0 +1,263 @@
+//! The cart's read models, fed by events: prices and limits (`cart.products` ←
+//! product.*), stock per store (`cart.stock` ← inventory.updated) and orders in progress
+//! per store (`cart.orders` ← order.*, which also takes ordered lines out of the cart).
+
+use sqlx::{AnyConnection, Row};
+
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::{catalog, Envelope};
+use crate::id::now_ms;
+
+fn field<'a>(v: &'a serde_json::Value, k: &str) -> anyhow::Result<&'a str> {
+    v[k].as_str().ok_or_else(|| anyhow::anyhow!("{k} missing"))
+}
+
+pub struct ProductReplica;
+
+impl Handler for ProductReplica {
+    fn name(&self) -> &'static str {
+        "cart.products"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[
+            (catalog::PRODUCT_CREATED, 1),
+            (catalog::PRODUCT_UPDATED, 1),
+            (catalog::PRODUCT_DELETED, 1),
+        ]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let p = &env.payload["product"];
+            let sku = field(p, "sku")?;
+            let version = p["version"].as_i64().unwrap_or(0);
+            let active = p["active"].as_bool().unwrap_or(false)
+                && p["deleted_at"].is_null()
+                && env.event_type != catalog::PRODUCT_DELETED;
+            let price = p["price_paise"]
+                .as_i64()
+                .ok_or_else(|| anyhow::anyhow!("price_paise missing"))?;
+            let mrp = p["mrp_paise"].as_i64().unwrap_or(price);
+            let stored: Option<i64> = sqlx::query("SELECT version FROM cart_products WHERE sku = ?")
+                .bind(sku)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get("version"))
+                .transpose()?;
+            match stored {
+                Some(v) if v > version => return Ok(()), // an older change arriving late
+                Some(_) => {
+                    sqlx::query(
+                        "UPDATE cart_products SET product_id = ?, name = ?, unit = ?, price_paise = ?, mrp_paise = ?, max_per_order = ?, active = ?, version = ?, updated_at = ? WHERE sku = ?",
+                    )
+                    .bind(field(p, "id")?)
+                    .bind(field(p, "name")?)
+                    .bind(p["unit"].as_str().unwrap_or_default())
+                    .bind(price)
+                    .bind(mrp)
+                    .bind(p["max_per_order"].as_i64())
+                    .bind(i32::from(active))
+                    .bind(version)
+                    .bind(now_ms())
+                    .bind(sku)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO cart_products (sku, product_id, name, unit, price_paise, mrp_paise, max_per_order, active, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(sku)
+                    .bind(field(p, "id")?)
+                    .bind(field(p, "name")?)
+                    .bind(p["unit"].as_str().unwrap_or_default())
+                    .bind(price)
+                    .bind(mrp)
+                    .bind(p["max_per_order"].as_i64())
+                    .bind(i32::from(active))
+                    .bind(version)
+                    .bind(now_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM cart_products").execute(conn).await?;
+            Ok(())
+        })
+    }
+}
+
+pub struct StockReplica;
+
+impl Handler for StockReplica {
+    fn name(&self) -> &'static str {
+        "cart.stock"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[(catalog::INVENTORY_UPDATED, 1)]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let p = &env.payload;
+            let (store, sku) = (field(p, "store")?, field(p, "sku")?);
+            let available = p["available"]
+                .as_i64()
+                .ok_or_else(|| anyhow::anyhow!("available missing"))?;
+            let at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
+                .map(|t| t.timestamp_millis())
+                .unwrap_or_else(|_| now_ms());
+            let updated = sqlx::query(
+                "UPDATE cart_stock SET available = ?, event_ms = ?, updated_at = ? WHERE store = ? AND sku = ? AND event_ms <= ?",
+            )
+            .bind(available)
+            .bind(at)
+            .bind(now_ms())
+            .bind(store)
+            .bind(sku)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            if updated.rows_affected() == 0 {
+                let exists = sqlx::query("SELECT 1 AS x FROM cart_stock WHERE store = ? AND sku = ?")
+                    .bind(store)
+                    .bind(sku)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .is_some();
+                if !exists {
+                    sqlx::query(
+                        "INSERT INTO cart_stock (store, sku, available, event_ms, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(store)
+                    .bind(sku)
+                    .bind(available)
+                    .bind(at)
+                    .bind(now_ms())
+                    .execute(conn)
+                    .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM cart_stock").execute(conn).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Order statuses after which an order no longer loads its store.
+pub const RELEASED_STATUSES: [&str; 4] = ["out_for_delivery", "delivered", "cancelled", "failed"];
+
+pub struct OrderFollower;
+
+impl Handler for OrderFollower {
+    fn name(&self) -> &'static str {
+        "cart.orders"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[
+            (catalog::ORDER_CREATED, 1),
+            (catalog::ORDER_UPDATED, 1),
+            (catalog::ORDER_CANCELLED, 1),
+            (catalog::ORDER_COMPLETED, 1),
+        ]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let p = &env.payload;
+            let order_id = field(p, "order_id")?;
+            if env.event_type != catalog::ORDER_CREATED {
+                let status = p["status"].as_str().unwrap_or_default();
+                if RELEASED_STATUSES.contains(&status) || env.event_type != catalog::ORDER_UPDATED {
+                    sqlx::query("DELETE FROM active_orders WHERE order_id = ?")
+                        .bind(order_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                return Ok(());
+            }
+            let (store, user_id) = (field(p, "store")?, field(p, "user_id")?);
+            sqlx::query("INSERT INTO active_orders (order_id, store, created_at) VALUES (?, ?, ?)")
+                .bind(order_id)
+                .bind(store)
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await?;
+            // The ordered units leave the cart; anything added since stays.
+            let Some(cart) = sqlx::query("SELECT id FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL")
+                .bind(user_id)
+                .bind(store)
+                .fetch_optional(&mut *conn)
+                .await?
+            else {
+                return Ok(());
+            };
+            let cart_id = crate::db::text(&cart, "id")?;
+            let placed_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
+                .map(|t| t.timestamp_millis())
+                .unwrap_or_else(|_| now_ms());
+            for l in p["lines"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let (sku, qty) = (field(l, "sku")?, l["quantity"].as_i64().unwrap_or(0));
+                // Lines changed after the order was placed are the shopper's new wishes: kept.
+                sqlx::query(
+                    "DELETE FROM cart_items WHERE cart_id = ? AND sku = ? AND quantity <= ? AND updated_at <= ?",
+                )
+                .bind(&cart_id)
+                .bind(sku)
+                .bind(qty)
+                .bind(placed_at)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query("UPDATE cart_items SET quantity = quantity - ? WHERE cart_id = ? AND sku = ? AND quantity > ? AND updated_at <= ?")
+                    .bind(qty)
+                    .bind(&cart_id)
+                    .bind(sku)
+                    .bind(qty)
+                    .bind(placed_at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM cart_items WHERE cart_id = ?")
+                .bind(&cart_id)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
+            if left == 0 {
+                super::service::clear_cart(
+                    conn,
+                    &cart_id,
+                    user_id,
+                    store,
+                    &format!("order {order_id} placed"),
+                    order_id,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM active_orders").execute(conn).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,926 @@
+//! Cart use cases. Every change and its `cart.updated` event are one transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+
+use super::*;
+use crate::config::Pricing;
+use crate::db::{opt_text, text, Db};
+use crate::error::{CoreError, Validator};
+use crate::events::bus::BoxFut;
+use crate::events::{catalog, outbox, Envelope};
+use crate::id::{new_id, now_ms, stable_hash};
+use crate::inventory::{parse_code, parse_sku};
+use crate::ports::{AddressPort, PlacePort};
+use crate::service::Service;
+use crate::RequestCtx;
+
+/// A cart as its owner (or a collaborator) sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CartView {
+    pub id: Option<String>,
+    pub store: Option<String>,
+    pub lines: Vec<CartLine>,
+    pub item_count: i64,
+    pub items_paise: i64,
+    /// Per line problems, keyed `items.<sku>`.
+    pub problems: BTreeMap<String, Vec<String>>,
+    pub share: Option<serde_json::Value>,
+    pub version: i64,
+    /// True for a cart seen through a share link by someone else.
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone)]
+struct CartRow {
+    id: String,
+    user_id: String,
+    store: String,
+    share_token: Option<String>,
+    share_mode: Option<String>,
+    version: i64,
+}
+
+struct Product {
+    product_id: String,
+    name: String,
+    unit: String,
+    price: i64,
+    mrp: i64,
+    max_per_order: Option<i64>,
+    active: bool,
+}
+
+fn cart_from_row(r: &sqlx::any::AnyRow) -> Result<CartRow, sqlx::Error> {
+    Ok(CartRow {
+        id: text(r, "id")?,
+        user_id: text(r, "user_id")?,
+        store: text(r, "store")?,
+        share_token: opt_text(r, "share_token")?,
+        share_mode: opt_text(r, "share_mode")?,
+        version: r.try_get("version")?,
+    })
+}
+
+const CART_COLS: &str = "id, user_id, store, share_token, share_mode, version";
+
+/// Carts over one database, with the user and location services for checkout.
+#[derive(Clone)]
+pub struct CartService {
+    db: Db,
+    rules: Pricing,
+    addresses: Option<Arc<dyn AddressPort>>,
+    places: Option<Arc<dyn PlacePort>>,
+}
+
+impl CartService {
+    pub fn new(db: Db, rules: Pricing) -> Self {
+        CartService {
+            db,
+            rules,
+            addresses: None,
+            places: None,
+        }
+    }
+
+    /// Checkout needs the shopper's addresses and serviceability.
+    pub fn with_ports(mut self, addresses: Arc<dyn AddressPort>, places: Arc<dyn PlacePort>) -> Self {
+        self.addresses = Some(addresses);
+        self.places = Some(places);
+        self
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn rules(&self) -> &Pricing {
+        &self.rules
+    }
+
+    async fn find_cart(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: &str,
+        store: Option<&str>,
+    ) -> Result<Option<CartRow>, CoreError> {
+        let row = match store {
+            Some(s) => {
+                sqlx::query(&format!("SELECT {CART_COLS} FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL"))
+                    .bind(user_id)
+                    .bind(s)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {CART_COLS} FROM carts WHERE user_id = ? AND deleted_at IS NULL ORDER BY updated_at DESC, id DESC LIMIT 1"
+                ))
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+        };
+        Ok(row.map(|r| cart_from_row(&r)).transpose()?)
+    }
+
+    async fn by_token(&self, conn: &mut AnyConnection, token: &str) -> Result<CartRow, CoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CART_COLS} FROM carts WHERE share_token = ? AND deleted_at IS NULL"
+        ))
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| CoreError::NotFound("shared cart".to_owned()))?;
+        Ok(cart_from_row(&row)?)
+    }
+
+    /// Lines of a cart, each checked against prices, stock at the cart's store and limits.
+    async fn lines(&self, conn: &mut AnyConnection, cart: &CartRow) -> Result<Vec<CartLine>, CoreError> {
+        let items = sqlx::query(
+            "SELECT sku, quantity, price_seen_paise FROM cart_items WHERE cart_id = ? ORDER BY created_at, sku",
+        )
+        .bind(&cart.id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(items.len());
+        if items.is_empty() {
+            return Ok(out);
+        }
+        let skus: Vec<String> = items.iter().map(|r| text(r, "sku")).collect::<Result<_, _>>()?;
+        let products = self.products(conn, &skus).await?;
+        let stock = self.stock(conn, &cart.store, &skus).await?;
+        for (r, sku) in items.iter().zip(skus) {
+            let quantity: i64 = r.try_get("quantity")?;
+            let seen: i64 = r.try_get("price_seen_paise")?;
+            let available = stock.get(&sku).copied().unwrap_or(0);
+            let mut problems = Vec::new();
+            let line = match products.get(&sku) {
+                Some(p) => {
+                    let limit = p.max_per_order.unwrap_or(self.rules.max_per_item);
+                    if !p.active {
+                        problems.push(LineProblem {
+                            code: "unavailable".into(),
+                            message: format!("{} is no longer sold", p.name),
+                        });
+                    } else if available == 0 {
+                        problems.push(LineProblem {
+                            code: "out_of_stock".into(),
+                            message: format!("out of stock at {}", cart.store),
+                        });
+                    } else if available < quantity {
+                        problems.push(LineProblem {
+                            code: "insufficient_stock".into(),
+                            message: format!("only {available} left at {}", cart.store),
+                        });
+                    }
+                    if quantity > limit {
+                        problems.push(LineProblem {
+                            code: "over_limit".into(),
+                            message: format!("at most {limit} per order"),
+                        });
+                    }
+                    if p.price != seen {
+                        problems.push(LineProblem {
+                            code: "price_changed".into(),
+                            message: format!("price changed from {} to {}", rupees(seen), rupees(p.price)),
+                        });
+                    }
+                    CartLine {
+                        sku: sku.clone(),
+                        product_id: Some(p.product_id.clone()),
+                        name: p.name.clone(),
+                        unit: p.unit.clone(),
+                        quantity,
+                        unit_price_paise: p.price,
+                        mrp_paise: p.mrp,
+                        line_total_paise: p.price * quantity,
+                        price_seen_paise: seen,
+                        available,
+                        max_per_order: limit,
+                        problems,
+                    }
+                }
+                None => {
+                    problems.push(LineProblem {
+                        code: "unavailable".into(),
+                        message: "no longer in the catalogue".into(),
+                    });
+                    CartLine {
+                        sku: sku.clone(),
+                        product_id: None,
+                        name: sku.clone(),
+                        unit: String::new(),
+                        quantity,
+                        unit_price_paise: seen,
+                        mrp_paise: seen,
+                        line_total_paise: seen * quantity,
+                        price_seen_paise: seen,
+                        available,
+                        max_per_order: self.rules.max_per_item,
+                        problems,
+                    }
+                }
+            };
+            out.push(line);
+        }
+        Ok(out)
+    }
+
+    async fn products(&self, conn: &mut AnyConnection, skus: &[String]) -> Result<HashMap<String, Product>, CoreError> {
+        let marks = vec!["?"; skus.len()].join(", ");
+        let sql = format!(
+            "SELECT sku, product_id, name, unit, price_paise, mrp_paise, max_per_order, active FROM cart_products WHERE sku IN ({marks})"
+        );
+        let mut q = sqlx::query(&sql);
+        for s in skus {
+            q = q.bind(s);
+        }
+        let mut out = HashMap::new();
+        for r in q.fetch_all(&mut *conn).await? {
+            out.insert(
+                text(&r, "sku")?,
+                Product {
+                    product_id: text(&r, "product_id")?,
+                    name: text(&r, "name")?,
+                    unit: text(&r, "unit")?,
+                    price: r.try_get("price_paise")?,
+                    mrp: r.try_get("mrp_paise")?,
+                    max_per_order: r.try_get("max_per_order")?,
+                    active: r
+                        .try_get::<i32, _>("active")
+                        .map(|a| a != 0)
+                        .or_else(|_| r.try_get::<i64, _>("active").map(|a| a != 0))?,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    async fn stock(
+        &self,
+        conn: &mut AnyConnection,
+        store: &str,
+        skus: &[String],
+    ) -> Result<HashMap<String, i64>, CoreError> {
+        let marks = vec!["?"; skus.len()].join(", ");
+        let sql = format!("SELECT sku, available FROM cart_stock WHERE store = ? AND sku IN ({marks})");
+        let mut q = sqlx::query(&sql).bind(store);
+        for s in skus {
+            q = q.bind(s);
+        }
+        let mut out = HashMap::new();
+        for r in q.fetch_all(&mut *conn).await? {
+            out.insert(text(&r, "sku")?, r.try_get("available")?);
+        }
+        Ok(out)
+    }
+
+    async fn view(&self, conn: &mut AnyConnection, cart: Option<CartRow>, owner: bool) -> Result<CartView, CoreError> {
+        let Some(cart) = cart else {
+            return Ok(CartView {
+                id: None,
+                store: None,
+                lines: Vec::new(),
+                item_count: 0,
+                items_paise: 0,
+                problems: BTreeMap::new(),
+                share: None,
+                version: 0,
+                read_only: false,
+            });
+        };
+        let lines = self.lines(conn, &cart).await?;
+        let problems = line_problems(&lines);
+        Ok(CartView {
+            id: Some(cart.id.clone()),
+            store: Some(cart.store.clone()),
+            item_count: lines.iter().map(|l| l.quantity).sum(),
+            items_paise: lines.iter().map(|l| l.line_total_paise).sum(),
+            lines,
+            problems,
+            share: if owner {
+                cart.share_token
+                    .as_ref()
+                    .map(|t| json!({"token": t, "mode": cart.share_mode, "path": format!("/api/v1/cart/shared/{t}")}))
+            } else {
+                None
+            },
+            version: cart.version,
+            read_only: !owner && cart.share_mode.as_deref() != Some("edit"),
+        })
+    }
+
+    /// The shopper's cart at a store (default: the one changed last).
+    pub async fn get(&self, user_id: &str, store: Option<&str>) -> Result<CartView, CoreError> {
+        let store = store.map(parse_store).transpose()?;
+        let mut conn = self.db.pool().acquire().await?;
+        let cart = self.find_cart(&mut conn, user_id, store.as_deref()).await?;
+        self.view(&mut conn, cart, true).await
+    }
+
+    /// Adds units of a product (to the line if it exists).
+    pub async fn add_item(&self, ctx: &RequestCtx, user_id: &str, input: ItemInput) -> Result<CartView, CoreError> {
+        let (sku, qty) = check_item(input.sku, input.quantity)?;
+        let store = input.store.as_deref().map(parse_store).transpose()?;
+        self.change(ctx, user_id, None, store.as_deref(), &sku, Change::Add(qty))
+            .await
+    }
+
+    /// Sets a line's quantity; 0 removes it.
+    pub async fn set_quantity(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        sku: &str,
+        input: QuantityInput,
+    ) -> Result<CartView, CoreError> {
+        let sku = parse_sku(sku).map_err(|m| CoreError::validation("sku", m))?;
+        let mut v = Validator::new();
+        let qty = v.required("quantity", input.quantity);
+        if qty.is_some_and(|q| !(0..=crate::inventory::MAX_QUANTITY).contains(&q)) {
+            v.add("quantity", "must be a whole number from 0 (remove) upwards");
+        }
+        v.finish()?;
+        let store = input.store.as_deref().map(parse_store).transpose()?;
+        let change = match qty {
+            Some(0) | None => Change::Remove,
+            Some(q) => Change::Set(q),
+        };
+        self.change(ctx, user_id, None, store.as_deref(), &sku, change).await
+    }
+
+    pub async fn remove_item(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        sku: &str,
+        store: Option<&str>,
+    ) -> Result<CartView, CoreError> {
+        let sku = parse_sku(sku).map_err(|m| CoreError::validation("sku", m))?;
+        let store = store.map(parse_store).transpose()?;
+        self.change(ctx, user_id, None, store.as_deref(), &sku, Change::Remove)
+            .await
+    }
+
+    /// A collaborator's change through an edit-mode share link.
+    pub async fn shared_change(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        token: &str,
+        sku: &str,
+        quantity: Option<i64>,
+        add: bool,
+    ) -> Result<CartView, CoreError> {
+        let sku = parse_sku(sku).map_err(|m| CoreError::validation("sku", m))?;
+        let change = match (quantity, add) {
+            (Some(q), true) => {
+                Change::Add(crate::inventory::check_quantity(q).map_err(|m| CoreError::validation("quantity", m))?)
+            }
+            (Some(0) | None, false) => Change::Remove,
+            (Some(q), false) if q > 0 => Change::Set(q),
+            _ => return Err(CoreError::validation("quantity", "must be a whole number from 1")),
+        };
+        self.change(ctx, user_id, Some(token), None, &sku, change).await
+    }
+
+    async fn change(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        token: Option<&str>,
+        store: Option<&str>,
+        sku: &str,
+        change: Change,
+    ) -> Result<CartView, CoreError> {
+        let mut tx = self.db.begin().await?;
+        let cart = match token {
+            Some(t) => {
+                let c = self.by_token(&mut tx, t).await?;
+                if c.user_id != user_id && c.share_mode.as_deref() != Some("edit") {
+                    return Err(CoreError::Forbidden(
+                        "this cart is shared read-only; copy it into your own cart instead".into(),
+                    ));
+                }
+                if c.user_id != user_id {
+                    let now = now_ms();
+                    let joined = sqlx::query("SELECT 1 AS x FROM cart_members WHERE cart_id = ? AND user_id = ?")
+                        .bind(&c.id)
+                        .bind(user_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    if !joined {
+                        sqlx::query("INSERT INTO cart_members (cart_id, user_id, created_at) VALUES (?, ?, ?)")
+                            .bind(&c.id)
+                            .bind(user_id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                Some(c)
+            }
+            None => self.find_cart(&mut tx, user_id, store).await?,
+        };
+        let cart = match (cart, change) {
+            (Some(c), _) => c,
+            (None, Change::Add(_)) => {
+                let Some(store) = store else {
+                    return Err(CoreError::validation("store", "is required for your first item: the dark store serving you (GET /api/v1/locations/serviceability)"));
+                };
+                let now = now_ms();
+                let c = CartRow {
+                    id: new_id(),
+                    user_id: user_id.to_owned(),
+                    store: store.to_owned(),
+                    share_token: None,
+                    share_mode: None,
+                    version: 1,
+                };
+                sqlx::query(
+                    "INSERT INTO carts (id, user_id, store, version, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)",
+                )
+                .bind(&c.id)
+                .bind(user_id)
+                .bind(store)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                c
+            }
+            (None, _) => return Err(CoreError::NotFound("cart".to_owned())),
+        };
+        let current: Option<i64> = sqlx::query("SELECT quantity FROM cart_items WHERE cart_id = ? AND sku = ?")
+            .bind(&cart.id)
+            .bind(sku)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("quantity"))
+            .transpose()?;
+        let wanted = match change {
+            Change::Add(q) => current.unwrap_or(0) + q,
+            Change::Set(q) => q,
+            Change::Remove => 0,
+        };
+        let now = now_ms();
+        if wanted == 0 {
+            if current.is_none() {
+                return Err(CoreError::NotFound("cart item".to_owned()));
+            }
+            sqlx::query("DELETE FROM cart_items WHERE cart_id = ? AND sku = ?")
+                .bind(&cart.id)
+                .bind(sku)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            let products = self.products(&mut tx, &[sku.to_owned()]).await?;
+            let p = products.get(sku).filter(|p| p.active).ok_or_else(|| {
+                CoreError::validation("sku", format!("{sku} is not sold (unknown or discontinued product)"))
+            })?;
+            let limit = p.max_per_order.unwrap_or(self.rules.max_per_item);
+            if wanted > limit {
+                return Err(CoreError::validation(
+                    "quantity",
+                    format!("at most {limit} of {} per order", p.name),
+                ));
+            }
+            let available = self
+                .stock(&mut tx, &cart.store, &[sku.to_owned()])
+                .await?
+                .get(sku)
+                .copied()
+                .unwrap_or(0);
+            if available < wanted {
+                let msg = if available == 0 {
+                    format!("{} is out of stock at {}", p.name, cart.store)
+                } else {
+                    format!("only {available} of {} left at {}", p.name, cart.store)
+                };
+                return Err(CoreError::validation("quantity", msg));
+            }
+            // Changing a line shows the shopper its current price: it becomes the price seen.
+            let sql = format!(
+                "INSERT INTO cart_items (cart_id, sku, quantity, price_seen_paise, added_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?){}",
+                self.db.dialect().upsert("cart_id, sku", &["quantity", "price_seen_paise", "updated_at"])
+            );
+            sqlx::query(&sql)
+                .bind(&cart.id)
+                .bind(sku)
+                .bind(wanted)
+                .bind(p.price)
+                .bind(user_id)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.touch(&mut tx, &cart, ctx, user_id).await?;
+        let cart = CartRow {
+            version: cart.version + 1,
+            ..cart
+        };
+        let owner = cart.user_id == user_id;
+        let view = self.view(&mut tx, Some(cart), owner).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Bumps the cart's version and emits `cart.updated` with its lines.
+    async fn touch(
+        &self,
+        conn: &mut AnyConnection,
+        cart: &CartRow,
+        ctx: &RequestCtx,
+        by: &str,
+    ) -> Result<(), CoreError> {
+        sqlx::query("UPDATE carts SET version = version + 1, updated_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(&cart.id)
+            .execute(&mut *conn)
+            .await?;
+        let items: Vec<serde_json::Value> =
+            sqlx::query("SELECT sku, quantity FROM cart_items WHERE cart_id = ? ORDER BY sku")
+                .bind(&cart.id)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| Ok(json!({"sku": text(r, "sku")?, "quantity": r.try_get::<i64, _>("quantity")?})))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let env = Envelope::new(
+            catalog::CART_UPDATED,
+            Service::Cart,
+            &cart.id,
+            &ctx.request_id,
+            json!({"cart_id": cart.id, "user_id": cart.user_id, "store": cart.store, "items": items, "by": by}),
+        );
+        outbox::append(conn, &env).await?;
+        Ok(())
+    }
+
+    /// Empties the shopper's cart at a store.
+    pub async fn clear(&self, ctx: &RequestCtx, user_id: &str, store: Option<&str>) -> Result<CartView, CoreError> {
+        let store = store.map(parse_store).transpose()?;
+        let mut tx = self.db.begin().await?;
+        let cart = self
+            .find_cart(&mut tx, user_id, store.as_deref())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("cart".to_owned()))?;
+        clear_cart(
+            &mut tx,
+            &cart.id,
+            &cart.user_id,
+            &cart.store,
+            "cleared by the shopper",
+            &ctx.request_id,
+        )
+        .await?;
+        let view = self.view(&mut tx, Some(cart), true).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Creates (or changes the mode of) the cart's share link.
+    pub async fn share(&self, user_id: &str, input: ShareInput) -> Result<CartView, CoreError> {
+        let mode = input.mode.unwrap_or_else(|| "view".to_owned());
+        if mode != "view" && mode != "edit" {
+            return Err(CoreError::validation("mode", "must be view or edit"));
+        }
+        let store = input.store.as_deref().map(parse_store).transpose()?;
+        let mut tx = self.db.begin().await?;
+        let cart = self
+            .find_cart(&mut tx, user_id, store.as_deref())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("cart".to_owned()))?;
+        let token = cart
+            .share_token
+            .clone()
+            .unwrap_or_else(|| format!("{:016x}{:016x}", rand_u64(), rand_u64()));
+        sqlx::query("UPDATE carts SET share_token = ?, share_mode = ?, updated_at = ? WHERE id = ?")
+            .bind(&token)
+            .bind(&mode)
+            .bind(now_ms())
+            .bind(&cart.id)
+            .execute(&mut *tx)
+            .await?;
+        let cart = CartRow {
+            share_token: Some(token),
+            share_mode: Some(mode),
+            ..cart
+        };
+        let view = self.view(&mut tx, Some(cart), true).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Revokes the share link: the old token stops working, collaborators lose access.
+    pub async fn unshare(&self, user_id: &str, store: Option<&str>) -> Result<CartView, CoreError> {
+        let store = store.map(parse_store).transpose()?;
+        let mut tx = self.db.begin().await?;
+        let cart = self
+            .find_cart(&mut tx, user_id, store.as_deref())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("cart".to_owned()))?;
+        sqlx::query("UPDATE carts SET share_token = NULL, share_mode = NULL, updated_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(&cart.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM cart_members WHERE cart_id = ?")
+            .bind(&cart.id)
+            .execute(&mut *tx)
+            .await?;
+        let cart = CartRow {
+            share_token: None,
+            share_mode: None,
+            ..cart
+        };
+        let view = self.view(&mut tx, Some(cart), true).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// A cart through its share link (no owner details).
+    pub async fn shared(&self, token: &str) -> Result<CartView, CoreError> {
+        let mut conn = self.db.pool().acquire().await?;
+        let cart = self.by_token(&mut conn, token).await?;
+        self.view(&mut conn, Some(cart), false).await
+    }
+
+    /// Copies a shared cart's lines into the caller's own cart at the same store (adding
+    /// to lines already there, within each product's limit and the stock).
+    pub async fn copy_shared(&self, ctx: &RequestCtx, user_id: &str, token: &str) -> Result<CartView, CoreError> {
+        let shared = {
+            let mut conn = self.db.pool().acquire().await?;
+            let cart = self.by_token(&mut conn, token).await?;
+            let lines = self.lines(&mut conn, &cart).await?;
+            (cart.store, lines)
+        };
+        let lines: Vec<(String, i64)> = shared
+            .1
+            .iter()
+            .filter(|l| !l.blocking())
+            .map(|l| (l.sku.clone(), l.quantity))
+            .collect();
+        if lines.is_empty() {
+            return Err(CoreError::validation(
+                "cart",
+                "the shared cart has nothing that can be bought now",
+            ));
+        }
+        self.add_many(ctx, user_id, &shared.0, &lines).await
+    }
+
+    /// Adds several lines (reorder, copy); lines that cannot be added are skipped and
+    /// reported by the view's problems when they are already in the cart.
+    pub async fn add_many(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        store: &str,
+        lines: &[(String, i64)],
+    ) -> Result<CartView, CoreError> {
+        let store = parse_store(store)?;
+        let mut last = None;
+        let mut skipped = BTreeMap::new();
+        for (sku, qty) in lines {
+            match self
+                .change(ctx, user_id, None, Some(&store), sku, Change::Add(*qty))
+                .await
+            {
+                Ok(v) => last = Some(v),
+                Err(CoreError::Validation(f)) => {
+                    skipped.insert(format!("items.{sku}"), f.into_values().flatten().collect::<Vec<_>>());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut view = match last {
+            Some(v) => v,
+            None => self.get(user_id, Some(&store)).await?,
+        };
+        for (k, msgs) in skipped {
+            view.problems
+                .entry(k)
+                .or_default()
+                .extend(msgs.into_iter().map(|m| format!("not added: {m}")));
+        }
+        Ok(view)
+    }
+
+    /// Prices the checkout of the shopper's cart for an address: lines at current prices,
+    /// fees by the rules, problems per line and for the address.
+    pub async fn checkout(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        store: Option<&str>,
+        address_id: &str,
+    ) -> Result<Quote, CoreError> {
+        let (Some(addresses), Some(places)) = (&self.addresses, &self.places) else {
+            return Err(CoreError::Unavailable(
+                "checkout needs the user and location services, and neither is configured for the cart service".into(),
+            ));
+        };
+        let store = store.map(parse_store).transpose()?;
+        let address = match addresses.address(ctx, user_id, address_id).await {
+            Ok(a) => a,
+            Err(CoreError::NotFound(_)) => {
+                return Err(CoreError::validation(
+                    "address_id",
+                    "is not one of your saved addresses",
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let (cart, lines, load) = {
+            let mut conn = self.db.pool().acquire().await?;
+            let cart = self
+                .find_cart(&mut conn, user_id, store.as_deref())
+                .await?
+                .ok_or_else(|| CoreError::validation("cart", "is empty"))?;
+            let lines = self.lines(&mut conn, &cart).await?;
+            let load: i64 = sqlx::query("SELECT COUNT(*) AS n FROM active_orders WHERE store = ?")
+                .bind(&cart.store)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
+            (cart, lines, load)
+        };
+        if lines.is_empty() {
+            return Err(CoreError::validation("cart", "is empty"));
+        }
+        let serving = places.serving(ctx, address.lat, address.lng).await?;
+        let mut problems = line_problems(&lines);
+        if !serving.serviceable {
+            problems.entry("address_id".into()).or_default().push(
+                serving
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "no dark store delivers to this address".into()),
+            );
+        } else if serving.store.as_deref() != Some(cart.store.as_str()) {
+            problems.entry("address_id".into()).or_default().push(format!(
+                "this address is served by {}, but the cart is for {}",
+                serving.store.as_deref().unwrap_or("another store"),
+                cart.store
+            ));
+        }
+        let items_paise: i64 = lines.iter().map(|l| l.line_total_paise).sum();
+        let fees = fees(&self.rules, items_paise, serving.road_distance_km, load);
+        let fees_paise: i64 = fees.iter().map(|f| f.amount_paise).sum();
+        let blocking = lines.iter().any(CartLine::blocking) || problems.contains_key("address_id");
+        let mut quote = Quote {
+            cart_id: cart.id,
+            store: cart.store,
+            address,
+            lines,
+            items_paise,
+            fees,
+            fees_paise,
+            total_paise: items_paise + fees_paise,
+            currency: "INR".into(),
+            road_distance_km: serving.road_distance_km,
+            eta_minutes: serving.eta_minutes,
+            problems,
+            can_place_order: !blocking,
+            quote_id: String::new(),
+        };
+        quote.quote_id = quote_fingerprint(&quote);
+        Ok(quote)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Add(i64),
+    Set(i64),
+    Remove,
+}
+
+fn parse_store(s: &str) -> Result<String, CoreError> {
+    parse_code(s).map_err(|m| CoreError::validation("store", m))
+}
+
+fn check_item(sku: Option<String>, quantity: Option<i64>) -> Result<(String, i64), CoreError> {
+    let mut v = Validator::new();
+    let sku = v.required("sku", sku).and_then(|s| v.check("sku", parse_sku(&s)));
+    let qty = v
+        .required("quantity", quantity)
+        .and_then(|q| v.check("quantity", crate::inventory::check_quantity(q)));
+    v.finish()?;
+    match (sku, qty) {
+        (Some(s), Some(q)) => Ok((s, q)),
+        _ => Err(CoreError::validation("sku", "is required")),
+    }
+}
+
+fn line_problems(lines: &[CartLine]) -> BTreeMap<String, Vec<String>> {
+    lines
+        .iter()
+        .filter(|l| !l.problems.is_empty())
+        .map(|l| {
+            (
+                format!("items.{}", l.sku),
+                l.problems.iter().map(|p| p.message.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The quote's fingerprint: store, address, every line's quantity and price, every fee.
+pub fn quote_fingerprint(q: &Quote) -> String {
+    let mut s = format!("{}|{}|", q.store, q.address.id);
+    for l in &q.lines {
+        s.push_str(&format!("{}:{}:{};", l.sku, l.quantity, l.unit_price_paise));
+    }
+    for f in &q.fees {
+        s.push_str(&format!("{}:{};", f.code, f.amount_paise));
+    }
+    format!("{:016x}", stable_hash(s.as_bytes()))
+}
+
+fn rand_u64() -> u64 {
+    let id = uuid::Uuid::new_v4();
+    let (hi, lo) = id.as_u64_pair();
+    hi ^ lo.rotate_left(17)
+}
+
+/// Removes a cart's lines and emits `cart.cleared`.
+pub(crate) async fn clear_cart(
+    conn: &mut AnyConnection,
+    cart_id: &str,
+    user_id: &str,
+    store: &str,
+    reason: &str,
+    correlation: &str,
+) -> Result<(), CoreError> {
+    sqlx::query("DELETE FROM cart_items WHERE cart_id = ?")
+        .bind(cart_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE carts SET version = version + 1, updated_at = ? WHERE id = ?")
+        .bind(now_ms())
+        .bind(cart_id)
+        .execute(&mut *conn)
+        .await?;
+    let env = Envelope::new(
+        catalog::CART_CLEARED,
+        Service::Cart,
+        cart_id,
+        correlation,
+        json!({"cart_id": cart_id, "user_id": user_id, "store": store, "reason": reason}),
+    );
+    outbox::append(conn, &env).await?;
+    Ok(())
+}
+
+/// What the order service asks of carts (in process or over HTTP).
+pub trait CartPort: Send + Sync {
+    fn checkout<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        store: Option<&'a str>,
+        address_id: &'a str,
+    ) -> BoxFut<'a, Result<Quote, CoreError>>;
+    /// Puts lines back in the shopper's cart (reorder).
+    fn add_lines<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        store: &'a str,
+        lines: Vec<(String, i64)>,
+    ) -> BoxFut<'a, Result<serde_json::Value, CoreError>>;
+}
+
+impl CartPort for CartService {
+    fn checkout<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        store: Option<&'a str>,
+        address_id: &'a str,
+    ) -> BoxFut<'a, Result<Quote, CoreError>> {
+        Box::pin(CartService::checkout(self, ctx, user_id, store, address_id))
+    }
+
+    fn add_lines<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        store: &'a str,
+        lines: Vec<(String, i64)>,
+    ) -> BoxFut<'a, Result<serde_json::Value, CoreError>> {
+        Box::pin(async move {
+            let view = self.add_many(ctx, user_id, store, &lines).await?;
+            Ok(serde_json::to_value(view).map_err(|e| CoreError::Internal(e.into()))?)
+        })
+    }
+}

@@ -1,0 +1,371 @@
+//! The order saga, orchestrated by the order service.
+//!
+//! The saga's state is the order row (`status`, `saga_state`, `cancel_requested`,
+//! `attempts`, `step_started_at`, `next_attempt_at`, `lease_until`). The next step is a pure
+//! function of that row ([`next_step`]); every step calls another service through an
+//! idempotent port (reserve and charge are keyed by the order id, release and refund are
+//! safe to repeat), then records the outcome with a conditional status move. So a step
+//! cut short by a crash is simply run again, by whichever instance next takes the order's
+//! lease: the driver started right after placing, or the recovery sweep
+//! ([`OrderService::recover_due`]) that every instance runs once a second.
+//!
+//! Compensation: a failed reservation fails the order (nothing is held); a declined
+//! payment releases the stock and fails it; a reservation that expired before payment
+//! completed is refunded and failed; a cancellation refunds what was captured and returns
+//! the stock. A step that stays unanswered beyond the step timeout is resolved by
+//! compensating. Compensation itself retries until it succeeds.
+
+use std::time::Duration;
+
+use super::service::{order_row, Move, OrderRow, OrderService, ROW_COLS};
+use crate::error::CoreError;
+use crate::id::now_ms;
+use crate::payment::ChargeInput;
+use crate::RequestCtx;
+
+/// What the saga does next for an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Reserve,
+    Charge,
+    /// Cash on delivery: record the amount due, then confirm the stock.
+    ConfirmCod,
+    Confirm,
+    /// A cancellation asked for while the saga ran.
+    Cancel,
+    Compensate,
+}
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Reserve => "reserve_stock",
+            Step::Charge => "charge_payment",
+            Step::ConfirmCod => "confirm_cash_on_delivery",
+            Step::Confirm => "confirm_stock",
+            Step::Cancel => "cancel",
+            Step::Compensate => "compensate",
+        }
+    }
+}
+
+pub(super) fn next_step(o: &OrderRow) -> Option<Step> {
+    match o.saga_state.as_str() {
+        "compensating" => Some(Step::Compensate),
+        "running" if o.cancel_requested => Some(Step::Cancel),
+        "running" => match o.status.as_str() {
+            "pending" => Some(Step::Reserve),
+            "stock_reserved" if o.payment_kind == "cod" => Some(Step::ConfirmCod),
+            "stock_reserved" => Some(Step::Charge),
+            "paid" => Some(Step::Confirm),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What one step came to.
+enum Done {
+    /// Moved on (or nothing to do): look at the row again.
+    Next,
+    /// The order is settled.
+    Finished,
+}
+
+const SAGA: &str = "saga";
+
+impl OrderService {
+    fn lease_ms(&self) -> i64 {
+        self.cfg.step_timeout.as_millis() as i64 + 5_000
+    }
+
+    /// Takes the order's lease: only one driver at a time, across instances.
+    async fn claim(&self, id: &str) -> Result<bool, CoreError> {
+        let now = now_ms();
+        let r =
+            sqlx::query("UPDATE orders SET lease_until = ? WHERE id = ? AND lease_until < ? AND saga_state <> 'done'")
+                .bind(now + self.lease_ms())
+                .bind(id)
+                .bind(now)
+                .execute(self.db.pool())
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn unlease(&self, id: &str) -> Result<(), CoreError> {
+        sqlx::query("UPDATE orders SET lease_until = 0 WHERE id = ?")
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Runs the order's saga as far as it can go now. Returns quietly when another driver
+    /// holds the order; a step that fails is recorded and scheduled for a retry.
+    pub async fn drive(&self, id: &str) -> Result<(), CoreError> {
+        if !self.claim(id).await? {
+            return Ok(());
+        }
+        let result = self.drive_claimed(id).await;
+        let unleased = self.unlease(id).await;
+        result.and(unleased)
+    }
+
+    async fn drive_claimed(&self, id: &str) -> Result<(), CoreError> {
+        let ctx = RequestCtx {
+            request_id: id.to_owned(),
+            user_agent: None,
+        };
+        for _ in 0..16 {
+            let Some(o) = self.load(&mut *self.db.pool().acquire().await?, id).await? else {
+                return Ok(());
+            };
+            let Some(step) = next_step(&o) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE orders SET lease_until = ? WHERE id = ?")
+                .bind(now_ms() + self.lease_ms())
+                .bind(id)
+                .execute(self.db.pool())
+                .await?;
+            let outcome = tokio::time::timeout(self.cfg.step_timeout, self.run(&ctx, &o, step)).await;
+            let error = match outcome {
+                Ok(Ok(Done::Next)) => continue,
+                Ok(Ok(Done::Finished)) => return Ok(()),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!(
+                    "{} did not answer within {} s",
+                    step.name(),
+                    self.cfg.step_timeout.as_secs()
+                ),
+            };
+            return self.step_failed(&o, step, &error).await;
+        }
+        Ok(())
+    }
+
+    /// A step errored or timed out: retry later with backoff; past the step timeout, a
+    /// forward step gives up and compensates.
+    async fn step_failed(&self, o: &OrderRow, step: Step, error: &str) -> Result<(), CoreError> {
+        let now = now_ms();
+        let overdue = now - o.step_started_at >= self.cfg.step_timeout.as_millis() as i64;
+        metrics::counter!("nakku_saga_step_failures_total", "step" => step.name()).increment(1);
+        if overdue && matches!(step, Step::Reserve | Step::Charge | Step::Confirm | Step::ConfirmCod) {
+            let reason = format!(
+                "{} did not succeed within {} s: {error}",
+                step.name(),
+                self.cfg.step_timeout.as_secs()
+            );
+            tracing::warn!(order_id = %o.id, step = step.name(), %reason, "saga step timed out; compensating");
+            let mut tx = self.db.begin().await?;
+            let m = Move {
+                from: &o.status,
+                to: "failed",
+                saga: "compensating",
+                note: &reason,
+                actor: SAGA,
+                failure: Some(&reason),
+            };
+            self.apply_move(&mut tx, o, &m).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let backoff = (200_i64 << o.attempts.clamp(0, 6)).min(10_000);
+        tracing::warn!(order_id = %o.id, step = step.name(), attempt = o.attempts + 1, error, "saga step failed; retrying");
+        sqlx::query("UPDATE orders SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+            .bind(error.chars().take(500).collect::<String>())
+            .bind(now + backoff)
+            .bind(&o.id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn run(&self, ctx: &RequestCtx, o: &OrderRow, step: Step) -> Result<Done, CoreError> {
+        match step {
+            Step::Reserve => {
+                let lines = self.reservation_lines(&o.id).await?;
+                let r = self.stock.reserve(ctx, &o.id, &o.store, lines).await?;
+                if r.status == "held" {
+                    self.advance(
+                        o,
+                        "stock_reserved",
+                        "running",
+                        &format!("stock reserved at {}", o.store),
+                        None,
+                    )
+                    .await
+                } else {
+                    let why = format!(
+                        "stock could not be reserved: {}",
+                        r.reason.as_deref().unwrap_or(&r.status)
+                    );
+                    // Nothing is held; compensation still runs so a late charge cannot happen.
+                    self.advance(o, "failed", "compensating", &why, Some(&why)).await
+                }
+            }
+            Step::Charge => {
+                let input = ChargeInput {
+                    order_id: o.id.clone(),
+                    user_id: o.user_id.clone(),
+                    amount_paise: o.total_paise,
+                    kind: o.payment_kind.clone(),
+                    method_id: o.payment_method_id.clone(),
+                };
+                let p = self.payments.charge(ctx, input).await?;
+                match p.status.as_str() {
+                    "captured" => {
+                        self.advance(
+                            o,
+                            "paid",
+                            "running",
+                            &format!("paid {} by {}", crate::cart::rupees(p.captured_paise), o.payment_kind),
+                            None,
+                        )
+                        .await
+                    }
+                    "failed" | "voided" => {
+                        let why = format!("payment failed: {}", p.failure_reason.as_deref().unwrap_or(&p.status));
+                        self.advance(o, "failed", "compensating", &why, Some(&why)).await
+                    }
+                    other => Err(CoreError::Unavailable(format!("payment is {other}; asking again"))),
+                }
+            }
+            Step::ConfirmCod => {
+                let input = ChargeInput {
+                    order_id: o.id.clone(),
+                    user_id: o.user_id.clone(),
+                    amount_paise: o.total_paise,
+                    kind: "cod".into(),
+                    method_id: None,
+                };
+                let p = self.payments.charge(ctx, input).await?;
+                if p.status == "voided" {
+                    let why = "payment was cancelled".to_owned();
+                    return self.advance(o, "failed", "compensating", &why, Some(&why)).await;
+                }
+                self.confirm(ctx, o, "confirmed: cash on delivery").await
+            }
+            Step::Confirm => self.confirm(ctx, o, "confirmed").await,
+            Step::Cancel => {
+                let reason = "cancelled by request while the order was being placed".to_owned();
+                self.advance(o, "cancelled", "compensating", &reason, None).await
+            }
+            Step::Compensate => {
+                let reason = o
+                    .failure_reason
+                    .clone()
+                    .unwrap_or_else(|| format!("order {}", o.status));
+                let p = self.payments.cancel(ctx, &o.id, &reason).await?;
+                self.stock.release(ctx, &o.id, &reason).await?;
+                let mut tx = self.db.begin().await?;
+                let r = sqlx::query(
+                    "UPDATE orders SET saga_state = 'done', refunded_paise = ?, attempts = 0, last_error = NULL, version = version + 1, updated_at = ? \
+                     WHERE id = ? AND saga_state = 'compensating'",
+                )
+                .bind(p.refunded_paise)
+                .bind(now_ms())
+                .bind(&o.id)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 1 {
+                    let note = if p.refunded_paise > 0 {
+                        format!(
+                            "compensated: {} refunded, stock released",
+                            crate::cart::rupees(p.refunded_paise)
+                        )
+                    } else {
+                        "compensated: stock released, nothing charged".to_owned()
+                    };
+                    super::service::timeline(&mut tx, &o.id, &o.status, &note, SAGA).await?;
+                }
+                tx.commit().await?;
+                metrics::counter!("nakku_saga_compensations_total").increment(1);
+                Ok(Done::Finished)
+            }
+        }
+    }
+
+    async fn confirm(&self, ctx: &RequestCtx, o: &OrderRow, note: &str) -> Result<Done, CoreError> {
+        match self.stock.confirm(ctx, &o.id).await {
+            Ok(_) => self.advance(o, "confirmed", "done", note, None).await,
+            Err(CoreError::Conflict { message, .. }) => {
+                let why = format!("the stock hold ended before the order was confirmed: {message}");
+                self.advance(o, "failed", "compensating", &why, Some(&why)).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn advance(
+        &self,
+        o: &OrderRow,
+        to: &str,
+        saga: &str,
+        note: &str,
+        failure: Option<&str>,
+    ) -> Result<Done, CoreError> {
+        let mut tx = self.db.begin().await?;
+        let m = Move {
+            from: &o.status,
+            to,
+            saga,
+            note,
+            actor: SAGA,
+            failure,
+        };
+        // A move that no longer applies (a cancel landed) is fine: the next look decides.
+        self.apply_move(&mut tx, o, &m).await?;
+        tx.commit().await?;
+        Ok(Done::Next)
+    }
+
+    /// Drives every order whose saga is due and not held by a live driver (after a crash,
+    /// a retry delay, or a placement whose driver never started). Returns how many it took.
+    pub async fn recover_due(&self, limit: i64) -> Result<usize, CoreError> {
+        let now = now_ms();
+        let ids: Vec<String> = sqlx::query(&format!(
+            "SELECT {ROW_COLS} FROM orders WHERE saga_state IN ('running', 'compensating') AND next_attempt_at <= ? AND lease_until < ? \
+             ORDER BY next_attempt_at LIMIT ?"
+        ))
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(|r| order_row(r).map(|o| o.id))
+        .collect::<Result<_, sqlx::Error>>()?;
+        let n = ids.len();
+        let mut set = tokio::task::JoinSet::new();
+        for id in ids {
+            let me = self.clone();
+            set.spawn(async move {
+                if let Err(e) = me.drive(&id).await {
+                    tracing::warn!(order_id = id, error = %e, "saga recovery step failed");
+                }
+            });
+            while set.len() >= 32 {
+                set.join_next().await;
+            }
+        }
+        while set.join_next().await.is_some() {}
+        Ok(n)
+    }
+
+    /// Orders whose saga has not finished, by state (for health and the dashboard).
+    pub async fn saga_backlog(&self) -> Result<(i64, i64), CoreError> {
+        let r = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN saga_state = 'running' THEN 1 ELSE 0 END), 0) AS SIGNED) AS running, \
+             CAST(COALESCE(SUM(CASE WHEN saga_state = 'compensating' THEN 1 ELSE 0 END), 0) AS SIGNED) AS compensating \
+             FROM orders WHERE saga_state <> 'done'",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
+        use sqlx::Row;
+        Ok((r.try_get("running")?, r.try_get("compensating")?))
+    }
+}
+
+/// How often the recovery sweep looks for due sagas.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(500);

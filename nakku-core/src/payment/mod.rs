@@ -1,0 +1,953 @@
+//! The payment domain: saved payment methods, charges through a provider, refunds.
+//!
+//! One payment per order (`payments.order_id` is unique), so a charge asked twice for the
+//! same order charges once. The provider is called outside any database transaction: the
+//! payment row is written `initiated` first, the provider answers, then the answer is
+//! recorded. A crash in between leaves an `initiated` row that the next charge or
+//! cancellation for the order settles by asking the provider again with the same
+//! idempotency key (the payment id). Refunds move `refunded_paise` with a conditional
+//! UPDATE that can never exceed `captured_paise`, and are idempotent per key.
+
+pub mod provider;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+pub use provider::{ChargeOutcome, Provider, Simulator};
+
+use crate::db::{opt_text, text, Db};
+use crate::error::{CoreError, Validator};
+use crate::events::bus::BoxFut;
+use crate::events::{catalog, outbox, Envelope};
+use crate::id::{ms_to_rfc3339, new_id, now_ms};
+use crate::service::Service;
+use crate::RequestCtx;
+
+fn rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&ms_to_rfc3339(*ms))
+}
+
+/// The ways to pay.
+pub const KINDS: [&str; 4] = ["cod", "upi", "card", "wallet"];
+/// Wallets the simulator knows.
+pub const WALLETS: [&str; 4] = ["paytm", "phonepe", "amazonpay", "mobikwik"];
+
+/// A saved payment method. Cards are the vault's token, shown by brand and last four.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PaymentMethod {
+    pub id: String,
+    pub kind: String,
+    pub label: String,
+    pub last4: Option<String>,
+    pub card_brand: Option<String>,
+    pub upi_id: Option<String>,
+    pub wallet: Option<String>,
+    pub is_default: bool,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MethodInput {
+    pub kind: Option<String>,
+    pub label: Option<String>,
+    /// Card: the token from the card vault.
+    pub token: Option<String>,
+    pub last4: Option<String>,
+    pub card_brand: Option<String>,
+    pub upi_id: Option<String>,
+    pub wallet: Option<String>,
+    pub is_default: Option<bool>,
+    /// Refused with a clear message: we never take card numbers.
+    pub card_number: Option<serde_json::Value>,
+    pub number: Option<serde_json::Value>,
+}
+
+/// A payment as clients and the saga see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: String,
+    pub order_id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub method_id: Option<String>,
+    pub amount_paise: i64,
+    pub currency: String,
+    /// `initiated`, `captured`, `failed`, `voided`, `cod_pending`, `refunded`, `partially_refunded`.
+    pub status: String,
+    pub captured_paise: i64,
+    pub refunded_paise: i64,
+    pub provider: String,
+    pub provider_ref: Option<String>,
+    pub failure_reason: Option<String>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A refund.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refund {
+    pub id: String,
+    pub amount_paise: i64,
+    pub reason: String,
+    pub key: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: i64,
+}
+
+/// What the order saga asks to charge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChargeInput {
+    pub order_id: String,
+    pub user_id: String,
+    pub amount_paise: i64,
+    pub kind: String,
+    pub method_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RefundInput {
+    pub amount_paise: Option<i64>,
+    pub reason: Option<String>,
+    /// Idempotency key: the same key refunds once.
+    pub key: Option<String>,
+}
+
+/// How a shopper asked to pay: a kind, possibly a saved method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodRef {
+    pub kind: String,
+    pub method_id: Option<String>,
+}
+
+const PAYMENT_COLS: &str = "id, order_id, user_id, kind, method_id, amount_paise, currency, status, captured_paise, \
+     refunded_paise, provider, provider_ref, failure_reason, attempts, created_at, updated_at";
+
+fn payment_from_row(r: &AnyRow) -> Result<Payment, sqlx::Error> {
+    Ok(Payment {
+        id: text(r, "id")?,
+        order_id: text(r, "order_id")?,
+        user_id: text(r, "user_id")?,
+        kind: text(r, "kind")?,
+        method_id: opt_text(r, "method_id")?,
+        amount_paise: r.try_get("amount_paise")?,
+        currency: text(r, "currency")?,
+        status: text(r, "status")?,
+        captured_paise: r.try_get("captured_paise")?,
+        refunded_paise: r.try_get("refunded_paise")?,
+        provider: text(r, "provider")?,
+        provider_ref: opt_text(r, "provider_ref")?,
+        failure_reason: opt_text(r, "failure_reason")?,
+        attempts: r
+            .try_get::<i64, _>("attempts")
+            .or_else(|_| r.try_get::<i32, _>("attempts").map(i64::from))?,
+        created_at: ms_to_rfc3339(r.try_get("created_at")?),
+        updated_at: ms_to_rfc3339(r.try_get("updated_at")?),
+    })
+}
+
+const METHOD_COLS: &str = "id, kind, label, last4, card_brand, upi_id, wallet, is_default, created_at";
+
+fn method_from_row(r: &AnyRow) -> Result<PaymentMethod, sqlx::Error> {
+    Ok(PaymentMethod {
+        id: text(r, "id")?,
+        kind: text(r, "kind")?,
+        label: text(r, "label")?,
+        last4: opt_text(r, "last4")?,
+        card_brand: opt_text(r, "card_brand")?,
+        upi_id: opt_text(r, "upi_id")?,
+        wallet: opt_text(r, "wallet")?,
+        is_default: r
+            .try_get::<i32, _>("is_default")
+            .map(|v| v != 0)
+            .or_else(|_| r.try_get::<i64, _>("is_default").map(|v| v != 0))?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// True for a string of 12 to 19 digits (spaces and dashes ignored): a card number.
+pub fn looks_like_card_number(s: &str) -> bool {
+    let digits: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    (12..=19).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A UPI id: `name@handle`.
+pub fn parse_upi(raw: &str) -> Result<String, String> {
+    let s = raw.trim().to_ascii_lowercase();
+    let ok = s.split_once('@').is_some_and(|(n, h)| {
+        (2..=64).contains(&n.len())
+            && (2..=32).contains(&h.len())
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            && h.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    if ok {
+        Ok(s)
+    } else {
+        Err("must be a UPI id like name@bank".to_owned())
+    }
+}
+
+async fn emit(
+    conn: &mut AnyConnection,
+    event: &str,
+    p: &Payment,
+    ctx: &RequestCtx,
+    extra: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    let mut payload = json!({
+        "payment_id": p.id, "order_id": p.order_id, "user_id": p.user_id, "kind": p.kind,
+        "amount_paise": p.amount_paise, "captured_paise": p.captured_paise, "refunded_paise": p.refunded_paise,
+        "currency": p.currency, "status": p.status, "failure_reason": p.failure_reason, "request_id": ctx.request_id,
+    });
+    if let (Some(obj), Some(more)) = (payload.as_object_mut(), extra.as_object()) {
+        for (k, v) in more {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+    outbox::append(
+        conn,
+        &Envelope::new(event, Service::Payment, &p.order_id, &p.order_id, payload),
+    )
+    .await
+}
+
+/// Payment methods, charges and refunds over one database and one provider.
+#[derive(Clone)]
+pub struct PaymentService {
+    db: Db,
+    provider: Arc<dyn Provider>,
+}
+
+impl std::fmt::Debug for PaymentService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentService")
+            .field("provider", &self.provider.name())
+            .finish()
+    }
+}
+
+impl PaymentService {
+    pub fn new(db: Db, provider: Arc<dyn Provider>) -> Self {
+        PaymentService { db, provider }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    // ---- methods ----
+
+    pub async fn add_method(&self, user_id: &str, input: MethodInput) -> Result<PaymentMethod, CoreError> {
+        let mut v = Validator::new();
+        if input.card_number.is_some()
+            || input.number.is_some()
+            || input.token.as_deref().is_some_and(looks_like_card_number)
+        {
+            v.add(
+                "token",
+                "send the token from the card vault; Nakku never accepts or stores card numbers",
+            );
+        }
+        let kind = v.required("kind", input.kind).map(|k| k.trim().to_ascii_lowercase());
+        if let Some(k) = &kind {
+            if !KINDS.contains(&k.as_str()) {
+                v.add("kind", format!("must be one of {}", KINDS.join(", ")));
+            }
+        }
+        let (mut token, mut last4, mut brand, mut upi, mut wallet) = (None, None, None, None, None);
+        match kind.as_deref() {
+            Some("card") => {
+                token = v.required("token", input.token.clone()).and_then(|t| {
+                    let t = t.trim().to_owned();
+                    v.check(
+                        "token",
+                        if (8..=200).contains(&t.len())
+                            && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+                        {
+                            Ok(t)
+                        } else {
+                            Err("must be a vault token of 8-200 letters, digits, '_' or '-'".to_owned())
+                        },
+                    )
+                });
+                last4 = input.last4.and_then(|l| {
+                    v.check(
+                        "last4",
+                        if l.len() == 4 && l.chars().all(|c| c.is_ascii_digit()) {
+                            Ok(l)
+                        } else {
+                            Err("must be four digits".to_owned())
+                        },
+                    )
+                });
+                brand = input
+                    .card_brand
+                    .and_then(|b| v.check("card_brand", crate::user::parse_text(&b, 32)));
+            }
+            Some("upi") => {
+                upi = v
+                    .required("upi_id", input.upi_id)
+                    .and_then(|u| v.check("upi_id", parse_upi(&u)))
+            }
+            Some("wallet") => {
+                wallet = v.required("wallet", input.wallet).and_then(|w| {
+                    let w = w.trim().to_ascii_lowercase();
+                    v.check(
+                        "wallet",
+                        if WALLETS.contains(&w.as_str()) {
+                            Ok(w)
+                        } else {
+                            Err(format!("must be one of {}", WALLETS.join(", ")))
+                        },
+                    )
+                })
+            }
+            _ => {}
+        }
+        let label = match input.label {
+            Some(l) => v.check("label", crate::user::parse_text(&l, 100)),
+            None => None,
+        };
+        v.finish()?;
+        let kind = kind.ok_or_else(|| CoreError::validation("kind", "is required"))?;
+        let label = label.unwrap_or_else(|| match kind.as_str() {
+            "card" => format!(
+                "{} card{}",
+                brand.as_deref().unwrap_or("Saved"),
+                last4.as_deref().map(|l| format!(" ending {l}")).unwrap_or_default()
+            ),
+            "upi" => format!("UPI {}", upi.as_deref().unwrap_or_default()),
+            "wallet" => format!("Wallet {}", wallet.as_deref().unwrap_or_default()),
+            _ => "Cash on delivery".to_owned(),
+        });
+        let now = now_ms();
+        let id = new_id();
+        let is_default = input.is_default.unwrap_or(false);
+        let mut tx = self.db.begin().await?;
+        if is_default {
+            sqlx::query(
+                "UPDATE payment_methods SET is_default = 0, updated_at = ? WHERE user_id = ? AND deleted_at IS NULL",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO payment_methods (id, user_id, kind, label, token, last4, card_brand, upi_id, wallet, is_default, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(&kind)
+        .bind(&label)
+        .bind(token)
+        .bind(last4)
+        .bind(brand)
+        .bind(upi)
+        .bind(wallet)
+        .bind(i32::from(is_default))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.method(user_id, &id).await
+    }
+
+    pub async fn methods(&self, user_id: &str) -> Result<Vec<PaymentMethod>, CoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {METHOD_COLS} FROM payment_methods WHERE user_id = ? AND deleted_at IS NULL ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows.iter().map(method_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One of the user's methods; another user's is `NotFound` (never confirm it exists).
+    pub async fn method(&self, user_id: &str, id: &str) -> Result<PaymentMethod, CoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {METHOD_COLS} FROM payment_methods WHERE id = ? AND user_id = ? AND deleted_at IS NULL"
+        ))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| CoreError::NotFound("payment method".to_owned()))?;
+        Ok(method_from_row(&row)?)
+    }
+
+    pub async fn delete_method(&self, user_id: &str, id: &str) -> Result<(), CoreError> {
+        let r = sqlx::query("UPDATE payment_methods SET deleted_at = ?, is_default = 0, updated_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL")
+            .bind(now_ms())
+            .bind(now_ms())
+            .bind(id)
+            .bind(user_id)
+            .execute(self.db.pool())
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(CoreError::NotFound("payment method".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Reads what an order's `payment_method` names: a kind (`cod`, `upi`, `card`,
+    /// `wallet`) or the id of one of the user's saved methods.
+    pub async fn resolve_method(&self, user_id: &str, raw: &str) -> Result<MethodRef, CoreError> {
+        let wanted = raw.trim().to_ascii_lowercase();
+        if KINDS.contains(&wanted.as_str()) {
+            if wanted == "card" {
+                // A card charge needs a saved card: the default one, else the newest.
+                let cards: Vec<PaymentMethod> = self
+                    .methods(user_id)
+                    .await?
+                    .into_iter()
+                    .filter(|m| m.kind == "card")
+                    .collect();
+                let card = cards.iter().find(|m| m.is_default).or(cards.last()).ok_or_else(|| {
+                    CoreError::validation(
+                        "payment_method",
+                        "no saved card: add one under /api/v1/payments/methods, or pick upi, wallet or cod",
+                    )
+                })?;
+                return Ok(MethodRef {
+                    kind: "card".to_owned(),
+                    method_id: Some(card.id.clone()),
+                });
+            }
+            return Ok(MethodRef {
+                kind: wanted,
+                method_id: None,
+            });
+        }
+        match self.method(user_id, raw.trim()).await {
+            Ok(m) => Ok(MethodRef {
+                kind: m.kind,
+                method_id: Some(m.id),
+            }),
+            Err(CoreError::NotFound(_)) => Err(CoreError::validation(
+                "payment_method",
+                "must be cod, upi, card, wallet or the id of one of your saved payment methods",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- payments ----
+
+    async fn find(&self, conn: &mut AnyConnection, order_id: &str) -> Result<Option<Payment>, sqlx::Error> {
+        sqlx::query(&format!(
+            "SELECT {PAYMENT_COLS} FROM payments WHERE order_id = ? AND deleted_at IS NULL"
+        ))
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await?
+        .map(|r| payment_from_row(&r))
+        .transpose()
+    }
+
+    pub async fn for_order(&self, order_id: &str) -> Result<Payment, CoreError> {
+        self.find(&mut *self.db.pool().acquire().await?, order_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("payment".to_owned()))
+    }
+
+    /// A user's payments, newest first.
+    pub async fn list(&self, user_id: &str, limit: i64) -> Result<Vec<Payment>, CoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAYMENT_COLS} FROM payments WHERE user_id = ? AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(user_id)
+        .bind(limit.clamp(1, 100))
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows.iter().map(payment_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn refunds(&self, order_id: &str) -> Result<Vec<Refund>, CoreError> {
+        let rows = sqlx::query(
+            "SELECT id, amount_paise, reason, idem_key, created_at FROM refunds WHERE order_id = ? ORDER BY id",
+        )
+        .bind(order_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Refund {
+                    id: text(r, "id")?,
+                    amount_paise: r.try_get("amount_paise")?,
+                    reason: text(r, "reason")?,
+                    key: text(r, "idem_key")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(CoreError::from)
+    }
+
+    /// Charges an order once. Asking again returns the payment as it stands; a payment left
+    /// `initiated` by a crash is completed by asking the provider again with the same key.
+    /// Cash on delivery records the amount due without charging.
+    pub async fn charge(&self, ctx: &RequestCtx, input: ChargeInput) -> Result<Payment, CoreError> {
+        if !KINDS.contains(&input.kind.as_str()) {
+            return Err(CoreError::validation(
+                "kind",
+                format!("must be one of {}", KINDS.join(", ")),
+            ));
+        }
+        if input.amount_paise < 0 {
+            return Err(CoreError::validation("amount_paise", "must not be negative"));
+        }
+        let now = now_ms();
+        let cod = input.kind == "cod";
+        let p = Payment {
+            id: new_id(),
+            order_id: input.order_id.clone(),
+            user_id: input.user_id.clone(),
+            kind: input.kind.clone(),
+            method_id: input.method_id.clone(),
+            amount_paise: input.amount_paise,
+            currency: "INR".to_owned(),
+            status: if cod { "cod_pending" } else { "initiated" }.to_owned(),
+            captured_paise: 0,
+            refunded_paise: 0,
+            provider: if cod {
+                "cash".to_owned()
+            } else {
+                self.provider.name().to_owned()
+            },
+            provider_ref: None,
+            failure_reason: None,
+            attempts: i64::from(!cod),
+            created_at: ms_to_rfc3339(now),
+            updated_at: ms_to_rfc3339(now),
+        };
+        let mut tx = self.db.begin().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO payments ({PAYMENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&p.id)
+        .bind(&p.order_id)
+        .bind(&p.user_id)
+        .bind(&p.kind)
+        .bind(p.method_id.clone())
+        .bind(p.amount_paise)
+        .bind(&p.currency)
+        .bind(&p.status)
+        .bind(0_i64)
+        .bind(0_i64)
+        .bind(&p.provider)
+        .bind(None::<String>)
+        .bind(None::<String>)
+        .bind(p.attempts as i32)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        let payment = match inserted {
+            Ok(_) => {
+                emit(&mut tx, catalog::PAYMENT_INITIATED, &p, ctx, json!({})).await?;
+                tx.commit().await?;
+                p
+            }
+            Err(e) if crate::error::is_unique_violation(&e) => {
+                drop(tx);
+                let existing = self.for_order(&input.order_id).await?;
+                if existing.status != "initiated" {
+                    return Ok(existing); // answered before (or voided by a cancellation)
+                }
+                sqlx::query("UPDATE payments SET attempts = attempts + 1, updated_at = ? WHERE id = ?")
+                    .bind(now_ms())
+                    .bind(&existing.id)
+                    .execute(self.db.pool())
+                    .await?;
+                existing
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if cod {
+            return Ok(payment);
+        }
+        let outcome = self.provider.charge(&payment).await?;
+        self.record_outcome(ctx, &payment, outcome).await
+    }
+
+    /// Stores the provider's answer for an `initiated` payment.
+    async fn record_outcome(
+        &self,
+        ctx: &RequestCtx,
+        p: &Payment,
+        outcome: ChargeOutcome,
+    ) -> Result<Payment, CoreError> {
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        let (status, captured, reference, reason) = match &outcome {
+            ChargeOutcome::Captured { reference } => ("captured", p.amount_paise, Some(reference.clone()), None),
+            ChargeOutcome::Declined { reason } => ("failed", 0, None, Some(reason.clone())),
+        };
+        let r = sqlx::query(
+            "UPDATE payments SET status = ?, captured_paise = ?, provider_ref = ?, failure_reason = ?, updated_at = ? \
+             WHERE id = ? AND status = 'initiated'",
+        )
+        .bind(status)
+        .bind(captured)
+        .bind(reference.clone())
+        .bind(reason.clone())
+        .bind(now)
+        .bind(&p.id)
+        .execute(&mut *tx)
+        .await?;
+        let current = self
+            .find(&mut tx, &p.order_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
+        if r.rows_affected() == 1 {
+            let event = if status == "captured" {
+                catalog::PAYMENT_COMPLETED
+            } else {
+                catalog::PAYMENT_FAILED
+            };
+            emit(&mut tx, event, &current, ctx, json!({})).await?;
+            tx.commit().await?;
+            metrics::counter!("nakku_payments_total", "outcome" => status).increment(1);
+            return Ok(current);
+        }
+        tx.commit().await?;
+        // Voided while the provider was answering: money taken for a cancelled order goes back.
+        if current.status == "voided" {
+            if let ChargeOutcome::Captured { reference } = outcome {
+                return self.refund_late_capture(ctx, &current, &reference).await;
+            }
+        }
+        Ok(current)
+    }
+
+    async fn refund_late_capture(&self, ctx: &RequestCtx, p: &Payment, reference: &str) -> Result<Payment, CoreError> {
+        let refund_ref = self.provider.refund(p, p.amount_paise).await?;
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        let r = sqlx::query(
+            "UPDATE payments SET status = 'refunded', captured_paise = amount_paise, refunded_paise = amount_paise, provider_ref = ?, updated_at = ? \
+             WHERE id = ? AND status = 'voided'",
+        )
+        .bind(reference)
+        .bind(now)
+        .bind(&p.id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 1 && p.amount_paise > 0 {
+            self.insert_refund(
+                &mut tx,
+                p,
+                p.amount_paise,
+                "order cancelled while the charge was in flight",
+                "late-capture",
+                &refund_ref,
+            )
+            .await?;
+            let current = self
+                .find(&mut tx, &p.order_id)
+                .await?
+                .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
+            emit(
+                &mut tx,
+                catalog::PAYMENT_REFUNDED,
+                &current,
+                ctx,
+                json!({"refund_paise": p.amount_paise, "reason": "order cancelled while the charge was in flight"}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.for_order(&p.order_id).await
+    }
+
+    async fn insert_refund(
+        &self,
+        conn: &mut AnyConnection,
+        p: &Payment,
+        amount: i64,
+        reason: &str,
+        key: &str,
+        provider_ref: &str,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO refunds (id, payment_id, order_id, amount_paise, reason, idem_key, provider_ref, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(new_id())
+        .bind(&p.id)
+        .bind(&p.order_id)
+        .bind(amount)
+        .bind(reason)
+        .bind(key)
+        .bind(provider_ref)
+        .bind(now)
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Refunds up to what is left of the captured amount (`amount_paise` None: all of it).
+    /// The same key refunds once; asking for more than is left is a 422 and changes nothing.
+    pub async fn refund(&self, ctx: &RequestCtx, order_id: &str, input: RefundInput) -> Result<Payment, CoreError> {
+        let mut v = Validator::new();
+        let key = v.required("key", input.key).and_then(|k| {
+            let k = k.trim().to_owned();
+            v.check(
+                "key",
+                if (1..=100).contains(&k.len()) {
+                    Ok(k)
+                } else {
+                    Err("must be 1-100 characters".to_owned())
+                },
+            )
+        });
+        let reason = match input.reason {
+            Some(r) => v.check("reason", crate::user::parse_text(&r, 500)),
+            None => Some("refund".to_owned()),
+        };
+        if input.amount_paise.is_some_and(|a| a <= 0) {
+            v.add("amount_paise", "must be positive");
+        }
+        v.finish()?;
+        let (Some(key), Some(reason)) = (key, reason) else {
+            return Err(CoreError::validation("key", "is required"));
+        };
+        let p = self.for_order(order_id).await?;
+        let exists = sqlx::query("SELECT 1 AS x FROM refunds WHERE payment_id = ? AND idem_key = ?")
+            .bind(&p.id)
+            .bind(&key)
+            .fetch_optional(self.db.pool())
+            .await?
+            .is_some();
+        if exists {
+            return Ok(p); // refunded before under this key
+        }
+        let left = p.captured_paise - p.refunded_paise;
+        let amount = input.amount_paise.unwrap_or(left);
+        if left <= 0 || amount > left {
+            return Err(CoreError::validation(
+                "amount_paise",
+                format!(
+                    "{amount} paise is more than the {left} paise left to refund (captured {}, refunded {})",
+                    p.captured_paise, p.refunded_paise
+                ),
+            ));
+        }
+        let refund_ref = self.provider.refund(&p, amount).await?;
+        let mut tx = self.db.begin().await?;
+        match self
+            .insert_refund(&mut tx, &p, amount, &reason, &key, &refund_ref)
+            .await
+        {
+            Err(e) if crate::error::is_unique_violation(&e) => {
+                drop(tx);
+                return self.for_order(order_id).await; // a concurrent retry won
+            }
+            other => other?,
+        }
+        let r = sqlx::query(
+            "UPDATE payments SET refunded_paise = refunded_paise + ?, \
+             status = CASE WHEN refunded_paise + ? >= captured_paise THEN 'refunded' ELSE 'partially_refunded' END, updated_at = ? \
+             WHERE id = ? AND refunded_paise + ? <= captured_paise",
+        )
+        .bind(amount)
+        .bind(amount)
+        .bind(now_ms())
+        .bind(&p.id)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(CoreError::validation(
+                "amount_paise",
+                "more than is left to refund (another refund just ran)",
+            ));
+        }
+        let current = self
+            .find(&mut tx, order_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
+        emit(
+            &mut tx,
+            catalog::PAYMENT_REFUNDED,
+            &current,
+            ctx,
+            json!({"refund_paise": amount, "reason": reason, "key": key}),
+        )
+        .await?;
+        tx.commit().await?;
+        metrics::counter!("nakku_refunds_total").increment(1);
+        Ok(current)
+    }
+
+    /// The saga's compensation: nothing owed for this order any more. No payment yet →
+    /// a `voided` one is recorded so a late charge takes nothing; `initiated` (a charge in
+    /// flight or cut by a crash) → the provider is asked and the answer recorded, then
+    /// refunded if captured; captured → refunded in full; cash due → voided.
+    pub async fn cancel(&self, ctx: &RequestCtx, order_id: &str, reason: &str) -> Result<Payment, CoreError> {
+        let now = now_ms();
+        let p = match self.find(&mut *self.db.pool().acquire().await?, order_id).await? {
+            Some(p) => p,
+            None => {
+                let id = new_id();
+                let r = sqlx::query(&format!(
+                    "INSERT INTO payments ({PAYMENT_COLS}) VALUES (?, ?, '', 'none', NULL, 0, 'INR', 'voided', 0, 0, 'none', NULL, ?, 0, ?, ?)"
+                ))
+                .bind(&id)
+                .bind(order_id)
+                .bind(reason)
+                .bind(now)
+                .bind(now)
+                .execute(self.db.pool())
+                .await;
+                match r {
+                    Ok(_) => return self.for_order(order_id).await,
+                    Err(e) if crate::error::is_unique_violation(&e) => self.for_order(order_id).await?,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        match p.status.as_str() {
+            "initiated" => {
+                let outcome = self.provider.lookup(&p).await?;
+                let p = self.record_outcome(ctx, &p, outcome).await?;
+                if p.status == "captured" {
+                    return self.refund_rest(ctx, order_id, reason).await;
+                }
+                Ok(p)
+            }
+            "cod_pending" => {
+                let mut tx = self.db.begin().await?;
+                sqlx::query("UPDATE payments SET status = 'voided', failure_reason = ?, updated_at = ? WHERE id = ? AND status = 'cod_pending'")
+                    .bind(reason)
+                    .bind(now)
+                    .bind(&p.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                self.for_order(order_id).await
+            }
+            "captured" | "partially_refunded" => self.refund_rest(ctx, order_id, reason).await,
+            _ => Ok(p),
+        }
+    }
+
+    async fn refund_rest(&self, ctx: &RequestCtx, order_id: &str, reason: &str) -> Result<Payment, CoreError> {
+        let input = RefundInput {
+            amount_paise: None,
+            reason: Some(reason.chars().take(500).collect()),
+            key: Some("order-cancelled".to_owned()),
+        };
+        match self.refund(ctx, order_id, input).await {
+            // Nothing left (refunded before): fine for a compensation.
+            Err(CoreError::Validation(_)) => self.for_order(order_id).await,
+            other => other,
+        }
+    }
+
+    /// Cash collected at the door: the cash-on-delivery payment becomes captured.
+    pub async fn settle_cod(&self, ctx: &RequestCtx, order_id: &str) -> Result<Payment, CoreError> {
+        let mut tx = self.db.begin().await?;
+        let r = sqlx::query(
+            "UPDATE payments SET status = 'captured', captured_paise = amount_paise, updated_at = ? WHERE order_id = ? AND status = 'cod_pending'",
+        )
+        .bind(now_ms())
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+        let p = self
+            .find(&mut tx, order_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
+        if r.rows_affected() == 1 {
+            emit(&mut tx, catalog::PAYMENT_COMPLETED, &p, ctx, json!({"settled": "cash"})).await?;
+        }
+        tx.commit().await?;
+        Ok(p)
+    }
+}
+
+/// What the order saga asks of payments (the payment service, in process or over HTTP).
+pub trait PaymentPort: Send + Sync {
+    fn resolve_method<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        raw: &'a str,
+    ) -> BoxFut<'a, Result<MethodRef, CoreError>>;
+    fn charge<'a>(&'a self, ctx: &'a RequestCtx, input: ChargeInput) -> BoxFut<'a, Result<Payment, CoreError>>;
+    fn refund<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        input: RefundInput,
+    ) -> BoxFut<'a, Result<Payment, CoreError>>;
+    fn cancel<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        reason: &'a str,
+    ) -> BoxFut<'a, Result<Payment, CoreError>>;
+    fn settle_cod<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<Payment, CoreError>>;
+}
+
+impl PaymentPort for PaymentService {
+    fn resolve_method<'a>(
+        &'a self,
+        _ctx: &'a RequestCtx,
+        user_id: &'a str,
+        raw: &'a str,
+    ) -> BoxFut<'a, Result<MethodRef, CoreError>> {
+        Box::pin(PaymentService::resolve_method(self, user_id, raw))
+    }
+    fn charge<'a>(&'a self, ctx: &'a RequestCtx, input: ChargeInput) -> BoxFut<'a, Result<Payment, CoreError>> {
+        Box::pin(PaymentService::charge(self, ctx, input))
+    }
+    fn refund<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        input: RefundInput,
+    ) -> BoxFut<'a, Result<Payment, CoreError>> {
+        Box::pin(PaymentService::refund(self, ctx, order_id, input))
+    }
+    fn cancel<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        reason: &'a str,
+    ) -> BoxFut<'a, Result<Payment, CoreError>> {
+        Box::pin(PaymentService::cancel(self, ctx, order_id, reason))
+    }
+    fn settle_cod<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<Payment, CoreError>> {
+        Box::pin(PaymentService::settle_cod(self, ctx, order_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_numbers_are_recognised_and_upi_ids_checked() {
+        assert!(looks_like_card_number("4111 1111 1111 1111"));
+        assert!(looks_like_card_number("4111-1111-1111-1111"));
+        assert!(!looks_like_card_number("tok_4111111111111111"));
+        assert_eq!(parse_upi(" Asha.K@okaxis ").unwrap(), "asha.k@okaxis");
+        for bad in ["asha", "@okaxis", "a@b", "asha@ok axis"] {
+            assert!(parse_upi(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,762 @@
+//! Cart → order → payment through the gateway, with the saga: on SQLite with the embedded
+//! log, and on MariaDB with Kafka (when NAKKU_TEST_KAFKA_BROKERS is set).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::helpers::*;
+
+/// One test per topology: SQLite + embedded log, MariaDB + Kafka.
+macro_rules! on_both_topologies {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = super::topology($crate::helpers::Backend::Sqlite, &[]).await {
+                        super::$name(app).await
+                    }
+                }
+            )*
+        }
+        mod mysql_kafka {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = super::topology($crate::helpers::Backend::MySql, &[]).await {
+                        super::$name(app).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_topologies!(
+    a_cart_becomes_a_confirmed_order_and_a_cancellation_puts_everything_back,
+    bad_input_is_refused_clearly_and_changes_nothing,
+    two_hundred_shoppers_race_for_fifty_units,
+    redelivered_events_and_repeated_saga_calls_change_nothing,
+    staff_move_orders_to_delivery_and_illegal_moves_are_refused,
+);
+
+/// The app on `backend`; on MariaDB, on Kafka too when a broker is configured.
+pub async fn topology(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+    let mut env: Vec<(String, String)> = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    if backend == Backend::MySql {
+        match std::env::var("NAKKU_TEST_KAFKA_BROKERS") {
+            Ok(brokers) if !brokers.is_empty() => {
+                let prefix = format!("ord{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+                env.push(("NAKKU_EVENT_BUS".into(), "kafka".into()));
+                env.push(("NAKKU_KAFKA_BROKERS".into(), brokers));
+                env.push(("NAKKU_EVENT_TOPIC_PREFIX".into(), prefix));
+                env.push(("NAKKU_KAFKA_PARTITIONS".into(), "2".into()));
+            }
+            _ => {
+                assert!(
+                    std::env::var("NAKKU_TEST_REQUIRE_KAFKA").map_or(true, |v| v != "1"),
+                    "NAKKU_TEST_REQUIRE_KAFKA=1 but NAKKU_TEST_KAFKA_BROKERS is not set"
+                );
+                eprintln!("NOTE: MariaDB saga tests run on the embedded log; set NAKKU_TEST_KAFKA_BROKERS for Kafka");
+            }
+        }
+    }
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestApp::spawn_full(backend, false, &refs).await
+}
+
+pub const STORE: &str = "ORD-1";
+/// MG Road, inside the test zone.
+pub const LAT: f64 = 12.9716;
+pub const LNG: f64 = 77.5946;
+
+/// A store serving a zone around MG Road, a category, and products stocked there, with
+/// the cart's replicas caught up. Returns the admin token.
+pub async fn shop(app: &TestApp, products: &[(&str, i64, i64)]) -> String {
+    let admin = app.admin_token(9000).await;
+    let r = app
+        .post_as("/inventory/stores", &admin, &json!({"code": STORE, "name": "MG Road", "city": "Bengaluru", "lat": 12.975, "lng": 77.60, "opens_at": "00:00", "closes_at": "00:00"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let zone = json!({"store": STORE, "name": "Central", "geometry": {"type": "Polygon", "coordinates": [[[77.55, 12.93], [77.65, 12.93], [77.65, 13.03], [77.55, 13.03], [77.55, 12.93]]]}});
+    app.eventually(30, || async {
+        let r = app.post_as("/locations/zones", &admin, &zone).await;
+        (r.status() == 201).then_some(())
+    })
+    .await;
+    let r = app.post_as("/categories", &admin, &json!({"name": "Fruit"})).await;
+    assert_eq!(r.status(), 201);
+    for (sku, price, stock) in products {
+        let p = json!({"sku": sku, "name": format!("Fresh {sku}"), "brand": "Farm", "category": "fruit", "unit": "1 kg",
+                       "mrp_paise": price + 1000, "price_paise": price, "max_per_order": 5});
+        let r = app.post_as("/products", &admin, &p).await;
+        assert_eq!(r.status(), 201, "{p}");
+        if *stock > 0 {
+            let r = app
+                .post_as(
+                    format!("/inventory/stores/{STORE}/stock/{sku}/restock"),
+                    &admin,
+                    &json!({"quantity": stock}),
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+        }
+    }
+    for (sku, price, stock) in products {
+        replica_has(app, sku, *price, *stock).await;
+    }
+    admin
+}
+
+/// Waits until the cart's replicas show this price and stock.
+pub async fn replica_has(app: &TestApp, sku: &str, price: i64, stock: i64) {
+    app.eventually(30, || async {
+        let p = sqlx::query("SELECT price_paise FROM cart_products WHERE sku = ?")
+            .bind(sku)
+            .fetch_optional(app.cart_db.pool())
+            .await
+            .unwrap()
+            .map(|r| r.try_get::<i64, _>("price_paise").unwrap());
+        let s = sqlx::query("SELECT available FROM cart_stock WHERE store = ? AND sku = ?")
+            .bind(STORE)
+            .bind(sku)
+            .fetch_optional(app.cart_db.pool())
+            .await
+            .unwrap()
+            .map(|r| r.try_get::<i64, _>("available").unwrap())
+            .unwrap_or(0);
+        (p == Some(price) && s == stock).then_some(())
+    })
+    .await;
+}
+
+/// A signed-up shopper with a serviceable address: (token, address id).
+pub async fn shopper(app: &TestApp, tag: u32) -> (String, String) {
+    let (_, token) = app.signed_up(tag).await;
+    let r = app
+        .post_as("/users/me/addresses", &token, &json!({"label": "Home", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": LAT, "lng": LNG}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let a = body(r).await["data"].clone();
+    assert_eq!(a["serviceable"], true, "{a}");
+    (token, a["id"].as_str().unwrap().to_owned())
+}
+
+pub async fn add(app: &TestApp, token: &str, sku: &str, qty: i64) -> reqwest::Response {
+    app.post_as(
+        "/cart/items",
+        token,
+        &json!({"sku": sku, "quantity": qty, "store": STORE}),
+    )
+    .await
+}
+
+pub async fn place(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwest::Response {
+    app.as_user(reqwest::Method::POST, "/orders", token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until the order's saga has finished; returns the order.
+pub async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
+    app.eventually(60, || async {
+        let o = body(app.get_as(format!("/orders/{id}"), token).await).await["data"].clone();
+        (o["saga"]["state"] == "done").then_some(o)
+    })
+    .await
+}
+
+async fn level(app: &TestApp, sku: &str) -> Value {
+    let r = app
+        .client
+        .get(app.api(&format!("/inventory/stores/{STORE}/stock?skus={sku}")))
+        .send()
+        .await
+        .unwrap();
+    body(r).await["data"]["items"][0].clone()
+}
+
+async fn reconciled(app: &TestApp, admin: &str) {
+    let b = body(app.get_as(format!("/inventory/stores/{STORE}/reconcile"), admin).await).await;
+    assert_eq!(b["data"]["reconciled"], true, "ledger reconciles: {b}");
+}
+
+async fn count(db: &nakku_core::db::Db, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap()
+}
+
+fn statuses(o: &Value) -> Vec<String> {
+    o["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn a_cart_becomes_a_confirmed_order_and_a_cancellation_puts_everything_back(app: TestApp) {
+    let admin = shop(&app, &[("MANGO", 12_000, 10), ("APPLE", 8_000, 10)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
+    let r = add(&app, &token, "APPLE", 1).await;
+    let cart = body(r).await["data"].clone();
+    assert_eq!(cart["item_count"], 3);
+    assert_eq!(cart["items_paise"], 2 * 12_000 + 8_000);
+    assert_eq!(cart["problems"], json!({}));
+
+    // The cart survives: another device (a new token for the same account) sees it.
+    let again = body(app.login("shopper1@example.com", PASSWORD).await).await;
+    let other_device = again["data"]["access_token"].as_str().unwrap().to_owned();
+    let seen = body(app.get_as("/cart", &other_device).await).await["data"].clone();
+    assert_eq!(seen["lines"].as_array().unwrap().len(), 2);
+
+    let quote = body(app.get_as(format!("/cart/checkout?address_id={address}"), &token).await).await["data"].clone();
+    assert_eq!(quote["can_place_order"], true, "{quote}");
+    assert_eq!(quote["items_paise"], 32_000);
+    let delivery = quote["fees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "delivery")
+        .unwrap()
+        .clone();
+    assert!(
+        delivery["amount_paise"].as_i64().unwrap() > 0,
+        "below ₹499 delivery is charged: {quote}"
+    );
+    let total = quote["total_paise"].as_i64().unwrap();
+    assert_eq!(total, 32_000 + quote["fees_paise"].as_i64().unwrap());
+
+    let order_body = json!({"address_id": address, "payment_method": "upi", "substitution": "refund"});
+    let r = place(&app, &token, "checkout-1", &order_body).await;
+    assert_eq!(r.status(), 201);
+    let placed = body(r).await["data"].clone();
+    let id = placed["id"].as_str().unwrap().to_owned();
+    assert_eq!(placed["total_paise"], total, "the order stores what was shown");
+    assert_eq!(placed["fees"], quote["fees"]);
+    assert_eq!(placed["substitution"], "refund");
+
+    // Same key, same body: the same order. Same key, another body: refused.
+    let r = place(&app, &token, "checkout-1", &order_body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    assert_eq!(body(r).await["data"]["id"], id.as_str());
+    let b = error_body(
+        place(
+            &app,
+            &token,
+            "checkout-1",
+            &json!({"address_id": address, "payment_method": "cod"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(b["fields"]["Idempotency-Key"].is_array(), "{b}");
+
+    let o = settled(&app, &token, &id).await;
+    assert_eq!(o["status"], "confirmed", "{o}");
+    assert_eq!(statuses(&o), ["pending", "stock_reserved", "paid", "confirmed"], "{o}");
+    assert_eq!(level(&app, "MANGO").await["on_hand"], 8);
+    let pay = body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"].clone();
+    assert_eq!(pay["status"], "captured");
+    assert_eq!(pay["captured_paise"], total);
+
+    // The ordered lines leave the cart (by event).
+    app.eventually(30, || async {
+        let c = body(app.get_as("/cart", &token).await).await["data"].clone();
+        (c["item_count"] == 0).then_some(())
+    })
+    .await;
+    // History, and nobody else sees the order.
+    let list = body(app.get_as("/orders?status=confirmed", &token).await).await["data"].clone();
+    assert_eq!(list["items"][0]["id"], id.as_str());
+    let (stranger, _) = shopper(&app, 2).await;
+    error_body(app.get_as(format!("/orders/{id}"), &stranger).await, 404).await;
+
+    // Reorder puts the lines back at current prices.
+    let cart = body(app.post_as(format!("/orders/{id}/reorder"), &token, &json!({})).await).await["data"].clone();
+    assert_eq!(cart["item_count"], 3, "{cart}");
+
+    // Remove a line before packing: its stock comes back and its amount is refunded.
+    let o = body(app.delete_as(format!("/orders/{id}/lines/APPLE"), &token, None).await).await["data"].clone();
+    assert_eq!(o["refunded_paise"], 8_000, "{o}");
+    assert_eq!(o["total_paise"], total - 8_000);
+    assert_eq!(level(&app, "APPLE").await["on_hand"], 10);
+
+    // Cancel after payment: refund of the rest + stock back.
+    let r = app
+        .post_as(
+            format!("/orders/{id}/cancel"),
+            &token,
+            &json!({"reason": "ordered by mistake"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let o = settled(&app, &token, &id).await;
+    assert_eq!(o["status"], "cancelled");
+    assert_eq!(o["refunded_paise"], total, "everything captured is refunded: {o}");
+    assert_eq!(level(&app, "MANGO").await["on_hand"], 10);
+    let pay = body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"].clone();
+    assert_eq!(pay["status"], "refunded");
+    assert_eq!(pay["refunded_paise"], pay["captured_paise"]);
+    // Cancelling again changes nothing.
+    let r = app.post_as(format!("/orders/{id}/cancel"), &token, &json!({})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"]["refunded_paise"],
+        total
+    );
+    reconciled(&app, &admin).await;
+    // Every step of the order went out as an event.
+    let kinds: Vec<String> = sqlx::query("SELECT event_type FROM outbox ORDER BY id")
+        .fetch_all(app.order_db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("event_type").unwrap())
+        .collect();
+    for k in ["order.created", "order.updated", "order.cancelled"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+}
+
+async fn bad_input_is_refused_clearly_and_changes_nothing(app: TestApp) {
+    let admin = shop(&app, &[("KIWI", 5_000, 3), ("PEAR", 9_000, 5)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    let order = json!({"address_id": address, "payment_method": "upi"});
+    let orders = || count(&app.order_db, "SELECT COUNT(*) AS n FROM orders");
+
+    // Empty cart.
+    let b = error_body(place(&app, &token, "k1", &order).await, 422).await;
+    assert!(b["fields"]["cart"].is_array(), "{b}");
+    // No key.
+    let r = app.post_as("/orders", &token, &order).await;
+    let b = error_body(r, 422).await;
+    assert!(b["fields"]["Idempotency-Key"].is_array(), "{b}");
+    // Cart limits and stock, per line.
+    let b = error_body(add(&app, &token, "KIWI", 6).await, 422).await;
+    assert!(b["error"].as_str().unwrap().contains("at most 5"), "{b}");
+    let b = error_body(add(&app, &token, "KIWI", 4).await, 422).await;
+    assert!(b["error"].as_str().unwrap().contains("only 3"), "{b}");
+    let b = error_body(add(&app, &token, "NOPE", 1).await, 422).await;
+    assert!(b["fields"]["sku"].is_array(), "{b}");
+    assert_eq!(add(&app, &token, "KIWI", 2).await.status(), 200);
+    assert_eq!(add(&app, &token, "PEAR", 1).await.status(), 200);
+
+    // Another user's saved method.
+    let (other, _) = shopper(&app, 2).await;
+    let m = body(
+        app.post_as(
+            "/payments/methods",
+            &other,
+            &json!({"kind": "upi", "upi_id": "other@okaxis"}),
+        )
+        .await,
+    )
+    .await["data"]
+        .clone();
+    let b = error_body(
+        place(
+            &app,
+            &token,
+            "k2",
+            &json!({"address_id": address, "payment_method": m["id"]}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(b["fields"]["payment_method"].is_array(), "{b}");
+    // A card number is never accepted.
+    let b = error_body(
+        app.post_as(
+            "/payments/methods",
+            &token,
+            &json!({"kind": "card", "token": "4111 1111 1111 1111"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(b["fields"]["token"].is_array(), "{b}");
+    // An address outside every zone.
+    let r = app
+        .post_as("/users/me/addresses", &token, &json!({"label": "Far", "line1": "1 Beach Rd", "city": "Mumbai", "pincode": "400001", "lat": 18.93, "lng": 72.83}))
+        .await;
+    let far = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let b = error_body(
+        place(&app, &token, "k3", &json!({"address_id": far, "payment_method": "upi"})).await,
+        422,
+    )
+    .await;
+    assert!(b["fields"]["address_id"].is_array(), "{b}");
+
+    // The price moves after the shopper added the line: shown per line, and the order
+    // needs the quote that showed the new price.
+    let r = app.get_as("/products?q=KIWI", &admin).await;
+    let kiwi = body(r).await["data"]["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.patch_as(format!("/products/{kiwi}"), &admin, &json!({"price_paise": 5_500}))
+            .await
+            .status(),
+        200
+    );
+    replica_has(&app, "KIWI", 5_500, 3).await;
+    let cart = body(app.get_as("/cart", &token).await).await["data"].clone();
+    let msg = cart["problems"]["items.KIWI"][0].as_str().unwrap();
+    assert!(msg.contains("₹50.00") && msg.contains("₹55.00"), "{cart}");
+    let b = error_body(place(&app, &token, "k4", &order).await, 422).await;
+    assert!(
+        b["fields"]["items.KIWI"][0].as_str().unwrap().contains("price changed"),
+        "{b}"
+    );
+
+    // Out of stock between cart and checkout.
+    let r = app
+        .post_as(
+            format!("/inventory/stores/{STORE}/stock/PEAR/adjust"),
+            &admin,
+            &json!({"delta": -5, "reason": "damaged"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    replica_has(&app, "PEAR", 9_000, 0).await;
+    let b = error_body(place(&app, &token, "k5", &order).await, 422).await;
+    assert!(
+        b["fields"]["items.PEAR"][0].as_str().unwrap().contains("out of stock"),
+        "{b}"
+    );
+    assert_eq!(orders().await, 0, "nothing was placed");
+    assert_eq!(count(&app.payment_db, "SELECT COUNT(*) AS n FROM payments").await, 0);
+
+    // With the line gone and the new price seen (quote_id), the order goes through.
+    assert_eq!(
+        app.delete_as(format!("/cart/items/PEAR?store={STORE}"), &token, None)
+            .await
+            .status(),
+        200
+    );
+    let quote = body(app.get_as(format!("/cart/checkout?address_id={address}"), &token).await).await["data"].clone();
+    let stale = json!({"address_id": address, "payment_method": "upi", "quote_id": "0000000000000000"});
+    let b = error_body(place(&app, &token, "k6", &stale).await, 422).await;
+    assert!(b["fields"]["quote_id"].is_array(), "{b}");
+    let ok = json!({"address_id": address, "payment_method": "upi", "quote_id": quote["quote_id"]});
+    let r = place(&app, &token, "k7", &ok).await;
+    assert_eq!(r.status(), 201);
+    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let o = settled(&app, &token, &id).await;
+    assert_eq!(o["lines"][0]["unit_price_paise"], 5_500);
+    assert_eq!(o["total_paise"], quote["total_paise"]);
+
+    // Refund above what was captured; illegal transitions; another user's order.
+    let b = error_body(
+        app.post_as(
+            format!("/payments/orders/{id}/refunds"),
+            &admin,
+            &json!({"amount_paise": 10_000_000, "key": "r1"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(b["fields"]["amount_paise"].is_array(), "{b}");
+    assert_eq!(count(&app.payment_db, "SELECT COUNT(*) AS n FROM refunds").await, 0);
+    error_body(
+        app.post_as(format!("/payments/orders/{id}/refunds"), &token, &json!({"key": "r1"}))
+            .await,
+        403,
+    )
+    .await;
+    error_body(
+        app.post_as(format!("/orders/{id}/cancel"), &other, &json!({})).await,
+        404,
+    )
+    .await;
+    let b = error_body(
+        app.post_as(format!("/orders/{id}/status"), &admin, &json!({"status": "delivered"}))
+            .await,
+        409,
+    )
+    .await;
+    assert!(b["error"].as_str().unwrap().contains("cannot become delivered"), "{b}");
+    let b = error_body(
+        app.post_as(format!("/orders/{id}/status"), &token, &json!({"status": "packed"}))
+            .await,
+        403,
+    )
+    .await;
+    assert!(b["error"].is_string());
+    assert_eq!(orders().await, 1);
+}
+
+async fn two_hundred_shoppers_race_for_fifty_units(app: TestApp) {
+    let admin = shop(&app, &[("MANGO", 12_000, 50)]).await;
+    let mut shoppers = Vec::new();
+    for i in 0..200 {
+        let (token, address) = shopper(&app, 100 + i).await;
+        assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
+        shoppers.push((token, address));
+    }
+    let placed = futures_util::future::join_all(shoppers.iter().enumerate().map(|(i, (token, address))| {
+        let app = &app;
+        async move {
+            let r = place(
+                app,
+                token,
+                &format!("race-{i}"),
+                &json!({"address_id": address, "payment_method": "upi"}),
+            )
+            .await;
+            assert_eq!(r.status(), 201);
+            body(r).await["data"]["id"].as_str().unwrap().to_owned()
+        }
+    }))
+    .await;
+    let mut confirmed = 0;
+    let mut failed = 0;
+    for ((token, _), id) in shoppers.iter().zip(&placed) {
+        let o = settled(&app, token, id).await;
+        match o["status"].as_str().unwrap() {
+            "confirmed" => confirmed += 1,
+            "failed" => {
+                failed += 1;
+                assert!(o["failure_reason"].as_str().unwrap().contains("stock"), "{o}");
+            }
+            other => panic!("order ended {other}: {o}"),
+        }
+    }
+    assert_eq!((confirmed, failed), (50, 150), "exactly the stock was sold");
+    let l = level(&app, "MANGO").await;
+    assert_eq!(
+        (l["on_hand"].as_i64(), l["reserved"].as_i64()),
+        (Some(0), Some(0)),
+        "{l}"
+    );
+    reconciled(&app, &admin).await;
+    // One payment per order, captured only for the sold ones; nothing charged for the rest.
+    assert_eq!(
+        count(
+            &app.payment_db,
+            "SELECT COUNT(*) AS n FROM payments WHERE status = 'captured'"
+        )
+        .await,
+        50
+    );
+    assert_eq!(
+        count(
+            &app.payment_db,
+            "SELECT COUNT(*) AS n FROM payments WHERE captured_paise > refunded_paise AND status <> 'captured'"
+        )
+        .await,
+        0,
+        "every failed-after-charge order is refunded"
+    );
+    assert_eq!(
+        count(
+            &app.payment_db,
+            "SELECT COUNT(*) AS n FROM (SELECT order_id FROM payments GROUP BY order_id HAVING COUNT(*) > 1) d"
+        )
+        .await,
+        0
+    );
+}
+
+/// Redelivers every event the services published (same ids) and repeats the saga's calls
+/// for a settled order: nothing changes.
+async fn redelivered_events_and_repeated_saga_calls_change_nothing(app: TestApp) {
+    let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    assert_eq!(add(&app, &token, "MANGO", 3).await.status(), 200);
+    let r = place(
+        &app,
+        &token,
+        "dup-1",
+        &json!({"address_id": address, "payment_method": "upi"}),
+    )
+    .await;
+    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&app, &token, &id).await["status"], "confirmed");
+    replica_has(&app, "MANGO", 12_000, 7).await;
+    app.eventually(30, || async {
+        (count(&app.cart_db, "SELECT COUNT(*) AS n FROM cart_items").await == 0).then_some(())
+    })
+    .await;
+    app.eventually(30, || async {
+        (count(
+            &app.product_db,
+            "SELECT CAST(COALESCE(SUM(units), 0) AS SIGNED) AS n FROM product_sales",
+        )
+        .await
+            == 3)
+            .then_some(())
+    })
+    .await;
+    let snapshot = || async {
+        (
+            count(&app.cart_db, "SELECT COUNT(*) AS n FROM active_orders").await,
+            count(&app.cart_db, "SELECT COUNT(*) AS n FROM cart_items").await,
+            count(
+                &app.cart_db,
+                "SELECT CAST(COALESCE(SUM(available), 0) AS SIGNED) AS n FROM cart_stock",
+            )
+            .await,
+            count(
+                &app.product_db,
+                "SELECT CAST(COALESCE(SUM(units), 0) AS SIGNED) AS n FROM product_sales",
+            )
+            .await,
+            count(&app.payment_db, "SELECT COUNT(*) AS n FROM payments").await,
+        )
+    };
+    let before = snapshot().await;
+    // Put a new line in the cart: a redelivered order.created must not take it out.
+    assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
+    let mut messages = Vec::new();
+    for db in [&app.order_db, &app.inventory_db, &app.product_db, &app.payment_db] {
+        let mut conn = db.pool().acquire().await.unwrap();
+        for row in nakku_core::events::outbox::recent(&mut conn, 10_000).await.unwrap() {
+            messages.push(row.envelope.to_message(&app.topic_prefix, 1 << 20).unwrap());
+        }
+    }
+    assert!(messages.len() > 10);
+    app.bus.publish(&messages).await.unwrap();
+    // Wait until the consumers have seen the duplicates (the metric counts them), then compare.
+    app.eventually(30, || async {
+        let m = app
+            .client
+            .get(format!("{}/metrics", app.user))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        m.lines()
+            .filter(|l| {
+                l.starts_with("nakku_consumer_messages_total")
+                    && l.contains("consumer=\"cart.orders\"")
+                    && l.contains("duplicate")
+            })
+            .any(|l| l.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()).unwrap_or(0.0) >= 1.0)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = snapshot().await;
+    assert_eq!(
+        (after.0, after.2, after.3, after.4),
+        (before.0, before.2, before.3, before.4),
+        "replicas unchanged"
+    );
+    assert_eq!(after.1, 1, "the line added after the order stays in the cart");
+
+    // The saga's calls again, for the settled order: same reservation, same payment.
+    let r = body(
+        app.post_as(
+            "/inventory/reservations",
+            &admin,
+            &json!({"order_id": id, "store": STORE, "lines": [{"sku": "MANGO", "quantity": 3}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(r["data"]["status"], "confirmed", "{r}");
+    let p = body(
+        app.post_as(
+            "/payments/charges",
+            &admin,
+            &json!({"order_id": id, "user_id": "x", "amount_paise": 1, "kind": "upi"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(p["data"]["status"], "captured");
+    assert_ne!(p["data"]["amount_paise"], 1, "the first charge stands");
+    assert_eq!(level(&app, "MANGO").await["on_hand"], 7);
+    assert_eq!(
+        count(&app.payment_db, "SELECT COUNT(*) AS n FROM payments").await,
+        before.4
+    );
+    reconciled(&app, &admin).await;
+}
+
+async fn staff_move_orders_to_delivery_and_illegal_moves_are_refused(app: TestApp) {
+    let admin = shop(&app, &[("MANGO", 30_000, 10)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
+    let r = place(
+        &app,
+        &token,
+        "cod-1",
+        &json!({"address_id": address, "payment_method": "cod"}),
+    )
+    .await;
+    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let o = settled(&app, &token, &id).await;
+    assert_eq!(
+        statuses(&o),
+        ["pending", "stock_reserved", "confirmed"],
+        "cash on delivery skips the charge: {o}"
+    );
+    assert_eq!(
+        body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"]["status"],
+        "cod_pending"
+    );
+    for s in ["packed", "out_for_delivery"] {
+        let r = app
+            .post_as(format!("/orders/{id}/status"), &admin, &json!({"status": s}))
+            .await;
+        assert_eq!(r.status(), 200, "{s}");
+    }
+    let b = error_body(
+        app.post_as(format!("/orders/{id}/cancel"), &token, &json!({})).await,
+        409,
+    )
+    .await;
+    assert!(b["error"].as_str().unwrap().contains("out for delivery"), "{b}");
+    let b = error_body(
+        app.delete_as(format!("/orders/{id}/lines/MANGO"), &token, None).await,
+        409,
+    )
+    .await;
+    assert!(b["fields"]["status"].is_array(), "{b}");
+    let r = app
+        .post_as(format!("/orders/{id}/status"), &admin, &json!({"status": "delivered"}))
+        .await;
+    let o = body(r).await["data"].clone();
+    assert_eq!(o["status"], "delivered");
+    assert_eq!(
+        body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"]["status"],
+        "captured",
+        "cash settled at the door"
+    );
+    let b = error_body(
+        app.post_as(format!("/orders/{id}/cancel"), &token, &json!({})).await,
+        409,
+    )
+    .await;
+    assert!(b["error"].as_str().unwrap().contains("delivered"), "{b}");
+    let kinds: Vec<String> = sqlx::query("SELECT event_type FROM outbox ORDER BY id")
+        .fetch_all(app.order_db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("event_type").unwrap())
+        .collect();
+    assert!(kinds.iter().any(|k| k == "order.completed"), "{kinds:?}");
+    // Staff see every order; shoppers cannot filter by other users.
+    let all = body(app.get_as(format!("/orders?store={STORE}"), &admin).await).await["data"]["items"].clone();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    error_body(app.get_as(format!("/orders?store={STORE}"), &token).await, 422).await;
+}
