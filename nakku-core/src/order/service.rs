@@ -832,7 +832,7 @@ fn check_quote(quote: &Quote, seen: Option<&str>) -> Result<(), CoreError> {
         problems.insert(k.clone(), msgs);
     }
     if let Some(s) = seen {
-        if s != quote.quote_id && problems.is_empty() {
+        if s != quote.quote_id {
             problems.insert(
                 "quote_id".into(),
                 vec![format!("the checkout changed since it was shown (total now {}); show it again and place the order with the new quote_id {}", rupees(quote.total_paise), quote.quote_id)],

@@ -798,7 +798,8 @@ impl PaymentService {
     /// refunded if captured; captured → refunded in full; cash due → voided.
     pub async fn cancel(&self, ctx: &RequestCtx, order_id: &str, reason: &str) -> Result<Payment, CoreError> {
         let now = now_ms();
-        let p = match self.find(&mut *self.db.pool().acquire().await?, order_id).await? {
+        let found = self.find(&mut *self.db.pool().acquire().await?, order_id).await?;
+        let p = match found {
             Some(p) => p,
             None => {
                 let id = new_id();

@@ -164,11 +164,18 @@ pub async fn place(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwe
 
 /// Waits until the order's saga has finished; returns the order.
 pub async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
-    app.eventually(60, || async {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
         let o = body(app.get_as(format!("/orders/{id}"), token).await).await["data"].clone();
-        (o["saga"]["state"] == "done").then_some(o)
-    })
-    .await
+        if o["saga"]["state"] == "done" {
+            return o;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "saga of {id} not finished within 60 s: {o}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn level(app: &TestApp, sku: &str) -> Value {
@@ -351,7 +358,8 @@ async fn bad_input_is_refused_clearly_and_changes_nothing(app: TestApp) {
     assert!(b["error"].as_str().unwrap().contains("only 3"), "{b}");
     let b = error_body(add(&app, &token, "NOPE", 1).await, 422).await;
     assert!(b["fields"]["sku"].is_array(), "{b}");
-    assert_eq!(add(&app, &token, "KIWI", 2).await.status(), 200);
+    let r = add(&app, &token, "KIWI", 2).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(add(&app, &token, "PEAR", 1).await.status(), 200);
 
     // Another user's saved method.
@@ -448,6 +456,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing(app: TestApp) {
         200
     );
     let quote = body(app.get_as(format!("/cart/checkout?address_id={address}"), &token).await).await["data"].clone();
+    assert!(quote["quote_id"].is_string(), "{quote}");
     let stale = json!({"address_id": address, "payment_method": "upi", "quote_id": "0000000000000000"});
     let b = error_body(place(&app, &token, "k6", &stale).await, 422).await;
     assert!(b["fields"]["quote_id"].is_array(), "{b}");
