@@ -55,9 +55,9 @@ fn migrate_status_changes_nothing_and_migrate_applies_everything() {
     assert!(out.contains("applied") && !out.contains("│ pending"), "{out}");
     assert!(out.contains("0 pending migration(s)"), "{out}");
 
-    let o = run(nakku(dir.path()).args(["migrate", "--service", "order"]));
+    let o = run(nakku(dir.path()).args(["migrate", "--service", "delivery"]));
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("order"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("delivery"), "{}", stderr(&o));
 }
 
 #[test]
@@ -539,4 +539,235 @@ async fn services_run_as_separate_processes_behind_a_gateway() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+}
+
+async fn order_db_count(dir: &Path, sql: &str) -> i64 {
+    use sqlx::Row;
+    let url = nakku_core::config::Secret::new(format!("sqlite://{}/nakku_order.db", dir.display()));
+    let db = nakku_core::db::Db::connect(&url, 1).await.unwrap();
+    let n = sqlx::query(sql)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap();
+    db.close().await;
+    n
+}
+
+/// `kill -9` while orders are between saga steps (payments take 400 ms each), then start
+/// again: every order ends confirmed or compensated, and stock and payments agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_between_saga_steps_a_restart_settles_every_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("NAKKU_PAYMENT_LATENCY_MS", "400"),
+        ("NAKKU_SAGA_STEP_TIMEOUT_SECS", "5"),
+    ];
+    let mut up = launch(dir.path(), &["up"], &env, "gateway");
+    let c = reqwest::Client::new();
+    let gw = up.gateway.clone();
+    let api = move |p: &str| format!("{gw}/api/v1{p}");
+    let register = |i: u32| json!({"email": format!("s{i}@example.com"), "phone": format!("97{i:08}"), "password": "s3cret-pass", "name": format!("S{i}")});
+    assert_eq!(
+        c.post(api("/auth/register"))
+            .json(&register(0))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let o = run(nakku(dir.path()).args(["users", "set-role", "s0@example.com", "admin"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let login = c
+        .post(api("/auth/login"))
+        .json(&json!({"email": "s0@example.com", "password": "s3cret-pass"}))
+        .send()
+        .await
+        .unwrap();
+    let admin = login.json::<Value>().await.unwrap()["data"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post =
+        |path: &str, token: &str, body: Value| c.post(api(path)).bearer_auth(token.to_owned()).json(&body).send();
+    let r = post("/inventory/stores", &admin, json!({"code": "CRASH-1", "name": "MG Road", "city": "Bengaluru", "lat": 12.975, "lng": 77.60, "opens_at": "00:00", "closes_at": "00:00"})).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let zone = json!({"store": "CRASH-1", "name": "Central", "geometry": {"type": "Polygon", "coordinates": [[[77.55, 12.93], [77.65, 12.93], [77.65, 13.03], [77.55, 13.03], [77.55, 12.93]]]}});
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while post("/locations/zones", &admin, zone.clone()).await.unwrap().status() != 201 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "zone created once the store reached the location service"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        post("/categories", &admin, json!({"name": "Fruit"}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let product = json!({"sku": "MANGO", "name": "Mango", "brand": "Farm", "category": "fruit", "unit": "1 kg", "mrp_paise": 15000, "price_paise": 12000});
+    assert_eq!(post("/products", &admin, product).await.unwrap().status(), 201);
+    let r = post(
+        "/inventory/stores/CRASH-1/stock/MANGO/restock",
+        &admin,
+        json!({"quantity": 20}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let mut shoppers = Vec::new();
+    for i in 1..=12 {
+        let r = c.post(api("/auth/register")).json(&register(i)).send().await.unwrap();
+        let token = r.json::<Value>().await.unwrap()["data"]["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let a = post("/users/me/addresses", &token, json!({"label": "Home", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": 12.9716, "lng": 77.5946})).await.unwrap();
+        let address = a.json::<Value>().await.unwrap()["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The cart learns of the product and its stock by events.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while post(
+            "/cart/items",
+            &token,
+            json!({"sku": "MANGO", "quantity": 1, "store": "CRASH-1"}),
+        )
+        .await
+        .unwrap()
+        .status()
+            != 200
+        {
+            assert!(std::time::Instant::now() < deadline, "the cart sees the product");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        shoppers.push((token, address));
+    }
+    let mut ids = Vec::new();
+    for (i, (token, address)) in shoppers.iter().enumerate() {
+        let r = c
+            .post(api("/orders"))
+            .bearer_auth(token)
+            .header("idempotency-key", format!("crash-{i}"))
+            .json(&json!({"address_id": address, "payment_method": if i % 4 == 0 { "cod" } else { "upi" }}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        ids.push(
+            r.json::<Value>().await.unwrap()["data"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Cancel one while its saga runs: compensation must survive the crash too.
+    let r = c
+        .post(api(&format!("/orders/{}/cancel", ids[1])))
+        .bearer_auth(&shoppers[1].0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    up.child.kill().unwrap(); // SIGKILL: no drain, no flush
+    up.child.wait().unwrap();
+    let unfinished = order_db_count(
+        dir.path(),
+        "SELECT COUNT(*) AS n FROM orders WHERE saga_state <> 'done'",
+    )
+    .await;
+    assert!(unfinished > 0, "the kill landed while sagas were running");
+
+    let again = launch(dir.path(), &["up"], &env, "gateway");
+    let gw = again.gateway.clone();
+    let mut confirmed = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let o = loop {
+            let o: Value = c
+                .get(format!("{gw}/api/v1/orders/{id}"))
+                .bearer_auth(&shoppers[i].0)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if o["data"]["saga"]["state"] == "done" {
+                break o["data"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "order {id} settled after the restart: {o}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        match o["status"].as_str().unwrap() {
+            "confirmed" => confirmed += 1,
+            "cancelled" | "failed" => {}
+            other => panic!("order ended {other}: {o}"),
+        }
+        if i == 1 {
+            assert_eq!(o["status"], "cancelled", "{o}");
+        }
+    }
+    assert!(confirmed >= 10, "{confirmed} of 12 confirmed");
+    let stock: Value = c
+        .get(format!("{gw}/api/v1/inventory/stores/CRASH-1/stock?skus=MANGO"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = &stock["data"]["items"][0];
+    assert_eq!(item["on_hand"], 20 - confirmed, "{stock}");
+    assert_eq!(item["reserved"], 0, "no stock held by a dead saga: {stock}");
+    let login = c
+        .post(format!("{gw}/api/v1/auth/login"))
+        .json(&json!({"email": "s0@example.com", "password": "s3cret-pass"}))
+        .send()
+        .await
+        .unwrap();
+    let admin = login.json::<Value>().await.unwrap()["data"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rec: Value = c
+        .get(format!("{gw}/api/v1/inventory/stores/CRASH-1/reconcile"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rec["data"]["reconciled"], true, "{rec}");
+    // Money: captured only for confirmed prepaid orders; anything else was refunded.
+    let url = nakku_core::config::Secret::new(format!("sqlite://{}/nakku_payment.db", dir.path().display()));
+    let db = nakku_core::db::Db::connect(&url, 1).await.unwrap();
+    use sqlx::Row;
+    let held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM payments WHERE captured_paise > refunded_paise")
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    db.close().await;
+    let prepaid_confirmed = order_db_count(
+        dir.path(),
+        "SELECT COUNT(*) AS n FROM orders WHERE status = 'confirmed' AND payment_kind <> 'cod'",
+    )
+    .await;
+    assert_eq!(
+        held, prepaid_confirmed,
+        "money is kept only for confirmed prepaid orders"
+    );
 }

@@ -75,8 +75,18 @@ enum Done {
 const SAGA: &str = "saga";
 
 impl OrderService {
+    /// How long a step may run. Compensation must finish, however slow the provider is,
+    /// so it gets ten times the step timeout (at least a minute) before it is retried.
+    fn timeout_of(&self, step: Step) -> Duration {
+        match step {
+            Step::Compensate => (self.cfg.step_timeout * 10).max(Duration::from_secs(60)),
+            _ => self.cfg.step_timeout,
+        }
+    }
+
+    /// A driver's lease outlives the longest step it may run.
     fn lease_ms(&self) -> i64 {
-        self.cfg.step_timeout.as_millis() as i64 + 5_000
+        self.timeout_of(Step::Compensate).as_millis() as i64 + 5_000
     }
 
     /// Takes the order's lease: only one driver at a time, across instances.
@@ -128,16 +138,13 @@ impl OrderService {
                 .bind(id)
                 .execute(self.db.pool())
                 .await?;
-            let outcome = tokio::time::timeout(self.cfg.step_timeout, self.run(&ctx, &o, step)).await;
+            let limit = self.timeout_of(step);
+            let outcome = tokio::time::timeout(limit, self.run(&ctx, &o, step)).await;
             let error = match outcome {
                 Ok(Ok(Done::Next)) => continue,
                 Ok(Ok(Done::Finished)) => return Ok(()),
                 Ok(Err(e)) => e.to_string(),
-                Err(_) => format!(
-                    "{} did not answer within {} s",
-                    step.name(),
-                    self.cfg.step_timeout.as_secs()
-                ),
+                Err(_) => format!("{} did not answer within {} s", step.name(), limit.as_secs()),
             };
             return self.step_failed(&o, step, &error).await;
         }

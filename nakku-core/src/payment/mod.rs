@@ -630,7 +630,7 @@ impl PaymentService {
     }
 
     async fn refund_late_capture(&self, ctx: &RequestCtx, p: &Payment, reference: &str) -> Result<Payment, CoreError> {
-        let refund_ref = self.provider.refund(p, p.amount_paise).await?;
+        let refund_ref = self.provider.refund(p, p.amount_paise, "late-capture").await?;
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         let r = sqlx::query(
@@ -744,7 +744,7 @@ impl PaymentService {
                 ),
             ));
         }
-        let refund_ref = self.provider.refund(&p, amount).await?;
+        let refund_ref = self.provider.refund(&p, amount, &key).await?;
         let mut tx = self.db.begin().await?;
         match self
             .insert_refund(&mut tx, &p, amount, &reason, &key, &refund_ref)

@@ -23,8 +23,9 @@ pub trait Provider: Send + Sync {
     fn charge<'a>(&'a self, p: &'a Payment) -> BoxFut<'a, Result<ChargeOutcome, CoreError>>;
     /// The outcome of an earlier charge with this payment id (a lost answer).
     fn lookup<'a>(&'a self, p: &'a Payment) -> BoxFut<'a, Result<ChargeOutcome, CoreError>>;
-    /// Returns `amount` of a captured charge; the provider's refund reference.
-    fn refund<'a>(&'a self, p: &'a Payment, amount: i64) -> BoxFut<'a, Result<String, CoreError>>;
+    /// Returns `amount` of a captured charge; the provider's refund reference. `key`
+    /// (with the payment id) makes a repeated request refund once.
+    fn refund<'a>(&'a self, p: &'a Payment, amount: i64, key: &'a str) -> BoxFut<'a, Result<String, CoreError>>;
 }
 
 /// A provider that answers after a configurable latency and declines a configurable share of
@@ -81,12 +82,12 @@ impl Provider for Simulator {
         Box::pin(async move { Ok(self.decide(p)) })
     }
 
-    fn refund<'a>(&'a self, p: &'a Payment, amount: i64) -> BoxFut<'a, Result<String, CoreError>> {
+    fn refund<'a>(&'a self, p: &'a Payment, amount: i64, key: &'a str) -> BoxFut<'a, Result<String, CoreError>> {
         Box::pin(async move {
             self.wait().await;
             Ok(format!(
                 "simrf_{:016x}",
-                stable_hash(format!("{}:{amount}:{}", p.id, crate::id::new_id()).as_bytes())
+                stable_hash(format!("{}:{amount}:{key}", p.id).as_bytes())
             ))
         })
     }

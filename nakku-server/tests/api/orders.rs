@@ -769,3 +769,132 @@ async fn staff_move_orders_to_delivery_and_illegal_moves_are_refused(app: TestAp
     assert_eq!(all.as_array().unwrap().len(), 1);
     error_body(app.get_as(format!("/orders?store={STORE}"), &token).await, 422).await;
 }
+
+/// Tests that need their own settings, on both topologies.
+macro_rules! on_both_topologies_with {
+    ($env:expr, $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_embedded() {
+                    if let Some(app) = super::topology($crate::helpers::Backend::Sqlite, $env).await {
+                        super::$name(app).await
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql_kafka() {
+                    if let Some(app) = super::topology($crate::helpers::Backend::MySql, $env).await {
+                        super::$name(app).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_both_topologies_with!(
+    &[
+        ("NAKKU_PAYMENT_FAILURE_RATE", "0.2"),
+        ("NAKKU_PAYMENT_LATENCY_MS", "5"),
+        ("NAKKU_PAYMENT_SEED", "42")
+    ],
+    with_a_fifth_of_payments_declined_every_declined_order_gives_its_stock_back,
+);
+
+on_both_topologies_with!(
+    &[
+        ("NAKKU_PAYMENT_LATENCY_MS", "2500"),
+        ("NAKKU_SAGA_STEP_TIMEOUT_SECS", "1")
+    ],
+    a_payment_that_never_answers_in_time_is_compensated_and_never_kept,
+);
+
+async fn with_a_fifth_of_payments_declined_every_declined_order_gives_its_stock_back(app: TestApp) {
+    let admin = shop(&app, &[("MANGO", 12_000, 200)]).await;
+    let mut shoppers = Vec::new();
+    for i in 0..60 {
+        let (token, address) = shopper(&app, 100 + i).await;
+        assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
+        shoppers.push((token, address));
+    }
+    let ids = futures_util::future::join_all(shoppers.iter().enumerate().map(|(i, (token, address))| {
+        let app = &app;
+        async move {
+            let r = place(
+                app,
+                token,
+                &format!("fail-{i}"),
+                &json!({"address_id": address, "payment_method": "upi"}),
+            )
+            .await;
+            assert_eq!(r.status(), 201);
+            body(r).await["data"]["id"].as_str().unwrap().to_owned()
+        }
+    }))
+    .await;
+    let (mut confirmed, mut declined) = (0, 0);
+    for ((token, _), id) in shoppers.iter().zip(&ids) {
+        let o = settled(&app, token, id).await;
+        match o["status"].as_str().unwrap() {
+            "confirmed" => confirmed += 1,
+            "failed" => {
+                declined += 1;
+                assert!(o["failure_reason"].as_str().unwrap().contains("payment failed"), "{o}");
+                let r = body(app.get_as(format!("/inventory/reservations/{id}"), &admin).await).await;
+                assert_eq!(r["data"]["status"], "released", "declined order's stock is back: {r}");
+                let p = body(app.get_as(format!("/payments/orders/{id}"), token).await).await;
+                assert_eq!(
+                    (p["data"]["status"].as_str(), p["data"]["captured_paise"].as_i64()),
+                    (Some("failed"), Some(0))
+                );
+            }
+            other => panic!("order ended {other}: {o}"),
+        }
+    }
+    assert!(
+        declined > 0 && confirmed > 0,
+        "{declined} declined, {confirmed} confirmed"
+    );
+    let l = level(&app, "MANGO").await;
+    assert_eq!(l["on_hand"], 200 - 2 * confirmed, "{l}");
+    assert_eq!(l["reserved"], 0, "{l}");
+    reconciled(&app, &admin).await;
+}
+
+async fn a_payment_that_never_answers_in_time_is_compensated_and_never_kept(app: TestApp) {
+    let admin = shop(&app, &[("MANGO", 12_000, 5)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
+    let r = place(
+        &app,
+        &token,
+        "slow-1",
+        &json!({"address_id": address, "payment_method": "upi"}),
+    )
+    .await;
+    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let o = settled(&app, &token, &id).await;
+    assert_eq!(o["status"], "failed", "{o}");
+    assert!(o["failure_reason"].as_str().unwrap().contains("within 1 s"), "{o}");
+    // The provider did take the money in the end: it is refunded, never kept.
+    let p = app
+        .eventually(30, || async {
+            let p = body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"].clone();
+            (p["status"] != "initiated").then_some(p)
+        })
+        .await;
+    assert_eq!(p["captured_paise"], p["refunded_paise"], "{p}");
+    tokio::time::sleep(Duration::from_secs(3)).await; // the late answer arrives
+    let p = body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"].clone();
+    assert_eq!(
+        p["captured_paise"], p["refunded_paise"],
+        "a late capture is refunded too: {p}"
+    );
+    let l = level(&app, "MANGO").await;
+    assert_eq!(
+        (l["on_hand"].as_i64(), l["reserved"].as_i64()),
+        (Some(5), Some(0)),
+        "{l}"
+    );
+    reconciled(&app, &admin).await;
+}
