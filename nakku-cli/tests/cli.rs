@@ -307,7 +307,10 @@ fn the_readme_documents_every_configuration_key_and_command() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
     let services: Vec<&str> = nakku_core::service::Service::ALL.iter().map(|s| s.name()).collect();
     for k in nakku_core::config::documented_keys() {
-        let per_service = services.iter().find_map(|s| k.key.strip_prefix(&format!("{s}_")));
+        let per_service = services
+            .iter()
+            .find_map(|s| k.key.strip_prefix(&format!("{s}_")))
+            .filter(|rest| ["port", "database_url", "url"].contains(rest));
         let var = match per_service {
             Some(rest) => format!("NAKKU_<SVC>_{}", rest.to_uppercase()),
             None => format!("NAKKU_{}", k.key.to_uppercase()),

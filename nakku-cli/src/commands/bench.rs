@@ -1,4 +1,4 @@
-//! `nakku bench events|inventory|catalogue`: benchmarks, each beside a reference measured in the
+//! `nakku bench events|inventory|catalogue|orders`: benchmarks, each beside a reference measured in the
 //! same run on the same bus or database.
 
 use clap::Subcommand;
@@ -13,6 +13,8 @@ pub enum Command {
     Inventory(super::inventory_bench::Opts),
     /// Catalogue search latency (p50/p99) beside a primary-key lookup
     Catalogue(super::catalogue_bench::Opts),
+    /// The full order flow (cart → order → confirmed) beside the same transactions as raw SQL
+    Orders(super::orders_bench::Opts),
 }
 
 pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
@@ -20,6 +22,7 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
         Command::Events(o) => super::events_bench::run(settings, o).await,
         Command::Inventory(o) => super::inventory_bench::run(o).await,
         Command::Catalogue(o) => super::catalogue_bench::run(o).await,
+        Command::Orders(o) => super::orders_bench::run(o).await,
     }
 }
 

@@ -3,6 +3,7 @@ pub mod catalogue_bench;
 pub mod events;
 pub mod events_bench;
 pub mod inventory_bench;
+pub mod orders_bench;
 pub mod migrate;
 pub mod products;
 pub mod serve;

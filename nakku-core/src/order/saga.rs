@@ -84,9 +84,10 @@ impl OrderService {
         }
     }
 
-    /// A driver's lease outlives the longest step it may run.
-    fn lease_ms(&self) -> i64 {
-        self.timeout_of(Step::Compensate).as_millis() as i64 + 5_000
+    /// A driver's lease outlives the step it runs, so a driver that died mid-step (a crash)
+    /// is replaced soon after that step's timeout.
+    fn lease_ms(&self, step: Step) -> i64 {
+        self.timeout_of(step).as_millis() as i64 + 5_000
     }
 
     /// Takes the order's lease: only one driver at a time, across instances.
@@ -94,7 +95,7 @@ impl OrderService {
         let now = now_ms();
         let r =
             sqlx::query("UPDATE orders SET lease_until = ? WHERE id = ? AND lease_until < ? AND saga_state <> 'done'")
-                .bind(now + self.lease_ms())
+                .bind(now + self.lease_ms(Step::Reserve))
                 .bind(id)
                 .bind(now)
                 .execute(self.db.pool())
@@ -134,7 +135,7 @@ impl OrderService {
                 return Ok(());
             };
             sqlx::query("UPDATE orders SET lease_until = ? WHERE id = ?")
-                .bind(now_ms() + self.lease_ms())
+                .bind(now_ms() + self.lease_ms(step))
                 .bind(id)
                 .execute(self.db.pool())
                 .await?;
