@@ -920,7 +920,7 @@ impl CartPort for CartService {
     ) -> BoxFut<'a, Result<serde_json::Value, CoreError>> {
         Box::pin(async move {
             let view = self.add_many(ctx, user_id, store, &lines).await?;
-            Ok(serde_json::to_value(view).map_err(|e| CoreError::Internal(e.into()))?)
+            serde_json::to_value(view).map_err(|e| CoreError::Internal(e.into()))
         })
     }
 }

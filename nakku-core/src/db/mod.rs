@@ -27,6 +27,64 @@ pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
     display_url: String,
+    /// SQLite: write transactions of this process take turns here. SQLite lets one writer in
+    /// at a time and makes the others poll (its busy handler sleeps 1, 2, 5, 10... ms between
+    /// tries), which under concurrent checkouts wastes most of the time asleep; queueing in
+    /// the process hands the lock over as soon as it is free. Other processes on the same
+    /// file still meet the busy timeout.
+    writer: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+}
+
+/// `query.write_on(&db)`: [`Db::write`] in method position, for statements built with binds.
+pub trait WriteOn<'q>: Sized {
+    fn write_on<'d>(
+        self,
+        db: &'d Db,
+    ) -> impl std::future::Future<Output = Result<sqlx::any::AnyQueryResult, sqlx::Error>> + Send + 'd
+    where
+        'q: 'd;
+}
+
+impl<'q> WriteOn<'q> for sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    fn write_on<'d>(
+        self,
+        db: &'d Db,
+    ) -> impl std::future::Future<Output = Result<sqlx::any::AnyQueryResult, sqlx::Error>> + Send + 'd
+    where
+        'q: 'd,
+    {
+        db.write(self)
+    }
+}
+
+/// A write transaction: an sqlx transaction, plus (SQLite) this process's turn to write,
+/// held until commit, rollback or drop.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl Db {
@@ -74,6 +132,7 @@ impl Db {
             pool,
             dialect,
             display_url,
+            writer: (dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
         })
     }
 
@@ -125,11 +184,43 @@ impl Db {
     /// that reads first and writes later fails at once with SQLITE_BUSY (no busy-timeout
     /// wait) when another connection wrote in between, which in WAL mode is common with the
     /// relay and consumers running beside the request handlers.
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::MySql => self.pool.begin().await,
+    ///
+    /// On SQLite the transaction first waits for this process's turn to write (see
+    /// [`Db`]); a use case must not open a second write transaction on the same database
+    /// while it holds one.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match (&self.writer, self.dialect) {
+            (Some(turns), _) => {
+                let turn = turns
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| sqlx::Error::PoolClosed)?;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx { tx, _turn: Some(turn) })
+            }
+            (None, Dialect::Sqlite) => Ok(Tx {
+                tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                _turn: None,
+            }),
+            (None, Dialect::MySql) => Ok(Tx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            }),
         }
+    }
+
+    /// One write statement outside a transaction, taking this process's turn to write on
+    /// SQLite like [`Db::begin`] does.
+    pub async fn write<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        let _turn = match &self.writer {
+            Some(turns) => Some(turns.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?),
+            None => None,
+        };
+        q.execute(&self.pool).await
     }
 
     pub async fn close(&self) {

@@ -139,11 +139,32 @@ impl Consumer {
                     continue;
                 }
             };
-            for d in &batch {
-                if self.process(d, &shutdown).await == Outcome::Interrupted {
-                    return Ok(());
+            // A batch goes through in one transaction when every message in it applies
+            // cleanly; otherwise message by message, with retries and dead letters.
+            let mut done = 0;
+            if batch.len() > 1 && self.apply_batch(&batch).await {
+                done = batch.len();
+            } else {
+                for d in &batch {
+                    if self.process(d, &shutdown).await == Outcome::Interrupted {
+                        break;
+                    }
+                    done += 1;
                 }
-                // Commit failures are retried: the effect is stored, so a redelivery is a duplicate.
+            }
+            // Offsets: the last finished message per partition (it covers the earlier ones).
+            // Commit failures are retried: the effects are stored, so a redelivery is a duplicate.
+            let mut last: Vec<&Delivery> = Vec::new();
+            for d in &batch[..done] {
+                match last
+                    .iter_mut()
+                    .find(|l| l.topic == d.topic && l.partition == d.partition)
+                {
+                    Some(l) => *l = d,
+                    None => last.push(d),
+                }
+            }
+            for d in last {
                 while let Err(e) = sub.commit(d).await {
                     tracing::warn!(consumer = name, error = %e, "offset commit failed; retrying");
                     tokio::select! {
@@ -151,6 +172,9 @@ impl Consumer {
                         _ = shutdown.cancelled() => return Ok(()),
                     }
                 }
+            }
+            if done < batch.len() {
+                return Ok(()); // interrupted by shutdown
             }
             if let Some(lag) = sub.lag().await {
                 metrics::gauge!("nakku_consumer_lag", "consumer" => name).set(lag as f64);
@@ -270,6 +294,76 @@ impl Consumer {
             _ = tokio::time::sleep(d) => false,
             _ = shutdown.cancelled() => true,
         }
+    }
+
+    /// Applies a whole batch in one transaction, skipping duplicates and types it does not
+    /// handle. False (and nothing stored) when any message is malformed, of an unknown
+    /// version, refused by the handler, or the database fails: the caller then goes message
+    /// by message, which retries and dead-letters precisely.
+    async fn apply_batch(&self, batch: &[Delivery]) -> bool {
+        let name = self.handler.name();
+        let Ok(mut tx) = self.db.begin().await else {
+            return false;
+        };
+        let mut seen = std::collections::HashSet::new();
+        let (mut applied, mut duplicates) = (0u64, 0u64);
+        for d in batch {
+            let Ok(env) = serde_json::from_slice::<Envelope>(&d.payload) else {
+                return false;
+            };
+            let Some((_, max_version)) = self
+                .handler
+                .handles()
+                .iter()
+                .find(|(p, _)| type_matches(p, &env.event_type))
+            else {
+                continue; // not for this consumer
+            };
+            if env.version == 0 || env.version > *max_version {
+                return false;
+            }
+            let known = sqlx::query("SELECT 1 AS x FROM processed_events WHERE consumer = ? AND event_id = ?")
+                .bind(name)
+                .bind(&env.id)
+                .fetch_optional(&mut *tx)
+                .await;
+            match known {
+                Ok(Some(_)) => {
+                    duplicates += 1;
+                    continue;
+                }
+                Ok(None) if !seen.insert(env.id.clone()) => {
+                    duplicates += 1;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(_) => return false,
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO processed_events (consumer, event_id, topic, partition_no, offset_no, processed_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(name)
+            .bind(&env.id)
+            .bind(&d.topic)
+            .bind(i64::from(d.partition))
+            .bind(d.offset)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await;
+            if inserted.is_err() || self.handler.handle(&mut tx, &env).await.is_err() {
+                return false;
+            }
+            applied += 1;
+        }
+        if tx.commit().await.is_err() {
+            return false;
+        }
+        metrics::counter!("nakku_consumer_messages_total", "consumer" => name, "outcome" => "applied")
+            .increment(applied);
+        metrics::counter!("nakku_consumer_messages_total", "consumer" => name, "outcome" => "duplicate")
+            .increment(duplicates);
+        true
     }
 
     async fn apply(&self, d: &Delivery, env: &Envelope) -> Result<Outcome, ApplyError> {

@@ -2,6 +2,7 @@
 //! the error and attempt count, for operators to inspect, retry or purge
 //! (`nakku events dlq ...`).
 
+use crate::db::WriteOn;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -78,7 +79,7 @@ pub async fn insert(
     .bind(i64::from(attempts))
     .bind(now)
     .bind(now)
-    .execute(db.pool())
+    .write_on(db)
     .await?;
     Ok(id)
 }
@@ -128,7 +129,7 @@ pub async fn retry(db: &Db, bus: &dyn EventBus, dl: &DeadLetter) -> anyhow::Resu
         .bind(now)
         .bind(now)
         .bind(&dl.id)
-        .execute(db.pool())
+        .write_on(db)
         .await?;
     Ok(())
 }
@@ -150,5 +151,5 @@ pub async fn purge(db: &Db, id: Option<&str>, consumer: Option<&str>) -> Result<
     if let Some(c) = consumer {
         q = q.bind(c);
     }
-    Ok(q.execute(db.pool()).await?.rows_affected())
+    Ok(db.write(q).await?.rows_affected())
 }

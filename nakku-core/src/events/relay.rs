@@ -9,6 +9,7 @@
 //! - Outages: when the bus is down rows simply wait; the relay backs off (100 ms doubling to
 //!   10 s, with jitter) and `/health` reports the bus down and the backlog.
 
+use crate::db::WriteOn;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -117,7 +118,7 @@ impl Relay {
         .bind(now)
         .bind(&self.instance)
         .bind(now)
-        .execute(self.db.pool())
+        .write_on(&self.db)
         .await?;
         if r.rows_affected() > 0 {
             return Ok(true);
@@ -126,7 +127,7 @@ impl Relay {
             .bind(&self.instance)
             .bind(until)
             .bind(now)
-            .execute(self.db.pool())
+            .write_on(&self.db)
             .await
         {
             Ok(_) => Ok(true),
@@ -139,7 +140,7 @@ impl Relay {
     pub async fn release_lease(&self) {
         let _ = sqlx::query("UPDATE outbox_lease SET expires_at = 0 WHERE name = 'relay' AND holder = ?")
             .bind(&self.instance)
-            .execute(self.db.pool())
+            .write_on(&self.db)
             .await;
     }
 
@@ -183,7 +184,7 @@ impl Relay {
             let _ = sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?")
                 .bind(e.to_string().chars().take(1900).collect::<String>())
                 .bind(seqs[0])
-                .execute(self.db.pool())
+                .write_on(&self.db)
                 .await;
             return Err(e.into());
         }
@@ -249,7 +250,7 @@ async fn mark_published(db: &Db, seqs: &[i64]) -> Result<(), sqlx::Error> {
     for s in seqs {
         q = q.bind(*s);
     }
-    q.execute(db.pool()).await?;
+    db.write(q).await?;
     Ok(())
 }
 

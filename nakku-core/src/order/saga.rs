@@ -15,6 +15,7 @@
 //! the stock. A step that stays unanswered beyond the step timeout is resolved by
 //! compensating. Compensation itself retries until it succeeds.
 
+use crate::db::WriteOn;
 use std::time::Duration;
 
 use super::service::{order_row, Move, OrderRow, OrderService, ROW_COLS};
@@ -90,23 +91,25 @@ impl OrderService {
         self.timeout_of(step).as_millis() as i64 + 5_000
     }
 
-    /// Takes the order's lease: only one driver at a time, across instances.
-    async fn claim(&self, id: &str) -> Result<bool, CoreError> {
+    /// Takes the order's lease: only one driver at a time, across instances. Returns when
+    /// the lease ends, if taken.
+    async fn claim(&self, id: &str) -> Result<Option<i64>, CoreError> {
         let now = now_ms();
+        let until = now + self.lease_ms(Step::Reserve);
         let r =
             sqlx::query("UPDATE orders SET lease_until = ? WHERE id = ? AND lease_until < ? AND saga_state <> 'done'")
-                .bind(now + self.lease_ms(Step::Reserve))
+                .bind(until)
                 .bind(id)
                 .bind(now)
-                .execute(self.db.pool())
+                .write_on(&self.db)
                 .await?;
-        Ok(r.rows_affected() == 1)
+        Ok((r.rows_affected() == 1).then_some(until))
     }
 
     async fn unlease(&self, id: &str) -> Result<(), CoreError> {
         sqlx::query("UPDATE orders SET lease_until = 0 WHERE id = ?")
             .bind(id)
-            .execute(self.db.pool())
+            .write_on(&self.db)
             .await?;
         Ok(())
     }
@@ -114,15 +117,15 @@ impl OrderService {
     /// Runs the order's saga as far as it can go now. Returns quietly when another driver
     /// holds the order; a step that fails is recorded and scheduled for a retry.
     pub async fn drive(&self, id: &str) -> Result<(), CoreError> {
-        if !self.claim(id).await? {
+        let Some(lease) = self.claim(id).await? else {
             return Ok(());
-        }
-        let result = self.drive_claimed(id).await;
+        };
+        let result = self.drive_claimed(id, lease).await;
         let unleased = self.unlease(id).await;
         result.and(unleased)
     }
 
-    async fn drive_claimed(&self, id: &str) -> Result<(), CoreError> {
+    async fn drive_claimed(&self, id: &str, mut lease: i64) -> Result<(), CoreError> {
         let ctx = RequestCtx {
             request_id: id.to_owned(),
             user_agent: None,
@@ -134,12 +137,16 @@ impl OrderService {
             let Some(step) = next_step(&o) else {
                 return Ok(());
             };
-            sqlx::query("UPDATE orders SET lease_until = ? WHERE id = ?")
-                .bind(now_ms() + self.lease_ms(step))
-                .bind(id)
-                .execute(self.db.pool())
-                .await?;
             let limit = self.timeout_of(step);
+            // Renew only when this step could outlast the lease (steps usually take ms).
+            if now_ms() + limit.as_millis() as i64 + 1_000 > lease {
+                lease = now_ms() + self.lease_ms(step);
+                sqlx::query("UPDATE orders SET lease_until = ? WHERE id = ?")
+                    .bind(lease)
+                    .bind(id)
+                    .write_on(&self.db)
+                    .await?;
+            }
             let outcome = tokio::time::timeout(limit, self.run(&ctx, &o, step)).await;
             let error = match outcome {
                 Ok(Ok(Done::Next)) => continue,
@@ -184,7 +191,7 @@ impl OrderService {
             .bind(error.chars().take(500).collect::<String>())
             .bind(now + backoff)
             .bind(&o.id)
-            .execute(self.db.pool())
+            .write_on(&self.db)
             .await?;
         Ok(())
     }

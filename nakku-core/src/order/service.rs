@@ -1,6 +1,7 @@
 //! Order use cases: placing (idempotent per key), reading, history, cancellation, line
 //! removal, reorder and the staff's status moves. The saga itself is in [`super::saga`].
 
+use crate::db::WriteOn;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -660,7 +661,7 @@ impl OrderService {
             .bind(now_ms())
             .bind(id)
             .bind(sku)
-            .execute(self.db.pool())
+            .write_on(&self.db)
             .await?;
         self.stock.return_line(ctx, id, sku).await?;
         let mut refunded = 0;

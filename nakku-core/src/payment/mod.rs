@@ -10,6 +10,7 @@
 
 pub mod provider;
 
+use crate::db::WriteOn;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -390,7 +391,7 @@ impl PaymentService {
             .bind(now_ms())
             .bind(id)
             .bind(user_id)
-            .execute(self.db.pool())
+            .write_on(&self.db)
             .await?;
         if r.rows_affected() == 0 {
             return Err(CoreError::NotFound("payment method".to_owned()));
@@ -566,7 +567,7 @@ impl PaymentService {
                 sqlx::query("UPDATE payments SET attempts = attempts + 1, updated_at = ? WHERE id = ?")
                     .bind(now_ms())
                     .bind(&existing.id)
-                    .execute(self.db.pool())
+                    .write_on(&self.db)
                     .await?;
                 existing
             }
@@ -811,7 +812,7 @@ impl PaymentService {
                 .bind(reason)
                 .bind(now)
                 .bind(now)
-                .execute(self.db.pool())
+                .write_on(&self.db)
                 .await;
                 match r {
                     Ok(_) => return self.for_order(order_id).await,
