@@ -107,48 +107,7 @@ impl Handler for StockReplica {
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let p = &env.payload;
-            let (store, sku) = (field(p, "store")?, field(p, "sku")?);
-            let available = p["available"]
-                .as_i64()
-                .ok_or_else(|| anyhow::anyhow!("available missing"))?;
-            let at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
-                .map(|t| t.timestamp_millis())
-                .unwrap_or_else(|_| now_ms());
-            let updated = sqlx::query(
-                "UPDATE cart_stock SET available = ?, event_ms = ?, updated_at = ? WHERE store = ? AND sku = ? AND event_ms <= ?",
-            )
-            .bind(available)
-            .bind(at)
-            .bind(now_ms())
-            .bind(store)
-            .bind(sku)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
-            if updated.rows_affected() == 0 {
-                let exists = sqlx::query("SELECT 1 AS x FROM cart_stock WHERE store = ? AND sku = ?")
-                    .bind(store)
-                    .bind(sku)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .is_some();
-                if !exists {
-                    sqlx::query(
-                        "INSERT INTO cart_stock (store, sku, available, event_ms, updated_at) VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(store)
-                    .bind(sku)
-                    .bind(available)
-                    .bind(at)
-                    .bind(now_ms())
-                    .execute(conn)
-                    .await?;
-                }
-            }
-            Ok(())
-        })
+        Box::pin(crate::product::replica::apply_stock_event(conn, "cart_stock", env))
     }
 
     fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {

@@ -76,11 +76,12 @@ enum Done {
 const SAGA: &str = "saga";
 
 impl OrderService {
-    /// How long a step may run. Compensation must finish, however slow the provider is,
-    /// so it gets ten times the step timeout (at least a minute) before it is retried.
+    /// How long a step may run. Compensation calls the provider more than once (look up,
+    /// refund), so it gets three times the step timeout (at least 5 s) before it is retried;
+    /// it is retried until it succeeds.
     fn timeout_of(&self, step: Step) -> Duration {
         match step {
-            Step::Compensate => (self.cfg.step_timeout * 10).max(Duration::from_secs(60)),
+            Step::Compensate => (self.cfg.step_timeout * 3).max(Duration::from_secs(5)),
             _ => self.cfg.step_timeout,
         }
     }

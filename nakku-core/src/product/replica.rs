@@ -34,49 +34,7 @@ impl Handler for StockReplica {
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let p = &env.payload;
-            let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
-            let sku = p["sku"].as_str().ok_or_else(|| anyhow::anyhow!("sku missing"))?;
-            let available = p["available"]
-                .as_i64()
-                .ok_or_else(|| anyhow::anyhow!("available missing"))?;
-            let at = occurred_ms(env);
-            let now = now_ms();
-            // Newer facts only: an older event arriving late changes nothing.
-            let updated = sqlx::query(
-                "UPDATE store_stock SET available = ?, event_ms = ?, updated_at = ? WHERE store = ? AND sku = ? AND event_ms <= ?",
-            )
-            .bind(available)
-            .bind(at)
-            .bind(now)
-            .bind(store)
-            .bind(sku)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
-            if updated.rows_affected() == 0 {
-                let exists = sqlx::query("SELECT 1 AS x FROM store_stock WHERE store = ? AND sku = ?")
-                    .bind(store)
-                    .bind(sku)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .is_some();
-                if !exists {
-                    sqlx::query(
-                        "INSERT INTO store_stock (store, sku, available, event_ms, updated_at) VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(store)
-                    .bind(sku)
-                    .bind(available)
-                    .bind(at)
-                    .bind(now)
-                    .execute(conn)
-                    .await?;
-                }
-            }
-            Ok(())
-        })
+        Box::pin(apply_stock_event(conn, "store_stock", env))
     }
 
     fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
@@ -164,4 +122,51 @@ impl Handler for SalesRecorder {
             Ok(())
         })
     }
+}
+
+/// Applies an `inventory.updated` event to a stock replica table `(store, sku, available,
+/// event_ms, updated_at)`: newer facts only, so an older event arriving late changes
+/// nothing. Shared by the catalogue's and the cart's replicas.
+pub async fn apply_stock_event(conn: &mut AnyConnection, table: &'static str, env: &Envelope) -> anyhow::Result<()> {
+    let p = &env.payload;
+    let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
+    let sku = p["sku"].as_str().ok_or_else(|| anyhow::anyhow!("sku missing"))?;
+    let available = p["available"]
+        .as_i64()
+        .ok_or_else(|| anyhow::anyhow!("available missing"))?;
+    let at = occurred_ms(env);
+    let now = now_ms();
+    // Newer facts only: an older event arriving late changes nothing.
+    let updated = sqlx::query(&format!(
+        "UPDATE {table} SET available = ?, event_ms = ?, updated_at = ? WHERE store = ? AND sku = ? AND event_ms <= ?"
+    ))
+    .bind(available)
+    .bind(at)
+    .bind(now)
+    .bind(store)
+    .bind(sku)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        let exists = sqlx::query(&format!("SELECT 1 AS x FROM {table} WHERE store = ? AND sku = ?"))
+            .bind(store)
+            .bind(sku)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
+        if !exists {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (store, sku, available, event_ms, updated_at) VALUES (?, ?, ?, ?, ?)"
+            ))
+            .bind(store)
+            .bind(sku)
+            .bind(available)
+            .bind(at)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
 }

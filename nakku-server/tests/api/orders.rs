@@ -178,6 +178,25 @@ pub async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
     }
 }
 
+/// `n` shoppers, each with `qty` mangoes in the cart, placing their orders at once:
+/// (shoppers, order ids).
+async fn crowd(app: &TestApp, n: u32, qty: i64, prefix: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut shoppers = Vec::new();
+    for i in 0..n {
+        let (token, address) = shopper(app, 100 + i).await;
+        assert_eq!(add(app, &token, "MANGO", qty).await.status(), 200);
+        shoppers.push((token, address));
+    }
+    let ids = futures_util::future::join_all(shoppers.iter().enumerate().map(|(i, (token, address))| async move {
+        let body_ = json!({"address_id": address, "payment_method": "upi"});
+        let r = place(app, token, &format!("{prefix}-{i}"), &body_).await;
+        assert_eq!(r.status(), 201);
+        body(r).await["data"]["id"].as_str().unwrap().to_owned()
+    }))
+    .await;
+    (shoppers, ids)
+}
+
 async fn level(app: &TestApp, sku: &str) -> Value {
     let r = app
         .client
@@ -511,27 +530,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing(app: TestApp) {
 
 async fn two_hundred_shoppers_race_for_fifty_units(app: TestApp) {
     let admin = shop(&app, &[("MANGO", 12_000, 50)]).await;
-    let mut shoppers = Vec::new();
-    for i in 0..200 {
-        let (token, address) = shopper(&app, 100 + i).await;
-        assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
-        shoppers.push((token, address));
-    }
-    let placed = futures_util::future::join_all(shoppers.iter().enumerate().map(|(i, (token, address))| {
-        let app = &app;
-        async move {
-            let r = place(
-                app,
-                token,
-                &format!("race-{i}"),
-                &json!({"address_id": address, "payment_method": "upi"}),
-            )
-            .await;
-            assert_eq!(r.status(), 201);
-            body(r).await["data"]["id"].as_str().unwrap().to_owned()
-        }
-    }))
-    .await;
+    let (shoppers, placed) = crowd(&app, 200, 1, "race").await;
     let mut confirmed = 0;
     let mut failed = 0;
     for ((token, _), id) in shoppers.iter().zip(&placed) {
@@ -811,27 +810,7 @@ on_both_topologies_with!(
 
 async fn with_a_fifth_of_payments_declined_every_declined_order_gives_its_stock_back(app: TestApp) {
     let admin = shop(&app, &[("MANGO", 12_000, 200)]).await;
-    let mut shoppers = Vec::new();
-    for i in 0..60 {
-        let (token, address) = shopper(&app, 100 + i).await;
-        assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
-        shoppers.push((token, address));
-    }
-    let ids = futures_util::future::join_all(shoppers.iter().enumerate().map(|(i, (token, address))| {
-        let app = &app;
-        async move {
-            let r = place(
-                app,
-                token,
-                &format!("fail-{i}"),
-                &json!({"address_id": address, "payment_method": "upi"}),
-            )
-            .await;
-            assert_eq!(r.status(), 201);
-            body(r).await["data"]["id"].as_str().unwrap().to_owned()
-        }
-    }))
-    .await;
+    let (shoppers, ids) = crowd(&app, 60, 2, "fail").await;
     let (mut confirmed, mut declined) = (0, 0);
     for ((token, _), id) in shoppers.iter().zip(&ids) {
         let o = settled(&app, token, id).await;
