@@ -64,6 +64,9 @@ pub struct Relay {
     cfg: RelayConfig,
     instance: String,
     status: Arc<RelayStatus>,
+    /// Until when this instance is known to hold the lease (ms): it is renewed only once
+    /// half of it has passed, not on every poll.
+    held_until: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Backlog figures for health checks.
@@ -98,6 +101,7 @@ impl Relay {
             cfg,
             instance: format!("{}-{}", std::process::id(), new_id()),
             status,
+            held_until: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         }
     }
 
@@ -108,6 +112,17 @@ impl Relay {
     /// Takes or renews the lease; false when another instance holds it.
     async fn hold_lease(&self) -> Result<bool, sqlx::Error> {
         let now = now_ms();
+        let lease_ms = self.cfg.lease.as_millis() as i64;
+        if self.held_until.load(Ordering::Relaxed) - lease_ms / 2 > now {
+            return Ok(true);
+        }
+        let held = self.take_lease(now).await?;
+        let until = if held { now + lease_ms } else { 0 };
+        self.held_until.store(until, Ordering::Relaxed);
+        Ok(held)
+    }
+
+    async fn take_lease(&self, now: i64) -> Result<bool, sqlx::Error> {
         let until = now + self.cfg.lease.as_millis() as i64;
         let r = sqlx::query(
             "UPDATE outbox_lease SET holder = ?, expires_at = ?, updated_at = ? \
@@ -138,6 +153,7 @@ impl Relay {
 
     /// Gives the lease up (at shutdown) so a standby can take over at once.
     pub async fn release_lease(&self) {
+        self.held_until.store(0, Ordering::Relaxed);
         let _ = sqlx::query("UPDATE outbox_lease SET expires_at = 0 WHERE name = 'relay' AND holder = ?")
             .bind(&self.instance)
             .write_on(&self.db)
@@ -200,6 +216,7 @@ impl Relay {
     /// the lease.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut failures: u32 = 0;
+        let mut last_gauge = tokio::time::Instant::now() - Duration::from_secs(2);
         loop {
             let result = tokio::select! {
                 r = self.run_once() => r,
@@ -218,8 +235,12 @@ impl Relay {
                     backoff
                 }
             };
-            if let Ok(b) = backlog(&self.db).await {
-                metrics::gauge!("nakku_outbox_backlog", "service" => self.service).set(b.unpublished as f64);
+            // The backlog gauge: about once a second, not on every poll.
+            if last_gauge.elapsed() >= Duration::from_secs(1) {
+                last_gauge = tokio::time::Instant::now();
+                if let Ok(b) = backlog(&self.db).await {
+                    metrics::gauge!("nakku_outbox_backlog", "service" => self.service).set(b.unpublished as f64);
+                }
             }
             if !pause.is_zero() {
                 tokio::select! {
