@@ -88,7 +88,10 @@ fn serve_refuses_an_unmigrated_database() {
 /// A running `nakku up`; killed on drop.
 struct Running {
     child: Child,
+    /// The URL of the service `launch` was asked for.
     gateway: String,
+    /// Every service the process serves, by name.
+    urls: std::collections::BTreeMap<String, String>,
     stderr_lines: mpsc::Receiver<String>,
 }
 
@@ -132,19 +135,25 @@ fn launch(dir: &Path, args: &[&str], env: &[(&str, &str)], service: &str) -> Run
             let _ = etx.send(line);
         }
     });
-    let gateway = loop {
+    let mut urls = std::collections::BTreeMap::new();
+    loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("nakku prints its addresses");
-        if let Some(url) = line.trim().strip_prefix(service) {
-            if url.starts_with(' ') {
-                break url.trim().to_owned();
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+        if let Some((name, url)) = line.trim().split_once(' ') {
+            if url.trim().starts_with("http://") {
+                urls.insert(name.to_owned(), url.trim().to_owned());
             }
         }
-    };
+    }
+    let gateway = urls.get(service).cloned().expect("the service's address is printed");
     Running {
         child,
         gateway,
+        urls,
         stderr_lines: erx,
     }
 }
@@ -571,87 +580,10 @@ async fn after_a_kill_between_saga_steps_a_restart_settles_every_order() {
     let c = reqwest::Client::new();
     let gw = up.gateway.clone();
     let api = move |p: &str| format!("{gw}/api/v1{p}");
-    let register = |i: u32| json!({"email": format!("s{i}@example.com"), "phone": format!("97{i:08}"), "password": "s3cret-pass", "name": format!("S{i}")});
-    assert_eq!(
-        c.post(api("/auth/register"))
-            .json(&register(0))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
-    let o = run(nakku(dir.path()).args(["users", "set-role", "s0@example.com", "admin"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let login = c
-        .post(api("/auth/login"))
-        .json(&json!({"email": "s0@example.com", "password": "s3cret-pass"}))
-        .send()
-        .await
-        .unwrap();
-    let admin = login.json::<Value>().await.unwrap()["data"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let post =
-        |path: &str, token: &str, body: Value| c.post(api(path)).bearer_auth(token.to_owned()).json(&body).send();
-    let r = post("/inventory/stores", &admin, json!({"code": "CRASH-1", "name": "MG Road", "city": "Bengaluru", "lat": 12.975, "lng": 77.60, "opens_at": "00:00", "closes_at": "00:00"})).await.unwrap();
-    assert_eq!(r.status(), 201);
-    let zone = json!({"store": "CRASH-1", "name": "Central", "geometry": {"type": "Polygon", "coordinates": [[[77.55, 12.93], [77.65, 12.93], [77.65, 13.03], [77.55, 13.03], [77.55, 12.93]]]}});
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while post("/locations/zones", &admin, zone.clone()).await.unwrap().status() != 201 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "zone created once the store reached the location service"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(
-        post("/categories", &admin, json!({"name": "Fruit"}))
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
-    let product = json!({"sku": "MANGO", "name": "Mango", "brand": "Farm", "category": "fruit", "unit": "1 kg", "mrp_paise": 15000, "price_paise": 12000});
-    assert_eq!(post("/products", &admin, product).await.unwrap().status(), 201);
-    let r = post(
-        "/inventory/stores/CRASH-1/stock/MANGO/restock",
-        &admin,
-        json!({"quantity": 20}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200);
-
+    open_shop(&c, &up.gateway, dir.path(), 20).await;
     let mut shoppers = Vec::new();
     for i in 1..=12 {
-        let r = c.post(api("/auth/register")).json(&register(i)).send().await.unwrap();
-        let token = r.json::<Value>().await.unwrap()["data"]["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let a = post("/users/me/addresses", &token, json!({"label": "Home", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": 12.9716, "lng": 77.5946})).await.unwrap();
-        let address = a.json::<Value>().await.unwrap()["data"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        // The cart learns of the product and its stock by events.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while post(
-            "/cart/items",
-            &token,
-            json!({"sku": "MANGO", "quantity": 1, "store": "CRASH-1"}),
-        )
-        .await
-        .unwrap()
-        .status()
-            != 200
-        {
-            assert!(std::time::Instant::now() < deadline, "the cart sees the product");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        shoppers.push((token, address));
+        shoppers.push(shopper_with_a_mango(&c, &up.gateway, i).await);
     }
     let mut ids = Vec::new();
     for (i, (token, address)) in shoppers.iter().enumerate() {
@@ -774,4 +706,185 @@ async fn after_a_kill_between_saga_steps_a_restart_settles_every_order() {
         held, prepaid_confirmed,
         "money is kept only for confirmed prepaid orders"
     );
+}
+
+fn register_body(i: u32) -> Value {
+    json!({"email": format!("s{i}@example.com"), "phone": format!("97{i:08}"), "password": "s3cret-pass", "name": format!("S{i}")})
+}
+
+async fn post_json(c: &reqwest::Client, gw: &str, path: &str, token: &str, body: Value) -> reqwest::Response {
+    c.post(format!("{gw}/api/v1{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Through the gateway at `gw`: an admin (made with `nakku users set-role`), store CRASH-1
+/// with a zone around MG Road, and `stock` mangoes there. Returns the admin's token.
+async fn open_shop(c: &reqwest::Client, gw: &str, dir: &Path, stock: i64) -> String {
+    assert_eq!(
+        post_json(c, gw, "/auth/register", "", register_body(0)).await.status(),
+        201
+    );
+    let o = run(nakku(dir).args(["users", "set-role", "s0@example.com", "admin"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let login = post_json(
+        c,
+        gw,
+        "/auth/login",
+        "",
+        json!({"email": "s0@example.com", "password": "s3cret-pass"}),
+    )
+    .await;
+    let admin = login.json::<Value>().await.unwrap()["data"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let store = json!({"code": "CRASH-1", "name": "MG Road", "city": "Bengaluru", "lat": 12.975, "lng": 77.60, "opens_at": "00:00", "closes_at": "00:00"});
+    assert_eq!(post_json(c, gw, "/inventory/stores", &admin, store).await.status(), 201);
+    let zone = json!({"store": "CRASH-1", "name": "Central", "geometry": {"type": "Polygon", "coordinates": [[[77.55, 12.93], [77.65, 12.93], [77.65, 13.03], [77.55, 13.03], [77.55, 12.93]]]}});
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while post_json(c, gw, "/locations/zones", &admin, zone.clone())
+        .await
+        .status()
+        != 201
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "zone created once the store reached the location service"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        post_json(c, gw, "/categories", &admin, json!({"name": "Fruit"}))
+            .await
+            .status(),
+        201
+    );
+    let product = json!({"sku": "MANGO", "name": "Mango", "brand": "Farm", "category": "fruit", "unit": "1 kg", "mrp_paise": 15000, "price_paise": 12000});
+    assert_eq!(post_json(c, gw, "/products", &admin, product).await.status(), 201);
+    let r = post_json(
+        c,
+        gw,
+        "/inventory/stores/CRASH-1/stock/MANGO/restock",
+        &admin,
+        json!({"quantity": stock}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    admin
+}
+
+/// Shopper `i` with an address by MG Road and one mango in the cart: (token, address id).
+async fn shopper_with_a_mango(c: &reqwest::Client, gw: &str, i: u32) -> (String, String) {
+    let r = post_json(c, gw, "/auth/register", "", register_body(i)).await;
+    let token = r.json::<Value>().await.unwrap()["data"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let address = json!({"label": "Home", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": 12.9716, "lng": 77.5946});
+    let a = post_json(c, gw, "/users/me/addresses", &token, address).await;
+    let address = a.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The cart learns of the product and its stock by events.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let item = json!({"sku": "MANGO", "quantity": 1, "store": "CRASH-1"});
+    while post_json(c, gw, "/cart/items", &token, item.clone()).await.status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "the cart sees the product");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (token, address)
+}
+
+/// Polls an order until its saga is done.
+async fn settled_order(c: &reqwest::Client, gw: &str, token: &str, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let o: Value = c
+            .get(format!("{gw}/api/v1/orders/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if o["data"]["saga"]["state"] == "done" {
+            return o["data"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "order {id} settled: {o}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The production shape: the order service (with the gateway) in one process, the services
+/// it calls in another; the saga reserves, charges, confirms and compensates over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_saga_runs_over_http_when_services_run_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(nakku(dir.path()).arg("migrate"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut args = vec!["serve"];
+    for s in ["user", "product", "inventory", "location", "payment", "cart"] {
+        args.extend(["--service", s]);
+    }
+    let rest = launch(dir.path(), &args, &[], "cart");
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (svc, url) in &rest.urls {
+        env.push((format!("NAKKU_{}_URL", svc.to_uppercase()), url.clone()));
+    }
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let front = launch(
+        dir.path(),
+        &["serve", "--service", "order", "--service", "gateway"],
+        &env_refs,
+        "gateway",
+    );
+    let c = reqwest::Client::new();
+    let gw = front.gateway.clone();
+    let admin = open_shop(&c, &gw, dir.path(), 5).await;
+    let (token, address) = shopper_with_a_mango(&c, &gw, 1).await;
+    let r = c
+        .post(format!("{gw}/api/v1/orders"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "apart-1")
+        .json(&json!({"address_id": address, "payment_method": "upi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let o = settled_order(&c, &gw, &token, &id).await;
+    assert_eq!(o["status"], "confirmed", "{o}");
+    let r = post_json(&c, &gw, &format!("/orders/{id}/cancel"), &token, json!({})).await;
+    assert_eq!(r.status(), 200);
+    let o = settled_order(&c, &gw, &token, &id).await;
+    assert_eq!(o["status"], "cancelled", "{o}");
+    assert_eq!(o["refunded_paise"], o["total_paise"], "{o}");
+    let stock: Value = c
+        .get(format!("{gw}/api/v1/inventory/stores/CRASH-1/stock?skus=MANGO"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stock["data"]["items"][0]["on_hand"], 5, "{stock}");
+    let rec: Value = c
+        .get(format!("{gw}/api/v1/inventory/stores/CRASH-1/reconcile"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rec["data"]["reconciled"], true, "{rec}");
 }
