@@ -251,10 +251,7 @@ impl CartService {
                     price: r.try_get("price_paise")?,
                     mrp: r.try_get("mrp_paise")?,
                     max_per_order: r.try_get("max_per_order")?,
-                    active: r
-                        .try_get::<i32, _>("active")
-                        .map(|a| a != 0)
-                        .or_else(|_| r.try_get::<i64, _>("active").map(|a| a != 0))?,
+                    active: r.try_get::<i64, _>("active")? != 0,
                 },
             );
         }

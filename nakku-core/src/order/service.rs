@@ -71,11 +71,6 @@ pub(super) const ROW_COLS: &str =
     "id, user_id, store, status, payment_kind, payment_method_id, total_paise, saga_state, \
      cancel_requested, failure_reason, attempts, step_started_at";
 
-fn int(r: &AnyRow, c: &str) -> Result<i64, sqlx::Error> {
-    r.try_get::<i64, _>(c)
-        .or_else(|_| r.try_get::<i32, _>(c).map(i64::from))
-}
-
 pub(super) fn order_row(r: &AnyRow) -> Result<OrderRow, sqlx::Error> {
     Ok(OrderRow {
         id: text(r, "id")?,
@@ -86,9 +81,9 @@ pub(super) fn order_row(r: &AnyRow) -> Result<OrderRow, sqlx::Error> {
         payment_method_id: opt_text(r, "payment_method_id")?,
         total_paise: r.try_get("total_paise")?,
         saga_state: text(r, "saga_state")?,
-        cancel_requested: int(r, "cancel_requested")? != 0,
+        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
         failure_reason: opt_text(r, "failure_reason")?,
-        attempts: int(r, "attempts")?,
+        attempts: r.try_get("attempts")?,
         step_started_at: r.try_get("step_started_at")?,
     })
 }

@@ -144,9 +144,7 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment, sqlx::Error> {
         provider: text(r, "provider")?,
         provider_ref: opt_text(r, "provider_ref")?,
         failure_reason: opt_text(r, "failure_reason")?,
-        attempts: r
-            .try_get::<i64, _>("attempts")
-            .or_else(|_| r.try_get::<i32, _>("attempts").map(i64::from))?,
+        attempts: r.try_get("attempts")?,
         created_at: ms_to_rfc3339(r.try_get("created_at")?),
         updated_at: ms_to_rfc3339(r.try_get("updated_at")?),
     })
@@ -163,10 +161,7 @@ fn method_from_row(r: &AnyRow) -> Result<PaymentMethod, sqlx::Error> {
         card_brand: opt_text(r, "card_brand")?,
         upi_id: opt_text(r, "upi_id")?,
         wallet: opt_text(r, "wallet")?,
-        is_default: r
-            .try_get::<i32, _>("is_default")
-            .map(|v| v != 0)
-            .or_else(|_| r.try_get::<i64, _>("is_default").map(|v| v != 0))?,
+        is_default: r.try_get::<i64, _>("is_default")? != 0,
         created_at: r.try_get("created_at")?,
     })
 }
