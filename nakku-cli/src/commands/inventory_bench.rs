@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use nakku_core::db::{migrate, Db};
+use nakku_core::db::{migrate, Db, WriteOn};
 use nakku_core::inventory::{InventoryConfig, InventoryService, Line, ReserveInput, RestockInput, WarehouseInput};
 use nakku_core::service::Service;
 use nakku_core::RequestCtx;
@@ -116,7 +116,7 @@ async fn measure(db: &Db, o: &Opts) -> anyhow::Result<Report> {
                 )
                 .bind(nakku_core::id::now_ms())
                 .bind(&wh)
-                .execute(db.pool())
+                .write_on(&db)
                 .await?;
                 anyhow::ensure!(r.rows_affected() == 1, "bare update found no stock");
             }

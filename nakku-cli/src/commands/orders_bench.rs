@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Args;
 use nakku_core::auth::{JwtKeys, Role};
 use nakku_core::config::{Secret, Settings};
-use nakku_core::db::{migrate, Db};
+use nakku_core::db::{migrate, Db, WriteOn};
 use nakku_core::id::{new_id, now_ms};
 use nakku_core::service::Service;
 use nakku_server::{Application, CancellationToken};
@@ -49,9 +49,13 @@ struct Report {
     database: String,
     workers: usize,
     orders: usize,
+    /// The transactions alone, without the reads around them.
+    raw_writes_orders_per_s: f64,
+    /// The same SQL as the flow (transactions and reads): the ceiling the ratio is against.
     raw_orders_per_s: f64,
     flow_orders_per_s: f64,
     ratio: f64,
+    writes_ratio: f64,
     placement_p50_ms: f64,
     placement_p99_ms: f64,
     half_rate_orders_per_s: f64,
@@ -99,8 +103,14 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     } else {
         let mut t = table(&["measure", "orders/s", "placement p50 ms", "placement p99 ms"]);
         t.add_row(vec![
-            "raw SQL ceiling (same transactions, no HTTP/events)".into(),
+            "raw ceiling: the same SQL (transactions and reads), no HTTP/events".into(),
             format!("{:.0}", report.raw_orders_per_s),
+            "-".into(),
+            "-".into(),
+        ]);
+        t.add_row(vec![
+            "raw ceiling, transactions only (no reads)".into(),
+            format!("{:.0}", report.raw_writes_orders_per_s),
             "-".into(),
             "-".into(),
         ]);
@@ -118,8 +128,14 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         ]);
         println!("{t}");
         println!(
-            "{} on {}, {} shoppers: flow/raw = {:.2}; {} confirmed, {} failed",
-            report.orders, report.database, report.workers, report.ratio, report.confirmed, report.failed
+            "{} on {}, {} shoppers: flow/raw = {:.2} (against transactions only: {:.2}); {} confirmed, {} failed",
+            report.orders,
+            report.database,
+            report.workers,
+            report.ratio,
+            report.writes_ratio,
+            report.confirmed,
+            report.failed
         );
     }
     Ok(())
@@ -134,12 +150,15 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
     let app = Application::build(settings, &[]).await?;
     let gateway = format!("http://{}", app.addr(Service::Gateway).context("gateway")?);
     let db = |s| app.db(s).cloned().context("service database");
-    let (order_db, inventory_db, payment_db, cart_db) = (
-        db(Service::Order)?,
-        db(Service::Inventory)?,
-        db(Service::Payment)?,
-        db(Service::Cart)?,
-    );
+    let dbs = Arc::new(Dbs {
+        order: db(Service::Order)?,
+        inventory: db(Service::Inventory)?,
+        payment: db(Service::Payment)?,
+        cart: db(Service::Cart)?,
+        user: db(Service::User)?,
+        location: db(Service::Location)?,
+    });
+    let order_db = dbs.order.clone();
     let database = order_db.display_url().to_owned();
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(stop.clone()));
@@ -148,7 +167,8 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
             .pool_max_idle_per_host(o.workers * 2)
             .build()?;
         let shoppers = setup(&http, &gateway, o).await?;
-        let raw = raw_ceiling(&order_db, &inventory_db, &payment_db, &cart_db, o).await?;
+        let raw_writes = raw_ceiling(&dbs, o, false).await?;
+        let raw = raw_ceiling(&dbs, o, true).await?;
         let (max, p50, p99) = flow(&http, &gateway, &order_db, &shoppers, o, None).await?;
         let (half, hp50, hp99) = flow(&http, &gateway, &order_db, &shoppers, o, Some(max / 2.0)).await?;
         let count = |status: &'static str| {
@@ -165,9 +185,11 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
             database,
             workers: o.workers,
             orders: o.orders,
+            raw_writes_orders_per_s: raw_writes.round(),
             raw_orders_per_s: raw.round(),
             flow_orders_per_s: max.round(),
             ratio: (max / raw * 100.0).round() / 100.0,
+            writes_ratio: (max / raw_writes * 100.0).round() / 100.0,
             placement_p50_ms: p50,
             placement_p99_ms: p99,
             half_rate_orders_per_s: half.round(),
@@ -208,8 +230,8 @@ async fn setup(http: &reqwest::Client, gw: &str, o: &Opts) -> anyhow::Result<Vec
     })
     .await?;
     call(M::POST, "/categories", &admin, json!({"name": "Bench"})).await?;
-    // Three runs of `--orders`, however unevenly they fall on the skus.
-    let per_sku = (3 * o.orders + 10) as i64;
+    // Four runs of `--orders` (two raw, two flows), however unevenly they fall on the skus.
+    let per_sku = (4 * o.orders + 10) as i64;
     for i in 0..SKUS {
         let sku = format!("BENCH-{i}");
         call(M::POST, "/products", &admin, json!({"sku": sku, "name": format!("Bench item {i}"), "brand": "Bench", "category": "bench", "unit": "1 pc", "mrp_paise": 30000, "price_paise": 25000})).await?;
@@ -361,46 +383,71 @@ async fn done(db: &Db) -> anyhow::Result<i64> {
     )
 }
 
-/// The same writes as the flow, as plain SQL on the same databases: set the cart line; the
-/// order with its line and timeline; the reservation (conditional stock UPDATE, rows,
-/// ledger); the status moves; the payment initiated then captured; the sale. No HTTP, no
-/// outbox, no relay or consumers, no saga bookkeeping beyond the status columns.
-async fn raw_ceiling(order: &Db, inventory: &Db, payment: &Db, cart: &Db, o: &Opts) -> anyhow::Result<f64> {
+/// The service databases the raw ceiling writes and reads.
+struct Dbs {
+    order: Db,
+    inventory: Db,
+    payment: Db,
+    cart: Db,
+    user: Db,
+    location: Db,
+}
+
+/// The same SQL as the flow, as plain statements on the same databases: the transactions
+/// (set the cart line; the order with its line and timeline; the reservation with its
+/// conditional stock UPDATE, rows and ledger; the status moves; the payment initiated then
+/// captured; the sale) and, with `reads`, the reads the services make around them (the
+/// cart, prices and stock as the cart shows them; the checkout's cart, address, zone, store
+/// and load; the idempotency check; the order as answered; the saga's look at the order
+/// before each step; the inventory's store, reservation and stock; the payment). No HTTP,
+/// no outbox, relay or consumers, no saga lease.
+async fn raw_ceiling(dbs: &Arc<Dbs>, o: &Opts, reads: bool) -> anyhow::Result<f64> {
     let wh: String = sqlx::query("SELECT id FROM warehouses WHERE code = ?")
         .bind(STORE)
-        .fetch_one(inventory.pool())
+        .fetch_one(dbs.inventory.pool())
         .await?
         .try_get("id")?;
+    let address = sqlx::query("SELECT id, user_id FROM addresses LIMIT 1")
+        .fetch_one(dbs.user.pool())
+        .await?;
+    let address = Arc::new((
+        nakku_core::db::text(&address, "id")?,
+        nakku_core::db::text(&address, "user_id")?,
+    ));
+    let tag = if reads { "r" } else { "w" };
+    for w in 0..o.workers {
+        let now = now_ms();
+        let upsert = dbs.cart.dialect().upsert("id", &["updated_at"]);
+        sqlx::query(&format!(
+            "INSERT INTO carts (id, user_id, store, version, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?){upsert}"
+        ))
+        .bind(format!("raw-cart-{tag}{w}"))
+        .bind(format!("raw-{tag}{w}"))
+        .bind(STORE)
+        .bind(now)
+        .bind(now)
+        .write_on(&dbs.cart)
+        .await?;
+    }
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..o.workers {
-        let (order, inventory, payment, cart, wh, next) = (
-            order.clone(),
-            inventory.clone(),
-            payment.clone(),
-            cart.clone(),
-            wh.clone(),
-            next.clone(),
-        );
+        let (dbs, wh, address, next) = (dbs.clone(), wh.clone(), address.clone(), next.clone());
         let total = o.orders;
         tasks.spawn(async move {
-            let cart_id = format!("raw-cart-{w}");
+            let shopper = Shopper {
+                cart_id: format!("raw-cart-{tag}{w}"),
+                user_id: format!("raw-{tag}{w}"),
+                address_id: address.0.clone(),
+                address_user: address.1.clone(),
+            };
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= total {
                     break;
                 }
-                raw_order(
-                    &order,
-                    &inventory,
-                    &payment,
-                    &cart,
-                    &wh,
-                    &cart_id,
-                    &format!("BENCH-{}", i % SKUS),
-                )
-                .await?;
+                raw_order(&dbs, &wh, &shopper, &format!("BENCH-{}", i % SKUS), reads).await?;
             }
             anyhow::Ok(())
         });
@@ -411,33 +458,128 @@ async fn raw_ceiling(order: &Db, inventory: &Db, payment: &Db, cart: &Db, o: &Op
     Ok(o.orders as f64 / start.elapsed().as_secs_f64())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn raw_order(
-    order: &Db,
-    inventory: &Db,
-    payment: &Db,
-    cart: &Db,
-    wh: &str,
-    cart_id: &str,
-    sku: &str,
-) -> anyhow::Result<()> {
+struct Shopper {
+    cart_id: String,
+    user_id: String,
+    address_id: String,
+    address_user: String,
+}
+
+/// `read!(db, sql, binds...)`: one read on the pool, rows discarded.
+macro_rules! read {
+    ($db:expr, $sql:expr $(, $b:expr)*) => {
+        sqlx::query($sql)$(.bind($b))*.fetch_all($db.pool()).await?
+    };
+}
+
+/// The cart's prices and stock for its lines, as every cart view and checkout reads them.
+async fn raw_prices(cart: &Db, sku: &str) -> anyhow::Result<()> {
+    read!(cart, "SELECT sku, product_id, name, unit, price_paise, mrp_paise, max_per_order, active FROM cart_products WHERE sku IN (?)", sku);
+    read!(
+        cart,
+        "SELECT sku, available FROM cart_stock WHERE store = ? AND sku IN (?)",
+        STORE,
+        sku
+    );
+    Ok(())
+}
+
+/// The cart row and its lines with their prices and stock.
+async fn raw_cart(cart: &Db, s: &Shopper, sku: &str) -> anyhow::Result<()> {
+    read!(cart, "SELECT id, user_id, store, share_token, share_mode, version FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL", &s.user_id, STORE);
+    read!(
+        cart,
+        "SELECT sku, quantity, price_seen_paise FROM cart_items WHERE cart_id = ? ORDER BY created_at, sku",
+        &s.cart_id
+    );
+    raw_prices(cart, sku).await
+}
+
+const ORDER_COLS: &str = "id, user_id, store, status, payment_kind, payment_method_id, total_paise, saga_state, cancel_requested, failure_reason, attempts, step_started_at";
+
+async fn raw_look(order: &Db, id: &str) -> anyhow::Result<()> {
+    read!(
+        order,
+        &format!("SELECT {ORDER_COLS} FROM orders WHERE id = ? AND deleted_at IS NULL"),
+        id
+    );
+    Ok(())
+}
+
+/// The inventory's look at the store and the order's reservation before it moves stock.
+async fn raw_stock_reads(inventory: &Db, wh: &str, id: &str, sku: &str) -> anyhow::Result<()> {
+    read!(inventory, "SELECT id, code, name, city, lat, lng, opens_at, closes_at, active, created_at, updated_at FROM warehouses WHERE (id = ? OR code = ?) AND deleted_at IS NULL", STORE, STORE);
+    read!(inventory, "SELECT id, order_id, warehouse_id, status, reason, expires_at, created_at, updated_at FROM reservations WHERE order_id = ? AND deleted_at IS NULL", id);
+    read!(inventory, "SELECT sku, on_hand, reserved, low_threshold, low_alerted, out_alerted FROM stock WHERE warehouse_id = ? AND deleted_at IS NULL AND sku IN (?)", wh, sku);
+    Ok(())
+}
+
+async fn raw_order(dbs: &Dbs, wh: &str, s: &Shopper, sku: &str, reads: bool) -> anyhow::Result<()> {
+    let Dbs {
+        order,
+        inventory,
+        payment,
+        cart,
+        user,
+        location,
+    } = dbs;
     let now = now_ms();
     let id = new_id();
+    // The cart line.
+    if reads {
+        read!(cart, "SELECT id, user_id, store, share_token, share_mode, version FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL", &s.user_id, STORE);
+        read!(
+            cart,
+            "SELECT quantity FROM cart_items WHERE cart_id = ? AND sku = ?",
+            &s.cart_id,
+            sku
+        );
+        raw_prices(cart, sku).await?;
+    }
+    let mut tx = cart.begin().await?;
     let upsert = cart.dialect().upsert("cart_id, sku", &["quantity", "updated_at"]);
     sqlx::query(&format!("INSERT INTO cart_items (cart_id, sku, quantity, price_seen_paise, added_by, created_at, updated_at) VALUES (?, ?, 1, 25000, 'raw', ?, ?){upsert}"))
-        .bind(cart_id)
+        .bind(&s.cart_id)
         .bind(sku)
         .bind(now)
         .bind(now)
-        .execute(cart.pool())
+        .execute(&mut *tx)
         .await?;
+    sqlx::query("UPDATE carts SET version = version + 1, updated_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(&s.cart_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if reads {
+        // The cart as the answer shows it; then the checkout.
+        read!(
+            cart,
+            "SELECT sku, quantity, price_seen_paise FROM cart_items WHERE cart_id = ? ORDER BY created_at, sku",
+            &s.cart_id
+        );
+        raw_prices(cart, sku).await?;
+        read!(
+            order,
+            "SELECT id, request_hash FROM orders WHERE user_id = ? AND idem_key = ?",
+            &s.user_id,
+            &id
+        );
+        raw_cart(cart, s, sku).await?;
+        read!(user, "SELECT id, user_id, label, line1, line2, city, pincode, lat, lng, is_default, serviceable, store_code, created_at, updated_at FROM addresses WHERE id = ? AND user_id = ? AND deleted_at IS NULL", &s.address_id, &s.address_user);
+        read!(location, "SELECT id, store_code, name, geometry, active, created_at, updated_at FROM zones WHERE deleted_at IS NULL AND active = 1 AND min_lat <= ? AND max_lat >= ? AND min_lng <= ? AND max_lng >= ?", 12.9716, 12.9716, 77.5946, 77.5946);
+        read!(location, "SELECT id, code, name, lat, lng, opens_at, closes_at, active FROM stores WHERE code = ? AND deleted_at IS NULL", STORE);
+        read!(cart, "SELECT COUNT(*) AS n FROM active_orders WHERE store = ?", STORE);
+    }
+    // The order.
     let mut tx = order.begin().await?;
     sqlx::query(
         "INSERT INTO orders (id, user_id, store, status, payment_kind, substitution, address_id, address, quote, items_paise, fees_paise, total_paise, \
          currency, idem_key, request_hash, saga_state, step_started_at, next_attempt_at, created_at, updated_at) \
-         VALUES (?, 'raw', ?, 'pending', 'upi', 'substitute', 'a', '{}', '{}', 25000, 1500, 26500, 'INR', ?, 'h', 'raw', ?, ?, ?, ?)",
+         VALUES (?, ?, ?, 'pending', 'upi', 'substitute', 'a', '{}', '{}', 25000, 1500, 26500, 'INR', ?, 'h', 'raw', ?, ?, ?, ?)",
     )
     .bind(&id)
+    .bind(&s.user_id)
     .bind(STORE)
     .bind(&id)
     .bind(now)
@@ -455,7 +597,25 @@ async fn raw_order(
         .await?;
     raw_timeline(&mut tx, &id, "pending").await?;
     tx.commit().await?;
+    if reads {
+        // The order as answered; the saga's first look and the lines it reserves.
+        read!(order, "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, step_started_at, next_attempt_at, version, created_at, updated_at FROM orders WHERE id = ? AND deleted_at IS NULL", &id);
+        read!(order, "SELECT sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status FROM order_lines WHERE order_id = ? ORDER BY created_at, sku", &id);
+        read!(
+            order,
+            "SELECT status, note, actor, created_at FROM order_timeline WHERE order_id = ? ORDER BY id",
+            &id
+        );
+        raw_look(order, &id).await?;
+        read!(
+            order,
+            "SELECT sku, quantity FROM order_lines WHERE order_id = ? AND status <> 'removed' ORDER BY sku",
+            &id
+        );
+        raw_stock_reads(inventory, wh, &id, sku).await?;
+    }
 
+    // The reservation.
     let mut tx = inventory.begin().await?;
     let r = sqlx::query("UPDATE stock SET reserved = reserved + 1, updated_at = ? WHERE warehouse_id = ? AND sku = ? AND on_hand - reserved >= 1")
         .bind(now)
@@ -483,21 +643,36 @@ async fn raw_order(
     tx.commit().await?;
     raw_status(order, &id, "stock_reserved").await?;
 
+    // The payment.
+    if reads {
+        raw_look(order, &id).await?;
+        read!(payment, "SELECT id, order_id, user_id, kind, method_id, amount_paise, currency, status, captured_paise, refunded_paise, provider, provider_ref, failure_reason, attempts, created_at, updated_at FROM payments WHERE order_id = ? AND deleted_at IS NULL", &id);
+    }
     let pid = new_id();
     sqlx::query("INSERT INTO payments (id, order_id, user_id, kind, amount_paise, currency, status, provider, attempts, created_at, updated_at) VALUES (?, ?, 'raw', 'upi', 26500, 'INR', 'initiated', 'raw', 1, ?, ?)")
         .bind(&pid)
         .bind(&id)
         .bind(now)
         .bind(now)
-        .execute(payment.pool())
+        .write_on(payment)
         .await?;
     sqlx::query("UPDATE payments SET status = 'captured', captured_paise = amount_paise, updated_at = ? WHERE id = ? AND status = 'initiated'")
         .bind(now)
         .bind(&pid)
-        .execute(payment.pool())
+        .write_on(payment)
         .await?;
     raw_status(order, &id, "paid").await?;
 
+    // The sale.
+    if reads {
+        raw_look(order, &id).await?;
+        raw_stock_reads(inventory, wh, &id, sku).await?;
+        read!(
+            inventory,
+            "SELECT sku, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY sku",
+            &rid
+        );
+    }
     let mut tx = inventory.begin().await?;
     sqlx::query("UPDATE stock SET on_hand = on_hand - 1, reserved = reserved - 1, updated_at = ? WHERE warehouse_id = ? AND sku = ? AND reserved >= 1")
         .bind(now)

@@ -27,12 +27,14 @@ pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
     display_url: String,
-    /// SQLite: write transactions of this process take turns here. SQLite lets one writer in
-    /// at a time and makes the others poll (its busy handler sleeps 1, 2, 5, 10... ms between
-    /// tries), which under concurrent checkouts wastes most of the time asleep; queueing in
-    /// the process hands the lock over as soon as it is free. Other processes on the same
-    /// file still meet the busy timeout.
-    writer: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// SQLite: the one connection this process writes through. SQLite lets one writer in at
+    /// a time and makes the others poll (its busy handler sleeps 1, 2, 5, 10... ms between
+    /// tries), which under concurrent checkouts wastes most of the time asleep; queueing for
+    /// this connection hands the lock over as soon as it is free. Being the only writer,
+    /// its page cache also stays valid between transactions (a connection that sees another
+    /// connection's commit throws its whole cache away). Other processes on the same file
+    /// still meet the busy timeout.
+    writer: Option<AnyPool>,
 }
 
 /// `query.write_on(&db)`: [`Db::write`] in method position, for statements built with binds.
@@ -57,11 +59,10 @@ impl<'q> WriteOn<'q> for sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArgumen
     }
 }
 
-/// A write transaction: an sqlx transaction, plus (SQLite) this process's turn to write,
-/// held until commit, rollback or drop.
+/// A write transaction (on SQLite, on this process's writer connection, held until commit,
+/// rollback or drop).
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Tx {
@@ -106,33 +107,34 @@ impl Db {
         let options = AnyConnectOptions::from_str(&url)
             .with_context(|| format!("parsing database URL {display_url}"))?
             .disable_statement_logging();
-        let pool = AnyPoolOptions::new()
+        let pool = pool_options(dialect)
             .max_connections(match dialect {
                 Dialect::MySql => max_connections,
-                // one writer at a time anyway; a few readers help under WAL
-                Dialect::Sqlite => max_connections.clamp(1, 8),
+                // Readers under WAL: each connection is a thread in sqlx's driver, and on a
+                // small machine more than a few only add context switches.
+                Dialect::Sqlite => max_connections.clamp(1, 4),
             })
             .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("connecting to {display_url}"))?;
+        let writer = match dialect {
+            Dialect::MySql => None,
+            Dialect::Sqlite => Some(
+                pool_options(dialect)
+                    .max_connections(1)
+                    // Waiting for the writer is queueing, not a fault: allow a long queue.
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("connecting to {display_url}"))?,
+            ),
+        };
         Ok(Db {
             pool,
             dialect,
             display_url,
-            writer: (dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
+            writer,
         })
     }
 
@@ -189,43 +191,45 @@ impl Db {
     /// [`Db`]); a use case must not open a second write transaction on the same database
     /// while it holds one.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match (&self.writer, self.dialect) {
-            (Some(turns), _) => {
-                let turn = turns
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| sqlx::Error::PoolClosed)?;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx { tx, _turn: Some(turn) })
-            }
-            (None, Dialect::Sqlite) => Ok(Tx {
-                tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                _turn: None,
-            }),
-            (None, Dialect::MySql) => Ok(Tx {
-                tx: self.pool.begin().await?,
-                _turn: None,
-            }),
-        }
+        let tx = match &self.writer {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await?,
+            None => self.pool.begin().await?,
+        };
+        Ok(Tx { tx })
     }
 
-    /// One write statement outside a transaction, taking this process's turn to write on
-    /// SQLite like [`Db::begin`] does.
+    /// One write statement outside a transaction, on SQLite through this process's writer
+    /// connection like [`Db::begin`].
     pub async fn write<'q>(
         &self,
         q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
-        let _turn = match &self.writer {
-            Some(turns) => Some(turns.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?),
-            None => None,
-        };
-        q.execute(&self.pool).await
+        q.execute(self.writer.as_ref().unwrap_or(&self.pool)).await
     }
 
     pub async fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         self.pool.close().await;
     }
+}
+
+/// Pool options shared by the reader and writer pools: SQLite connections get WAL, a busy
+/// timeout (for writers in other processes) and foreign keys.
+fn pool_options(dialect: Dialect) -> AnyPoolOptions {
+    AnyPoolOptions::new().after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            if dialect == Dialect::Sqlite {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 fn normalise(url: &str) -> String {

@@ -145,15 +145,17 @@ impl EventBus for EmbeddedLog {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(unavailable)?;
             let ts = now_ms();
-            for m in msgs {
-                sqlx::query("INSERT INTO log (topic, key, ts, payload) VALUES (?, ?, ?, ?)")
-                    .bind(&m.topic)
-                    .bind(&m.key)
-                    .bind(ts)
-                    .bind(&m.payload)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
+            // Many rows per statement: each statement is a round trip to sqlx's SQLite thread.
+            for chunk in msgs.chunks(100) {
+                let sql = format!(
+                    "INSERT INTO log (topic, key, ts, payload) VALUES {}",
+                    vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for m in chunk {
+                    q = q.bind(&m.topic).bind(&m.key).bind(ts).bind(&m.payload);
+                }
+                q.execute(&mut *tx).await.map_err(unavailable)?;
             }
             tx.commit().await.map_err(unavailable)?;
             self.appended.notify_waiters();

@@ -92,6 +92,11 @@ impl OrderService {
         self.timeout_of(step).as_millis() as i64 + 5_000
     }
 
+    /// The lease a placing request takes with the order's insert.
+    pub(super) fn first_lease(&self, now: i64) -> i64 {
+        now + self.lease_ms(Step::Reserve)
+    }
+
     /// Takes the order's lease: only one driver at a time, across instances. Returns when
     /// the lease ends, if taken.
     async fn claim(&self, id: &str) -> Result<Option<i64>, CoreError> {
@@ -107,6 +112,7 @@ impl OrderService {
         Ok((r.rows_affected() == 1).then_some(until))
     }
 
+    /// Gives the lease back (a saga that ended gave it back with its last move).
     async fn unlease(&self, id: &str) -> Result<(), CoreError> {
         sqlx::query("UPDATE orders SET lease_until = 0 WHERE id = ?")
             .bind(id)
@@ -121,22 +127,33 @@ impl OrderService {
         let Some(lease) = self.claim(id).await? else {
             return Ok(());
         };
-        let result = self.drive_claimed(id, lease).await;
-        let unleased = self.unlease(id).await;
-        result.and(unleased)
+        self.drive_leased(id, lease).await
     }
 
-    async fn drive_claimed(&self, id: &str, mut lease: i64) -> Result<(), CoreError> {
+    /// Drives an order whose lease this caller holds until `lease`, then gives it back.
+    pub(super) async fn drive_leased(&self, id: &str, lease: i64) -> Result<(), CoreError> {
+        match self.drive_claimed(id, lease).await {
+            Ok(true) => Ok(()),
+            Ok(false) => self.unlease(id).await,
+            Err(e) => {
+                self.unlease(id).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// True when the saga ended (its last move gave the lease back).
+    async fn drive_claimed(&self, id: &str, mut lease: i64) -> Result<bool, CoreError> {
         let ctx = RequestCtx {
             request_id: id.to_owned(),
             user_agent: None,
         };
         for _ in 0..16 {
             let Some(o) = self.load(&mut *self.db.pool().acquire().await?, id).await? else {
-                return Ok(());
+                return Ok(false);
             };
             let Some(step) = next_step(&o) else {
-                return Ok(());
+                return Ok(o.saga_state == "done");
             };
             let limit = self.timeout_of(step);
             // Renew only when this step could outlast the lease (steps usually take ms).
@@ -151,13 +168,14 @@ impl OrderService {
             let outcome = tokio::time::timeout(limit, self.run(&ctx, &o, step)).await;
             let error = match outcome {
                 Ok(Ok(Done::Next)) => continue,
-                Ok(Ok(Done::Finished)) => return Ok(()),
+                Ok(Ok(Done::Finished)) => return Ok(true),
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => format!("{} did not answer within {} s", step.name(), limit.as_secs()),
             };
-            return self.step_failed(&o, step, &error).await;
+            self.step_failed(&o, step, &error).await?;
+            return Ok(false);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// A step errored or timed out: retry later with backoff; past the step timeout, a
@@ -276,7 +294,7 @@ impl OrderService {
                 self.stock.release(ctx, &o.id, &reason).await?;
                 let mut tx = self.db.begin().await?;
                 let r = sqlx::query(
-                    "UPDATE orders SET saga_state = 'done', refunded_paise = ?, attempts = 0, last_error = NULL, version = version + 1, updated_at = ? \
+                    "UPDATE orders SET saga_state = 'done', refunded_paise = ?, attempts = 0, last_error = NULL, lease_until = 0, version = version + 1, updated_at = ? \
                      WHERE id = ? AND saga_state = 'compensating'",
                 )
                 .bind(p.refunded_paise)
@@ -331,9 +349,13 @@ impl OrderService {
             failure,
         };
         // A move that no longer applies (a cancel landed) is fine: the next look decides.
-        self.apply_move(&mut tx, o, &m).await?;
+        let moved = self.apply_move(&mut tx, o, &m).await?;
         tx.commit().await?;
-        Ok(Done::Next)
+        Ok(if moved && saga == "done" {
+            Done::Finished
+        } else {
+            Done::Next
+        })
     }
 
     /// Drives every order whose saga is due and not held by a live driver (after a crash,

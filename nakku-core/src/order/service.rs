@@ -204,12 +204,15 @@ impl OrderService {
         let lines: Vec<&crate::cart::CartLine> = quote.lines.iter().collect();
         let quote_json = serde_json::to_string(&quote).map_err(|e| CoreError::Internal(e.into()))?;
         let address_json = serde_json::to_string(&quote.address).map_err(|e| CoreError::Internal(e.into()))?;
+        // The placing request takes the saga's lease with the insert, and drives it right
+        // after; if this process dies first, the recovery sweep takes over once it ends.
+        let lease = if self.cfg.autodrive { self.first_lease(now) } else { 0 };
         let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO orders (id, user_id, store, status, payment_kind, payment_method_id, substitution, address_id, address, quote, \
              items_paise, fees_paise, total_paise, refunded_paise, currency, note, idem_key, request_hash, saga_state, cancel_requested, \
              attempts, step_started_at, next_attempt_at, lease_until, version, created_at, updated_at) \
-             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'running', 0, 0, ?, ?, 0, 1, ?, ?)",
+             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'running', 0, 0, ?, ?, ?, 1, ?, ?)",
         )
         .bind(&id)
         .bind(user_id)
@@ -228,7 +231,8 @@ impl OrderService {
         .bind(&key)
         .bind(&hash)
         .bind(now)
-        .bind(now + 1_000) // the recovery sweep takes over if this process dies before driving it
+        .bind(now + 1_000)
+        .bind(lease)
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -285,7 +289,7 @@ impl OrderService {
             let me = self.clone();
             let order_id = id.clone();
             tokio::spawn(async move {
-                if let Err(e) = me.drive(&order_id).await {
+                if let Err(e) = me.drive_leased(&order_id, lease).await {
                     tracing::warn!(order_id, error = %e, "saga step failed; the recovery sweep retries it");
                 }
             });
@@ -736,15 +740,18 @@ impl OrderService {
         m: &Move<'_>,
     ) -> Result<bool, CoreError> {
         let now = now_ms();
+        // A saga that is done holds no lease: the driver's last move gives it back.
         let r = sqlx::query(
             "UPDATE orders SET status = ?, saga_state = ?, failure_reason = COALESCE(?, failure_reason), attempts = 0, last_error = NULL, \
-             step_started_at = ?, next_attempt_at = ?, version = version + 1, updated_at = ? WHERE id = ? AND status = ?",
+             step_started_at = ?, next_attempt_at = ?, lease_until = CASE WHEN ? = 'done' THEN 0 ELSE lease_until END, \
+             version = version + 1, updated_at = ? WHERE id = ? AND status = ?",
         )
         .bind(m.to)
         .bind(m.saga)
         .bind(m.failure.map(str::to_owned))
         .bind(now)
         .bind(now)
+        .bind(m.saga)
         .bind(now)
         .bind(&row.id)
         .bind(m.from)
