@@ -210,6 +210,13 @@ async fn level(app: &TestApp, sku: &str) -> Value {
 async fn reconciled(app: &TestApp, admin: &str) {
     let b = body(app.get_as(format!("/inventory/stores/{STORE}/reconcile"), admin).await).await;
     assert_eq!(b["data"]["reconciled"], true, "ledger reconciles: {b}");
+    // A finished saga gave its lease back (else a later step on the order would wait it out).
+    let held = count(
+        &app.order_db,
+        "SELECT COUNT(*) AS n FROM orders WHERE saga_state = 'done' AND lease_until <> 0",
+    )
+    .await;
+    assert_eq!(held, 0, "finished sagas still holding their lease");
 }
 
 async fn count(db: &nakku_core::db::Db, sql: &str) -> i64 {
