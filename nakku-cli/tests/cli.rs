@@ -888,3 +888,79 @@ async fn the_order_saga_runs_over_http_when_services_run_apart() {
         .unwrap();
     assert_eq!(rec["data"]["reconciled"], true, "{rec}");
 }
+
+/// The analytics figures of a real order, then `nakku events replay --consumer analytics
+/// --from 0` into an empty analytics database: the same reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_replayed_into_an_empty_database_reports_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = start_up(dir.path());
+    let c = reqwest::Client::new();
+    let gw = up.gateway.clone();
+    open_shop(&c, &gw, dir.path(), 5).await;
+    let (token, address) = shopper_with_a_mango(&c, &gw, 1).await;
+    let r = c
+        .post(format!("{gw}/api/v1/orders"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "analytics-1")
+        .json(&json!({"address_id": address, "payment_method": "upi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(settled_order(&c, &gw, &token, &id).await["status"], "confirmed");
+    let now = nakku_core::id::now_ms();
+    let range = format!(
+        "from={}&to={}",
+        nakku_core::id::ms_to_rfc3339(now - 3_600_000),
+        nakku_core::id::ms_to_rfc3339(now + 3_600_000)
+    );
+    let admin_login = json!({"email": "s0@example.com", "password": "s3cret-pass"});
+    let figures = |gw: String, range: String, login: Value| {
+        let c = c.clone();
+        async move {
+            let t: Value = post_json(&c, &gw, "/auth/login", "", login).await.json().await.unwrap();
+            let admin = t["data"]["access_token"].as_str().unwrap().to_owned();
+            let s: Value = c
+                .get(format!("{gw}/api/v1/analytics/summary?{range}"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            s["data"].clone()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let f = figures(gw.clone(), range.clone(), admin_login.clone()).await;
+        if f["orders"]["confirmed"] == 1 && f["top_products"][0]["units"] == 1 {
+            break f;
+        }
+        assert!(std::time::Instant::now() < deadline, "analytics counts the order: {f}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    // Stop, empty the analytics database, replay from the beginning, serve again.
+    let pid = up.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(up.child.wait().unwrap().success());
+    tokio::time::sleep(Duration::from_millis(5_200)).await; // the group's liveness lapses
+    for f in ["nakku_analytics.db", "nakku_analytics.db-wal", "nakku_analytics.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    let o = run(nakku(dir.path()).args(["migrate", "--service", "analytics"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(nakku(dir.path()).args(["events", "replay", "--consumer", "analytics", "--from", "0"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("analytics"), "{}", stdout(&o));
+    let again = start_up(dir.path());
+    let after = figures(again.gateway.clone(), range, admin_login).await;
+    assert_eq!(after, before);
+}

@@ -35,6 +35,23 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     h
 }
 
+/// A date (`YYYY-MM-DD`, UTC; its first or, with `end`, last millisecond) or an RFC 3339
+/// time, as epoch milliseconds (filters on lists and reports).
+pub fn parse_day(raw: &str, end: bool) -> Result<i64, String> {
+    let raw = raw.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.timestamp_millis());
+    }
+    let d = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| "must be a date YYYY-MM-DD or an RFC 3339 time".to_owned())?;
+    let t = if end {
+        d.and_hms_milli_opt(23, 59, 59, 999)
+    } else {
+        d.and_hms_opt(0, 0, 0)
+    };
+    Ok(t.map(|t| t.and_utc().timestamp_millis()).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

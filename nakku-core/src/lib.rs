@@ -1,6 +1,7 @@
 //! Nakku's domains and platform: configuration, databases, events, auth. No HTTP and no
 //! terminal code lives here; nakku-server and nakku-cli build on it.
 
+pub mod analytics;
 pub mod auth;
 pub mod cart;
 pub mod config;
@@ -36,6 +37,7 @@ pub fn consumers_of(svc: service::Service) -> Vec<Arc<dyn events::consumer::Hand
             Arc::new(cart::replica::StockReplica),
             Arc::new(cart::replica::OrderFollower),
         ],
+        service::Service::Analytics => vec![Arc::new(analytics::handler::AnalyticsHandler)],
         _ => Vec::new(),
     }
 }

@@ -2,6 +2,7 @@
 //! share. A library first: embed it with [`Application::build`] and
 //! [`Application::run_until_stopped`].
 
+pub mod analytics;
 pub mod cart;
 pub mod clients;
 pub mod error;

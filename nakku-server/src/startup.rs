@@ -61,7 +61,7 @@ impl Application {
         };
         for s in &wanted {
             if !s.is_implemented() {
-                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, order, cart, payment, location)");
+                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, order, cart, payment, location, analytics)");
             }
         }
         let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
@@ -241,6 +241,10 @@ impl Application {
                     ));
                     app.sagas.push(svc.clone());
                     crate::order::router(svc, jwt.clone())
+                }
+                Service::Analytics => {
+                    let svc = Arc::new(nakku_core::analytics::AnalyticsService::new(db.clone()));
+                    crate::analytics::router(svc, jwt.clone())
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };

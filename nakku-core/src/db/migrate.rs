@@ -24,6 +24,8 @@ static SQLITE_CART: Migrator = sqlx::migrate!("../migrations/sqlite/cart");
 static MYSQL_CART: Migrator = sqlx::migrate!("../migrations/mysql/cart");
 static SQLITE_PAYMENT: Migrator = sqlx::migrate!("../migrations/sqlite/payment");
 static MYSQL_PAYMENT: Migrator = sqlx::migrate!("../migrations/mysql/payment");
+static SQLITE_ANALYTICS: Migrator = sqlx::migrate!("../migrations/sqlite/analytics");
+static MYSQL_ANALYTICS: Migrator = sqlx::migrate!("../migrations/mysql/analytics");
 
 /// The migrations of one service on one backend; `None` for services without a database
 /// or whose code has not landed yet.
@@ -43,6 +45,8 @@ pub fn migrator(svc: Service, dialect: Dialect) -> Option<&'static Migrator> {
         (Service::Cart, Dialect::MySql) => Some(&MYSQL_CART),
         (Service::Payment, Dialect::Sqlite) => Some(&SQLITE_PAYMENT),
         (Service::Payment, Dialect::MySql) => Some(&MYSQL_PAYMENT),
+        (Service::Analytics, Dialect::Sqlite) => Some(&SQLITE_ANALYTICS),
+        (Service::Analytics, Dialect::MySql) => Some(&MYSQL_ANALYTICS),
         _ => None,
     }
 }

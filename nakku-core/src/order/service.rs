@@ -15,7 +15,7 @@ use crate::cart::{rupees, Quote};
 use crate::db::{opt_text, text, Db};
 use crate::error::{CoreError, Validator};
 use crate::events::{catalog, outbox, Envelope};
-use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms, stable_hash};
+use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms, parse_day, stable_hash};
 use crate::inventory::Line;
 use crate::payment::{PaymentPort, RefundInput};
 use crate::ports::StockPort;
@@ -96,21 +96,6 @@ pub(super) struct Move<'a> {
     pub note: &'a str,
     pub actor: &'a str,
     pub failure: Option<&'a str>,
-}
-
-fn parse_day(raw: &str, end: bool) -> Result<i64, String> {
-    let raw = raw.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.timestamp_millis());
-    }
-    let d = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|_| "must be a date YYYY-MM-DD or an RFC 3339 time".to_owned())?;
-    let t = if end {
-        d.and_hms_milli_opt(23, 59, 59, 999)
-    } else {
-        d.and_hms_opt(0, 0, 0)
-    };
-    Ok(t.map(|t| t.and_utc().timestamp_millis()).unwrap_or(0))
 }
 
 impl OrderService {

@@ -6,6 +6,7 @@ mod helpers;
 
 mod addresses;
 mod admin;
+mod analytics;
 mod auth;
 mod events;
 mod inventory;

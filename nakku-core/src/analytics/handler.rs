@@ -1,0 +1,275 @@
+//! The `analytics` consumer: every event that moves a figure, folded into the read models
+//! of `migrations/*/analytics`. Times are the events' `occurred_at`, so a replay from the
+//! beginning into an empty database rebuilds the same rows.
+
+use anyhow::Context;
+use sqlx::AnyConnection;
+
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::{catalog, Envelope};
+
+pub const CONSUMER: &str = "analytics";
+
+pub struct AnalyticsHandler;
+
+fn occurred_ms(env: &Envelope) -> anyhow::Result<i64> {
+    Ok(chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
+        .with_context(|| format!("occurred_at {:?}", env.occurred_at))?
+        .timestamp_millis())
+}
+
+fn field<'a>(env: &'a Envelope, key: &str) -> anyhow::Result<&'a str> {
+    env.payload[key]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .with_context(|| format!("{} payload has no {key}", env.event_type))
+}
+
+fn number(env: &Envelope, key: &str) -> anyhow::Result<i64> {
+    env.payload[key]
+        .as_i64()
+        .with_context(|| format!("{} payload has no whole number {key}", env.event_type))
+}
+
+/// The column that records when an order reached `status`, if analytics follows it.
+fn stage_column(status: &str) -> Option<&'static str> {
+    Some(match status {
+        "stock_reserved" => "reserved_ms",
+        "paid" => "paid_ms",
+        "confirmed" => "confirmed_ms",
+        "delivered" => "delivered_ms",
+        "cancelled" => "cancelled_ms",
+        "failed" => "failed_ms",
+        _ => return None,
+    })
+}
+
+async fn order_created(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
+    let id = field(env, "order_id")?;
+    let at = occurred_ms(env)?;
+    sqlx::query(
+        "INSERT INTO a_orders (order_id, store, user_id, payment_kind, status, items_paise, total_paise, created_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(field(env, "store")?)
+    .bind(field(env, "user_id")?)
+    .bind(field(env, "payment_kind")?)
+    .bind(field(env, "status")?)
+    .bind(number(env, "items_paise")?)
+    .bind(number(env, "total_paise")?)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    let lines = env.payload["lines"]
+        .as_array()
+        .context("order.created payload has no lines")?;
+    for l in lines {
+        let sku = l["sku"].as_str().context("an order line has no sku")?;
+        let qty = l["quantity"].as_i64().context("an order line has no quantity")?;
+        let price = l["unit_price_paise"]
+            .as_i64()
+            .context("an order line has no unit_price_paise")?;
+        sqlx::query("INSERT INTO a_order_lines (order_id, sku, quantity, line_paise) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(sku)
+            .bind(qty)
+            .bind(qty * price)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn order_moved(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
+    let id = field(env, "order_id")?;
+    let status = field(env, "status")?;
+    let at = occurred_ms(env)?;
+    let Some(col) = stage_column(status) else {
+        sqlx::query("UPDATE a_orders SET status = ? WHERE order_id = ?")
+            .bind(status)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(());
+    };
+    // Why an order ended: the failure reason, else the note of the move (a cancellation's).
+    let reason = match status {
+        "cancelled" | "failed" => env.payload["failure_reason"]
+            .as_str()
+            .or(env.payload["reason"].as_str())
+            .map(|r| r.chars().take(500).collect::<String>()),
+        _ => None,
+    };
+    // The first time counts: a stage is reached once.
+    let r = sqlx::query(&format!(
+        "UPDATE a_orders SET status = ?, {col} = COALESCE({col}, ?), end_reason = COALESCE(?, end_reason) WHERE order_id = ?"
+    ))
+    .bind(status)
+    .bind(at)
+    .bind(reason)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    anyhow::ensure!(
+        r.rows_affected() == 1,
+        "order {id} moved to {status} before analytics saw it created"
+    );
+    Ok(())
+}
+
+async fn refunded(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
+    // `refunded_paise` is the payment's running total: the largest seen wins.
+    sqlx::query(
+        "UPDATE a_orders SET refunded_paise = CASE WHEN refunded_paise < ? THEN ? ELSE refunded_paise END WHERE order_id = ?",
+    )
+    .bind(number(env, "refunded_paise")?)
+    .bind(number(env, "refunded_paise")?)
+    .bind(field(env, "order_id")?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces a dimension row (dialect-free: delete, then insert).
+async fn replace(conn: &mut AnyConnection, table: &str, key: &str, values: &[&str]) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE {key} = ?"))
+        .bind(values[0])
+        .execute(&mut *conn)
+        .await?;
+    let cols = match table {
+        "a_products" => "sku, name, category_id",
+        _ => "id, name",
+    };
+    let marks = vec!["?"; values.len()].join(", ");
+    let sql = format!("INSERT INTO {table} ({cols}) VALUES ({marks})");
+    let mut q = sqlx::query(&sql);
+    for v in values {
+        q = q.bind(*v);
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
+async fn stock(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
+    let store = field(env, "store")?;
+    let sku = field(env, "sku")?;
+    let available = number(env, "available")?;
+    let at = occurred_ms(env)?;
+    let open = |kind: &'static str| {
+        sqlx::query(
+            "INSERT INTO a_stock_alerts (store, sku, kind, available, opened_ms) SELECT ?, ?, ?, ?, ? \
+             WHERE NOT EXISTS (SELECT 1 FROM a_stock_alerts WHERE store = ? AND sku = ? AND kind = ?)",
+        )
+        .bind(store)
+        .bind(sku)
+        .bind(kind)
+        .bind(available)
+        .bind(at)
+        .bind(store)
+        .bind(sku)
+        .bind(kind)
+    };
+    let close = |kind: &'static str| {
+        sqlx::query("DELETE FROM a_stock_alerts WHERE store = ? AND sku = ? AND kind = ?")
+            .bind(store)
+            .bind(sku)
+            .bind(kind)
+    };
+    match env.event_type.as_str() {
+        catalog::INVENTORY_LOW_STOCK => {
+            open("low").execute(&mut *conn).await?;
+        }
+        catalog::INVENTORY_OUT_OF_STOCK => {
+            open("out").execute(&mut *conn).await?;
+        }
+        catalog::INVENTORY_BACK_IN_STOCK => {
+            close("out").execute(&mut *conn).await?;
+        }
+        _ => {
+            // inventory.updated: a low alert closes once available is above the threshold
+            // again (the inventory re-arms its alert then, without an event of its own).
+            let threshold = number(env, "low_threshold")?;
+            if available > threshold {
+                close("low").execute(&mut *conn).await?;
+            } else {
+                sqlx::query("UPDATE a_stock_alerts SET available = ? WHERE store = ? AND sku = ?")
+                    .bind(available)
+                    .bind(store)
+                    .bind(sku)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if available > 0 {
+                close("out").execute(&mut *conn).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Handler for AnalyticsHandler {
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[
+            (catalog::ORDER_CREATED, 1),
+            (catalog::ORDER_UPDATED, 1),
+            (catalog::PAYMENT_REFUNDED, 1),
+            (catalog::PRODUCT_CREATED, 1),
+            (catalog::PRODUCT_UPDATED, 1),
+            (catalog::CATEGORY_UPDATED, 1),
+            (catalog::INVENTORY_UPDATED, 1),
+            (catalog::INVENTORY_LOW_STOCK, 1),
+            (catalog::INVENTORY_OUT_OF_STOCK, 1),
+            (catalog::INVENTORY_BACK_IN_STOCK, 1),
+        ]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            match env.event_type.as_str() {
+                catalog::ORDER_CREATED => order_created(conn, env).await,
+                catalog::ORDER_UPDATED => order_moved(conn, env).await,
+                catalog::PAYMENT_REFUNDED => refunded(conn, env).await,
+                catalog::PRODUCT_CREATED | catalog::PRODUCT_UPDATED => {
+                    let p = &env.payload["product"];
+                    let text = |k: &str| p[k].as_str().with_context(|| format!("product payload has no {k}"));
+                    replace(
+                        conn,
+                        "a_products",
+                        "sku",
+                        &[text("sku")?, text("name")?, text("category_id")?],
+                    )
+                    .await?;
+                    Ok(())
+                }
+                catalog::CATEGORY_UPDATED => {
+                    let c = &env.payload["category"];
+                    let text = |k: &str| c[k].as_str().with_context(|| format!("category payload has no {k}"));
+                    replace(conn, "a_categories", "id", &[text("id")?, text("name")?]).await?;
+                    Ok(())
+                }
+                _ => stock(conn, env).await,
+            }
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            for t in [
+                "a_orders",
+                "a_order_lines",
+                "a_products",
+                "a_categories",
+                "a_stock_alerts",
+            ] {
+                sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *conn).await?;
+            }
+            Ok(())
+        })
+    }
+}

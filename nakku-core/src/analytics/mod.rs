@@ -1,0 +1,451 @@
+//! Analytics (port 8090, nakku_analytics): read models fed by every event that moves a
+//! business figure ([`handler`]), and the reports the admin API and the dashboard show.
+//!
+//! Figures over a time range count the orders *placed* in it (`[from, to)`), so an order's
+//! later stages are credited to the period it was placed in, and a report for a closed
+//! period stays the same while events keep arriving for other periods. Definitions:
+//! GMV is the total (items and fees) of placed orders that were confirmed; net GMV
+//! subtracts what was refunded on them; average order value is GMV per confirmed order.
+//! Funnel stages: placed → stock reserved → payment secured (captured, or confirmed with
+//! cash on delivery) → confirmed → delivered. Delivery time runs from placement to
+//! delivery.
+
+pub mod handler;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::db::{opt_text, text, Db};
+use crate::error::{CoreError, Validator};
+use crate::id::{ms_to_rfc3339, now_ms, parse_day};
+
+/// `?from=&to=&store=&limit=` of every report.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ReportQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub store: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A validated report range: placed in `[from, to)`, optionally at one store.
+#[derive(Debug, Clone)]
+pub struct Range {
+    pub from: i64,
+    pub to: i64,
+    pub store: Option<String>,
+    pub limit: i64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+/// The longest range a report covers.
+pub const MAX_RANGE_DAYS: i64 = 92;
+/// Points in the orders-per-minute series at most (wider ranges get wider buckets).
+const MAX_POINTS: i64 = 240;
+
+impl ReportQuery {
+    /// Defaults: the last 24 hours, every store, top 10.
+    pub fn range(&self, now: i64) -> Result<Range, CoreError> {
+        let mut v = Validator::new();
+        let to = match &self.to {
+            Some(t) => v.check("to", parse_day(t, true).map(|t| t + 1)),
+            None => Some(now),
+        };
+        let from = match &self.from {
+            Some(f) => v.check("from", parse_day(f, false)),
+            None => to.map(|t| t - DAY_MS),
+        };
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                v.add("from", "must be before to");
+            } else if t - f > MAX_RANGE_DAYS * DAY_MS {
+                v.add("to", format!("a report covers at most {MAX_RANGE_DAYS} days"));
+            }
+        }
+        let store = match &self.store {
+            Some(s) => v.check("store", crate::inventory::parse_code(s)),
+            None => None,
+        };
+        let limit = self.limit.unwrap_or(10);
+        if !(1..=100).contains(&limit) {
+            v.add("limit", "must be from 1 to 100");
+        }
+        v.finish()?;
+        match (from, to) {
+            (Some(from), Some(to)) => Ok(Range { from, to, store, limit }),
+            _ => Err(CoreError::validation("from", "is not a valid range")),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AnalyticsService {
+    db: Db,
+}
+
+/// `WHERE` over placed orders in the range (alias `o`), and its binds.
+fn scope(r: &Range) -> (String, Vec<Bind>) {
+    let mut sql = "o.created_ms >= ? AND o.created_ms < ?".to_owned();
+    let mut binds = vec![Bind::Int(r.from), Bind::Int(r.to)];
+    if let Some(s) = &r.store {
+        sql.push_str(" AND o.store = ?");
+        binds.push(Bind::Text(s.clone()));
+    }
+    (sql, binds)
+}
+
+#[derive(Clone)]
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Runs `sql` with `binds` and returns its rows.
+async fn rows(db: &Db, sql: &str, binds: &[Bind]) -> Result<Vec<AnyRow>, CoreError> {
+    let mut q = sqlx::query(sql);
+    for b in binds {
+        q = match b {
+            Bind::Int(i) => q.bind(*i),
+            Bind::Text(t) => q.bind(t.clone()),
+        };
+    }
+    Ok(q.fetch_all(db.pool()).await?)
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1);
+    sorted.get(i.min(sorted.len() - 1)).copied()
+}
+
+fn minutes(ms: Option<i64>) -> Value {
+    match ms {
+        Some(ms) => json!((ms as f64 / 6_000.0).round() / 10.0),
+        None => Value::Null,
+    }
+}
+
+/// Sums as whole numbers on both backends (MySQL's SUM is DECIMAL, which `Any` cannot read).
+fn sum(expr: &str) -> String {
+    format!("CAST(COALESCE(SUM({expr}), 0) AS SIGNED)")
+}
+
+fn count_when(cond: &str) -> String {
+    sum(&format!("CASE WHEN {cond} THEN 1 ELSE 0 END"))
+}
+
+impl AnalyticsService {
+    pub fn new(db: Db) -> Self {
+        AnalyticsService { db }
+    }
+
+    /// Everything the dashboard shows for a range.
+    pub async fn summary(&self, q: &ReportQuery) -> Result<Value, CoreError> {
+        let r = q.range(now_ms())?;
+        let totals = self.totals(&r).await?;
+        let series = self.orders_per_minute(&r).await?;
+        let delivery = self.delivery_times(&r).await?;
+        Ok(json!({
+            "from": ms_to_rfc3339(r.from),
+            "to": ms_to_rfc3339(r.to),
+            "store": r.store,
+            "orders": totals,
+            "orders_per_minute": series,
+            "cancellation_reasons": self.reasons(&r, "cancelled_ms").await?,
+            "failure_reasons": self.reasons(&r, "failed_ms").await?,
+            "delivery_minutes": delivery,
+            "top_products": self.top_products(&r).await?,
+            "top_categories": self.top_categories(&r).await?,
+            "stock_alerts_open": self.alert_counts(r.store.as_deref()).await?,
+        }))
+    }
+
+    /// Per-store figures for a range: orders, GMV, cancellations, delivery times, alerts.
+    pub async fn stores(&self, q: &ReportQuery) -> Result<Value, CoreError> {
+        let r = q.range(now_ms())?;
+        let (cond, binds) = scope(&r);
+        let sql = format!(
+            "SELECT o.store AS store, COUNT(*) AS placed, {confirmed} AS confirmed, {cancelled} AS cancelled, {failed} AS failed, \
+             {delivered} AS delivered, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o WHERE {cond} GROUP BY o.store ORDER BY o.store",
+            confirmed = count_when("o.confirmed_ms IS NOT NULL"),
+            cancelled = count_when("o.cancelled_ms IS NOT NULL"),
+            failed = count_when("o.failed_ms IS NOT NULL"),
+            delivered = count_when("o.delivered_ms IS NOT NULL"),
+            gmv = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.total_paise ELSE 0 END"),
+            refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.refunded_paise ELSE 0 END"),
+        );
+        let delivery = self.delivery_times(&r).await?;
+        let alerts = self.alert_counts(r.store.as_deref()).await?;
+        let mut out = Vec::new();
+        for row in rows(&self.db, &sql, &binds).await? {
+            let store = text(&row, "store")?;
+            let confirmed: i64 = row.try_get("confirmed")?;
+            let gmv: i64 = row.try_get("gmv")?;
+            let refunded: i64 = row.try_get("refunded")?;
+            out.push(json!({
+                "store": store,
+                "placed": row.try_get::<i64, _>("placed")?,
+                "confirmed": confirmed,
+                "cancelled": row.try_get::<i64, _>("cancelled")?,
+                "failed": row.try_get::<i64, _>("failed")?,
+                "delivered": row.try_get::<i64, _>("delivered")?,
+                "gmv_paise": gmv,
+                "net_gmv_paise": gmv - refunded,
+                "average_order_paise": if confirmed > 0 { gmv / confirmed } else { 0 },
+                "delivery_minutes": delivery["by_store"].get(&store).cloned().unwrap_or(Value::Null),
+                "stock_alerts_open": alerts["by_store"].get(&store).cloned().unwrap_or(json!({"low": 0, "out": 0})),
+            }));
+        }
+        Ok(json!({"from": ms_to_rfc3339(r.from), "to": ms_to_rfc3339(r.to), "items": out}))
+    }
+
+    /// Open stock alerts, oldest first, with the product's name when known.
+    pub async fn stock_alerts(&self, q: &ReportQuery) -> Result<Value, CoreError> {
+        let r = q.range(now_ms())?;
+        let (cond, binds) = match &r.store {
+            Some(s) => ("WHERE a.store = ?", vec![Bind::Text(s.clone())]),
+            None => ("", Vec::new()),
+        };
+        let sql = format!(
+            "SELECT a.store AS store, a.sku AS sku, a.kind AS kind, a.available AS available, a.opened_ms AS opened_ms, p.name AS name \
+             FROM a_stock_alerts a LEFT JOIN a_products p ON p.sku = a.sku {cond} ORDER BY a.opened_ms, a.store, a.sku, a.kind LIMIT 500"
+        );
+        let mut items = Vec::new();
+        for row in rows(&self.db, &sql, &binds).await? {
+            items.push(json!({
+                "store": text(&row, "store")?,
+                "sku": text(&row, "sku")?,
+                "name": opt_text(&row, "name")?,
+                "kind": text(&row, "kind")?,
+                "available": row.try_get::<i64, _>("available")?,
+                "opened_at": ms_to_rfc3339(row.try_get("opened_ms")?),
+            }));
+        }
+        Ok(json!({"items": items}))
+    }
+
+    async fn totals(&self, r: &Range) -> Result<Value, CoreError> {
+        let (cond, binds) = scope(r);
+        let sql = format!(
+            "SELECT COUNT(*) AS placed, {reserved} AS reserved, {secured} AS secured, {confirmed} AS confirmed, {delivered} AS delivered, \
+             {cancelled} AS cancelled, {failed} AS failed, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o WHERE {cond}",
+            reserved = count_when("o.reserved_ms IS NOT NULL"),
+            secured = count_when("(o.paid_ms IS NOT NULL OR (o.payment_kind = 'cod' AND o.confirmed_ms IS NOT NULL))"),
+            confirmed = count_when("o.confirmed_ms IS NOT NULL"),
+            delivered = count_when("o.delivered_ms IS NOT NULL"),
+            cancelled = count_when("o.cancelled_ms IS NOT NULL"),
+            failed = count_when("o.failed_ms IS NOT NULL"),
+            gmv = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.total_paise ELSE 0 END"),
+            refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.refunded_paise ELSE 0 END"),
+        );
+        let rows = rows(&self.db, &sql, &binds).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| CoreError::Internal(anyhow::anyhow!("an aggregate returned no row")))?;
+        let n = |c: &str| row.try_get::<i64, _>(c);
+        let (confirmed, gmv, refunded) = (n("confirmed")?, n("gmv")?, n("refunded")?);
+        Ok(json!({
+            "placed": n("placed")?,
+            "confirmed": confirmed,
+            "delivered": n("delivered")?,
+            "cancelled": n("cancelled")?,
+            "failed": n("failed")?,
+            "gmv_paise": gmv,
+            "refunded_paise": refunded,
+            "net_gmv_paise": gmv - refunded,
+            "average_order_paise": if confirmed > 0 { gmv / confirmed } else { 0 },
+            "funnel": [
+                {"stage": "placed", "orders": n("placed")?},
+                {"stage": "stock_reserved", "orders": n("reserved")?},
+                {"stage": "payment_secured", "orders": n("secured")?},
+                {"stage": "confirmed", "orders": confirmed},
+                {"stage": "delivered", "orders": n("delivered")?},
+            ],
+        }))
+    }
+
+    /// Orders placed per bucket (a minute, or wider so that a range has at most
+    /// [`MAX_POINTS`] points), every bucket present, with the rate per minute.
+    async fn orders_per_minute(&self, r: &Range) -> Result<Value, CoreError> {
+        let span = r.to - r.from;
+        let bucket = ((span / MAX_POINTS).max(60_000) + 59_999) / 60_000 * 60_000;
+        let (cond, mut binds) = scope(r);
+        let sql = format!(
+            "SELECT o.created_ms - ((o.created_ms - ?) % ?) AS b, COUNT(*) AS n FROM a_orders o WHERE {cond} GROUP BY b ORDER BY b"
+        );
+        binds.insert(0, Bind::Int(bucket));
+        binds.insert(0, Bind::Int(r.from));
+        let counts: std::collections::HashMap<i64, i64> = rows(&self.db, &sql, &binds)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>("b")?, row.try_get::<i64, _>("n")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let per = (bucket / 60_000) as f64;
+        let mut points = Vec::new();
+        let mut t = r.from;
+        while t < r.to {
+            let n = counts.get(&t).copied().unwrap_or(0);
+            points.push(
+                json!({"at": ms_to_rfc3339(t), "orders": n, "per_minute": (n as f64 / per * 100.0).round() / 100.0}),
+            );
+            t += bucket;
+        }
+        Ok(json!({"bucket_minutes": bucket / 60_000, "points": points}))
+    }
+
+    async fn reasons(&self, r: &Range, stage: &str) -> Result<Value, CoreError> {
+        let (cond, binds) = scope(r);
+        let sql = format!(
+            "SELECT COALESCE(o.end_reason, '(none given)') AS reason, COUNT(*) AS n FROM a_orders o WHERE {cond} AND o.{stage} IS NOT NULL \
+             GROUP BY COALESCE(o.end_reason, '(none given)') ORDER BY n DESC, reason LIMIT ?"
+        );
+        let mut binds = binds;
+        binds.push(Bind::Int(r.limit));
+        let mut out = Vec::new();
+        for row in rows(&self.db, &sql, &binds).await? {
+            out.push(json!({"reason": text(&row, "reason")?, "orders": row.try_get::<i64, _>("n")?}));
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// Placement to delivery, p50 and p90 in minutes, overall and per store.
+    async fn delivery_times(&self, r: &Range) -> Result<Value, CoreError> {
+        let (cond, binds) = scope(r);
+        let sql = format!(
+            "SELECT o.store AS store, o.delivered_ms - o.created_ms AS d FROM a_orders o WHERE {cond} AND o.delivered_ms IS NOT NULL"
+        );
+        let mut all = Vec::new();
+        let mut by: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+        for row in rows(&self.db, &sql, &binds).await? {
+            let d: i64 = row.try_get("d")?;
+            all.push(d);
+            by.entry(text(&row, "store")?).or_default().push(d);
+        }
+        let figures = |v: &mut Vec<i64>| {
+            v.sort_unstable();
+            json!({"delivered": v.len(), "p50": minutes(percentile(v, 0.5)), "p90": minutes(percentile(v, 0.9))})
+        };
+        let by_store: serde_json::Map<String, Value> = by.iter_mut().map(|(k, v)| (k.clone(), figures(v))).collect();
+        Ok(json!({"all": figures(&mut all), "by_store": by_store}))
+    }
+
+    async fn top_products(&self, r: &Range) -> Result<Value, CoreError> {
+        let (cond, mut binds) = scope(r);
+        let sql = format!(
+            "SELECT l.sku AS sku, MAX(p.name) AS name, {units} AS units, {revenue} AS revenue, COUNT(*) AS orders \
+             FROM a_order_lines l JOIN a_orders o ON o.order_id = l.order_id LEFT JOIN a_products p ON p.sku = l.sku \
+             WHERE {cond} AND o.confirmed_ms IS NOT NULL GROUP BY l.sku ORDER BY units DESC, revenue DESC, sku LIMIT ?",
+            units = sum("l.quantity"),
+            revenue = sum("l.line_paise"),
+        );
+        binds.push(Bind::Int(r.limit));
+        let mut out = Vec::new();
+        for row in rows(&self.db, &sql, &binds).await? {
+            out.push(json!({
+                "sku": text(&row, "sku")?,
+                "name": opt_text(&row, "name")?,
+                "units": row.try_get::<i64, _>("units")?,
+                "revenue_paise": row.try_get::<i64, _>("revenue")?,
+                "orders": row.try_get::<i64, _>("orders")?,
+            }));
+        }
+        Ok(Value::Array(out))
+    }
+
+    async fn top_categories(&self, r: &Range) -> Result<Value, CoreError> {
+        let (cond, mut binds) = scope(r);
+        let sql = format!(
+            "SELECT COALESCE(p.category_id, '') AS category_id, MAX(c.name) AS name, {units} AS units, {revenue} AS revenue \
+             FROM a_order_lines l JOIN a_orders o ON o.order_id = l.order_id LEFT JOIN a_products p ON p.sku = l.sku \
+             LEFT JOIN a_categories c ON c.id = p.category_id \
+             WHERE {cond} AND o.confirmed_ms IS NOT NULL GROUP BY COALESCE(p.category_id, '') ORDER BY units DESC, revenue DESC, category_id LIMIT ?",
+            units = sum("l.quantity"),
+            revenue = sum("l.line_paise"),
+        );
+        binds.push(Bind::Int(r.limit));
+        let mut out = Vec::new();
+        for row in rows(&self.db, &sql, &binds).await? {
+            let id = text(&row, "category_id")?;
+            out.push(json!({
+                "category_id": (!id.is_empty()).then_some(id),
+                "name": opt_text(&row, "name")?,
+                "units": row.try_get::<i64, _>("units")?,
+                "revenue_paise": row.try_get::<i64, _>("revenue")?,
+            }));
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// Open alerts by kind, overall and per store (alerts are a current state, not ranged).
+    async fn alert_counts(&self, store: Option<&str>) -> Result<Value, CoreError> {
+        let (cond, binds) = match store {
+            Some(s) => ("WHERE store = ?", vec![Bind::Text(s.to_owned())]),
+            None => ("", Vec::new()),
+        };
+        let sql = format!(
+            "SELECT store, kind, COUNT(*) AS n FROM a_stock_alerts {cond} GROUP BY store, kind ORDER BY store, kind"
+        );
+        let (mut low, mut out) = (0i64, 0i64);
+        let mut by: serde_json::Map<String, Value> = Default::default();
+        for row in rows(&self.db, &sql, &binds).await? {
+            let n: i64 = row.try_get("n")?;
+            let kind = text(&row, "kind")?;
+            let entry = by
+                .entry(text(&row, "store")?)
+                .or_insert_with(|| json!({"low": 0, "out": 0}));
+            entry[kind.as_str()] = json!(n);
+            if kind == "low" {
+                low += n;
+            } else {
+                out += n;
+            }
+        }
+        Ok(json!({"low": low, "out": out, "by_store": by}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<i64> = (1..=10).collect();
+        assert_eq!(percentile(&v, 0.5), Some(5));
+        assert_eq!(percentile(&v, 0.9), Some(9));
+        assert_eq!(percentile(&[7], 0.9), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn ranges_default_to_a_day_and_refuse_nonsense() {
+        let now = 10 * DAY_MS;
+        let r = ReportQuery::default().range(now).unwrap();
+        assert_eq!((r.from, r.to, r.limit), (9 * DAY_MS, now, 10));
+        let bad = ReportQuery {
+            from: Some("2026-11-27".into()),
+            to: Some("2026-11-26".into()),
+            store: Some("no spaces!".into()),
+            limit: Some(0),
+        };
+        let CoreError::Validation(f) = bad.range(now).unwrap_err() else {
+            panic!("not a validation error")
+        };
+        assert!(
+            f.contains_key("from") && f.contains_key("store") && f.contains_key("limit"),
+            "{f:?}"
+        );
+        let day = ReportQuery {
+            from: Some("2026-11-26".into()),
+            to: Some("2026-11-26".into()),
+            ..Default::default()
+        };
+        let r = day.range(now).unwrap();
+        assert_eq!(r.to - r.from, DAY_MS, "a date range includes the whole last day");
+    }
+}
