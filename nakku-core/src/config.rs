@@ -101,6 +101,15 @@ pub struct Settings {
     pub payment_latency_ms: u64,
     pub payment_failure_rate: f64,
     pub payment_seed: u64,
+    /// SMTP relay for email notifications (unset: emails go to the log).
+    pub smtp_url: Option<Secret>,
+    pub mail_from: String,
+    /// HTTP webhooks for SMS and push notifications (unset: to the log).
+    pub sms_webhook_url: Option<String>,
+    pub push_webhook_url: Option<String>,
+    /// Shoppers' local time, minutes east of UTC (quiet hours are local).
+    pub notify_utc_offset_minutes: i64,
+    pub notify_max_attempts: i64,
     /// How long a saga step may go unanswered before the order is compensated.
     pub saga_step_timeout_secs: u64,
 }
@@ -177,6 +186,12 @@ impl Default for Settings {
             payment_latency_ms: 0,
             payment_failure_rate: 0.0,
             payment_seed: 1,
+            smtp_url: None,
+            mail_from: "Nakku <orders@nakku.local>".to_owned(),
+            sms_webhook_url: None,
+            push_webhook_url: None,
+            notify_utc_offset_minutes: 330,
+            notify_max_attempts: 5,
             saga_step_timeout_secs: 30,
         }
     }
@@ -376,6 +391,32 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "payment_failure_rate",
             &d.payment_failure_rate.to_string(),
             "simulated payment provider: share of charges declined (0 to 1)",
+        ),
+        doc(
+            "smtp_url",
+            "(unset: emails to the log)",
+            "SMTP relay for email notifications, smtp://[user:password@]host[:port]",
+        ),
+        doc("mail_from", &d.mail_from, "sender of notification emails"),
+        doc(
+            "sms_webhook_url",
+            "(unset: SMS to the log)",
+            "HTTP endpoint that sends SMS: receives {id, channel, to, title, body} as JSON",
+        ),
+        doc(
+            "push_webhook_url",
+            "(unset: push to the log)",
+            "HTTP endpoint that sends push notifications (same JSON, to = device tokens)",
+        ),
+        doc(
+            "notify_utc_offset_minutes",
+            &d.notify_utc_offset_minutes.to_string(),
+            "shoppers' local time as minutes east of UTC (330 = India); quiet hours are local",
+        ),
+        doc(
+            "notify_max_attempts",
+            &d.notify_max_attempts.to_string(),
+            "sends tried before a notification is dead-lettered",
         ),
         doc(
             "payment_seed",
@@ -606,6 +647,40 @@ impl Settings {
         parse_num(&mut raw, "payment_latency_ms", 0, 60_000, &mut s.payment_latency_ms)?;
         parse_decimal(&mut raw, "payment_failure_rate", 0.0, 1.0, &mut s.payment_failure_rate)?;
         parse_num(&mut raw, "payment_seed", 0, u64::MAX, &mut s.payment_seed)?;
+        if let Some(r) = raw.remove("smtp_url") {
+            if !r.value.starts_with("smtp://") {
+                return Err(ConfigError {
+                    value: redact_url(&r.value),
+                    ..bad(&r, "an smtp:// URL")
+                });
+            }
+            s.smtp_url = Some(Secret(r.value));
+        }
+        if let Some(r) = raw.remove("mail_from") {
+            if !r.value.contains('@') {
+                return Err(bad(&r, "a mailbox such as Nakku <orders@example.com>"));
+            }
+            s.mail_from = r.value;
+        }
+        for (key, slot) in [
+            ("sms_webhook_url", &mut s.sms_webhook_url),
+            ("push_webhook_url", &mut s.push_webhook_url),
+        ] {
+            if let Some(r) = raw.remove(key) {
+                if !(r.value.starts_with("http://") || r.value.starts_with("https://")) {
+                    return Err(bad(&r, "an http:// or https:// URL"));
+                }
+                *slot = Some(r.value);
+            }
+        }
+        parse_num(
+            &mut raw,
+            "notify_utc_offset_minutes",
+            -720,
+            840,
+            &mut s.notify_utc_offset_minutes,
+        )?;
+        parse_num(&mut raw, "notify_max_attempts", 1, 100, &mut s.notify_max_attempts)?;
         parse_num(
             &mut raw,
             "saga_step_timeout_secs",

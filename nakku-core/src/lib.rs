@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod id;
 pub mod inventory;
 pub mod location;
+pub mod notification;
 pub mod order;
 pub mod payment;
 pub mod ports;
@@ -24,7 +25,7 @@ pub use error::CoreError;
 use std::sync::Arc;
 
 /// The event consumers a service runs, each with its own group on the bus.
-pub fn consumers_of(svc: service::Service) -> Vec<Arc<dyn events::consumer::Handler>> {
+pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<Arc<dyn events::consumer::Handler>> {
     match svc {
         service::Service::User => vec![Arc::new(user::activity::ActivityHandler)],
         service::Service::Location => vec![Arc::new(location::service::StoreReplica)],
@@ -38,6 +39,9 @@ pub fn consumers_of(svc: service::Service) -> Vec<Arc<dyn events::consumer::Hand
             Arc::new(cart::replica::OrderFollower),
         ],
         service::Service::Analytics => vec![Arc::new(analytics::handler::AnalyticsHandler)],
+        service::Service::Notification => vec![Arc::new(notification::handler::NotificationHandler {
+            utc_offset_minutes: settings.notify_utc_offset_minutes,
+        })],
         _ => Vec::new(),
     }
 }

@@ -37,7 +37,7 @@ impl Service {
 
     /// Services whose code exists in this build. `nakku serve` runs these; the others
     /// are answered by the gateway with 503 until their issue lands.
-    pub const IMPLEMENTED: [Service; 9] = [
+    pub const IMPLEMENTED: [Service; 10] = [
         Service::Gateway,
         Service::User,
         Service::Product,
@@ -47,6 +47,7 @@ impl Service {
         Service::Payment,
         Service::Location,
         Service::Analytics,
+        Service::Notification,
     ];
 
     /// Lower-case name used in URLs, config keys and database names.

@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod location;
 pub mod metrics;
 pub mod middleware;
+pub mod notification;
 pub mod order;
 pub mod payment;
 pub mod product;

@@ -39,6 +39,8 @@ pub struct Application {
     catalogues: Vec<Arc<nakku_core::product::ProductService>>,
     /// Order services whose recovery sweep drives due sagas.
     sagas: Vec<Arc<nakku_core::order::OrderService>>,
+    /// Notification services whose dispatcher sends due messages.
+    dispatchers: Vec<Arc<nakku_core::notification::NotificationService>>,
 }
 
 impl Application {
@@ -61,7 +63,7 @@ impl Application {
         };
         for s in &wanted {
             if !s.is_implemented() {
-                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, order, cart, payment, location, analytics)");
+                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, order, cart, payment, location, analytics, notification)");
             }
         }
         let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
@@ -82,6 +84,7 @@ impl Application {
             sweepers: Vec::new(),
             catalogues: Vec::new(),
             sagas: Vec::new(),
+            dispatchers: Vec::new(),
         };
         let with_data = wanted.iter().any(|s| *s != Service::Gateway);
         if with_data {
@@ -130,7 +133,7 @@ impl Application {
             let bus = app.bus.clone().context("event bus")?;
             app.relays
                 .push(Relay::new(svc.name(), db.clone(), bus.clone(), relay_config(settings)));
-            for handler in nakku_core::consumers_of(svc) {
+            for handler in nakku_core::consumers_of(svc, settings) {
                 app.consumers.push(Consumer {
                     handler,
                     db: db.clone(),
@@ -241,6 +244,35 @@ impl Application {
                     ));
                     app.sagas.push(svc.clone());
                     crate::order::router(svc, jwt.clone())
+                }
+                Service::Notification => {
+                    let email: Arc<dyn nakku_core::notification::provider::Provider> = match &settings.smtp_url {
+                        Some(url) => Arc::new(nakku_core::notification::provider::SmtpProvider::new(
+                            url.expose(),
+                            &settings.mail_from,
+                        )?),
+                        None => Arc::new(nakku_core::notification::provider::LogProvider),
+                    };
+                    let hook = |url: &Option<String>| -> anyhow::Result<Arc<dyn nakku_core::notification::provider::Provider>> {
+                        Ok(match url {
+                            Some(u) => Arc::new(nakku_core::notification::provider::WebhookProvider::new(u)?),
+                            None => Arc::new(nakku_core::notification::provider::LogProvider),
+                        })
+                    };
+                    let providers = nakku_core::notification::Providers {
+                        email,
+                        sms: hook(&settings.sms_webhook_url)?,
+                        push: hook(&settings.push_webhook_url)?,
+                    };
+                    let svc = Arc::new(nakku_core::notification::NotificationService::new(
+                        db.clone(),
+                        providers,
+                        nakku_core::notification::NotificationConfig {
+                            max_attempts: settings.notify_max_attempts,
+                        },
+                    ));
+                    app.dispatchers.push(svc.clone());
+                    crate::notification::router(svc, jwt.clone())
                 }
                 Service::Analytics => {
                     let svc = Arc::new(nakku_core::analytics::AnalyticsService::new(db.clone()));
@@ -361,6 +393,26 @@ impl Application {
                         Ok(0) => {}
                         Ok(n) => tracing::debug!(orders = n, "saga recovery sweep drove orders"),
                         Err(e) => tracing::warn!(error = %e, "saga recovery sweep failed"),
+                    }
+                }
+            });
+        }
+        for notifications in self.dispatchers {
+            let stop = workers_stop.clone();
+            workers.spawn(async move {
+                loop {
+                    // Straight on while there is a backlog; otherwise a look every 200 ms.
+                    let pause = match notifications.dispatch_due(100).await {
+                        Ok(n) if n > 0 => Duration::ZERO,
+                        Ok(_) => Duration::from_millis(200),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "notification dispatch failed");
+                            Duration::from_secs(1)
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.cancelled() => break,
                     }
                 }
             });

@@ -170,10 +170,13 @@ async fn tail(settings: &Settings, o: TailOpts) -> anyhow::Result<()> {
 }
 
 /// Every consumer this build runs, with its service.
-fn find_consumer(name: &str) -> anyhow::Result<(Service, Arc<dyn nakku_core::events::consumer::Handler>)> {
+fn find_consumer(
+    name: &str,
+    settings: &Settings,
+) -> anyhow::Result<(Service, Arc<dyn nakku_core::events::consumer::Handler>)> {
     let mut known = Vec::new();
     for svc in Service::IMPLEMENTED {
-        for h in nakku_core::consumers_of(svc) {
+        for h in nakku_core::consumers_of(svc, settings) {
             if h.name() == name {
                 return Ok((svc, h));
             }
@@ -184,7 +187,7 @@ fn find_consumer(name: &str) -> anyhow::Result<(Service, Arc<dyn nakku_core::eve
 }
 
 async fn replay(settings: &Settings, o: ReplayOpts) -> anyhow::Result<()> {
-    let (svc, handler) = find_consumer(&o.consumer)?;
+    let (svc, handler) = find_consumer(&o.consumer, settings)?;
     let db = nakku_server::open_database(settings, svc).await?;
     let bus = connect_bus(settings).await?;
     let consumer = Consumer {

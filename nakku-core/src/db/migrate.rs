@@ -26,6 +26,8 @@ static SQLITE_PAYMENT: Migrator = sqlx::migrate!("../migrations/sqlite/payment")
 static MYSQL_PAYMENT: Migrator = sqlx::migrate!("../migrations/mysql/payment");
 static SQLITE_ANALYTICS: Migrator = sqlx::migrate!("../migrations/sqlite/analytics");
 static MYSQL_ANALYTICS: Migrator = sqlx::migrate!("../migrations/mysql/analytics");
+static SQLITE_NOTIFICATION: Migrator = sqlx::migrate!("../migrations/sqlite/notification");
+static MYSQL_NOTIFICATION: Migrator = sqlx::migrate!("../migrations/mysql/notification");
 
 /// The migrations of one service on one backend; `None` for services without a database
 /// or whose code has not landed yet.
@@ -47,6 +49,8 @@ pub fn migrator(svc: Service, dialect: Dialect) -> Option<&'static Migrator> {
         (Service::Payment, Dialect::MySql) => Some(&MYSQL_PAYMENT),
         (Service::Analytics, Dialect::Sqlite) => Some(&SQLITE_ANALYTICS),
         (Service::Analytics, Dialect::MySql) => Some(&MYSQL_ANALYTICS),
+        (Service::Notification, Dialect::Sqlite) => Some(&SQLITE_NOTIFICATION),
+        (Service::Notification, Dialect::MySql) => Some(&MYSQL_NOTIFICATION),
         _ => None,
     }
 }

@@ -36,6 +36,9 @@ pub const PAYMENT_COMPLETED: &str = "payment.completed";
 pub const PAYMENT_FAILED: &str = "payment.failed";
 pub const PAYMENT_REFUNDED: &str = "payment.refunded";
 
+pub const NOTIFICATION_SENT: &str = "notification.sent";
+pub const NOTIFICATION_FAILED: &str = "notification.failed";
+
 pub const LOCATION_VALIDATED: &str = "location.validated";
 
 /// Every domain that publishes events (one topic each).

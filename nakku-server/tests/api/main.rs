@@ -11,6 +11,7 @@ mod auth;
 mod events;
 mod inventory;
 mod location;
+mod notifications;
 mod orders;
 mod platform;
 mod product;

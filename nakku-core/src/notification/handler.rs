@@ -1,0 +1,243 @@
+//! The `notification` consumer: keeps the contacts replica (user.*) and turns each event's
+//! template into one row per user and channel, already decided: `pending` (to be sent,
+//! perhaps after quiet hours) or `suppressed` (turned off, or no device to push to). The
+//! dispatcher ([`super::NotificationService::dispatch_due`]) sends the pending ones.
+
+use sqlx::{AnyConnection, Row};
+
+use super::templates::{plan, Recipients, ALWAYS_ON};
+use crate::db::text;
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::{catalog, Envelope};
+use crate::id::{new_id, now_ms};
+
+pub const CONSUMER: &str = "notification";
+
+pub struct NotificationHandler {
+    /// Minutes east of UTC of the shoppers' local time (quiet hours are local).
+    pub utc_offset_minutes: i64,
+}
+
+/// When quiet hours `[start, end)` (minutes after local midnight) hold a message sent at
+/// `now`: the end of the quiet period, or `None` outside it.
+pub fn quiet_until(now: i64, start: i64, end: i64, offset_minutes: i64) -> Option<i64> {
+    if start == end {
+        return None;
+    }
+    let local_min = (now / 60_000 + offset_minutes).rem_euclid(1440);
+    let inside = if start < end {
+        local_min >= start && local_min < end
+    } else {
+        local_min >= start || local_min < end
+    };
+    if !inside {
+        return None;
+    }
+    let wait = (end - local_min).rem_euclid(1440);
+    // To the start of that minute.
+    Some((now / 60_000 + wait) * 60_000)
+}
+
+async fn contact(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
+    let uid = env.payload["user_id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("{} payload has no user_id", env.event_type))?;
+    let now = now_ms();
+    if env.event_type == catalog::USER_DELETED {
+        sqlx::query("UPDATE contacts SET email = NULL, phone = NULL, deleted_at = ?, updated_at = ? WHERE user_id = ?")
+            .bind(now)
+            .bind(now)
+            .bind(uid)
+            .execute(conn)
+            .await?;
+        return Ok(());
+    }
+    let exists = sqlx::query("SELECT 1 AS x FROM contacts WHERE user_id = ?")
+        .bind(uid)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    if !exists {
+        sqlx::query("INSERT INTO contacts (user_id, role, created_at, updated_at) VALUES (?, 'user', ?, ?)")
+            .bind(uid)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    // Only the fields the event carries (a password change carries none).
+    for col in ["email", "phone", "name", "role"] {
+        if let Some(v) = env.payload[col].as_str() {
+            sqlx::query(&format!(
+                "UPDATE contacts SET {col} = ?, updated_at = ? WHERE user_id = ?"
+            ))
+            .bind(v)
+            .bind(now)
+            .bind(uid)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+impl NotificationHandler {
+    async fn notify(&self, conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
+        let Some(p) = plan(env) else {
+            return Ok(());
+        };
+        let users: Vec<String> = match &p.to {
+            Recipients::Users(u) => u.iter().filter(|u| !u.is_empty()).cloned().collect(),
+            Recipients::Admins => {
+                sqlx::query("SELECT user_id FROM contacts WHERE role = 'admin' AND deleted_at IS NULL ORDER BY user_id")
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| text(r, "user_id"))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let now = now_ms();
+        let always = ALWAYS_ON.contains(&p.category);
+        for user in users {
+            let quiet = sqlx::query("SELECT start_minute, end_minute FROM quiet_hours WHERE user_id = ?")
+                .bind(&user)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| {
+                    Ok::<_, sqlx::Error>((r.try_get::<i64, _>("start_minute")?, r.try_get::<i64, _>("end_minute")?))
+                })
+                .transpose()?;
+            for channel in p.channels {
+                let off = !always
+                    && sqlx::query(
+                        "SELECT enabled FROM preferences WHERE user_id = ? AND channel = ? AND category = ?",
+                    )
+                    .bind(&user)
+                    .bind(*channel)
+                    .bind(p.category)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| r.try_get::<i64, _>("enabled"))
+                    .transpose()?
+                        == Some(0);
+                let no_device = *channel == "push"
+                    && sqlx::query("SELECT 1 AS x FROM devices WHERE user_id = ? AND deleted_at IS NULL")
+                        .bind(&user)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .is_none();
+                let (status, reason) = if off {
+                    (
+                        "suppressed",
+                        Some(format!("{} {channel} messages are turned off", p.category)),
+                    )
+                } else if no_device {
+                    ("suppressed", Some("no device registered for push".to_owned()))
+                } else {
+                    ("pending", None)
+                };
+                // Quiet hours hold what can wait on the channels that interrupt; messages
+                // about an order in progress are never held (the shopper is waiting on them).
+                let send_after = match quiet {
+                    Some((start, end)) if !always && *channel != "email" => {
+                        quiet_until(now, start, end, self.utc_offset_minutes).unwrap_or(now)
+                    }
+                    _ => now,
+                };
+                let seen =
+                    sqlx::query("SELECT 1 AS x FROM notifications WHERE event_id = ? AND user_id = ? AND channel = ?")
+                        .bind(&env.id)
+                        .bind(&user)
+                        .bind(*channel)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .is_some();
+                if seen {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO notifications (id, user_id, event_id, event_type, channel, category, title, body, status, reason, \
+                     send_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(new_id())
+                .bind(&user)
+                .bind(&env.id)
+                .bind(&env.event_type)
+                .bind(*channel)
+                .bind(p.category)
+                .bind(p.title.chars().take(200).collect::<String>())
+                .bind(p.body.chars().take(2000).collect::<String>())
+                .bind(status)
+                .bind(reason)
+                .bind(send_after)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Handler for NotificationHandler {
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[
+            (catalog::USER_REGISTERED, 1),
+            (catalog::USER_UPDATED, 1),
+            (catalog::USER_DELETED, 1),
+            (catalog::ORDER_UPDATED, 1),
+            (catalog::PAYMENT_FAILED, 1),
+            (catalog::PAYMENT_REFUNDED, 1),
+            (catalog::INVENTORY_BACK_IN_STOCK, 1),
+            (catalog::INVENTORY_LOW_STOCK, 1),
+        ]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            if env.event_type.starts_with("user.") {
+                contact(conn, env).await?;
+            }
+            self.notify(conn, env).await
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        // A replay rebuilds the contacts; messages already recorded are history and stay
+        // (their unique key keeps a replayed event from sending again).
+        Box::pin(async move {
+            sqlx::query("DELETE FROM contacts").execute(conn).await?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_hours_wrap_midnight_and_end_on_the_minute() {
+        // 22:00-07:00 in UTC (offset 0).
+        let at = |h: i64, m: i64| (h * 60 + m) * 60_000;
+        assert_eq!(quiet_until(at(23, 30), 22 * 60, 7 * 60, 0), Some(at(31, 0)));
+        assert_eq!(quiet_until(at(6, 59), 22 * 60, 7 * 60, 0), Some(at(7, 0)));
+        assert_eq!(quiet_until(at(7, 0), 22 * 60, 7 * 60, 0), None);
+        assert_eq!(quiet_until(at(12, 0), 22 * 60, 7 * 60, 0), None);
+        // 13:00-14:00 local at UTC+05:30 is 07:30-08:30 UTC.
+        assert_eq!(quiet_until(at(7, 45), 13 * 60, 14 * 60, 330), Some(at(8, 30)));
+        assert_eq!(
+            quiet_until(at(7, 45), 600, 600, 0),
+            None,
+            "an empty window holds nothing"
+        );
+    }
+}

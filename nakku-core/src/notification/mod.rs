@@ -1,0 +1,624 @@
+//! Notifications (port 8088, nakku_notification): what events tell shoppers and staff, by
+//! email, SMS and push, within their preferences and quiet hours, once per event per
+//! channel, with a history per user.
+//!
+//! The consumer ([`handler`]) decides each message in the transaction that records the
+//! event; the dispatcher ([`NotificationService::dispatch_due`]) sends due messages through
+//! the channel's provider ([`provider`]), retries failures with backoff and, after the last
+//! attempt, dead-letters the message (`failed`, listed for admins, retryable). A message
+//! sent emits `notification.sent`; a dead-lettered one `notification.failed`. Sending is at
+//! least once: a crash between the provider's answer and the record sends again, and the
+//! providers get the message id as an idempotency key.
+
+pub mod handler;
+pub mod provider;
+pub mod templates;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::db::{opt_text, text, Db, WriteOn};
+use crate::error::{CoreError, Validator};
+use crate::events::{catalog, outbox, Envelope};
+use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms};
+use crate::service::Service;
+use provider::{Outgoing, Provider};
+use templates::{ALWAYS_ON, CATEGORIES, CHANNELS};
+
+/// The provider of each channel.
+#[derive(Clone)]
+pub struct Providers {
+    pub email: Arc<dyn Provider>,
+    pub sms: Arc<dyn Provider>,
+    pub push: Arc<dyn Provider>,
+}
+
+impl Providers {
+    /// Every channel to the log (the embedded default).
+    pub fn log() -> Providers {
+        let p: Arc<dyn Provider> = Arc::new(provider::LogProvider);
+        Providers {
+            email: p.clone(),
+            sms: p.clone(),
+            push: p,
+        }
+    }
+
+    fn of(&self, channel: &str) -> &Arc<dyn Provider> {
+        match channel {
+            "email" => &self.email,
+            "sms" => &self.sms,
+            _ => &self.push,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NotificationConfig {
+    /// Sends tried before a message is dead-lettered.
+    pub max_attempts: i64,
+}
+
+#[derive(Clone)]
+pub struct NotificationService {
+    db: Db,
+    providers: Providers,
+    cfg: NotificationConfig,
+}
+
+/// `PUT /notifications/preferences`: per channel, categories on or off; quiet hours as
+/// `{"start": "22:00", "end": "07:00"}` (local time), or `null` to clear them.
+#[derive(Debug, Default, Deserialize)]
+pub struct PreferencesInput {
+    pub email: Option<std::collections::BTreeMap<String, bool>>,
+    pub sms: Option<std::collections::BTreeMap<String, bool>>,
+    pub push: Option<std::collections::BTreeMap<String, bool>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub quiet_hours: Option<Option<QuietHours>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QuietHours {
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DeviceInput {
+    pub token: Option<String>,
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryQuery {
+    pub user_id: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn hhmm(raw: &str) -> Result<i64, String> {
+    let (h, m) = raw.trim().split_once(':').ok_or("must be HH:MM")?;
+    match (h.parse::<i64>(), m.parse::<i64>()) {
+        (Ok(h), Ok(m)) if (0..24).contains(&h) && (0..60).contains(&m) && m.to_string().len() <= 2 => Ok(h * 60 + m),
+        _ => Err("must be HH:MM (00:00-23:59)".into()),
+    }
+}
+
+fn minute_text(m: i64) -> String {
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+const COLS: &str =
+    "id, user_id, event_id, event_type, channel, category, title, body, status, reason, recipient, provider, \
+                    provider_ref, attempts, last_error, send_after, sent_at, created_at";
+
+fn row_json(r: &AnyRow) -> Result<Value, sqlx::Error> {
+    let sent_at: Option<i64> = r.try_get("sent_at")?;
+    Ok(json!({
+        "id": text(r, "id")?,
+        "user_id": text(r, "user_id")?,
+        "event_id": text(r, "event_id")?,
+        "event_type": text(r, "event_type")?,
+        "channel": text(r, "channel")?,
+        "category": text(r, "category")?,
+        "title": text(r, "title")?,
+        "body": text(r, "body")?,
+        "status": text(r, "status")?,
+        "reason": opt_text(r, "reason")?,
+        "recipient": opt_text(r, "recipient")?,
+        "provider": opt_text(r, "provider")?,
+        "provider_ref": opt_text(r, "provider_ref")?,
+        "attempts": r.try_get::<i64, _>("attempts")?,
+        "last_error": opt_text(r, "last_error")?,
+        "send_after": ms_to_rfc3339(r.try_get("send_after")?),
+        "sent_at": sent_at.map(ms_to_rfc3339),
+        "created_at": ms_to_rfc3339(r.try_get("created_at")?),
+    }))
+}
+
+/// One due message as the dispatcher claims it.
+struct Due {
+    id: String,
+    user_id: String,
+    event_id: String,
+    channel: String,
+    title: String,
+    body: String,
+    attempts: i64,
+}
+
+impl NotificationService {
+    pub fn new(db: Db, providers: Providers, cfg: NotificationConfig) -> Self {
+        NotificationService { db, providers, cfg }
+    }
+
+    /// A user's preferences: every channel and category with its state, and quiet hours.
+    pub async fn preferences(&self, user_id: &str) -> Result<Value, CoreError> {
+        let mut conn = self.db.pool().acquire().await?;
+        let off: Vec<(String, String)> =
+            sqlx::query("SELECT channel, category FROM preferences WHERE user_id = ? AND enabled = 0")
+                .bind(user_id)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| Ok((text(r, "channel")?, text(r, "category")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let mut channels = serde_json::Map::new();
+        for ch in CHANNELS {
+            let mut cats = serde_json::Map::new();
+            for cat in CATEGORIES {
+                let on = ALWAYS_ON.contains(&cat) || !off.contains(&(ch.to_owned(), cat.to_owned()));
+                cats.insert(cat.to_owned(), json!(on));
+            }
+            channels.insert(ch.to_owned(), Value::Object(cats));
+        }
+        let quiet = sqlx::query("SELECT start_minute, end_minute FROM quiet_hours WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let quiet = match quiet {
+            Some(r) => {
+                json!({"start": minute_text(r.try_get("start_minute")?), "end": minute_text(r.try_get("end_minute")?)})
+            }
+            None => Value::Null,
+        };
+        let mut out = Value::Object(channels);
+        out["quiet_hours"] = quiet;
+        out["always_on"] = json!(ALWAYS_ON);
+        Ok(out)
+    }
+
+    /// Changes what was sent; refuses turning off what cannot be, naming the field.
+    pub async fn set_preferences(&self, user_id: &str, input: PreferencesInput) -> Result<Value, CoreError> {
+        let mut v = Validator::new();
+        let mut changes: Vec<(&str, String, bool)> = Vec::new();
+        for (ch, m) in [("email", &input.email), ("sms", &input.sms), ("push", &input.push)] {
+            for (cat, on) in m.iter().flatten() {
+                let field = format!("{ch}.{cat}");
+                if !CATEGORIES.contains(&cat.as_str()) {
+                    v.add(&field, format!("unknown category; one of {}", CATEGORIES.join(", ")));
+                } else if ALWAYS_ON.contains(&cat.as_str()) && !on {
+                    v.add(&field, format!("{cat} messages cannot be turned off"));
+                } else {
+                    changes.push((ch, cat.clone(), *on));
+                }
+            }
+        }
+        let quiet = match &input.quiet_hours {
+            Some(Some(q)) => {
+                let start = v.required("quiet_hours.start", q.start.clone());
+                let end = v.required("quiet_hours.end", q.end.clone());
+                let start = start.and_then(|s| v.check("quiet_hours.start", hhmm(&s)));
+                let end = end.and_then(|e| v.check("quiet_hours.end", hhmm(&e)));
+                if let (Some(s), Some(e)) = (start, end) {
+                    if s == e {
+                        v.add("quiet_hours.end", "must differ from start");
+                    }
+                }
+                Some(start.zip(end))
+            }
+            Some(None) => Some(None),
+            None => None,
+        };
+        v.finish()?;
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        for (ch, cat, on) in changes {
+            sqlx::query("DELETE FROM preferences WHERE user_id = ? AND channel = ? AND category = ?")
+                .bind(user_id)
+                .bind(ch)
+                .bind(&cat)
+                .execute(&mut *tx)
+                .await?;
+            if !on {
+                sqlx::query(
+                    "INSERT INTO preferences (user_id, channel, category, enabled, updated_at) VALUES (?, ?, ?, 0, ?)",
+                )
+                .bind(user_id)
+                .bind(ch)
+                .bind(&cat)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        if let Some(q) = quiet {
+            sqlx::query("DELETE FROM quiet_hours WHERE user_id = ?")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if let Some((s, e)) = q {
+                sqlx::query("INSERT INTO quiet_hours (user_id, start_minute, end_minute, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+                    .bind(user_id)
+                    .bind(s)
+                    .bind(e)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        self.preferences(user_id).await
+    }
+
+    /// Registers a device for push (the same token again refreshes it, moving it to this
+    /// user if another had it: a phone changes hands).
+    pub async fn add_device(&self, user_id: &str, input: DeviceInput) -> Result<Value, CoreError> {
+        let mut v = Validator::new();
+        let token = v.required("token", input.token.map(|t| t.trim().to_owned()));
+        if token
+            .as_ref()
+            .is_some_and(|t| !(8..=255).contains(&t.len()) || t.chars().any(char::is_whitespace))
+        {
+            v.add("token", "must be 8-255 characters without spaces");
+        }
+        let platform = input.platform.unwrap_or_else(|| "android".into());
+        if !["android", "ios", "web"].contains(&platform.as_str()) {
+            v.add("platform", "must be android, ios or web");
+        }
+        v.finish()?;
+        let Some(token) = token else {
+            return Err(CoreError::validation("token", "is required"));
+        };
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        sqlx::query("DELETE FROM devices WHERE token = ?")
+            .bind(&token)
+            .execute(&mut *tx)
+            .await?;
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO devices (id, user_id, token, platform, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(&token)
+        .bind(&platform)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(json!({"id": id, "platform": platform, "created_at": ms_to_rfc3339(now)}))
+    }
+
+    pub async fn remove_device(&self, user_id: &str, id: &str) -> Result<(), CoreError> {
+        let now = now_ms();
+        let r = sqlx::query(
+            "UPDATE devices SET deleted_at = ?, updated_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .bind(user_id)
+        .write_on(&self.db)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(CoreError::NotFound("device".into()));
+        }
+        Ok(())
+    }
+
+    /// A user's messages, newest first, with a cursor (`<created ms>_<id>`).
+    pub async fn history(&self, user_id: &str, q: &HistoryQuery) -> Result<Value, CoreError> {
+        let limit = q.limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(CoreError::validation("limit", "must be from 1 to 100"));
+        }
+        let cursor = match &q.cursor {
+            Some(c) => Some(
+                c.split_once('_')
+                    .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())))
+                    .filter(|(_, id)| is_id(id))
+                    .ok_or_else(|| CoreError::validation("cursor", "is not a cursor from this list"))?,
+            ),
+            None => None,
+        };
+        let after = if cursor.is_some() {
+            " AND (created_at < ? OR (created_at = ? AND id < ?))"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {COLS} FROM notifications WHERE user_id = ? AND deleted_at IS NULL{after} ORDER BY created_at DESC, id DESC LIMIT ?"
+        );
+        let mut qy = sqlx::query(&sql).bind(user_id);
+        if let Some((t, id)) = &cursor {
+            qy = qy.bind(*t).bind(*t).bind(id.clone());
+        }
+        let rows = qy.bind(limit + 1).fetch_all(self.db.pool()).await?;
+        let more = rows.len() as i64 > limit;
+        let mut items = Vec::new();
+        let mut next = None;
+        for r in rows.iter().take(limit as usize) {
+            items.push(row_json(r)?);
+            next = Some(format!("{}_{}", r.try_get::<i64, _>("created_at")?, text(r, "id")?));
+        }
+        Ok(json!({"items": items, "next_cursor": if more { next } else { None }}))
+    }
+
+    /// Dead-lettered messages, newest first (admins).
+    pub async fn failed(&self, limit: i64) -> Result<Value, CoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM notifications WHERE status = 'failed' AND deleted_at IS NULL ORDER BY created_at DESC LIMIT ?"
+        ))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(self.db.pool())
+        .await?;
+        let items: Vec<Value> = rows.iter().map(row_json).collect::<Result<_, _>>()?;
+        Ok(json!({"items": items}))
+    }
+
+    /// Puts a dead-lettered message back in the queue (admins, after fixing the provider).
+    pub async fn retry(&self, id: &str) -> Result<Value, CoreError> {
+        let now = now_ms();
+        let r = sqlx::query(
+            "UPDATE notifications SET status = 'pending', attempts = 0, send_after = ?, claimed_until = 0, updated_at = ? \
+             WHERE id = ? AND status = 'failed'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .write_on(&self.db)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(CoreError::conflict(
+                "status",
+                "only a failed (dead-lettered) message can be retried",
+            ));
+        }
+        let row = sqlx::query(&format!("SELECT {COLS} FROM notifications WHERE id = ?"))
+            .bind(id)
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(row_json(&row)?)
+    }
+
+    /// Sends up to `limit` due messages (in parallel); returns how many it took. Every
+    /// instance runs this in a loop: a message is claimed for a minute, so two instances
+    /// never send it at once.
+    pub async fn dispatch_due(&self, limit: i64) -> Result<usize, CoreError> {
+        let now = now_ms();
+        let rows = sqlx::query(
+            "SELECT id, user_id, event_id, channel, title, body, attempts FROM notifications \
+             WHERE status = 'pending' AND send_after <= ? AND claimed_until < ? ORDER BY send_after LIMIT ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut due = Vec::new();
+        for r in &rows {
+            due.push(Due {
+                id: text(r, "id")?,
+                user_id: text(r, "user_id")?,
+                event_id: text(r, "event_id")?,
+                channel: text(r, "channel")?,
+                title: text(r, "title")?,
+                body: text(r, "body")?,
+                attempts: r.try_get("attempts")?,
+            });
+        }
+        let n = due.len();
+        let mut set = tokio::task::JoinSet::new();
+        for d in due {
+            let me = self.clone();
+            set.spawn(async move {
+                if let Err(e) = me.send_one(d).await {
+                    tracing::warn!(error = %e, "notification dispatch failed; retried on the next pass");
+                }
+            });
+        }
+        while set.join_next().await.is_some() {}
+        Ok(n)
+    }
+
+    async fn send_one(&self, d: Due) -> Result<(), CoreError> {
+        let now = now_ms();
+        let claimed = sqlx::query(
+            "UPDATE notifications SET claimed_until = ? WHERE id = ? AND status = 'pending' AND claimed_until < ?",
+        )
+        .bind(now + 60_000)
+        .bind(&d.id)
+        .bind(now)
+        .write_on(&self.db)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            return Ok(());
+        }
+        let to = self.addresses(&d.user_id, &d.channel).await?;
+        if to.is_empty() {
+            let why = match d.channel.as_str() {
+                "email" => "no email address on the account",
+                "sms" => "no phone number on the account",
+                _ => "no device registered for push",
+            };
+            sqlx::query("UPDATE notifications SET status = 'suppressed', reason = ?, claimed_until = 0, updated_at = ? WHERE id = ?")
+                .bind(why)
+                .bind(now_ms())
+                .bind(&d.id)
+                .write_on(&self.db)
+                .await?;
+            return Ok(());
+        }
+        let provider = self.providers.of(&d.channel).clone();
+        let out = Outgoing {
+            id: d.id.clone(),
+            channel: d.channel.clone(),
+            to: to.clone(),
+            title: d.title.clone(),
+            body: d.body.clone(),
+        };
+        let sent = match tokio::time::timeout(Duration::from_secs(20), provider.send(&out)).await {
+            Ok(r) => r,
+            Err(_) => Err("the provider did not answer within 20 s".into()),
+        };
+        let now = now_ms();
+        let recipient = to.join(", ");
+        let mut tx = self.db.begin().await?;
+        let payload = |status: &str| {
+            json!({"notification_id": d.id, "user_id": d.user_id, "event_id": d.event_id, "channel": d.channel,
+                   "status": status, "provider": provider.name()})
+        };
+        match sent {
+            Ok(reference) => {
+                sqlx::query(
+                    "UPDATE notifications SET status = 'sent', sent_at = ?, recipient = ?, provider = ?, provider_ref = ?, \
+                     attempts = attempts + 1, last_error = NULL, claimed_until = 0, updated_at = ? WHERE id = ?",
+                )
+                .bind(now)
+                .bind(&recipient)
+                .bind(provider.name())
+                .bind(reference.chars().take(200).collect::<String>())
+                .bind(now)
+                .bind(&d.id)
+                .execute(&mut *tx)
+                .await?;
+                outbox::append(
+                    &mut tx,
+                    &Envelope::new(
+                        catalog::NOTIFICATION_SENT,
+                        Service::Notification,
+                        &d.id,
+                        &d.event_id,
+                        payload("sent"),
+                    ),
+                )
+                .await?;
+                metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "sent")
+                    .increment(1);
+            }
+            Err(e) => {
+                let attempts = d.attempts + 1;
+                let error: String = e.chars().take(500).collect();
+                if attempts >= self.cfg.max_attempts {
+                    tracing::error!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification dead-lettered");
+                    sqlx::query(
+                        "UPDATE notifications SET status = 'failed', reason = 'dead-lettered after the last attempt', attempts = ?, \
+                         last_error = ?, recipient = ?, provider = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
+                    )
+                    .bind(attempts)
+                    .bind(&error)
+                    .bind(&recipient)
+                    .bind(provider.name())
+                    .bind(now)
+                    .bind(&d.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    outbox::append(
+                        &mut tx,
+                        &Envelope::new(
+                            catalog::NOTIFICATION_FAILED,
+                            Service::Notification,
+                            &d.id,
+                            &d.event_id,
+                            payload("failed"),
+                        ),
+                    )
+                    .await?;
+                    metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "dead_lettered")
+                        .increment(1);
+                } else {
+                    let backoff = (1_000_i64 << attempts.clamp(0, 6)).min(60_000);
+                    tracing::warn!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification send failed; retrying");
+                    sqlx::query(
+                        "UPDATE notifications SET attempts = ?, last_error = ?, send_after = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
+                    )
+                    .bind(attempts)
+                    .bind(&error)
+                    .bind(now + backoff)
+                    .bind(now)
+                    .bind(&d.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "retried")
+                        .increment(1);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Where a channel reaches a user now (addresses are read at sending time, so a changed
+    /// email is used by messages still waiting).
+    async fn addresses(&self, user_id: &str, channel: &str) -> Result<Vec<String>, CoreError> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(match channel {
+            "push" => {
+                sqlx::query("SELECT token FROM devices WHERE user_id = ? AND deleted_at IS NULL ORDER BY created_at")
+                    .bind(user_id)
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| text(r, "token"))
+                    .collect::<Result<_, _>>()?
+            }
+            col => {
+                let col = if col == "email" { "email" } else { "phone" };
+                sqlx::query(&format!(
+                    "SELECT {col} AS a FROM contacts WHERE user_id = ? AND deleted_at IS NULL"
+                ))
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| opt_text(&r, "a"))
+                .transpose()?
+                .flatten()
+                .into_iter()
+                .filter(|a| !a.is_empty())
+                .collect()
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_hour_times_are_hh_mm() {
+        assert_eq!(hhmm("22:00"), Ok(1320));
+        assert_eq!(hhmm("07:05"), Ok(425));
+        assert!(hhmm("24:00").is_err());
+        assert!(hhmm("7pm").is_err());
+        assert_eq!(minute_text(425), "07:05");
+    }
+}

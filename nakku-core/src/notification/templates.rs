@@ -1,0 +1,187 @@
+//! What each event says to whom: a template per event type, rendered for every channel
+//! (email gets the title as subject; SMS sends the body; push shows title and body).
+
+use crate::cart::rupees;
+use crate::events::{catalog, Envelope};
+
+/// Categories: `transactional` (orders and payments) and `account` cannot be turned off;
+/// `marketing` (back in stock) and `alerts` (staff) can.
+pub const CATEGORIES: [&str; 4] = ["transactional", "account", "marketing", "alerts"];
+pub const ALWAYS_ON: [&str; 2] = ["transactional", "account"];
+pub const CHANNELS: [&str; 3] = ["email", "sms", "push"];
+
+/// Who a message goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recipients {
+    Users(Vec<String>),
+    /// Every account with the admin role.
+    Admins,
+}
+
+/// A rendered message for an event, before preferences and quiet hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub to: Recipients,
+    pub category: &'static str,
+    pub channels: &'static [&'static str],
+    pub title: String,
+    pub body: String,
+}
+
+fn s<'a>(env: &'a Envelope, k: &str) -> &'a str {
+    env.payload[k].as_str().unwrap_or_default()
+}
+
+fn short(id: &str) -> &str {
+    id.get(id.len().saturating_sub(6)..).unwrap_or(id)
+}
+
+/// The message an event causes, if any. Event types not listed cause none.
+pub fn plan(env: &Envelope) -> Option<Plan> {
+    let user = || Recipients::Users(vec![s(env, "user_id").to_owned()]);
+    let all: &'static [&'static str] = &CHANNELS;
+    let order = short(s(env, "order_id"));
+    let p = |category, title: String, body: String| Plan {
+        to: user(),
+        category,
+        channels: all,
+        title,
+        body,
+    };
+    match env.event_type.as_str() {
+        catalog::USER_REGISTERED => Some(Plan {
+            channels: &["email"],
+            ..p(
+                "account",
+                "Welcome to Nakku".into(),
+                format!(
+                    "Hi {}, your account is ready. Groceries at your door in minutes.",
+                    s(env, "name")
+                ),
+            )
+        }),
+        catalog::ORDER_UPDATED => {
+            let (title, body) = match s(env, "status") {
+                "confirmed" => (
+                    format!("Order {order} confirmed"),
+                    format!("Your order {order} is confirmed and being packed."),
+                ),
+                "out_for_delivery" => (
+                    format!("Order {order} is on its way"),
+                    format!("Your order {order} is out for delivery."),
+                ),
+                "delivered" => (
+                    format!("Order {order} delivered"),
+                    format!("Your order {order} was delivered. Enjoy!"),
+                ),
+                "failed" => (
+                    format!("Order {order} could not be placed"),
+                    format!(
+                        "We could not place your order {order}: {}. Nothing was charged, or it is being refunded.",
+                        env.payload["failure_reason"].as_str().unwrap_or("an error")
+                    ),
+                ),
+                "cancelled" => (
+                    format!("Order {order} cancelled"),
+                    format!("Your order {order} was cancelled. Any payment is refunded to its source."),
+                ),
+                _ => return None,
+            };
+            Some(p("transactional", title, body))
+        }
+        catalog::PAYMENT_FAILED => Some(p(
+            "transactional",
+            format!("Payment for order {order} failed"),
+            format!(
+                "The payment of {} for order {order} failed: {}.",
+                rupees(env.payload["amount_paise"].as_i64().unwrap_or(0)),
+                env.payload["failure_reason"].as_str().unwrap_or("declined")
+            ),
+        )),
+        catalog::PAYMENT_REFUNDED => {
+            let amount = env.payload["refund_paise"].as_i64().unwrap_or(0);
+            Some(p(
+                "transactional",
+                format!("Refund of {} issued", rupees(amount)),
+                format!(
+                    "We refunded {} for order {order}. It reaches your account in 3-5 working days.",
+                    rupees(amount)
+                ),
+            ))
+        }
+        catalog::INVENTORY_BACK_IN_STOCK => {
+            let users: Vec<String> = env.payload["notify_users"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if users.is_empty() {
+                return None;
+            }
+            Some(Plan {
+                to: Recipients::Users(users),
+                category: "marketing",
+                channels: all,
+                title: format!("{} is back in stock", s(env, "sku")),
+                body: format!(
+                    "{} is back at {}. Add it before it runs out again.",
+                    s(env, "sku"),
+                    s(env, "store")
+                ),
+            })
+        }
+        catalog::INVENTORY_LOW_STOCK => Some(Plan {
+            to: Recipients::Admins,
+            category: "alerts",
+            channels: &["email"],
+            title: format!("Low stock: {} at {}", s(env, "sku"), s(env, "store")),
+            body: format!(
+                "{} at {} is down to {} (threshold {}).",
+                s(env, "sku"),
+                s(env, "store"),
+                env.payload["available"].as_i64().unwrap_or(0),
+                env.payload["low_threshold"].as_i64().unwrap_or(0)
+            ),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Service;
+    use serde_json::json;
+
+    #[test]
+    fn order_steps_speak_to_the_shopper_and_other_moves_are_silent() {
+        let env = |status: &str| {
+            Envelope::new(
+                catalog::ORDER_UPDATED,
+                Service::Order,
+                "o",
+                "c",
+                json!({"order_id": "0190aaaa-bbbb-7ccc-8ddd-eeeeff123456", "user_id": "u1", "status": status}),
+            )
+        };
+        let p = plan(&env("out_for_delivery")).unwrap();
+        assert_eq!(p.to, Recipients::Users(vec!["u1".into()]));
+        assert_eq!(p.category, "transactional");
+        assert_eq!(p.title, "Order 123456 is on its way");
+        assert!(plan(&env("stock_reserved")).is_none());
+        assert!(plan(&env("paid")).is_none());
+    }
+
+    #[test]
+    fn back_in_stock_goes_to_the_watchers_as_marketing() {
+        let env = Envelope::new(
+            catalog::INVENTORY_BACK_IN_STOCK,
+            Service::Inventory,
+            "w:MANGO",
+            "c",
+            json!({"sku": "MANGO", "store": "BLR-1", "notify_users": ["u1", "u2"]}),
+        );
+        let p = plan(&env).unwrap();
+        assert_eq!(p.category, "marketing");
+        assert_eq!(p.to, Recipients::Users(vec!["u1".into(), "u2".into()]));
+    }
+}
