@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cart;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod gateway;

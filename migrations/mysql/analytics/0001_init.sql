@@ -2,7 +2,7 @@
 -- rebuildable by replay: every time here is the event's `occurred_at`, never the time it
 -- was applied.
 
--- One row per order with the time it reached each stage (order.* and payment.refunded).
+-- One row per order with the time it reached each stage (order.* events).
 CREATE TABLE a_orders (
     order_id       VARCHAR(36)  NOT NULL PRIMARY KEY,
     store          VARCHAR(32)  NOT NULL,
@@ -11,7 +11,6 @@ CREATE TABLE a_orders (
     status         VARCHAR(32)  NOT NULL,
     items_paise    BIGINT       NOT NULL,
     total_paise    BIGINT       NOT NULL,
-    refunded_paise BIGINT       NOT NULL DEFAULT 0,
     created_ms     BIGINT       NOT NULL,
     reserved_ms    BIGINT       NULL,
     paid_ms        BIGINT       NULL,
@@ -22,6 +21,13 @@ CREATE TABLE a_orders (
     end_reason     VARCHAR(500) NULL,
     KEY a_orders_created (created_ms),
     KEY a_orders_store (store, created_ms)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- What was refunded per order (payment.refunded: the running total). Its own table, as a
+-- refund may arrive before its order's creation when the topics are read in parallel.
+CREATE TABLE a_refunds (
+    order_id       VARCHAR(36) NOT NULL PRIMARY KEY,
+    refunded_paise BIGINT      NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
 -- What each order contained (order.created).

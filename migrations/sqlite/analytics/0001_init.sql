@@ -1,7 +1,7 @@
 -- Analytics service (nakku_analytics), SQLite. Read models fed by events, rebuildable by
 -- replay: every time here is the event's `occurred_at`, never the time it was applied.
 
--- One row per order with the time it reached each stage (order.* and payment.refunded).
+-- One row per order with the time it reached each stage (order.* events).
 CREATE TABLE a_orders (
     order_id       TEXT    NOT NULL PRIMARY KEY,
     store          TEXT    NOT NULL,
@@ -10,7 +10,6 @@ CREATE TABLE a_orders (
     status         TEXT    NOT NULL,
     items_paise    INTEGER NOT NULL,
     total_paise    INTEGER NOT NULL,
-    refunded_paise INTEGER NOT NULL DEFAULT 0,
     created_ms     INTEGER NOT NULL,
     reserved_ms    INTEGER NULL,
     paid_ms        INTEGER NULL,
@@ -22,6 +21,13 @@ CREATE TABLE a_orders (
 );
 CREATE INDEX a_orders_created ON a_orders (created_ms);
 CREATE INDEX a_orders_store ON a_orders (store, created_ms);
+
+-- What was refunded per order (payment.refunded: the running total). Its own table, as a
+-- refund may arrive before its order's creation when the topics are read in parallel.
+CREATE TABLE a_refunds (
+    order_id       TEXT    NOT NULL PRIMARY KEY,
+    refunded_paise INTEGER NOT NULL
+);
 
 -- What each order contained (order.created).
 CREATE TABLE a_order_lines (

@@ -121,14 +121,25 @@ async fn order_moved(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result
 
 async fn refunded(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
     // `refunded_paise` is the payment's running total: the largest seen wins.
-    sqlx::query(
-        "UPDATE a_orders SET refunded_paise = CASE WHEN refunded_paise < ? THEN ? ELSE refunded_paise END WHERE order_id = ?",
-    )
-    .bind(number(env, "refunded_paise")?)
-    .bind(number(env, "refunded_paise")?)
-    .bind(field(env, "order_id")?)
-    .execute(conn)
-    .await?;
+    let order = field(env, "order_id")?;
+    let total = number(env, "refunded_paise")?;
+    let r = sqlx::query("UPDATE a_refunds SET refunded_paise = ? WHERE order_id = ? AND refunded_paise < ?")
+        .bind(total)
+        .bind(order)
+        .bind(total)
+        .execute(&mut *conn)
+        .await?;
+    if r.rows_affected() == 0 {
+        sqlx::query(
+            "INSERT INTO a_refunds (order_id, refunded_paise) SELECT ?, ? \
+             WHERE NOT EXISTS (SELECT 1 FROM a_refunds WHERE order_id = ?)",
+        )
+        .bind(order)
+        .bind(total)
+        .bind(order)
+        .execute(conn)
+        .await?;
+    }
     Ok(())
 }
 

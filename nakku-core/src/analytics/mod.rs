@@ -171,13 +171,14 @@ impl AnalyticsService {
         let (cond, binds) = scope(&r);
         let sql = format!(
             "SELECT o.store AS store, COUNT(*) AS placed, {confirmed} AS confirmed, {cancelled} AS cancelled, {failed} AS failed, \
-             {delivered} AS delivered, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o WHERE {cond} GROUP BY o.store ORDER BY o.store",
+             {delivered} AS delivered, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o \
+             LEFT JOIN a_refunds f ON f.order_id = o.order_id WHERE {cond} GROUP BY o.store ORDER BY o.store",
             confirmed = count_when("o.confirmed_ms IS NOT NULL"),
             cancelled = count_when("o.cancelled_ms IS NOT NULL"),
             failed = count_when("o.failed_ms IS NOT NULL"),
             delivered = count_when("o.delivered_ms IS NOT NULL"),
             gmv = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.total_paise ELSE 0 END"),
-            refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.refunded_paise ELSE 0 END"),
+            refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN COALESCE(f.refunded_paise, 0) ELSE 0 END"),
         );
         let delivery = self.delivery_times(&r).await?;
         let alerts = self.alert_counts(r.store.as_deref()).await?;
@@ -233,7 +234,8 @@ impl AnalyticsService {
         let (cond, binds) = scope(r);
         let sql = format!(
             "SELECT COUNT(*) AS placed, {reserved} AS reserved, {secured} AS secured, {confirmed} AS confirmed, {delivered} AS delivered, \
-             {cancelled} AS cancelled, {failed} AS failed, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o WHERE {cond}",
+             {cancelled} AS cancelled, {failed} AS failed, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o \
+             LEFT JOIN a_refunds f ON f.order_id = o.order_id WHERE {cond}",
             reserved = count_when("o.reserved_ms IS NOT NULL"),
             secured = count_when("(o.paid_ms IS NOT NULL OR (o.payment_kind = 'cod' AND o.confirmed_ms IS NOT NULL))"),
             confirmed = count_when("o.confirmed_ms IS NOT NULL"),
@@ -241,7 +243,7 @@ impl AnalyticsService {
             cancelled = count_when("o.cancelled_ms IS NOT NULL"),
             failed = count_when("o.failed_ms IS NOT NULL"),
             gmv = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.total_paise ELSE 0 END"),
-            refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.refunded_paise ELSE 0 END"),
+            refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN COALESCE(f.refunded_paise, 0) ELSE 0 END"),
         );
         let rows = rows(&self.db, &sql, &binds).await?;
         let row = rows
