@@ -21,6 +21,9 @@ pub enum CoreError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// Too many requests of this kind; try again after the given seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     /// Another service did not answer (or answered with a server error); retrying later may work.
     #[error("{0}")]
     Unavailable(String),

@@ -29,7 +29,8 @@ use std::sync::Arc;
 pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<Arc<dyn events::consumer::Handler>> {
     match svc {
         service::Service::User => vec![Arc::new(user::activity::ActivityHandler)],
-        service::Service::Location => vec![Arc::new(location::service::StoreReplica)],
+        service::Service::Location => vec![Arc::new(location::service::StoreReplica("location.stores"))],
+        service::Service::Delivery => vec![Arc::new(location::service::StoreReplica("delivery.stores"))],
         service::Service::Product => vec![
             Arc::new(product::replica::StockReplica),
             Arc::new(product::replica::SalesRecorder),

@@ -37,7 +37,7 @@ impl Service {
 
     /// Services whose code exists in this build. `nakku serve` runs these; the others
     /// are answered by the gateway with 503 until their issue lands.
-    pub const IMPLEMENTED: [Service; 10] = [
+    pub const IMPLEMENTED: [Service; 11] = [
         Service::Gateway,
         Service::User,
         Service::Product,
@@ -48,6 +48,7 @@ impl Service {
         Service::Location,
         Service::Analytics,
         Service::Notification,
+        Service::Delivery,
     ];
 
     /// Lower-case name used in URLs, config keys and database names.

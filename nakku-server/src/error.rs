@@ -76,6 +76,14 @@ impl From<CoreError> for ApiError {
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             CoreError::NotFound(what) => ApiError::not_found(&what),
             CoreError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            CoreError::TooManyRequests {
+                message,
+                retry_after_secs,
+            } => ApiError {
+                // Also sent as the Retry-After header.
+                extra: Some(json!({ "retry_after_secs": retry_after_secs })),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
+            },
             CoreError::Database(e) => {
                 let unavailable = matches!(
                     e,
@@ -98,6 +106,7 @@ impl IntoResponse for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(status = self.status.as_u16(), cause = %cause, "request failed");
         }
+        let retry_after = self.extra.as_ref().and_then(|e| e["retry_after_secs"].as_u64());
         let mut body = json!({ "success": false, "error": self.message, "code": self.status.as_u16() });
         if let Some(fields) = self.fields {
             body["fields"] = json!(fields);
@@ -110,6 +119,9 @@ impl IntoResponse for ApiError {
             }
         }
         let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod cart;
 pub mod clients;
+pub mod delivery;
 pub mod error;
 pub mod extract;
 pub mod gateway;

@@ -63,7 +63,7 @@ impl Application {
         };
         for s in &wanted {
             if !s.is_implemented() {
-                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, order, cart, payment, location, analytics, notification)");
+                bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, order, cart, payment, location, analytics, notification, delivery)");
             }
         }
         let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
@@ -273,6 +273,13 @@ impl Application {
                     ));
                     app.dispatchers.push(svc.clone());
                     crate::notification::router(svc, jwt.clone())
+                }
+                Service::Delivery => {
+                    let svc = Arc::new(nakku_core::delivery::DeliveryService::new(
+                        db.clone(),
+                        nakku_core::delivery::DeliveryConfig::default(),
+                    ));
+                    crate::delivery::router(svc, jwt.clone())
                 }
                 Service::Analytics => {
                     let svc = Arc::new(nakku_core::analytics::AnalyticsService::new(db.clone()));

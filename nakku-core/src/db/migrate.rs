@@ -28,6 +28,8 @@ static SQLITE_ANALYTICS: Migrator = sqlx::migrate!("../migrations/sqlite/analyti
 static MYSQL_ANALYTICS: Migrator = sqlx::migrate!("../migrations/mysql/analytics");
 static SQLITE_NOTIFICATION: Migrator = sqlx::migrate!("../migrations/sqlite/notification");
 static MYSQL_NOTIFICATION: Migrator = sqlx::migrate!("../migrations/mysql/notification");
+static SQLITE_DELIVERY: Migrator = sqlx::migrate!("../migrations/sqlite/delivery");
+static MYSQL_DELIVERY: Migrator = sqlx::migrate!("../migrations/mysql/delivery");
 
 /// The migrations of one service on one backend; `None` for services without a database
 /// or whose code has not landed yet.
@@ -51,6 +53,8 @@ pub fn migrator(svc: Service, dialect: Dialect) -> Option<&'static Migrator> {
         (Service::Analytics, Dialect::MySql) => Some(&MYSQL_ANALYTICS),
         (Service::Notification, Dialect::Sqlite) => Some(&SQLITE_NOTIFICATION),
         (Service::Notification, Dialect::MySql) => Some(&MYSQL_NOTIFICATION),
+        (Service::Delivery, Dialect::Sqlite) => Some(&SQLITE_DELIVERY),
+        (Service::Delivery, Dialect::MySql) => Some(&MYSQL_DELIVERY),
         _ => None,
     }
 }

@@ -484,11 +484,13 @@ impl AddressChecker for LocationService {
 }
 
 /// The `location.stores` consumer: keeps the store replica from `inventory.store.updated`.
-pub struct StoreReplica;
+/// The stores replica, as the location and delivery services keep it (same `stores` table);
+/// the field is the consumer's name.
+pub struct StoreReplica(pub &'static str);
 
 impl Handler for StoreReplica {
     fn name(&self) -> &'static str {
-        "location.stores"
+        self.0
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {

@@ -8,6 +8,7 @@ mod addresses;
 mod admin;
 mod analytics;
 mod auth;
+mod delivery;
 mod events;
 mod inventory;
 mod location;

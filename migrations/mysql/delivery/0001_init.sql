@@ -1,0 +1,45 @@
+-- Delivery service (nakku_delivery), MySQL 8 / MariaDB 10.11.
+
+-- Replica of the dark stores (inventory.store.updated), as the location service keeps it.
+CREATE TABLE stores (
+    id          VARCHAR(36)  NOT NULL PRIMARY KEY,
+    code        VARCHAR(32)  NOT NULL,
+    name        VARCHAR(200) NOT NULL,
+    lat         DOUBLE       NOT NULL,
+    lng         DOUBLE       NOT NULL,
+    opens_at    VARCHAR(5)   NOT NULL,
+    closes_at   VARCHAR(5)   NOT NULL,
+    active      INT          NOT NULL,
+    created_at  BIGINT       NOT NULL,
+    updated_at  BIGINT       NOT NULL,
+    deleted_at  BIGINT       NULL,
+    KEY stores_code (code)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Delivery partners: accounts with the delivery_partner role, their vehicle, home store,
+-- shift and last known position.
+CREATE TABLE partners (
+    user_id          VARCHAR(64)  NOT NULL PRIMARY KEY,
+    name             VARCHAR(100) NOT NULL,
+    vehicle          VARCHAR(16)  NOT NULL,
+    home_store       VARCHAR(32)  NOT NULL,
+    on_shift         INT          NOT NULL DEFAULT 0,
+    shift_started_at BIGINT       NULL,
+    lat              DOUBLE       NULL,
+    lng              DOUBLE       NULL,
+    position_at      BIGINT       NULL,
+    created_at       BIGINT       NOT NULL,
+    updated_at       BIGINT       NOT NULL,
+    deleted_at       BIGINT       NULL,
+    KEY partners_store (home_store, on_shift)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Recent positions per partner (trimmed to the newest few hundred and a day).
+CREATE TABLE partner_positions (
+    partner_id VARCHAR(64) NOT NULL,
+    at         BIGINT      NOT NULL,
+    lat        DOUBLE      NOT NULL,
+    lng        DOUBLE      NOT NULL,
+    accuracy_m DOUBLE      NULL,
+    PRIMARY KEY (partner_id, at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

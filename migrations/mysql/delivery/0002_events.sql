@@ -1,0 +1,1 @@
+../../shared/mysql/0002_events.sql

@@ -1,0 +1,1 @@
+../../shared/sqlite/0002_events.sql

@@ -1,0 +1,66 @@
+//! Delivery service routes (port 8087). So far the delivery partners' own endpoints
+//! (profile, shift, location pings, their track) and the admins' list of partners.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use nakku_core::auth::{JwtKeys, Role};
+use nakku_core::delivery::partners::{PartnerQuery, PingInput, ProfileInput, ShiftInput};
+use nakku_core::delivery::DeliveryService;
+use serde::Deserialize;
+
+use crate::error::{ok, ApiResult};
+use crate::extract::{AppJson, AppQuery, AuthUser, SvcState};
+
+type St = State<SvcState<DeliveryService>>;
+
+pub fn router(svc: Arc<DeliveryService>, jwt: JwtKeys) -> Router {
+    Router::new()
+        .route("/api/v1/deliveries/partners", get(list))
+        .route("/api/v1/deliveries/partners/me", get(me).put(set_profile))
+        .route("/api/v1/deliveries/partners/me/shift", post(shift))
+        .route("/api/v1/deliveries/partners/me/location", post(ping))
+        .route("/api/v1/deliveries/partners/me/track", get(track))
+        .with_state(SvcState { svc, jwt })
+}
+
+async fn me(State(s): St, auth: AuthUser) -> ApiResult {
+    auth.require(Role::DeliveryPartner)?;
+    Ok(ok(StatusCode::OK, s.svc.me(&auth.0.sub).await?))
+}
+
+async fn set_profile(State(s): St, auth: AuthUser, AppJson(b): AppJson<ProfileInput>) -> ApiResult {
+    auth.require(Role::DeliveryPartner)?;
+    Ok(ok(StatusCode::OK, s.svc.set_profile(&auth.0.sub, b).await?))
+}
+
+async fn shift(State(s): St, auth: AuthUser, AppJson(b): AppJson<ShiftInput>) -> ApiResult {
+    auth.require(Role::DeliveryPartner)?;
+    Ok(ok(StatusCode::OK, s.svc.set_shift(&auth.0.sub, b).await?))
+}
+
+async fn ping(State(s): St, auth: AuthUser, AppJson(b): AppJson<PingInput>) -> ApiResult {
+    auth.require(Role::DeliveryPartner)?;
+    Ok(ok(StatusCode::OK, s.svc.ping(&auth.0.sub, b).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TrackQuery {
+    limit: Option<i64>,
+}
+
+async fn track(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<TrackQuery>) -> ApiResult {
+    auth.require(Role::DeliveryPartner)?;
+    Ok(ok(
+        StatusCode::OK,
+        s.svc.track(&auth.0.sub, q.limit.unwrap_or(100)).await?,
+    ))
+}
+
+async fn list(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<PartnerQuery>) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.list(&q).await?))
+}
