@@ -30,7 +30,10 @@ pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<A
     match svc {
         service::Service::User => vec![Arc::new(user::activity::ActivityHandler)],
         service::Service::Location => vec![Arc::new(location::service::StoreReplica("location.stores"))],
-        service::Service::Delivery => vec![Arc::new(location::service::StoreReplica("delivery.stores"))],
+        service::Service::Delivery => vec![
+            Arc::new(location::service::StoreReplica("delivery.stores")),
+            Arc::new(delivery::deliveries::OrderFollower),
+        ],
         service::Service::Product => vec![
             Arc::new(product::replica::StockReplica),
             Arc::new(product::replica::SalesRecorder),
@@ -40,6 +43,8 @@ pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<A
             Arc::new(cart::replica::StockReplica),
             Arc::new(cart::replica::OrderFollower),
         ],
+        service::Service::Order => vec![Arc::new(order::deliveries::DeliveryFollower)],
+        service::Service::Payment => vec![Arc::new(payment::CodSettler)],
         service::Service::Analytics => vec![Arc::new(analytics::handler::AnalyticsHandler)],
         service::Service::Notification => vec![Arc::new(notification::handler::NotificationHandler {
             utc_offset_minutes: settings.notify_utc_offset_minutes,

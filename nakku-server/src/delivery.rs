@@ -1,13 +1,15 @@
-//! Delivery service routes (port 8087). So far the delivery partners' own endpoints
-//! (profile, shift, location pings, their track) and the admins' list of partners.
+//! Delivery service routes (port 8087): the delivery partners' own endpoints (profile,
+//! shift, location pings, their track, their deliveries in visiting order, the moves of a
+//! delivery), the delivery as its shopper follows it, and the admins' list of partners.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
+use nakku_core::delivery::deliveries::ActionInput;
 use nakku_core::delivery::partners::{PartnerQuery, PingInput, ProfileInput, ShiftInput};
 use nakku_core::delivery::DeliveryService;
 use serde::Deserialize;
@@ -24,6 +26,9 @@ pub fn router(svc: Arc<DeliveryService>, jwt: JwtKeys) -> Router {
         .route("/api/v1/deliveries/partners/me/shift", post(shift))
         .route("/api/v1/deliveries/partners/me/location", post(ping))
         .route("/api/v1/deliveries/partners/me/track", get(track))
+        .route("/api/v1/deliveries/partners/me/deliveries", get(mine))
+        .route("/api/v1/deliveries/{order_id}", get(view))
+        .route("/api/v1/deliveries/{order_id}/{action}", post(act))
         .with_state(SvcState { svc, jwt })
 }
 
@@ -63,4 +68,36 @@ async fn track(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<TrackQuery>) 
 async fn list(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<PartnerQuery>) -> ApiResult {
     auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.list(&q).await?))
+}
+
+async fn mine(State(s): St, auth: AuthUser) -> ApiResult {
+    auth.require(Role::DeliveryPartner)?;
+    Ok(ok(StatusCode::OK, s.svc.my_deliveries(&auth.0.sub).await?))
+}
+
+async fn view(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+    Ok(ok(
+        StatusCode::OK,
+        s.svc.view(&auth.0.sub, auth.is_staff(), &order_id).await?,
+    ))
+}
+
+/// `reject`, `pickup`, `start`, `deliver` (`{"otp": "1234"}`) or `fail` (`{"reason": ...}`).
+/// The body is optional for the moves that need nothing.
+async fn act(
+    State(s): St,
+    auth: AuthUser,
+    Path((order_id, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    auth.require(Role::DeliveryPartner)?;
+    let input: ActionInput = if body.is_empty() {
+        ActionInput::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    Ok(ok(
+        StatusCode::OK,
+        s.svc.act(&auth.0.sub, &order_id, &action, input).await?,
+    ))
 }

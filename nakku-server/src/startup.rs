@@ -41,6 +41,8 @@ pub struct Application {
     sagas: Vec<Arc<nakku_core::order::OrderService>>,
     /// Notification services whose dispatcher sends due messages.
     dispatchers: Vec<Arc<nakku_core::notification::NotificationService>>,
+    /// Delivery services whose assigner matches deliveries with partners.
+    couriers: Vec<Arc<nakku_core::delivery::DeliveryService>>,
 }
 
 impl Application {
@@ -85,6 +87,7 @@ impl Application {
             catalogues: Vec::new(),
             sagas: Vec::new(),
             dispatchers: Vec::new(),
+            couriers: Vec::new(),
         };
         let with_data = wanted.iter().any(|s| *s != Service::Gateway);
         if with_data {
@@ -279,6 +282,7 @@ impl Application {
                         db.clone(),
                         nakku_core::delivery::DeliveryConfig::default(),
                     ));
+                    app.couriers.push(svc.clone());
                     crate::delivery::router(svc, jwt.clone())
                 }
                 Service::Analytics => {
@@ -400,6 +404,21 @@ impl Application {
                         Ok(0) => {}
                         Ok(n) => tracing::debug!(orders = n, "saga recovery sweep drove orders"),
                         Err(e) => tracing::warn!(error = %e, "saga recovery sweep failed"),
+                    }
+                }
+            });
+        }
+        for deliveries in self.couriers {
+            let stop = workers_stop.clone();
+            workers.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.cancelled() => break,
+                    }
+                    if let Err(e) = deliveries.assign_due().await {
+                        tracing::warn!(error = %e, "delivery assignment failed");
                     }
                 }
             });

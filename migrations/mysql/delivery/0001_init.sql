@@ -43,3 +43,42 @@ CREATE TABLE partner_positions (
     accuracy_m DOUBLE      NULL,
     PRIMARY KEY (partner_id, at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- One delivery per order (order.created gives the door, order.updated the go-ahead).
+-- status: awaiting (not confirmed yet) | unassigned | assigned | picked_up |
+-- out_for_delivery | delivered | failed | cancelled.
+CREATE TABLE deliveries (
+    order_id       VARCHAR(36)  NOT NULL PRIMARY KEY,
+    user_id        VARCHAR(64)  NOT NULL,
+    store          VARCHAR(32)  NOT NULL,
+    drop_lat       DOUBLE       NOT NULL,
+    drop_lng       DOUBLE       NOT NULL,
+    payment_kind   VARCHAR(16)  NOT NULL,
+    total_paise    BIGINT       NOT NULL,
+    status         VARCHAR(16)  NOT NULL,
+    partner_id     VARCHAR(64)  NULL,
+    otp            VARCHAR(8)   NULL,
+    otp_attempts   BIGINT       NOT NULL DEFAULT 0,
+    failure_reason VARCHAR(500) NULL,
+    confirmed_at   BIGINT       NULL,
+    assigned_at    BIGINT       NULL,
+    picked_up_at   BIGINT       NULL,
+    started_at     BIGINT       NULL,
+    delivered_at   BIGINT       NULL,
+    failed_at      BIGINT       NULL,
+    version        BIGINT       NOT NULL DEFAULT 1,
+    created_at     BIGINT       NOT NULL,
+    updated_at     BIGINT       NOT NULL,
+    deleted_at     BIGINT       NULL,
+    KEY deliveries_status (status, store),
+    KEY deliveries_partner (partner_id, status)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Partners who turned a delivery down (it is not offered to them again).
+CREATE TABLE delivery_rejections (
+    order_id   VARCHAR(36)  NOT NULL,
+    partner_id VARCHAR(64)  NOT NULL,
+    reason     VARCHAR(500) NULL,
+    created_at BIGINT       NOT NULL,
+    PRIMARY KEY (order_id, partner_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

@@ -43,3 +43,42 @@ CREATE TABLE partner_positions (
     accuracy_m REAL    NULL,
     PRIMARY KEY (partner_id, at)
 );
+
+-- One delivery per order (order.created gives the door, order.updated the go-ahead).
+-- status: awaiting (not confirmed yet) | unassigned | assigned | picked_up |
+-- out_for_delivery | delivered | failed | cancelled.
+CREATE TABLE deliveries (
+    order_id       TEXT    NOT NULL PRIMARY KEY,
+    user_id        TEXT    NOT NULL,
+    store          TEXT    NOT NULL,
+    drop_lat       REAL    NOT NULL,
+    drop_lng       REAL    NOT NULL,
+    payment_kind   TEXT    NOT NULL,
+    total_paise    INTEGER NOT NULL,
+    status         TEXT    NOT NULL,
+    partner_id     TEXT    NULL,
+    otp            TEXT    NULL,
+    otp_attempts   INTEGER NOT NULL DEFAULT 0,
+    failure_reason TEXT    NULL,
+    confirmed_at   INTEGER NULL,
+    assigned_at    INTEGER NULL,
+    picked_up_at   INTEGER NULL,
+    started_at     INTEGER NULL,
+    delivered_at   INTEGER NULL,
+    failed_at      INTEGER NULL,
+    version        INTEGER NOT NULL DEFAULT 1,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    deleted_at     INTEGER NULL
+);
+CREATE INDEX deliveries_status ON deliveries (status, store);
+CREATE INDEX deliveries_partner ON deliveries (partner_id, status);
+
+-- Partners who turned a delivery down (it is not offered to them again).
+CREATE TABLE delivery_rejections (
+    order_id   TEXT    NOT NULL,
+    partner_id TEXT    NOT NULL,
+    reason     TEXT    NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (order_id, partner_id)
+);

@@ -24,6 +24,9 @@ pub struct DeliveryConfig {
     pub offline_after_ms: i64,
     /// Positions kept per partner (and never older than a day).
     pub history_keep: i64,
+    /// Road distance per straight-line distance, and riders' speed, for ETAs and routes.
+    pub road_factor: f64,
+    pub speed_kmh: f64,
 }
 
 impl Default for DeliveryConfig {
@@ -32,6 +35,8 @@ impl Default for DeliveryConfig {
             ping_every_ms: 2_000,
             offline_after_ms: 120_000,
             history_keep: 500,
+            road_factor: 1.4,
+            speed_kmh: 20.0,
         }
     }
 }
@@ -73,6 +78,22 @@ const COLS: &str =
 impl DeliveryService {
     pub fn new(db: Db, cfg: DeliveryConfig) -> Self {
         DeliveryService { db, cfg }
+    }
+
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(super) fn cfg(&self) -> &DeliveryConfig {
+        &self.cfg
+    }
+
+    pub(super) fn route_config(&self) -> super::route::RouteConfig {
+        super::route::RouteConfig {
+            road_factor: self.cfg.road_factor,
+            speed_kmh: self.cfg.speed_kmh,
+            handover_minutes: 2.0,
+        }
     }
 
     fn state(&self, on_shift: bool, position_at: Option<i64>, now: i64) -> &'static str {
@@ -208,6 +229,9 @@ impl DeliveryService {
         }
         use crate::db::WriteOn;
         q.bind(now).bind(user_id).write_on(&self.db).await?;
+        if !on {
+            self.release_partner(user_id).await?;
+        }
         self.me(user_id).await
     }
 

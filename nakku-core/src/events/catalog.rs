@@ -36,6 +36,11 @@ pub const PAYMENT_COMPLETED: &str = "payment.completed";
 pub const PAYMENT_FAILED: &str = "payment.failed";
 pub const PAYMENT_REFUNDED: &str = "payment.refunded";
 
+pub const DELIVERY_SCHEDULED: &str = "delivery.scheduled";
+pub const DELIVERY_STARTED: &str = "delivery.started";
+pub const DELIVERY_COMPLETED: &str = "delivery.completed";
+pub const DELIVERY_FAILED: &str = "delivery.failed";
+
 pub const NOTIFICATION_SENT: &str = "notification.sent";
 pub const NOTIFICATION_FAILED: &str = "notification.failed";
 

@@ -74,6 +74,13 @@ pub fn plan(env: &Envelope) -> Option<Plan> {
                     format!("Order {order} delivered"),
                     format!("Your order {order} was delivered. Enjoy!"),
                 ),
+                "failed" if matches!(s(env, "from"), "packed" | "out_for_delivery") => (
+                    format!("Order {order} could not be delivered"),
+                    format!(
+                        "We could not deliver your order {order}: {}. Anything you paid is refunded.",
+                        env.payload["failure_reason"].as_str().unwrap_or("an error")
+                    ),
+                ),
                 "failed" => (
                     format!("Order {order} could not be placed"),
                     format!(

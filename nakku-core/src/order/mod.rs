@@ -2,6 +2,7 @@
 //! machine with a timeline, and the order saga (see [`saga`]) that reserves stock, charges
 //! and confirms, or puts everything back.
 
+pub mod deliveries;
 pub mod saga;
 pub mod service;
 
@@ -35,8 +36,9 @@ pub fn legal(from: &str, to: &str) -> bool {
             | ("stock_reserved", "paid" | "confirmed" | "failed" | "cancelled")
             | ("paid", "confirmed" | "failed" | "cancelled")
             | ("confirmed", "packed" | "cancelled")
-            | ("packed", "out_for_delivery" | "cancelled")
-            | ("out_for_delivery", "delivered")
+            | ("packed", "out_for_delivery" | "cancelled" | "failed")
+            // A failed delivery: the saga refunds and the goods go back on the shelf.
+            | ("out_for_delivery", "delivered" | "failed")
     )
 }
 

@@ -120,21 +120,38 @@ impl OrderService {
     }
 
     pub(super) async fn load(&self, conn: &mut AnyConnection, id: &str) -> Result<Option<OrderRow>, CoreError> {
-        if !is_id(id) {
-            return Ok(None);
-        }
-        let r = sqlx::query(&format!(
-            "SELECT {ROW_COLS} FROM orders WHERE id = ? AND deleted_at IS NULL"
-        ))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-        Ok(r.map(|r| order_row(&r)).transpose()?)
+        load_row(conn, id).await
     }
 
     /// Places an order from the shopper's cart. The same key with the same body returns the
     /// same order (`true` = replayed); the same key with another body is a 422.
     pub async fn place(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        key: Option<&str>,
+        input: PlaceInput,
+    ) -> Result<(Value, bool), CoreError> {
+        self.place_order(ctx, user_id, key, input).await
+    }
+}
+
+/// The order row the saga and the status moves work on.
+pub(super) async fn load_row(conn: &mut AnyConnection, id: &str) -> Result<Option<OrderRow>, CoreError> {
+    if !is_id(id) {
+        return Ok(None);
+    }
+    let r = sqlx::query(&format!(
+        "SELECT {ROW_COLS} FROM orders WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.map(|r| order_row(&r)).transpose()?)
+}
+
+impl OrderService {
+    async fn place_order(
         &self,
         ctx: &RequestCtx,
         user_id: &str,
@@ -724,59 +741,7 @@ impl OrderService {
         row: &OrderRow,
         m: &Move<'_>,
     ) -> Result<bool, CoreError> {
-        let now = now_ms();
-        // A saga that is done holds no lease: the driver's last move gives it back.
-        let r = sqlx::query(
-            "UPDATE orders SET status = ?, saga_state = ?, failure_reason = COALESCE(?, failure_reason), attempts = 0, last_error = NULL, \
-             step_started_at = ?, next_attempt_at = ?, lease_until = CASE WHEN ? = 'done' THEN 0 ELSE lease_until END, \
-             version = version + 1, updated_at = ? WHERE id = ? AND status = ?",
-        )
-        .bind(m.to)
-        .bind(m.saga)
-        .bind(m.failure.map(str::to_owned))
-        .bind(now)
-        .bind(now)
-        .bind(m.saga)
-        .bind(now)
-        .bind(&row.id)
-        .bind(m.from)
-        .execute(&mut *conn)
-        .await?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        timeline(conn, &row.id, m.to, m.note, m.actor).await?;
-        let payload = json!({
-            "order_id": row.id, "user_id": row.user_id, "store": row.store, "status": m.to, "from": m.from,
-            "reason": m.note, "failure_reason": m.failure, "total_paise": row.total_paise, "payment_kind": row.payment_kind,
-        });
-        let mut events = vec![Envelope::new(
-            catalog::ORDER_UPDATED,
-            Service::Order,
-            &row.id,
-            &row.id,
-            payload.clone(),
-        )];
-        match m.to {
-            "cancelled" => events.push(Envelope::new(
-                catalog::ORDER_CANCELLED,
-                Service::Order,
-                &row.id,
-                &row.id,
-                payload,
-            )),
-            "delivered" => events.push(Envelope::new(
-                catalog::ORDER_COMPLETED,
-                Service::Order,
-                &row.id,
-                &row.id,
-                payload,
-            )),
-            _ => {}
-        }
-        outbox::append_many(conn, &events).await?;
-        metrics::counter!("nakku_order_transitions_total", "to" => m.to.to_owned()).increment(1);
-        Ok(true)
+        apply_move(conn, row, m).await
     }
 
     /// Lines the saga reserves.
@@ -851,4 +816,62 @@ pub(super) async fn timeline(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Records a status move (conditional on the current status), its timeline entry and
+/// its events, in the caller's transaction. False when the order was no longer `from`.
+pub(super) async fn apply_move(conn: &mut AnyConnection, row: &OrderRow, m: &Move<'_>) -> Result<bool, CoreError> {
+    let now = now_ms();
+    // A saga that is done holds no lease: the driver's last move gives it back.
+    let r = sqlx::query(
+        "UPDATE orders SET status = ?, saga_state = ?, failure_reason = COALESCE(?, failure_reason), attempts = 0, last_error = NULL, \
+         step_started_at = ?, next_attempt_at = ?, lease_until = CASE WHEN ? = 'done' THEN 0 ELSE lease_until END, \
+         version = version + 1, updated_at = ? WHERE id = ? AND status = ?",
+    )
+    .bind(m.to)
+    .bind(m.saga)
+    .bind(m.failure.map(str::to_owned))
+    .bind(now)
+    .bind(now)
+    .bind(m.saga)
+    .bind(now)
+    .bind(&row.id)
+    .bind(m.from)
+    .execute(&mut *conn)
+    .await?;
+    if r.rows_affected() != 1 {
+        return Ok(false);
+    }
+    timeline(conn, &row.id, m.to, m.note, m.actor).await?;
+    let payload = json!({
+        "order_id": row.id, "user_id": row.user_id, "store": row.store, "status": m.to, "from": m.from,
+        "reason": m.note, "failure_reason": m.failure, "total_paise": row.total_paise, "payment_kind": row.payment_kind,
+    });
+    let mut events = vec![Envelope::new(
+        catalog::ORDER_UPDATED,
+        Service::Order,
+        &row.id,
+        &row.id,
+        payload.clone(),
+    )];
+    match m.to {
+        "cancelled" => events.push(Envelope::new(
+            catalog::ORDER_CANCELLED,
+            Service::Order,
+            &row.id,
+            &row.id,
+            payload,
+        )),
+        "delivered" => events.push(Envelope::new(
+            catalog::ORDER_COMPLETED,
+            Service::Order,
+            &row.id,
+            &row.id,
+            payload,
+        )),
+        _ => {}
+    }
+    outbox::append_many(conn, &events).await?;
+    metrics::counter!("nakku_order_transitions_total", "to" => m.to.to_owned()).increment(1);
+    Ok(true)
 }

@@ -857,20 +857,7 @@ impl PaymentService {
     /// Cash collected at the door: the cash-on-delivery payment becomes captured.
     pub async fn settle_cod(&self, ctx: &RequestCtx, order_id: &str) -> Result<Payment, CoreError> {
         let mut tx = self.db.begin().await?;
-        let r = sqlx::query(
-            "UPDATE payments SET status = 'captured', captured_paise = amount_paise, updated_at = ? WHERE order_id = ? AND status = 'cod_pending'",
-        )
-        .bind(now_ms())
-        .bind(order_id)
-        .execute(&mut *tx)
-        .await?;
-        let p = self
-            .find(&mut tx, order_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
-        if r.rows_affected() == 1 {
-            emit(&mut tx, catalog::PAYMENT_COMPLETED, &p, ctx, json!({"settled": "cash"})).await?;
-        }
+        let p = settle_cod_on(&mut tx, ctx, order_id).await?;
         tx.commit().await?;
         Ok(p)
     }
@@ -930,6 +917,72 @@ impl PaymentPort for PaymentService {
     }
     fn settle_cod<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<Payment, CoreError>> {
         Box::pin(PaymentService::settle_cod(self, ctx, order_id))
+    }
+}
+
+/// Cash handed over at the door: the order's cash-on-delivery payment becomes captured
+/// (once; again is a no-op), in the caller's transaction.
+async fn settle_cod_on(conn: &mut AnyConnection, ctx: &RequestCtx, order_id: &str) -> Result<Payment, CoreError> {
+    let r = sqlx::query(
+        "UPDATE payments SET status = 'captured', captured_paise = amount_paise, updated_at = ? WHERE order_id = ? AND status = 'cod_pending'",
+    )
+    .bind(now_ms())
+    .bind(order_id)
+    .execute(&mut *conn)
+    .await?;
+    let p = sqlx::query(&format!(
+        "SELECT {PAYMENT_COLS} FROM payments WHERE order_id = ? AND deleted_at IS NULL"
+    ))
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| payment_from_row(&r))
+    .transpose()?
+    .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
+    if r.rows_affected() == 1 {
+        emit(conn, catalog::PAYMENT_COMPLETED, &p, ctx, json!({"settled": "cash"})).await?;
+    }
+    Ok(p)
+}
+
+/// `payment.deliveries`: a delivery completed with cash on delivery settles its payment.
+pub struct CodSettler;
+
+impl crate::events::consumer::Handler for CodSettler {
+    fn name(&self) -> &'static str {
+        "payment.deliveries"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[(catalog::DELIVERY_COMPLETED, 1)]
+    }
+
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        env: &'a crate::events::Envelope,
+    ) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            if env.payload["payment_kind"] != "cod" {
+                return Ok(());
+            }
+            let order_id = env.payload["order_id"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("order_id missing"))?;
+            let ctx = RequestCtx {
+                request_id: env.correlation_id.clone(),
+                user_agent: None,
+            };
+            settle_cod_on(conn, &ctx, order_id).await?;
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let _ = conn;
+            Ok(())
+        })
     }
 }
 

@@ -139,3 +139,216 @@ async fn a_partner_sets_up_works_a_shift_and_reports_positions_at_a_limited_rate
     let list = body(app.get_as("/deliveries/partners?state=available", &admin).await).await["data"]["items"].clone();
     assert_eq!(list, json!([]));
 }
+
+mod flow_sqlite_embedded {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code() {
+        super::an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code(
+            crate::helpers::Backend::Sqlite,
+        )
+        .await
+    }
+}
+
+mod flow_mysql_kafka {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code() {
+        super::an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code(
+            crate::helpers::Backend::MySql,
+        )
+        .await
+    }
+}
+
+/// A delivery partner of the test store, on shift at `(lat, lng)`: their token.
+async fn rider(app: &TestApp, admin: &str, tag: u32, lat: f64, lng: f64) -> String {
+    let (id, _) = app.signed_up(tag).await;
+    let r = app
+        .as_user(reqwest::Method::PATCH, &format!("/users/{id}/role"), admin)
+        .json(&json!({"role": "delivery_partner"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let login = body(app.login(&format!("shopper{tag}@example.com"), PASSWORD).await).await;
+    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
+    app.eventually(30, || async {
+        let r = app
+            .as_user(reqwest::Method::PUT, "/deliveries/partners/me", &token)
+            .json(&json!({"name": format!("Rider {tag}"), "vehicle": "scooter", "home_store": crate::orders::STORE}))
+            .send()
+            .await
+            .unwrap();
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.post_as("/deliveries/partners/me/shift", &token, &json!({"on": true}))
+            .await
+            .status(),
+        200
+    );
+    let r = app
+        .post_as(
+            "/deliveries/partners/me/location",
+            &token,
+            &json!({"lat": lat, "lng": lng}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    token
+}
+
+async fn delivery(app: &TestApp, token: &str, id: &str) -> Value {
+    body(app.get_as(format!("/deliveries/{id}"), token).await).await["data"].clone()
+}
+
+async fn order_status(app: &TestApp, token: &str, id: &str, want: &str) -> Value {
+    app.eventually(60, || async {
+        let o = body(app.get_as(format!("/orders/{id}"), token).await).await["data"].clone();
+        (o["status"] == want && o["saga"]["state"] == "done").then_some(o)
+    })
+    .await
+}
+
+async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code(backend: Backend) {
+    use crate::orders::{add, level, place, reconciled, settled, shop, shopper, topology};
+    let Some(app) = topology(backend, &[]).await else {
+        return;
+    };
+    let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
+    // Rider 1 waits at the store; rider 2 is two kilometres away.
+    let near = rider(&app, &admin, 51, 12.975, 77.60).await;
+    let far = rider(&app, &admin, 52, 12.993, 77.60).await;
+    let (token, address) = shopper(&app, 1).await;
+
+    assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
+    let r = place(
+        &app,
+        &token,
+        "dlv-1",
+        &json!({"address_id": address, "payment_method": "cod"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&app, &token, &id).await["status"], "confirmed");
+
+    // Assigned to the nearest partner; the shopper sees who, and the code.
+    let d = app
+        .eventually(30, || async {
+            let d = delivery(&app, &token, &id).await;
+            (d["status"] == "assigned").then_some(d)
+        })
+        .await;
+    assert_eq!(d["partner"]["name"], "Rider 51");
+    let otp = d["otp"].as_str().unwrap().to_owned();
+    assert_eq!(otp.len(), 4);
+    assert!(d["eta_minutes"].is_number());
+    // The partner sees the delivery but not the code; another shopper does not see it.
+    let seen = delivery(&app, &near, &id).await;
+    assert_eq!((&seen["status"], &seen["otp"]), (&json!("assigned"), &Value::Null));
+    let (other, _) = shopper(&app, 2).await;
+    assert_eq!(app.get_as(format!("/deliveries/{id}"), &other).await.status(), 404);
+
+    // The partner ends the shift before picking up: the delivery goes to the other partner.
+    assert_eq!(
+        app.post_as("/deliveries/partners/me/shift", &near, &json!({"on": false}))
+            .await
+            .status(),
+        200
+    );
+    let d = app
+        .eventually(30, || async {
+            let d = delivery(&app, &token, &id).await;
+            (d["status"] == "assigned" && d["partner"]["name"] == "Rider 52").then_some(d)
+        })
+        .await;
+    let otp = d["otp"].as_str().unwrap_or(&otp).to_owned();
+    let act = |who: String, action: &str, b: Value| {
+        let rb = app
+            .as_user(reqwest::Method::POST, &format!("/deliveries/{id}/{action}"), &who)
+            .json(&b);
+        async move { rb.send().await.unwrap() }
+    };
+    // Out of turn and by the wrong partner: refused.
+    assert_eq!(act(far.clone(), "deliver", json!({"otp": otp})).await.status(), 409);
+    assert_eq!(
+        act(near.clone(), "pickup", json!({})).await.status(),
+        404,
+        "the delivery is no longer theirs"
+    );
+    assert_eq!(act(far.clone(), "pickup", json!({})).await.status(), 200);
+    let mine = body(app.get_as("/deliveries/partners/me/deliveries", &far).await).await["data"].clone();
+    assert_eq!(mine["route"]["legs"][0]["order_id"], json!(id));
+    assert_eq!(act(far.clone(), "start", json!({})).await.status(), 200);
+    order_status(&app, &token, &id, "out_for_delivery").await;
+
+    // A wrong code is refused and changes nothing; the right one completes the order.
+    let wrong = if otp == "0000" { "1111" } else { "0000" };
+    let r = act(far.clone(), "deliver", json!({"otp": wrong})).await;
+    assert_eq!(r.status(), 422);
+    assert!(body(r).await["fields"]["otp"].is_array());
+    assert_eq!(delivery(&app, &token, &id).await["status"], "out_for_delivery");
+    let r = act(far.clone(), "deliver", json!({"otp": otp})).await;
+    assert_eq!(r.status(), 200);
+    let o = order_status(&app, &token, &id, "delivered").await;
+    let timeline: Vec<&str> = o["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &timeline[timeline.len() - 3..],
+        ["packed", "out_for_delivery", "delivered"]
+    );
+    // Cash on delivery is settled by the delivery's completion.
+    app.eventually(30, || async {
+        let p = body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"].clone();
+        (p["status"] == "captured").then_some(())
+    })
+    .await;
+
+    // A failed delivery: the order fails, and its stock goes back on the shelf.
+    assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
+    let r = place(
+        &app,
+        &token,
+        "dlv-2",
+        &json!({"address_id": address, "payment_method": "upi"}),
+    )
+    .await;
+    let id2 = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&app, &token, &id2).await["status"], "confirmed");
+    let before = level(&app, "MANGO").await["available"].as_i64().unwrap();
+    app.eventually(30, || async {
+        (delivery(&app, &token, &id2).await["status"] == "assigned").then_some(())
+    })
+    .await;
+    let act2 = |action: &str, b: Value| {
+        let rb = app
+            .as_user(reqwest::Method::POST, &format!("/deliveries/{id2}/{action}"), &far)
+            .json(&b);
+        async move { rb.send().await.unwrap() }
+    };
+    assert_eq!(act2("pickup", json!({})).await.status(), 200);
+    assert_eq!(
+        act2("fail", json!({})).await.status(),
+        422,
+        "a failure needs its reason"
+    );
+    assert_eq!(
+        act2("fail", json!({"reason": "nobody at the door"})).await.status(),
+        200
+    );
+    let o = order_status(&app, &token, &id2, "failed").await;
+    assert!(
+        o["failure_reason"].as_str().unwrap().contains("nobody at the door"),
+        "{o}"
+    );
+    let p = body(app.get_as(format!("/payments/orders/{id2}"), &token).await).await["data"].clone();
+    assert_eq!(p["refunded_paise"], p["captured_paise"], "{p}");
+    assert_eq!(level(&app, "MANGO").await["available"].as_i64().unwrap(), before + 1);
+    reconciled(&app, &admin).await;
+}

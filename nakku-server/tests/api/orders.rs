@@ -197,7 +197,7 @@ async fn crowd(app: &TestApp, n: u32, qty: i64, prefix: &str) -> (Vec<(String, S
     (shoppers, ids)
 }
 
-async fn level(app: &TestApp, sku: &str) -> Value {
+pub async fn level(app: &TestApp, sku: &str) -> Value {
     let r = app
         .client
         .get(app.api(&format!("/inventory/stores/{STORE}/stock?skus={sku}")))
@@ -207,7 +207,7 @@ async fn level(app: &TestApp, sku: &str) -> Value {
     body(r).await["data"]["items"][0].clone()
 }
 
-async fn reconciled(app: &TestApp, admin: &str) {
+pub async fn reconciled(app: &TestApp, admin: &str) {
     let b = body(app.get_as(format!("/inventory/stores/{STORE}/reconcile"), admin).await).await;
     assert_eq!(b["data"]["reconciled"], true, "ledger reconciles: {b}");
     // A finished saga gave its lease back (else a later step on the order would wait it out).

@@ -1,0 +1,508 @@
+//! Deliveries: one per order, created from `order.created` (the door) and released for
+//! assignment by `order.updated` → confirmed; assigned to the best available partner of the
+//! store; then picked up, out for delivery (`delivery.started`), and delivered with the
+//! shopper's one-time code (`delivery.completed`) or failed (`delivery.failed`). The order
+//! and payment services follow those events.
+//!
+//! Assignment ([`DeliveryService::assign_due`], run by every instance twice a second):
+//! partners of the order's store on shift with a fresh position and no delivery in hand,
+//! who have not turned this one down, nearest to the store first. A partner who ends the
+//! shift, or goes silent past the offline limit, gives back what is assigned but not yet
+//! picked up, and it is assigned again. (Batching several orders per rider is not built
+//! yet: a partner carries one delivery at a time; [`super::route`] is ready for batches.)
+
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::partners::DeliveryService;
+use crate::db::{opt_text, text};
+use crate::error::CoreError;
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::{catalog, outbox, Envelope};
+use crate::id::{ms_to_rfc3339, now_ms};
+use crate::location::haversine_km;
+use crate::service::Service;
+
+/// Wrong codes allowed before the delivery locks (support takes over).
+pub const MAX_OTP_ATTEMPTS: i64 = 5;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ActionInput {
+    pub otp: Option<String>,
+    pub reason: Option<String>,
+}
+
+const COLS: &str = "order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, partner_id, otp, otp_attempts, \
+                    failure_reason, confirmed_at, assigned_at, picked_up_at, started_at, delivered_at, failed_at, created_at, updated_at";
+
+struct DeliveryRow {
+    order_id: String,
+    user_id: String,
+    store: String,
+    status: String,
+    partner_id: Option<String>,
+    otp: Option<String>,
+    otp_attempts: i64,
+    payment_kind: String,
+    total_paise: i64,
+}
+
+fn row_of(r: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
+    Ok(DeliveryRow {
+        order_id: text(r, "order_id")?,
+        user_id: text(r, "user_id")?,
+        store: text(r, "store")?,
+        status: text(r, "status")?,
+        partner_id: opt_text(r, "partner_id")?,
+        otp: opt_text(r, "otp")?,
+        otp_attempts: r.try_get("otp_attempts")?,
+        payment_kind: text(r, "payment_kind")?,
+        total_paise: r.try_get("total_paise")?,
+    })
+}
+
+async fn emit(conn: &mut AnyConnection, t: &str, d: &DeliveryRow, extra: Value) -> Result<(), sqlx::Error> {
+    let mut payload = json!({"order_id": d.order_id, "user_id": d.user_id, "store": d.store, "partner_id": d.partner_id,
+                             "payment_kind": d.payment_kind, "total_paise": d.total_paise});
+    if let (Some(o), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    outbox::append(
+        conn,
+        &Envelope::new(t, Service::Delivery, &d.order_id, &d.order_id, payload),
+    )
+    .await
+}
+
+fn ms(r: &AnyRow, col: &str) -> Result<Value, sqlx::Error> {
+    Ok(r.try_get::<Option<i64>, _>(col)?
+        .map(|t| json!(ms_to_rfc3339(t)))
+        .unwrap_or(Value::Null))
+}
+
+impl DeliveryService {
+    async fn delivery(&self, conn: &mut AnyConnection, order_id: &str) -> Result<Option<AnyRow>, CoreError> {
+        Ok(sqlx::query(&format!(
+            "SELECT {COLS} FROM deliveries WHERE order_id = ? AND deleted_at IS NULL"
+        ))
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    /// The delivery as its shopper, its partner or an admin sees it (only the shopper sees
+    /// the code), with the partner's position and an ETA to the door.
+    pub async fn view(&self, user_id: &str, admin: bool, order_id: &str) -> Result<Value, CoreError> {
+        let mut conn = self.db().pool().acquire().await?;
+        let r = self
+            .delivery(&mut conn, order_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
+        let d = row_of(&r)?;
+        let shopper = d.user_id == user_id;
+        if !(shopper || admin || d.partner_id.as_deref() == Some(user_id)) {
+            return Err(CoreError::NotFound("delivery".into()));
+        }
+        let (lat, lng): (f64, f64) = (r.try_get("drop_lat")?, r.try_get("drop_lng")?);
+        let mut partner = Value::Null;
+        let mut eta = Value::Null;
+        if let Some(pid) = &d.partner_id {
+            if let Some(p) = sqlx::query("SELECT name, vehicle, lat, lng, position_at FROM partners WHERE user_id = ?")
+                .bind(pid)
+                .fetch_optional(&mut *conn)
+                .await?
+            {
+                let (plat, plng): (Option<f64>, Option<f64>) = (p.try_get("lat")?, p.try_get("lng")?);
+                let position = match (plat, plng) {
+                    (Some(a), Some(b)) => json!({"lat": a, "lng": b, "at": ms(&p, "position_at")?}),
+                    _ => Value::Null,
+                };
+                if let (Some(a), Some(b)) = (plat, plng) {
+                    if ["assigned", "picked_up", "out_for_delivery"].contains(&d.status.as_str()) {
+                        let km = haversine_km((a, b), (lat, lng)) * self.cfg().road_factor;
+                        eta = json!((km / self.cfg().speed_kmh * 60.0).ceil() as i64);
+                    }
+                }
+                partner = json!({"user_id": pid, "name": text(&p, "name")?, "vehicle": text(&p, "vehicle")?, "position": position});
+            }
+        }
+        Ok(json!({
+            "order_id": d.order_id,
+            "store": d.store,
+            "status": d.status,
+            "partner": partner,
+            "eta_minutes": eta,
+            "otp": if shopper && !["delivered", "failed", "cancelled"].contains(&d.status.as_str()) { d.otp.clone() } else { None },
+            "failure_reason": opt_text(&r, "failure_reason")?,
+            "times": {
+                "confirmed_at": ms(&r, "confirmed_at")?, "assigned_at": ms(&r, "assigned_at")?,
+                "picked_up_at": ms(&r, "picked_up_at")?, "started_at": ms(&r, "started_at")?,
+                "delivered_at": ms(&r, "delivered_at")?, "failed_at": ms(&r, "failed_at")?,
+            },
+        }))
+    }
+
+    /// The caller's deliveries in hand, in the order to visit (from the store or where the
+    /// partner is), with an ETA per door.
+    pub async fn my_deliveries(&self, partner_id: &str) -> Result<Value, CoreError> {
+        let mut conn = self.db().pool().acquire().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM deliveries WHERE partner_id = ? AND status IN ('assigned', 'picked_up', 'out_for_delivery') ORDER BY assigned_at"
+        ))
+        .bind(partner_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let p = sqlx::query("SELECT lat, lng FROM partners WHERE user_id = ?")
+            .bind(partner_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let start = match p.map(|p| (p.try_get::<Option<f64>, _>("lat"), p.try_get::<Option<f64>, _>("lng"))) {
+            Some((Ok(Some(a)), Ok(Some(b)))) => Some((a, b)),
+            _ => None,
+        };
+        let mut stops = Vec::new();
+        let mut items = Vec::new();
+        for r in &rows {
+            let id = text(r, "order_id")?;
+            stops.push(super::route::Stop {
+                id: id.clone(),
+                lat: r.try_get("drop_lat")?,
+                lng: r.try_get("drop_lng")?,
+            });
+            items.push(json!({"order_id": id, "status": text(r, "status")?, "store": text(r, "store")?,
+                              "drop": {"lat": r.try_get::<f64, _>("drop_lat")?, "lng": r.try_get::<f64, _>("drop_lng")?}}));
+        }
+        let route = start.map(|s| super::route::plan(s, &stops, self.route_config()));
+        Ok(json!({"items": items, "route": route.map(|r| json!({
+            "total_road_km": r.total_road_km,
+            "legs": r.legs.iter().map(|l| json!({"order_id": l.id, "road_km": l.road_km, "eta_minutes": l.eta_minutes})).collect::<Vec<_>>(),
+        }))}))
+    }
+
+    /// Takes back deliveries assigned to partners who went offline, then assigns every
+    /// unassigned one it can. Returns how many it assigned.
+    pub async fn assign_due(&self) -> Result<usize, CoreError> {
+        let now = now_ms();
+        // Assigned but not picked up, with a partner off shift or silent: back in the pool.
+        let stale = sqlx::query(
+            "SELECT d.order_id AS order_id FROM deliveries d JOIN partners p ON p.user_id = d.partner_id \
+             WHERE d.status = 'assigned' AND (p.on_shift = 0 OR p.position_at IS NULL OR p.position_at < ?)",
+        )
+        .bind(now - self.cfg().offline_after_ms)
+        .fetch_all(self.db().pool())
+        .await?;
+        for r in &stale {
+            self.unassign(&text(r, "order_id")?, "the partner went offline").await?;
+        }
+        let open = sqlx::query(
+            "SELECT order_id, store FROM deliveries WHERE status = 'unassigned' AND deleted_at IS NULL ORDER BY confirmed_at LIMIT 100",
+        )
+        .fetch_all(self.db().pool())
+        .await?;
+        let mut assigned = 0;
+        for r in &open {
+            if self.assign(&text(r, "order_id")?, &text(r, "store")?, now).await? {
+                assigned += 1;
+            }
+        }
+        Ok(assigned)
+    }
+
+    async fn assign(&self, order_id: &str, store: &str, now: i64) -> Result<bool, CoreError> {
+        let Some(s) = sqlx::query("SELECT lat, lng FROM stores WHERE code = ? AND deleted_at IS NULL")
+            .bind(store)
+            .fetch_optional(self.db().pool())
+            .await?
+        else {
+            return Ok(false);
+        };
+        let at: (f64, f64) = (s.try_get("lat")?, s.try_get("lng")?);
+        let candidates = sqlx::query(
+            "SELECT p.user_id AS user_id, p.lat AS lat, p.lng AS lng FROM partners p \
+             WHERE p.home_store = ? AND p.on_shift = 1 AND p.deleted_at IS NULL AND p.position_at >= ? \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.partner_id = p.user_id AND d.status IN ('assigned', 'picked_up', 'out_for_delivery')) \
+             AND NOT EXISTS (SELECT 1 FROM delivery_rejections x WHERE x.order_id = ? AND x.partner_id = p.user_id)",
+        )
+        .bind(store)
+        .bind(now - self.cfg().offline_after_ms)
+        .bind(order_id)
+        .fetch_all(self.db().pool())
+        .await?;
+        let mut best: Option<(f64, String)> = None;
+        for c in &candidates {
+            let (Some(lat), Some(lng)) = (c.try_get::<Option<f64>, _>("lat")?, c.try_get::<Option<f64>, _>("lng")?)
+            else {
+                continue;
+            };
+            let km = haversine_km((lat, lng), at);
+            let id = text(c, "user_id")?;
+            if best.as_ref().is_none_or(|(k, b)| km < *k || (km == *k && id < *b)) {
+                best = Some((km, id));
+            }
+        }
+        let Some((km, partner)) = best else {
+            return Ok(false);
+        };
+        let otp = format!("{:04}", rand::thread_rng().gen_range(0..10_000));
+        let mut tx = self.db().begin().await?;
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'assigned', partner_id = ?, otp = ?, otp_attempts = 0, assigned_at = ?, version = version + 1, \
+             updated_at = ? WHERE order_id = ? AND status = 'unassigned'",
+        )
+        .bind(&partner)
+        .bind(&otp)
+        .bind(now)
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let row = self
+            .delivery(&mut tx, order_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
+        let pickup_minutes = (km * self.cfg().road_factor / self.cfg().speed_kmh * 60.0).ceil() as i64;
+        emit(
+            &mut tx,
+            catalog::DELIVERY_SCHEDULED,
+            &row_of(&row)?,
+            json!({"status": "assigned", "partner_to_store_minutes": pickup_minutes}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Puts an assigned delivery back in the pool (the partner rejected it or went offline).
+    async fn unassign(&self, order_id: &str, why: &str) -> Result<(), CoreError> {
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'unassigned', partner_id = NULL, otp = NULL, assigned_at = NULL, version = version + 1, \
+             updated_at = ? WHERE order_id = ? AND status = 'assigned'",
+        )
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if r.rows_affected() == 1 {
+            tracing::info!(order_id, reason = why, "delivery back in the pool");
+        }
+        Ok(())
+    }
+
+    /// A partner's move on their delivery: `reject`, `pickup`, `start`, `deliver` (with the
+    /// shopper's code) or `fail` (with a reason).
+    pub async fn act(
+        &self,
+        partner_id: &str,
+        order_id: &str,
+        action: &str,
+        input: ActionInput,
+    ) -> Result<Value, CoreError> {
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        let r = self
+            .delivery(&mut tx, order_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
+        let d = row_of(&r)?;
+        if d.partner_id.as_deref() != Some(partner_id) {
+            return Err(CoreError::NotFound("delivery".into()));
+        }
+        let (from, to, time_col): (&[&str], &str, &str) = match action {
+            "reject" => (&["assigned"], "unassigned", "updated_at"),
+            "pickup" => (&["assigned"], "picked_up", "picked_up_at"),
+            "start" => (&["picked_up"], "out_for_delivery", "started_at"),
+            "deliver" => (&["out_for_delivery"], "delivered", "delivered_at"),
+            "fail" => (&["picked_up", "out_for_delivery"], "failed", "failed_at"),
+            _ => return Err(CoreError::NotFound("action".into())),
+        };
+        if !from.contains(&d.status.as_str()) {
+            return Err(CoreError::conflict(
+                "status",
+                format!("a delivery that is {} cannot be {action}ed", d.status.replace('_', " ")),
+            ));
+        }
+        let reason = input.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        if action == "fail" && reason.is_none() {
+            return Err(CoreError::validation("reason", "is required: why the delivery failed"));
+        }
+        if action == "deliver" {
+            if d.otp_attempts >= MAX_OTP_ATTEMPTS {
+                return Err(CoreError::conflict(
+                    "otp",
+                    "too many wrong codes; call support to complete this delivery",
+                ));
+            }
+            let given = input.otp.as_deref().map(str::trim).unwrap_or_default();
+            if given.is_empty() {
+                return Err(CoreError::validation(
+                    "otp",
+                    "is required: ask the shopper for the 4-digit code",
+                ));
+            }
+            if Some(given) != d.otp.as_deref() {
+                sqlx::query("UPDATE deliveries SET otp_attempts = otp_attempts + 1, updated_at = ? WHERE order_id = ?")
+                    .bind(now)
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Err(CoreError::validation(
+                    "otp",
+                    format!("does not match ({} tries left)", MAX_OTP_ATTEMPTS - d.otp_attempts - 1),
+                ));
+            }
+        }
+        if action == "reject" {
+            sqlx::query(
+                "INSERT INTO delivery_rejections (order_id, partner_id, reason, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(order_id)
+            .bind(partner_id)
+            .bind(reason)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE deliveries SET status = 'unassigned', partner_id = NULL, otp = NULL, assigned_at = NULL, version = version + 1, \
+                 updated_at = ? WHERE order_id = ? AND status = 'assigned'",
+            )
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(json!({"order_id": order_id, "status": "unassigned", "rejected": true}));
+        }
+        sqlx::query(&format!(
+            "UPDATE deliveries SET status = ?, {time_col} = ?, failure_reason = COALESCE(?, failure_reason), version = version + 1, \
+             updated_at = ? WHERE order_id = ? AND status = ?"
+        ))
+        .bind(to)
+        .bind(now)
+        .bind(reason.filter(|_| action == "fail"))
+        .bind(now)
+        .bind(order_id)
+        .bind(&d.status)
+        .execute(&mut *tx)
+        .await?;
+        let event = match action {
+            "start" => Some((catalog::DELIVERY_STARTED, json!({"status": "out_for_delivery"}))),
+            "deliver" => Some((catalog::DELIVERY_COMPLETED, json!({"status": "delivered"}))),
+            "fail" => Some((catalog::DELIVERY_FAILED, json!({"status": "failed", "reason": reason}))),
+            _ => None,
+        };
+        if let Some((t, extra)) = event {
+            emit(&mut tx, t, &d, extra).await?;
+        }
+        tx.commit().await?;
+        self.view(partner_id, false, order_id).await
+    }
+
+    /// Ending a shift gives back what is assigned but not yet picked up.
+    pub(super) async fn release_partner(&self, partner_id: &str) -> Result<(), CoreError> {
+        let rows = sqlx::query("SELECT order_id FROM deliveries WHERE partner_id = ? AND status = 'assigned'")
+            .bind(partner_id)
+            .fetch_all(self.db().pool())
+            .await?;
+        for r in &rows {
+            self.unassign(&text(r, "order_id")?, "the partner ended the shift")
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `delivery.orders`: a delivery per order, released for assignment once confirmed and
+/// withdrawn if the order is cancelled or fails first.
+pub struct OrderFollower;
+
+impl Handler for OrderFollower {
+    fn name(&self) -> &'static str {
+        "delivery.orders"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[(catalog::ORDER_CREATED, 1), (catalog::ORDER_UPDATED, 1)]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let p = &env.payload;
+            let id = p["order_id"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("order_id missing"))?;
+            let now = now_ms();
+            if env.event_type == catalog::ORDER_CREATED {
+                let field = |k: &str| p[k].as_str().ok_or_else(|| anyhow::anyhow!("{k} missing"));
+                let lat = p["address"]["lat"]
+                    .as_f64()
+                    .ok_or_else(|| anyhow::anyhow!("address.lat missing"))?;
+                let lng = p["address"]["lng"]
+                    .as_f64()
+                    .ok_or_else(|| anyhow::anyhow!("address.lng missing"))?;
+                sqlx::query(
+                    "INSERT INTO deliveries (order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, created_at, updated_at) \
+                     SELECT ?, ?, ?, ?, ?, ?, ?, 'awaiting', ?, ? WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE order_id = ?)",
+                )
+                .bind(id)
+                .bind(field("user_id")?)
+                .bind(field("store")?)
+                .bind(lat)
+                .bind(lng)
+                .bind(field("payment_kind")?)
+                .bind(p["total_paise"].as_i64().unwrap_or(0))
+                .bind(now)
+                .bind(now)
+                .bind(id)
+                .execute(conn)
+                .await?;
+                return Ok(());
+            }
+            match p["status"].as_str().unwrap_or_default() {
+                "confirmed" => {
+                    sqlx::query(
+                        "UPDATE deliveries SET status = 'unassigned', confirmed_at = ?, updated_at = ? WHERE order_id = ? AND status = 'awaiting'",
+                    )
+                    .bind(now)
+                    .bind(now)
+                    .bind(id)
+                    .execute(conn)
+                    .await?;
+                }
+                "cancelled" | "failed" => {
+                    sqlx::query(
+                        "UPDATE deliveries SET status = 'cancelled', partner_id = CASE WHEN status = 'assigned' THEN NULL ELSE partner_id END, \
+                         updated_at = ? WHERE order_id = ? AND status IN ('awaiting', 'unassigned', 'assigned')",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(conn)
+                    .await?;
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        // Deliveries are the service's own records, not a read model: a replay adds what is
+        // missing and leaves the rest.
+        Box::pin(async move {
+            let _ = conn;
+            Ok(())
+        })
+    }
+}
