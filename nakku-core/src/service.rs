@@ -35,8 +35,8 @@ impl Service {
         Service::Analytics,
     ];
 
-    /// Services whose code exists in this build. `nakku serve` runs these; the others
-    /// are answered by the gateway with 503 until their issue lands.
+    /// Services whose code exists in this build (every one, now). `nakku serve` runs
+    /// these; a gateway answers 503 for a service that runs in no process it knows.
     pub const IMPLEMENTED: [Service; 11] = [
         Service::Gateway,
         Service::User,

@@ -139,6 +139,24 @@ fn count_when(cond: &str) -> String {
     sum(&format!("CASE WHEN {cond} THEN 1 ELSE 0 END"))
 }
 
+/// The order figures of a report, over placed orders matching `cond` (the columns and the
+/// FROM clause; totals and per-store breakdowns add their grouping).
+fn figures(cond: &str) -> String {
+    format!(
+        "COUNT(*) AS placed, {reserved} AS reserved, {secured} AS secured, {confirmed} AS confirmed, {delivered} AS delivered, \
+         {cancelled} AS cancelled, {failed} AS failed, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o \
+         LEFT JOIN a_refunds f ON f.order_id = o.order_id WHERE {cond}",
+        reserved = count_when("o.reserved_ms IS NOT NULL"),
+        secured = count_when("(o.paid_ms IS NOT NULL OR (o.payment_kind = 'cod' AND o.confirmed_ms IS NOT NULL))"),
+        confirmed = count_when("o.confirmed_ms IS NOT NULL"),
+        delivered = count_when("o.delivered_ms IS NOT NULL"),
+        cancelled = count_when("o.cancelled_ms IS NOT NULL"),
+        failed = count_when("o.failed_ms IS NOT NULL"),
+        gmv = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.total_paise ELSE 0 END"),
+        refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN COALESCE(f.refunded_paise, 0) ELSE 0 END"),
+    )
+}
+
 impl AnalyticsService {
     pub fn new(db: Db) -> Self {
         AnalyticsService { db }
@@ -170,15 +188,8 @@ impl AnalyticsService {
         let r = q.range(now_ms())?;
         let (cond, binds) = scope(&r);
         let sql = format!(
-            "SELECT o.store AS store, COUNT(*) AS placed, {confirmed} AS confirmed, {cancelled} AS cancelled, {failed} AS failed, \
-             {delivered} AS delivered, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o \
-             LEFT JOIN a_refunds f ON f.order_id = o.order_id WHERE {cond} GROUP BY o.store ORDER BY o.store",
-            confirmed = count_when("o.confirmed_ms IS NOT NULL"),
-            cancelled = count_when("o.cancelled_ms IS NOT NULL"),
-            failed = count_when("o.failed_ms IS NOT NULL"),
-            delivered = count_when("o.delivered_ms IS NOT NULL"),
-            gmv = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.total_paise ELSE 0 END"),
-            refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN COALESCE(f.refunded_paise, 0) ELSE 0 END"),
+            "SELECT o.store AS store, {} GROUP BY o.store ORDER BY o.store",
+            figures(&cond)
         );
         let delivery = self.delivery_times(&r).await?;
         let alerts = self.alert_counts(r.store.as_deref()).await?;
@@ -232,19 +243,7 @@ impl AnalyticsService {
 
     async fn totals(&self, r: &Range) -> Result<Value, CoreError> {
         let (cond, binds) = scope(r);
-        let sql = format!(
-            "SELECT COUNT(*) AS placed, {reserved} AS reserved, {secured} AS secured, {confirmed} AS confirmed, {delivered} AS delivered, \
-             {cancelled} AS cancelled, {failed} AS failed, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o \
-             LEFT JOIN a_refunds f ON f.order_id = o.order_id WHERE {cond}",
-            reserved = count_when("o.reserved_ms IS NOT NULL"),
-            secured = count_when("(o.paid_ms IS NOT NULL OR (o.payment_kind = 'cod' AND o.confirmed_ms IS NOT NULL))"),
-            confirmed = count_when("o.confirmed_ms IS NOT NULL"),
-            delivered = count_when("o.delivered_ms IS NOT NULL"),
-            cancelled = count_when("o.cancelled_ms IS NOT NULL"),
-            failed = count_when("o.failed_ms IS NOT NULL"),
-            gmv = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.total_paise ELSE 0 END"),
-            refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN COALESCE(f.refunded_paise, 0) ELSE 0 END"),
-        );
+        let sql = format!("SELECT {}", figures(&cond));
         let rows = rows(&self.db, &sql, &binds).await?;
         let row = rows
             .first()

@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 use crate::db::{opt_text, text, Db, WriteOn};
@@ -148,6 +149,25 @@ fn row_json(r: &AnyRow) -> Result<Value, sqlx::Error> {
         "sent_at": sent_at.map(ms_to_rfc3339),
         "created_at": ms_to_rfc3339(r.try_get("created_at")?),
     }))
+}
+
+/// A message's outcome as an event (`notification.sent` or `.failed`) and a metric.
+async fn announce(
+    conn: &mut AnyConnection,
+    d: &Due,
+    provider: &str,
+    event: &str,
+    outcome: &'static str,
+) -> Result<(), sqlx::Error> {
+    let payload = json!({"notification_id": d.id, "user_id": d.user_id, "event_id": d.event_id, "channel": d.channel,
+                         "status": outcome, "provider": provider});
+    outbox::append(
+        conn,
+        &Envelope::new(event, Service::Notification, &d.id, &d.event_id, payload),
+    )
+    .await?;
+    metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => outcome).increment(1);
+    Ok(())
 }
 
 /// One due message as the dispatcher claims it.
@@ -492,10 +512,6 @@ impl NotificationService {
         let now = now_ms();
         let recipient = to.join(", ");
         let mut tx = self.db.begin().await?;
-        let payload = |status: &str| {
-            json!({"notification_id": d.id, "user_id": d.user_id, "event_id": d.event_id, "channel": d.channel,
-                   "status": status, "provider": provider.name()})
-        };
         match sent {
             Ok(reference) => {
                 sqlx::query(
@@ -510,19 +526,7 @@ impl NotificationService {
                 .bind(&d.id)
                 .execute(&mut *tx)
                 .await?;
-                outbox::append(
-                    &mut tx,
-                    &Envelope::new(
-                        catalog::NOTIFICATION_SENT,
-                        Service::Notification,
-                        &d.id,
-                        &d.event_id,
-                        payload("sent"),
-                    ),
-                )
-                .await?;
-                metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "sent")
-                    .increment(1);
+                announce(&mut tx, &d, provider.name(), catalog::NOTIFICATION_SENT, "sent").await?;
             }
             Err(e) => {
                 let attempts = d.attempts + 1;
@@ -541,19 +545,14 @@ impl NotificationService {
                     .bind(&d.id)
                     .execute(&mut *tx)
                     .await?;
-                    outbox::append(
+                    announce(
                         &mut tx,
-                        &Envelope::new(
-                            catalog::NOTIFICATION_FAILED,
-                            Service::Notification,
-                            &d.id,
-                            &d.event_id,
-                            payload("failed"),
-                        ),
+                        &d,
+                        provider.name(),
+                        catalog::NOTIFICATION_FAILED,
+                        "dead_lettered",
                     )
                     .await?;
-                    metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "dead_lettered")
-                        .increment(1);
                 } else {
                     let backoff = (1_000_i64 << attempts.clamp(0, 6)).min(60_000);
                     tracing::warn!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification send failed; retrying");
