@@ -35,6 +35,13 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     h
 }
 
+/// An RFC 3339 time as epoch milliseconds.
+pub fn parse_rfc3339_ms(raw: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
 /// A date (`YYYY-MM-DD`, UTC; its first or, with `end`, last millisecond) or an RFC 3339
 /// time, as epoch milliseconds (filters on lists and reports).
 pub fn parse_day(raw: &str, end: bool) -> Result<i64, String> {

@@ -32,7 +32,9 @@ pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<A
         service::Service::Location => vec![Arc::new(location::service::StoreReplica("location.stores"))],
         service::Service::Delivery => vec![
             Arc::new(location::service::StoreReplica("delivery.stores")),
-            Arc::new(delivery::deliveries::OrderFollower),
+            Arc::new(delivery::deliveries::OrderFollower(
+                delivery::DeliveryConfig::from_settings(settings),
+            )),
         ],
         service::Service::Product => vec![
             Arc::new(product::replica::StockReplica),

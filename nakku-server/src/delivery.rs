@@ -27,6 +27,7 @@ pub fn router(svc: Arc<DeliveryService>, jwt: JwtKeys) -> Router {
         .route("/api/v1/deliveries/partners/me/location", post(ping))
         .route("/api/v1/deliveries/partners/me/track", get(track))
         .route("/api/v1/deliveries/partners/me/deliveries", get(mine))
+        .route("/api/v1/deliveries/performance", get(performance))
         .route("/api/v1/deliveries/{order_id}", get(view))
         .route("/api/v1/deliveries/{order_id}/{action}", post(act))
         .with_state(SvcState { svc, jwt })
@@ -100,4 +101,14 @@ async fn act(
         StatusCode::OK,
         s.svc.act(&auth.0.sub, &order_id, &action, input).await?,
     ))
+}
+
+/// Promise against actual per store (admins); `?from=&to=&store=` as the analytics reports.
+async fn performance(
+    State(s): St,
+    auth: AuthUser,
+    AppQuery(q): AppQuery<nakku_core::analytics::ReportQuery>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.performance(&q).await?))
 }

@@ -280,7 +280,7 @@ impl Application {
                 Service::Delivery => {
                     let svc = Arc::new(nakku_core::delivery::DeliveryService::new(
                         db.clone(),
-                        nakku_core::delivery::DeliveryConfig::default(),
+                        nakku_core::delivery::DeliveryConfig::from_settings(settings),
                     ));
                     app.couriers.push(svc.clone());
                     crate::delivery::router(svc, jwt.clone())

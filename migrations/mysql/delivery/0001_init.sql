@@ -60,6 +60,10 @@ CREATE TABLE deliveries (
     otp            VARCHAR(8)   NULL,
     otp_attempts   BIGINT       NOT NULL DEFAULT 0,
     failure_reason VARCHAR(500) NULL,
+    -- The promise made at confirmation: minutes to the door, and the deadline it sets.
+    promised_minutes BIGINT     NULL,
+    promised_by    BIGINT       NULL,
+    breached       INT          NULL,
     confirmed_at   BIGINT       NULL,
     assigned_at    BIGINT       NULL,
     picked_up_at   BIGINT       NULL,

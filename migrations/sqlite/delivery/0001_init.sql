@@ -60,6 +60,10 @@ CREATE TABLE deliveries (
     otp            TEXT    NULL,
     otp_attempts   INTEGER NOT NULL DEFAULT 0,
     failure_reason TEXT    NULL,
+    -- The promise made at confirmation: minutes to the door, and the deadline it sets.
+    promised_minutes INTEGER NULL,
+    promised_by    INTEGER NULL,
+    breached       INTEGER NULL,
     confirmed_at   INTEGER NULL,
     assigned_at    INTEGER NULL,
     picked_up_at   INTEGER NULL,

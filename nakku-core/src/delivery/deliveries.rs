@@ -37,7 +37,43 @@ pub struct ActionInput {
 }
 
 const COLS: &str = "order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, partner_id, otp, otp_attempts, \
-                    failure_reason, confirmed_at, assigned_at, picked_up_at, started_at, delivered_at, failed_at, created_at, updated_at";
+                    failure_reason, promised_minutes, promised_by, breached, confirmed_at, assigned_at, picked_up_at, started_at, \
+                    delivered_at, failed_at, created_at, updated_at";
+
+/// Minutes between two optional times, to a tenth.
+fn minutes_between(a: Option<i64>, b: Option<i64>) -> Value {
+    match (a, b) {
+        (Some(a), Some(b)) => json!(((b - a) as f64 / 6_000.0).round() / 10.0),
+        _ => Value::Null,
+    }
+}
+
+/// The promise and each leg of a delivery, in minutes: confirmed → assigned (finding a
+/// rider), → picked up (the rider reaching the store and the handover), → out for delivery,
+/// → delivered (the ride), and the whole.
+fn legs(r: &AnyRow) -> Result<Value, sqlx::Error> {
+    let t = |c: &str| r.try_get::<Option<i64>, _>(c);
+    let (confirmed, assigned, picked, started, delivered) = (
+        t("confirmed_at")?,
+        t("assigned_at")?,
+        t("picked_up_at")?,
+        t("started_at")?,
+        t("delivered_at")?,
+    );
+    let breached: Option<i64> = r.try_get("breached")?;
+    Ok(json!({
+        "promised_minutes": r.try_get::<Option<i64>, _>("promised_minutes")?,
+        "promised_by": t("promised_by")?.map(ms_to_rfc3339),
+        "actual_minutes": minutes_between(confirmed, delivered),
+        "breached": breached.map(|b| b != 0),
+        "legs": {
+            "assign": minutes_between(confirmed, assigned),
+            "pickup": minutes_between(assigned, picked),
+            "depart": minutes_between(picked, started),
+            "ride": minutes_between(started, delivered),
+        },
+    }))
+}
 
 struct DeliveryRow {
     order_id: String,
@@ -140,6 +176,7 @@ impl DeliveryService {
             "eta_minutes": eta,
             "otp": if shopper && !["delivered", "failed", "cancelled"].contains(&d.status.as_str()) { d.otp.clone() } else { None },
             "failure_reason": opt_text(&r, "failure_reason")?,
+            "promise": legs(&r)?,
             "times": {
                 "confirmed_at": ms(&r, "confirmed_at")?, "assigned_at": ms(&r, "assigned_at")?,
                 "picked_up_at": ms(&r, "picked_up_at")?, "started_at": ms(&r, "started_at")?,
@@ -399,7 +436,23 @@ impl DeliveryService {
         .await?;
         let event = match action {
             "start" => Some((catalog::DELIVERY_STARTED, json!({"status": "out_for_delivery"}))),
-            "deliver" => Some((catalog::DELIVERY_COMPLETED, json!({"status": "delivered"}))),
+            "deliver" => {
+                // Promise against what happened, leg by leg.
+                sqlx::query(
+                    "UPDATE deliveries SET breached = CASE WHEN promised_by IS NULL THEN NULL WHEN delivered_at > promised_by THEN 1 ELSE 0 END \
+                     WHERE order_id = ?",
+                )
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+                let done = self
+                    .delivery(&mut tx, order_id)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
+                let mut extra = legs(&done)?;
+                extra["status"] = json!("delivered");
+                Some((catalog::DELIVERY_COMPLETED, extra))
+            }
             "fail" => Some((catalog::DELIVERY_FAILED, json!({"status": "failed", "reason": reason}))),
             _ => None,
         };
@@ -408,6 +461,83 @@ impl DeliveryService {
         }
         tx.commit().await?;
         self.view(partner_id, false, order_id).await
+    }
+
+    /// Promise against actual per store for deliveries completed in a range (admins): how
+    /// many, how many late, the promised and actual minutes, and each leg's p50/p90.
+    pub async fn performance(&self, q: &crate::analytics::ReportQuery) -> Result<Value, CoreError> {
+        let r = q.range(now_ms())?;
+        let (cond, store) = match &r.store {
+            Some(s) => (" AND store = ?", Some(s.clone())),
+            None => ("", None),
+        };
+        let sql = format!(
+            "SELECT store, promised_minutes, breached, confirmed_at, assigned_at, picked_up_at, started_at, delivered_at FROM deliveries \
+             WHERE status = 'delivered' AND delivered_at >= ? AND delivered_at < ?{cond} ORDER BY store"
+        );
+        let mut qy = sqlx::query(&sql).bind(r.from).bind(r.to);
+        if let Some(s) = store {
+            qy = qy.bind(s);
+        }
+        #[derive(Default)]
+        struct Acc {
+            delivered: i64,
+            promised: i64,
+            late: i64,
+            promised_minutes: Vec<i64>,
+            legs: [Vec<i64>; 5],
+        }
+        let mut by: std::collections::BTreeMap<String, Acc> = Default::default();
+        for row in qy.fetch_all(self.db().pool()).await? {
+            let a = by.entry(text(&row, "store")?).or_default();
+            a.delivered += 1;
+            if let Some(b) = row.try_get::<Option<i64>, _>("breached")? {
+                a.promised += 1;
+                a.late += b;
+            }
+            if let Some(m) = row.try_get::<Option<i64>, _>("promised_minutes")? {
+                a.promised_minutes.push(m * 60_000);
+            }
+            let t = |c: &str| row.try_get::<Option<i64>, _>(c);
+            let times = [
+                t("confirmed_at")?,
+                t("assigned_at")?,
+                t("picked_up_at")?,
+                t("started_at")?,
+                t("delivered_at")?,
+            ];
+            for (i, pair) in times.windows(2).enumerate() {
+                if let (Some(x), Some(y)) = (pair[0], pair[1]) {
+                    a.legs[i].push(y - x);
+                }
+            }
+            if let (Some(x), Some(y)) = (times[0], times[4]) {
+                a.legs[4].push(y - x);
+            }
+        }
+        let fig = |v: &mut Vec<i64>| {
+            v.sort_unstable();
+            let pick = |p: f64| {
+                let i = ((v.len() as f64 * p).ceil() as usize).saturating_sub(1);
+                v.get(i).map(|ms| (*ms as f64 / 6_000.0).round() / 10.0)
+            };
+            json!({"p50": pick(0.5), "p90": pick(0.9)})
+        };
+        let mut items = Vec::new();
+        for (store, mut a) in by {
+            let [assign, pickup, depart, ride, total] = &mut a.legs;
+            items.push(json!({
+                "store": store,
+                "delivered": a.delivered,
+                "with_promise": a.promised,
+                "late": a.late,
+                "late_share": if a.promised > 0 { (a.late as f64 / a.promised as f64 * 1000.0).round() / 1000.0 } else { 0.0 },
+                "promised_minutes": fig(&mut a.promised_minutes),
+                "actual_minutes": fig(total),
+                "legs": {"assign": fig(assign), "pickup": fig(pickup), "depart": fig(depart), "ride": fig(ride)},
+            }));
+        }
+        Ok(json!({"from": ms_to_rfc3339(r.from), "to": ms_to_rfc3339(r.to), "items": items}))
     }
 
     /// Ending a shift gives back what is assigned but not yet picked up.
@@ -426,7 +556,7 @@ impl DeliveryService {
 
 /// `delivery.orders`: a delivery per order, released for assignment once confirmed and
 /// withdrawn if the order is cancelled or fails first.
-pub struct OrderFollower;
+pub struct OrderFollower(pub super::partners::DeliveryConfig);
 
 impl Handler for OrderFollower {
     fn name(&self) -> &'static str {
@@ -472,10 +602,27 @@ impl Handler for OrderFollower {
             }
             match p["status"].as_str().unwrap_or_default() {
                 "confirmed" => {
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'unassigned', confirmed_at = ?, updated_at = ? WHERE order_id = ? AND status = 'awaiting'",
+                    // The promise: pick and pack, then the road from the store to the door.
+                    let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(now);
+                    let promise = sqlx::query(
+                        "SELECT s.lat AS slat, s.lng AS slng, d.drop_lat AS dlat, d.drop_lng AS dlng FROM deliveries d \
+                         JOIN stores s ON s.code = d.store AND s.deleted_at IS NULL WHERE d.order_id = ?",
                     )
-                    .bind(now)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| -> Result<i64, sqlx::Error> {
+                        let km = haversine_km((r.try_get("slat")?, r.try_get("slng")?), (r.try_get("dlat")?, r.try_get("dlng")?));
+                        Ok(crate::location::eta_minutes(km, self.0.road_factor, self.0.speed_kmh, self.0.prep_minutes))
+                    })
+                    .transpose()?;
+                    sqlx::query(
+                        "UPDATE deliveries SET status = 'unassigned', confirmed_at = ?, promised_minutes = ?, promised_by = ?, updated_at = ? \
+                         WHERE order_id = ? AND status = 'awaiting'",
+                    )
+                    .bind(at)
+                    .bind(promise)
+                    .bind(promise.map(|m| at + m * 60_000))
                     .bind(now)
                     .bind(id)
                     .execute(conn)

@@ -27,6 +27,20 @@ pub struct DeliveryConfig {
     /// Road distance per straight-line distance, and riders' speed, for ETAs and routes.
     pub road_factor: f64,
     pub speed_kmh: f64,
+    /// Minutes to pick and pack, part of every promise.
+    pub prep_minutes: f64,
+}
+
+impl DeliveryConfig {
+    /// From the settings' ETA figures (the location service promises with the same ones).
+    pub fn from_settings(s: &crate::config::Settings) -> DeliveryConfig {
+        DeliveryConfig {
+            road_factor: s.eta_road_factor,
+            speed_kmh: s.rider_speed_kmh,
+            prep_minutes: s.prep_minutes,
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for DeliveryConfig {
@@ -37,6 +51,7 @@ impl Default for DeliveryConfig {
             history_keep: 500,
             road_factor: 1.4,
             speed_kmh: 20.0,
+            prep_minutes: 4.0,
         }
     }
 }

@@ -310,6 +310,26 @@ async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_deliv
     })
     .await;
 
+    // The promise made at confirmation against what happened, per delivery and per store.
+    let done = delivery(&app, &token, &id).await;
+    let promise = &done["promise"];
+    assert!(promise["promised_minutes"].as_i64().unwrap() >= 4, "{done}");
+    assert_eq!(promise["breached"], false, "{done}");
+    assert!(promise["actual_minutes"].as_f64().unwrap() < 5.0, "{done}");
+    assert!(promise["legs"]["ride"].is_number(), "{done}");
+    let perf = body(app.get_as("/deliveries/performance", &admin).await).await["data"]["items"].clone();
+    assert_eq!(
+        (
+            &perf[0]["store"],
+            &perf[0]["delivered"],
+            &perf[0]["with_promise"],
+            &perf[0]["late"]
+        ),
+        (&json!(crate::orders::STORE), &json!(1), &json!(1), &json!(0)),
+        "{perf}"
+    );
+    assert_eq!(app.get_as("/deliveries/performance", &token).await.status(), 403);
+
     // A failed delivery: the order fails, and its stock goes back on the shelf.
     assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
     let r = place(
