@@ -45,8 +45,9 @@ CREATE TABLE partner_positions (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
 -- One delivery per order (order.created gives the door, order.updated the go-ahead).
--- status: awaiting (not confirmed yet) | unassigned | assigned | picked_up |
--- out_for_delivery | delivered | failed | cancelled.
+-- status: awaiting (not confirmed yet) | unassigned | assigned | at_store | picked_up |
+-- out_for_delivery | at_door | delivered | failed | cancelled (at_store and at_door are
+-- reached by the partner's position, within the geofence).
 CREATE TABLE deliveries (
     order_id       VARCHAR(36)  NOT NULL PRIMARY KEY,
     user_id        VARCHAR(64)  NOT NULL,
@@ -66,8 +67,10 @@ CREATE TABLE deliveries (
     breached       INT          NULL,
     confirmed_at   BIGINT       NULL,
     assigned_at    BIGINT       NULL,
+    arrived_store_at BIGINT     NULL,
     picked_up_at   BIGINT       NULL,
     started_at     BIGINT       NULL,
+    arrived_door_at BIGINT      NULL,
     delivered_at   BIGINT       NULL,
     failed_at      BIGINT       NULL,
     version        BIGINT       NOT NULL DEFAULT 1,

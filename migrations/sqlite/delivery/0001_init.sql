@@ -45,8 +45,9 @@ CREATE TABLE partner_positions (
 );
 
 -- One delivery per order (order.created gives the door, order.updated the go-ahead).
--- status: awaiting (not confirmed yet) | unassigned | assigned | picked_up |
--- out_for_delivery | delivered | failed | cancelled.
+-- status: awaiting (not confirmed yet) | unassigned | assigned | at_store | picked_up |
+-- out_for_delivery | at_door | delivered | failed | cancelled (at_store and at_door are
+-- reached by the partner's position, within the geofence).
 CREATE TABLE deliveries (
     order_id       TEXT    NOT NULL PRIMARY KEY,
     user_id        TEXT    NOT NULL,
@@ -66,8 +67,10 @@ CREATE TABLE deliveries (
     breached       INTEGER NULL,
     confirmed_at   INTEGER NULL,
     assigned_at    INTEGER NULL,
+    arrived_store_at INTEGER NULL,
     picked_up_at   INTEGER NULL,
     started_at     INTEGER NULL,
+    arrived_door_at INTEGER NULL,
     delivered_at   INTEGER NULL,
     failed_at      INTEGER NULL,
     version        INTEGER NOT NULL DEFAULT 1,

@@ -30,6 +30,12 @@ use crate::service::Service;
 /// Wrong codes allowed before the delivery locks (support takes over).
 pub const MAX_OTP_ATTEMPTS: i64 = 5;
 
+/// A partner this close to the store or the door has arrived (metres).
+pub const GEOFENCE_M: f64 = 100.0;
+
+/// Statuses of a delivery in a partner's hands.
+const IN_HAND: &str = "('assigned', 'at_store', 'picked_up', 'out_for_delivery', 'at_door')";
+
 #[derive(Debug, Default, Deserialize)]
 pub struct ActionInput {
     pub otp: Option<String>,
@@ -37,8 +43,8 @@ pub struct ActionInput {
 }
 
 const COLS: &str = "order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, partner_id, otp, otp_attempts, \
-                    failure_reason, promised_minutes, promised_by, breached, confirmed_at, assigned_at, picked_up_at, started_at, \
-                    delivered_at, failed_at, created_at, updated_at";
+                    failure_reason, promised_minutes, promised_by, breached, confirmed_at, assigned_at, arrived_store_at, picked_up_at, \
+                    started_at, arrived_door_at, delivered_at, failed_at, created_at, updated_at";
 
 /// Minutes between two optional times, to a tenth.
 fn minutes_between(a: Option<i64>, b: Option<i64>) -> Value {
@@ -160,7 +166,8 @@ impl DeliveryService {
                     _ => Value::Null,
                 };
                 if let (Some(a), Some(b)) = (plat, plng) {
-                    if ["assigned", "picked_up", "out_for_delivery"].contains(&d.status.as_str()) {
+                    if ["assigned", "at_store", "picked_up", "out_for_delivery", "at_door"].contains(&d.status.as_str())
+                    {
                         let km = haversine_km((a, b), (lat, lng)) * self.cfg().road_factor;
                         eta = json!((km / self.cfg().speed_kmh * 60.0).ceil() as i64);
                     }
@@ -179,7 +186,8 @@ impl DeliveryService {
             "promise": legs(&r)?,
             "times": {
                 "confirmed_at": ms(&r, "confirmed_at")?, "assigned_at": ms(&r, "assigned_at")?,
-                "picked_up_at": ms(&r, "picked_up_at")?, "started_at": ms(&r, "started_at")?,
+                "arrived_store_at": ms(&r, "arrived_store_at")?, "picked_up_at": ms(&r, "picked_up_at")?,
+                "started_at": ms(&r, "started_at")?, "arrived_door_at": ms(&r, "arrived_door_at")?,
                 "delivered_at": ms(&r, "delivered_at")?, "failed_at": ms(&r, "failed_at")?,
             },
         }))
@@ -190,7 +198,7 @@ impl DeliveryService {
     pub async fn my_deliveries(&self, partner_id: &str) -> Result<Value, CoreError> {
         let mut conn = self.db().pool().acquire().await?;
         let rows = sqlx::query(&format!(
-            "SELECT {COLS} FROM deliveries WHERE partner_id = ? AND status IN ('assigned', 'picked_up', 'out_for_delivery') ORDER BY assigned_at"
+            "SELECT {COLS} FROM deliveries WHERE partner_id = ? AND status IN {IN_HAND} ORDER BY assigned_at"
         ))
         .bind(partner_id)
         .fetch_all(&mut *conn)
@@ -229,7 +237,7 @@ impl DeliveryService {
         // Assigned but not picked up, with a partner off shift or silent: back in the pool.
         let stale = sqlx::query(
             "SELECT d.order_id AS order_id FROM deliveries d JOIN partners p ON p.user_id = d.partner_id \
-             WHERE d.status = 'assigned' AND (p.on_shift = 0 OR p.position_at IS NULL OR p.position_at < ?)",
+             WHERE d.status IN ('assigned', 'at_store') AND (p.on_shift = 0 OR p.position_at IS NULL OR p.position_at < ?)",
         )
         .bind(now - self.cfg().offline_after_ms)
         .fetch_all(self.db().pool())
@@ -260,12 +268,12 @@ impl DeliveryService {
             return Ok(false);
         };
         let at: (f64, f64) = (s.try_get("lat")?, s.try_get("lng")?);
-        let candidates = sqlx::query(
+        let candidates = sqlx::query(&format!(
             "SELECT p.user_id AS user_id, p.lat AS lat, p.lng AS lng FROM partners p \
              WHERE p.home_store = ? AND p.on_shift = 1 AND p.deleted_at IS NULL AND p.position_at >= ? \
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.partner_id = p.user_id AND d.status IN ('assigned', 'picked_up', 'out_for_delivery')) \
-             AND NOT EXISTS (SELECT 1 FROM delivery_rejections x WHERE x.order_id = ? AND x.partner_id = p.user_id)",
-        )
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.partner_id = p.user_id AND d.status IN {IN_HAND}) \
+             AND NOT EXISTS (SELECT 1 FROM delivery_rejections x WHERE x.order_id = ? AND x.partner_id = p.user_id)"
+        ))
         .bind(store)
         .bind(now - self.cfg().offline_after_ms)
         .bind(order_id)
@@ -323,8 +331,8 @@ impl DeliveryService {
         let now = now_ms();
         let mut tx = self.db().begin().await?;
         let r = sqlx::query(
-            "UPDATE deliveries SET status = 'unassigned', partner_id = NULL, otp = NULL, assigned_at = NULL, version = version + 1, \
-             updated_at = ? WHERE order_id = ? AND status = 'assigned'",
+            "UPDATE deliveries SET status = 'unassigned', partner_id = NULL, otp = NULL, assigned_at = NULL, arrived_store_at = NULL, \
+             version = version + 1, updated_at = ? WHERE order_id = ? AND status IN ('assigned', 'at_store')",
         )
         .bind(now)
         .bind(order_id)
@@ -357,11 +365,11 @@ impl DeliveryService {
             return Err(CoreError::NotFound("delivery".into()));
         }
         let (from, to, time_col): (&[&str], &str, &str) = match action {
-            "reject" => (&["assigned"], "unassigned", "updated_at"),
-            "pickup" => (&["assigned"], "picked_up", "picked_up_at"),
+            "reject" => (&["assigned", "at_store"], "unassigned", "updated_at"),
+            "pickup" => (&["assigned", "at_store"], "picked_up", "picked_up_at"),
             "start" => (&["picked_up"], "out_for_delivery", "started_at"),
-            "deliver" => (&["out_for_delivery"], "delivered", "delivered_at"),
-            "fail" => (&["picked_up", "out_for_delivery"], "failed", "failed_at"),
+            "deliver" => (&["out_for_delivery", "at_door"], "delivered", "delivered_at"),
+            "fail" => (&["picked_up", "out_for_delivery", "at_door"], "failed", "failed_at"),
             _ => return Err(CoreError::NotFound("action".into())),
         };
         if !from.contains(&d.status.as_str()) {
@@ -412,8 +420,8 @@ impl DeliveryService {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE deliveries SET status = 'unassigned', partner_id = NULL, otp = NULL, assigned_at = NULL, version = version + 1, \
-                 updated_at = ? WHERE order_id = ? AND status = 'assigned'",
+                "UPDATE deliveries SET status = 'unassigned', partner_id = NULL, otp = NULL, assigned_at = NULL, arrived_store_at = NULL, \
+                 version = version + 1, updated_at = ? WHERE order_id = ? AND status IN ('assigned', 'at_store')",
             )
             .bind(now)
             .bind(order_id)
@@ -540,12 +548,60 @@ impl DeliveryService {
         Ok(json!({"from": ms_to_rfc3339(r.from), "to": ms_to_rfc3339(r.to), "items": items}))
     }
 
+    /// A partner's new position moves their deliveries on its own: assigned and within
+    /// [`GEOFENCE_M`] of the store → `at_store`; out for delivery and that close to the door
+    /// → `at_door`. In the caller's transaction (the ping's).
+    pub(super) async fn geofence(
+        &self,
+        conn: &mut AnyConnection,
+        partner_id: &str,
+        at: (f64, f64),
+        now: i64,
+    ) -> Result<(), CoreError> {
+        let rows = sqlx::query(
+            "SELECT d.order_id AS order_id, d.status AS status, d.drop_lat AS dlat, d.drop_lng AS dlng, s.lat AS slat, s.lng AS slng \
+             FROM deliveries d LEFT JOIN stores s ON s.code = d.store AND s.deleted_at IS NULL \
+             WHERE d.partner_id = ? AND d.status IN ('assigned', 'out_for_delivery')",
+        )
+        .bind(partner_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &rows {
+            let status = text(r, "status")?;
+            let (target, to, col) = if status == "assigned" {
+                match (
+                    r.try_get::<Option<f64>, _>("slat")?,
+                    r.try_get::<Option<f64>, _>("slng")?,
+                ) {
+                    (Some(a), Some(b)) => ((a, b), "at_store", "arrived_store_at"),
+                    _ => continue,
+                }
+            } else {
+                ((r.try_get("dlat")?, r.try_get("dlng")?), "at_door", "arrived_door_at")
+            };
+            if haversine_km(at, target) * 1000.0 <= GEOFENCE_M {
+                sqlx::query(&format!(
+                    "UPDATE deliveries SET status = ?, {col} = ?, version = version + 1, updated_at = ? WHERE order_id = ? AND status = ?"
+                ))
+                .bind(to)
+                .bind(now)
+                .bind(now)
+                .bind(text(r, "order_id")?)
+                .bind(&status)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Ending a shift gives back what is assigned but not yet picked up.
     pub(super) async fn release_partner(&self, partner_id: &str) -> Result<(), CoreError> {
-        let rows = sqlx::query("SELECT order_id FROM deliveries WHERE partner_id = ? AND status = 'assigned'")
-            .bind(partner_id)
-            .fetch_all(self.db().pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT order_id FROM deliveries WHERE partner_id = ? AND status IN ('assigned', 'at_store')")
+                .bind(partner_id)
+                .fetch_all(self.db().pool())
+                .await?;
         for r in &rows {
             self.unassign(&text(r, "order_id")?, "the partner ended the shift")
                 .await?;
@@ -630,8 +686,8 @@ impl Handler for OrderFollower {
                 }
                 "cancelled" | "failed" => {
                     sqlx::query(
-                        "UPDATE deliveries SET status = 'cancelled', partner_id = CASE WHEN status = 'assigned' THEN NULL ELSE partner_id END, \
-                         updated_at = ? WHERE order_id = ? AND status IN ('awaiting', 'unassigned', 'assigned')",
+                        "UPDATE deliveries SET status = 'cancelled', partner_id = CASE WHEN status IN ('assigned', 'at_store') THEN NULL ELSE partner_id END, \
+                         updated_at = ? WHERE order_id = ? AND status IN ('awaiting', 'unassigned', 'assigned', 'at_store')",
                     )
                     .bind(now)
                     .bind(id)

@@ -307,6 +307,7 @@ impl DeliveryService {
             .bind(input.accuracy_m)
             .execute(&mut *tx)
             .await?;
+        self.geofence(&mut tx, user_id, (lat, lng), now).await?;
         // Trim: the newest `history_keep` positions of the last day stay.
         let cutoff: Option<i64> =
             sqlx::query("SELECT at FROM partner_positions WHERE partner_id = ? ORDER BY at DESC LIMIT 1 OFFSET ?")

@@ -271,6 +271,19 @@ async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_deliv
             .json(&b);
         async move { rb.send().await.unwrap() }
     };
+    // Arriving at the store moves the delivery on its own (a ping inside the geofence).
+    let ping_at = |lat: f64, lng: f64| {
+        let b = json!({"lat": lat, "lng": lng});
+        let rb = app
+            .as_user(reqwest::Method::POST, "/deliveries/partners/me/location", &far)
+            .json(&b);
+        async move { rb.send().await.unwrap().status() }
+    };
+    app.eventually(10, || async { (ping_at(12.9752, 77.6003).await == 200).then_some(()) })
+        .await;
+    let d = delivery(&app, &token, &id).await;
+    assert_eq!(d["status"], "at_store", "{d}");
+    assert!(d["times"]["arrived_store_at"].is_string());
     // Out of turn and by the wrong partner: refused.
     assert_eq!(act(far.clone(), "deliver", json!({"otp": otp})).await.status(), 409);
     assert_eq!(
@@ -284,12 +297,18 @@ async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_deliv
     assert_eq!(act(far.clone(), "start", json!({})).await.status(), 200);
     order_status(&app, &token, &id, "out_for_delivery").await;
 
+    // At the door: the geofence again.
+    app.eventually(10, || async {
+        (ping_at(crate::orders::LAT, crate::orders::LNG).await == 200).then_some(())
+    })
+    .await;
+    assert_eq!(delivery(&app, &token, &id).await["status"], "at_door");
     // A wrong code is refused and changes nothing; the right one completes the order.
     let wrong = if otp == "0000" { "1111" } else { "0000" };
     let r = act(far.clone(), "deliver", json!({"otp": wrong})).await;
     assert_eq!(r.status(), 422);
     assert!(body(r).await["fields"]["otp"].is_array());
-    assert_eq!(delivery(&app, &token, &id).await["status"], "out_for_delivery");
+    assert_eq!(delivery(&app, &token, &id).await["status"], "at_door");
     let r = act(far.clone(), "deliver", json!({"otp": otp})).await;
     assert_eq!(r.status(), 200);
     let o = order_status(&app, &token, &id, "delivered").await;
