@@ -29,6 +29,7 @@ pub fn router(svc: Arc<DeliveryService>, jwt: JwtKeys) -> Router {
         .route("/api/v1/deliveries/partners/me/deliveries", get(mine))
         .route("/api/v1/deliveries/performance", get(performance))
         .route("/api/v1/deliveries/{order_id}", get(view))
+        .route("/api/v1/deliveries/{order_id}/stream", get(stream))
         .route("/api/v1/deliveries/{order_id}/{action}", post(act))
         .with_state(SvcState { svc, jwt })
 }
@@ -111,4 +112,72 @@ async fn performance(
 ) -> ApiResult {
     auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.performance(&q).await?))
+}
+
+/// Server-sent events: the tracking view (`event: delivery`) whenever it changes (status,
+/// partner, position, ETA), checked every second; ends after a final status. Proxied as a
+/// stream by the gateway.
+async fn stream(
+    State(s): St,
+    auth: AuthUser,
+    Path(order_id): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    crate::error::ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let staff = auth.is_staff();
+    let user = auth.0.sub.clone();
+    // Refused at once (404) for anyone who may not follow this delivery.
+    let first = s.svc.view(&user, staff, &order_id).await?;
+    struct St8 {
+        svc: Arc<DeliveryService>,
+        user: String,
+        staff: bool,
+        order_id: String,
+        next: Option<serde_json::Value>,
+        last: Option<serde_json::Value>,
+        done: bool,
+    }
+    let start = St8 {
+        svc: s.svc.clone(),
+        user,
+        staff,
+        order_id,
+        next: Some(first),
+        last: None,
+        done: false,
+    };
+    let events = futures_util::stream::unfold(start, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            let view = match st.next.take() {
+                Some(v) => Ok(v),
+                None => {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    st.svc.view(&st.user, st.staff, &st.order_id).await
+                }
+            };
+            let v = match view {
+                Ok(v) => v,
+                Err(e) => {
+                    st.done = true;
+                    let ev = Event::default().event("error").data(e.to_string());
+                    return Some((Ok(ev), st));
+                }
+            };
+            if st.last.as_ref() == Some(&v) {
+                continue;
+            }
+            st.done = matches!(v["status"].as_str(), Some("delivered" | "failed" | "cancelled"));
+            let ev = Event::default().event("delivery").data(v.to_string());
+            st.last = Some(v);
+            return Some((Ok(ev), st));
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

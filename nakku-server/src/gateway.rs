@@ -22,6 +22,8 @@ pub struct GatewayState {
     pub upstreams: Arc<BTreeMap<Service, String>>,
     pub jwt: JwtKeys,
     pub client: reqwest::Client,
+    /// For event streams (`.../stream`): no overall timeout, the stream lasts.
+    pub stream_client: reqwest::Client,
     pub body_limit: usize,
     /// Larger limit for `POST /api/v1/products/import`.
     pub import_body_limit: usize,
@@ -77,8 +79,9 @@ async fn proxy(State(st): State<GatewayState>, req: Request) -> Result<Response,
     for (k, v) in parts.headers.iter().filter(|(k, _)| forwardable(k)) {
         headers.append(k.clone(), v.clone());
     }
-    let upstream = st
-        .client
+    let streaming = path.ends_with("/stream");
+    let client = if streaming { &st.stream_client } else { &st.client };
+    let upstream = client
         .request(parts.method, &url)
         .headers(headers)
         .body(bytes)
@@ -97,6 +100,11 @@ async fn proxy(State(st): State<GatewayState>, req: Request) -> Result<Response,
     let mut builder = Response::builder().status(status);
     for (k, v) in upstream.headers().iter().filter(|(k, _)| forwardable(k)) {
         builder = builder.header(k, v);
+    }
+    if streaming && status.is_success() {
+        return builder
+            .body(Body::from_stream(upstream.bytes_stream()))
+            .map_err(ApiError::internal);
     }
     let body = upstream.bytes().await.map_err(|e| {
         ApiError::new(

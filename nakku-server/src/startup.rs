@@ -317,10 +317,15 @@ impl Application {
                     client: client.clone(),
                 })
                 .collect();
+            let stream_client = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .context("building the gateway's streaming HTTP client")?;
             let state = crate::gateway::GatewayState {
                 upstreams: Arc::new(upstreams),
                 jwt: jwt.clone(),
                 client,
+                stream_client,
                 body_limit: limits.body_limit,
                 import_body_limit: settings.import_max_bytes.max(limits.body_limit),
             };

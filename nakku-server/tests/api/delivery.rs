@@ -251,6 +251,40 @@ async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_deliv
     let (other, _) = shopper(&app, 2).await;
     assert_eq!(app.get_as(format!("/deliveries/{id}"), &other).await.status(), 404);
 
+    // The shopper follows it live (server-sent events through the gateway).
+    let live = app
+        .as_user(reqwest::Method::GET, &format!("/deliveries/{id}/stream"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert!(live.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut live = live.bytes_stream();
+    let mut seen = String::new();
+    async fn until(
+        live: &mut (impl futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
+        seen: &mut String,
+        needle: &str,
+    ) {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !seen.contains(needle) {
+            let chunk = tokio::time::timeout_at(deadline, live.next())
+                .await
+                .unwrap_or_else(|_| panic!("{needle} not streamed: {seen}"));
+            seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+        }
+    }
+    until(&mut live, &mut seen, "Rider 51").await;
+    assert!(seen.starts_with("event: delivery"), "{seen}");
+    assert_eq!(
+        app.get_as(format!("/deliveries/{id}/stream"), &other).await.status(),
+        404
+    );
+
     // The partner ends the shift before picking up: the delivery goes to the other partner.
     assert_eq!(
         app.post_as("/deliveries/partners/me/shift", &near, &json!({"on": false}))
@@ -258,6 +292,8 @@ async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_deliv
             .status(),
         200
     );
+    until(&mut live, &mut seen, "Rider 52").await;
+    drop(live);
     let d = app
         .eventually(30, || async {
             let d = delivery(&app, &token, &id).await;
