@@ -5,11 +5,12 @@
 //! and payment services follow those events.
 //!
 //! Assignment ([`DeliveryService::assign_due`], run by every instance twice a second):
-//! partners of the order's store on shift with a fresh position and no delivery in hand,
-//! who have not turned this one down, nearest to the store first. A partner who ends the
-//! shift, or goes silent past the offline limit, gives back what is assigned but not yet
-//! picked up, and it is assigned again. (Batching several orders per rider is not built
-//! yet: a partner carries one delivery at a time; [`super::route`] is ready for batches.)
+//! among partners of the order's store on shift with a fresh position who have not turned
+//! this one down, first one whose batch is still at the store, has room, was started within
+//! the batch window and has a door near this one (going the same way: one trip, the doors
+//! in [`super::route`] order); else the free partner nearest to the store. A partner who
+//! ends the shift, or goes silent past the offline limit, gives back what is assigned but
+//! not yet picked up, and it is assigned again.
 
 use rand::Rng;
 use serde::Deserialize;
@@ -268,32 +269,73 @@ impl DeliveryService {
             return Ok(false);
         };
         let at: (f64, f64) = (s.try_get("lat")?, s.try_get("lng")?);
-        let candidates = sqlx::query(&format!(
+        let drop: (f64, f64) = {
+            let d = sqlx::query("SELECT drop_lat, drop_lng FROM deliveries WHERE order_id = ?")
+                .bind(order_id)
+                .fetch_one(self.db().pool())
+                .await?;
+            (d.try_get("drop_lat")?, d.try_get("drop_lng")?)
+        };
+        let candidates = sqlx::query(
             "SELECT p.user_id AS user_id, p.lat AS lat, p.lng AS lng FROM partners p \
              WHERE p.home_store = ? AND p.on_shift = 1 AND p.deleted_at IS NULL AND p.position_at >= ? \
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.partner_id = p.user_id AND d.status IN {IN_HAND}) \
-             AND NOT EXISTS (SELECT 1 FROM delivery_rejections x WHERE x.order_id = ? AND x.partner_id = p.user_id)"
-        ))
+             AND NOT EXISTS (SELECT 1 FROM delivery_rejections x WHERE x.order_id = ? AND x.partner_id = p.user_id)",
+        )
         .bind(store)
         .bind(now - self.cfg().offline_after_ms)
         .bind(order_id)
         .fetch_all(self.db().pool())
         .await?;
-        let mut best: Option<(f64, String)> = None;
+        // What each candidate has in hand: nothing (free), or a batch still at the store.
+        let mut free: Option<(f64, String)> = None;
+        let mut batch: Option<(f64, String)> = None;
         for c in &candidates {
             let (Some(lat), Some(lng)) = (c.try_get::<Option<f64>, _>("lat")?, c.try_get::<Option<f64>, _>("lng")?)
             else {
                 continue;
             };
-            let km = haversine_km((lat, lng), at);
             let id = text(c, "user_id")?;
-            if best.as_ref().is_none_or(|(k, b)| km < *k || (km == *k && id < *b)) {
-                best = Some((km, id));
+            let hand = sqlx::query(&format!(
+                "SELECT status, drop_lat, drop_lng, assigned_at FROM deliveries WHERE partner_id = ? AND status IN {IN_HAND}"
+            ))
+            .bind(&id)
+            .fetch_all(self.db().pool())
+            .await?;
+            if hand.is_empty() {
+                let km = haversine_km((lat, lng), at);
+                if free.as_ref().is_none_or(|(k, b)| km < *k || (km == *k && id < *b)) {
+                    free = Some((km, id));
+                }
+                continue;
+            }
+            // Joins a batch: still at the store, room left, assigned within the window, and
+            // going the same way (the new door near one already in the batch).
+            let mut nearest = f64::MAX;
+            let mut open = hand.len() < self.cfg().max_batch;
+            for h in &hand {
+                let status = text(h, "status")?;
+                let assigned: Option<i64> = h.try_get("assigned_at")?;
+                if !["assigned", "at_store"].contains(&status.as_str())
+                    || assigned.is_none_or(|t| now - t > self.cfg().batch_window_ms)
+                {
+                    open = false;
+                }
+                nearest = nearest.min(haversine_km((h.try_get("drop_lat")?, h.try_get("drop_lng")?), drop));
+            }
+            if open
+                && nearest <= self.cfg().batch_radius_km
+                && batch
+                    .as_ref()
+                    .is_none_or(|(k, b)| nearest < *k || (nearest == *k && id < *b))
+            {
+                batch = Some((nearest, id));
             }
         }
-        let Some((km, partner)) = best else {
+        // A batch going the same way first (one trip), else the nearest free partner.
+        let Some(partner) = batch.map(|(_, id)| id).or(free.as_ref().map(|(_, id)| id.clone())) else {
             return Ok(false);
         };
+        let km = free.as_ref().filter(|(_, id)| *id == partner).map_or(0.0, |(k, _)| *k);
         let otp = format!("{:04}", rand::thread_rng().gen_range(0..10_000));
         let mut tx = self.db().begin().await?;
         let r = sqlx::query(

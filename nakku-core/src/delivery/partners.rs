@@ -29,6 +29,11 @@ pub struct DeliveryConfig {
     pub speed_kmh: f64,
     /// Minutes to pick and pack, part of every promise.
     pub prep_minutes: f64,
+    /// Batching: deliveries per partner at most, how far apart their doors may be, and how
+    /// long after the first assignment a batch stays open (the rider is still at the store).
+    pub max_batch: usize,
+    pub batch_radius_km: f64,
+    pub batch_window_ms: i64,
 }
 
 impl DeliveryConfig {
@@ -52,6 +57,9 @@ impl Default for DeliveryConfig {
             road_factor: 1.4,
             speed_kmh: 20.0,
             prep_minutes: 4.0,
+            max_batch: 3,
+            batch_radius_km: 1.5,
+            batch_window_ms: 180_000,
         }
     }
 }

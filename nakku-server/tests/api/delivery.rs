@@ -427,3 +427,50 @@ async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_deliv
     assert_eq!(level(&app, "MANGO").await["available"].as_i64().unwrap(), before + 1);
     reconciled(&app, &admin).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_going_the_same_way_are_batched_for_one_rider_and_a_far_one_waits() {
+    use crate::orders::{add, place, settled, shop, shopper_at, topology, LAT, LNG};
+    let Some(app) = topology(Backend::Sqlite, &[]).await else {
+        return;
+    };
+    let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
+    let rider_token = rider(&app, &admin, 61, 12.975, 77.60).await;
+    // Two doors 400 m apart, and one 7 km away.
+    let mut ids = Vec::new();
+    for (tag, lat, lng) in [(1, LAT, LNG), (2, LAT + 0.0036, LNG), (3, 13.02, 77.64)] {
+        let (token, address) = shopper_at(&app, tag, lat, lng).await;
+        assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
+        let r = place(
+            &app,
+            &token,
+            &format!("batch-{tag}"),
+            &json!({"address_id": address, "payment_method": "upi"}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(settled(&app, &token, &id).await["status"], "confirmed");
+        ids.push((token, id));
+    }
+    let mine = app
+        .eventually(30, || async {
+            let m = body(app.get_as("/deliveries/partners/me/deliveries", &rider_token).await).await["data"].clone();
+            (m["items"].as_array().unwrap().len() == 2).then_some(m)
+        })
+        .await;
+    let mut batched: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["order_id"].as_str().unwrap())
+        .collect();
+    batched.sort_unstable();
+    let mut near: Vec<&str> = vec![ids[0].1.as_str(), ids[1].1.as_str()];
+    near.sort_unstable();
+    assert_eq!(batched, near);
+    assert_eq!(mine["route"]["legs"].as_array().unwrap().len(), 2, "{mine}");
+    // The far order is not added to the batch; it waits for a free rider.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(delivery(&app, &ids[2].0, &ids[2].1).await["status"], "unassigned");
+}

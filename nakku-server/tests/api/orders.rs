@@ -134,9 +134,14 @@ pub async fn replica_has(app: &TestApp, sku: &str, price: i64, stock: i64) {
 
 /// A signed-up shopper with a serviceable address: (token, address id).
 pub async fn shopper(app: &TestApp, tag: u32) -> (String, String) {
+    shopper_at(app, tag, LAT, LNG).await
+}
+
+/// A shopper with a serviceable address at `(lat, lng)`: (token, address id).
+pub async fn shopper_at(app: &TestApp, tag: u32, lat: f64, lng: f64) -> (String, String) {
     let (_, token) = app.signed_up(tag).await;
     let r = app
-        .post_as("/users/me/addresses", &token, &json!({"label": "Home", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": LAT, "lng": LNG}))
+        .post_as("/users/me/addresses", &token, &json!({"label": "Home", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": lat, "lng": lng}))
         .await;
     assert_eq!(r.status(), 201);
     let a = body(r).await["data"].clone();
