@@ -246,15 +246,29 @@ impl DeliveryService {
         for r in &stale {
             self.unassign(&text(r, "order_id")?, "the partner went offline").await?;
         }
-        let open = sqlx::query(
-            "SELECT order_id, store FROM deliveries WHERE status = 'unassigned' AND deleted_at IS NULL ORDER BY confirmed_at LIMIT 100",
+        // Only stores with a partner on duty: a store without one keeps its queue untouched
+        // (one cheap query per pass instead of one look per waiting order).
+        let staffed: Vec<String> = sqlx::query(
+            "SELECT DISTINCT home_store FROM partners WHERE on_shift = 1 AND deleted_at IS NULL AND position_at >= ?",
         )
+        .bind(now - self.cfg().offline_after_ms)
         .fetch_all(self.db().pool())
-        .await?;
+        .await?
+        .iter()
+        .map(|r| text(r, "home_store"))
+        .collect::<Result<_, _>>()?;
         let mut assigned = 0;
-        for r in &open {
-            if self.assign(&text(r, "order_id")?, &text(r, "store")?, now).await? {
-                assigned += 1;
+        for store in staffed {
+            let open = sqlx::query(
+                "SELECT order_id FROM deliveries WHERE status = 'unassigned' AND store = ? AND deleted_at IS NULL ORDER BY confirmed_at LIMIT 100",
+            )
+            .bind(&store)
+            .fetch_all(self.db().pool())
+            .await?;
+            for r in &open {
+                if self.assign(&text(r, "order_id")?, &store, now).await? {
+                    assigned += 1;
+                }
             }
         }
         Ok(assigned)

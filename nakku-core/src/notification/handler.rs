@@ -101,7 +101,10 @@ impl NotificationHandler {
         };
         let now = now_ms();
         let always = ALWAYS_ON.contains(&p.category);
+        let title: String = p.title.chars().take(200).collect();
+        let body: String = p.body.chars().take(2000).collect();
         for user in users {
+            // Everything about this user in four reads, then one insert of every channel.
             let quiet = sqlx::query("SELECT start_minute, end_minute FROM quiet_hours WHERE user_id = ?")
                 .bind(&user)
                 .fetch_optional(&mut *conn)
@@ -110,31 +113,40 @@ impl NotificationHandler {
                     Ok::<_, sqlx::Error>((r.try_get::<i64, _>("start_minute")?, r.try_get::<i64, _>("end_minute")?))
                 })
                 .transpose()?;
-            for channel in p.channels {
-                let off = !always
-                    && sqlx::query(
-                        "SELECT enabled FROM preferences WHERE user_id = ? AND channel = ? AND category = ?",
-                    )
+            let off: Vec<String> = if always {
+                Vec::new()
+            } else {
+                sqlx::query("SELECT channel FROM preferences WHERE user_id = ? AND category = ? AND enabled = 0")
                     .bind(&user)
-                    .bind(*channel)
                     .bind(p.category)
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| text(r, "channel"))
+                    .collect::<Result<_, _>>()?
+            };
+            let no_device = p.channels.contains(&"push")
+                && sqlx::query("SELECT 1 AS x FROM devices WHERE user_id = ? AND deleted_at IS NULL")
+                    .bind(&user)
                     .fetch_optional(&mut *conn)
                     .await?
-                    .map(|r| r.try_get::<i64, _>("enabled"))
-                    .transpose()?
-                        == Some(0);
-                let no_device = *channel == "push"
-                    && sqlx::query("SELECT 1 AS x FROM devices WHERE user_id = ? AND deleted_at IS NULL")
-                        .bind(&user)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .is_none();
-                let (status, reason) = if off {
+                    .is_none();
+            let seen: Vec<String> = sqlx::query("SELECT channel FROM notifications WHERE event_id = ? AND user_id = ?")
+                .bind(&env.id)
+                .bind(&user)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| text(r, "channel"))
+                .collect::<Result<_, _>>()?;
+            let mut rows = Vec::new();
+            for channel in p.channels.iter().filter(|c| !seen.iter().any(|s| s == *c)) {
+                let (status, reason) = if off.iter().any(|c| c == channel) {
                     (
                         "suppressed",
                         Some(format!("{} {channel} messages are turned off", p.category)),
                     )
-                } else if no_device {
+                } else if *channel == "push" && no_device {
                     ("suppressed", Some("no device registered for push".to_owned()))
                 } else {
                     ("pending", None)
@@ -147,37 +159,34 @@ impl NotificationHandler {
                     }
                     _ => now,
                 };
-                let seen =
-                    sqlx::query("SELECT 1 AS x FROM notifications WHERE event_id = ? AND user_id = ? AND channel = ?")
-                        .bind(&env.id)
-                        .bind(&user)
-                        .bind(*channel)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .is_some();
-                if seen {
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO notifications (id, user_id, event_id, event_type, channel, category, title, body, status, reason, \
-                     send_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(new_id())
-                .bind(&user)
-                .bind(&env.id)
-                .bind(&env.event_type)
-                .bind(*channel)
-                .bind(p.category)
-                .bind(p.title.chars().take(200).collect::<String>())
-                .bind(p.body.chars().take(2000).collect::<String>())
-                .bind(status)
-                .bind(reason)
-                .bind(send_after)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+                rows.push((*channel, status, reason, send_after));
             }
+            if rows.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "INSERT INTO notifications (id, user_id, event_id, event_type, channel, category, title, body, status, reason, \
+                 send_after, created_at, updated_at) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (channel, status, reason, send_after) in rows {
+                q = q
+                    .bind(new_id())
+                    .bind(user.clone())
+                    .bind(env.id.clone())
+                    .bind(env.event_type.clone())
+                    .bind(channel)
+                    .bind(p.category)
+                    .bind(title.clone())
+                    .bind(body.clone())
+                    .bind(status)
+                    .bind(reason)
+                    .bind(send_after)
+                    .bind(now)
+                    .bind(now);
+            }
+            q.execute(&mut *conn).await?;
         }
         Ok(())
     }

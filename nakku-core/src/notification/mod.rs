@@ -20,7 +20,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 use sqlx::Row;
 
 use crate::db::{opt_text, text, Db, WriteOn};
@@ -151,23 +150,19 @@ fn row_json(r: &AnyRow) -> Result<Value, sqlx::Error> {
     }))
 }
 
-/// A message's outcome as an event (`notification.sent` or `.failed`) and a metric.
-async fn announce(
-    conn: &mut AnyConnection,
-    d: &Due,
-    provider: &str,
-    event: &str,
-    outcome: &'static str,
-) -> Result<(), sqlx::Error> {
+/// A message's outcome as an event (`notification.sent` or `.failed`), counted.
+fn announce(d: &Due, provider: &str, event: &str, outcome: &'static str) -> Envelope {
+    metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => outcome).increment(1);
     let payload = json!({"notification_id": d.id, "user_id": d.user_id, "event_id": d.event_id, "channel": d.channel,
                          "status": outcome, "provider": provider});
-    outbox::append(
-        conn,
-        &Envelope::new(event, Service::Notification, &d.id, &d.event_id, payload),
-    )
-    .await?;
-    metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => outcome).increment(1);
-    Ok(())
+    Envelope::new(event, Service::Notification, &d.id, &d.event_id, payload)
+}
+
+/// What a provider made of a message.
+enum Sent {
+    Ok(String),
+    Err(String),
+    NoAddress,
 }
 
 /// One due message as the dispatcher claims it.
@@ -430,146 +425,179 @@ impl NotificationService {
     }
 
     /// Sends up to `limit` due messages (in parallel); returns how many it took. Every
-    /// instance runs this in a loop: a message is claimed for a minute, so two instances
-    /// never send it at once.
+    /// instance runs this in a loop: a batch is claimed for a minute in one statement (so two
+    /// instances never send a message at once), sent, and its outcomes recorded in one
+    /// transaction with their events.
     pub async fn dispatch_due(&self, limit: i64) -> Result<usize, CoreError> {
         let now = now_ms();
-        let rows = sqlx::query(
-            "SELECT id, user_id, event_id, channel, title, body, attempts FROM notifications \
-             WHERE status = 'pending' AND send_after <= ? AND claimed_until < ? ORDER BY send_after LIMIT ?",
+        let ids: Vec<String> = sqlx::query(
+            "SELECT id FROM notifications WHERE status = 'pending' AND send_after <= ? AND claimed_until < ? ORDER BY send_after LIMIT ?",
         )
         .bind(now)
         .bind(now)
         .bind(limit)
         .fetch_all(self.db.pool())
-        .await?;
+        .await?
+        .iter()
+        .map(|r| text(r, "id"))
+        .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // This claim's mark: a minute ahead, plus a per-claim offset so that a concurrent
+        // claim by another instance reads back only its own rows.
+        let mark = now + 60_000 + i64::from(rand::random::<u16>() % 1000);
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "UPDATE notifications SET claimed_until = ? WHERE status = 'pending' AND claimed_until < ? AND id IN ({marks})"
+        );
+        let mut q = sqlx::query(&sql).bind(mark).bind(now);
+        for id in &ids {
+            q = q.bind(id.clone());
+        }
+        q.write_on(&self.db).await?;
+        let sql = format!(
+            "SELECT id, user_id, event_id, channel, title, body, attempts FROM notifications WHERE claimed_until = ? AND status = 'pending' AND id IN ({marks})"
+        );
+        let mut q = sqlx::query(&sql).bind(mark);
+        for id in &ids {
+            q = q.bind(id.clone());
+        }
         let mut due = Vec::new();
-        for r in &rows {
+        for r in q.fetch_all(self.db.pool()).await? {
             due.push(Due {
-                id: text(r, "id")?,
-                user_id: text(r, "user_id")?,
-                event_id: text(r, "event_id")?,
-                channel: text(r, "channel")?,
-                title: text(r, "title")?,
-                body: text(r, "body")?,
+                id: text(&r, "id")?,
+                user_id: text(&r, "user_id")?,
+                event_id: text(&r, "event_id")?,
+                channel: text(&r, "channel")?,
+                title: text(&r, "title")?,
+                body: text(&r, "body")?,
                 attempts: r.try_get("attempts")?,
             });
         }
         let n = due.len();
+        // Addresses once per user and channel, then every message at once.
+        let mut book: std::collections::HashMap<(String, String), Vec<String>> = Default::default();
+        for d in &due {
+            if let std::collections::hash_map::Entry::Vacant(slot) = book.entry((d.user_id.clone(), d.channel.clone()))
+            {
+                slot.insert(self.addresses(&d.user_id, &d.channel).await?);
+            }
+        }
         let mut set = tokio::task::JoinSet::new();
         for d in due {
-            let me = self.clone();
+            let to = book
+                .get(&(d.user_id.clone(), d.channel.clone()))
+                .cloned()
+                .unwrap_or_default();
+            let provider = self.providers.of(&d.channel).clone();
             set.spawn(async move {
-                if let Err(e) = me.send_one(d).await {
-                    tracing::warn!(error = %e, "notification dispatch failed; retried on the next pass");
-                }
+                let outcome = if to.is_empty() {
+                    Sent::NoAddress
+                } else {
+                    let out = Outgoing {
+                        id: d.id.clone(),
+                        channel: d.channel.clone(),
+                        to: to.clone(),
+                        title: d.title.clone(),
+                        body: d.body.clone(),
+                    };
+                    match tokio::time::timeout(Duration::from_secs(20), provider.send(&out)).await {
+                        Ok(Ok(reference)) => Sent::Ok(reference),
+                        Ok(Err(e)) => Sent::Err(e),
+                        Err(_) => Sent::Err("the provider did not answer within 20 s".into()),
+                    }
+                };
+                (d, to.join(", "), provider.name(), outcome)
             });
         }
-        while set.join_next().await.is_some() {}
+        let mut results = Vec::with_capacity(n);
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(x) => results.push(x),
+                Err(e) => tracing::warn!(error = %e, "a notification send task failed; retried after its claim lapses"),
+            }
+        }
+        self.record(results).await?;
         Ok(n)
     }
 
-    async fn send_one(&self, d: Due) -> Result<(), CoreError> {
+    /// Records a batch's outcomes, with their events, in one transaction.
+    async fn record(&self, results: Vec<(Due, String, &'static str, Sent)>) -> Result<(), CoreError> {
         let now = now_ms();
-        let claimed = sqlx::query(
-            "UPDATE notifications SET claimed_until = ? WHERE id = ? AND status = 'pending' AND claimed_until < ?",
-        )
-        .bind(now + 60_000)
-        .bind(&d.id)
-        .bind(now)
-        .write_on(&self.db)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            return Ok(());
-        }
-        let to = self.addresses(&d.user_id, &d.channel).await?;
-        if to.is_empty() {
-            let why = match d.channel.as_str() {
-                "email" => "no email address on the account",
-                "sms" => "no phone number on the account",
-                _ => "no device registered for push",
-            };
-            sqlx::query("UPDATE notifications SET status = 'suppressed', reason = ?, claimed_until = 0, updated_at = ? WHERE id = ?")
-                .bind(why)
-                .bind(now_ms())
-                .bind(&d.id)
-                .write_on(&self.db)
-                .await?;
-            return Ok(());
-        }
-        let provider = self.providers.of(&d.channel).clone();
-        let out = Outgoing {
-            id: d.id.clone(),
-            channel: d.channel.clone(),
-            to: to.clone(),
-            title: d.title.clone(),
-            body: d.body.clone(),
-        };
-        let sent = match tokio::time::timeout(Duration::from_secs(20), provider.send(&out)).await {
-            Ok(r) => r,
-            Err(_) => Err("the provider did not answer within 20 s".into()),
-        };
-        let now = now_ms();
-        let recipient = to.join(", ");
         let mut tx = self.db.begin().await?;
-        match sent {
-            Ok(reference) => {
-                sqlx::query(
-                    "UPDATE notifications SET status = 'sent', sent_at = ?, recipient = ?, provider = ?, provider_ref = ?, \
-                     attempts = attempts + 1, last_error = NULL, claimed_until = 0, updated_at = ? WHERE id = ?",
-                )
-                .bind(now)
-                .bind(&recipient)
-                .bind(provider.name())
-                .bind(reference.chars().take(200).collect::<String>())
-                .bind(now)
-                .bind(&d.id)
-                .execute(&mut *tx)
-                .await?;
-                announce(&mut tx, &d, provider.name(), catalog::NOTIFICATION_SENT, "sent").await?;
-            }
-            Err(e) => {
-                let attempts = d.attempts + 1;
-                let error: String = e.chars().take(500).collect();
-                if attempts >= self.cfg.max_attempts {
-                    tracing::error!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification dead-lettered");
+        let mut events = Vec::new();
+        for (d, recipient, provider, sent) in results {
+            match sent {
+                Sent::NoAddress => {
+                    let why = match d.channel.as_str() {
+                        "email" => "no email address on the account",
+                        "sms" => "no phone number on the account",
+                        _ => "no device registered for push",
+                    };
                     sqlx::query(
-                        "UPDATE notifications SET status = 'failed', reason = 'dead-lettered after the last attempt', attempts = ?, \
-                         last_error = ?, recipient = ?, provider = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
+                        "UPDATE notifications SET status = 'suppressed', reason = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
                     )
-                    .bind(attempts)
-                    .bind(&error)
+                    .bind(why)
+                    .bind(now)
+                    .bind(&d.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Sent::Ok(reference) => {
+                    sqlx::query(
+                        "UPDATE notifications SET status = 'sent', sent_at = ?, recipient = ?, provider = ?, provider_ref = ?, \
+                         attempts = attempts + 1, last_error = NULL, claimed_until = 0, updated_at = ? WHERE id = ?",
+                    )
+                    .bind(now)
                     .bind(&recipient)
-                    .bind(provider.name())
+                    .bind(provider)
+                    .bind(reference.chars().take(200).collect::<String>())
                     .bind(now)
                     .bind(&d.id)
                     .execute(&mut *tx)
                     .await?;
-                    announce(
-                        &mut tx,
-                        &d,
-                        provider.name(),
-                        catalog::NOTIFICATION_FAILED,
-                        "dead_lettered",
-                    )
-                    .await?;
-                } else {
-                    let backoff = (1_000_i64 << attempts.clamp(0, 6)).min(60_000);
-                    tracing::warn!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification send failed; retrying");
-                    sqlx::query(
-                        "UPDATE notifications SET attempts = ?, last_error = ?, send_after = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
-                    )
-                    .bind(attempts)
-                    .bind(&error)
-                    .bind(now + backoff)
-                    .bind(now)
-                    .bind(&d.id)
-                    .execute(&mut *tx)
-                    .await?;
-                    metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "retried")
-                        .increment(1);
+                    events.push(announce(&d, provider, catalog::NOTIFICATION_SENT, "sent"));
+                }
+                Sent::Err(e) => {
+                    let attempts = d.attempts + 1;
+                    let error: String = e.chars().take(500).collect();
+                    if attempts >= self.cfg.max_attempts {
+                        tracing::error!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification dead-lettered");
+                        sqlx::query(
+                            "UPDATE notifications SET status = 'failed', reason = 'dead-lettered after the last attempt', attempts = ?, \
+                             last_error = ?, recipient = ?, provider = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
+                        )
+                        .bind(attempts)
+                        .bind(&error)
+                        .bind(&recipient)
+                        .bind(provider)
+                        .bind(now)
+                        .bind(&d.id)
+                        .execute(&mut *tx)
+                        .await?;
+                        events.push(announce(&d, provider, catalog::NOTIFICATION_FAILED, "dead_lettered"));
+                    } else {
+                        let backoff = (1_000_i64 << attempts.clamp(0, 6)).min(60_000);
+                        tracing::warn!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification send failed; retrying");
+                        sqlx::query(
+                            "UPDATE notifications SET attempts = ?, last_error = ?, send_after = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
+                        )
+                        .bind(attempts)
+                        .bind(&error)
+                        .bind(now + backoff)
+                        .bind(now)
+                        .bind(&d.id)
+                        .execute(&mut *tx)
+                        .await?;
+                        metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "retried")
+                            .increment(1);
+                    }
                 }
             }
+        }
+        for chunk in events.chunks(200) {
+            outbox::append_many(&mut tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(())
