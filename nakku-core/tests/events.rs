@@ -579,6 +579,33 @@ async fn the_embedded_log_keeps_messages_and_committed_offsets_across_a_restart(
     assert!(err.to_string().contains("running"), "{err}");
 }
 
+/// A reader of several topics, one of them quiet: the busy topic's messages come in full
+/// batches (a quiet topic's old position once capped every read to the same old window, and
+/// the reader crawled one message per poll).
+#[tokio::test]
+async fn a_quiet_topic_does_not_hold_back_a_reader_of_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(&dir.path().join("events.db")).await.unwrap();
+    let msg = |topic: &str, i: usize| Message {
+        topic: topic.into(),
+        key: format!("k{i}"),
+        payload: i.to_string().into_bytes(),
+    };
+    log.publish(&[msg("n.quiet", 0)]).await.unwrap();
+    let busy: Vec<Message> = (0..1000).map(|i| msg("n.busy", i)).collect();
+    log.publish(&busy).await.unwrap();
+    let topics = vec!["n.busy".to_owned(), "n.quiet".to_owned()];
+    let mut sub = log.subscribe("g", &topics).await.unwrap();
+    let (mut got, mut polls) = (0, 0);
+    while got < 1001 {
+        let batch = sub.poll(100, Duration::from_millis(50)).await.unwrap();
+        assert!(!batch.is_empty() || polls < 15, "stalled after {got} messages");
+        got += batch.len();
+        polls += 1;
+    }
+    assert!(polls <= 12, "{polls} polls for 1001 messages in batches of 100");
+}
+
 #[tokio::test]
 async fn an_event_over_the_size_limit_is_refused_when_written_and_its_change_rolled_back() {
     let e = env(BusUnderTest::Embedded).await.unwrap();

@@ -24,7 +24,8 @@ use crate::id::now_ms;
 #[derive(Clone, Debug)]
 pub struct EmbeddedLog {
     pool: SqlitePool,
-    appended: Arc<Notify>,
+    /// Readers in this process, by topic: an append wakes only the readers of its topics.
+    waiters: Arc<std::sync::Mutex<HashMap<String, Vec<std::sync::Weak<Notify>>>>>,
 }
 
 fn unavailable(e: sqlx::Error) -> BusError {
@@ -82,7 +83,7 @@ impl EmbeddedLog {
         .await?;
         Ok(EmbeddedLog {
             pool,
-            appended: Arc::new(Notify::new()),
+            waiters: Arc::new(std::sync::Mutex::new(HashMap::new())),
         })
     }
 
@@ -125,8 +126,40 @@ impl EmbeddedLog {
         Ok(r.rows_affected())
     }
 
+    /// A wake-up for a reader of `topics` (a stored permit: an append between the reader's
+    /// fetch and its wait is not missed).
+    fn register(&self, topics: impl Iterator<Item = String>) -> Arc<Notify> {
+        let wake = Arc::new(Notify::new());
+        if let Ok(mut w) = self.waiters.lock() {
+            for t in topics {
+                w.entry(t).or_default().push(Arc::downgrade(&wake));
+            }
+        }
+        wake
+    }
+
+    fn wake(&self, msgs: &[Message]) {
+        let Ok(mut w) = self.waiters.lock() else { return };
+        let mut topics: Vec<&str> = msgs.iter().map(|m| m.topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        for t in topics {
+            if let Some(list) = w.get_mut(t) {
+                list.retain(|r| match r.upgrade() {
+                    Some(n) => {
+                        n.notify_one();
+                        true
+                    }
+                    None => false,
+                });
+            }
+        }
+    }
+
     fn reader(&self, group: Option<String>, positions: HashMap<String, i64>) -> Box<dyn Subscriber> {
+        let wake = self.register(positions.keys().cloned());
         Box::new(EmbeddedSubscriber {
+            wake,
             log: self.clone(),
             group,
             positions,
@@ -158,7 +191,7 @@ impl EventBus for EmbeddedLog {
                 q.execute(&mut *tx).await.map_err(unavailable)?;
             }
             tx.commit().await.map_err(unavailable)?;
-            self.appended.notify_waiters();
+            self.wake(msgs);
             Ok(())
         })
     }
@@ -256,6 +289,8 @@ async fn commit_offset(pool: &SqlitePool, group: &str, topic: &str, next: i64) -
 const MEMBER_TIMEOUT_MS: i64 = 5_000;
 
 struct EmbeddedSubscriber {
+    /// Woken by appends to its topics in this process.
+    wake: Arc<Notify>,
     log: EmbeddedLog,
     group: Option<String>,
     /// Next offset to deliver, per topic.
@@ -291,17 +326,18 @@ impl EmbeddedSubscriber {
     }
 
     async fn fetch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
-        let Some(from) = self.positions.values().min().copied() else {
+        if self.positions.is_empty() {
             return Ok(Vec::new());
-        };
-        let placeholders = vec!["?"; self.positions.len()].join(", ");
-        let sql = format!(
-            "SELECT offset, topic, key, ts, payload FROM log WHERE offset >= ? AND topic IN ({placeholders}) \
-             ORDER BY offset LIMIT ?"
-        );
-        let mut q = sqlx::query(&sql).bind(from);
-        for t in self.positions.keys() {
-            q = q.bind(t);
+        }
+        // Each topic from its own position: a quiet topic must not hold the others back (a
+        // single "offset >= the lowest position" window fills up with messages of busy
+        // topics already delivered, and the reader stalls).
+        let (topics, from): (Vec<String>, Vec<i64>) = self.positions.iter().map(|(t, p)| (t.clone(), *p)).unzip();
+        let clause = vec!["(topic = ? AND offset >= ?)"; topics.len()].join(" OR ");
+        let sql = format!("SELECT offset, topic, key, ts, payload FROM log WHERE {clause} ORDER BY offset LIMIT ?");
+        let mut q = sqlx::query(&sql);
+        for (t, p) in topics.iter().zip(&from) {
+            q = q.bind(t).bind(*p);
         }
         let rows = q
             .bind(max as i64)
@@ -338,8 +374,6 @@ impl Subscriber for EmbeddedSubscriber {
             let deadline = tokio::time::Instant::now() + wait;
             loop {
                 self.heartbeat().await?;
-                let appended = self.log.appended.clone();
-                let notified = appended.notified();
                 let batch = self.fetch(max).await?;
                 if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
                     return Ok(batch);
@@ -348,7 +382,7 @@ impl Subscriber for EmbeddedSubscriber {
                 let nap = deadline
                     .saturating_duration_since(tokio::time::Instant::now())
                     .min(Duration::from_millis(100));
-                let _ = tokio::time::timeout(nap, notified).await;
+                let _ = tokio::time::timeout(nap, self.wake.notified()).await;
             }
         })
     }
