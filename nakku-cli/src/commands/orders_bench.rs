@@ -1,9 +1,11 @@
 //! `nakku bench orders`: the full order flow (cart → order → confirmed) through the
-//! gateway, with every service, the outbox relays, the consumers and the saga running in
-//! this process, beside the raw database ceiling: the same transactions as plain SQL on
-//! the same databases, without HTTP, events or the saga, measured in the same run.
+//! gateway, with the services of the flow (`--all-services`: every service), their outbox
+//! relays, consumers and the saga running in this process, beside the raw database
+//! ceiling: the same SQL on the same databases without HTTP and events, measured in the
+//! same run.
 //!
-//! Three measurements: the raw ceiling (closed loop, `--workers` at once); the flow at its
+//! Four measurements: the raw ceilings, with and without the reads (closed loop,
+//! `--workers` at once); the flow at its
 //! maximum (closed loop: orders/s until the last one is confirmed, placement p50/p99); and
 //! the flow paced at half that maximum (placement p50/p99 under a steady load).
 
@@ -40,15 +42,32 @@ pub struct Opts {
     /// Simulated payment latency in milliseconds
     #[arg(long, default_value_t = 0)]
     payment_latency_ms: u64,
+    /// Also run the services downstream of the flow in this process (analytics,
+    /// notifications, delivery), which consume every order's events too
+    #[arg(long)]
+    all_services: bool,
     #[arg(long)]
     json: bool,
 }
+
+/// The services of the cart → order → confirmed flow (and the gateway in front).
+const FLOW: [Service; 8] = [
+    Service::Gateway,
+    Service::User,
+    Service::Product,
+    Service::Inventory,
+    Service::Order,
+    Service::Cart,
+    Service::Payment,
+    Service::Location,
+];
 
 #[derive(Debug, Serialize)]
 struct Report {
     database: String,
     workers: usize,
     orders: usize,
+    all_services: bool,
     /// The transactions alone, without the reads around them.
     raw_writes_orders_per_s: f64,
     /// The same SQL as the flow (transactions and reads): the ceiling the ratio is against.
@@ -147,7 +166,8 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
         migrate::run(svc, &db).await?;
         db.close().await;
     }
-    let app = Application::build(settings, &[]).await?;
+    let services: &[Service] = if o.all_services { &[] } else { &FLOW };
+    let app = Application::build(settings, services).await?;
     let gateway = format!("http://{}", app.addr(Service::Gateway).context("gateway")?);
     let db = |s| app.db(s).cloned().context("service database");
     let dbs = Arc::new(Dbs {
@@ -185,6 +205,7 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
             database,
             workers: o.workers,
             orders: o.orders,
+            all_services: o.all_services,
             raw_writes_orders_per_s: raw_writes.round(),
             raw_orders_per_s: raw.round(),
             flow_orders_per_s: max.round(),
