@@ -39,16 +39,6 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// Every channel to the log (the embedded default).
-    pub fn log() -> Providers {
-        let p: Arc<dyn Provider> = Arc::new(provider::LogProvider);
-        Providers {
-            email: p.clone(),
-            sms: p.clone(),
-            push: p,
-        }
-    }
-
     fn of(&self, channel: &str) -> &Arc<dyn Provider> {
         match channel {
             "email" => &self.email,
