@@ -416,8 +416,8 @@ impl NotificationService {
 
     /// Sends up to `limit` due messages (in parallel); returns how many it took. Every
     /// instance runs this in a loop: a batch is claimed for a minute in one statement (so two
-    /// instances never send a message at once), sent, and its outcomes recorded in one
-    /// transaction with their events.
+    /// instances never send a message at once); each message's outcome is recorded with its
+    /// event as soon as its provider answers.
     pub async fn dispatch_due(&self, limit: i64) -> Result<usize, CoreError> {
         let now = now_ms();
         let ids: Vec<String> = sqlx::query(
@@ -481,6 +481,7 @@ impl NotificationService {
                 .cloned()
                 .unwrap_or_default();
             let provider = self.providers.of(&d.channel).clone();
+            let me = self.clone();
             set.spawn(async move {
                 let outcome = if to.is_empty() {
                     Sent::NoAddress
@@ -498,21 +499,22 @@ impl NotificationService {
                         Err(_) => Sent::Err("the provider did not answer within 20 s".into()),
                     }
                 };
-                (d, to.join(", "), provider.name(), outcome)
+                // Recorded as soon as the provider answered: the shorter the gap, the fewer
+                // messages a crash could send twice.
+                if let Err(e) = me.record(vec![(d, to.join(", "), provider.name(), outcome)]).await {
+                    tracing::warn!(error = %e, "recording a notification's outcome failed; it is retried after its claim lapses");
+                }
             });
         }
-        let mut results = Vec::with_capacity(n);
         while let Some(r) = set.join_next().await {
-            match r {
-                Ok(x) => results.push(x),
-                Err(e) => tracing::warn!(error = %e, "a notification send task failed; retried after its claim lapses"),
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "a notification send task failed; retried after its claim lapses");
             }
         }
-        self.record(results).await?;
         Ok(n)
     }
 
-    /// Records a batch's outcomes, with their events, in one transaction.
+    /// Records outcomes, with their events, in one transaction.
     async fn record(&self, results: Vec<(Due, String, &'static str, Sent)>) -> Result<(), CoreError> {
         let now = now_ms();
         let mut tx = self.db.begin().await?;

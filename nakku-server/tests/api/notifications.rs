@@ -283,8 +283,16 @@ async fn order_steps_reach_the_shopper_once_per_channel_within_preferences_and_q
     assert_eq!(push["to"], json!(["device-token-1"]));
 
     // History: the marketing push was suppressed (turned off); the marketing SMS waits for
-    // the end of quiet hours; order messages were not held.
-    let history = body(app.get_as("/notifications?limit=100", &token).await).await["data"]["items"].clone();
+    // the end of quiet hours; order messages were not held. (A provider answers before the
+    // outcome is recorded: wait for the record.)
+    let history = app
+        .eventually(30, || async {
+            let h = body(app.get_as("/notifications?limit=100", &token).await).await["data"]["items"].clone();
+            let sent = h.as_array().unwrap().iter().filter(|n| n["status"] == "sent").count();
+            // Five emails, three SMS, three pushes.
+            (sent == 11).then_some(h)
+        })
+        .await;
     let find = |channel: &str, title: &str| {
         history
             .as_array()
