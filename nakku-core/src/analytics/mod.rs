@@ -130,6 +130,12 @@ fn minutes(ms: Option<i64>) -> Value {
     }
 }
 
+/// `{"p50", "p90"}` in minutes (to a tenth) of durations in milliseconds, sorting them.
+pub(crate) fn p50_p90_minutes(v: &mut [i64]) -> Value {
+    v.sort_unstable();
+    json!({"p50": minutes(percentile(v, 0.5)), "p90": minutes(percentile(v, 0.9))})
+}
+
 /// Sums as whole numbers on both backends (MySQL's SUM is DECIMAL, which `Any` cannot read).
 fn sum(expr: &str) -> String {
     format!("CAST(COALESCE(SUM({expr}), 0) AS SIGNED)")
@@ -328,8 +334,9 @@ impl AnalyticsService {
             by.entry(text(&row, "store")?).or_default().push(d);
         }
         let figures = |v: &mut Vec<i64>| {
-            v.sort_unstable();
-            json!({"delivered": v.len(), "p50": minutes(percentile(v, 0.5)), "p90": minutes(percentile(v, 0.9))})
+            let mut f = p50_p90_minutes(v);
+            f["delivered"] = json!(v.len());
+            f
         };
         let by_store: serde_json::Map<String, Value> = by.iter_mut().map(|(k, v)| (k.clone(), figures(v))).collect();
         Ok(json!({"all": figures(&mut all), "by_store": by_store}))

@@ -579,14 +579,7 @@ impl DeliveryService {
                 a.legs[4].push(y - x);
             }
         }
-        let fig = |v: &mut Vec<i64>| {
-            v.sort_unstable();
-            let pick = |p: f64| {
-                let i = ((v.len() as f64 * p).ceil() as usize).saturating_sub(1);
-                v.get(i).map(|ms| (*ms as f64 / 6_000.0).round() / 10.0)
-            };
-            json!({"p50": pick(0.5), "p90": pick(0.9)})
-        };
+        let fig = |v: &mut Vec<i64>| crate::analytics::p50_p90_minutes(v);
         let mut items = Vec::new();
         for (store, mut a) in by {
             let [assign, pickup, depart, ride, total] = &mut a.legs;

@@ -501,7 +501,7 @@ impl NotificationService {
                 };
                 // Recorded as soon as the provider answered: the shorter the gap, the fewer
                 // messages a crash could send twice.
-                if let Err(e) = me.record(vec![(d, to.join(", "), provider.name(), outcome)]).await {
+                if let Err(e) = me.record(d, to.join(", "), provider.name(), outcome).await {
                     tracing::warn!(error = %e, "recording a notification's outcome failed; it is retried after its claim lapses");
                 }
             });
@@ -514,82 +514,80 @@ impl NotificationService {
         Ok(n)
     }
 
-    /// Records outcomes, with their events, in one transaction.
-    async fn record(&self, results: Vec<(Due, String, &'static str, Sent)>) -> Result<(), CoreError> {
+    /// Records a message's outcome, with its event, in one transaction.
+    async fn record(&self, d: Due, recipient: String, provider: &'static str, sent: Sent) -> Result<(), CoreError> {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
-        let mut events = Vec::new();
-        for (d, recipient, provider, sent) in results {
-            match sent {
-                Sent::NoAddress => {
-                    let why = match d.channel.as_str() {
-                        "email" => "no email address on the account",
-                        "sms" => "no phone number on the account",
-                        _ => "no device registered for push",
-                    };
+        let mut event = None;
+        match sent {
+            Sent::NoAddress => {
+                let why = match d.channel.as_str() {
+                    "email" => "no email address on the account",
+                    "sms" => "no phone number on the account",
+                    _ => "no device registered for push",
+                };
+                sqlx::query(
+                    "UPDATE notifications SET status = 'suppressed', reason = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
+                )
+                .bind(why)
+                .bind(now)
+                .bind(&d.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Sent::Ok(reference) => {
+                sqlx::query(
+                    "UPDATE notifications SET status = 'sent', sent_at = ?, recipient = ?, provider = ?, provider_ref = ?, \
+                     attempts = attempts + 1, last_error = NULL, claimed_until = 0, updated_at = ? WHERE id = ?",
+                )
+                .bind(now)
+                .bind(&recipient)
+                .bind(provider)
+                .bind(reference.chars().take(200).collect::<String>())
+                .bind(now)
+                .bind(&d.id)
+                .execute(&mut *tx)
+                .await?;
+                event = Some(announce(&d, provider, catalog::NOTIFICATION_SENT, "sent"));
+            }
+            Sent::Err(e) => {
+                let attempts = d.attempts + 1;
+                let error: String = e.chars().take(500).collect();
+                if attempts >= self.cfg.max_attempts {
+                    tracing::error!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification dead-lettered");
                     sqlx::query(
-                        "UPDATE notifications SET status = 'suppressed', reason = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
+                        "UPDATE notifications SET status = 'failed', reason = 'dead-lettered after the last attempt', attempts = ?, \
+                         last_error = ?, recipient = ?, provider = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
                     )
-                    .bind(why)
-                    .bind(now)
-                    .bind(&d.id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Sent::Ok(reference) => {
-                    sqlx::query(
-                        "UPDATE notifications SET status = 'sent', sent_at = ?, recipient = ?, provider = ?, provider_ref = ?, \
-                         attempts = attempts + 1, last_error = NULL, claimed_until = 0, updated_at = ? WHERE id = ?",
-                    )
-                    .bind(now)
+                    .bind(attempts)
+                    .bind(&error)
                     .bind(&recipient)
                     .bind(provider)
-                    .bind(reference.chars().take(200).collect::<String>())
                     .bind(now)
                     .bind(&d.id)
                     .execute(&mut *tx)
                     .await?;
-                    events.push(announce(&d, provider, catalog::NOTIFICATION_SENT, "sent"));
-                }
-                Sent::Err(e) => {
-                    let attempts = d.attempts + 1;
-                    let error: String = e.chars().take(500).collect();
-                    if attempts >= self.cfg.max_attempts {
-                        tracing::error!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification dead-lettered");
-                        sqlx::query(
-                            "UPDATE notifications SET status = 'failed', reason = 'dead-lettered after the last attempt', attempts = ?, \
-                             last_error = ?, recipient = ?, provider = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
-                        )
-                        .bind(attempts)
-                        .bind(&error)
-                        .bind(&recipient)
-                        .bind(provider)
-                        .bind(now)
-                        .bind(&d.id)
-                        .execute(&mut *tx)
-                        .await?;
-                        events.push(announce(&d, provider, catalog::NOTIFICATION_FAILED, "dead_lettered"));
-                    } else {
-                        let backoff = (1_000_i64 << attempts.clamp(0, 6)).min(60_000);
-                        tracing::warn!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification send failed; retrying");
-                        sqlx::query(
-                            "UPDATE notifications SET attempts = ?, last_error = ?, send_after = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
-                        )
-                        .bind(attempts)
-                        .bind(&error)
-                        .bind(now + backoff)
-                        .bind(now)
-                        .bind(&d.id)
-                        .execute(&mut *tx)
-                        .await?;
-                        metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "retried")
-                            .increment(1);
-                    }
+                    event = Some(announce(&d, provider, catalog::NOTIFICATION_FAILED, "dead_lettered"));
+                } else {
+                    let backoff = (1_000_i64 << attempts.clamp(0, 6)).min(60_000);
+                    tracing::warn!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification send failed; retrying");
+                    sqlx::query(
+                        "UPDATE notifications SET attempts = ?, last_error = ?, send_after = ?, claimed_until = 0, updated_at = ? WHERE id = ?",
+                    )
+                    .bind(attempts)
+                    .bind(&error)
+                    .bind(now + backoff)
+                    .bind(now)
+                    .bind(&d.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => "retried")
+                        .increment(1);
                 }
             }
         }
-        for chunk in events.chunks(200) {
-            outbox::append_many(&mut tx, chunk).await?;
+        if let Some(e) = event {
+            outbox::append(&mut tx, &e).await?;
         }
         tx.commit().await?;
         Ok(())
