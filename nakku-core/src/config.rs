@@ -90,6 +90,9 @@ pub struct Settings {
     pub eta_road_factor: f64,
     pub rider_speed_kmh: f64,
     pub prep_minutes: f64,
+    /// Delivery slots: their length, and orders per slot per store unless an admin set one.
+    pub slot_minutes: i64,
+    pub slot_capacity: i64,
     /// Redis for the catalogue cache; `None` keeps an in-process cache.
     pub redis_url: Option<Secret>,
     pub catalogue_refresh_ms: u64,
@@ -178,6 +181,8 @@ impl Default for Settings {
             eta_road_factor: 1.4,
             rider_speed_kmh: 20.0,
             prep_minutes: 4.0,
+            slot_minutes: 60,
+            slot_capacity: 20,
             redis_url: None,
             catalogue_refresh_ms: 500,
             cache_ttl_secs: 300,
@@ -316,6 +321,16 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "prep_minutes",
             &d.prep_minutes.to_string(),
             "minutes to pick and pack an order, added to every ETA",
+        ),
+        doc(
+            "slot_minutes",
+            &d.slot_minutes.to_string(),
+            "length of a delivery slot (15-240 minutes)",
+        ),
+        doc(
+            "slot_capacity",
+            &d.slot_capacity.to_string(),
+            "orders per delivery slot per store, unless an admin set the store's",
         ),
         doc(
             "redis_url",
@@ -597,6 +612,8 @@ impl Settings {
         parse_decimal(&mut raw, "eta_road_factor", 1.0, 5.0, &mut s.eta_road_factor)?;
         parse_decimal(&mut raw, "rider_speed_kmh", 1.0, 120.0, &mut s.rider_speed_kmh)?;
         parse_decimal(&mut raw, "prep_minutes", 0.0, 120.0, &mut s.prep_minutes)?;
+        parse_num(&mut raw, "slot_minutes", 15, 240, &mut s.slot_minutes)?;
+        parse_num(&mut raw, "slot_capacity", 0, 10_000, &mut s.slot_capacity)?;
         if let Some(r) = raw.remove("redis_url") {
             if !(r.value.starts_with("redis://") || r.value.starts_with("rediss://")) {
                 return Err(ConfigError {

@@ -186,3 +186,63 @@ impl PlacePort for crate::location::LocationService {
         Box::pin(async move { Ok(Serving::from_json(&self.serviceability(lat, lng).await?)) })
     }
 }
+
+/// An order's delivery slot as the delivery service booked it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotBooking {
+    pub order_id: String,
+    pub store: String,
+    #[serde(rename = "start", with = "rfc3339_ms")]
+    pub start_ms: i64,
+    #[serde(rename = "end", with = "rfc3339_ms")]
+    pub end_ms: i64,
+    /// `booked` or `released`.
+    pub status: String,
+}
+
+/// Millisecond times as RFC 3339 on the wire.
+mod rfc3339_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::id::ms_to_rfc3339(*ms))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let raw = String::deserialize(d)?;
+        crate::id::parse_rfc3339_ms(&raw).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 time"))
+    }
+}
+
+/// Delivery slots (the delivery service): the order service books one while placing a
+/// scheduled order. Booking is idempotent by order id.
+pub trait SlotPort: Send + Sync {
+    fn book<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        store: &'a str,
+        start_ms: i64,
+    ) -> BoxFut<'a, Result<SlotBooking, CoreError>>;
+    /// Gives the slot back (an order that was never saved); harmless when there is none.
+    fn release<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<(), CoreError>>;
+}
+
+impl SlotPort for crate::delivery::DeliveryService {
+    fn book<'a>(
+        &'a self,
+        _ctx: &'a RequestCtx,
+        order_id: &'a str,
+        store: &'a str,
+        start_ms: i64,
+    ) -> BoxFut<'a, Result<SlotBooking, CoreError>> {
+        Box::pin(async move { crate::delivery::DeliveryService::book(self, order_id, store, start_ms).await })
+    }
+
+    fn release<'a>(&'a self, _ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<(), CoreError>> {
+        Box::pin(async move {
+            self.release_slot(order_id).await?;
+            Ok(())
+        })
+    }
+}

@@ -11,7 +11,9 @@ use nakku_core::error::FieldErrors;
 use nakku_core::events::bus::BoxFut;
 use nakku_core::inventory::Line;
 use nakku_core::payment::{ChargeInput, MethodRef, Payment, PaymentPort, RefundInput};
-use nakku_core::ports::{AddressPort, AddressSnapshot, PlacePort, ReservationView, Serving, StockPort};
+use nakku_core::ports::{
+    AddressPort, AddressSnapshot, PlacePort, ReservationView, Serving, SlotBooking, SlotPort, StockPort,
+};
 use nakku_core::{CoreError, RequestCtx};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -288,4 +290,36 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+impl SlotPort for HttpPeer {
+    fn book<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        store: &'a str,
+        start_ms: i64,
+    ) -> BoxFut<'a, Result<SlotBooking, CoreError>> {
+        Box::pin(async move {
+            let body = json!({"order_id": order_id, "store": store, "start": nakku_core::id::ms_to_rfc3339(start_ms)});
+            self.call(
+                ctx,
+                Method::POST,
+                "/api/v1/deliveries/slots/bookings",
+                As::Service,
+                Some(body),
+            )
+            .await
+        })
+    }
+
+    fn release<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<(), CoreError>> {
+        Box::pin(async move {
+            let path = format!("/api/v1/deliveries/slots/bookings/{order_id}/release");
+            let _: Value = self
+                .call(ctx, Method::POST, &path, As::Service, Some(json!({})))
+                .await?;
+            Ok(())
+        })
+    }
 }

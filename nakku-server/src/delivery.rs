@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
 use nakku_core::delivery::deliveries::ActionInput;
 use nakku_core::delivery::partners::{PartnerQuery, PingInput, ProfileInput, ShiftInput};
+use nakku_core::delivery::slots::{BookInput, CapacityInput, SlotQuery};
 use nakku_core::delivery::DeliveryService;
 use serde::Deserialize;
 
@@ -28,6 +29,13 @@ pub fn router(svc: Arc<DeliveryService>, jwt: JwtKeys) -> Router {
         .route("/api/v1/deliveries/partners/me/track", get(track))
         .route("/api/v1/deliveries/partners/me/deliveries", get(mine))
         .route("/api/v1/deliveries/performance", get(performance))
+        .route("/api/v1/deliveries/slots", get(slots))
+        .route("/api/v1/deliveries/slots/bookings", post(book))
+        .route(
+            "/api/v1/deliveries/slots/bookings/{order_id}/release",
+            post(release_slot),
+        )
+        .route("/api/v1/deliveries/stores/{store}/slots", put(set_capacity))
         .route("/api/v1/deliveries/{order_id}", get(view))
         .route("/api/v1/deliveries/{order_id}/stream", get(stream))
         .route("/api/v1/deliveries/{order_id}/{action}", post(act))
@@ -102,6 +110,33 @@ async fn act(
         StatusCode::OK,
         s.svc.act(&auth.0.sub, &order_id, &action, input).await?,
     ))
+}
+
+/// The store's delivery slots with room (`?store=`; admins may add `all=true`).
+async fn slots(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<SlotQuery>) -> ApiResult {
+    Ok(ok(StatusCode::OK, s.svc.slots(auth.is_staff(), q).await?))
+}
+
+/// Books a slot for an order (the order service, while placing it).
+async fn book(State(s): St, auth: AuthUser, AppJson(b): AppJson<BookInput>) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.book_input(b).await?))
+}
+
+async fn release_slot(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.release_slot(&order_id).await?))
+}
+
+/// A store's orders per slot (admins).
+async fn set_capacity(
+    State(s): St,
+    auth: AuthUser,
+    Path(store): Path<String>,
+    AppJson(b): AppJson<CapacityInput>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.set_capacity(&store, b).await?))
 }
 
 /// Promise against actual per store (admins); `?from=&to=&store=` as the analytics reports.

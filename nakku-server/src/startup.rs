@@ -97,7 +97,7 @@ impl Application {
             };
         }
         // Services before the ones that call them: location (the user service checks
-        // addresses with it), then users, stock, payments, carts, and orders last.
+        // addresses with it), then users, stock, payments, carts, delivery, and orders last.
         let mut order: Vec<Service> = wanted.iter().copied().filter(|s| *s != Service::Gateway).collect();
         order.sort_by_key(|s| match s {
             Service::Location => 0,
@@ -105,14 +105,16 @@ impl Application {
             Service::Inventory => 2,
             Service::Payment => 3,
             Service::Cart => 4,
-            Service::Order => 5,
-            _ => 6,
+            Service::Delivery => 5,
+            Service::Order => 6,
+            _ => 7,
         });
         let mut location: Option<Arc<nakku_core::location::LocationService>> = None;
         let mut users: Option<Arc<UserService>> = None;
         let mut stock: Option<Arc<nakku_core::inventory::InventoryService>> = None;
         let mut payments: Option<Arc<nakku_core::payment::PaymentService>> = None;
         let mut carts: Option<Arc<nakku_core::cart::CartService>> = None;
+        let mut couriers: Option<Arc<nakku_core::delivery::DeliveryService>> = None;
         let peer = |target: Service, caller: &'static str| -> anyhow::Result<crate::clients::HttpPeer> {
             let url = settings.upstream_urls.get(&target).with_context(|| {
                 format!(
@@ -238,13 +240,19 @@ impl Application {
                         step_timeout: Duration::from_secs(settings.saga_step_timeout_secs),
                         autodrive: true,
                     };
-                    let svc = Arc::new(nakku_core::order::OrderService::new(
-                        db.clone(),
-                        cfg,
-                        stock_port,
-                        pay_port,
-                        cart_port,
-                    ));
+                    let mut svc =
+                        nakku_core::order::OrderService::new(db.clone(), cfg, stock_port, pay_port, cart_port);
+                    // Scheduled orders need the delivery service (here or at its URL).
+                    if let Some(d) = &couriers {
+                        svc = svc.with_slots(d.clone());
+                    } else if settings.upstream_urls.contains_key(&Service::Delivery) {
+                        svc = svc.with_slots(Arc::new(peer(Service::Delivery, "order")?));
+                    } else {
+                        tracing::info!(
+                            "no delivery service in this process and NAKKU_DELIVERY_URL unset: express orders only"
+                        );
+                    }
+                    let svc = Arc::new(svc);
                     app.sagas.push(svc.clone());
                     crate::order::router(svc, jwt.clone())
                 }
@@ -283,6 +291,7 @@ impl Application {
                         nakku_core::delivery::DeliveryConfig::from_settings(settings),
                     ));
                     app.couriers.push(svc.clone());
+                    couriers = Some(svc.clone());
                     crate::delivery::router(svc, jwt.clone())
                 }
                 Service::Analytics => {
@@ -417,6 +426,7 @@ impl Application {
             let stop = workers_stop.clone();
             workers.spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(500));
+                let mut passes: u64 = 0;
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {}
@@ -424,6 +434,13 @@ impl Application {
                     }
                     if let Err(e) = deliveries.assign_due().await {
                         tracing::warn!(error = %e, "delivery assignment failed");
+                    }
+                    passes += 1;
+                    // Slot bookings whose order never arrived: a look a minute.
+                    if passes % 120 == 1 {
+                        if let Err(e) = deliveries.release_orphans().await {
+                            tracing::warn!(error = %e, "releasing orphaned slot bookings failed");
+                        }
                     }
                 }
             });

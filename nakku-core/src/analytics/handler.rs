@@ -220,6 +220,47 @@ async fn stock(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A slot's capacity and bookings as last reported (an older report never overwrites a
+/// newer one, whatever order they arrive in).
+async fn slot(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
+    let store = field(env, "store")?;
+    let time = |k: &str| -> anyhow::Result<i64> {
+        crate::id::parse_rfc3339_ms(field(env, k)?).with_context(|| format!("slot {k} is not a time"))
+    };
+    let (start, end) = (time("start")?, time("end")?);
+    let (capacity, booked) = (number(env, "capacity")?, number(env, "booked")?);
+    let at = occurred_ms(env)?;
+    let r = sqlx::query(
+        "UPDATE a_slots SET slot_end = ?, capacity = ?, booked = ?, seen_ms = ? WHERE store = ? AND slot_start = ? AND seen_ms <= ?",
+    )
+    .bind(end)
+    .bind(capacity)
+    .bind(booked)
+    .bind(at)
+    .bind(store)
+    .bind(start)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    if r.rows_affected() == 0 {
+        sqlx::query(
+            "INSERT INTO a_slots (store, slot_start, slot_end, capacity, booked, seen_ms) SELECT ?, ?, ?, ?, ?, ? \
+             WHERE NOT EXISTS (SELECT 1 FROM a_slots WHERE store = ? AND slot_start = ?)",
+        )
+        .bind(store)
+        .bind(start)
+        .bind(end)
+        .bind(capacity)
+        .bind(booked)
+        .bind(at)
+        .bind(store)
+        .bind(start)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Handler for AnalyticsHandler {
     fn name(&self) -> &'static str {
         CONSUMER
@@ -237,6 +278,7 @@ impl Handler for AnalyticsHandler {
             (catalog::INVENTORY_LOW_STOCK, 1),
             (catalog::INVENTORY_OUT_OF_STOCK, 1),
             (catalog::INVENTORY_BACK_IN_STOCK, 1),
+            (catalog::DELIVERY_SLOT_UPDATED, 1),
         ]
     }
 
@@ -264,6 +306,7 @@ impl Handler for AnalyticsHandler {
                     replace(conn, "a_categories", "id", &[text("id")?, text("name")?]).await?;
                     Ok(())
                 }
+                catalog::DELIVERY_SLOT_UPDATED => slot(conn, env).await,
                 _ => stock(conn, env).await,
             }
         })
@@ -277,6 +320,8 @@ impl Handler for AnalyticsHandler {
                 "a_products",
                 "a_categories",
                 "a_stock_alerts",
+                "a_refunds",
+                "a_slots",
             ] {
                 sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *conn).await?;
             }

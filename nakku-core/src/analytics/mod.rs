@@ -174,6 +174,7 @@ impl AnalyticsService {
         let totals = self.totals(&r).await?;
         let series = self.orders_per_minute(&r).await?;
         let delivery = self.delivery_times(&r).await?;
+        let slots = self.slot_utilisation(&r).await?;
         Ok(json!({
             "from": ms_to_rfc3339(r.from),
             "to": ms_to_rfc3339(r.to),
@@ -186,7 +187,38 @@ impl AnalyticsService {
             "top_products": self.top_products(&r).await?,
             "top_categories": self.top_categories(&r).await?,
             "stock_alerts_open": self.alert_counts(r.store.as_deref()).await?,
+            "slot_utilisation": slots["overall"].clone(),
         }))
+    }
+
+    /// Booked against capacity of the delivery slots starting in the range, overall and
+    /// per store (`utilisation` = booked ÷ capacity, to a thousandth; null without capacity).
+    async fn slot_utilisation(&self, r: &Range) -> Result<Value, CoreError> {
+        let mut sql = "SELECT store, COUNT(*) AS slots, CAST(COALESCE(SUM(capacity), 0) AS SIGNED) AS capacity, \
+                       CAST(COALESCE(SUM(booked), 0) AS SIGNED) AS booked, CAST(COALESCE(SUM(CASE WHEN booked >= capacity THEN 1 ELSE 0 END), 0) AS SIGNED) AS full_slots \
+                       FROM a_slots WHERE slot_start >= ? AND slot_start < ?"
+            .to_owned();
+        let mut binds = vec![Bind::Int(r.from), Bind::Int(r.to)];
+        if let Some(st) = &r.store {
+            sql.push_str(" AND store = ?");
+            binds.push(Bind::Text(st.clone()));
+        }
+        sql.push_str(" GROUP BY store ORDER BY store");
+        let figure = |slots: i64, capacity: i64, booked: i64, full: i64| {
+            json!({
+                "slots": slots, "capacity": capacity, "booked": booked, "full_slots": full,
+                "utilisation": if capacity > 0 { json!((booked as f64 / capacity as f64 * 1000.0).round() / 1000.0) } else { Value::Null },
+            })
+        };
+        let (mut ts, mut tc, mut tb, mut tf) = (0, 0, 0, 0);
+        let mut by_store = serde_json::Map::new();
+        for row in rows(&self.db, &sql, &binds).await? {
+            let n = |c: &str| row.try_get::<i64, _>(c);
+            let (slots, capacity, booked, full) = (n("slots")?, n("capacity")?, n("booked")?, n("full_slots")?);
+            (ts, tc, tb, tf) = (ts + slots, tc + capacity, tb + booked, tf + full);
+            by_store.insert(text(&row, "store")?, figure(slots, capacity, booked, full));
+        }
+        Ok(json!({"overall": figure(ts, tc, tb, tf), "by_store": by_store}))
     }
 
     /// Per-store figures for a range: orders, GMV, cancellations, delivery times, alerts.
@@ -199,6 +231,7 @@ impl AnalyticsService {
         );
         let delivery = self.delivery_times(&r).await?;
         let alerts = self.alert_counts(r.store.as_deref()).await?;
+        let slots = self.slot_utilisation(&r).await?;
         let mut out = Vec::new();
         for row in rows(&self.db, &sql, &binds).await? {
             let store = text(&row, "store")?;
@@ -217,6 +250,7 @@ impl AnalyticsService {
                 "average_order_paise": if confirmed > 0 { gmv / confirmed } else { 0 },
                 "delivery_minutes": delivery["by_store"].get(&store).cloned().unwrap_or(Value::Null),
                 "stock_alerts_open": alerts["by_store"].get(&store).cloned().unwrap_or(json!({"low": 0, "out": 0})),
+                "slot_utilisation": slots["by_store"].get(&store).cloned().unwrap_or(Value::Null),
             }));
         }
         Ok(json!({"from": ms_to_rfc3339(r.from), "to": ms_to_rfc3339(r.to), "items": out}))

@@ -45,7 +45,7 @@ pub struct ActionInput {
 
 const COLS: &str = "order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, partner_id, otp, otp_attempts, \
                     failure_reason, promised_minutes, promised_by, breached, confirmed_at, assigned_at, arrived_store_at, picked_up_at, \
-                    started_at, arrived_door_at, delivered_at, failed_at, created_at, updated_at";
+                    started_at, arrived_door_at, delivered_at, failed_at, created_at, updated_at, slot_start, slot_end";
 
 /// Minutes between two optional times, to a tenth.
 fn minutes_between(a: Option<i64>, b: Option<i64>) -> Value {
@@ -184,6 +184,10 @@ impl DeliveryService {
             "eta_minutes": eta,
             "otp": if shopper && !["delivered", "failed", "cancelled"].contains(&d.status.as_str()) { d.otp.clone() } else { None },
             "failure_reason": opt_text(&r, "failure_reason")?,
+            "slot": match (r.try_get::<Option<i64>, _>("slot_start")?, r.try_get::<Option<i64>, _>("slot_end")?) {
+                (Some(a), Some(b)) => json!({"start": ms_to_rfc3339(a), "end": ms_to_rfc3339(b)}),
+                _ => Value::Null,
+            },
             "promise": legs(&r)?,
             "times": {
                 "confirmed_at": ms(&r, "confirmed_at")?, "assigned_at": ms(&r, "assigned_at")?,
@@ -260,9 +264,11 @@ impl DeliveryService {
         let mut assigned = 0;
         for store in staffed {
             let open = sqlx::query(
-                "SELECT order_id FROM deliveries WHERE status = 'unassigned' AND store = ? AND deleted_at IS NULL ORDER BY confirmed_at LIMIT 100",
+                "SELECT order_id FROM deliveries WHERE status = 'unassigned' AND store = ? AND deleted_at IS NULL \
+                 AND (assign_after IS NULL OR assign_after <= ?) ORDER BY confirmed_at LIMIT 100",
             )
             .bind(&store)
+            .bind(now)
             .fetch_all(self.db().pool())
             .await?;
             for r in &open {
@@ -687,9 +693,10 @@ impl Handler for OrderFollower {
                 let lng = p["address"]["lng"]
                     .as_f64()
                     .ok_or_else(|| anyhow::anyhow!("address.lng missing"))?;
+                let slot = |k: &str| p["slot"][k].as_str().and_then(crate::id::parse_rfc3339_ms);
                 sqlx::query(
-                    "INSERT INTO deliveries (order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, created_at, updated_at) \
-                     SELECT ?, ?, ?, ?, ?, ?, ?, 'awaiting', ?, ? WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE order_id = ?)",
+                    "INSERT INTO deliveries (order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, slot_start, slot_end, created_at, updated_at) \
+                     SELECT ?, ?, ?, ?, ?, ?, ?, 'awaiting', ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE order_id = ?)",
                 )
                 .bind(id)
                 .bind(field("user_id")?)
@@ -698,6 +705,8 @@ impl Handler for OrderFollower {
                 .bind(lng)
                 .bind(field("payment_kind")?)
                 .bind(p["total_paise"].as_i64().unwrap_or(0))
+                .bind(slot("start"))
+                .bind(slot("end"))
                 .bind(now)
                 .bind(now)
                 .bind(id)
@@ -709,25 +718,47 @@ impl Handler for OrderFollower {
                 "confirmed" => {
                     // The promise: pick and pack, then the road from the store to the door.
                     let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(now);
-                    let promise = sqlx::query(
-                        "SELECT s.lat AS slat, s.lng AS slng, d.drop_lat AS dlat, d.drop_lng AS dlng FROM deliveries d \
+                    let found = sqlx::query(
+                        "SELECT s.lat AS slat, s.lng AS slng, d.drop_lat AS dlat, d.drop_lng AS dlng, d.slot_start AS slot_start, \
+                         d.slot_end AS slot_end FROM deliveries d \
                          JOIN stores s ON s.code = d.store AND s.deleted_at IS NULL WHERE d.order_id = ?",
                     )
                     .bind(id)
                     .fetch_optional(&mut *conn)
-                    .await?
-                    .map(|r| -> Result<i64, sqlx::Error> {
-                        let km = haversine_km((r.try_get("slat")?, r.try_get("slng")?), (r.try_get("dlat")?, r.try_get("dlng")?));
-                        Ok(crate::location::eta_minutes(km, self.0.road_factor, self.0.speed_kmh, self.0.prep_minutes))
-                    })
-                    .transpose()?;
+                    .await?;
+                    let (mut promise, mut promised_by, mut assign_after) = (None, None, None);
+                    if let Some(r) = found {
+                        let km = haversine_km(
+                            (r.try_get("slat")?, r.try_get("slng")?),
+                            (r.try_get("dlat")?, r.try_get("dlng")?),
+                        );
+                        let express =
+                            crate::location::eta_minutes(km, self.0.road_factor, self.0.speed_kmh, self.0.prep_minutes);
+                        match (
+                            r.try_get::<Option<i64>, _>("slot_start")?,
+                            r.try_get::<Option<i64>, _>("slot_end")?,
+                        ) {
+                            // Scheduled: promised by the slot's end; offered to partners so
+                            // that it can reach the door as the slot opens (with 5 min spare).
+                            (Some(start), Some(end)) => {
+                                promised_by = Some(end);
+                                promise = Some(((end - at) as f64 / 60_000.0).ceil() as i64);
+                                assign_after = Some(start - (express + 5) * 60_000);
+                            }
+                            _ => {
+                                promise = Some(express);
+                                promised_by = Some(at + express * 60_000);
+                            }
+                        }
+                    }
                     sqlx::query(
-                        "UPDATE deliveries SET status = 'unassigned', confirmed_at = ?, promised_minutes = ?, promised_by = ?, updated_at = ? \
-                         WHERE order_id = ? AND status = 'awaiting'",
+                        "UPDATE deliveries SET status = 'unassigned', confirmed_at = ?, promised_minutes = ?, promised_by = ?, \
+                         assign_after = ?, updated_at = ? WHERE order_id = ? AND status = 'awaiting'",
                     )
                     .bind(at)
                     .bind(promise)
-                    .bind(promise.map(|m| at + m * 60_000))
+                    .bind(promised_by)
+                    .bind(assign_after)
                     .bind(now)
                     .bind(id)
                     .execute(conn)
@@ -740,8 +771,9 @@ impl Handler for OrderFollower {
                     )
                     .bind(now)
                     .bind(id)
-                    .execute(conn)
+                    .execute(&mut *conn)
                     .await?;
+                    super::slots::release(conn, id).await?;
                 }
                 _ => {}
             }

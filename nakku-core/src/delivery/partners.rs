@@ -34,6 +34,12 @@ pub struct DeliveryConfig {
     pub max_batch: usize,
     pub batch_radius_km: f64,
     pub batch_window_ms: i64,
+    /// Delivery slots: length, default orders per slot, days offered, and how far ahead of
+    /// now the first one starts.
+    pub slot_minutes: i64,
+    pub slot_capacity: i64,
+    pub slot_days: i64,
+    pub slot_lead_minutes: i64,
 }
 
 impl DeliveryConfig {
@@ -43,6 +49,8 @@ impl DeliveryConfig {
             road_factor: s.eta_road_factor,
             speed_kmh: s.rider_speed_kmh,
             prep_minutes: s.prep_minutes,
+            slot_minutes: s.slot_minutes,
+            slot_capacity: s.slot_capacity,
             ..Default::default()
         }
     }
@@ -60,6 +68,10 @@ impl Default for DeliveryConfig {
             max_batch: 3,
             batch_radius_km: 1.5,
             batch_window_ms: 180_000,
+            slot_minutes: 60,
+            slot_capacity: 20,
+            slot_days: 2,
+            slot_lead_minutes: 60,
         }
     }
 }

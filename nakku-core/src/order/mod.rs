@@ -58,6 +58,9 @@ pub struct PlaceInput {
     /// the order is refused if anything in the checkout changed since.
     pub quote_id: Option<String>,
     pub note: Option<String>,
+    /// A delivery slot's start (RFC 3339, from `GET /deliveries/slots`); none = express.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -48,6 +48,8 @@ pub struct OrderService {
     pub(super) stock: Arc<dyn StockPort>,
     pub(super) payments: Arc<dyn PaymentPort>,
     pub(super) carts: Arc<dyn CartPort>,
+    /// Delivery slots; without it only express orders are taken.
+    pub(super) slots: Option<Arc<dyn crate::ports::SlotPort>>,
 }
 
 /// The order row the saga and the handlers act on.
@@ -112,7 +114,14 @@ impl OrderService {
             stock,
             payments,
             carts,
+            slots: None,
         }
+    }
+
+    /// Takes scheduled orders, booking their slot with the delivery service.
+    pub fn with_slots(mut self, slots: Arc<dyn crate::ports::SlotPort>) -> Self {
+        self.slots = Some(slots);
+        self
     }
 
     pub fn db(&self) -> &Db {
@@ -179,6 +188,20 @@ impl OrderService {
             Some(n) => v.check("note", crate::user::parse_text(n, 500)),
             None => None,
         };
+        let slot = match &input.slot {
+            Some(raw) => v.check(
+                "slot",
+                crate::id::parse_rfc3339_ms(raw.trim())
+                    .ok_or_else(|| "must be a slot's start as RFC 3339 (from GET /api/v1/deliveries/slots)".to_owned()),
+            ),
+            None => None,
+        };
+        if slot.is_some() && self.slots.is_none() {
+            v.add(
+                "slot",
+                "scheduled delivery is not available here; leave slot out for express delivery",
+            );
+        }
         v.finish()?;
         let (Some(key), Some(address_id), Some(method)) = (key, address_id, method) else {
             return Err(CoreError::validation("address_id", "is required"));
@@ -202,6 +225,54 @@ impl OrderService {
         check_quote(&quote, input.quote_id.as_deref())?;
 
         let id = new_id();
+        // The slot is booked under the new order's id before the order is saved; if saving
+        // fails it is given back here (or, if this process dies first, by the delivery
+        // service once no order with that id arrived).
+        let booking = match (slot, &self.slots) {
+            (Some(start), Some(port)) => Some(port.book(ctx, &id, &quote.store, start).await?),
+            _ => None,
+        };
+        let saved = self
+            .save_order(
+                ctx,
+                user_id,
+                &key,
+                &hash,
+                &id,
+                &input,
+                &quote,
+                &pay,
+                &substitution,
+                note,
+                booking.as_ref(),
+            )
+            .await;
+        if !matches!(saved, Ok((_, false))) {
+            if let (Some(_), Some(port)) = (&booking, &self.slots) {
+                if let Err(e) = port.release(ctx, &id).await {
+                    tracing::warn!(order_id = %id, error = %e, "could not give back the slot of an order not saved; the delivery service will");
+                }
+            }
+        }
+        saved
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn save_order(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        key: &str,
+        hash: &str,
+        id: &str,
+        input: &PlaceInput,
+        quote: &Quote,
+        pay: &crate::payment::MethodRef,
+        substitution: &str,
+        note: Option<String>,
+        booking: Option<&crate::ports::SlotBooking>,
+    ) -> Result<(Value, bool), CoreError> {
+        let id = id.to_owned();
         let now = now_ms();
         let lines: Vec<&crate::cart::CartLine> = quote.lines.iter().collect();
         let quote_json = serde_json::to_string(&quote).map_err(|e| CoreError::Internal(e.into()))?;
@@ -213,16 +284,16 @@ impl OrderService {
         let inserted = sqlx::query(
             "INSERT INTO orders (id, user_id, store, status, payment_kind, payment_method_id, substitution, address_id, address, quote, \
              items_paise, fees_paise, total_paise, refunded_paise, currency, note, idem_key, request_hash, saga_state, cancel_requested, \
-             attempts, step_started_at, next_attempt_at, lease_until, version, created_at, updated_at) \
-             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'running', 0, 0, ?, ?, ?, 1, ?, ?)",
+             attempts, step_started_at, next_attempt_at, lease_until, version, created_at, updated_at, slot_start, slot_end) \
+             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'running', 0, 0, ?, ?, ?, 1, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(user_id)
         .bind(&quote.store)
         .bind(&pay.kind)
         .bind(pay.method_id.clone())
-        .bind(&substitution)
-        .bind(&address_id)
+        .bind(substitution)
+        .bind(&input.address_id)
         .bind(&address_json)
         .bind(&quote_json)
         .bind(quote.items_paise)
@@ -230,20 +301,22 @@ impl OrderService {
         .bind(quote.total_paise)
         .bind(&quote.currency)
         .bind(note)
-        .bind(&key)
-        .bind(&hash)
+        .bind(key)
+        .bind(hash)
         .bind(now)
         .bind(now + 1_000)
         .bind(lease)
         .bind(now)
         .bind(now)
+        .bind(booking.map(|b| b.start_ms))
+        .bind(booking.map(|b| b.end_ms))
         .execute(&mut *tx)
         .await;
         match inserted {
             Err(e) if crate::error::is_unique_violation(&e) => {
                 drop(tx);
                 // A concurrent request with the same key won the race.
-                return match self.replay(user_id, &key, &hash).await? {
+                return match self.replay(user_id, key, hash).await? {
                     Some(o) => Ok((o, true)),
                     None => Err(CoreError::Internal(anyhow::anyhow!(
                         "idempotency key clash without an order"
@@ -278,6 +351,8 @@ impl OrderService {
             "items_paise": quote.items_paise, "fees_paise": quote.fees_paise, "total_paise": quote.total_paise,
             "currency": quote.currency, "payment_kind": pay.kind,
             "address": {"city": quote.address.city, "pincode": quote.address.pincode, "lat": quote.address.lat, "lng": quote.address.lng},
+            "substitution": substitution,
+            "slot": booking.map(|b| json!({"start": ms_to_rfc3339(b.start_ms), "end": ms_to_rfc3339(b.end_ms)})),
             "request_id": ctx.request_id,
         });
         outbox::append(
@@ -323,7 +398,7 @@ impl OrderService {
         let r = sqlx::query(
             "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, \
              total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, \
-             step_started_at, next_attempt_at, version, created_at, updated_at FROM orders WHERE id = ? AND deleted_at IS NULL",
+             step_started_at, next_attempt_at, version, created_at, updated_at, slot_start, slot_end FROM orders WHERE id = ? AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -372,6 +447,10 @@ impl OrderService {
             "fees_paise": r.try_get::<i64, _>("fees_paise")?, "total_paise": row.total_paise,
             "refunded_paise": r.try_get::<i64, _>("refunded_paise")?, "currency": text(&r, "currency")?,
             "eta_minutes": quote["eta_minutes"].clone(), "quote_id": quote["quote_id"].clone(),
+            "delivery_slot": match (r.try_get::<Option<i64>, _>("slot_start")?, r.try_get::<Option<i64>, _>("slot_end")?) {
+                (Some(a), Some(b)) => json!({"start": ms_to_rfc3339(a), "end": ms_to_rfc3339(b)}),
+                _ => Value::Null,
+            },
             "saga": {
                 "state": row.saga_state, "next_step": step, "attempts": row.attempts,
                 "last_error": opt_text(&r, "last_error")?, "cancel_requested": row.cancel_requested,

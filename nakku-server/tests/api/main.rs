@@ -17,3 +17,4 @@ mod orders;
 mod platform;
 mod product;
 mod profile;
+mod slots;
