@@ -29,16 +29,21 @@ use std::sync::Arc;
 pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<Arc<dyn events::consumer::Handler>> {
     match svc {
         service::Service::User => vec![Arc::new(user::activity::ActivityHandler)],
-        service::Service::Location => vec![Arc::new(location::service::StoreReplica("location.stores"))],
+        service::Service::Location => vec![
+            Arc::new(location::service::StoreReplica("location.stores")),
+            Arc::new(delivery::fulfilment::LoadReplica("location.load")),
+        ],
         service::Service::Delivery => vec![
             Arc::new(location::service::StoreReplica("delivery.stores")),
             Arc::new(delivery::deliveries::OrderFollower(
                 delivery::DeliveryConfig::from_settings(settings),
             )),
+            Arc::new(delivery::fulfilment::CatalogueReplica),
         ],
         service::Service::Product => vec![
             Arc::new(product::replica::StockReplica),
             Arc::new(product::replica::SalesRecorder),
+            Arc::new(delivery::fulfilment::LoadReplica("product.load")),
         ],
         service::Service::Cart => vec![
             Arc::new(cart::replica::ProductReplica),

@@ -45,6 +45,15 @@ pub trait StockPort: Send + Sync {
         order_id: &'a str,
         sku: &'a str,
     ) -> BoxFut<'a, Result<(), CoreError>>;
+    /// What picking found: units not on the shelf and substitutes taken instead. Once per
+    /// order; asking again does nothing.
+    fn picked<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        short: Vec<Line>,
+        add: Vec<Line>,
+    ) -> BoxFut<'a, Result<(), CoreError>>;
 }
 
 impl StockPort for crate::inventory::InventoryService {
@@ -102,6 +111,16 @@ impl StockPort for crate::inventory::InventoryService {
         sku: &'a str,
     ) -> BoxFut<'a, Result<(), CoreError>> {
         Box::pin(async move { crate::inventory::InventoryService::return_line(self, ctx, order_id, sku).await })
+    }
+
+    fn picked<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        short: Vec<Line>,
+        add: Vec<Line>,
+    ) -> BoxFut<'a, Result<(), CoreError>> {
+        Box::pin(async move { crate::inventory::InventoryService::picked(self, ctx, order_id, &short, &add).await })
     }
 }
 

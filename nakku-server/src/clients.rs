@@ -154,6 +154,21 @@ impl StockPort for HttpPeer {
             Ok(())
         })
     }
+
+    fn picked<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        short: Vec<Line>,
+        add: Vec<Line>,
+    ) -> BoxFut<'a, Result<(), CoreError>> {
+        Box::pin(async move {
+            let path = format!("/api/v1/inventory/reservations/{order_id}/picked");
+            let body = json!({"short": short, "add": add});
+            let _: Value = self.call(ctx, Method::POST, &path, As::Service, Some(body)).await?;
+            Ok(())
+        })
+    }
 }
 
 impl PaymentPort for HttpPeer {

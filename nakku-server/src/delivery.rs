@@ -10,6 +10,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
 use nakku_core::delivery::deliveries::ActionInput;
+use nakku_core::delivery::fulfilment::{BinsInput, LineInput, PickerInput};
 use nakku_core::delivery::partners::{PartnerQuery, PingInput, ProfileInput, ShiftInput};
 use nakku_core::delivery::slots::{BookInput, CapacityInput, SlotQuery};
 use nakku_core::delivery::DeliveryService;
@@ -36,6 +37,15 @@ pub fn router(svc: Arc<DeliveryService>, jwt: JwtKeys) -> Router {
             post(release_slot),
         )
         .route("/api/v1/deliveries/stores/{store}/slots", put(set_capacity))
+        .route("/api/v1/deliveries/stores/{store}/bins", put(set_bins))
+        .route("/api/v1/deliveries/stores/{store}/load", get(load))
+        .route("/api/v1/deliveries/pickers/me", get(picker_me))
+        .route("/api/v1/deliveries/pickers/me/shift", post(picker_shift))
+        .route("/api/v1/deliveries/pickers/me/picks", get(my_picks))
+        .route("/api/v1/deliveries/pickers/{user_id}", put(register_picker))
+        .route("/api/v1/deliveries/picks/{order_id}", get(pick_list))
+        .route("/api/v1/deliveries/picks/{order_id}/lines/{sku}", post(record_line))
+        .route("/api/v1/deliveries/picks/{order_id}/pack", post(pack))
         .route("/api/v1/deliveries/{order_id}", get(view))
         .route("/api/v1/deliveries/{order_id}/stream", get(stream))
         .route("/api/v1/deliveries/{order_id}/{action}", post(act))
@@ -137,6 +147,74 @@ async fn set_capacity(
 ) -> ApiResult {
     auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.set_capacity(&store, b).await?))
+}
+
+/// Registers an account as a picker at a store (admins).
+async fn register_picker(
+    State(s): St,
+    auth: AuthUser,
+    Path(user_id): Path<String>,
+    AppJson(b): AppJson<PickerInput>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.register_picker(&user_id, b).await?))
+}
+
+async fn picker_me(State(s): St, auth: AuthUser) -> ApiResult {
+    Ok(ok(StatusCode::OK, s.svc.picker(&auth.0.sub).await?))
+}
+
+async fn picker_shift(State(s): St, auth: AuthUser, AppJson(b): AppJson<ShiftInput>) -> ApiResult {
+    Ok(ok(StatusCode::OK, s.svc.picker_shift(&auth.0.sub, b.on).await?))
+}
+
+async fn my_picks(State(s): St, auth: AuthUser) -> ApiResult {
+    Ok(ok(StatusCode::OK, s.svc.my_picks(&auth.0.sub).await?))
+}
+
+/// Where skus sit in a store (admins): `{"bins": {"SKU": "A-01-2"}}`.
+async fn set_bins(
+    State(s): St,
+    auth: AuthUser,
+    Path(store): Path<String>,
+    AppJson(b): AppJson<BinsInput>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.set_bins(&store, b).await?))
+}
+
+/// A store's load against its capacity (open, busy, paused).
+async fn load(State(s): St, _auth: AuthUser, Path(store): Path<String>) -> ApiResult {
+    Ok(ok(StatusCode::OK, s.svc.load(&store).await?))
+}
+
+async fn pick_list(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+    Ok(ok(
+        StatusCode::OK,
+        s.svc.pick_list(&auth.0.sub, auth.is_staff(), &order_id).await?,
+    ))
+}
+
+/// What the picker found for a line: `{"picked": n, "substitute_sku"?: "..."}`.
+async fn record_line(
+    State(s): St,
+    auth: AuthUser,
+    Path((order_id, sku)): Path<(String, String)>,
+    AppJson(b): AppJson<LineInput>,
+) -> ApiResult {
+    Ok(ok(
+        StatusCode::OK,
+        s.svc
+            .record_line(&auth.0.sub, auth.is_staff(), &order_id, &sku, b)
+            .await?,
+    ))
+}
+
+async fn pack(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+    Ok(ok(
+        StatusCode::OK,
+        s.svc.pack(&auth.0.sub, auth.is_staff(), &order_id).await?,
+    ))
 }
 
 /// Promise against actual per store (admins); `?from=&to=&store=` as the analytics reports.

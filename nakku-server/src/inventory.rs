@@ -58,6 +58,7 @@ pub fn router(svc: Arc<InventoryService>, jwt: JwtKeys) -> Router {
             "/api/v1/inventory/reservations/{order_id}/lines/{sku}/return",
             post(return_line),
         )
+        .route("/api/v1/inventory/reservations/{order_id}/picked", post(picked))
         .with_state(InventoryState { svc, jwt })
 }
 
@@ -273,4 +274,26 @@ async fn return_line(
     auth.require(Role::Admin)?;
     s.svc.return_line(&ctx, &order_id, &sku).await?;
     Ok(ok(StatusCode::OK, json!({"returned": sku})))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct PickedInput {
+    #[serde(default)]
+    short: Vec<nakku_core::inventory::Line>,
+    #[serde(default)]
+    add: Vec<nakku_core::inventory::Line>,
+}
+
+/// What picking found for a sold order (the order service's saga): `{short: [{sku,
+/// quantity}], add: [{sku, quantity}]}`, applied once per order.
+async fn picked(
+    State(s): State<InventoryState>,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    Path(order_id): Path<String>,
+    AppJson(b): AppJson<PickedInput>,
+) -> ApiResult {
+    auth.require(Role::Admin)?;
+    s.svc.picked(&ctx, &order_id, &b.short, &b.add).await?;
+    Ok(ok(StatusCode::OK, json!({"order_id": order_id, "applied": true})))
 }

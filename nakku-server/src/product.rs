@@ -134,10 +134,19 @@ async fn search(State(s): State<ProductState>, headers: HeaderMap, AppQuery(q): 
         limit,
         cursor: q.cursor,
     };
+    let store = params.store.clone();
     let started = std::time::Instant::now();
     let page = s.svc.search(params)?;
     metrics::histogram!("nakku_search_seconds").record(started.elapsed().as_secs_f64());
-    Ok(ok(StatusCode::OK, page))
+    match store {
+        // Browsing a store: say whether it takes orders now.
+        Some(st) => {
+            let mut page = serde_json::to_value(page).map_err(|e| nakku_core::CoreError::Internal(e.into()))?;
+            page["store_status"] = s.svc.store_status(&st).await?;
+            Ok(ok(StatusCode::OK, page))
+        }
+        None => Ok(ok(StatusCode::OK, page)),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +168,7 @@ async fn get_product(
         let sku = page["sku"].as_str().unwrap_or_default().to_owned();
         let available = s.svc.availability(&store, &sku).unwrap_or(0);
         page["availability"] = json!({"store": store, "available": available, "in_stock": available > 0});
+        page["store_status"] = s.svc.store_status(&store).await?;
     }
     Ok(ok(StatusCode::OK, page))
 }

@@ -432,8 +432,17 @@ impl Application {
                         _ = tick.tick() => {}
                         _ = stop.cancelled() => break,
                     }
+                    if let Err(e) = deliveries.assign_picks().await {
+                        tracing::warn!(error = %e, "picker assignment failed");
+                    }
                     if let Err(e) = deliveries.assign_due().await {
                         tracing::warn!(error = %e, "delivery assignment failed");
+                    }
+                    // Store loads once a second.
+                    if passes.is_multiple_of(2) {
+                        if let Err(e) = deliveries.update_loads().await {
+                            tracing::warn!(error = %e, "store load update failed");
+                        }
                     }
                     passes += 1;
                     // Slot bookings whose order never arrived: a look a minute.

@@ -440,6 +440,11 @@ impl DeliveryService {
                 format!("a delivery that is {} cannot be {action}ed", d.status.replace('_', " ")),
             ));
         }
+        if action == "pickup" {
+            if let Some(why) = self.ready_for_pickup(&mut tx, order_id).await? {
+                return Err(CoreError::conflict("status", why));
+            }
+        }
         let reason = input.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
         if action == "fail" && reason.is_none() {
             return Err(CoreError::validation("reason", "is required: why the delivery failed"));
@@ -538,12 +543,15 @@ impl DeliveryService {
     pub async fn performance(&self, q: &crate::analytics::ReportQuery) -> Result<Value, CoreError> {
         let r = q.range(now_ms())?;
         let (cond, store) = match &r.store {
-            Some(s) => (" AND store = ?", Some(s.clone())),
+            Some(s) => (" AND d.store = ?", Some(s.clone())),
             None => ("", None),
         };
         let sql = format!(
-            "SELECT store, promised_minutes, breached, confirmed_at, assigned_at, picked_up_at, started_at, delivered_at FROM deliveries \
-             WHERE status = 'delivered' AND delivered_at >= ? AND delivered_at < ?{cond} ORDER BY store"
+            "SELECT d.store AS store, d.promised_minutes AS promised_minutes, d.breached AS breached, d.confirmed_at AS confirmed_at, \
+             d.assigned_at AS assigned_at, d.picked_up_at AS picked_up_at, d.started_at AS started_at, d.delivered_at AS delivered_at, \
+             k.started_at AS pick_started_at, k.picked_at AS picked_at, k.packed_at AS packed_at \
+             FROM deliveries d LEFT JOIN picks k ON k.order_id = d.order_id \
+             WHERE d.status = 'delivered' AND d.delivered_at >= ? AND d.delivered_at < ?{cond} ORDER BY d.store"
         );
         let mut qy = sqlx::query(&sql).bind(r.from).bind(r.to);
         if let Some(s) = store {
@@ -556,6 +564,8 @@ impl DeliveryService {
             late: i64,
             promised_minutes: Vec<i64>,
             legs: [Vec<i64>; 5],
+            /// In the store: waiting for a picker, picking, packing, handover to the rider.
+            store: [Vec<i64>; 4],
         }
         let mut by: std::collections::BTreeMap<String, Acc> = Default::default();
         for row in qy.fetch_all(self.db().pool()).await? {
@@ -584,11 +594,24 @@ impl DeliveryService {
             if let (Some(x), Some(y)) = (times[0], times[4]) {
                 a.legs[4].push(y - x);
             }
+            let store_times = [
+                t("confirmed_at")?,
+                t("pick_started_at")?,
+                t("picked_at")?,
+                t("packed_at")?,
+                t("picked_up_at")?,
+            ];
+            for (i, pair) in store_times.windows(2).enumerate() {
+                if let (Some(x), Some(y)) = (pair[0], pair[1]) {
+                    a.store[i].push(y - x);
+                }
+            }
         }
         let fig = |v: &mut Vec<i64>| crate::analytics::p50_p90_minutes(v);
         let mut items = Vec::new();
         for (store, mut a) in by {
             let [assign, pickup, depart, ride, total] = &mut a.legs;
+            let [queue, pick, pack, handover] = &mut a.store;
             items.push(json!({
                 "store": store,
                 "delivered": a.delivered,
@@ -598,6 +621,7 @@ impl DeliveryService {
                 "promised_minutes": fig(&mut a.promised_minutes),
                 "actual_minutes": fig(total),
                 "legs": {"assign": fig(assign), "pickup": fig(pickup), "depart": fig(depart), "ride": fig(ride)},
+                "store_legs": {"queue": fig(queue), "pick": fig(pick), "pack": fig(pack), "handover": fig(handover)},
             }));
         }
         Ok(json!({"from": ms_to_rfc3339(r.from), "to": ms_to_rfc3339(r.to), "items": items}))
@@ -710,8 +734,9 @@ impl Handler for OrderFollower {
                 .bind(now)
                 .bind(now)
                 .bind(id)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await?;
+                super::fulfilment::create_pick(conn, env).await?;
                 return Ok(());
             }
             match p["status"].as_str().unwrap_or_default() {
@@ -719,7 +744,7 @@ impl Handler for OrderFollower {
                     // The promise: pick and pack, then the road from the store to the door.
                     let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(now);
                     let found = sqlx::query(
-                        "SELECT s.lat AS slat, s.lng AS slng, d.drop_lat AS dlat, d.drop_lng AS dlng, d.slot_start AS slot_start, \
+                        "SELECT s.lat AS slat, s.lng AS slng, d.drop_lat AS dlat, d.drop_lng AS dlng, d.slot_start AS slot_start, d.store AS store, \
                          d.slot_end AS slot_end FROM deliveries d \
                          JOIN stores s ON s.code = d.store AND s.deleted_at IS NULL WHERE d.order_id = ?",
                     )
@@ -732,8 +757,12 @@ impl Handler for OrderFollower {
                             (r.try_get("slat")?, r.try_get("slng")?),
                             (r.try_get("dlat")?, r.try_get("dlng")?),
                         );
+                        let store: String = text(&r, "store")?;
+                        // A busy store promises later (its load's extra minutes).
+                        let (_, delay) = super::fulfilment::store_load(&mut *conn, &store).await?;
                         let express =
-                            crate::location::eta_minutes(km, self.0.road_factor, self.0.speed_kmh, self.0.prep_minutes);
+                            crate::location::eta_minutes(km, self.0.road_factor, self.0.speed_kmh, self.0.prep_minutes)
+                                + delay;
                         match (
                             r.try_get::<Option<i64>, _>("slot_start")?,
                             r.try_get::<Option<i64>, _>("slot_end")?,
@@ -761,6 +790,18 @@ impl Handler for OrderFollower {
                     .bind(assign_after)
                     .bind(now)
                     .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                    // Into the store's picking queue (a scheduled order shortly before its
+                    // rider is sent: pick and pack time earlier).
+                    let prep_ms = (self.0.prep_minutes * 60_000.0) as i64;
+                    sqlx::query(
+                        "UPDATE picks SET status = 'queued', queued_at = ?, pick_after = ?, updated_at = ? WHERE order_id = ? AND status = 'awaiting'",
+                    )
+                    .bind(at)
+                    .bind(assign_after.map(|t| t - prep_ms))
+                    .bind(now)
+                    .bind(id)
                     .execute(conn)
                     .await?;
                 }
@@ -768,6 +809,13 @@ impl Handler for OrderFollower {
                     sqlx::query(
                         "UPDATE deliveries SET status = 'cancelled', partner_id = CASE WHEN status IN ('assigned', 'at_store') THEN NULL ELSE partner_id END, \
                          updated_at = ? WHERE order_id = ? AND status IN ('awaiting', 'unassigned', 'assigned', 'at_store')",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE picks SET status = 'cancelled', updated_at = ? WHERE order_id = ? AND status IN ('awaiting', 'queued', 'picking')",
                     )
                     .bind(now)
                     .bind(id)

@@ -2,9 +2,11 @@
 //! home store, shifts, rate-limited location pings with a trimmed history); deliveries
 //! ([`deliveries`]: one per order, assignment, the lifecycle with the shopper's code,
 //! tracking, batching, geofences, live streams, promise vs actual); route optimisation for a
-//! rider's batch ([`route`]); delivery time slots with capacity per store ([`slots`]).
+//! rider's batch ([`route`]); delivery time slots with capacity per store ([`slots`]);
+//! dark-store picking, packing, substitutions and capacity caps ([`fulfilment`]).
 
 pub mod deliveries;
+pub mod fulfilment;
 pub mod partners;
 pub mod route;
 pub mod slots;

@@ -40,6 +40,10 @@ pub struct DeliveryConfig {
     pub slot_capacity: i64,
     pub slot_days: i64,
     pub slot_lead_minutes: i64,
+    /// Capacity per five minutes: orders a picker on shift picks and packs, and orders a
+    /// rider on shift takes (batches included).
+    pub picks_per_picker: i64,
+    pub orders_per_rider: i64,
 }
 
 impl DeliveryConfig {
@@ -72,6 +76,8 @@ impl Default for DeliveryConfig {
             slot_capacity: 20,
             slot_days: 2,
             slot_lead_minutes: 60,
+            picks_per_picker: 5,
+            orders_per_rider: 5,
         }
     }
 }

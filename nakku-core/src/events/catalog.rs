@@ -41,6 +41,8 @@ pub const DELIVERY_STARTED: &str = "delivery.started";
 pub const DELIVERY_COMPLETED: &str = "delivery.completed";
 pub const DELIVERY_FAILED: &str = "delivery.failed";
 pub const DELIVERY_SLOT_UPDATED: &str = "delivery.slot.updated";
+pub const DELIVERY_PACKED: &str = "delivery.packed";
+pub const DELIVERY_STORE_LOAD: &str = "delivery.store.load";
 
 pub const NOTIFICATION_SENT: &str = "notification.sent";
 pub const NOTIFICATION_FAILED: &str = "notification.failed";

@@ -896,6 +896,142 @@ impl InventoryService {
         Ok(())
     }
 
+    /// Records what picking found for a confirmed order, once per order: `short` units were
+    /// not on the shelf, so they leave the order's sold lines and the shelf's count drops to
+    /// what other orders hold (the picker found it empty); `add` units of substitutes went
+    /// into the bag, so they are sold to the order (as far as the count allows; anything
+    /// beyond it is noted in the ledger as a count difference). Asking again does nothing.
+    pub async fn picked(
+        &self,
+        _ctx: &RequestCtx,
+        order_id: &str,
+        short: &[Line],
+        add: &[Line],
+    ) -> Result<(), CoreError> {
+        for l in short.iter().chain(add) {
+            parse_sku(&l.sku).map_err(|m| CoreError::validation("sku", m))?;
+            crate::inventory::check_quantity(l.quantity).map_err(|m| CoreError::validation("quantity", m))?;
+        }
+        let mut tx = self.db.begin().await?;
+        let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
+        let first = sqlx::query("INSERT INTO pick_adjustments (order_id, created_at) VALUES (?, ?)")
+            .bind(order_id)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await;
+        match first {
+            Err(e) if crate::error::is_unique_violation(&e) => return Ok(()), // applied before
+            other => {
+                other?;
+            }
+        }
+        if row.status != "confirmed" {
+            return Err(CoreError::conflict(
+                "status",
+                format!(
+                    "the reservation for {order_id} is {}; picking adjusts sold orders only",
+                    row.status
+                ),
+            ));
+        }
+        let w = store::find_warehouse(&mut tx, &row.warehouse_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("store".to_owned()))?;
+        let note_short = format!("not found on the shelf when picking order {order_id}");
+        let mut touched = Vec::new();
+        for l in short {
+            let held = lines.iter().find(|x| x.sku == l.sku).map_or(0, |x| x.quantity);
+            if held == 0 {
+                continue;
+            }
+            let left = held - l.quantity.min(held);
+            if left == 0 {
+                sqlx::query("DELETE FROM reservation_lines WHERE reservation_id = ? AND sku = ?")
+                    .bind(&row.id)
+                    .bind(&l.sku)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query("UPDATE reservation_lines SET quantity = ? WHERE reservation_id = ? AND sku = ?")
+                    .bind(left)
+                    .bind(&row.id)
+                    .bind(&l.sku)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // The shelf was empty: what is not held for other orders is not there.
+            if let Some(n) = store::numbers(&mut tx, &w.id, &l.sku).await? {
+                let gone = n.available();
+                if gone > 0 && store::apply_deltas(&mut tx, &w.id, &l.sku, -gone, 0).await? {
+                    let m = Movement {
+                        wh: &w.id,
+                        sku: &l.sku,
+                        on_hand_delta: -gone,
+                        reserved_delta: 0,
+                        reason: "count_correction",
+                        note: Some(&note_short),
+                        ref_id: Some(order_id),
+                        actor: Some("picking"),
+                    };
+                    store::append_ledger(&mut tx, &m).await?;
+                }
+            }
+            touched.push(l.sku.clone());
+        }
+        for l in add {
+            store::ensure_stock_row(&mut tx, &w.id, &l.sku, self.cfg.default_low_threshold).await?;
+            let available = store::numbers(&mut tx, &w.id, &l.sku)
+                .await?
+                .map_or(0, |n| n.available());
+            let take = l.quantity.min(available.max(0));
+            if take > 0 && !store::apply_deltas(&mut tx, &w.id, &l.sku, -take, 0).await? {
+                return Err(CoreError::Internal(anyhow::anyhow!(
+                    "taking a substitute for {order_id} did not apply"
+                )));
+            }
+            let note = if take < l.quantity {
+                format!(
+                    "substitute for order {order_id}: {} unit(s) beyond the count went out; count the shelf",
+                    l.quantity - take
+                )
+            } else {
+                format!("substitute for order {order_id}")
+            };
+            let m = Movement {
+                wh: &w.id,
+                sku: &l.sku,
+                on_hand_delta: -take,
+                reserved_delta: 0,
+                reason: "sale",
+                note: Some(&note),
+                ref_id: Some(order_id),
+                actor: Some("picking"),
+            };
+            store::append_ledger(&mut tx, &m).await?;
+            let held = lines.iter().find(|x| x.sku == l.sku).map_or(0, |x| x.quantity);
+            if held == 0 {
+                store::insert_lines(&mut tx, &row.id, std::slice::from_ref(l)).await?;
+            } else {
+                sqlx::query(
+                    "UPDATE reservation_lines SET quantity = quantity + ? WHERE reservation_id = ? AND sku = ?",
+                )
+                .bind(l.quantity)
+                .bind(&row.id)
+                .bind(&l.sku)
+                .execute(&mut *tx)
+                .await?;
+            }
+            touched.push(l.sku.clone());
+        }
+        for sku in &touched {
+            self.after_change(&mut tx, &w, sku, order_id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Releases held reservations past their expiry; returns how many.
     pub async fn expire_due(&self) -> Result<usize, CoreError> {
         let due = store::due_for_expiry(&mut *self.conn().await?, now_ms(), 200).await?;

@@ -335,15 +335,39 @@ impl LocationService {
         closed.sort_by(by_distance);
         let locality =
             reverse(lat, lng).map(|(l, _)| json!({"locality": l.locality, "city": l.city, "pincode": l.pincode}));
-        if let Some((km, store, zone)) = open.into_iter().next() {
+        // The nearest open store that takes orders now; a busy one promises later.
+        let mut paused = None;
+        for (km, store, zone) in open {
+            let (load, extra) = crate::delivery::fulfilment::store_load(&mut conn, &store.code).await?;
+            if load == "paused" {
+                paused.get_or_insert(store);
+                continue;
+            }
             let road_km = km * self.cfg.road_factor;
+            let eta = eta_minutes(
+                km,
+                self.cfg.road_factor,
+                self.cfg.rider_speed_kmh,
+                self.cfg.prep_minutes,
+            );
             return Ok(json!({
                 "serviceable": true,
-                "store": {"code": store.code, "name": store.name, "id": store.id},
+                "store": {"code": store.code, "name": store.name, "id": store.id, "load": load},
                 "zone_id": zone.id,
                 "distance_km": (km * 100.0).round() / 100.0,
                 "road_distance_km": (road_km * 100.0).round() / 100.0,
-                "eta_minutes": eta_minutes(km, self.cfg.road_factor, self.cfg.rider_speed_kmh, self.cfg.prep_minutes),
+                "eta_minutes": eta + extra,
+                "delay_minutes": extra,
+                "message": crate::delivery::fulfilment::load_message(&store.name, &load, extra),
+                "near": locality,
+            }));
+        }
+        if let Some(store) = paused {
+            return Ok(json!({
+                "serviceable": false,
+                "reason": "paused",
+                "message": crate::delivery::fulfilment::load_message(&store.name, "paused", 0),
+                "store": {"code": store.code, "name": store.name, "load": "paused"},
                 "near": locality,
             }));
         }
@@ -455,7 +479,8 @@ impl AddressVerdict {
         let s = &v["serviceability"];
         AddressVerdict {
             problems,
-            serviceable: s["serviceable"].as_bool(),
+            // A store pausing orders for a few minutes does not make the address unserved.
+            serviceable: s["serviceable"].as_bool().map(|b| b || s["reason"] == "paused"),
             store: s["store"]["code"].as_str().map(str::to_owned),
         }
     }

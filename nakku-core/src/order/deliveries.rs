@@ -1,9 +1,11 @@
 //! `order.deliveries`: the order follows its delivery. `delivery.started` moves it to out
 //! for delivery (through packed when the store did not record packing), `delivery.completed`
 //! to delivered, and `delivery.failed` to failed with compensation, which the saga carries
-//! out (what was paid is refunded, the goods go back on the shelf).
+//! out (what was paid is refunded, the goods go back on the shelf). `delivery.packed` moves
+//! it to packed with what picking changed (missing items refunded, substitutes added); the
+//! saga then applies the change to the stock and the payment.
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use super::service::{apply_move, load_row, Move};
 use crate::events::bus::BoxFut;
@@ -11,6 +13,108 @@ use crate::events::consumer::Handler;
 use crate::events::{catalog, Envelope};
 
 pub struct DeliveryFollower;
+
+/// `delivery.packed`: a confirmed order becomes packed; what picking changed is written to
+/// its lines and totals at once, and left for the saga to apply to stock and payment.
+async fn packed(conn: &mut AnyConnection, env: &Envelope, id: &str) -> anyhow::Result<()> {
+    let Some(row) = load_row(conn, id).await? else {
+        anyhow::bail!("order {id} is unknown to the order service");
+    };
+    if row.status != "confirmed" {
+        return Ok(()); // a redelivery, or an order no longer in play
+    }
+    let p = &env.payload;
+    let changes = p["changes"].as_array().cloned().unwrap_or_default();
+    let refund = p["refund_paise"].as_i64().unwrap_or(0);
+    let now = crate::id::now_ms();
+    let mut notes = Vec::new();
+    for c in &changes {
+        let sku = c["sku"].as_str().ok_or_else(|| anyhow::anyhow!("change without sku"))?;
+        let missing = c["missing"].as_i64().unwrap_or(0);
+        let line = sqlx::query("SELECT quantity, unit_price_paise FROM order_lines WHERE order_id = ? AND sku = ?")
+            .bind(id)
+            .bind(sku)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(line) = line else { continue };
+        let (quantity, price): (i64, i64) = (line.try_get("quantity")?, line.try_get("unit_price_paise")?);
+        let left = quantity - missing.min(quantity);
+        if left == 0 {
+            sqlx::query("UPDATE order_lines SET status = 'short', updated_at = ? WHERE order_id = ? AND sku = ?")
+                .bind(now)
+                .bind(id)
+                .bind(sku)
+                .execute(&mut *conn)
+                .await?;
+        } else {
+            sqlx::query("UPDATE order_lines SET quantity = ?, line_total_paise = ?, updated_at = ? WHERE order_id = ? AND sku = ?")
+                .bind(left)
+                .bind(left * price)
+                .bind(now)
+                .bind(id)
+                .bind(sku)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let s = &c["substitute"];
+        match (
+            s["sku"].as_str(),
+            s["quantity"].as_i64(),
+            s["unit_price_paise"].as_i64(),
+        ) {
+            (Some(sub), Some(n), Some(sp)) if n > 0 => {
+                let name = s["name"].as_str().unwrap_or(sub);
+                sqlx::query(
+                    "INSERT INTO order_lines (order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status, created_at, updated_at) \
+                     VALUES (?, ?, '', ?, '', ?, ?, ?, ?, 'substitute', ?, ?)",
+                )
+                .bind(id)
+                .bind(sub)
+                .bind(name)
+                .bind(sp)
+                .bind(sp)
+                .bind(n)
+                .bind(n * sp)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                notes.push(format!("{missing} × {sku} not found, {n} × {name} instead"));
+            }
+            _ => notes.push(format!("{missing} × {sku} not found")),
+        }
+    }
+    if !changes.is_empty() {
+        let adjustment = serde_json::json!({"changes": changes, "refund_paise": refund, "picker_id": p["picker_id"]});
+        sqlx::query(
+            "UPDATE orders SET adjustment = ?, items_paise = items_paise - ?, total_paise = total_paise - ?, updated_at = ? \
+             WHERE id = ? AND adjustment IS NULL",
+        )
+        .bind(adjustment.to_string())
+        .bind(refund)
+        .bind(refund)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let note = if notes.is_empty() {
+        "picked and packed".to_owned()
+    } else {
+        format!("picked and packed: {}", notes.join("; "))
+    };
+    let m = Move {
+        from: "confirmed",
+        to: "packed",
+        // With changes, the saga runs again to apply them to stock and payment.
+        saga: if changes.is_empty() { "done" } else { "running" },
+        note: &note,
+        actor: "picking",
+        failure: None,
+    };
+    apply_move(conn, &row, &m).await?;
+    Ok(())
+}
 
 const ACTOR: &str = "delivery";
 
@@ -21,6 +125,7 @@ impl Handler for DeliveryFollower {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
+            (catalog::DELIVERY_PACKED, 1),
             (catalog::DELIVERY_STARTED, 1),
             (catalog::DELIVERY_COMPLETED, 1),
             (catalog::DELIVERY_FAILED, 1),
@@ -32,11 +137,16 @@ impl Handler for DeliveryFollower {
             let id = env.payload["order_id"]
                 .as_str()
                 .ok_or_else(|| anyhow::anyhow!("order_id missing"))?;
+            if env.event_type == catalog::DELIVERY_PACKED {
+                return packed(conn, env, id).await;
+            }
             // At most three moves (confirmed → packed → out for delivery → delivered).
             for _ in 0..3 {
                 let Some(row) = load_row(conn, id).await? else {
                     anyhow::bail!("order {id} is unknown to the order service");
                 };
+                // A saga still applying picking changes keeps running beside these moves.
+                let busy = row.saga_state == "running";
                 let failure;
                 let (to, saga, note, fail): (&str, &str, &str, Option<&str>) =
                     match (env.event_type.as_str(), row.status.as_str()) {
@@ -67,7 +177,7 @@ impl Handler for DeliveryFollower {
                 let m = Move {
                     from: &row.status,
                     to,
-                    saga,
+                    saga: if busy && saga == "done" { "keep" } else { saga },
                     note,
                     actor: ACTOR,
                     failure: fail,

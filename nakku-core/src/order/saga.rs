@@ -34,6 +34,8 @@ pub enum Step {
     Confirm,
     /// A cancellation asked for while the saga ran.
     Cancel,
+    /// Picking changed the order: correct the stock and refund the difference.
+    Adjust,
     Compensate,
 }
 
@@ -45,6 +47,7 @@ impl Step {
             Step::ConfirmCod => "confirm_cash_on_delivery",
             Step::Confirm => "confirm_stock",
             Step::Cancel => "cancel",
+            Step::Adjust => "apply_picking_changes",
             Step::Compensate => "compensate",
         }
     }
@@ -54,6 +57,7 @@ pub(super) fn next_step(o: &OrderRow) -> Option<Step> {
     match o.saga_state.as_str() {
         "compensating" => Some(Step::Compensate),
         "running" if o.cancel_requested => Some(Step::Cancel),
+        "running" if o.adjust_pending => Some(Step::Adjust),
         "running" => match o.status.as_str() {
             "pending" => Some(Step::Reserve),
             "stock_reserved" if o.payment_kind == "cod" => Some(Step::ConfirmCod),
@@ -281,6 +285,7 @@ impl OrderService {
                 self.confirm(ctx, o, "confirmed: cash on delivery").await
             }
             Step::Confirm => self.confirm(ctx, o, "confirmed").await,
+            Step::Adjust => self.adjust(ctx, o).await,
             Step::Cancel => {
                 let reason = "cancelled by request while the order was being placed".to_owned();
                 self.advance(o, "cancelled", "compensating", &reason, None).await
@@ -318,6 +323,86 @@ impl OrderService {
                 Ok(Done::Finished)
             }
         }
+    }
+
+    /// Applies what picking changed (recorded from `delivery.packed`): the inventory drops
+    /// the missing units and sells the substitutes (once per order), the payment refunds the
+    /// difference (or, for cash on delivery, lowers the amount due), under the key `picking`.
+    async fn adjust(&self, ctx: &RequestCtx, o: &OrderRow) -> Result<Done, CoreError> {
+        let row = sqlx::query("SELECT adjustment FROM orders WHERE id = ?")
+            .bind(&o.id)
+            .fetch_one(self.db.pool())
+            .await?;
+        let raw = crate::db::opt_text(&row, "adjustment")?;
+        let adj: serde_json::Value = raw
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok())
+            .ok_or_else(|| {
+                CoreError::Internal(anyhow::anyhow!("order {} has an unreadable picking adjustment", o.id))
+            })?;
+        let mut short = Vec::new();
+        let mut add = Vec::new();
+        for c in adj["changes"].as_array().into_iter().flatten() {
+            if let (Some(sku), Some(n)) = (c["sku"].as_str(), c["missing"].as_i64()) {
+                if n > 0 {
+                    short.push(crate::inventory::Line {
+                        sku: sku.to_owned(),
+                        quantity: n,
+                    });
+                }
+            }
+            if let (Some(sku), Some(n)) = (c["substitute"]["sku"].as_str(), c["substitute"]["quantity"].as_i64()) {
+                add.push(crate::inventory::Line {
+                    sku: sku.to_owned(),
+                    quantity: n,
+                });
+            }
+        }
+        self.stock.picked(ctx, &o.id, short, add).await?;
+        let refund = adj["refund_paise"].as_i64().unwrap_or(0);
+        if refund > 0 {
+            let input = crate::payment::RefundInput {
+                amount_paise: Some(refund),
+                reason: Some("items not found at picking".into()),
+                key: Some("picking".into()),
+            };
+            self.payments.refund(ctx, &o.id, input).await?;
+        }
+        let refunded = if o.payment_kind == "cod" { 0 } else { refund };
+        let mut tx = self.db.begin().await?;
+        let r = sqlx::query(
+            "UPDATE orders SET adjusted_at = ?, refunded_paise = refunded_paise + ?, \
+             saga_state = CASE WHEN saga_state = 'running' THEN 'done' ELSE saga_state END, attempts = 0, last_error = NULL, \
+             lease_until = 0, version = version + 1, updated_at = ? WHERE id = ? AND adjusted_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(refunded)
+        .bind(now_ms())
+        .bind(&o.id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 1 {
+            let note = match (refund, o.payment_kind.as_str()) {
+                (0, _) => "picking changes applied: substitutes at the same price".to_owned(),
+                (r, "cod") => format!(
+                    "picking changes applied: {} less to pay on delivery",
+                    crate::cart::rupees(r)
+                ),
+                (r, _) => format!("picking changes applied: {} refunded", crate::cart::rupees(r)),
+            };
+            super::service::timeline(&mut tx, &o.id, &o.status, &note, SAGA).await?;
+            let env = crate::events::Envelope::new(
+                crate::events::catalog::ORDER_UPDATED,
+                crate::service::Service::Order,
+                &o.id,
+                &o.id,
+                serde_json::json!({"order_id": o.id, "user_id": o.user_id, "store": o.store, "status": o.status, "from": o.status,
+                       "change": "picking_applied", "refund_paise": refund, "refunded_paise": refunded}),
+            );
+            crate::events::outbox::append(&mut tx, &env).await?;
+        }
+        tx.commit().await?;
+        Ok(Done::Finished)
     }
 
     async fn confirm(&self, ctx: &RequestCtx, o: &OrderRow, note: &str) -> Result<Done, CoreError> {

@@ -67,11 +67,14 @@ pub(super) struct OrderRow {
     pub failure_reason: Option<String>,
     pub attempts: i64,
     pub step_started_at: i64,
+    /// Picking changed the order and the saga has not applied it yet.
+    pub adjust_pending: bool,
 }
 
 pub(super) const ROW_COLS: &str =
     "id, user_id, store, status, payment_kind, payment_method_id, total_paise, saga_state, \
-     cancel_requested, failure_reason, attempts, step_started_at";
+     cancel_requested, failure_reason, attempts, step_started_at, \
+     CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending";
 
 pub(super) fn order_row(r: &AnyRow) -> Result<OrderRow, sqlx::Error> {
     Ok(OrderRow {
@@ -87,6 +90,7 @@ pub(super) fn order_row(r: &AnyRow) -> Result<OrderRow, sqlx::Error> {
         failure_reason: opt_text(r, "failure_reason")?,
         attempts: r.try_get("attempts")?,
         step_started_at: r.try_get("step_started_at")?,
+        adjust_pending: r.try_get::<i64, _>("adjust_pending")? != 0,
     })
 }
 
@@ -398,7 +402,8 @@ impl OrderService {
         let r = sqlx::query(
             "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, \
              total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, \
-             step_started_at, next_attempt_at, version, created_at, updated_at, slot_start, slot_end FROM orders WHERE id = ? AND deleted_at IS NULL",
+             step_started_at, next_attempt_at, version, created_at, updated_at, slot_start, slot_end, adjustment, adjusted_at, \
+             CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending FROM orders WHERE id = ? AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -447,6 +452,14 @@ impl OrderService {
             "fees_paise": r.try_get::<i64, _>("fees_paise")?, "total_paise": row.total_paise,
             "refunded_paise": r.try_get::<i64, _>("refunded_paise")?, "currency": text(&r, "currency")?,
             "eta_minutes": quote["eta_minutes"].clone(), "quote_id": quote["quote_id"].clone(),
+            "picking": match opt_text(&r, "adjustment")? {
+                Some(a) => {
+                    let mut v: Value = serde_json::from_str(&a).unwrap_or(Value::Null);
+                    v["applied_at"] = r.try_get::<Option<i64>, _>("adjusted_at")?.map(ms_to_rfc3339).map_or(Value::Null, Value::from);
+                    v
+                }
+                None => Value::Null,
+            },
             "delivery_slot": match (r.try_get::<Option<i64>, _>("slot_start")?, r.try_get::<Option<i64>, _>("slot_end")?) {
                 (Some(a), Some(b)) => json!({"start": ms_to_rfc3339(a), "end": ms_to_rfc3339(b)}),
                 _ => Value::Null,
@@ -745,14 +758,17 @@ impl OrderService {
             .await?;
         self.stock.return_line(ctx, id, sku).await?;
         let mut refunded = 0;
-        if row.payment_kind != "cod" && amount > 0 {
+        if amount > 0 {
+            // Paid online: refunded; cash on delivery: the amount to collect drops.
             let input = RefundInput {
                 amount_paise: Some(amount),
                 reason: Some(format!("{sku} removed from the order")),
                 key: Some(format!("remove-{sku}")),
             };
             self.payments.refund(ctx, id, input).await?;
-            refunded = amount;
+            if row.payment_kind != "cod" {
+                refunded = amount;
+            }
         }
         let mut tx = self.db.begin().await?;
         let r = sqlx::query("UPDATE order_lines SET status = 'removed', updated_at = ? WHERE order_id = ? AND sku = ? AND status = 'removing'")
@@ -902,12 +918,16 @@ pub(super) async fn timeline(
 pub(super) async fn apply_move(conn: &mut AnyConnection, row: &OrderRow, m: &Move<'_>) -> Result<bool, CoreError> {
     let now = now_ms();
     // A saga that is done holds no lease: the driver's last move gives it back.
+    // `keep`: a move made beside a saga still at work (the order following its delivery
+    // while the saga applies picking changes) leaves the saga's state to the saga.
     let r = sqlx::query(
-        "UPDATE orders SET status = ?, saga_state = ?, failure_reason = COALESCE(?, failure_reason), attempts = 0, last_error = NULL, \
+        "UPDATE orders SET status = ?, saga_state = CASE WHEN ? = 'keep' THEN saga_state ELSE ? END, \
+         failure_reason = COALESCE(?, failure_reason), attempts = 0, last_error = NULL, \
          step_started_at = ?, next_attempt_at = ?, lease_until = CASE WHEN ? = 'done' THEN 0 ELSE lease_until END, \
          version = version + 1, updated_at = ? WHERE id = ? AND status = ?",
     )
     .bind(m.to)
+    .bind(m.saga)
     .bind(m.saga)
     .bind(m.failure.map(str::to_owned))
     .bind(now)

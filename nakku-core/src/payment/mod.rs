@@ -729,6 +729,9 @@ impl PaymentService {
         if exists {
             return Ok(p); // refunded before under this key
         }
+        if p.status == "cod_pending" {
+            return self.lower_cash_due(ctx, &p, input.amount_paise, &reason, &key).await;
+        }
         let left = p.captured_paise - p.refunded_paise;
         let amount = input.amount_paise.unwrap_or(left);
         if left <= 0 || amount > left {
@@ -785,6 +788,69 @@ impl PaymentService {
         .await?;
         tx.commit().await?;
         metrics::counter!("nakku_refunds_total").increment(1);
+        Ok(current)
+    }
+
+    /// A refund before cash on delivery is collected lowers the amount the rider collects
+    /// (recorded as a refund under its key, so asking again does nothing).
+    /// `payment.refunded` carries `cash_due_lowered` and, as `refunded_paise`, everything
+    /// taken off the order so far.
+    async fn lower_cash_due(
+        &self,
+        ctx: &RequestCtx,
+        p: &Payment,
+        amount: Option<i64>,
+        reason: &str,
+        key: &str,
+    ) -> Result<Payment, CoreError> {
+        let amount =
+            amount.ok_or_else(|| CoreError::validation("amount_paise", "is required before cash is collected"))?;
+        let mut tx = self.db.begin().await?;
+        match self
+            .insert_refund(&mut tx, p, amount, reason, key, "cash-due-lowered")
+            .await
+        {
+            Err(e) if crate::error::is_unique_violation(&e) => {
+                drop(tx);
+                return self.for_order(&p.order_id).await;
+            }
+            other => other?,
+        }
+        let r = sqlx::query(
+            "UPDATE payments SET amount_paise = amount_paise - ?, updated_at = ? WHERE id = ? AND status = 'cod_pending' AND amount_paise >= ?",
+        )
+        .bind(amount)
+        .bind(now_ms())
+        .bind(&p.id)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(CoreError::validation(
+                "amount_paise",
+                format!("more than the {} paise due on delivery", p.amount_paise),
+            ));
+        }
+        let lowered: i64 =
+            sqlx::query("SELECT CAST(COALESCE(SUM(amount_paise), 0) AS SIGNED) AS n FROM refunds WHERE payment_id = ?")
+                .bind(&p.id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+        let current = self
+            .find(&mut tx, &p.order_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
+        emit(
+            &mut tx,
+            catalog::PAYMENT_REFUNDED,
+            &current,
+            ctx,
+            json!({"refund_paise": amount, "reason": reason, "key": key, "cash_due_lowered": true, "refunded_paise": lowered}),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(current)
     }
 

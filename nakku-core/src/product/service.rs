@@ -780,6 +780,17 @@ impl ProductService {
     // ---- search and recommendations ----
 
     /// Runs a search. `category` may be an id or a slug.
+    /// Whether a dark store takes orders now (the delivery service's load report):
+    /// `{code, load: open|busy|paused, delay_minutes, message}`.
+    pub async fn store_status(&self, store: &str) -> Result<serde_json::Value, CoreError> {
+        let mut conn = self.db.pool().acquire().await?;
+        let (load, extra) = crate::delivery::fulfilment::store_load(&mut conn, store).await?;
+        Ok(serde_json::json!({
+            "code": store, "load": load, "delay_minutes": extra, "taking_orders": load != "paused",
+            "message": crate::delivery::fulfilment::load_message(store, &load, extra),
+        }))
+    }
+
     pub fn search(&self, mut params: SearchParams) -> Result<SearchPage, CoreError> {
         let ix = self.read();
         if let Some(c) = &params.category {

@@ -161,7 +161,7 @@ mod flow_mysql_kafka {
 }
 
 /// A delivery partner of the test store, on shift at `(lat, lng)`: their token.
-async fn rider(app: &TestApp, admin: &str, tag: u32, lat: f64, lng: f64) -> String {
+pub(crate) async fn rider(app: &TestApp, admin: &str, tag: u32, lat: f64, lng: f64) -> String {
     let (id, _) = app.signed_up(tag).await;
     let r = app
         .as_user(reqwest::Method::PATCH, &format!("/users/{id}/role"), admin)
@@ -203,7 +203,7 @@ async fn delivery(app: &TestApp, token: &str, id: &str) -> Value {
     body(app.get_as(format!("/deliveries/{id}"), token).await).await["data"].clone()
 }
 
-async fn order_status(app: &TestApp, token: &str, id: &str, want: &str) -> Value {
+pub(crate) async fn order_status(app: &TestApp, token: &str, id: &str, want: &str) -> Value {
     app.eventually(60, || async {
         let o = body(app.get_as(format!("/orders/{id}"), token).await).await["data"].clone();
         (o["status"] == want && o["saga"]["state"] == "done").then_some(o)

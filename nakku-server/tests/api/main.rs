@@ -14,6 +14,7 @@ mod inventory;
 mod location;
 mod notifications;
 mod orders;
+mod picking;
 mod platform;
 mod product;
 mod profile;

@@ -1,0 +1,1091 @@
+//! Dark-store fulfilment: what happens between "confirmed" and "handed to a rider".
+//!
+//! - **Pickers** are store staff: any account an admin registers at a store. On shift they
+//!   are given the oldest waiting order of their store, one at a time (the pick timer starts).
+//! - **Pick list**: the order's lines sorted by bin (`PUT /deliveries/stores/{store}/bins`;
+//!   codes like `A-03-2` sort in walking order; lines without a bin come last).
+//! - **Missing items** follow the shopper's substitution preference: `substitute` takes the
+//!   picker's choice or the suggested one (same category, in stock at the store, the same or
+//!   a lower price, same brand first, then the nearest price), `refund` refunds the missing
+//!   units, `call` takes the substitute the picker agreed with the shopper, else refunds.
+//!   The price difference of a substitute is refunded too.
+//! - **Packing** (every line decided) emits `delivery.packed` with the changes; the order
+//!   service records them, and its saga refunds the amount and corrects the stock.
+//! - A rider cannot pick up an order of a store that has pickers until it is packed.
+//! - **Capacity**: each store's orders over the last five minutes against what its staff on
+//!   shift can handle (pickers × `picks_per_picker`, riders × `orders_per_rider`, the
+//!   smaller): past it the promise stretches (`busy`), past half as much again the store
+//!   takes no new orders (`paused`) until the load falls. A store with nobody on shift is
+//!   not capped (its orders wait for the first shift). Changes are published as
+//!   `delivery.store.load`; the location service's serviceability, the cart's checkout and
+//!   the catalogue show them.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::partners::DeliveryService;
+use crate::db::{opt_text, text};
+use crate::error::{CoreError, Validator};
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::{catalog, outbox, Envelope};
+use crate::id::{ms_to_rfc3339, now_ms};
+use crate::service::Service;
+
+/// The window capacity is measured over.
+pub const WINDOW_MS: i64 = 5 * 60_000;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PickerInput {
+    pub store: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BinsInput {
+    /// sku → bin code.
+    pub bins: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LineInput {
+    /// Units found on the shelf (0 to the line's quantity).
+    pub picked: Option<i64>,
+    /// The substitute put in the bag for the missing units.
+    pub substitute_sku: Option<String>,
+}
+
+/// A store's load as last computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Load {
+    pub status: &'static str,
+    pub orders_window: i64,
+    pub capacity: i64,
+    pub extra_minutes: i64,
+}
+
+/// The load of a store given its orders in the window and its capacity for one window
+/// (`None`: nobody on shift, not capped).
+pub fn load_of(orders: i64, capacity: Option<i64>) -> Load {
+    let Some(cap) = capacity.filter(|c| *c > 0) else {
+        return Load {
+            status: "open",
+            orders_window: orders,
+            capacity: 0,
+            extra_minutes: 0,
+        };
+    };
+    let (status, extra) = if orders < cap {
+        ("open", 0)
+    } else if orders * 2 < cap * 3 {
+        // Each order beyond the cap waits its share of a window.
+        let over = orders - cap + 1;
+        ("busy", (over * WINDOW_MS / 60_000 + cap - 1) / cap)
+    } else {
+        ("paused", 0)
+    };
+    Load {
+        status,
+        orders_window: orders,
+        capacity: cap,
+        extra_minutes: extra,
+    }
+}
+
+const PICK_COLS: &str = "order_id, store, status, substitution, picker_id, refund_paise, pick_after, queued_at, started_at, picked_at, packed_at";
+
+fn time(r: &AnyRow, c: &str) -> Result<Value, sqlx::Error> {
+    Ok(r.try_get::<Option<i64>, _>(c)?
+        .map(|t| json!(ms_to_rfc3339(t)))
+        .unwrap_or(Value::Null))
+}
+
+impl DeliveryService {
+    /// `PUT /deliveries/pickers/{user_id}` (admins): registers or moves a picker.
+    pub async fn register_picker(&self, user_id: &str, input: PickerInput) -> Result<Value, CoreError> {
+        let mut v = Validator::new();
+        let store = v
+            .required("store", input.store)
+            .and_then(|s| v.check("store", crate::inventory::parse_code(&s)));
+        let name = v
+            .required("name", input.name)
+            .and_then(|n| v.check("name", crate::user::parse_text(&n, 100)));
+        if user_id.is_empty() || user_id.len() > 64 {
+            v.add("user_id", "must be an account id");
+        }
+        v.finish()?;
+        let (Some(store), Some(name)) = (store, name) else {
+            return Err(CoreError::validation("store", "is required"));
+        };
+        self.known_store(&store).await?;
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        let r =
+            sqlx::query("UPDATE pickers SET store = ?, name = ?, deleted_at = NULL, updated_at = ? WHERE user_id = ?")
+                .bind(&store)
+                .bind(&name)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        if r.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO pickers (user_id, store, name, on_shift, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)",
+            )
+            .bind(user_id)
+            .bind(&store)
+            .bind(&name)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.picker(user_id).await
+    }
+
+    async fn known_store(&self, store: &str) -> Result<(), CoreError> {
+        let known = sqlx::query("SELECT 1 AS x FROM stores WHERE code = ? AND deleted_at IS NULL")
+            .bind(store)
+            .fetch_optional(self.db().pool())
+            .await?
+            .is_some();
+        if known {
+            Ok(())
+        } else {
+            Err(CoreError::validation("store", format!("no dark store {store}")))
+        }
+    }
+
+    /// The caller's picker record (404 for anyone not registered).
+    pub async fn picker(&self, user_id: &str) -> Result<Value, CoreError> {
+        let r = sqlx::query(
+            "SELECT user_id, store, name, on_shift, shift_started_at FROM pickers WHERE user_id = ? AND deleted_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_optional(self.db().pool())
+        .await?
+        .ok_or_else(not_a_picker)?;
+        Ok(json!({
+            "user_id": text(&r, "user_id")?, "store": text(&r, "store")?, "name": text(&r, "name")?,
+            "on_shift": r.try_get::<i64, _>("on_shift")? != 0, "shift_started_at": time(&r, "shift_started_at")?,
+        }))
+    }
+
+    /// A picker starts or ends a shift; ending it puts an unfinished pick back in the queue
+    /// (what was recorded so far stays).
+    pub async fn picker_shift(&self, user_id: &str, on: Option<bool>) -> Result<Value, CoreError> {
+        let on = on.ok_or_else(|| CoreError::validation("on", "is required (true or false)"))?;
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        let r = sqlx::query(
+            "UPDATE pickers SET on_shift = ?, shift_started_at = CASE WHEN ? = 1 THEN COALESCE(shift_started_at, ?) ELSE NULL END, \
+             updated_at = ? WHERE user_id = ? AND deleted_at IS NULL",
+        )
+        .bind(i64::from(on))
+        .bind(i64::from(on))
+        .bind(now)
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(not_a_picker());
+        }
+        if !on {
+            sqlx::query("UPDATE picks SET status = 'queued', picker_id = NULL, updated_at = ? WHERE picker_id = ? AND status = 'picking'")
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.picker(user_id).await
+    }
+
+    /// `PUT /deliveries/stores/{store}/bins` (admins): where skus sit.
+    pub async fn set_bins(&self, store: &str, input: BinsInput) -> Result<Value, CoreError> {
+        let bins = input
+            .bins
+            .ok_or_else(|| CoreError::validation("bins", "is required: {\"SKU\": \"A-01-1\", ...}"))?;
+        let mut v = Validator::new();
+        if bins.is_empty() || bins.len() > 5_000 {
+            v.add("bins", "must map 1 to 5000 skus to bins");
+        }
+        for (sku, bin) in &bins {
+            if let Err(m) = crate::inventory::parse_sku(sku) {
+                v.add(&format!("bins.{sku}"), m);
+            }
+            let b = bin.trim();
+            if b.is_empty() || b.len() > 32 || !b.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+                v.add(&format!("bins.{sku}"), "a bin is 1-32 letters, digits, '-' or '.'");
+            }
+        }
+        v.finish()?;
+        self.known_store(store).await?;
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        for (sku, bin) in &bins {
+            sqlx::query("DELETE FROM bins WHERE store = ? AND sku = ?")
+                .bind(store)
+                .bind(sku)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO bins (store, sku, bin, updated_at) VALUES (?, ?, ?, ?)")
+                .bind(store)
+                .bind(sku)
+                .bind(bin.trim().to_ascii_uppercase())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(json!({"store": store, "bins": bins.len()}))
+    }
+
+    async fn pick_row(&self, conn: &mut AnyConnection, order_id: &str) -> Result<AnyRow, CoreError> {
+        sqlx::query(&format!(
+            "SELECT {PICK_COLS} FROM picks WHERE order_id = ? AND deleted_at IS NULL"
+        ))
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| CoreError::NotFound("pick list".into()))
+    }
+
+    /// Whether `user_id` may work on picks of `store`: a picker of that store, or an admin.
+    async fn may_pick(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: &str,
+        admin: bool,
+        store: &str,
+    ) -> Result<bool, CoreError> {
+        if admin {
+            return Ok(true);
+        }
+        Ok(
+            sqlx::query("SELECT 1 AS x FROM pickers WHERE user_id = ? AND store = ? AND deleted_at IS NULL")
+                .bind(user_id)
+                .bind(store)
+                .fetch_optional(conn)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// `GET /deliveries/picks/{order_id}`: the pick list in bin order, with timers and, for
+    /// lines not yet decided, the suggested substitute.
+    pub async fn pick_list(&self, user_id: &str, admin: bool, order_id: &str) -> Result<Value, CoreError> {
+        let mut conn = self.db().pool().acquire().await?;
+        let p = self.pick_row(&mut conn, order_id).await?;
+        let store = text(&p, "store")?;
+        if !self.may_pick(&mut conn, user_id, admin, &store).await? {
+            return Err(CoreError::NotFound("pick list".into()));
+        }
+        let rows = sqlx::query(
+            "SELECT l.sku AS sku, l.quantity AS quantity, l.unit_price_paise AS unit_price_paise, l.picked AS picked, l.outcome AS outcome, \
+             l.substitute_sku AS substitute_sku, l.substitute_quantity AS substitute_quantity, l.substitute_price_paise AS substitute_price_paise, \
+             l.refund_paise AS refund_paise, b.bin AS bin, f.name AS name \
+             FROM pick_lines l LEFT JOIN bins b ON b.store = ? AND b.sku = l.sku LEFT JOIN f_products f ON f.sku = l.sku \
+             WHERE l.order_id = ? ORDER BY CASE WHEN b.bin IS NULL THEN 1 ELSE 0 END, b.bin, l.sku",
+        )
+        .bind(&store)
+        .bind(order_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let substitution = text(&p, "substitution")?;
+        let mut lines = Vec::new();
+        for r in &rows {
+            let sku = text(r, "sku")?;
+            let outcome = text(r, "outcome")?;
+            let suggestion = if outcome == "pending" && substitution != "refund" {
+                self.suggest(&mut conn, &store, order_id, &sku, r.try_get("unit_price_paise")?, 1)
+                    .await?
+                    .map(|(s, name, price)| json!({"sku": s, "name": name, "unit_price_paise": price}))
+            } else {
+                None
+            };
+            lines.push(json!({
+                "sku": sku, "name": opt_text(r, "name")?, "bin": opt_text(r, "bin")?,
+                "quantity": r.try_get::<i64, _>("quantity")?, "unit_price_paise": r.try_get::<i64, _>("unit_price_paise")?,
+                "picked": r.try_get::<Option<i64>, _>("picked")?, "outcome": outcome,
+                "substitute": opt_text(r, "substitute_sku")?.map(|s| -> Result<Value, sqlx::Error> { Ok(json!({
+                    "sku": s, "quantity": r.try_get::<Option<i64>, _>("substitute_quantity")?,
+                    "unit_price_paise": r.try_get::<Option<i64>, _>("substitute_price_paise")?,
+                })) }).transpose()?,
+                "refund_paise": r.try_get::<i64, _>("refund_paise")?,
+                "suggested_substitute": suggestion,
+            }));
+        }
+        let minutes = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(a), Some(b)) => json!(((b - a) as f64 / 6_000.0).round() / 10.0),
+            _ => Value::Null,
+        };
+        let t = |c: &str| p.try_get::<Option<i64>, _>(c);
+        Ok(json!({
+            "order_id": order_id, "store": store, "status": text(&p, "status")?, "substitution": substitution,
+            "picker_id": opt_text(&p, "picker_id")?, "refund_paise": p.try_get::<i64, _>("refund_paise")?,
+            "lines": lines,
+            "times": {"queued_at": time(&p, "queued_at")?, "started_at": time(&p, "started_at")?,
+                      "picked_at": time(&p, "picked_at")?, "packed_at": time(&p, "packed_at")?},
+            "timers": {"wait_minutes": minutes(t("queued_at")?, t("started_at")?),
+                       "pick_minutes": minutes(t("started_at")?, t("picked_at")?),
+                       "pack_minutes": minutes(t("picked_at")?, t("packed_at")?)},
+        }))
+    }
+
+    /// The caller's picks in progress.
+    pub async fn my_picks(&self, user_id: &str) -> Result<Value, CoreError> {
+        self.picker(user_id).await?;
+        let ids: Vec<String> =
+            sqlx::query("SELECT order_id FROM picks WHERE picker_id = ? AND status = 'picking' ORDER BY started_at")
+                .bind(user_id)
+                .fetch_all(self.db().pool())
+                .await?
+                .iter()
+                .map(|r| text(r, "order_id"))
+                .collect::<Result<_, _>>()?;
+        let mut items = Vec::new();
+        for id in ids {
+            items.push(self.pick_list(user_id, false, &id).await?);
+        }
+        Ok(json!({"items": items}))
+    }
+
+    /// The best substitute for `units` missing units of `sku` at `price` or less: same
+    /// category, in stock at the store, not already in the order; same brand first, then
+    /// the nearest price.
+    async fn suggest(
+        &self,
+        conn: &mut AnyConnection,
+        store: &str,
+        order_id: &str,
+        sku: &str,
+        price: i64,
+        units: i64,
+    ) -> Result<Option<(String, String, i64)>, CoreError> {
+        let Some(me) = sqlx::query("SELECT category_id, brand FROM f_products WHERE sku = ?")
+            .bind(sku)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let r = sqlx::query(
+            "SELECT p.sku AS sku, p.name AS name, p.price_paise AS price FROM f_products p JOIN f_stock s ON s.store = ? AND s.sku = p.sku \
+             WHERE p.category_id = ? AND p.active = 1 AND p.sku <> ? AND p.price_paise <= ? AND s.available >= ? \
+             AND NOT EXISTS (SELECT 1 FROM pick_lines x WHERE x.order_id = ? AND (x.sku = p.sku OR x.substitute_sku = p.sku)) \
+             ORDER BY CASE WHEN p.brand = ? THEN 0 ELSE 1 END, p.price_paise DESC, p.sku LIMIT 1",
+        )
+        .bind(store)
+        .bind(text(&me, "category_id")?)
+        .bind(sku)
+        .bind(price)
+        .bind(units)
+        .bind(order_id)
+        .bind(text(&me, "brand")?)
+        .fetch_optional(conn)
+        .await?;
+        Ok(
+            r.map(|r| -> Result<_, sqlx::Error> { Ok((text(&r, "sku")?, text(&r, "name")?, r.try_get("price")?)) })
+                .transpose()?,
+        )
+    }
+
+    /// Records what was found for one line. All found → `picked`; some missing → a
+    /// substitute by the shopper's preference (see the module), or a refund of the missing
+    /// units. A line may be recorded again until the order is packed.
+    pub async fn record_line(
+        &self,
+        user_id: &str,
+        admin: bool,
+        order_id: &str,
+        sku: &str,
+        input: LineInput,
+    ) -> Result<Value, CoreError> {
+        let mut conn = self.db().pool().acquire().await?;
+        let p = self.pick_row(&mut conn, order_id).await?;
+        let store = text(&p, "store")?;
+        if !self.may_pick(&mut conn, user_id, admin, &store).await? {
+            return Err(CoreError::NotFound("pick list".into()));
+        }
+        let status = text(&p, "status")?;
+        if status != "picking" || !(admin || opt_text(&p, "picker_id")?.as_deref() == Some(user_id)) {
+            return Err(CoreError::conflict(
+                "status",
+                format!("this order is {status} and not being picked by you"),
+            ));
+        }
+        let line = sqlx::query("SELECT quantity, unit_price_paise FROM pick_lines WHERE order_id = ? AND sku = ?")
+            .bind(order_id)
+            .bind(sku)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("pick line".into()))?;
+        let (quantity, price): (i64, i64) = (line.try_get("quantity")?, line.try_get("unit_price_paise")?);
+        let picked = input
+            .picked
+            .ok_or_else(|| CoreError::validation("picked", "is required: the units found"))?;
+        if !(0..=quantity).contains(&picked) {
+            return Err(CoreError::validation(
+                "picked",
+                format!("must be from 0 to the line's {quantity}"),
+            ));
+        }
+        let missing = quantity - picked;
+        let substitution = text(&p, "substitution")?;
+        let chosen = input
+            .substitute_sku
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        let (outcome, substitute, refund) = if missing == 0 {
+            if chosen.is_some() {
+                return Err(CoreError::validation(
+                    "substitute_sku",
+                    "nothing is missing on this line",
+                ));
+            }
+            ("picked", None, 0)
+        } else if let Some(s) = chosen {
+            if substitution == "refund" {
+                return Err(CoreError::validation(
+                    "substitute_sku",
+                    "the shopper asked for a refund of missing items, not a substitute",
+                ));
+            }
+            let sub = self
+                .check_substitute(&mut conn, &store, order_id, sku, &s, price)
+                .await?;
+            ("substituted", Some(sub), 0)
+        } else if substitution == "substitute" {
+            match self.suggest(&mut conn, &store, order_id, sku, price, missing).await? {
+                Some((s, name, sp)) => ("substituted", Some((s, name, sp)), 0),
+                None => ("short", None, missing * price),
+            }
+        } else {
+            ("short", None, missing * price)
+        };
+        let refund = match &substitute {
+            Some((_, _, sp)) => missing * (price - sp),
+            None => refund,
+        };
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        sqlx::query(
+            "UPDATE pick_lines SET picked = ?, outcome = ?, substitute_sku = ?, substitute_quantity = ?, substitute_price_paise = ?, \
+             refund_paise = ?, updated_at = ? WHERE order_id = ? AND sku = ?",
+        )
+        .bind(picked)
+        .bind(outcome)
+        .bind(substitute.as_ref().map(|s| s.0.clone()))
+        .bind(substitute.as_ref().map(|_| missing))
+        .bind(substitute.as_ref().map(|s| s.2))
+        .bind(refund)
+        .bind(now)
+        .bind(order_id)
+        .bind(sku)
+        .execute(&mut *tx)
+        .await?;
+        // Every line decided: the picking is done (the pick timer stops).
+        sqlx::query(
+            "UPDATE picks SET picked_at = CASE WHEN EXISTS (SELECT 1 FROM pick_lines WHERE order_id = ? AND outcome = 'pending') \
+             THEN NULL ELSE ? END, updated_at = ? WHERE order_id = ? AND status = 'picking'",
+        )
+        .bind(order_id)
+        .bind(now)
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        drop(conn);
+        self.pick_list(user_id, admin, order_id).await
+    }
+
+    /// A substitute the picker chose: a known, active product of the same category at the
+    /// same or a lower price, not already in the order.
+    async fn check_substitute(
+        &self,
+        conn: &mut AnyConnection,
+        store: &str,
+        order_id: &str,
+        sku: &str,
+        chosen: &str,
+        price: i64,
+    ) -> Result<(String, String, i64), CoreError> {
+        let bad = |m: String| CoreError::validation("substitute_sku", m);
+        let r = sqlx::query("SELECT name, category_id, price_paise, active FROM f_products WHERE sku = ?")
+            .bind(chosen)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| bad(format!("no product {chosen}")))?;
+        let mine: Option<String> = sqlx::query("SELECT category_id FROM f_products WHERE sku = ?")
+            .bind(sku)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|m| text(&m, "category_id"))
+            .transpose()?;
+        let sp: i64 = r.try_get("price_paise")?;
+        if chosen == sku || r.try_get::<i64, _>("active")? == 0 {
+            return Err(bad(format!("{chosen} cannot stand in for {sku}")));
+        }
+        if mine.is_some_and(|c| text(&r, "category_id").is_ok_and(|x| x != c)) {
+            return Err(bad(format!("{chosen} is not in the same category as {sku}")));
+        }
+        if sp > price {
+            return Err(bad(format!(
+                "{chosen} costs more than the {price} paise the shopper paid for {sku}"
+            )));
+        }
+        let taken = sqlx::query(
+            "SELECT 1 AS x FROM pick_lines WHERE order_id = ? AND sku <> ? AND (sku = ? OR substitute_sku = ?)",
+        )
+        .bind(order_id)
+        .bind(sku)
+        .bind(chosen)
+        .bind(chosen)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+        if taken {
+            return Err(bad(format!("{chosen} is already in this order")));
+        }
+        let _ = store;
+        Ok((chosen.to_owned(), text(&r, "name")?, sp))
+    }
+
+    /// Packs a picked order: every line decided, else 409 naming those left. Emits
+    /// `delivery.packed` with what changed; for cash on delivery the amount to collect
+    /// drops by the refund.
+    pub async fn pack(&self, user_id: &str, admin: bool, order_id: &str) -> Result<Value, CoreError> {
+        let mut tx = self.db().begin().await?;
+        let p = self.pick_row(&mut tx, order_id).await?;
+        let store = text(&p, "store")?;
+        if !self.may_pick(&mut tx, user_id, admin, &store).await? {
+            return Err(CoreError::NotFound("pick list".into()));
+        }
+        let status = text(&p, "status")?;
+        if status == "packed" {
+            drop(tx);
+            return self.pick_list(user_id, admin, order_id).await;
+        }
+        if status != "picking" || !(admin || opt_text(&p, "picker_id")?.as_deref() == Some(user_id)) {
+            return Err(CoreError::conflict(
+                "status",
+                format!("this order is {status} and not being picked by you"),
+            ));
+        }
+        let lines = sqlx::query(
+            "SELECT l.sku AS sku, l.quantity AS quantity, l.unit_price_paise AS unit_price_paise, l.picked AS picked, l.outcome AS outcome, \
+             l.substitute_sku AS substitute_sku, l.substitute_quantity AS substitute_quantity, l.substitute_price_paise AS substitute_price_paise, \
+             l.refund_paise AS refund_paise, f.name AS sub_name FROM pick_lines l LEFT JOIN f_products f ON f.sku = l.substitute_sku \
+             WHERE l.order_id = ? ORDER BY l.sku",
+        )
+        .bind(order_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let pending: Vec<String> = lines
+            .iter()
+            .filter(|l| text(l, "outcome").is_ok_and(|o| o == "pending"))
+            .map(|l| text(l, "sku"))
+            .collect::<Result<_, _>>()?;
+        if !pending.is_empty() {
+            return Err(CoreError::conflict(
+                "lines",
+                format!("record what was found for {} first", pending.join(", ")),
+            ));
+        }
+        let mut changes = Vec::new();
+        let mut refund = 0;
+        for l in &lines {
+            let outcome = text(l, "outcome")?;
+            if outcome == "picked" {
+                continue;
+            }
+            let quantity: i64 = l.try_get("quantity")?;
+            let picked: i64 = l.try_get::<Option<i64>, _>("picked")?.unwrap_or(0);
+            let r: i64 = l.try_get("refund_paise")?;
+            refund += r;
+            changes.push(json!({
+                "sku": text(l, "sku")?, "missing": quantity - picked, "unit_price_paise": l.try_get::<i64, _>("unit_price_paise")?,
+                "refund_paise": r,
+                "substitute": opt_text(l, "substitute_sku")?.map(|s| -> Result<Value, sqlx::Error> { Ok(json!({
+                    "sku": s, "name": opt_text(l, "sub_name")?, "quantity": l.try_get::<Option<i64>, _>("substitute_quantity")?,
+                    "unit_price_paise": l.try_get::<Option<i64>, _>("substitute_price_paise")?,
+                })) }).transpose()?,
+            }));
+        }
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE picks SET status = 'packed', packed_at = ?, picked_at = COALESCE(picked_at, ?), refund_paise = ?, updated_at = ? \
+             WHERE order_id = ? AND status = 'picking'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(refund)
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(CoreError::conflict("status", "the order changed meanwhile; look again"));
+        }
+        let d = sqlx::query("SELECT user_id, payment_kind, total_paise FROM deliveries WHERE order_id = ?")
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
+        let kind = text(&d, "payment_kind")?;
+        if kind == "cod" && refund > 0 {
+            sqlx::query("UPDATE deliveries SET total_paise = total_paise - ?, updated_at = ? WHERE order_id = ?")
+                .bind(refund)
+                .bind(now)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let payload = json!({
+            "order_id": order_id, "store": store, "user_id": text(&d, "user_id")?, "payment_kind": kind,
+            "picker_id": opt_text(&p, "picker_id")?, "changes": changes, "refund_paise": refund,
+            "pick_minutes": p.try_get::<Option<i64>, _>("started_at")?.map(|s| ((now - s) as f64 / 6_000.0).round() / 10.0),
+        });
+        outbox::append(
+            &mut tx,
+            &Envelope::new(catalog::DELIVERY_PACKED, Service::Delivery, order_id, order_id, payload),
+        )
+        .await?;
+        tx.commit().await?;
+        metrics::counter!("nakku_orders_packed_total").increment(1);
+        self.pick_list(user_id, admin, order_id).await
+    }
+
+    /// Gives each free picker on shift the oldest waiting order of their store. Returns how
+    /// many picks started.
+    pub async fn assign_picks(&self) -> Result<usize, CoreError> {
+        let now = now_ms();
+        let free = sqlx::query(
+            "SELECT k.user_id AS user_id, k.store AS store FROM pickers k WHERE k.on_shift = 1 AND k.deleted_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM picks p WHERE p.picker_id = k.user_id AND p.status = 'picking') ORDER BY k.shift_started_at, k.user_id",
+        )
+        .fetch_all(self.db().pool())
+        .await?;
+        let mut started = 0;
+        for f in &free {
+            let (picker, store) = (text(f, "user_id")?, text(f, "store")?);
+            let next = sqlx::query(
+                "SELECT order_id FROM picks WHERE store = ? AND status = 'queued' AND (pick_after IS NULL OR pick_after <= ?) \
+                 ORDER BY queued_at, order_id LIMIT 1",
+            )
+            .bind(&store)
+            .bind(now)
+            .fetch_optional(self.db().pool())
+            .await?;
+            let Some(next) = next else { continue };
+            let r = sqlx::query(
+                "UPDATE picks SET status = 'picking', picker_id = ?, started_at = COALESCE(started_at, ?), updated_at = ? \
+                 WHERE order_id = ? AND status = 'queued'",
+            )
+            .bind(&picker)
+            .bind(now)
+            .bind(now)
+            .bind(text(&next, "order_id")?)
+            .execute(self.db().pool())
+            .await?;
+            started += r.rows_affected() as usize;
+        }
+        Ok(started)
+    }
+
+    /// Whether a rider may take the order: packed, or at a store without pickers.
+    pub(super) async fn ready_for_pickup(
+        &self,
+        conn: &mut AnyConnection,
+        order_id: &str,
+    ) -> Result<Option<String>, CoreError> {
+        let Some(p) = sqlx::query("SELECT store, status FROM picks WHERE order_id = ?")
+            .bind(order_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let status = text(&p, "status")?;
+        if status == "packed" {
+            return Ok(None);
+        }
+        let picking = sqlx::query("SELECT 1 AS x FROM pickers WHERE store = ? AND deleted_at IS NULL")
+            .bind(text(&p, "store")?)
+            .fetch_optional(conn)
+            .await?
+            .is_some();
+        Ok(picking.then(|| format!("the order is not packed yet (it is {status})")))
+    }
+
+    /// Recomputes every store's load and publishes the ones that changed status or stretch.
+    pub async fn update_loads(&self) -> Result<usize, CoreError> {
+        let now = now_ms();
+        let since = now - WINDOW_MS;
+        let stores: Vec<String> = sqlx::query("SELECT code FROM stores WHERE deleted_at IS NULL")
+            .fetch_all(self.db().pool())
+            .await?
+            .iter()
+            .map(|r| text(r, "code"))
+            .collect::<Result<_, _>>()?;
+        let mut changed = 0;
+        for store in stores {
+            let count = |sql: &'static str, since: Option<i64>| {
+                let store = store.clone();
+                async move {
+                    let mut q = sqlx::query(sql).bind(store);
+                    if let Some(t) = since {
+                        q = q.bind(t);
+                    }
+                    let r = q.fetch_one(self.db().pool()).await?;
+                    Ok::<i64, CoreError>(r.try_get::<i64, _>("n")?)
+                }
+            };
+            let orders = count(
+                "SELECT COUNT(*) AS n FROM deliveries WHERE store = ? AND confirmed_at >= ?",
+                Some(since),
+            )
+            .await?;
+            let pickers = count(
+                "SELECT COUNT(*) AS n FROM pickers WHERE store = ? AND on_shift = 1 AND deleted_at IS NULL",
+                None,
+            )
+            .await?;
+            let riders = count(
+                "SELECT COUNT(*) AS n FROM partners WHERE home_store = ? AND on_shift = 1 AND deleted_at IS NULL AND position_at >= ?",
+                Some(now - self.cfg().offline_after_ms),
+            )
+            .await?;
+            let caps: Vec<i64> = [
+                (pickers > 0).then(|| pickers * self.cfg().picks_per_picker),
+                (riders > 0).then(|| riders * self.cfg().orders_per_rider),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let load = load_of(orders, caps.into_iter().min());
+            let old = sqlx::query("SELECT status, extra_minutes FROM store_load WHERE store = ?")
+                .bind(&store)
+                .fetch_optional(self.db().pool())
+                .await?;
+            let same = match &old {
+                Some(o) => {
+                    text(o, "status")? == load.status && o.try_get::<i64, _>("extra_minutes")? == load.extra_minutes
+                }
+                None => load.status == "open",
+            };
+            let mut tx = self.db().begin().await?;
+            if old.is_some() {
+                sqlx::query(
+                    "UPDATE store_load SET status = ?, orders_window = ?, capacity = ?, extra_minutes = ?, \
+                     changed_at = CASE WHEN status <> ? THEN ? ELSE changed_at END, updated_at = ? WHERE store = ?",
+                )
+                .bind(load.status)
+                .bind(load.orders_window)
+                .bind(load.capacity)
+                .bind(load.extra_minutes)
+                .bind(load.status)
+                .bind(now)
+                .bind(now)
+                .bind(&store)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO store_load (store, status, orders_window, capacity, extra_minutes, changed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&store)
+                .bind(load.status)
+                .bind(load.orders_window)
+                .bind(load.capacity)
+                .bind(load.extra_minutes)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !same {
+                let payload = json!({
+                    "store": store, "status": load.status, "extra_minutes": load.extra_minutes,
+                    "orders_window": load.orders_window, "capacity": load.capacity, "window_minutes": WINDOW_MS / 60_000,
+                });
+                outbox::append(
+                    &mut tx,
+                    &Envelope::new(catalog::DELIVERY_STORE_LOAD, Service::Delivery, &store, &store, payload),
+                )
+                .await?;
+                changed += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    /// `GET /deliveries/stores/{store}/load`: the store's load now.
+    pub async fn load(&self, store: &str) -> Result<Value, CoreError> {
+        let r = sqlx::query("SELECT status, orders_window, capacity, extra_minutes, changed_at, updated_at FROM store_load WHERE store = ?")
+            .bind(store)
+            .fetch_optional(self.db().pool())
+            .await?;
+        Ok(match r {
+            Some(r) => json!({
+                "store": store, "status": text(&r, "status")?, "orders_window": r.try_get::<i64, _>("orders_window")?,
+                "capacity": r.try_get::<i64, _>("capacity")?, "extra_minutes": r.try_get::<i64, _>("extra_minutes")?,
+                "window_minutes": WINDOW_MS / 60_000, "since": ms_to_rfc3339(r.try_get("changed_at")?),
+                "as_of": ms_to_rfc3339(r.try_get("updated_at")?),
+            }),
+            None => {
+                self.known_store(store).await?;
+                json!({"store": store, "status": "open", "orders_window": 0, "capacity": 0, "extra_minutes": 0, "window_minutes": WINDOW_MS / 60_000})
+            }
+        })
+    }
+}
+
+fn not_a_picker() -> CoreError {
+    CoreError::NotFound("picker (an admin registers pickers with PUT /api/v1/deliveries/pickers/{user_id})".into())
+}
+
+/// Creates the pick job of a new order (in the `delivery.orders` transaction).
+pub(super) async fn create_pick(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
+    let p = &env.payload;
+    let id = p["order_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("order_id missing"))?;
+    let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
+    let now = now_ms();
+    let made = sqlx::query(
+        "INSERT INTO picks (order_id, store, status, substitution, created_at, updated_at) \
+         SELECT ?, ?, 'awaiting', ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM picks WHERE order_id = ?)",
+    )
+    .bind(id)
+    .bind(store)
+    .bind(p["substitution"].as_str().unwrap_or("substitute"))
+    .bind(now)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if made.rows_affected() == 0 {
+        return Ok(());
+    }
+    for l in p["lines"].as_array().into_iter().flatten() {
+        let sku = l["sku"].as_str().ok_or_else(|| anyhow::anyhow!("line sku missing"))?;
+        sqlx::query(
+            "INSERT INTO pick_lines (order_id, sku, quantity, unit_price_paise, outcome, refund_paise, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?)",
+        )
+        .bind(id)
+        .bind(sku)
+        .bind(l["quantity"].as_i64().unwrap_or(0))
+        .bind(l["unit_price_paise"].as_i64().unwrap_or(0))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `delivery.catalogue`: what substitutions choose from — products (price, category, brand,
+/// active) and the units each store has.
+pub struct CatalogueReplica;
+
+impl Handler for CatalogueReplica {
+    fn name(&self) -> &'static str {
+        "delivery.catalogue"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[
+            (catalog::PRODUCT_CREATED, 1),
+            (catalog::PRODUCT_UPDATED, 1),
+            (catalog::PRODUCT_DELETED, 1),
+            (catalog::INVENTORY_UPDATED, 1),
+        ]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            if env.event_type == catalog::INVENTORY_UPDATED {
+                let p = &env.payload;
+                let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
+                let sku = p["sku"].as_str().ok_or_else(|| anyhow::anyhow!("sku missing"))?;
+                let available = p["available"]
+                    .as_i64()
+                    .ok_or_else(|| anyhow::anyhow!("available missing"))?;
+                let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(0);
+                let r = sqlx::query(
+                    "UPDATE f_stock SET available = ?, seen_ms = ? WHERE store = ? AND sku = ? AND seen_ms <= ?",
+                )
+                .bind(available)
+                .bind(at)
+                .bind(store)
+                .bind(sku)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+                if r.rows_affected() == 0 {
+                    sqlx::query(
+                        "INSERT INTO f_stock (store, sku, available, seen_ms) SELECT ?, ?, ?, ? \
+                         WHERE NOT EXISTS (SELECT 1 FROM f_stock WHERE store = ? AND sku = ?)",
+                    )
+                    .bind(store)
+                    .bind(sku)
+                    .bind(available)
+                    .bind(at)
+                    .bind(store)
+                    .bind(sku)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                return Ok(());
+            }
+            let p = &env.payload["product"];
+            let s = |k: &str| p[k].as_str().ok_or_else(|| anyhow::anyhow!("product {k} missing"));
+            let sku = s("sku")?;
+            let version = p["version"].as_i64().unwrap_or(0);
+            let active = p["active"].as_bool().unwrap_or(false)
+                && p["deleted_at"].is_null()
+                && env.event_type != catalog::PRODUCT_DELETED;
+            let stored: Option<i64> = sqlx::query("SELECT version FROM f_products WHERE sku = ?")
+                .bind(sku)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get("version"))
+                .transpose()?;
+            if stored.is_some_and(|v| v > version) {
+                return Ok(()); // an older event arriving late
+            }
+            sqlx::query("DELETE FROM f_products WHERE sku = ?")
+                .bind(sku)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "INSERT INTO f_products (sku, name, brand, category_id, price_paise, active, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(sku)
+            .bind(s("name")?)
+            .bind(p["brand"].as_str().unwrap_or(""))
+            .bind(s("category_id")?)
+            .bind(p["price_paise"].as_i64().ok_or_else(|| anyhow::anyhow!("price_paise missing"))?)
+            .bind(i64::from(active))
+            .bind(version)
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM f_products").execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM f_stock").execute(&mut *conn).await?;
+            Ok(())
+        })
+    }
+}
+
+/// A store's load as a replica keeps it: `(status, extra_minutes)`; open when unknown.
+pub async fn store_load(conn: &mut AnyConnection, store: &str) -> Result<(String, i64), sqlx::Error> {
+    Ok(
+        match sqlx::query("SELECT status, extra_minutes FROM store_load WHERE store = ?")
+            .bind(store)
+            .fetch_optional(conn)
+            .await?
+        {
+            Some(r) => (text(&r, "status")?, r.try_get("extra_minutes")?),
+            None => ("open".to_owned(), 0),
+        },
+    )
+}
+
+/// What shoppers are told about a store's load (`None` when it is open).
+pub fn load_message(store_name: &str, status: &str, extra_minutes: i64) -> Option<String> {
+    match status {
+        "busy" => Some(format!(
+            "{store_name} is very busy: deliveries take about {extra_minutes} minutes longer than usual"
+        )),
+        "paused" => Some(format!(
+            "{store_name} is not taking new orders for a few minutes: every picker and rider is busy; try again shortly"
+        )),
+        _ => None,
+    }
+}
+
+/// `<svc>.load`: a replica of the stores' load (`delivery.store.load`), for the location
+/// service's serviceability and the catalogue. The newest report wins.
+pub struct LoadReplica(pub &'static str);
+
+impl Handler for LoadReplica {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[(catalog::DELIVERY_STORE_LOAD, 1)]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let p = &env.payload;
+            let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
+            let status = p["status"].as_str().ok_or_else(|| anyhow::anyhow!("status missing"))?;
+            let extra = p["extra_minutes"].as_i64().unwrap_or(0);
+            let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(0);
+            let r = sqlx::query(
+                "UPDATE store_load SET status = ?, extra_minutes = ?, seen_ms = ? WHERE store = ? AND seen_ms <= ?",
+            )
+            .bind(status)
+            .bind(extra)
+            .bind(at)
+            .bind(store)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            if r.rows_affected() == 0 {
+                sqlx::query(
+                    "INSERT INTO store_load (store, status, extra_minutes, seen_ms) SELECT ?, ?, ?, ? \
+                     WHERE NOT EXISTS (SELECT 1 FROM store_load WHERE store = ?)",
+                )
+                .bind(store)
+                .bind(status)
+                .bind(extra)
+                .bind(at)
+                .bind(store)
+                .execute(conn)
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM store_load").execute(conn).await?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_cap_the_promise_stretches_then_the_store_pauses() {
+        assert_eq!(load_of(50, None).status, "open", "nobody on shift: not capped");
+        assert_eq!(load_of(9, Some(10)).status, "open");
+        let busy = load_of(10, Some(10));
+        assert_eq!((busy.status, busy.extra_minutes), ("busy", 1));
+        let busier = load_of(14, Some(10));
+        assert_eq!((busier.status, busier.extra_minutes), ("busy", 3));
+        assert_eq!(load_of(15, Some(10)).status, "paused");
+        assert_eq!(load_of(2, Some(1)).status, "paused");
+        assert_eq!(load_of(1, Some(1)).extra_minutes, 5);
+    }
+}
