@@ -107,6 +107,17 @@ pub fn plan(env: &Envelope) -> Option<Plan> {
         )),
         catalog::PAYMENT_REFUNDED => {
             let amount = env.payload["refund_paise"].as_i64().unwrap_or(0);
+            if env.payload["cash_due_lowered"] == true {
+                return Some(p(
+                    "transactional",
+                    format!("{} less to pay for order {order}", rupees(amount)),
+                    format!(
+                        "Your order {order} changed: {} less to pay on delivery. Your delivery partner will ask for {}.",
+                        rupees(amount),
+                        rupees(env.payload["amount_paise"].as_i64().unwrap_or(0))
+                    ),
+                ));
+            }
             Some(p(
                 "transactional",
                 format!("Refund of {} issued", rupees(amount)),

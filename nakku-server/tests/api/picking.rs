@@ -382,3 +382,106 @@ async fn past_its_capacity_a_store_promises_later_then_stops_taking_orders_until
     .await;
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cash_order_refunded_at_picking_collects_less_at_the_door() {
+    use crate::delivery::{order_status, rider};
+    use crate::orders::{add, place, settled, shop, shopper, topology};
+    let Some(app) = topology(Backend::Sqlite, &[]).await else {
+        return;
+    };
+    let admin = shop(&app, &[("MILK", 3_000, 10), ("TONED", 2_800, 5), ("EGGS", 6_000, 10)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    let rider_token = rider(&app, &admin, 51, 12.975, 77.60).await;
+    assert_eq!(add(&app, &token, "MILK", 2).await.status(), 200);
+    assert_eq!(add(&app, &token, "EGGS", 1).await.status(), 200);
+    let b = json!({"address_id": address, "payment_method": "cod", "substitution": "refund"});
+    let r = place(&app, &token, "cod-pick", &b).await;
+    assert_eq!(r.status(), 201);
+    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let total = settled(&app, &token, &id).await["total_paise"].as_i64().unwrap();
+
+    let picker_token = picker(&app, &admin, 61).await;
+    app.eventually(30, || async {
+        let mine = body(app.get_as("/deliveries/pickers/me/picks", &picker_token).await).await["data"]["items"].clone();
+        (mine[0]["order_id"] == id.as_str()).then_some(())
+    })
+    .await;
+    // The shopper wants refunds, not substitutes.
+    let r = record(
+        &app,
+        &picker_token,
+        &id,
+        "MILK",
+        json!({"picked": 1, "substitute_sku": "TONED"}),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        record(&app, &picker_token, &id, "MILK", json!({"picked": 1}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        record(&app, &picker_token, &id, "EGGS", json!({"picked": 1}))
+            .await
+            .status(),
+        200
+    );
+    let r = app
+        .post_as(&format!("/deliveries/picks/{id}/pack"), &picker_token, &json!({}))
+        .await;
+    assert_eq!(body(r).await["data"]["refund_paise"], 3_000);
+
+    // 30 rupees less to collect; nothing refunded (nothing was paid).
+    app.eventually(30, || async {
+        let o = body(app.get_as(format!("/orders/{id}"), &token).await).await["data"].clone();
+        (o["picking"]["applied_at"].is_string() && o["saga"]["state"] == "done").then_some(())
+    })
+    .await;
+    let o = body(app.get_as(format!("/orders/{id}"), &token).await).await["data"].clone();
+    assert_eq!(
+        (o["total_paise"].as_i64().unwrap(), &o["refunded_paise"]),
+        (total - 3_000, &json!(0)),
+        "{o}"
+    );
+    let p = body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"].clone();
+    assert_eq!(
+        (p["amount_paise"].as_i64().unwrap(), &p["status"]),
+        (total - 3_000, &json!("cod_pending")),
+        "{p}"
+    );
+
+    app.eventually(30, || async {
+        let d = body(app.get_as(format!("/deliveries/{id}"), &token).await).await["data"].clone();
+        (d["status"] == "assigned").then_some(())
+    })
+    .await;
+    for step in ["pickup", "start"] {
+        assert_eq!(
+            app.post_as(&format!("/deliveries/{id}/{step}"), &rider_token, &json!({}))
+                .await
+                .status(),
+            200
+        );
+    }
+    let otp = body(app.get_as(format!("/deliveries/{id}"), &token).await).await["data"]["otp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.post_as(&format!("/deliveries/{id}/deliver"), &rider_token, &json!({"otp": otp}))
+            .await
+            .status(),
+        200
+    );
+    order_status(&app, &token, &id, "delivered").await;
+    let p = app
+        .eventually(30, || async {
+            let p = body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"].clone();
+            (p["status"] == "captured").then_some(p)
+        })
+        .await;
+    assert_eq!(p["captured_paise"].as_i64().unwrap(), total - 3_000, "{p}");
+}
