@@ -68,7 +68,18 @@ pub struct Settings {
     pub host: IpAddr,
     pub ports: BTreeMap<Service, u16>,
     /// Where the gateway finds a service that does not run in this process (`NAKKU_<SVC>_URL`).
+    /// Several instances: base URLs separated by commas (the gateway balances over them;
+    /// service-to-service calls use the first).
     pub upstream_urls: BTreeMap<Service, String>,
+    /// Gateway: requests per minute per caller (0 = off) for sign-in, writes and reads.
+    pub rate_limit_auth_per_minute: u32,
+    pub rate_limit_write_per_minute: u32,
+    pub rate_limit_read_per_minute: u32,
+    /// Gateway circuit breaker: consecutive failures that open it, seconds it stays open.
+    pub breaker_failures: u32,
+    pub breaker_open_secs: u64,
+    /// Gateway CORS: allowed origins, comma-separated, `*` for any, empty for none.
+    pub cors_origins: String,
     pub jwt_secret: Option<Secret>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
@@ -160,6 +171,12 @@ impl Default for Settings {
             host: IpAddr::from([127, 0, 0, 1]),
             ports: Service::ALL.into_iter().map(|s| (s, s.default_port())).collect(),
             upstream_urls: BTreeMap::new(),
+            rate_limit_auth_per_minute: 30,
+            rate_limit_write_per_minute: 300,
+            rate_limit_read_per_minute: 1200,
+            breaker_failures: 5,
+            breaker_open_secs: 10,
+            cors_origins: "*".to_owned(),
             jwt_secret: None,
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
@@ -321,6 +338,36 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "prep_minutes",
             &d.prep_minutes.to_string(),
             "minutes to pick and pack an order, added to every ETA",
+        ),
+        doc(
+            "rate_limit_auth_per_minute",
+            &d.rate_limit_auth_per_minute.to_string(),
+            "gateway: register/login/refresh requests per minute per IP (0 = off)",
+        ),
+        doc(
+            "rate_limit_write_per_minute",
+            &d.rate_limit_write_per_minute.to_string(),
+            "gateway: writes per minute per user (or IP when anonymous; 0 = off)",
+        ),
+        doc(
+            "rate_limit_read_per_minute",
+            &d.rate_limit_read_per_minute.to_string(),
+            "gateway: reads per minute per user (or IP when anonymous; 0 = off)",
+        ),
+        doc(
+            "breaker_failures",
+            &d.breaker_failures.to_string(),
+            "gateway: consecutive failures of an upstream instance that open its circuit",
+        ),
+        doc(
+            "breaker_open_secs",
+            &d.breaker_open_secs.to_string(),
+            "gateway: seconds an open circuit refuses before a trial request",
+        ),
+        doc(
+            "cors_origins",
+            &d.cors_origins,
+            "gateway: origins allowed by CORS, comma-separated; `*` any, empty none",
         ),
         doc(
             "slot_minutes",
@@ -700,6 +747,44 @@ impl Settings {
         parse_num(&mut raw, "notify_max_attempts", 1, 100, &mut s.notify_max_attempts)?;
         parse_num(
             &mut raw,
+            "rate_limit_auth_per_minute",
+            0,
+            1_000_000,
+            &mut s.rate_limit_auth_per_minute,
+        )?;
+        parse_num(
+            &mut raw,
+            "rate_limit_write_per_minute",
+            0,
+            1_000_000,
+            &mut s.rate_limit_write_per_minute,
+        )?;
+        parse_num(
+            &mut raw,
+            "rate_limit_read_per_minute",
+            0,
+            1_000_000,
+            &mut s.rate_limit_read_per_minute,
+        )?;
+        parse_num(&mut raw, "breaker_failures", 1, 1_000, &mut s.breaker_failures)?;
+        parse_num(&mut raw, "breaker_open_secs", 1, 3_600, &mut s.breaker_open_secs)?;
+        if let Some(r) = raw.remove("cors_origins") {
+            let ok = r.value.trim().is_empty()
+                || r.value.trim() == "*"
+                || r.value
+                    .split(',')
+                    .map(str::trim)
+                    .all(|o| o.starts_with("http://") || o.starts_with("https://"));
+            if !ok {
+                return Err(bad(
+                    &r,
+                    "`*`, empty, or origins like https://admin.example.com separated by commas",
+                ));
+            }
+            s.cors_origins = r.value.trim().to_owned();
+        }
+        parse_num(
+            &mut raw,
             "saga_step_timeout_secs",
             1,
             3600,
@@ -715,14 +800,34 @@ impl Settings {
                 s.service_database_urls.insert(svc, Secret(r.value));
             }
             if let Some(r) = raw.remove(&format!("{n}_url")) {
-                let v = r.value.trim_end_matches('/');
-                if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 10 {
-                    return Err(bad(&r, "an http:// or https:// base URL"));
+                let mut urls = Vec::new();
+                for part in r.value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let v = part.trim_end_matches('/');
+                    if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 10 {
+                        return Err(bad(&r, "http:// or https:// base URLs, separated by commas"));
+                    }
+                    urls.push(v.to_owned());
                 }
-                s.upstream_urls.insert(svc, v.to_owned());
+                if urls.is_empty() {
+                    return Err(bad(&r, "http:// or https:// base URLs, separated by commas"));
+                }
+                s.upstream_urls.insert(svc, urls.join(","));
             }
         }
         Ok(s)
+    }
+
+    /// The base URLs configured for a service (`NAKKU_<SVC>_URL`, comma-separated).
+    pub fn upstream_list(&self, svc: Service) -> Vec<String> {
+        self.upstream_urls
+            .get(&svc)
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// The first base URL of a service, for service-to-service calls.
+    pub fn upstream_first(&self, svc: Service) -> Option<String> {
+        self.upstream_list(svc).into_iter().next()
     }
 
     /// The database URL of a service: its own override, else `database_url` plus

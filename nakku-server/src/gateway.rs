@@ -1,25 +1,38 @@
-//! The gateway (port 8080): routes `/api/v1/...` to the owning service, checks bearer
-//! tokens before forwarding, and carries the request id across. Rate limiting, circuit
-//! breaking and load balancing arrive with the gateway issue.
+//! The gateway (port 8080), the only door clients use. For each `/api/v1/...` request:
+//!
+//! 1. the route table ([`nakku_core::gateway::ROUTES`]) names the owning service and who
+//!    may call (404 / 405 with `Allow` otherwise);
+//! 2. the bearer token is verified once here and the route's role rule applied (401 / 403);
+//!    the verified identity goes on as `X-Nakku-User-Id` / `X-Nakku-User-Role`, and those
+//!    headers are always stripped from what clients send, so they cannot be forged;
+//! 3. the caller's rate limit is taken ([`crate::ratelimit`]; 429 with `Retry-After` and
+//!    `X-RateLimit-*` headers);
+//! 4. the request goes to an instance of the service ([`crate::upstream`]: least in flight,
+//!    health-checked, a circuit breaker each, retries of idempotent requests within a
+//!    budget, a timeout per route);
+//! 5. the answer comes back with hop-by-hop headers dropped, and an upstream error that is
+//!    not in the standard envelope (an HTML page, a reset connection) replaced by one.
 
-use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, StatusCode};
-use axum::response::Response;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use nakku_core::auth::JwtKeys;
-use nakku_core::service::Service;
+use nakku_core::gateway::{Access, Miss};
 
 use crate::error::ApiError;
 use crate::extract::verify_bearer;
+use crate::ratelimit::{Class, Limiter};
+use crate::upstream::{NoInstance, Pool};
 
 #[derive(Clone)]
 pub struct GatewayState {
-    /// Base URL of every service the gateway can reach.
-    pub upstreams: Arc<BTreeMap<Service, String>>,
+    pub pool: Arc<Pool>,
     pub jwt: JwtKeys,
     pub client: reqwest::Client,
     /// For event streams (`.../stream`): no overall timeout, the stream lasts.
@@ -27,6 +40,9 @@ pub struct GatewayState {
     pub body_limit: usize,
     /// Larger limit for `POST /api/v1/products/import`.
     pub import_body_limit: usize,
+    /// How long an upstream has to answer (event streams: as long as they last).
+    pub timeout: Duration,
+    pub limiter: Arc<Limiter>,
 }
 
 pub fn router(state: GatewayState) -> Router {
@@ -45,33 +61,87 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// The identity the gateway verified, as services receive it.
+pub const USER_ID: &str = "x-nakku-user-id";
+pub const USER_ROLE: &str = "x-nakku-user-role";
+
 fn forwardable(name: &HeaderName) -> bool {
-    !HOP_BY_HOP.contains(&name.as_str()) && name != header::HOST && name != header::CONTENT_LENGTH
+    !HOP_BY_HOP.contains(&name.as_str())
+        && name != header::HOST
+        && name != header::CONTENT_LENGTH
+        // Internal headers are the gateway's to set, never a client's.
+        && !name.as_str().starts_with("x-nakku-")
 }
 
-async fn proxy(State(st): State<GatewayState>, req: Request) -> Result<Response, ApiError> {
+/// Requests that may be sent twice without doing twice.
+fn retryable(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+    ) || headers.contains_key("idempotency-key")
+}
+
+fn limit_headers(h: &mut HeaderMap, d: &crate::ratelimit::Decision) {
+    h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+}
+
+async fn proxy(
+    State(st): State<GatewayState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let path = req.uri().path().to_owned();
-    let route = nakku_core::gateway::route(req.method().as_str(), &path).ok_or_else(|| ApiError::not_found("route"))?;
-    if !route.public {
-        let claims = verify_bearer(req.headers().get(header::AUTHORIZATION), &st.jwt)?;
-        tracing::Span::current().record("user_id", claims.sub.as_str());
-    }
-    let base = st.upstreams.get(&route.service).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the {} service is not available in this deployment", route.service),
-        )
-    })?;
-    let url = match req.uri().query() {
-        Some(q) => format!("{base}{path}?{q}"),
-        None => format!("{base}{path}"),
+    let route = match nakku_core::gateway::resolve(req.method().as_str(), &path) {
+        Ok(r) => r,
+        Err(Miss::NotFound) => return Err(ApiError::not_found("route")),
+        Err(Miss::Method(allowed)) => {
+            let e = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed here; use {}", req.method(), allowed.join(", ")),
+            );
+            let mut resp = e.into_response();
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+            return Ok(resp);
+        }
     };
-    let (parts, body) = req.into_parts();
-    let limit = if path.ends_with("/products/import") {
-        st.import_body_limit
+    let access = route.endpoint.access;
+    let claims = if access == Access::Public {
+        None
     } else {
-        st.body_limit
+        let c = verify_bearer(req.headers().get(header::AUTHORIZATION), &st.jwt)?;
+        tracing::Span::current().record("user_id", c.sub.as_str());
+        if !access.allows(Some(c.role)) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{} role required", access.name()),
+            ));
+        }
+        Some(c)
     };
+    let class = Class::of(req.method().as_str(), route.endpoint.path);
+    let caller = match (&claims, class) {
+        (Some(c), Class::Read | Class::Write) => format!("u:{}", c.sub),
+        _ => format!("ip:{}", peer.ip()),
+    };
+    let decision = st.limiter.check(class, &caller).await;
+    if let Some(d) = decision.filter(|d| !d.allowed) {
+        metrics::counter!("nakku_rate_limited_total", "class" => format!("{class:?}").to_lowercase()).increment(1);
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many requests; try again in {} s", d.retry_after_secs),
+        );
+        e.extra = Some(serde_json::json!({"retry_after_secs": d.retry_after_secs}));
+        let mut resp = e.into_response();
+        limit_headers(resp.headers_mut(), &d);
+        return Ok(resp);
+    }
+
+    let (parts, body) = req.into_parts();
+    let import = route.endpoint.path == "products/import";
+    let limit = if import { st.import_body_limit } else { st.body_limit };
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"))?;
@@ -79,28 +149,109 @@ async fn proxy(State(st): State<GatewayState>, req: Request) -> Result<Response,
     for (k, v) in parts.headers.iter().filter(|(k, _)| forwardable(k)) {
         headers.append(k.clone(), v.clone());
     }
+    if let Some(c) = &claims {
+        if let Ok(v) = HeaderValue::from_str(&c.sub) {
+            headers.insert(USER_ID, v);
+        }
+        headers.insert(USER_ROLE, HeaderValue::from_static(c.role.as_str()));
+    }
     let streaming = path.ends_with("/stream");
     let client = if streaming { &st.stream_client } else { &st.client };
-    let upstream = client
-        .request(parts.method, &url)
-        .headers(headers)
-        .body(bytes)
-        .send()
-        .await
-        .map_err(|e| {
-            let (status, what) = if e.is_timeout() {
-                (StatusCode::GATEWAY_TIMEOUT, "did not answer in time")
-            } else {
-                (StatusCode::BAD_GATEWAY, "is unreachable")
-            };
-            tracing::warn!(service = %route.service, error = %e, "upstream request failed");
-            ApiError::new(status, format!("the {} service {what}", route.service))
-        })?;
+    let timeout = st.timeout;
+    let may_retry = retryable(&parts.method, &parts.headers);
+    let target = |base: &str| match parts.uri.query() {
+        Some(q) => format!("{base}{path}?{q}"),
+        None => format!("{base}{path}"),
+    };
+    let svc = route.service;
+    st.pool.earn();
+    let mut tried: Vec<String> = Vec::new();
+    let mut last: Option<ApiError> = None;
+    let upstream = loop {
+        let lease = match st.pool.pick(svc, &tried) {
+            Ok(l) => l,
+            // Every instance tried (or the rest refuse): the last failure is the answer.
+            Err(_) if last.is_some() => return Err(last.unwrap_or_else(|| ApiError::internal("no error kept"))),
+            Err(NoInstance::Unknown) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the {svc} service is not available in this deployment"),
+                ))
+            }
+            Err(NoInstance::Open) => {
+                metrics::counter!("nakku_gateway_fast_failures_total", "service" => svc.name()).increment(1);
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the {svc} service is failing; requests to it are paused for a few seconds"),
+                );
+                e.extra = Some(serde_json::json!({"retry_after_secs": st.pool.config().open_for.as_secs().max(1)}));
+                return Err(e);
+            }
+        };
+        let url = target(&lease.instance.base_url);
+        let mut rb = client
+            .request(parts.method.clone(), &url)
+            .headers(headers.clone())
+            .body(bytes.clone());
+        if !streaming {
+            rb = rb.timeout(timeout);
+        }
+        let base = lease.instance.base_url.clone();
+        let others = st.pool.instances(svc).len() > tried.len() + 1;
+        match rb.send().await {
+            Ok(r) => {
+                let code = r.status().as_u16();
+                // A 503 is the service's own answer (a dependency down, load shed), not a
+                // sick instance; other 5xx count against the instance.
+                match code {
+                    503 => lease.neutral(),
+                    500..=599 => lease.failed(),
+                    _ => lease.succeeded(),
+                }
+                if matches!(code, 502..=504) && may_retry && others && st.pool.spend_retry() {
+                    tracing::warn!(service = %svc, upstream = %base, status = code, "retrying on another instance");
+                    metrics::counter!("nakku_gateway_retries_total", "service" => svc.name()).increment(1);
+                    tried.push(base);
+                    continue;
+                }
+                break r;
+            }
+            Err(e) => {
+                lease.failed();
+                tracing::warn!(service = %svc, upstream = %base, error = %e, "upstream request failed");
+                let err = if e.is_timeout() {
+                    ApiError::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!("the {svc} service did not answer in time"),
+                    )
+                } else {
+                    ApiError::new(StatusCode::BAD_GATEWAY, format!("the {svc} service is unreachable"))
+                };
+                tried.push(base);
+                if may_retry && tried.len() < 3 && st.pool.spend_retry() {
+                    metrics::counter!("nakku_gateway_retries_total", "service" => svc.name()).increment(1);
+                    last = Some(err);
+                    continue;
+                }
+                return Err(err);
+            }
+        }
+    };
     let status = upstream.status();
-    let mut builder = Response::builder().status(status);
+    let mut builder = Response::builder().status(status.as_u16());
     for (k, v) in upstream.headers().iter().filter(|(k, _)| forwardable(k)) {
-        builder = builder.header(k, v);
+        builder = builder.header(k.as_str(), v.as_bytes());
     }
+    if let Some(h) = builder.headers_mut() {
+        if let Some(d) = &decision {
+            limit_headers(h, d);
+        }
+    }
+    let is_json = upstream
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
     if streaming && status.is_success() {
         return builder
             .body(Body::from_stream(upstream.bytes_stream()))
@@ -109,8 +260,19 @@ async fn proxy(State(st): State<GatewayState>, req: Request) -> Result<Response,
     let body = upstream.bytes().await.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
-            format!("the {} service broke off its answer: {e}", route.service),
+            format!("the {svc} service broke off its answer: {e}"),
         )
     })?;
+    if status.as_u16() >= 400 && !is_json {
+        // Never pass on an upstream's raw error page: the standard envelope instead.
+        let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        return Err(ApiError::new(
+            code,
+            format!(
+                "the {svc} service failed ({}) without details",
+                code.canonical_reason().unwrap_or("error")
+            ),
+        ));
+    }
     builder.body(Body::from(body)).map_err(ApiError::internal)
 }

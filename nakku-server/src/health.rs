@@ -20,10 +20,13 @@ use crate::error::{ok, ApiError};
 pub enum Check {
     /// The service's own database (a `SELECT 1` round trip).
     Database(Db),
-    /// Another service, by its `/health` (used by the gateway).
+    /// A service behind the gateway: its instances as the gateway's health checks and
+    /// circuit breakers see them. Reported, never failing the gateway's own health: a
+    /// service down makes the gateway degraded, not down.
     Upstream {
         name: String,
-        base_url: String,
+        svc: nakku_core::service::Service,
+        pool: Arc<crate::upstream::Pool>,
         client: reqwest::Client,
     },
     /// The event bus (embedded log or Kafka brokers).
@@ -52,17 +55,18 @@ impl Check {
         let fut = async {
             match self {
                 Check::Database(db) => db.ping().await.map(|_| json!({})).map_err(|e| format!("{e:#}")),
-                Check::Upstream { base_url, client, .. } => {
-                    let r = client
-                        .get(format!("{base_url}/health"))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if r.status().is_success() {
-                        Ok(json!({}))
-                    } else {
-                        Err(format!("reports {}", r.status()))
-                    }
+                Check::Upstream { svc, pool, client, .. } => {
+                    pool.probe(*svc, client).await;
+                    let cfg = *pool.config();
+                    let list = pool.instances(*svc);
+                    let up = list
+                        .iter()
+                        .any(|i| i.healthy() && i.state(&cfg) != crate::upstream::State::Open);
+                    let instances: Vec<Value> = list
+                        .iter()
+                        .map(|i| json!({"url": i.base_url, "healthy": i.healthy(), "circuit": i.state(&cfg).name(), "in_flight": i.in_flight()}))
+                        .collect();
+                    Ok(json!({"status": if up { "up" } else { "down" }, "instances": instances}))
                 }
                 Check::Bus(bus) => bus
                     .ping()
@@ -134,10 +138,17 @@ async fn health(State(st): State<HealthState>) -> Result<Response, ApiError> {
         };
         checks.insert(name, v);
     }
+    // Reported dependencies that are down (the gateway's services) degrade, not fail.
+    let degraded: Vec<String> = checks
+        .iter()
+        .filter(|(_, v)| v["status"] == "down")
+        .map(|(k, _)| k.clone())
+        .collect();
     if down.is_empty() {
         Ok(ok(
             StatusCode::OK,
-            json!({"status": "ok", "service": st.service, "checks": Value::Object(checks)}),
+            json!({"status": if degraded.is_empty() { "ok" } else { "degraded" }, "degraded": degraded,
+                   "service": st.service, "checks": Value::Object(checks)}),
         ))
     } else {
         tracing::warn!(down = ?down, "health check failed");

@@ -18,8 +18,10 @@ pub mod notification;
 pub mod order;
 pub mod payment;
 pub mod product;
+pub mod ratelimit;
 pub mod startup;
 pub mod telemetry;
+pub mod upstream;
 pub mod user;
 
 pub use startup::{open_database, resolve_jwt_secret, Application};

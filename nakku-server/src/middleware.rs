@@ -100,6 +100,33 @@ pub fn stack(router: Router, service: &'static str, limits: Limits) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_limit))
 }
 
+/// CORS for the gateway: `*` (any origin; bearer tokens, no cookies), a list of origins,
+/// or none (empty). Preflights are answered here, never forwarded.
+pub fn cors(origins: &str) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    let base = CorsLayer::new()
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers([
+            axum::http::HeaderName::from_static("x-request-id"),
+            axum::http::HeaderName::from_static("x-ratelimit-limit"),
+            axum::http::HeaderName::from_static("x-ratelimit-remaining"),
+            axum::http::header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600));
+    match origins.trim() {
+        "" => CorsLayer::new(),
+        "*" => base.allow_origin(Any),
+        list => {
+            let allowed: Vec<axum::http::HeaderValue> = list
+                .split(',')
+                .filter_map(|o| axum::http::HeaderValue::from_str(o.trim()).ok())
+                .collect();
+            base.allow_origin(AllowOrigin::list(allowed))
+        }
+    }
+}
+
 /// Errors produced below the handlers (unknown route, wrong method, timeout, body limit)
 /// come back with empty or plain-text bodies; give them the standard envelope.
 async fn envelope_errors(req: Request, next: Next) -> Response {
@@ -133,22 +160,15 @@ async fn envelope_errors(req: Request, next: Next) -> Response {
 
 /// The route template of a request (`/api/v1/users/me/addresses/{id}`), for metrics labels;
 /// unmatched paths collapse into one label so they cannot blow up cardinality.
-/// The gateway has no route templates of its own, so its requests are labelled by the
-/// owning service's prefix (`/api/v1/users/*`).
+/// The gateway has no axum routes of its own; its requests are labelled by the endpoint
+/// of its route table (`/api/v1/orders/{id}`).
 pub fn route_label(req: &Request) -> String {
     if let Some(p) = req.extensions().get::<MatchedPath>() {
         return p.as_str().to_owned();
     }
     let path = req.uri().path();
     match nakku_core::gateway::route(req.method().as_str(), path) {
-        Some(_) => {
-            let prefix = path
-                .trim_start_matches("/api/v1/")
-                .split('/')
-                .next()
-                .unwrap_or_default();
-            format!("/api/v1/{prefix}/*")
-        }
+        Some(r) => format!("/api/v1/{}", r.endpoint.path),
         None => "unmatched".to_owned(),
     }
 }

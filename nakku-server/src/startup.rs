@@ -116,7 +116,7 @@ impl Application {
         let mut carts: Option<Arc<nakku_core::cart::CartService>> = None;
         let mut couriers: Option<Arc<nakku_core::delivery::DeliveryService>> = None;
         let peer = |target: Service, caller: &'static str| -> anyhow::Result<crate::clients::HttpPeer> {
-            let url = settings.upstream_urls.get(&target).with_context(|| {
+            let url = settings.upstream_first(target).with_context(|| {
                 format!(
                     "the {caller} service needs the {target} service: run both in one process or set NAKKU_{}_URL",
                     target.env_name()
@@ -155,7 +155,7 @@ impl Application {
                     let mut user = UserService::new(db.clone(), jwt.clone(), cfg)?;
                     if let Some(l) = &location {
                         user = user.with_address_checker(l.clone());
-                    } else if let Some(url) = settings.upstream_urls.get(&Service::Location) {
+                    } else if let Some(url) = settings.upstream_first(Service::Location) {
                         let client = reqwest::Client::builder()
                             .timeout(Duration::from_secs(3))
                             .build()
@@ -309,20 +309,36 @@ impl Application {
             app.dbs.insert(svc, db);
         }
         if wanted.contains(&Service::Gateway) {
-            let mut upstreams: BTreeMap<Service, String> = settings.upstream_urls.clone();
+            // Each service's instances: those in this process, else the configured URLs.
+            let mut upstreams: BTreeMap<Service, Vec<String>> = Service::IMPLEMENTED
+                .iter()
+                .filter(|s| **s != Service::Gateway)
+                .map(|s| (*s, settings.upstream_list(*s)))
+                .filter(|(_, urls)| !urls.is_empty())
+                .collect();
             for (svc, addr) in &app.addrs {
-                upstreams.insert(*svc, format!("http://{addr}"));
+                if *svc != Service::Gateway {
+                    upstreams.insert(*svc, vec![format!("http://{addr}")]);
+                }
             }
             let client = reqwest::Client::builder()
                 .timeout(limits.timeout)
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build()
                 .context("building the gateway's HTTP client")?;
-            let checks = upstreams
-                .iter()
-                .map(|(svc, url)| Check::Upstream {
+            let breaker = crate::upstream::BreakerConfig {
+                failures: settings.breaker_failures,
+                open_for: Duration::from_secs(settings.breaker_open_secs),
+                ..Default::default()
+            };
+            let pool = Arc::new(crate::upstream::Pool::new(&upstreams, breaker));
+            pool.spawn_health_checks(client.clone(), Duration::from_secs(2));
+            let checks = pool
+                .services()
+                .map(|(svc, _)| Check::Upstream {
                     name: svc.name().to_owned(),
-                    base_url: url.clone(),
+                    svc: *svc,
+                    pool: pool.clone(),
                     client: client.clone(),
                 })
                 .collect();
@@ -330,15 +346,34 @@ impl Application {
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .context("building the gateway's streaming HTTP client")?;
+            let rate = crate::ratelimit::Limits {
+                auth: settings.rate_limit_auth_per_minute,
+                write: settings.rate_limit_write_per_minute,
+                read: settings.rate_limit_read_per_minute,
+            };
+            let limiter = match &settings.redis_url {
+                Some(url) => crate::ratelimit::Limiter::shared(rate, url.expose(), &settings.event_topic_prefix)
+                    .await
+                    .context("rate limits in Redis")?,
+                None => crate::ratelimit::Limiter::local(rate),
+            };
+            let limiter = Arc::new(limiter);
+            limiter.spawn_upkeep();
+            tracing::info!(store = limiter.kind(), ?rate, "gateway rate limits");
             let state = crate::gateway::GatewayState {
-                upstreams: Arc::new(upstreams),
+                pool,
                 jwt: jwt.clone(),
                 client,
                 stream_client,
                 body_limit: limits.body_limit,
                 import_body_limit: settings.import_max_bytes.max(limits.body_limit),
+                timeout: limits.timeout,
+                limiter,
             };
-            let router = crate::health::router("gateway", checks).merge(crate::gateway::router(state));
+            let router = crate::health::router("gateway", checks)
+                .merge(crate::gateway::router(state))
+                .layer(crate::middleware::cors(&settings.cors_origins))
+                .layer(tower_http::compression::CompressionLayer::new());
             app.bind(settings, Service::Gateway, stack(router, "gateway", limits))
                 .await?;
         }

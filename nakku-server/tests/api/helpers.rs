@@ -125,6 +125,13 @@ impl TestApp {
         }
         env.insert("NAKKU_BODY_LIMIT_BYTES".to_owned(), "65536".to_owned());
         env.insert("NAKKU_SHUTDOWN_GRACE_SECS".to_owned(), "5".to_owned());
+        // Tests run many callers from one address; the rate limit tests switch limits on.
+        for class in ["auth", "write", "read"] {
+            env.insert(
+                format!("NAKKU_RATE_LIMIT_{}_PER_MINUTE", class.to_uppercase()),
+                "0".to_owned(),
+            );
+        }
         for (k, v) in extra {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -195,6 +202,11 @@ impl TestApp {
             mysql_db_urls,
             _dir: dir,
         })
+    }
+
+    /// The data directory (SQLite files, the embedded log) the services share.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// `{gateway}/api/v1{path}`.

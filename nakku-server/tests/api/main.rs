@@ -10,6 +10,7 @@ mod analytics;
 mod auth;
 mod delivery;
 mod events;
+mod gateway;
 mod inventory;
 mod location;
 mod notifications;

@@ -64,8 +64,10 @@ async fn health_checks_the_database_and_metrics_count_requests_per_route(app: Te
     );
     assert!(m.contains("nakku_http_request_duration_seconds_bucket{"), "{m}");
     assert!(
-        m.contains("route=\"/api/v1/auth/*\""),
-        "gateway series by service prefix: {m}"
+        m.lines().any(|l| l.starts_with("nakku_http_requests_total{")
+            && l.contains("service=\"gateway\"")
+            && l.contains("route=\"/api/v1/auth/register\"")),
+        "gateway series by endpoint: {m}"
     );
 }
 
@@ -140,11 +142,9 @@ async fn sqlite_health_turns_503_when_the_database_is_unreachable() {
     .await;
     assert_eq!(b["error"], "unhealthy: database down");
     assert_eq!(b["data"]["checks"]["database"]["status"], "down");
-    let b = error_body(
-        app.client.get(format!("{}/health", app.gateway)).send().await.unwrap(),
-        503,
-    )
-    .await;
+    // The gateway stays up and reports the user service down (degraded).
+    let b = body(app.client.get(format!("{}/health", app.gateway)).send().await.unwrap()).await;
+    assert_eq!(b["data"]["status"], "degraded", "{b}");
     assert_eq!(b["data"]["checks"]["user"]["status"], "down");
     // Requests needing the database fail cleanly.
     error_body(app.post("/auth/register", &register_body(1)).await, 503).await;
@@ -168,7 +168,7 @@ async fn mysql_health_turns_503_when_the_database_is_unreachable() {
 }
 
 #[tokio::test]
-async fn the_gateway_answers_502_and_unhealthy_when_a_service_is_down() {
+async fn the_gateway_answers_502_and_reports_degraded_when_a_service_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let env: HashMap<String, String> = [
         ("NAKKU_DATA_DIR", dir.path().display().to_string()),
@@ -196,8 +196,14 @@ async fn the_gateway_answers_502_and_unhealthy_when_a_service_is_down() {
     )
     .await;
     assert!(b["error"].as_str().unwrap().contains("user service"), "{b}");
-    let b = error_body(client.get(format!("{gw}/health")).send().await.unwrap(), 503).await;
+    // The gateway itself is up; it says which service it cannot reach.
+    let r = client.get(format!("{gw}/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let b = body(r).await;
+    assert_eq!(b["data"]["status"], "degraded");
+    assert_eq!(b["data"]["degraded"], json!(["user"]));
     assert_eq!(b["data"]["checks"]["user"]["status"], "down");
+    assert_eq!(b["data"]["checks"]["user"]["instances"][0]["healthy"], false);
     stop.cancel();
     server.await.unwrap().unwrap();
 }

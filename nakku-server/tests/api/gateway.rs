@@ -1,0 +1,345 @@
+//! The gateway: the role table holds for every admin route, forged identity headers grant
+//! nothing, requests survive an instance dying mid-load, a dead upstream's circuit opens
+//! and closes again, and rate limits hold across gateway instances sharing Redis.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nakku_core::gateway::{Access, ROUTES};
+use nakku_core::service::Service;
+use nakku_server::{Application, CancellationToken};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Starts `services` (empty: all) with the test settings plus `extra`; returns the bound
+/// addresses and the token that stops them.
+async fn start(
+    app: &TestApp,
+    services: &[Service],
+    extra: &[(&str, String)],
+) -> (HashMap<Service, String>, CancellationToken) {
+    let mut env = HashMap::new();
+    env.insert("NAKKU_DATA_DIR".to_owned(), app.data_dir().display().to_string());
+    env.insert("NAKKU_JWT_SECRET".to_owned(), JWT_SECRET.to_owned());
+    env.insert("NAKKU_SHUTDOWN_GRACE_SECS".to_owned(), "1".to_owned());
+    for svc in Service::ALL {
+        env.insert(format!("NAKKU_{}_PORT", svc.env_name()), "0".to_owned());
+    }
+    for class in ["AUTH", "WRITE", "READ"] {
+        env.insert(format!("NAKKU_RATE_LIMIT_{class}_PER_MINUTE"), "0".to_owned());
+    }
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), v.clone());
+    }
+    let settings = nakku_core::config::Settings::load(None, &env).expect("settings");
+    let built = Application::build(&settings, services).await.expect("builds");
+    let addrs = built.addrs().iter().map(|(s, a)| (*s, format!("http://{a}"))).collect();
+    let stop = CancellationToken::new();
+    tokio::spawn(built.run_until_stopped(stop.clone()));
+    (addrs, stop)
+}
+
+fn fill(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "x1" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn request(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut rb = app.client.request(m, app.api(&format!("/{path}")));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if method != "GET" && method != "DELETE" {
+        rb = rb.json(&json!({}));
+    }
+    rb
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_route_refuses_users_and_forged_identity_headers_grant_nothing() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (user_id, user) = app.signed_up(1).await;
+    let admin = app.admin_token(2).await;
+    let admins: Vec<_> = ROUTES.iter().filter(|e| e.access.admin_only()).collect();
+    assert!(admins.len() > 50, "the table lists the admin routes");
+    for e in &admins {
+        let path = fill(e.path);
+        let r = request(&app, e.method, &path, Some(&user))
+            .header("x-nakku-user-id", "someone-else")
+            .header("x-nakku-user-role", "admin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{} {path} with a user token", e.method);
+        let b = body(r).await;
+        assert!(b["error"].as_str().unwrap().contains("admin"), "{b}");
+        let r = request(&app, e.method, &path, None).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{} {path} without a token", e.method);
+    }
+    // Identity headers alone are not a sign-in, and do not change who the caller is.
+    let r = app
+        .client
+        .get(app.api("/users/me"))
+        .header("x-nakku-user-id", &user_id)
+        .header("x-nakku-user-role", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let me = body(
+        app.client
+            .get(app.api("/users/me"))
+            .bearer_auth(&admin)
+            .header("x-nakku-user-id", &user_id)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_ne!(me["data"]["id"], user_id.as_str(), "{me}");
+
+    // Every endpoint in the table exists at its service (none falls through to the
+    // service's "no such route"), and a method the table lacks is a 405 naming the others.
+    for e in ROUTES {
+        let path = fill(e.path);
+        let token = match e.access {
+            Access::DeliveryPartner => None,
+            _ if e.path == "users/me" && e.method == "DELETE" => None,
+            _ => Some(admin.as_str()),
+        };
+        let Some(token) = token else { continue };
+        let r = request(&app, e.method, &path, Some(token))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        if path.ends_with("/stream") {
+            continue;
+        }
+        let b: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(
+            status != 405 && !(status == 404 && b["error"] == "no such route"),
+            "{} {path}: the service has no such endpoint ({status} {b})",
+            e.method
+        );
+    }
+    let r = app
+        .client
+        .put(app.api("/users/me"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, PATCH, DELETE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_keep_succeeding_when_one_of_two_instances_dies_mid_load() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (b, stop_b) = start(&app, &[Service::Product], &[]).await;
+    let both = format!("{},{}", app.product, b[&Service::Product]);
+    let (g, _stop_g) = start(&app, &[Service::Gateway], &[("NAKKU_PRODUCT_URL", both)]).await;
+    let gateway = g[&Service::Gateway].clone();
+
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let stop_load = CancellationToken::new();
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (ok, failed, stop, url) = (
+            ok.clone(),
+            failed.clone(),
+            stop_load.clone(),
+            format!("{gateway}/api/v1/products?q=milk"),
+        );
+        let client = reqwest::Client::new();
+        load.spawn(async move {
+            while !stop.is_cancelled() {
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = ok.load(Ordering::Relaxed);
+    stop_b.cancel(); // instance B goes away mid-load
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop_load.cancel();
+    while load.join_next().await.is_some() {}
+    let (done, lost) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert!(
+        before > 20 && done > before + 20,
+        "load kept flowing: {before} then {done}"
+    );
+    // At most the requests in flight when it died (8 workers); GETs are retried elsewhere.
+    assert!(lost <= 8, "{lost} failed of {}", done + lost);
+    let health = body(reqwest::get(format!("{gateway}/health")).await.unwrap()).await;
+    let instances = health["data"]["checks"]["product"]["instances"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(instances.len(), 2, "{health}");
+    assert_eq!(health["data"]["checks"]["product"]["status"], "up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_upstreams_circuit_opens_and_closes_after_it_recovers() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    // A port nothing listens on yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    let (g, _stop_g) = start(
+        &app,
+        &[Service::Gateway],
+        &[
+            ("NAKKU_PRODUCT_URL", dead),
+            ("NAKKU_BREAKER_FAILURES", "3".into()),
+            ("NAKKU_BREAKER_OPEN_SECS", "1".into()),
+        ],
+    )
+    .await;
+    let url = format!("{}/api/v1/products", g[&Service::Gateway]);
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 502);
+        assert_eq!(body(r).await["error"], "the product service is unreachable");
+    }
+    // Open: answered at once, without trying the upstream, with Retry-After.
+    let started = std::time::Instant::now();
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let b = body(r).await;
+    assert!(b["error"].as_str().unwrap().contains("paused"), "{b}");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    let health = body(
+        client
+            .get(format!("{}/health", g[&Service::Gateway]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        health["data"]["checks"]["product"]["instances"][0]["circuit"], "open",
+        "{health}"
+    );
+    assert_eq!(health["data"]["status"], "degraded");
+    assert_eq!(health["data"]["degraded"], json!(["product"]));
+
+    // The service comes up on that port: after the open period a trial request closes it.
+    let (_p, _stop_p) = start(&app, &[Service::Product], &[("NAKKU_PRODUCT_PORT", port.to_string())]).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let health = body(
+        client
+            .get(format!("{}/health", g[&Service::Gateway]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        health["data"]["checks"]["product"]["instances"][0]["circuit"], "closed",
+        "{health}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_with_their_headers_and_hold_across_gateways_sharing_redis() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    // One gateway, limits in the process: logins are limited per address.
+    let limited = [("NAKKU_RATE_LIMIT_AUTH_PER_MINUTE", "3".to_owned())];
+    let (g, _s) = start(
+        &app,
+        &[Service::Gateway],
+        &[&limited[..], &[("NAKKU_USER_URL", app.user.clone())]].concat(),
+    )
+    .await;
+    let login = format!("{}/api/v1/auth/login", g[&Service::Gateway]);
+    let client = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let r = client
+            .post(&login)
+            .json(&json!({"email": "nobody@example.com", "password": "x"}))
+            .send()
+            .await
+            .unwrap();
+        seen.push((
+            r.status().as_u16(),
+            r.headers()
+                .get("x-ratelimit-remaining")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        ));
+        if r.status() == 429 {
+            assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+            let b = body(r).await;
+            assert!(b["error"].as_str().unwrap().starts_with("too many requests"), "{b}");
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (401, Some("2".into())),
+            (401, Some("1".into())),
+            (401, Some("0".into())),
+            (429, Some("0".into()))
+        ]
+    );
+
+    // Two gateways sharing Redis draw from the same buckets.
+    let Ok(redis) = std::env::var("NAKKU_TEST_REDIS_URL") else {
+        assert!(
+            std::env::var("NAKKU_TEST_REQUIRE_REDIS").map_or(true, |v| v != "1"),
+            "NAKKU_TEST_REQUIRE_REDIS=1 but NAKKU_TEST_REDIS_URL is not set"
+        );
+        eprintln!("SKIPPED (Redis): set NAKKU_TEST_REDIS_URL=redis://127.0.0.1:6379 for the shared rate limit part");
+        return;
+    };
+    let prefix = format!("rl{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let shared = [
+        ("NAKKU_RATE_LIMIT_READ_PER_MINUTE", "10".to_owned()),
+        ("NAKKU_REDIS_URL", redis),
+        ("NAKKU_EVENT_TOPIC_PREFIX", prefix),
+        ("NAKKU_PRODUCT_URL", app.product.clone()),
+    ];
+    let (g1, _s1) = start(&app, &[Service::Gateway], &shared).await;
+    let (g2, _s2) = start(&app, &[Service::Gateway], &shared).await;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let g = if i % 2 == 0 { &g1 } else { &g2 };
+        let r = client
+            .get(format!("{}/api/v1/products", g[&Service::Gateway]))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+    assert_eq!(&statuses[10..], &[429, 429], "{statuses:?}");
+}
