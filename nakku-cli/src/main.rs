@@ -36,7 +36,7 @@ enum Command {
     /// The event bus: tail events, replay consumers, handle dead letters
     #[command(subcommand)]
     Events(commands::events::Command),
-    /// Benchmarks: the event bus, inventory reservations, catalogue search, the order flow
+    /// Benchmarks: the event bus, inventory reservations, catalogue search, the order flow, the gateway
     #[command(subcommand)]
     Bench(commands::bench::Command),
     /// Operator commands on accounts

@@ -507,12 +507,24 @@ async fn services_run_as_separate_processes_behind_a_gateway() {
     assert!(o.status.success(), "{}", stderr(&o));
     // The user service alone; then a gateway process that reaches it over HTTP.
     let user = launch(dir.path(), &["serve", "--service", "user"], &[], "user");
+    let upstream = format!("user={}", user.gateway);
     let gateway = launch(
         dir.path(),
-        &["serve", "--service", "gateway"],
-        &[("NAKKU_USER_URL", user.gateway.as_str())],
+        &["serve", "--gateway", "--upstream", &upstream],
+        &[],
         "gateway",
     );
+    // A bad upstream flag stops start-up with a clear error.
+    let o = run(nakku(dir.path()).args(["serve", "--gateway", "--upstream", "user=ftp://x.example"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not an http:// or https:// base URL"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(nakku(dir.path()).args(["serve", "--gateway", "--upstream", "nosuch=http://127.0.0.1:1"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown service"), "{}", stderr(&o));
     let c = reqwest::Client::new();
     let r = c
         .post(format!("{}/api/v1/auth/register", gateway.gateway))

@@ -248,22 +248,28 @@ pub enum Miss {
     Method(Vec<&'static str>),
 }
 
-/// Whether `pattern` matches `segments`; the match's specificity (static segments count
-/// before parameters, left to right) when it does.
-fn matches(pattern: &str, segments: &[&str]) -> Option<Vec<bool>> {
-    let parts: Vec<&str> = pattern.split('/').collect();
-    if parts.len() != segments.len() {
+/// The table with each path split into segments once.
+fn parsed() -> &'static [(Endpoint, Vec<&'static str>)] {
+    static TABLE: std::sync::OnceLock<Vec<(Endpoint, Vec<&'static str>)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| ROUTES.iter().map(|e| (*e, e.path.split('/').collect())).collect())
+}
+
+/// Whether `pattern` matches `segments`; the match's specificity when it does: a bit per
+/// segment, set for a static one, the first segment the most significant (so a static
+/// segment wins over a parameter at the first place they differ).
+fn matches(pattern: &[&str], segments: &[&str]) -> Option<u64> {
+    if pattern.len() != segments.len() || pattern.len() > 63 {
         return None;
     }
-    let mut key = Vec::with_capacity(parts.len());
-    for (p, s) in parts.iter().zip(segments) {
+    let mut key = 0u64;
+    for (p, s) in pattern.iter().zip(segments) {
+        key <<= 1;
         if p.starts_with('{') {
             if s.is_empty() {
                 return None;
             }
-            key.push(false);
         } else if p == s {
-            key.push(true);
+            key |= 1;
         } else {
             return None;
         }
@@ -276,28 +282,46 @@ fn matches(pattern: &str, segments: &[&str]) -> Option<Vec<bool>> {
 pub fn resolve(method: &str, path: &str) -> Result<Route, Miss> {
     let rest = path.strip_prefix("/api/v1/").ok_or(Miss::NotFound)?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let segments: Vec<&str> = rest.split('/').collect();
+    let mut buf = [""; 16];
+    let mut n = 0;
+    for seg in rest.split('/') {
+        if n == buf.len() {
+            return Err(Miss::NotFound);
+        }
+        buf[n] = seg;
+        n += 1;
+    }
+    let segments = &buf[..n];
     let service = owner(segments[0]).ok_or(Miss::NotFound)?;
     let method = if method == "HEAD" { "GET" } else { method };
-    // The most specific path that matches; methods of less specific ones do not count.
-    let top = ROUTES
-        .iter()
-        .filter_map(|ep| matches(ep.path, &segments).map(|k| (k, ep)))
-        .map(|(k, _)| k)
-        .max();
-    let Some(top) = top else {
-        return Err(Miss::NotFound);
-    };
-    let on_top: Vec<&Endpoint> = ROUTES
-        .iter()
-        .filter(|ep| matches(ep.path, &segments).as_ref() == Some(&top))
-        .collect();
-    match on_top.iter().find(|ep| ep.method == method) {
-        Some(ep) => Ok(Route {
-            service,
-            endpoint: **ep,
-        }),
-        None => Err(Miss::Method(on_top.iter().map(|ep| ep.method).collect())),
+    // The most specific matching path, and its endpoint for this method if there is one.
+    let mut top: Option<u64> = None;
+    let mut hit: Option<&Endpoint> = None;
+    for (ep, pattern) in parsed() {
+        let Some(key) = matches(pattern, segments) else {
+            continue;
+        };
+        if top.is_some_and(|t| t > key) {
+            continue;
+        }
+        if top.is_none_or(|t| t < key) {
+            top = Some(key);
+            hit = None;
+        }
+        if ep.method == method {
+            hit = Some(ep);
+        }
+    }
+    let top = top.ok_or(Miss::NotFound)?;
+    match hit {
+        Some(ep) => Ok(Route { service, endpoint: *ep }),
+        None => Err(Miss::Method(
+            parsed()
+                .iter()
+                .filter(|(_, p)| matches(p, segments) == Some(top))
+                .map(|(ep, _)| ep.method)
+                .collect(),
+        )),
     }
 }
 

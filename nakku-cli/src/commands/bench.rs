@@ -1,4 +1,4 @@
-//! `nakku bench events|inventory|catalogue|orders`: benchmarks, each beside a reference measured in the
+//! `nakku bench events|inventory|catalogue|orders|gateway`: benchmarks, each beside a reference measured in the
 //! same run on the same bus or database.
 
 use clap::Subcommand;
@@ -15,6 +15,8 @@ pub enum Command {
     Catalogue(super::catalogue_bench::Opts),
     /// The full order flow (cart → order → confirmed) beside the same transactions as raw SQL
     Orders(super::orders_bench::Opts),
+    /// The gateway's cost: the same requests through it and straight to the service
+    Gateway(super::gateway_bench::Opts),
 }
 
 pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
@@ -23,6 +25,7 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
         Command::Inventory(o) => super::inventory_bench::run(o).await,
         Command::Catalogue(o) => super::catalogue_bench::run(o).await,
         Command::Orders(o) => super::orders_bench::run(o).await,
+        Command::Gateway(o) => super::gateway_bench::run(o).await,
     }
 }
 

@@ -2,6 +2,7 @@ pub mod bench;
 pub mod catalogue_bench;
 pub mod events;
 pub mod events_bench;
+pub mod gateway_bench;
 pub mod inventory_bench;
 pub mod migrate;
 pub mod orders_bench;

@@ -12,6 +12,13 @@ pub struct Opts {
     /// Run only this service (repeatable); default: every implemented service
     #[arg(long = "service", value_name = "SERVICE")]
     services: Vec<Service>,
+    /// Run the gateway (same as --service gateway)
+    #[arg(long)]
+    gateway: bool,
+    /// Where a service runs, for the gateway and service-to-service calls: SERVICE=URL[,URL...]
+    /// (repeatable; several URLs are balanced by the gateway) [env: NAKKU_<SVC>_URL]
+    #[arg(long = "upstream", value_name = "SERVICE=URLS", value_parser = parse_upstream)]
+    upstreams: Vec<(Service, String)>,
     /// Listen address for every service [env: NAKKU_HOST]
     #[arg(long)]
     host: Option<IpAddr>,
@@ -20,8 +27,37 @@ pub struct Opts {
     port: Option<u16>,
 }
 
+/// `order=http://10.0.0.5:8084,http://10.0.0.6:8084`.
+fn parse_upstream(raw: &str) -> Result<(Service, String), String> {
+    let (svc, urls) = raw
+        .split_once('=')
+        .ok_or_else(|| "expected SERVICE=URL[,URL...], e.g. order=http://10.0.0.5:8084".to_owned())?;
+    let svc: Service = svc.trim().parse().map_err(|e: String| e)?;
+    if svc == Service::Gateway {
+        return Err("the gateway is not an upstream".to_owned());
+    }
+    let mut out = Vec::new();
+    for u in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let u = u.trim_end_matches('/');
+        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() < 10 {
+            return Err(format!("{u:?} is not an http:// or https:// base URL"));
+        }
+        out.push(u.to_owned());
+    }
+    if out.is_empty() {
+        return Err(format!("no URL given for {svc}"));
+    }
+    Ok((svc, out.join(",")))
+}
+
 impl Opts {
-    fn apply(&self, settings: &mut Settings) {
+    fn apply(&mut self, settings: &mut Settings) {
+        if self.gateway && !self.services.contains(&Service::Gateway) {
+            self.services.push(Service::Gateway);
+        }
+        for (svc, urls) in &self.upstreams {
+            settings.upstream_urls.insert(*svc, urls.clone());
+        }
         if let Some(h) = self.host {
             settings.host = h;
         }
@@ -35,7 +71,7 @@ impl Opts {
     }
 }
 
-pub async fn run(mut settings: Settings, opts: Opts) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, mut opts: Opts) -> anyhow::Result<()> {
     opts.apply(&mut settings);
     let app = Application::build(&settings, &opts.services).await?;
     print_addresses(&settings, &app);
