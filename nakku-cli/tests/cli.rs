@@ -969,3 +969,135 @@ async fn analytics_replayed_into_an_empty_database_reports_the_same() {
     let after = figures(again.gateway.clone(), range, admin_login).await;
     assert_eq!(after, before);
 }
+
+/// Declared degradation: with the payment service down, online payment is refused with a
+/// clear message, cash on delivery is still taken and confirmed, every answer says payment
+/// is off, and the cash due is recorded once the payment service is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_payments_down_cash_on_delivery_still_works_and_the_cash_due_is_recorded_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(nakku(dir.path()).arg("migrate"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut args = vec!["serve"];
+    for s in ["user", "product", "inventory", "location", "cart", "delivery"] {
+        args.extend(["--service", s]);
+    }
+    let rest = launch(dir.path(), &args, &[], "cart");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let payment = launch(
+        dir.path(),
+        &["serve", "--service", "payment"],
+        &[("NAKKU_PAYMENT_PORT", &port)],
+        "payment",
+    );
+    let mut env: Vec<(String, String)> = rest
+        .urls
+        .iter()
+        .map(|(svc, url)| (format!("NAKKU_{}_URL", svc.to_uppercase()), url.clone()))
+        .collect();
+    env.push(("NAKKU_PAYMENT_URL".into(), payment.gateway.clone()));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let front = launch(
+        dir.path(),
+        &["serve", "--service", "order", "--service", "gateway"],
+        &env_refs,
+        "gateway",
+    );
+    let c = reqwest::Client::new();
+    let gw = front.gateway.clone();
+    open_shop(&c, &gw, dir.path(), 5).await;
+    let (token, address) = shopper_with_a_mango(&c, &gw, 1).await;
+
+    drop(payment); // the payment service goes away
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let h: Value = c
+            .get(format!("{gw}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["data"]["degraded"] == json!(["payment"]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway sees payments down: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let place = |method: &'static str, key: &'static str| {
+        c.post(format!("{gw}/api/v1/orders"))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&json!({"address_id": address, "payment_method": method}))
+            .send()
+    };
+    let r = place("upi", "down-1").await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["x-degraded"], "payment");
+    let b: Value = r.json().await.unwrap();
+    assert!(
+        b["error"].as_str().unwrap().contains("pay cash on delivery instead"),
+        "{b}"
+    );
+    let r = place("cod", "down-2").await.unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order = |c: reqwest::Client, gw: String, token: String, id: String| async move {
+        c.get(format!("{gw}/api/v1/orders/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["data"]
+            .clone()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = order(c.clone(), gw.clone(), token.clone(), id.clone()).await;
+        if o["status"] == "confirmed" {
+            assert_eq!(o["saga"]["state"], "running", "{o}");
+            assert_eq!(o["saga"]["next_step"], "record_cash_due", "{o}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "confirmed without payments: {o}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Payments come back on their port: the saga records the cash due and finishes.
+    let _payment = launch(
+        dir.path(),
+        &["serve", "--service", "payment"],
+        &[("NAKKU_PAYMENT_PORT", &port)],
+        "payment",
+    );
+    let o = settled_order(&c, &gw, &token, &id).await;
+    assert_eq!(o["status"], "confirmed", "{o}");
+    let p: Value = c
+        .get(format!("{gw}/api/v1/payments/orders/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&p["data"]["status"], &p["data"]["amount_paise"]),
+        (&json!("cod_pending"), &o["total_paise"]),
+        "{p}"
+    );
+}

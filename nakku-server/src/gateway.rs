@@ -64,6 +64,8 @@ const HOP_BY_HOP: [&str; 8] = [
 /// The identity the gateway verified, as services receive it.
 pub const USER_ID: &str = "x-nakku-user-id";
 pub const USER_ROLE: &str = "x-nakku-user-role";
+/// Services the gateway cannot reach right now, on every answer while there are any.
+pub const DEGRADED: &str = "x-degraded";
 
 fn forwardable(name: &HeaderName) -> bool {
     !HOP_BY_HOP.contains(&name.as_str())
@@ -245,6 +247,13 @@ async fn proxy(
     if let Some(h) = builder.headers_mut() {
         if let Some(d) = &decision {
             limit_headers(h, d);
+        }
+        // Declared degradation: clients can tell what is off (e.g. payment: cash only).
+        let down = st.pool.degraded();
+        if !down.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&down.join(", ")) {
+                h.insert(DEGRADED, v);
+            }
         }
     }
     let is_json = upstream

@@ -111,6 +111,7 @@ pub fn cors(origins: &str) -> tower_http::cors::CorsLayer {
             axum::http::HeaderName::from_static("x-request-id"),
             axum::http::HeaderName::from_static("x-ratelimit-limit"),
             axum::http::HeaderName::from_static("x-ratelimit-remaining"),
+            axum::http::HeaderName::from_static("x-degraded"),
             axum::http::header::RETRY_AFTER,
         ])
         .max_age(Duration::from_secs(600));

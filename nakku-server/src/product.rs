@@ -284,11 +284,13 @@ async fn recommendations(
     AppQuery(q): AppQuery<StoreQuery>,
 ) -> ApiResult {
     let store = q.store.map(|st| st.trim().to_ascii_uppercase());
-    let items = s
+    let (items, degraded) = s
         .svc
         .recommendations(&id, store.as_deref(), q.limit.unwrap_or(10))
         .await?;
-    Ok(ok(StatusCode::OK, json!({"items": items})))
+    // Degraded: the purchase history did not answer; these are the category's best-sellers.
+    let degraded: Vec<&str> = if degraded { vec!["recommendations"] } else { Vec::new() };
+    Ok(ok(StatusCode::OK, json!({"items": items, "degraded": degraded})))
 }
 
 async fn category_tree(State(s): State<ProductState>) -> ApiResult {

@@ -322,6 +322,15 @@ impl Pool {
         });
     }
 
+    /// Services none of whose instances can be used now (unhealthy or circuit open).
+    pub fn degraded(&self) -> Vec<&'static str> {
+        self.services
+            .iter()
+            .filter(|(_, list)| !list.iter().any(|i| i.healthy() && i.state(&self.cfg) != State::Open))
+            .map(|(s, _)| s.name())
+            .collect()
+    }
+
     /// For `/health`: each service's instances, and the services that cannot be reached.
     pub fn report(&self) -> (Value, Vec<String>) {
         let mut out = serde_json::Map::new();

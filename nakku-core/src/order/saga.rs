@@ -36,6 +36,8 @@ pub enum Step {
     Cancel,
     /// Picking changed the order: correct the stock and refund the difference.
     Adjust,
+    /// Record the cash due of an order confirmed while payments were down.
+    RecordCashDue,
     Compensate,
 }
 
@@ -48,6 +50,7 @@ impl Step {
             Step::Confirm => "confirm_stock",
             Step::Cancel => "cancel",
             Step::Adjust => "apply_picking_changes",
+            Step::RecordCashDue => "record_cash_due",
             Step::Compensate => "compensate",
         }
     }
@@ -58,6 +61,7 @@ pub(super) fn next_step(o: &OrderRow) -> Option<Step> {
         "compensating" => Some(Step::Compensate),
         "running" if o.cancel_requested => Some(Step::Cancel),
         "running" if o.adjust_pending => Some(Step::Adjust),
+        "running" if o.cash_due_pending => Some(Step::RecordCashDue),
         "running" => match o.status.as_str() {
             "pending" => Some(Step::Reserve),
             "stock_reserved" if o.payment_kind == "cod" => Some(Step::ConfirmCod),
@@ -277,15 +281,53 @@ impl OrderService {
                     kind: "cod".into(),
                     method_id: None,
                 };
-                let p = self.payments.charge(ctx, input).await?;
-                if p.status == "voided" {
-                    let why = "payment was cancelled".to_owned();
-                    return self.advance(o, "failed", "compensating", &why, Some(&why)).await;
+                match self.payments.charge(ctx, input).await {
+                    Ok(p) if p.status == "voided" => {
+                        let why = "payment was cancelled".to_owned();
+                        self.advance(o, "failed", "compensating", &why, Some(&why)).await
+                    }
+                    Ok(_) => self.confirm(ctx, o, "confirmed: cash on delivery").await,
+                    // Degraded: cash needs nothing now; the amount due is recorded later.
+                    Err(CoreError::Unavailable(why)) => {
+                        tracing::warn!(order_id = %o.id, %why, "payments unreachable: confirming cash on delivery, recording the amount due later");
+                        self.confirm_cash_later(ctx, o).await
+                    }
+                    Err(e) => Err(e),
                 }
-                self.confirm(ctx, o, "confirmed: cash on delivery").await
             }
             Step::Confirm => self.confirm(ctx, o, "confirmed").await,
             Step::Adjust => self.adjust(ctx, o).await,
+            Step::RecordCashDue => {
+                let input = ChargeInput {
+                    order_id: o.id.clone(),
+                    user_id: o.user_id.clone(),
+                    amount_paise: o.total_paise,
+                    kind: "cod".into(),
+                    method_id: None,
+                };
+                self.payments.charge(ctx, input).await?;
+                let mut tx = self.db.begin().await?;
+                let r = sqlx::query(
+                    // The lease first: MySQL applies SET clauses in order, SQLite on the old row.
+                    "UPDATE orders SET \
+                     lease_until = CASE WHEN saga_state = 'running' AND (adjustment IS NULL OR adjusted_at IS NOT NULL) THEN 0 ELSE lease_until END, \
+                     saga_state = CASE WHEN saga_state = 'running' AND (adjustment IS NULL OR adjusted_at IS NOT NULL) THEN 'done' ELSE saga_state END, \
+                     cash_due_pending = 0, attempts = 0, last_error = NULL, version = version + 1, updated_at = ? WHERE id = ? AND cash_due_pending = 1",
+                )
+                .bind(now_ms())
+                .bind(&o.id)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 1 {
+                    let note = format!(
+                        "cash due of {} recorded with payments",
+                        crate::cart::rupees(o.total_paise)
+                    );
+                    super::service::timeline(&mut tx, &o.id, &o.status, &note, SAGA).await?;
+                }
+                tx.commit().await?;
+                Ok(Done::Next)
+            }
             Step::Cancel => {
                 let reason = "cancelled by request while the order was being placed".to_owned();
                 self.advance(o, "cancelled", "compensating", &reason, None).await
@@ -371,9 +413,11 @@ impl OrderService {
         let refunded = if o.payment_kind == "cod" { 0 } else { refund };
         let mut tx = self.db.begin().await?;
         let r = sqlx::query(
-            "UPDATE orders SET adjusted_at = ?, refunded_paise = refunded_paise + ?, \
-             saga_state = CASE WHEN saga_state = 'running' THEN 'done' ELSE saga_state END, attempts = 0, last_error = NULL, \
-             lease_until = 0, version = version + 1, updated_at = ? WHERE id = ? AND adjusted_at IS NULL",
+            // The lease first: MySQL applies SET clauses in order, SQLite on the old row.
+            "UPDATE orders SET lease_until = CASE WHEN saga_state = 'running' AND cash_due_pending = 0 THEN 0 ELSE lease_until END, \
+             saga_state = CASE WHEN saga_state = 'running' AND cash_due_pending = 0 THEN 'done' ELSE saga_state END, \
+             adjusted_at = ?, refunded_paise = refunded_paise + ?, attempts = 0, last_error = NULL, \
+             version = version + 1, updated_at = ? WHERE id = ? AND adjusted_at IS NULL",
         )
         .bind(now_ms())
         .bind(refunded)
@@ -402,7 +446,38 @@ impl OrderService {
             crate::events::outbox::append(&mut tx, &env).await?;
         }
         tx.commit().await?;
-        Ok(Done::Finished)
+        Ok(Done::Next)
+    }
+
+    /// Cash on delivery while payments are down: the stock is confirmed and the order with
+    /// it; the saga stays running to record the amount due once payments answer.
+    async fn confirm_cash_later(&self, ctx: &RequestCtx, o: &OrderRow) -> Result<Done, CoreError> {
+        match self.stock.confirm(ctx, &o.id).await {
+            Ok(_) => {
+                let mut tx = self.db.begin().await?;
+                sqlx::query("UPDATE orders SET cash_due_pending = 1 WHERE id = ? AND status = ?")
+                    .bind(&o.id)
+                    .bind(&o.status)
+                    .execute(&mut *tx)
+                    .await?;
+                let m = Move {
+                    from: &o.status,
+                    to: "confirmed",
+                    saga: "running",
+                    note: "confirmed: cash on delivery (payments are unreachable; the amount due is recorded once they are back)",
+                    actor: SAGA,
+                    failure: None,
+                };
+                self.apply_move(&mut tx, o, &m).await?;
+                tx.commit().await?;
+                Ok(Done::Next)
+            }
+            Err(CoreError::Conflict { message, .. }) => {
+                let why = format!("the stock hold ended before the order was confirmed: {message}");
+                self.advance(o, "failed", "compensating", &why, Some(&why)).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn confirm(&self, ctx: &RequestCtx, o: &OrderRow, note: &str) -> Result<Done, CoreError> {

@@ -69,12 +69,15 @@ pub(super) struct OrderRow {
     pub step_started_at: i64,
     /// Picking changed the order and the saga has not applied it yet.
     pub adjust_pending: bool,
+    /// Confirmed for cash on delivery while payments were down: the amount due is still to
+    /// be recorded with the payment service.
+    pub cash_due_pending: bool,
 }
 
 pub(super) const ROW_COLS: &str =
     "id, user_id, store, status, payment_kind, payment_method_id, total_paise, saga_state, \
      cancel_requested, failure_reason, attempts, step_started_at, \
-     CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending";
+     CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending, cash_due_pending";
 
 pub(super) fn order_row(r: &AnyRow) -> Result<OrderRow, sqlx::Error> {
     Ok(OrderRow {
@@ -91,6 +94,7 @@ pub(super) fn order_row(r: &AnyRow) -> Result<OrderRow, sqlx::Error> {
         attempts: r.try_get("attempts")?,
         step_started_at: r.try_get("step_started_at")?,
         adjust_pending: r.try_get::<i64, _>("adjust_pending")? != 0,
+        cash_due_pending: r.try_get::<i64, _>("cash_due_pending")? != 0,
     })
 }
 
@@ -221,7 +225,24 @@ impl OrderService {
         if let Some(replay) = self.replay(user_id, &key, &hash).await? {
             return Ok((replay, true));
         }
-        let pay = self.payments.resolve_method(ctx, user_id, &method).await?;
+        let pay = match self.payments.resolve_method(ctx, user_id, &method).await {
+            Ok(p) => p,
+            // Degraded: with the payment service unreachable, cash on delivery still works
+            // (the amount due is recorded once it is back); online payment cannot.
+            Err(CoreError::Unavailable(why)) if method.trim().eq_ignore_ascii_case("cod") => {
+                tracing::warn!(%why, "payments unreachable: taking a cash-on-delivery order without them");
+                crate::payment::MethodRef {
+                    kind: "cod".to_owned(),
+                    method_id: None,
+                }
+            }
+            Err(CoreError::Unavailable(why)) => {
+                return Err(CoreError::Unavailable(format!(
+                "online payment is unavailable right now ({why}); pay cash on delivery instead (payment_method: cod)"
+            )))
+            }
+            Err(e) => return Err(e),
+        };
         let quote = self
             .carts
             .checkout(ctx, user_id, input.store.as_deref(), &address_id)
@@ -403,7 +424,7 @@ impl OrderService {
             "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, \
              total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, \
              step_started_at, next_attempt_at, version, created_at, updated_at, slot_start, slot_end, adjustment, adjusted_at, \
-             CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending FROM orders WHERE id = ? AND deleted_at IS NULL",
+             CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending, cash_due_pending FROM orders WHERE id = ? AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&mut *conn)

@@ -107,6 +107,9 @@ fn event(t: &str, p: &Product, correlation: &str) -> Envelope {
     )
 }
 
+/// How long recommendations wait for the purchase history before degrading to best-sellers.
+pub const RECOMMENDATION_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+
 impl ProductService {
     /// Builds the index from the database (every product, stock row and sales total).
     pub async fn new(db: Db, cache: Cache, cfg: ProductConfig) -> Result<Self, CoreError> {
@@ -811,20 +814,37 @@ impl ProductService {
         id_or_sku: &str,
         store: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<Recommendation>, CoreError> {
+    ) -> Result<(Vec<Recommendation>, bool), CoreError> {
         let limit = limit.clamp(1, 50);
         let (sku, category) = {
             let ix = self.read();
             let p = ix.get(id_or_sku).ok_or_else(|| CoreError::NotFound("product".into()))?;
             (p.sku.clone(), p.category_id.clone())
         };
-        let mut conn = self.conn().await?;
-        let together = store::bought_with(&mut conn, &sku, 200).await?;
-        let at_store = match store {
-            Some(s) => store::popular_at(&mut conn, s, 500).await?,
-            None => Vec::new(),
+        // The purchase history lives in the database; when it cannot answer quickly the
+        // answer degrades to the category's best-sellers from the in-memory index.
+        let history = async {
+            let mut conn = self.conn().await?;
+            let together = store::bought_with(&mut conn, &sku, 200).await?;
+            let at_store = match store {
+                Some(s) => store::popular_at(&mut conn, s, 500).await?,
+                None => Vec::new(),
+            };
+            Ok::<_, CoreError>((together, at_store))
         };
-        drop(conn);
+        let (together, at_store, degraded) = match tokio::time::timeout(RECOMMENDATION_BUDGET, history).await {
+            Ok(Ok((t, a))) => (t, a, false),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "purchase history unavailable: recommending best-sellers");
+                metrics::counter!("nakku_recommendations_degraded_total").increment(1);
+                (Vec::new(), Vec::new(), true)
+            }
+            Err(_) => {
+                tracing::warn!("purchase history too slow: recommending best-sellers");
+                metrics::counter!("nakku_recommendations_degraded_total").increment(1);
+                (Vec::new(), Vec::new(), true)
+            }
+        };
         let ix = self.read();
         let mut taken: HashSet<String> = HashSet::from([sku.clone()]);
         let mut out = Vec::new();
@@ -854,7 +874,7 @@ impl ProductService {
                 }
             }
         }
-        Ok(out)
+        Ok((out, degraded))
     }
 
     /// Best sellers, at a store (in stock there) and/or in a category subtree.

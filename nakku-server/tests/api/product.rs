@@ -631,6 +631,21 @@ async fn recommendations_follow_co_purchases_and_skip_what_is_out_of_stock(app: 
     let pop = search(&app, "category=breakfast&sort=popularity&limit=1").await;
     assert_eq!(ids(&pop), vec!["BREAD"]);
     error_body(get(&app, "/products/NOPE/recommendations").await, 404).await;
+    assert_eq!(recs["degraded"], json!([]));
+
+    // Degraded: the purchase history is unreachable; the answer is the category's
+    // best-sellers from the index, and says so.
+    app.product_db.close().await;
+    let r = body_of(get(&app, "/products/BREAD/recommendations?limit=3").await).await;
+    assert_eq!(r["degraded"], json!(["recommendations"]), "{r}");
+    let items = r["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{r}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["reason"] == "popular_in_category" && i["sku"] != "BREAD"),
+        "{r}"
+    );
 }
 
 async fn a_change_made_by_another_instance_reaches_this_ones_cache_and_index(app: TestApp) {
