@@ -46,7 +46,21 @@ pub struct GatewayState {
 }
 
 pub fn router(state: GatewayState) -> Router {
-    Router::new().fallback(proxy).with_state(state)
+    Router::new()
+        .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
+        .route("/api/v1/docs", axum::routing::get(docs))
+        .fallback(proxy)
+        .with_state(state)
+}
+
+/// The OpenAPI document of the whole public API.
+async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    axum::Json(crate::openapi::document())
+}
+
+/// The document, browsable.
+async fn docs() -> axum::response::Html<&'static str> {
+    axum::response::Html(crate::openapi::DOCS_PAGE)
 }
 
 /// Headers that belong to one hop and must not be forwarded.

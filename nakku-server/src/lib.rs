@@ -15,6 +15,7 @@ pub mod location;
 pub mod metrics;
 pub mod middleware;
 pub mod notification;
+pub mod openapi;
 pub mod order;
 pub mod payment;
 pub mod product;

@@ -367,6 +367,9 @@ impl DeliveryService {
 
     /// Gives an order's slot back (a cancelled or failed order); harmless when there is none.
     pub async fn release_slot(&self, order_id: &str) -> Result<Value, CoreError> {
+        if !crate::id::is_id(order_id) {
+            return Err(CoreError::NotFound("slot booking".into()));
+        }
         let mut tx = self.db().begin().await?;
         release(&mut tx, order_id).await?;
         tx.commit().await?;

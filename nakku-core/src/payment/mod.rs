@@ -492,6 +492,9 @@ impl PaymentService {
     /// `initiated` by a crash is completed by asking the provider again with the same key.
     /// Cash on delivery records the amount due without charging.
     pub async fn charge(&self, ctx: &RequestCtx, input: ChargeInput) -> Result<Payment, CoreError> {
+        if !crate::id::is_id(&input.order_id) {
+            return Err(CoreError::validation("order_id", "must be an order id"));
+        }
         if !KINDS.contains(&input.kind.as_str()) {
             return Err(CoreError::validation(
                 "kind",
@@ -859,6 +862,10 @@ impl PaymentService {
     /// flight or cut by a crash) → the provider is asked and the answer recorded, then
     /// refunded if captured; captured → refunded in full; cash due → voided.
     pub async fn cancel(&self, ctx: &RequestCtx, order_id: &str, reason: &str) -> Result<Payment, CoreError> {
+        // Only real order ids: a voided record for anything else would be litter.
+        if !crate::id::is_id(order_id) {
+            return Err(CoreError::NotFound("payment".to_owned()));
+        }
         let now = now_ms();
         let found = self.find(&mut *self.db.pool().acquire().await?, order_id).await?;
         let p = match found {

@@ -1,0 +1,276 @@
+//! The OpenAPI 3.1 document of the public API, generated from the gateway's route table
+//! ([`nakku_core::gateway::ROUTES`]) with `utoipa`'s model: every endpoint with its owning
+//! service (tag), path parameters, who may call it (bearer security and the 401/403 it
+//! adds), the request body it takes, and the answers it can give in the standard envelope.
+//! Served by the gateway at `/api/v1/openapi.json`, browsable at `/api/v1/docs`.
+
+use std::sync::OnceLock;
+
+use nakku_core::gateway::{Access, Endpoint, ROUTES};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, Required,
+    ResponseBuilder, Tag,
+};
+
+fn method(m: &str) -> HttpMethod {
+    match m {
+        "POST" => HttpMethod::Post,
+        "PUT" => HttpMethod::Put,
+        "PATCH" => HttpMethod::Patch,
+        "DELETE" => HttpMethod::Delete,
+        _ => HttpMethod::Get,
+    }
+}
+
+fn json_ref(name: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(Ref::from_schema_name(name))).build()
+}
+
+/// `operationId`: `get_orders_id_cancel` from `GET orders/{id}/cancel`.
+fn operation_id(e: &Endpoint) -> String {
+    let path: String = e
+        .path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut id = format!("{}_{}", e.method.to_ascii_lowercase(), path);
+    while id.contains("__") {
+        id = id.replace("__", "_");
+    }
+    id.trim_end_matches('_').to_owned()
+}
+
+fn summary(e: &Endpoint) -> String {
+    let who = match e.access {
+        Access::Public => "anyone",
+        Access::Signed => "any signed-in account",
+        Access::Admin | Access::AdminAccount => "admins",
+        Access::DeliveryPartner => "delivery partners",
+        Access::Staff => "admins and delivery partners",
+    };
+    format!("{} /api/v1/{} — for {who}", e.method, e.path)
+}
+
+fn envelope_schemas() -> Vec<(&'static str, Schema)> {
+    let any = || Schema::Object(ObjectBuilder::new().build());
+    let success = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("success", ObjectBuilder::new().schema_type(Type::Boolean).build())
+        .required("success")
+        .property("data", any())
+        .required("data")
+        .description(Some("The standard envelope of a successful answer"))
+        .build();
+    let error = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("success", ObjectBuilder::new().schema_type(Type::Boolean).build())
+        .required("success")
+        .property("error", ObjectBuilder::new().schema_type(Type::String).build())
+        .required("error")
+        .property("code", ObjectBuilder::new().schema_type(Type::Integer).build())
+        .required("code")
+        .property(
+            "fields",
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some("Messages per field: `{\"email\": [\"is required\"]}`"))
+                .additional_properties(Some(AdditionalProperties::FreeForm(true))),
+        )
+        .description(Some("The standard envelope of an error"))
+        .build();
+    let body = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+        .description(Some("A JSON object; the fields of each endpoint are in the README"))
+        .build();
+    vec![
+        ("Success", Schema::Object(success)),
+        ("Error", Schema::Object(error)),
+        ("Body", Schema::Object(body)),
+    ]
+}
+
+/// The document (built once).
+pub fn document() -> &'static OpenApi {
+    static DOC: OnceLock<OpenApi> = OnceLock::new();
+    DOC.get_or_init(build)
+}
+
+fn build() -> OpenApi {
+    // Group the endpoints by path: one path item per path, an operation per method.
+    let mut by_path: std::collections::BTreeMap<String, Vec<&Endpoint>> = Default::default();
+    for e in ROUTES {
+        by_path.entry(format!("/api/v1/{}", e.path)).or_default().push(e);
+    }
+    let mut paths = PathsBuilder::new();
+    for (path, endpoints) in &by_path {
+        let mut item: Option<PathItem> = None;
+        for e in endpoints {
+            let service = nakku_core::gateway::owner(e.path.split('/').next().unwrap_or_default())
+                .map(|s| s.name())
+                .unwrap_or("gateway");
+            let mut op = OperationBuilder::new()
+                .tag(service)
+                .operation_id(Some(operation_id(e)))
+                .summary(Some(summary(e)));
+            for seg in e.path.split('/').filter(|s| s.starts_with('{')) {
+                let name = seg.trim_start_matches('{').trim_end_matches('}');
+                op = op.parameter(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Path)
+                        .required(Required::True)
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)))),
+                );
+            }
+            if matches!(e.method, "POST" | "PUT" | "PATCH") {
+                op = op.request_body(Some(
+                    RequestBodyBuilder::new()
+                        .content("application/json", json_ref("Body"))
+                        .required(Some(Required::False))
+                        .build(),
+                ));
+            }
+            let ok = ResponseBuilder::new()
+                .description("Done")
+                .content("application/json", json_ref("Success"))
+                .build();
+            let created = e.method == "POST";
+            op = op.response("200", ok.clone());
+            if created {
+                op = op.response("201", ok);
+            }
+            let mut errors: Vec<(&str, &str)> = vec![
+                ("400", "Malformed request (JSON syntax, an empty body)"),
+                ("404", "Not found"),
+                ("405", "Method not allowed on this path"),
+                ("409", "Conflict with the current state"),
+                ("413", "Body too large"),
+                ("415", "Not JSON"),
+                ("422", "Invalid input, by field"),
+                ("429", "Rate limited; see Retry-After"),
+                ("500", "Internal error (details logged, not returned)"),
+                ("502", "The owning service is unreachable"),
+                ("503", "The owning service is unavailable or its circuit is open"),
+                ("504", "The owning service did not answer in time"),
+            ];
+            if e.access != Access::Public {
+                op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+                errors.push(("401", "Missing or invalid bearer token"));
+                errors.push(("403", "The caller's role may not do this"));
+            } else {
+                // Public endpoints that read an optional token (admins see more) refuse a bad one.
+                errors.push(("401", "A bearer token was sent and is invalid"));
+                errors.push(("403", "Only admins may use this option"));
+            }
+            for (code, what) in errors {
+                op = op.response(
+                    code,
+                    ResponseBuilder::new()
+                        .description(what)
+                        .content("application/json", json_ref("Error"))
+                        .build(),
+                );
+            }
+            let built = op.build();
+            item = Some(match item {
+                None => PathItem::new(method(e.method), built),
+                Some(mut i) => {
+                    let more = PathItem::new(method(e.method), built);
+                    i.merge_operations(more);
+                    i
+                }
+            });
+        }
+        if let Some(i) = item {
+            paths = paths.path(path.clone(), i);
+        }
+    }
+    let mut components = ComponentsBuilder::new().security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    for (name, schema) in envelope_schemas() {
+        components = components.schema(name, schema);
+    }
+    let tags = [
+        "user",
+        "product",
+        "inventory",
+        "order",
+        "cart",
+        "payment",
+        "delivery",
+        "notification",
+        "location",
+        "analytics",
+    ]
+    .into_iter()
+    .map(Tag::new)
+    .collect::<Vec<_>>();
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Nakku")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Quick-commerce API. Every answer is an envelope: `{success: true, data}` or \
+                     `{success: false, error, code, fields?}`. Tokens come from POST /api/v1/auth/login.",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components.build()))
+        .build();
+    doc.tags = Some(tags);
+    doc
+}
+
+/// A page that renders the document (Redoc, loaded from its CDN by the browser).
+pub const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Nakku API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><redoc spec-url="/api/v1/openapi.json"></redoc>
+<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
+</body></html>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_of_the_route_table_is_in_the_document_once() {
+        let v = serde_json::to_value(document()).unwrap();
+        assert_eq!(v["openapi"], "3.1.0");
+        let mut ops = std::collections::HashSet::new();
+        for e in ROUTES {
+            let op = &v["paths"][format!("/api/v1/{}", e.path)][e.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {} missing", e.method, e.path);
+            assert!(
+                ops.insert(op["operationId"].as_str().unwrap().to_owned()),
+                "duplicate id"
+            );
+            assert_eq!(
+                op["security"].is_array(),
+                e.access != Access::Public,
+                "{} {}",
+                e.method,
+                e.path
+            );
+        }
+        assert_eq!(
+            v["paths"]["/api/v1/orders/{id}/cancel"]["post"]["parameters"][0]["name"],
+            "id"
+        );
+    }
+}
