@@ -148,6 +148,7 @@ fn build() -> OpenApi {
                 ("400", "Malformed request (JSON syntax, an empty body)"),
                 ("404", "Not found"),
                 ("405", "Method not allowed on this path"),
+                ("408", "The request took too long and was cancelled"),
                 ("409", "Conflict with the current state"),
                 ("413", "Body too large"),
                 ("415", "Not JSON"),
