@@ -80,6 +80,9 @@ pub struct Settings {
     pub breaker_open_secs: u64,
     /// Gateway CORS: allowed origins, comma-separated, `*` for any, empty for none.
     pub cors_origins: String,
+    /// Gateway: proxies in front that append to `X-Forwarded-For` (0: the TCP peer is the
+    /// client; 1: the last address in the header is, as a load balancer appends it).
+    pub trusted_proxy_hops: u32,
     pub jwt_secret: Option<Secret>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
@@ -177,6 +180,7 @@ impl Default for Settings {
             breaker_failures: 5,
             breaker_open_secs: 10,
             cors_origins: "*".to_owned(),
+            trusted_proxy_hops: 0,
             jwt_secret: None,
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
@@ -363,6 +367,11 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "breaker_open_secs",
             &d.breaker_open_secs.to_string(),
             "gateway: seconds an open circuit refuses before a trial request",
+        ),
+        doc(
+            "trusted_proxy_hops",
+            &d.trusted_proxy_hops.to_string(),
+            "gateway: proxies in front appending to X-Forwarded-For (0: use the TCP peer's address)",
         ),
         doc(
             "cors_origins",
@@ -768,6 +777,7 @@ impl Settings {
         )?;
         parse_num(&mut raw, "breaker_failures", 1, 1_000, &mut s.breaker_failures)?;
         parse_num(&mut raw, "breaker_open_secs", 1, 3_600, &mut s.breaker_open_secs)?;
+        parse_num(&mut raw, "trusted_proxy_hops", 0, 5, &mut s.trusted_proxy_hops)?;
         if let Some(r) = raw.remove("cors_origins") {
             let ok = r.value.trim().is_empty()
                 || r.value.trim() == "*"

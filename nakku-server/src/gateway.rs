@@ -43,6 +43,27 @@ pub struct GatewayState {
     /// How long an upstream has to answer (event streams: as long as they last).
     pub timeout: Duration,
     pub limiter: Arc<Limiter>,
+    /// Proxies in front appending to `X-Forwarded-For` (see [`client_ip`]).
+    pub trusted_hops: usize,
+}
+
+/// The caller's address: the TCP peer, or with `hops` trusted proxies in front, the address
+/// the outermost of them saw (counted from the end of `X-Forwarded-For`, which each proxy
+/// appends to; what a client wrote at the start cannot move it).
+pub fn client_ip(peer: std::net::IpAddr, forwarded: Option<&HeaderValue>, hops: usize) -> String {
+    if hops == 0 {
+        return peer.to_string();
+    }
+    let list: Vec<&str> = forwarded
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    list.len()
+        .checked_sub(hops)
+        .and_then(|i| list.get(i))
+        .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+        .unwrap_or(peer)
+        .to_string()
 }
 
 pub fn router(state: GatewayState) -> Router {
@@ -140,7 +161,10 @@ async fn proxy(
     let class = Class::of(req.method().as_str(), route.endpoint.path);
     let caller = match (&claims, class) {
         (Some(c), Class::Read | Class::Write) => format!("u:{}", c.sub),
-        _ => format!("ip:{}", peer.ip()),
+        _ => format!(
+            "ip:{}",
+            client_ip(peer.ip(), req.headers().get("x-forwarded-for"), st.trusted_hops)
+        ),
     };
     let decision = st.limiter.check(class, &caller).await;
     if let Some(d) = decision.filter(|d| !d.allowed) {
@@ -298,4 +322,30 @@ async fn proxy(
         ));
     }
     builder.body(Body::from(body)).map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_comes_from_trusted_proxies_only() {
+        let peer: std::net::IpAddr = "10.0.0.9".parse().unwrap();
+        let xff = HeaderValue::from_static("6.6.6.6, 203.0.113.7");
+        assert_eq!(client_ip(peer, Some(&xff), 0), "10.0.0.9", "not trusted: the peer");
+        assert_eq!(
+            client_ip(peer, Some(&xff), 1),
+            "203.0.113.7",
+            "what the load balancer saw"
+        );
+        assert_eq!(client_ip(peer, Some(&xff), 2), "6.6.6.6");
+        assert_eq!(
+            client_ip(peer, Some(&xff), 3),
+            "10.0.0.9",
+            "fewer entries than hops: the peer"
+        );
+        assert_eq!(client_ip(peer, None, 1), "10.0.0.9");
+        let junk = HeaderValue::from_static("not-an-ip");
+        assert_eq!(client_ip(peer, Some(&junk), 1), "10.0.0.9");
+    }
 }

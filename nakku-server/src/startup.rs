@@ -369,6 +369,7 @@ impl Application {
                 import_body_limit: settings.import_max_bytes.max(limits.body_limit),
                 timeout: limits.timeout,
                 limiter,
+                trusted_hops: settings.trusted_proxy_hops as usize,
             };
             let router = crate::health::router("gateway", checks)
                 .merge(crate::gateway::router(state))

@@ -283,9 +283,11 @@ async fn rate_limits_answer_429_with_their_headers_and_hold_across_gateways_shar
     let login = format!("{}/api/v1/auth/login", g[&Service::Gateway]);
     let client = reqwest::Client::new();
     let mut seen = Vec::new();
-    for _ in 0..4 {
+    for i in 0..4 {
+        // A client writing X-Forwarded-For does not get a fresh bucket (no trusted proxy).
         let r = client
             .post(&login)
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
             .json(&json!({"email": "nobody@example.com", "password": "x"}))
             .send()
             .await
@@ -311,6 +313,24 @@ async fn rate_limits_answer_429_with_their_headers_and_hold_across_gateways_shar
             (429, Some("0".into()))
         ]
     );
+
+    // Behind one trusted load balancer: callers are told apart by the address it appended.
+    let behind = [
+        ("NAKKU_RATE_LIMIT_AUTH_PER_MINUTE", "1".to_owned()),
+        ("NAKKU_TRUSTED_PROXY_HOPS", "1".to_owned()),
+        ("NAKKU_USER_URL", app.user.clone()),
+    ];
+    let (lb, _s_lb) = start(&app, &[Service::Gateway], &behind).await;
+    let via = |xff: &'static str| {
+        client
+            .post(format!("{}/api/v1/auth/login", lb[&Service::Gateway]))
+            .header("x-forwarded-for", xff)
+            .json(&json!({"email": "nobody@example.com", "password": "x"}))
+            .send()
+    };
+    assert_eq!(via("203.0.113.1").await.unwrap().status(), 401);
+    assert_eq!(via("6.6.6.6, 203.0.113.1").await.unwrap().status(), 429, "same caller");
+    assert_eq!(via("203.0.113.2").await.unwrap().status(), 401, "another caller");
 
     // Two gateways sharing Redis draw from the same buckets.
     let Ok(redis) = std::env::var("NAKKU_TEST_REDIS_URL") else {
