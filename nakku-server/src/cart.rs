@@ -35,8 +35,8 @@ pub fn router(svc: Arc<CartService>, jwt: JwtKeys) -> Router {
         .with_state(SvcState { svc, jwt })
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct StoreQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct StoreQuery {
     store: Option<String>,
     address_id: Option<String>,
 }
@@ -82,8 +82,8 @@ async fn remove_item(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct LinesInput {
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct LinesInput {
     store: Option<String>,
     lines: Option<Vec<Line>>,
 }

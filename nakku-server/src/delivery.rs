@@ -72,8 +72,8 @@ async fn ping(State(s): St, auth: AuthUser, AppJson(b): AppJson<PingInput>) -> A
     Ok(ok(StatusCode::OK, s.svc.ping(&auth.0.sub, b).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct TrackQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct TrackQuery {
     limit: Option<i64>,
 }
 

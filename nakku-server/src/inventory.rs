@@ -105,8 +105,8 @@ async fn delete_store(
     Ok(ok(StatusCode::OK, json!({"deleted": true})))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct SkusQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct SkusQuery {
     skus: Option<String>,
 }
 
@@ -170,8 +170,8 @@ async fn adjust(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct PageQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct PageQuery {
     cursor: Option<String>,
     limit: Option<i64>,
 }
@@ -276,8 +276,8 @@ async fn return_line(
     Ok(ok(StatusCode::OK, json!({"returned": sku})))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-struct PickedInput {
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+pub(crate) struct PickedInput {
     #[serde(default)]
     short: Vec<nakku_core::inventory::Line>,
     #[serde(default)]

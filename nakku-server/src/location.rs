@@ -45,8 +45,8 @@ pub fn router(svc: Arc<LocationService>, jwt: JwtKeys) -> Router {
         .with_state(LocationState { svc, jwt })
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct PointQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct PointQuery {
     lat: Option<f64>,
     lng: Option<f64>,
 }
@@ -63,8 +63,8 @@ async fn serviceability(State(s): State<LocationState>, AppQuery(q): AppQuery<Po
     Ok(ok(StatusCode::OK, s.svc.serviceability(lat, lng).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct GeocodeQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct GeocodeQuery {
     q: Option<String>,
     limit: Option<usize>,
 }
@@ -91,8 +91,8 @@ async fn reverse_handler(AppQuery(q): AppQuery<PointQuery>) -> ApiResult {
     Ok(ok(StatusCode::OK, json!({"place": place, "distance_km": km})))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct DistanceQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct DistanceQuery {
     from_lat: Option<f64>,
     from_lng: Option<f64>,
     to_lat: Option<f64>,
@@ -141,8 +141,8 @@ async fn stores(State(s): State<LocationState>, auth: AuthUser) -> ApiResult {
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ZonesQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct ZonesQuery {
     store: Option<String>,
 }
 

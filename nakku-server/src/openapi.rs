@@ -85,13 +85,170 @@ fn envelope_schemas() -> Vec<(&'static str, Schema)> {
     let body = ObjectBuilder::new()
         .schema_type(Type::Object)
         .additional_properties(Some(AdditionalProperties::FreeForm(true)))
-        .description(Some("A JSON object; the fields of each endpoint are in the README"))
+        .description(Some(
+            "A JSON object (this endpoint takes no fields, or they are in the README)",
+        ))
         .build();
     vec![
         ("Success", Schema::Object(success)),
         ("Error", Schema::Object(error)),
         ("Body", Schema::Object(body)),
     ]
+}
+
+/// A body type: its schema's name and every schema it needs (itself and nested ones).
+struct Typed {
+    name: String,
+    schemas: Vec<(String, utoipa::openapi::RefOr<Schema>)>,
+}
+
+fn typed<T: utoipa::ToSchema>() -> Typed {
+    let name = T::name().into_owned();
+    let mut schemas = vec![(name.clone(), T::schema())];
+    T::schemas(&mut schemas);
+    Typed { name, schemas }
+}
+
+/// The request body of each endpoint that takes one (generated from the handlers' `AppJson`).
+fn body_of(method: &str, path: &str) -> Option<Typed> {
+    Some(match (method, path) {
+        ("POST", "auth/register") => typed::<nakku_core::user::RegisterInput>(),
+        ("POST", "auth/login") => typed::<nakku_core::user::LoginInput>(),
+        ("POST", "auth/refresh") => typed::<nakku_core::user::RefreshInput>(),
+        ("POST", "auth/logout") => typed::<nakku_core::user::LogoutInput>(),
+        ("PATCH", "users/me") => typed::<nakku_core::user::UpdateProfileInput>(),
+        ("DELETE", "users/me") => typed::<nakku_core::user::DeleteAccountInput>(),
+        ("POST", "users/me/password") => typed::<nakku_core::user::ChangePasswordInput>(),
+        ("POST", "users/me/addresses") => typed::<nakku_core::user::AddressInput>(),
+        ("PATCH", "users/{id}/role") => typed::<nakku_core::user::SetRoleInput>(),
+        ("POST", "products") => typed::<nakku_core::product::ProductInput>(),
+        ("POST", "categories") => typed::<nakku_core::product::CategoryInput>(),
+        ("POST", "inventory/stores") => typed::<nakku_core::inventory::WarehouseInput>(),
+        ("POST", "inventory/stores/{store}/stock/{sku}/restock") => typed::<nakku_core::inventory::RestockInput>(),
+        ("POST", "inventory/stores/{store}/stock/{sku}/adjust") => typed::<nakku_core::inventory::AdjustInput>(),
+        ("POST", "inventory/reservations") => typed::<nakku_core::inventory::ReserveInput>(),
+        ("POST", "inventory/reservations/{order_id}/picked") => typed::<crate::inventory::PickedInput>(),
+        ("POST", "locations/validate-address") => typed::<nakku_core::location::service::AddressCheckInput>(),
+        ("POST", "locations/zones") => typed::<nakku_core::location::service::ZoneInput>(),
+        ("POST", "cart/items") => typed::<nakku_core::cart::ItemInput>(),
+        ("PATCH", "cart/items/{sku}") => typed::<nakku_core::cart::QuantityInput>(),
+        ("POST", "cart/lines") => typed::<crate::cart::LinesInput>(),
+        ("POST", "cart/share") => typed::<nakku_core::cart::ShareInput>(),
+        ("POST", "cart/shared/{token}/items") => typed::<nakku_core::cart::ItemInput>(),
+        ("POST", "orders") => typed::<nakku_core::order::PlaceInput>(),
+        ("POST", "orders/{id}/status") => typed::<nakku_core::order::StatusInput>(),
+        ("POST", "payments/methods") => typed::<nakku_core::payment::MethodInput>(),
+        ("POST", "payments/methods/resolve") => typed::<crate::payment::ResolveInput>(),
+        ("POST", "payments/charges") => typed::<nakku_core::payment::ChargeInput>(),
+        ("POST", "payments/orders/{order_id}/refunds") => typed::<nakku_core::payment::RefundInput>(),
+        ("POST", "payments/orders/{order_id}/cancel") => typed::<crate::payment::ReasonInput>(),
+        ("PUT", "deliveries/partners/me") => typed::<nakku_core::delivery::partners::ProfileInput>(),
+        ("POST", "deliveries/partners/me/shift") => typed::<nakku_core::delivery::partners::ShiftInput>(),
+        ("POST", "deliveries/partners/me/location") => typed::<nakku_core::delivery::partners::PingInput>(),
+        ("POST", "deliveries/slots/bookings") => typed::<nakku_core::delivery::slots::BookInput>(),
+        ("PUT", "deliveries/stores/{store}/slots") => typed::<nakku_core::delivery::slots::CapacityInput>(),
+        ("PUT", "deliveries/stores/{store}/bins") => typed::<nakku_core::delivery::fulfilment::BinsInput>(),
+        ("POST", "deliveries/pickers/me/shift") => typed::<nakku_core::delivery::partners::ShiftInput>(),
+        ("PUT", "deliveries/pickers/{user_id}") => typed::<nakku_core::delivery::fulfilment::PickerInput>(),
+        ("POST", "deliveries/picks/{order_id}/lines/{sku}") => typed::<nakku_core::delivery::fulfilment::LineInput>(),
+        ("POST", "notifications/devices") => typed::<nakku_core::notification::DeviceInput>(),
+        _ => return None,
+    })
+}
+
+/// The query parameters of each endpoint that reads some (from the handlers' `AppQuery`).
+fn query_of(method: &str, path: &str) -> Vec<utoipa::openapi::path::Parameter> {
+    let q = |v: Vec<utoipa::openapi::path::Parameter>| v;
+    match (method, path) {
+        ("GET", "users") => q(<nakku_core::user::ListUsersQuery as utoipa::IntoParams>::into_params(
+            || Some(ParameterIn::Query),
+        )),
+        ("GET", "products") => q(<crate::product::SearchQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("GET", "products/popular") => q(<crate::product::StoreQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("GET", "products/{id}/recommendations") => {
+            q(<crate::product::StoreQuery as utoipa::IntoParams>::into_params(|| {
+                Some(ParameterIn::Query)
+            }))
+        }
+        ("GET", "inventory/stores/{store}/stock") => {
+            q(<crate::inventory::SkusQuery as utoipa::IntoParams>::into_params(|| {
+                Some(ParameterIn::Query)
+            }))
+        }
+        ("GET", "inventory/stores/{store}/stock/{sku}/ledger") => {
+            q(<crate::inventory::PageQuery as utoipa::IntoParams>::into_params(|| {
+                Some(ParameterIn::Query)
+            }))
+        }
+        ("GET", "locations/serviceability") => {
+            q(<crate::location::PointQuery as utoipa::IntoParams>::into_params(|| {
+                Some(ParameterIn::Query)
+            }))
+        }
+        ("GET", "locations/geocode") => q(<crate::location::GeocodeQuery as utoipa::IntoParams>::into_params(
+            || Some(ParameterIn::Query),
+        )),
+        ("GET", "locations/reverse") => q(<crate::location::PointQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("GET", "locations/distance") => q(<crate::location::DistanceQuery as utoipa::IntoParams>::into_params(
+            || Some(ParameterIn::Query),
+        )),
+        ("GET", "locations/zones") => q(<crate::location::ZonesQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("GET", "cart") => q(<crate::cart::StoreQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("DELETE", "cart") => q(<crate::cart::StoreQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("DELETE", "cart/items/{sku}") => q(<crate::cart::StoreQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("GET", "cart/checkout") => q(<crate::cart::StoreQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("DELETE", "cart/share") => q(<crate::cart::StoreQuery as utoipa::IntoParams>::into_params(|| {
+            Some(ParameterIn::Query)
+        })),
+        ("GET", "orders") => q(<nakku_core::order::ListQuery as utoipa::IntoParams>::into_params(
+            || Some(ParameterIn::Query),
+        )),
+        ("GET", "deliveries/partners") => q(
+            <nakku_core::delivery::partners::PartnerQuery as utoipa::IntoParams>::into_params(|| {
+                Some(ParameterIn::Query)
+            }),
+        ),
+        ("GET", "deliveries/partners/me/track") => {
+            q(<crate::delivery::TrackQuery as utoipa::IntoParams>::into_params(|| {
+                Some(ParameterIn::Query)
+            }))
+        }
+        ("GET", "deliveries/performance") => q(
+            <nakku_core::analytics::ReportQuery as utoipa::IntoParams>::into_params(|| Some(ParameterIn::Query)),
+        ),
+        ("GET", "deliveries/slots") => q(
+            <nakku_core::delivery::slots::SlotQuery as utoipa::IntoParams>::into_params(|| Some(ParameterIn::Query)),
+        ),
+        ("GET", "notifications") => q(
+            <nakku_core::notification::HistoryQuery as utoipa::IntoParams>::into_params(|| Some(ParameterIn::Query)),
+        ),
+        ("GET", "analytics/summary") => q(<nakku_core::analytics::ReportQuery as utoipa::IntoParams>::into_params(
+            || Some(ParameterIn::Query),
+        )),
+        ("GET", "analytics/stores") => q(<nakku_core::analytics::ReportQuery as utoipa::IntoParams>::into_params(
+            || Some(ParameterIn::Query),
+        )),
+        ("GET", "analytics/stock-alerts") => q(
+            <nakku_core::analytics::ReportQuery as utoipa::IntoParams>::into_params(|| Some(ParameterIn::Query)),
+        ),
+        _ => Vec::new(),
+    }
 }
 
 /// The document (built once).
@@ -107,6 +264,7 @@ fn build() -> OpenApi {
         by_path.entry(format!("/api/v1/{}", e.path)).or_default().push(e);
     }
     let mut paths = PathsBuilder::new();
+    let mut schemas: std::collections::BTreeMap<String, utoipa::openapi::RefOr<Schema>> = Default::default();
     for (path, endpoints) in &by_path {
         let mut item: Option<PathItem> = None;
         for e in endpoints {
@@ -127,10 +285,23 @@ fn build() -> OpenApi {
                         .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)))),
                 );
             }
-            if matches!(e.method, "POST" | "PUT" | "PATCH") {
+            for p in query_of(e.method, e.path) {
+                op = op.parameter(p);
+            }
+            let typed = body_of(e.method, e.path);
+            if typed.is_some() || matches!(e.method, "POST" | "PUT" | "PATCH") {
+                let name = match typed {
+                    Some(t) => {
+                        for (n, schema) in t.schemas {
+                            schemas.entry(n).or_insert(schema);
+                        }
+                        t.name
+                    }
+                    None => "Body".to_owned(),
+                };
                 op = op.request_body(Some(
                     RequestBodyBuilder::new()
-                        .content("application/json", json_ref("Body"))
+                        .content("application/json", json_ref(&name))
                         .required(Some(Required::False))
                         .build(),
                 ));
@@ -203,6 +374,9 @@ fn build() -> OpenApi {
     for (name, schema) in envelope_schemas() {
         components = components.schema(name, schema);
     }
+    for (name, schema) in schemas {
+        components = components.schema(name, schema);
+    }
     let tags = [
         "user",
         "product",
@@ -273,5 +447,18 @@ mod tests {
             v["paths"]["/api/v1/orders/{id}/cancel"]["post"]["parameters"][0]["name"],
             "id"
         );
+        // Bodies and query parameters come from the handlers' input types.
+        let register =
+            &v["paths"]["/api/v1/auth/register"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(register["$ref"], "#/components/schemas/RegisterInput");
+        assert!(v["components"]["schemas"]["RegisterInput"]["properties"]["email"].is_object());
+        assert!(v["components"]["schemas"]["ReserveInput"]["properties"]["lines"].is_object());
+        let search: Vec<&str> = v["paths"]["/api/v1/products"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert!(search.contains(&"q") && search.contains(&"store"), "{search:?}");
     }
 }

@@ -55,8 +55,8 @@ async fn delete_method(State(s): St, auth: AuthUser, Path(id): Path<String>) -> 
     Ok(ok(StatusCode::OK, json!({"deleted": true})))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ResolveInput {
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ResolveInput {
     payment_method: Option<String>,
 }
 
@@ -101,8 +101,8 @@ async fn refund(
     Ok(ok(StatusCode::OK, s.svc.refund(&ctx, &order_id, b).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ReasonInput {
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ReasonInput {
     reason: Option<String>,
 }
 

@@ -69,8 +69,8 @@ fn list(raw: Option<&str>, lower: bool) -> Vec<String> {
         .collect()
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct SearchQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct SearchQuery {
     q: Option<String>,
     category: Option<String>,
     brand: Option<String>,
@@ -149,8 +149,8 @@ async fn search(State(s): State<ProductState>, headers: HeaderMap, AppQuery(q): 
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct StoreQuery {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct StoreQuery {
     store: Option<String>,
     category: Option<String>,
     limit: Option<usize>,
@@ -231,7 +231,7 @@ async fn restore_product(
     Ok(ok(StatusCode::OK, s.svc.restore_product(&ctx, &id).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 struct ImportQuery {
     partial: Option<bool>,
 }

@@ -22,7 +22,7 @@ use crate::error::{CoreError, Validator};
 use crate::id::{ms_to_rfc3339, now_ms, parse_day};
 
 /// `?from=&to=&store=&limit=` of every report.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 pub struct ReportQuery {
     pub from: Option<String>,
     pub to: Option<String>,

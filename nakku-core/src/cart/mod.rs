@@ -17,7 +17,7 @@ use crate::ports::AddressSnapshot;
 /// `₹1,234.50` style amounts for messages.
 pub fn rupees(paise: i64) -> String {
     let sign = if paise < 0 { "-" } else { "" };
-    let p = paise.abs();
+    let p = paise.unsigned_abs();
     format!("{sign}₹{}.{:02}", p / 100, p % 100)
 }
 
@@ -121,7 +121,7 @@ pub fn fees(rules: &Pricing, items_paise: i64, road_km: f64, store_load: i64) ->
     out
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ItemInput {
     pub sku: Option<String>,
     pub quantity: Option<i64>,
@@ -129,13 +129,13 @@ pub struct ItemInput {
     pub store: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct QuantityInput {
     pub quantity: Option<i64>,
     pub store: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ShareInput {
     /// `view` (read-only, others may copy it) or `edit` (collaborative).
     pub mode: Option<String>,

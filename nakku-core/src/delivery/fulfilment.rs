@@ -37,19 +37,19 @@ use crate::service::Service;
 /// The window capacity is measured over.
 pub const WINDOW_MS: i64 = 5 * 60_000;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PickerInput {
     pub store: Option<String>,
     pub name: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct BinsInput {
     /// sku → bin code.
     pub bins: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LineInput {
     /// Units found on the shelf (0 to the line's quantity).
     pub picked: Option<i64>,

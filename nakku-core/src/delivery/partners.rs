@@ -88,26 +88,26 @@ pub struct DeliveryService {
     cfg: DeliveryConfig,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ProfileInput {
     pub name: Option<String>,
     pub vehicle: Option<String>,
     pub home_store: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ShiftInput {
     pub on: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PingInput {
     pub lat: Option<f64>,
     pub lng: Option<f64>,
     pub accuracy_m: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct PartnerQuery {
     pub store: Option<String>,
     pub state: Option<String>,

@@ -66,19 +66,19 @@ pub fn offered(opens: i64, closes: i64, now: i64, rules: SlotRules) -> Vec<(i64,
     out
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct SlotQuery {
     pub store: Option<String>,
     /// Admins: list full slots too.
     pub all: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CapacityInput {
     pub capacity: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct BookInput {
     pub order_id: Option<String>,
     pub store: Option<String>,

@@ -70,7 +70,7 @@ pub struct LedgerEntry {
 }
 
 /// A reservation line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Line {
     pub sku: String,
     pub quantity: i64,
@@ -94,7 +94,7 @@ pub struct Reservation {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct WarehouseInput {
     pub code: Option<String>,
     pub name: Option<String>,
@@ -106,25 +106,25 @@ pub struct WarehouseInput {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RestockInput {
     pub quantity: Option<i64>,
     pub note: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AdjustInput {
     pub delta: Option<i64>,
     pub reason: Option<String>,
     pub note: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ThresholdInput {
     pub low_threshold: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ReserveInput {
     pub order_id: Option<String>,
     pub store: Option<String>,

@@ -415,7 +415,7 @@ impl InventoryService {
         let sku = v.check("sku", parse_sku(sku));
         let delta = v.required("delta", input.delta);
         if let Some(d) = delta {
-            if d == 0 || d.abs() > MAX_QUANTITY {
+            if d == 0 || !(-MAX_QUANTITY..=MAX_QUANTITY).contains(&d) {
                 v.add(
                     "delta",
                     format!("must be a non-zero whole number from -{MAX_QUANTITY} to {MAX_QUANTITY}"),

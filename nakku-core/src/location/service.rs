@@ -63,7 +63,7 @@ pub struct Zone {
     pub updated_at: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ZoneInput {
     pub store: Option<String>,
     pub name: Option<String>,
@@ -71,7 +71,7 @@ pub struct ZoneInput {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressCheckInput {
     pub line1: Option<String>,
     pub city: Option<String>,

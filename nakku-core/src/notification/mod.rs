@@ -63,7 +63,7 @@ pub struct NotificationService {
 
 /// `PUT /notifications/preferences`: per channel, categories on or off; quiet hours as
 /// `{"start": "22:00", "end": "07:00"}` (local time), or `null` to clear them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PreferencesInput {
     pub email: Option<std::collections::BTreeMap<String, bool>>,
     pub sms: Option<std::collections::BTreeMap<String, bool>>,
@@ -72,7 +72,7 @@ pub struct PreferencesInput {
     pub quiet_hours: Option<Option<QuietHours>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct QuietHours {
     pub start: Option<String>,
     pub end: Option<String>,
@@ -87,13 +87,13 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct DeviceInput {
     pub token: Option<String>,
     pub platform: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
     pub user_id: Option<String>,
     pub cursor: Option<String>,

@@ -46,7 +46,7 @@ pub fn legal(from: &str, to: &str) -> bool {
 pub const SUBSTITUTIONS: [&str; 3] = ["substitute", "refund", "call"];
 
 /// `POST /orders`.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlaceInput {
     pub address_id: Option<String>,
     pub payment_method: Option<String>,
@@ -63,7 +63,7 @@ pub struct PlaceInput {
     pub slot: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     pub status: Option<String>,
     /// RFC 3339 or YYYY-MM-DD (inclusive).
@@ -81,7 +81,7 @@ pub struct CancelInput {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct StatusInput {
     pub status: Option<String>,
     pub reason: Option<String>,

@@ -52,7 +52,7 @@ pub struct PaymentMethod {
     pub created_at: i64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct MethodInput {
     pub kind: Option<String>,
     pub label: Option<String>,
@@ -102,7 +102,7 @@ pub struct Refund {
 }
 
 /// What the order saga asks to charge.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChargeInput {
     pub order_id: String,
     pub user_id: String,
@@ -111,7 +111,7 @@ pub struct ChargeInput {
     pub method_id: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RefundInput {
     pub amount_paise: Option<i64>,
     pub reason: Option<String>,

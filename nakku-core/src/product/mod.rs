@@ -69,7 +69,7 @@ pub struct CategoryRef {
     pub slug: String,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 pub struct CategoryInput {
     pub name: Option<String>,
     pub slug: Option<String>,
@@ -126,7 +126,7 @@ impl Product {
 
 /// Fields of a product to create or change. Every field is optional so PATCH, POST and
 /// import rows share one validation; POST and import require the ones without defaults.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductInput {
     pub sku: Option<String>,

@@ -57,7 +57,7 @@ pub struct Address {
 
 /// `POST /auth/register`. Fields are optional here so that a missing one is reported by
 /// name together with every other problem, instead of serde's first-error-only message.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RegisterInput {
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -65,18 +65,18 @@ pub struct RegisterInput {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LoginInput {
     pub email: Option<String>,
     pub password: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RefreshInput {
     pub refresh_token: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LogoutInput {
     pub refresh_token: Option<String>,
     /// Revoke every session of the account, not only this one.
@@ -85,26 +85,26 @@ pub struct LogoutInput {
 }
 
 /// `PATCH /users/me`: only the fields present change.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct UpdateProfileInput {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ChangePasswordInput {
     pub current_password: Option<String>,
     pub new_password: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct DeleteAccountInput {
     pub password: Option<String>,
 }
 
 /// `POST /users/me/addresses` and, with every field optional, `PATCH`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AddressInput {
     pub label: Option<String>,
     pub line1: Option<String>,
@@ -116,13 +116,13 @@ pub struct AddressInput {
     pub is_default: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct SetRoleInput {
     pub role: Option<String>,
 }
 
 /// Admin user listing filters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct ListUsersQuery {
     pub role: Option<String>,
     pub q: Option<String>,
