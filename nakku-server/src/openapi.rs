@@ -377,21 +377,11 @@ fn build() -> OpenApi {
     for (name, schema) in schemas {
         components = components.schema(name, schema);
     }
-    let tags = [
-        "user",
-        "product",
-        "inventory",
-        "order",
-        "cart",
-        "payment",
-        "delivery",
-        "notification",
-        "location",
-        "analytics",
-    ]
-    .into_iter()
-    .map(Tag::new)
-    .collect::<Vec<_>>();
+    let tags = nakku_core::service::Service::ALL
+        .iter()
+        .filter(|s| **s != nakku_core::service::Service::Gateway)
+        .map(|s| Tag::new(s.name()))
+        .collect::<Vec<_>>();
     let mut doc = OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -452,6 +442,12 @@ mod tests {
             &v["paths"]["/api/v1/auth/register"]["post"]["requestBody"]["content"]["application/json"]["schema"];
         assert_eq!(register["$ref"], "#/components/schemas/RegisterInput");
         assert!(v["components"]["schemas"]["RegisterInput"]["properties"]["email"].is_object());
+        let required = &v["components"]["schemas"]["RegisterInput"]["required"];
+        assert_eq!(required, &serde_json::json!(["email", "phone", "password", "name"]));
+        assert_eq!(
+            v["components"]["schemas"]["RegisterInput"]["properties"]["email"]["type"],
+            "string"
+        );
         assert!(v["components"]["schemas"]["ReserveInput"]["properties"]["lines"].is_object());
         let search: Vec<&str> = v["paths"]["/api/v1/products"]["get"]["parameters"]
             .as_array()

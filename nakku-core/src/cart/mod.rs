@@ -131,6 +131,7 @@ pub struct ItemInput {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct QuantityInput {
+    #[schema(value_type = i64, required = true)]
     pub quantity: Option<i64>,
     pub store: Option<String>,
 }

@@ -39,7 +39,9 @@ pub const WINDOW_MS: i64 = 5 * 60_000;
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PickerInput {
+    #[schema(value_type = String, required = true)]
     pub store: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub name: Option<String>,
 }
 
@@ -456,9 +458,7 @@ impl DeliveryService {
                     "the shopper asked for a refund of missing items, not a substitute",
                 ));
             }
-            let sub = self
-                .check_substitute(&mut conn, &store, order_id, sku, &s, price)
-                .await?;
+            let sub = self.check_substitute(&mut conn, order_id, sku, &s, price).await?;
             ("substituted", Some(sub), 0)
         } else if substitution == "substitute" {
             match self.suggest(&mut conn, &store, order_id, sku, price, missing).await? {
@@ -510,7 +510,6 @@ impl DeliveryService {
     async fn check_substitute(
         &self,
         conn: &mut AnyConnection,
-        store: &str,
         order_id: &str,
         sku: &str,
         chosen: &str,
@@ -553,7 +552,6 @@ impl DeliveryService {
         if taken {
             return Err(bad(format!("{chosen} is already in this order")));
         }
-        let _ = store;
         Ok((chosen.to_owned(), text(&r, "name")?, sp))
     }
 

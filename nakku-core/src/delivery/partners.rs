@@ -102,7 +102,9 @@ pub struct ShiftInput {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PingInput {
+    #[schema(value_type = f64, required = true)]
     pub lat: Option<f64>,
+    #[schema(value_type = f64, required = true)]
     pub lng: Option<f64>,
     pub accuracy_m: Option<f64>,
 }

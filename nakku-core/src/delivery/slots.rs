@@ -80,9 +80,12 @@ pub struct CapacityInput {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct BookInput {
+    #[schema(value_type = String, required = true)]
     pub order_id: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub store: Option<String>,
     /// The slot's start, RFC 3339.
+    #[schema(value_type = String, required = true)]
     pub start: Option<String>,
 }
 

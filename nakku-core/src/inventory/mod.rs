@@ -96,10 +96,15 @@ pub struct Reservation {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct WarehouseInput {
+    #[schema(value_type = String, required = true)]
     pub code: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub name: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub city: Option<String>,
+    #[schema(value_type = f64, required = true)]
     pub lat: Option<f64>,
+    #[schema(value_type = f64, required = true)]
     pub lng: Option<f64>,
     pub opens_at: Option<String>,
     pub closes_at: Option<String>,
@@ -108,13 +113,16 @@ pub struct WarehouseInput {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RestockInput {
+    #[schema(value_type = i64, required = true)]
     pub quantity: Option<i64>,
     pub note: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AdjustInput {
+    #[schema(value_type = i64, required = true)]
     pub delta: Option<i64>,
+    #[schema(value_type = String, required = true)]
     pub reason: Option<String>,
     pub note: Option<String>,
 }
@@ -126,8 +134,11 @@ pub struct ThresholdInput {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ReserveInput {
+    #[schema(value_type = String, required = true)]
     pub order_id: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub store: Option<String>,
+    #[schema(value_type = Vec<Line>, required = true)]
     pub lines: Option<Vec<Line>>,
     /// Overrides the configured reservation lifetime.
     pub ttl_secs: Option<i64>,

@@ -65,16 +65,22 @@ pub struct Zone {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ZoneInput {
+    #[schema(value_type = String, required = true)]
     pub store: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub name: Option<String>,
+    #[schema(value_type = Object, required = true)]
     pub geometry: Option<serde_json::Value>,
     pub active: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressCheckInput {
+    #[schema(value_type = String, required = true)]
     pub line1: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub city: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub pincode: Option<String>,
     pub lat: Option<f64>,
     pub lng: Option<f64>,

@@ -89,6 +89,7 @@ where
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct DeviceInput {
+    #[schema(value_type = String, required = true)]
     pub token: Option<String>,
     pub platform: Option<String>,
 }

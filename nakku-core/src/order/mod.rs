@@ -48,7 +48,9 @@ pub const SUBSTITUTIONS: [&str; 3] = ["substitute", "refund", "call"];
 /// `POST /orders`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlaceInput {
+    #[schema(value_type = String, required = true)]
     pub address_id: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub payment_method: Option<String>,
     /// `substitute` (default), `refund` or `call`.
     pub substitution: Option<String>,

@@ -83,6 +83,17 @@ enum Done {
 
 const SAGA: &str = "saga";
 
+/// The cash-on-delivery record of an order: the amount due, nothing charged.
+fn cash_due(o: &OrderRow) -> ChargeInput {
+    ChargeInput {
+        order_id: o.id.clone(),
+        user_id: o.user_id.clone(),
+        amount_paise: o.total_paise,
+        kind: "cod".into(),
+        method_id: None,
+    }
+}
+
 impl OrderService {
     /// How long a step may run. Compensation calls the provider more than once (look up,
     /// refund), so it gets three times the step timeout (at least 5 s) before it is retried;
@@ -274,14 +285,7 @@ impl OrderService {
                 }
             }
             Step::ConfirmCod => {
-                let input = ChargeInput {
-                    order_id: o.id.clone(),
-                    user_id: o.user_id.clone(),
-                    amount_paise: o.total_paise,
-                    kind: "cod".into(),
-                    method_id: None,
-                };
-                match self.payments.charge(ctx, input).await {
+                match self.payments.charge(ctx, cash_due(o)).await {
                     Ok(p) if p.status == "voided" => {
                         let why = "payment was cancelled".to_owned();
                         self.advance(o, "failed", "compensating", &why, Some(&why)).await
@@ -298,14 +302,7 @@ impl OrderService {
             Step::Confirm => self.confirm(ctx, o, "confirmed").await,
             Step::Adjust => self.adjust(ctx, o).await,
             Step::RecordCashDue => {
-                let input = ChargeInput {
-                    order_id: o.id.clone(),
-                    user_id: o.user_id.clone(),
-                    amount_paise: o.total_paise,
-                    kind: "cod".into(),
-                    method_id: None,
-                };
-                self.payments.charge(ctx, input).await?;
+                self.payments.charge(ctx, cash_due(o)).await?;
                 let mut tx = self.db.begin().await?;
                 let r = sqlx::query(
                     // The lease first: MySQL applies SET clauses in order, SQLite on the old row.

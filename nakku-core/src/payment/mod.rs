@@ -54,6 +54,7 @@ pub struct PaymentMethod {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct MethodInput {
+    #[schema(value_type = String, required = true)]
     pub kind: Option<String>,
     pub label: Option<String>,
     /// Card: the token from the card vault.
@@ -116,6 +117,7 @@ pub struct RefundInput {
     pub amount_paise: Option<i64>,
     pub reason: Option<String>,
     /// Idempotency key: the same key refunds once.
+    #[schema(value_type = String, required = true)]
     pub key: Option<String>,
 }
 

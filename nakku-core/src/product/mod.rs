@@ -71,6 +71,7 @@ pub struct CategoryRef {
 
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 pub struct CategoryInput {
+    #[schema(value_type = String, required = true)]
     pub name: Option<String>,
     pub slug: Option<String>,
     /// Parent id or slug. `null` in a PATCH moves the subtree to the root.

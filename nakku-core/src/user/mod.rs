@@ -59,15 +59,21 @@ pub struct Address {
 /// name together with every other problem, instead of serde's first-error-only message.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RegisterInput {
+    #[schema(value_type = String, required = true)]
     pub email: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub phone: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub password: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LoginInput {
+    #[schema(value_type = String, required = true)]
     pub email: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub password: Option<String>,
 }
 
@@ -94,7 +100,9 @@ pub struct UpdateProfileInput {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ChangePasswordInput {
+    #[schema(value_type = String, required = true)]
     pub current_password: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub new_password: Option<String>,
 }
 
@@ -106,12 +114,18 @@ pub struct DeleteAccountInput {
 /// `POST /users/me/addresses` and, with every field optional, `PATCH`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AddressInput {
+    #[schema(value_type = String, required = true)]
     pub label: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub line1: Option<String>,
     pub line2: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub city: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub pincode: Option<String>,
+    #[schema(value_type = f64, required = true)]
     pub lat: Option<f64>,
+    #[schema(value_type = f64, required = true)]
     pub lng: Option<f64>,
     pub is_default: Option<bool>,
 }
