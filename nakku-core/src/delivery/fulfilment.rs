@@ -768,16 +768,28 @@ impl DeliveryService {
             .flatten()
             .collect();
             let load = load_of(orders, caps.into_iter().min());
-            let old = sqlx::query("SELECT status, extra_minutes FROM store_load WHERE store = ?")
-                .bind(&store)
-                .fetch_optional(self.db().pool())
-                .await?;
+            let old =
+                sqlx::query("SELECT status, extra_minutes, orders_window, capacity FROM store_load WHERE store = ?")
+                    .bind(&store)
+                    .fetch_optional(self.db().pool())
+                    .await?;
             let same = match &old {
                 Some(o) => {
                     text(o, "status")? == load.status && o.try_get::<i64, _>("extra_minutes")? == load.extra_minutes
                 }
                 None => load.status == "open",
             };
+            // Nothing moved: no write (this runs every second for every store).
+            let unchanged = match &old {
+                Some(o) => {
+                    same && o.try_get::<i64, _>("orders_window")? == load.orders_window
+                        && o.try_get::<i64, _>("capacity")? == load.capacity
+                }
+                None => false,
+            };
+            if unchanged {
+                continue;
+            }
             let mut tx = self.db().begin().await?;
             if old.is_some() {
                 sqlx::query(
@@ -836,7 +848,7 @@ impl DeliveryService {
                 "store": store, "status": text(&r, "status")?, "orders_window": r.try_get::<i64, _>("orders_window")?,
                 "capacity": r.try_get::<i64, _>("capacity")?, "extra_minutes": r.try_get::<i64, _>("extra_minutes")?,
                 "window_minutes": WINDOW_MS / 60_000, "since": ms_to_rfc3339(r.try_get("changed_at")?),
-                "as_of": ms_to_rfc3339(r.try_get("updated_at")?),
+                "updated_at": ms_to_rfc3339(r.try_get("updated_at")?),
             }),
             None => {
                 self.known_store(store).await?;
