@@ -38,8 +38,9 @@ CREATE INDEX f_products_category ON f_products (category_id, price_paise);
 CREATE TABLE f_stock (
     store     VARCHAR(32) NOT NULL,
     sku       VARCHAR(64) NOT NULL,
-    available BIGINT NOT NULL,
-    seen_ms   BIGINT NOT NULL,
+    available  BIGINT NOT NULL,
+    event_ms   BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
     PRIMARY KEY (store, sku)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 

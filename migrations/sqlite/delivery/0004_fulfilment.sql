@@ -38,8 +38,9 @@ CREATE INDEX f_products_category ON f_products (category_id, price_paise);
 CREATE TABLE f_stock (
     store     TEXT    NOT NULL,
     sku       TEXT    NOT NULL,
-    available INTEGER NOT NULL,
-    seen_ms   INTEGER NOT NULL,
+    available  INTEGER NOT NULL,
+    event_ms   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
     PRIMARY KEY (store, sku)
 );
 

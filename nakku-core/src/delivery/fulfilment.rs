@@ -922,38 +922,8 @@ impl Handler for CatalogueReplica {
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
             if env.event_type == catalog::INVENTORY_UPDATED {
-                let p = &env.payload;
-                let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
-                let sku = p["sku"].as_str().ok_or_else(|| anyhow::anyhow!("sku missing"))?;
-                let available = p["available"]
-                    .as_i64()
-                    .ok_or_else(|| anyhow::anyhow!("available missing"))?;
-                let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(0);
-                let r = sqlx::query(
-                    "UPDATE f_stock SET available = ?, seen_ms = ? WHERE store = ? AND sku = ? AND seen_ms <= ?",
-                )
-                .bind(available)
-                .bind(at)
-                .bind(store)
-                .bind(sku)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-                if r.rows_affected() == 0 {
-                    sqlx::query(
-                        "INSERT INTO f_stock (store, sku, available, seen_ms) SELECT ?, ?, ?, ? \
-                         WHERE NOT EXISTS (SELECT 1 FROM f_stock WHERE store = ? AND sku = ?)",
-                    )
-                    .bind(store)
-                    .bind(sku)
-                    .bind(available)
-                    .bind(at)
-                    .bind(store)
-                    .bind(sku)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                return Ok(());
+                // The same stock replica the catalogue keeps.
+                return crate::product::replica::apply_stock_event(conn, "f_stock", env).await;
             }
             let p = &env.payload["product"];
             let s = |k: &str| p[k].as_str().ok_or_else(|| anyhow::anyhow!("product {k} missing"));
