@@ -237,7 +237,9 @@ async fn proxy(
             rb = rb.timeout(timeout);
         }
         let base = lease.instance.base_url.clone();
-        let others = st.pool.instances(svc).len() > tried.len() + 1;
+        // One rule for both kinds of failure: safe to repeat, another instance to try, at
+        // most two retries, and a token from the budget (taken only when retrying).
+        let retry_left = may_retry && st.pool.instances(svc).len() > tried.len() + 1 && tried.len() < 2;
         match rb.send().await {
             Ok(r) => {
                 let code = r.status().as_u16();
@@ -248,7 +250,7 @@ async fn proxy(
                     500..=599 => lease.failed(),
                     _ => lease.succeeded(),
                 }
-                if matches!(code, 502..=504) && may_retry && others && st.pool.spend_retry() {
+                if matches!(code, 502..=504) && retry_left && st.pool.spend_retry() {
                     tracing::warn!(service = %svc, upstream = %base, status = code, "retrying on another instance");
                     metrics::counter!("nakku_gateway_retries_total", "service" => svc.name()).increment(1);
                     tried.push(base);
@@ -268,7 +270,7 @@ async fn proxy(
                     ApiError::new(StatusCode::BAD_GATEWAY, format!("the {svc} service is unreachable"))
                 };
                 tried.push(base);
-                if may_retry && tried.len() < 3 && st.pool.spend_retry() {
+                if retry_left && st.pool.spend_retry() {
                     metrics::counter!("nakku_gateway_retries_total", "service" => svc.name()).increment(1);
                     last = Some(err);
                     continue;
