@@ -15,7 +15,7 @@ use crate::error::CoreError;
 const ISSUER: &str = "nakku";
 
 /// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,
@@ -52,7 +52,7 @@ impl FromStr for Role {
 }
 
 /// Claims of an access token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Claims {
     /// User id.
     pub sub: String,

@@ -10,7 +10,7 @@ use crate::inventory::{Line, ReserveInput};
 use crate::{CoreError, RequestCtx};
 
 /// The parts of a reservation the saga acts on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReservationView {
     /// `held`, `confirmed`, `released`, `expired` or `failed`.
     pub status: String,
@@ -125,7 +125,7 @@ impl StockPort for crate::inventory::InventoryService {
 }
 
 /// A saved address as the cart and order services snapshot it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressSnapshot {
     pub id: String,
     pub label: String,
@@ -172,7 +172,7 @@ impl AddressPort for crate::user::UserService {
 }
 
 /// Which store serves a point, how far by road and how soon.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Serving {
     pub serviceable: bool,
     pub store: Option<String>,
@@ -207,13 +207,15 @@ impl PlacePort for crate::location::LocationService {
 }
 
 /// An order's delivery slot as the delivery service booked it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlotBooking {
     pub order_id: String,
     pub store: String,
     #[serde(rename = "start", with = "rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub start_ms: i64,
     #[serde(rename = "end", with = "rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub end_ms: i64,
     /// `booked` or `released`.
     pub status: String,

@@ -12,7 +12,7 @@ use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
 use nakku_core::product::search::{SearchParams, Sort};
 use nakku_core::product::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::{ok, ApiError, ApiResult};
@@ -136,17 +136,34 @@ async fn search(State(s): State<ProductState>, headers: HeaderMap, AppQuery(q): 
     };
     let store = params.store.clone();
     let started = std::time::Instant::now();
-    let page = s.svc.search(params)?;
+    let mut page = s.svc.search(params)?;
     metrics::histogram!("nakku_search_seconds").record(started.elapsed().as_secs_f64());
-    match store {
-        // Browsing a store: say whether it takes orders now.
-        Some(st) => {
-            let mut page = serde_json::to_value(page).map_err(|e| nakku_core::CoreError::Internal(e.into()))?;
-            page["store_status"] = s.svc.store_status(&st).await?;
-            Ok(ok(StatusCode::OK, page))
-        }
-        None => Ok(ok(StatusCode::OK, page)),
+    // Browsing a store: say whether it takes orders now.
+    if let Some(st) = store {
+        page.store_status = Some(s.svc.store_status(&st).await?);
     }
+    Ok(ok(StatusCode::OK, page))
+}
+
+/// `GET /products/{id}`: the product page, with a store's availability and status when
+/// `store=` is given.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProductPage {
+    /// The cached page (a serialised `ProductView`).
+    #[serde(flatten)]
+    #[schema(value_type = nakku_core::product::service::ProductView)]
+    product: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability: Option<Availability>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_status: Option<nakku_core::product::service::StoreStatus>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Availability {
+    store: String,
+    available: i64,
+    in_stock: bool,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -163,12 +180,21 @@ async fn get_product(
     AppQuery(q): AppQuery<StoreQuery>,
 ) -> ApiResult {
     let admin = is_admin(&s, &headers)?;
-    let mut page = s.svc.product(&id, admin).await?;
+    let product = s.svc.product(&id, admin).await?;
+    let mut page = ProductPage {
+        product,
+        availability: None,
+        store_status: None,
+    };
     if let Some(store) = q.store.map(|st| st.trim().to_ascii_uppercase()) {
-        let sku = page["sku"].as_str().unwrap_or_default().to_owned();
+        let sku = page.product["sku"].as_str().unwrap_or_default().to_owned();
         let available = s.svc.availability(&store, &sku).unwrap_or(0);
-        page["availability"] = json!({"store": store, "available": available, "in_stock": available > 0});
-        page["store_status"] = s.svc.store_status(&store).await?;
+        page.store_status = Some(s.svc.store_status(&store).await?);
+        page.availability = Some(Availability {
+            store,
+            available,
+            in_stock: available > 0,
+        });
     }
     Ok(ok(StatusCode::OK, page))
 }

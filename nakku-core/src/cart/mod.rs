@@ -23,7 +23,7 @@ pub fn rupees(paise: i64) -> String {
 
 /// One problem with one cart line. `price_changed` is a notice (the order goes through once
 /// the shopper has seen the new price); the others block checkout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineProblem {
     /// `unavailable`, `out_of_stock`, `insufficient_stock`, `over_limit`, `price_changed`.
     pub code: String,
@@ -31,7 +31,7 @@ pub struct LineProblem {
 }
 
 /// A cart line as shown, with its current price and problems.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CartLine {
     pub sku: String,
     pub product_id: Option<String>,
@@ -55,7 +55,7 @@ impl CartLine {
 }
 
 /// One fee of a checkout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Fee {
     /// `delivery`, `small_cart`, `surge`.
     pub code: String,
@@ -64,7 +64,7 @@ pub struct Fee {
 }
 
 /// The priced checkout the shopper is shown; an order stores exactly this.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quote {
     pub cart_id: String,
     pub store: String,

@@ -20,7 +20,7 @@ use crate::service::Service;
 use crate::RequestCtx;
 
 /// A cart as its owner (or a collaborator) sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CartView {
     pub id: Option<String>,
     pub store: Option<String>,

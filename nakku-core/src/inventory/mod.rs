@@ -21,7 +21,7 @@ fn rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// A dark store.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Warehouse {
     pub id: String,
     pub code: String,
@@ -34,13 +34,15 @@ pub struct Warehouse {
     pub closes_at: String,
     pub active: bool,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 
 /// Stock of one sku at one store.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StockLevel {
     pub store: String,
     pub sku: String,
@@ -55,7 +57,7 @@ pub struct StockLevel {
 }
 
 /// One ledger entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub id: String,
     pub sku: String,
@@ -66,6 +68,7 @@ pub struct LedgerEntry {
     pub ref_id: Option<String>,
     pub actor: Option<String>,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
@@ -77,7 +80,7 @@ pub struct Line {
 }
 
 /// A reservation for one order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reservation {
     pub id: String,
     pub order_id: String,
@@ -87,10 +90,13 @@ pub struct Reservation {
     pub reason: Option<String>,
     pub lines: Vec<Line>,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: i64,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 pub use service::{LocationConfig, LocationService};
 
 /// One gazetteer entry: a locality with its PIN code and centroid.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Locality {
     pub city: String,
     pub locality: String,
@@ -25,7 +25,7 @@ pub struct Locality {
 }
 
 /// A geocoding candidate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     #[serde(flatten)]
     pub place: Locality,

@@ -39,7 +39,7 @@ impl Default for LocationConfig {
 }
 
 /// A store as replicated from the inventory service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Store {
     pub id: String,
     pub code: String,
@@ -52,7 +52,7 @@ pub struct Store {
 }
 
 /// A delivery zone.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Zone {
     pub id: String,
     pub store: String,

@@ -65,6 +65,118 @@ pub struct PlaceInput {
     pub slot: Option<String>,
 }
 
+/// An order as shoppers and staff see it (`GET /orders/{id}` and every move's answer).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub id: String,
+    pub user_id: String,
+    pub store: String,
+    /// One of [`STATUSES`] (not `any`).
+    pub status: String,
+    pub payment: PaymentChoice,
+    /// What to do with an item missing at picking: `substitute`, `refund` or `call`.
+    pub substitution: String,
+    pub note: Option<String>,
+    /// The delivery address as it was when the order was placed.
+    pub address: Option<crate::ports::AddressSnapshot>,
+    pub lines: Vec<OrderLine>,
+    pub items_paise: i64,
+    /// The fees as the checkout showed them.
+    pub fees: Vec<crate::cart::Fee>,
+    pub fees_paise: i64,
+    pub total_paise: i64,
+    pub refunded_paise: i64,
+    pub currency: String,
+    pub eta_minutes: Option<i64>,
+    /// The checkout quote the order was placed from.
+    pub quote_id: Option<String>,
+    /// What picking changed (missing items, substitutes, the refund), once packed.
+    pub picking: Option<Picking>,
+    pub delivery_slot: Option<SlotWindow>,
+    pub saga: SagaView,
+    pub failure_reason: Option<String>,
+    pub timeline: Vec<TimelineEntry>,
+    /// Bumped by every change.
+    pub version: i64,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// How an order is paid: `kind` is `card`, `upi`, `wallet`, `netbanking` or `cod`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PaymentChoice {
+    pub kind: String,
+    pub method_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrderLine {
+    pub sku: String,
+    pub product_id: String,
+    pub name: String,
+    pub unit: String,
+    pub unit_price_paise: i64,
+    pub mrp_paise: i64,
+    pub quantity: i64,
+    pub line_total_paise: i64,
+    /// `ok`, `removed`, `short` (missing at picking) or `substitute` (added at picking).
+    pub status: String,
+}
+
+/// The changes picking made, as the delivery service reported them.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Picking {
+    /// Per line: what was missing and what replaced it.
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<serde_json::Value>,
+    pub refund_paise: i64,
+    pub picker_id: Option<String>,
+    /// When the saga applied the changes (stock and payment); null while pending.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub applied_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SlotWindow {
+    #[schema(format = DateTime)]
+    pub start: String,
+    #[schema(format = DateTime)]
+    pub end: String,
+}
+
+/// Where the order saga is: `running`, `compensating`, `done` or `failed`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SagaView {
+    pub state: String,
+    /// The step it will run next (none when finished).
+    pub next_step: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub cancel_requested: bool,
+    #[schema(format = DateTime)]
+    pub step_started_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    pub status: String,
+    pub note: Option<String>,
+    /// Who made the move: an account as `role:id`, or a part of the system (`saga`, `picking`).
+    pub actor: Option<String>,
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// A page of orders, newest first; pass `next_cursor` as `cursor` for the next.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<OrderView>,
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     pub status: Option<String>,

@@ -148,7 +148,7 @@ impl OrderService {
         user_id: &str,
         key: Option<&str>,
         input: PlaceInput,
-    ) -> Result<(Value, bool), CoreError> {
+    ) -> Result<(OrderView, bool), CoreError> {
         self.place_order(ctx, user_id, key, input).await
     }
 }
@@ -174,7 +174,7 @@ impl OrderService {
         user_id: &str,
         key: Option<&str>,
         input: PlaceInput,
-    ) -> Result<(Value, bool), CoreError> {
+    ) -> Result<(OrderView, bool), CoreError> {
         let mut v = Validator::new();
         let key = v.required("Idempotency-Key", key.map(str::trim)).and_then(|k| {
             v.check(
@@ -296,7 +296,7 @@ impl OrderService {
         substitution: &str,
         note: Option<String>,
         booking: Option<&crate::ports::SlotBooking>,
-    ) -> Result<(Value, bool), CoreError> {
+    ) -> Result<(OrderView, bool), CoreError> {
         let id = id.to_owned();
         let now = now_ms();
         let lines: Vec<&crate::cart::CartLine> = quote.lines.iter().collect();
@@ -399,7 +399,7 @@ impl OrderService {
         Ok((self.view(&id).await?, false))
     }
 
-    async fn replay(&self, user_id: &str, key: &str, hash: &str) -> Result<Option<Value>, CoreError> {
+    async fn replay(&self, user_id: &str, key: &str, hash: &str) -> Result<Option<OrderView>, CoreError> {
         let Some(r) = sqlx::query("SELECT id, request_hash FROM orders WHERE user_id = ? AND idem_key = ?")
             .bind(user_id)
             .bind(key)
@@ -418,7 +418,7 @@ impl OrderService {
     }
 
     /// The full order: lines, fees as shown, saga state and timeline.
-    pub async fn view(&self, id: &str) -> Result<Value, CoreError> {
+    pub async fn view(&self, id: &str) -> Result<OrderView, CoreError> {
         let mut conn = self.db.pool().acquire().await?;
         let r = sqlx::query(
             "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, \
@@ -430,7 +430,7 @@ impl OrderService {
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| CoreError::NotFound("order".to_owned()))?;
-        let lines: Vec<Value> = sqlx::query(
+        let lines = sqlx::query(
             "SELECT sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status FROM order_lines WHERE order_id = ? ORDER BY created_at, sku",
         )
         .bind(id)
@@ -438,66 +438,96 @@ impl OrderService {
         .await?
         .iter()
         .map(|l| {
-            Ok(json!({
-                "sku": text(l, "sku")?, "product_id": text(l, "product_id")?, "name": text(l, "name")?, "unit": text(l, "unit")?,
-                "unit_price_paise": l.try_get::<i64, _>("unit_price_paise")?, "mrp_paise": l.try_get::<i64, _>("mrp_paise")?,
-                "quantity": l.try_get::<i64, _>("quantity")?, "line_total_paise": l.try_get::<i64, _>("line_total_paise")?,
-                "status": text(l, "status")?,
-            }))
+            Ok(OrderLine {
+                sku: text(l, "sku")?,
+                product_id: text(l, "product_id")?,
+                name: text(l, "name")?,
+                unit: text(l, "unit")?,
+                unit_price_paise: l.try_get("unit_price_paise")?,
+                mrp_paise: l.try_get("mrp_paise")?,
+                quantity: l.try_get("quantity")?,
+                line_total_paise: l.try_get("line_total_paise")?,
+                status: text(l, "status")?,
+            })
         })
         .collect::<Result<_, sqlx::Error>>()?;
-        let timeline: Vec<Value> = sqlx::query(
-            "SELECT status, note, actor, created_at FROM order_timeline WHERE order_id = ? ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|t| {
-            Ok(
-                json!({"status": text(t, "status")?, "note": opt_text(t, "note")?, "actor": opt_text(t, "actor")?,
-                          "at": ms_to_rfc3339(t.try_get("created_at")?)}),
-            )
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+        let timeline =
+            sqlx::query("SELECT status, note, actor, created_at FROM order_timeline WHERE order_id = ? ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|t| {
+                    Ok(TimelineEntry {
+                        status: text(t, "status")?,
+                        note: opt_text(t, "note")?,
+                        actor: opt_text(t, "actor")?,
+                        at: ms_to_rfc3339(t.try_get("created_at")?),
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()?;
+        // The stored checkout; an unreadable one shows no fees rather than failing the view.
         let quote: Value = serde_json::from_str(&text(&r, "quote")?).unwrap_or(Value::Null);
-        let address: Value = serde_json::from_str(&text(&r, "address")?).unwrap_or(Value::Null);
         let row = order_row(&r)?;
-        let step = super::saga::next_step(&row).map(|s| s.name());
-        Ok(json!({
-            "id": row.id, "user_id": row.user_id, "store": row.store, "status": row.status,
-            "payment": {"kind": row.payment_kind, "method_id": row.payment_method_id},
-            "substitution": text(&r, "substitution")?, "note": opt_text(&r, "note")?,
-            "address": address, "lines": lines,
-            "items_paise": r.try_get::<i64, _>("items_paise")?, "fees": quote["fees"].clone(),
-            "fees_paise": r.try_get::<i64, _>("fees_paise")?, "total_paise": row.total_paise,
-            "refunded_paise": r.try_get::<i64, _>("refunded_paise")?, "currency": text(&r, "currency")?,
-            "eta_minutes": quote["eta_minutes"].clone(), "quote_id": quote["quote_id"].clone(),
-            "picking": match opt_text(&r, "adjustment")? {
-                Some(a) => {
-                    let mut v: Value = serde_json::from_str(&a).unwrap_or(Value::Null);
-                    v["applied_at"] = r.try_get::<Option<i64>, _>("adjusted_at")?.map(ms_to_rfc3339).map_or(Value::Null, Value::from);
-                    v
-                }
-                None => Value::Null,
+        let step = super::saga::next_step(&row).map(|s| s.name().to_owned());
+        let adjusted_at = r.try_get::<Option<i64>, _>("adjusted_at")?;
+        let picking = opt_text(&r, "adjustment")?
+            .and_then(|a| serde_json::from_str::<Picking>(&a).ok())
+            .map(|p| Picking {
+                applied_at: adjusted_at.map(ms_to_rfc3339),
+                ..p
+            });
+        let delivery_slot = match (
+            r.try_get::<Option<i64>, _>("slot_start")?,
+            r.try_get::<Option<i64>, _>("slot_end")?,
+        ) {
+            (Some(a), Some(b)) => Some(SlotWindow {
+                start: ms_to_rfc3339(a),
+                end: ms_to_rfc3339(b),
+            }),
+            _ => None,
+        };
+        Ok(OrderView {
+            payment: PaymentChoice {
+                kind: row.payment_kind.clone(),
+                method_id: row.payment_method_id.clone(),
             },
-            "delivery_slot": match (r.try_get::<Option<i64>, _>("slot_start")?, r.try_get::<Option<i64>, _>("slot_end")?) {
-                (Some(a), Some(b)) => json!({"start": ms_to_rfc3339(a), "end": ms_to_rfc3339(b)}),
-                _ => Value::Null,
+            substitution: text(&r, "substitution")?,
+            note: opt_text(&r, "note")?,
+            address: serde_json::from_str(&text(&r, "address")?).ok(),
+            lines,
+            items_paise: r.try_get("items_paise")?,
+            fees: serde_json::from_value(quote["fees"].clone()).unwrap_or_default(),
+            fees_paise: r.try_get("fees_paise")?,
+            total_paise: row.total_paise,
+            refunded_paise: r.try_get("refunded_paise")?,
+            currency: text(&r, "currency")?,
+            eta_minutes: quote["eta_minutes"].as_i64(),
+            quote_id: quote["quote_id"].as_str().map(str::to_owned),
+            picking,
+            delivery_slot,
+            saga: SagaView {
+                state: row.saga_state.clone(),
+                next_step: step,
+                attempts: row.attempts,
+                last_error: opt_text(&r, "last_error")?,
+                cancel_requested: row.cancel_requested,
+                step_started_at: ms_to_rfc3339(row.step_started_at),
             },
-            "saga": {
-                "state": row.saga_state, "next_step": step, "attempts": row.attempts,
-                "last_error": opt_text(&r, "last_error")?, "cancel_requested": row.cancel_requested,
-                "step_started_at": ms_to_rfc3339(row.step_started_at),
-            },
-            "failure_reason": row.failure_reason,
-            "timeline": timeline, "version": r.try_get::<i64, _>("version")?,
-            "created_at": ms_to_rfc3339(r.try_get("created_at")?), "updated_at": ms_to_rfc3339(r.try_get("updated_at")?),
-        }))
+            failure_reason: row.failure_reason.clone(),
+            timeline,
+            version: r.try_get("version")?,
+            created_at: ms_to_rfc3339(r.try_get("created_at")?),
+            updated_at: ms_to_rfc3339(r.try_get("updated_at")?),
+            id: row.id,
+            user_id: row.user_id,
+            store: row.store,
+            status: row.status,
+        })
     }
 
     /// An order its owner or staff may see; anyone else gets 404.
-    pub async fn get(&self, user_id: &str, staff: bool, id: &str) -> Result<Value, CoreError> {
+    pub async fn get(&self, user_id: &str, staff: bool, id: &str) -> Result<OrderView, CoreError> {
         let row = self
             .load(&mut *self.db.pool().acquire().await?, id)
             .await?
@@ -507,7 +537,7 @@ impl OrderService {
     }
 
     /// History, newest first: a shopper's own orders, or (staff) any with filters.
-    pub async fn list(&self, user_id: &str, staff: bool, q: ListQuery) -> Result<Value, CoreError> {
+    pub async fn list(&self, user_id: &str, staff: bool, q: ListQuery) -> Result<OrderPage, CoreError> {
         let mut v = Validator::new();
         let limit = q.limit.unwrap_or(20);
         if !(1..=100).contains(&limit) {
@@ -586,7 +616,10 @@ impl OrderService {
             }
             items.push(self.view(&id).await?);
         }
-        Ok(json!({"items": items, "next_cursor": next}))
+        Ok(OrderPage {
+            items,
+            next_cursor: next,
+        })
     }
 
     /// Cancels an order before dispatch. A saga still running is asked to stop at its
@@ -598,7 +631,7 @@ impl OrderService {
         staff: bool,
         id: &str,
         input: CancelInput,
-    ) -> Result<Value, CoreError> {
+    ) -> Result<OrderView, CoreError> {
         let reason = match input.reason {
             Some(r) => crate::user::parse_text(&r, 300).map_err(|m| CoreError::validation("reason", m))?,
             None => "cancelled by the shopper".to_owned(),
@@ -680,7 +713,7 @@ impl OrderService {
         actor: &str,
         id: &str,
         input: StatusInput,
-    ) -> Result<Value, CoreError> {
+    ) -> Result<OrderView, CoreError> {
         let to = input.status.unwrap_or_default();
         if !["packed", "out_for_delivery", "delivered"].contains(&to.as_str()) {
             return Err(CoreError::validation(
@@ -729,7 +762,7 @@ impl OrderService {
         staff: bool,
         id: &str,
         sku: &str,
-    ) -> Result<Value, CoreError> {
+    ) -> Result<OrderView, CoreError> {
         let row = self
             .load(&mut *self.db.pool().acquire().await?, id)
             .await?

@@ -38,7 +38,7 @@ pub const KINDS: [&str; 4] = ["cod", "upi", "card", "wallet"];
 pub const WALLETS: [&str; 4] = ["paytm", "phonepe", "amazonpay", "mobikwik"];
 
 /// A saved payment method. Cards are the vault's token, shown by brand and last four.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PaymentMethod {
     pub id: String,
     pub kind: String,
@@ -49,6 +49,7 @@ pub struct PaymentMethod {
     pub wallet: Option<String>,
     pub is_default: bool,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
@@ -70,7 +71,7 @@ pub struct MethodInput {
 }
 
 /// A payment as clients and the saga see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Payment {
     pub id: String,
     pub order_id: String,
@@ -92,13 +93,14 @@ pub struct Payment {
 }
 
 /// A refund.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Refund {
     pub id: String,
     pub amount_paise: i64,
     pub reason: String,
     pub key: String,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
@@ -122,7 +124,7 @@ pub struct RefundInput {
 }
 
 /// How a shopper asked to pay: a kind, possibly a saved method.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MethodRef {
     pub kind: String,
     pub method_id: Option<String>,

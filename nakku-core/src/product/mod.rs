@@ -38,7 +38,7 @@ fn opt_rfc3339<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error>
 }
 
 /// A node of the category tree.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Category {
     pub id: String,
     pub parent_id: Option<String>,
@@ -46,23 +46,26 @@ pub struct Category {
     pub slug: String,
     pub position: i64,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 
 /// A category with its children, as `GET /categories` returns the tree.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CategoryNode {
     #[serde(flatten)]
     pub category: Category,
     /// Active products in this category and all below it.
     pub product_count: usize,
+    #[schema(no_recursion)]
     pub children: Vec<CategoryNode>,
 }
 
 /// A category's id, name and slug (breadcrumbs, facets).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CategoryRef {
     pub id: String,
     pub name: String,
@@ -86,7 +89,7 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 }
 
 /// A product as stored and served.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: String,
     pub sku: String,
@@ -107,10 +110,13 @@ pub struct Product {
     /// Bumped on every change (caches and replicas compare it).
     pub version: i64,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
     #[serde(serialize_with = "opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deleted_at: Option<i64>,
 }
 

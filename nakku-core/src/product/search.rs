@@ -91,7 +91,7 @@ fn max_edits(t: &str) -> usize {
 }
 
 /// How results are ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
     /// Best text match first (popularity breaks ties and nudges close matches); without a
@@ -145,7 +145,7 @@ pub struct SearchParams {
 }
 
 /// One search result: the fields a product card shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Hit {
     pub id: String,
     pub sku: String,
@@ -167,13 +167,13 @@ pub struct Hit {
     pub score: Option<f32>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BrandFacet {
     pub value: String,
     pub count: usize,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CategoryFacet {
     pub id: String,
     pub name: String,
@@ -181,7 +181,7 @@ pub struct CategoryFacet {
     pub count: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct Facets {
     /// Per brand, over the results with every filter except the brand filter (so choosing
     /// one brand still shows what the others would give).
@@ -190,7 +190,7 @@ pub struct Facets {
     pub categories: Vec<CategoryFacet>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchPage {
     pub items: Vec<Hit>,
     pub total: usize,
@@ -198,6 +198,9 @@ pub struct SearchPage {
     pub next_cursor: Option<String>,
     /// The query with misspelt words replaced by what was searched instead.
     pub did_you_mean: Option<String>,
+    /// With `store=`: whether that store takes orders now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_status: Option<super::service::StoreStatus>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -764,6 +767,7 @@ impl Index {
             facets: Facets { brands, categories },
             next_cursor,
             did_you_mean: corrected.then(|| did_you_mean.join(" ")),
+            store_status: None,
         })
     }
 

@@ -44,7 +44,7 @@ const REFRESH_OVERLAP_MS: i64 = 3_000;
 const REBUILD_AT: usize = 2_000;
 
 /// A product page: the product, its breadcrumbs and, when a store was named, availability.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProductView {
     #[serde(flatten)]
     pub product: Product,
@@ -52,8 +52,21 @@ pub struct ProductView {
     pub category_path: Vec<CategoryRef>,
 }
 
+/// Whether a store takes orders now (its load from the delivery service).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoreStatus {
+    pub code: String,
+    /// `normal`, `busy` (deliveries take longer) or `paused` (no new orders).
+    pub load: String,
+    /// Extra minutes a busy store adds to the promise.
+    pub delay_minutes: i64,
+    pub taking_orders: bool,
+    /// What to tell shoppers, when the store is busy or paused.
+    pub message: Option<String>,
+}
+
 /// A recommended product and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Recommendation {
     #[serde(flatten)]
     pub hit: Hit,
@@ -62,7 +75,7 @@ pub struct Recommendation {
 }
 
 /// What an import did, or would have done.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct ImportReport {
     pub rows: usize,
     pub created: usize,
@@ -73,7 +86,7 @@ pub struct ImportReport {
     pub imported: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RowFailure {
     pub line: usize,
     pub sku: Option<String>,
@@ -785,13 +798,16 @@ impl ProductService {
     /// Runs a search. `category` may be an id or a slug.
     /// Whether a dark store takes orders now (the delivery service's load report):
     /// `{code, load: open|busy|paused, delay_minutes, message}`.
-    pub async fn store_status(&self, store: &str) -> Result<serde_json::Value, CoreError> {
+    pub async fn store_status(&self, store: &str) -> Result<StoreStatus, CoreError> {
         let mut conn = self.db.pool().acquire().await?;
         let (load, extra) = crate::delivery::fulfilment::store_load(&mut conn, store).await?;
-        Ok(serde_json::json!({
-            "code": store, "load": load, "delay_minutes": extra, "taking_orders": load != "paused",
-            "message": crate::delivery::fulfilment::load_message(store, &load, extra),
-        }))
+        Ok(StoreStatus {
+            code: store.to_owned(),
+            taking_orders: load != "paused",
+            message: crate::delivery::fulfilment::load_message(store, &load, extra),
+            load,
+            delay_minutes: extra,
+        })
     }
 
     pub fn search(&self, mut params: SearchParams) -> Result<SearchPage, CoreError> {

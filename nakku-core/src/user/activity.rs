@@ -13,7 +13,7 @@ use crate::id::{ms_to_rfc3339, now_ms};
 pub const CONSUMER: &str = "user.activity";
 
 /// Sign-in activity of one account.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Activity {
     pub user_id: String,
     pub registered_at: Option<String>,

@@ -23,7 +23,7 @@ pub struct UserServiceConfig {
 }
 
 /// The token pair handed to a client.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     pub access_token: String,
     pub refresh_token: String,
@@ -33,7 +33,7 @@ pub struct Tokens {
 }
 
 /// What register and login return.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuthResult {
     pub user: User,
     #[serde(flatten)]

@@ -14,6 +14,7 @@ mod gateway;
 mod inventory;
 mod location;
 mod notifications;
+mod openapi;
 mod orders;
 mod picking;
 mod platform;

@@ -1,0 +1,257 @@
+//! The OpenAPI document describes what the API really answers: a shopper's and an admin's
+//! main journeys through the gateway, each answer validated against the schema the
+//! document gives for its operation and status, strictly (a field the document does not
+//! name fails, as does a wrong type, a missing required field or a malformed date-time).
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::orders::{add, settled, shop, shopper, STORE};
+
+/// The schema of `method path`'s answer with `status`, made strict: an object schema that
+/// lists properties refuses any other (`unevaluatedProperties`; for composed schemas —
+/// flattened structs are `allOf` — on the composition, not on its parts).
+fn validator(doc: &Value, method: &str, template: &str, status: u16) -> jsonschema::Validator {
+    let op = &doc["paths"][format!("/api/v1/{template}")][method];
+    assert!(op.is_object(), "{method} {template} is not documented");
+    let mut root = op["responses"][status.to_string()]["content"]["application/json"]["schema"].clone();
+    assert!(root.is_object(), "{method} {template} documents no {status} answer");
+    let mut parts = Vec::new();
+    composed_parts(&doc["components"], false, &mut parts);
+    let mut components = doc["components"].clone();
+    if let Some(schemas) = components["schemas"].as_object_mut() {
+        for (name, schema) in schemas.iter_mut() {
+            strict(schema, parts.contains(&format!("#/components/schemas/{name}")));
+        }
+    }
+    strict(&mut root, false);
+    root["components"] = components;
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap()
+}
+
+/// Every schema named as a part of an `allOf`.
+fn composed_parts(v: &Value, in_all_of: bool, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let (true, Some(r)) = (in_all_of, m.get("$ref").and_then(Value::as_str)) {
+                out.push(r.to_owned());
+            }
+            for (k, child) in m {
+                composed_parts(child, k == "allOf", out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| composed_parts(c, in_all_of, out)),
+        _ => {}
+    }
+}
+
+fn strict(v: &mut Value, part: bool) {
+    match v {
+        Value::Object(m) => {
+            let whole = m.contains_key("allOf") || m.contains_key("properties");
+            if whole && !part && !m.contains_key("additionalProperties") {
+                m.insert("unevaluatedProperties".into(), json!(false));
+            }
+            for (k, child) in m.iter_mut() {
+                strict(child, k == "allOf");
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| strict(c, part)),
+        _ => {}
+    }
+}
+
+struct Checker {
+    doc: Value,
+    checked: usize,
+}
+
+impl Checker {
+    /// Sends the request, then checks the answer against the document.
+    async fn check(
+        &mut self,
+        app: &TestApp,
+        method: &str,
+        template: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = app.as_user(m, path, token);
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        if method == "POST" && template == "orders" {
+            req = req.header("idempotency-key", format!("openapi-{}", self.checked));
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert!(status < 300, "{method} {path}: {status} {v}");
+        let validator = validator(&self.doc, &method.to_ascii_lowercase(), template, status);
+        let errors: Vec<String> = validator
+            .iter_errors(&v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {path} answered outside its schema:\n{}\n{v:#}",
+            errors.join("\n")
+        );
+        assert!(
+            self.doc["paths"][format!("/api/v1/{template}")][method.to_ascii_lowercase()]["responses"]
+                [status.to_string()]["content"]["application/json"]["schema"]["properties"]["data"]["$ref"]
+                .is_string(),
+            "{method} {template}: the answer's data is not typed"
+        );
+        self.checked += 1;
+        v["data"].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_journeys_answer_exactly_what_the_document_says() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let doc: Value = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut c = Checker { doc, checked: 0 };
+    let admin = shop(&app, &[("MANGO", 12_000, 10), ("APPLE", 8_000, 10)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
+
+    // The shopper: profile, addresses, catalogue, cart, checkout, order, payment.
+    c.check(&app, "GET", "users/me", "/users/me", &token, None).await;
+    c.check(&app, "GET", "users/me/addresses", "/users/me/addresses", &token, None)
+        .await;
+    c.check(&app, "GET", "products", "/products?q=fresh&store=ORD-1", &token, None)
+        .await;
+    c.check(
+        &app,
+        "GET",
+        "products/{id}",
+        "/products/MANGO?store=ORD-1",
+        &token,
+        None,
+    )
+    .await;
+    c.check(&app, "GET", "categories", "/categories", &token, None).await;
+    c.check(&app, "GET", "products/popular", "/products/popular", &token, None)
+        .await;
+    c.check(
+        &app,
+        "POST",
+        "cart/items",
+        "/cart/items",
+        &token,
+        Some(json!({"sku": "APPLE", "quantity": 1, "store": STORE})),
+    )
+    .await;
+    c.check(&app, "GET", "cart", "/cart", &token, None).await;
+    let quote = c
+        .check(
+            &app,
+            "GET",
+            "cart/checkout",
+            &format!("/cart/checkout?address_id={address}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(quote["can_place_order"], true, "{quote}");
+    let placed = c
+        .check(
+            &app,
+            "POST",
+            "orders",
+            "/orders",
+            &token,
+            Some(json!({"address_id": address, "payment_method": "upi"})),
+        )
+        .await;
+    let id = placed["id"].as_str().unwrap().to_owned();
+    settled(&app, &token, &id).await;
+    let order = c
+        .check(&app, "GET", "orders/{id}", &format!("/orders/{id}"), &token, None)
+        .await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    c.check(&app, "GET", "orders", "/orders", &token, None).await;
+    c.check(
+        &app,
+        "GET",
+        "payments/orders/{order_id}",
+        &format!("/payments/orders/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    c.check(&app, "GET", "payments", "/payments", &token, None).await;
+    c.check(
+        &app,
+        "POST",
+        "orders/{id}/cancel",
+        &format!("/orders/{id}/cancel"),
+        &token,
+        Some(json!({"reason": "changed my mind"})),
+    )
+    .await;
+
+    // The admin: stores, stock, its ledger, the order's reservation, zones, users.
+    c.check(&app, "GET", "inventory/stores", "/inventory/stores", &admin, None)
+        .await;
+    c.check(
+        &app,
+        "GET",
+        "inventory/stores/{store}/stock/{sku}",
+        &format!("/inventory/stores/{STORE}/stock/MANGO"),
+        &admin,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "POST",
+        "inventory/stores/{store}/stock/{sku}/restock",
+        &format!("/inventory/stores/{STORE}/stock/APPLE/restock"),
+        &admin,
+        Some(json!({"quantity": 5})),
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "inventory/stores/{store}/stock/{sku}/ledger",
+        &format!("/inventory/stores/{STORE}/stock/MANGO/ledger"),
+        &admin,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "inventory/reservations/{order_id}",
+        &format!("/inventory/reservations/{id}"),
+        &admin,
+        None,
+    )
+    .await;
+    c.check(&app, "GET", "locations/zones", "/locations/zones", &admin, None)
+        .await;
+    c.check(&app, "GET", "locations/stores", "/locations/stores", &admin, None)
+        .await;
+    c.check(&app, "GET", "users", "/users", &admin, None).await;
+    assert_eq!(c.checked, 23);
+}
