@@ -18,7 +18,7 @@ i=0
 for svc in gateway user product inventory order cart payment delivery notification location analytics; do
   export "NAKKU_$(echo "$svc" | tr a-z A-Z)_PORT=$((port + i))"; i=$((i + 1))
 done
-"$NAKKU" up > "$dir/up.log" 2>&1 &
+"$NAKKU" up --no-seed > "$dir/up.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 base=http://127.0.0.1:$port

@@ -27,8 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Migrate every database, then serve every implemented service (the quick start)
-    Up(commands::serve::Opts),
+    /// Migrate every database, seed the demo data when there is none, then serve everything (the quick start)
+    Up(commands::up::UpOpts),
     /// Serve services (all implemented ones, or those named with --service)
     Serve(commands::serve::Opts),
     /// Apply pending database migrations, or show their status
@@ -39,6 +39,8 @@ enum Command {
     /// Benchmarks: the event bus, inventory reservations, catalogue search, the order flow, the gateway
     #[command(subcommand)]
     Bench(commands::bench::Command),
+    /// Load the demo data (stores, zones, catalogue, stock, shoppers, partners) through the services; idempotent
+    Seed(commands::seed::Opts),
     /// Operator commands on accounts
     #[command(subcommand)]
     Users(commands::users::Command),
@@ -87,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(opts) => commands::up::run(settings, opts).await,
         Command::Serve(opts) => commands::serve::run(settings, opts).await,
         Command::Migrate(opts) => commands::migrate::run(&settings, opts).await,
+        Command::Seed(opts) => commands::seed::run(&settings, opts).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
         Command::Products(cmd) => commands::products::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,

@@ -102,7 +102,7 @@ impl Drop for Running {
 }
 
 fn start_up(dir: &Path) -> Running {
-    launch(dir, &["up"], &[], "gateway")
+    launch(dir, &["up", "--no-seed"], &[], "gateway")
 }
 
 /// Starts `nakku <args>` with every port 0 and waits until it prints where `service`
@@ -588,7 +588,7 @@ async fn after_a_kill_between_saga_steps_a_restart_settles_every_order() {
         ("NAKKU_PAYMENT_LATENCY_MS", "800"),
         ("NAKKU_SAGA_STEP_TIMEOUT_SECS", "5"),
     ];
-    let mut up = launch(dir.path(), &["up"], &env, "gateway");
+    let mut up = launch(dir.path(), &["up", "--no-seed"], &env, "gateway");
     let c = reqwest::Client::new();
     let gw = up.gateway.clone();
     let api = move |p: &str| format!("{gw}/api/v1{p}");
@@ -633,7 +633,7 @@ async fn after_a_kill_between_saga_steps_a_restart_settles_every_order() {
     .await;
     assert!(unfinished > 0, "the kill landed while sagas were running");
 
-    let again = launch(dir.path(), &["up"], &env, "gateway");
+    let again = launch(dir.path(), &["up", "--no-seed"], &env, "gateway");
     let gw = again.gateway.clone();
     let mut confirmed = 0;
     for (i, id) in ids.iter().enumerate() {
@@ -1100,4 +1100,141 @@ async fn with_payments_down_cash_on_delivery_still_works_and_the_cash_due_is_rec
         (&json!("cod_pending"), &o["total_paise"]),
         "{p}"
     );
+}
+
+/// The `count` column of `nakku seed`'s summary, by row.
+fn seeded(out: &str) -> std::collections::BTreeMap<String, i64> {
+    out.lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l
+                .trim_matches(|c| c == '│' || c == ' ')
+                .split('┆')
+                .map(str::trim)
+                .collect();
+            match cells.as_slice() {
+                [what, n] => n.parse().ok().map(|n| ((*what).to_owned(), n)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn seed_loads_the_demo_data_through_the_services_and_a_second_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(nakku(dir.path()).args(["seed", "--stores", "1"]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let made = seeded(&stdout(&first));
+    assert_eq!(made["stores"], 1, "{made:?}");
+    assert_eq!(made["delivery zones"], 1);
+    assert_eq!(made["categories"], 49);
+    assert!(made["products"] >= 3000, "thousands of products: {made:?}");
+    assert!(made["stock lines"] > 2500, "most of the catalogue stocked: {made:?}");
+    assert!(
+        made["shoppers"] >= 5 && made["shoppers"] == made["addresses"],
+        "{made:?}"
+    );
+    assert_eq!(made["delivery partners"], 3);
+    assert!(stdout(&first).contains("password nakku-demo-123"));
+
+    let again = run(nakku(dir.path()).args(["seed", "--stores", "1"]));
+    assert!(again.status.success(), "{}", stderr(&again));
+    let made = seeded(&stdout(&again));
+    assert_eq!(made.len(), 8, "{}", stdout(&again));
+    assert!(made.values().all(|n| *n == 0), "a second run created {made:?}");
+    assert!(
+        !stdout(&again).contains("created the admin account"),
+        "the admin is created once"
+    );
+    let bad = run(nakku(dir.path()).args(["seed", "--scale", "0"]));
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("--scale must be from 1 to 50"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_seeds_an_empty_deployment_then_shoppers_can_buy_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = launch(dir.path(), &["up", "--stores", "1"], &[], "gateway");
+    let c = reqwest::Client::new();
+    let api = |p: &str| format!("{}/api/v1{p}", up.gateway);
+    // A seeded shopper of the first store signs in with the demo password.
+    let people = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/people.csv")).unwrap();
+    let shopper = people
+        .lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.get(3) == Some(&"BLR-KOR") && f.get(4) == Some(&"user"))
+        .unwrap()[1]
+        .to_owned();
+    let login: Value = c
+        .post(api("/auth/login"))
+        .json(&json!({"email": shopper, "password": "nakku-demo-123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
+    let addresses: Value = c
+        .get(api("/users/me/addresses"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let address = addresses["data"]["items"][0].clone();
+    assert_eq!(address["store"], "BLR-KOR", "{address}");
+    // The store's catalogue is searchable with stock, and the cart takes an item.
+    let hits: Value = c
+        .get(api("/products?q=milk&store=BLR-KOR&in_stock=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sku = hits["data"]["items"][0]["sku"].as_str().unwrap().to_owned();
+    assert!(hits["data"]["total"].as_u64().unwrap() > 5, "{hits}");
+    wait_for_async(60, "the cart to know the seeded stock", || async {
+        let r = c
+            .post(api("/cart/items"))
+            .bearer_auth(&token)
+            .json(&json!({"sku": sku, "quantity": 1, "store": "BLR-KOR"}))
+            .send()
+            .await
+            .unwrap();
+        r.status() == 200
+    })
+    .await;
+    let quote: Value = c
+        .get(api(&format!(
+            "/cart/checkout?address_id={}",
+            address["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quote["data"]["can_place_order"], true, "{quote}");
+}
+
+async fn wait_for_async<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -7,6 +7,7 @@ pub mod inventory_bench;
 pub mod migrate;
 pub mod orders_bench;
 pub mod products;
+pub mod seed;
 pub mod serve;
 pub mod up;
 pub mod users;

@@ -71,10 +71,16 @@ impl Opts {
     }
 }
 
-pub async fn run(mut settings: Settings, mut opts: Opts) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, opts: Opts) -> anyhow::Result<()> {
+    run_then(settings, opts, || {}).await
+}
+
+/// Serves, with `then` printing more after the addresses.
+pub async fn run_then(mut settings: Settings, mut opts: Opts, then: impl FnOnce()) -> anyhow::Result<()> {
     opts.apply(&mut settings);
     let app = Application::build(&settings, &opts.services).await?;
     print_addresses(&settings, &app);
+    then();
     app.run_until_stopped(nakku_server::shutdown_on_signals()).await
 }
 
