@@ -244,7 +244,7 @@ async fn stream(
     let staff = auth.is_staff();
     let user = auth.0.sub.clone();
     // Refused at once (404) for anyone who may not follow this delivery.
-    let first = s.svc.view(&user, staff, &order_id).await?;
+    let first = view_json(&s.svc, &user, staff, &order_id).await?;
     struct St8 {
         svc: Arc<DeliveryService>,
         user: String,
@@ -272,7 +272,7 @@ async fn stream(
                 Some(v) => Ok(v),
                 None => {
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    st.svc.view(&st.user, st.staff, &st.order_id).await
+                    view_json(&st.svc, &st.user, st.staff, &st.order_id).await
                 }
             };
             let v = match view {
@@ -293,4 +293,15 @@ async fn stream(
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// The view as JSON, to compare one second's with the next.
+async fn view_json(
+    svc: &DeliveryService,
+    user: &str,
+    staff: bool,
+    order_id: &str,
+) -> Result<serde_json::Value, nakku_core::CoreError> {
+    let v = svc.view(user, staff, order_id).await?;
+    serde_json::to_value(v).map_err(|e| nakku_core::CoreError::Internal(e.into()))
 }

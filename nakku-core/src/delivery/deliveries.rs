@@ -13,7 +13,7 @@
 //! not yet picked up, and it is assigned again.
 
 use rand::Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -48,17 +48,17 @@ const COLS: &str = "order_id, user_id, store, drop_lat, drop_lng, payment_kind, 
                     started_at, arrived_door_at, delivered_at, failed_at, created_at, updated_at, slot_start, slot_end";
 
 /// Minutes between two optional times, to a tenth.
-fn minutes_between(a: Option<i64>, b: Option<i64>) -> Value {
+fn minutes_between(a: Option<i64>, b: Option<i64>) -> Option<f64> {
     match (a, b) {
-        (Some(a), Some(b)) => json!(((b - a) as f64 / 6_000.0).round() / 10.0),
-        _ => Value::Null,
+        (Some(a), Some(b)) => Some(((b - a) as f64 / 6_000.0).round() / 10.0),
+        _ => None,
     }
 }
 
 /// The promise and each leg of a delivery, in minutes: confirmed → assigned (finding a
 /// rider), → picked up (the rider reaching the store and the handover), → out for delivery,
 /// → delivered (the ride), and the whole.
-fn legs(r: &AnyRow) -> Result<Value, sqlx::Error> {
+fn legs(r: &AnyRow) -> Result<Promise, sqlx::Error> {
     let t = |c: &str| r.try_get::<Option<i64>, _>(c);
     let (confirmed, assigned, picked, started, delivered) = (
         t("confirmed_at")?,
@@ -68,18 +68,132 @@ fn legs(r: &AnyRow) -> Result<Value, sqlx::Error> {
         t("delivered_at")?,
     );
     let breached: Option<i64> = r.try_get("breached")?;
-    Ok(json!({
-        "promised_minutes": r.try_get::<Option<i64>, _>("promised_minutes")?,
-        "promised_by": t("promised_by")?.map(ms_to_rfc3339),
-        "actual_minutes": minutes_between(confirmed, delivered),
-        "breached": breached.map(|b| b != 0),
-        "legs": {
-            "assign": minutes_between(confirmed, assigned),
-            "pickup": minutes_between(assigned, picked),
-            "depart": minutes_between(picked, started),
-            "ride": minutes_between(started, delivered),
+    Ok(Promise {
+        promised_minutes: r.try_get("promised_minutes")?,
+        promised_by: t("promised_by")?.map(ms_to_rfc3339),
+        actual_minutes: minutes_between(confirmed, delivered),
+        breached: breached.map(|b| b != 0),
+        legs: Legs {
+            assign: minutes_between(confirmed, assigned),
+            pickup: minutes_between(assigned, picked),
+            depart: minutes_between(picked, started),
+            ride: minutes_between(started, delivered),
         },
-    }))
+    })
+}
+
+/// A delivery as its shopper, partner or an admin sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub order_id: String,
+    pub store: String,
+    /// `unassigned`, `assigned`, `at_store`, `picked_up`, `out_for_delivery`, `at_door`,
+    /// `delivered`, `failed` or `cancelled`.
+    pub status: String,
+    pub partner: Option<PartnerRef>,
+    /// Minutes to the door from where the partner is (while in hand).
+    pub eta_minutes: Option<i64>,
+    /// The code the shopper gives the partner at the door (the shopper only, until done).
+    pub otp: Option<String>,
+    pub failure_reason: Option<String>,
+    pub slot: Option<crate::order::SlotWindow>,
+    pub promise: Promise,
+    pub times: Times,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PartnerRef {
+    pub user_id: String,
+    pub name: String,
+    pub vehicle: String,
+    pub position: Option<super::partners::Position>,
+}
+
+/// The promise and how long each leg took, in minutes.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Promise {
+    pub promised_minutes: Option<i64>,
+    #[schema(format = DateTime)]
+    pub promised_by: Option<String>,
+    pub actual_minutes: Option<f64>,
+    pub breached: Option<bool>,
+    pub legs: Legs,
+}
+
+/// Confirmed → assigned → picked up → out for delivery → delivered, in minutes.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Legs {
+    pub assign: Option<f64>,
+    pub pickup: Option<f64>,
+    pub depart: Option<f64>,
+    pub ride: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Times {
+    #[schema(format = DateTime)]
+    pub confirmed_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub assigned_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub arrived_store_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub picked_up_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub arrived_door_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub delivered_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub failed_at: Option<String>,
+}
+
+/// A partner's deliveries in hand and the route through their doors.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InHand {
+    pub items: Vec<InHandItem>,
+    /// None until the partner has sent a position.
+    pub route: Option<RouteView>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InHandItem {
+    pub order_id: String,
+    pub status: String,
+    pub store: String,
+    pub drop: Point,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Point {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RouteView {
+    pub total_road_km: f64,
+    pub legs: Vec<RouteLeg>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RouteLeg {
+    pub order_id: String,
+    pub road_km: f64,
+    pub eta_minutes: f64,
+}
+
+/// What a partner's move left: the delivery, or (after `reject`) that it is back in the pool.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ActionResult {
+    Delivery(Box<DeliveryView>),
+    Rejected {
+        order_id: String,
+        status: String,
+        rejected: bool,
+    },
 }
 
 struct DeliveryRow {
@@ -123,10 +237,8 @@ async fn emit(conn: &mut AnyConnection, t: &str, d: &DeliveryRow, extra: Value) 
     .await
 }
 
-fn ms(r: &AnyRow, col: &str) -> Result<Value, sqlx::Error> {
-    Ok(r.try_get::<Option<i64>, _>(col)?
-        .map(|t| json!(ms_to_rfc3339(t)))
-        .unwrap_or(Value::Null))
+fn ms(r: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(r.try_get::<Option<i64>, _>(col)?.map(ms_to_rfc3339))
 }
 
 impl DeliveryService {
@@ -141,7 +253,7 @@ impl DeliveryService {
 
     /// The delivery as its shopper, its partner or an admin sees it (only the shopper sees
     /// the code), with the partner's position and an ETA to the door.
-    pub async fn view(&self, user_id: &str, admin: bool, order_id: &str) -> Result<Value, CoreError> {
+    pub async fn view(&self, user_id: &str, admin: bool, order_id: &str) -> Result<DeliveryView, CoreError> {
         let mut conn = self.db().pool().acquire().await?;
         let r = self
             .delivery(&mut conn, order_id)
@@ -153,8 +265,8 @@ impl DeliveryService {
             return Err(CoreError::NotFound("delivery".into()));
         }
         let (lat, lng): (f64, f64) = (r.try_get("drop_lat")?, r.try_get("drop_lng")?);
-        let mut partner = Value::Null;
-        let mut eta = Value::Null;
+        let mut partner = None;
+        let mut eta = None;
         if let Some(pid) = &d.partner_id {
             if let Some(p) = sqlx::query("SELECT name, vehicle, lat, lng, position_at FROM partners WHERE user_id = ?")
                 .bind(pid)
@@ -162,45 +274,67 @@ impl DeliveryService {
                 .await?
             {
                 let (plat, plng): (Option<f64>, Option<f64>) = (p.try_get("lat")?, p.try_get("lng")?);
-                let position = match (plat, plng) {
-                    (Some(a), Some(b)) => json!({"lat": a, "lng": b, "at": ms(&p, "position_at")?}),
-                    _ => Value::Null,
+                let at: Option<i64> = p.try_get("position_at")?;
+                let position = match (plat, plng, at) {
+                    (Some(a), Some(b), Some(at)) => Some(super::partners::Position {
+                        lat: a,
+                        lng: b,
+                        at: ms_to_rfc3339(at),
+                    }),
+                    _ => None,
                 };
                 if let (Some(a), Some(b)) = (plat, plng) {
                     if ["assigned", "at_store", "picked_up", "out_for_delivery", "at_door"].contains(&d.status.as_str())
                     {
                         let km = haversine_km((a, b), (lat, lng)) * self.cfg().road_factor;
-                        eta = json!((km / self.cfg().speed_kmh * 60.0).ceil() as i64);
+                        eta = Some((km / self.cfg().speed_kmh * 60.0).ceil() as i64);
                     }
                 }
-                partner = json!({"user_id": pid, "name": text(&p, "name")?, "vehicle": text(&p, "vehicle")?, "position": position});
+                partner = Some(PartnerRef {
+                    user_id: pid.clone(),
+                    name: text(&p, "name")?,
+                    vehicle: text(&p, "vehicle")?,
+                    position,
+                });
             }
         }
-        Ok(json!({
-            "order_id": d.order_id,
-            "store": d.store,
-            "status": d.status,
-            "partner": partner,
-            "eta_minutes": eta,
-            "otp": if shopper && !["delivered", "failed", "cancelled"].contains(&d.status.as_str()) { d.otp.clone() } else { None },
-            "failure_reason": opt_text(&r, "failure_reason")?,
-            "slot": match (r.try_get::<Option<i64>, _>("slot_start")?, r.try_get::<Option<i64>, _>("slot_end")?) {
-                (Some(a), Some(b)) => json!({"start": ms_to_rfc3339(a), "end": ms_to_rfc3339(b)}),
-                _ => Value::Null,
+        let slot = match (
+            r.try_get::<Option<i64>, _>("slot_start")?,
+            r.try_get::<Option<i64>, _>("slot_end")?,
+        ) {
+            (Some(a), Some(b)) => Some(crate::order::SlotWindow {
+                start: ms_to_rfc3339(a),
+                end: ms_to_rfc3339(b),
+            }),
+            _ => None,
+        };
+        let open = !["delivered", "failed", "cancelled"].contains(&d.status.as_str());
+        Ok(DeliveryView {
+            otp: if shopper && open { d.otp.clone() } else { None },
+            failure_reason: opt_text(&r, "failure_reason")?,
+            slot,
+            promise: legs(&r)?,
+            times: Times {
+                confirmed_at: ms(&r, "confirmed_at")?,
+                assigned_at: ms(&r, "assigned_at")?,
+                arrived_store_at: ms(&r, "arrived_store_at")?,
+                picked_up_at: ms(&r, "picked_up_at")?,
+                started_at: ms(&r, "started_at")?,
+                arrived_door_at: ms(&r, "arrived_door_at")?,
+                delivered_at: ms(&r, "delivered_at")?,
+                failed_at: ms(&r, "failed_at")?,
             },
-            "promise": legs(&r)?,
-            "times": {
-                "confirmed_at": ms(&r, "confirmed_at")?, "assigned_at": ms(&r, "assigned_at")?,
-                "arrived_store_at": ms(&r, "arrived_store_at")?, "picked_up_at": ms(&r, "picked_up_at")?,
-                "started_at": ms(&r, "started_at")?, "arrived_door_at": ms(&r, "arrived_door_at")?,
-                "delivered_at": ms(&r, "delivered_at")?, "failed_at": ms(&r, "failed_at")?,
-            },
-        }))
+            order_id: d.order_id,
+            store: d.store,
+            status: d.status,
+            partner,
+            eta_minutes: eta,
+        })
     }
 
     /// The caller's deliveries in hand, in the order to visit (from the store or where the
     /// partner is), with an ETA per door.
-    pub async fn my_deliveries(&self, partner_id: &str) -> Result<Value, CoreError> {
+    pub async fn my_deliveries(&self, partner_id: &str) -> Result<InHand, CoreError> {
         let mut conn = self.db().pool().acquire().await?;
         let rows = sqlx::query(&format!(
             "SELECT {COLS} FROM deliveries WHERE partner_id = ? AND status IN {IN_HAND} ORDER BY assigned_at"
@@ -225,14 +359,32 @@ impl DeliveryService {
                 lat: r.try_get("drop_lat")?,
                 lng: r.try_get("drop_lng")?,
             });
-            items.push(json!({"order_id": id, "status": text(r, "status")?, "store": text(r, "store")?,
-                              "drop": {"lat": r.try_get::<f64, _>("drop_lat")?, "lng": r.try_get::<f64, _>("drop_lng")?}}));
+            items.push(InHandItem {
+                order_id: id,
+                status: text(r, "status")?,
+                store: text(r, "store")?,
+                drop: Point {
+                    lat: r.try_get("drop_lat")?,
+                    lng: r.try_get("drop_lng")?,
+                },
+            });
         }
         let route = start.map(|s| super::route::plan(s, &stops, self.route_config()));
-        Ok(json!({"items": items, "route": route.map(|r| json!({
-            "total_road_km": r.total_road_km,
-            "legs": r.legs.iter().map(|l| json!({"order_id": l.id, "road_km": l.road_km, "eta_minutes": l.eta_minutes})).collect::<Vec<_>>(),
-        }))}))
+        Ok(InHand {
+            items,
+            route: route.map(|r| RouteView {
+                total_road_km: r.total_road_km,
+                legs: r
+                    .legs
+                    .into_iter()
+                    .map(|l| RouteLeg {
+                        order_id: l.id,
+                        road_km: l.road_km,
+                        eta_minutes: l.eta_minutes,
+                    })
+                    .collect(),
+            }),
+        })
     }
 
     /// Takes back deliveries assigned to partners who went offline, then assigns every
@@ -415,7 +567,7 @@ impl DeliveryService {
         order_id: &str,
         action: &str,
         input: ActionInput,
-    ) -> Result<Value, CoreError> {
+    ) -> Result<ActionResult, CoreError> {
         let now = now_ms();
         let mut tx = self.db().begin().await?;
         let r = self
@@ -495,7 +647,11 @@ impl DeliveryService {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            return Ok(json!({"order_id": order_id, "status": "unassigned", "rejected": true}));
+            return Ok(ActionResult::Rejected {
+                order_id: order_id.to_owned(),
+                status: "unassigned".to_owned(),
+                rejected: true,
+            });
         }
         sqlx::query(&format!(
             "UPDATE deliveries SET status = ?, {time_col} = ?, failure_reason = COALESCE(?, failure_reason), version = version + 1, \
@@ -524,7 +680,8 @@ impl DeliveryService {
                     .delivery(&mut tx, order_id)
                     .await?
                     .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
-                let mut extra = legs(&done)?;
+                // The event carries the promise as the view shows it, plus the status.
+                let mut extra = serde_json::to_value(legs(&done)?).map_err(|e| CoreError::Internal(e.into()))?;
                 extra["status"] = json!("delivered");
                 Some((catalog::DELIVERY_COMPLETED, extra))
             }
@@ -535,7 +692,9 @@ impl DeliveryService {
             emit(&mut tx, t, &d, extra).await?;
         }
         tx.commit().await?;
-        self.view(partner_id, false, order_id).await
+        Ok(ActionResult::Delivery(Box::new(
+            self.view(partner_id, false, order_id).await?,
+        )))
     }
 
     /// Promise against actual per store for deliveries completed in a range (admins): how

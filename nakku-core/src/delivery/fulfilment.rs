@@ -20,7 +20,7 @@
 //!   `delivery.store.load`; the location service's serviceability, the cart's checkout and
 //!   the catalogue show them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -98,15 +98,117 @@ pub fn load_of(orders: i64, capacity: Option<i64>) -> Load {
 
 const PICK_COLS: &str = "order_id, store, status, substitution, picker_id, refund_paise, pick_after, queued_at, started_at, picked_at, packed_at";
 
-fn time(r: &AnyRow, c: &str) -> Result<Value, sqlx::Error> {
-    Ok(r.try_get::<Option<i64>, _>(c)?
-        .map(|t| json!(ms_to_rfc3339(t)))
-        .unwrap_or(Value::Null))
+fn time(r: &AnyRow, c: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(r.try_get::<Option<i64>, _>(c)?.map(ms_to_rfc3339))
+}
+
+/// A picker as they and admins see them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Picker {
+    pub user_id: String,
+    pub store: String,
+    pub name: String,
+    pub on_shift: bool,
+    #[schema(format = DateTime)]
+    pub shift_started_at: Option<String>,
+}
+
+/// How many bins a store's map now has.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BinsSet {
+    pub store: String,
+    pub bins: usize,
+}
+
+/// An order's pick list in bin order, with its timers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PickList {
+    pub order_id: String,
+    pub store: String,
+    /// `awaiting` (not confirmed yet), `queued`, `picking` or `packed`.
+    pub status: String,
+    /// The shopper's choice for missing items: `substitute`, `refund` or `call`.
+    pub substitution: String,
+    pub picker_id: Option<String>,
+    pub refund_paise: i64,
+    pub lines: Vec<PickLine>,
+    pub times: PickTimes,
+    pub timers: PickTimers,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PickLine {
+    pub sku: String,
+    pub name: Option<String>,
+    pub bin: Option<String>,
+    pub quantity: i64,
+    pub unit_price_paise: i64,
+    /// Units found (none until recorded).
+    pub picked: Option<i64>,
+    /// `pending`, `picked`, `substituted` or `short` (refunded).
+    pub outcome: String,
+    pub substitute: Option<Substitute>,
+    pub refund_paise: i64,
+    /// For a line not decided yet: the best substitute in stock.
+    pub suggested_substitute: Option<Suggestion>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Substitute {
+    pub sku: String,
+    pub quantity: Option<i64>,
+    pub unit_price_paise: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Suggestion {
+    pub sku: String,
+    pub name: String,
+    pub unit_price_paise: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PickTimes {
+    #[schema(format = DateTime)]
+    pub queued_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub picked_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub packed_at: Option<String>,
+}
+
+/// Minutes waiting for a picker, picking and packing.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PickTimers {
+    pub wait_minutes: Option<f64>,
+    pub pick_minutes: Option<f64>,
+    pub pack_minutes: Option<f64>,
+}
+
+/// A store's load now: orders confirmed in the window against what its staff can handle.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoreLoad {
+    pub store: String,
+    /// `open`, `busy` or `paused`.
+    pub status: String,
+    pub orders_window: i64,
+    pub capacity: i64,
+    pub extra_minutes: i64,
+    pub window_minutes: i64,
+    /// When the status last changed (none for a store never measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub updated_at: Option<String>,
 }
 
 impl DeliveryService {
     /// `PUT /deliveries/pickers/{user_id}` (admins): registers or moves a picker.
-    pub async fn register_picker(&self, user_id: &str, input: PickerInput) -> Result<Value, CoreError> {
+    pub async fn register_picker(&self, user_id: &str, input: PickerInput) -> Result<Picker, CoreError> {
         let mut v = Validator::new();
         let store = v
             .required("store", input.store)
@@ -162,7 +264,7 @@ impl DeliveryService {
     }
 
     /// The caller's picker record (404 for anyone not registered).
-    pub async fn picker(&self, user_id: &str) -> Result<Value, CoreError> {
+    pub async fn picker(&self, user_id: &str) -> Result<Picker, CoreError> {
         let r = sqlx::query(
             "SELECT user_id, store, name, on_shift, shift_started_at FROM pickers WHERE user_id = ? AND deleted_at IS NULL",
         )
@@ -170,15 +272,18 @@ impl DeliveryService {
         .fetch_optional(self.db().pool())
         .await?
         .ok_or_else(not_a_picker)?;
-        Ok(json!({
-            "user_id": text(&r, "user_id")?, "store": text(&r, "store")?, "name": text(&r, "name")?,
-            "on_shift": r.try_get::<i64, _>("on_shift")? != 0, "shift_started_at": time(&r, "shift_started_at")?,
-        }))
+        Ok(Picker {
+            user_id: text(&r, "user_id")?,
+            store: text(&r, "store")?,
+            name: text(&r, "name")?,
+            on_shift: r.try_get::<i64, _>("on_shift")? != 0,
+            shift_started_at: time(&r, "shift_started_at")?,
+        })
     }
 
     /// A picker starts or ends a shift; ending it puts an unfinished pick back in the queue
     /// (what was recorded so far stays).
-    pub async fn picker_shift(&self, user_id: &str, on: Option<bool>) -> Result<Value, CoreError> {
+    pub async fn picker_shift(&self, user_id: &str, on: Option<bool>) -> Result<Picker, CoreError> {
         let on = on.ok_or_else(|| CoreError::validation("on", "is required (true or false)"))?;
         let now = now_ms();
         let mut tx = self.db().begin().await?;
@@ -208,7 +313,7 @@ impl DeliveryService {
     }
 
     /// `PUT /deliveries/stores/{store}/bins` (admins): where skus sit.
-    pub async fn set_bins(&self, store: &str, input: BinsInput) -> Result<Value, CoreError> {
+    pub async fn set_bins(&self, store: &str, input: BinsInput) -> Result<BinsSet, CoreError> {
         let bins = input
             .bins
             .ok_or_else(|| CoreError::validation("bins", "is required: {\"SKU\": \"A-01-1\", ...}"))?;
@@ -244,7 +349,10 @@ impl DeliveryService {
                 .await?;
         }
         tx.commit().await?;
-        Ok(json!({"store": store, "bins": bins.len()}))
+        Ok(BinsSet {
+            store: store.to_owned(),
+            bins: bins.len(),
+        })
     }
 
     async fn pick_row(&self, conn: &mut AnyConnection, order_id: &str) -> Result<AnyRow, CoreError> {
@@ -280,7 +388,7 @@ impl DeliveryService {
 
     /// `GET /deliveries/picks/{order_id}`: the pick list in bin order, with timers and, for
     /// lines not yet decided, the suggested substitute.
-    pub async fn pick_list(&self, user_id: &str, admin: bool, order_id: &str) -> Result<Value, CoreError> {
+    pub async fn pick_list(&self, user_id: &str, admin: bool, order_id: &str) -> Result<PickList, CoreError> {
         let mut conn = self.db().pool().acquire().await?;
         let p = self.pick_row(&mut conn, order_id).await?;
         let store = text(&p, "store")?;
@@ -306,41 +414,64 @@ impl DeliveryService {
             let suggestion = if outcome == "pending" && substitution != "refund" {
                 self.suggest(&mut conn, &store, order_id, &sku, r.try_get("unit_price_paise")?, 1)
                     .await?
-                    .map(|(s, name, price)| json!({"sku": s, "name": name, "unit_price_paise": price}))
+                    .map(|(s, name, price)| Suggestion {
+                        sku: s,
+                        name,
+                        unit_price_paise: price,
+                    })
             } else {
                 None
             };
-            lines.push(json!({
-                "sku": sku, "name": opt_text(r, "name")?, "bin": opt_text(r, "bin")?,
-                "quantity": r.try_get::<i64, _>("quantity")?, "unit_price_paise": r.try_get::<i64, _>("unit_price_paise")?,
-                "picked": r.try_get::<Option<i64>, _>("picked")?, "outcome": outcome,
-                "substitute": opt_text(r, "substitute_sku")?.map(|s| -> Result<Value, sqlx::Error> { Ok(json!({
-                    "sku": s, "quantity": r.try_get::<Option<i64>, _>("substitute_quantity")?,
-                    "unit_price_paise": r.try_get::<Option<i64>, _>("substitute_price_paise")?,
-                })) }).transpose()?,
-                "refund_paise": r.try_get::<i64, _>("refund_paise")?,
-                "suggested_substitute": suggestion,
-            }));
+            let substitute = match opt_text(r, "substitute_sku")? {
+                Some(s) => Some(Substitute {
+                    sku: s,
+                    quantity: r.try_get("substitute_quantity")?,
+                    unit_price_paise: r.try_get("substitute_price_paise")?,
+                }),
+                None => None,
+            };
+            lines.push(PickLine {
+                sku,
+                name: opt_text(r, "name")?,
+                bin: opt_text(r, "bin")?,
+                quantity: r.try_get("quantity")?,
+                unit_price_paise: r.try_get("unit_price_paise")?,
+                picked: r.try_get("picked")?,
+                outcome,
+                substitute,
+                refund_paise: r.try_get("refund_paise")?,
+                suggested_substitute: suggestion,
+            });
         }
         let minutes = |a: Option<i64>, b: Option<i64>| match (a, b) {
-            (Some(a), Some(b)) => json!(((b - a) as f64 / 6_000.0).round() / 10.0),
-            _ => Value::Null,
+            (Some(a), Some(b)) => Some(((b - a) as f64 / 6_000.0).round() / 10.0),
+            _ => None,
         };
         let t = |c: &str| p.try_get::<Option<i64>, _>(c);
-        Ok(json!({
-            "order_id": order_id, "store": store, "status": text(&p, "status")?, "substitution": substitution,
-            "picker_id": opt_text(&p, "picker_id")?, "refund_paise": p.try_get::<i64, _>("refund_paise")?,
-            "lines": lines,
-            "times": {"queued_at": time(&p, "queued_at")?, "started_at": time(&p, "started_at")?,
-                      "picked_at": time(&p, "picked_at")?, "packed_at": time(&p, "packed_at")?},
-            "timers": {"wait_minutes": minutes(t("queued_at")?, t("started_at")?),
-                       "pick_minutes": minutes(t("started_at")?, t("picked_at")?),
-                       "pack_minutes": minutes(t("picked_at")?, t("packed_at")?)},
-        }))
+        Ok(PickList {
+            order_id: order_id.to_owned(),
+            store,
+            status: text(&p, "status")?,
+            substitution,
+            picker_id: opt_text(&p, "picker_id")?,
+            refund_paise: p.try_get("refund_paise")?,
+            lines,
+            times: PickTimes {
+                queued_at: time(&p, "queued_at")?,
+                started_at: time(&p, "started_at")?,
+                picked_at: time(&p, "picked_at")?,
+                packed_at: time(&p, "packed_at")?,
+            },
+            timers: PickTimers {
+                wait_minutes: minutes(t("queued_at")?, t("started_at")?),
+                pick_minutes: minutes(t("started_at")?, t("picked_at")?),
+                pack_minutes: minutes(t("picked_at")?, t("packed_at")?),
+            },
+        })
     }
 
     /// The caller's picks in progress.
-    pub async fn my_picks(&self, user_id: &str) -> Result<Value, CoreError> {
+    pub async fn my_picks(&self, user_id: &str) -> Result<super::partners::Items<PickList>, CoreError> {
         self.picker(user_id).await?;
         let ids: Vec<String> =
             sqlx::query("SELECT order_id FROM picks WHERE picker_id = ? AND status = 'picking' ORDER BY started_at")
@@ -354,7 +485,7 @@ impl DeliveryService {
         for id in ids {
             items.push(self.pick_list(user_id, false, &id).await?);
         }
-        Ok(json!({"items": items}))
+        Ok(super::partners::Items { items })
     }
 
     /// The best substitute for `units` missing units of `sku` at `price` or less: same
@@ -407,7 +538,7 @@ impl DeliveryService {
         order_id: &str,
         sku: &str,
         input: LineInput,
-    ) -> Result<Value, CoreError> {
+    ) -> Result<PickList, CoreError> {
         let mut conn = self.db().pool().acquire().await?;
         let p = self.pick_row(&mut conn, order_id).await?;
         let store = text(&p, "store")?;
@@ -558,7 +689,7 @@ impl DeliveryService {
     /// Packs a picked order: every line decided, else 409 naming those left. Emits
     /// `delivery.packed` with what changed; for cash on delivery the amount to collect
     /// drops by the refund.
-    pub async fn pack(&self, user_id: &str, admin: bool, order_id: &str) -> Result<Value, CoreError> {
+    pub async fn pack(&self, user_id: &str, admin: bool, order_id: &str) -> Result<PickList, CoreError> {
         let mut tx = self.db().begin().await?;
         let p = self.pick_row(&mut tx, order_id).await?;
         let store = text(&p, "store")?;
@@ -838,21 +969,34 @@ impl DeliveryService {
     }
 
     /// `GET /deliveries/stores/{store}/load`: the store's load now.
-    pub async fn load(&self, store: &str) -> Result<Value, CoreError> {
+    pub async fn load(&self, store: &str) -> Result<StoreLoad, CoreError> {
         let r = sqlx::query("SELECT status, orders_window, capacity, extra_minutes, changed_at, updated_at FROM store_load WHERE store = ?")
             .bind(store)
             .fetch_optional(self.db().pool())
             .await?;
         Ok(match r {
-            Some(r) => json!({
-                "store": store, "status": text(&r, "status")?, "orders_window": r.try_get::<i64, _>("orders_window")?,
-                "capacity": r.try_get::<i64, _>("capacity")?, "extra_minutes": r.try_get::<i64, _>("extra_minutes")?,
-                "window_minutes": WINDOW_MS / 60_000, "since": ms_to_rfc3339(r.try_get("changed_at")?),
-                "updated_at": ms_to_rfc3339(r.try_get("updated_at")?),
-            }),
+            Some(r) => StoreLoad {
+                store: store.to_owned(),
+                status: text(&r, "status")?,
+                orders_window: r.try_get("orders_window")?,
+                capacity: r.try_get("capacity")?,
+                extra_minutes: r.try_get("extra_minutes")?,
+                window_minutes: WINDOW_MS / 60_000,
+                since: Some(ms_to_rfc3339(r.try_get("changed_at")?)),
+                updated_at: Some(ms_to_rfc3339(r.try_get("updated_at")?)),
+            },
             None => {
                 self.known_store(store).await?;
-                json!({"store": store, "status": "open", "orders_window": 0, "capacity": 0, "extra_minutes": 0, "window_minutes": WINDOW_MS / 60_000})
+                StoreLoad {
+                    store: store.to_owned(),
+                    status: "open".to_owned(),
+                    orders_window: 0,
+                    capacity: 0,
+                    extra_minutes: 0,
+                    window_minutes: WINDOW_MS / 60_000,
+                    since: None,
+                    updated_at: None,
+                }
             }
         })
     }

@@ -5,8 +5,7 @@
 //! A partner's state: `off_shift`; `available` (on shift, position fresh); `offline` (on
 //! shift, but no ping for [`DeliveryConfig::offline_after_ms`]).
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -147,27 +146,31 @@ impl DeliveryService {
         }
     }
 
-    fn partner_json(&self, r: &AnyRow, now: i64) -> Result<Value, CoreError> {
+    fn partner_view(&self, r: &AnyRow, now: i64) -> Result<Partner, CoreError> {
         let on_shift = r.try_get::<i64, _>("on_shift")? != 0;
         let position_at: Option<i64> = r.try_get("position_at")?;
         let lat: Option<f64> = r.try_get("lat")?;
         let lng: Option<f64> = r.try_get("lng")?;
         let shift_started: Option<i64> = r.try_get("shift_started_at")?;
-        Ok(json!({
-            "user_id": text(r, "user_id")?,
-            "name": text(r, "name")?,
-            "vehicle": text(r, "vehicle")?,
-            "home_store": text(r, "home_store")?,
-            "on_shift": on_shift,
-            "shift_started_at": shift_started.map(ms_to_rfc3339),
-            "state": self.state(on_shift, position_at, now),
-            "position": match (lat, lng, position_at) {
-                (Some(lat), Some(lng), Some(at)) => json!({"lat": lat, "lng": lng, "at": ms_to_rfc3339(at)}),
-                _ => Value::Null,
+        Ok(Partner {
+            user_id: text(r, "user_id")?,
+            name: text(r, "name")?,
+            vehicle: text(r, "vehicle")?,
+            home_store: text(r, "home_store")?,
+            on_shift,
+            shift_started_at: shift_started.map(ms_to_rfc3339),
+            state: self.state(on_shift, position_at, now).to_owned(),
+            position: match (lat, lng, position_at) {
+                (Some(lat), Some(lng), Some(at)) => Some(Position {
+                    lat,
+                    lng,
+                    at: ms_to_rfc3339(at),
+                }),
+                _ => None,
             },
-            "created_at": ms_to_rfc3339(r.try_get("created_at")?),
-            "updated_at": ms_to_rfc3339(r.try_get("updated_at")?),
-        }))
+            created_at: ms_to_rfc3339(r.try_get("created_at")?),
+            updated_at: ms_to_rfc3339(r.try_get("updated_at")?),
+        })
     }
 
     async fn row(&self, user_id: &str) -> Result<Option<AnyRow>, CoreError> {
@@ -180,13 +183,13 @@ impl DeliveryService {
     }
 
     /// The caller's partner profile.
-    pub async fn me(&self, user_id: &str) -> Result<Value, CoreError> {
+    pub async fn me(&self, user_id: &str) -> Result<Partner, CoreError> {
         let r = self.row(user_id).await?.ok_or_else(no_profile)?;
-        self.partner_json(&r, now_ms())
+        self.partner_view(&r, now_ms())
     }
 
     /// Creates or changes the caller's profile; the home store must be a known, active store.
-    pub async fn set_profile(&self, user_id: &str, input: ProfileInput) -> Result<Value, CoreError> {
+    pub async fn set_profile(&self, user_id: &str, input: ProfileInput) -> Result<Partner, CoreError> {
         let existing = self.row(user_id).await?;
         let mut v = Validator::new();
         let name = match input.name {
@@ -255,7 +258,7 @@ impl DeliveryService {
     }
 
     /// Starts or ends the caller's shift.
-    pub async fn set_shift(&self, user_id: &str, input: ShiftInput) -> Result<Value, CoreError> {
+    pub async fn set_shift(&self, user_id: &str, input: ShiftInput) -> Result<Partner, CoreError> {
         let on = input
             .on
             .ok_or_else(|| CoreError::validation("on", "is required (true or false)"))?;
@@ -280,7 +283,7 @@ impl DeliveryService {
 
     /// Records where the caller is. At most one ping per `ping_every_ms` (429 with
     /// Retry-After otherwise); only on shift.
-    pub async fn ping(&self, user_id: &str, input: PingInput) -> Result<Value, CoreError> {
+    pub async fn ping(&self, user_id: &str, input: PingInput) -> Result<Ping, CoreError> {
         let mut v = Validator::new();
         let lat = v.required("lat", input.lat);
         let lng = v.required("lng", input.lng);
@@ -352,11 +355,16 @@ impl DeliveryService {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(json!({"lat": lat, "lng": lng, "at": ms_to_rfc3339(now), "next_after_ms": self.cfg.ping_every_ms}))
+        Ok(Ping {
+            lat,
+            lng,
+            at: ms_to_rfc3339(now),
+            next_after_ms: self.cfg.ping_every_ms,
+        })
     }
 
     /// The caller's recent positions, newest first.
-    pub async fn track(&self, user_id: &str, limit: i64) -> Result<Value, CoreError> {
+    pub async fn track(&self, user_id: &str, limit: i64) -> Result<Items<Position>, CoreError> {
         let rows =
             sqlx::query("SELECT at, lat, lng FROM partner_positions WHERE partner_id = ? ORDER BY at DESC LIMIT ?")
                 .bind(user_id)
@@ -365,13 +373,17 @@ impl DeliveryService {
                 .await?;
         let mut items = Vec::new();
         for r in &rows {
-            items.push(json!({"at": ms_to_rfc3339(r.try_get("at")?), "lat": r.try_get::<f64, _>("lat")?, "lng": r.try_get::<f64, _>("lng")?}));
+            items.push(Position {
+                at: ms_to_rfc3339(r.try_get("at")?),
+                lat: r.try_get("lat")?,
+                lng: r.try_get("lng")?,
+            });
         }
-        Ok(json!({"items": items}))
+        Ok(Items { items })
     }
 
     /// Partners, for admins: by home store and state.
-    pub async fn list(&self, q: &PartnerQuery) -> Result<Value, CoreError> {
+    pub async fn list(&self, q: &PartnerQuery) -> Result<Items<Partner>, CoreError> {
         let mut v = Validator::new();
         let store = q
             .store
@@ -396,13 +408,58 @@ impl DeliveryService {
         let now = now_ms();
         let mut items = Vec::new();
         for r in qy.fetch_all(self.db.pool()).await? {
-            let p = self.partner_json(&r, now)?;
-            if q.state.as_deref().is_none_or(|s| p["state"] == s) {
+            let p = self.partner_view(&r, now)?;
+            if q.state.as_deref().is_none_or(|s| p.state == s) {
                 items.push(p);
             }
         }
-        Ok(json!({"items": items}))
+        Ok(Items { items })
     }
+}
+
+/// A delivery partner as admins and the partner see them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Partner {
+    pub user_id: String,
+    pub name: String,
+    /// `bicycle`, `scooter`, `motorbike` or `ev`.
+    pub vehicle: String,
+    pub home_store: String,
+    pub on_shift: bool,
+    #[schema(format = DateTime)]
+    pub shift_started_at: Option<String>,
+    /// `off_shift`, `available` (on shift, pinged recently) or `offline`.
+    pub state: String,
+    pub position: Option<Position>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// Where a partner was, and when.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Position {
+    pub lat: f64,
+    pub lng: f64,
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// A recorded position and when the next may be sent.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Ping {
+    pub lat: f64,
+    pub lng: f64,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub next_after_ms: i64,
+}
+
+/// A list without pages: `{items}` (documented per item type by the OpenAPI builder).
+#[derive(Debug, Clone, Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
 }
 
 fn no_profile() -> CoreError {
@@ -455,12 +512,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(3)).await;
         }
         let track = svc.track("p1", 100).await.unwrap();
-        let lats: Vec<i64> = track["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| (p["lat"].as_f64().unwrap() * 1000.0).round() as i64)
-            .collect();
+        let lats: Vec<i64> = track.items.iter().map(|p| (p.lat * 1000.0).round() as i64).collect();
         assert_eq!(lats, [12_904, 12_903, 12_902], "the newest three, newest first");
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);

@@ -9,8 +9,8 @@
 //! Every change of a slot's bookings or capacity emits `delivery.slot.updated` with the
 //! slot's figures, which analytics turns into slot utilisation.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
 use super::partners::DeliveryService;
@@ -92,8 +92,39 @@ pub struct BookInput {
 /// Largest capacity a store may set per slot.
 pub const MAX_SLOT_CAPACITY: i64 = 10_000;
 
-fn booking_json(b: &SlotBooking) -> Value {
-    json!({"order_id": b.order_id, "store": b.store, "start": ms_to_rfc3339(b.start_ms), "end": ms_to_rfc3339(b.end_ms), "status": b.status})
+/// A store's slots with room, soonest first.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SlotList {
+    pub store: String,
+    pub slot_minutes: i64,
+    pub items: Vec<SlotView>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SlotView {
+    #[schema(format = DateTime)]
+    pub start: String,
+    #[schema(format = DateTime)]
+    pub end: String,
+    pub capacity: i64,
+    pub booked: i64,
+    pub remaining: i64,
+}
+
+/// A store's capacity per slot, as set.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SlotCapacity {
+    pub store: String,
+    pub capacity: i64,
+}
+
+/// An order's slot after a release: its booking (now `released`), or `status: none` when
+/// it never had one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Released {
+    Booking(SlotBooking),
+    NoBooking { order_id: String, status: String },
 }
 
 impl DeliveryService {
@@ -134,7 +165,7 @@ impl DeliveryService {
 
     /// `GET /deliveries/slots?store=`: the store's slots with room, soonest first (admins
     /// may ask for full ones too with `all=true`).
-    pub async fn slots(&self, admin: bool, q: SlotQuery) -> Result<Value, CoreError> {
+    pub async fn slots(&self, admin: bool, q: SlotQuery) -> Result<SlotList, CoreError> {
         let store = q
             .store
             .map(|s| s.trim().to_owned())
@@ -147,7 +178,11 @@ impl DeliveryService {
         let default = self.store_capacity(&mut conn, &store).await?;
         let all = offered(opens, closes, now_ms(), self.rules());
         let (Some(first), Some(last)) = (all.first(), all.last()) else {
-            return Ok(json!({"store": store, "slot_minutes": self.cfg().slot_minutes, "items": []}));
+            return Ok(SlotList {
+                store,
+                slot_minutes: self.cfg().slot_minutes,
+                items: Vec::new(),
+            });
         };
         let rows = sqlx::query(
             "SELECT slot_start, capacity, booked FROM slots WHERE store = ? AND slot_start >= ? AND slot_start <= ?",
@@ -165,22 +200,30 @@ impl DeliveryService {
             );
         }
         let show_full = admin && q.all.unwrap_or(false);
-        let items: Vec<Value> = all
+        let items: Vec<SlotView> = all
             .iter()
             .filter_map(|(s, e)| {
                 let (capacity, booked) = known.get(s).copied().unwrap_or((default, 0));
                 let remaining = (capacity - booked).max(0);
-                (remaining > 0 || show_full).then(|| {
-                    json!({"start": ms_to_rfc3339(*s), "end": ms_to_rfc3339(*e), "capacity": capacity, "booked": booked, "remaining": remaining})
+                (remaining > 0 || show_full).then(|| SlotView {
+                    start: ms_to_rfc3339(*s),
+                    end: ms_to_rfc3339(*e),
+                    capacity,
+                    booked,
+                    remaining,
                 })
             })
             .collect();
-        Ok(json!({"store": store, "slot_minutes": self.cfg().slot_minutes, "items": items}))
+        Ok(SlotList {
+            store,
+            slot_minutes: self.cfg().slot_minutes,
+            items,
+        })
     }
 
     /// `PUT /deliveries/stores/{store}/slots`: the store's capacity per slot, for slots not
     /// started yet (those booked beyond it keep their orders; they are simply full).
-    pub async fn set_capacity(&self, store: &str, input: CapacityInput) -> Result<Value, CoreError> {
+    pub async fn set_capacity(&self, store: &str, input: CapacityInput) -> Result<SlotCapacity, CoreError> {
         let capacity = input
             .capacity
             .ok_or_else(|| CoreError::validation("capacity", "is required"))?;
@@ -225,7 +268,10 @@ impl DeliveryService {
             slot_updated(&mut tx, store, r.try_get("slot_start")?).await?;
         }
         tx.commit().await?;
-        Ok(json!({"store": store, "capacity": capacity}))
+        Ok(SlotCapacity {
+            store: store.to_owned(),
+            capacity,
+        })
     }
 
     /// Books the slot starting at `start_ms` for an order. Asking again for the same order
@@ -351,7 +397,7 @@ impl DeliveryService {
     }
 
     /// `POST /deliveries/slots/bookings`, for the order service.
-    pub async fn book_input(&self, input: BookInput) -> Result<Value, CoreError> {
+    pub async fn book_input(&self, input: BookInput) -> Result<SlotBooking, CoreError> {
         let mut v = crate::error::Validator::new();
         let order_id = v.required("order_id", input.order_id);
         let store = v.required("store", input.store);
@@ -365,11 +411,11 @@ impl DeliveryService {
         let (Some(order_id), Some(store), Some(start)) = (order_id, store, start) else {
             return Err(CoreError::validation("order_id", "is required"));
         };
-        Ok(booking_json(&self.book(&order_id, &store, start).await?))
+        self.book(&order_id, &store, start).await
     }
 
     /// Gives an order's slot back (a cancelled or failed order); harmless when there is none.
-    pub async fn release_slot(&self, order_id: &str) -> Result<Value, CoreError> {
+    pub async fn release_slot(&self, order_id: &str) -> Result<Released, CoreError> {
         if !crate::id::is_id(order_id) {
             return Err(CoreError::NotFound("slot booking".into()));
         }
@@ -378,8 +424,11 @@ impl DeliveryService {
         tx.commit().await?;
         let mut conn = self.db().pool().acquire().await?;
         Ok(match self.booking(&mut conn, order_id).await? {
-            Some(b) => booking_json(&b),
-            None => json!({"order_id": order_id, "status": "none"}),
+            Some(b) => Released::Booking(b),
+            None => Released::NoBooking {
+                order_id: order_id.to_owned(),
+                status: "none".to_owned(),
+            },
         })
     }
 

@@ -255,3 +255,193 @@ async fn the_main_journeys_answer_exactly_what_the_document_says() {
     c.check(&app, "GET", "users", "/users", &admin, None).await;
     assert_eq!(c.checked, 23);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_journey_answers_exactly_what_the_document_says() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let doc: Value = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut c = Checker { doc, checked: 0 };
+    let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
+    let rider = crate::delivery::rider(&app, &admin, 61, 12.975, 77.60).await;
+    let (token, address) = shopper(&app, 1).await;
+    assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
+    let placed = c
+        .check(
+            &app,
+            "POST",
+            "orders",
+            "/orders",
+            &token,
+            Some(json!({"address_id": address, "payment_method": "cod"})),
+        )
+        .await;
+    let id = placed["id"].as_str().unwrap().to_owned();
+    settled(&app, &token, &id).await;
+    let d = app
+        .eventually(30, || async {
+            let d = body(app.get_as(format!("/deliveries/{id}"), &token).await).await["data"].clone();
+            (d["status"] == "assigned" || d["status"] == "at_store").then_some(d)
+        })
+        .await;
+    let otp = d["otp"].as_str().unwrap().to_owned();
+
+    c.check(
+        &app,
+        "GET",
+        "deliveries/{order_id}",
+        &format!("/deliveries/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "deliveries/partners/me",
+        "/deliveries/partners/me",
+        &rider,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "deliveries/partners/me/track",
+        "/deliveries/partners/me/track",
+        &rider,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "deliveries/partners/me/deliveries",
+        "/deliveries/partners/me/deliveries",
+        &rider,
+        None,
+    )
+    .await;
+    c.check(&app, "GET", "deliveries/partners", "/deliveries/partners", &admin, None)
+        .await;
+    c.check(
+        &app,
+        "GET",
+        "deliveries/slots",
+        &format!("/deliveries/slots?store={STORE}"),
+        &token,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "deliveries/stores/{store}/load",
+        &format!("/deliveries/stores/{STORE}/load"),
+        &admin,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "PUT",
+        "deliveries/stores/{store}/slots",
+        &format!("/deliveries/stores/{STORE}/slots"),
+        &admin,
+        Some(json!({"capacity": 30})),
+    )
+    .await;
+    // The rider at the store picks up, rides and hands over with the shopper's code.
+    app.eventually(30, || async {
+        let _ = app
+            .post_as(
+                "/deliveries/partners/me/location",
+                &rider,
+                &json!({"lat": 12.9752, "lng": 77.6003}),
+            )
+            .await;
+        let r = app
+            .post_as(format!("/deliveries/{id}/pickup"), &rider, &json!({}))
+            .await;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    c.check(
+        &app,
+        "POST",
+        "deliveries/{order_id}/{action}",
+        &format!("/deliveries/{id}/start"),
+        &rider,
+        Some(json!({})),
+    )
+    .await;
+    let done = c
+        .check(
+            &app,
+            "POST",
+            "deliveries/{order_id}/{action}",
+            &format!("/deliveries/{id}/deliver"),
+            &rider,
+            Some(json!({"otp": otp})),
+        )
+        .await;
+    assert_eq!(done["status"], "delivered", "{done}");
+    assert!(done["promise"]["actual_minutes"].is_number(), "{done}");
+    c.check(
+        &app,
+        "POST",
+        "deliveries/partners/me/shift",
+        "/deliveries/partners/me/shift",
+        &rider,
+        Some(json!({"on": false})),
+    )
+    .await;
+    // A picker of the store.
+    let (picker_id, picker) = app.signed_up(62).await;
+    c.check(
+        &app,
+        "PUT",
+        "deliveries/pickers/{user_id}",
+        &format!("/deliveries/pickers/{picker_id}"),
+        &admin,
+        Some(json!({"store": STORE, "name": "Picker 62"})),
+    )
+    .await;
+    c.check(
+        &app,
+        "POST",
+        "deliveries/pickers/me/shift",
+        "/deliveries/pickers/me/shift",
+        &picker,
+        Some(json!({"on": true})),
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "deliveries/pickers/me/picks",
+        "/deliveries/pickers/me/picks",
+        &picker,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "PUT",
+        "deliveries/stores/{store}/bins",
+        &format!("/deliveries/stores/{STORE}/bins"),
+        &admin,
+        Some(json!({"bins": {"MANGO": "A-01-1"}})),
+    )
+    .await;
+    assert_eq!(c.checked, 16);
+}
