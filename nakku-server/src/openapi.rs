@@ -464,10 +464,24 @@ fn build() -> OpenApi {
                 }
                 None => json_ref("Success"),
             };
-            let ok = ResponseBuilder::new()
-                .description("Done")
-                .content("application/json", success)
-                .build();
+            let ok = if e.path.ends_with("/stream") {
+                // Server-sent events: `event: delivery` with the delivery view as data,
+                // each time it changes, until it is delivered, failed or cancelled.
+                ResponseBuilder::new()
+                    .description("A stream of `delivery` events, each a DeliveryView as JSON")
+                    .content(
+                        "text/event-stream",
+                        ContentBuilder::new()
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                            .build(),
+                    )
+                    .build()
+            } else {
+                ResponseBuilder::new()
+                    .description("Done")
+                    .content("application/json", success)
+                    .build()
+            };
             let created = e.method == "POST";
             op = op.response("200", ok.clone());
             if created {
