@@ -185,12 +185,27 @@ pub struct Serving {
 impl Serving {
     /// Reads the `data` of `GET /locations/serviceability` (in-process or over HTTP).
     pub fn from_json(v: &serde_json::Value) -> Self {
+        match serde_json::from_value::<crate::location::service::Serviceability>(v.clone()) {
+            Ok(s) => Self::from(s),
+            Err(_) => Serving {
+                serviceable: false,
+                store: None,
+                road_distance_km: 0.0,
+                eta_minutes: 0,
+                message: None,
+            },
+        }
+    }
+}
+
+impl From<crate::location::service::Serviceability> for Serving {
+    fn from(s: crate::location::service::Serviceability) -> Self {
         Serving {
-            serviceable: v["serviceable"].as_bool().unwrap_or(false),
-            store: v["store"]["code"].as_str().map(str::to_owned),
-            road_distance_km: v["road_distance_km"].as_f64().unwrap_or(0.0),
-            eta_minutes: v["eta_minutes"].as_i64().unwrap_or(0),
-            message: v["message"].as_str().map(str::to_owned),
+            serviceable: s.serviceable,
+            store: s.store.map(|st| st.code),
+            road_distance_km: s.road_distance_km.unwrap_or(0.0),
+            eta_minutes: s.eta_minutes.unwrap_or(0),
+            message: s.message,
         }
     }
 }
@@ -202,7 +217,7 @@ pub trait PlacePort: Send + Sync {
 
 impl PlacePort for crate::location::LocationService {
     fn serving<'a>(&'a self, _ctx: &'a RequestCtx, lat: f64, lng: f64) -> BoxFut<'a, Result<Serving, CoreError>> {
-        Box::pin(async move { Ok(Serving::from_json(&self.serviceability(lat, lng).await?)) })
+        Box::pin(async move { Ok(Serving::from(self.serviceability(lat, lng).await?)) })
     }
 }
 

@@ -273,7 +273,7 @@ async fn return_line(
 ) -> ApiResult {
     auth.require(Role::Admin)?;
     s.svc.return_line(&ctx, &order_id, &sku).await?;
-    Ok(ok(StatusCode::OK, json!({"returned": sku})))
+    Ok(ok(StatusCode::OK, Returned { returned: sku }))
 }
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -296,4 +296,11 @@ async fn picked(
     auth.require(Role::Admin)?;
     s.svc.picked(&ctx, &order_id, &b.short, &b.add).await?;
     Ok(ok(StatusCode::OK, json!({"order_id": order_id, "applied": true})))
+}
+
+/// A line's units back on the shelf.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Returned {
+    /// The sku returned.
+    returned: String,
 }

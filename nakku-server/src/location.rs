@@ -88,7 +88,14 @@ async fn geocode_handler(AppQuery(q): AppQuery<GeocodeQuery>) -> ApiResult {
 async fn reverse_handler(AppQuery(q): AppQuery<PointQuery>) -> ApiResult {
     let (lat, lng) = point(q)?;
     let (place, km) = reverse(lat, lng).ok_or_else(|| ApiError::not_found("locality"))?;
-    Ok(ok(StatusCode::OK, json!({"place": place, "distance_km": km})))
+    Ok(ok(StatusCode::OK, Reverse { place, distance_km: km }))
+}
+
+/// The nearest locality of the gazetteer to a point, and how far it is.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Reverse {
+    place: nakku_core::location::Locality,
+    distance_km: f64,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

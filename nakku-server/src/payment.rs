@@ -86,8 +86,20 @@ async fn refunds(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> 
     let items = s.svc.refunds(&order_id).await?;
     Ok(ok(
         StatusCode::OK,
-        json!({"payment": p, "items": items, "next_cursor": null}),
+        RefundList {
+            payment: p,
+            items,
+            next_cursor: None,
+        },
     ))
+}
+
+/// An order's payment and its refunds.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RefundList {
+    payment: nakku_core::payment::Payment,
+    items: Vec<nakku_core::payment::Refund>,
+    next_cursor: Option<String>,
 }
 
 async fn refund(

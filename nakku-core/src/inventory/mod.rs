@@ -164,6 +164,34 @@ pub const ADJUST_REASONS: [&str; 5] = ["damaged", "expired", "count_correction",
 /// Largest quantity in one line or movement (guards against typos like 10000000).
 pub const MAX_QUANTITY: i64 = 100_000;
 
+/// Stock numbers against the ledger at a store (`reconciled` when nothing differs).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Reconciliation {
+    pub store: String,
+    pub reconciled: bool,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// A sku whose numbers differ from the sum of its ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Mismatch {
+    pub sku: String,
+    pub on_hand: i64,
+    pub ledger_on_hand: i64,
+    pub reserved: i64,
+    pub ledger_reserved: i64,
+}
+
+/// A shopper's back-in-stock watch.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Watch {
+    pub store: String,
+    pub sku: String,
+    pub watching: bool,
+    /// True when the shopper was already watching (nothing changed).
+    pub already_watching: bool,
+}
+
 /// A sku: 1 to 64 characters of letters, digits, `-`, `_`, `.`.
 pub fn parse_sku(raw: &str) -> Result<String, String> {
     let s = raw.trim();

@@ -484,18 +484,28 @@ impl InventoryService {
     }
 
     /// Items whose numbers differ from their ledger (empty = all reconcile).
-    pub async fn reconcile(&self, store_ref: &str) -> Result<serde_json::Value, CoreError> {
+    pub async fn reconcile(&self, store_ref: &str) -> Result<Reconciliation, CoreError> {
         let w = self.warehouse(store_ref).await?;
         let diffs = store::reconcile(&mut *self.conn().await?, &w.id).await?;
-        let items: Vec<serde_json::Value> = diffs
+        let mismatches: Vec<Mismatch> = diffs
             .into_iter()
-            .map(|(sku, oh, loh, r, lr)| json!({"sku": sku, "on_hand": oh, "ledger_on_hand": loh, "reserved": r, "ledger_reserved": lr}))
+            .map(|(sku, on_hand, ledger_on_hand, reserved, ledger_reserved)| Mismatch {
+                sku,
+                on_hand,
+                ledger_on_hand,
+                reserved,
+                ledger_reserved,
+            })
             .collect();
-        Ok(json!({"store": w.code, "reconciled": items.is_empty(), "mismatches": items}))
+        Ok(Reconciliation {
+            store: w.code,
+            reconciled: mismatches.is_empty(),
+            mismatches,
+        })
     }
 
     /// A shopper asks to be told when a sku is back at a store. Idempotent.
-    pub async fn watch(&self, user_id: &str, store_ref: &str, sku: &str) -> Result<serde_json::Value, CoreError> {
+    pub async fn watch(&self, user_id: &str, store_ref: &str, sku: &str) -> Result<Watch, CoreError> {
         let sku = parse_sku(sku).map_err(|e| CoreError::validation("sku", e))?;
         let w = self.warehouse(store_ref).await?;
         let level = self.stock_for(&w.id, std::slice::from_ref(&sku)).await?;
@@ -503,10 +513,13 @@ impl InventoryService {
             return Err(CoreError::conflict("sku", "is in stock now"));
         }
         let added = store::add_watcher(&mut *self.conn().await?, &w.id, &sku, user_id).await?;
-        Ok(json!({"store": w.code, "sku": sku, "watching": true, "already_watching": !added}))
+        Ok(Watch {
+            store: w.code,
+            sku,
+            watching: true,
+            already_watching: !added,
+        })
     }
-
-    // ---- reservations ----
 
     fn reservation(row: ReservationRow, lines: Vec<Line>, code: &str) -> Reservation {
         Reservation {

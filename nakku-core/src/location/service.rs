@@ -51,6 +51,70 @@ pub struct Store {
     pub active: bool,
 }
 
+/// Which store serves a point, or why none does.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Serviceability {
+    pub serviceable: bool,
+    /// Why not: `paused` (the store takes no orders now), `closed` or `outside_zones`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What to tell the shopper (a busy store's delay; why not).
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_km: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub road_distance_km: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_minutes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_minutes: Option<i64>,
+    /// The nearest locality of the gazetteer.
+    pub near: Option<Near>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StoreRef {
+    pub code: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `open`, `busy` or `paused`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<String>,
+    /// For a closed store: when it opens (India time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Near {
+    pub locality: String,
+    pub city: String,
+    pub pincode: String,
+}
+
+/// Straight-line and road distance, and the delivery ETA over it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Distance {
+    pub distance_km: f64,
+    pub road_distance_km: f64,
+    pub eta_minutes: i64,
+}
+
+/// An address check: problems by field, and the point's serviceability.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AddressCheck {
+    pub valid: bool,
+    /// Messages by field; empty when valid.
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
+    pub problems: crate::error::FieldErrors,
+    pub serviceability: Option<Serviceability>,
+}
+
 /// A delivery zone.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Zone {
@@ -296,7 +360,7 @@ impl LocationService {
 
     /// Which store serves a point: among the active zones containing it (edges included,
     /// holes excluded), the nearest store that is open now; else why not.
-    pub async fn serviceability(&self, lat: f64, lng: f64) -> Result<serde_json::Value, CoreError> {
+    pub async fn serviceability(&self, lat: f64, lng: f64) -> Result<Serviceability, CoreError> {
         let mut conn = self.conn().await?;
         let rows = sqlx::query(&format!(
             "SELECT {ZONE_COLS} FROM zones WHERE deleted_at IS NULL AND active = 1 \
@@ -339,8 +403,11 @@ impl LocationService {
         let by_distance = |a: &(f64, Store, Zone), b: &(f64, Store, Zone)| a.0.total_cmp(&b.0);
         open.sort_by(by_distance);
         closed.sort_by(by_distance);
-        let locality =
-            reverse(lat, lng).map(|(l, _)| json!({"locality": l.locality, "city": l.city, "pincode": l.pincode}));
+        let locality = reverse(lat, lng).map(|(l, _)| Near {
+            locality: l.locality,
+            city: l.city,
+            pincode: l.pincode,
+        });
         // The nearest open store that takes orders now; a busy one promises later.
         let mut paused = None;
         for (km, store, zone) in open {
@@ -356,49 +423,83 @@ impl LocationService {
                 self.cfg.rider_speed_kmh,
                 self.cfg.prep_minutes,
             );
-            return Ok(json!({
-                "serviceable": true,
-                "store": {"code": store.code, "name": store.name, "id": store.id, "load": load},
-                "zone_id": zone.id,
-                "distance_km": (km * 100.0).round() / 100.0,
-                "road_distance_km": (road_km * 100.0).round() / 100.0,
-                "eta_minutes": eta + extra,
-                "delay_minutes": extra,
-                "message": crate::delivery::fulfilment::load_message(&store.name, &load, extra),
-                "near": locality,
-            }));
+            return Ok(Serviceability {
+                serviceable: true,
+                reason: None,
+                message: crate::delivery::fulfilment::load_message(&store.name, &load, extra),
+                store: Some(StoreRef {
+                    code: store.code,
+                    name: store.name,
+                    id: Some(store.id),
+                    load: Some(load),
+                    opens_at: None,
+                }),
+                zone_id: Some(zone.id),
+                distance_km: Some((km * 100.0).round() / 100.0),
+                road_distance_km: Some((road_km * 100.0).round() / 100.0),
+                eta_minutes: Some(eta + extra),
+                delay_minutes: Some(extra),
+                near: locality,
+            });
         }
+        let refused = |reason: &str, message: String, store: Option<StoreRef>, near: Option<Near>| Serviceability {
+            serviceable: false,
+            reason: Some(reason.to_owned()),
+            message: Some(message),
+            store,
+            zone_id: None,
+            distance_km: None,
+            road_distance_km: None,
+            eta_minutes: None,
+            delay_minutes: None,
+            near,
+        };
         if let Some(store) = paused {
-            return Ok(json!({
-                "serviceable": false,
-                "reason": "paused",
-                "message": crate::delivery::fulfilment::load_message(&store.name, "paused", 0),
-                "store": {"code": store.code, "name": store.name, "load": "paused"},
-                "near": locality,
-            }));
+            let message = crate::delivery::fulfilment::load_message(&store.name, "paused", 0).unwrap_or_default();
+            let r = StoreRef {
+                code: store.code,
+                name: store.name,
+                id: None,
+                load: Some("paused".to_owned()),
+                opens_at: None,
+            };
+            return Ok(refused("paused", message, Some(r), locality));
         }
         if let Some((_, store, _)) = closed.into_iter().next() {
-            return Ok(json!({
-                "serviceable": false,
-                "reason": "closed",
-                "message": format!("{} is closed now; it opens at {} (India time)", store.name, store.opens_at),
-                "store": {"code": store.code, "name": store.name, "opens_at": store.opens_at},
-                "near": locality,
-            }));
+            let message = format!(
+                "{} is closed now; it opens at {} (India time)",
+                store.name, store.opens_at
+            );
+            let r = StoreRef {
+                code: store.code,
+                name: store.name,
+                id: None,
+                load: None,
+                opens_at: Some(store.opens_at),
+            };
+            return Ok(refused("closed", message, Some(r), locality));
         }
-        Ok(
-            json!({"serviceable": false, "reason": "outside_zones", "message": "no dark store delivers here yet", "near": locality}),
-        )
+        Ok(refused(
+            "outside_zones",
+            "no dark store delivers here yet".to_owned(),
+            None,
+            locality,
+        ))
     }
 
     /// Distance, road distance and ETA between two points.
-    pub fn distance(&self, from: (f64, f64), to: (f64, f64)) -> serde_json::Value {
+    pub fn distance(&self, from: (f64, f64), to: (f64, f64)) -> Distance {
         let km = haversine_km(from, to);
-        json!({
-            "distance_km": (km * 100.0).round() / 100.0,
-            "road_distance_km": (km * self.cfg.road_factor * 100.0).round() / 100.0,
-            "eta_minutes": eta_minutes(km, self.cfg.road_factor, self.cfg.rider_speed_kmh, self.cfg.prep_minutes),
-        })
+        Distance {
+            distance_km: (km * 100.0).round() / 100.0,
+            road_distance_km: (km * self.cfg.road_factor * 100.0).round() / 100.0,
+            eta_minutes: eta_minutes(
+                km,
+                self.cfg.road_factor,
+                self.cfg.rider_speed_kmh,
+                self.cfg.prep_minutes,
+            ),
+        }
     }
 
     /// Checks an address: required fields, PIN code format and its city in the gazetteer,
@@ -407,7 +508,7 @@ impl LocationService {
         &self,
         ctx: &RequestCtx,
         input: AddressCheckInput,
-    ) -> Result<serde_json::Value, CoreError> {
+    ) -> Result<AddressCheck, CoreError> {
         let mut v = Validator::new();
         v.required("line1", input.line1.as_deref())
             .and_then(|s| v.check("line1", parse_text(s, 200)));
@@ -446,20 +547,24 @@ impl LocationService {
         };
         if service
             .as_ref()
-            .is_some_and(|s| s["serviceable"] == false && s["reason"] == "outside_zones")
+            .is_some_and(|s| !s.serviceable && s.reason.as_deref() == Some("outside_zones"))
         {
             problems
                 .entry("lat".into())
                 .or_default()
                 .push("the location is outside every delivery zone".into());
         }
-        let result = json!({"valid": problems.is_empty(), "problems": problems, "serviceability": service});
+        let result = AddressCheck {
+            valid: problems.is_empty(),
+            problems,
+            serviceability: service,
+        };
         let env = Envelope::new(
             catalog::LOCATION_VALIDATED,
             Service::Location,
             input.pincode.as_deref().unwrap_or("unknown"),
             &ctx.request_id,
-            json!({"valid": result["valid"], "pincode": input.pincode, "city": input.city, "lat": input.lat, "lng": input.lng, "problems": result["problems"]}),
+            json!({"valid": result.valid, "pincode": input.pincode, "city": input.city, "lat": input.lat, "lng": input.lng, "problems": result.problems}),
         );
         let mut tx = self.db.begin().await?;
         outbox::append(&mut tx, &env).await?;
@@ -481,13 +586,20 @@ pub struct AddressVerdict {
 impl AddressVerdict {
     /// Reads the `data` of `validate-address` (in-process or over HTTP).
     pub fn from_json(v: &serde_json::Value) -> Self {
-        let problems = serde_json::from_value(v["problems"].clone()).unwrap_or_default();
-        let s = &v["serviceability"];
+        serde_json::from_value::<AddressCheck>(v.clone())
+            .map(Self::from)
+            .unwrap_or_default()
+    }
+}
+
+impl From<AddressCheck> for AddressVerdict {
+    fn from(c: AddressCheck) -> Self {
+        let s = c.serviceability.as_ref();
         AddressVerdict {
-            problems,
+            problems: c.problems,
             // A store pausing orders for a few minutes does not make the address unserved.
-            serviceable: s["serviceable"].as_bool().map(|b| b || s["reason"] == "paused"),
-            store: s["store"]["code"].as_str().map(str::to_owned),
+            serviceable: s.map(|s| s.serviceable || s.reason.as_deref() == Some("paused")),
+            store: s.and_then(|s| s.store.as_ref()).map(|st| st.code.clone()),
         }
     }
 }
@@ -510,7 +622,7 @@ impl AddressChecker for LocationService {
         _user_id: &'a str,
         input: AddressCheckInput,
     ) -> BoxFut<'a, Result<AddressVerdict, CoreError>> {
-        Box::pin(async move { Ok(AddressVerdict::from_json(&self.validate_address(ctx, input).await?)) })
+        Box::pin(async move { Ok(AddressVerdict::from(self.validate_address(ctx, input).await?)) })
     }
 }
 

@@ -17,8 +17,8 @@ pub mod templates;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -28,7 +28,7 @@ use crate::events::{catalog, outbox, Envelope};
 use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms};
 use crate::service::Service;
 use provider::{Outgoing, Provider};
-use templates::{ALWAYS_ON, CATEGORIES, CHANNELS};
+use templates::{ALWAYS_ON, CATEGORIES};
 
 /// The provider of each channel.
 #[derive(Clone)]
@@ -117,28 +117,107 @@ const COLS: &str =
     "id, user_id, event_id, event_type, channel, category, title, body, status, reason, recipient, provider, \
                     provider_ref, attempts, last_error, send_after, sent_at, created_at";
 
-fn row_json(r: &AnyRow) -> Result<Value, sqlx::Error> {
+fn row_json(r: &AnyRow) -> Result<Message, sqlx::Error> {
     let sent_at: Option<i64> = r.try_get("sent_at")?;
-    Ok(json!({
-        "id": text(r, "id")?,
-        "user_id": text(r, "user_id")?,
-        "event_id": text(r, "event_id")?,
-        "event_type": text(r, "event_type")?,
-        "channel": text(r, "channel")?,
-        "category": text(r, "category")?,
-        "title": text(r, "title")?,
-        "body": text(r, "body")?,
-        "status": text(r, "status")?,
-        "reason": opt_text(r, "reason")?,
-        "recipient": opt_text(r, "recipient")?,
-        "provider": opt_text(r, "provider")?,
-        "provider_ref": opt_text(r, "provider_ref")?,
-        "attempts": r.try_get::<i64, _>("attempts")?,
-        "last_error": opt_text(r, "last_error")?,
-        "send_after": ms_to_rfc3339(r.try_get("send_after")?),
-        "sent_at": sent_at.map(ms_to_rfc3339),
-        "created_at": ms_to_rfc3339(r.try_get("created_at")?),
-    }))
+    Ok(Message {
+        id: text(r, "id")?,
+        user_id: text(r, "user_id")?,
+        event_id: text(r, "event_id")?,
+        event_type: text(r, "event_type")?,
+        channel: text(r, "channel")?,
+        category: text(r, "category")?,
+        title: text(r, "title")?,
+        body: text(r, "body")?,
+        status: text(r, "status")?,
+        reason: opt_text(r, "reason")?,
+        recipient: opt_text(r, "recipient")?,
+        provider: opt_text(r, "provider")?,
+        provider_ref: opt_text(r, "provider_ref")?,
+        attempts: r.try_get("attempts")?,
+        last_error: opt_text(r, "last_error")?,
+        send_after: ms_to_rfc3339(r.try_get("send_after")?),
+        sent_at: sent_at.map(ms_to_rfc3339),
+        created_at: ms_to_rfc3339(r.try_get("created_at")?),
+    })
+}
+
+/// A message to a user on one channel.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Message {
+    pub id: String,
+    pub user_id: String,
+    /// The event it is about.
+    pub event_id: String,
+    pub event_type: String,
+    /// `email`, `sms` or `push`.
+    pub channel: String,
+    /// `transactional`, `account`, `marketing` or `alerts`.
+    pub category: String,
+    pub title: String,
+    pub body: String,
+    /// `pending`, `sent`, `skipped` or `failed`.
+    pub status: String,
+    /// Why skipped (preferences, no address) or failed.
+    pub reason: Option<String>,
+    pub recipient: Option<String>,
+    pub provider: Option<String>,
+    pub provider_ref: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub send_after: String,
+    #[schema(format = DateTime)]
+    pub sent_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// A page of messages, newest first.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<Message>,
+    pub next_cursor: Option<String>,
+}
+
+/// Dead-lettered messages.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessageList {
+    pub items: Vec<Message>,
+}
+
+/// A user's preferences: per channel, each category on or off; quiet hours.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Preferences {
+    pub email: CategorySwitches,
+    pub sms: CategorySwitches,
+    pub push: CategorySwitches,
+    pub quiet_hours: Option<QuietWindow>,
+    /// Categories that cannot be turned off.
+    pub always_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CategorySwitches {
+    pub transactional: bool,
+    pub account: bool,
+    pub marketing: bool,
+    pub alerts: bool,
+}
+
+/// `HH:MM` to `HH:MM`, India time; may wrap past midnight.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct QuietWindow {
+    pub start: String,
+    pub end: String,
+}
+
+/// A push device as registered.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Device {
+    pub id: String,
+    pub platform: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
 }
 
 /// A message's outcome as an event (`notification.sent` or `.failed`), counted.
@@ -173,7 +252,7 @@ impl NotificationService {
     }
 
     /// A user's preferences: every channel and category with its state, and quiet hours.
-    pub async fn preferences(&self, user_id: &str) -> Result<Value, CoreError> {
+    pub async fn preferences(&self, user_id: &str) -> Result<Preferences, CoreError> {
         let mut conn = self.db.pool().acquire().await?;
         let off: Vec<(String, String)> =
             sqlx::query("SELECT channel, category FROM preferences WHERE user_id = ? AND enabled = 0")
@@ -183,33 +262,35 @@ impl NotificationService {
                 .iter()
                 .map(|r| Ok((text(r, "channel")?, text(r, "category")?)))
                 .collect::<Result<_, sqlx::Error>>()?;
-        let mut channels = serde_json::Map::new();
-        for ch in CHANNELS {
-            let mut cats = serde_json::Map::new();
-            for cat in CATEGORIES {
-                let on = ALWAYS_ON.contains(&cat) || !off.contains(&(ch.to_owned(), cat.to_owned()));
-                cats.insert(cat.to_owned(), json!(on));
-            }
-            channels.insert(ch.to_owned(), Value::Object(cats));
-        }
+        let on = |ch: &str, cat: &str| ALWAYS_ON.contains(&cat) || !off.contains(&(ch.to_owned(), cat.to_owned()));
+        let switches = |ch: &str| CategorySwitches {
+            transactional: on(ch, "transactional"),
+            account: on(ch, "account"),
+            marketing: on(ch, "marketing"),
+            alerts: on(ch, "alerts"),
+        };
         let quiet = sqlx::query("SELECT start_minute, end_minute FROM quiet_hours WHERE user_id = ?")
             .bind(user_id)
             .fetch_optional(&mut *conn)
             .await?;
-        let quiet = match quiet {
-            Some(r) => {
-                json!({"start": minute_text(r.try_get("start_minute")?), "end": minute_text(r.try_get("end_minute")?)})
-            }
-            None => Value::Null,
+        let quiet_hours = match quiet {
+            Some(r) => Some(QuietWindow {
+                start: minute_text(r.try_get("start_minute")?),
+                end: minute_text(r.try_get("end_minute")?),
+            }),
+            None => None,
         };
-        let mut out = Value::Object(channels);
-        out["quiet_hours"] = quiet;
-        out["always_on"] = json!(ALWAYS_ON);
-        Ok(out)
+        Ok(Preferences {
+            email: switches("email"),
+            sms: switches("sms"),
+            push: switches("push"),
+            quiet_hours,
+            always_on: ALWAYS_ON.iter().map(|c| (*c).to_owned()).collect(),
+        })
     }
 
     /// Changes what was sent; refuses turning off what cannot be, naming the field.
-    pub async fn set_preferences(&self, user_id: &str, input: PreferencesInput) -> Result<Value, CoreError> {
+    pub async fn set_preferences(&self, user_id: &str, input: PreferencesInput) -> Result<Preferences, CoreError> {
         let mut v = Validator::new();
         let mut changes: Vec<(&str, String, bool)> = Vec::new();
         for (ch, m) in [("email", &input.email), ("sms", &input.sms), ("push", &input.push)] {
@@ -284,7 +365,7 @@ impl NotificationService {
 
     /// Registers a device for push (the same token again refreshes it, moving it to this
     /// user if another had it: a phone changes hands).
-    pub async fn add_device(&self, user_id: &str, input: DeviceInput) -> Result<Value, CoreError> {
+    pub async fn add_device(&self, user_id: &str, input: DeviceInput) -> Result<Device, CoreError> {
         let mut v = Validator::new();
         let token = v.required("token", input.token.map(|t| t.trim().to_owned()));
         if token
@@ -320,7 +401,11 @@ impl NotificationService {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(json!({"id": id, "platform": platform, "created_at": ms_to_rfc3339(now)}))
+        Ok(Device {
+            id,
+            platform,
+            created_at: ms_to_rfc3339(now),
+        })
     }
 
     pub async fn remove_device(&self, user_id: &str, id: &str) -> Result<(), CoreError> {
@@ -341,7 +426,7 @@ impl NotificationService {
     }
 
     /// A user's messages, newest first, with a cursor (`<created ms>_<id>`).
-    pub async fn history(&self, user_id: &str, q: &HistoryQuery) -> Result<Value, CoreError> {
+    pub async fn history(&self, user_id: &str, q: &HistoryQuery) -> Result<MessagePage, CoreError> {
         let limit = q.limit.unwrap_or(20);
         if !(1..=100).contains(&limit) {
             return Err(CoreError::validation("limit", "must be from 1 to 100"));
@@ -375,23 +460,26 @@ impl NotificationService {
             items.push(row_json(r)?);
             next = Some(format!("{}_{}", r.try_get::<i64, _>("created_at")?, text(r, "id")?));
         }
-        Ok(json!({"items": items, "next_cursor": if more { next } else { None }}))
+        Ok(MessagePage {
+            items,
+            next_cursor: if more { next } else { None },
+        })
     }
 
     /// Dead-lettered messages, newest first (admins).
-    pub async fn failed(&self, limit: i64) -> Result<Value, CoreError> {
+    pub async fn failed(&self, limit: i64) -> Result<MessageList, CoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLS} FROM notifications WHERE status = 'failed' AND deleted_at IS NULL ORDER BY created_at DESC LIMIT ?"
         ))
         .bind(limit.clamp(1, 500))
         .fetch_all(self.db.pool())
         .await?;
-        let items: Vec<Value> = rows.iter().map(row_json).collect::<Result<_, _>>()?;
-        Ok(json!({"items": items}))
+        let items = rows.iter().map(row_json).collect::<Result<_, _>>()?;
+        Ok(MessageList { items })
     }
 
     /// Puts a dead-lettered message back in the queue (admins, after fixing the provider).
-    pub async fn retry(&self, id: &str) -> Result<Value, CoreError> {
+    pub async fn retry(&self, id: &str) -> Result<Message, CoreError> {
         let now = now_ms();
         let r = sqlx::query(
             "UPDATE notifications SET status = 'pending', attempts = 0, send_after = ?, claimed_until = 0, updated_at = ? \
@@ -638,5 +726,35 @@ mod tests {
         assert!(hhmm("24:00").is_err());
         assert!(hhmm("7pm").is_err());
         assert_eq!(minute_text(425), "07:05");
+    }
+}
+
+#[cfg(test)]
+mod preference_shape {
+    use super::*;
+
+    /// The typed preferences name every channel and category of the templates (a new
+    /// channel or category must be added to `Preferences` / `CategorySwitches` too).
+    #[test]
+    fn preferences_cover_every_channel_and_category() {
+        let all = CategorySwitches {
+            transactional: true,
+            account: true,
+            marketing: true,
+            alerts: true,
+        };
+        let p = Preferences {
+            email: all.clone(),
+            sms: all.clone(),
+            push: all,
+            quiet_hours: None,
+            always_on: Vec::new(),
+        };
+        let v = serde_json::to_value(p).unwrap();
+        for ch in templates::CHANNELS {
+            let cats: Vec<&String> = v[ch].as_object().unwrap().keys().collect();
+            assert_eq!(cats.len(), CATEGORIES.len(), "{ch}");
+            assert!(CATEGORIES.iter().all(|c| v[ch][c].is_boolean()), "{ch}");
+        }
     }
 }

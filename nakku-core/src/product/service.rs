@@ -52,6 +52,14 @@ pub struct ProductView {
     pub category_path: Vec<CategoryRef>,
 }
 
+/// A category with its breadcrumbs and direct children.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CategoryPage {
+    pub category: Category,
+    pub path: Vec<CategoryRef>,
+    pub children: Vec<Category>,
+}
+
 /// Whether a store takes orders now (its load from the delivery service).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoreStatus {
@@ -323,14 +331,23 @@ impl ProductService {
     }
 
     /// One category with its breadcrumbs and direct children.
-    pub fn category(&self, id_or_slug: &str) -> Result<serde_json::Value, CoreError> {
+    pub fn category(&self, id_or_slug: &str) -> Result<CategoryPage, CoreError> {
         let ix = self.read();
         let t = ix.tree();
         let c = t
             .resolve(id_or_slug)
             .ok_or_else(|| CoreError::NotFound("category".into()))?;
-        let children: Vec<&Category> = t.children_of(Some(&c.id)).iter().filter_map(|k| t.get(k)).collect();
-        Ok(json!({"category": c, "path": t.path(&c.id), "children": children}))
+        let children = t
+            .children_of(Some(&c.id))
+            .iter()
+            .filter_map(|k| t.get(k))
+            .cloned()
+            .collect();
+        Ok(CategoryPage {
+            path: t.path(&c.id),
+            category: c.clone(),
+            children,
+        })
     }
 
     async fn category_changed(

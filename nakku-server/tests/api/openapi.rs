@@ -129,7 +129,7 @@ async fn the_main_journeys_answer_exactly_what_the_document_says() {
         .await
         .unwrap();
     let mut c = Checker { doc, checked: 0 };
-    let admin = shop(&app, &[("MANGO", 12_000, 10), ("APPLE", 8_000, 10)]).await;
+    let admin = shop(&app, &[("MANGO", 12_000, 10), ("APPLE", 8_000, 10), ("KIWI", 5_000, 0)]).await;
     let (token, address) = shopper(&app, 1).await;
     assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
 
@@ -149,6 +149,17 @@ async fn the_main_journeys_answer_exactly_what_the_document_says() {
     )
     .await;
     c.check(&app, "GET", "categories", "/categories", &token, None).await;
+    c.check(&app, "GET", "categories/{id}", "/categories/fruit", &token, None)
+        .await;
+    c.check(
+        &app,
+        "POST",
+        "inventory/stores/{store}/stock/{sku}/watch",
+        &format!("/inventory/stores/{STORE}/stock/KIWI/watch"),
+        &token,
+        None,
+    )
+    .await;
     c.check(&app, "GET", "products/popular", "/products/popular", &token, None)
         .await;
     c.check(
@@ -209,7 +220,26 @@ async fn the_main_journeys_answer_exactly_what_the_document_says() {
     )
     .await;
 
+    c.check(
+        &app,
+        "GET",
+        "payments/orders/{order_id}/refunds",
+        &format!("/payments/orders/{id}/refunds"),
+        &token,
+        None,
+    )
+    .await;
+
     // The admin: stores, stock, its ledger, the order's reservation, zones, users.
+    c.check(
+        &app,
+        "GET",
+        "inventory/stores/{store}/reconcile",
+        &format!("/inventory/stores/{STORE}/reconcile"),
+        &admin,
+        None,
+    )
+    .await;
     c.check(&app, "GET", "inventory/stores", "/inventory/stores", &admin, None)
         .await;
     c.check(
@@ -253,7 +283,104 @@ async fn the_main_journeys_answer_exactly_what_the_document_says() {
     c.check(&app, "GET", "locations/stores", "/locations/stores", &admin, None)
         .await;
     c.check(&app, "GET", "users", "/users", &admin, None).await;
-    assert_eq!(c.checked, 23);
+
+    // Places, notifications.
+    let (lat, lng) = (crate::orders::LAT, crate::orders::LNG);
+    c.check(
+        &app,
+        "GET",
+        "locations/serviceability",
+        &format!("/locations/serviceability?lat={lat}&lng={lng}"),
+        &token,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "locations/serviceability",
+        "/locations/serviceability?lat=28.61&lng=77.21",
+        &token,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "locations/distance",
+        &format!("/locations/distance?from_lat={lat}&from_lng={lng}&to_lat=12.93&to_lng=77.62"),
+        &token,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "locations/geocode",
+        "/locations/geocode?q=koramangla",
+        &token,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "locations/reverse",
+        &format!("/locations/reverse?lat={lat}&lng={lng}"),
+        &token,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "POST",
+        "locations/validate-address",
+        "/locations/validate-address",
+        &token,
+        Some(json!({"line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001", "lat": lat, "lng": lng})),
+    )
+    .await;
+    c.check(&app, "GET", "notifications", "/notifications", &token, None)
+        .await;
+    c.check(
+        &app,
+        "PUT",
+        "notifications/preferences",
+        "/notifications/preferences",
+        &token,
+        Some(json!({"email": {"marketing": false}, "quiet_hours": {"start": "22:00", "end": "07:00"}})),
+    )
+    .await;
+    let device = c
+        .check(
+            &app,
+            "POST",
+            "notifications/devices",
+            "/notifications/devices",
+            &token,
+            Some(json!({"platform": "android", "token": "fcm-token-123456"})),
+        )
+        .await;
+    let device = device["id"].as_str().unwrap().to_owned();
+    c.check(
+        &app,
+        "DELETE",
+        "notifications/devices/{id}",
+        &format!("/notifications/devices/{device}"),
+        &token,
+        None,
+    )
+    .await;
+    c.check(
+        &app,
+        "GET",
+        "notifications/failed",
+        "/notifications/failed",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(c.checked, 38);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
