@@ -12,8 +12,8 @@ R = random.Random(2026)
 OUT = Path(__file__).resolve().parent.parent / "fixtures"
 
 STORES = [  # code, locality (must be in localities.csv), opens, closes
-    ("BLR-KOR", "Koramangala", "06:00", "02:00"), ("BLR-IND", "Indiranagar", "06:00", "01:00"),
-    ("BLR-HSR", "HSR Layout", "00:00", "00:00"), ("BLR-WHF", "Whitefield", "06:00", "00:00"),
+    ("BLR-KOR", "Koramangala", "00:00", "00:00"), ("BLR-IND", "Indiranagar", "06:00", "01:00"),
+    ("BLR-HSR", "HSR Layout", "06:00", "02:00"), ("BLR-WHF", "Whitefield", "06:00", "00:00"),
     ("BLR-JAY", "Jayanagar", "06:00", "23:00"), ("BLR-MAL", "Malleshwaram", "06:00", "23:00"),
     ("BLR-ELC", "Electronic City", "06:00", "01:00"), ("BLR-HEB", "Hebbal", "06:00", "00:00"),
     ("MUM-AND", "Andheri West", "00:00", "00:00"), ("MUM-BAN", "Bandra West", "06:00", "02:00"),
@@ -151,7 +151,7 @@ def main():
         store = R.choice(stores)
         people.append({"name": f"{first} {last}", "email": f"{first.lower()}.{last.lower().replace(chr(39), '')}{i}@example.in",
                        "phone": f"9{R.randrange(10**8, 10**9)}", "store": store["code"], "role": "user"})
-    for i, s in enumerate(stores * 3):
+    for i, s in enumerate(stores * 8):
         first, last = R.choice(FIRST), R.choice(LAST)
         people.append({"name": f"{first} {last}", "email": f"rider{i}.{s['code'].lower()}@nakku.in",
                        "phone": f"8{R.randrange(10**8, 10**9)}", "store": s["code"], "role": "delivery_partner"})

@@ -41,6 +41,8 @@ enum Command {
     Bench(commands::bench::Command),
     /// Load the demo data (stores, zones, catalogue, stock, shoppers, partners) through the services; idempotent
     Seed(commands::seed::Opts),
+    /// Drive a running deployment like real shoppers and riders; report rates, latencies, outcomes and invariants
+    Simulate(commands::simulate::Opts),
     /// Operator commands on accounts
     #[command(subcommand)]
     Users(commands::users::Command),
@@ -90,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(opts) => commands::serve::run(settings, opts).await,
         Command::Migrate(opts) => commands::migrate::run(&settings, opts).await,
         Command::Seed(opts) => commands::seed::run(&settings, opts).await,
+        Command::Simulate(opts) => commands::simulate::run(&settings, opts).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
         Command::Products(cmd) => commands::products::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,

@@ -1134,7 +1134,7 @@ fn seed_loads_the_demo_data_through_the_services_and_a_second_run_changes_nothin
         made["shoppers"] >= 5 && made["shoppers"] == made["addresses"],
         "{made:?}"
     );
-    assert_eq!(made["delivery partners"], 3);
+    assert_eq!(made["delivery partners"], 8);
     assert!(stdout(&first).contains("password nakku-demo-123"));
 
     let again = run(nakku(dir.path()).args(["seed", "--stores", "1"]));
@@ -1237,4 +1237,77 @@ where
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_drives_shoppers_and_riders_and_checks_the_invariants() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first store of the fixtures is open round the clock, so this holds at any hour.
+    let up = launch(
+        dir.path(),
+        &["up", "--stores", "1"],
+        &[("NAKKU_RATE_LIMIT_AUTH_PER_MINUTE", "0")],
+        "gateway",
+    );
+    let out = run(nakku(dir.path()).args([
+        "simulate",
+        "--url",
+        &up.gateway,
+        "--orders",
+        "12",
+        "--concurrency",
+        "4",
+        "--cancel-rate",
+        "0.5",
+        "--seed",
+        "7",
+        "--settle",
+        "60s",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let o = &r["outcomes"];
+    assert!(o["placed"].as_u64().unwrap() >= 8, "most visits end in an order: {r:#}");
+    let placed = o["placed"].as_u64().unwrap();
+    assert_eq!(
+        o["confirmed"].as_u64().unwrap() + o["cancelled"].as_u64().unwrap() + o["compensated"].as_u64().unwrap(),
+        placed,
+        "every saga finished: {r:#}"
+    );
+    assert_eq!(o["stuck"], 0);
+    assert!(o["cancelled"].as_u64().unwrap() >= 1, "{r:#}");
+    assert_eq!(
+        o["delivered"], o["confirmed"],
+        "riders delivered every confirmed order: {r:#}"
+    );
+    assert_eq!(r["errors"], json!({}), "no 5xx, 429 or transport failure: {r:#}");
+    let i = &r["invariants"];
+    assert_eq!(i["skipped"], Value::Null, "{r:#}");
+    assert_eq!(i["stores_reconciled"], i["stores_checked"]);
+    assert_eq!(i["negative_stock_lines"], 0);
+    assert_eq!(i["payments_matching"], i["payments_checked"]);
+    assert_eq!(i["cancellations_honoured"], i["cancellations_accepted"], "{r:#}");
+    let endpoints: Vec<&str> = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["endpoint"].as_str().unwrap())
+        .collect();
+    for e in [
+        "POST /orders",
+        "GET /products",
+        "POST /cart/items",
+        "POST /deliveries/{id}/{action}",
+    ] {
+        assert!(endpoints.contains(&e), "{e} in {endpoints:?}");
+    }
+    // Bad options are refused before anything is sent.
+    let bad = run(nakku(dir.path()).args(["simulate", "--url", &up.gateway, "--cancel-rate", "2"]));
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("--cancel-rate must be from 0 to 1"),
+        "{}",
+        stderr(&bad)
+    );
 }

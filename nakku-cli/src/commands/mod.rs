@@ -9,5 +9,6 @@ pub mod orders_bench;
 pub mod products;
 pub mod seed;
 pub mod serve;
+pub mod simulate;
 pub mod up;
 pub mod users;

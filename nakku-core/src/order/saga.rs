@@ -81,7 +81,7 @@ enum Done {
     Finished,
 }
 
-const SAGA: &str = "saga";
+pub(super) const SAGA: &str = "saga";
 
 /// The cash-on-delivery record of an order: the amount due, nothing charged.
 fn cash_due(o: &OrderRow) -> ChargeInput {

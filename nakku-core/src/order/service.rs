@@ -974,11 +974,15 @@ pub(super) async fn apply_move(conn: &mut AnyConnection, row: &OrderRow, m: &Mov
     // A saga that is done holds no lease: the driver's last move gives it back.
     // `keep`: a move made beside a saga still at work (the order following its delivery
     // while the saga applies picking changes) leaves the saga's state to the saga.
+    // The saga's forward moves do not apply once the shopper asked to cancel: a cancel that
+    // lands between the saga loading the order and moving it (after the charge, before the
+    // confirmation, say) must not be overtaken — the saga looks again and compensates.
+    let forward_by_saga = m.actor == super::saga::SAGA && !matches!(m.to, "failed" | "cancelled");
     let r = sqlx::query(
         "UPDATE orders SET status = ?, saga_state = CASE WHEN ? = 'keep' THEN saga_state ELSE ? END, \
          failure_reason = COALESCE(?, failure_reason), attempts = 0, last_error = NULL, \
          step_started_at = ?, next_attempt_at = ?, lease_until = CASE WHEN ? = 'done' THEN 0 ELSE lease_until END, \
-         version = version + 1, updated_at = ? WHERE id = ? AND status = ?",
+         version = version + 1, updated_at = ? WHERE id = ? AND status = ? AND (? = 0 OR cancel_requested = 0)",
     )
     .bind(m.to)
     .bind(m.saga)
@@ -990,6 +994,7 @@ pub(super) async fn apply_move(conn: &mut AnyConnection, row: &OrderRow, m: &Mov
     .bind(now)
     .bind(&row.id)
     .bind(m.from)
+    .bind(i64::from(forward_by_saga))
     .execute(&mut *conn)
     .await?;
     if r.rows_affected() != 1 {

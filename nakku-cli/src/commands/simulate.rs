@@ -1,0 +1,1081 @@
+//! `nakku simulate`: drives a running deployment through its gateway like real shoppers
+//! and riders. Shoppers (the seeded ones, signed in with the demo password) browse and
+//! search their store, fill a cart, check out and place the order (cash on delivery or
+//! online), some cancel; seeded delivery partners work a shift at their store, pick up,
+//! ride and hand over with the code the shopper shows them. At the end: requests and
+//! orders per second, latency per endpoint, errors by kind, saga outcomes and invariant
+//! checks (stock reconciles and never goes negative; what payments kept matches what the
+//! orders say).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use nakku_core::config::Settings;
+use nakku_core::service::Service;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::seed::{people, Person, DEMO_PASSWORD};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Curve {
+    /// The same rate throughout
+    Flat,
+    /// A lunch and an evening peak (about 2.5× the base rate at the top)
+    Peaks,
+}
+
+#[derive(Debug, Args)]
+pub struct Opts {
+    /// The gateway (default: this machine's gateway port)
+    #[arg(long)]
+    url: Option<String>,
+    /// Orders started per second (open loop); without it, --concurrency shoppers shop in a loop
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Shoppers shopping at once (closed loop; with --rate: the most orders in flight)
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Stop after this many orders (default 200 unless --duration is given)
+    #[arg(long)]
+    orders: Option<usize>,
+    /// Stop after this long, e.g. 60s, 5m
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Share of orders the shopper cancels right after placing them
+    #[arg(long, default_value_t = 0.05)]
+    cancel_rate: f64,
+    /// Share of orders paid cash on delivery (the rest by UPI)
+    #[arg(long, default_value_t = 0.3)]
+    cod_share: f64,
+    /// Demand over the run
+    #[arg(long, value_enum, default_value_t = Curve::Flat)]
+    curve: Curve,
+    /// Seed of every random choice (same seed, same choices)
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Only shoppers and riders of these stores (comma-separated codes; default: every seeded store that answers)
+    #[arg(long, value_delimiter = ',')]
+    stores: Vec<String>,
+    /// How long to wait at the end for sagas and deliveries to finish
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    settle: Duration,
+    /// Print the results as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (n, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a number and s, m or h (e.g. 90s, 5m)"))?;
+    Ok(Duration::from_secs(match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{raw:?}: the unit must be s, m or h")),
+    }))
+}
+
+/// Latencies and errors, shared by every task.
+#[derive(Default)]
+struct Stats {
+    latencies: BTreeMap<&'static str, Vec<f64>>,
+    errors: BTreeMap<String, u64>,
+    requests: u64,
+}
+
+#[derive(Default, Debug, Clone, Serialize)]
+struct Outcomes {
+    placed: u64,
+    /// Refused at checkout or placement (out of stock, store paused…): no order made.
+    refused: u64,
+    /// Why, by step.
+    refused_because: BTreeMap<String, u64>,
+    /// Cancellations the API refused (too late, …), by answer.
+    cancel_refused: BTreeMap<String, u64>,
+    confirmed: u64,
+    delivered: u64,
+    cancelled: u64,
+    /// The saga failed and compensated (payment declined, stock gone).
+    compensated: u64,
+    /// Saga not finished when the run ended (after --settle).
+    stuck: u64,
+}
+
+struct Sim {
+    http: reqwest::Client,
+    base: String,
+    stats: Mutex<Stats>,
+    outcomes: Mutex<Outcomes>,
+    /// Orders waiting for a rider: order id → the shopper's code.
+    codes: Mutex<HashMap<String, String>>,
+    /// Every order placed: (order id, shopper token).
+    orders: Mutex<Vec<(String, String)>>,
+    /// Orders whose cancellation the API accepted.
+    cancel_accepted: Mutex<HashSet<String>>,
+    touched: Mutex<HashSet<(String, String)>>,
+    tokens: Mutex<HashMap<String, (String, String)>>,
+}
+
+impl Sim {
+    /// One request, timed under `label`; the status and the body (Null when not JSON).
+    async fn call(
+        &self,
+        label: &'static str,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let started = Instant::now();
+        let (status, v) = match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+            Err(e) => (
+                0,
+                json!({"error": if e.is_timeout() { "timeout" } else { "connection" }}),
+            ),
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if let Ok(mut s) = self.stats.lock() {
+            s.requests += 1;
+            s.latencies.entry(label).or_default().push(ms);
+            if status == 0 || status >= 500 || status == 429 {
+                let what = if status == 0 {
+                    v["error"].as_str().unwrap_or("transport").to_owned()
+                } else {
+                    status.to_string()
+                };
+                *s.errors.entry(format!("{label} → {what}")).or_default() += 1;
+            }
+        }
+        (status, v)
+    }
+
+    fn refuse(&self, why: impl Into<String>) {
+        self.count(|c| {
+            c.refused += 1;
+            *c.refused_because.entry(why.into()).or_default() += 1;
+        });
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Outcomes)) {
+        if let Ok(mut o) = self.outcomes.lock() {
+            f(&mut o);
+        }
+    }
+
+    /// A shopper's token and address id (signed in once).
+    async fn sign_in(&self, p: &Person) -> Option<(String, String)> {
+        if let Some(t) = self.tokens.lock().ok().and_then(|t| t.get(&p.email).cloned()) {
+            return Some(t);
+        }
+        let (status, v) = self
+            .call(
+                "POST /auth/login",
+                Method::POST,
+                "/auth/login",
+                "",
+                Some(json!({"email": p.email, "password": DEMO_PASSWORD})),
+            )
+            .await;
+        if status != 200 {
+            return None;
+        }
+        let token = v["data"]["access_token"].as_str()?.to_owned();
+        let (_, a) = self
+            .call(
+                "GET /users/me/addresses",
+                Method::GET,
+                "/users/me/addresses",
+                &token,
+                None,
+            )
+            .await;
+        let address = a["data"]["items"][0]["id"].as_str()?.to_owned();
+        if let Ok(mut t) = self.tokens.lock() {
+            t.insert(p.email.clone(), (token.clone(), address.clone()));
+        }
+        Some((token, address))
+    }
+}
+
+const TERMS: [&str; 16] = [
+    "milk",
+    "bread",
+    "atta",
+    "rice",
+    "dal",
+    "chips",
+    "biscuit",
+    "tea",
+    "coffee",
+    "paneer",
+    "curd",
+    "onion",
+    "tomato",
+    "banana",
+    "noodles",
+    "chocolate",
+];
+
+/// One shopper's visit: browse, search, fill the cart, check out, place; maybe cancel;
+/// then follow the order until its saga ends.
+async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let Some((token, address)) = sim.sign_in(&p).await else {
+        sim.refuse("sign-in (no such shopper, or no address)");
+        return;
+    };
+    let store = p.store.clone();
+    sim.call("GET /categories", Method::GET, "/categories", &token, None)
+        .await;
+    let term = TERMS[rng.gen_range(0..TERMS.len())];
+    let (_, hits) = sim
+        .call(
+            "GET /products",
+            Method::GET,
+            &format!("/products?q={term}&store={store}&in_stock=true&limit=20"),
+            &token,
+            None,
+        )
+        .await;
+    let mut skus: Vec<String> = hits["data"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["sku"].as_str().map(str::to_owned))
+        .collect();
+    if skus.is_empty() {
+        let (_, popular) = sim
+            .call(
+                "GET /products/popular",
+                Method::GET,
+                &format!("/products/popular?store={store}&limit=20"),
+                &token,
+                None,
+            )
+            .await;
+        skus = popular["data"]["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["sku"].as_str().map(str::to_owned))
+            .collect();
+    }
+    if let Some(first) = skus.first() {
+        sim.call(
+            "GET /products/{id}",
+            Method::GET,
+            &format!("/products/{first}?store={store}"),
+            &token,
+            None,
+        )
+        .await;
+    }
+    sim.call(
+        "DELETE /cart",
+        Method::DELETE,
+        &format!("/cart?store={store}"),
+        &token,
+        None,
+    )
+    .await;
+    let lines = rng.gen_range(1..=3).min(skus.len());
+    let mut added = 0;
+    for _ in 0..lines {
+        let sku = skus[rng.gen_range(0..skus.len())].clone();
+        let (status, _) = sim
+            .call(
+                "POST /cart/items",
+                Method::POST,
+                "/cart/items",
+                &token,
+                Some(json!({"sku": sku, "quantity": rng.gen_range(1..=2), "store": store})),
+            )
+            .await;
+        if status == 200 {
+            added += 1;
+            if let Ok(mut t) = sim.touched.lock() {
+                t.insert((store.clone(), sku));
+            }
+        }
+    }
+    if added == 0 {
+        sim.refuse("nothing could be added to the cart");
+        return;
+    }
+    let (_, quote) = sim
+        .call(
+            "GET /cart/checkout",
+            Method::GET,
+            &format!("/cart/checkout?store={store}&address_id={address}"),
+            &token,
+            None,
+        )
+        .await;
+    if quote["data"]["can_place_order"] != json!(true) {
+        let why = quote["data"]["problems"]
+            .as_object()
+            .and_then(|p| p.values().next())
+            .and_then(|m| m[0].as_str())
+            .or(quote["error"].as_str())
+            .unwrap_or("checkout refused")
+            .to_owned();
+        let why: String = why.split(';').next().unwrap_or(&why).chars().take(80).collect();
+        sim.refuse(format!("checkout: {why}"));
+        return;
+    }
+    let pay = if rng.gen_bool(o.cod_share.clamp(0.0, 1.0)) {
+        "cod"
+    } else {
+        "upi"
+    };
+    let body =
+        json!({"address_id": address, "payment_method": pay, "store": store, "quote_id": quote["data"]["quote_id"]});
+    let key = format!("sim-{}-{seed}", o.run);
+    let mut req = sim
+        .http
+        .post(format!("{}/api/v1/orders", sim.base))
+        .bearer_auth(&token)
+        .json(&body);
+    req = req.header("idempotency-key", key);
+    let started = Instant::now();
+    let placed = req.send().await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (status, v) = match placed {
+        Ok(r) => (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null)),
+        Err(_) => (0, Value::Null),
+    };
+    if let Ok(mut s) = sim.stats.lock() {
+        s.requests += 1;
+        s.latencies.entry("POST /orders").or_default().push(ms);
+        if status == 0 || status >= 500 {
+            *s.errors.entry(format!("POST /orders → {status}")).or_default() += 1;
+        }
+    }
+    let Some(id) = v["data"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .filter(|_| status == 201 || status == 200)
+    else {
+        let why: String = v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(80)
+            .collect();
+        sim.refuse(format!("placing: {status} {why}"));
+        return;
+    };
+    sim.count(|c| c.placed += 1);
+    if let Ok(mut all) = sim.orders.lock() {
+        all.push((id.clone(), token.clone()));
+    }
+    if rng.gen_bool(o.cancel_rate.clamp(0.0, 1.0)) {
+        let (status, v) = sim
+            .call(
+                "POST /orders/{id}/cancel",
+                Method::POST,
+                &format!("/orders/{id}/cancel"),
+                &token,
+                Some(json!({"reason": "changed my mind"})),
+            )
+            .await;
+        if status == 200 {
+            if let Ok(mut c) = sim.cancel_accepted.lock() {
+                c.insert(id.clone());
+            }
+        } else {
+            let why: String = v["error"].as_str().unwrap_or_default().chars().take(80).collect();
+            sim.count(|c| *c.cancel_refused.entry(format!("{status} {why}")).or_default() += 1);
+        }
+    }
+    // Follow the order until the saga ends; a confirmed order's code goes to the riders.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (_, order) = sim
+            .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), &token, None)
+            .await;
+        let status = order["data"]["status"].as_str().unwrap_or_default();
+        if order["data"]["saga"]["state"] != "done" {
+            continue;
+        }
+        if matches!(status, "confirmed" | "packed") {
+            // The shopper shows the code at the door once a rider has it.
+            for _ in 0..120 {
+                let (_, d) = sim
+                    .call(
+                        "GET /deliveries/{id}",
+                        Method::GET,
+                        &format!("/deliveries/{id}"),
+                        &token,
+                        None,
+                    )
+                    .await;
+                if let Some(code) = d["data"]["otp"].as_str() {
+                    if let Ok(mut codes) = sim.codes.lock() {
+                        codes.insert(id.clone(), code.to_owned());
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        return;
+    }
+}
+
+/// A rider's shift: on at their store, positions every few seconds, and every delivery in
+/// hand picked up, ridden and handed over with the shopper's code.
+async fn ride(sim: Arc<Sim>, p: Person, at: (f64, f64), stop: tokio_util::sync::CancellationToken) {
+    let (status, v) = sim
+        .call(
+            "POST /auth/login",
+            Method::POST,
+            "/auth/login",
+            "",
+            Some(json!({"email": p.email, "password": DEMO_PASSWORD})),
+        )
+        .await;
+    let Some(token) = v["data"]["access_token"]
+        .as_str()
+        .filter(|_| status == 200)
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    sim.call(
+        "POST /deliveries/partners/me/shift",
+        Method::POST,
+        "/deliveries/partners/me/shift",
+        &token,
+        Some(json!({"on": true})),
+    )
+    .await;
+    let mut last_ping = Instant::now() - Duration::from_secs(10);
+    while !stop.is_cancelled() {
+        if last_ping.elapsed() > Duration::from_secs(5) {
+            sim.call(
+                "POST /deliveries/partners/me/location",
+                Method::POST,
+                "/deliveries/partners/me/location",
+                &token,
+                Some(json!({"lat": at.0, "lng": at.1})),
+            )
+            .await;
+            last_ping = Instant::now();
+        }
+        let (_, mine) = sim
+            .call(
+                "GET /deliveries/partners/me/deliveries",
+                Method::GET,
+                "/deliveries/partners/me/deliveries",
+                &token,
+                None,
+            )
+            .await;
+        for d in mine["data"]["items"].as_array().into_iter().flatten() {
+            let id = d["order_id"].as_str().unwrap_or_default().to_owned();
+            let path = |a: &str| format!("/deliveries/{id}/{a}");
+            match d["status"].as_str().unwrap_or_default() {
+                "assigned" | "at_store" => {
+                    sim.call(
+                        "POST /deliveries/{id}/{action}",
+                        Method::POST,
+                        &path("pickup"),
+                        &token,
+                        Some(json!({})),
+                    )
+                    .await;
+                }
+                "picked_up" => {
+                    sim.call(
+                        "POST /deliveries/{id}/{action}",
+                        Method::POST,
+                        &path("start"),
+                        &token,
+                        Some(json!({})),
+                    )
+                    .await;
+                }
+                "out_for_delivery" | "at_door" => {
+                    let code = sim.codes.lock().ok().and_then(|c| c.get(&id).cloned());
+                    if let Some(code) = code {
+                        let (status, _) = sim
+                            .call(
+                                "POST /deliveries/{id}/{action}",
+                                Method::POST,
+                                &path("deliver"),
+                                &token,
+                                Some(json!({"otp": code})),
+                            )
+                            .await;
+                        if status == 200 {
+                            sim.count(|c| c.delivered += 1);
+                            if let Ok(mut codes) = sim.codes.lock() {
+                                codes.remove(&id);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_millis(400)) => {}
+        }
+    }
+    sim.call(
+        "POST /deliveries/partners/me/shift",
+        Method::POST,
+        "/deliveries/partners/me/shift",
+        &token,
+        Some(json!({"on": false})),
+    )
+    .await;
+}
+
+/// What the shopper tasks need of the options.
+struct OptsView {
+    /// This run (idempotency keys are unique per run; the choices depend on the seed only).
+    run: i64,
+    cancel_rate: f64,
+    cod_share: f64,
+}
+
+/// The demand multiplier at `x` (0..1 of the run).
+fn demand(curve: Curve, x: f64) -> f64 {
+    match curve {
+        Curve::Flat => 1.0,
+        Curve::Peaks => {
+            let bump = |c: f64, h: f64| h * (-((x - c) / 0.08).powi(2)).exp();
+            0.6 + bump(0.3, 1.6) + bump(0.75, 1.9)
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct EndpointStats {
+    endpoint: String,
+    requests: usize,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Invariants {
+    /// Stores whose stock numbers match their ledger.
+    stores_reconciled: usize,
+    stores_checked: usize,
+    /// Stock lines touched by the run with a negative number (oversold).
+    negative_stock_lines: usize,
+    stock_lines_checked: usize,
+    /// Orders whose payment kept what the order says (nothing for failed or cancelled ones).
+    payments_matching: usize,
+    payments_checked: usize,
+    /// Orders whose accepted cancellation was honoured (they end cancelled, nothing kept).
+    cancellations_honoured: usize,
+    cancellations_accepted: usize,
+    /// Why a check could not run (no admin access), if so.
+    skipped: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    seed: u64,
+    seconds: f64,
+    requests: u64,
+    requests_per_s: f64,
+    orders_per_s: f64,
+    outcomes: Outcomes,
+    endpoints: Vec<EndpointStats>,
+    errors: BTreeMap<String, u64>,
+    invariants: Invariants,
+}
+
+fn pct(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    (sorted[rank - 1] * 100.0).round() / 100.0
+}
+
+pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        o.concurrency >= 1 && o.concurrency <= 1000,
+        "--concurrency must be from 1 to 1000"
+    );
+    anyhow::ensure!(
+        o.rate.is_none_or(|r| r > 0.0 && r <= 10_000.0),
+        "--rate must be above 0 and at most 10000"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&o.cancel_rate),
+        "--cancel-rate must be from 0 to 1"
+    );
+    anyhow::ensure!((0.0..=1.0).contains(&o.cod_share), "--cod-share must be from 0 to 1");
+    let base = o
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.port(Service::Gateway)))
+        .trim_end_matches('/')
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(o.concurrency * 2 + 64)
+        .build()?;
+    http.get(format!("{base}/health"))
+        .send()
+        .await
+        .with_context(|| format!("no Nakku gateway answers at {base} (start one with `nakku up`, or give --url)"))?;
+    let target = o.orders.or(if o.duration.is_some() { None } else { Some(200) });
+
+    // Stores: the seeded ones that answer (or those named).
+    let stores: Vec<(String, (f64, f64))> = super::seed::STORES
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((
+                f.first()?.to_string(),
+                (f.get(5)?.parse().ok()?, f.get(6)?.parse().ok()?),
+            ))
+        })
+        .filter(|(c, _)| o.stores.is_empty() || o.stores.iter().any(|s| s.eq_ignore_ascii_case(c)))
+        .collect();
+    let sim = Arc::new(Sim {
+        http,
+        base: base.clone(),
+        stats: Mutex::default(),
+        outcomes: Mutex::default(),
+        codes: Mutex::default(),
+        orders: Mutex::default(),
+        cancel_accepted: Mutex::default(),
+        touched: Mutex::default(),
+        tokens: Mutex::default(),
+    });
+    let mut live_stores = Vec::new();
+    let mut open_stores = Vec::new();
+    for (code, at) in &stores {
+        // A store of this deployment answers for its own location (open, busy or closed).
+        let (_, v) = sim
+            .call(
+                "GET /locations/serviceability",
+                Method::GET,
+                &format!("/locations/serviceability?lat={}&lng={}", at.0, at.1),
+                "",
+                None,
+            )
+            .await;
+        if v["data"]["store"]["code"] == json!(code) {
+            live_stores.push(code.clone());
+            // Shoppers only where the store takes orders now (busy or briefly paused counts).
+            if v["data"]["serviceable"] == json!(true) || v["data"]["reason"] == "paused" {
+                open_stores.push(code.clone());
+            }
+        }
+    }
+    let everyone = people(1);
+    anyhow::ensure!(
+        !live_stores.is_empty(),
+        "no seeded store answers at {base}: run `nakku seed` (or `nakku up`) first"
+    );
+    let shoppers: Vec<Person> = everyone
+        .iter()
+        .filter(|p| !p.partner && open_stores.contains(&p.store))
+        .cloned()
+        .collect();
+    anyhow::ensure!(
+        !shoppers.is_empty(),
+        "none of the stores ({}) takes orders now (closed at this hour?)",
+        live_stores.join(", ")
+    );
+    let stop_riders = tokio_util::sync::CancellationToken::new();
+    let mut riders = tokio::task::JoinSet::new();
+    for p in everyone
+        .into_iter()
+        .filter(|p| p.partner && live_stores.contains(&p.store))
+    {
+        let at = stores
+            .iter()
+            .find(|(c, _)| *c == p.store)
+            .map(|(_, at)| *at)
+            .unwrap_or_default();
+        riders.spawn(ride(sim.clone(), p, at, stop_riders.clone()));
+    }
+
+    let view = Arc::new(OptsView {
+        run: nakku_core::id::now_ms(),
+        cancel_rate: o.cancel_rate,
+        cod_share: o.cod_share,
+    });
+    let pb = match target {
+        Some(n) => ProgressBar::new(n as u64),
+        None => ProgressBar::new(o.duration.map_or(0, |d| d.as_secs())),
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let end_at = o.duration.map(|d| started + d);
+    let mut rng = StdRng::seed_from_u64(o.seed);
+    let mut shoppers_running = tokio::task::JoinSet::new();
+    let mut n = 0usize;
+    let expected = o.duration.map_or_else(
+        || target.unwrap_or(200) as f64 / o.rate.unwrap_or(10.0),
+        |d| d.as_secs_f64(),
+    );
+    loop {
+        if target.is_some_and(|t| n >= t) || end_at.is_some_and(|e| Instant::now() >= e) {
+            break;
+        }
+        match o.rate {
+            Some(rate) => {
+                let x = (started.elapsed().as_secs_f64() / expected).min(1.0);
+                let r = rate * demand(o.curve, x);
+                tokio::time::sleep(Duration::from_secs_f64(1.0 / r.max(0.01))).await;
+                while shoppers_running.len() >= o.concurrency.max(64) {
+                    shoppers_running.join_next().await;
+                }
+            }
+            None => {
+                while shoppers_running.len() >= o.concurrency {
+                    shoppers_running.join_next().await;
+                }
+            }
+        }
+        let p = shoppers[rng.gen_range(0..shoppers.len())].clone();
+        shoppers_running.spawn(shop(
+            sim.clone(),
+            p,
+            o.seed.wrapping_mul(1_000_003).wrapping_add(n as u64),
+            view.clone(),
+        ));
+        n += 1;
+        if target.is_some() {
+            pb.set_position(n as u64);
+        } else {
+            pb.set_position(started.elapsed().as_secs());
+        }
+        if let Ok(c) = sim.outcomes.lock() {
+            pb.set_message(format!("{} placed, {} delivered", c.placed, c.delivered));
+        }
+    }
+    while shoppers_running.join_next().await.is_some() {}
+    let shopping_secs = started.elapsed().as_secs_f64();
+    // Let riders finish what is in hand.
+    let settle_until = Instant::now() + o.settle;
+    while Instant::now() < settle_until && sim.codes.lock().map(|c| !c.is_empty()).unwrap_or(false) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stop_riders.cancel();
+    while riders.join_next().await.is_some() {}
+    pb.finish_and_clear();
+
+    let invariants = check(&sim, settings).await;
+    let report = summarise(&sim, o.seed, shopping_secs, invariants).await;
+    if o.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// Saga outcomes of every order, then the invariants.
+async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
+    let orders = sim.orders.lock().map(|o| o.clone()).unwrap_or_default();
+    let accepted = sim.cancel_accepted.lock().map(|c| c.clone()).unwrap_or_default();
+    let mut honoured = 0;
+    let (mut payments_matching, mut payments_checked) = (0, 0);
+    for (id, token) in &orders {
+        let (_, ov) = sim
+            .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), token, None)
+            .await;
+        let order = &ov["data"];
+        let status = order["status"].as_str().unwrap_or_default();
+        let done = order["saga"]["state"] == "done";
+        sim.count(|c| match (done, status) {
+            (false, _) => c.stuck += 1,
+            (true, "cancelled") => c.cancelled += 1,
+            (true, "failed") => c.compensated += 1,
+            (true, _) => c.confirmed += 1,
+        });
+        if accepted.contains(id) && status == "cancelled" {
+            honoured += 1;
+        }
+        if !done {
+            continue;
+        }
+        let (ps, pv) = sim
+            .call(
+                "GET /payments/orders/{id}",
+                Method::GET,
+                &format!("/payments/orders/{id}"),
+                token,
+                None,
+            )
+            .await;
+        let kept =
+            pv["data"]["captured_paise"].as_i64().unwrap_or(0) - pv["data"]["refunded_paise"].as_i64().unwrap_or(0);
+        let total = order["total_paise"].as_i64().unwrap_or(-1);
+        let cod = order["payment"]["kind"] == "cod";
+        let expected = match status {
+            "failed" | "cancelled" => 0,
+            "delivered" => total,
+            _ if cod => 0,
+            _ => total,
+        };
+        payments_checked += 1;
+        // A failed order may have no payment at all (declined before one was made).
+        if (ps == 404 && expected == 0) || kept == expected {
+            payments_matching += 1;
+        }
+    }
+    let touched: Vec<(String, String)> = sim
+        .touched
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
+    let admin = match admin_token(settings).await {
+        Ok(t) => t,
+        Err(e) => {
+            return Invariants {
+                stores_reconciled: 0,
+                stores_checked: 0,
+                negative_stock_lines: 0,
+                stock_lines_checked: 0,
+                payments_matching,
+                payments_checked,
+                cancellations_honoured: honoured,
+                cancellations_accepted: accepted.len(),
+                skipped: Some(format!(
+                    "stock checks need admin access to this deployment's databases: {e}"
+                )),
+            };
+        }
+    };
+    let stores: HashSet<&String> = touched.iter().map(|(s, _)| s).collect();
+    let (mut stores_reconciled, mut negative, mut lines) = (0, 0, 0);
+    for store in &stores {
+        let (_, r) = sim
+            .call(
+                "GET /inventory/stores/{store}/reconcile",
+                Method::GET,
+                &format!("/inventory/stores/{store}/reconcile"),
+                &admin,
+                None,
+            )
+            .await;
+        if r["data"]["reconciled"] == json!(true) {
+            stores_reconciled += 1;
+        }
+        let skus: Vec<&String> = touched.iter().filter(|(s, _)| s == *store).map(|(_, k)| k).collect();
+        for chunk in skus.chunks(100) {
+            let list = chunk.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+            let (_, levels) = sim
+                .call(
+                    "GET /inventory/stores/{store}/stock",
+                    Method::GET,
+                    &format!("/inventory/stores/{store}/stock?skus={list}"),
+                    "",
+                    None,
+                )
+                .await;
+            for l in levels["data"]["items"].as_array().into_iter().flatten() {
+                lines += 1;
+                let n = |k: &str| l[k].as_i64().unwrap_or(0);
+                if n("on_hand") < 0 || n("reserved") < 0 || n("available") < 0 || n("reserved") > n("on_hand") {
+                    negative += 1;
+                }
+            }
+        }
+    }
+    Invariants {
+        stores_reconciled,
+        stores_checked: stores.len(),
+        negative_stock_lines: negative,
+        stock_lines_checked: lines,
+        payments_matching,
+        payments_checked,
+        cancellations_honoured: honoured,
+        cancellations_accepted: accepted.len(),
+        skipped: None,
+    }
+}
+
+/// An admin token for the invariant checks: the seeded admin, with a token signed by this
+/// deployment's secret (needs its settings and user database, as `nakku seed` does).
+async fn admin_token(settings: &Settings) -> anyhow::Result<String> {
+    let jwt = nakku_core::auth::JwtKeys::new(&nakku_server::resolve_jwt_secret(settings)?, 3600);
+    let db = nakku_server::open_database(settings, Service::User).await?;
+    let svc = nakku_core::user::UserService::new(
+        db.clone(),
+        jwt.clone(),
+        nakku_core::user::UserServiceConfig {
+            bcrypt_cost: 4,
+            refresh_ttl_secs: 60,
+        },
+    )?;
+    let admin = svc.find_by_email(super::seed::ADMIN_EMAIL).await;
+    db.close().await;
+    let admin = admin?;
+    anyhow::ensure!(
+        admin.role == nakku_core::auth::Role::Admin,
+        "{} is not an admin",
+        super::seed::ADMIN_EMAIL
+    );
+    Ok(jwt.issue(&admin.id, nakku_core::auth::Role::Admin)?.0)
+}
+
+async fn summarise(sim: &Arc<Sim>, seed: u64, secs: f64, invariants: Invariants) -> Report {
+    let (requests, errors, mut endpoints) = match sim.stats.lock() {
+        Ok(s) => (
+            s.requests,
+            s.errors.clone(),
+            s.latencies
+                .iter()
+                .map(|(k, v)| {
+                    let mut v = v.clone();
+                    v.sort_by(f64::total_cmp);
+                    EndpointStats {
+                        endpoint: (*k).to_owned(),
+                        requests: v.len(),
+                        p50_ms: pct(&v, 0.5),
+                        p90_ms: pct(&v, 0.9),
+                        p99_ms: pct(&v, 0.99),
+                        max_ms: pct(&v, 1.0),
+                    }
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Err(_) => (0, BTreeMap::new(), Vec::new()),
+    };
+    endpoints.sort_by(|a, b| b.requests.cmp(&a.requests));
+    let outcomes = sim.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
+    Report {
+        seed,
+        seconds: (secs * 10.0).round() / 10.0,
+        requests,
+        requests_per_s: (requests as f64 / secs.max(0.001)).round(),
+        orders_per_s: (outcomes.placed as f64 / secs.max(0.001) * 100.0).round() / 100.0,
+        outcomes,
+        endpoints,
+        errors,
+        invariants,
+    }
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "{} requests in {:.1} s ({:.0}/s), {} orders placed ({:.2}/s), seed {}",
+        r.requests, r.seconds, r.requests_per_s, r.outcomes.placed, r.orders_per_s, r.seed
+    );
+    let mut t = crate::output::table(&["endpoint", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms"]);
+    for e in &r.endpoints {
+        t.add_row(vec![
+            e.endpoint.clone(),
+            e.requests.to_string(),
+            format!("{:.1}", e.p50_ms),
+            format!("{:.1}", e.p90_ms),
+            format!("{:.1}", e.p99_ms),
+            format!("{:.1}", e.max_ms),
+        ]);
+    }
+    println!("{t}");
+    let o = &r.outcomes;
+    let mut t = crate::output::table(&["saga outcome", "orders"]);
+    for (k, v) in [
+        ("placed", o.placed),
+        ("confirmed (completed)", o.confirmed),
+        ("  of which delivered in the run", o.delivered),
+        ("cancelled by the shopper", o.cancelled),
+        ("failed and compensated", o.compensated),
+        ("stuck (saga not finished)", o.stuck),
+        ("refused before an order was made", o.refused),
+    ] {
+        t.add_row(vec![k.to_owned(), v.to_string()]);
+    }
+    println!("{t}");
+    for (why, n) in &o.refused_because {
+        println!("  refused, {why}: {n}");
+    }
+    for (why, n) in &o.cancel_refused {
+        println!("  cancellation refused, {why}: {n}");
+    }
+    if r.errors.is_empty() {
+        println!("errors: none (no 5xx, 429 or transport failure)");
+    } else {
+        let mut t = crate::output::table(&["error", "count"]);
+        for (k, v) in &r.errors {
+            t.add_row(vec![k.clone(), v.to_string()]);
+        }
+        println!("{t}");
+    }
+    let i = &r.invariants;
+    let ok = |good: bool| if good { "ok" } else { "VIOLATED" };
+    let mut t = crate::output::table(&["invariant", "result"]);
+    match &i.skipped {
+        Some(why) => t.add_row(vec!["stock (no oversell)".to_owned(), format!("not checked: {why}")]),
+        None => t.add_row(vec![
+            "stock (no oversell)".to_owned(),
+            format!(
+                "{}: {}/{} stores reconcile with their ledger, {} of {} lines negative",
+                ok(i.stores_reconciled == i.stores_checked && i.negative_stock_lines == 0),
+                i.stores_reconciled,
+                i.stores_checked,
+                i.negative_stock_lines,
+                i.stock_lines_checked
+            ),
+        ]),
+    };
+    t.add_row(vec![
+        "payments reconcile".to_owned(),
+        format!(
+            "{}: {}/{} orders' payments keep what the order says",
+            ok(i.payments_matching == i.payments_checked),
+            i.payments_matching,
+            i.payments_checked
+        ),
+    ]);
+    t.add_row(vec![
+        "accepted cancellations honoured".to_owned(),
+        format!(
+            "{}: {}/{} end cancelled",
+            ok(i.cancellations_honoured == i.cancellations_accepted),
+            i.cancellations_honoured,
+            i.cancellations_accepted
+        ),
+    ]);
+    println!("{t}");
+}
