@@ -981,7 +981,7 @@ async fn summarise(sim: &Arc<Sim>, seed: u64, secs: f64, invariants: Invariants)
         ),
         Err(_) => (0, BTreeMap::new(), Vec::new()),
     };
-    endpoints.sort_by(|a, b| b.requests.cmp(&a.requests));
+    endpoints.sort_by_key(|e| std::cmp::Reverse(e.requests));
     let outcomes = sim.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
     Report {
         seed,
