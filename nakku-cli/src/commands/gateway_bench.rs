@@ -1,9 +1,11 @@
 //! `nakku bench gateway`: what the gateway costs. The same requests go straight to the
 //! owning service and through the gateway, in alternating rounds of the same run, with the
 //! same number of concurrent clients; reported as the throughput ratio and the added p50.
-//! Two requests: a public one that touches no database (`GET /locations/distance`, so the
-//! gateway's share is as large as it gets) and a signed-in one reading the database
-//! (`GET /users/me`: the token is checked by the gateway and again by the service).
+//! Three requests: a public one that touches no database (`GET /locations/distance`, so the
+//! gateway's share is as large as it gets), a signed-in one reading the database
+//! (`GET /users/me`: the token is checked by the gateway and again by the service), and a
+//! catalogue search over the demo catalogue (`GET /products?q=…`: a request doing the kind
+//! of work shoppers' requests do).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -69,7 +71,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         "bench-secret-bench-secret-bench-secret-00".into(),
     );
     env.insert("NAKKU_BCRYPT_COST".into(), "4".into());
-    env.insert("NAKKU_LOG_FILTER".into(), "warn".into());
+    env.insert("NAKKU_LOG".into(), "warn".into());
     for class in ["AUTH", "WRITE", "READ"] {
         env.insert(format!("NAKKU_RATE_LIMIT_{class}_PER_MINUTE"), "0".into());
     }
@@ -77,7 +79,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         env.insert(format!("NAKKU_{}_PORT", svc.env_name()), "0".into());
     }
     let settings = Settings::load(None, &env).context("bench settings")?;
-    let services = [Service::Gateway, Service::User, Service::Location];
+    let services = [Service::Gateway, Service::User, Service::Location, Service::Product];
     for svc in services.iter().filter(|s| **s != Service::Gateway) {
         let db = Db::connect(&settings.database_url_for(*svc).context("db url")?, 1).await?;
         migrate::run(*svc, &db).await?;
@@ -86,6 +88,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let app = Application::build(&settings, &services).await?;
     let url = |s: Service| app.addr(s).map(|a| format!("http://{a}")).context("bound");
     let (gateway, user, location) = (url(Service::Gateway)?, url(Service::User)?, url(Service::Location)?);
+    let product = url(Service::Product)?;
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(stop.clone()));
 
@@ -107,6 +110,8 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         .context("access token")?
         .to_owned();
 
+    load_catalogue(&client, &product, &settings).await?;
+
     let distance = "/api/v1/locations/distance?from_lat=12.97&from_lng=77.59&to_lat=12.93&to_lng=77.62";
     let cases = [
         (
@@ -120,6 +125,12 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
             user.clone(),
             "/api/v1/users/me",
             Some(token.clone()),
+        ),
+        (
+            "GET /products?q=masala chips (search, 3,162 products)",
+            product.clone(),
+            "/api/v1/products?q=masala%20chips&limit=20",
+            None,
         ),
     ];
     let mut paths = Vec::new();
@@ -272,4 +283,36 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     (sorted[i].as_secs_f64() * 1e6).round() / 1000.0
+}
+
+/// The demo catalogue (categories, then products by bulk import) in the product service.
+async fn load_catalogue(client: &reqwest::Client, product: &str, settings: &Settings) -> anyhow::Result<()> {
+    let jwt = nakku_core::auth::JwtKeys::new(&nakku_server::resolve_jwt_secret(settings)?, 3600);
+    let (admin, _) = jwt.issue("bench-admin", nakku_core::auth::Role::Admin)?;
+    for line in super::seed::CATEGORIES.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (Some(slug), Some(name)) = (f.first(), f.get(1)) else {
+            continue;
+        };
+        let mut body = serde_json::json!({"name": name, "slug": slug});
+        if let Some(parent) = f.get(2).filter(|p| !p.is_empty()) {
+            body["parent"] = serde_json::json!(parent);
+        }
+        let r = client
+            .post(format!("{product}/api/v1/categories"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "category {slug}: {}", r.status());
+    }
+    let r = client
+        .post(format!("{product}/api/v1/products/import"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(super::seed::PRODUCTS)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "catalogue import: {}", r.status());
+    Ok(())
 }
