@@ -12,8 +12,7 @@
 
 pub mod handler;
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -123,17 +122,190 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     sorted.get(i.min(sorted.len() - 1)).copied()
 }
 
-fn minutes(ms: Option<i64>) -> Value {
-    match ms {
-        Some(ms) => json!((ms as f64 / 6_000.0).round() / 10.0),
-        None => Value::Null,
-    }
+fn minutes(ms: Option<i64>) -> Option<f64> {
+    ms.map(|ms| (ms as f64 / 6_000.0).round() / 10.0)
+}
+
+/// p50 and p90 in minutes (to a tenth); none without data.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct P50P90 {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
 }
 
 /// `{"p50", "p90"}` in minutes (to a tenth) of durations in milliseconds, sorting them.
-pub(crate) fn p50_p90_minutes(v: &mut [i64]) -> Value {
+pub(crate) fn p50_p90_minutes(v: &mut [i64]) -> P50P90 {
     v.sort_unstable();
-    json!({"p50": minutes(percentile(v, 0.5)), "p90": minutes(percentile(v, 0.9))})
+    P50P90 {
+        p50: minutes(percentile(v, 0.5)),
+        p90: minutes(percentile(v, 0.9)),
+    }
+}
+
+/// Everything the dashboard shows for a range.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    pub store: Option<String>,
+    pub orders: Totals,
+    pub orders_per_minute: Series,
+    pub cancellation_reasons: Vec<ReasonCount>,
+    pub failure_reasons: Vec<ReasonCount>,
+    pub delivery_minutes: DeliveryMinutes,
+    pub top_products: Vec<TopProduct>,
+    pub top_categories: Vec<TopCategory>,
+    pub stock_alerts_open: AlertCounts,
+    pub slot_utilisation: SlotFigure,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Totals {
+    pub placed: i64,
+    pub confirmed: i64,
+    pub delivered: i64,
+    pub cancelled: i64,
+    pub failed: i64,
+    pub gmv_paise: i64,
+    pub refunded_paise: i64,
+    pub net_gmv_paise: i64,
+    pub average_order_paise: i64,
+    pub funnel: Vec<FunnelStage>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FunnelStage {
+    /// `placed`, `stock_reserved`, `payment_secured`, `confirmed`, `delivered`.
+    pub stage: String,
+    pub orders: i64,
+}
+
+/// Orders placed per bucket, every bucket present.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Series {
+    pub bucket_minutes: i64,
+    pub points: Vec<SeriesPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SeriesPoint {
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub orders: i64,
+    pub per_minute: f64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub orders: i64,
+}
+
+/// Placement to delivery, overall and per store.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeliveryMinutes {
+    pub all: DeliveryFigures,
+    pub by_store: std::collections::BTreeMap<String, DeliveryFigures>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeliveryFigures {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub delivered: usize,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TopProduct {
+    pub sku: String,
+    pub name: Option<String>,
+    pub units: i64,
+    pub revenue_paise: i64,
+    pub orders: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TopCategory {
+    pub category_id: Option<String>,
+    pub name: Option<String>,
+    pub units: i64,
+    pub revenue_paise: i64,
+}
+
+/// Open stock alerts by kind, overall and per store.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AlertCounts {
+    pub low: i64,
+    pub out: i64,
+    pub by_store: std::collections::BTreeMap<String, LowOut>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct LowOut {
+    pub low: i64,
+    pub out: i64,
+}
+
+/// Delivery slots booked against capacity.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SlotFigure {
+    pub slots: i64,
+    pub capacity: i64,
+    pub booked: i64,
+    pub full_slots: i64,
+    /// Booked ÷ capacity, to a thousandth; none without capacity.
+    pub utilisation: Option<f64>,
+}
+
+struct SlotUse {
+    overall: SlotFigure,
+    by_store: std::collections::BTreeMap<String, SlotFigure>,
+}
+
+/// Per-store figures for a range.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoresReport {
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    pub items: Vec<StoreFigures>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoreFigures {
+    pub store: String,
+    pub placed: i64,
+    pub confirmed: i64,
+    pub cancelled: i64,
+    pub failed: i64,
+    pub delivered: i64,
+    pub gmv_paise: i64,
+    pub net_gmv_paise: i64,
+    pub average_order_paise: i64,
+    pub delivery_minutes: Option<DeliveryFigures>,
+    pub stock_alerts_open: LowOut,
+    pub slot_utilisation: Option<SlotFigure>,
+}
+
+/// Open stock alerts, oldest first.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StockAlerts {
+    pub items: Vec<StockAlert>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StockAlert {
+    pub store: String,
+    pub sku: String,
+    pub name: Option<String>,
+    /// `low` or `out`.
+    pub kind: String,
+    pub available: i64,
+    #[schema(format = DateTime)]
+    pub opened_at: String,
 }
 
 /// Sums as whole numbers on both backends (MySQL's SUM is DECIMAL, which `Any` cannot read).
@@ -169,31 +341,31 @@ impl AnalyticsService {
     }
 
     /// Everything the dashboard shows for a range.
-    pub async fn summary(&self, q: &ReportQuery) -> Result<Value, CoreError> {
+    pub async fn summary(&self, q: &ReportQuery) -> Result<Summary, CoreError> {
         let r = q.range(now_ms())?;
         let totals = self.totals(&r).await?;
         let series = self.orders_per_minute(&r).await?;
         let delivery = self.delivery_times(&r).await?;
         let slots = self.slot_utilisation(&r).await?;
-        Ok(json!({
-            "from": ms_to_rfc3339(r.from),
-            "to": ms_to_rfc3339(r.to),
-            "store": r.store,
-            "orders": totals,
-            "orders_per_minute": series,
-            "cancellation_reasons": self.reasons(&r, "cancelled_ms").await?,
-            "failure_reasons": self.reasons(&r, "failed_ms").await?,
-            "delivery_minutes": delivery,
-            "top_products": self.top_products(&r).await?,
-            "top_categories": self.top_categories(&r).await?,
-            "stock_alerts_open": self.alert_counts(r.store.as_deref()).await?,
-            "slot_utilisation": slots["overall"].clone(),
-        }))
+        Ok(Summary {
+            from: ms_to_rfc3339(r.from),
+            to: ms_to_rfc3339(r.to),
+            store: r.store.clone(),
+            orders: totals,
+            orders_per_minute: series,
+            cancellation_reasons: self.reasons(&r, "cancelled_ms").await?,
+            failure_reasons: self.reasons(&r, "failed_ms").await?,
+            delivery_minutes: delivery,
+            top_products: self.top_products(&r).await?,
+            top_categories: self.top_categories(&r).await?,
+            stock_alerts_open: self.alert_counts(r.store.as_deref()).await?,
+            slot_utilisation: slots.overall,
+        })
     }
 
     /// Booked against capacity of the delivery slots starting in the range, overall and
     /// per store (`utilisation` = booked ÷ capacity, to a thousandth; null without capacity).
-    async fn slot_utilisation(&self, r: &Range) -> Result<Value, CoreError> {
+    async fn slot_utilisation(&self, r: &Range) -> Result<SlotUse, CoreError> {
         let mut sql = "SELECT store, COUNT(*) AS slots, CAST(COALESCE(SUM(capacity), 0) AS SIGNED) AS capacity, \
                        CAST(COALESCE(SUM(booked), 0) AS SIGNED) AS booked, CAST(COALESCE(SUM(CASE WHEN booked >= capacity THEN 1 ELSE 0 END), 0) AS SIGNED) AS full_slots \
                        FROM a_slots WHERE slot_start >= ? AND slot_start < ?"
@@ -204,25 +376,29 @@ impl AnalyticsService {
             binds.push(Bind::Text(st.clone()));
         }
         sql.push_str(" GROUP BY store ORDER BY store");
-        let figure = |slots: i64, capacity: i64, booked: i64, full: i64| {
-            json!({
-                "slots": slots, "capacity": capacity, "booked": booked, "full_slots": full,
-                "utilisation": if capacity > 0 { json!((booked as f64 / capacity as f64 * 1000.0).round() / 1000.0) } else { Value::Null },
-            })
+        let figure = |slots: i64, capacity: i64, booked: i64, full: i64| SlotFigure {
+            slots,
+            capacity,
+            booked,
+            full_slots: full,
+            utilisation: (capacity > 0).then(|| (booked as f64 / capacity as f64 * 1000.0).round() / 1000.0),
         };
         let (mut ts, mut tc, mut tb, mut tf) = (0, 0, 0, 0);
-        let mut by_store = serde_json::Map::new();
+        let mut by_store = std::collections::BTreeMap::new();
         for row in rows(&self.db, &sql, &binds).await? {
             let n = |c: &str| row.try_get::<i64, _>(c);
             let (slots, capacity, booked, full) = (n("slots")?, n("capacity")?, n("booked")?, n("full_slots")?);
             (ts, tc, tb, tf) = (ts + slots, tc + capacity, tb + booked, tf + full);
             by_store.insert(text(&row, "store")?, figure(slots, capacity, booked, full));
         }
-        Ok(json!({"overall": figure(ts, tc, tb, tf), "by_store": by_store}))
+        Ok(SlotUse {
+            overall: figure(ts, tc, tb, tf),
+            by_store,
+        })
     }
 
     /// Per-store figures for a range: orders, GMV, cancellations, delivery times, alerts.
-    pub async fn stores(&self, q: &ReportQuery) -> Result<Value, CoreError> {
+    pub async fn stores(&self, q: &ReportQuery) -> Result<StoresReport, CoreError> {
         let r = q.range(now_ms())?;
         let (cond, binds) = scope(&r);
         let sql = format!(
@@ -238,26 +414,30 @@ impl AnalyticsService {
             let confirmed: i64 = row.try_get("confirmed")?;
             let gmv: i64 = row.try_get("gmv")?;
             let refunded: i64 = row.try_get("refunded")?;
-            out.push(json!({
-                "store": store,
-                "placed": row.try_get::<i64, _>("placed")?,
-                "confirmed": confirmed,
-                "cancelled": row.try_get::<i64, _>("cancelled")?,
-                "failed": row.try_get::<i64, _>("failed")?,
-                "delivered": row.try_get::<i64, _>("delivered")?,
-                "gmv_paise": gmv,
-                "net_gmv_paise": gmv - refunded,
-                "average_order_paise": if confirmed > 0 { gmv / confirmed } else { 0 },
-                "delivery_minutes": delivery["by_store"].get(&store).cloned().unwrap_or(Value::Null),
-                "stock_alerts_open": alerts["by_store"].get(&store).cloned().unwrap_or(json!({"low": 0, "out": 0})),
-                "slot_utilisation": slots["by_store"].get(&store).cloned().unwrap_or(Value::Null),
-            }));
+            out.push(StoreFigures {
+                placed: row.try_get("placed")?,
+                confirmed,
+                cancelled: row.try_get("cancelled")?,
+                failed: row.try_get("failed")?,
+                delivered: row.try_get("delivered")?,
+                gmv_paise: gmv,
+                net_gmv_paise: gmv - refunded,
+                average_order_paise: if confirmed > 0 { gmv / confirmed } else { 0 },
+                delivery_minutes: delivery.by_store.get(&store).cloned(),
+                stock_alerts_open: alerts.by_store.get(&store).cloned().unwrap_or_default(),
+                slot_utilisation: slots.by_store.get(&store).cloned(),
+                store,
+            });
         }
-        Ok(json!({"from": ms_to_rfc3339(r.from), "to": ms_to_rfc3339(r.to), "items": out}))
+        Ok(StoresReport {
+            from: ms_to_rfc3339(r.from),
+            to: ms_to_rfc3339(r.to),
+            items: out,
+        })
     }
 
     /// Open stock alerts, oldest first, with the product's name when known.
-    pub async fn stock_alerts(&self, q: &ReportQuery) -> Result<Value, CoreError> {
+    pub async fn stock_alerts(&self, q: &ReportQuery) -> Result<StockAlerts, CoreError> {
         let r = q.range(now_ms())?;
         let (cond, binds) = match &r.store {
             Some(s) => ("WHERE a.store = ?", vec![Bind::Text(s.clone())]),
@@ -269,19 +449,19 @@ impl AnalyticsService {
         );
         let mut items = Vec::new();
         for row in rows(&self.db, &sql, &binds).await? {
-            items.push(json!({
-                "store": text(&row, "store")?,
-                "sku": text(&row, "sku")?,
-                "name": opt_text(&row, "name")?,
-                "kind": text(&row, "kind")?,
-                "available": row.try_get::<i64, _>("available")?,
-                "opened_at": ms_to_rfc3339(row.try_get("opened_ms")?),
-            }));
+            items.push(StockAlert {
+                store: text(&row, "store")?,
+                sku: text(&row, "sku")?,
+                name: opt_text(&row, "name")?,
+                kind: text(&row, "kind")?,
+                available: row.try_get("available")?,
+                opened_at: ms_to_rfc3339(row.try_get("opened_ms")?),
+            });
         }
-        Ok(json!({"items": items}))
+        Ok(StockAlerts { items })
     }
 
-    async fn totals(&self, r: &Range) -> Result<Value, CoreError> {
+    async fn totals(&self, r: &Range) -> Result<Totals, CoreError> {
         let (cond, binds) = scope(r);
         let sql = format!("SELECT {}", figures(&cond));
         let rows = rows(&self.db, &sql, &binds).await?;
@@ -290,29 +470,33 @@ impl AnalyticsService {
             .ok_or_else(|| CoreError::Internal(anyhow::anyhow!("an aggregate returned no row")))?;
         let n = |c: &str| row.try_get::<i64, _>(c);
         let (confirmed, gmv, refunded) = (n("confirmed")?, n("gmv")?, n("refunded")?);
-        Ok(json!({
-            "placed": n("placed")?,
-            "confirmed": confirmed,
-            "delivered": n("delivered")?,
-            "cancelled": n("cancelled")?,
-            "failed": n("failed")?,
-            "gmv_paise": gmv,
-            "refunded_paise": refunded,
-            "net_gmv_paise": gmv - refunded,
-            "average_order_paise": if confirmed > 0 { gmv / confirmed } else { 0 },
-            "funnel": [
-                {"stage": "placed", "orders": n("placed")?},
-                {"stage": "stock_reserved", "orders": n("reserved")?},
-                {"stage": "payment_secured", "orders": n("secured")?},
-                {"stage": "confirmed", "orders": confirmed},
-                {"stage": "delivered", "orders": n("delivered")?},
+        let stage = |stage: &str, orders: i64| FunnelStage {
+            stage: stage.to_owned(),
+            orders,
+        };
+        Ok(Totals {
+            placed: n("placed")?,
+            confirmed,
+            delivered: n("delivered")?,
+            cancelled: n("cancelled")?,
+            failed: n("failed")?,
+            gmv_paise: gmv,
+            refunded_paise: refunded,
+            net_gmv_paise: gmv - refunded,
+            average_order_paise: if confirmed > 0 { gmv / confirmed } else { 0 },
+            funnel: vec![
+                stage("placed", n("placed")?),
+                stage("stock_reserved", n("reserved")?),
+                stage("payment_secured", n("secured")?),
+                stage("confirmed", confirmed),
+                stage("delivered", n("delivered")?),
             ],
-        }))
+        })
     }
 
     /// Orders placed per bucket (a minute, or wider so that a range has at most
     /// [`MAX_POINTS`] points), every bucket present, with the rate per minute.
-    async fn orders_per_minute(&self, r: &Range) -> Result<Value, CoreError> {
+    async fn orders_per_minute(&self, r: &Range) -> Result<Series, CoreError> {
         let span = r.to - r.from;
         let bucket = ((span / MAX_POINTS).max(60_000) + 59_999) / 60_000 * 60_000;
         let (cond, mut binds) = scope(r);
@@ -331,15 +515,20 @@ impl AnalyticsService {
         let mut t = r.from;
         while t < r.to {
             let n = counts.get(&t).copied().unwrap_or(0);
-            points.push(
-                json!({"at": ms_to_rfc3339(t), "orders": n, "per_minute": (n as f64 / per * 100.0).round() / 100.0}),
-            );
+            points.push(SeriesPoint {
+                at: ms_to_rfc3339(t),
+                orders: n,
+                per_minute: (n as f64 / per * 100.0).round() / 100.0,
+            });
             t += bucket;
         }
-        Ok(json!({"bucket_minutes": bucket / 60_000, "points": points}))
+        Ok(Series {
+            bucket_minutes: bucket / 60_000,
+            points,
+        })
     }
 
-    async fn reasons(&self, r: &Range, stage: &str) -> Result<Value, CoreError> {
+    async fn reasons(&self, r: &Range, stage: &str) -> Result<Vec<ReasonCount>, CoreError> {
         let (cond, binds) = scope(r);
         let sql = format!(
             "SELECT COALESCE(o.end_reason, '(none given)') AS reason, COUNT(*) AS n FROM a_orders o WHERE {cond} AND o.{stage} IS NOT NULL \
@@ -349,13 +538,16 @@ impl AnalyticsService {
         binds.push(Bind::Int(r.limit));
         let mut out = Vec::new();
         for row in rows(&self.db, &sql, &binds).await? {
-            out.push(json!({"reason": text(&row, "reason")?, "orders": row.try_get::<i64, _>("n")?}));
+            out.push(ReasonCount {
+                reason: text(&row, "reason")?,
+                orders: row.try_get("n")?,
+            });
         }
-        Ok(Value::Array(out))
+        Ok(out)
     }
 
     /// Placement to delivery, p50 and p90 in minutes, overall and per store.
-    async fn delivery_times(&self, r: &Range) -> Result<Value, CoreError> {
+    async fn delivery_times(&self, r: &Range) -> Result<DeliveryMinutes, CoreError> {
         let (cond, binds) = scope(r);
         let sql = format!(
             "SELECT o.store AS store, o.delivered_ms - o.created_ms AS d FROM a_orders o WHERE {cond} AND o.delivered_ms IS NOT NULL"
@@ -368,15 +560,21 @@ impl AnalyticsService {
             by.entry(text(&row, "store")?).or_default().push(d);
         }
         let figures = |v: &mut Vec<i64>| {
-            let mut f = p50_p90_minutes(v);
-            f["delivered"] = json!(v.len());
-            f
+            let f = p50_p90_minutes(v);
+            DeliveryFigures {
+                p50: f.p50,
+                p90: f.p90,
+                delivered: v.len(),
+            }
         };
-        let by_store: serde_json::Map<String, Value> = by.iter_mut().map(|(k, v)| (k.clone(), figures(v))).collect();
-        Ok(json!({"all": figures(&mut all), "by_store": by_store}))
+        let by_store = by.iter_mut().map(|(k, v)| (k.clone(), figures(v))).collect();
+        Ok(DeliveryMinutes {
+            all: figures(&mut all),
+            by_store,
+        })
     }
 
-    async fn top_products(&self, r: &Range) -> Result<Value, CoreError> {
+    async fn top_products(&self, r: &Range) -> Result<Vec<TopProduct>, CoreError> {
         let (cond, mut binds) = scope(r);
         let sql = format!(
             "SELECT l.sku AS sku, MAX(p.name) AS name, {units} AS units, {revenue} AS revenue, COUNT(*) AS orders \
@@ -388,18 +586,18 @@ impl AnalyticsService {
         binds.push(Bind::Int(r.limit));
         let mut out = Vec::new();
         for row in rows(&self.db, &sql, &binds).await? {
-            out.push(json!({
-                "sku": text(&row, "sku")?,
-                "name": opt_text(&row, "name")?,
-                "units": row.try_get::<i64, _>("units")?,
-                "revenue_paise": row.try_get::<i64, _>("revenue")?,
-                "orders": row.try_get::<i64, _>("orders")?,
-            }));
+            out.push(TopProduct {
+                sku: text(&row, "sku")?,
+                name: opt_text(&row, "name")?,
+                units: row.try_get("units")?,
+                revenue_paise: row.try_get("revenue")?,
+                orders: row.try_get("orders")?,
+            });
         }
-        Ok(Value::Array(out))
+        Ok(out)
     }
 
-    async fn top_categories(&self, r: &Range) -> Result<Value, CoreError> {
+    async fn top_categories(&self, r: &Range) -> Result<Vec<TopCategory>, CoreError> {
         let (cond, mut binds) = scope(r);
         let sql = format!(
             "SELECT COALESCE(p.category_id, '') AS category_id, MAX(c.name) AS name, {units} AS units, {revenue} AS revenue \
@@ -413,18 +611,18 @@ impl AnalyticsService {
         let mut out = Vec::new();
         for row in rows(&self.db, &sql, &binds).await? {
             let id = text(&row, "category_id")?;
-            out.push(json!({
-                "category_id": (!id.is_empty()).then_some(id),
-                "name": opt_text(&row, "name")?,
-                "units": row.try_get::<i64, _>("units")?,
-                "revenue_paise": row.try_get::<i64, _>("revenue")?,
-            }));
+            out.push(TopCategory {
+                category_id: (!id.is_empty()).then_some(id),
+                name: opt_text(&row, "name")?,
+                units: row.try_get("units")?,
+                revenue_paise: row.try_get("revenue")?,
+            });
         }
-        Ok(Value::Array(out))
+        Ok(out)
     }
 
     /// Open alerts by kind, overall and per store (alerts are a current state, not ranged).
-    async fn alert_counts(&self, store: Option<&str>) -> Result<Value, CoreError> {
+    async fn alert_counts(&self, store: Option<&str>) -> Result<AlertCounts, CoreError> {
         let (cond, binds) = match store {
             Some(s) => ("WHERE store = ?", vec![Bind::Text(s.to_owned())]),
             None => ("", Vec::new()),
@@ -433,21 +631,20 @@ impl AnalyticsService {
             "SELECT store, kind, COUNT(*) AS n FROM a_stock_alerts {cond} GROUP BY store, kind ORDER BY store, kind"
         );
         let (mut low, mut out) = (0i64, 0i64);
-        let mut by: serde_json::Map<String, Value> = Default::default();
+        let mut by: std::collections::BTreeMap<String, LowOut> = Default::default();
         for row in rows(&self.db, &sql, &binds).await? {
             let n: i64 = row.try_get("n")?;
             let kind = text(&row, "kind")?;
-            let entry = by
-                .entry(text(&row, "store")?)
-                .or_insert_with(|| json!({"low": 0, "out": 0}));
-            entry[kind.as_str()] = json!(n);
+            let entry = by.entry(text(&row, "store")?).or_default();
             if kind == "low" {
+                entry.low = n;
                 low += n;
             } else {
+                entry.out = n;
                 out += n;
             }
         }
-        Ok(json!({"low": low, "out": out, "by_store": by}))
+        Ok(AlertCounts { low, out, by_store: by })
     }
 }
 

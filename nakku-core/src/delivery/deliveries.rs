@@ -184,6 +184,46 @@ pub struct RouteLeg {
     pub eta_minutes: f64,
 }
 
+/// Promise against actual per store over a range.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Performance {
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    pub items: Vec<StorePerformance>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StorePerformance {
+    pub store: String,
+    pub delivered: i64,
+    pub with_promise: i64,
+    pub late: i64,
+    pub late_share: f64,
+    pub promised_minutes: crate::analytics::P50P90,
+    pub actual_minutes: crate::analytics::P50P90,
+    pub legs: LegFigures,
+    pub store_legs: StoreLegFigures,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LegFigures {
+    pub assign: crate::analytics::P50P90,
+    pub pickup: crate::analytics::P50P90,
+    pub depart: crate::analytics::P50P90,
+    pub ride: crate::analytics::P50P90,
+}
+
+/// In the store: waiting for a picker, picking, packing, handover to the rider.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoreLegFigures {
+    pub queue: crate::analytics::P50P90,
+    pub pick: crate::analytics::P50P90,
+    pub pack: crate::analytics::P50P90,
+    pub handover: crate::analytics::P50P90,
+}
+
 /// What a partner's move left: the delivery, or (after `reject`) that it is back in the pool.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
@@ -699,7 +739,7 @@ impl DeliveryService {
 
     /// Promise against actual per store for deliveries completed in a range (admins): how
     /// many, how many late, the promised and actual minutes, and each leg's p50/p90.
-    pub async fn performance(&self, q: &crate::analytics::ReportQuery) -> Result<Value, CoreError> {
+    pub async fn performance(&self, q: &crate::analytics::ReportQuery) -> Result<Performance, CoreError> {
         let r = q.range(now_ms())?;
         let (cond, store) = match &r.store {
             Some(s) => (" AND d.store = ?", Some(s.clone())),
@@ -771,19 +811,37 @@ impl DeliveryService {
         for (store, mut a) in by {
             let [assign, pickup, depart, ride, total] = &mut a.legs;
             let [queue, pick, pack, handover] = &mut a.store;
-            items.push(json!({
-                "store": store,
-                "delivered": a.delivered,
-                "with_promise": a.promised,
-                "late": a.late,
-                "late_share": if a.promised > 0 { (a.late as f64 / a.promised as f64 * 1000.0).round() / 1000.0 } else { 0.0 },
-                "promised_minutes": fig(&mut a.promised_minutes),
-                "actual_minutes": fig(total),
-                "legs": {"assign": fig(assign), "pickup": fig(pickup), "depart": fig(depart), "ride": fig(ride)},
-                "store_legs": {"queue": fig(queue), "pick": fig(pick), "pack": fig(pack), "handover": fig(handover)},
-            }));
+            items.push(StorePerformance {
+                store,
+                delivered: a.delivered,
+                with_promise: a.promised,
+                late: a.late,
+                late_share: if a.promised > 0 {
+                    (a.late as f64 / a.promised as f64 * 1000.0).round() / 1000.0
+                } else {
+                    0.0
+                },
+                promised_minutes: fig(&mut a.promised_minutes),
+                actual_minutes: fig(total),
+                legs: LegFigures {
+                    assign: fig(assign),
+                    pickup: fig(pickup),
+                    depart: fig(depart),
+                    ride: fig(ride),
+                },
+                store_legs: StoreLegFigures {
+                    queue: fig(queue),
+                    pick: fig(pick),
+                    pack: fig(pack),
+                    handover: fig(handover),
+                },
+            });
         }
-        Ok(json!({"from": ms_to_rfc3339(r.from), "to": ms_to_rfc3339(r.to), "items": items}))
+        Ok(Performance {
+            from: ms_to_rfc3339(r.from),
+            to: ms_to_rfc3339(r.to),
+            items,
+        })
     }
 
     /// A partner's new position moves their deliveries on its own: assigned and within

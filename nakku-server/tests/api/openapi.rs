@@ -570,5 +570,16 @@ async fn the_delivery_journey_answers_exactly_what_the_document_says() {
         Some(json!({"bins": {"MANGO": "A-01-1"}})),
     )
     .await;
-    assert_eq!(c.checked, 16);
+    // Reports over the day so far.
+    for (template, path) in [
+        ("analytics/summary", "/analytics/summary"),
+        ("analytics/stores", "/analytics/stores"),
+        ("analytics/stock-alerts", "/analytics/stock-alerts"),
+        ("deliveries/performance", "/deliveries/performance"),
+    ] {
+        c.check(&app, "GET", template, path, &admin, None).await;
+    }
+    let summary = body(app.get_as("/analytics/summary", &admin).await).await;
+    assert!(summary["data"]["orders"]["funnel"].is_array(), "{summary}");
+    assert_eq!(c.checked, 20);
 }
