@@ -184,24 +184,24 @@ impl Sim {
         }
     }
 
+    /// A seeded person's access token (demo password).
+    async fn login(&self, p: &Person) -> Option<String> {
+        let body = json!({"email": p.email, "password": DEMO_PASSWORD});
+        let (status, v) = self
+            .call("POST /auth/login", Method::POST, "/auth/login", "", Some(body))
+            .await;
+        v["data"]["access_token"]
+            .as_str()
+            .filter(|_| status == 200)
+            .map(str::to_owned)
+    }
+
     /// A shopper's token and address id (signed in once).
     async fn sign_in(&self, p: &Person) -> Option<(String, String)> {
         if let Some(t) = self.tokens.lock().ok().and_then(|t| t.get(&p.email).cloned()) {
             return Some(t);
         }
-        let (status, v) = self
-            .call(
-                "POST /auth/login",
-                Method::POST,
-                "/auth/login",
-                "",
-                Some(json!({"email": p.email, "password": DEMO_PASSWORD})),
-            )
-            .await;
-        if status != 200 {
-            return None;
-        }
-        let token = v["data"]["access_token"].as_str()?.to_owned();
+        let token = self.login(p).await?;
         let (_, a) = self
             .call(
                 "GET /users/me/addresses",
@@ -452,20 +452,7 @@ async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) {
 /// A rider's shift: on at their store, positions every few seconds, and every delivery in
 /// hand picked up, ridden and handed over with the shopper's code.
 async fn ride(sim: Arc<Sim>, p: Person, at: (f64, f64), stop: tokio_util::sync::CancellationToken) {
-    let (status, v) = sim
-        .call(
-            "POST /auth/login",
-            Method::POST,
-            "/auth/login",
-            "",
-            Some(json!({"email": p.email, "password": DEMO_PASSWORD})),
-        )
-        .await;
-    let Some(token) = v["data"]["access_token"]
-        .as_str()
-        .filter(|_| status == 200)
-        .map(str::to_owned)
-    else {
+    let Some(token) = sim.login(&p).await else {
         return;
     };
     sim.call(

@@ -71,6 +71,20 @@ struct Checker {
 }
 
 impl Checker {
+    /// A checker with the document the gateway serves.
+    async fn new(app: &TestApp) -> Checker {
+        let doc = app
+            .client
+            .get(app.api("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Checker { doc, checked: 0 }
+    }
+
     /// Sends the request, then checks the answer against the document.
     async fn check(
         &mut self,
@@ -119,16 +133,7 @@ async fn the_main_journeys_answer_exactly_what_the_document_says() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let doc: Value = app
-        .client
-        .get(app.api("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut c = Checker { doc, checked: 0 };
+    let mut c = Checker::new(&app).await;
     let admin = shop(&app, &[("MANGO", 12_000, 10), ("APPLE", 8_000, 10), ("KIWI", 5_000, 0)]).await;
     let (token, address) = shopper(&app, 1).await;
     assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
@@ -388,16 +393,7 @@ async fn the_delivery_journey_answers_exactly_what_the_document_says() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let doc: Value = app
-        .client
-        .get(app.api("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut c = Checker { doc, checked: 0 };
+    let mut c = Checker::new(&app).await;
     let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
     let rider = crate::delivery::rider(&app, &admin, 61, 12.975, 77.60).await;
     let (token, address) = shopper(&app, 1).await;
