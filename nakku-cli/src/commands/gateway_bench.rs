@@ -289,14 +289,11 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 async fn load_catalogue(client: &reqwest::Client, product: &str, settings: &Settings) -> anyhow::Result<()> {
     let jwt = nakku_core::auth::JwtKeys::new(&nakku_server::resolve_jwt_secret(settings)?, 3600);
     let (admin, _) = jwt.issue("bench-admin", nakku_core::auth::Role::Admin)?;
-    for line in super::seed::CATEGORIES.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let (Some(slug), Some(name)) = (f.first(), f.get(1)) else {
-            continue;
-        };
-        let mut body = serde_json::json!({"name": name, "slug": slug});
-        if let Some(parent) = f.get(2).filter(|p| !p.is_empty()) {
-            body["parent"] = serde_json::json!(parent);
+    for cat in super::seed::rows(super::seed::CATEGORIES) {
+        let slug = &cat["slug"];
+        let mut body = serde_json::json!({"name": cat["name"], "slug": slug});
+        if !cat["parent"].is_empty() {
+            body["parent"] = serde_json::json!(cat["parent"]);
         }
         let r = client
             .post(format!("{product}/api/v1/categories"))

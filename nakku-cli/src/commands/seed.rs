@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nakku_core::auth::{JwtKeys, Role};
+use nakku_core::auth::Role;
 use nakku_core::config::Settings;
 use nakku_core::service::Service;
-use nakku_core::user::{UserService, UserServiceConfig};
 use nakku_core::RequestCtx;
 use nakku_server::{Application, CancellationToken};
 use reqwest::Method;
@@ -63,7 +62,7 @@ pub struct Created {
 }
 
 /// A CSV fixture as rows of (header → value); the fixtures have no quoted commas.
-fn rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+pub(crate) fn rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
     lines
@@ -228,16 +227,8 @@ async fn wait(secs: u64, what: &str, mut ok: impl AsyncFnMut() -> anyhow::Result
 
 /// The admin account seeding acts as: found, or created with a random password that is
 /// printed once.
-async fn admin(settings: &Settings, jwt: &JwtKeys) -> anyhow::Result<String> {
-    let db = nakku_server::open_database(settings, Service::User).await?;
-    let svc = UserService::new(
-        db.clone(),
-        jwt.clone(),
-        UserServiceConfig {
-            bcrypt_cost: settings.bcrypt_cost,
-            refresh_ttl_secs: settings.refresh_token_ttl_secs,
-        },
-    )?;
+async fn admin(settings: &Settings) -> anyhow::Result<String> {
+    let (db, svc, jwt) = super::users::user_service(settings).await?;
     let ctx = RequestCtx::internal("seed");
     let user = match svc.find_by_email(ADMIN_EMAIL).await {
         Ok(u) => u,
@@ -301,8 +292,7 @@ pub async fn seed(settings: &Settings, o: &Opts) -> anyhow::Result<Created> {
     s.rate_limit_read_per_minute = 0;
     // Demo accounts: hashed at the lowest cost so thousands can be made quickly.
     s.bcrypt_cost = 4;
-    let jwt = JwtKeys::new(&nakku_server::resolve_jwt_secret(&s)?, s.access_token_ttl_secs);
-    let token = admin(&s, &jwt).await?;
+    let token = admin(&s).await?;
     let app = Application::build(&s, &[]).await?;
     let base = format!("http://{}", app.addr(Service::Gateway).context("gateway")?);
     let stop = CancellationToken::new();

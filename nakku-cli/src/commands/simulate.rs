@@ -144,6 +144,11 @@ impl Sim {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        self.timed(label, req).await
+    }
+
+    /// Sends a built request, timed under `label`, counting what is an error.
+    async fn timed(&self, label: &'static str, req: reqwest::RequestBuilder) -> (u16, Value) {
         let started = Instant::now();
         let (status, v) = match req.send().await {
             Ok(r) => {
@@ -353,26 +358,13 @@ async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) {
     let body =
         json!({"address_id": address, "payment_method": pay, "store": store, "quote_id": quote["data"]["quote_id"]});
     let key = format!("sim-{}-{seed}", o.run);
-    let mut req = sim
+    let req = sim
         .http
         .post(format!("{}/api/v1/orders", sim.base))
         .bearer_auth(&token)
-        .json(&body);
-    req = req.header("idempotency-key", key);
-    let started = Instant::now();
-    let placed = req.send().await;
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (status, v) = match placed {
-        Ok(r) => (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null)),
-        Err(_) => (0, Value::Null),
-    };
-    if let Ok(mut s) = sim.stats.lock() {
-        s.requests += 1;
-        s.latencies.entry("POST /orders").or_default().push(ms);
-        if status == 0 || status >= 500 {
-            *s.errors.entry(format!("POST /orders → {status}")).or_default() += 1;
-        }
-    }
+        .json(&body)
+        .header("idempotency-key", key);
+    let (status, v) = sim.timed("POST /orders", req).await;
     let Some(id) = v["data"]["id"]
         .as_str()
         .map(str::to_owned)
@@ -646,14 +638,12 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     let target = o.orders.or(if o.duration.is_some() { None } else { Some(200) });
 
     // Stores: the seeded ones that answer (or those named).
-    let stores: Vec<(String, (f64, f64))> = super::seed::STORES
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
+    let stores: Vec<(String, (f64, f64))> = super::seed::rows(super::seed::STORES)
+        .into_iter()
+        .filter_map(|r| {
             Some((
-                f.first()?.to_string(),
-                (f.get(5)?.parse().ok()?, f.get(6)?.parse().ok()?),
+                r.get("code")?.clone(),
+                (r.get("lat")?.parse().ok()?, r.get("lng")?.parse().ok()?),
             ))
         })
         .filter(|(c, _)| o.stores.is_empty() || o.stores.iter().any(|s| s.eq_ignore_ascii_case(c)))
@@ -924,16 +914,7 @@ async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
 /// An admin token for the invariant checks: the seeded admin, with a token signed by this
 /// deployment's secret (needs its settings and user database, as `nakku seed` does).
 async fn admin_token(settings: &Settings) -> anyhow::Result<String> {
-    let jwt = nakku_core::auth::JwtKeys::new(&nakku_server::resolve_jwt_secret(settings)?, 3600);
-    let db = nakku_server::open_database(settings, Service::User).await?;
-    let svc = nakku_core::user::UserService::new(
-        db.clone(),
-        jwt.clone(),
-        nakku_core::user::UserServiceConfig {
-            bcrypt_cost: 4,
-            refresh_ttl_secs: 60,
-        },
-    )?;
+    let (db, svc, jwt) = super::users::user_service(settings).await?;
     let admin = svc.find_by_email(super::seed::ADMIN_EMAIL).await;
     db.close().await;
     let admin = admin?;

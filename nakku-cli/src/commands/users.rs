@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::Subcommand;
 use nakku_core::auth::{JwtKeys, Role};
 use nakku_core::config::Settings;
+use nakku_core::db::Db;
 use nakku_core::service::Service;
 use nakku_core::user::{UserService, UserServiceConfig};
 use nakku_core::RequestCtx;
@@ -23,20 +24,28 @@ pub enum Command {
     },
 }
 
-pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
+/// The user service on this deployment's user database, with its signing keys (for
+/// operator commands that act on accounts or sign tokens); close the database after.
+pub async fn user_service(settings: &Settings) -> anyhow::Result<(Db, UserService, JwtKeys)> {
     let db = nakku_server::open_database(settings, Service::User).await?;
     let jwt = JwtKeys::new(
         &nakku_server::resolve_jwt_secret(settings)?,
         settings.access_token_ttl_secs,
     );
-    let svc = Arc::new(UserService::new(
+    let svc = UserService::new(
         db.clone(),
-        jwt,
+        jwt.clone(),
         UserServiceConfig {
-            bcrypt_cost: 4,
+            bcrypt_cost: settings.bcrypt_cost,
             refresh_ttl_secs: settings.refresh_token_ttl_secs,
         },
-    )?);
+    )?;
+    Ok((db, svc, jwt))
+}
+
+pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
+    let (db, svc, _) = user_service(settings).await?;
+    let svc = Arc::new(svc);
     let result = match cmd {
         Command::SetRole { email, role } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;

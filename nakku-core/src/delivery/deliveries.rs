@@ -48,7 +48,7 @@ const COLS: &str = "order_id, user_id, store, drop_lat, drop_lng, payment_kind, 
                     started_at, arrived_door_at, delivered_at, failed_at, created_at, updated_at, slot_start, slot_end";
 
 /// Minutes between two optional times, to a tenth.
-fn minutes_between(a: Option<i64>, b: Option<i64>) -> Option<f64> {
+pub(super) fn minutes_between(a: Option<i64>, b: Option<i64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(((b - a) as f64 / 6_000.0).round() / 10.0),
         _ => None,
@@ -277,7 +277,8 @@ async fn emit(conn: &mut AnyConnection, t: &str, d: &DeliveryRow, extra: Value) 
     .await
 }
 
-fn ms(r: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
+/// An optional millisecond time column as RFC 3339.
+pub(super) fn ms(r: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
     Ok(r.try_get::<Option<i64>, _>(col)?.map(ms_to_rfc3339))
 }
 

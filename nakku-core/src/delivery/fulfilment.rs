@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::deliveries::{minutes_between, ms};
 use super::partners::DeliveryService;
 use crate::db::{opt_text, text};
 use crate::error::{CoreError, Validator};
@@ -97,10 +98,6 @@ pub fn load_of(orders: i64, capacity: Option<i64>) -> Load {
 }
 
 const PICK_COLS: &str = "order_id, store, status, substitution, picker_id, refund_paise, pick_after, queued_at, started_at, picked_at, packed_at";
-
-fn time(r: &AnyRow, c: &str) -> Result<Option<String>, sqlx::Error> {
-    Ok(r.try_get::<Option<i64>, _>(c)?.map(ms_to_rfc3339))
-}
 
 /// A picker as they and admins see them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -277,7 +274,7 @@ impl DeliveryService {
             store: text(&r, "store")?,
             name: text(&r, "name")?,
             on_shift: r.try_get::<i64, _>("on_shift")? != 0,
-            shift_started_at: time(&r, "shift_started_at")?,
+            shift_started_at: ms(&r, "shift_started_at")?,
         })
     }
 
@@ -443,10 +440,6 @@ impl DeliveryService {
                 suggested_substitute: suggestion,
             });
         }
-        let minutes = |a: Option<i64>, b: Option<i64>| match (a, b) {
-            (Some(a), Some(b)) => Some(((b - a) as f64 / 6_000.0).round() / 10.0),
-            _ => None,
-        };
         let t = |c: &str| p.try_get::<Option<i64>, _>(c);
         Ok(PickList {
             order_id: order_id.to_owned(),
@@ -457,15 +450,15 @@ impl DeliveryService {
             refund_paise: p.try_get("refund_paise")?,
             lines,
             times: PickTimes {
-                queued_at: time(&p, "queued_at")?,
-                started_at: time(&p, "started_at")?,
-                picked_at: time(&p, "picked_at")?,
-                packed_at: time(&p, "packed_at")?,
+                queued_at: ms(&p, "queued_at")?,
+                started_at: ms(&p, "started_at")?,
+                picked_at: ms(&p, "picked_at")?,
+                packed_at: ms(&p, "packed_at")?,
             },
             timers: PickTimers {
-                wait_minutes: minutes(t("queued_at")?, t("started_at")?),
-                pick_minutes: minutes(t("started_at")?, t("picked_at")?),
-                pack_minutes: minutes(t("picked_at")?, t("packed_at")?),
+                wait_minutes: minutes_between(t("queued_at")?, t("started_at")?),
+                pick_minutes: minutes_between(t("started_at")?, t("picked_at")?),
+                pack_minutes: minutes_between(t("picked_at")?, t("packed_at")?),
             },
         })
     }
