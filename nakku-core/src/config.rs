@@ -127,6 +127,9 @@ pub struct Settings {
     /// Shoppers' local time, minutes east of UTC (quiet hours are local).
     pub notify_utc_offset_minutes: i64,
     pub notify_max_attempts: i64,
+    /// How long the analytics service keeps every event for the dashboard's tail and the
+    /// support view's order timelines.
+    pub event_log_hours: i64,
     /// How long a saga step may go unanswered before the order is compensated.
     pub saga_step_timeout_secs: u64,
 }
@@ -218,6 +221,7 @@ impl Default for Settings {
             push_webhook_url: None,
             notify_utc_offset_minutes: 330,
             notify_max_attempts: 5,
+            event_log_hours: 48,
             saga_step_timeout_secs: 30,
         }
     }
@@ -483,6 +487,11 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "notify_utc_offset_minutes",
             &d.notify_utc_offset_minutes.to_string(),
             "shoppers' local time as minutes east of UTC (330 = India); quiet hours are local",
+        ),
+        doc(
+            "event_log_hours",
+            &d.event_log_hours.to_string(),
+            "how long the analytics service keeps every event (the dashboard's event tail and order timelines)",
         ),
         doc(
             "notify_max_attempts",
@@ -754,6 +763,7 @@ impl Settings {
             &mut s.notify_utc_offset_minutes,
         )?;
         parse_num(&mut raw, "notify_max_attempts", 1, 100, &mut s.notify_max_attempts)?;
+        parse_num(&mut raw, "event_log_hours", 1, 2_160, &mut s.event_log_hours)?;
         parse_num(
             &mut raw,
             "rate_limit_auth_per_minute",

@@ -207,6 +207,7 @@ pub const ROUTES: &[Endpoint] = &[
     e("GET", "analytics/summary", Admin),
     e("GET", "analytics/stores", Admin),
     e("GET", "analytics/stock-alerts", Admin),
+    e("GET", "analytics/events", Admin),
 ];
 
 /// The service owning a first path segment.

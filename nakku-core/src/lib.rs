@@ -52,7 +52,12 @@ pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<A
         ],
         service::Service::Order => vec![Arc::new(order::deliveries::DeliveryFollower)],
         service::Service::Payment => vec![Arc::new(payment::CodSettler)],
-        service::Service::Analytics => vec![Arc::new(analytics::handler::AnalyticsHandler)],
+        service::Service::Analytics => vec![
+            Arc::new(analytics::handler::AnalyticsHandler),
+            Arc::new(analytics::events::EventLogHandler {
+                retention_ms: settings.event_log_hours * 3_600_000,
+            }),
+        ],
         service::Service::Notification => vec![Arc::new(notification::handler::NotificationHandler {
             utc_offset_minutes: settings.notify_utc_offset_minutes,
         })],

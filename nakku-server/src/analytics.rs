@@ -1,6 +1,7 @@
 //! Analytics service routes (port 8090): the reports behind the operators' dashboard, for
 //! admins. Every report takes `?from=&to=` (RFC 3339 times or `YYYY-MM-DD` dates; default
-//! the last 24 hours) and `?store=`; lists take `?limit=` (1-100, default 10).
+//! the last 24 hours) and `?store=`; lists take `?limit=` (1-100, default 10). The event
+//! log (`/analytics/events`) is the dashboard's live tail and the support view's timelines.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use nakku_core::analytics::events::EventQuery;
 use nakku_core::analytics::{AnalyticsService, ReportQuery};
 use nakku_core::auth::{JwtKeys, Role};
 
@@ -21,6 +23,7 @@ pub fn router(svc: Arc<AnalyticsService>, jwt: JwtKeys) -> Router {
         .route("/api/v1/analytics/summary", get(summary))
         .route("/api/v1/analytics/stores", get(stores))
         .route("/api/v1/analytics/stock-alerts", get(stock_alerts))
+        .route("/api/v1/analytics/events", get(events))
         .with_state(SvcState { svc, jwt })
 }
 
@@ -37,4 +40,9 @@ async fn stores(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ReportQuery>
 async fn stock_alerts(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ReportQuery>) -> ApiResult {
     auth.require(Role::Admin)?;
     Ok(ok(StatusCode::OK, s.svc.stock_alerts(&q).await?))
+}
+
+async fn events(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<EventQuery>) -> ApiResult {
+    auth.require(Role::Admin)?;
+    Ok(ok(StatusCode::OK, s.svc.events(&q).await?))
 }

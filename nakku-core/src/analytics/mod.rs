@@ -10,6 +10,7 @@
 //! cash on delivery) → confirmed → delivered. Delivery time runs from placement to
 //! delivery.
 
+pub mod events;
 pub mod handler;
 
 use serde::{Deserialize, Serialize};

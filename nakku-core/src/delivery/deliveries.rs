@@ -35,7 +35,7 @@ pub const MAX_OTP_ATTEMPTS: i64 = 5;
 pub const GEOFENCE_M: f64 = 100.0;
 
 /// Statuses of a delivery in a partner's hands.
-const IN_HAND: &str = "('assigned', 'at_store', 'picked_up', 'out_for_delivery', 'at_door')";
+const IN_HAND: &str = in_hand_sql!();
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ActionInput {

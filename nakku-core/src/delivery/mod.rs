@@ -5,6 +5,14 @@
 //! rider's batch ([`route`]); delivery time slots with capacity per store ([`slots`]);
 //! dark-store picking, packing, substitutions and capacity caps ([`fulfilment`]).
 
+/// The statuses of a delivery in a partner's hands, as an SQL list (a macro so that
+/// constant queries can be built from it with `concat!`).
+macro_rules! in_hand_sql {
+    () => {
+        "('assigned', 'at_store', 'picked_up', 'out_for_delivery', 'at_door')"
+    };
+}
+
 pub mod deliveries;
 pub mod fulfilment;
 pub mod partners;

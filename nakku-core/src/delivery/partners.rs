@@ -114,8 +114,12 @@ pub struct PartnerQuery {
     pub state: Option<String>,
 }
 
-const COLS: &str =
-    "user_id, name, vehicle, home_store, on_shift, shift_started_at, lat, lng, position_at, created_at, updated_at";
+const COLS: &str = concat!(
+    "user_id, name, vehicle, home_store, on_shift, shift_started_at, lat, lng, position_at, created_at, updated_at, ",
+    "(SELECT COUNT(*) FROM deliveries d WHERE d.partner_id = partners.user_id AND d.status IN ",
+    in_hand_sql!(),
+    ") AS in_hand"
+);
 
 impl DeliveryService {
     pub fn new(db: Db, cfg: DeliveryConfig) -> Self {
@@ -160,6 +164,7 @@ impl DeliveryService {
             on_shift,
             shift_started_at: shift_started.map(ms_to_rfc3339),
             state: self.state(on_shift, position_at, now).to_owned(),
+            deliveries_in_hand: r.try_get("in_hand")?,
             position: match (lat, lng, position_at) {
                 (Some(lat), Some(lng), Some(at)) => Some(Position {
                     lat,
@@ -430,6 +435,8 @@ pub struct Partner {
     pub shift_started_at: Option<String>,
     /// `off_shift`, `available` (on shift, pinged recently) or `offline`.
     pub state: String,
+    /// Deliveries assigned to the partner and not yet handed over or failed.
+    pub deliveries_in_hand: i64,
     pub position: Option<Position>,
     #[schema(format = DateTime)]
     pub created_at: String,

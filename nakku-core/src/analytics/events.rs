@@ -1,0 +1,270 @@
+//! The event log: every event on the bus as the analytics service received it (its own
+//! consumer, `analytics.events`, apart from the figures' so neither holds the other up),
+//! kept for `event_log_hours`. It is what the dashboard's live tail reads
+//! (`GET /analytics/events?after=`) and what the support view shows as an order's timeline
+//! across services (`?order=`: every event that names the order, whichever service sent
+//! it).
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use sqlx::Row;
+
+use crate::db::{opt_text, text};
+use crate::error::{CoreError, Validator};
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::Envelope;
+use crate::id::{is_id, ms_to_rfc3339, now_ms, stable_hash};
+
+use super::AnalyticsService;
+
+pub const CONSUMER: &str = "analytics.events";
+
+/// One event in 256 prunes what is older than the retention.
+const PRUNE_EVERY: u64 = 256;
+/// Most events a page holds.
+pub const MAX_LIMIT: i64 = 500;
+
+pub struct EventLogHandler {
+    pub retention_ms: i64,
+}
+
+/// The order an event is about: its payload's `order_id`, else the aggregate of an
+/// `order.*` event.
+fn order_of(env: &Envelope) -> Option<String> {
+    env.payload["order_id"]
+        .as_str()
+        .or_else(|| {
+            env.event_type
+                .starts_with("order.")
+                .then_some(env.aggregate_id.as_str())
+        })
+        .filter(|id| is_id(id))
+        .map(str::to_owned)
+}
+
+impl Handler for EventLogHandler {
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    /// Every type, every version: the log keeps envelopes as they are, whatever their schema.
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[("*", u32::MAX)]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let occurred = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or_else(now_ms);
+            let horizon = now_ms() - self.retention_ms;
+            // A replay from the beginning does not refill the log with what it would prune.
+            if occurred < horizon {
+                return Ok(());
+            }
+            sqlx::query(
+                "INSERT INTO a_event_log (event_id, event_type, source, aggregate_id, correlation_id, order_id, occurred_ms, payload) \
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM a_event_log WHERE event_id = ?)",
+            )
+            .bind(&env.id)
+            .bind(&env.event_type)
+            .bind(&env.source)
+            .bind(&env.aggregate_id)
+            .bind(&env.correlation_id)
+            .bind(order_of(env))
+            .bind(occurred)
+            .bind(env.payload.to_string())
+            .bind(&env.id)
+            .execute(&mut *conn)
+            .await?;
+            if stable_hash(env.id.as_bytes()).is_multiple_of(PRUNE_EVERY) {
+                sqlx::query("DELETE FROM a_event_log WHERE occurred_ms < ?")
+                    .bind(horizon)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM a_event_log").execute(&mut *conn).await?;
+            Ok(())
+        })
+    }
+}
+
+/// `?after=&type=&order=&correlation=&limit=` of `GET /analytics/events`.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+pub struct EventQuery {
+    /// Only events logged after this position (the `last_seq` of the previous page);
+    /// without it, the newest `limit` events.
+    pub after: Option<i64>,
+    /// Type patterns separated by commas: `order.*`, `payment.captured`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub types: Option<String>,
+    /// Only events about this order, oldest first by when they happened: its timeline.
+    pub order: Option<String>,
+    /// Only events caused by this request id.
+    pub correlation: Option<String>,
+    /// 1 to 500; default 100.
+    pub limit: Option<i64>,
+}
+
+/// A page of the log, oldest first.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    pub items: Vec<LoggedEvent>,
+    /// Where the next poll starts (`?after=`): the last item's position, or the log's end
+    /// when the page is empty.
+    pub last_seq: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LoggedEvent {
+    /// Position in the log (arrival order at the analytics service).
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub event_type: String,
+    pub source: String,
+    pub aggregate_id: String,
+    pub correlation_id: String,
+    pub order_id: Option<String>,
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+    /// The event's payload as it was sent.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// A type pattern as SQL: exact, or a prefix ending in `*`.
+fn type_pattern(p: &str) -> Result<(bool, String), String> {
+    let ok = |s: &str| s.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
+    match p.strip_suffix('*') {
+        Some(prefix) if ok(prefix) => Ok((true, format!("{prefix}%"))),
+        None if !p.is_empty() && ok(p) => Ok((false, p.to_owned())),
+        _ => Err(format!(
+            "{p:?} is not an event type or a pattern such as order.* (lower-case letters, dots and underscores)"
+        )),
+    }
+}
+
+impl AnalyticsService {
+    /// A page of the event log (see [`EventQuery`]).
+    pub async fn events(&self, q: &EventQuery) -> Result<EventPage, CoreError> {
+        let mut v = Validator::new();
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            v.add("limit", format!("must be from 1 to {MAX_LIMIT}"));
+        }
+        if q.after.is_some_and(|a| a < 0) {
+            v.add("after", "must be a position from an earlier page (0 or more)");
+        }
+        let mut patterns = Vec::new();
+        for p in q.types.iter().flat_map(|t| t.split(',')).map(str::trim) {
+            if let Some(p) = v.check("type", type_pattern(p)) {
+                patterns.push(p);
+            }
+        }
+        if patterns.len() > 20 {
+            v.add("type", "at most 20 patterns");
+        }
+        if q.order.as_deref().is_some_and(|o| !is_id(o)) {
+            v.add("order", "is not an order id");
+        }
+        if q.correlation.as_deref().is_some_and(|c| c.is_empty() || c.len() > 128) {
+            v.add("correlation", "must be 1 to 128 characters");
+        }
+        v.finish()?;
+
+        let mut conds: Vec<String> = Vec::new();
+        let mut binds: Vec<super::Bind> = Vec::new();
+        if let Some(a) = q.after {
+            conds.push("seq > ?".into());
+            binds.push(super::Bind::Int(a));
+        }
+        if !patterns.is_empty() {
+            let any: Vec<&str> = patterns
+                .iter()
+                .map(|(like, _)| if *like { "event_type LIKE ?" } else { "event_type = ?" })
+                .collect();
+            conds.push(format!("({})", any.join(" OR ")));
+            binds.extend(patterns.iter().map(|(_, p)| super::Bind::Text(p.clone())));
+        }
+        if let Some(o) = &q.order {
+            conds.push("order_id = ?".into());
+            binds.push(super::Bind::Text(o.clone()));
+        }
+        if let Some(c) = &q.correlation {
+            conds.push("correlation_id = ?".into());
+            binds.push(super::Bind::Text(c.clone()));
+        }
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        // A tail reads forward from `after`; otherwise the newest page, turned oldest first.
+        // An order's timeline goes by when things happened.
+        let order_by = match (q.order.is_some(), q.after.is_some()) {
+            (true, _) => "occurred_ms, seq",
+            (false, true) => "seq",
+            (false, false) => "seq DESC",
+        };
+        let sql = format!(
+            "SELECT seq, event_id, event_type, source, aggregate_id, correlation_id, order_id, occurred_ms, payload \
+             FROM a_event_log{filter} ORDER BY {order_by} LIMIT {limit}"
+        );
+        let rows = super::rows(&self.db, &sql, &binds).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let payload: String = text(r, "payload")?;
+            items.push(LoggedEvent {
+                seq: r.try_get("seq")?,
+                id: text(r, "event_id")?,
+                event_type: text(r, "event_type")?,
+                source: text(r, "source")?,
+                aggregate_id: text(r, "aggregate_id")?,
+                correlation_id: text(r, "correlation_id")?,
+                order_id: opt_text(r, "order_id")?,
+                occurred_at: ms_to_rfc3339(r.try_get("occurred_ms")?),
+                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+            });
+        }
+        if q.order.is_none() && q.after.is_none() {
+            items.reverse();
+        }
+        let last_seq = match items.iter().map(|e| e.seq).max() {
+            Some(s) => s.max(q.after.unwrap_or(0)),
+            None => match q.after {
+                Some(a) => a,
+                None => {
+                    let end = super::rows(&self.db, "SELECT COALESCE(MAX(seq), 0) AS s FROM a_event_log", &[]).await?;
+                    end.first().map(|r| r.try_get::<i64, _>("s")).transpose()?.unwrap_or(0)
+                }
+            },
+        };
+        Ok(EventPage { items, last_seq })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_patterns_are_exact_or_prefixes_and_nothing_else() {
+        assert_eq!(type_pattern("order.*").unwrap(), (true, "order.%".to_owned()));
+        assert_eq!(type_pattern("*").unwrap(), (true, "%".to_owned()));
+        assert_eq!(
+            type_pattern("payment.captured").unwrap(),
+            (false, "payment.captured".to_owned())
+        );
+        for bad in ["", "order.%", "Order.*", "order;drop", "a*b"] {
+            assert!(type_pattern(bad).is_err(), "{bad}");
+        }
+    }
+}
