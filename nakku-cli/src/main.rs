@@ -43,6 +43,9 @@ enum Command {
     Seed(commands::seed::Opts),
     /// Drive a running deployment like real shoppers and riders; report rates, latencies, outcomes and invariants
     Simulate(commands::simulate::Opts),
+    /// Live terminal dashboard for operators and support: orders, funnel, GMV, stock
+    /// alerts, partners, delivery times, service health, the event tail, order lookup
+    Dashboard(commands::dashboard::Opts),
     /// Operator commands on accounts
     #[command(subcommand)]
     Users(commands::users::Command),
@@ -93,6 +96,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(opts) => commands::migrate::run(&settings, opts).await,
         Command::Seed(opts) => commands::seed::run(&settings, opts).await,
         Command::Simulate(opts) => commands::simulate::run(&settings, opts).await,
+        Command::Dashboard(opts) => commands::dashboard::run(&settings, opts).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
         Command::Products(cmd) => commands::products::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,

@@ -844,7 +844,7 @@ async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
         .lock()
         .map(|t| t.iter().cloned().collect())
         .unwrap_or_default();
-    let admin = match admin_token(settings).await {
+    let admin = match super::users::seeded_admin_token(settings).await {
         Ok(t) => t,
         Err(e) => {
             return Invariants {
@@ -909,21 +909,6 @@ async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
         cancellations_accepted: accepted.len(),
         skipped: None,
     }
-}
-
-/// An admin token for the invariant checks: the seeded admin, with a token signed by this
-/// deployment's secret (needs its settings and user database, as `nakku seed` does).
-async fn admin_token(settings: &Settings) -> anyhow::Result<String> {
-    let (db, svc, jwt) = super::users::user_service(settings).await?;
-    let admin = svc.find_by_email(super::seed::ADMIN_EMAIL).await;
-    db.close().await;
-    let admin = admin?;
-    anyhow::ensure!(
-        admin.role == nakku_core::auth::Role::Admin,
-        "{} is not an admin",
-        super::seed::ADMIN_EMAIL
-    );
-    Ok(jwt.issue(&admin.id, nakku_core::auth::Role::Admin)?.0)
 }
 
 async fn summarise(sim: &Arc<Sim>, seed: u64, secs: f64, invariants: Invariants) -> Report {

@@ -43,6 +43,22 @@ pub async fn user_service(settings: &Settings) -> anyhow::Result<(Db, UserServic
     Ok((db, svc, jwt))
 }
 
+/// A token for the seeded admin (`nakku seed`), signed with this deployment's secret: for
+/// operator commands on the deployment's own machine (needs its settings and user
+/// database): simulate's invariant checks, the dashboard without credentials.
+pub async fn seeded_admin_token(settings: &Settings) -> anyhow::Result<String> {
+    let (db, svc, jwt) = user_service(settings).await?;
+    let admin = svc.find_by_email(super::seed::ADMIN_EMAIL).await;
+    db.close().await;
+    let admin = admin?;
+    anyhow::ensure!(
+        admin.role == nakku_core::auth::Role::Admin,
+        "{} is not an admin",
+        super::seed::ADMIN_EMAIL
+    );
+    Ok(jwt.issue(&admin.id, nakku_core::auth::Role::Admin)?.0)
+}
+
 pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
     let (db, svc, _) = user_service(settings).await?;
     let svc = Arc::new(svc);

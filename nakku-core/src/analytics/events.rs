@@ -113,7 +113,7 @@ pub struct EventQuery {
 }
 
 /// A page of the log, oldest first.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventPage {
     pub items: Vec<LoggedEvent>,
     /// Where the next poll starts (`?after=`): the last item's position, or the log's end
@@ -121,7 +121,7 @@ pub struct EventPage {
     pub last_seq: i64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoggedEvent {
     /// Position in the log (arrival order at the analytics service).
     pub seq: i64,

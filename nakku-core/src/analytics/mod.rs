@@ -128,7 +128,7 @@ fn minutes(ms: Option<i64>) -> Option<f64> {
 }
 
 /// p50 and p90 in minutes (to a tenth); none without data.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct P50P90 {
     pub p50: Option<f64>,
     pub p90: Option<f64>,
@@ -144,7 +144,7 @@ pub(crate) fn p50_p90_minutes(v: &mut [i64]) -> P50P90 {
 }
 
 /// Everything the dashboard shows for a range.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     #[schema(format = DateTime)]
     pub from: String,
@@ -162,7 +162,7 @@ pub struct Summary {
     pub slot_utilisation: SlotFigure,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Totals {
     pub placed: i64,
     pub confirmed: i64,
@@ -176,7 +176,7 @@ pub struct Totals {
     pub funnel: Vec<FunnelStage>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FunnelStage {
     /// `placed`, `stock_reserved`, `payment_secured`, `confirmed`, `delivered`.
     pub stage: String,
@@ -184,13 +184,13 @@ pub struct FunnelStage {
 }
 
 /// Orders placed per bucket, every bucket present.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Series {
     pub bucket_minutes: i64,
     pub points: Vec<SeriesPoint>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeriesPoint {
     #[schema(format = DateTime)]
     pub at: String,
@@ -198,27 +198,27 @@ pub struct SeriesPoint {
     pub per_minute: f64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReasonCount {
     pub reason: String,
     pub orders: i64,
 }
 
 /// Placement to delivery, overall and per store.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryMinutes {
     pub all: DeliveryFigures,
     pub by_store: std::collections::BTreeMap<String, DeliveryFigures>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryFigures {
     pub p50: Option<f64>,
     pub p90: Option<f64>,
     pub delivered: usize,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopProduct {
     pub sku: String,
     pub name: Option<String>,
@@ -227,7 +227,7 @@ pub struct TopProduct {
     pub orders: i64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopCategory {
     pub category_id: Option<String>,
     pub name: Option<String>,
@@ -236,21 +236,21 @@ pub struct TopCategory {
 }
 
 /// Open stock alerts by kind, overall and per store.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertCounts {
     pub low: i64,
     pub out: i64,
     pub by_store: std::collections::BTreeMap<String, LowOut>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LowOut {
     pub low: i64,
     pub out: i64,
 }
 
 /// Delivery slots booked against capacity.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlotFigure {
     pub slots: i64,
     pub capacity: i64,
@@ -266,7 +266,7 @@ struct SlotUse {
 }
 
 /// Per-store figures for a range.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoresReport {
     #[schema(format = DateTime)]
     pub from: String,
@@ -275,7 +275,7 @@ pub struct StoresReport {
     pub items: Vec<StoreFigures>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoreFigures {
     pub store: String,
     pub placed: i64,
@@ -292,12 +292,12 @@ pub struct StoreFigures {
 }
 
 /// Open stock alerts, oldest first.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StockAlerts {
     pub items: Vec<StockAlert>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StockAlert {
     pub store: String,
     pub sku: String,

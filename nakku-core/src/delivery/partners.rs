@@ -423,7 +423,7 @@ impl DeliveryService {
 }
 
 /// A delivery partner as admins and the partner see them.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Partner {
     pub user_id: String,
     pub name: String,
@@ -445,7 +445,7 @@ pub struct Partner {
 }
 
 /// Where a partner was, and when.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Position {
     pub lat: f64,
     pub lng: f64,
@@ -464,7 +464,7 @@ pub struct Ping {
 }
 
 /// A list without pages: `{items}` (documented per item type by the OpenAPI builder).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Items<T> {
     pub items: Vec<T>,
 }

@@ -1,0 +1,922 @@
+//! Drawing the dashboard from [`App`]: pure (no I/O), so the tests draw it on ratatui's
+//! `TestBackend` from known data. Wide terminals get the overview in columns, narrow ones
+//! the panels stacked by importance; anything under [`MIN_WIDTH`]×[`MIN_HEIGHT`] gets a
+//! message instead of a broken layout.
+
+use chrono::{DateTime, FixedOffset, Offset, Utc};
+use ratatui::backend::TestBackend;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Sparkline, Table, Wrap};
+use ratatui::{Frame, Terminal};
+use serde_json::Value;
+
+use super::data::{Feed, Lookup, OrderStory};
+use super::{App, Editing, Support, Tab};
+use nakku_core::analytics::events::LoggedEvent;
+
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+/// From this width the overview sets its panels side by side.
+const WIDE: u16 = 110;
+
+/// Draws `app` on a `width`×`height` test terminal and returns the screen as text (trailing
+/// spaces trimmed): `--once` and the tests.
+pub fn render_text(app: &App, width: u16, height: u16) -> anyhow::Result<String> {
+    let mut t = Terminal::new(TestBackend::new(width, height))?;
+    t.draw(|f| draw(f, app))?;
+    let buf = t.backend().buffer();
+    let mut out = Vec::with_capacity(height as usize);
+    for y in 0..height {
+        let mut line = String::new();
+        for x in 0..width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push(line.trim_end().to_owned());
+    }
+    Ok(out.join("\n"))
+}
+
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "The terminal is {}×{}; the dashboard needs at least {MIN_WIDTH}×{MIN_HEIGHT}. Make it larger, or press q to quit.",
+            area.width, area.height
+        );
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let banner = banner(app);
+    let [top, warn, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(banner.as_ref().map_or(0, |_| 1)),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header(f, top, app);
+    if let Some(b) = banner {
+        f.render_widget(Paragraph::new(b), warn);
+    }
+    match app.tab {
+        Tab::Overview => overview(f, body, app),
+        Tab::Events => events_tab(f, body, app),
+        Tab::Support => support_tab(f, body, app),
+    }
+    footer(f, foot, app);
+    if app.help {
+        help(f, area);
+    }
+}
+
+fn tz(app: &App) -> FixedOffset {
+    FixedOffset::east_opt((app.offset_minutes * 60) as i32).unwrap_or(Utc.fix())
+}
+
+/// An RFC 3339 time as local `HH:MM:SS` (or as it came when it is not a time).
+fn clock(app: &App, t: &str) -> String {
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&tz(app)).format("%H:%M:%S").to_string())
+        .unwrap_or_else(|_| t.to_owned())
+}
+
+/// An RFC 3339 time as local `DD Mon HH:MM`.
+fn when(app: &App, t: &str) -> String {
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&tz(app)).format("%d %b %H:%M").to_string())
+        .unwrap_or_else(|_| t.to_owned())
+}
+
+/// Paise as rupees with Indian digit grouping: `₹12,34,567.50`.
+pub fn rupees(paise: i64) -> String {
+    let sign = if paise < 0 { "-" } else { "" };
+    let p = paise.unsigned_abs();
+    let (whole, frac) = (p / 100, p % 100);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    let n = digits.len();
+    for (i, c) in digits.chars().enumerate() {
+        let left = n - i;
+        if i > 0 && (left == 3 || (left > 3 && (left - 3) % 2 == 0)) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}₹{grouped}.{frac:02}")
+}
+
+/// The last 8 characters of an id (a UUIDv7 starts with its time, so its end tells
+/// orders apart).
+fn short(id: &str) -> &str {
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
+}
+
+fn panel(title: impl Into<String>) -> Block<'static> {
+    Block::bordered().title(Span::styled(
+        format!(" {} ", title.into()),
+        Style::new().add_modifier(Modifier::BOLD),
+    ))
+}
+
+/// A panel's text when its feed has nothing to show (yet, or any more).
+fn missing<T>(feed: &Feed<T>) -> Option<Paragraph<'static>> {
+    match (&feed.value, &feed.error) {
+        (Some(_), _) => None,
+        (None, Some(e)) => Some(
+            Paragraph::new(format!("unavailable: {e}"))
+                .red()
+                .wrap(Wrap { trim: true }),
+        ),
+        (None, None) => Some(Paragraph::new("loading…").dark_gray()),
+    }
+}
+
+/// A panel's title with "stale" when the last fetch failed but an older value shows.
+fn titled<T>(title: &str, feed: &Feed<T>) -> Block<'static> {
+    match (&feed.value, &feed.error) {
+        (Some(_), Some(_)) => panel(format!("{title} · stale")).border_style(Style::new().yellow()),
+        (None, Some(_)) => panel(title).border_style(Style::new().red()),
+        _ => panel(title),
+    }
+}
+
+fn header(f: &mut Frame, area: Rect, app: &App) {
+    let mut spans = vec![
+        Span::styled(" Nakku ", Style::new().black().on_green().bold()),
+        Span::raw(" "),
+    ];
+    for (i, t) in Tab::ALL.iter().enumerate() {
+        let label = format!(" {} {} ", i + 1, t.title());
+        spans.push(if *t == app.tab {
+            Span::styled(label, Style::new().reversed().bold())
+        } else {
+            Span::raw(label)
+        });
+    }
+    spans.push(Span::raw(format!("  {}", app.url)).dark_gray());
+    if let Some(at) = &app.feeds.refreshed_at {
+        spans.push(Span::raw(format!("  refreshed {}", clock(app, at))).dark_gray());
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The warning line: the gateway unreachable, or services degraded.
+fn banner(app: &App) -> Option<Line<'static>> {
+    let h = &app.feeds.health;
+    if let Some(e) = &h.error {
+        let mut s = format!(" ✖ gateway {} unreachable ({e})", app.url);
+        if h.value.is_some() || app.feeds.today.value.is_some() {
+            s.push_str(" — showing the last figures; retrying");
+        } else {
+            s.push_str(" — retrying");
+        }
+        return Some(Line::from(s).white().on_red().bold());
+    }
+    let v = h.value.as_ref()?;
+    let down: Vec<&str> = v["checks"]
+        .as_object()
+        .map(|c| {
+            c.iter()
+                .filter(|(_, c)| c["status"] == "down")
+                .map(|(k, _)| k.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if down.is_empty() {
+        return None;
+    }
+    Some(
+        Line::from(format!(
+            " ⚠ degraded: {} down — their panels show what is missing",
+            down.join(", ")
+        ))
+        .black()
+        .on_yellow(),
+    )
+}
+
+fn footer(f: &mut Frame, area: Rect, app: &App) {
+    let keys = match (&app.editing, app.tab) {
+        (Some(Editing::Filter), _) => "type words to filter (order.* = type prefix) · Enter keep · Esc clear",
+        (Some(Editing::Lookup), _) => "order id or phone number · Enter look up · Esc cancel · Ctrl-U clear",
+        (None, Tab::Overview) => "1-3/Tab screens · / filter events · o find an order · r refresh · ? help · q quit",
+        (None, Tab::Events) => "/ filter · c clear · space pause · ↑↓ scroll · Enter open its order · ? help · q quit",
+        (None, Tab::Support) => "/ search · ↑↓ choose · Enter open · 1-3/Tab screens · ? help · q quit",
+    };
+    f.render_widget(Paragraph::new(Line::from(format!(" {keys}")).dark_gray()), area);
+}
+
+fn help(f: &mut Frame, area: Rect) {
+    let rows = [
+        ("1 2 3, Tab, ← →", "Overview, Events, Support"),
+        ("r", "refresh the figures now (they refresh every --refresh seconds)"),
+        ("/", "Events: filter; Support: search"),
+        ("o", "find an order by id or phone number"),
+        ("space or p", "pause / resume the event tail (new events are held)"),
+        ("c", "Events: clear the filter"),
+        ("↑ ↓ PgUp PgDn", "scroll the events, choose an order"),
+        ("Enter", "open the chosen order, or the order of the newest shown event"),
+        ("Esc", "stop typing; quit when not typing"),
+        ("q, Ctrl-C", "quit (the terminal is restored)"),
+        ("?", "this help; any key closes it"),
+    ];
+    let h = rows.len() as u16 + 4;
+    let box_area = area.centered(Constraint::Max(78), Constraint::Length(h.min(area.height)));
+    let table = Table::new(
+        rows.iter()
+            .map(|(k, v)| Row::new(vec![Span::raw(*k).bold().cyan(), Span::raw(*v)])),
+        [Constraint::Length(16), Constraint::Min(10)],
+    )
+    .block(panel("Keys").border_style(Style::new().cyan()))
+    .column_spacing(2);
+    f.render_widget(Clear, box_area);
+    f.render_widget(table, box_area);
+}
+
+// ----- overview -----
+
+fn overview(f: &mut Frame, area: Rect, app: &App) {
+    if area.width >= WIDE {
+        let [r1, r2, r3] =
+            Layout::vertical([Constraint::Length(8), Constraint::Length(9), Constraint::Min(4)]).areas(area);
+        let [spark, today] = Layout::horizontal([Constraint::Min(40), Constraint::Length(44)]).areas(r1);
+        let [funnel, delivery, health] = Layout::horizontal([
+            Constraint::Percentage(36),
+            Constraint::Percentage(30),
+            Constraint::Percentage(34),
+        ])
+        .areas(r2);
+        let [alerts, tail] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(r3);
+        orders_panel(f, spark, app);
+        today_panel(f, today, app);
+        funnel_panel(f, funnel, app);
+        delivery_panel(f, delivery, app);
+        health_panel(f, health, app);
+        alerts_panel(f, alerts, app);
+        tail_panel(f, tail, app);
+    } else {
+        // Stacked, most important first; what does not fit is left out (the other screens
+        // still show it).
+        let [r1, r2, r3, r4] = Layout::vertical([
+            Constraint::Length(6),
+            Constraint::Length(8),
+            Constraint::Length(9),
+            Constraint::Min(0),
+        ])
+        .areas(area);
+        orders_panel(f, r1, app);
+        let [today, funnel] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(r2);
+        today_panel(f, today, app);
+        funnel_panel(f, funnel, app);
+        let [delivery, health] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(r3);
+        delivery_panel(f, delivery, app);
+        health_panel(f, health, app);
+        if r4.height >= 4 {
+            alerts_panel(f, r4, app);
+        }
+    }
+}
+
+fn orders_panel(f: &mut Frame, area: Rect, app: &App) {
+    let feed = &app.feeds.hour;
+    let Some(s) = &feed.value else {
+        let p = missing(feed).unwrap_or_default();
+        f.render_widget(p.block(titled("Orders per minute · last hour", feed)), area);
+        return;
+    };
+    let points: Vec<u64> = s
+        .orders_per_minute
+        .points
+        .iter()
+        .map(|p| p.orders.max(0) as u64)
+        .collect();
+    let now = points.last().copied().unwrap_or(0);
+    let peak = points.iter().copied().max().unwrap_or(0);
+    let total: u64 = points.iter().sum();
+    let title = format!("Orders per minute · last hour · now {now} · peak {peak} · {total} in the hour");
+    // The newest minutes when the panel is narrower than the series.
+    let inner = area.width.saturating_sub(2) as usize;
+    let shown = &points[points.len().saturating_sub(inner)..];
+    f.render_widget(
+        Sparkline::default()
+            .block(titled(&title, feed))
+            .data(shown.iter().copied())
+            .style(Style::new().green()),
+        area,
+    );
+}
+
+fn today_panel(f: &mut Frame, area: Rect, app: &App) {
+    let feed = &app.feeds.today;
+    let Some(s) = &feed.value else {
+        let p = missing(feed).unwrap_or_default();
+        f.render_widget(p.block(titled("Today", feed)), area);
+        return;
+    };
+    let o = &s.orders;
+    let lines = vec![
+        Line::from(vec![
+            Span::raw("GMV      "),
+            Span::styled(rupees(o.gmv_paise), Style::new().bold().green()),
+        ]),
+        Line::from(format!(
+            "net      {}  (refunded {})",
+            rupees(o.net_gmv_paise),
+            rupees(o.refunded_paise)
+        )),
+        Line::from(format!("average  {}", rupees(o.average_order_paise))),
+        Line::from(format!("orders   {} placed · {} delivered", o.placed, o.delivered)),
+        Line::from(vec![
+            Span::raw("ended    "),
+            Span::styled(format!("{} cancelled", o.cancelled), Style::new().yellow()),
+            Span::raw(" · "),
+            Span::styled(format!("{} failed", o.failed), Style::new().red()),
+        ]),
+    ];
+    f.render_widget(Paragraph::new(lines).block(titled("Today", feed)), area);
+}
+
+fn funnel_panel(f: &mut Frame, area: Rect, app: &App) {
+    let feed = &app.feeds.today;
+    let Some(s) = &feed.value else {
+        let p = missing(feed).unwrap_or_default();
+        f.render_widget(p.block(titled("Saga funnel · today", feed)), area);
+        return;
+    };
+    let placed = s.orders.placed.max(1) as f64;
+    let label_w = 16usize;
+    let bar_w = (area.width as usize).saturating_sub(label_w + 16).max(4);
+    let mut lines: Vec<Line> = s
+        .orders
+        .funnel
+        .iter()
+        .map(|st| {
+            let share = st.orders as f64 / placed;
+            let filled = ((share * bar_w as f64).round() as usize).min(bar_w);
+            Line::from(vec![
+                Span::raw(format!("{:<label_w$}", st.stage.replace('_', " "))),
+                Span::styled("█".repeat(filled), Style::new().cyan()),
+                Span::raw("░".repeat(bar_w - filled)).dark_gray(),
+                Span::raw(format!(" {:>5} {:>4.0}%", st.orders, share * 100.0)),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:<label_w$}", "cancelled"), Style::new().yellow()),
+        Span::raw(format!("{}", s.orders.cancelled)),
+        Span::raw("   "),
+        Span::styled("failed ", Style::new().red()),
+        Span::raw(format!("{}", s.orders.failed)),
+    ]));
+    f.render_widget(Paragraph::new(lines).block(titled("Saga funnel · today", feed)), area);
+}
+
+fn minutes(m: Option<f64>) -> String {
+    m.map_or("–".to_owned(), |m| format!("{m:.1} min"))
+}
+
+fn delivery_panel(f: &mut Frame, area: Rect, app: &App) {
+    let mut lines = Vec::new();
+    match &app.feeds.today.value {
+        Some(s) => {
+            let d = &s.delivery_minutes.all;
+            lines.push(Line::from(vec![
+                Span::raw("to door "),
+                Span::styled(format!("p50 {}", minutes(d.p50)), Style::new().bold()),
+                Span::raw(format!(" · p90 {}", minutes(d.p90))),
+            ]));
+            lines.push(Line::from(format!("        {} delivered today", d.delivered)).dark_gray());
+        }
+        None => lines.push(Line::from("to door –").dark_gray()),
+    }
+    let feed = &app.feeds.partners;
+    match (&feed.value, &feed.error) {
+        (Some(p), _) => {
+            let count =
+                |f: &dyn Fn(&nakku_core::delivery::partners::Partner) -> bool| p.items.iter().filter(|x| f(x)).count();
+            let delivering = count(&|x| x.state == "available" && x.deliveries_in_hand > 0);
+            let idle = count(&|x| x.state == "available" && x.deliveries_in_hand == 0);
+            let offline = count(&|x| x.state == "offline");
+            let off = count(&|x| x.state == "off_shift");
+            lines.push(Line::from(format!("partners {}", p.items.len())).bold());
+            for (n, label, colour) in [
+                (idle, "available", Color::Green),
+                (delivering, "delivering", Color::Cyan),
+                (offline, "offline (no ping)", Color::Red),
+                (off, "off shift", Color::DarkGray),
+            ] {
+                lines.push(Line::from(Span::styled(
+                    format!(" ● {n:>4} {label}"),
+                    Style::new().fg(colour),
+                )));
+            }
+            if let Some(e) = &feed.error {
+                lines.push(Line::from(format!("stale: {e}")).yellow());
+            }
+        }
+        (None, Some(e)) => lines.push(Line::from(format!("partners unavailable: {e}")).red()),
+        (None, None) => lines.push(Line::from("partners loading…").dark_gray()),
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(titled("Delivery", &app.feeds.partners)),
+        area,
+    );
+}
+
+fn health_panel(f: &mut Frame, area: Rect, app: &App) {
+    let feed = &app.feeds.health;
+    let Some(h) = &feed.value else {
+        let p = missing(feed).unwrap_or_default();
+        f.render_widget(p.block(titled("Services", feed)), area);
+        return;
+    };
+    let rows: Vec<Row> = h["checks"]
+        .as_object()
+        .map(|c| {
+            c.iter()
+                .map(|(name, c)| {
+                    let status = c["status"].as_str().unwrap_or("?");
+                    let colour = match status {
+                        "up" => Color::Green,
+                        "down" => Color::Red,
+                        _ => Color::Yellow,
+                    };
+                    let detail = match (c["latency_ms"].as_f64(), c["error"].as_str()) {
+                        (_, Some(e)) => e.to_owned(),
+                        (Some(ms), _) => format!("{ms:.1} ms"),
+                        _ => String::new(),
+                    };
+                    Row::new(vec![
+                        Span::styled("●", Style::new().fg(colour)),
+                        Span::raw(name.clone()),
+                        Span::styled(status.to_owned(), Style::new().fg(colour)),
+                        Span::raw(detail).dark_gray(),
+                    ])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let title = format!("Services · {}", h["status"].as_str().unwrap_or("?"));
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(1),
+                Constraint::Length(13),
+                Constraint::Length(5),
+                Constraint::Min(4),
+            ],
+        )
+        .block(titled(&title, feed)),
+        area,
+    );
+}
+
+fn alerts_panel(f: &mut Frame, area: Rect, app: &App) {
+    let feed = &app.feeds.today;
+    let Some(s) = &feed.value else {
+        let p = missing(feed).unwrap_or_default();
+        f.render_widget(p.block(titled("Open stock alerts", feed)), area);
+        return;
+    };
+    let a = &s.stock_alerts_open;
+    let mut by: Vec<(&String, &nakku_core::analytics::LowOut)> = a.by_store.iter().collect();
+    by.sort_by(|x, y| (y.1.out, y.1.low).cmp(&(x.1.out, x.1.low)).then(x.0.cmp(y.0)));
+    let mut rows: Vec<Row> = by
+        .iter()
+        .map(|(store, n)| {
+            Row::new(vec![
+                Span::raw((*store).clone()),
+                Span::styled(format!("{:>5}", n.out), Style::new().red()),
+                Span::styled(format!("{:>5}", n.low), Style::new().yellow()),
+            ])
+        })
+        .collect();
+    if rows.is_empty() {
+        rows.push(Row::new(vec![Span::raw("none open").green()]));
+    }
+    let title = format!("Open stock alerts · {} out · {} low", a.out, a.low);
+    let [table, oldest] = if area.width >= 70 {
+        Layout::horizontal([Constraint::Length(28), Constraint::Min(20)]).areas(area)
+    } else {
+        [area, Rect::default()]
+    };
+    f.render_widget(
+        Table::new(
+            rows,
+            [Constraint::Length(12), Constraint::Length(5), Constraint::Length(5)],
+        )
+        .header(Row::new(vec!["store", "  out", "  low"]).bold())
+        .block(titled(&title, feed)),
+        table,
+    );
+    if oldest.width > 0 {
+        let alerts = &app.feeds.alerts;
+        let lines: Vec<Line> = match &alerts.value {
+            Some(list) => list
+                .items
+                .iter()
+                .take(oldest.height.saturating_sub(2) as usize)
+                .map(|al| {
+                    let colour = if al.kind == "out" { Color::Red } else { Color::Yellow };
+                    Line::from(vec![
+                        Span::styled(format!("{:<4}", al.kind), Style::new().fg(colour)),
+                        Span::raw(format!("{} ", al.store)),
+                        Span::raw(al.name.clone().unwrap_or_else(|| al.sku.clone())),
+                        Span::raw(format!(" · {} left · since {}", al.available, when(app, &al.opened_at))).dark_gray(),
+                    ])
+                })
+                .collect(),
+            None => vec![missing(alerts)
+                .map(|_| Line::from(alerts.error.clone().unwrap_or_else(|| "loading…".into())))
+                .unwrap_or_default()],
+        };
+        f.render_widget(Paragraph::new(lines).block(titled("Oldest alerts", alerts)), oldest);
+    }
+}
+
+/// Payload fields that say most about an event, shown first.
+const TELLING: [&str; 12] = [
+    "reason",
+    "failure_reason",
+    "sku",
+    "available",
+    "amount_paise",
+    "kind",
+    "payment_kind",
+    "channel",
+    "actual_minutes",
+    "breached",
+    "store",
+    "total_paise",
+];
+
+/// A payload in one line: a move as `from → status`, then the telling fields, then the
+/// rest; scalars as `key=value`, lists as their length; the order id and empty fields left
+/// out (the order has its own column).
+pub fn gist(payload: &Value) -> String {
+    let Some(map) = payload.as_object() else {
+        return payload.to_string();
+    };
+    let mut parts = Vec::new();
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let mut skip = vec!["order_id"];
+    if let (Some(from), Some(to)) = (map.get("from"), map.get("status")) {
+        parts.push(format!("{} → {}", text(from), text(to)));
+        skip.extend(["from", "status"]);
+    } else if let Some(to) = map.get("status") {
+        parts.push(text(to));
+        skip.push("status");
+    }
+    let mut keys: Vec<&String> = map.keys().filter(|k| !skip.contains(&k.as_str())).collect();
+    keys.sort_by_key(|k| TELLING.iter().position(|t| t == k).unwrap_or(TELLING.len()));
+    for k in keys {
+        match &map[k] {
+            Value::Null => {}
+            Value::String(s) => parts.push(format!("{k}={s}")),
+            Value::Array(a) => parts.push(format!("{k}=[{}]", a.len())),
+            Value::Object(_) => parts.push(format!("{k}={{…}}")),
+            other => parts.push(format!("{k}={other}")),
+        }
+    }
+    parts.join(" ")
+}
+
+fn type_colour(t: &str) -> Color {
+    if t.contains("fail") || t.contains("out_of_stock") || t.contains("cancel") {
+        Color::Red
+    } else if t.contains("low_stock") || t.contains("released") {
+        Color::Yellow
+    } else if t.starts_with("order.") {
+        Color::Cyan
+    } else if t.starts_with("payment.") {
+        Color::Magenta
+    } else if t.starts_with("delivery.") {
+        Color::Blue
+    } else {
+        Color::Reset
+    }
+}
+
+fn event_row<'a>(app: &App, e: &'a LoggedEvent) -> Row<'a> {
+    Row::new(vec![
+        Span::raw(clock(app, &e.occurred_at)),
+        Span::styled(e.event_type.clone(), Style::new().fg(type_colour(&e.event_type))),
+        Span::raw(e.source.clone()).dark_gray(),
+        Span::raw(e.order_id.as_deref().map(short).unwrap_or("").to_owned()),
+        Span::raw(gist(&e.payload)),
+    ])
+}
+
+const EVENT_COLS: [Constraint; 5] = [
+    Constraint::Length(8),
+    Constraint::Length(26),
+    Constraint::Length(12),
+    Constraint::Length(8),
+    Constraint::Min(10),
+];
+
+fn tail_title(app: &App, shown: usize) -> String {
+    let mut t = format!("Live events · {shown} shown");
+    if !app.filter.is_empty() {
+        t.push_str(&format!(" · filter \"{}\"", app.filter));
+    }
+    if app.paused {
+        t.push_str(&format!(" · PAUSED ({} held)", app.held.len()));
+    }
+    t
+}
+
+fn tail_block(app: &App, shown: usize) -> Block<'static> {
+    match &app.tail_error {
+        Some(e) if app.events.is_empty() => {
+            panel(format!("{} · unavailable: {e}", tail_title(app, shown))).border_style(Style::new().red())
+        }
+        Some(_) => panel(format!("{} · stale", tail_title(app, shown))).border_style(Style::new().yellow()),
+        None => panel(tail_title(app, shown)),
+    }
+}
+
+fn tail_panel(f: &mut Frame, area: Rect, app: &App) {
+    let shown = app.shown_events();
+    let room = area.height.saturating_sub(2) as usize;
+    let rows: Vec<Row> = shown[shown.len().saturating_sub(room)..]
+        .iter()
+        .map(|e| event_row(app, e))
+        .collect();
+    f.render_widget(Table::new(rows, EVENT_COLS).block(tail_block(app, shown.len())), area);
+}
+
+// ----- events -----
+
+fn events_tab(f: &mut Frame, area: Rect, app: &App) {
+    let [bar, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let editing = app.editing == Some(Editing::Filter);
+    let cursor = if editing { "▏" } else { "" };
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::raw(" filter: ").bold(),
+            Span::raw(format!("{}{cursor}", app.filter)),
+            Span::raw(if app.filter.is_empty() && !editing {
+                "  (press / — words must all match; order.* matches types)"
+            } else {
+                ""
+            })
+            .dark_gray(),
+        ])),
+        bar,
+    );
+    let shown = app.shown_events();
+    let room = list.height.saturating_sub(3) as usize;
+    let end = shown.len().saturating_sub(app.scroll);
+    let start = end.saturating_sub(room);
+    let rows: Vec<Row> = shown[start..end].iter().map(|e| event_row(app, e)).collect();
+    let mut block = tail_block(app, shown.len());
+    if app.scroll > 0 {
+        block = block.title_bottom(format!(" {} newer below · End for the newest ", app.scroll));
+    }
+    f.render_widget(
+        Table::new(rows, EVENT_COLS)
+            .header(Row::new(vec!["time", "type", "source", "order", "payload"]).bold())
+            .block(block),
+        list,
+    );
+}
+
+// ----- support -----
+
+fn support_tab(f: &mut Frame, area: Rect, app: &App) {
+    let [bar, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(area);
+    let editing = app.editing == Some(Editing::Lookup);
+    let cursor = if editing { "▏" } else { "" };
+    let style = if editing { Style::new().cyan() } else { Style::new() };
+    f.render_widget(
+        Paragraph::new(format!("{}{cursor}", app.query)).block(panel("Order id or phone number").border_style(style)),
+        bar,
+    );
+    match &app.support {
+        Support::Empty => f.render_widget(
+            Paragraph::new(vec![
+                Line::from(
+                    "Press / and type an order id, or a shopper's phone number (10 digits or +91…), then Enter.",
+                ),
+                Line::from("From the Events screen, Enter opens the order of the newest shown event."),
+            ])
+            .dark_gray()
+            .wrap(Wrap { trim: true }),
+            body,
+        ),
+        Support::Looking(q) => f.render_widget(Paragraph::new(format!("Looking up {q}…")).dark_gray(), body),
+        Support::Failed(e) => f.render_widget(
+            Paragraph::new(format!("Could not look it up: {e}"))
+                .red()
+                .wrap(Wrap { trim: true }),
+            body,
+        ),
+        Support::Found(Lookup::Nothing(m)) => f.render_widget(Paragraph::new(m.clone()).yellow(), body),
+        Support::Found(Lookup::Orders { who, orders }) => order_list(f, body, app, who, orders),
+        Support::Found(Lookup::Order(story)) => order_story(f, body, app, story),
+    }
+}
+
+fn status_colour(s: &str) -> Color {
+    match s {
+        "delivered" | "confirmed" | "captured" | "completed" => Color::Green,
+        "cancelled" | "failed" | "voided" => Color::Red,
+        "pending" | "stock_reserved" | "paid" | "initiated" | "cod_pending" => Color::Yellow,
+        _ => Color::Cyan,
+    }
+}
+
+fn order_list(f: &mut Frame, area: Rect, app: &App, who: &str, orders: &[Value]) {
+    let rows: Vec<Row> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let status = o["status"].as_str().unwrap_or("?").to_owned();
+            let row = Row::new(vec![
+                Span::raw(if i == app.selected { "›" } else { " " }),
+                Span::raw(when(app, o["created_at"].as_str().unwrap_or(""))),
+                Span::raw(o["id"].as_str().unwrap_or("?").to_owned()),
+                Span::raw(o["store"].as_str().unwrap_or("?").to_owned()),
+                Span::styled(status.clone(), Style::new().fg(status_colour(&status))),
+                Span::raw(rupees(o["total_paise"].as_i64().unwrap_or(0))),
+            ]);
+            if i == app.selected {
+                row.style(Style::new().reversed())
+            } else {
+                row
+            }
+        })
+        .collect();
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(1),
+                Constraint::Length(12),
+                Constraint::Length(36),
+                Constraint::Length(12),
+                Constraint::Length(15),
+                Constraint::Min(10),
+            ],
+        )
+        .header(Row::new(vec!["", "placed", "order", "store", "status", "total"]).bold())
+        .block(panel(format!("{who} · {} orders · Enter to open", orders.len()))),
+        area,
+    );
+}
+
+fn kv(k: &str, v: impl Into<String>) -> Line<'static> {
+    Line::from(vec![Span::raw(format!("{k:<10}")).dark_gray(), Span::raw(v.into())])
+}
+
+fn order_story(f: &mut Frame, area: Rect, app: &App, s: &OrderStory) {
+    let o = &s.order;
+    let [left, right] = if area.width >= 100 {
+        Layout::horizontal([Constraint::Length(52), Constraint::Min(40)]).areas(area)
+    } else {
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area)
+    };
+    let status = o["status"].as_str().unwrap_or("?").to_owned();
+    let mut lines = vec![
+        kv("order", o["id"].as_str().unwrap_or("?")),
+        Line::from(vec![
+            Span::raw(format!("{:<10}", "status")).dark_gray(),
+            Span::styled(status.clone(), Style::new().fg(status_colour(&status)).bold()),
+        ]),
+        kv("store", o["store"].as_str().unwrap_or("?")),
+        kv("shopper", o["user_id"].as_str().unwrap_or("?")),
+        kv("placed", when(app, o["created_at"].as_str().unwrap_or(""))),
+        kv(
+            "total",
+            format!(
+                "{} ({} items + {} fees)",
+                rupees(o["total_paise"].as_i64().unwrap_or(0)),
+                rupees(o["items_paise"].as_i64().unwrap_or(0)),
+                rupees(o["fees_paise"].as_i64().unwrap_or(0))
+            ),
+        ),
+    ];
+    if let Some(r) = o["failure_reason"].as_str() {
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<10}", "why")).dark_gray(),
+            Span::raw(r.to_owned()).red(),
+        ]));
+    }
+    match &s.payment {
+        Ok(p) => {
+            let refunded = p["refunded_paise"].as_i64().unwrap_or(0);
+            lines.push(kv(
+                "payment",
+                format!(
+                    "{} {} · {} kept{}",
+                    p["kind"].as_str().unwrap_or("?"),
+                    p["status"].as_str().unwrap_or("?"),
+                    rupees(p["captured_paise"].as_i64().unwrap_or(0)),
+                    if refunded > 0 {
+                        format!(" · {} refunded", rupees(refunded))
+                    } else {
+                        String::new()
+                    }
+                ),
+            ))
+        }
+        Err(e) => lines.push(kv("payment", format!("unavailable: {e}"))),
+    }
+    match &s.delivery {
+        Ok(d) => {
+            let partner = d["partner"]["name"]
+                .as_str()
+                .map(|n| format!(" · {n} ({})", d["partner"]["vehicle"].as_str().unwrap_or("?")));
+            lines.push(kv(
+                "delivery",
+                format!("{}{}", d["status"].as_str().unwrap_or("?"), partner.unwrap_or_default()),
+            ));
+            if let Some(m) = d["promise"]["promised_minutes"].as_i64() {
+                let breached = d["promise"]["breached"].as_bool() == Some(true);
+                lines.push(kv(
+                    "promise",
+                    format!("{m} min{}", if breached { " · BREACHED" } else { "" }),
+                ));
+            }
+        }
+        Err(e) => lines.push(kv("delivery", format!("none yet ({e})"))),
+    }
+    lines.push(Line::from(""));
+    for l in o["lines"].as_array().into_iter().flatten() {
+        lines.push(Line::from(format!(
+            "{:>3} × {} {} · {}{}",
+            l["quantity"].as_i64().unwrap_or(0),
+            l["name"].as_str().unwrap_or("?"),
+            l["unit"].as_str().unwrap_or(""),
+            rupees(l["line_total_paise"].as_i64().unwrap_or(0)),
+            match l["status"].as_str() {
+                Some("ok" | "active") | None => String::new(),
+                Some(other) => format!(" ({other})"),
+            }
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(panel("Order")),
+        left,
+    );
+
+    // The timeline across services from the event log; the order's own history when the
+    // log has nothing (older than its retention, or the analytics service is down).
+    let (title, rows): (String, Vec<Row>) = match &s.events {
+        Ok(ev) if !ev.is_empty() => (
+            format!("Timeline across services · {} events", ev.len()),
+            ev.iter()
+                .map(|e| {
+                    Row::new(vec![
+                        Span::raw(clock(app, &e.occurred_at)),
+                        Span::raw(e.source.clone()).dark_gray(),
+                        Span::styled(e.event_type.clone(), Style::new().fg(type_colour(&e.event_type))),
+                        Span::raw(gist(&e.payload)),
+                    ])
+                })
+                .collect(),
+        ),
+        other => {
+            let why = match other {
+                Err(e) => format!("event log unavailable: {e}"),
+                _ => "not in the event log".to_owned(),
+            };
+            (
+                format!("Order history ({why})"),
+                o["timeline"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        let st = t["status"].as_str().unwrap_or("?").to_owned();
+                        Row::new(vec![
+                            Span::raw(clock(app, t["at"].as_str().unwrap_or(""))),
+                            Span::raw(t["actor"].as_str().unwrap_or("").to_owned()).dark_gray(),
+                            Span::styled(st.clone(), Style::new().fg(status_colour(&st))),
+                            Span::raw(t["note"].as_str().unwrap_or("").to_owned()),
+                        ])
+                    })
+                    .collect(),
+            )
+        }
+    };
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(8),
+                Constraint::Length(12),
+                Constraint::Length(24),
+                Constraint::Min(10),
+            ],
+        )
+        .block(panel(title)),
+        right,
+    );
+}
