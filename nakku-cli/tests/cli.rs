@@ -1310,4 +1310,106 @@ async fn simulate_drives_shoppers_and_riders_and_checks_the_invariants() {
         "{}",
         stderr(&bad)
     );
+
+    dashboard_shows_the_simulated_day_and_finds_its_orders(dir.path(), &up.gateway).await;
+}
+
+/// The first text column of the first row of `sql` on a service's SQLite database.
+async fn first_text(dir: &Path, service: &str, sql: &str) -> String {
+    use sqlx::Row;
+    let url = nakku_core::config::Secret::new(format!("sqlite://{}/nakku_{service}.db", dir.display()));
+    let db = nakku_core::db::Db::connect(&url, 1).await.unwrap();
+    let v = sqlx::query(sql)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get::<String, _>(0)
+        .unwrap();
+    db.close().await;
+    v
+}
+
+/// `nakku dashboard --once` against the simulated deployment (signed in as the seeded admin
+/// with this data directory's settings): the overview's figures, an order found by id with
+/// its timeline across services, a shopper's orders found by phone; an unreachable gateway,
+/// a refused token, no terminal and bad flags.
+async fn dashboard_shows_the_simulated_day_and_finds_its_orders(dir: &Path, gateway: &str) {
+    let once = |extra: &[&str]| {
+        let mut args = vec!["dashboard", "--url", gateway, "--once", "--size", "160x45"];
+        args.extend_from_slice(extra);
+        run(nakku(dir).args(&args))
+    };
+    let out = once(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let screen = stdout(&out);
+    for want in [
+        "Services · ok",
+        "Saga funnel · today",
+        "delivered",
+        "GMV",
+        "₹",
+        "Live events · 200 shown",
+        "partners 8",
+    ] {
+        assert!(screen.contains(want), "missing {want:?}:\n{screen}");
+    }
+    assert!(
+        !screen.contains("unavailable") && !screen.contains("unreachable"),
+        "{screen}"
+    );
+
+    let id = first_text(dir, "order", "SELECT id FROM orders WHERE status = 'delivered' LIMIT 1").await;
+    let user = first_text(dir, "order", &format!("SELECT user_id FROM orders WHERE id = '{id}'")).await;
+    let phone = first_text(dir, "user", &format!("SELECT phone FROM users WHERE id = '{user}'")).await;
+    let out = once(&["--order", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let screen = stdout(&out);
+    for want in [
+        id.as_str(),
+        "status    delivered",
+        "Timeline across services",
+        "order.created",
+        "inventory.reserved",
+        "delivery.completed",
+        "out_for_delivery → delivered",
+    ] {
+        assert!(screen.contains(want), "missing {want:?}:\n{screen}");
+    }
+    // By the phone number as a shopper would say it (without +91).
+    let out = once(&["--order", phone.trim_start_matches("+91")]);
+    let screen = stdout(&out);
+    assert!(screen.contains(&phone) && screen.contains("Enter to open"), "{screen}");
+    assert!(screen.contains(&id), "{screen}");
+    let out = once(&["--order", "not-an-order"]);
+    assert!(
+        stdout(&out).contains("neither an order id nor a phone number"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Nothing answers: every panel says so, and the exit code too.
+    let out = run(nakku(dir).args(["dashboard", "--url", "http://127.0.0.1:1", "--token", "t", "--once"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("✖ gateway http://127.0.0.1:1 unreachable"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("did not answer"), "{}", stderr(&out));
+    // A token the gateway refuses: the reports say 401, health still shows.
+    let out = once(&["--token", "not-a-token"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("unavailable: 401"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("Services · ok"), "{}", stdout(&out));
+    // Interactive needs a terminal; bad flags are refused.
+    let out = run(nakku(dir).args(["dashboard", "--url", gateway]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("needs a terminal; use --once"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(nakku(dir).args(["dashboard", "--url", gateway, "--once", "--size", "5x5"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("from 10 to 1000"), "{}", stderr(&out));
 }

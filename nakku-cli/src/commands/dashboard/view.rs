@@ -89,6 +89,17 @@ fn when(app: &App, t: &str) -> String {
         .unwrap_or_else(|_| t.to_owned())
 }
 
+/// When something began: `HH:MM` within the last day, else `DD Mon`.
+fn since(app: &App, t: &str) -> String {
+    match DateTime::parse_from_rfc3339(t) {
+        Ok(d) if Utc::now().signed_duration_since(d) < chrono::Duration::hours(24) => {
+            d.with_timezone(&tz(app)).format("%H:%M").to_string()
+        }
+        Ok(d) => d.with_timezone(&tz(app)).format("%d %b").to_string(),
+        Err(_) => t.to_owned(),
+    }
+}
+
 /// Paise as rupees with Indian digit grouping: `₹12,34,567.50`.
 pub fn rupees(paise: i64) -> String {
     let sign = if paise < 0 { "-" } else { "" };
@@ -248,7 +259,7 @@ fn overview(f: &mut Frame, area: Rect, app: &App) {
             Constraint::Percentage(34),
         ])
         .areas(r2);
-        let [alerts, tail] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(r3);
+        let [alerts, tail] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(r3);
         orders_panel(f, spark, app);
         today_panel(f, today, app);
         funnel_panel(f, funnel, app);
@@ -480,7 +491,7 @@ fn alerts_panel(f: &mut Frame, area: Rect, app: &App) {
     let feed = &app.feeds.today;
     let Some(s) = &feed.value else {
         let p = missing(feed).unwrap_or_default();
-        f.render_widget(p.block(titled("Open stock alerts", feed)), area);
+        f.render_widget(p.block(titled("Stock alerts", feed)), area);
         return;
     };
     let a = &s.stock_alerts_open;
@@ -499,9 +510,9 @@ fn alerts_panel(f: &mut Frame, area: Rect, app: &App) {
     if rows.is_empty() {
         rows.push(Row::new(vec![Span::raw("none open").green()]));
     }
-    let title = format!("Open stock alerts · {} out · {} low", a.out, a.low);
-    let [table, oldest] = if area.width >= 70 {
-        Layout::horizontal([Constraint::Length(28), Constraint::Min(20)]).areas(area)
+    let title = format!("Alerts · {} out · {} low", a.out, a.low);
+    let [table, oldest] = if area.width >= 60 {
+        Layout::horizontal([Constraint::Length(30), Constraint::Min(20)]).areas(area)
     } else {
         [area, Rect::default()]
     };
@@ -524,10 +535,11 @@ fn alerts_panel(f: &mut Frame, area: Rect, app: &App) {
                 .map(|al| {
                     let colour = if al.kind == "out" { Color::Red } else { Color::Yellow };
                     Line::from(vec![
+                        Span::raw(format!("{} ", since(app, &al.opened_at))).dark_gray(),
                         Span::styled(format!("{:<4}", al.kind), Style::new().fg(colour)),
                         Span::raw(format!("{} ", al.store)),
                         Span::raw(al.name.clone().unwrap_or_else(|| al.sku.clone())),
-                        Span::raw(format!(" · {} left · since {}", al.available, when(app, &al.opened_at))).dark_gray(),
+                        Span::raw(format!(" ({} left)", al.available)).dark_gray(),
                     ])
                 })
                 .collect(),
@@ -641,14 +653,29 @@ fn tail_block(app: &App, shown: usize) -> Block<'static> {
     }
 }
 
+/// The overview's tail: the newest events that fit, without the source column (the type
+/// names its domain).
 fn tail_panel(f: &mut Frame, area: Rect, app: &App) {
     let shown = app.shown_events();
     let room = area.height.saturating_sub(2) as usize;
     let rows: Vec<Row> = shown[shown.len().saturating_sub(room)..]
         .iter()
-        .map(|e| event_row(app, e))
+        .map(|e| {
+            Row::new(vec![
+                Span::raw(clock(app, &e.occurred_at)),
+                Span::styled(e.event_type.clone(), Style::new().fg(type_colour(&e.event_type))),
+                Span::raw(e.order_id.as_deref().map(short).unwrap_or("").to_owned()),
+                Span::raw(gist(&e.payload)),
+            ])
+        })
         .collect();
-    f.render_widget(Table::new(rows, EVENT_COLS).block(tail_block(app, shown.len())), area);
+    let cols = [
+        Constraint::Length(8),
+        Constraint::Length(22),
+        Constraint::Length(8),
+        Constraint::Min(10),
+    ];
+    f.render_widget(Table::new(rows, cols).block(tail_block(app, shown.len())), area);
 }
 
 // ----- events -----
@@ -919,4 +946,359 @@ fn order_story(f: &mut Frame, area: Rect, app: &App, s: &OrderStory) {
         .block(panel(title)),
         right,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::data::{Fail, Feed};
+    use super::super::{Action, App, Tab};
+    use super::*;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use serde_json::json;
+
+    fn key(app: &mut App, code: KeyCode) -> Action {
+        app.key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn typed(app: &mut App, s: &str) {
+        for c in s.chars() {
+            key(app, KeyCode::Char(c));
+        }
+    }
+
+    const ORDER: &str = "01a21a20-9c28-776f-b67a-de44eb47a39f";
+
+    fn summary(placed: i64, gmv: i64) -> nakku_core::analytics::Summary {
+        let points: Vec<Value> = (0..60)
+            .map(
+                |i| json!({"at": "2026-11-26T22:00:00Z", "orders": if i == 59 { 7 } else { i % 3 }, "per_minute": 1.0}),
+            )
+            .collect();
+        serde_json::from_value(json!({
+            "from": "2026-11-26T18:30:00Z", "to": "2026-11-26T23:00:00Z", "store": null,
+            "orders": {"placed": placed, "confirmed": 40, "delivered": 31, "cancelled": 4, "failed": 2,
+                       "gmv_paise": gmv, "refunded_paise": 5_000, "net_gmv_paise": gmv - 5_000, "average_order_paise": 30_864,
+                       "funnel": [{"stage": "placed", "orders": placed}, {"stage": "stock_reserved", "orders": 44},
+                                  {"stage": "payment_secured", "orders": 42}, {"stage": "confirmed", "orders": 40},
+                                  {"stage": "delivered", "orders": 31}]},
+            "orders_per_minute": {"bucket_minutes": 1, "points": points},
+            "cancellation_reasons": [], "failure_reasons": [],
+            "delivery_minutes": {"all": {"p50": 12.5, "p90": 19.0, "delivered": 31}, "by_store": {}},
+            "top_products": [], "top_categories": [],
+            "stock_alerts_open": {"low": 5, "out": 2, "by_store": {"BLR-KOR": {"low": 1, "out": 2}, "BOM-AND": {"low": 4, "out": 0}}},
+            "slot_utilisation": {"slots": 0, "capacity": 0, "booked": 0, "full_slots": 0, "utilisation": null}
+        }))
+        .unwrap()
+    }
+
+    fn event(seq: i64, t: &str, payload: Value) -> LoggedEvent {
+        serde_json::from_value(json!({
+            "seq": seq, "id": format!("e{seq}"), "type": t, "source": t.split('.').next().unwrap(),
+            "aggregate_id": ORDER, "correlation_id": "req-1", "order_id": ORDER,
+            "occurred_at": "2026-11-26T23:10:05Z", "payload": payload
+        }))
+        .unwrap()
+    }
+
+    /// A dashboard with every feed answered.
+    fn known() -> App {
+        let mut app = App::new("http://gw:8080", 330);
+        app.feeds.today = Feed {
+            value: Some(summary(46, 123_456_750)),
+            error: None,
+        };
+        app.feeds.hour = Feed {
+            value: Some(summary(46, 1)),
+            error: None,
+        };
+        app.feeds.alerts = Feed {
+            value: Some(serde_json::from_value(json!({"items": [
+                {"store": "BLR-KOR", "sku": "AMUL-MILK-500", "name": "Amul Taaza 500 ml", "kind": "out", "available": 0, "opened_at": "2026-11-26T20:00:00Z"}
+            ]})).unwrap()),
+            error: None,
+        };
+        let partner = |state: &str, in_hand: i64| {
+            json!({"user_id": "p", "name": "Ravi", "vehicle": "ev", "home_store": "BLR-KOR", "on_shift": state != "off_shift",
+                   "shift_started_at": null, "state": state, "deliveries_in_hand": in_hand, "position": null,
+                   "created_at": "2026-11-26T20:00:00Z", "updated_at": "2026-11-26T20:00:00Z"})
+        };
+        app.feeds.partners = Feed {
+            value: Some(
+                serde_json::from_value(json!({"items": [
+                    partner("available", 0), partner("available", 2), partner("available", 1), partner("available", 1),
+                    partner("offline", 0), partner("off_shift", 0)
+                ]}))
+                .unwrap(),
+            ),
+            error: None,
+        };
+        app.feeds.health = Feed {
+            value: Some(json!({"status": "ok", "degraded": [], "checks": {
+                "order": {"status": "up", "latency_ms": 1.5}, "payment": {"status": "up", "latency_ms": 2.0}}})),
+            error: None,
+        };
+        app.feeds.refreshed_at = Some("2026-11-26T23:10:06Z".into());
+        app.push_events(
+            vec![
+                event(
+                    1,
+                    "order.created",
+                    json!({"order_id": ORDER, "status": "pending", "store": "BLR-KOR"}),
+                ),
+                event(
+                    2,
+                    "payment.failed",
+                    json!({"order_id": ORDER, "status": "failed", "failure_reason": "upi declined by the issuer"}),
+                ),
+                event(
+                    3,
+                    "inventory.low_stock",
+                    json!({"store": "BLR-KOR", "sku": "AMUL-MILK-500", "available": 2}),
+                ),
+            ],
+            3,
+        );
+        app
+    }
+
+    fn screen(app: &App, w: u16, h: u16) -> String {
+        render_text(app, w, h).unwrap()
+    }
+
+    #[test]
+    fn the_overview_shows_every_figure_from_known_data() {
+        let s = screen(&known(), 140, 42);
+        for want in [
+            "₹12,34,567.50",            // GMV today, Indian grouping
+            "46 placed · 31 delivered", // today's orders
+            "4 cancelled · 2 failed",   // how they ended
+            "now 7 · peak 7",           // the sparkline's title, last hour
+            "payment secured",          // funnel stages with counts and shares
+            "42   91%",
+            "p50 12.5 min · p90 19.0 min", // delivery times
+            "1 available",                 // idle on shift
+            "3 delivering",                // on shift with deliveries in hand
+            "1 offline",
+            "1 off shift",
+            "2 out · 5 low", // alerts by store
+            "BLR-KOR          2     1",
+            "Amul Taaza 500 ml",          // the oldest alert by name
+            "payment       up    2.0 ms", // services
+            "Services · ok",
+            "order.created", // the tail
+            "pending store=BLR-KOR",
+            "failed failure_reason=upi", // gist: the status first, then why
+            "refreshed 04:40:06",        // local time (UTC+5:30)
+        ] {
+            assert!(s.contains(want), "missing {want:?} in\n{s}");
+        }
+        assert!(!s.contains("unreachable") && !s.contains("stale"), "{s}");
+    }
+
+    #[test]
+    fn an_unreachable_gateway_says_so_on_every_panel_and_stale_figures_are_marked() {
+        let mut app = App::new("http://gw:8080", 330);
+        fn down<T>() -> Result<T, Fail> {
+            Err(Fail::Unreachable("cannot connect (Connection refused)".into()))
+        }
+        app.feeds.today.update(down());
+        app.feeds.hour.update(down());
+        app.feeds.partners.update(down());
+        app.feeds.health.update(down());
+        app.tail_error = Some("cannot connect (Connection refused)".into());
+        let s = screen(&app, 120, 40);
+        assert!(
+            s.contains("✖ gateway http://gw:8080 unreachable (cannot connect"),
+            "{s}"
+        );
+        assert!(s.contains("— retrying"), "{s}");
+        assert!(s.matches("unavailable: cannot connect").count() >= 4, "{s}");
+        assert!(!s.contains("₹"), "no figures were ever fetched: {s}");
+
+        // Figures fetched before the gateway went away stay, marked stale.
+        let mut app = known();
+        app.feeds.today.update(down());
+        app.feeds.health.update(down());
+        let s = screen(&app, 140, 42);
+        assert!(s.contains("showing the last figures; retrying"), "{s}");
+        assert!(s.contains("Today · stale"), "{s}");
+        assert!(s.contains("₹12,34,567.50"), "{s}");
+    }
+
+    #[test]
+    fn a_service_down_behind_the_gateway_is_named_and_the_rest_keeps_showing() {
+        let mut app = known();
+        app.feeds.health.value = Some(json!({"status": "degraded", "degraded": ["payment"], "checks": {
+            "order": {"status": "up", "latency_ms": 1.5},
+            "payment": {"status": "down", "error": "circuit open"}}}));
+        app.feeds
+            .partners
+            .update(Err(Fail::Status(503, "delivery is unavailable".into())));
+        let s = screen(&app, 140, 42);
+        assert!(s.contains("⚠ degraded: payment down"), "{s}");
+        assert!(s.contains("payment       down  circuit open"), "{s}");
+        assert!(s.contains("Delivery · stale"), "{s}");
+        assert!(s.contains("₹12,34,567.50"), "{s}");
+    }
+
+    #[test]
+    fn small_and_narrow_terminals_get_a_message_or_a_stacked_layout() {
+        let app = known();
+        let s = screen(&app, 50, 12);
+        assert!(s.contains("The terminal is 50×12"), "{s}");
+        let s = screen(&app, 80, 36);
+        for want in ["Orders per minute", "Today", "Saga funnel", "Delivery", "Services"] {
+            assert!(s.contains(want), "missing {want:?} at 80 columns:\n{s}");
+        }
+        // Every size in between draws without panicking.
+        for (w, h) in [(60, 16), (61, 17), (109, 30), (110, 30), (200, 60), (300, 20)] {
+            for tab in Tab::ALL {
+                let mut a = known();
+                a.tab = tab;
+                a.help = w == 60;
+                render_text(&a, w, h).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn keys_switch_screens_filter_the_tail_pause_it_and_open_an_order() {
+        let mut app = known();
+        assert_eq!(key(&mut app, KeyCode::Char('?')), Action::None);
+        assert!(screen(&app, 120, 40).contains("Keys"), "help shows");
+        key(&mut app, KeyCode::Char('x'));
+        assert!(!app.help, "any key closes the help");
+        key(&mut app, KeyCode::Char('2'));
+        assert_eq!(app.tab, Tab::Events);
+        key(&mut app, KeyCode::Char('/'));
+        typed(&mut app, "payment.*");
+        key(&mut app, KeyCode::Enter);
+        let s = screen(&app, 120, 30);
+        assert!(s.contains("Live events · 1 shown · filter \"payment.*\""), "{s}");
+        assert!(s.contains("payment.failed") && !s.contains("order.created"), "{s}");
+        // Words: every one must match somewhere in the event.
+        key(&mut app, KeyCode::Char('c'));
+        key(&mut app, KeyCode::Char('/'));
+        typed(&mut app, "blr-kor amul");
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.shown_events().len(), 1);
+        assert_eq!(app.shown_events()[0].event_type, "inventory.low_stock");
+        key(&mut app, KeyCode::Char('c'));
+
+        // Paused: new events are held, then shown on resume.
+        key(&mut app, KeyCode::Char(' '));
+        app.push_events(vec![event(4, "order.updated", json!({"status": "cancelled"}))], 4);
+        assert_eq!(app.shown_events().len(), 3);
+        assert!(screen(&app, 120, 30).contains("PAUSED (1 held)"));
+        key(&mut app, KeyCode::Char(' '));
+        assert_eq!(app.shown_events().len(), 4);
+        // The same event again (a re-poll) is not shown twice.
+        app.push_events(vec![event(4, "order.updated", json!({"status": "cancelled"}))], 4);
+        assert_eq!(app.shown_events().len(), 4);
+
+        // Enter opens the newest shown event's order in the support view.
+        assert_eq!(key(&mut app, KeyCode::Enter), Action::Open(ORDER.to_owned()));
+        assert_eq!(app.tab, Tab::Support);
+        // Typing a search there, then Esc twice: stop typing, then quit.
+        key(&mut app, KeyCode::Char('/'));
+        for _ in 0..40 {
+            key(&mut app, KeyCode::Backspace);
+        }
+        typed(&mut app, "98765 43210");
+        assert_eq!(key(&mut app, KeyCode::Enter), Action::Lookup("98765 43210".into()));
+        key(&mut app, KeyCode::Esc);
+        assert!(app.quit);
+        let mut app = known();
+        app.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        assert!(app.quit, "Ctrl-C quits");
+    }
+
+    fn story(events: Result<Vec<LoggedEvent>, String>) -> OrderStory {
+        OrderStory {
+            order: json!({"id": ORDER, "status": "cancelled", "store": "BLR-KOR", "user_id": "u-1",
+                "created_at": "2026-11-26T23:10:00Z", "total_paise": 45_000, "items_paise": 41_000, "fees_paise": 4_000,
+                "failure_reason": "payment declined",
+                "lines": [{"quantity": 2, "name": "Amul Taaza", "unit": "500 ml", "line_total_paise": 5_600, "status": "active"}],
+                "timeline": [{"status": "pending", "note": "placed", "actor": "user:u-1", "at": "2026-11-26T23:10:00Z"},
+                             {"status": "cancelled", "note": "payment declined", "actor": "saga", "at": "2026-11-26T23:10:02Z"}]}),
+            delivery: Err("404: no delivery".into()),
+            payment: Ok(json!({"kind": "upi", "status": "failed", "captured_paise": 0, "refunded_paise": 0})),
+            events,
+        }
+    }
+
+    #[test]
+    fn the_support_view_shows_an_order_with_its_timeline_across_services() {
+        let mut app = known();
+        app.tab = Tab::Support;
+        app.query = ORDER.into();
+        let evs = vec![
+            event(1, "order.created", json!({"status": "pending"})),
+            event(2, "inventory.reserved", json!({"store": "BLR-KOR", "lines": [1, 2]})),
+            event(
+                3,
+                "payment.failed",
+                json!({"status": "failed", "failure_reason": "upi declined"}),
+            ),
+            event(
+                4,
+                "order.updated",
+                json!({"from": "stock_reserved", "status": "cancelled", "reason": "payment declined"}),
+            ),
+        ];
+        app.support = Support::Found(Lookup::Order(Box::new(story(Ok(evs)))));
+        let s = screen(&app, 160, 30);
+        for want in [
+            "status    cancelled",
+            "why       payment declined",
+            "₹450.00 (₹410.00 items + ₹40.00 fees)",
+            "upi failed · ₹0.00 kept",
+            "delivery  none yet (404: no delivery)",
+            "2 × Amul Taaza 500 ml · ₹56.00",
+            "Timeline across services · 4 events",
+            "inventory    inventory.reserved",
+            "stock_reserved → cancelled reason=payment declined",
+        ] {
+            assert!(s.contains(want), "missing {want:?} in\n{s}");
+        }
+        // Without the event log: the order's own history, saying why.
+        app.support = Support::Found(Lookup::Order(Box::new(story(Err(
+            "503: analytics is unavailable".into()
+        )))));
+        let s = screen(&app, 140, 30);
+        assert!(
+            s.contains("Order history (event log unavailable: 503: analytics is unavailable)"),
+            "{s}"
+        );
+        assert!(s.contains("saga") && s.contains("payment declined"), "{s}");
+
+        // A phone number's orders: a list to choose from.
+        app.support = Support::Found(Lookup::Orders {
+            who: "Asha Rao · +919876543210 · asha@example.in".into(),
+            orders: vec![
+                json!({"id": ORDER, "created_at": "2026-11-26T23:10:00Z", "store": "BLR-KOR", "status": "delivered", "total_paise": 17_600}),
+                json!({"id": "01a21a20-0000-7000-8000-000000000002", "created_at": "2026-11-26T22:10:00Z", "store": "BLR-KOR", "status": "cancelled", "total_paise": 9_900}),
+            ],
+        });
+        key(&mut app, KeyCode::Down);
+        let s = screen(&app, 140, 30);
+        assert!(
+            s.contains("Asha Rao · +919876543210 · asha@example.in · 2 orders"),
+            "{s}"
+        );
+        assert!(s.contains("› 27 Nov 03:40 01a21a20-0000-7000-8000-000000000002"), "{s}");
+        assert_eq!(
+            key(&mut app, KeyCode::Enter),
+            Action::Open("01a21a20-0000-7000-8000-000000000002".into())
+        );
+    }
+
+    #[test]
+    fn rupees_use_indian_grouping() {
+        assert_eq!(rupees(0), "₹0.00");
+        assert_eq!(rupees(99_999), "₹999.99");
+        assert_eq!(rupees(10_000_000), "₹1,00,000.00");
+        assert_eq!(rupees(123_456_750), "₹12,34,567.50");
+        assert_eq!(rupees(-5_000), "-₹50.00");
+    }
 }
