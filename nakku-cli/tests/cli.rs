@@ -1259,6 +1259,8 @@ async fn simulate_drives_shoppers_and_riders_and_checks_the_invariants() {
         "4",
         "--cancel-rate",
         "0.5",
+        "--payment-failure-rate",
+        "0.6",
         "--seed",
         "7",
         "--settle",
@@ -1277,6 +1279,8 @@ async fn simulate_drives_shoppers_and_riders_and_checks_the_invariants() {
     );
     assert_eq!(o["stuck"], 0);
     assert!(o["cancelled"].as_u64().unwrap() >= 1, "{r:#}");
+    // Paid from the declining test payer: the saga compensated them.
+    assert!(o["compensated"].as_u64().unwrap() >= 1, "{r:#}");
     assert_eq!(
         o["delivered"], o["confirmed"],
         "riders delivered every confirmed order: {r:#}"

@@ -55,6 +55,10 @@ pub struct Opts {
     /// Share of orders paid cash on delivery (the rest by UPI)
     #[arg(long, default_value_t = 0.3)]
     cod_share: f64,
+    /// Share of UPI orders paid from the simulated provider's test payer that always
+    /// declines (the saga then compensates them)
+    #[arg(long, default_value_t = 0.0)]
+    payment_failure_rate: f64,
     /// Demand over the run
     #[arg(long, value_enum, default_value_t = Curve::Flat)]
     curve: Curve,
@@ -125,6 +129,8 @@ struct Sim {
     cancel_accepted: Mutex<HashSet<String>>,
     touched: Mutex<HashSet<(String, String)>>,
     tokens: Mutex<HashMap<String, (String, String)>>,
+    /// A shopper's saved UPI method that always declines: email → method id.
+    declining: Mutex<HashMap<String, String>>,
 }
 
 impl Sim {
@@ -199,6 +205,41 @@ impl Sim {
             .as_str()
             .filter(|_| status == 200)
             .map(str::to_owned)
+    }
+
+    /// The shopper's saved UPI method with the simulator's declining test payer, added once.
+    async fn declining_method(&self, p: &Person, token: &str) -> Option<String> {
+        if let Some(id) = self.declining.lock().ok().and_then(|d| d.get(&p.email).cloned()) {
+            return Some(id);
+        }
+        let upi = nakku_core::payment::provider::DECLINING_UPI_ID;
+        let (_, list) = self
+            .call("GET /payments/methods", Method::GET, "/payments/methods", token, None)
+            .await;
+        let found = list["data"]["items"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["upi_id"] == upi))
+            .and_then(|m| m["id"].as_str())
+            .map(str::to_owned);
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let (_, m) = self
+                    .call(
+                        "POST /payments/methods",
+                        Method::POST,
+                        "/payments/methods",
+                        token,
+                        Some(json!({"kind": "upi", "upi_id": upi, "label": "declines (simulation)"})),
+                    )
+                    .await;
+                m["data"]["id"].as_str()?.to_owned()
+            }
+        };
+        if let Ok(mut d) = self.declining.lock() {
+            d.insert(p.email.clone(), id.clone());
+        }
+        Some(id)
     }
 
     /// A shopper's token and address id (signed in once).
@@ -351,9 +392,17 @@ async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) {
         return;
     }
     let pay = if rng.gen_bool(o.cod_share.clamp(0.0, 1.0)) {
-        "cod"
+        "cod".to_owned()
+    } else if rng.gen_bool(o.payment_failure_rate.clamp(0.0, 1.0)) {
+        match sim.declining_method(&p, &token).await {
+            Some(id) => id,
+            None => {
+                sim.refuse("could not save the declining test UPI id");
+                return;
+            }
+        }
     } else {
-        "upi"
+        "upi".to_owned()
     };
     let body =
         json!({"address_id": address, "payment_method": pay, "store": store, "quote_id": quote["data"]["quote_id"]});
@@ -545,6 +594,7 @@ struct OptsView {
     run: i64,
     cancel_rate: f64,
     cod_share: f64,
+    payment_failure_rate: f64,
 }
 
 /// The demand multiplier at `x` (0..1 of the run).
@@ -579,7 +629,8 @@ struct Invariants {
     /// Orders whose payment kept what the order says (nothing for failed or cancelled ones).
     payments_matching: usize,
     payments_checked: usize,
-    /// Orders whose accepted cancellation was honoured (they end cancelled, nothing kept).
+    /// Orders whose accepted cancellation was honoured (they end cancelled — or failed, when
+    /// a declined payment got there first —, nothing kept).
     cancellations_honoured: usize,
     cancellations_accepted: usize,
     /// Why a check could not run (no admin access), if so.
@@ -621,6 +672,10 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         "--cancel-rate must be from 0 to 1"
     );
     anyhow::ensure!((0.0..=1.0).contains(&o.cod_share), "--cod-share must be from 0 to 1");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&o.payment_failure_rate),
+        "--payment-failure-rate must be from 0 to 1"
+    );
     let base = o
         .url
         .clone()
@@ -658,6 +713,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         cancel_accepted: Mutex::default(),
         touched: Mutex::default(),
         tokens: Mutex::default(),
+        declining: Mutex::default(),
     });
     let mut live_stores = Vec::new();
     let mut open_stores = Vec::new();
@@ -713,6 +769,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         run: nakku_core::id::now_ms(),
         cancel_rate: o.cancel_rate,
         cod_share: o.cod_share,
+        payment_failure_rate: o.payment_failure_rate,
     });
     let pb = match target {
         Some(n) => ProgressBar::new(n as u64),
@@ -808,7 +865,10 @@ async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
             (true, "failed") => c.compensated += 1,
             (true, _) => c.confirmed += 1,
         });
-        if accepted.contains(id) && status == "cancelled" {
+        // A cancellation is honoured when the order never goes on: it ends cancelled, or
+        // failed when its payment was declined before the cancellation took (the payment
+        // check below makes sure nothing was kept either way).
+        if accepted.contains(id) && (status == "cancelled" || status == "failed") {
             honoured += 1;
         }
         if !done {
@@ -1024,7 +1084,7 @@ fn print_report(r: &Report) {
     t.add_row(vec![
         "accepted cancellations honoured".to_owned(),
         format!(
-            "{}: {}/{} end cancelled",
+            "{}: {}/{} end cancelled (or failed, never confirmed)",
             ok(i.cancellations_honoured == i.cancellations_accepted),
             i.cancellations_honoured,
             i.cancellations_accepted

@@ -492,6 +492,29 @@ impl PaymentService {
             .map_err(CoreError::from)
     }
 
+    /// Who pays, as the provider is told: the saved method's UPI id, or its card as
+    /// `brand ****last4`; none for a bare kind.
+    async fn payer(&self, p: &Payment) -> Result<Option<String>, CoreError> {
+        let Some(id) = &p.method_id else {
+            return Ok(None);
+        };
+        let row = sqlx::query("SELECT upi_id, card_brand, last4 FROM payment_methods WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => match (opt_text(&r, "upi_id")?, opt_text(&r, "last4")?) {
+                (Some(upi), _) => Some(upi),
+                (None, Some(last4)) => Some(format!(
+                    "{} ****{last4}",
+                    opt_text(&r, "card_brand")?.unwrap_or_default()
+                )),
+                _ => None,
+            },
+            None => None,
+        })
+    }
+
     /// Charges an order once. Asking again returns the payment as it stands; a payment left
     /// `initiated` by a crash is completed by asking the provider again with the same key.
     /// Cash on delivery records the amount due without charging.
@@ -578,7 +601,8 @@ impl PaymentService {
         if cod {
             return Ok(payment);
         }
-        let outcome = self.provider.charge(&payment).await?;
+        let payer = self.payer(&payment).await?;
+        let outcome = self.provider.charge(&payment, payer.as_deref()).await?;
         self.record_outcome(ctx, &payment, outcome).await
     }
 
@@ -895,7 +919,8 @@ impl PaymentService {
         };
         match p.status.as_str() {
             "initiated" => {
-                let outcome = self.provider.lookup(&p).await?;
+                let payer = self.payer(&p).await?;
+                let outcome = self.provider.lookup(&p, payer.as_deref()).await?;
                 let p = self.record_outcome(ctx, &p, outcome).await?;
                 if p.status == "captured" {
                     return self.refund_rest(ctx, order_id, reason).await;

@@ -17,12 +17,18 @@ pub enum ChargeOutcome {
     Declined { reason: String },
 }
 
+/// The UPI id of the simulator's test payer who always declines (as payment gateways'
+/// test modes have, e.g. Razorpay's `failure@razorpay`): `nakku simulate
+/// --payment-failure-rate` pays with it.
+pub const DECLINING_UPI_ID: &str = "failure@nakku";
+
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
-    /// Charges `p.amount_paise`; the same payment id never charges twice.
-    fn charge<'a>(&'a self, p: &'a Payment) -> BoxFut<'a, Result<ChargeOutcome, CoreError>>;
+    /// Charges `p.amount_paise` from `payer` (the saved method's UPI id or card, when the
+    /// order names one); the same payment id never charges twice.
+    fn charge<'a>(&'a self, p: &'a Payment, payer: Option<&'a str>) -> BoxFut<'a, Result<ChargeOutcome, CoreError>>;
     /// The outcome of an earlier charge with this payment id (a lost answer).
-    fn lookup<'a>(&'a self, p: &'a Payment) -> BoxFut<'a, Result<ChargeOutcome, CoreError>>;
+    fn lookup<'a>(&'a self, p: &'a Payment, payer: Option<&'a str>) -> BoxFut<'a, Result<ChargeOutcome, CoreError>>;
     /// Returns `amount` of a captured charge; the provider's refund reference. `key`
     /// (with the payment id) makes a repeated request refund once.
     fn refund<'a>(&'a self, p: &'a Payment, amount: i64, key: &'a str) -> BoxFut<'a, Result<String, CoreError>>;
@@ -30,7 +36,8 @@ pub trait Provider: Send + Sync {
 
 /// A provider that answers after a configurable latency and declines a configurable share of
 /// charges. Whether an order's charge is declined depends only on the seed and the order
-/// id, so a run is repeatable and a retried charge gets the same answer.
+/// id, so a run is repeatable and a retried charge gets the same answer; the test payer
+/// [`DECLINING_UPI_ID`] is always declined.
 #[derive(Debug, Clone)]
 pub struct Simulator {
     pub latency: Duration,
@@ -39,7 +46,12 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    fn decide(&self, p: &Payment) -> ChargeOutcome {
+    fn decide(&self, p: &Payment, payer: Option<&str>) -> ChargeOutcome {
+        if payer == Some(DECLINING_UPI_ID) {
+            return ChargeOutcome::Declined {
+                reason: format!("upi declined by the payer's bank (test payer {DECLINING_UPI_ID})"),
+            };
+        }
         let roll = splitmix64(self.seed ^ stable_hash(p.order_id.as_bytes())) as f64 / u64::MAX as f64;
         if roll < self.failure_rate {
             ChargeOutcome::Declined {
@@ -71,15 +83,15 @@ impl Provider for Simulator {
         "simulator"
     }
 
-    fn charge<'a>(&'a self, p: &'a Payment) -> BoxFut<'a, Result<ChargeOutcome, CoreError>> {
+    fn charge<'a>(&'a self, p: &'a Payment, payer: Option<&'a str>) -> BoxFut<'a, Result<ChargeOutcome, CoreError>> {
         Box::pin(async move {
             self.wait().await;
-            Ok(self.decide(p))
+            Ok(self.decide(p, payer))
         })
     }
 
-    fn lookup<'a>(&'a self, p: &'a Payment) -> BoxFut<'a, Result<ChargeOutcome, CoreError>> {
-        Box::pin(async move { Ok(self.decide(p)) })
+    fn lookup<'a>(&'a self, p: &'a Payment, payer: Option<&'a str>) -> BoxFut<'a, Result<ChargeOutcome, CoreError>> {
+        Box::pin(async move { Ok(self.decide(p, payer)) })
     }
 
     fn refund<'a>(&'a self, p: &'a Payment, amount: i64, key: &'a str) -> BoxFut<'a, Result<String, CoreError>> {
@@ -126,22 +138,59 @@ mod tests {
             seed: 7,
         };
         let declined: Vec<bool> = (0..2000)
-            .map(|i| matches!(sim.decide(&payment(&format!("o{i}"))), ChargeOutcome::Declined { .. }))
+            .map(|i| {
+                matches!(
+                    sim.decide(&payment(&format!("o{i}")), None),
+                    ChargeOutcome::Declined { .. }
+                )
+            })
             .collect();
         let again: Vec<bool> = (0..2000)
-            .map(|i| matches!(sim.decide(&payment(&format!("o{i}"))), ChargeOutcome::Declined { .. }))
+            .map(|i| {
+                matches!(
+                    sim.decide(&payment(&format!("o{i}")), None),
+                    ChargeOutcome::Declined { .. }
+                )
+            })
             .collect();
         assert_eq!(declined, again);
         let n = declined.iter().filter(|d| **d).count();
         assert!((300..500).contains(&n), "{n} of 2000 declined at 20%");
         let other = Simulator { seed: 8, ..sim.clone() };
-        let differs = (0..2000)
-            .any(|i| matches!(other.decide(&payment(&format!("o{i}"))), ChargeOutcome::Declined { .. }) != declined[i]);
+        let differs = (0..2000).any(|i| {
+            matches!(
+                other.decide(&payment(&format!("o{i}")), None),
+                ChargeOutcome::Declined { .. }
+            ) != declined[i]
+        });
         assert!(differs, "another seed declines other orders");
         let never = Simulator {
             failure_rate: 0.0,
             ..sim
         };
-        assert!((0..500).all(|i| matches!(never.decide(&payment(&format!("o{i}"))), ChargeOutcome::Captured { .. })));
+        assert!((0..500).all(|i| matches!(
+            never.decide(&payment(&format!("o{i}")), None),
+            ChargeOutcome::Captured { .. }
+        )));
+    }
+
+    #[test]
+    fn the_test_payer_is_always_declined_and_others_are_not_by_it() {
+        let never = Simulator {
+            latency: Duration::ZERO,
+            failure_rate: 0.0,
+            seed: 1,
+        };
+        for i in 0..50 {
+            let p = payment(&format!("o{i}"));
+            assert!(matches!(
+                never.decide(&p, Some(DECLINING_UPI_ID)),
+                ChargeOutcome::Declined { .. }
+            ));
+            assert!(matches!(
+                never.decide(&p, Some("asha@okaxis")),
+                ChargeOutcome::Captured { .. }
+            ));
+        }
     }
 }
