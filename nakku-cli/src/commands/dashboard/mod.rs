@@ -508,7 +508,15 @@ async fn interactive(client: Arc<Client>, mut app: App, o: &Opts) -> anyhow::Res
         spawn_lookup(&client, &tx, q);
     }
 
-    let mut terminal = ratatui::try_init().context("could not set the terminal up")?;
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            // Whatever part of the set-up happened (raw mode, the alternate screen) is undone.
+            let _ = ratatui::try_restore();
+            stop.cancel();
+            return Err(anyhow::Error::new(e).context("could not set the terminal up"));
+        }
+    };
     let result = async {
         loop {
             terminal.draw(|f| view::draw(f, &app))?;

@@ -144,6 +144,16 @@ fn missing<T>(feed: &Feed<T>) -> Option<Paragraph<'static>> {
     }
 }
 
+/// The feed's value; without one, the panel says why (loading, or the error) and there is
+/// nothing more to draw.
+fn ready<'a, T>(f: &mut Frame, area: Rect, title: &str, feed: &'a Feed<T>) -> Option<&'a T> {
+    if feed.value.is_none() {
+        let p = missing(feed).unwrap_or_default();
+        f.render_widget(p.block(titled(title, feed)), area);
+    }
+    feed.value.as_ref()
+}
+
 /// A panel's title with "stale" when the last fetch failed but an older value shows.
 fn titled<T>(title: &str, feed: &Feed<T>) -> Block<'static> {
     match (&feed.value, &feed.error) {
@@ -292,9 +302,7 @@ fn overview(f: &mut Frame, area: Rect, app: &App) {
 
 fn orders_panel(f: &mut Frame, area: Rect, app: &App) {
     let feed = &app.feeds.hour;
-    let Some(s) = &feed.value else {
-        let p = missing(feed).unwrap_or_default();
-        f.render_widget(p.block(titled("Orders per minute · last hour", feed)), area);
+    let Some(s) = ready(f, area, "Orders per minute · last hour", feed) else {
         return;
     };
     let points: Vec<u64> = s
@@ -321,9 +329,7 @@ fn orders_panel(f: &mut Frame, area: Rect, app: &App) {
 
 fn today_panel(f: &mut Frame, area: Rect, app: &App) {
     let feed = &app.feeds.today;
-    let Some(s) = &feed.value else {
-        let p = missing(feed).unwrap_or_default();
-        f.render_widget(p.block(titled("Today", feed)), area);
+    let Some(s) = ready(f, area, "Today", feed) else {
         return;
     };
     let o = &s.orders;
@@ -351,9 +357,7 @@ fn today_panel(f: &mut Frame, area: Rect, app: &App) {
 
 fn funnel_panel(f: &mut Frame, area: Rect, app: &App) {
     let feed = &app.feeds.today;
-    let Some(s) = &feed.value else {
-        let p = missing(feed).unwrap_or_default();
-        f.render_widget(p.block(titled("Saga funnel · today", feed)), area);
+    let Some(s) = ready(f, area, "Saga funnel · today", feed) else {
         return;
     };
     let placed = s.orders.placed.max(1) as f64;
@@ -440,9 +444,7 @@ fn delivery_panel(f: &mut Frame, area: Rect, app: &App) {
 
 fn health_panel(f: &mut Frame, area: Rect, app: &App) {
     let feed = &app.feeds.health;
-    let Some(h) = &feed.value else {
-        let p = missing(feed).unwrap_or_default();
-        f.render_widget(p.block(titled("Services", feed)), area);
+    let Some(h) = ready(f, area, "Services", feed) else {
         return;
     };
     let rows: Vec<Row> = h["checks"]
@@ -489,9 +491,7 @@ fn health_panel(f: &mut Frame, area: Rect, app: &App) {
 
 fn alerts_panel(f: &mut Frame, area: Rect, app: &App) {
     let feed = &app.feeds.today;
-    let Some(s) = &feed.value else {
-        let p = missing(feed).unwrap_or_default();
-        f.render_widget(p.block(titled("Stock alerts", feed)), area);
+    let Some(s) = ready(f, area, "Stock alerts", feed) else {
         return;
     };
     let a = &s.stock_alerts_open;
