@@ -1417,3 +1417,44 @@ async fn dashboard_shows_the_simulated_day_and_finds_its_orders(dir: &Path, gate
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("from 10 to 1000"), "{}", stderr(&out));
 }
+
+/// The operator commands refuse bad flags and say when no server answers, with status 2
+/// and one `error:` line, before doing anything.
+#[test]
+fn operator_commands_refuse_bad_flags_and_unreachable_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            vec!["simulate", "--url", "http://127.0.0.1:1", "--orders", "1"],
+            "no Nakku gateway answers at http://127.0.0.1:1",
+        ),
+        (vec!["simulate", "--curve", "wavy"], "invalid value 'wavy' for '--curve"),
+        (
+            vec!["simulate", "--payment-failure-rate", "1.5"],
+            "--payment-failure-rate must be from 0 to 1",
+        ),
+        (vec!["simulate", "--duration", "soon"], "--duration"),
+        (vec!["seed", "--scale", "0"], "--scale must be from 1 to 50"),
+        (vec!["dashboard", "--refresh", "0", "--once"], "--refresh"),
+        (
+            vec!["dashboard", "--tab", "nope", "--once"],
+            "invalid value 'nope' for '--tab",
+        ),
+        (
+            vec![
+                "dashboard",
+                "--email",
+                "admin@nakku.in",
+                "--url",
+                "http://127.0.0.1:1",
+                "--once",
+            ],
+            "--email needs the password in NAKKU_PASSWORD",
+        ),
+    ] {
+        let out = run(nakku(dir.path()).args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("error"), "{args:?}: {}", stderr(&out));
+    }
+}
