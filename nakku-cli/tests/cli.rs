@@ -1458,3 +1458,57 @@ fn operator_commands_refuse_bad_flags_and_unreachable_servers() {
         assert!(stderr(&out).starts_with("error"), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// The interactive dashboard in a real pseudo-terminal (util-linux `script`): it takes the
+/// alternate screen, draws, shows the help on `?`, says the gateway is unreachable, and on
+/// `q` exits 0 having given the screen and the cursor back.
+#[test]
+fn the_interactive_dashboard_draws_in_a_terminal_and_restores_it_on_q() {
+    use std::io::Write;
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIP: no `script` (util-linux) to give the dashboard a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "stty cols 120 rows 36; {NAKKU} --data-dir {} dashboard --url http://127.0.0.1:1 --token t",
+        dir.path().display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    stdin.write_all(b"?").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    stdin.write_all(b"x2").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    stdin.write_all(b"q").unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the dashboard exits on q")
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}\n{}", stderr(&out));
+    assert!(screen.contains("\x1b[?1049h"), "took the alternate screen: {screen}");
+    for want in ["Orders per minute", "unreachable", "Keys", "filter:"] {
+        assert!(screen.contains(want), "missing {want:?}: {screen}");
+    }
+    let left = screen.rfind("\x1b[?1049l").expect("gave the screen back");
+    assert!(
+        screen[left..].contains("\x1b[?25h"),
+        "showed the cursor again: {screen}"
+    );
+}
