@@ -118,9 +118,12 @@ impl Client {
                     .map(str::to_owned)
                     .ok_or_else(|| Fail::Bad("the sign-in answer has no access_token".into()))?
             }
-            Auth::Local(settings) => super::super::users::seeded_admin_token(settings)
-                .await
-                .map_err(|e| Fail::Status(401, format!("no admin token for this deployment: {e:#}")))?,
+            Auth::Local(settings) => super::super::users::seeded_admin_token(settings).await.map_err(|e| {
+                Fail::Status(
+                    401,
+                    format!("give --token or --email (no seeded admin to sign for here: {e:#})"),
+                )
+            })?,
         };
         *self.token.write().await = Some(t.clone());
         Ok(t)
