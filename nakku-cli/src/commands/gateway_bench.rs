@@ -79,6 +79,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         env.insert(format!("NAKKU_{}_PORT", svc.env_name()), "0".into());
     }
     let settings = Settings::load(None, &env).context("bench settings")?;
+    // The process's log filter was set from the operator's settings at start-up: lower it
+    // for the measurement (a log line per request would be measured too).
+    nakku_server::telemetry::set_filter(&settings.log_filter);
     let services = [Service::Gateway, Service::User, Service::Location, Service::Product];
     for svc in services.iter().filter(|s| **s != Service::Gateway) {
         let db = Db::connect(&settings.database_url_for(*svc).context("db url")?, 1).await?;
