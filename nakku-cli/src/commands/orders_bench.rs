@@ -97,6 +97,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     // Eight service databases: 8 × 16 connections stays under MariaDB's default limit of 151.
     env.insert("NAKKU_DB_MAX_CONNECTIONS".into(), "16".into());
     env.insert("NAKKU_STORE_CAPACITY".into(), "1000000".into());
+    env.insert("NAKKU_LOG".into(), "warn".into());
     // A few hundred simulated shoppers from one address: the gateway's limits would measure
     // themselves, not the flow.
     for class in ["AUTH", "WRITE", "READ"] {
@@ -114,6 +115,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         }
     }
     let settings = Settings::load(None, &env).context("bench settings")?;
+    // The live log filter came from the operator's settings at start-up: a line per request
+    // would be measured too.
+    nakku_server::telemetry::set_filter(&settings.log_filter);
     let result = measure(&settings, &o).await;
     for url in &dbs {
         nakku_core::db::drop_mysql_database(url).await.ok();
