@@ -315,13 +315,19 @@ fn orders_panel(f: &mut Frame, area: Rect, app: &App) {
     let peak = points.iter().copied().max().unwrap_or(0);
     let total: u64 = points.iter().sum();
     let title = format!("Orders per minute · last hour · now {now} · peak {peak} · {total} in the hour");
-    // The newest minutes when the panel is narrower than the series.
+    // The newest minutes when the panel is narrower than the series, stretched over the
+    // panel's width when it is wider.
     let inner = area.width.saturating_sub(2) as usize;
     let shown = &points[points.len().saturating_sub(inner)..];
+    let columns: Vec<u64> = if shown.is_empty() {
+        Vec::new()
+    } else {
+        (0..inner).map(|c| shown[c * shown.len() / inner.max(1)]).collect()
+    };
     f.render_widget(
         Sparkline::default()
             .block(titled(&title, feed))
-            .data(shown.iter().copied())
+            .data(columns)
             .style(Style::new().green()),
         area,
     );
