@@ -1533,3 +1533,40 @@ fn the_interactive_dashboard_draws_in_a_terminal_and_restores_it_on_q() {
         "showed the cursor again: {screen}"
     );
 }
+
+/// Tokens that expire mid-run (1 s, plus the 5 s leeway): shoppers coming back and riders on
+/// shift sign in again and carry on; nothing is left undelivered and no 401 remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_outlives_the_access_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = launch(
+        dir.path(),
+        &["up", "--stores", "1"],
+        &[
+            ("NAKKU_RATE_LIMIT_AUTH_PER_MINUTE", "0"),
+            ("NAKKU_ACCESS_TOKEN_TTL_SECS", "1"),
+        ],
+        "gateway",
+    );
+    let out = run(nakku(dir.path()).args([
+        "simulate",
+        "--url",
+        &up.gateway,
+        "--orders",
+        "10",
+        "--rate",
+        "0.8",
+        "--cancel-rate",
+        "0",
+        "--settle",
+        "60s",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let o = &r["outcomes"];
+    assert!(o["placed"].as_u64().unwrap() >= 8, "{r:#}");
+    assert_eq!(o["stuck"], 0, "{r:#}");
+    assert_eq!(o["delivered"], o["confirmed"], "riders kept delivering: {r:#}");
+    assert_eq!(r["errors"], json!({}), "no 401 left: {r:#}");
+}

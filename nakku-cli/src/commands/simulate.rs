@@ -131,6 +131,10 @@ struct Sim {
     tokens: Mutex<HashMap<String, (String, String)>>,
     /// A shopper's saved UPI method that always declines: email → method id.
     declining: Mutex<HashMap<String, String>>,
+    /// Who holds each access token (to sign in again when it expires), and the token that
+    /// replaced an expired one: a run longer than the tokens' life goes on.
+    holders: Mutex<HashMap<String, Person>>,
+    renewed: Mutex<HashMap<String, String>>,
 }
 
 impl Sim {
@@ -143,14 +147,68 @@ impl Sim {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
-        if !token.is_empty() {
-            req = req.bearer_auth(token);
+        self.call_keyed(label, method, path, token, body, None).await
+    }
+
+    /// [`Sim::call`] with an `Idempotency-Key`. A 401 for an expired token signs its holder
+    /// in again and repeats the request once with the new token.
+    async fn call_keyed(
+        &self,
+        label: &'static str,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut token = self.current(token);
+        let mut renewed = false;
+        loop {
+            let mut req = self.http.request(method.clone(), format!("{}/api/v1{path}", self.base));
+            if !token.is_empty() {
+                req = req.bearer_auth(&token);
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            if let Some(k) = key {
+                req = req.header("idempotency-key", k);
+            }
+            let (status, v) = self.timed(label, req).await;
+            if status != 401 || token.is_empty() {
+                return (status, v);
+            }
+            let holder = self.holders.lock().ok().and_then(|h| h.get(&token).cloned());
+            match holder {
+                Some(p) if !renewed => {
+                    let Some(fresh) = self.login(&p).await else {
+                        return (status, v);
+                    };
+                    if let Ok(mut r) = self.renewed.lock() {
+                        r.insert(token.clone(), fresh.clone());
+                    }
+                    token = fresh;
+                    renewed = true;
+                }
+                _ => {
+                    if let Ok(mut s) = self.stats.lock() {
+                        *s.errors.entry(format!("{label} → 401")).or_default() += 1;
+                    }
+                    return (status, v);
+                }
+            }
         }
-        if let Some(b) = body {
-            req = req.json(&b);
+    }
+
+    /// The token in force for one handed out earlier (following renewals).
+    fn current(&self, token: &str) -> String {
+        let mut t = token.to_owned();
+        if let Ok(r) = self.renewed.lock() {
+            while let Some(next) = r.get(&t) {
+                t = next.clone();
+            }
         }
-        self.timed(label, req).await
+        t
     }
 
     /// Sends a built request, timed under `label`, counting what is an error.
@@ -198,13 +256,17 @@ impl Sim {
     /// A seeded person's access token (demo password).
     async fn login(&self, p: &Person) -> Option<String> {
         let body = json!({"email": p.email, "password": DEMO_PASSWORD});
-        let (status, v) = self
-            .call("POST /auth/login", Method::POST, "/auth/login", "", Some(body))
-            .await;
-        v["data"]["access_token"]
+        // Straight through `timed`: signing in never needs a token renewed.
+        let req = self.http.post(format!("{}/api/v1/auth/login", self.base)).json(&body);
+        let (status, v) = self.timed("POST /auth/login", req).await;
+        let token = v["data"]["access_token"]
             .as_str()
             .filter(|_| status == 200)
-            .map(str::to_owned)
+            .map(str::to_owned)?;
+        if let Ok(mut h) = self.holders.lock() {
+            h.insert(token.clone(), p.clone());
+        }
+        Some(token)
     }
 
     /// The shopper's saved UPI method with the simulator's declining test payer, added once.
@@ -407,13 +469,9 @@ async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) {
     let body =
         json!({"address_id": address, "payment_method": pay, "store": store, "quote_id": quote["data"]["quote_id"]});
     let key = format!("sim-{}-{seed}", o.run);
-    let req = sim
-        .http
-        .post(format!("{}/api/v1/orders", sim.base))
-        .bearer_auth(&token)
-        .json(&body)
-        .header("idempotency-key", key);
-    let (status, v) = sim.timed("POST /orders", req).await;
+    let (status, v) = sim
+        .call_keyed("POST /orders", Method::POST, "/orders", &token, Some(body), Some(&key))
+        .await;
     let Some(id) = v["data"]["id"]
         .as_str()
         .map(str::to_owned)
@@ -714,6 +772,8 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         touched: Mutex::default(),
         tokens: Mutex::default(),
         declining: Mutex::default(),
+        holders: Mutex::default(),
+        renewed: Mutex::default(),
     });
     let mut live_stores = Vec::new();
     let mut open_stores = Vec::new();
@@ -843,6 +903,23 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     } else {
         print_report(&report);
     }
+    // A run that leaves orders stuck or breaks an invariant fails (status 2), so scripts
+    // and CI notice; the report above says which.
+    let i = &report.invariants;
+    let mut wrong = Vec::new();
+    if report.outcomes.stuck > 0 {
+        wrong.push(format!("{} orders stuck", report.outcomes.stuck));
+    }
+    if i.stores_reconciled != i.stores_checked || i.negative_stock_lines > 0 {
+        wrong.push("stock does not reconcile (oversold?)".to_owned());
+    }
+    if i.payments_matching != i.payments_checked {
+        wrong.push("payments do not match their orders".to_owned());
+    }
+    if i.cancellations_honoured != i.cancellations_accepted {
+        wrong.push("accepted cancellations not honoured".to_owned());
+    }
+    anyhow::ensure!(wrong.is_empty(), "the run broke what it checks: {}", wrong.join("; "));
     Ok(())
 }
 
