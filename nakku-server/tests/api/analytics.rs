@@ -374,18 +374,14 @@ async fn figures_match_a_hand_computed_history_and_a_replay_rebuilds_them(app: T
     assert_eq!(serde_json::to_value(again).unwrap(), s);
 }
 
-/// A real order through the gateway shows up in the figures; reports are for admins and
-/// refuse bad ranges.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_placed_order_shows_in_the_figures_and_reports_refuse_bad_input() {
-    let Some(app) = topology(Backend::Sqlite, &[]).await else {
-        return;
-    };
-    let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
-    let (token, address) = shopper(&app, 1).await;
-    assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
+/// A shop selling mangoes and a shopper's UPI order of `quantity`, confirmed: the admin's
+/// token, the shopper's, and the order.
+async fn confirmed_mangoes(app: &TestApp, quantity: i64) -> (String, String, Value) {
+    let admin = shop(app, &[("MANGO", 12_000, 10)]).await;
+    let (token, address) = shopper(app, 1).await;
+    assert_eq!(add(app, &token, "MANGO", quantity).await.status(), 200);
     let r = place(
-        &app,
+        app,
         &token,
         "key-1",
         &json!({"address_id": address, "payment_method": "upi"}),
@@ -393,8 +389,19 @@ async fn a_placed_order_shows_in_the_figures_and_reports_refuse_bad_input() {
     .await;
     assert_eq!(r.status(), 201);
     let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
-    let o = settled(&app, &token, &id).await;
+    let o = settled(app, &token, &id).await;
     assert_eq!(o["status"], "confirmed");
+    (admin, token, o)
+}
+
+/// A real order through the gateway shows up in the figures; reports are for admins and
+/// refuse bad ranges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placed_order_shows_in_the_figures_and_reports_refuse_bad_input() {
+    let Some(app) = topology(Backend::Sqlite, &[]).await else {
+        return;
+    };
+    let (admin, token, o) = confirmed_mangoes(&app, 2).await;
     let total = o["total_paise"].as_i64().unwrap();
     let s = app
         .eventually(30, || async {
@@ -438,19 +445,8 @@ async fn a_placed_order_shows_in_the_figures_and_reports_refuse_bad_input() {
 /// about it, in the order it happened; a tail from `last_seq` sees exactly what came after;
 /// filters and bad input.
 async fn the_event_log_tails_every_event_and_gives_an_orders_timeline_across_services(app: TestApp) {
-    let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
-    let (token, address) = shopper(&app, 1).await;
-    assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
-    let r = place(
-        &app,
-        &token,
-        "key-1",
-        &json!({"address_id": address, "payment_method": "upi"}),
-    )
-    .await;
-    assert_eq!(r.status(), 201);
-    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(settled(&app, &token, &id).await["status"], "confirmed");
+    let (admin, token, o) = confirmed_mangoes(&app, 1).await;
+    let id = o["id"].as_str().unwrap().to_owned();
 
     // The timeline: the order, the inventory and the payment service all spoke about it.
     let timeline = app
