@@ -1534,8 +1534,9 @@ fn the_interactive_dashboard_draws_in_a_terminal_and_restores_it_on_q() {
     );
 }
 
-/// Tokens that expire mid-run (1 s, plus the 5 s leeway): shoppers coming back and riders on
-/// shift sign in again and carry on; nothing is left undelivered and no 401 remains.
+/// Tokens that expire mid-run (2 s, plus the 5 s leeway): seeding outlasts them (its own
+/// token lives longer); shoppers coming back and riders on shift sign in again and carry
+/// on; nothing is left undelivered and no 401 remains.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulate_outlives_the_access_tokens() {
     let dir = tempfile::tempdir().unwrap();
@@ -1544,7 +1545,7 @@ async fn simulate_outlives_the_access_tokens() {
         &["up", "--stores", "1"],
         &[
             ("NAKKU_RATE_LIMIT_AUTH_PER_MINUTE", "0"),
-            ("NAKKU_ACCESS_TOKEN_TTL_SECS", "1"),
+            ("NAKKU_ACCESS_TOKEN_TTL_SECS", "2"),
         ],
         "gateway",
     );

@@ -228,7 +228,7 @@ async fn wait(secs: u64, what: &str, mut ok: impl AsyncFnMut() -> anyhow::Result
 /// The admin account seeding acts as: found, or created with a random password that is
 /// printed once.
 async fn admin(settings: &Settings) -> anyhow::Result<String> {
-    let (db, svc, jwt) = super::users::user_service(settings).await?;
+    let (db, svc, _) = super::users::user_service(settings).await?;
     let ctx = RequestCtx::internal("seed");
     let user = match svc.find_by_email(ADMIN_EMAIL).await {
         Ok(u) => u,
@@ -250,8 +250,14 @@ async fn admin(settings: &Settings) -> anyhow::Result<String> {
         svc.assign_role(&ctx, &user.id, Role::Admin).await?;
     }
     db.close().await;
-    Ok(jwt.issue(&user.id, Role::Admin)?.0)
+    // Seeding can outlast the deployment's access tokens (`--scale`, a slow disk, tokens of
+    // a minute): its own token, never shown, lives as long as a seeding may take.
+    let keys = nakku_core::auth::JwtKeys::new(&nakku_server::resolve_jwt_secret(settings)?, SEED_TOKEN_TTL_SECS);
+    Ok(keys.issue(&user.id, Role::Admin)?.0)
 }
+
+/// The life of the token seeding acts with.
+const SEED_TOKEN_TTL_SECS: u64 = 6 * 3600;
 
 pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     let started = Instant::now();
