@@ -131,12 +131,21 @@ impl Client {
 
     /// `GET /api/v1{path}` as the admin, its `data`; signs in again once on a 401.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Fail> {
+        self.get_query(path, &[]).await
+    }
+
+    /// `GET /api/v1{path}` with `query` (encoded by reqwest).
+    fn request(&self, path: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}/api/v1{path}", self.base)).query(query)
+    }
+
+    /// [`Client::get`] with query parameters.
+    pub async fn get_query<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, Fail> {
         let mut renew = false;
         loop {
             let token = self.token(renew).await?;
             let r = self
-                .http
-                .get(format!("{}/api/v1{path}", self.base))
+                .request(path, query)
                 .bearer_auth(&token)
                 .send()
                 .await
@@ -241,28 +250,15 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// One refresh of every overview feed (concurrently).
 pub async fn refresh(c: &Client, feeds: &mut Feeds, offset_minutes: i64) {
     let now = Utc::now();
     let day = rfc3339(start_of_day(now, offset_minutes));
     let hour = rfc3339(now - chrono::Duration::minutes(60));
-    let today_path = format!("/analytics/summary?from={}", enc(&day));
-    let hour_path = format!("/analytics/summary?from={}", enc(&hour));
+    let (today, last) = ([("from", day.as_str())], [("from", hour.as_str())]);
     let (today, last_hour, alerts, partners, health) = tokio::join!(
-        c.get::<Summary>(&today_path),
-        c.get::<Summary>(&hour_path),
+        c.get_query::<Summary>("/analytics/summary", &today),
+        c.get_query::<Summary>("/analytics/summary", &last),
         c.get::<StockAlerts>("/analytics/stock-alerts?limit=100"),
         c.get::<Items<Partner>>("/deliveries/partners"),
         c.health(),
@@ -330,7 +326,7 @@ pub async fn lookup(c: &Client, query: &str) -> Result<Lookup, Fail> {
             format!("{q:?} is neither an order id nor a phone number: the phone {e}"),
         )
     })?;
-    let users: Value = c.get(&format!("/users?q={}&limit=5", enc(&phone))).await?;
+    let users: Value = c.get_query("/users", &[("q", &phone), ("limit", "5")]).await?;
     let Some(user) = users["items"]
         .as_array()
         .and_then(|u| u.iter().find(|u| u["phone"] == phone.as_str()))
@@ -384,7 +380,19 @@ mod tests {
 
     #[test]
     fn queries_are_encoded() {
-        assert_eq!(enc("+919876543210"), "%2B919876543210");
-        assert_eq!(enc("2026-11-26T18:30:00Z"), "2026-11-26T18%3A30%3A00Z");
+        let c = Client::new("http://gw:8080", Auth::Token("t".into())).unwrap();
+        let query = |k: &str, v: &str| {
+            c.request("/x", &[(k, v)])
+                .build()
+                .unwrap()
+                .url()
+                .query()
+                .map(str::to_owned)
+        };
+        assert_eq!(query("q", "+919876543210").as_deref(), Some("q=%2B919876543210"));
+        assert_eq!(
+            query("from", "2026-11-26T18:30:00Z").as_deref(),
+            Some("from=2026-11-26T18%3A30%3A00Z")
+        );
     }
 }

@@ -181,9 +181,7 @@ impl App {
         if self.held.len() > TAIL_KEEP {
             self.held.drain(..self.held.len() - TAIL_KEEP);
         }
-        while self.events.len() > TAIL_KEEP {
-            self.events.pop_front();
-        }
+        self.keep_newest();
         self.last_seq = Some(last_seq.max(self.last_seq.unwrap_or(0)));
         self.tail_error = None;
     }
@@ -193,10 +191,14 @@ impl App {
         if !self.paused {
             let held = std::mem::take(&mut self.held);
             self.events.extend(held);
-            while self.events.len() > TAIL_KEEP {
-                self.events.pop_front();
-            }
+            self.keep_newest();
         }
+    }
+
+    /// Drops the oldest events beyond [`TAIL_KEEP`].
+    fn keep_newest(&mut self) {
+        let over = self.events.len().saturating_sub(TAIL_KEEP);
+        self.events.drain(..over);
     }
 
     /// The events the filter lets through, oldest first.
@@ -482,14 +484,12 @@ async fn interactive(client: Arc<Client>, mut app: App, o: &Opts) -> anyhow::Res
     // The tail, every second.
     {
         let (client, tx, stop) = (client.clone(), tx.clone(), stop.clone());
-        let last = Arc::new(std::sync::atomic::AtomicI64::new(-1));
-        let seen = last.clone();
         tokio::spawn(async move {
+            let mut after = None;
             loop {
-                let after = seen.load(std::sync::atomic::Ordering::Relaxed);
-                let page = data::events_after(&client, (after >= 0).then_some(after)).await;
+                let page = data::events_after(&client, after).await;
                 if let Ok(p) = &page {
-                    seen.store(p.last_seq, std::sync::atomic::Ordering::Relaxed);
+                    after = Some(p.last_seq);
                 }
                 if tx.send(Msg::Tail(page)).is_err() {
                     break;

@@ -533,26 +533,24 @@ fn alerts_panel(f: &mut Frame, area: Rect, app: &App) {
     );
     if oldest.width > 0 {
         let alerts = &app.feeds.alerts;
-        let lines: Vec<Line> = match &alerts.value {
-            Some(list) => list
-                .items
-                .iter()
-                .take(oldest.height.saturating_sub(2) as usize)
-                .map(|al| {
-                    let colour = if al.kind == "out" { Color::Red } else { Color::Yellow };
-                    Line::from(vec![
-                        Span::raw(format!("{} ", since(app, &al.opened_at))).dark_gray(),
-                        Span::styled(format!("{:<4}", al.kind), Style::new().fg(colour)),
-                        Span::raw(format!("{} ", al.store)),
-                        Span::raw(al.name.clone().unwrap_or_else(|| al.sku.clone())),
-                        Span::raw(format!(" ({} left)", al.available)).dark_gray(),
-                    ])
-                })
-                .collect(),
-            None => vec![missing(alerts)
-                .map(|_| Line::from(alerts.error.clone().unwrap_or_else(|| "loading…".into())))
-                .unwrap_or_default()],
+        let Some(list) = ready(f, oldest, "Oldest alerts", alerts) else {
+            return;
         };
+        let lines: Vec<Line> = list
+            .items
+            .iter()
+            .take(oldest.height.saturating_sub(2) as usize)
+            .map(|al| {
+                let colour = if al.kind == "out" { Color::Red } else { Color::Yellow };
+                Line::from(vec![
+                    Span::raw(format!("{} ", since(app, &al.opened_at))).dark_gray(),
+                    Span::styled(format!("{:<4}", al.kind), Style::new().fg(colour)),
+                    Span::raw(format!("{} ", al.store)),
+                    Span::raw(al.name.clone().unwrap_or_else(|| al.sku.clone())),
+                    Span::raw(format!(" ({} left)", al.available)).dark_gray(),
+                ])
+            })
+            .collect();
         f.render_widget(Paragraph::new(lines).block(titled("Oldest alerts", alerts)), oldest);
     }
 }
