@@ -695,6 +695,21 @@ struct Invariants {
     skipped: Option<String>,
 }
 
+impl Invariants {
+    /// No oversell: every store checked reconciles and no touched line is negative.
+    fn stock_ok(&self) -> bool {
+        self.stores_reconciled == self.stores_checked && self.negative_stock_lines == 0
+    }
+
+    fn payments_ok(&self) -> bool {
+        self.payments_matching == self.payments_checked
+    }
+
+    fn cancellations_ok(&self) -> bool {
+        self.cancellations_honoured == self.cancellations_accepted
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     seed: u64,
@@ -910,13 +925,13 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     if report.outcomes.stuck > 0 {
         wrong.push(format!("{} orders stuck", report.outcomes.stuck));
     }
-    if i.stores_reconciled != i.stores_checked || i.negative_stock_lines > 0 {
+    if !i.stock_ok() {
         wrong.push("stock does not reconcile (oversold?)".to_owned());
     }
-    if i.payments_matching != i.payments_checked {
+    if !i.payments_ok() {
         wrong.push("payments do not match their orders".to_owned());
     }
-    if i.cancellations_honoured != i.cancellations_accepted {
+    if !i.cancellations_ok() {
         wrong.push("accepted cancellations not honoured".to_owned());
     }
     anyhow::ensure!(wrong.is_empty(), "the run broke what it checks: {}", wrong.join("; "));
@@ -1141,7 +1156,7 @@ fn print_report(r: &Report) {
             "stock (no oversell)".to_owned(),
             format!(
                 "{}: {}/{} stores reconcile with their ledger, {} of {} lines negative",
-                ok(i.stores_reconciled == i.stores_checked && i.negative_stock_lines == 0),
+                ok(i.stock_ok()),
                 i.stores_reconciled,
                 i.stores_checked,
                 i.negative_stock_lines,
@@ -1153,7 +1168,7 @@ fn print_report(r: &Report) {
         "payments reconcile".to_owned(),
         format!(
             "{}: {}/{} orders' payments keep what the order says",
-            ok(i.payments_matching == i.payments_checked),
+            ok(i.payments_ok()),
             i.payments_matching,
             i.payments_checked
         ),
@@ -1162,7 +1177,7 @@ fn print_report(r: &Report) {
         "accepted cancellations honoured".to_owned(),
         format!(
             "{}: {}/{} end cancelled (or failed, never confirmed)",
-            ok(i.cancellations_honoured == i.cancellations_accepted),
+            ok(i.cancellations_ok()),
             i.cancellations_honoured,
             i.cancellations_accepted
         ),

@@ -305,15 +305,11 @@ pub struct OrderStory {
     pub events: Result<Vec<LoggedEvent>, String>,
 }
 
-/// Whether a query is an order id (else a phone number).
-pub fn is_order_id(q: &str) -> bool {
-    nakku_core::id::is_id(q.trim())
-}
-
 /// Looks an order up by id, or a shopper's orders by phone number.
 pub async fn lookup(c: &Client, query: &str) -> Result<Lookup, Fail> {
     let q = query.trim();
-    if is_order_id(q) {
+    // An order id, else a phone number.
+    if nakku_core::id::is_id(q) {
         return match c.get::<Value>(&format!("/orders/{q}")).await {
             Ok(order) => Ok(Lookup::Order(Box::new(story(c, order).await))),
             Err(Fail::Status(404, _)) => Ok(Lookup::Nothing(format!("no order {q}"))),
