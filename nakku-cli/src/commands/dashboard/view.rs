@@ -618,14 +618,29 @@ fn type_colour(t: &str) -> Color {
     }
 }
 
-fn event_row<'a>(app: &App, e: &'a LoggedEvent) -> Row<'a> {
-    Row::new(vec![
-        Span::raw(clock(app, &e.occurred_at)),
-        Span::styled(e.event_type.clone(), Style::new().fg(type_colour(&e.event_type))),
-        Span::raw(e.source.clone()).dark_gray(),
-        Span::raw(e.order_id.as_deref().map(short).unwrap_or("").to_owned()),
-        Span::raw(gist(&e.payload)),
-    ])
+/// A column of an event table.
+#[derive(Clone, Copy)]
+enum Col {
+    Time,
+    Type,
+    Source,
+    Order,
+    Payload,
+}
+
+/// The Events screen's columns; the overview leaves out the source (the type names its
+/// domain), an order's timeline the order.
+const FULL: [Col; 5] = [Col::Time, Col::Type, Col::Source, Col::Order, Col::Payload];
+
+/// An event as a table row of `cols`, each styled the same wherever it shows.
+fn event_row(app: &App, e: &LoggedEvent, cols: &[Col]) -> Row<'static> {
+    Row::new(cols.iter().map(|c| match c {
+        Col::Time => Span::raw(clock(app, &e.occurred_at)),
+        Col::Type => Span::styled(e.event_type.clone(), Style::new().fg(type_colour(&e.event_type))),
+        Col::Source => Span::raw(e.source.clone()).dark_gray(),
+        Col::Order => Span::raw(e.order_id.as_deref().map(short).unwrap_or("").to_owned()),
+        Col::Payload => Span::raw(gist(&e.payload)),
+    }))
 }
 
 const EVENT_COLS: [Constraint; 5] = [
@@ -664,14 +679,7 @@ fn tail_panel(f: &mut Frame, area: Rect, app: &App) {
     let room = area.height.saturating_sub(2) as usize;
     let rows: Vec<Row> = shown[shown.len().saturating_sub(room)..]
         .iter()
-        .map(|e| {
-            Row::new(vec![
-                Span::raw(clock(app, &e.occurred_at)),
-                Span::styled(e.event_type.clone(), Style::new().fg(type_colour(&e.event_type))),
-                Span::raw(e.order_id.as_deref().map(short).unwrap_or("").to_owned()),
-                Span::raw(gist(&e.payload)),
-            ])
-        })
+        .map(|e| event_row(app, e, &[Col::Time, Col::Type, Col::Order, Col::Payload]))
         .collect();
     let cols = [
         Constraint::Length(8),
@@ -705,7 +713,7 @@ fn events_tab(f: &mut Frame, area: Rect, app: &App) {
     let room = list.height.saturating_sub(3) as usize;
     let end = shown.len().saturating_sub(app.scroll);
     let start = end.saturating_sub(room);
-    let rows: Vec<Row> = shown[start..end].iter().map(|e| event_row(app, e)).collect();
+    let rows: Vec<Row> = shown[start..end].iter().map(|e| event_row(app, e, &FULL)).collect();
     let mut block = tail_block(app, shown.len());
     if app.scroll > 0 {
         block = block.title_bottom(format!(" {} newer below · End for the newest ", app.scroll));
@@ -903,14 +911,7 @@ fn order_story(f: &mut Frame, area: Rect, app: &App, s: &OrderStory) {
         Ok(ev) if !ev.is_empty() => (
             format!("Timeline across services · {} events", ev.len()),
             ev.iter()
-                .map(|e| {
-                    Row::new(vec![
-                        Span::raw(clock(app, &e.occurred_at)),
-                        Span::raw(e.source.clone()).dark_gray(),
-                        Span::styled(e.event_type.clone(), Style::new().fg(type_colour(&e.event_type))),
-                        Span::raw(gist(&e.payload)),
-                    ])
-                })
+                .map(|e| event_row(app, e, &[Col::Time, Col::Source, Col::Type, Col::Payload]))
                 .collect(),
         ),
         other => {
