@@ -98,9 +98,11 @@ async fn race(batch: bool) {
     }
     let mut held_a = 0;
     let mut held_b = 0;
+    let (mut held, mut failed) = (0, 0);
     while let Some(r) = tasks.join_next().await {
         let r = r.unwrap();
         if r.status == "held" {
+            held += 1;
             for l in &r.lines {
                 if l.sku == "A" {
                     held_a += l.quantity;
@@ -110,13 +112,21 @@ async fn race(batch: bool) {
             }
         } else {
             assert_eq!(r.status, "failed");
+            failed += 1;
         }
     }
+    // Each held order took one A: exactly ten of the forty were served, all or nothing.
+    assert_eq!((held, failed), (10, 30));
     let levels = svc.stock_for(&wh, &["A".to_owned(), "B".to_owned()]).await.unwrap();
     assert_eq!(held_a, 10, "exactly the stock of A is reserved");
     assert!(held_b <= 3);
     assert_eq!((levels[0].reserved, levels[0].available), (10, 0));
     assert_eq!(levels[1].reserved, held_b, "B holds only what succeeded orders took");
+    assert_eq!(
+        levels[1].reserved + levels[1].available,
+        3,
+        "no unit of B lost or made up"
+    );
     let recon = svc.reconcile(&wh).await.unwrap();
     assert!(recon.reconciled, "{recon:?}");
 }

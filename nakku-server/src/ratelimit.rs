@@ -244,3 +244,73 @@ mod tests {
         assert_eq!(Class::of("GET", "orders"), Class::Read);
     }
 }
+
+/// The limiter when its Redis store answers with errors: it keeps limiting in the instance.
+#[cfg(test)]
+mod fallback_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server speaking just enough of Redis's protocol to accept connections, answering
+    /// every command with an error (a store that is up but failing). Returns its URL and
+    /// how many commands it refused.
+    async fn failing_store() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = refused.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        // One reply per command: each one is an array starting a line with `*`.
+                        let chunk = &buf[..n];
+                        let commands = usize::from(chunk.first() == Some(&b'*'))
+                            + chunk.windows(3).filter(|w| w == b"\r\n*").count();
+                        count.fetch_add(commands, std::sync::atomic::Ordering::SeqCst);
+                        let reply = b"-ERR fault injected\r\n".repeat(commands);
+                        if s.write_all(&reply).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (url, refused)
+    }
+
+    #[tokio::test]
+    async fn a_failing_redis_falls_back_to_limits_in_this_instance() {
+        let (url, refused) = failing_store().await;
+        let limits = Limits {
+            auth: 2,
+            write: 0,
+            read: 100,
+        };
+        let l = Limiter::shared(limits, &url, "t").await.unwrap();
+        assert_eq!(l.kind(), "redis");
+        let before = refused.load(std::sync::atomic::Ordering::SeqCst);
+        // Given Redis refusing every call, when a caller keeps signing in, then the
+        // instance's own buckets answer: the allowance, then 429s with a wait.
+        let first = l.check(Class::Auth, "ip:1.2.3.4").await.unwrap();
+        assert!(
+            refused.load(std::sync::atomic::Ordering::SeqCst) > before,
+            "Redis was asked first"
+        );
+        assert!(first.allowed);
+        assert_eq!(first.remaining, 1);
+        assert!(l.check(Class::Auth, "ip:1.2.3.4").await.unwrap().allowed);
+        let third = l.check(Class::Auth, "ip:1.2.3.4").await.unwrap();
+        assert!(!third.allowed, "{third:?}");
+        assert!(third.retry_after_secs >= 1, "{third:?}");
+        // Other callers and classes keep their own buckets; unlimited classes stay unlimited.
+        assert!(l.check(Class::Auth, "ip:5.6.7.8").await.unwrap().allowed);
+        assert!(l.check(Class::Read, "ip:1.2.3.4").await.unwrap().allowed);
+        assert_eq!(l.check(Class::Write, "ip:1.2.3.4").await, None);
+    }
+}

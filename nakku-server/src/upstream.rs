@@ -15,7 +15,9 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// Tokio's clock: the same as std's in a running service, and one a test can pause and advance.
+use tokio::time::Instant;
 
 use nakku_core::service::Service;
 use serde_json::{json, Value};
@@ -379,8 +381,8 @@ mod tests {
         assert_ne!(c.instance.base_url, b.instance.base_url, "the idle one");
     }
 
-    #[test]
-    fn a_failing_instance_opens_then_one_trial_closes_it() {
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_instance_opens_then_one_trial_closes_it() {
         let p = pool(1);
         for _ in 0..2 {
             p.pick(Service::Product, &[]).ok().unwrap().failed();
@@ -389,7 +391,10 @@ mod tests {
             matches!(p.pick(Service::Product, &[]), Err(NoInstance::Open)),
             "open: refused at once"
         );
-        std::thread::sleep(Duration::from_millis(60));
+        // Still open just before the open period ends, half-open once it has.
+        tokio::time::advance(Duration::from_millis(49)).await;
+        assert!(matches!(p.pick(Service::Product, &[]), Err(NoInstance::Open)));
+        tokio::time::advance(Duration::from_millis(1)).await;
         let trial = p.pick(Service::Product, &[]).ok().unwrap();
         assert!(
             matches!(p.pick(Service::Product, &[]), Err(NoInstance::Open)),
@@ -400,13 +405,16 @@ mod tests {
         assert!(p.pick(Service::Product, &[]).is_ok());
     }
 
-    #[test]
-    fn a_failed_trial_opens_the_circuit_again_and_retries_are_budgeted() {
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_trial_opens_the_circuit_again_and_retries_are_budgeted() {
         let p = pool(1);
         for _ in 0..2 {
             p.pick(Service::Product, &[]).ok().unwrap().failed();
         }
-        std::thread::sleep(Duration::from_millis(60));
+        // Still open just before the open period ends, half-open once it has.
+        tokio::time::advance(Duration::from_millis(49)).await;
+        assert!(matches!(p.pick(Service::Product, &[]), Err(NoInstance::Open)));
+        tokio::time::advance(Duration::from_millis(1)).await;
         p.pick(Service::Product, &[]).ok().unwrap().failed();
         assert!(matches!(p.pick(Service::Product, &[]), Err(NoInstance::Open)));
         assert!(matches!(p.pick(Service::Order, &[]), Err(NoInstance::Unknown)));

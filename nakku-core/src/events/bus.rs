@@ -100,6 +100,13 @@ pub trait EventBus: Send + Sync + 'static {
     /// consumers must be stopped.
     fn rewind<'a>(&'a self, group: &'a str, topics: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>>;
 
+    /// Messages stored on `topics` that consumer group `group` has not committed yet (all
+    /// of them for a group that never committed). Waiting for 0 after a publish proves the
+    /// group has processed what was published (the tests' "redelivery changes nothing"
+    /// checks rely on it). On Kafka, committed offsets trail processing by up to the
+    /// auto-commit interval (1 s).
+    fn group_lag<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<i64, BusError>>;
+
     /// Topics that exist, for `events tail` with a pattern.
     fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>>;
 

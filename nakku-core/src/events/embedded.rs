@@ -252,6 +252,27 @@ impl EventBus for EmbeddedLog {
         })
     }
 
+    fn group_lag<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<i64, BusError>> {
+        Box::pin(async move {
+            let mut total = 0i64;
+            for topic in topics {
+                let n: i64 = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM log WHERE topic = ? AND offset >= \
+                     COALESCE((SELECT next_offset FROM group_offsets WHERE grp = ? AND topic = ?), 0)",
+                )
+                .bind(topic)
+                .bind(group)
+                .bind(topic)
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|r| r.try_get("n"))
+                .map_err(unavailable)?;
+                total += n;
+            }
+            Ok(total)
+        })
+    }
+
     fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
         Box::pin(async move {
             let rows = sqlx::query("SELECT DISTINCT topic FROM log ORDER BY topic")

@@ -66,6 +66,12 @@ impl EventBus for FaultyBus {
     fn rewind<'a>(&'a self, g: &'a str, t: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>> {
         self.inner.rewind(g, t, to)
     }
+    fn group_lag<'a>(&'a self, g: &'a str, t: &'a [String]) -> BoxFut<'a, Result<i64, BusError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.group_lag(g, t).await
+        })
+    }
     fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
         self.inner.topics()
     }

@@ -287,6 +287,33 @@ impl EventBus for KafkaBus {
         })
     }
 
+    fn group_lag<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<i64, BusError>> {
+        Box::pin(async move {
+            let parts = self.partitions_of(topics).await?;
+            let mut tpl = TopicPartitionList::new();
+            for (t, p, _, _) in &parts {
+                tpl.add_partition(t, *p);
+            }
+            let consumer: BaseConsumer = self.consumer_config(group).create().map_err(kerr)?;
+            let committed = tokio::task::spawn_blocking(move || {
+                consumer.committed_offsets(tpl, Timeout::After(Duration::from_secs(10)))
+            })
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))?
+            .map_err(kerr)?;
+            let mut lag = 0;
+            for (t, p, lo, hi) in &parts {
+                // No committed offset: the group starts from the beginning (`earliest`).
+                let at = match committed.find_partition(t, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o.max(*lo),
+                    _ => *lo,
+                };
+                lag += (hi - at).max(0);
+            }
+            Ok(lag)
+        })
+    }
+
     fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
         Box::pin(async move {
             let consumer: BaseConsumer = self.consumer_config("nakku-admin").create().map_err(kerr)?;

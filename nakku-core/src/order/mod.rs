@@ -205,6 +205,69 @@ pub struct StatusInput {
 mod tests {
     use super::*;
 
+    /// Every legal move of the state machine, and only those.
+    const LEGAL: [(&str, &str); 17] = [
+        ("pending", "stock_reserved"),
+        ("pending", "failed"),
+        ("pending", "cancelled"),
+        ("stock_reserved", "paid"),
+        ("stock_reserved", "confirmed"), // cash on delivery skips paid
+        ("stock_reserved", "failed"),
+        ("stock_reserved", "cancelled"),
+        ("paid", "confirmed"),
+        ("paid", "failed"),
+        ("paid", "cancelled"),
+        ("confirmed", "packed"),
+        ("confirmed", "cancelled"),
+        ("packed", "out_for_delivery"),
+        ("packed", "cancelled"),
+        ("packed", "failed"),
+        ("out_for_delivery", "delivered"),
+        ("out_for_delivery", "failed"), // a failed delivery: refunded, goods back on the shelf
+    ];
+
+    fn statuses() -> impl Iterator<Item = &'static str> {
+        STATUSES.into_iter().filter(|s| *s != "any")
+    }
+
+    #[test]
+    fn every_legal_move_is_allowed() {
+        for (from, to) in LEGAL {
+            assert!(legal(from, to), "{from} → {to}");
+        }
+    }
+
+    #[test]
+    fn every_other_move_between_statuses_is_refused() {
+        let mut refused = 0;
+        for from in statuses() {
+            for to in statuses() {
+                if !LEGAL.contains(&(from, to)) {
+                    assert!(!legal(from, to), "{from} → {to} must be refused");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!(refused, 9 * 9 - LEGAL.len());
+    }
+
+    #[test]
+    fn moves_to_unknown_or_filter_only_statuses_are_refused() {
+        for s in statuses() {
+            for odd in ["any", "", "PAID", "shipped", "confirmed "] {
+                assert!(!legal(s, odd), "{s} → {odd:?}");
+                assert!(!legal(odd, s), "{odd:?} → {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_move_to_the_same_status_is_refused() {
+        for s in statuses() {
+            assert!(!legal(s, s), "{s} → {s}");
+        }
+    }
+
     #[test]
     fn only_legal_moves_are_allowed() {
         assert!(legal("pending", "stock_reserved"));

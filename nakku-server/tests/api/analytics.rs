@@ -20,34 +20,30 @@ use crate::orders::{add, place, settled, shop, shopper, topology, STORE};
 mod sqlite_embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn figures_match_a_hand_computed_history_and_a_replay_rebuilds_them() {
-        if let Some(app) = super::topology(crate::helpers::Backend::Sqlite, &[]).await {
-            super::figures_match_a_hand_computed_history_and_a_replay_rebuilds_them(app).await
-        }
+        let app = super::topology(crate::helpers::Backend::Sqlite, &[]).await;
+        super::figures_match_a_hand_computed_history_and_a_replay_rebuilds_them(app).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_event_log_tails_every_event_and_gives_an_orders_timeline_across_services() {
+        let app = super::topology(crate::helpers::Backend::Sqlite, &[]).await;
+        super::the_event_log_tails_every_event_and_gives_an_orders_timeline_across_services(app).await
     }
 }
 
 mod mysql_kafka {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs NAKKU_TEST_MYSQL_URL and NAKKU_TEST_KAFKA_BROKERS"]
     async fn figures_match_a_hand_computed_history_and_a_replay_rebuilds_them() {
-        if let Some(app) = super::topology(crate::helpers::Backend::MySql, &[]).await {
-            super::figures_match_a_hand_computed_history_and_a_replay_rebuilds_them(app).await
-        }
-    }
-}
-
-mod event_log_backends {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_embedded() {
-        if let Some(app) = super::topology(crate::helpers::Backend::Sqlite, &[]).await {
-            super::the_event_log_tails_every_event_and_gives_an_orders_timeline_across_services(app).await
-        }
+        let app = super::topology(crate::helpers::Backend::MySql, &[]).await;
+        super::figures_match_a_hand_computed_history_and_a_replay_rebuilds_them(app).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql_kafka() {
-        if let Some(app) = super::topology(crate::helpers::Backend::MySql, &[]).await {
-            super::the_event_log_tails_every_event_and_gives_an_orders_timeline_across_services(app).await
-        }
+    #[ignore = "needs NAKKU_TEST_MYSQL_URL and NAKKU_TEST_KAFKA_BROKERS"]
+    async fn the_event_log_tails_every_event_and_gives_an_orders_timeline_across_services() {
+        let app = super::topology(crate::helpers::Backend::MySql, &[]).await;
+        super::the_event_log_tails_every_event_and_gives_an_orders_timeline_across_services(app).await
     }
 }
 
@@ -332,7 +328,7 @@ async fn figures_match_a_hand_computed_history_and_a_replay_rebuilds_them(app: T
 
     // Redelivered events change nothing.
     app.bus.publish(&messages).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.wait_until_consumers_caught_up().await;
     assert_eq!(summary(&app, &admin).await, s);
 
     // A replay from the beginning into an empty database gives the same reports.
@@ -398,9 +394,7 @@ async fn confirmed_mangoes(app: &TestApp, quantity: i64) -> (String, String, Val
 /// refuse bad ranges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_placed_order_shows_in_the_figures_and_reports_refuse_bad_input() {
-    let Some(app) = topology(Backend::Sqlite, &[]).await else {
-        return;
-    };
+    let app = topology(Backend::Sqlite, &[]).await;
     let (admin, token, o) = confirmed_mangoes(&app, 2).await;
     let total = o["total_paise"].as_i64().unwrap();
     let s = app
@@ -469,6 +463,7 @@ async fn the_event_log_tails_every_event_and_gives_an_orders_timeline_across_ser
         })
         .await;
     let items = timeline["items"].as_array().unwrap();
+    assert!(items.len() >= 4, "{timeline}");
     assert!(items.iter().all(|e| e["order_id"] == id.as_str()), "{timeline}");
     let sources: std::collections::BTreeSet<&str> = items.iter().filter_map(|e| e["source"].as_str()).collect();
     assert!(

@@ -9,17 +9,14 @@ macro_rules! both {
         mod sqlite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await {
-                    super::$name(app).await
-                }
+                super::$name(crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await).await
             }
         }
         mod mysql {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs NAKKU_TEST_MYSQL_URL"]
             async fn $name() {
-                if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::MySql).await {
-                    super::$name(app).await
-                }
+                super::$name(crate::helpers::TestApp::spawn(crate::helpers::Backend::MySql).await).await
             }
         }
     };
@@ -105,19 +102,38 @@ async fn a_partner_sets_up_works_a_shift_and_reports_positions_at_a_limited_rate
         )
         .await;
     assert_eq!(r.status(), 422);
-    assert_eq!(ping(12.971).await.status(), 200);
-    let me = body(app.get_as("/deliveries/partners/me", &rider).await).await["data"].clone();
-    assert_eq!(me["state"], "available");
-    assert_eq!(me["position"]["lat"], 12.971);
+    // One position every 2 s by the server's clock: a second ping is conclusive only when
+    // both went out within 2 s, so a pair slowed down by a loaded machine is tried again.
+    let mut accepted = 0;
+    let r = loop {
+        assert!(accepted < 10, "no two pings within 2 s in ten tries");
+        let started = std::time::Instant::now();
+        let first = ping(12.971).await;
+        if first.status() == 429 {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            continue;
+        }
+        assert_eq!(first.status(), 200);
+        accepted += 1;
+        let me = body(app.get_as("/deliveries/partners/me", &rider).await).await["data"].clone();
+        assert_eq!(me["state"], "available");
+        assert_eq!(me["position"]["lat"], 12.971);
+        let second = ping(12.972).await;
+        if started.elapsed() < std::time::Duration::from_millis(2_000) {
+            break second;
+        }
+        if second.status() == 200 {
+            accepted += 1;
+        }
+    };
     // Too soon: 429 with Retry-After, and the position is unchanged.
-    let r = ping(12.972).await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
     let me = body(app.get_as("/deliveries/partners/me", &rider).await).await["data"].clone();
     assert_eq!(me["position"]["lat"], 12.971);
     let track = body(app.get_as("/deliveries/partners/me/track", &rider).await).await["data"]["items"].clone();
-    assert_eq!(track.as_array().unwrap().len(), 1);
+    assert_eq!(track.as_array().unwrap().len(), accepted);
 
     // Admins see partners by store and state.
     let list = body(
@@ -152,6 +168,7 @@ mod flow_sqlite_embedded {
 
 mod flow_mysql_kafka {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs NAKKU_TEST_MYSQL_URL and NAKKU_TEST_KAFKA_BROKERS"]
     async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code() {
         super::an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code(
             crate::helpers::Backend::MySql,
@@ -213,9 +230,7 @@ pub(crate) async fn order_status(app: &TestApp, token: &str, id: &str, want: &st
 
 async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code(backend: Backend) {
     use crate::orders::{add, level, place, reconciled, settled, shop, shopper, topology};
-    let Some(app) = topology(backend, &[]).await else {
-        return;
-    };
+    let app = topology(backend, &[]).await;
     let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
     // Rider 1 waits at the store; rider 2 is two kilometres away.
     let near = rider(&app, &admin, 51, 12.975, 77.60).await;
@@ -431,9 +446,7 @@ async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_deliv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_going_the_same_way_are_batched_for_one_rider_and_a_far_one_waits() {
     use crate::orders::{add, place, settled, shop, shopper_at, topology, LAT, LNG};
-    let Some(app) = topology(Backend::Sqlite, &[]).await else {
-        return;
-    };
+    let app = topology(Backend::Sqlite, &[]).await;
     let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
     let rider_token = rider(&app, &admin, 61, 12.975, 77.60).await;
     // Two doors 400 m apart, and one 7 km away.
@@ -470,7 +483,24 @@ async fn orders_going_the_same_way_are_batched_for_one_rider_and_a_far_one_waits
     near.sort_unstable();
     assert_eq!(batched, near);
     assert_eq!(mine["route"]["legs"].as_array().unwrap().len(), 2, "{mine}");
-    // The far order is not added to the batch; it waits for a free rider.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    assert_eq!(delivery(&app, &ids[2].0, &ids[2].1).await["status"], "unassigned");
+    // The far order is not added to the batch: it waits for a free rider, and the next
+    // one on shift takes it (had it joined the batch, it would have stayed with rider 61).
+    let second = rider(&app, &admin, 62, 12.975, 77.60).await;
+    let far = app
+        .eventually(30, || async {
+            let d = delivery(&app, &ids[2].0, &ids[2].1).await;
+            (d["status"] != "unassigned").then_some(d)
+        })
+        .await;
+    assert_eq!(far["status"], "assigned", "{far}");
+    let theirs = body(app.get_as("/deliveries/partners/me/deliveries", &second).await).await["data"].clone();
+    let theirs: Vec<&str> = theirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(theirs, vec![ids[2].1.as_str()]);
+    let mine = body(app.get_as("/deliveries/partners/me/deliveries", &rider_token).await).await["data"].clone();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 2, "{mine}");
 }

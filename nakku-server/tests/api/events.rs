@@ -35,13 +35,10 @@ async fn check_activity_flow(app: &TestApp) {
         })
         .await;
     assert_eq!(activity["data"]["last_user_agent"], "nakku-test/1.0");
-    // Everything in the outbox was published.
+    // Everything in the outbox was published (and there was something: the sign-ins).
     app.eventually(10, || async {
-        app.outbox()
-            .await
-            .iter()
-            .all(|r| r.published_at.is_some())
-            .then_some(())
+        let rows = app.outbox().await;
+        (!rows.is_empty() && rows.iter().all(|r| r.published_at.is_some())).then_some(())
     })
     .await;
 }
@@ -53,9 +50,7 @@ async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lo
         EmbeddedLog::open(&dir.path().join("events.db")).await.unwrap(),
     )));
     bus.set_down(true);
-    let app = TestApp::spawn_on_bus(Backend::Sqlite, false, &[], Some(bus.clone()))
-        .await
-        .unwrap();
+    let app = TestApp::spawn_on_bus(Backend::Sqlite, false, &[], Some(bus.clone())).await;
     let (id, token) = app.signed_up(1).await;
     app.make_admin(&id).await;
     assert_eq!(app.login("shopper1@example.com", PASSWORD).await.status(), 200);
@@ -68,7 +63,8 @@ async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lo
     assert_eq!(b["data"]["checks"]["event_bus"]["status"], "down", "{b}");
     assert_eq!(b["data"]["checks"]["database"]["status"], "up");
     assert_eq!(b["data"]["checks"]["outbox"]["unpublished"], 2, "{b}");
-    assert!(app.outbox().await.iter().all(|r| r.published_at.is_none()));
+    let rows = app.outbox().await;
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.published_at.is_none()));
 
     // The relay keeps trying (and counts its failures) while the broker is down.
     app.eventually(10, || async {
@@ -100,23 +96,23 @@ async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lo
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+mod kafka {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs NAKKU_TEST_KAFKA_BROKERS"]
+    async fn sign_ins_reach_the_activity_read_model() {
+        super::on_kafka_sign_ins_reach_the_activity_read_model().await
+    }
+}
+
 async fn on_kafka_sign_ins_reach_the_activity_read_model() {
-    let Ok(brokers) = std::env::var("NAKKU_TEST_KAFKA_BROKERS") else {
-        assert!(
-            std::env::var("NAKKU_TEST_REQUIRE_KAFKA").map_or(true, |v| v != "1"),
-            "Kafka suite required"
-        );
-        eprintln!("SKIPPED (Kafka suite): set NAKKU_TEST_KAFKA_BROKERS=127.0.0.1:9092");
-        return;
-    };
+    let brokers = kafka_brokers();
     let prefix = format!("api{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let env = [
         ("NAKKU_EVENT_BUS", "kafka"),
         ("NAKKU_KAFKA_BROKERS", brokers.as_str()),
         ("NAKKU_EVENT_TOPIC_PREFIX", prefix.as_str()),
     ];
-    let app = TestApp::spawn_full(Backend::Sqlite, false, &env).await.unwrap();
+    let app = TestApp::spawn_full(Backend::Sqlite, false, &env).await;
     let b = body(app.client.get(format!("{}/health", app.user)).send().await.unwrap()).await;
     assert_eq!(b["data"]["checks"]["event_bus"]["kind"], "kafka", "{b}");
     check_activity_flow(&app).await;

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -117,6 +116,7 @@ mod sqlite_embedded {
 
 mod mysql_kafka {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs NAKKU_TEST_MYSQL_URL and NAKKU_TEST_KAFKA_BROKERS"]
     async fn order_steps_reach_the_shopper_once_per_channel_within_preferences_and_quiet_hours() {
         super::order_steps_reach_the_shopper_once_per_channel_within_preferences_and_quiet_hours(
             crate::helpers::Backend::MySql,
@@ -144,9 +144,7 @@ async fn order_steps_reach_the_shopper_once_per_channel_within_preferences_and_q
         ("NAKKU_PUSH_WEBHOOK_URL", format!("http://{hooks}/push")),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let Some(app) = topology(backend, &env).await else {
-        return;
-    };
+    let app = topology(backend, &env).await;
     let admin = shop(&app, &[("MANGO", 12_000, 10), ("GUAVA", 6_000, 1)]).await;
     let (token, address) = shopper(&app, 1).await;
     let me = app.jwt.verify(&token).unwrap().sub;
@@ -335,7 +333,7 @@ async fn order_steps_reach_the_shopper_once_per_channel_within_preferences_and_q
         }
     }
     app.bus.publish(&messages).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    app.wait_until_consumers_caught_up().await;
     assert_eq!(mail_to_me(), want_mail);
     assert_eq!(hook("push"), want_push);
     assert_eq!(hook("sms"), want_push);
@@ -348,17 +346,14 @@ async fn a_failing_provider_is_retried_then_dead_lettered_and_an_admin_retry_sen
     let (hooks, received, failing) = webhook_receiver().await;
     failing.store(true, std::sync::atomic::Ordering::SeqCst);
     let url = format!("http://{hooks}/sms");
-    let Some(app) = topology(
+    let app = topology(
         Backend::Sqlite,
         &[
             ("NAKKU_SMS_WEBHOOK_URL", url.as_str()),
             ("NAKKU_NOTIFY_MAX_ATTEMPTS", "2"),
         ],
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
     let (token, address) = shopper(&app, 1).await;
     assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);

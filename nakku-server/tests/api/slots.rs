@@ -15,6 +15,7 @@ mod sqlite_embedded {
 
 mod mysql_kafka {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs NAKKU_TEST_MYSQL_URL and NAKKU_TEST_KAFKA_BROKERS"]
     async fn a_scheduled_order_books_its_slot_and_a_full_slot_is_not_offered() {
         super::a_scheduled_order_books_its_slot_and_a_full_slot_is_not_offered(crate::helpers::Backend::MySql).await
     }
@@ -33,9 +34,7 @@ async fn slots(app: &TestApp, token: &str, all: bool) -> Vec<Value> {
 
 async fn a_scheduled_order_books_its_slot_and_a_full_slot_is_not_offered(backend: Backend) {
     use crate::orders::{add, place, settled, shop, shopper, topology, STORE};
-    let Some(app) = topology(backend, &[]).await else {
-        return;
-    };
+    let app = topology(backend, &[]).await;
     let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
     let (alice, alice_home) = shopper(&app, 1).await;
     let (bob, bob_home) = shopper(&app, 2).await;
@@ -137,11 +136,10 @@ async fn a_scheduled_order_books_its_slot_and_a_full_slot_is_not_offered(backend
     );
     assert_eq!(settled(&app, &alice, &id).await["status"], "confirmed");
 
-    // Full now: no longer offered to shoppers; admins see it full.
-    assert!(slots(&app, &bob, false)
-        .await
-        .iter()
-        .all(|s| s["start"] != json!(start)));
+    // Full now: no longer offered to shoppers (who still see the others); admins see it full.
+    let offered = slots(&app, &bob, false).await;
+    assert!(!offered.is_empty());
+    assert!(offered.iter().all(|s| s["start"] != json!(start)));
     let full = slots(&app, &admin, true).await;
     let s = full
         .iter()
