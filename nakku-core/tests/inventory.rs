@@ -140,3 +140,90 @@ async fn concurrent_reservations_never_oversell_in_batches() {
 async fn concurrent_reservations_never_oversell_one_transaction_each() {
     race(false).await;
 }
+
+/// Given a batch the database refuses half-way (here the ledger table is gone, as a
+/// deadlock or a lost connection would end it), when the writer applies it, then nothing of
+/// it stays (stock, reservations) and every order comes back to be reserved on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_fails_half_way_is_rolled_back_and_every_order_retried_alone() {
+    use nakku_core::inventory::batch::{spawn_writer, Outcome, Pending};
+    use nakku_core::inventory::store::ReservationRow;
+    use nakku_core::inventory::Warehouse;
+
+    let (svc, wh, _dir) = service(true).await;
+    let db = svc.db().clone();
+    sqlx::query("ALTER TABLE stock_ledger RENAME TO stock_ledger_away")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let writer = spawn_writer(db.clone());
+    let w = Warehouse {
+        id: wh.clone(),
+        code: "T-1".into(),
+        name: "T".into(),
+        city: "B".into(),
+        lat: 12.9,
+        lng: 77.6,
+        opens_at: "00:00".into(),
+        closes_at: "00:00".into(),
+        active: true,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let now = nakku_core::id::now_ms();
+    let mut answers = Vec::new();
+    // In one batch or several, as the writer gathers them: each batch fails the same way.
+    for i in 0..3 {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let p = Pending {
+            row: ReservationRow {
+                id: nakku_core::id::new_id(),
+                order_id: format!("b-{i}"),
+                warehouse_id: wh.clone(),
+                status: "held".into(),
+                reason: None,
+                expires_at: now + 600_000,
+                created_at: now,
+                updated_at: now,
+            },
+            lines: vec![Line {
+                sku: "A".into(),
+                quantity: 2,
+            }],
+            w: w.clone(),
+            reply,
+        };
+        writer.send(p).await.unwrap();
+        answers.push(answer);
+    }
+    let mut retried = Vec::new();
+    for a in answers {
+        match a.await.unwrap() {
+            Outcome::Retry(p) => retried.push(p.row.order_id.clone()),
+            Outcome::Done(row, _) => panic!("{} applied although its batch failed", row.order_id),
+            Outcome::Existing => panic!("an order came back as existing"),
+        }
+    }
+    assert_eq!(retried, ["b-0", "b-1", "b-2"], "each order is handed back, in order");
+    // Nothing of the batch stayed.
+    let levels = svc.stock_for(&wh, &["A".to_owned()]).await.unwrap();
+    assert_eq!((levels[0].reserved, levels[0].available), (0, 10));
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    // With the ledger back, the service's own path reserves them (the caller's retry).
+    sqlx::query("ALTER TABLE stock_ledger_away RENAME TO stock_ledger")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    for id in &retried {
+        let r = svc
+            .reserve(&RequestCtx::internal("t"), order(id, &[("A", 2)]))
+            .await
+            .unwrap();
+        assert_eq!(r.status, "held", "{id}");
+    }
+    assert!(svc.reconcile(&wh).await.unwrap().reconciled);
+}

@@ -47,6 +47,66 @@ const COLS: &str = "order_id, user_id, store, drop_lat, drop_lng, payment_kind, 
                     failure_reason, promised_minutes, promised_by, breached, confirmed_at, assigned_at, arrived_store_at, picked_up_at, \
                     started_at, arrived_door_at, delivered_at, failed_at, created_at, updated_at, slot_start, slot_end";
 
+/// A partner's action on a delivery in `status`: the status it moves to and the column that
+/// records when. Unknown actions are not found; an action the status does not allow is a
+/// conflict naming both.
+pub(super) fn action_move(status: &str, action: &str) -> Result<(&'static str, &'static str), CoreError> {
+    let (from, to, time_col): (&[&str], &str, &str) = match action {
+        "reject" => (&["assigned", "at_store"], "unassigned", "updated_at"),
+        "pickup" => (&["assigned", "at_store"], "picked_up", "picked_up_at"),
+        "start" => (&["picked_up"], "out_for_delivery", "started_at"),
+        "deliver" => (&["out_for_delivery", "at_door"], "delivered", "delivered_at"),
+        "fail" => (&["picked_up", "out_for_delivery", "at_door"], "failed", "failed_at"),
+        _ => return Err(CoreError::NotFound("action".into())),
+    };
+    if !from.contains(&status) {
+        return Err(CoreError::conflict(
+            "status",
+            format!("a delivery that is {} cannot be {action}ed", status.replace('_', " ")),
+        ));
+    }
+    Ok((to, time_col))
+}
+
+/// The shopper's code at the door, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum CodeCheck {
+    /// [`MAX_OTP_ATTEMPTS`] wrong codes already: support completes the delivery.
+    Locked,
+    Missing,
+    /// Wrong: counted, with this many tries left.
+    Wrong {
+        tries_left: i64,
+    },
+    Right,
+}
+
+impl CodeCheck {
+    /// `given` against the delivery's code after `attempts` wrong ones.
+    pub(super) fn of(attempts: i64, expected: Option<&str>, given: Option<&str>) -> CodeCheck {
+        if attempts >= MAX_OTP_ATTEMPTS {
+            return CodeCheck::Locked;
+        }
+        let given = given.map(str::trim).unwrap_or_default();
+        if given.is_empty() {
+            CodeCheck::Missing
+        } else if Some(given) == expected {
+            CodeCheck::Right
+        } else {
+            CodeCheck::Wrong {
+                tries_left: MAX_OTP_ATTEMPTS - attempts - 1,
+            }
+        }
+    }
+}
+
+/// Whether a partner can no longer be counted on: off shift, never sent a position, or
+/// silent longer than `offline_after_ms`. Such a partner's deliveries not yet picked up go
+/// back in the pool, and they are offered nothing new.
+pub(super) fn partner_gone(on_shift: bool, position_at: Option<i64>, now: i64, offline_after_ms: i64) -> bool {
+    !on_shift || position_at.is_none_or(|t| now - t > offline_after_ms)
+}
+
 /// Minutes between two optional times, to a tenth.
 pub(super) fn minutes_between(a: Option<i64>, b: Option<i64>) -> Option<f64> {
     match (a, b) {
@@ -433,15 +493,17 @@ impl DeliveryService {
     pub async fn assign_due(&self) -> Result<usize, CoreError> {
         let now = now_ms();
         // Assigned but not picked up, with a partner off shift or silent: back in the pool.
-        let stale = sqlx::query(
-            "SELECT d.order_id AS order_id FROM deliveries d JOIN partners p ON p.user_id = d.partner_id \
-             WHERE d.status IN ('assigned', 'at_store') AND (p.on_shift = 0 OR p.position_at IS NULL OR p.position_at < ?)",
+        let held = sqlx::query(
+            "SELECT d.order_id AS order_id, p.on_shift AS on_shift, p.position_at AS position_at \
+             FROM deliveries d JOIN partners p ON p.user_id = d.partner_id WHERE d.status IN ('assigned', 'at_store')",
         )
-        .bind(now - self.cfg().offline_after_ms)
         .fetch_all(self.db().pool())
         .await?;
-        for r in &stale {
-            self.unassign(&text(r, "order_id")?, "the partner went offline").await?;
+        for r in &held {
+            let on_shift = r.try_get::<i64, _>("on_shift")? != 0;
+            if partner_gone(on_shift, r.try_get("position_at")?, now, self.cfg().offline_after_ms) {
+                self.unassign(&text(r, "order_id")?, "the partner went offline").await?;
+            }
         }
         // Only stores with a partner on duty: a store without one keeps its queue untouched
         // (one cheap query per pass instead of one look per waiting order).
@@ -619,20 +681,7 @@ impl DeliveryService {
         if d.partner_id.as_deref() != Some(partner_id) {
             return Err(CoreError::NotFound("delivery".into()));
         }
-        let (from, to, time_col): (&[&str], &str, &str) = match action {
-            "reject" => (&["assigned", "at_store"], "unassigned", "updated_at"),
-            "pickup" => (&["assigned", "at_store"], "picked_up", "picked_up_at"),
-            "start" => (&["picked_up"], "out_for_delivery", "started_at"),
-            "deliver" => (&["out_for_delivery", "at_door"], "delivered", "delivered_at"),
-            "fail" => (&["picked_up", "out_for_delivery", "at_door"], "failed", "failed_at"),
-            _ => return Err(CoreError::NotFound("action".into())),
-        };
-        if !from.contains(&d.status.as_str()) {
-            return Err(CoreError::conflict(
-                "status",
-                format!("a delivery that is {} cannot be {action}ed", d.status.replace('_', " ")),
-            ));
-        }
+        let (to, time_col) = action_move(&d.status, action)?;
         if action == "pickup" {
             if let Some(why) = self.ready_for_pickup(&mut tx, order_id).await? {
                 return Err(CoreError::conflict("status", why));
@@ -643,30 +692,34 @@ impl DeliveryService {
             return Err(CoreError::validation("reason", "is required: why the delivery failed"));
         }
         if action == "deliver" {
-            if d.otp_attempts >= MAX_OTP_ATTEMPTS {
-                return Err(CoreError::conflict(
-                    "otp",
-                    "too many wrong codes; call support to complete this delivery",
-                ));
-            }
-            let given = input.otp.as_deref().map(str::trim).unwrap_or_default();
-            if given.is_empty() {
-                return Err(CoreError::validation(
-                    "otp",
-                    "is required: ask the shopper for the 4-digit code",
-                ));
-            }
-            if Some(given) != d.otp.as_deref() {
-                sqlx::query("UPDATE deliveries SET otp_attempts = otp_attempts + 1, updated_at = ? WHERE order_id = ?")
+            match CodeCheck::of(d.otp_attempts, d.otp.as_deref(), input.otp.as_deref()) {
+                CodeCheck::Right => {}
+                CodeCheck::Locked => {
+                    return Err(CoreError::conflict(
+                        "otp",
+                        "too many wrong codes; call support to complete this delivery",
+                    ))
+                }
+                CodeCheck::Missing => {
+                    return Err(CoreError::validation(
+                        "otp",
+                        "is required: ask the shopper for the 4-digit code",
+                    ))
+                }
+                CodeCheck::Wrong { tries_left } => {
+                    sqlx::query(
+                        "UPDATE deliveries SET otp_attempts = otp_attempts + 1, updated_at = ? WHERE order_id = ?",
+                    )
                     .bind(now)
                     .bind(order_id)
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
-                return Err(CoreError::validation(
-                    "otp",
-                    format!("does not match ({} tries left)", MAX_OTP_ATTEMPTS - d.otp_attempts - 1),
-                ));
+                    tx.commit().await?;
+                    return Err(CoreError::validation(
+                        "otp",
+                        format!("does not match ({tries_left} tries left)"),
+                    ));
+                }
             }
         }
         if action == "reject" {
@@ -1054,5 +1107,113 @@ impl Handler for OrderFollower {
             let _ = conn;
             Ok(())
         })
+    }
+}
+
+/// A partner's actions, the code at the door and the silent partner, without a database.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUSES: [&str; 8] = [
+        "unassigned",
+        "assigned",
+        "at_store",
+        "picked_up",
+        "out_for_delivery",
+        "at_door",
+        "delivered",
+        "failed",
+    ];
+
+    #[test]
+    fn each_action_moves_only_from_the_statuses_it_is_for() {
+        let table: [(&str, &[&str], &str); 5] = [
+            ("reject", &["assigned", "at_store"], "unassigned"),
+            ("pickup", &["assigned", "at_store"], "picked_up"),
+            ("start", &["picked_up"], "out_for_delivery"),
+            ("deliver", &["out_for_delivery", "at_door"], "delivered"),
+            ("fail", &["picked_up", "out_for_delivery", "at_door"], "failed"),
+        ];
+        for (action, from, to) in table {
+            for status in STATUSES {
+                match action_move(status, action) {
+                    Ok((got, _)) => {
+                        assert!(from.contains(&status), "{action} from {status} must be refused");
+                        assert_eq!(got, to, "{action} from {status}");
+                    }
+                    Err(CoreError::Conflict { .. }) => {
+                        assert!(!from.contains(&status), "{action} from {status} must be allowed")
+                    }
+                    Err(e) => panic!("{action} from {status}: {e:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rejected_delivery_goes_back_in_the_pool_before_pickup_only() {
+        assert_eq!(action_move("assigned", "reject").unwrap().0, "unassigned");
+        assert_eq!(action_move("at_store", "reject").unwrap().0, "unassigned");
+        let e = action_move("picked_up", "reject").unwrap_err().to_string();
+        assert!(e.contains("a delivery that is picked up cannot be rejected"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_action_is_not_found() {
+        for action in ["", "cancel", "Deliver", "delivered"] {
+            assert!(
+                matches!(action_move("assigned", action), Err(CoreError::NotFound(_))),
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_right_code_delivers_whatever_the_spacing() {
+        assert_eq!(CodeCheck::of(0, Some("0427"), Some("0427")), CodeCheck::Right);
+        assert_eq!(CodeCheck::of(4, Some("0427"), Some(" 0427 ")), CodeCheck::Right);
+    }
+
+    #[test]
+    fn a_missing_code_is_asked_for_and_not_counted() {
+        for given in [None, Some(""), Some("   ")] {
+            assert_eq!(CodeCheck::of(0, Some("0427"), given), CodeCheck::Missing, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn wrong_codes_count_down_then_lock_even_against_the_right_one() {
+        let mut attempts = 0;
+        let mut left = Vec::new();
+        while let CodeCheck::Wrong { tries_left } = CodeCheck::of(attempts, Some("0427"), Some("1111")) {
+            left.push(tries_left);
+            attempts += 1;
+        }
+        assert_eq!(left, [4, 3, 2, 1, 0]);
+        assert_eq!(attempts, MAX_OTP_ATTEMPTS);
+        assert_eq!(CodeCheck::of(attempts, Some("0427"), Some("0427")), CodeCheck::Locked);
+        assert_eq!(CodeCheck::of(attempts, Some("0427"), None), CodeCheck::Locked);
+    }
+
+    #[test]
+    fn a_delivery_without_a_code_cannot_be_delivered_by_guessing() {
+        assert!(matches!(CodeCheck::of(0, None, Some("0000")), CodeCheck::Wrong { .. }));
+    }
+
+    #[test]
+    fn a_partner_is_gone_when_off_shift_never_seen_or_silent_past_the_limit() {
+        let (now, limit) = (1_000_000, 120_000);
+        assert!(!partner_gone(true, Some(now), now, limit), "just pinged");
+        assert!(
+            !partner_gone(true, Some(now - limit), now, limit),
+            "silent exactly the limit"
+        );
+        assert!(
+            partner_gone(true, Some(now - limit - 1), now, limit),
+            "silent past the limit"
+        );
+        assert!(partner_gone(true, None, now, limit), "on shift, never sent a position");
+        assert!(partner_gone(false, Some(now), now, limit), "off shift, however fresh");
     }
 }

@@ -143,10 +143,12 @@ impl DeliveryService {
     }
 
     fn state(&self, on_shift: bool, position_at: Option<i64>, now: i64) -> &'static str {
-        match (on_shift, position_at) {
-            (false, _) => "off_shift",
-            (true, Some(t)) if now - t <= self.cfg.offline_after_ms => "available",
-            (true, _) => "offline",
+        if !on_shift {
+            "off_shift"
+        } else if super::deliveries::partner_gone(on_shift, position_at, now, self.cfg.offline_after_ms) {
+            "offline"
+        } else {
+            "available"
         }
     }
 

@@ -158,8 +158,8 @@ async fn a_partner_sets_up_works_a_shift_and_reports_positions_at_a_limited_rate
 
 mod flow_sqlite_embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code() {
-        super::an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code(
+    async fn an_order_is_assigned_reassigned_when_its_partner_ends_the_shift_and_delivered_with_the_code() {
+        super::an_order_is_assigned_reassigned_when_its_partner_ends_the_shift_and_delivered_with_the_code(
             crate::helpers::Backend::Sqlite,
         )
         .await
@@ -169,8 +169,8 @@ mod flow_sqlite_embedded {
 mod flow_mysql_kafka {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs NAKKU_TEST_MYSQL_URL and NAKKU_TEST_KAFKA_BROKERS"]
-    async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code() {
-        super::an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code(
+    async fn an_order_is_assigned_reassigned_when_its_partner_ends_the_shift_and_delivered_with_the_code() {
+        super::an_order_is_assigned_reassigned_when_its_partner_ends_the_shift_and_delivered_with_the_code(
             crate::helpers::Backend::MySql,
         )
         .await
@@ -228,7 +228,7 @@ pub(crate) async fn order_status(app: &TestApp, token: &str, id: &str, want: &st
     .await
 }
 
-async fn an_order_is_assigned_reassigned_when_its_partner_goes_offline_and_delivered_with_the_code(backend: Backend) {
+async fn an_order_is_assigned_reassigned_when_its_partner_ends_the_shift_and_delivered_with_the_code(backend: Backend) {
     use crate::orders::{add, level, place, reconciled, settled, shop, shopper, topology};
     let app = topology(backend, &[]).await;
     let admin = shop(&app, &[("MANGO", 12_000, 10)]).await;
