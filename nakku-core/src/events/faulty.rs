@@ -2,7 +2,7 @@
 //! "off", or make the next publish reach the broker and then report a crash (the relay
 //! then never marks the rows sent, as if it died between publish and mark-sent).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::bus::*;
@@ -11,6 +11,7 @@ pub struct FaultyBus {
     inner: Arc<dyn EventBus>,
     down: AtomicBool,
     crash_after_next_publish: AtomicBool,
+    refused: AtomicUsize,
 }
 
 impl FaultyBus {
@@ -19,7 +20,13 @@ impl FaultyBus {
             inner,
             down: AtomicBool::new(false),
             crash_after_next_publish: AtomicBool::new(false),
+            refused: AtomicUsize::new(0),
         }
+    }
+
+    /// Publishes refused because the bus was down: proof that a relay tried meanwhile.
+    pub fn refused_publishes(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 
     /// While down, publishing and pings fail as with an unreachable broker.
@@ -47,7 +54,10 @@ impl EventBus for FaultyBus {
     }
     fn publish<'a>(&'a self, msgs: &'a [Message]) -> BoxFut<'a, Result<(), BusError>> {
         Box::pin(async move {
-            self.check()?;
+            if let Err(e) = self.check() {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                return Err(e);
+            }
             self.inner.publish(msgs).await?;
             if self.crash_after_next_publish.swap(false, Ordering::SeqCst) {
                 return Err(BusError::Unavailable(
