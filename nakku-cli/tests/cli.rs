@@ -433,6 +433,39 @@ async fn operators_tail_events_retry_dead_letters_and_replay_a_consumer() {
         stdout(&o)
     );
 
+    // lag: every consumer with its group; the sign-ins' consumer catches up to 0.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = run(nakku(dir.path()).args(["events", "lag", "--consumer", "user.activity"]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let row = stdout(&o)
+            .lines()
+            .find(|l| l.contains("user.activity"))
+            .map(|l| {
+                l.split_whitespace()
+                    .filter(|c| c.chars().any(char::is_alphanumeric))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        assert!(row.contains("user.activity user nakku.user.activity"), "{}", stdout(&o));
+        if row.ends_with(" 0") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "user.activity never caught up: {row}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = run(nakku(dir.path()).args(["events", "lag"]));
+    for consumer in ["user.activity", "cart.orders", "analytics"] {
+        assert!(stdout(&o).contains(consumer), "{consumer}: {}", stdout(&o));
+    }
+    let o = run(nakku(dir.path()).args(["events", "lag", "--consumer", "nobody"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no consumer named \"nobody\""), "{}", stderr(&o));
+
     // Break the consumer's table: the next login's event is retried, then dead-lettered.
     sql(dir.path(), "ALTER TABLE user_activity RENAME TO user_activity_away").await;
     assert_eq!(

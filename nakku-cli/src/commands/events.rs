@@ -1,4 +1,4 @@
-//! `nakku events tail|replay|dlq|bench`.
+//! `nakku events tail|replay|lag|dlq|bench`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -20,6 +20,12 @@ pub enum Command {
     Tail(TailOpts),
     /// Re-feed a consumer: from the beginning it rebuilds the consumer's read model
     Replay(ReplayOpts),
+    /// How far behind each consumer is: messages on its topics its group has not yet committed
+    Lag {
+        /// Only this consumer (e.g. `notification.events`)
+        #[arg(long)]
+        consumer: Option<String>,
+    },
     /// Messages consumers gave up on
     #[command(subcommand)]
     Dlq(DlqCommand),
@@ -95,6 +101,7 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Tail(o) => tail(settings, o).await,
         Command::Replay(o) => replay(settings, o).await,
+        Command::Lag { consumer } => lag(settings, consumer.as_deref()).await,
         Command::Dlq(c) => dlq_cmd(settings, c).await,
         Command::Compact { older_than_days } => compact(settings, older_than_days).await,
     }
@@ -222,6 +229,39 @@ async fn replay(settings: &Settings, o: ReplayOpts) -> anyhow::Result<()> {
     ]);
     println!("{t}");
     db.close().await;
+    Ok(())
+}
+
+/// One row per consumer: its service, its group and how many messages it has to catch up.
+async fn lag(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> {
+    if let Some(name) = only {
+        find_consumer(name, settings)?;
+    }
+    let bus = connect_bus(settings).await?;
+    let mut t = table(&["consumer", "service", "group", "behind"]);
+    for svc in Service::IMPLEMENTED {
+        for h in nakku_core::consumers_of(svc, settings) {
+            if only.is_some_and(|n| n != h.name()) {
+                continue;
+            }
+            let mut topics: Vec<String> = h
+                .handles()
+                .iter()
+                .flat_map(|(p, _)| topics_for_pattern(&settings.event_topic_prefix, p))
+                .collect();
+            topics.sort();
+            topics.dedup();
+            let group = format!("{}.{}", settings.event_topic_prefix, h.name());
+            let behind = bus.group_lag(&group, &topics).await?;
+            t.add_row(vec![
+                h.name().to_owned(),
+                svc.name().to_owned(),
+                group,
+                behind.to_string(),
+            ]);
+        }
+    }
+    println!("{t}");
     Ok(())
 }
 
