@@ -208,9 +208,11 @@ impl AnalyticsService {
             format!(" WHERE {}", conds.join(" AND "))
         };
         // A tail reads forward from `after`; otherwise the newest page, turned oldest first.
-        // An order's timeline goes by when things happened.
+        // An order's timeline goes by when things happened; within one millisecond by event
+        // id (UUIDv7, increasing within a process, so cause before effect), not by arrival
+        // here (consumers of different topics deliver in any order).
         let order_by = match (q.order.is_some(), q.after.is_some()) {
-            (true, _) => "occurred_ms, seq",
+            (true, _) => "occurred_ms, event_id",
             (false, true) => "seq",
             (false, false) => "seq DESC",
         };

@@ -538,4 +538,45 @@ async fn the_event_log_tails_every_event_and_gives_an_orders_timeline_across_ser
         let b = body(r).await;
         assert!(b["fields"][field].is_array(), "{query}: {b}");
     }
+
+    // Two events of one millisecond, the effect delivered before its cause: the timeline
+    // still shows the cause first (ids are time-ordered within a process).
+    let order = nakku_core::id::new_id();
+    // Recent: the log keeps NAKKU_EVENT_LOG_HOURS.
+    let at = nakku_core::id::ms_to_rfc3339(nakku_core::id::now_ms());
+    let mut cause = Envelope::new(
+        catalog::ORDER_CREATED,
+        Service::Order,
+        &order,
+        "tie",
+        json!({"order_id": order}),
+    );
+    cause.occurred_at = at.clone();
+    let mut effect = Envelope::new(
+        catalog::INVENTORY_RESERVED,
+        Service::Inventory,
+        &order,
+        "tie",
+        json!({"order_id": order}),
+    );
+    effect.occurred_at = at;
+    for e in [&effect, &cause] {
+        app.bus
+            .publish(&[e.to_message(&app.topic_prefix, 1 << 20).unwrap()])
+            .await
+            .unwrap();
+    }
+    let tie = app
+        .eventually(30, || async {
+            let p = body(app.get_as(format!("/analytics/events?order={order}"), &admin).await).await["data"].clone();
+            (p["items"].as_array()?.len() == 2).then_some(p)
+        })
+        .await;
+    let types: Vec<&str> = tie["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["order.created", "inventory.reserved"], "{tie}");
 }
