@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use nakku_core::config::Settings;
 use nakku_core::db::{migrate, Db};
 use nakku_core::events::bus::Position;
-use nakku_core::events::consumer::{rewind_for_replay, Consumer};
+use nakku_core::events::consumer::{group_of, lag_of, rewind_for_replay, Consumer};
 use nakku_core::events::{connect_bus, dlq, topics_for_pattern, type_matches, Envelope};
 use nakku_core::service::Service;
 
@@ -244,15 +244,9 @@ async fn lag(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> {
             if only.is_some_and(|n| n != h.name()) {
                 continue;
             }
-            let mut topics: Vec<String> = h
-                .handles()
-                .iter()
-                .flat_map(|(p, _)| topics_for_pattern(&settings.event_topic_prefix, p))
-                .collect();
-            topics.sort();
-            topics.dedup();
-            let group = format!("{}.{}", settings.event_topic_prefix, h.name());
-            let behind = bus.group_lag(&group, &topics).await?;
+            let prefix = &settings.event_topic_prefix;
+            let behind = lag_of(bus.as_ref(), prefix, h.as_ref()).await?;
+            let group = group_of(prefix, h.as_ref());
             t.add_row(vec![
                 h.name().to_owned(),
                 svc.name().to_owned(),

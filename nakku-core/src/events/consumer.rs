@@ -75,6 +75,30 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// A handler's consumer group on the bus: `<topic prefix>.<consumer name>`, so deployments
+/// sharing a Kafka cluster under different prefixes never share a group.
+pub fn group_of(prefix: &str, handler: &dyn Handler) -> String {
+    format!("{prefix}.{}", handler.name())
+}
+
+/// The topics a handler's type patterns live on, sorted, each once.
+pub fn topics_of(prefix: &str, handler: &dyn Handler) -> Vec<String> {
+    let mut t: Vec<String> = handler
+        .handles()
+        .iter()
+        .flat_map(|(p, _)| topics_for_pattern(prefix, p))
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// How many messages on a handler's topics its group has not committed yet.
+pub async fn lag_of(bus: &dyn EventBus, prefix: &str, handler: &dyn Handler) -> Result<i64, super::bus::BusError> {
+    bus.group_lag(&group_of(prefix, handler), &topics_of(prefix, handler))
+        .await
+}
+
 /// A handler bound to its database and the bus.
 #[derive(Clone)]
 pub struct Consumer {
@@ -85,23 +109,14 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Its consumer group on the bus: `<topic prefix>.<consumer name>`, so deployments
-    /// sharing a Kafka cluster under different prefixes never share a group.
+    /// Its consumer group on the bus (see [`group_of`]).
     pub fn group(&self) -> String {
-        format!("{}.{}", self.cfg.topic_prefix, self.handler.name())
+        group_of(&self.cfg.topic_prefix, self.handler.as_ref())
     }
 
-    /// The topics its type patterns live on.
+    /// The topics its type patterns live on (see [`topics_of`]).
     pub fn topics(&self) -> Vec<String> {
-        let mut t: Vec<String> = self
-            .handler
-            .handles()
-            .iter()
-            .flat_map(|(p, _)| topics_for_pattern(&self.cfg.topic_prefix, p))
-            .collect();
-        t.sort();
-        t.dedup();
-        t
+        topics_of(&self.cfg.topic_prefix, self.handler.as_ref())
     }
 
     /// Consumes until `shutdown`; the message in hand is finished and committed first.

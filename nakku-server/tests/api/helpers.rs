@@ -65,6 +65,18 @@ pub fn required_env(var: &str) -> String {
     }
 }
 
+/// Waits (up to 30 s) until nothing accepts connections on `addr` any more.
+pub async fn wait_until_refused(addr: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} still accepts connections"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The MariaDB server URL of the MySQL suite.
 pub fn mysql_server_url() -> String {
     required_env("NAKKU_TEST_MYSQL_URL")
@@ -334,17 +346,11 @@ impl TestApp {
     pub async fn wait_until_consumers_caught_up(&self) {
         for svc in Service::IMPLEMENTED {
             for h in nakku_core::consumers_of(svc, &self.settings) {
-                let mut topics: Vec<String> = h
-                    .handles()
-                    .iter()
-                    .flat_map(|(p, _)| nakku_core::events::topics_for_pattern(&self.topic_prefix, p))
-                    .collect();
-                topics.sort();
-                topics.dedup();
-                let group = format!("{}.{}", self.topic_prefix, h.name());
                 let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
                 loop {
-                    let lag = self.bus.group_lag(&group, &topics).await.expect("group lag");
+                    let lag = nakku_core::events::consumer::lag_of(self.bus.as_ref(), &self.topic_prefix, h.as_ref())
+                        .await
+                        .expect("group lag");
                     if lag == 0 {
                         break;
                     }

@@ -142,18 +142,6 @@ async fn shutdown_lets_an_in_flight_request_finish(mut app: TestApp) {
     assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
 }
 
-/// Waits (up to 30 s) until nothing accepts connections on `addr` any more.
-async fn wait_until_refused(addr: &str) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(addr).await.is_ok() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{addr} still accepts connections"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test]
 async fn sqlite_health_turns_503_when_the_database_is_unreachable() {
     let app = TestApp::spawn(Backend::Sqlite).await;
