@@ -12,7 +12,7 @@ VENV=${VENV:-.ci/.venv}
 dir=$(mktemp -d)
 port=${ST_PORT:-18080}
 export NAKKU_RATE_LIMIT_AUTH_PER_MINUTE=0 NAKKU_RATE_LIMIT_WRITE_PER_MINUTE=0 NAKKU_RATE_LIMIT_READ_PER_MINUTE=0
-export NAKKU_LOG_FILTER=warn NAKKU_DATA_DIR="$dir/data"
+export NAKKU_LOG=warn NAKKU_DATA_DIR="$dir/data"
 # Each service on its own port beside the gateway's, away from the defaults.
 i=0
 for svc in gateway user product inventory order cart payment delivery notification location analytics; do

@@ -4,13 +4,14 @@
 #
 # Tests that need a server are `#[ignore = "needs NAKKU_TEST_…"]` and live in a module
 # named after it: `mysql::` (MariaDB/MySQL), `kafka::` (a Kafka-protocol broker),
-# `mysql_kafka::` (both: the production pairing) and `redis::`. Plain `cargo test` reports
+# `mysql_kafka::` (both: the production pairing), `redis::`, and `mysql_tls::`,
+# `redis_tls::`, `kafka_tls::` (the TLS-only servers of scripts/tls-servers.sh). Plain `cargo test` reports
 # them as ignored, with that reason. This script runs the ignored ones whose variables are
 # set (`--include-ignored`, leaving out by name those whose variables are not), so nothing
 # that did not run is counted as passed, and a test run without its server fails.
 #
 #   scripts/test.sh [cargo test options] [-- test binary options]
-#   NAKKU_TEST_REQUIRE=mysql,kafka,redis scripts/test.sh   # CI: fail unless those ran
+#   NAKKU_TEST_REQUIRE=mysql,kafka,redis,tls scripts/test.sh   # CI: fail unless those ran
 set -uo pipefail
 NAKKU_TEST_REQUIRE=${NAKKU_TEST_REQUIRE:-}
 cd "$(dirname "$0")/.."
@@ -29,6 +30,15 @@ off=()
 if ! set_var NAKKU_TEST_MYSQL_URL; then skips+=(--skip mysql:: --skip mysql_kafka::); off+=(mysql); fi
 if ! set_var NAKKU_TEST_KAFKA_BROKERS; then skips+=(--skip kafka::); off+=(kafka); fi
 if ! set_var NAKKU_TEST_REDIS_URL; then skips+=(--skip redis::); off+=(redis); fi
+# The TLS-only servers of scripts/tls-servers.sh (MariaDB, Redis, Kafka behind TLS).
+if ! set_var NAKKU_TEST_TLS_CA_FILE; then
+  skips+=(--skip mysql_tls:: --skip redis_tls:: --skip kafka_tls::); off+=(tls)
+elif ! set_var NAKKU_TEST_KAFKA_TLS_BROKERS; then
+  skips+=(--skip kafka_tls::)
+else
+  # librdkafka's TLS is OpenSSL's: the kafka-tls feature (needs libssl-dev to build).
+  cargo_args+=(--features nakku-cli/kafka-tls)
+fi
 
 for need in ${NAKKU_TEST_REQUIRE//,/ }; do
   for o in "${off[@]}"; do
@@ -55,6 +65,7 @@ filtered=$(sed -nE 's/^test result: .* ([0-9]+) filtered out.*$/\1/p' "$log" | a
 mysql='mysql::|mysql_kafka::'
 kafka='kafka::'
 redis='redis::'
+tls='mysql_tls::|redis_tls::|kafka_tls::'
 # The backend tests that exist (all `#[ignore]`d by default), to count what was left out.
 listed=$(cargo test --workspace -q "${cargo_args[@]}" -- --list --ignored 2>/dev/null | sed -nE 's/^(.+): test$/\1/p')
 row() { # row <label> <regex> <variable> <how to set it>
@@ -70,20 +81,21 @@ row() { # row <label> <regex> <variable> <how to set it>
 }
 all_passed=$(printf '%s\n' "$results" | grep -cE ' ok$' || true)
 all_failed=$(printf '%s\n' "$results" | grep -cE ' FAILED$' || true)
-local_passed=$(printf '%s\n' "$results" | grep -vE "$mysql|$kafka|$redis" | grep -cE ' ok$' || true)
-local_failed=$(printf '%s\n' "$results" | grep -vE "$mysql|$kafka|$redis" | grep -cE ' FAILED$' || true)
+local_passed=$(printf '%s\n' "$results" | grep -vE "$mysql|$kafka|$redis|$tls" | grep -cE ' ok$' || true)
+local_failed=$(printf '%s\n' "$results" | grep -vE "$mysql|$kafka|$redis|$tls" | grep -cE ' FAILED$' || true)
 echo
 echo "=== tests by backend ==="
 printf '  %-24s %4d ran: %d passed, %d failed\n' "SQLite + embedded log" $((local_passed + local_failed)) "$local_passed" "$local_failed"
 row "MariaDB/MySQL" "$mysql" NAKKU_TEST_MYSQL_URL "NAKKU_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306"
 row "Kafka" "$kafka" NAKKU_TEST_KAFKA_BROKERS "NAKKU_TEST_KAFKA_BROKERS=\$(scripts/kafka.sh start)"
 row "Redis" "$redis" NAKKU_TEST_REDIS_URL "NAKKU_TEST_REDIS_URL=redis://127.0.0.1:6379"
+row "TLS servers" "$tls" NAKKU_TEST_TLS_CA_FILE "eval \"\$(scripts/tls-servers.sh start)\""
 echo "  in all: $((all_passed + all_failed)) ran ($all_passed passed, $all_failed failed); $filtered left out for an unset backend or a filter"
 echo "  (a test on MariaDB with Kafka counts in both rows)"
 
 for need in ${NAKKU_TEST_REQUIRE//,/ }; do
   case $need in
-    mysql) re=$mysql ;; kafka) re=$kafka ;; redis) re=$redis ;;
+    mysql) re=$mysql ;; kafka) re=$kafka ;; redis) re=$redis ;; tls) re=$tls ;;
     *) echo "test.sh: unknown backend in NAKKU_TEST_REQUIRE: $need" >&2; exit 2 ;;
   esac
   if [ "$(count "$re" ok)" -eq 0 ]; then

@@ -1639,3 +1639,171 @@ async fn simulate_outlives_the_access_tokens() {
     assert_eq!(o["delivered"], o["confirmed"], "riders kept delivering: {r:#}");
     assert_eq!(r["errors"], json!({}), "no 401 left: {r:#}");
 }
+
+/// Secrets given as files and variables with distinctive values never come back out: not
+/// in any log line (at debug for Nakku's own crates), not in an answer (errors included,
+/// and the notification failures that carry the providers' errors), not in `/health` or
+/// `/metrics`, not in `--help`, not in a configuration error. Proof first: the flow ran,
+/// both providers were tried and failed (so their error paths are in the logs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_from_files_never_appear_in_logs_answers_or_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let jwt = "jwt-SECRET-5c1d7e0b9a2f4c6e8d0b1a3c5e7f9a1b";
+    let previous = "prev-SECRET-0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d";
+    let smtp_pw = "smtp-SECRET-pw-77f3";
+    let hook_key = "hook-SECRET-key-19ad";
+    let hook_token = "tok-SECRET-bearer-2be4";
+    let sasl = "sasl-SECRET-pw-88c1";
+    // Closed ports: every send fails, and the failure is logged and recorded.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let file = |name: &str, value: String| {
+        let p = secrets.join(name);
+        std::fs::write(&p, format!("{value}\n")).unwrap();
+        p.display().to_string()
+    };
+    let jwt_file = file("jwt", jwt.to_owned());
+    let smtp_file = file("smtp", format!("smtp://mailer:{smtp_pw}@127.0.0.1:{closed}"));
+    let token_file = file("sms-token", hook_token.to_owned());
+    let hook_url = format!("http://127.0.0.1:{closed}/sms?key={hook_key}");
+    let env = [
+        ("NAKKU_JWT_SECRET_FILE", jwt_file.as_str()),
+        ("NAKKU_JWT_PREVIOUS_SECRET", previous),
+        ("NAKKU_SMTP_URL_FILE", smtp_file.as_str()),
+        ("NAKKU_SMS_WEBHOOK_URL", hook_url.as_str()),
+        ("NAKKU_SMS_WEBHOOK_TOKEN_FILE", token_file.as_str()),
+        ("NAKKU_KAFKA_SASL_PASSWORD", sasl),
+        ("NAKKU_NOTIFY_MAX_ATTEMPTS", "2"),
+        ("NAKKU_LOG", "info,nakku_core=debug,nakku_server=debug"),
+    ];
+    let all = [jwt, previous, smtp_pw, hook_key, hook_token, sasl];
+    let leaks = |what: &str, text: &str| {
+        for s in all {
+            assert!(!text.contains(s), "{what} shows the secret {s}: {text}");
+        }
+    };
+
+    let up = launch(dir.path(), &["up", "--no-seed"], &env, "gateway");
+    let c = reqwest::Client::new();
+    let gw = up.gateway.clone();
+    let mut answers = Vec::new();
+    let admin = open_shop(&c, &gw, dir.path(), 5).await;
+    let (token, address) = shopper_with_a_mango(&c, &gw, 1).await;
+    let id = place_upi_order(&c, &gw, &token, &address, "secret-flow-1").await;
+    assert_eq!(settled_order(&c, &gw, &token, &id).await["status"], "confirmed");
+    // The token was signed with the secret from the file (a fresh token verifies).
+    let me = c
+        .get(format!("{gw}/api/v1/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    answers.push(me.text().await.unwrap());
+    // Error answers.
+    for (path, body) in [
+        (
+            "/auth/login",
+            json!({"email": "s1@example.com", "password": "wrong-password"}),
+        ),
+        ("/auth/register", json!({"email": "not-an-email"})),
+    ] {
+        let r = post_json(&c, &gw, path, "", body).await;
+        assert!(r.status().is_client_error());
+        answers.push(r.text().await.unwrap());
+    }
+    let r = c
+        .get(format!("{gw}/api/v1/users/me"))
+        .bearer_auth("forged.token.value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    answers.push(r.text().await.unwrap());
+    for path in ["/health", "/metrics"] {
+        answers.push(c.get(format!("{gw}{path}")).send().await.unwrap().text().await.unwrap());
+    }
+    for url in up.urls.values() {
+        answers.push(
+            c.get(format!("{url}/health"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    // Proof that the providers were tried: the shopper's email and SMS failed for good.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let tried = loop {
+        let v: Value = c
+            .get(format!("{gw}/api/v1/notifications"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let failed = |channel: &str| {
+            v["data"]["items"].as_array().into_iter().flatten().any(|n| {
+                n["channel"] == channel
+                    && n["status"] == "failed"
+                    && n["reason"].as_str().is_some_and(|r| !r.is_empty())
+            })
+        };
+        if failed("email") && failed("sms") {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "email and SMS not both failed: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    answers.push(tried.to_string());
+    let failed = c
+        .get(format!("{gw}/api/v1/notifications/failed"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 200);
+    answers.push(failed.text().await.unwrap());
+    for a in &answers {
+        leaks("an answer", a);
+    }
+
+    // Every log line the process wrote, after it stopped (the reader ends with the pipe).
+    let mut up = up;
+    let pid = up.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(up.child.wait().unwrap().success());
+    let log: Vec<String> = up.stderr_lines.iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("SMTP")) && log.iter().any(|l| l.contains("webhook")),
+        "the providers' failures are in the log"
+    );
+    for line in &log {
+        leaks("a log line", line);
+    }
+
+    // --help, and a configuration error about a secret.
+    for args in [vec!["--help"], vec!["serve", "--help"], vec!["dashboard", "--help"]] {
+        let o = run(nakku(dir.path()).args(&args).env("NAKKU_TOKEN", hook_token));
+        leaks("--help", &format!("{}{}", stdout(&o), stderr(&o)));
+    }
+    let short = file("short", "short-SECRET-x".to_owned());
+    let o = run(nakku(dir.path())
+        .args(["migrate", "status"])
+        .env("NAKKU_JWT_SECRET_FILE", &short));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("NAKKU_JWT_SECRET_FILE"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("short-SECRET-x"), "{}", stderr(&o));
+}

@@ -69,6 +69,8 @@ pub struct Claims {
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// A previous secret still accepted during a key rotation (`NAKKU_JWT_PREVIOUS_SECRET`).
+    previous: Option<DecodingKey>,
     validation: Validation,
     ttl_secs: i64,
 }
@@ -92,9 +94,18 @@ impl JwtKeys {
         JwtKeys {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            previous: None,
             validation,
             ttl_secs: i64::try_from(ttl_secs).unwrap_or(900),
         }
+    }
+
+    /// Also accepts tokens signed with `previous` (new tokens are signed with the current
+    /// secret only): deploy the new secret with the old one as previous, and remove the
+    /// previous one once the old tokens have expired (`access_token_ttl_secs`).
+    pub fn with_previous(mut self, previous: Option<&Secret>) -> JwtKeys {
+        self.previous = previous.map(|p| DecodingKey::from_secret(p.expose().as_bytes()));
+        self
     }
 
     /// Issues an access token; returns it with its lifetime in seconds.
@@ -119,16 +130,21 @@ impl JwtKeys {
 
     /// Checks signature, algorithm, issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, CoreError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|d| d.claims)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                let why = match e.kind() {
-                    ErrorKind::ExpiredSignature => "access token expired",
-                    _ => "invalid access token",
-                };
-                CoreError::Unauthorized(why.to_owned())
-            })
+        let current = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation);
+        let result = match (&current, &self.previous) {
+            (Err(e), Some(previous)) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
+                jsonwebtoken::decode::<Claims>(token, previous, &self.validation)
+            }
+            _ => current,
+        };
+        result.map(|d| d.claims).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            let why = match e.kind() {
+                ErrorKind::ExpiredSignature => "access token expired",
+                _ => "invalid access token",
+            };
+            CoreError::Unauthorized(why.to_owned())
+        })
     }
 }
 
@@ -178,6 +194,19 @@ mod tests {
         let c = keys().verify(&t).unwrap();
         assert_eq!(c.sub, "u1");
         assert_eq!(c.role, Role::Admin);
+    }
+
+    #[test]
+    fn during_a_rotation_tokens_of_the_previous_secret_are_accepted_and_new_ones_use_the_new() {
+        let old = keys();
+        let (old_token, _) = old.issue("u1", Role::User).unwrap();
+        let new_secret = Secret::new("n".repeat(40));
+        let rotated = JwtKeys::new(&new_secret, 900).with_previous(Some(&Secret::new("k".repeat(40))));
+        assert_eq!(rotated.verify(&old_token).unwrap().sub, "u1");
+        let (new_token, _) = rotated.issue("u2", Role::User).unwrap();
+        assert!(old.verify(&new_token).is_err(), "signed with the new secret");
+        // Once the previous secret is dropped, its tokens are refused.
+        assert!(JwtKeys::new(&new_secret, 900).verify(&old_token).is_err());
     }
 
     #[test]

@@ -132,6 +132,63 @@ pub struct Settings {
     pub event_log_hours: i64,
     /// How long a saga step may go unanswered before the order is compensated.
     pub saga_step_timeout_secs: u64,
+    /// Extra trusted CA certificates (PEM), on top of the platform's roots, for every
+    /// outgoing TLS connection: databases, Redis, HTTP upstreams and webhooks, SMTP, Kafka.
+    pub tls_ca_file: Option<PathBuf>,
+    /// The gateway serves HTTPS (HTTP/1.1 and HTTP/2) with this certificate chain and key.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// How often the gateway looks for a rotated certificate.
+    pub tls_reload_secs: u64,
+    /// A previous JWT secret still accepted for verification (key rotation).
+    pub jwt_previous_secret: Option<Secret>,
+    /// Kafka connection security.
+    pub kafka: KafkaSecurity,
+    /// Bearer tokens sent to the SMS and push webhooks.
+    pub sms_webhook_token: Option<Secret>,
+    pub push_webhook_token: Option<Secret>,
+}
+
+/// How Nakku authenticates to Kafka and encrypts the connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KafkaSecurity {
+    /// plaintext, ssl, sasl_plaintext or sasl_ssl.
+    pub security_protocol: KafkaProtocol,
+    /// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL protocols only).
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<Secret>,
+    /// CA certificates for the brokers' certificates (default: `tls_ca_file`, then the
+    /// platform's roots).
+    pub ssl_ca_file: Option<PathBuf>,
+    /// Any other librdkafka property, `name=value` pairs separated by `;`.
+    pub properties: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KafkaProtocol {
+    #[default]
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl KafkaProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaProtocol::Plaintext => "plaintext",
+            KafkaProtocol::Ssl => "ssl",
+            KafkaProtocol::SaslPlaintext => "sasl_plaintext",
+            KafkaProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+    pub fn uses_tls(self) -> bool {
+        matches!(self, KafkaProtocol::Ssl | KafkaProtocol::SaslSsl)
+    }
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, KafkaProtocol::SaslPlaintext | KafkaProtocol::SaslSsl)
+    }
 }
 
 /// Checkout pricing rules: delivery fee by distance, small-cart fee below a minimum order
@@ -223,6 +280,14 @@ impl Default for Settings {
             notify_max_attempts: 5,
             event_log_hours: 48,
             saga_step_timeout_secs: 30,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_reload_secs: 10,
+            jwt_previous_secret: None,
+            kafka: KafkaSecurity::default(),
+            sms_webhook_token: None,
+            push_webhook_token: None,
         }
     }
 }
@@ -508,6 +573,59 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             &d.saga_step_timeout_secs.to_string(),
             "seconds a reservation or payment may go unanswered before the order is compensated",
         ),
+        doc(
+            "tls_ca_file",
+            "(unset: the platform's roots)",
+            "PEM file of extra CA certificates trusted by every outgoing TLS connection (databases, Redis, HTTPS, SMTP, Kafka)",
+        ),
+        doc(
+            "tls_cert_file",
+            "(unset: plain HTTP)",
+            "gateway: PEM certificate chain; with tls_key_file the gateway serves HTTPS with HTTP/2",
+        ),
+        doc("tls_key_file", "(unset)", "gateway: PEM private key of tls_cert_file"),
+        doc(
+            "tls_reload_secs",
+            &d.tls_reload_secs.to_string(),
+            "gateway: how often the certificate files are checked for a rotated certificate",
+        ),
+        doc(
+            "jwt_previous_secret",
+            "(unset)",
+            "a previous HS256 secret still accepted when verifying tokens, during a key rotation",
+        ),
+        doc(
+            "kafka_security_protocol",
+            "plaintext",
+            "plaintext, ssl, sasl_plaintext or sasl_ssl (TLS and SASL need a build with the kafka-tls feature)",
+        ),
+        doc(
+            "kafka_sasl_mechanism",
+            "(unset)",
+            "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, for the sasl_ protocols",
+        ),
+        doc("kafka_sasl_username", "(unset)", "SASL user name"),
+        doc("kafka_sasl_password", "(unset)", "SASL password"),
+        doc(
+            "kafka_ssl_ca_file",
+            "(unset: tls_ca_file)",
+            "PEM file of the CA certificates that signed the brokers' certificates",
+        ),
+        doc(
+            "kafka_properties",
+            "(unset)",
+            "any other librdkafka property: name=value pairs separated by `;`",
+        ),
+        doc(
+            "sms_webhook_token",
+            "(unset)",
+            "sent to the SMS webhook as Authorization: Bearer <token>",
+        ),
+        doc(
+            "push_webhook_token",
+            "(unset)",
+            "sent to the push webhook as Authorization: Bearer <token>",
+        ),
     ];
     for svc in Service::ALL {
         let n = svc.name();
@@ -570,17 +688,41 @@ impl Settings {
         }
         for key in &known {
             let var = format!("NAKKU_{}", key.to_ascii_uppercase());
-            if let Some(v) = env.get(&var) {
-                raw.insert(
-                    key.clone(),
-                    Raw {
-                        value: v.clone(),
+            let file_var = format!("{var}_FILE");
+            match (env.get(&var), env.get(&file_var)) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError {
+                        key: file_var,
                         origin: "environment".to_owned(),
-                        key_as_given: var,
-                    },
-                );
+                        value: String::new(),
+                        expected: format!("either {var} or {var}_FILE, not both"),
+                    })
+                }
+                (Some(v), None) => {
+                    raw.insert(
+                        key.clone(),
+                        Raw {
+                            value: v.clone(),
+                            origin: "environment".to_owned(),
+                            key_as_given: var,
+                        },
+                    );
+                }
+                (None, Some(path)) => {
+                    let value = read_secret_file(Path::new(path), &file_var, "environment")?;
+                    raw.insert(
+                        key.clone(),
+                        Raw {
+                            value,
+                            origin: format!("file {path} named by {file_var}"),
+                            key_as_given: file_var,
+                        },
+                    );
+                }
+                (None, None) => {}
             }
         }
+        check_unknown_variables(env, &known)?;
         Settings::from_raw(raw)
     }
 
@@ -730,10 +872,10 @@ impl Settings {
         parse_decimal(&mut raw, "payment_failure_rate", 0.0, 1.0, &mut s.payment_failure_rate)?;
         parse_num(&mut raw, "payment_seed", 0, u64::MAX, &mut s.payment_seed)?;
         if let Some(r) = raw.remove("smtp_url") {
-            if !r.value.starts_with("smtp://") {
+            if !(r.value.starts_with("smtp://") || r.value.starts_with("smtps://")) {
                 return Err(ConfigError {
                     value: redact_url(&r.value),
-                    ..bad(&r, "an smtp:// URL")
+                    ..bad(&r, "an smtp:// or smtps:// URL")
                 });
             }
             s.smtp_url = Some(Secret(r.value));
@@ -810,6 +952,22 @@ impl Settings {
             3600,
             &mut s.saga_step_timeout_secs,
         )?;
+        parse_tls(&mut raw, &mut s)?;
+        parse_kafka_security(&mut raw, &mut s.kafka)?;
+        for (key, slot) in [
+            ("sms_webhook_token", &mut s.sms_webhook_token),
+            ("push_webhook_token", &mut s.push_webhook_token),
+        ] {
+            if let Some(r) = raw.remove(key) {
+                if r.value.is_empty() || r.value.chars().any(|c| c.is_control() || c == ' ') {
+                    return Err(ConfigError {
+                        value: "***".to_owned(),
+                        ..bad(&r, "a token without spaces or control characters")
+                    });
+                }
+                *slot = Some(Secret(r.value));
+            }
+        }
         for svc in Service::ALL {
             let n = svc.name();
             if let Some(port) = s.ports.get_mut(&svc) {
@@ -853,6 +1011,14 @@ impl Settings {
     /// The database URL of a service: its own override, else `database_url` plus
     /// `/nakku_<svc>`, else a SQLite file in the data directory.
     pub fn database_url_for(&self, svc: Service) -> Option<Secret> {
+        let url = self.database_url_without_ca(svc)?;
+        Some(match &self.tls_ca_file {
+            Some(ca) => Secret(with_ssl_ca(url.expose(), ca)),
+            None => url,
+        })
+    }
+
+    fn database_url_without_ca(&self, svc: Service) -> Option<Secret> {
         let db_name = svc.database_name()?;
         if let Some(url) = self.service_database_urls.get(&svc) {
             return Some(url.clone());
@@ -913,26 +1079,211 @@ fn read_file(path: &Path, required: bool, known: &[String], raw: &mut HashMap<St
         expected: format!("valid TOML: {}", e.message()),
     })?;
     for (key, value) in table {
-        if !known.contains(&key) {
-            return Err(ConfigError {
-                key: key.clone(),
-                origin,
-                value: value.to_string(),
-                expected: "a known key (see the README's configuration table)".to_owned(),
-            });
-        }
         let value = match value {
             toml::Value::String(s) => s,
             other => other.to_string(),
         };
-        raw.insert(
-            key.clone(),
-            Raw {
-                value,
-                origin: origin.clone(),
-                key_as_given: key,
-            },
-        );
+        if known.contains(&key) {
+            raw.insert(
+                key.clone(),
+                Raw {
+                    value,
+                    origin: origin.clone(),
+                    key_as_given: key,
+                },
+            );
+            continue;
+        }
+        // `jwt_secret_file = "/run/secrets/jwt"`: the value is read from that file.
+        if let Some(base) = key.strip_suffix("_file").filter(|b| known.iter().any(|k| k == b)) {
+            let secret = read_secret_file(Path::new(&value), &key, &origin)?;
+            raw.insert(
+                base.to_owned(),
+                Raw {
+                    value: secret,
+                    origin: format!("file {value} named by {key} in {origin}"),
+                    key_as_given: key.clone(),
+                },
+            );
+            continue;
+        }
+        return Err(ConfigError {
+            expected: format!(
+                "a known key{} (see the README's configuration table)",
+                closest(&key, known.iter().map(String::as_str))
+                    .map(|k| format!(": did you mean {k}?"))
+                    .unwrap_or_default()
+            ),
+            key,
+            origin,
+            value,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a setting's value from a file (the Docker and Kubernetes secrets convention): the
+/// whole file, without its trailing newline.
+fn read_secret_file(path: &Path, key: &str, origin: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        key: key.to_owned(),
+        origin: origin.to_owned(),
+        value: path.display().to_string(),
+        expected: format!("a readable file ({e})"),
+    })?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// Environment variables starting `NAKKU_` that are not settings but are read by the CLI
+/// or the test suite.
+const OTHER_VARIABLES: [&str; 3] = ["NAKKU_CONFIG", "NAKKU_TOKEN", "NAKKU_PASSWORD"];
+
+/// A mistyped variable would silently do nothing (`NAKKU_LOG_FILTER` for `NAKKU_LOG`):
+/// every `NAKKU_*` variable must be a setting, a setting's `_FILE`, or one of
+/// [`OTHER_VARIABLES`]; the test suite's `NAKKU_TEST_*` are left alone.
+fn check_unknown_variables(env: &HashMap<String, String>, known: &[String]) -> Result<(), ConfigError> {
+    let vars: Vec<String> = known
+        .iter()
+        .map(|k| format!("NAKKU_{}", k.to_ascii_uppercase()))
+        .chain(OTHER_VARIABLES.iter().map(|v| (*v).to_owned()))
+        .collect();
+    let mut unknown: Vec<&String> = env
+        .keys()
+        .filter(|name| name.starts_with("NAKKU_") && !name.starts_with("NAKKU_TEST_"))
+        .filter(|name| {
+            let base = name.strip_suffix("_FILE").unwrap_or(name);
+            !vars.iter().any(|v| v == *name || v == base)
+        })
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(()),
+        Some(name) => Err(ConfigError {
+            key: (*name).clone(),
+            origin: "environment".to_owned(),
+            value: "(not shown)".to_owned(),
+            expected: format!(
+                "a known setting{} (see the README's configuration table)",
+                closest(name, vars.iter().map(String::as_str))
+                    .map(|k| format!(": did you mean {k}?"))
+                    .unwrap_or_default()
+            ),
+        }),
+    }
+}
+
+/// The known name closest to a mistyped one, when one is close enough to be a likely typo.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (strsim::jaro_winkler(name, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+fn parse_tls(raw: &mut HashMap<String, Raw>, s: &mut Settings) -> Result<(), ConfigError> {
+    for (key, slot) in [
+        ("tls_ca_file", &mut s.tls_ca_file),
+        ("tls_cert_file", &mut s.tls_cert_file),
+        ("kafka_ssl_ca_file", &mut s.kafka.ssl_ca_file),
+    ] {
+        if let Some(r) = raw.remove(key) {
+            *slot = Some(pem_file(&r, "CERTIFICATE")?);
+        }
+    }
+    if let Some(r) = raw.remove("tls_key_file") {
+        s.tls_key_file = Some(pem_file(&r, "PRIVATE KEY")?);
+    }
+    if s.tls_cert_file.is_some() != s.tls_key_file.is_some() {
+        return Err(ConfigError {
+            key: "NAKKU_TLS_CERT_FILE / NAKKU_TLS_KEY_FILE".to_owned(),
+            origin: "settings".to_owned(),
+            value: String::new(),
+            expected: "both set (HTTPS) or neither (plain HTTP)".to_owned(),
+        });
+    }
+    parse_num(raw, "tls_reload_secs", 1, 86_400, &mut s.tls_reload_secs)?;
+    if let Some(r) = raw.remove("jwt_previous_secret") {
+        if r.value.len() < 32 {
+            return Err(ConfigError {
+                value: "***".to_owned(),
+                ..bad(&r, "a secret of at least 32 bytes")
+            });
+        }
+        s.jwt_previous_secret = Some(Secret(r.value));
+    }
+    Ok(())
+}
+
+/// A PEM file that exists and holds at least one block of the given kind (`CERTIFICATE`,
+/// or `PRIVATE KEY`, which also matches `RSA PRIVATE KEY` and `EC PRIVATE KEY`).
+fn pem_file(r: &Raw, kind: &str) -> Result<PathBuf, ConfigError> {
+    let expected = |why: String| format!("a readable PEM file with a {kind} ({why})");
+    let text = std::fs::read_to_string(&r.value).map_err(|e| bad(r, &expected(e.to_string())))?;
+    let has = text.lines().any(|l| l.starts_with("-----BEGIN ") && l.contains(kind));
+    if !has {
+        return Err(bad(r, &expected(format!("no -----BEGIN …{kind}----- block found"))));
+    }
+    Ok(PathBuf::from(&r.value))
+}
+
+fn parse_kafka_security(raw: &mut HashMap<String, Raw>, k: &mut KafkaSecurity) -> Result<(), ConfigError> {
+    if let Some(r) = raw.remove("kafka_security_protocol") {
+        k.security_protocol = match r.value.to_ascii_lowercase().as_str() {
+            "plaintext" => KafkaProtocol::Plaintext,
+            "ssl" => KafkaProtocol::Ssl,
+            "sasl_plaintext" => KafkaProtocol::SaslPlaintext,
+            "sasl_ssl" => KafkaProtocol::SaslSsl,
+            _ => return Err(bad(&r, "plaintext, ssl, sasl_plaintext or sasl_ssl")),
+        };
+    }
+    if let Some(r) = raw.remove("kafka_sasl_mechanism") {
+        let m = r.value.to_ascii_uppercase();
+        if !matches!(m.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") {
+            return Err(bad(&r, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"));
+        }
+        k.sasl_mechanism = Some(m);
+    }
+    if let Some(r) = raw.remove("kafka_sasl_username") {
+        k.sasl_username = Some(r.value);
+    }
+    if let Some(r) = raw.remove("kafka_sasl_password") {
+        k.sasl_password = Some(Secret(r.value));
+    }
+    if let Some(r) = raw.remove("kafka_properties") {
+        let mut props = Vec::new();
+        for pair in r.value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some((name, value)) if !name.trim().is_empty() => {
+                    props.push((name.trim().to_owned(), value.trim().to_owned()))
+                }
+                _ => {
+                    return Err(ConfigError {
+                        value: "(not shown: it may hold a secret)".to_owned(),
+                        ..bad(&r, "librdkafka properties as name=value pairs separated by `;`")
+                    })
+                }
+            }
+        }
+        k.properties = props;
+    }
+    if k.security_protocol.uses_sasl() {
+        let missing = [
+            ("NAKKU_KAFKA_SASL_MECHANISM", k.sasl_mechanism.is_none()),
+            ("NAKKU_KAFKA_SASL_USERNAME", k.sasl_username.is_none()),
+            ("NAKKU_KAFKA_SASL_PASSWORD", k.sasl_password.is_none()),
+        ];
+        if let Some((name, _)) = missing.iter().find(|(_, m)| *m) {
+            return Err(ConfigError {
+                key: (*name).to_owned(),
+                origin: "settings".to_owned(),
+                value: String::new(),
+                expected: format!(
+                    "set, since NAKKU_KAFKA_SECURITY_PROTOCOL is {}",
+                    k.security_protocol.as_str()
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -1040,6 +1391,29 @@ fn validate_database_url(r: &Raw) -> Result<(), ConfigError> {
             )
         })
     }
+}
+
+/// A MySQL URL that also trusts `NAKKU_TLS_CA_FILE`: `ssl-ca` is added unless the URL names
+/// its own (MySQL's clients take one CA file; sqlx adds it to the platform's roots).
+pub fn with_ssl_ca(url: &str, ca: &Path) -> String {
+    let has_ca = url.split_once('?').is_some_and(|(_, q)| {
+        q.split('&')
+            .any(|p| p.starts_with("ssl-ca=") || p.starts_with("sslca="))
+    });
+    if has_ca || !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
+        return url.to_owned();
+    }
+    let path: String = ca
+        .display()
+        .to_string()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}ssl-ca={path}")
 }
 
 /// Database names go into `CREATE DATABASE`, so they are restricted to a safe alphabet.
@@ -1158,6 +1532,121 @@ mod tests {
     fn an_explicit_config_file_must_exist() {
         let err = Settings::load(Some(Path::new("/definitely/not/here.toml")), &HashMap::new()).unwrap_err();
         assert_eq!(err.key, "config");
+    }
+
+    #[test]
+    fn a_mysql_url_gets_the_ca_bundle_unless_it_names_its_own() {
+        let ca = Path::new("/etc/nakku/ca bundle.pem");
+        assert_eq!(
+            with_ssl_ca("mysql://u:p@h:3306/db", ca),
+            "mysql://u:p@h:3306/db?ssl-ca=/etc/nakku/ca%20bundle.pem"
+        );
+        assert_eq!(
+            with_ssl_ca("mysql://u@h/db?ssl-mode=VERIFY_CA", ca),
+            "mysql://u@h/db?ssl-mode=VERIFY_CA&ssl-ca=/etc/nakku/ca%20bundle.pem"
+        );
+        assert_eq!(
+            with_ssl_ca("mysql://u@h/db?ssl-ca=/own.pem", ca),
+            "mysql://u@h/db?ssl-ca=/own.pem"
+        );
+        assert_eq!(with_ssl_ca("sqlite://x.db", ca), "sqlite://x.db");
+    }
+
+    #[test]
+    fn any_setting_can_come_from_a_file_without_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("jwt");
+        std::fs::write(&secret, "s3cret-s3cret-s3cret-s3cret-s3cret-42\n").unwrap();
+        let path = secret.display().to_string();
+        let s = load(&[("NAKKU_JWT_SECRET_FILE", &path)]).unwrap();
+        assert_eq!(s.jwt_secret.unwrap().expose(), "s3cret-s3cret-s3cret-s3cret-s3cret-42");
+        let err = load(&[("NAKKU_JWT_SECRET_FILE", &path), ("NAKKU_JWT_SECRET", "x")]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_JWT_SECRET_FILE");
+        let err = load(&[("NAKKU_JWT_SECRET_FILE", "/no/such/secret")]).unwrap_err();
+        assert!(err.to_string().contains("readable file"), "{err}");
+        // A short secret read from a file is refused without echoing it.
+        std::fs::write(&secret, "tiny-secret").unwrap();
+        let err = load(&[("NAKKU_JWT_SECRET_FILE", &path)]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_JWT_SECRET_FILE");
+        assert!(!err.to_string().contains("tiny-secret"), "{err}");
+        // The same in nakku.toml: `<key>_file`.
+        let toml = dir.path().join("nakku.toml");
+        std::fs::write(&secret, "from-a-file-from-a-file-from-a-file-32\n").unwrap();
+        std::fs::write(&toml, format!("jwt_secret_file = {path:?}\n")).unwrap();
+        let s = Settings::load(Some(&toml), &HashMap::new()).unwrap();
+        assert_eq!(s.jwt_secret.unwrap().expose(), "from-a-file-from-a-file-from-a-file-32");
+    }
+
+    #[test]
+    fn a_mistyped_variable_is_named_with_the_closest_setting() {
+        let err = load(&[("NAKKU_LOG_FILTER", "warn")]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_LOG_FILTER");
+        assert!(err.to_string().contains("did you mean NAKKU_LOG"), "{err}");
+        assert!(!err.to_string().contains("warn\""), "the value is not echoed: {err}");
+        let err = load(&[("NAKKU_JWT_SECRT", "x")]).unwrap_err();
+        assert!(err.to_string().contains("did you mean NAKKU_JWT_SECRET"), "{err}");
+        // The CLI's own variables and the test suite's are not settings but are known.
+        load(&[("NAKKU_TOKEN", "t"), ("NAKKU_TEST_MYSQL_URL", "mysql://x")]).unwrap();
+        // And in the file: the closest key.
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("nakku.toml");
+        std::fs::write(&toml, "gateway_prot = 1\n").unwrap();
+        let err = Settings::load(Some(&toml), &HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("did you mean gateway_port"), "{err}");
+    }
+
+    #[test]
+    fn kafka_security_settings_are_checked_together() {
+        let s = load(&[
+            ("NAKKU_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("NAKKU_KAFKA_SASL_MECHANISM", "scram-sha-512"),
+            ("NAKKU_KAFKA_SASL_USERNAME", "nakku"),
+            ("NAKKU_KAFKA_SASL_PASSWORD", "pw"),
+            (
+                "NAKKU_KAFKA_PROPERTIES",
+                "socket.keepalive.enable=true; client.rack = r1",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.kafka.security_protocol, KafkaProtocol::SaslSsl);
+        assert_eq!(s.kafka.sasl_mechanism.as_deref(), Some("SCRAM-SHA-512"));
+        assert_eq!(
+            s.kafka.properties,
+            vec![
+                ("socket.keepalive.enable".to_owned(), "true".to_owned()),
+                ("client.rack".to_owned(), "r1".to_owned())
+            ]
+        );
+        let err = load(&[("NAKKU_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext")]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_KAFKA_SASL_MECHANISM");
+        assert_eq!(
+            load(&[("NAKKU_KAFKA_SASL_MECHANISM", "GSSAPI")]).unwrap_err().key,
+            "NAKKU_KAFKA_SASL_MECHANISM"
+        );
+        assert_eq!(
+            load(&[("NAKKU_KAFKA_PROPERTIES", "novalue")]).unwrap_err().key,
+            "NAKKU_KAFKA_PROPERTIES"
+        );
+    }
+
+    #[test]
+    fn tls_files_must_hold_what_they_are_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+        let cert = cert.display().to_string();
+        let err = load(&[("NAKKU_TLS_CERT_FILE", &cert)]).unwrap_err();
+        assert!(err.key.contains("NAKKU_TLS_KEY_FILE"), "{err}");
+        let err = load(&[("NAKKU_TLS_CERT_FILE", &cert), ("NAKKU_TLS_KEY_FILE", &cert)]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_TLS_KEY_FILE");
+        let err = load(&[("NAKKU_TLS_CA_FILE", "/no/such/ca.pem")]).unwrap_err();
+        assert_eq!(err.key, "NAKKU_TLS_CA_FILE");
+        let s = load(&[("NAKKU_TLS_CA_FILE", &cert), ("NAKKU_DATABASE_URL", "mysql://u@h:3306")]).unwrap();
+        assert!(s
+            .database_url_for(Service::Order)
+            .unwrap()
+            .expose()
+            .ends_with(&format!("ssl-ca={cert}")));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod payment;
 pub mod ports;
 pub mod product;
 pub mod service;
+pub mod tls;
 pub mod user;
 
 pub use error::CoreError;

@@ -22,6 +22,7 @@ pub mod product;
 pub mod ratelimit;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 pub mod user;
 

@@ -109,19 +109,13 @@ impl Limiter {
     }
 
     /// Buckets shared through Redis (keys `<prefix>:rl:<class>:<caller>`).
-    pub async fn shared(limits: Limits, url: &str, prefix: &str) -> anyhow::Result<Limiter> {
-        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid NAKKU_REDIS_URL: {e}"))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_millis(300))
-            .set_number_of_retries(1);
-        let conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            redis::aio::ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("connecting to Redis timed out after 5 s"))?
-        .map_err(|e| anyhow::anyhow!("connecting to Redis: {e}"))?;
+    pub async fn shared(
+        limits: Limits,
+        url: &str,
+        roots: &nakku_core::tls::ExtraRoots,
+        prefix: &str,
+    ) -> anyhow::Result<Limiter> {
+        let conn = nakku_core::product::cache::connect_redis(url, roots, Duration::from_millis(300), 1).await?;
         let mut l = Limiter::local(limits);
         l.redis = Some((conn, prefix.to_owned()));
         Ok(l)
@@ -292,7 +286,7 @@ mod fallback_tests {
             write: 0,
             read: 100,
         };
-        let l = Limiter::shared(limits, &url, "t").await.unwrap();
+        let l = Limiter::shared(limits, &url, &Default::default(), "t").await.unwrap();
         assert_eq!(l.kind(), "redis");
         let before = refused.load(std::sync::atomic::Ordering::SeqCst);
         // Given Redis refusing every call, when a caller keeps signing in, then the

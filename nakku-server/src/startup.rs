@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use axum::serve::ListenerExt;
 use axum::Router;
 use nakku_core::auth::{self, JwtKeys};
 use nakku_core::config::{Secret, Settings};
@@ -27,6 +28,8 @@ use crate::middleware::{stack, Limits};
 /// Services bound to their listeners, ready to serve.
 pub struct Application {
     servers: Vec<(Service, TcpListener, Router)>,
+    /// The gateway's certificate when it serves HTTPS (`NAKKU_TLS_CERT_FILE`).
+    edge_tls: Option<(Arc<crate::tls::ReloadingCert>, Duration)>,
     addrs: BTreeMap<Service, SocketAddr>,
     dbs: BTreeMap<Service, Db>,
     grace: Duration,
@@ -68,7 +71,9 @@ impl Application {
                 bail!("the {s} service is not implemented in this build yet (implemented: gateway, user, product, inventory, order, cart, payment, location, analytics, notification, delivery)");
             }
         }
-        let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs);
+        let jwt = JwtKeys::new(&resolve_jwt_secret(settings)?, settings.access_token_ttl_secs)
+            .with_previous(settings.jwt_previous_secret.as_ref());
+        let roots = nakku_core::tls::ExtraRoots::from_settings(settings)?;
         let limits = Limits {
             timeout: Duration::from_secs(settings.request_timeout_secs),
             body_limit: settings.body_limit_bytes,
@@ -77,6 +82,7 @@ impl Application {
 
         let mut app = Application {
             servers: Vec::new(),
+            edge_tls: None,
             addrs: BTreeMap::new(),
             dbs: BTreeMap::new(),
             grace: Duration::from_secs(settings.shutdown_grace_secs),
@@ -125,10 +131,7 @@ impl Application {
             Ok(crate::clients::HttpPeer {
                 name: target.name(),
                 base_url: url.clone(),
-                client: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .context("building an HTTP client")?,
+                client: roots.http_client(Duration::from_secs(10))?,
                 jwt: jwt.clone(),
                 caller,
             })
@@ -156,10 +159,7 @@ impl Application {
                     if let Some(l) = &location {
                         user = user.with_address_checker(l.clone());
                     } else if let Some(url) = settings.upstream_first(Service::Location) {
-                        let client = reqwest::Client::builder()
-                            .timeout(Duration::from_secs(3))
-                            .build()
-                            .context("building the address checker's HTTP client")?;
+                        let client = roots.http_client(Duration::from_secs(3))?;
                         user = user.with_address_checker(Arc::new(crate::location::HttpAddressChecker {
                             base_url: url.clone(),
                             client,
@@ -261,19 +261,26 @@ impl Application {
                         Some(url) => Arc::new(nakku_core::notification::provider::SmtpProvider::new(
                             url.expose(),
                             &settings.mail_from,
+                            &roots,
                         )?),
                         None => Arc::new(nakku_core::notification::provider::LogProvider),
                     };
-                    let hook = |url: &Option<String>| -> anyhow::Result<Arc<dyn nakku_core::notification::provider::Provider>> {
+                    let hook = |url: &Option<String>,
+                                token: &Option<Secret>|
+                     -> anyhow::Result<Arc<dyn nakku_core::notification::provider::Provider>> {
                         Ok(match url {
-                            Some(u) => Arc::new(nakku_core::notification::provider::WebhookProvider::new(u)?),
+                            Some(u) => Arc::new(nakku_core::notification::provider::WebhookProvider::new(
+                                u,
+                                token.clone(),
+                                &roots,
+                            )?),
                             None => Arc::new(nakku_core::notification::provider::LogProvider),
                         })
                     };
                     let providers = nakku_core::notification::Providers {
                         email,
-                        sms: hook(&settings.sms_webhook_url)?,
-                        push: hook(&settings.push_webhook_url)?,
+                        sms: hook(&settings.sms_webhook_url, &settings.sms_webhook_token)?,
+                        push: hook(&settings.push_webhook_url, &settings.push_webhook_token)?,
                     };
                     let svc = Arc::new(nakku_core::notification::NotificationService::new(
                         db.clone(),
@@ -321,7 +328,8 @@ impl Application {
                     upstreams.insert(*svc, vec![format!("http://{addr}")]);
                 }
             }
-            let client = reqwest::Client::builder()
+            let client = roots
+                .http()?
                 .timeout(limits.timeout)
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build()
@@ -342,7 +350,8 @@ impl Application {
                     client: client.clone(),
                 })
                 .collect();
-            let stream_client = reqwest::Client::builder()
+            let stream_client = roots
+                .http()?
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .context("building the gateway's streaming HTTP client")?;
@@ -352,9 +361,11 @@ impl Application {
                 read: settings.rate_limit_read_per_minute,
             };
             let limiter = match &settings.redis_url {
-                Some(url) => crate::ratelimit::Limiter::shared(rate, url.expose(), &settings.event_topic_prefix)
-                    .await
-                    .context("rate limits in Redis")?,
+                Some(url) => {
+                    crate::ratelimit::Limiter::shared(rate, url.expose(), &roots, &settings.event_topic_prefix)
+                        .await
+                        .context("rate limits in Redis")?
+                }
                 None => crate::ratelimit::Limiter::local(rate),
             };
             let limiter = Arc::new(limiter);
@@ -377,6 +388,10 @@ impl Application {
                 .layer(tower_http::compression::CompressionLayer::new());
             app.bind(settings, Service::Gateway, stack(router, "gateway", limits))
                 .await?;
+            if let (Some(cert), Some(key)) = (&settings.tls_cert_file, &settings.tls_key_file) {
+                let reloading = crate::tls::ReloadingCert::load(cert, key)?;
+                app.edge_tls = Some((reloading, Duration::from_secs(settings.tls_reload_secs)));
+            }
         }
         Ok(app)
     }
@@ -525,13 +540,34 @@ impl Application {
         let mut set = tokio::task::JoinSet::new();
         for (svc, listener, router) in self.servers {
             let token = shutdown.clone();
-            tracing::info!(service = svc.name(), addr = %listener.local_addr()?, "listening");
-            set.spawn(async move {
-                let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(token.cancelled_owned())
-                    .await;
-                (svc, r)
-            });
+            let edge = self.edge_tls.as_ref().filter(|_| svc == Service::Gateway);
+            tracing::info!(
+                service = svc.name(),
+                addr = %listener.local_addr()?,
+                tls = edge.is_some(),
+                "listening"
+            );
+            match edge {
+                Some((cert, every)) => {
+                    cert.spawn_reloader(*every, shutdown.clone());
+                    // TapIo: axum's way to give ConnectInfo<SocketAddr> for a listener of ours.
+                    let tls = crate::tls::TlsListener::new(listener, cert.server_config())?.tap_io(|_| {});
+                    set.spawn(async move {
+                        let r = axum::serve(tls, router.into_make_service_with_connect_info::<SocketAddr>())
+                            .with_graceful_shutdown(token.cancelled_owned())
+                            .await;
+                        (svc, r)
+                    });
+                }
+                None => {
+                    set.spawn(async move {
+                        let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                            .with_graceful_shutdown(token.cancelled_owned())
+                            .await;
+                        (svc, r)
+                    });
+                }
+            }
         }
         let stopper = shutdown.clone();
         let drained = async move {
@@ -592,7 +628,16 @@ pub async fn build_catalogue(settings: &Settings, db: Db) -> anyhow::Result<nakk
     use nakku_core::product::{cache::Cache, ProductConfig, ProductService};
     let ttl = Duration::from_secs(settings.cache_ttl_secs);
     let cache = match &settings.redis_url {
-        Some(url) => Cache::redis(url.expose(), &format!("{}:product", settings.event_topic_prefix), ttl).await?,
+        Some(url) => {
+            let roots = nakku_core::tls::ExtraRoots::from_settings(settings)?;
+            Cache::redis(
+                url.expose(),
+                &roots,
+                &format!("{}:product", settings.event_topic_prefix),
+                ttl,
+            )
+            .await?
+        }
         None => Cache::local(50_000, ttl),
     };
     let cfg = ProductConfig {

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nakku_core::config::Settings;
@@ -755,14 +754,20 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.port(Service::Gateway)))
         .trim_end_matches('/')
         .to_owned();
-    let http = reqwest::Client::builder()
+    let http = nakku_core::tls::ExtraRoots::from_settings(settings)?
+        .http()?
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(o.concurrency * 2 + 64)
         .build()?;
-    http.get(format!("{base}/health"))
-        .send()
-        .await
-        .with_context(|| format!("no Nakku gateway answers at {base} (start one with `nakku up`, or give --url)"))?;
+    if let Err(e) = http.get(format!("{base}/health")).send().await {
+        let peer = base.split("://").nth(1).unwrap_or(&base);
+        if let Some(why) = nakku_core::tls::explain(&e, peer, "NAKKU_TLS_CA_FILE") {
+            anyhow::bail!("{why}");
+        }
+        return Err(anyhow::Error::new(e).context(format!(
+            "no Nakku gateway answers at {base} (start one with `nakku up`, or give --url)"
+        )));
+    }
     let target = o.orders.or(if o.duration.is_some() { None } else { Some(200) });
 
     // Stores: the seeded ones that answer (or those named).

@@ -117,7 +117,7 @@ impl Db {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone())
             .await
-            .with_context(|| format!("connecting to {display_url}"))?;
+            .map_err(|e| connect_error(e, &display_url))?;
         let writer = match dialect {
             Dialect::MySql => None,
             Dialect::Sqlite => Some(
@@ -149,7 +149,7 @@ impl Db {
                 let (server, name) = split_mysql_url(&url)?;
                 let mut conn = sqlx::AnyConnection::connect(&server)
                     .await
-                    .with_context(|| format!("connecting to {}", redact_url(&server)))?;
+                    .map_err(|e| connect_error(e, &redact_url(&server)))?;
                 let row = sqlx::query("SELECT COUNT(*) AS n FROM information_schema.schemata WHERE schema_name = ?")
                     .bind(name)
                     .fetch_one(&mut conn)
@@ -263,11 +263,35 @@ fn split_mysql_url(url: &str) -> anyhow::Result<(String, String)> {
     Ok((server, name))
 }
 
+/// A failed connection, explained: a refused certificate names the server and where trusted
+/// CAs come from; a server that requires TLS, the setting that turned it off.
+fn connect_error(e: sqlx::Error, display_url: &str) -> anyhow::Error {
+    let peer = display_url
+        .split("://")
+        .nth(1)
+        .map(|rest| rest.rsplit('@').next().unwrap_or(rest))
+        .map(|hp| hp.split(['/', '?']).next().unwrap_or(hp))
+        .unwrap_or(display_url);
+    if let Some(why) = crate::tls::explain(&e, peer, "ssl-ca in the database URL or NAKKU_TLS_CA_FILE") {
+        return anyhow::anyhow!("connecting to {display_url}: {why}");
+    }
+    let text = e.to_string();
+    let plain = display_url.to_ascii_lowercase().contains("ssl-mode=disabled");
+    // MySQL says "insecure transport"; MariaDB refuses a plain connection to a server with
+    // require_secure_transport as "Access denied".
+    if text.contains("insecure transport") || (plain && text.contains("1045")) {
+        return anyhow::anyhow!(
+            "connecting to {display_url}: refused over a plain connection; if the server requires TLS (require_secure_transport), remove ssl-mode=DISABLED from the URL and use ssl-mode=VERIFY_IDENTITY with its CA in ssl-ca or NAKKU_TLS_CA_FILE ({text})"
+        );
+    }
+    anyhow::Error::new(e).context(format!("connecting to {display_url}"))
+}
+
 async fn create_mysql_database(url: &str) -> anyhow::Result<()> {
     let (server, name) = split_mysql_url(url)?;
     let mut conn = sqlx::AnyConnection::connect(&server)
         .await
-        .with_context(|| format!("connecting to {}", redact_url(&server)))?;
+        .map_err(|e| connect_error(e, &redact_url(&server)))?;
     // The name is checked by is_db_name, so it is safe to interpolate.
     conn.execute(
         format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").as_str(),

@@ -28,11 +28,40 @@ use super::catalog::DOMAINS;
 /// The Kafka bus.
 pub struct KafkaBus {
     brokers: String,
+    /// Security and pass-through properties set on every client (producer, admin, consumers).
+    properties: Vec<(String, String)>,
     prefix: String,
     partitions: i32,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
     created: Mutex<HashSet<String>>,
+}
+
+/// The librdkafka properties for Nakku's Kafka security settings: the protocol, the CA
+/// file for the brokers' certificates (`kafka_ssl_ca_file`, else `tls_ca_file`, else
+/// OpenSSL's default paths), SASL, then the operator's pass-through properties, which win.
+pub fn security_properties(settings: &crate::config::Settings) -> Vec<(String, String)> {
+    let k = &settings.kafka;
+    let mut p = vec![("security.protocol".to_owned(), k.security_protocol.as_str().to_owned())];
+    if k.security_protocol.uses_tls() {
+        if let Some(ca) = k.ssl_ca_file.as_ref().or(settings.tls_ca_file.as_ref()) {
+            p.push(("ssl.ca.location".to_owned(), ca.display().to_string()));
+        }
+        p.push(("ssl.endpoint.identification.algorithm".to_owned(), "https".to_owned()));
+    }
+    if k.security_protocol.uses_sasl() {
+        if let Some(m) = &k.sasl_mechanism {
+            p.push(("sasl.mechanisms".to_owned(), m.clone()));
+        }
+        if let Some(u) = &k.sasl_username {
+            p.push(("sasl.username".to_owned(), u.clone()));
+        }
+        if let Some(pw) = &k.sasl_password {
+            p.push(("sasl.password".to_owned(), pw.expose().to_owned()));
+        }
+    }
+    p.extend(k.properties.iter().cloned());
+    p
 }
 
 fn kerr(e: KafkaError) -> BusError {
@@ -42,18 +71,49 @@ fn kerr(e: KafkaError) -> BusError {
 impl KafkaBus {
     /// Connects (lazily: librdkafka reconnects by itself) and creates the domain topics.
     pub async fn connect(brokers: &str, prefix: &str, partitions: i32) -> anyhow::Result<KafkaBus> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+        Self::connect_with(brokers, prefix, partitions, Vec::new()).await
+    }
+
+    /// [`KafkaBus::connect`] with librdkafka properties for every client: the security
+    /// settings from [`security_properties`] and any pass-through ones.
+    pub async fn connect_with(
+        brokers: &str,
+        prefix: &str,
+        partitions: i32,
+        properties: Vec<(String, String)>,
+    ) -> anyhow::Result<KafkaBus> {
+        let protocol = properties
+            .iter()
+            .find(|(k, _)| k == "security.protocol")
+            .map(|(_, v)| v.to_ascii_lowercase())
+            .unwrap_or_default();
+        if protocol.ends_with("ssl") && !cfg!(feature = "kafka-tls") {
+            anyhow::bail!(
+                "NAKKU_KAFKA_SECURITY_PROTOCOL={protocol} needs TLS to Kafka, which this nakku was built without: build it with `--features kafka-tls` (links the system's OpenSSL)"
+            );
+        }
+        let with_properties = |mut c: ClientConfig| {
+            c.set("bootstrap.servers", brokers);
+            for (k, v) in &properties {
+                c.set(k, v);
+            }
+            c
+        };
+        let created = |what: &str, e: KafkaError| anyhow::anyhow!("kafka {what}: {e} (check NAKKU_KAFKA_* settings)");
+        let mut producer = ClientConfig::new();
+        producer
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
             .set("message.timeout.ms", "30000")
-            .set("message.max.bytes", "1048576")
-            .create()?;
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+            .set("message.max.bytes", "1048576");
+        let producer: FutureProducer = with_properties(producer).create().map_err(|e| created("producer", e))?;
+        let admin: AdminClient<DefaultClientContext> = with_properties(ClientConfig::new())
+            .create()
+            .map_err(|e| created("admin client", e))?;
         let bus = KafkaBus {
             brokers: brokers.to_owned(),
+            properties,
             prefix: prefix.to_owned(),
             partitions,
             producer,
@@ -111,6 +171,9 @@ impl KafkaBus {
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
             .set("partition.assignment.strategy", "cooperative-sticky");
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
         c
     }
 
@@ -425,5 +488,54 @@ impl Subscriber for KafkaSubscriber {
             .flatten();
             self.lag
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let settings = crate::config::Settings::load(None, &env).unwrap();
+        security_properties(&settings).into_iter().collect()
+    }
+
+    #[test]
+    fn sasl_over_tls_settings_reach_the_client_and_pass_through_properties_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n").unwrap();
+        let ca = ca.display().to_string();
+        let p = props(&[
+            ("NAKKU_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("NAKKU_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"),
+            ("NAKKU_KAFKA_SASL_USERNAME", "nakku"),
+            ("NAKKU_KAFKA_SASL_PASSWORD", "pw-123"),
+            ("NAKKU_TLS_CA_FILE", &ca),
+            (
+                "NAKKU_KAFKA_PROPERTIES",
+                "ssl.endpoint.identification.algorithm=none;client.id=shop-1",
+            ),
+        ]);
+        assert_eq!(p["security.protocol"], "sasl_ssl");
+        assert_eq!(p["sasl.mechanisms"], "SCRAM-SHA-256");
+        assert_eq!(p["sasl.username"], "nakku");
+        assert_eq!(p["sasl.password"], "pw-123");
+        assert_eq!(p["ssl.ca.location"], ca, "tls_ca_file is the fallback CA");
+        assert_eq!(
+            p["ssl.endpoint.identification.algorithm"], "none",
+            "the operator's property wins"
+        );
+        assert_eq!(p["client.id"], "shop-1");
+    }
+
+    #[test]
+    fn plaintext_sets_no_tls_or_sasl_property() {
+        let p = props(&[]);
+        assert_eq!(p["security.protocol"], "plaintext");
+        assert!(!p.contains_key("ssl.ca.location") && !p.contains_key("sasl.password"));
     }
 }

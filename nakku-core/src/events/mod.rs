@@ -80,10 +80,11 @@ pub async fn connect_bus(settings: &crate::config::Settings) -> anyhow::Result<s
         )),
         #[cfg(feature = "kafka")]
         BusKind::Kafka => Ok(std::sync::Arc::new(
-            kafka::KafkaBus::connect(
+            kafka::KafkaBus::connect_with(
                 &settings.kafka_brokers,
                 &settings.event_topic_prefix,
                 settings.kafka_partitions,
+                kafka::security_properties(settings),
             )
             .await?,
         )),

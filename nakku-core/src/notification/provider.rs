@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::json;
 
+use crate::config::Secret;
 use crate::events::bus::BoxFut;
+use crate::tls::ExtraRoots;
 
 /// A message ready to go.
 #[derive(Debug, Clone)]
@@ -45,41 +47,49 @@ impl Provider for LogProvider {
     }
 }
 
-/// Email over SMTP to a relay: `smtp://[user:password@]host[:port]` (port 25 by default).
-/// No TLS of its own: the relay (a local Postfix, or a provider's submission endpoint
-/// reached through one) carries mail onwards.
+/// Email over SMTP, by URL as lettre reads it (user and password percent-decoded):
+/// `smtps://user:pass@host[:465]` (implicit TLS, recommended), `smtp://…@host[:587]?tls=required`
+/// (STARTTLS, refused if the server does not offer it), `smtp://host[:25]` (plain, for a
+/// relay on the same host or network). TLS trusts the platform's roots and `NAKKU_TLS_CA_FILE`.
 pub struct SmtpProvider {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: lettre::message::Mailbox,
+    peer: String,
 }
 
 impl SmtpProvider {
-    pub fn new(url: &str, from: &str) -> anyhow::Result<SmtpProvider> {
-        let rest = url
-            .strip_prefix("smtp://")
-            .ok_or_else(|| anyhow::anyhow!("the SMTP URL must start with smtp://"))?;
-        let rest = rest.trim_end_matches('/');
-        let (creds, host_port) = match rest.rsplit_once('@') {
-            Some((c, h)) => (Some(c), h),
-            None => (None, rest),
-        };
-        let (host, port) = match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| anyhow::anyhow!("bad SMTP port {p:?}"))?),
-            None => (host_port, 25),
-        };
-        anyhow::ensure!(!host.is_empty(), "the SMTP URL names no host");
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
+    pub fn new(url: &str, from: &str, roots: &ExtraRoots) -> anyhow::Result<SmtpProvider> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("NAKKU_SMTP_URL is not a URL: {e}"))?;
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        anyhow::ensure!(!host.is_empty(), "NAKKU_SMTP_URL names no host");
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| anyhow::anyhow!("NAKKU_SMTP_URL: {e}"))?
             .timeout(Some(Duration::from_secs(10)));
-        if let Some(c) = creds {
-            let (user, pass) = c.split_once(':').unwrap_or((c, ""));
-            b = b.credentials(Credentials::new(user.to_owned(), pass.to_owned()));
+        let tls_mode = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        if !roots.is_empty() {
+            let mut params = TlsParameters::builder(host.clone());
+            for pem in roots.pem() {
+                params = params.add_root_certificate(
+                    Certificate::from_pem(pem.as_bytes()).map_err(|e| anyhow::anyhow!("NAKKU_TLS_CA_FILE: {e}"))?,
+                );
+            }
+            let params = params.build_rustls().map_err(|e| anyhow::anyhow!("SMTP TLS: {e}"))?;
+            b = match (parsed.scheme(), tls_mode.as_deref()) {
+                ("smtps", _) => b.tls(Tls::Wrapper(params)),
+                (_, Some("required")) => b.tls(Tls::Required(params)),
+                (_, Some("opportunistic")) => b.tls(Tls::Opportunistic(params)),
+                _ => b,
+            };
         }
         Ok(SmtpProvider {
             transport: b.build(),
             from: from
                 .parse()
                 .map_err(|e| anyhow::anyhow!("mail_from {from:?} is not a mailbox: {e}"))?,
+            peer: format!("{host}:{}", parsed.port().unwrap_or(0)),
         })
     }
 }
@@ -100,7 +110,9 @@ impl Provider for SmtpProvider {
                 .header(ContentType::TEXT_PLAIN)
                 .body(m.body.clone())
                 .map_err(|e| format!("building the email: {e}"))?;
-            let r = self.transport.send(msg).await.map_err(|e| format!("SMTP: {e}"))?;
+            let r = self.transport.send(msg).await.map_err(|e| {
+                crate::tls::explain(&e, &self.peer, "NAKKU_TLS_CA_FILE").unwrap_or_else(|| format!("SMTP: {e}"))
+            })?;
             Ok(r.message().collect::<Vec<_>>().join(" "))
         })
     }
@@ -108,20 +120,23 @@ impl Provider for SmtpProvider {
 
 /// SMS or push through an HTTP webhook: POSTs `{id, channel, to, title, body}` as JSON; any
 /// 2xx is accepted (its body, up to 200 characters, is the provider's reference).
+/// With a token, it is sent as `Authorization: Bearer <token>`.
 pub struct WebhookProvider {
     pub url: String,
+    pub token: Option<Secret>,
     pub client: reqwest::Client,
 }
 
 impl WebhookProvider {
-    pub fn new(url: &str) -> anyhow::Result<WebhookProvider> {
+    pub fn new(url: &str, token: Option<Secret>, roots: &ExtraRoots) -> anyhow::Result<WebhookProvider> {
         anyhow::ensure!(
             url.starts_with("http://") || url.starts_with("https://"),
             "a webhook URL must be http(s)://"
         );
         Ok(WebhookProvider {
             url: url.to_owned(),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            token,
+            client: roots.http_client(Duration::from_secs(10))?,
         })
     }
 }
@@ -133,14 +148,20 @@ impl Provider for WebhookProvider {
 
     fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFut<'a, Result<String, String>> {
         Box::pin(async move {
-            let r = self
-                .client
-                .post(&self.url)
-                .header("idempotency-key", &m.id)
+            let mut req = self.client.post(&self.url).header("idempotency-key", &m.id);
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t.expose());
+            }
+            let r = req
                 .json(&json!({"id": m.id, "channel": m.channel, "to": m.to, "title": m.title, "body": m.body}))
                 .send()
                 .await
-                .map_err(|e| format!("webhook: {e}"))?;
+                .map_err(|e| {
+                    let peer = e.url().and_then(|u| u.host_str()).unwrap_or("the webhook").to_owned();
+                    // Without the URL: a webhook's URL may carry its credentials.
+                    crate::tls::explain(&e, &peer, "NAKKU_TLS_CA_FILE")
+                        .unwrap_or_else(|| format!("webhook {peer}: {}", e.without_url()))
+                })?;
             let status = r.status();
             let text = r.text().await.unwrap_or_default();
             if status.is_success() {

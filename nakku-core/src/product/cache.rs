@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
+use crate::config::redact_url;
+use crate::tls::ExtraRoots;
+
 #[derive(Clone)]
 pub enum Cache {
     Local {
@@ -42,21 +45,10 @@ impl Cache {
         }
     }
 
-    /// Connects to Redis at `url`; keys are `<prefix>:<key>`.
-    pub async fn redis(url: &str, prefix: &str, ttl: Duration) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid NAKKU_REDIS_URL: {e}"))?;
+    /// Connects to Redis at `url` (`rediss://` for TLS); keys are `<prefix>:<key>`.
+    pub async fn redis(url: &str, roots: &ExtraRoots, prefix: &str, ttl: Duration) -> anyhow::Result<Self> {
         // Short timeouts: a slow Redis must cost a request milliseconds, not seconds.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_millis(500))
-            .set_number_of_retries(2);
-        let conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("connecting to Redis timed out after 5 s"))?
-        .map_err(|e| anyhow::anyhow!("connecting to Redis: {e}"))?;
+        let conn = connect_redis(url, roots, Duration::from_millis(500), 2).await?;
         Ok(Cache::Redis {
             conn,
             prefix: prefix.to_owned(),
@@ -144,4 +136,34 @@ impl Cache {
 fn error(op: &str, e: &redis::RedisError) {
     metrics::counter!("nakku_cache_errors_total").increment(1);
     tracing::warn!(op, error = %e, "redis cache error; reading from the database");
+}
+
+/// A self-healing Redis connection (the catalogue cache and the gateway's shared rate
+/// limits): connects within 5 s or fails naming the server; a refused certificate is
+/// explained (see [`crate::tls::explain`]).
+pub async fn connect_redis(
+    url: &str,
+    roots: &ExtraRoots,
+    response_timeout: Duration,
+    retries: usize,
+) -> anyhow::Result<ConnectionManager> {
+    let client = roots.redis_client(url)?;
+    let peer = redact_url(url);
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(2))
+        .set_response_timeout(response_timeout)
+        .set_number_of_retries(retries);
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    {
+        Err(_) => anyhow::bail!("connecting to Redis at {peer} timed out after 5 s"),
+        Ok(Err(e)) => match crate::tls::explain(&e, &peer, "NAKKU_TLS_CA_FILE") {
+            Some(why) => anyhow::bail!("connecting to Redis: {why}"),
+            None => anyhow::bail!("connecting to Redis at {peer}: {e}"),
+        },
+        Ok(Ok(conn)) => Ok(conn),
+    }
 }

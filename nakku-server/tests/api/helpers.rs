@@ -20,6 +20,9 @@ use tokio::task::JoinHandle;
 pub enum Backend {
     Sqlite,
     MySql,
+    /// The TLS-only MariaDB of `scripts/tls-servers.sh` (`NAKKU_TEST_MYSQL_TLS_URL`), reached
+    /// with `ssl-mode=VERIFY_IDENTITY` and the test CA as `NAKKU_TLS_CA_FILE`.
+    MySqlTls,
 }
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
@@ -165,13 +168,24 @@ impl TestApp {
         }
         let mut mysql_db_urls = Vec::new();
         let mut db_proxy = None;
-        if backend == Backend::MySql {
+        let server = match backend {
+            Backend::Sqlite => None,
+            Backend::MySql => Some((mysql_server_url(), "")),
+            Backend::MySqlTls => {
+                let ca = required_env("NAKKU_TEST_TLS_CA_FILE");
+                env.entry("NAKKU_TLS_CA_FILE".to_owned()).or_insert(ca);
+                Some((required_env("NAKKU_TEST_MYSQL_TLS_URL"), "?ssl-mode=VERIFY_IDENTITY"))
+            }
+        };
+        if let Some((server, query)) = server {
             // One database per service per test; only the user database can go through the proxy.
-            let server = mysql_server_url();
             let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
             for svc in migrate::migrated_services() {
-                let direct = format!("{}/nakku_test_{id}_{}", server.trim_end_matches('/'), svc.name());
-                mysql_db_urls.push(Secret::new(direct.clone()));
+                let direct = format!("{}/nakku_test_{id}_{}{query}", server.trim_end_matches('/'), svc.name());
+                mysql_db_urls.push(Secret::new(match env.get("NAKKU_TLS_CA_FILE") {
+                    Some(ca) => nakku_core::config::with_ssl_ca(&direct, std::path::Path::new(ca)),
+                    None => direct.clone(),
+                }));
                 let url = if proxied && svc == Service::User {
                     let target = mysql_host_port(&server);
                     let proxy = TcpProxy::start(&target).await;
@@ -208,12 +222,23 @@ impl TestApp {
             (addr(Service::Gateway), addr(Service::User), addr(Service::Inventory));
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        // A gateway serving HTTPS: reached by the name on its certificate, trusting the CA
+        // of NAKKU_TLS_CA_FILE.
+        let (gateway, client) = match (env.get("NAKKU_TLS_CERT_FILE"), env.get("NAKKU_TLS_CA_FILE")) {
+            (Some(_), Some(ca)) => (
+                format!("https://localhost:{}", gateway.port()),
+                nakku_core::tls::ExtraRoots::load(std::path::Path::new(ca), "NAKKU_TLS_CA_FILE")
+                    .and_then(|r| Ok(r.http()?.build()?))
+                    .expect("a client trusting the test CA"),
+            ),
+            _ => (format!("http://{gateway}"), reqwest::Client::new()),
+        };
         TestApp {
-            gateway: format!("http://{gateway}"),
+            gateway,
             user: format!("http://{user}"),
             inventory: format!("http://{inventory}"),
             product,
-            client: reqwest::Client::new(),
+            client,
             db,
             inventory_db,
             location_db,

@@ -21,3 +21,4 @@ mod platform;
 mod product;
 mod profile;
 mod slots;
+mod tls;

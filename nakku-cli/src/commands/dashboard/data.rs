@@ -71,6 +71,10 @@ fn unreachable(e: reqwest::Error) -> Fail {
     if e.is_timeout() {
         return Fail::Unreachable("timed out".into());
     }
+    let peer = e.url().and_then(|u| u.host_str()).unwrap_or("the gateway").to_owned();
+    if let Some(why) = nakku_core::tls::explain(&e, &peer, "NAKKU_TLS_CA_FILE") {
+        return Fail::Unreachable(why);
+    }
     let mut deepest: &dyn std::error::Error = &e;
     while let Some(c) = deepest.source() {
         deepest = c;
@@ -83,9 +87,10 @@ fn unreachable(e: reqwest::Error) -> Fail {
 }
 
 impl Client {
-    pub fn new(base: &str, auth: Auth) -> anyhow::Result<Client> {
+    pub fn new(base: &str, auth: Auth, roots: &nakku_core::tls::ExtraRoots) -> anyhow::Result<Client> {
         Ok(Client {
-            http: reqwest::Client::builder()
+            http: roots
+                .http()?
                 .timeout(Duration::from_secs(5))
                 .connect_timeout(Duration::from_secs(2))
                 .build()?,
@@ -376,7 +381,7 @@ mod tests {
 
     #[test]
     fn queries_are_encoded() {
-        let c = Client::new("http://gw:8080", Auth::Token("t".into())).unwrap();
+        let c = Client::new("http://gw:8080", Auth::Token("t".into()), &Default::default()).unwrap();
         let query = |k: &str, v: &str| {
             c.request("/x", &[(k, v)])
                 .build()

@@ -390,7 +390,8 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         },
         _ => Auth::Local(Box::new(settings.clone())),
     };
-    let client = Arc::new(Client::new(&base, auth)?);
+    let roots = nakku_core::tls::ExtraRoots::from_settings(settings)?;
+    let client = Arc::new(Client::new(&base, auth, &roots)?);
     let mut app = App::new(&client.base, settings.notify_utc_offset_minutes);
     if o.once {
         return once(&client, &mut app, &o).await;
