@@ -5,14 +5,16 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-# librdkafka is compiled from source by the kafka feature (make, gcc: in the image).
+# librdkafka is compiled from source by the kafka feature (make, gcc: in the image); the
+# kafka-tls feature links it to the system OpenSSL (libssl-dev: in the image) for Kafka
+# over TLS and SASL/SCRAM. Everything else speaks TLS through rustls.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release -p nakku-cli && cp target/release/nakku /usr/local/bin/nakku
+    cargo build --release -p nakku-cli --features kafka-tls && cp target/release/nakku /usr/local/bin/nakku
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && apt-get install -y --no-install-recommends ca-certificates libssl3 curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/nakku --create-home nakku
 COPY --from=build /usr/local/bin/nakku /usr/local/bin/nakku

@@ -144,7 +144,7 @@ fn launch(dir: &Path, args: &[&str], env: &[(&str, &str)], service: &str) -> Run
             break;
         }
         if let Some((name, url)) = line.trim().split_once(' ') {
-            if url.trim().starts_with("http://") {
+            if url.trim().starts_with("http://") || url.trim().starts_with("https://") {
                 urls.insert(name.to_owned(), url.trim().to_owned());
             }
         }
@@ -1806,4 +1806,90 @@ async fn secrets_from_files_never_appear_in_logs_answers_or_help() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("NAKKU_JWT_SECRET_FILE"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("short-SECRET-x"), "{}", stderr(&o));
+}
+
+/// The CLI against an HTTPS gateway (`NAKKU_TLS_CERT_FILE`): `simulate` and `dashboard`
+/// trust its certificate through `NAKKU_TLS_CA_FILE`, and without it stop with an error
+/// naming that setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_and_the_dashboard_reach_an_https_gateway_trusted_through_the_ca_file() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let path = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (ca_file, cert_file, key_file) = (
+        path("ca.pem", ca.pem()),
+        path("tls.pem", cert.pem()),
+        path("tls.key", key.serialize_pem()),
+    );
+    let up = launch(
+        dir.path(),
+        &["up", "--stores", "1"],
+        &[
+            ("NAKKU_RATE_LIMIT_AUTH_PER_MINUTE", "0"),
+            ("NAKKU_TLS_CERT_FILE", &cert_file),
+            ("NAKKU_TLS_KEY_FILE", &key_file),
+        ],
+        "gateway",
+    );
+    assert!(up.gateway.starts_with("https://"), "{}", up.gateway);
+    let gateway = format!("https://localhost:{}", up.gateway.rsplit(':').next().unwrap());
+    let simulate = |ca: Option<&str>| {
+        let mut cmd = nakku(dir.path());
+        cmd.args([
+            "simulate",
+            "--url",
+            &gateway,
+            "--orders",
+            "3",
+            "--concurrency",
+            "2",
+            "--seed",
+            "3",
+            "--settle",
+            "60s",
+            "--json",
+        ]);
+        if let Some(ca) = ca {
+            cmd.env("NAKKU_TLS_CA_FILE", ca);
+        }
+        run(&mut cmd)
+    };
+    let out = simulate(None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not trusted") && stderr(&out).contains("NAKKU_TLS_CA_FILE"),
+        "{}",
+        stderr(&out)
+    );
+    let out = simulate(Some(&ca_file));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(r["outcomes"]["placed"].as_u64().unwrap() >= 1, "{r:#}");
+    assert_eq!(r["errors"], json!({}), "{r:#}");
+
+    let out = run(nakku(dir.path())
+        .args(["dashboard", "--url", &gateway, "--once", "--size", "160x45"])
+        .env("NAKKU_TLS_CA_FILE", &ca_file));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Services · ok"), "{}", stdout(&out));
+    let out = run(nakku(dir.path()).args(["dashboard", "--url", &gateway, "--once", "--size", "160x45"]));
+    assert!(
+        stdout(&out).contains("NAKKU_TLS_CA_FILE"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }

@@ -415,6 +415,16 @@ impl Application {
         self.addrs.get(&svc).copied()
     }
 
+    /// The base URL of a service here: `https://` for a gateway serving TLS.
+    pub fn url(&self, svc: Service) -> Option<String> {
+        let scheme = if svc == Service::Gateway && self.edge_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        self.addr(svc).map(|a| format!("{scheme}://{a}"))
+    }
+
     pub fn addrs(&self) -> &BTreeMap<Service, SocketAddr> {
         &self.addrs
     }

@@ -106,12 +106,23 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     for svc in Service::ALL {
         env.insert(format!("NAKKU_{}_PORT", svc.env_name()), "0".into());
     }
+    // A TLS database (`?ssl-mode=VERIFY_IDENTITY`) may need the operator's CA bundle.
+    if let Ok(ca) = std::env::var("NAKKU_TLS_CA_FILE") {
+        env.insert("NAKKU_TLS_CA_FILE".into(), ca);
+    }
     let mut dbs = Vec::new();
     if let Some(server) = &o.database_url {
+        let (base, query) = match server.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (server.as_str(), String::new()),
+        };
         for svc in migrate::migrated_services() {
-            let url = format!("{}/nakku_bench_{tag}_{}", server.trim_end_matches('/'), svc.name());
+            let url = format!("{}/nakku_bench_{tag}_{}{query}", base.trim_end_matches('/'), svc.name());
             env.insert(format!("NAKKU_{}_DATABASE_URL", svc.env_name()), url.clone());
-            dbs.push(Secret::new(url));
+            dbs.push(Secret::new(match env.get("NAKKU_TLS_CA_FILE") {
+                Some(ca) => nakku_core::config::with_ssl_ca(&url, std::path::Path::new(ca)),
+                None => url.clone(),
+            }));
         }
     }
     let settings = Settings::load(None, &env).context("bench settings")?;

@@ -293,6 +293,9 @@ pub async fn seed(settings: &Settings, o: &Opts) -> anyhow::Result<Created> {
         *port = 0;
     }
     s.host = std::net::IpAddr::from([127, 0, 0, 1]);
+    // The seeder talks to its own gateway on loopback: plain HTTP.
+    s.tls_cert_file = None;
+    s.tls_key_file = None;
     s.rate_limit_auth_per_minute = 0;
     s.rate_limit_write_per_minute = 0;
     s.rate_limit_read_per_minute = 0;

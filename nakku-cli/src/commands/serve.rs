@@ -91,11 +91,13 @@ pub fn print_addresses(settings: &Settings, app: &Application) {
         "MySQL".to_owned()
     };
     println!("Nakku is running ({mode})");
-    for (svc, addr) in app.addrs() {
-        println!("  {:<9} http://{addr}", svc.name());
+    for svc in app.addrs().keys() {
+        if let Some(url) = app.url(*svc) {
+            println!("  {:<9} {url}", svc.name());
+        }
     }
-    if let Some(gw) = app.addr(Service::Gateway) {
-        println!("API: http://{gw}/api/v1   health: http://{gw}/health");
+    if let Some(gw) = app.url(Service::Gateway) {
+        println!("API: {gw}/api/v1   health: {gw}/health");
     }
     println!("Press Ctrl-C to stop.");
 }
