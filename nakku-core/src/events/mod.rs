@@ -215,3 +215,54 @@ mod tests {
         assert_eq!(back, e);
     }
 }
+
+/// Outside `kafka::` on purpose: test filters skip `kafka::` (the broker suite) when no
+/// broker is configured, and these need none.
+#[cfg(all(test, feature = "kafka"))]
+mod kafka_settings_tests {
+    use std::collections::HashMap;
+
+    use super::kafka::security_properties;
+
+    fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let settings = crate::config::Settings::load(None, &env).unwrap();
+        security_properties(&settings).into_iter().collect()
+    }
+
+    #[test]
+    fn sasl_over_tls_settings_reach_the_client_and_pass_through_properties_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n").unwrap();
+        let ca = ca.display().to_string();
+        let p = props(&[
+            ("NAKKU_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("NAKKU_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"),
+            ("NAKKU_KAFKA_SASL_USERNAME", "nakku"),
+            ("NAKKU_KAFKA_SASL_PASSWORD", "pw-123"),
+            ("NAKKU_TLS_CA_FILE", &ca),
+            (
+                "NAKKU_KAFKA_PROPERTIES",
+                "ssl.endpoint.identification.algorithm=none;client.id=shop-1",
+            ),
+        ]);
+        assert_eq!(p["security.protocol"], "sasl_ssl");
+        assert_eq!(p["sasl.mechanisms"], "SCRAM-SHA-256");
+        assert_eq!(p["sasl.username"], "nakku");
+        assert_eq!(p["sasl.password"], "pw-123");
+        assert_eq!(p["ssl.ca.location"], ca, "tls_ca_file is the fallback CA");
+        assert_eq!(
+            p["ssl.endpoint.identification.algorithm"], "none",
+            "the operator's property wins"
+        );
+        assert_eq!(p["client.id"], "shop-1");
+    }
+
+    #[test]
+    fn plaintext_sets_no_tls_or_sasl_property() {
+        let p = props(&[]);
+        assert_eq!(p["security.protocol"], "plaintext");
+        assert!(!p.contains_key("ssl.ca.location") && !p.contains_key("sasl.password"));
+    }
+}

@@ -366,8 +366,9 @@ async fn a_failing_provider_is_retried_then_dead_lettered_and_an_admin_retry_sen
     .await;
     let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(settled(&app, &token, &id).await["status"], "confirmed");
+    // A long chain (relay, consumer, two sends a second apart): a generous deadline.
     let dead = app
-        .eventually(30, || async {
+        .eventually(60, || async {
             let items = body(app.get_as("/notifications/failed", &admin).await).await["data"]["items"].clone();
             items.as_array().and_then(|a| a.first().cloned())
         })
