@@ -218,7 +218,8 @@ mod tests {
 
 /// Outside `kafka::` on purpose: test filters skip `kafka::` (the broker suite) when no
 /// broker is configured, and these need none.
-#[cfg(all(test, feature = "kafka"))]
+#[cfg(test)]
+#[cfg(feature = "kafka")]
 mod kafka_settings_tests {
     use std::collections::HashMap;
 
