@@ -137,8 +137,9 @@ fn launch(dir: &Path, args: &[&str], env: &[(&str, &str)], service: &str) -> Run
     });
     let mut urls = std::collections::BTreeMap::new();
     loop {
+        // A deadline, not a window: `up` seeds first, which on a loaded machine takes a while.
         let line = rx
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(Duration::from_secs(180))
             .expect("nakku prints its addresses");
         if line.starts_with("Press Ctrl-C") {
             break;
