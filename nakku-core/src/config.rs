@@ -90,6 +90,8 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// After SIGTERM: seconds `/readyz` fails while requests are still accepted.
+    pub shutdown_delay_secs: u64,
     pub db_max_connections: u32,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -248,6 +250,7 @@ impl Default for Settings {
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
+            shutdown_delay_secs: 0,
             db_max_connections: 10,
             log_format: LogFormat::Json,
             log_filter: "info".to_owned(),
@@ -349,6 +352,11 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "shutdown_grace_secs",
             &d.shutdown_grace_secs.to_string(),
             "how long in-flight requests may finish after SIGINT/SIGTERM",
+        ),
+        doc(
+            "shutdown_delay_secs",
+            &d.shutdown_delay_secs.to_string(),
+            "after SIGINT/SIGTERM, seconds /readyz fails while requests are still accepted (for load balancers to stop sending)",
         ),
         doc(
             "db_max_connections",
@@ -771,6 +779,7 @@ impl Settings {
         parse_num(&mut raw, "request_timeout_secs", 1, 3600, &mut s.request_timeout_secs)?;
         parse_num(&mut raw, "body_limit_bytes", 1024, 1 << 30, &mut s.body_limit_bytes)?;
         parse_num(&mut raw, "shutdown_grace_secs", 0, 3600, &mut s.shutdown_grace_secs)?;
+        parse_num(&mut raw, "shutdown_delay_secs", 0, 300, &mut s.shutdown_delay_secs)?;
         parse_num(&mut raw, "db_max_connections", 1, 1000, &mut s.db_max_connections)?;
         if let Some(r) = raw.remove("log_format") {
             s.log_format = match r.value.to_ascii_lowercase().as_str() {

@@ -1,6 +1,7 @@
 //! `GET /health`: real dependency checks. 200 when every check passes, otherwise 503
 //! with the failing dependencies named.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use axum::Router;
 use nakku_core::db::Db;
 use nakku_core::events::bus::EventBus;
 use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{ok, ApiError};
 
@@ -93,20 +95,167 @@ impl Check {
     }
 }
 
+/// What `/readyz` requires before the service takes traffic.
+#[derive(Clone)]
+pub enum Ready {
+    /// The database answers, with every migration of the service applied.
+    Database(Db, nakku_core::service::Service),
+    /// The event bus answers.
+    Bus(Arc<dyn EventBus>),
+    /// Every consumer of the service has joined its group (flags set by
+    /// [`nakku_core::events::consumer::Consumer::run_reporting`]).
+    Consumers(Vec<(&'static str, Arc<AtomicBool>)>),
+    /// The catalogue's search index (loaded before the service serves: reported).
+    Catalogue(Arc<nakku_core::product::ProductService>),
+    /// The gateway: a route to every service and a healthy instance with a closed circuit
+    /// behind each.
+    Routes(Arc<crate::upstream::Pool>),
+}
+
+impl Ready {
+    async fn run(&self) -> Result<Value, String> {
+        match self {
+            Ready::Database(db, svc) => {
+                db.ping().await.map_err(|e| format!("database: {e:#}"))?;
+                match nakku_core::db::migrate::pending(*svc, db).await {
+                    Ok(0) => Ok(json!({"migrations": "applied"})),
+                    Ok(n) => Err(format!("database: {n} pending migration(s)")),
+                    Err(e) => Err(format!("database: {e:#}")),
+                }
+            }
+            Ready::Bus(bus) => bus
+                .ping()
+                .await
+                .map(|_| json!({"kind": bus.kind()}))
+                .map_err(|e| format!("event bus: {e}")),
+            Ready::Consumers(list) => {
+                let waiting: Vec<&str> = list
+                    .iter()
+                    .filter(|(_, joined)| !joined.load(Ordering::Acquire))
+                    .map(|(name, _)| *name)
+                    .collect();
+                if waiting.is_empty() {
+                    Ok(json!({"subscribed": list.len()}))
+                } else {
+                    Err(format!("consumers not subscribed yet: {}", waiting.join(", ")))
+                }
+            }
+            Ready::Catalogue(svc) => Ok(json!({"indexed_products": svc.indexed()})),
+            Ready::Routes(pool) => {
+                let cfg = *pool.config();
+                let mut routed = Vec::new();
+                let mut unserved = Vec::new();
+                for (svc, list) in pool.services() {
+                    routed.push(svc.name());
+                    let up = list
+                        .iter()
+                        .any(|i| i.healthy() && i.state(&cfg) != crate::upstream::State::Open);
+                    if !up {
+                        unserved.push(svc.name());
+                    }
+                }
+                if routed.is_empty() {
+                    Err("no service to route to".to_owned())
+                } else if !unserved.is_empty() {
+                    Err(format!("no healthy instance of: {}", unserved.join(", ")))
+                } else {
+                    Ok(json!({"routes": routed}))
+                }
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Ready::Database(..) => "database",
+            Ready::Bus(_) => "event_bus",
+            Ready::Consumers(_) => "consumers",
+            Ready::Catalogue(_) => "catalogue",
+            Ready::Routes(_) => "routes",
+        }
+    }
+}
+
+/// The probes' state: what readiness needs, and whether the process is shutting down
+/// (then `/readyz` fails at once, while requests are still served).
+#[derive(Clone)]
+pub struct Probes {
+    pub ready: Vec<Ready>,
+    pub draining: CancellationToken,
+}
+
 #[derive(Clone)]
 pub struct HealthState {
     pub service: &'static str,
     pub checks: Arc<Vec<Check>>,
+    pub probes: Arc<Probes>,
 }
 
-pub fn router(service: &'static str, checks: Vec<Check>) -> Router {
+/// `/health` (for people: every dependency, with details), `/livez` (the process answers;
+/// never checks a dependency, so a database outage does not get the pod restarted),
+/// `/readyz` (take traffic or not), and `/metrics`.
+pub fn router(service: &'static str, checks: Vec<Check>, probes: Probes) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
         .with_state(HealthState {
             service,
             checks: Arc::new(checks),
+            probes: Arc::new(probes),
         })
+}
+
+async fn livez(State(st): State<HealthState>) -> Response {
+    ok(StatusCode::OK, json!({"status": "alive", "service": st.service}))
+}
+
+async fn readyz(State(st): State<HealthState>) -> Result<Response, ApiError> {
+    let not_ready = |reasons: Vec<String>, checks: Map<String, Value>| {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}", reasons.join("; ")),
+        );
+        e.extra =
+            Some(json!({"data": {"status": "not_ready", "service": st.service, "checks": Value::Object(checks)}}));
+        e
+    };
+    if st.probes.draining.is_cancelled() {
+        return Err(not_ready(vec!["shutting down".to_owned()], Map::new()));
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for r in st.probes.ready.iter() {
+        let r = r.clone();
+        set.spawn(async move {
+            let out = match tokio::time::timeout(Duration::from_secs(2), r.run()).await {
+                Ok(out) => out,
+                Err(_) => Err(format!("{}: no answer within 2 s", r.name())),
+            };
+            (r.name(), out)
+        });
+    }
+    let mut checks = Map::new();
+    let mut reasons = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (name, out) = joined.map_err(ApiError::internal)?;
+        match out {
+            Ok(v) => checks.insert(name.to_owned(), v),
+            Err(why) => {
+                reasons.push(why.clone());
+                checks.insert(name.to_owned(), json!({"status": "down", "error": why}))
+            }
+        };
+    }
+    if reasons.is_empty() {
+        Ok(ok(
+            StatusCode::OK,
+            json!({"status": "ready", "service": st.service, "checks": Value::Object(checks)}),
+        ))
+    } else {
+        reasons.sort();
+        Err(not_ready(reasons, checks))
+    }
 }
 
 async fn health(State(st): State<HealthState>) -> Result<Response, ApiError> {

@@ -22,7 +22,7 @@ use nakku_core::user::{UserService, UserServiceConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::Check;
+use crate::health::{Check, Ready};
 use crate::middleware::{stack, Limits};
 
 /// Services bound to their listeners, ready to serve.
@@ -35,7 +35,12 @@ pub struct Application {
     grace: Duration,
     bus: Option<Arc<dyn EventBus>>,
     relays: Vec<Relay>,
-    consumers: Vec<Consumer>,
+    /// Each consumer with the flag it sets once subscribed (for `/readyz`).
+    consumers: Vec<(Consumer, Arc<std::sync::atomic::AtomicBool>)>,
+    /// Cancelled when shutdown starts: `/readyz` fails from then on.
+    draining: CancellationToken,
+    /// How long requests are still accepted after `/readyz` started failing.
+    shutdown_delay: Duration,
     /// Inventory services whose expired reservations are released in the background.
     sweepers: Vec<Arc<nakku_core::inventory::InventoryService>>,
     /// Catalogue instances whose search index follows changes made elsewhere.
@@ -89,6 +94,8 @@ impl Application {
             bus: None,
             relays: Vec::new(),
             consumers: Vec::new(),
+            draining: CancellationToken::new(),
+            shutdown_delay: Duration::from_secs(settings.shutdown_delay_secs),
             sweepers: Vec::new(),
             catalogues: Vec::new(),
             sagas: Vec::new(),
@@ -141,13 +148,17 @@ impl Application {
             let bus = app.bus.clone().context("event bus")?;
             app.relays
                 .push(Relay::new(svc.name(), db.clone(), bus.clone(), relay_config(settings)));
+            let mut subscribed = Vec::new();
             for handler in nakku_core::consumers_of(svc, settings) {
-                app.consumers.push(Consumer {
+                let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                subscribed.push((handler.name(), flag.clone()));
+                let consumer = Consumer {
                     handler,
                     db: db.clone(),
                     bus: bus.clone(),
                     cfg: consumer_config(settings),
-                });
+                };
+                app.consumers.push((consumer, flag));
             }
             let api = match svc {
                 Service::User => {
@@ -307,11 +318,25 @@ impl Application {
                 }
                 other => bail!("the {other} service is not implemented in this build yet"),
             };
-            let mut checks = vec![Check::Database(db.clone()), Check::Bus(bus), Check::Outbox(db.clone())];
+            let mut checks = vec![
+                Check::Database(db.clone()),
+                Check::Bus(bus.clone()),
+                Check::Outbox(db.clone()),
+            ];
+            let mut ready = vec![
+                Ready::Database(db.clone(), svc),
+                Ready::Bus(bus),
+                Ready::Consumers(subscribed),
+            ];
             if let Some(c) = app.catalogues.last().filter(|_| svc == Service::Product) {
                 checks.push(Check::Catalogue(c.clone()));
+                ready.push(Ready::Catalogue(c.clone()));
             }
-            let router = api.merge(crate::health::router(svc.name(), checks));
+            let probes = crate::health::Probes {
+                ready,
+                draining: app.draining.clone(),
+            };
+            let router = api.merge(crate::health::router(svc.name(), checks, probes));
             app.bind(settings, svc, stack(router, svc.name(), limits)).await?;
             app.dbs.insert(svc, db);
         }
@@ -382,7 +407,11 @@ impl Application {
                 limiter,
                 trusted_hops: settings.trusted_proxy_hops as usize,
             };
-            let router = crate::health::router("gateway", checks)
+            let probes = crate::health::Probes {
+                ready: vec![Ready::Routes(state.pool.clone())],
+                draining: app.draining.clone(),
+            };
+            let router = crate::health::router("gateway", checks, probes)
                 .merge(crate::gateway::router(state))
                 .layer(crate::middleware::cors(&settings.cors_origins))
                 .layer(tower_http::compression::CompressionLayer::new());
@@ -538,18 +567,42 @@ impl Application {
         for catalogue in self.catalogues {
             workers.spawn(catalogue.as_ref().clone().run_refresher(workers_stop.clone()));
         }
-        for consumer in self.consumers {
+        for (consumer, subscribed) in self.consumers {
             let stop = workers_stop.clone();
             workers.spawn(async move {
                 let name = consumer.handler.name();
-                if let Err(e) = consumer.run(stop).await {
+                if let Err(e) = consumer.run_reporting(stop, subscribed).await {
                     tracing::error!(consumer = name, error = %e, "consumer stopped");
                 }
             });
         }
+        // Shutdown: `/readyz` fails at once; requests are still accepted for
+        // `shutdown_delay_secs` (while load balancers take the instance out), then the
+        // listeners close and in-flight requests get the grace period.
+        let stop_accepting = CancellationToken::new();
+        {
+            let (shutdown, draining, stop, delay) = (
+                shutdown.clone(),
+                self.draining.clone(),
+                stop_accepting.clone(),
+                self.shutdown_delay,
+            );
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                draining.cancel();
+                if !delay.is_zero() {
+                    tracing::info!(
+                        delay_secs = delay.as_secs(),
+                        "shutting down: /readyz fails; still accepting requests meanwhile"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                stop.cancel();
+            });
+        }
         let mut set = tokio::task::JoinSet::new();
         for (svc, listener, router) in self.servers {
-            let token = shutdown.clone();
+            let token = stop_accepting.clone();
             let edge = self.edge_tls.as_ref().filter(|_| svc == Service::Gateway);
             tracing::info!(
                 service = svc.name(),
@@ -601,7 +654,7 @@ impl Application {
         tokio::pin!(drained);
         let first_error = tokio::select! {
             e = &mut drained => e,
-            _ = shutdown.cancelled() => {
+            _ = stop_accepting.cancelled() => {
                 tracing::info!(grace_secs = self.grace.as_secs(), "shutting down: finishing in-flight requests");
                 match tokio::time::timeout(self.grace, &mut drained).await {
                     Ok(e) => e,

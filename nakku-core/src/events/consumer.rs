@@ -121,12 +121,25 @@ impl Consumer {
 
     /// Consumes until `shutdown`; the message in hand is finished and committed first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.run_reporting(shutdown, Arc::default()).await
+    }
+
+    /// [`Consumer::run`], setting `subscribed` once the consumer has joined its group (what
+    /// a readiness probe waits for).
+    pub async fn run_reporting(
+        self,
+        shutdown: CancellationToken,
+        subscribed: Arc<std::sync::atomic::AtomicBool>,
+    ) -> anyhow::Result<()> {
         let name = self.handler.name();
         let topics = self.topics();
         let group = self.group();
         let mut sub = loop {
             match self.bus.subscribe(&group, &topics).await {
-                Ok(s) => break s,
+                Ok(s) => {
+                    subscribed.store(true, std::sync::atomic::Ordering::Release);
+                    break s;
+                }
                 Err(e) => {
                     tracing::warn!(consumer = name, error = %e, "subscribe failed; retrying");
                     tokio::select! {

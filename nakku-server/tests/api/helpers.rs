@@ -481,6 +481,11 @@ impl TestApp {
         ]
     }
 
+    /// Starts a graceful shutdown (as SIGTERM does) without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

@@ -222,6 +222,13 @@ async fn the_gateway_answers_502_and_reports_degraded_when_a_service_is_down() {
     assert_eq!(b["data"]["degraded"], json!(["user"]));
     assert_eq!(b["data"]["checks"]["user"]["status"], "down");
     assert_eq!(b["data"]["checks"]["user"]["instances"][0]["healthy"], false);
+    // Alive, but not ready: it has no healthy instance to send users' requests to.
+    assert_eq!(client.get(format!("{gw}/livez")).send().await.unwrap().status(), 200);
+    let b = error_body(client.get(format!("{gw}/readyz")).send().await.unwrap(), 503).await;
+    assert!(
+        b["error"].as_str().unwrap().contains("no healthy instance of: user"),
+        "{b}"
+    );
     stop.cancel();
     server.await.unwrap().unwrap();
 }
@@ -243,4 +250,75 @@ async fn a_request_that_outlasts_the_timeout_gets_408() {
     assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
     assert!(resp.contains("\"success\":false"), "{resp}");
     assert_eq!(app.count("users").await, 0);
+}
+
+/// `/livez` answers without looking at dependencies; `/readyz` waits for the database (with
+/// its migrations), the bus, every consumer's subscription and the catalogue index, and the
+/// gateway's for a healthy instance of every service. On shutdown `/readyz` fails at once
+/// while requests are still served for `shutdown_delay_secs` (the window in which a load
+/// balancer stops sending; 60 s here, so the test never races it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_say_alive_and_ready_and_readiness_fails_first_on_shutdown() {
+    let app = TestApp::spawn_full(Backend::Sqlite, false, &[("NAKKU_SHUTDOWN_DELAY_SECS", "60")]).await;
+    let product = app.product.clone();
+    let get = |url: String| {
+        let c = app.client.clone();
+        async move { c.get(url).send().await.unwrap() }
+    };
+    for base in [&app.gateway, &app.user, &app.inventory, &product] {
+        let r = get(format!("{base}/livez")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(body(r).await["data"]["status"], "alive");
+    }
+    // Consumers subscribe once the services run: ready once they have.
+    let ready = app
+        .eventually(30, || async {
+            let r = get(format!("{product}/readyz")).await;
+            if r.status() == 200 {
+                Some(body(r).await)
+            } else {
+                None
+            }
+        })
+        .await;
+    let checks = &ready["data"]["checks"];
+    assert_eq!(checks["database"]["migrations"], "applied", "{ready}");
+    assert!(checks["consumers"]["subscribed"].as_u64().unwrap() >= 1, "{ready}");
+    assert!(checks["catalogue"]["indexed_products"].is_u64(), "{ready}");
+    assert_eq!(checks["event_bus"]["kind"], "embedded");
+    let r = app
+        .eventually(30, || async {
+            let r = get(format!("{}/readyz", app.gateway)).await;
+            if r.status() == 200 {
+                Some(body(r).await)
+            } else {
+                None
+            }
+        })
+        .await;
+    let routes = r["data"]["checks"]["routes"]["routes"].as_array().unwrap().len();
+    assert_eq!(
+        routes,
+        Service::IMPLEMENTED.len() - 1,
+        "every service but the gateway: {r}"
+    );
+
+    // SIGTERM: readiness fails at once, everywhere; the process is alive and serving.
+    app.begin_shutdown();
+    for base in [&app.gateway, &app.user] {
+        let b = app
+            .eventually(30, || async {
+                let r = get(format!("{base}/readyz")).await;
+                if r.status() == 503 {
+                    Some(body(r).await)
+                } else {
+                    None
+                }
+            })
+            .await;
+        assert!(b["error"].as_str().unwrap().contains("shutting down"), "{b}");
+        assert_eq!(get(format!("{base}/livez")).await.status(), 200);
+    }
+    let r = app.post("/auth/register", &register_body(7)).await;
+    assert_eq!(r.status(), 201, "still served while load balancers catch up");
 }
