@@ -68,6 +68,38 @@ impl Service {
         }
     }
 
+    /// The services this one calls over HTTP when they run in other processes (it needs
+    /// their `NAKKU_<SVC>_URL`): the gateway routes to every other; the user service checks
+    /// addresses with location; the cart prices with user and location; the order saga
+    /// reserves, charges, reads carts and books slots. The Kubernetes manifests and the
+    /// README's production example follow this list (a test checks the manifests).
+    pub fn calls(self) -> &'static [Service] {
+        match self {
+            Service::Gateway => &[
+                Service::User,
+                Service::Product,
+                Service::Inventory,
+                Service::Order,
+                Service::Cart,
+                Service::Payment,
+                Service::Delivery,
+                Service::Notification,
+                Service::Location,
+                Service::Analytics,
+            ],
+            Service::User => &[Service::Location],
+            Service::Cart => &[Service::User, Service::Location],
+            Service::Order => &[Service::Inventory, Service::Payment, Service::Cart, Service::Delivery],
+            Service::Product
+            | Service::Inventory
+            | Service::Payment
+            | Service::Delivery
+            | Service::Notification
+            | Service::Location
+            | Service::Analytics => &[],
+        }
+    }
+
     /// The port a service listens on unless configured otherwise (8080 to 8090).
     pub fn default_port(self) -> u16 {
         let index = Service::ALL.iter().position(|s| *s == self).unwrap_or(0);
