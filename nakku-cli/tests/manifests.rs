@@ -137,3 +137,48 @@ fn every_kustomization_names_resources_that_exist() {
         serde_json::json!(["migrate"])
     );
 }
+
+/// Every metric the alert rules (and their tests) name is one the code exports: its name
+/// appears as a metric name in nakku-core or nakku-server (histograms by their base name).
+#[test]
+fn the_alert_rules_use_only_metrics_the_code_exports() {
+    fn sources(dir: &Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut code = String::new();
+    for krate in ["nakku-core/src", "nakku-server/src"] {
+        sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate), &mut code);
+    }
+    let prom = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
+    let mut names = std::collections::BTreeSet::new();
+    for file in ["rules.yml", "rules.test.yml"] {
+        let text = std::fs::read_to_string(prom.join(file)).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("nakku_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(tail.len());
+            names.insert(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+    }
+    assert!(names.len() >= 8, "{names:?}");
+    for name in &names {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        assert!(
+            code.contains(&format!("\"{base}\"")),
+            "the rules use {name}, which the code does not export"
+        );
+    }
+}

@@ -151,7 +151,7 @@ impl Instance {
             b.state = State::Open;
             b.opened_at = Some(Instant::now());
             b.trial = false;
-            metrics::counter!("nakku_gateway_circuit_opened_total").increment(1);
+            metrics::counter!("nakku_gateway_circuit_opened_total", "upstream" => self.base_url.clone()).increment(1);
         }
     }
 

@@ -174,6 +174,7 @@ impl Relay {
         .await?;
         if rows.is_empty() {
             metrics::gauge!("nakku_outbox_backlog", "service" => self.service).set(0.0);
+            metrics::gauge!("nakku_outbox_oldest_age_seconds", "service" => self.service).set(0.0);
             return Ok(0);
         }
         let mut seqs = Vec::with_capacity(rows.len());
@@ -240,6 +241,8 @@ impl Relay {
                 last_gauge = tokio::time::Instant::now();
                 if let Ok(b) = backlog(&self.db).await {
                     metrics::gauge!("nakku_outbox_backlog", "service" => self.service).set(b.unpublished as f64);
+                    metrics::gauge!("nakku_outbox_oldest_age_seconds", "service" => self.service)
+                        .set(b.oldest_age_ms as f64 / 1000.0);
                 }
             }
             if !pause.is_zero() {
