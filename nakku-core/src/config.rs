@@ -83,6 +83,8 @@ pub struct Settings {
     /// Gateway: proxies in front that append to `X-Forwarded-For` (0: the TCP peer is the
     /// client; 1: the last address in the header is, as a load balancer appends it).
     pub trusted_proxy_hops: u32,
+    /// Gateway: serve `/metrics` to anyone (default: loopback and private addresses only).
+    pub metrics_public: bool,
     pub jwt_secret: Option<Secret>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
@@ -243,6 +245,7 @@ impl Default for Settings {
             breaker_open_secs: 10,
             cors_origins: "*".to_owned(),
             trusted_proxy_hops: 0,
+            metrics_public: false,
             jwt_secret: None,
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
@@ -449,6 +452,11 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "trusted_proxy_hops",
             &d.trusted_proxy_hops.to_string(),
             "gateway: proxies in front appending to X-Forwarded-For (0: use the TCP peer's address)",
+        ),
+        doc(
+            "metrics_public",
+            "false",
+            "gateway: serve /metrics to any caller (default: loopback and private addresses only, the client's behind trusted proxies)",
         ),
         doc(
             "cors_origins",
@@ -939,6 +947,13 @@ impl Settings {
         parse_num(&mut raw, "breaker_failures", 1, 1_000, &mut s.breaker_failures)?;
         parse_num(&mut raw, "breaker_open_secs", 1, 3_600, &mut s.breaker_open_secs)?;
         parse_num(&mut raw, "trusted_proxy_hops", 0, 5, &mut s.trusted_proxy_hops)?;
+        if let Some(r) = raw.remove("metrics_public") {
+            s.metrics_public = match r.value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(bad(&r, "true or false")),
+            };
+        }
         if let Some(r) = raw.remove("cors_origins") {
             let ok = r.value.trim().is_empty()
                 || r.value.trim() == "*"

@@ -189,22 +189,59 @@ pub struct HealthState {
     pub service: &'static str,
     pub checks: Arc<Vec<Check>>,
     pub probes: Arc<Probes>,
+    /// The gateway's `/metrics` is for the operator's network only: `Some(trusted proxy
+    /// hops)` answers it only to callers from loopback or private addresses (the client's
+    /// address behind trusted proxies), 404 to others. `None`: to anyone (services, which
+    /// are not exposed, and a gateway with `NAKKU_METRICS_PUBLIC=true`).
+    pub metrics_guard: Option<usize>,
 }
 
 /// `/health` (for people: every dependency, with details), `/livez` (the process answers;
 /// never checks a dependency, so a database outage does not get the pod restarted),
 /// `/readyz` (take traffic or not), and `/metrics`.
-pub fn router(service: &'static str, checks: Vec<Check>, probes: Probes) -> Router {
+pub fn router(service: &'static str, checks: Vec<Check>, probes: Probes, metrics_guard: Option<usize>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(metrics))
         .with_state(HealthState {
             service,
             checks: Arc::new(checks),
             probes: Arc::new(probes),
+            metrics_guard,
         })
+}
+
+async fn metrics(
+    State(st): State<HealthState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(hops) = st.metrics_guard {
+        let client = crate::gateway::client_ip(peer.ip(), headers.get("x-forwarded-for"), hops);
+        let inside = client.parse::<std::net::IpAddr>().is_ok_and(is_internal);
+        if !inside {
+            // As if there were nothing here: traffic and error rates are not for outsiders.
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "no route for GET /metrics"));
+        }
+    }
+    Ok(crate::metrics::render().await)
+}
+
+/// Loopback, private (RFC 1918, IPv6 unique local) or link-local: the operator's network.
+pub fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_internal(std::net::IpAddr::V4(v4)))
+        }
+    }
 }
 
 async fn livez(State(st): State<HealthState>) -> Response {

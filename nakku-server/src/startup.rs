@@ -336,7 +336,7 @@ impl Application {
                 ready,
                 draining: app.draining.clone(),
             };
-            let router = api.merge(crate::health::router(svc.name(), checks, probes));
+            let router = api.merge(crate::health::router(svc.name(), checks, probes, None));
             app.bind(settings, svc, stack(router, svc.name(), limits)).await?;
             app.dbs.insert(svc, db);
         }
@@ -411,7 +411,8 @@ impl Application {
                 ready: vec![Ready::Routes(state.pool.clone())],
                 draining: app.draining.clone(),
             };
-            let router = crate::health::router("gateway", checks, probes)
+            let guard = (!settings.metrics_public).then_some(settings.trusted_proxy_hops as usize);
+            let router = crate::health::router("gateway", checks, probes, guard)
                 .merge(crate::gateway::router(state))
                 .layer(crate::middleware::cors(&settings.cors_origins))
                 .layer(tower_http::compression::CompressionLayer::new());

@@ -322,3 +322,43 @@ async fn probes_say_alive_and_ready_and_readiness_fails_first_on_shutdown() {
     let r = app.post("/auth/register", &register_body(7)).await;
     assert_eq!(r.status(), 201, "still served while load balancers catch up");
 }
+
+/// The gateway's `/metrics` answers the operator's network only (loopback and private
+/// addresses; behind trusted proxies, the client's address), and 404 to the internet,
+/// unless `NAKKU_METRICS_PUBLIC`; the services' own ports, which are not exposed, answer all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_metrics_are_for_the_operators_network_only() {
+    let app = TestApp::spawn_full(Backend::Sqlite, false, &[("NAKKU_TRUSTED_PROXY_HOPS", "1")]).await;
+    let scrape = |base: &str, from: Option<&str>| {
+        let mut rb = app.client.get(format!("{base}/metrics"));
+        if let Some(ip) = from {
+            rb = rb.header("x-forwarded-for", ip);
+        }
+        async move { rb.send().await.unwrap() }
+    };
+    let r = scrape(&app.gateway, None).await;
+    assert_eq!(r.status(), 200, "a scrape from the pod network (no proxy in between)");
+    assert!(r.text().await.unwrap().contains("nakku_http_requests_total"));
+    assert_eq!(scrape(&app.gateway, Some("10.1.2.3")).await.status(), 200);
+    assert_eq!(scrape(&app.gateway, Some("fd00::7")).await.status(), 200);
+    let b = error_body(scrape(&app.gateway, Some("203.0.113.9")).await, 404).await;
+    assert!(b["error"].as_str().unwrap().contains("no route"), "{b}");
+    // A client cannot pretend: only the address the trusted proxy appended counts.
+    error_body(scrape(&app.gateway, Some("10.0.0.1, 203.0.113.9")).await, 404).await;
+    assert_eq!(scrape(&app.user, Some("203.0.113.9")).await.status(), 200);
+
+    let open = TestApp::spawn_full(
+        Backend::Sqlite,
+        false,
+        &[("NAKKU_TRUSTED_PROXY_HOPS", "1"), ("NAKKU_METRICS_PUBLIC", "true")],
+    )
+    .await;
+    let r = open
+        .client
+        .get(format!("{}/metrics", open.gateway))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
