@@ -289,11 +289,7 @@ def all_in_one():
                             "resources": {"requests": {"cpu": "500m", "memory": "512Mi"},
                                           "limits": {"cpu": "2", "memory": "2Gi"}},
                             "securityContext": security_context(),
-                            "volumeMounts": [
-                                {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
-                                {"name": "data", "mountPath": "/var/lib/nakku/data"},
-                                {"name": "tmp", "mountPath": "/tmp"},
-                            ],
+                            "volumeMounts": mounts(),
                         }],
                         "volumes": [
                             {"name": "secrets", "secret": {"secretName": "nakku-secrets", "defaultMode": 0o440}},

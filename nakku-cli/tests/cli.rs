@@ -1698,14 +1698,9 @@ async fn secrets_from_files_never_appear_in_logs_answers_or_help() {
     let id = place_upi_order(&c, &gw, &token, &address, "secret-flow-1").await;
     assert_eq!(settled_order(&c, &gw, &token, &id).await["status"], "confirmed");
     // The token was signed with the secret from the file (a fresh token verifies).
-    let me = c
-        .get(format!("{gw}/api/v1/users/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 200);
-    answers.push(me.text().await.unwrap());
+    let (status, me) = get_as(&c, &format!("{gw}/api/v1/users/me"), &token).await;
+    assert_eq!(status, 200);
+    answers.push(me);
     // Error answers.
     for (path, body) in [
         (
@@ -1718,40 +1713,18 @@ async fn secrets_from_files_never_appear_in_logs_answers_or_help() {
         assert!(r.status().is_client_error());
         answers.push(r.text().await.unwrap());
     }
-    let r = c
-        .get(format!("{gw}/api/v1/users/me"))
-        .bearer_auth("forged.token.value")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    answers.push(r.text().await.unwrap());
-    for path in ["/health", "/metrics"] {
-        answers.push(c.get(format!("{gw}{path}")).send().await.unwrap().text().await.unwrap());
-    }
-    for url in up.urls.values() {
-        answers.push(
-            c.get(format!("{url}/health"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+    let (status, forged) = get_as(&c, &format!("{gw}/api/v1/users/me"), "forged.token.value").await;
+    assert_eq!(status, 401);
+    answers.push(forged);
+    let pages = ["/health", "/metrics"].map(|p| format!("{gw}{p}"));
+    for url in pages.into_iter().chain(up.urls.values().map(|u| format!("{u}/health"))) {
+        answers.push(get_as(&c, &url, "").await.1);
     }
     // Proof that the providers were tried: the shopper's email and SMS failed for good.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let tried = loop {
-        let v: Value = c
-            .get(format!("{gw}/api/v1/notifications"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value =
+            serde_json::from_str(&get_as(&c, &format!("{gw}/api/v1/notifications"), &token).await.1).unwrap();
         let failed = |channel: &str| {
             v["data"]["items"].as_array().into_iter().flatten().any(|n| {
                 n["channel"] == channel
@@ -1769,14 +1742,9 @@ async fn secrets_from_files_never_appear_in_logs_answers_or_help() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     answers.push(tried.to_string());
-    let failed = c
-        .get(format!("{gw}/api/v1/notifications/failed"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(failed.status(), 200);
-    answers.push(failed.text().await.unwrap());
+    let (status, failed) = get_as(&c, &format!("{gw}/api/v1/notifications/failed"), &admin).await;
+    assert_eq!(status, 200);
+    answers.push(failed);
     for a in &answers {
         leaks("an answer", a);
     }
@@ -1893,4 +1861,14 @@ async fn simulate_and_the_dashboard_reach_an_https_gateway_trusted_through_the_c
         stdout(&out),
         stderr(&out)
     );
+}
+
+/// A GET with a bearer token (none when empty): the status and the body.
+async fn get_as(c: &reqwest::Client, url: &str, token: &str) -> (u16, String) {
+    let mut rb = c.get(url);
+    if !token.is_empty() {
+        rb = rb.bearer_auth(token);
+    }
+    let r = rb.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
