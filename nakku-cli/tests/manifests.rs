@@ -138,10 +138,11 @@ fn every_kustomization_names_resources_that_exist() {
     );
 }
 
-/// Every metric the alert rules (and their tests) name is one the code exports: its name
-/// appears as a metric name in nakku-core or nakku-server (histograms by their base name).
+/// Every metric the alert rules (and their tests) and the Grafana dashboards name is one the
+/// code exports: its name appears as a metric name in nakku-core or nakku-server
+/// (histograms by their base name).
 #[test]
-fn the_alert_rules_use_only_metrics_the_code_exports() {
+fn the_alert_rules_and_dashboards_use_only_metrics_the_code_exports() {
     fn sources(dir: &Path, out: &mut String) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -156,10 +157,15 @@ fn the_alert_rules_use_only_metrics_the_code_exports() {
     for krate in ["nakku-core/src", "nakku-server/src"] {
         sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate), &mut code);
     }
-    let prom = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     let mut names = std::collections::BTreeSet::new();
-    for file in ["rules.yml", "rules.test.yml"] {
-        let text = std::fs::read_to_string(prom.join(file)).unwrap();
+    for file in [
+        "prometheus/rules.yml",
+        "prometheus/rules.test.yml",
+        "grafana/dashboards/nakku-platform.json",
+        "grafana/dashboards/nakku-business.json",
+    ] {
+        let text = std::fs::read_to_string(deploy.join(file)).unwrap();
         let mut rest = text.as_str();
         while let Some(i) = rest.find("nakku_") {
             let tail = &rest[i..];
@@ -170,7 +176,7 @@ fn the_alert_rules_use_only_metrics_the_code_exports() {
             rest = &tail[end..];
         }
     }
-    assert!(names.len() >= 8, "{names:?}");
+    assert!(names.len() >= 25, "{names:?}");
     for name in &names {
         let base = ["_bucket", "_sum", "_count"]
             .iter()
