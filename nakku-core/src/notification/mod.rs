@@ -556,7 +556,7 @@ impl NotificationService {
         }
         let n = due.len();
         // Addresses once per user and channel, then every message at once.
-        let mut book: std::collections::HashMap<(String, String), Vec<String>> = Default::default();
+        let mut book: std::collections::HashMap<(String, String), Option<Vec<String>>> = Default::default();
         for d in &due {
             if let std::collections::hash_map::Entry::Vacant(slot) = book.entry((d.user_id.clone(), d.channel.clone()))
             {
@@ -565,14 +565,14 @@ impl NotificationService {
         }
         let mut set = tokio::task::JoinSet::new();
         for d in due {
-            let to = book
-                .get(&(d.user_id.clone(), d.channel.clone()))
-                .cloned()
-                .unwrap_or_default();
+            let known = book.get(&(d.user_id.clone(), d.channel.clone())).cloned().flatten();
             let provider = self.providers.of(&d.channel).clone();
             let me = self.clone();
             set.spawn(async move {
-                let outcome = if to.is_empty() {
+                let to = known.clone().unwrap_or_default();
+                let outcome = if known.is_none() {
+                    Sent::Err("the account's contact details have not reached the notification service yet".into())
+                } else if to.is_empty() {
                     Sent::NoAddress
                 } else {
                     let out = Outgoing {
@@ -683,10 +683,28 @@ impl NotificationService {
     }
 
     /// Where a channel reaches a user now (addresses are read at sending time, so a changed
-    /// email is used by messages still waiting).
-    async fn addresses(&self, user_id: &str, channel: &str) -> Result<Vec<String>, CoreError> {
+    /// email is used by messages still waiting). `None`: the user's contact details have not
+    /// reached this service yet (its `user.*` events lag behind the order's): the message
+    /// is retried like a failed send, not suppressed, so a confirmation is never lost to a
+    /// replica that is merely behind. A deleted account has a row with no addresses.
+    async fn addresses(&self, user_id: &str, channel: &str) -> Result<Option<Vec<String>>, CoreError> {
         let mut conn = self.db.pool().acquire().await?;
-        Ok(match channel {
+        if channel != "push" {
+            let col = if channel == "email" { "email" } else { "phone" };
+            let row = sqlx::query(&format!(
+                "SELECT {col} AS a, deleted_at FROM contacts WHERE user_id = ?"
+            ))
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let deleted: Option<i64> = row.try_get("deleted_at")?;
+            let address = opt_text(&row, "a")?.filter(|a| !a.is_empty() && deleted.is_none());
+            return Ok(Some(address.into_iter().collect()));
+        }
+        Ok(Some(match channel {
             "push" => {
                 sqlx::query("SELECT token FROM devices WHERE user_id = ? AND deleted_at IS NULL ORDER BY created_at")
                     .bind(user_id)
@@ -696,22 +714,8 @@ impl NotificationService {
                     .map(|r| text(r, "token"))
                     .collect::<Result<_, _>>()?
             }
-            col => {
-                let col = if col == "email" { "email" } else { "phone" };
-                sqlx::query(&format!(
-                    "SELECT {col} AS a FROM contacts WHERE user_id = ? AND deleted_at IS NULL"
-                ))
-                .bind(user_id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|r| opt_text(&r, "a"))
-                .transpose()?
-                .flatten()
-                .into_iter()
-                .filter(|a| !a.is_empty())
-                .collect()
-            }
-        })
+            _ => Vec::new(),
+        }))
     }
 }
 

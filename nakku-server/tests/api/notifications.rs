@@ -265,10 +265,19 @@ async fn order_steps_reach_the_shopper_once_per_channel_within_preferences_and_q
         format!("Order {short} delivered"),
     ];
     want_push.sort();
-    app.eventually(60, || async {
-        (mail_to_me() == want_mail && hook("push") == want_push && hook("sms") == want_push).then_some(())
-    })
-    .await;
+    // A long chain per message (relay, consumer, dispatcher, provider): a generous
+    // deadline, and on failure what did and did not arrive.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !(mail_to_me() == want_mail && hook("push") == want_push && hook("sms") == want_push) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every message arrived within 120 s: mail {:?} (want {want_mail:?}), push {:?}, sms {:?} (want {want_push:?})",
+            mail_to_me(),
+            hook("push"),
+            hook("sms")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // The push went to the device; the SMS to the phone.
     let push = received
         .lock()
@@ -391,4 +400,92 @@ async fn a_failing_provider_is_retried_then_dead_lettered_and_an_admin_retry_sen
         .post_as(format!("/notifications/{nid}/retry"), &admin, &json!({}))
         .await;
     assert_eq!(r.status(), 409);
+}
+
+/// A confirmation dispatched before the notification service has heard of the shopper
+/// (its `user.*` events behind the order's, as under load or during a replay) is retried
+/// until the contact arrives, not suppressed for want of an address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_waits_for_a_contact_that_has_not_arrived_yet_instead_of_being_dropped() {
+    let (smtp, mails) = smtp_sink().await;
+    let url = format!("smtp://{smtp}");
+    let app = topology(Backend::Sqlite, &[("NAKKU_SMTP_URL", url.as_str())]).await;
+    shop(&app, &[("MANGO", 12_000, 10)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    let me = app.jwt.verify(&token).unwrap().sub;
+    let db = nakku_core::db::Db::connect(
+        &nakku_core::config::Secret::new(format!(
+            "sqlite://{}",
+            app.data_dir().join("nakku_notification.db").display()
+        )),
+        1,
+    )
+    .await
+    .unwrap();
+    let contacts = |sql: &'static str| {
+        let (db, me) = (db.clone(), me.clone());
+        async move {
+            sqlx::query(sql)
+                .bind(me)
+                .execute(db.pool())
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+    };
+    // The contact is known (the welcome mail went out); now hide it, as if not arrived yet.
+    app.eventually(30, || async {
+        (mails.lock().unwrap().iter().any(|m| m.subject == "Welcome to Nakku")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        contacts("UPDATE contacts SET user_id = 'parked' WHERE user_id = ?").await,
+        1
+    );
+
+    assert_eq!(add(&app, &token, "MANGO", 1).await.status(), 200);
+    let r = place(
+        &app,
+        &token,
+        "late-contact-1",
+        &json!({"address_id": address, "payment_method": "upi"}),
+    )
+    .await;
+    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&app, &token, &id).await["status"], "confirmed");
+    let short = id[id.len() - 6..].to_owned();
+    let subject = format!("Order {short} confirmed");
+    // Tried, and kept for another try (before: suppressed, "no email address").
+    let waiting = app
+        .eventually(30, || async {
+            let h = body(app.get_as("/notifications?limit=100", &token).await).await["data"]["items"].clone();
+            h.as_array()
+                .unwrap()
+                .iter()
+                .find(|n| {
+                    n["channel"] == "email" && n["title"] == subject.as_str() && n["attempts"].as_i64() >= Some(1)
+                })
+                .cloned()
+        })
+        .await;
+    assert_eq!(waiting["status"], "pending", "{waiting}");
+    assert!(
+        waiting["last_error"].as_str().unwrap().contains("contact details"),
+        "{waiting}"
+    );
+
+    // The contact arrives: the confirmation goes out.
+    assert_eq!(
+        sqlx::query("UPDATE contacts SET user_id = ? WHERE user_id = 'parked'")
+            .bind(&me)
+            .execute(db.pool())
+            .await
+            .unwrap()
+            .rows_affected(),
+        1
+    );
+    app.eventually(30, || async {
+        (mails.lock().unwrap().iter().any(|m| m.subject == subject)).then_some(())
+    })
+    .await;
 }
