@@ -118,6 +118,9 @@ def deployment(name, port, calls):
                                              "prometheus.io/path": "/metrics"}},
                 "spec": {
                     "automountServiceAccountToken": False,
+                    # Kubernetes' service links would inject NAKKU_GATEWAY_PORT=tcp://… and
+                    # NAKKU_*_SERVICE_HOST for the nakku-* Services: not Nakku settings.
+                    "enableServiceLinks": False,
                     # NAKKU_SHUTDOWN_DELAY_SECS (5) + NAKKU_SHUTDOWN_GRACE_SECS (30) + margin.
                     "terminationGracePeriodSeconds": 45,
                     "securityContext": {"fsGroup": 10001},
@@ -225,6 +228,9 @@ def migrate_job():
                 "spec": {
                     "restartPolicy": "OnFailure",
                     "automountServiceAccountToken": False,
+                    # Kubernetes' service links would inject NAKKU_GATEWAY_PORT=tcp://… and
+                    # NAKKU_*_SERVICE_HOST for the nakku-* Services: not Nakku settings.
+                    "enableServiceLinks": False,
                     "securityContext": {"fsGroup": 10001},
                     "containers": [{
                         "name": "migrate",
@@ -270,6 +276,9 @@ def all_in_one():
                     "metadata": {"labels": labels("all-in-one")},
                     "spec": {
                         "automountServiceAccountToken": False,
+                    # Kubernetes' service links would inject NAKKU_GATEWAY_PORT=tcp://… and
+                    # NAKKU_*_SERVICE_HOST for the nakku-* Services: not Nakku settings.
+                    "enableServiceLinks": False,
                         "terminationGracePeriodSeconds": 45,
                         "securityContext": {"fsGroup": 10001},
                         "containers": [{

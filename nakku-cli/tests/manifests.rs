@@ -80,6 +80,8 @@ fn every_service_has_its_deployment_service_budget_and_autoscaler_matching_the_c
         assert_eq!(c["ports"][0]["containerPort"], svc.default_port(), "{name}");
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/livez", "{name}");
+        // Service links would put NAKKU_GATEWAY_PORT=tcp://… in the environment.
+        assert_eq!(pod["enableServiceLinks"], false, "{name}");
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true, "{name}");
         assert_eq!(c["securityContext"]["runAsNonRoot"], true, "{name}");
         let env: Vec<(&str, &str)> = c["env"]
