@@ -64,6 +64,19 @@ def security_context():
     }
 
 
+def pod_basics(serves=True):
+    """What every Nakku pod sets: no service-account token, no service links (they would
+    inject NAKKU_GATEWAY_PORT=tcp://… and NAKKU_*_SERVICE_HOST for the nakku-* Services,
+    which are not Nakku settings), time to drain — NAKKU_SHUTDOWN_DELAY_SECS (5) +
+    NAKKU_SHUTDOWN_GRACE_SECS (30) + margin — for pods that serve, and the group owning
+    mounted volumes."""
+    basics = {"automountServiceAccountToken": False, "enableServiceLinks": False}
+    if serves:
+        basics["terminationGracePeriodSeconds"] = 45
+    basics["securityContext"] = {"fsGroup": 10001}
+    return basics
+
+
 def secret_env():
     # Secrets as files (the TLS-and-secrets convention): nothing secret in the environment.
     return [
@@ -117,13 +130,7 @@ def deployment(name, port, calls):
                              "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
                                              "prometheus.io/path": "/metrics"}},
                 "spec": {
-                    "automountServiceAccountToken": False,
-                    # Kubernetes' service links would inject NAKKU_GATEWAY_PORT=tcp://… and
-                    # NAKKU_*_SERVICE_HOST for the nakku-* Services: not Nakku settings.
-                    "enableServiceLinks": False,
-                    # NAKKU_SHUTDOWN_DELAY_SECS (5) + NAKKU_SHUTDOWN_GRACE_SECS (30) + margin.
-                    "terminationGracePeriodSeconds": 45,
-                    "securityContext": {"fsGroup": 10001},
+                    **pod_basics(),
                     "containers": [{
                         "name": name,
                         "image": "nakku",
@@ -227,11 +234,7 @@ def migrate_job():
                 "metadata": {"labels": labels("migrate")},
                 "spec": {
                     "restartPolicy": "OnFailure",
-                    "automountServiceAccountToken": False,
-                    # Kubernetes' service links would inject NAKKU_GATEWAY_PORT=tcp://… and
-                    # NAKKU_*_SERVICE_HOST for the nakku-* Services: not Nakku settings.
-                    "enableServiceLinks": False,
-                    "securityContext": {"fsGroup": 10001},
+                    **pod_basics(serves=False),
                     "containers": [{
                         "name": "migrate",
                         "image": "nakku",
@@ -275,12 +278,7 @@ def all_in_one():
                 "template": {
                     "metadata": {"labels": labels("all-in-one")},
                     "spec": {
-                        "automountServiceAccountToken": False,
-                    # Kubernetes' service links would inject NAKKU_GATEWAY_PORT=tcp://… and
-                    # NAKKU_*_SERVICE_HOST for the nakku-* Services: not Nakku settings.
-                    "enableServiceLinks": False,
-                        "terminationGracePeriodSeconds": 45,
-                        "securityContext": {"fsGroup": 10001},
+                        **pod_basics(),
                         "containers": [{
                             "name": "nakku",
                             "image": "nakku",

@@ -271,31 +271,13 @@ async fn probes_say_alive_and_ready_and_readiness_fails_first_on_shutdown() {
         assert_eq!(body(r).await["data"]["status"], "alive");
     }
     // Consumers subscribe once the services run: ready once they have.
-    let ready = app
-        .eventually(30, || async {
-            let r = get(format!("{product}/readyz")).await;
-            if r.status() == 200 {
-                Some(body(r).await)
-            } else {
-                None
-            }
-        })
-        .await;
+    let ready = answered(&app, &format!("{product}/readyz"), 200).await;
     let checks = &ready["data"]["checks"];
     assert_eq!(checks["database"]["migrations"], "applied", "{ready}");
     assert!(checks["consumers"]["subscribed"].as_u64().unwrap() >= 1, "{ready}");
     assert!(checks["catalogue"]["indexed_products"].is_u64(), "{ready}");
     assert_eq!(checks["event_bus"]["kind"], "embedded");
-    let r = app
-        .eventually(30, || async {
-            let r = get(format!("{}/readyz", app.gateway)).await;
-            if r.status() == 200 {
-                Some(body(r).await)
-            } else {
-                None
-            }
-        })
-        .await;
+    let r = answered(&app, &format!("{}/readyz", app.gateway), 200).await;
     let routes = r["data"]["checks"]["routes"]["routes"].as_array().unwrap().len();
     assert_eq!(
         routes,
@@ -306,16 +288,7 @@ async fn probes_say_alive_and_ready_and_readiness_fails_first_on_shutdown() {
     // SIGTERM: readiness fails at once, everywhere; the process is alive and serving.
     app.begin_shutdown();
     for base in [&app.gateway, &app.user] {
-        let b = app
-            .eventually(30, || async {
-                let r = get(format!("{base}/readyz")).await;
-                if r.status() == 503 {
-                    Some(body(r).await)
-                } else {
-                    None
-                }
-            })
-            .await;
+        let b = answered(&app, &format!("{base}/readyz"), 503).await;
         assert!(b["error"].as_str().unwrap().contains("shutting down"), "{b}");
         assert_eq!(get(format!("{base}/livez")).await.status(), 200);
     }
@@ -361,4 +334,17 @@ async fn the_gateways_metrics_are_for_the_operators_network_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// Polls `url` (up to 30 s) until it answers `status`; that answer's body.
+async fn answered(app: &TestApp, url: &str, status: u16) -> serde_json::Value {
+    app.eventually(30, || async {
+        let r = app.client.get(url).send().await.unwrap();
+        if r.status() == status {
+            Some(body(r).await)
+        } else {
+            None
+        }
+    })
+    .await
 }

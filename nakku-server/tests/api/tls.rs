@@ -214,11 +214,12 @@ async fn a_gateway_reaches_an_https_upstream_through_the_ca_file_and_refuses_it_
 
     let (trusting, _stop1, _d1) = lone_gateway(&https, &[("NAKKU_TLS_CA_FILE", &ca_file)]).await;
     let client = reqwest::Client::new();
-    let categories = app_eventually(|| async {
-        let r = client.get(format!("{trusting}/api/v1/categories")).send().await.ok()?;
-        (r.status() == 200).then_some(body(r).await)
-    })
-    .await;
+    let categories = remote
+        .eventually(30, || async {
+            let r = client.get(format!("{trusting}/api/v1/categories")).send().await.ok()?;
+            (r.status() == 200).then_some(body(r).await)
+        })
+        .await;
     assert!(categories.to_string().contains("Dairy"), "{categories}");
 
     // Without the CA file the upstream's certificate is not trusted: nothing is served
@@ -230,30 +231,19 @@ async fn a_gateway_reaches_an_https_upstream_through_the_ca_file_and_refuses_it_
     assert!(!b.to_string().contains("Dairy"), "{b}");
 }
 
-/// Polls for up to 30 s.
-async fn app_eventually<T, F, Fut>(mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// A message for `channel` to `to`, with id `id`.
+fn message(id: &str, channel: &str, to: &str) -> Outgoing {
+    Outgoing {
+        id: id.to_owned(),
+        channel: channel.to_owned(),
+        to: vec![to.to_owned()],
+        title: "Order confirmed".to_owned(),
+        body: "Your order is on its way".to_owned(),
     }
 }
 
 fn sms(id: &str) -> Outgoing {
-    Outgoing {
-        id: id.to_owned(),
-        channel: "sms".to_owned(),
-        to: vec!["+919876500001".to_owned()],
-        title: "Order confirmed".to_owned(),
-        body: "Your order is on its way".to_owned(),
-    }
+    message(id, "sms", "+919876500001")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,13 +401,7 @@ async fn smtp_session<S: AsyncRead + AsyncWrite + Unpin>(stream: S, greet: bool,
 }
 
 fn email(id: &str) -> Outgoing {
-    Outgoing {
-        id: id.to_owned(),
-        channel: "email".to_owned(),
-        to: vec!["asha@example.com".to_owned()],
-        title: "Your order".to_owned(),
-        body: "is confirmed".to_owned(),
-    }
+    message(id, "email", "asha@example.com")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
