@@ -89,8 +89,18 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings()?;
-    nakku_server::telemetry::init(settings.log_format, &settings.log_filter);
-    match cli.command {
+    let process = match &cli.command {
+        Command::Serve(opts) => opts.process_name(),
+        _ => "nakku".to_owned(),
+    };
+    let tracing = nakku_server::telemetry::init(&settings, &process)?;
+    let result = command(settings, cli.command).await;
+    tracing.shutdown().await;
+    result
+}
+
+async fn command(settings: nakku_core::config::Settings, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Up(opts) => commands::up::run(settings, opts).await,
         Command::Serve(opts) => commands::serve::run(settings, opts).await,
         Command::Migrate(opts) => commands::migrate::run(&settings, opts).await,

@@ -97,6 +97,10 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// OpenTelemetry: the OTLP/HTTP collector (`http://collector:4318`); none = no tracing.
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces recorded (0.0-1.0); a caller's sampled decision is followed.
+    pub trace_sample_ratio: f64,
     pub event_bus: BusKind,
     pub kafka_brokers: String,
     pub event_topic_prefix: String,
@@ -257,6 +261,8 @@ impl Default for Settings {
             db_max_connections: 10,
             log_format: LogFormat::Json,
             log_filter: "info".to_owned(),
+            otlp_endpoint: None,
+            trace_sample_ratio: 1.0,
             event_bus: BusKind::Embedded,
             kafka_brokers: "127.0.0.1:9092".to_owned(),
             event_topic_prefix: "nakku".to_owned(),
@@ -371,6 +377,16 @@ pub fn documented_keys() -> Vec<KeyDoc> {
             "log",
             "info",
             "log filter in tracing's EnvFilter syntax, e.g. info,nakku_server=debug",
+        ),
+        doc(
+            "otlp_endpoint",
+            "",
+            "OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318); empty: no traces exported",
+        ),
+        doc(
+            "trace_sample_ratio",
+            &d.trace_sample_ratio.to_string(),
+            "share of new traces recorded when otlp_endpoint is set (0.0-1.0); a caller's traceparent decision is kept",
         ),
         doc("event_bus", "embedded", "embedded (durable log in data_dir) or kafka"),
         doc(
@@ -799,6 +815,20 @@ impl Settings {
         if let Some(r) = raw.remove("log") {
             s.log_filter = r.value;
         }
+        if let Some(r) = raw.remove("otlp_endpoint") {
+            let v = r.value.trim();
+            if v.is_empty() {
+                s.otlp_endpoint = None;
+            } else if (v.starts_with("http://") || v.starts_with("https://")) && v.parse::<reqwest::Url>().is_ok() {
+                s.otlp_endpoint = Some(v.trim_end_matches('/').to_owned());
+            } else {
+                return Err(bad(
+                    &r,
+                    "an http:// or https:// URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318",
+                ));
+            }
+        }
+        parse_decimal(&mut raw, "trace_sample_ratio", 0.0, 1.0, &mut s.trace_sample_ratio)?;
         if let Some(r) = raw.remove("event_bus") {
             s.event_bus = match r.value.to_ascii_lowercase().as_str() {
                 "embedded" => BusKind::Embedded,
@@ -1467,6 +1497,27 @@ mod tests {
             "sqlite://./nakku-data/nakku_user.db"
         );
         assert!(s.database_url_for(Service::Gateway).is_none());
+    }
+
+    #[test]
+    fn tracing_is_off_by_default_and_its_settings_are_checked() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.otlp_endpoint, None);
+        let s = load(&[
+            ("NAKKU_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("NAKKU_TRACE_SAMPLE_RATIO", "0.1"),
+        ])
+        .unwrap();
+        assert_eq!(s.otlp_endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(s.trace_sample_ratio, 0.1);
+        for (key, value, says) in [
+            ("NAKKU_OTLP_ENDPOINT", "collector:4318", "http:// or https:// URL"),
+            ("NAKKU_TRACE_SAMPLE_RATIO", "1.5", "from 0 to 1"),
+            ("NAKKU_TRACE_SAMPLE_RATIO", "all", "from 0 to 1"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(says), "{key}={value}: {err}");
+        }
     }
 
     #[test]

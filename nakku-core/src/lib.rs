@@ -20,6 +20,7 @@ pub mod ports;
 pub mod product;
 pub mod service;
 pub mod tls;
+pub mod trace;
 pub mod user;
 
 pub use error::CoreError;

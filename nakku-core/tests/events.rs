@@ -446,11 +446,13 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_with_the_reaso
             topic: topic.clone(),
             key: "x".into(),
             payload: b"{not json".to_vec(),
+            traceparent: None,
         },
         Message {
             topic: topic.clone(),
             key: "v9".into(),
             payload: serde_json::to_vec(&future).unwrap(),
+            traceparent: None,
         },
     ];
     e.bus.publish(&msgs).await.unwrap();
@@ -472,6 +474,7 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_with_the_reaso
         offset: 0,
         key: None,
         payload: b"\xff\xfe".to_vec(),
+        traceparent: None,
         timestamp_ms: 0,
     };
     assert!(matches!(
@@ -553,6 +556,7 @@ async fn the_embedded_log_keeps_messages_and_committed_offsets_across_a_restart(
                 topic: "n.user".into(),
                 key: format!("k{i}"),
                 payload: vec![b'0' + i],
+                traceparent: None,
             })
             .collect();
         log.publish(&msgs).await.unwrap();
@@ -587,6 +591,7 @@ async fn a_quiet_topic_does_not_hold_back_a_reader_of_several() {
         topic: topic.into(),
         key: format!("k{i}"),
         payload: i.to_string().into_bytes(),
+        traceparent: None,
     };
     log.publish(&[msg("n.quiet", 0)]).await.unwrap();
     let busy: Vec<Message> = (0..1000).map(|i| msg("n.busy", i)).collect();
@@ -640,6 +645,7 @@ async fn compacting_the_embedded_log_drops_only_what_every_group_has_read() {
             topic: if i % 2 == 0 { "n.user".into() } else { "n.order".into() },
             key: "k".into(),
             payload: vec![i],
+            traceparent: None,
         })
         .collect();
     log.publish(&msgs).await.unwrap();
@@ -698,6 +704,7 @@ mod kafka_tls {
                 topic: topic.clone(),
                 key: "k1".into(),
                 payload: b"over tls".to_vec(),
+                traceparent: None,
             };
             bus.publish(std::slice::from_ref(&msg)).await.unwrap();
             let mut sub = bus
@@ -741,6 +748,75 @@ mod kafka_tls {
             .unwrap();
             assert!(wary.ping().await.is_err());
             assert!(bus.ping().await.is_ok(), "the trusting bus still reaches it");
+        }
+    }
+}
+
+mod kafka {
+    use super::*;
+
+    /// The trace context rides in a Kafka header too (for tracers that read headers), and
+    /// comes back on the delivery; a header that is not a traceparent is not taken.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(feature = "kafka", ignore = "needs NAKKU_TEST_KAFKA_BROKERS")]
+    #[cfg_attr(not(feature = "kafka"), ignore = "needs the kafka feature")]
+    async fn a_message_keeps_its_traceparent_header() {
+        #[cfg(not(feature = "kafka"))]
+        panic!("the Kafka suite needs the `kafka` feature");
+        #[cfg(feature = "kafka")]
+        {
+            use nakku_core::events::kafka::{security_properties, KafkaBus};
+            let brokers = required_env("NAKKU_TEST_KAFKA_BROKERS");
+            let prefix = format!("tp{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+            let settings = nakku_core::config::Settings::load(None, &HashMap::new()).unwrap();
+            let bus = KafkaBus::connect_with(&brokers, &prefix, 1, security_properties(&settings))
+                .await
+                .unwrap();
+            let topic = format!("{prefix}.order");
+            let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+            let msgs = [
+                Message {
+                    topic: topic.clone(),
+                    key: "o1".into(),
+                    payload: b"traced".to_vec(),
+                    traceparent: Some(tp.to_owned()),
+                },
+                Message {
+                    topic: topic.clone(),
+                    key: "o1".into(),
+                    payload: b"junk header".to_vec(),
+                    traceparent: Some("not a traceparent".to_owned()),
+                },
+                Message {
+                    topic: topic.clone(),
+                    key: "o1".into(),
+                    payload: b"untraced".to_vec(),
+                    traceparent: None,
+                },
+            ];
+            bus.publish(&msgs).await.unwrap();
+            let mut sub = bus
+                .read(std::slice::from_ref(&topic), Position::Beginning)
+                .await
+                .unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let mut got = Vec::new();
+            while got.len() < 3 {
+                got.extend(sub.poll(10, Duration::from_millis(500)).await.unwrap());
+                assert!(tokio::time::Instant::now() < deadline, "3 messages consumed: {got:?}");
+            }
+            let seen: Vec<(&[u8], Option<&str>)> = got
+                .iter()
+                .map(|d| (d.payload.as_slice(), d.traceparent.as_deref()))
+                .collect();
+            assert_eq!(
+                seen,
+                vec![
+                    (&b"traced"[..], Some(tp)),
+                    (&b"junk header"[..], None),
+                    (&b"untraced"[..], None)
+                ]
+            );
         }
     }
 }

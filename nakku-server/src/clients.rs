@@ -18,6 +18,7 @@ use nakku_core::{CoreError, RequestCtx};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 /// Another service's base URL and how to reach it.
 #[derive(Clone)]
@@ -38,6 +39,30 @@ enum As<'a> {
 }
 
 impl HttpPeer {
+    /// The client span of one call (a child of the current span), named by the callee and
+    /// the resource so names stay few; none while tracing is off.
+    fn span(&self, method: &Method, path: &str) -> tracing::Span {
+        if !nakku_core::trace::enabled() {
+            return tracing::Span::none();
+        }
+        // `/api/v1/inventory/reservations/{id}/confirm` → `inventory /reservations`.
+        let resource = path
+            .split('?')
+            .next()
+            .unwrap_or(path)
+            .trim_start_matches("/api/v1/")
+            .split('/')
+            .nth(1)
+            .unwrap_or("");
+        tracing::info_span!(
+            "call",
+            otel.name = format!("{method} {} /{resource}", self.name),
+            otel.kind = "client",
+            peer = self.name,
+            url.path = path.split('?').next().unwrap_or(path),
+        )
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         ctx: &RequestCtx,
@@ -47,10 +72,14 @@ impl HttpPeer {
         body: Option<Value>,
     ) -> Result<T, CoreError> {
         let unavailable = |e: String| CoreError::Unavailable(format!("the {} service: {e}", self.name));
+        let span = self.span(&method, path);
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base_url))
             .header(crate::middleware::REQUEST_ID, &ctx.request_id);
+        if let Some(tp) = nakku_core::trace::traceparent_of(&span) {
+            req = req.header(nakku_core::trace::TRACEPARENT, tp);
+        }
         let token = match who {
             As::User(u) => Some(self.jwt.issue(u, Role::User)?.0),
             As::Service => Some(self.jwt.issue(&format!("service:{}", self.caller), Role::Admin)?.0),
@@ -62,12 +91,17 @@ impl HttpPeer {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.map_err(|e| unavailable(e.to_string()))?;
-        let status = res.status();
-        let v: Value = res
-            .json()
-            .await
-            .map_err(|e| unavailable(format!("unreadable answer ({status}): {e}")))?;
+        let (status, v) = async {
+            let res = req.send().await.map_err(|e| unavailable(e.to_string()))?;
+            let status = res.status();
+            let v: Value = res
+                .json()
+                .await
+                .map_err(|e| unavailable(format!("unreadable answer ({status}): {e}")))?;
+            Ok::<_, CoreError>((status, v))
+        }
+        .instrument(span)
+        .await?;
         if status.is_success() {
             return serde_json::from_value(v["data"].clone())
                 .map_err(|e| unavailable(format!("unexpected answer: {e}")));

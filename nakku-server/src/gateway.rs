@@ -195,6 +195,11 @@ async fn proxy(
         }
         headers.insert(USER_ROLE, HeaderValue::from_static(c.role.as_str()));
     }
+    // The service's span becomes a child of the gateway's (with tracing off, a client's
+    // traceparent passes through untouched).
+    if let Some(v) = nakku_core::trace::current().and_then(|tp| HeaderValue::from_str(&tp).ok()) {
+        headers.insert(nakku_core::trace::TRACEPARENT, v);
+    }
     let streaming = path.ends_with("/stream");
     let client = if streaming { &st.stream_client } else { &st.client };
     let timeout = st.timeout;

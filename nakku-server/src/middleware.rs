@@ -62,17 +62,51 @@ pub fn stack(router: Router, service: &'static str, limits: Limits) -> Router {
                 .get(REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!(
+            let span = tracing::info_span!(
                 "http",
                 request_id = %request_id,
                 service = service,
                 method = %req.method(),
                 path = %req.uri().path(),
                 user_id = tracing::field::Empty,
-            )
+                trace_id = tracing::field::Empty,
+                otel.name = tracing::field::Empty,
+                otel.kind = "server",
+                http.response.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            if nakku_core::trace::enabled() {
+                // Named by route, not by path: ids would make every span name unique. The
+                // gateway's routes are its table's (it proxies everything from a fallback).
+                let path = req.uri().path();
+                let route = if service == "gateway" {
+                    match nakku_core::gateway::resolve(req.method().as_str(), path) {
+                        Ok(r) => format!("/{}", r.endpoint.path),
+                        Err(_) => "(no route)".to_owned(),
+                    }
+                } else {
+                    req.extensions()
+                        .get::<MatchedPath>()
+                        .map_or(path, MatchedPath::as_str)
+                        .to_owned()
+                };
+                span.record("otel.name", format!("{} {service} {route}", req.method()));
+                let parent = req
+                    .headers()
+                    .get(nakku_core::trace::TRACEPARENT)
+                    .and_then(|v| v.to_str().ok());
+                nakku_core::trace::adopt(&span, parent);
+            }
+            span
         })
         .on_request(())
-        .on_response(|resp: &Response, latency: Duration, _span: &Span| {
+        .on_response(|resp: &Response, latency: Duration, span: &Span| {
+            if nakku_core::trace::enabled() {
+                span.record("http.response.status_code", resp.status().as_u16());
+                if resp.status().is_server_error() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
             tracing::info!(
                 status = resp.status().as_u16(),
                 latency_ms = latency.as_secs_f64() * 1000.0,

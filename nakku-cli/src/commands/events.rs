@@ -45,6 +45,9 @@ pub struct TailOpts {
     /// Only events of this correlation id (the request id that caused them)
     #[arg(long, value_name = "ID")]
     correlation: Option<String>,
+    /// Only events of this trace id (32 hex digits, as in log lines' `trace_id`)
+    #[arg(long, value_name = "TRACE_ID", value_parser = trace_id)]
+    trace: Option<String>,
     /// Where to start: `end` (default, only new events), `beginning`, an offset or an RFC 3339 time
     #[arg(long, default_value = "end", value_parser = Position::parse)]
     from: Position,
@@ -119,6 +122,15 @@ async fn compact(settings: &Settings, days: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn trace_id(s: &str) -> Result<String, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(t)
+    } else {
+        Err(format!("{s:?} is not a trace id (32 hex digits)"))
+    }
+}
+
 async fn tail(settings: &Settings, o: TailOpts) -> anyhow::Result<()> {
     let bus = connect_bus(settings).await?;
     let patterns = if o.types.is_empty() {
@@ -158,12 +170,17 @@ async fn tail(settings: &Settings, o: TailOpts) -> anyhow::Result<()> {
             if o.correlation.as_ref().is_some_and(|c| *c != env.correlation_id) {
                 continue;
             }
+            let trace_id = env.traceparent.as_deref().and_then(nakku_core::trace::trace_id_of);
+            if o.trace.as_ref().is_some_and(|t| Some(t.as_str()) != trace_id) {
+                continue;
+            }
             if o.json {
                 writeln!(out, "{}", serde_json::to_string(&env)?)?;
             } else {
+                let trace = trace_id.map(|t| format!("  trace={t}")).unwrap_or_default();
                 writeln!(
                     out,
-                    "{}  {:<22} {}  corr={}  {}",
+                    "{}  {:<22} {}  corr={}{trace}  {}",
                     env.occurred_at, env.event_type, env.aggregate_id, env.correlation_id, env.payload
                 )?;
             }

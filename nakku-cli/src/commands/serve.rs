@@ -27,6 +27,22 @@ pub struct Opts {
     port: Option<u16>,
 }
 
+impl Opts {
+    /// How this process is named in traces: `nakku-order-gateway` for the services it
+    /// runs, `nakku` when it runs them all.
+    pub fn process_name(&self) -> String {
+        let mut names: Vec<&str> = self.services.iter().map(|s| s.name()).collect();
+        if self.gateway && !self.services.contains(&Service::Gateway) {
+            names.push(Service::Gateway.name());
+        }
+        if names.is_empty() {
+            "nakku".to_owned()
+        } else {
+            format!("nakku-{}", names.join("-"))
+        }
+    }
+}
+
 /// `order=http://10.0.0.5:8084,http://10.0.0.6:8084`.
 fn parse_upstream(raw: &str) -> Result<(Service, String), String> {
     let (svc, urls) = raw

@@ -62,8 +62,8 @@ impl Handler for EventLogHandler {
                 return Ok(());
             }
             sqlx::query(
-                "INSERT INTO a_event_log (event_id, event_type, source, aggregate_id, correlation_id, order_id, occurred_ms, payload) \
-                 SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM a_event_log WHERE event_id = ?)",
+                "INSERT INTO a_event_log (event_id, event_type, source, aggregate_id, correlation_id, order_id, occurred_ms, payload, trace_id) \
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM a_event_log WHERE event_id = ?)",
             )
             .bind(&env.id)
             .bind(&env.event_type)
@@ -73,6 +73,7 @@ impl Handler for EventLogHandler {
             .bind(order_of(env))
             .bind(occurred)
             .bind(env.payload.to_string())
+            .bind(env.traceparent.as_deref().and_then(crate::trace::trace_id_of))
             .bind(&env.id)
             .execute(&mut *conn)
             .await?;
@@ -108,6 +109,8 @@ pub struct EventQuery {
     pub order: Option<String>,
     /// Only events caused by this request id.
     pub correlation: Option<String>,
+    /// Only events of this trace (32 hex digits, as in logs and `traceparent`).
+    pub trace: Option<String>,
     /// 1 to 500; default 100.
     pub limit: Option<i64>,
 }
@@ -133,6 +136,8 @@ pub struct LoggedEvent {
     pub aggregate_id: String,
     pub correlation_id: String,
     pub order_id: Option<String>,
+    /// The trace the event belongs to, when tracing was on where it was emitted.
+    pub trace_id: Option<String>,
     #[schema(format = DateTime)]
     pub occurred_at: String,
     /// The event's payload as it was sent.
@@ -178,6 +183,12 @@ impl AnalyticsService {
         if q.correlation.as_deref().is_some_and(|c| c.is_empty() || c.len() > 128) {
             v.add("correlation", "must be 1 to 128 characters");
         }
+        if q.trace
+            .as_deref()
+            .is_some_and(|t| t.len() != 32 || !t.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        {
+            v.add("trace", "is not a trace id (32 lower-case hex digits)");
+        }
         v.finish()?;
 
         let mut conds: Vec<String> = Vec::new();
@@ -202,6 +213,10 @@ impl AnalyticsService {
             conds.push("correlation_id = ?".into());
             binds.push(super::Bind::Text(c.clone()));
         }
+        if let Some(t) = &q.trace {
+            conds.push("trace_id = ?".into());
+            binds.push(super::Bind::Text(t.clone()));
+        }
         let filter = if conds.is_empty() {
             String::new()
         } else {
@@ -217,7 +232,7 @@ impl AnalyticsService {
             (false, false) => "seq DESC",
         };
         let sql = format!(
-            "SELECT seq, event_id, event_type, source, aggregate_id, correlation_id, order_id, occurred_ms, payload \
+            "SELECT seq, event_id, event_type, source, aggregate_id, correlation_id, order_id, occurred_ms, payload, trace_id \
              FROM a_event_log{filter} ORDER BY {order_by} LIMIT {limit}"
         );
         let rows = super::rows(&self.db, &sql, &binds).await?;
@@ -232,6 +247,7 @@ impl AnalyticsService {
                 aggregate_id: text(r, "aggregate_id")?,
                 correlation_id: text(r, "correlation_id")?,
                 order_id: opt_text(r, "order_id")?,
+                trace_id: opt_text(r, "trace_id")?,
                 occurred_at: ms_to_rfc3339(r.try_get("occurred_ms")?),
                 payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
             });

@@ -17,6 +17,9 @@ pub struct Message {
     pub topic: String,
     pub key: String,
     pub payload: Vec<u8>,
+    /// Sent as the `traceparent` header where the bus has headers (Kafka), for tracers
+    /// that read headers rather than the envelope.
+    pub traceparent: Option<String>,
 }
 
 /// A message as a consumer receives it.
@@ -27,6 +30,8 @@ pub struct Delivery {
     pub offset: i64,
     pub key: Option<String>,
     pub payload: Vec<u8>,
+    /// The `traceparent` header, where the bus has headers (Kafka).
+    pub traceparent: Option<String>,
     /// When the bus stored it (ms since the epoch).
     pub timestamp_ms: i64,
 }

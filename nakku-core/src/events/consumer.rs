@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use sqlx::AnyConnection;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::bus::{BoxFut, Delivery, EventBus};
 use super::relay::backoff;
@@ -73,6 +74,25 @@ pub enum Outcome {
     DeadLettered(String),
     /// Shutdown interrupted it; it was not acknowledged and will be delivered again.
     Interrupted,
+}
+
+/// The span one event is handled in: a child of the span that emitted it (the envelope's
+/// `traceparent`, else the message's header). No span at all while tracing is off.
+fn span_for(consumer: &'static str, d: &Delivery, env: &Envelope) -> tracing::Span {
+    if !crate::trace::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "consume",
+        otel.name = format!("{consumer} {}", env.event_type),
+        otel.kind = "consumer",
+        consumer,
+        event_type = %env.event_type,
+        event_id = %env.id,
+        trace_id = tracing::field::Empty,
+    );
+    crate::trace::adopt(&span, env.traceparent.as_deref().or(d.traceparent.as_deref()));
+    span
 }
 
 /// A handler's consumer group on the bus: `<topic prefix>.<consumer name>`, so deployments
@@ -272,13 +292,22 @@ impl Consumer {
             );
             return self.dead_letter(d, Some(&env), &why, 1, shutdown).await;
         }
+        self.apply_retrying(d, &env, shutdown)
+            .instrument(span_for(name, d, &env))
+            .await
+    }
+
+    /// Applies a parsed event of a handled type: retries a failing handler with backoff,
+    /// then dead-letters it; waits out database outages.
+    async fn apply_retrying(&self, d: &Delivery, env: &Envelope, shutdown: &CancellationToken) -> Outcome {
+        let name = self.handler.name();
         let mut attempt = 0u32;
         let mut infra_failures = 0u32;
         loop {
             if shutdown.is_cancelled() && attempt > 0 {
                 return Outcome::Interrupted;
             }
-            match self.apply(d, &env).await {
+            match self.apply(d, env).await {
                 Ok(outcome) => {
                     let label = if outcome == Outcome::Duplicate {
                         "duplicate"
@@ -306,7 +335,7 @@ impl Consumer {
                     attempt += 1;
                     let why = format!("{e:#}");
                     if attempt >= self.cfg.max_attempts {
-                        return self.dead_letter(d, Some(&env), &why, attempt, shutdown).await;
+                        return self.dead_letter(d, Some(env), &why, attempt, shutdown).await;
                     }
                     metrics::counter!("nakku_consumer_retries_total", "consumer" => name).increment(1);
                     tracing::warn!(consumer = name, event_id = %env.id, attempt, error = %why, "handler failed; retrying");
@@ -407,8 +436,13 @@ impl Consumer {
                 return false;
             }
         }
-        for (_, env) in &todo {
-            if self.handler.handle(&mut tx, env).await.is_err() {
+        for (d, env) in &todo {
+            let handled = self
+                .handler
+                .handle(&mut tx, env)
+                .instrument(span_for(name, d, env))
+                .await;
+            if handled.is_err() {
                 return false;
             }
         }

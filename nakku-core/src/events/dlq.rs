@@ -122,6 +122,8 @@ pub async fn retry(db: &Db, bus: &dyn EventBus, dl: &DeadLetter) -> anyhow::Resu
         topic: dl.topic.clone(),
         key: dl.key.clone().unwrap_or_default(),
         payload: dl.payload.clone().into_bytes(),
+        // The envelope inside carries its own context; a retry is not a new cause.
+        traceparent: None,
     };
     bus.publish(std::slice::from_ref(&msg)).await?;
     let now = now_ms();

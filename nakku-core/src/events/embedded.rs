@@ -382,6 +382,7 @@ impl EmbeddedSubscriber {
                 offset,
                 key: r.try_get("key").map_err(unavailable)?,
                 payload: r.try_get("payload").map_err(unavailable)?,
+                traceparent: None,
                 timestamp_ms: r.try_get("ts").map_err(unavailable)?,
             });
         }

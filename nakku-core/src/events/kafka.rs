@@ -18,6 +18,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
@@ -252,6 +253,14 @@ fn to_delivery(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
         offset: m.offset(),
         key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
         payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        traceparent: m.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == crate::trace::TRACEPARENT)
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .filter(|v| crate::trace::is_traceparent(v))
+                .map(str::to_owned)
+        }),
         timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
     }
 }
@@ -273,6 +282,12 @@ impl EventBus for KafkaBus {
             let mut pending = std::collections::VecDeque::new();
             for m in msgs {
                 let mut record = FutureRecord::to(&m.topic).key(&m.key).payload(&m.payload);
+                if let Some(tp) = &m.traceparent {
+                    record = record.headers(OwnedHeaders::new().insert(Header {
+                        key: crate::trace::TRACEPARENT,
+                        value: Some(tp.as_str()),
+                    }));
+                }
                 loop {
                     match self.producer.send_result(record) {
                         Ok(fut) => {

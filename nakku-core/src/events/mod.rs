@@ -46,6 +46,10 @@ pub struct Envelope {
     /// Version of `payload`'s schema for this event type.
     pub version: u32,
     pub payload: serde_json::Value,
+    /// W3C trace context of the span that emitted it (when tracing is on): consumers'
+    /// spans become its children. Also sent as the Kafka header `traceparent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl Envelope {
@@ -65,6 +69,7 @@ impl Envelope {
             correlation_id: correlation_id.to_owned(),
             version: catalog::version_of(event_type),
             payload,
+            traceparent: crate::trace::current(),
         }
     }
 }
@@ -139,6 +144,7 @@ impl Envelope {
             topic: topic_for(prefix, &self.event_type),
             key: self.aggregate_id.clone(),
             payload: self.to_bytes(max_bytes)?,
+            traceparent: self.traceparent.clone(),
         })
     }
 }
@@ -159,7 +165,9 @@ pub fn envelope_json_schema() -> serde_json::Value {
             "occurred_at": {"type": "string", "format": "date-time"},
             "correlation_id": {"type": "string"},
             "version": {"type": "integer", "minimum": 1},
-            "payload": {"type": "object"}
+            "payload": {"type": "object"},
+            "traceparent": {"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                "description": "W3C trace context of the emitting span; absent when tracing is off"}
         },
         "additionalProperties": false
     })

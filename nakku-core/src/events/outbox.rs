@@ -17,8 +17,8 @@ pub async fn append(conn: &mut AnyConnection, env: &Envelope) -> Result<(), sqlx
         .map(|t| t.timestamp_millis())
         .unwrap_or_else(|_| now_ms());
     sqlx::query(
-        "INSERT INTO outbox (id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, created_at, traceparent) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&env.id)
     .bind(&env.event_type)
@@ -29,6 +29,7 @@ pub async fn append(conn: &mut AnyConnection, env: &Envelope) -> Result<(), sqlx
     .bind(occurred_at)
     .bind(payload)
     .bind(now_ms())
+    .bind(env.traceparent.as_deref())
     .execute(conn)
     .await?;
     Ok(())
@@ -51,9 +52,9 @@ pub async fn append_many(conn: &mut AnyConnection, envs: &[Envelope]) -> Result<
             .unwrap_or(now);
         rows.push((env, payload, occurred_at));
     }
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
     let sql = format!(
-        "INSERT INTO outbox (id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, created_at) VALUES {values}"
+        "INSERT INTO outbox (id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, created_at, traceparent) VALUES {values}"
     );
     let mut q = sqlx::query(&sql);
     for (env, payload, occurred_at) in rows {
@@ -66,7 +67,8 @@ pub async fn append_many(conn: &mut AnyConnection, envs: &[Envelope]) -> Result<
             .bind(i64::from(env.version))
             .bind(occurred_at)
             .bind(payload)
-            .bind(now);
+            .bind(now)
+            .bind(env.traceparent.clone());
     }
     q.execute(conn).await?;
     Ok(())
@@ -84,7 +86,7 @@ pub struct OutboxRow {
 pub async fn recent(conn: &mut AnyConnection, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
     use sqlx::Row;
     let rows = sqlx::query(
-        "SELECT seq, id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, published_at \
+        "SELECT seq, id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, published_at, traceparent \
          FROM outbox ORDER BY seq DESC LIMIT ?",
     )
     .bind(limit)
@@ -106,6 +108,7 @@ pub async fn recent(conn: &mut AnyConnection, limit: i64) -> Result<Vec<OutboxRo
                 version: u32::try_from(version).unwrap_or(0),
                 occurred_at: crate::id::ms_to_rfc3339(r.try_get("occurred_at")?),
                 payload: serde_json::from_str(&payload).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                traceparent: r.try_get("traceparent")?,
             },
         });
     }

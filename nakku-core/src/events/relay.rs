@@ -166,7 +166,7 @@ impl Relay {
             return Ok(0);
         }
         let rows = sqlx::query(
-            "SELECT seq, id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload \
+            "SELECT seq, id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, traceparent \
              FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?",
         )
         .bind(self.cfg.batch as i64)
@@ -179,9 +179,12 @@ impl Relay {
         }
         let mut seqs = Vec::with_capacity(rows.len());
         let mut msgs = Vec::with_capacity(rows.len());
+        // Traced events get a `publish` span, a child of the span that wrote the event; it
+        // travels on as the event's context, so consumers hang below the relay.
+        let mut spans = Vec::new();
         for r in &rows {
             let version: i64 = r.try_get("version")?;
-            let env = Envelope {
+            let mut env = Envelope {
                 id: r.try_get("id")?,
                 event_type: r.try_get("event_type")?,
                 source: r.try_get("source")?,
@@ -190,7 +193,22 @@ impl Relay {
                 correlation_id: r.try_get("correlation_id")?,
                 version: u32::try_from(version).unwrap_or(1),
                 payload: serde_json::from_str(&text(r, "payload")?)?,
+                traceparent: r.try_get("traceparent")?,
             };
+            if env.traceparent.is_some() && crate::trace::enabled() {
+                let span = tracing::info_span!(
+                    "publish",
+                    otel.name = format!("publish {}", env.event_type),
+                    otel.kind = "producer",
+                    event_type = %env.event_type,
+                    event_id = %env.id,
+                    service = self.service,
+                    trace_id = tracing::field::Empty,
+                );
+                crate::trace::adopt(&span, env.traceparent.as_deref());
+                env.traceparent = crate::trace::traceparent_of(&span).or(env.traceparent);
+                spans.push(span);
+            }
             msgs.push(env.to_message(&self.cfg.topic_prefix, self.cfg.max_event_bytes)?);
             seqs.push(r.try_get::<i64, _>("seq")?);
         }
@@ -206,6 +224,7 @@ impl Relay {
             return Err(e.into());
         }
         self.status.bus_up.store(true, Ordering::Relaxed);
+        drop(spans); // published: the spans end here
         mark_published(&self.db, &seqs).await?;
         let n = seqs.len();
         self.status.published.fetch_add(n as i64, Ordering::Relaxed);

@@ -17,6 +17,7 @@
 
 use crate::db::WriteOn;
 use std::time::Duration;
+use tracing::Instrument;
 
 use super::service::{order_row, Move, OrderRow, OrderService, ROW_COLS};
 use crate::error::CoreError;
@@ -184,7 +185,10 @@ impl OrderService {
                     .write_on(&self.db)
                     .await?;
             }
-            let outcome = tokio::time::timeout(limit, self.run(&ctx, &o, step)).await;
+            let span = step_span(&o.id, step);
+            let outcome = tokio::time::timeout(limit, self.run(&ctx, &o, step))
+                .instrument(span)
+                .await;
             let error = match outcome {
                 Ok(Ok(Done::Next)) => continue,
                 Ok(Ok(Done::Finished)) => return Ok(true),
@@ -567,6 +571,23 @@ pub const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
 /// The saga's decision, given an order row, when it is driven next: what it does, and which
 /// signal wins when several are raised at once.
+/// The span one saga step runs in (its calls to other services are its children). No
+/// span while tracing is off.
+fn step_span(order_id: &str, step: Step) -> tracing::Span {
+    if !crate::trace::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "saga step",
+        otel.name = format!("saga {}", step.name()),
+        order_id,
+        step = step.name(),
+        trace_id = tracing::field::Empty,
+    );
+    crate::trace::adopt(&span, None);
+    span
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

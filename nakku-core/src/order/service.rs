@@ -4,6 +4,7 @@
 use crate::db::WriteOn;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
@@ -390,11 +391,22 @@ impl OrderService {
         if self.cfg.autodrive && tokio::runtime::Handle::try_current().is_ok() {
             let me = self.clone();
             let order_id = id.clone();
-            tokio::spawn(async move {
-                if let Err(e) = me.drive_leased(&order_id, lease).await {
-                    tracing::warn!(order_id, error = %e, "saga step failed; the recovery sweep retries it");
+            // The saga outlives the request; its span stays in the request's trace.
+            let span = if crate::trace::enabled() {
+                let span = tracing::info_span!("saga", order_id = %order_id, trace_id = tracing::field::Empty);
+                crate::trace::adopt(&span, None);
+                span
+            } else {
+                tracing::Span::none()
+            };
+            tokio::spawn(
+                async move {
+                    if let Err(e) = me.drive_leased(&order_id, lease).await {
+                        tracing::warn!(order_id, error = %e, "saga step failed; the recovery sweep retries it");
+                    }
                 }
-            });
+                .instrument(span),
+            );
         }
         Ok((self.view(&id).await?, false))
     }

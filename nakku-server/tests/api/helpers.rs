@@ -144,7 +144,9 @@ impl TestApp {
         bus: Option<Arc<dyn nakku_core::events::bus::EventBus>>,
     ) -> TestApp {
         if std::env::var("TEST_LOG").is_ok() {
-            nakku_server::telemetry::init(nakku_core::config::LogFormat::Json, "info");
+            let settings = nakku_core::config::Settings::load(None, &HashMap::new()).expect("default settings");
+            // No OTLP endpoint: logging only, nothing to shut down.
+            let _ = nakku_server::telemetry::init(&settings, "nakku-test");
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let mut env = HashMap::new();

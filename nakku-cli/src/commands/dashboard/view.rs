@@ -886,6 +886,10 @@ fn order_story(f: &mut Frame, area: Rect, app: &App, s: &OrderStory) {
         }
         Err(e) => lines.push(kv("delivery", format!("none yet ({e})"))),
     }
+    // The trace to open in the trace UI (Jaeger, Tempo) when tracing is on.
+    if let Some(t) = s.events.iter().flatten().find_map(|e| e.trace_id.as_deref()) {
+        lines.push(kv("trace", t.to_owned()));
+    }
     lines.push(Line::from(""));
     for l in o["lines"].as_array().into_iter().flatten() {
         lines.push(Line::from(format!(
@@ -1237,8 +1241,11 @@ mod tests {
         let mut app = known();
         app.tab = Tab::Support;
         app.query = ORDER.into();
+        // Events emitted while tracing was on carry their trace: the panel names it.
+        let mut created = event(1, "order.created", json!({"status": "pending"}));
+        created.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
         let evs = vec![
-            event(1, "order.created", json!({"status": "pending"})),
+            created,
             event(2, "inventory.reserved", json!({"store": "BLR-KOR", "lines": [1, 2]})),
             event(
                 3,
@@ -1259,6 +1266,7 @@ mod tests {
             "₹450.00 (₹410.00 items + ₹40.00 fees)",
             "upi failed · ₹0.00 kept",
             "delivery  none yet (404: no delivery)",
+            "trace     4bf92f3577b34da6a3ce929d0e0e4736",
             "2 × Amul Taaza 500 ml · ₹56.00",
             "Timeline across services · 4 events",
             "inventory    inventory.reserved",
@@ -1276,6 +1284,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("saga") && s.contains("payment declined"), "{s}");
+        assert!(!s.contains("trace "), "no trace line without traced events: {s}");
 
         // A phone number's orders: a list to choose from.
         app.support = Support::Found(Lookup::Orders {

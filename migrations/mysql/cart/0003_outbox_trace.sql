@@ -1,0 +1,1 @@
+../../shared/mysql/outbox_trace.sql

@@ -1,0 +1,1 @@
+../../shared/sqlite/outbox_trace.sql
