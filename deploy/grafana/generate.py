@@ -120,6 +120,8 @@ def business():
         panel(9, "Notifications by channel and outcome",
               ['sum by (channel, outcome) (rate(nakku_notifications_total[5m])) * 60'], 12, 24,
               legend=["{{channel}} {{outcome}}"]),
+        panel(10, "Stores by load (paused: taking no orders)",
+              ['max by (load) (nakku_stores)'], 0, 32, legend=["{{load}}"]),
     ])
 
 

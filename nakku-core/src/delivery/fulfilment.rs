@@ -857,6 +857,8 @@ impl DeliveryService {
             .map(|r| text(r, "code"))
             .collect::<Result<_, _>>()?;
         let mut changed = 0;
+        // Stores by load status, for the `nakku_stores` gauge (an alert when stores pause).
+        let mut by_status = [("open", 0u32), ("busy", 0), ("paused", 0)];
         for store in stores {
             let count = |sql: &'static str, since: Option<i64>| {
                 let store = store.clone();
@@ -892,6 +894,9 @@ impl DeliveryService {
             .flatten()
             .collect();
             let load = load_of(orders, caps.into_iter().min());
+            if let Some((_, n)) = by_status.iter_mut().find(|(s, _)| *s == load.status) {
+                *n += 1;
+            }
             let old =
                 sqlx::query("SELECT status, extra_minutes, orders_window, capacity FROM store_load WHERE store = ?")
                     .bind(&store)
@@ -957,6 +962,9 @@ impl DeliveryService {
                 changed += 1;
             }
             tx.commit().await?;
+        }
+        for (status, n) in by_status {
+            metrics::gauge!("nakku_stores", "load" => status).set(f64::from(n));
         }
         Ok(changed)
     }
