@@ -2207,3 +2207,80 @@ mod kafka {
         .await;
     }
 }
+
+/// What the alert rules and the Grafana dashboards query is what a running Nakku exports:
+/// after an order (and a search), a real `/metrics` scrape has every metric they name.
+/// The counters alerts take `increase()` of exist at 0 from start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_after_an_order_has_every_metric_the_alerts_and_dashboards_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = start_up(dir.path());
+    let c = reqwest::Client::new();
+    let gw = up.gateway.clone();
+    let scrape = || async {
+        c.get(format!("{gw}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // Before anything failed, the failure counters are there at 0.
+    let before = scrape().await;
+    for series in [
+        "nakku_consumer_dead_letters_total{consumer=\"analytics\"} 0",
+        "nakku_saga_step_failures_total{step=\"charge_payment\"} 0",
+        "nakku_payments_total{outcome=\"failed\"} 0",
+    ] {
+        assert!(before.lines().any(|l| l == series), "{series} in\n{before}");
+    }
+
+    let _admin = open_shop(&c, &gw, dir.path(), 5).await;
+    let (token, address) = shopper_with_a_mango(&c, &gw, 1).await;
+    let id = place_upi_order(&c, &gw, &token, &address, "scraped-1").await;
+    assert_eq!(settled_order(&c, &gw, &token, &id).await["status"], "confirmed");
+    for page in ["products?q=mango", "products/MANGO"] {
+        let r = c.get(format!("{gw}/api/v1/{page}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{page}");
+    }
+
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let mut wanted = std::collections::BTreeSet::new();
+    for file in [
+        "prometheus/rules.yml",
+        "grafana/dashboards/nakku-platform.json",
+        "grafana/dashboards/nakku-business.json",
+    ] {
+        let text = std::fs::read_to_string(deploy.join(file)).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("nakku_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(tail.len());
+            wanted.insert(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+    }
+    assert!(wanted.len() >= 25, "{wanted:?}");
+    // Gauges set by loops (lag, backlog, store load) appear within a few seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = scrape().await;
+        let exported: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let missing: Vec<&String> = wanted.iter().filter(|n| !exported.contains(n.as_str())).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rules and dashboards use {missing:?}, which a running nakku does not export:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

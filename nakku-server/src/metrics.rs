@@ -29,6 +29,63 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// Puts the counters that alerts and dashboards compute `increase()` or `rate()` on at 0
+/// when a service starts. A series that first appears at 1 shows Prometheus no increase,
+/// so without this the first dead letter, saga failure or failed payment after a restart
+/// would never alert. (The gateway's per-upstream series start in `upstream::Pool::new`.)
+pub fn start_at_zero(svc: nakku_core::service::Service, consumers: &[&'static str]) {
+    use nakku_core::service::Service;
+    handle();
+    for &c in consumers {
+        metrics::counter!("nakku_consumer_dead_letters_total", "consumer" => c).increment(0);
+        metrics::counter!("nakku_consumer_retries_total", "consumer" => c).increment(0);
+        for outcome in ["applied", "duplicate"] {
+            metrics::counter!("nakku_consumer_messages_total", "consumer" => c, "outcome" => outcome).increment(0);
+        }
+    }
+    if svc != Service::Gateway {
+        metrics::counter!("nakku_outbox_published_total", "service" => svc.name()).increment(0);
+        metrics::counter!("nakku_outbox_publish_failures_total", "service" => svc.name()).increment(0);
+    }
+    match svc {
+        Service::Order => {
+            for step in nakku_core::order::saga::Step::ALL {
+                metrics::counter!("nakku_saga_step_failures_total", "step" => step.name()).increment(0);
+            }
+            metrics::counter!("nakku_saga_compensations_total").increment(0);
+            metrics::counter!("nakku_orders_placed_total").increment(0);
+        }
+        Service::Payment => {
+            for outcome in ["captured", "failed"] {
+                metrics::counter!("nakku_payments_total", "outcome" => outcome).increment(0);
+            }
+            metrics::counter!("nakku_refunds_total").increment(0);
+        }
+        Service::Inventory => {
+            metrics::counter!("nakku_inventory_reservation_batch_failures_total").increment(0);
+            for status in ["held", "failed"] {
+                metrics::counter!("nakku_inventory_reservations_total", "status" => status).increment(0);
+            }
+        }
+        Service::Product => {
+            metrics::counter!("nakku_cache_errors_total").increment(0);
+            for result in ["hit", "miss"] {
+                metrics::counter!("nakku_cache_requests_total", "result" => result).increment(0);
+            }
+        }
+        Service::Delivery => {
+            metrics::counter!("nakku_orders_packed_total").increment(0);
+            metrics::counter!("nakku_slot_bookings_total").increment(0);
+        }
+        Service::Gateway => {
+            for class in ["auth", "write", "read"] {
+                metrics::counter!("nakku_rate_limited_total", "class" => class).increment(0);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Counts requests and records their latency per service, method, route and status.
 pub async fn track(State(service): State<&'static str>, req: Request, next: Next) -> Response {
     let start = Instant::now();

@@ -149,7 +149,10 @@ impl Application {
             app.relays
                 .push(Relay::new(svc.name(), db.clone(), bus.clone(), relay_config(settings)));
             let mut subscribed = Vec::new();
-            for handler in nakku_core::consumers_of(svc, settings) {
+            let handlers = nakku_core::consumers_of(svc, settings);
+            let names: Vec<&'static str> = handlers.iter().map(|h| h.name()).collect();
+            crate::metrics::start_at_zero(svc, &names);
+            for handler in handlers {
                 let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 subscribed.push((handler.name(), flag.clone()));
                 let consumer = Consumer {
@@ -341,6 +344,7 @@ impl Application {
             app.dbs.insert(svc, db);
         }
         if wanted.contains(&Service::Gateway) {
+            crate::metrics::start_at_zero(Service::Gateway, &[]);
             // Each service's instances: those in this process, else the configured URLs.
             let mut upstreams: BTreeMap<Service, Vec<String>> = Service::IMPLEMENTED
                 .iter()

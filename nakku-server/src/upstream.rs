@@ -237,6 +237,15 @@ const BUDGET_CAP: u64 = 10_000; // ten retries saved up at most
 impl Pool {
     /// `urls`: each service's base URLs.
     pub fn new(urls: &BTreeMap<Service, Vec<String>>, cfg: BreakerConfig) -> Pool {
+        // Alerted on with increase(): the series exist at 0 from the start (see
+        // metrics::start_at_zero).
+        for (svc, us) in urls {
+            metrics::counter!("nakku_gateway_retries_total", "service" => svc.name()).increment(0);
+            metrics::counter!("nakku_gateway_fast_failures_total", "service" => svc.name()).increment(0);
+            for u in us {
+                metrics::counter!("nakku_gateway_circuit_opened_total", "upstream" => u.clone()).increment(0);
+            }
+        }
         Pool {
             services: urls
                 .iter()

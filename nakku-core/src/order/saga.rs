@@ -43,6 +43,17 @@ pub enum Step {
 }
 
 impl Step {
+    pub const ALL: [Step; 8] = [
+        Step::Reserve,
+        Step::Charge,
+        Step::ConfirmCod,
+        Step::Confirm,
+        Step::Cancel,
+        Step::Adjust,
+        Step::RecordCashDue,
+        Step::Compensate,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Step::Reserve => "reserve_stock",
