@@ -202,6 +202,10 @@ def config_map():
             "NAKKU_SHUTDOWN_GRACE_SECS": "30",
             # The ingress controller appends the client's address to X-Forwarded-For.
             "NAKKU_TRUSTED_PROXY_HOPS": "1",
+            # Traces to an OpenTelemetry collector (the OpenTelemetry Operator's or your own);
+            # empty: no tracing. A tenth of new traces is plenty under production load.
+            "NAKKU_OTLP_ENDPOINT": "",
+            "NAKKU_TRACE_SAMPLE_RATIO": "0.1",
         },
     }
 
