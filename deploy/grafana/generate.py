@@ -122,6 +122,18 @@ def business():
               legend=["{{channel}} {{outcome}}"]),
         panel(10, "Stores by load (paused: taking no orders)",
               ['max by (load) (nakku_stores)'], 0, 32, legend=["{{load}}"]),
+        panel(11, "GMV per minute (placed orders)",
+              ['sum by (currency) (rate(nakku_order_value_paise_total[5m])) * 60 / 100'], 12, 32,
+              legend=["{{currency}}/min"]),
+        panel(12, "GMV today", ['sum by (currency) (increase(nakku_order_value_paise_total[24h])) / 100'],
+              0, 40, w=6, kind="stat", legend=["{{currency}}"]),
+        panel(13, "Delivery time, confirmation to door (p50, p90)",
+              ['histogram_quantile(0.5, sum by (le) (rate(nakku_delivery_time_seconds_bucket[30m])))',
+               'histogram_quantile(0.9, sum by (le) (rate(nakku_delivery_time_seconds_bucket[30m])))'],
+              6, 40, "s", w=9, legend=["p50", "p90"]),
+        panel(14, "Stock alerts per hour",
+              ['sum by (type) (increase(nakku_events_published_total{type=~"inventory\\\\.(low_stock|out_of_stock)"}[1h]))'],
+              15, 40, w=9, legend=["{{type}}"]),
     ])
 
 

@@ -2239,7 +2239,16 @@ async fn a_scrape_after_an_order_has_every_metric_the_alerts_and_dashboards_use(
     let _admin = open_shop(&c, &gw, dir.path(), 5).await;
     let (token, address) = shopper_with_a_mango(&c, &gw, 1).await;
     let id = place_upi_order(&c, &gw, &token, &address, "scraped-1").await;
-    assert_eq!(settled_order(&c, &gw, &token, &id).await["status"], "confirmed");
+    let order = settled_order(&c, &gw, &token, &id).await;
+    assert_eq!(order["status"], "confirmed");
+    // GMV counts the order's value, in paise.
+    let gmv = format!(
+        "nakku_order_value_paise_total{{currency=\"{}\"}} {}",
+        order["currency"].as_str().unwrap(),
+        order["total_paise"]
+    );
+    let text = scrape().await;
+    assert!(text.lines().any(|l| l == gmv), "{gmv} in\n{text}");
     for page in ["products?q=mango", "products/MANGO"] {
         let r = c.get(format!("{gw}/api/v1/{page}")).send().await.unwrap();
         assert_eq!(r.status(), 200, "{page}");

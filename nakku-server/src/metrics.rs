@@ -12,6 +12,11 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Confirmation to the door: 5 minutes to 2 hours (quick commerce promises 10-30).
+const DELIVERY_BUCKETS: [f64; 10] = [
+    300.0, 600.0, 900.0, 1200.0, 1500.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0,
+];
+
 const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 /// Installs the recorder on first use and returns its handle.
@@ -19,6 +24,12 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".to_owned()), &LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("nakku_delivery_time_seconds".to_owned()),
+                    &DELIVERY_BUCKETS,
+                )
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -74,6 +85,8 @@ pub fn start_at_zero(svc: nakku_core::service::Service, consumers: &[&'static st
             }
         }
         Service::Delivery => {
+            // Registered without a sample: rendered with empty buckets until a delivery.
+            let _ = metrics::histogram!("nakku_delivery_time_seconds");
             metrics::counter!("nakku_orders_packed_total").increment(0);
             metrics::counter!("nakku_slot_bookings_total").increment(0);
         }

@@ -759,6 +759,8 @@ impl DeliveryService {
         .bind(&d.status)
         .execute(&mut *tx)
         .await?;
+        // Confirmation to the door, for the delivery-time histogram (recorded once committed).
+        let mut took_secs: Option<f64> = None;
         let event = match action {
             "start" => Some((catalog::DELIVERY_STARTED, json!({"status": "out_for_delivery"}))),
             "deliver" => {
@@ -774,6 +776,10 @@ impl DeliveryService {
                     .delivery(&mut tx, order_id)
                     .await?
                     .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
+                let at = |c: &str| done.try_get::<Option<i64>, _>(c);
+                if let (Some(c), Some(d)) = (at("confirmed_at")?, at("delivered_at")?) {
+                    took_secs = Some((d - c).max(0) as f64 / 1000.0);
+                }
                 // The event carries the promise as the view shows it, plus the status.
                 let mut extra = serde_json::to_value(legs(&done)?).map_err(|e| CoreError::Internal(e.into()))?;
                 extra["status"] = json!("delivered");
@@ -786,6 +792,9 @@ impl DeliveryService {
             emit(&mut tx, t, &d, extra).await?;
         }
         tx.commit().await?;
+        if let Some(secs) = took_secs {
+            metrics::histogram!("nakku_delivery_time_seconds").record(secs);
+        }
         Ok(ActionResult::Delivery(Box::new(
             self.view(partner_id, false, order_id).await?,
         )))

@@ -182,6 +182,7 @@ impl Relay {
         // Traced events get a `publish` span, a child of the span that wrote the event; it
         // travels on as the event's context, so consumers hang below the relay.
         let mut spans = Vec::new();
+        let mut types = Vec::with_capacity(rows.len());
         for r in &rows {
             let version: i64 = r.try_get("version")?;
             let mut env = Envelope {
@@ -210,6 +211,7 @@ impl Relay {
                 spans.push(span);
             }
             msgs.push(env.to_message(&self.cfg.topic_prefix, self.cfg.max_event_bytes)?);
+            types.push(env.event_type);
             seqs.push(r.try_get::<i64, _>("seq")?);
         }
         if let Err(e) = self.bus.publish(&msgs).await {
@@ -227,6 +229,10 @@ impl Relay {
         drop(spans); // published: the spans end here
         mark_published(&self.db, &seqs).await?;
         let n = seqs.len();
+        // Business event rates (stock alerts, deliveries completed...) by type.
+        for t in &types {
+            metrics::counter!("nakku_events_published_total", "type" => t.clone()).increment(1);
+        }
         self.status.published.fetch_add(n as i64, Ordering::Relaxed);
         metrics::counter!("nakku_outbox_published_total", "service" => self.service).increment(n as u64);
         Ok(n)

@@ -388,6 +388,9 @@ impl OrderService {
         .await?;
         tx.commit().await?;
         metrics::counter!("nakku_orders_placed_total").increment(1);
+        // Gross merchandise value, in minor units (₹ × 100), by currency.
+        metrics::counter!("nakku_order_value_paise_total", "currency" => quote.currency.clone())
+            .increment(u64::try_from(quote.total_paise).unwrap_or(0));
         if self.cfg.autodrive && tokio::runtime::Handle::try_current().is_ok() {
             let me = self.clone();
             let order_id = id.clone();
