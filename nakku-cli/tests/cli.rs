@@ -1999,7 +1999,10 @@ async fn an_order_is_one_trace_across_processes_and_the_bus(bus_env: &[(&str, &s
     ] {
         args.extend(["--service", s]);
     }
-    let rest = launch(dir.path(), &args, &tracing_env, "cart");
+    // A quiet log does not quiet the traces: the log filter is the log's alone.
+    let mut quiet = tracing_env.clone();
+    quiet.push(("NAKKU_LOG", "warn"));
+    let rest = launch(dir.path(), &args, &quiet, "cart");
     let mut env: Vec<(String, String)> = tracing_env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -16,11 +16,14 @@ use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{reload, EnvFilter, Registry};
+use tracing_subscriber::{filter, reload, EnvFilter};
 
-static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+/// Swaps the log filter (see [`set_filter`]).
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), reload::Error> + Send + Sync>;
+
+static FILTER: OnceLock<Reload> = OnceLock::new();
 
 /// The installed tracing pipeline; [`Tracing::shutdown`] sends what is still queued.
 #[must_use = "call shutdown() before exit, or spans still queued are lost"]
@@ -53,40 +56,50 @@ impl Tracing {
 /// Must run inside the Tokio runtime when `otlp_endpoint` is set: the exporter sends
 /// through it.
 pub fn init(settings: &Settings, process: &str) -> anyhow::Result<Tracing> {
+    // The log filter is the log's alone: `NAKKU_LOG=warn` quiets the log, not the traces.
     let filter = EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let provider = match &settings.otlp_endpoint {
         Some(endpoint) => Some(provider(settings, endpoint, process)?),
         None => None,
     };
+    // Traces get Nakku's spans (info and up) and, as span events, its warnings and errors;
+    // not every log line, which would double the cost of each for little.
     let otel = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("nakku"))
             .with_tracked_inactivity(false)
             .with_threads(false)
+            .with_filter(filter::filter_fn(|m| {
+                m.target().starts_with("nakku")
+                    && if m.is_span() {
+                        *m.level() <= tracing::Level::INFO
+                    } else {
+                        *m.level() <= tracing::Level::WARN
+                    }
+            }))
     });
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let installed = match settings.log_format {
         LogFormat::Json => tracing_subscriber::registry()
-            .with(filter)
             .with(otel)
             .with(
                 fmt.json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_filter(filter),
             )
             .try_init(),
         LogFormat::Pretty => tracing_subscriber::registry()
-            .with(filter)
             .with(otel)
-            .with(fmt)
+            .with(fmt.with_filter(filter))
             .try_init(),
     };
     if installed.is_err() {
         return Ok(Tracing { provider: None });
     }
-    let _ = FILTER.set(handle);
+    let _ = FILTER.set(Box::new(move |f| handle.reload(f)));
     if provider.is_some() {
         nakku_core::trace::enable();
     }
@@ -153,7 +166,7 @@ impl HttpClient for OnRuntime {
 /// Changes what is logged from now on (for example quieter while `nakku seed` sends
 /// thousands of requests through its own in-process services).
 pub fn set_filter(filter: &str) {
-    if let (Some(handle), Ok(f)) = (FILTER.get(), EnvFilter::try_new(filter)) {
-        let _ = handle.reload(f);
+    if let (Some(reload), Ok(f)) = (FILTER.get(), EnvFilter::try_new(filter)) {
+        let _ = reload(f);
     }
 }
