@@ -217,19 +217,29 @@ impl Db {
 
 /// Pool options shared by the reader and writer pools: SQLite connections get WAL, a busy
 /// timeout (for writers in other processes) and foreign keys.
+///
+/// No idle timeout and no maximum lifetime, so sqlx 0.8 runs no pool maintenance task: that
+/// task can read a transiently underflowed idle count (`usize::MAX`) and spin a core
+/// forever, hanging shutdown (sqlx issue #3645, fixed in sqlx 0.9.1 by PR #4289; a stress
+/// run here caught a test stuck in it for 30 minutes). Connections the server dropped are
+/// still replaced: each is pinged before it is handed out (`test_before_acquire`, on).
 fn pool_options(dialect: Dialect) -> AnyPoolOptions {
-    AnyPoolOptions::new().after_connect(move |conn, _meta| {
-        Box::pin(async move {
-            if dialect == Dialect::Sqlite {
-                conn.execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+    AnyPoolOptions::new()
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(true)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if dialect == Dialect::Sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                )
-                .await?;
-            }
-            Ok(())
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
         })
-    })
 }
 
 fn normalise(url: &str) -> String {
@@ -383,6 +393,12 @@ mod tests {
         let row = sqlx::query("PRAGMA journal_mode").fetch_one(db.pool()).await.unwrap();
         assert_eq!(text(&row, "journal_mode").unwrap(), "wal");
         db.ping().await.unwrap();
+        // No reaping, so no sqlx 0.8 maintenance task to spin (see `pool_options`).
+        for pool in [Some(db.pool()), db.writer.as_ref()].into_iter().flatten() {
+            assert_eq!(pool.options().get_idle_timeout(), None);
+            assert_eq!(pool.options().get_max_lifetime(), None);
+            assert!(pool.options().get_test_before_acquire());
+        }
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
