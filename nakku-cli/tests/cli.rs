@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 
 const NAKKU: &str = env!("CARGO_BIN_EXE_nakku");
 
+#[path = "support/metric_names.rs"]
+mod metric_names;
+
 fn nakku(data_dir: &Path) -> Command {
     let mut c = Command::new(NAKKU);
     c.arg("--data-dir").arg(data_dir).current_dir(data_dir);
@@ -887,6 +890,31 @@ async fn settled_order(c: &reqwest::Client, gw: &str, token: &str, id: &str) -> 
     }
 }
 
+/// The production shape: the order service and the gateway in one process (the second of
+/// the pair), the `rest` services in another that the first reaches by URL. `env` goes to
+/// both processes, `rest_only` to the rest alone.
+fn launch_apart(dir: &Path, rest: &[&str], env: &[(&str, &str)], rest_only: &[(&str, &str)]) -> (Running, Running) {
+    let mut args = vec!["serve"];
+    for s in rest {
+        args.extend(["--service", s]);
+    }
+    let mut rest_env = env.to_vec();
+    rest_env.extend_from_slice(rest_only);
+    let rest = launch(dir, &args, &rest_env, "cart");
+    let mut front_env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    for (svc, url) in &rest.urls {
+        front_env.push((format!("NAKKU_{}_URL", svc.to_uppercase()), url.clone()));
+    }
+    let refs: Vec<(&str, &str)> = front_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let front = launch(
+        dir,
+        &["serve", "--service", "order", "--service", "gateway"],
+        &refs,
+        "gateway",
+    );
+    (rest, front)
+}
+
 /// The production shape: the order service (with the gateway) in one process, the services
 /// it calls in another; the saga reserves, charges, confirms and compensates over HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -894,21 +922,11 @@ async fn the_order_saga_runs_over_http_when_services_run_apart() {
     let dir = tempfile::tempdir().unwrap();
     let o = run(nakku(dir.path()).arg("migrate"));
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut args = vec!["serve"];
-    for s in ["user", "product", "inventory", "location", "payment", "cart"] {
-        args.extend(["--service", s]);
-    }
-    let rest = launch(dir.path(), &args, &[], "cart");
-    let mut env: Vec<(String, String)> = Vec::new();
-    for (svc, url) in &rest.urls {
-        env.push((format!("NAKKU_{}_URL", svc.to_uppercase()), url.clone()));
-    }
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let front = launch(
+    let (_rest, front) = launch_apart(
         dir.path(),
-        &["serve", "--service", "order", "--service", "gateway"],
-        &env_refs,
-        "gateway",
+        &["user", "product", "inventory", "location", "payment", "cart"],
+        &[],
+        &[],
     );
     let c = reqwest::Client::new();
     let gw = front.gateway.clone();
@@ -1986,36 +2004,21 @@ async fn an_order_is_one_trace_across_processes_and_the_bus(bus_env: &[(&str, &s
         ("OTEL_BSP_SCHEDULE_DELAY", "200"),
     ];
     tracing_env.extend_from_slice(bus_env);
-    let mut args = vec!["serve"];
-    for s in [
-        "user",
-        "product",
-        "inventory",
-        "location",
-        "payment",
-        "cart",
-        "analytics",
-        "notification",
-    ] {
-        args.extend(["--service", s]);
-    }
     // A quiet log does not quiet the traces: the log filter is the log's alone.
-    let mut quiet = tracing_env.clone();
-    quiet.push(("NAKKU_LOG", "warn"));
-    let rest = launch(dir.path(), &args, &quiet, "cart");
-    let mut env: Vec<(String, String)> = tracing_env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    for (svc, url) in &rest.urls {
-        env.push((format!("NAKKU_{}_URL", svc.to_uppercase()), url.clone()));
-    }
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let front = launch(
+    let (_rest, front) = launch_apart(
         dir.path(),
-        &["serve", "--service", "order", "--service", "gateway"],
-        &env_refs,
-        "gateway",
+        &[
+            "user",
+            "product",
+            "inventory",
+            "location",
+            "payment",
+            "cart",
+            "analytics",
+            "notification",
+        ],
+        &tracing_env,
+        &[("NAKKU_LOG", "warn")],
     );
     let c = reqwest::Client::new();
     let gw = front.gateway.clone();
@@ -2257,24 +2260,11 @@ async fn a_scrape_after_an_order_has_every_metric_the_alerts_and_dashboards_use(
         assert_eq!(r.status(), 200, "{page}");
     }
 
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-    let mut wanted = std::collections::BTreeSet::new();
-    for file in [
+    let wanted = metric_names::in_deploy(&[
         "prometheus/rules.yml",
         "grafana/dashboards/nakku-platform.json",
         "grafana/dashboards/nakku-business.json",
-    ] {
-        let text = std::fs::read_to_string(deploy.join(file)).unwrap();
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find("nakku_") {
-            let tail = &rest[i..];
-            let end = tail
-                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-                .unwrap_or(tail.len());
-            wanted.insert(tail[..end].to_owned());
-            rest = &tail[end..];
-        }
-    }
+    ]);
     assert!(wanted.len() >= 25, "{wanted:?}");
     // Gauges set by loops (lag, backlog, store load) appear within a few seconds.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

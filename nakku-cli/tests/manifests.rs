@@ -8,6 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use nakku_core::service::Service;
+
+#[path = "support/metric_names.rs"]
+mod metric_names;
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -159,25 +162,12 @@ fn the_alert_rules_and_dashboards_use_only_metrics_the_code_exports() {
     for krate in ["nakku-core/src", "nakku-server/src"] {
         sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate), &mut code);
     }
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-    let mut names = std::collections::BTreeSet::new();
-    for file in [
+    let names = metric_names::in_deploy(&[
         "prometheus/rules.yml",
         "prometheus/rules.test.yml",
         "grafana/dashboards/nakku-platform.json",
         "grafana/dashboards/nakku-business.json",
-    ] {
-        let text = std::fs::read_to_string(deploy.join(file)).unwrap();
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find("nakku_") {
-            let tail = &rest[i..];
-            let end = tail
-                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-                .unwrap_or(tail.len());
-            names.insert(tail[..end].to_owned());
-            rest = &tail[end..];
-        }
-    }
+    ]);
     assert!(names.len() >= 25, "{names:?}");
     for name in &names {
         let base = ["_bucket", "_sum", "_count"]
