@@ -2133,15 +2133,8 @@ async fn an_order_is_one_trace_across_processes_and_the_bus(bus_env: &[(&str, &s
     // The event log (the dashboard's order timeline) knows each event's trace.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let page: Value = c
-            .get(format!("{gw}/api/v1/analytics/events?trace={trace_id}"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, page) = get_as(&c, &format!("{gw}/api/v1/analytics/events?trace={trace_id}"), &admin).await;
+        let page: Value = serde_json::from_str(&page).unwrap();
         let items = page["data"]["items"].as_array().cloned().unwrap_or_default();
         // The saga's last move (confirmed) is an order.updated with that status.
         if items
@@ -2158,13 +2151,8 @@ async fn an_order_is_one_trace_across_processes_and_the_bus(bus_env: &[(&str, &s
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let r = c
-        .get(format!("{gw}/api/v1/analytics/events?trace=not-a-trace"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
+    let (status, _) = get_as(&c, &format!("{gw}/api/v1/analytics/events?trace=not-a-trace"), &admin).await;
+    assert_eq!(status, 422);
 
     // The operator's tail finds the order's events by trace id.
     let mut tail = nakku(dir.path());
