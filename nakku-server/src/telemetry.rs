@@ -32,11 +32,6 @@ pub struct Tracing {
 }
 
 impl Tracing {
-    /// Whether spans are exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Exports the spans still queued and stops the exporter (waits up to 5 s).
     pub async fn shutdown(self) {
         if let Some(p) = self.provider {
