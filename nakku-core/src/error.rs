@@ -123,6 +123,21 @@ impl<T> ResultExt<T> for Result<T, sqlx::Error> {
     }
 }
 
+/// True when the database could not take the query now but may later: the pool had no
+/// connection in time or is closed, the connection broke, or the server refused a new
+/// connection for its connection limit (MySQL/MariaDB 1040 "Too many connections", 1203
+/// over the user's `max_user_connections`, 1226 over a user resource limit). These answer
+/// 503 with Retry-After; everything else is a 500.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| matches!(m.number(), 1040 | 1203 | 1226)),
+        _ => false,
+    }
+}
+
 /// True for duplicate-key errors on both MySQL/MariaDB and SQLite.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {

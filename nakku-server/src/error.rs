@@ -85,14 +85,12 @@ impl From<CoreError> for ApiError {
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
             },
             CoreError::Database(e) => {
-                let unavailable = matches!(
-                    e,
-                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-                );
                 let mut err = ApiError::internal(&e);
-                if unavailable {
+                if nakku_core::error::is_unavailable(&e) {
+                    // The cause is still logged; the caller learns it may retry shortly.
                     err.status = StatusCode::SERVICE_UNAVAILABLE;
-                    err.message = "database unavailable".to_owned();
+                    err.message = "database unavailable; try again shortly".to_owned();
+                    err.extra = Some(json!({ "retry_after_secs": 1 }));
                 }
                 err
             }

@@ -180,6 +180,11 @@ impl TestApp {
             }
         };
         if let Some((server, query)) = server {
+            // Two tests run at once, each with eleven pools: at the default 10 connections per
+            // pool a crowd test alone opens up to ~110, and two together passed a stock
+            // MariaDB's max_connections (151), failing requests with "Too many connections".
+            env.entry("NAKKU_DB_MAX_CONNECTIONS".to_owned())
+                .or_insert_with(|| "4".to_owned());
             // One database per service per test; only the user database can go through the proxy.
             let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
             for svc in migrate::migrated_services() {

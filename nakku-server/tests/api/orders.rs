@@ -159,13 +159,15 @@ pub async fn place(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwe
 pub async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let o = body(app.get_as(format!("/orders/{id}"), token).await).await["data"].clone();
-        if o["saga"]["state"] == "done" {
-            return o;
+        let r = app.get_as(format!("/orders/{id}"), token).await;
+        let status = r.status();
+        let b = body(r).await;
+        if b["data"]["saga"]["state"] == "done" {
+            return b["data"].clone();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "saga of {id} not finished within 60 s: {o}"
+            "saga of {id} not finished within 60 s; last answer {status}: {b}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -168,7 +168,61 @@ mod outage {
         async fn health_turns_503_when_the_database_is_unreachable() {
             super::super::mysql_health_turns_503_when_the_database_is_unreachable().await
         }
+
+        #[tokio::test]
+        #[ignore = "needs NAKKU_TEST_MYSQL_URL"]
+        async fn a_server_at_its_connection_limit_answers_503_with_retry_after() {
+            super::super::mysql_a_server_at_its_connection_limit_answers_503_with_retry_after().await
+        }
     }
+}
+
+/// A MySQL server refusing a new connection for its limit (here the user's
+/// `max_user_connections`; "Too many connections" is the same path) is a moment's
+/// unavailability: 503 with Retry-After, never a 500.
+async fn mysql_a_server_at_its_connection_limit_answers_503_with_retry_after() {
+    use axum::response::IntoResponse;
+    use nakku_core::config::Secret;
+    use nakku_core::db::Db;
+    sqlx::any::install_default_drivers();
+    let server = mysql_server_url();
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let (user, db_name) = (format!("nakku_lim_{id}"), format!("nakku_test_{id}_limit"));
+    let root = Db::connect(&Secret::new(format!("{server}/{db_name}")), 1)
+        .await
+        .unwrap();
+    for sql in [
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw' WITH MAX_USER_CONNECTIONS 1"),
+        format!("GRANT ALL ON `{db_name}`.* TO '{user}'@'%'"),
+    ] {
+        sqlx::query(&sql).execute(root.pool()).await.unwrap();
+    }
+    let host = server.rsplit('@').next().unwrap().trim_start_matches("mysql://");
+    let limited = format!("mysql://{user}:pw@{host}/{db_name}");
+    // Through the Any driver, as the services' pools connect.
+    use sqlx::Connection;
+    let held = sqlx::AnyConnection::connect(&limited).await.unwrap();
+    let e = match sqlx::AnyConnection::connect(&limited).await {
+        Err(e) => e,
+        Ok(_) => panic!("a second connection went past max_user_connections 1"),
+    };
+    assert!(nakku_core::error::is_unavailable(&e), "{e}");
+    let resp = nakku_server::error::ApiError::from(nakku_core::CoreError::Database(e)).into_response();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let b: serde_json::Value =
+        serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 4096).await.unwrap()).unwrap();
+    assert_eq!(b["error"], "database unavailable; try again shortly", "{b}");
+    held.close().await.unwrap();
+    sqlx::query(&format!("DROP USER '{user}'@'%'"))
+        .execute(root.pool())
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE `{db_name}`"))
+        .execute(root.pool())
+        .await
+        .unwrap();
+    root.close().await;
 }
 
 async fn mysql_health_turns_503_when_the_database_is_unreachable() {
