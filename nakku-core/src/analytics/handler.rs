@@ -7,7 +7,9 @@ use sqlx::AnyConnection;
 
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, Envelope};
+use crate::events::{catalog, Envelope, Event};
+use crate::order::events::{OrderCreated, OrderUpdated};
+use crate::payment::events::PaymentRefunded;
 
 pub const CONSUMER: &str = "analytics";
 
@@ -46,36 +48,28 @@ fn stage_column(status: &str) -> Option<&'static str> {
 }
 
 async fn order_created(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
-    let id = field(env, "order_id")?;
+    let p: OrderCreated = env.decode()?;
     let at = occurred_ms(env)?;
     sqlx::query(
         "INSERT INTO a_orders (order_id, store, user_id, payment_kind, status, items_paise, total_paise, created_ms) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(id)
-    .bind(field(env, "store")?)
-    .bind(field(env, "user_id")?)
-    .bind(field(env, "payment_kind")?)
-    .bind(field(env, "status")?)
-    .bind(number(env, "items_paise")?)
-    .bind(number(env, "total_paise")?)
+    .bind(&p.order_id)
+    .bind(&p.store)
+    .bind(&p.user_id)
+    .bind(&p.payment_kind)
+    .bind(&p.status)
+    .bind(p.items_paise)
+    .bind(p.total_paise)
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    let lines = env.payload["lines"]
-        .as_array()
-        .context("order.created payload has no lines")?;
-    for l in lines {
-        let sku = l["sku"].as_str().context("an order line has no sku")?;
-        let qty = l["quantity"].as_i64().context("an order line has no quantity")?;
-        let price = l["unit_price_paise"]
-            .as_i64()
-            .context("an order line has no unit_price_paise")?;
+    for l in &p.lines {
         sqlx::query("INSERT INTO a_order_lines (order_id, sku, quantity, line_paise) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(sku)
-            .bind(qty)
-            .bind(qty * price)
+            .bind(&p.order_id)
+            .bind(&l.sku)
+            .bind(l.quantity)
+            .bind(l.quantity * l.unit_price_paise)
             .execute(&mut *conn)
             .await?;
     }
@@ -83,8 +77,8 @@ async fn order_created(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Resu
 }
 
 async fn order_moved(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
-    let id = field(env, "order_id")?;
-    let status = field(env, "status")?;
+    let p: OrderUpdated = env.decode()?;
+    let (id, status) = (p.order_id.as_str(), p.status.as_str());
     let at = occurred_ms(env)?;
     let Some(col) = stage_column(status) else {
         sqlx::query("UPDATE a_orders SET status = ? WHERE order_id = ?")
@@ -96,9 +90,10 @@ async fn order_moved(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result
     };
     // Why an order ended: the failure reason, else the note of the move (a cancellation's).
     let reason = match status {
-        "cancelled" | "failed" => env.payload["failure_reason"]
-            .as_str()
-            .or(env.payload["reason"].as_str())
+        "cancelled" | "failed" => p
+            .failure_reason
+            .as_deref()
+            .or(p.reason.as_deref())
             .map(|r| r.chars().take(500).collect::<String>()),
         _ => None,
     };
@@ -121,8 +116,8 @@ async fn order_moved(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result
 
 async fn refunded(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
     // `refunded_paise` is the payment's running total: the largest seen wins.
-    let order = field(env, "order_id")?;
-    let total = number(env, "refunded_paise")?;
+    let r: PaymentRefunded = env.decode()?;
+    let (order, total) = (&r.payment.order_id, r.payment.refunded_paise);
     let r = sqlx::query("UPDATE a_refunds SET refunded_paise = ? WHERE order_id = ? AND refunded_paise < ?")
         .bind(total)
         .bind(order)
@@ -268,9 +263,12 @@ impl Handler for AnalyticsHandler {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
-            (catalog::ORDER_CREATED, 1),
-            (catalog::ORDER_UPDATED, 1),
-            (catalog::PAYMENT_REFUNDED, 1),
+            (catalog::ORDER_CREATED, crate::order::events::OrderCreated::VERSION),
+            (catalog::ORDER_UPDATED, crate::order::events::OrderUpdated::VERSION),
+            (
+                catalog::PAYMENT_REFUNDED,
+                crate::payment::events::PaymentRefunded::VERSION,
+            ),
             (catalog::PRODUCT_CREATED, 1),
             (catalog::PRODUCT_UPDATED, 1),
             (catalog::CATEGORY_UPDATED, 1),

@@ -6,8 +6,9 @@ use sqlx::{AnyConnection, Row};
 
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, Envelope};
+use crate::events::{catalog, Envelope, Event};
 use crate::id::now_ms;
+use crate::order::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderUpdated};
 
 fn field<'a>(v: &'a serde_json::Value, k: &str) -> anyhow::Result<&'a str> {
     v[k].as_str().ok_or_else(|| anyhow::anyhow!("{k} missing"))
@@ -130,28 +131,32 @@ impl Handler for OrderFollower {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
-            (catalog::ORDER_CREATED, 1),
-            (catalog::ORDER_UPDATED, 1),
-            (catalog::ORDER_CANCELLED, 1),
-            (catalog::ORDER_COMPLETED, 1),
+            (catalog::ORDER_CREATED, crate::order::events::OrderCreated::VERSION),
+            (catalog::ORDER_UPDATED, crate::order::events::OrderUpdated::VERSION),
+            (catalog::ORDER_CANCELLED, crate::order::events::OrderCancelled::VERSION),
+            (catalog::ORDER_COMPLETED, crate::order::events::OrderCompleted::VERSION),
         ]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let p = &env.payload;
-            let order_id = field(p, "order_id")?;
             if env.event_type != catalog::ORDER_CREATED {
-                let status = p["status"].as_str().unwrap_or_default();
-                if RELEASED_STATUSES.contains(&status) || env.event_type != catalog::ORDER_UPDATED {
+                // `order.cancelled` and `order.completed` carry the same payload.
+                let p: OrderUpdated = match env.event_type.as_str() {
+                    catalog::ORDER_CANCELLED => env.decode::<OrderCancelled>()?.0,
+                    catalog::ORDER_COMPLETED => env.decode::<OrderCompleted>()?.0,
+                    _ => env.decode()?,
+                };
+                if RELEASED_STATUSES.contains(&p.status.as_str()) || env.event_type != catalog::ORDER_UPDATED {
                     sqlx::query("DELETE FROM active_orders WHERE order_id = ?")
-                        .bind(order_id)
+                        .bind(&p.order_id)
                         .execute(&mut *conn)
                         .await?;
                 }
                 return Ok(());
             }
-            let (store, user_id) = (field(p, "store")?, field(p, "user_id")?);
+            let p: OrderCreated = env.decode()?;
+            let (order_id, store, user_id) = (&p.order_id, &p.store, &p.user_id);
             sqlx::query("INSERT INTO active_orders (order_id, store, created_at) VALUES (?, ?, ?)")
                 .bind(order_id)
                 .bind(store)
@@ -171,8 +176,8 @@ impl Handler for OrderFollower {
             let placed_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
                 .map(|t| t.timestamp_millis())
                 .unwrap_or_else(|_| now_ms());
-            for l in p["lines"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                let (sku, qty) = (field(l, "sku")?, l["quantity"].as_i64().unwrap_or(0));
+            for l in &p.lines {
+                let (sku, qty) = (&l.sku, l.quantity);
                 // Lines changed after the order was placed are the shopper's new wishes: kept.
                 sqlx::query(
                     "DELETE FROM cart_items WHERE cart_id = ? AND sku = ? AND quantity <= ? AND updated_at <= ?",

@@ -23,9 +23,10 @@ use crate::db::{opt_text, text};
 use crate::error::CoreError;
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{catalog, outbox, Envelope, Event};
 use crate::id::{ms_to_rfc3339, now_ms};
 use crate::location::haversine_km;
+use crate::order::events::{OrderCreated, OrderUpdated};
 use crate::service::Service;
 
 /// Wrong codes allowed before the delivery locks (support takes over).
@@ -979,47 +980,41 @@ impl Handler for OrderFollower {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(catalog::ORDER_CREATED, 1), (catalog::ORDER_UPDATED, 1)]
+        &[
+            (catalog::ORDER_CREATED, crate::order::events::OrderCreated::VERSION),
+            (catalog::ORDER_UPDATED, crate::order::events::OrderUpdated::VERSION),
+        ]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let p = &env.payload;
-            let id = p["order_id"]
-                .as_str()
-                .ok_or_else(|| anyhow::anyhow!("order_id missing"))?;
             let now = now_ms();
             if env.event_type == catalog::ORDER_CREATED {
-                let field = |k: &str| p[k].as_str().ok_or_else(|| anyhow::anyhow!("{k} missing"));
-                let lat = p["address"]["lat"]
-                    .as_f64()
-                    .ok_or_else(|| anyhow::anyhow!("address.lat missing"))?;
-                let lng = p["address"]["lng"]
-                    .as_f64()
-                    .ok_or_else(|| anyhow::anyhow!("address.lng missing"))?;
-                let slot = |k: &str| p["slot"][k].as_str().and_then(crate::id::parse_rfc3339_ms);
+                let p: OrderCreated = env.decode()?;
                 sqlx::query(
                     "INSERT INTO deliveries (order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, slot_start, slot_end, created_at, updated_at) \
                      SELECT ?, ?, ?, ?, ?, ?, ?, 'awaiting', ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE order_id = ?)",
                 )
-                .bind(id)
-                .bind(field("user_id")?)
-                .bind(field("store")?)
-                .bind(lat)
-                .bind(lng)
-                .bind(field("payment_kind")?)
-                .bind(p["total_paise"].as_i64().unwrap_or(0))
-                .bind(slot("start"))
-                .bind(slot("end"))
+                .bind(&p.order_id)
+                .bind(&p.user_id)
+                .bind(&p.store)
+                .bind(p.address.lat)
+                .bind(p.address.lng)
+                .bind(&p.payment_kind)
+                .bind(p.total_paise)
+                .bind(p.slot.as_ref().and_then(|s| crate::id::parse_rfc3339_ms(&s.start)))
+                .bind(p.slot.as_ref().and_then(|s| crate::id::parse_rfc3339_ms(&s.end)))
                 .bind(now)
                 .bind(now)
-                .bind(id)
+                .bind(&p.order_id)
                 .execute(&mut *conn)
                 .await?;
-                super::fulfilment::create_pick(conn, env).await?;
+                super::fulfilment::create_pick(conn, &p).await?;
                 return Ok(());
             }
-            match p["status"].as_str().unwrap_or_default() {
+            let p: OrderUpdated = env.decode()?;
+            let id = p.order_id.as_str();
+            match p.status.as_str() {
                 "confirmed" => {
                     // The promise: pick and pack, then the road from the store to the door.
                     let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(now);

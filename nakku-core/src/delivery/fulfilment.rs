@@ -1008,20 +1008,19 @@ fn not_a_picker() -> CoreError {
 }
 
 /// Creates the pick job of a new order (in the `delivery.orders` transaction).
-pub(super) async fn create_pick(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
-    let p = &env.payload;
-    let id = p["order_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("order_id missing"))?;
-    let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
+pub(super) async fn create_pick(
+    conn: &mut AnyConnection,
+    p: &crate::order::events::OrderCreated,
+) -> anyhow::Result<()> {
+    let id = &p.order_id;
     let now = now_ms();
     let made = sqlx::query(
         "INSERT INTO picks (order_id, store, status, substitution, created_at, updated_at) \
          SELECT ?, ?, 'awaiting', ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM picks WHERE order_id = ?)",
     )
     .bind(id)
-    .bind(store)
-    .bind(p["substitution"].as_str().unwrap_or("substitute"))
+    .bind(&p.store)
+    .bind(&p.substitution)
     .bind(now)
     .bind(now)
     .bind(id)
@@ -1030,15 +1029,14 @@ pub(super) async fn create_pick(conn: &mut AnyConnection, env: &Envelope) -> any
     if made.rows_affected() == 0 {
         return Ok(());
     }
-    for l in p["lines"].as_array().into_iter().flatten() {
-        let sku = l["sku"].as_str().ok_or_else(|| anyhow::anyhow!("line sku missing"))?;
+    for l in &p.lines {
         sqlx::query(
             "INSERT INTO pick_lines (order_id, sku, quantity, unit_price_paise, outcome, refund_paise, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?)",
         )
         .bind(id)
-        .bind(sku)
-        .bind(l["quantity"].as_i64().unwrap_or(0))
-        .bind(l["unit_price_paise"].as_i64().unwrap_or(0))
+        .bind(&l.sku)
+        .bind(l.quantity)
+        .bind(l.unit_price_paise)
         .bind(now)
         .execute(&mut *conn)
         .await?;

@@ -74,6 +74,78 @@ impl Envelope {
     }
 }
 
+/// A typed event payload: one struct per event type and version, declared in its domain's
+/// `events.rs`. Producers build envelopes with [`Envelope::of`]; consumers read them with
+/// [`Envelope::decode`], so both sides compile against the same fields.
+///
+/// Versioning: adding an optional field (`#[serde(default)]`) is compatible and keeps the
+/// version. Removing, renaming or retyping a field, or changing what it means, is breaking:
+/// declare a new struct with `VERSION` one higher, publish it, and let consumers accept the
+/// old version too by upcasting it ([`Upcast`]) until no producer sends it any more.
+pub trait Event: Serialize + serde::de::DeserializeOwned + utoipa::ToSchema {
+    /// The event type, from [`catalog`].
+    const TYPE: &'static str;
+    /// The payload's schema version.
+    const VERSION: u32 = 1;
+}
+
+/// An older version of an event that consumers still accept, turned into the current one.
+pub trait Upcast: Event {
+    type Into: Event;
+    fn upcast(self) -> Self::Into;
+}
+
+/// A payload that does not match its type's declared shape.
+#[derive(Debug, thiserror::Error)]
+#[error("{event_type} v{version} payload: {source}")]
+pub struct DecodeError {
+    pub event_type: String,
+    pub version: u32,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+impl Envelope {
+    /// An envelope for a typed payload.
+    pub fn of<E: Event>(source: Service, aggregate_id: &str, correlation_id: &str, payload: &E) -> Envelope {
+        let mut env = Envelope::new(
+            E::TYPE,
+            source,
+            aggregate_id,
+            correlation_id,
+            // A derived Serialize of plain fields cannot fail.
+            serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+        );
+        env.version = E::VERSION;
+        env
+    }
+
+    /// The payload as `E`. The caller has matched the type; this checks the version and the
+    /// payload's shape.
+    pub fn decode<E: Event>(&self) -> Result<E, DecodeError> {
+        let err = |source| DecodeError {
+            event_type: self.event_type.clone(),
+            version: self.version,
+            source,
+        };
+        if self.version != E::VERSION {
+            return Err(err(serde::de::Error::custom(format!(
+                "expected version {}",
+                E::VERSION
+            ))));
+        }
+        E::deserialize(&self.payload).map_err(err)
+    }
+
+    /// The payload as the current version `E`, upcasting `E`'s older version `Old`.
+    pub fn decode_upcast<Old: Upcast<Into = E>, E: Event>(&self) -> Result<E, DecodeError> {
+        if self.version == Old::VERSION && Old::VERSION != E::VERSION {
+            return self.decode::<Old>().map(Upcast::upcast);
+        }
+        self.decode::<E>()
+    }
+}
+
 /// Opens the configured bus: the embedded log in the data directory, or Kafka. Kafka is
 /// reached lazily, so a broker that is down does not stop start-up (the outbox holds
 /// events until it returns, and `/health` reports it).
@@ -176,6 +248,58 @@ pub fn envelope_json_schema() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The versioning rule on a made-up event: v1 had one `name`; v2 split it in two.
+    #[derive(Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+    struct GreetedV1 {
+        name: String,
+    }
+    #[derive(Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+    struct GreetedV2 {
+        first: String,
+        last: Option<String>,
+    }
+    impl Event for GreetedV1 {
+        const TYPE: &'static str = "test.greeted";
+    }
+    impl Event for GreetedV2 {
+        const TYPE: &'static str = "test.greeted";
+        const VERSION: u32 = 2;
+    }
+    impl Upcast for GreetedV1 {
+        type Into = GreetedV2;
+        fn upcast(self) -> GreetedV2 {
+            let mut parts = self.name.splitn(2, ' ');
+            GreetedV2 {
+                first: parts.next().unwrap_or_default().to_owned(),
+                last: parts.next().map(str::to_owned),
+            }
+        }
+    }
+
+    #[test]
+    fn a_consumer_of_v2_reads_v1_through_its_upcast_and_refuses_a_v3() {
+        let v1 = Envelope::of(
+            Service::User,
+            "u1",
+            "r1",
+            &GreetedV1 {
+                name: "Asha Rao".into(),
+            },
+        );
+        assert_eq!(v1.version, 1);
+        let want = GreetedV2 {
+            first: "Asha".into(),
+            last: Some("Rao".into()),
+        };
+        assert_eq!(v1.decode_upcast::<GreetedV1, GreetedV2>().unwrap(), want);
+        let v2 = Envelope::of(Service::User, "u1", "r1", &want);
+        assert_eq!(v2.version, 2);
+        assert_eq!(v2.decode_upcast::<GreetedV1, GreetedV2>().unwrap(), want);
+        let mut v3 = v2.clone();
+        v3.version = 3;
+        assert!(v3.decode_upcast::<GreetedV1, GreetedV2>().is_err());
+    }
 
     #[test]
     fn topics_are_named_by_domain_and_patterns_match_types() {

@@ -9,7 +9,7 @@ use super::templates::{plan, Recipients, ALWAYS_ON};
 use crate::db::text;
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, Envelope};
+use crate::events::{catalog, Envelope, Event};
 use crate::id::{new_id, now_ms};
 
 pub const CONSUMER: &str = "notification";
@@ -85,7 +85,7 @@ async fn contact(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()>
 
 impl NotificationHandler {
     async fn notify(&self, conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
-        let Some(p) = plan(env) else {
+        let Some(p) = plan(env)? else {
             return Ok(());
         };
         let users: Vec<String> = match &p.to {
@@ -202,9 +202,12 @@ impl Handler for NotificationHandler {
             (catalog::USER_REGISTERED, 1),
             (catalog::USER_UPDATED, 1),
             (catalog::USER_DELETED, 1),
-            (catalog::ORDER_UPDATED, 1),
-            (catalog::PAYMENT_FAILED, 1),
-            (catalog::PAYMENT_REFUNDED, 1),
+            (catalog::ORDER_UPDATED, crate::order::events::OrderUpdated::VERSION),
+            (catalog::PAYMENT_FAILED, crate::payment::events::PaymentFailed::VERSION),
+            (
+                catalog::PAYMENT_REFUNDED,
+                crate::payment::events::PaymentRefunded::VERSION,
+            ),
             (catalog::INVENTORY_BACK_IN_STOCK, 1),
             (catalog::INVENTORY_LOW_STOCK, 1),
         ]

@@ -2,7 +2,9 @@
 //! (email gets the title as subject; SMS sends the body; push shows title and body).
 
 use crate::cart::rupees;
-use crate::events::{catalog, Envelope};
+use crate::events::{catalog, DecodeError, Envelope};
+use crate::order::events::OrderUpdated;
+use crate::payment::events::{PaymentFailed, PaymentRefunded};
 
 /// Categories: `transactional` (orders and payments) and `account` cannot be turned off;
 /// `marketing` (back in stock) and `alerts` (staff) can.
@@ -37,10 +39,9 @@ fn short(id: &str) -> &str {
 }
 
 /// The message an event causes, if any. Event types not listed cause none.
-pub fn plan(env: &Envelope) -> Option<Plan> {
+pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
     let user = || Recipients::Users(vec![s(env, "user_id").to_owned()]);
     let all: &'static [&'static str] = &CHANNELS;
-    let order = short(s(env, "order_id"));
     let p = |category, title: String, body: String| Plan {
         to: user(),
         category,
@@ -48,7 +49,7 @@ pub fn plan(env: &Envelope) -> Option<Plan> {
         title,
         body,
     };
-    match env.event_type.as_str() {
+    Ok(match env.event_type.as_str() {
         catalog::USER_REGISTERED => Some(Plan {
             channels: &["email"],
             ..p(
@@ -61,7 +62,10 @@ pub fn plan(env: &Envelope) -> Option<Plan> {
             )
         }),
         catalog::ORDER_UPDATED => {
-            let (title, body) = match s(env, "status") {
+            let o: OrderUpdated = env.decode()?;
+            let order = short(&o.order_id);
+            let failure = o.failure_reason.as_deref().unwrap_or("an error");
+            let (title, body) = match o.status.as_str() {
                 "confirmed" => (
                     format!("Order {order} confirmed"),
                     format!("Your order {order} is confirmed and being packed."),
@@ -74,58 +78,65 @@ pub fn plan(env: &Envelope) -> Option<Plan> {
                     format!("Order {order} delivered"),
                     format!("Your order {order} was delivered. Enjoy!"),
                 ),
-                "failed" if matches!(s(env, "from"), "packed" | "out_for_delivery") => (
+                "failed" if matches!(o.from.as_str(), "packed" | "out_for_delivery") => (
                     format!("Order {order} could not be delivered"),
-                    format!(
-                        "We could not deliver your order {order}: {}. Anything you paid is refunded.",
-                        env.payload["failure_reason"].as_str().unwrap_or("an error")
-                    ),
+                    format!("We could not deliver your order {order}: {failure}. Anything you paid is refunded."),
                 ),
                 "failed" => (
                     format!("Order {order} could not be placed"),
                     format!(
-                        "We could not place your order {order}: {}. Nothing was charged, or it is being refunded.",
-                        env.payload["failure_reason"].as_str().unwrap_or("an error")
+                        "We could not place your order {order}: {failure}. Nothing was charged, or it is being refunded."
                     ),
                 ),
                 "cancelled" => (
                     format!("Order {order} cancelled"),
                     format!("Your order {order} was cancelled. Any payment is refunded to its source."),
                 ),
-                _ => return None,
+                _ => return Ok(None),
             };
-            Some(p("transactional", title, body))
+            Some(Plan {
+                to: Recipients::Users(vec![o.user_id]),
+                ..p("transactional", title, body)
+            })
         }
-        catalog::PAYMENT_FAILED => Some(p(
-            "transactional",
-            format!("Payment for order {order} failed"),
-            format!(
-                "The payment of {} for order {order} failed: {}.",
-                rupees(env.payload["amount_paise"].as_i64().unwrap_or(0)),
-                env.payload["failure_reason"].as_str().unwrap_or("declined")
-            ),
-        )),
-        catalog::PAYMENT_REFUNDED => {
-            let amount = env.payload["refund_paise"].as_i64().unwrap_or(0);
-            if env.payload["cash_due_lowered"] == true {
-                return Some(p(
+        catalog::PAYMENT_FAILED => {
+            let f = env.decode::<PaymentFailed>()?.0;
+            let order = short(&f.order_id);
+            Some(Plan {
+                to: Recipients::Users(vec![f.user_id.clone()]),
+                ..p(
                     "transactional",
-                    format!("{} less to pay for order {order}", rupees(amount)),
+                    format!("Payment for order {order} failed"),
                     format!(
-                        "Your order {order} changed: {} less to pay on delivery. Your delivery partner will ask for {}.",
-                        rupees(amount),
-                        rupees(env.payload["amount_paise"].as_i64().unwrap_or(0))
+                        "The payment of {} for order {order} failed: {}.",
+                        rupees(f.amount_paise),
+                        f.failure_reason.as_deref().unwrap_or("declined")
                     ),
-                ));
-            }
-            Some(p(
-                "transactional",
-                format!("Refund of {} issued", rupees(amount)),
-                format!(
-                    "We refunded {} for order {order}. It reaches your account in 3-5 working days.",
-                    rupees(amount)
-                ),
-            ))
+                )
+            })
+        }
+        catalog::PAYMENT_REFUNDED => {
+            let r: PaymentRefunded = env.decode()?;
+            let order = short(&r.payment.order_id);
+            let amount = rupees(r.refund_paise);
+            let (title, body) = if r.cash_due_lowered {
+                (
+                    format!("{amount} less to pay for order {order}"),
+                    format!(
+                        "Your order {order} changed: {amount} less to pay on delivery. Your delivery partner will ask for {}.",
+                        rupees(r.payment.amount_paise)
+                    ),
+                )
+            } else {
+                (
+                    format!("Refund of {amount} issued"),
+                    format!("We refunded {amount} for order {order}. It reaches your account in 3-5 working days."),
+                )
+            };
+            Some(Plan {
+                to: Recipients::Users(vec![r.payment.user_id]),
+                ..p("transactional", title, body)
+            })
         }
         catalog::INVENTORY_BACK_IN_STOCK => {
             let users: Vec<String> = env.payload["notify_users"]
@@ -133,7 +144,7 @@ pub fn plan(env: &Envelope) -> Option<Plan> {
                 .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default();
             if users.is_empty() {
-                return None;
+                return Ok(None);
             }
             Some(Plan {
                 to: Recipients::Users(users),
@@ -161,7 +172,7 @@ pub fn plan(env: &Envelope) -> Option<Plan> {
             ),
         }),
         _ => None,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -173,20 +184,25 @@ mod tests {
     #[test]
     fn order_steps_speak_to_the_shopper_and_other_moves_are_silent() {
         let env = |status: &str| {
-            Envelope::new(
-                catalog::ORDER_UPDATED,
-                Service::Order,
-                "o",
-                "c",
-                json!({"order_id": "0190aaaa-bbbb-7ccc-8ddd-eeeeff123456", "user_id": "u1", "status": status}),
-            )
+            let moved = OrderUpdated {
+                status: status.to_owned(),
+                change: None,
+                ..OrderUpdated::change(
+                    "0190aaaa-bbbb-7ccc-8ddd-eeeeff123456",
+                    "u1",
+                    "BLR-1",
+                    "paid",
+                    crate::order::events::OrderChange::LineRemoved,
+                )
+            };
+            Envelope::of(Service::Order, "o", "c", &moved)
         };
-        let p = plan(&env("out_for_delivery")).unwrap();
+        let p = plan(&env("out_for_delivery")).unwrap().unwrap();
         assert_eq!(p.to, Recipients::Users(vec!["u1".into()]));
         assert_eq!(p.category, "transactional");
         assert_eq!(p.title, "Order 123456 is on its way");
-        assert!(plan(&env("stock_reserved")).is_none());
-        assert!(plan(&env("paid")).is_none());
+        assert!(plan(&env("stock_reserved")).unwrap().is_none());
+        assert!(plan(&env("paid")).unwrap().is_none());
     }
 
     #[test]
@@ -198,7 +214,7 @@ mod tests {
             "c",
             json!({"sku": "MANGO", "store": "BLR-1", "notify_users": ["u1", "u2"]}),
         );
-        let p = plan(&env).unwrap();
+        let p = plan(&env).unwrap().unwrap();
         assert_eq!(p.category, "marketing");
         assert_eq!(p.to, Recipients::Users(vec!["u1".into(), "u2".into()]));
     }

@@ -3,6 +3,7 @@
 //! and confirms, or puts everything back.
 
 pub mod deliveries;
+pub mod events;
 pub mod saga;
 pub mod service;
 
@@ -139,7 +140,8 @@ pub struct Picking {
     pub applied_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A booked delivery slot (RFC 3339 UTC); also carried by `order.created`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SlotWindow {
     #[schema(format = DateTime)]
     pub start: String,

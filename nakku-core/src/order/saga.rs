@@ -447,13 +447,21 @@ impl OrderService {
                 (r, _) => format!("picking changes applied: {} refunded", crate::cart::rupees(r)),
             };
             super::service::timeline(&mut tx, &o.id, &o.status, &note, SAGA).await?;
-            let env = crate::events::Envelope::new(
-                crate::events::catalog::ORDER_UPDATED,
+            let env = crate::events::Envelope::of(
                 crate::service::Service::Order,
                 &o.id,
                 &o.id,
-                serde_json::json!({"order_id": o.id, "user_id": o.user_id, "store": o.store, "status": o.status, "from": o.status,
-                       "change": "picking_applied", "refund_paise": refund, "refunded_paise": refunded}),
+                &super::events::OrderUpdated {
+                    refund_paise: Some(refund),
+                    refunded_paise: Some(refunded),
+                    ..super::events::OrderUpdated::change(
+                        &o.id,
+                        &o.user_id,
+                        &o.store,
+                        &o.status,
+                        super::events::OrderChange::PickingApplied,
+                    )
+                },
             );
             crate::events::outbox::append(&mut tx, &env).await?;
         }

@@ -10,12 +10,13 @@ use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::events::*;
 use super::*;
 use crate::cart::service::CartPort;
 use crate::cart::{rupees, Quote};
 use crate::db::{opt_text, text, Db};
 use crate::error::{CoreError, Validator};
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{outbox, Envelope};
 use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms, parse_day, stable_hash};
 use crate::inventory::Line;
 use crate::payment::{PaymentPort, RefundInput};
@@ -371,21 +372,38 @@ impl OrderService {
             .await?;
         }
         timeline(&mut tx, &id, "pending", "order placed", user_id).await?;
-        let payload = json!({
-            "order_id": id, "user_id": user_id, "store": quote.store, "status": "pending",
-            "lines": lines.iter().map(|l| json!({"sku": l.sku, "quantity": l.quantity, "unit_price_paise": l.unit_price_paise})).collect::<Vec<_>>(),
-            "items_paise": quote.items_paise, "fees_paise": quote.fees_paise, "total_paise": quote.total_paise,
-            "currency": quote.currency, "payment_kind": pay.kind,
-            "address": {"city": quote.address.city, "pincode": quote.address.pincode, "lat": quote.address.lat, "lng": quote.address.lng},
-            "substitution": substitution,
-            "slot": booking.map(|b| json!({"start": ms_to_rfc3339(b.start_ms), "end": ms_to_rfc3339(b.end_ms)})),
-            "request_id": ctx.request_id,
-        });
-        outbox::append(
-            &mut tx,
-            &Envelope::new(catalog::ORDER_CREATED, Service::Order, &id, &id, payload),
-        )
-        .await?;
+        let payload = OrderCreated {
+            order_id: id.to_owned(),
+            user_id: user_id.to_owned(),
+            store: quote.store.clone(),
+            status: "pending".to_owned(),
+            lines: lines
+                .iter()
+                .map(|l| PlacedLine {
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                    unit_price_paise: l.unit_price_paise,
+                })
+                .collect(),
+            items_paise: quote.items_paise,
+            fees_paise: quote.fees_paise,
+            total_paise: quote.total_paise,
+            currency: quote.currency.clone(),
+            payment_kind: pay.kind.clone(),
+            address: DropPoint {
+                city: quote.address.city.clone(),
+                pincode: quote.address.pincode.clone(),
+                lat: quote.address.lat,
+                lng: quote.address.lng,
+            },
+            substitution: substitution.to_owned(),
+            slot: booking.map(|b| SlotWindow {
+                start: ms_to_rfc3339(b.start_ms),
+                end: ms_to_rfc3339(b.end_ms),
+            }),
+            request_id: ctx.request_id.clone(),
+        };
+        outbox::append(&mut tx, &Envelope::of(Service::Order, &id, &id, &payload)).await?;
         tx.commit().await?;
         metrics::counter!("nakku_orders_placed_total").increment(1);
         // Gross merchandise value, in minor units (₹ × 100), by currency.
@@ -864,13 +882,16 @@ impl OrderService {
                 format!("{sku} removed")
             };
             timeline(&mut tx, id, &row.status, &note, user_id).await?;
-            let env = Envelope::new(
-                catalog::ORDER_UPDATED,
+            let env = Envelope::of(
                 Service::Order,
                 id,
                 id,
-                json!({"order_id": id, "user_id": row.user_id, "store": row.store, "status": row.status, "from": row.status,
-                       "change": "line_removed", "sku": sku, "refunded_paise": refunded, "request_id": ctx.request_id}),
+                &OrderUpdated {
+                    sku: Some(sku.to_owned()),
+                    refunded_paise: Some(refunded),
+                    request_id: Some(ctx.request_id.clone()),
+                    ..OrderUpdated::change(id, &row.user_id, &row.store, &row.status, OrderChange::LineRemoved)
+                },
             );
             outbox::append(&mut tx, &env).await?;
         }
@@ -1016,32 +1037,26 @@ pub(super) async fn apply_move(conn: &mut AnyConnection, row: &OrderRow, m: &Mov
         return Ok(false);
     }
     timeline(conn, &row.id, m.to, m.note, m.actor).await?;
-    let payload = json!({
-        "order_id": row.id, "user_id": row.user_id, "store": row.store, "status": m.to, "from": m.from,
-        "reason": m.note, "failure_reason": m.failure, "total_paise": row.total_paise, "payment_kind": row.payment_kind,
-    });
-    let mut events = vec![Envelope::new(
-        catalog::ORDER_UPDATED,
-        Service::Order,
-        &row.id,
-        &row.id,
-        payload.clone(),
-    )];
+    let payload = OrderUpdated {
+        order_id: row.id.clone(),
+        user_id: row.user_id.clone(),
+        store: row.store.clone(),
+        status: m.to.to_owned(),
+        from: m.from.to_owned(),
+        change: None,
+        reason: Some(m.note.to_owned()),
+        failure_reason: m.failure.map(str::to_owned),
+        total_paise: Some(row.total_paise),
+        payment_kind: Some(row.payment_kind.clone()),
+        sku: None,
+        refund_paise: None,
+        refunded_paise: None,
+        request_id: None,
+    };
+    let mut events = vec![Envelope::of(Service::Order, &row.id, &row.id, &payload)];
     match m.to {
-        "cancelled" => events.push(Envelope::new(
-            catalog::ORDER_CANCELLED,
-            Service::Order,
-            &row.id,
-            &row.id,
-            payload,
-        )),
-        "delivered" => events.push(Envelope::new(
-            catalog::ORDER_COMPLETED,
-            Service::Order,
-            &row.id,
-            &row.id,
-            payload,
-        )),
+        "cancelled" => events.push(Envelope::of(Service::Order, &row.id, &row.id, &OrderCancelled(payload))),
+        "delivered" => events.push(Envelope::of(Service::Order, &row.id, &row.id, &OrderCompleted(payload))),
         _ => {}
     }
     outbox::append_many(conn, &events).await?;

@@ -8,13 +8,15 @@
 //! idempotency key (the payment id). Refunds move `refunded_paise` with a conditional
 //! UPDATE that can never exceed `captured_paise`, and are idempotent per key.
 
+pub mod events;
 pub mod provider;
+
+use events::{PaymentCompleted, PaymentFailed, PaymentInitiated, PaymentRefunded, PaymentState};
 
 use crate::db::WriteOn;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -193,28 +195,8 @@ pub fn parse_upi(raw: &str) -> Result<String, String> {
     }
 }
 
-async fn emit(
-    conn: &mut AnyConnection,
-    event: &str,
-    p: &Payment,
-    ctx: &RequestCtx,
-    extra: serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    let mut payload = json!({
-        "payment_id": p.id, "order_id": p.order_id, "user_id": p.user_id, "kind": p.kind,
-        "amount_paise": p.amount_paise, "captured_paise": p.captured_paise, "refunded_paise": p.refunded_paise,
-        "currency": p.currency, "status": p.status, "failure_reason": p.failure_reason, "request_id": ctx.request_id,
-    });
-    if let (Some(obj), Some(more)) = (payload.as_object_mut(), extra.as_object()) {
-        for (k, v) in more {
-            obj.insert(k.clone(), v.clone());
-        }
-    }
-    outbox::append(
-        conn,
-        &Envelope::new(event, Service::Payment, &p.order_id, &p.order_id, payload),
-    )
-    .await
+async fn emit<E: crate::events::Event>(conn: &mut AnyConnection, p: &Payment, payload: &E) -> Result<(), sqlx::Error> {
+    outbox::append(conn, &Envelope::of(Service::Payment, &p.order_id, &p.order_id, payload)).await
 }
 
 /// Payment methods, charges and refunds over one database and one provider.
@@ -579,7 +561,7 @@ impl PaymentService {
         .await;
         let payment = match inserted {
             Ok(_) => {
-                emit(&mut tx, catalog::PAYMENT_INITIATED, &p, ctx, json!({})).await?;
+                emit(&mut tx, &p, &PaymentInitiated(PaymentState::of(&p, &ctx.request_id))).await?;
                 tx.commit().await?;
                 p
             }
@@ -636,12 +618,20 @@ impl PaymentService {
             .await?
             .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
         if r.rows_affected() == 1 {
-            let event = if status == "captured" {
-                catalog::PAYMENT_COMPLETED
+            let state = PaymentState::of(&current, &ctx.request_id);
+            if status == "captured" {
+                emit(
+                    &mut tx,
+                    &current,
+                    &PaymentCompleted {
+                        payment: state,
+                        settled: None,
+                    },
+                )
+                .await?;
             } else {
-                catalog::PAYMENT_FAILED
-            };
-            emit(&mut tx, event, &current, ctx, json!({})).await?;
+                emit(&mut tx, &current, &PaymentFailed(state)).await?;
+            }
             tx.commit().await?;
             metrics::counter!("nakku_payments_total", "outcome" => status).increment(1);
             return Ok(current);
@@ -683,14 +673,14 @@ impl PaymentService {
                 .find(&mut tx, &p.order_id)
                 .await?
                 .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
-            emit(
-                &mut tx,
-                catalog::PAYMENT_REFUNDED,
-                &current,
-                ctx,
-                json!({"refund_paise": p.amount_paise, "reason": "order cancelled while the charge was in flight"}),
-            )
-            .await?;
+            let refunded = PaymentRefunded {
+                payment: PaymentState::of(&current, &ctx.request_id),
+                refund_paise: p.amount_paise,
+                reason: "order cancelled while the charge was in flight".to_owned(),
+                key: None,
+                cash_due_lowered: false,
+            };
+            emit(&mut tx, &current, &refunded).await?;
         }
         tx.commit().await?;
         self.for_order(&p.order_id).await
@@ -809,14 +799,14 @@ impl PaymentService {
             .find(&mut tx, order_id)
             .await?
             .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
-        emit(
-            &mut tx,
-            catalog::PAYMENT_REFUNDED,
-            &current,
-            ctx,
-            json!({"refund_paise": amount, "reason": reason, "key": key}),
-        )
-        .await?;
+        let refunded = PaymentRefunded {
+            payment: PaymentState::of(&current, &ctx.request_id),
+            refund_paise: amount,
+            reason: reason.to_string(),
+            key: Some(key.to_string()),
+            cash_due_lowered: false,
+        };
+        emit(&mut tx, &current, &refunded).await?;
         tx.commit().await?;
         metrics::counter!("nakku_refunds_total").increment(1);
         Ok(current)
@@ -873,14 +863,17 @@ impl PaymentService {
             .find(&mut tx, &p.order_id)
             .await?
             .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
-        emit(
-            &mut tx,
-            catalog::PAYMENT_REFUNDED,
-            &current,
-            ctx,
-            json!({"refund_paise": amount, "reason": reason, "key": key, "cash_due_lowered": true, "refunded_paise": lowered}),
-        )
-        .await?;
+        let refunded = PaymentRefunded {
+            payment: PaymentState {
+                refunded_paise: lowered,
+                ..PaymentState::of(&current, &ctx.request_id)
+            },
+            refund_paise: amount,
+            reason: reason.to_string(),
+            key: Some(key.to_string()),
+            cash_due_lowered: true,
+        };
+        emit(&mut tx, &current, &refunded).await?;
         tx.commit().await?;
         Ok(current)
     }
@@ -1042,7 +1035,11 @@ async fn settle_cod_on(conn: &mut AnyConnection, ctx: &RequestCtx, order_id: &st
     .transpose()?
     .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
     if r.rows_affected() == 1 {
-        emit(conn, catalog::PAYMENT_COMPLETED, &p, ctx, json!({"settled": "cash"})).await?;
+        let payload = PaymentCompleted {
+            payment: PaymentState::of(&p, &ctx.request_id),
+            settled: Some("cash".to_owned()),
+        };
+        emit(conn, &p, &payload).await?;
     }
     Ok(p)
 }

@@ -9,7 +9,9 @@ use nakku_core::analytics::{AnalyticsService, ReportQuery};
 use nakku_core::db::{migrate, Db};
 use nakku_core::events::bus::Position;
 use nakku_core::events::consumer::{Consumer, ConsumerConfig};
-use nakku_core::events::{catalog, Envelope};
+use nakku_core::events::{catalog, Envelope, Event};
+use nakku_core::order::events::{DropPoint, OrderChange, OrderCreated, OrderUpdated, PlacedLine};
+use nakku_core::payment::events::{PaymentRefunded, PaymentState};
 use nakku_core::service::Service;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -60,30 +62,54 @@ fn ev(t: &str, source: Service, aggregate: &str, at: &str, payload: Value) -> En
     e
 }
 
+/// An event of the fixed history with a typed payload.
+fn typed<E: Event>(source: Service, aggregate: &str, at: &str, payload: &E) -> Envelope {
+    let e = Envelope::of(source, aggregate, "history", payload);
+    ev(E::TYPE, source, aggregate, at, e.payload)
+}
+
 fn created(id: &str, store: &str, kind: &str, at: &str, lines: &[(&str, i64, i64)], fees: i64) -> Envelope {
     let items: i64 = lines.iter().map(|(_, q, p)| q * p).sum();
-    let lines: Vec<Value> = lines
+    let lines = lines
         .iter()
-        .map(|(sku, q, p)| json!({"sku": sku, "quantity": q, "unit_price_paise": p}))
+        .map(|(sku, q, p)| PlacedLine {
+            sku: (*sku).to_owned(),
+            quantity: *q,
+            unit_price_paise: *p,
+        })
         .collect();
-    ev(
-        catalog::ORDER_CREATED,
-        Service::Order,
-        id,
-        at,
-        json!({"order_id": id, "user_id": format!("u-{id}"), "store": store, "status": "pending", "lines": lines,
-               "items_paise": items, "fees_paise": fees, "total_paise": items + fees, "currency": "INR", "payment_kind": kind}),
-    )
+    let order = OrderCreated {
+        order_id: id.to_owned(),
+        user_id: format!("u-{id}"),
+        store: store.to_owned(),
+        status: "pending".to_owned(),
+        lines,
+        items_paise: items,
+        fees_paise: fees,
+        total_paise: items + fees,
+        currency: "INR".to_owned(),
+        payment_kind: kind.to_owned(),
+        address: DropPoint {
+            city: "Bengaluru".to_owned(),
+            pincode: "560001".to_owned(),
+            lat: 12.97,
+            lng: 77.59,
+        },
+        substitution: "substitute".to_owned(),
+        slot: None,
+        request_id: "history".to_owned(),
+    };
+    typed(Service::Order, id, at, &order)
 }
 
 fn moved(id: &str, store: &str, status: &str, at: &str, reason: &str, failure: Option<&str>) -> Envelope {
-    ev(
-        catalog::ORDER_UPDATED,
-        Service::Order,
-        id,
-        at,
-        json!({"order_id": id, "user_id": format!("u-{id}"), "store": store, "status": status, "reason": reason, "failure_reason": failure}),
-    )
+    let order = OrderUpdated {
+        change: None,
+        reason: Some(reason.to_owned()),
+        failure_reason: failure.map(str::to_owned),
+        ..OrderUpdated::change(id, &format!("u-{id}"), store, status, OrderChange::LineRemoved)
+    };
+    typed(Service::Order, id, at, &order)
 }
 
 fn stock(t: &str, store: &str, sku: &str, at: &str, available: i64) -> Envelope {
@@ -162,13 +188,26 @@ fn history() -> Vec<Envelope> {
     h.push(moved("o3", b, "paid", "10:01:12", "paid", None));
     h.push(moved("o3", b, "confirmed", "10:01:13", "confirmed", None));
     h.push(moved("o3", b, "cancelled", "10:05:00", "changed my mind", None));
-    h.push(ev(
-        catalog::PAYMENT_REFUNDED,
-        Service::Payment,
-        "pay-o3",
-        "10:05:01",
-        json!({"order_id": "o3", "refunded_paise": 17_000, "refund_paise": 17_000}),
-    ));
+    let refund = PaymentRefunded {
+        payment: PaymentState {
+            payment_id: "pay-o3".to_owned(),
+            order_id: "o3".to_owned(),
+            user_id: "u-o3".to_owned(),
+            kind: "upi".to_owned(),
+            amount_paise: 17_000,
+            captured_paise: 17_000,
+            refunded_paise: 17_000,
+            currency: "INR".to_owned(),
+            status: "refunded".to_owned(),
+            failure_reason: None,
+            request_id: "history".to_owned(),
+        },
+        refund_paise: 17_000,
+        reason: "changed my mind".to_owned(),
+        key: None,
+        cash_due_lowered: false,
+    };
+    h.push(typed(Service::Payment, "pay-o3", "10:05:01", &refund));
     // O4: the card was declined.
     h.push(created("o4", b, "card", "10:02:00", &[("MANGO", 1, 10_000)], 2_000));
     h.push(moved("o4", b, "stock_reserved", "10:02:01", "stock reserved", None));
