@@ -642,7 +642,14 @@ async fn recommendations_follow_co_purchases_and_skip_what_is_out_of_stock(app: 
     assert_eq!(items[2]["reason"], "popular_in_category");
     assert!(items.iter().all(|i| i["sku"] != "EGGS" && i["sku"] != "BREAD"));
     // without a store there is no stock to respect
-    let anywhere = body_of(get(&app, "/products/BREAD/recommendations?limit=3").await).await;
+    // The purchase history has a 300 ms budget; past it (a loaded machine) the answer is
+    // the category's best-sellers, marked degraded: ask until the history answered.
+    let anywhere = app
+        .eventually(20, || async {
+            let r = body_of(get(&app, "/products/BREAD/recommendations?limit=3").await).await;
+            (r["degraded"].as_array()?.is_empty()).then_some(r)
+        })
+        .await;
     let skus: Vec<&str> = anywhere["items"]
         .as_array()
         .unwrap()
