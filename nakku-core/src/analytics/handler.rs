@@ -8,6 +8,7 @@ use sqlx::AnyConnection;
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
 use crate::events::{catalog, Envelope, Event};
+use crate::inventory::events::{BackInStock, LowStock, OutOfStock, StockUpdated};
 use crate::order::events::{OrderCreated, OrderUpdated};
 use crate::payment::events::PaymentRefunded;
 
@@ -159,9 +160,13 @@ async fn replace(conn: &mut AnyConnection, table: &str, key: &str, values: &[&st
 }
 
 async fn stock(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
-    let store = field(env, "store")?;
-    let sku = field(env, "sku")?;
-    let available = number(env, "available")?;
+    let level = match env.event_type.as_str() {
+        catalog::INVENTORY_LOW_STOCK => env.decode::<LowStock>()?.0,
+        catalog::INVENTORY_OUT_OF_STOCK => env.decode::<OutOfStock>()?.0,
+        catalog::INVENTORY_BACK_IN_STOCK => env.decode::<BackInStock>()?.level,
+        _ => env.decode::<StockUpdated>()?.0,
+    };
+    let (store, sku, available) = (level.store.as_str(), level.sku.as_str(), level.available);
     let at = occurred_ms(env)?;
     let open = |kind: &'static str| {
         sqlx::query(
@@ -196,8 +201,7 @@ async fn stock(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
         _ => {
             // inventory.updated: a low alert closes once available is above the threshold
             // again (the inventory re-arms its alert then, without an event of its own).
-            let threshold = number(env, "low_threshold")?;
-            if available > threshold {
+            if available > level.low_threshold {
                 close("low").execute(&mut *conn).await?;
             } else {
                 sqlx::query("UPDATE a_stock_alerts SET available = ? WHERE store = ? AND sku = ?")
@@ -272,10 +276,10 @@ impl Handler for AnalyticsHandler {
             (catalog::PRODUCT_CREATED, 1),
             (catalog::PRODUCT_UPDATED, 1),
             (catalog::CATEGORY_UPDATED, 1),
-            (catalog::INVENTORY_UPDATED, 1),
-            (catalog::INVENTORY_LOW_STOCK, 1),
-            (catalog::INVENTORY_OUT_OF_STOCK, 1),
-            (catalog::INVENTORY_BACK_IN_STOCK, 1),
+            (catalog::INVENTORY_UPDATED, StockUpdated::VERSION),
+            (catalog::INVENTORY_LOW_STOCK, LowStock::VERSION),
+            (catalog::INVENTORY_OUT_OF_STOCK, OutOfStock::VERSION),
+            (catalog::INVENTORY_BACK_IN_STOCK, BackInStock::VERSION),
             (catalog::DELIVERY_SLOT_UPDATED, 1),
         ]
     }

@@ -104,7 +104,10 @@ impl Handler for StockReplica {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(catalog::INVENTORY_UPDATED, 1)]
+        &[(
+            catalog::INVENTORY_UPDATED,
+            crate::inventory::events::StockUpdated::VERSION,
+        )]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {

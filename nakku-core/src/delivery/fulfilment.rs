@@ -31,7 +31,7 @@ use crate::db::{opt_text, text};
 use crate::error::{CoreError, Validator};
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{catalog, outbox, Envelope, Event};
 use crate::id::{ms_to_rfc3339, now_ms};
 use crate::service::Service;
 
@@ -1058,7 +1058,10 @@ impl Handler for CatalogueReplica {
             (catalog::PRODUCT_CREATED, 1),
             (catalog::PRODUCT_UPDATED, 1),
             (catalog::PRODUCT_DELETED, 1),
-            (catalog::INVENTORY_UPDATED, 1),
+            (
+                catalog::INVENTORY_UPDATED,
+                crate::inventory::events::StockUpdated::VERSION,
+            ),
         ]
     }
 

@@ -7,15 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde_json::json;
 use sqlx::AnyConnection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::events::{BackInStock, LowStock, OutOfStock, ReservationFailed, StockLevel, StockReserved, StockUpdated};
 use super::store::{self, Movement, ReservationRow};
 use super::{Line, Warehouse};
 use crate::db::Db;
 use crate::error::CoreError;
-use crate::events::catalog::*;
 use crate::events::{outbox, Envelope};
 use crate::service::Service;
 
@@ -159,13 +158,16 @@ async fn apply(conn: &mut AnyConnection, batch: &[Pending]) -> Result<Vec<Outcom
             );
             row.status = "failed".to_owned();
             row.reason = Some(reason.clone());
-            events.push(Envelope::new(
-                INVENTORY_RESERVATION_FAILED,
-                Service::Inventory,
-                order,
-                order,
-                json!({"order_id": order, "store": p.w.code, "reason": reason, "sku": s.sku, "requested": s.quantity, "available": available}),
-            ));
+            let failed = ReservationFailed {
+                order_id: order.clone(),
+                store: p.w.code.clone(),
+                reason: reason.clone(),
+                sku: s.sku.clone(),
+                requested: s.quantity,
+                available,
+                request_id: None,
+            };
+            events.push(Envelope::of(Service::Inventory, order, order, &failed));
         } else {
             let entry = touched
                 .entry(p.w.id.clone())
@@ -174,13 +176,14 @@ async fn apply(conn: &mut AnyConnection, batch: &[Pending]) -> Result<Vec<Outcom
                 movements.push((p.w.id.clone(), l.sku.clone(), l.quantity, order.clone()));
                 entry.1.insert(l.sku.clone(), order.clone());
             }
-            events.push(Envelope::new(
-                INVENTORY_RESERVED,
-                Service::Inventory,
-                order,
-                order,
-                json!({"order_id": order, "store": p.w.code, "store_id": p.w.id, "lines": p.lines, "expires_at": crate::id::ms_to_rfc3339(row.expires_at)}),
-            ));
+            let reserved = StockReserved {
+                order_id: order.clone(),
+                store: p.w.code.clone(),
+                store_id: p.w.id.clone(),
+                lines: p.lines.clone(),
+                expires_at: crate::id::ms_to_rfc3339(row.expires_at),
+            };
+            events.push(Envelope::of(Service::Inventory, order, order, &reserved));
         }
         all_lines.extend(p.lines.iter().map(|l| (row.id.clone(), l.clone())));
         outcomes.push(Outcome::Done(row.clone(), p.lines.clone()));
@@ -231,29 +234,44 @@ pub async fn stock_events_for(
     let mut events = Vec::new();
     for (sku, n) in store::numbers_many(conn, &w.id, skus).await? {
         let corr = correlation(&sku);
-        let ev = |t: &str, payload: serde_json::Value| {
-            Envelope::new(t, Service::Inventory, &format!("{}:{sku}", w.id), &corr, payload)
-        };
+        let aggregate = format!("{}:{sku}", w.id);
         let available = n.available();
-        let numbers = json!({"store": w.code, "store_id": w.id, "sku": sku, "on_hand": n.on_hand, "reserved": n.reserved, "available": available, "low_threshold": n.low_threshold});
-        events.push(ev(INVENTORY_UPDATED, numbers.clone()));
+        let level = StockLevel {
+            store: w.code.clone(),
+            store_id: w.id.clone(),
+            sku: sku.clone(),
+            on_hand: n.on_hand,
+            reserved: n.reserved,
+            available,
+            low_threshold: n.low_threshold,
+        };
+        events.push(Envelope::of(
+            Service::Inventory,
+            &aggregate,
+            &corr,
+            &StockUpdated(level.clone()),
+        ));
         let mut low = n.low_alerted;
         let mut out = n.out_alerted;
         if available <= n.low_threshold && !n.low_alerted {
             low = true;
-            events.push(ev(INVENTORY_LOW_STOCK, numbers.clone()));
+            events.push(Envelope::of(
+                Service::Inventory,
+                &aggregate,
+                &corr,
+                &LowStock(level.clone()),
+            ));
         } else if available > n.low_threshold && n.low_alerted {
             low = false;
         }
         if available == 0 && !n.out_alerted {
             out = true;
-            events.push(ev(INVENTORY_OUT_OF_STOCK, numbers.clone()));
+            events.push(Envelope::of(Service::Inventory, &aggregate, &corr, &OutOfStock(level)));
         } else if available > 0 && n.out_alerted {
             out = false;
-            let watchers = store::take_watchers(conn, &w.id, &sku).await?;
-            let mut payload = numbers;
-            payload["notify_users"] = json!(watchers);
-            events.push(ev(INVENTORY_BACK_IN_STOCK, payload));
+            let notify_users = store::take_watchers(conn, &w.id, &sku).await?;
+            let back = BackInStock { level, notify_users };
+            events.push(Envelope::of(Service::Inventory, &aggregate, &corr, &back));
         }
         if (low, out) != (n.low_alerted, n.out_alerted) {
             store::set_flags(conn, &w.id, &sku, low, out).await?;

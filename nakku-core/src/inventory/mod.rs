@@ -7,6 +7,7 @@
 //! `stock_ledger`, whose deltas sum to the stock row (checked by `reconcile`).
 
 pub mod batch;
+pub mod events;
 pub mod service;
 pub mod store;
 

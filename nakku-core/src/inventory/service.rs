@@ -3,6 +3,7 @@
 use serde_json::json;
 use sqlx::AnyConnection;
 
+use super::events::{ReservationFailed, StockConfirmed, StockReleased, StockReserved};
 use super::store::{self, Movement, Numbers, ReservationRow, WarehouseRow};
 use super::*;
 use crate::db::Db;
@@ -61,6 +62,16 @@ const STORE_CACHE_MS: i64 = 5_000;
 
 fn missing() -> CoreError {
     CoreError::Internal(anyhow::anyhow!("validated fields missing"))
+}
+
+async fn emit_event<E: crate::events::Event>(
+    conn: &mut AnyConnection,
+    aggregate: &str,
+    correlation: &str,
+    payload: &E,
+) -> Result<(), CoreError> {
+    outbox::append(conn, &Envelope::of(Service::Inventory, aggregate, correlation, payload)).await?;
+    Ok(())
 }
 
 async fn emit(
@@ -663,7 +674,14 @@ impl InventoryService {
             store::append_ledger(&mut tx, &m).await?;
             self.after_change(&mut tx, &w, &l.sku, &order_id).await?;
         }
-        emit(&mut tx, INVENTORY_RESERVED, &order_id, &order_id, json!({"order_id": order_id, "store": w.code, "store_id": w.id, "lines": lines, "expires_at": crate::id::ms_to_rfc3339(row.expires_at)})).await?;
+        let reserved = StockReserved {
+            order_id: order_id.clone(),
+            store: w.code.clone(),
+            store_id: w.id.clone(),
+            lines: lines.clone(),
+            expires_at: crate::id::ms_to_rfc3339(row.expires_at),
+        };
+        emit_event(&mut tx, &order_id, &order_id, &reserved).await?;
         tx.commit().await?;
         row.updated_at = now;
         Ok(Self::reservation(row, lines, &w.code))
@@ -696,7 +714,16 @@ impl InventoryService {
             other => other?,
         }
         store::insert_lines(&mut tx, &row.id, lines).await?;
-        emit(&mut tx, INVENTORY_RESERVATION_FAILED, &row.order_id, &row.order_id, json!({"order_id": row.order_id, "store": w.code, "reason": reason, "sku": short.sku, "requested": short.quantity, "available": available, "request_id": ctx.request_id})).await?;
+        let failed = ReservationFailed {
+            order_id: row.order_id.clone(),
+            store: w.code.clone(),
+            reason,
+            sku: short.sku.clone(),
+            requested: short.quantity,
+            available,
+            request_id: Some(ctx.request_id.clone()),
+        };
+        emit_event(&mut tx, &row.order_id, &row.order_id, &failed).await?;
         tx.commit().await?;
         Ok(Self::reservation(row, lines.to_vec(), &w.code))
     }
@@ -744,14 +771,12 @@ impl InventoryService {
             self.after_change(&mut tx, &w, &l.sku, order_id).await?;
         }
         store::transition(&mut tx, &row.id, "held", "confirmed", None).await?;
-        emit(
-            &mut tx,
-            INVENTORY_CONFIRMED,
-            order_id,
-            order_id,
-            json!({"order_id": order_id, "store": w.code, "lines": lines}),
-        )
-        .await?;
+        let confirmed = StockConfirmed {
+            order_id: order_id.to_owned(),
+            store: w.code.clone(),
+            lines: lines.clone(),
+        };
+        emit_event(&mut tx, order_id, order_id, &confirmed).await?;
         tx.commit().await?;
         self.get_reservation(order_id).await
     }
@@ -806,14 +831,14 @@ impl InventoryService {
             self.after_change(&mut tx, &w, &l.sku, order_id).await?;
         }
         store::transition(&mut tx, &row.id, &row.status, to_status, Some(reason)).await?;
-        emit(
-            &mut tx,
-            INVENTORY_RELEASED,
-            order_id,
-            order_id,
-            json!({"order_id": order_id, "store": w.code, "lines": lines, "reason": reason, "status": to_status}),
-        )
-        .await?;
+        let released = StockReleased {
+            order_id: order_id.to_owned(),
+            store: w.code.clone(),
+            lines: lines.clone(),
+            reason: reason.to_owned(),
+            status: to_status.to_owned(),
+        };
+        emit_event(&mut tx, order_id, order_id, &released).await?;
         tx.commit().await?;
         self.get_reservation(order_id).await
     }
@@ -897,14 +922,14 @@ impl InventoryService {
         };
         store::append_ledger(&mut tx, &m).await?;
         self.after_change(&mut tx, &w, sku, order_id).await?;
-        emit(
-            &mut tx,
-            INVENTORY_RELEASED,
-            order_id,
-            order_id,
-            json!({"order_id": order_id, "store": w.code, "lines": [line], "reason": "line removed from the order", "status": "returned"}),
-        )
-        .await?;
+        let returned = StockReleased {
+            order_id: order_id.to_owned(),
+            store: w.code.clone(),
+            lines: vec![line.clone()],
+            reason: "line removed from the order".to_owned(),
+            status: "returned".to_owned(),
+        };
+        emit_event(&mut tx, order_id, order_id, &returned).await?;
         tx.commit().await?;
         Ok(())
     }

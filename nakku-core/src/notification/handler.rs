@@ -208,8 +208,14 @@ impl Handler for NotificationHandler {
                 catalog::PAYMENT_REFUNDED,
                 crate::payment::events::PaymentRefunded::VERSION,
             ),
-            (catalog::INVENTORY_BACK_IN_STOCK, 1),
-            (catalog::INVENTORY_LOW_STOCK, 1),
+            (
+                catalog::INVENTORY_BACK_IN_STOCK,
+                crate::inventory::events::BackInStock::VERSION,
+            ),
+            (
+                catalog::INVENTORY_LOW_STOCK,
+                crate::inventory::events::LowStock::VERSION,
+            ),
         ]
     }
 

@@ -3,6 +3,7 @@
 
 use crate::cart::rupees;
 use crate::events::{catalog, DecodeError, Envelope};
+use crate::inventory::events::{BackInStock, LowStock};
 use crate::order::events::OrderUpdated;
 use crate::payment::events::{PaymentFailed, PaymentRefunded};
 
@@ -139,38 +140,32 @@ pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
             })
         }
         catalog::INVENTORY_BACK_IN_STOCK => {
-            let users: Vec<String> = env.payload["notify_users"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default();
-            if users.is_empty() {
+            let back: BackInStock = env.decode()?;
+            if back.notify_users.is_empty() {
                 return Ok(None);
             }
+            let (sku, store) = (&back.level.sku, &back.level.store);
             Some(Plan {
-                to: Recipients::Users(users),
+                to: Recipients::Users(back.notify_users.clone()),
                 category: "marketing",
                 channels: all,
-                title: format!("{} is back in stock", s(env, "sku")),
+                title: format!("{sku} is back in stock"),
+                body: format!("{sku} is back at {store}. Add it before it runs out again."),
+            })
+        }
+        catalog::INVENTORY_LOW_STOCK => {
+            let low = env.decode::<LowStock>()?.0;
+            Some(Plan {
+                to: Recipients::Admins,
+                category: "alerts",
+                channels: &["email"],
+                title: format!("Low stock: {} at {}", low.sku, low.store),
                 body: format!(
-                    "{} is back at {}. Add it before it runs out again.",
-                    s(env, "sku"),
-                    s(env, "store")
+                    "{} at {} is down to {} (threshold {}).",
+                    low.sku, low.store, low.available, low.low_threshold
                 ),
             })
         }
-        catalog::INVENTORY_LOW_STOCK => Some(Plan {
-            to: Recipients::Admins,
-            category: "alerts",
-            channels: &["email"],
-            title: format!("Low stock: {} at {}", s(env, "sku"), s(env, "store")),
-            body: format!(
-                "{} at {} is down to {} (threshold {}).",
-                s(env, "sku"),
-                s(env, "store"),
-                env.payload["available"].as_i64().unwrap_or(0),
-                env.payload["low_threshold"].as_i64().unwrap_or(0)
-            ),
-        }),
         _ => None,
     })
 }
@@ -179,7 +174,6 @@ pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
 mod tests {
     use super::*;
     use crate::service::Service;
-    use serde_json::json;
 
     #[test]
     fn order_steps_speak_to_the_shopper_and_other_moves_are_silent() {
@@ -207,13 +201,19 @@ mod tests {
 
     #[test]
     fn back_in_stock_goes_to_the_watchers_as_marketing() {
-        let env = Envelope::new(
-            catalog::INVENTORY_BACK_IN_STOCK,
-            Service::Inventory,
-            "w:MANGO",
-            "c",
-            json!({"sku": "MANGO", "store": "BLR-1", "notify_users": ["u1", "u2"]}),
-        );
+        let back = BackInStock {
+            level: crate::inventory::events::StockLevel {
+                store: "BLR-1".into(),
+                store_id: "w".into(),
+                sku: "MANGO".into(),
+                on_hand: 4,
+                reserved: 0,
+                available: 4,
+                low_threshold: 5,
+            },
+            notify_users: vec!["u1".into(), "u2".into()],
+        };
+        let env = Envelope::of(Service::Inventory, "w:MANGO", "c", &back);
         let p = plan(&env).unwrap().unwrap();
         assert_eq!(p.category, "marketing");
         assert_eq!(p.to, Recipients::Users(vec!["u1".into(), "u2".into()]));

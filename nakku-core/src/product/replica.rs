@@ -9,8 +9,9 @@ use sqlx::AnyConnection;
 
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, Envelope};
+use crate::events::{catalog, Envelope, Event};
 use crate::id::now_ms;
+use crate::inventory::events::{StockConfirmed, StockUpdated};
 
 /// Skus of one order taken into co-purchase counts (an order of 200 lines would otherwise
 /// write 40,000 pairs).
@@ -30,7 +31,7 @@ impl Handler for StockReplica {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(catalog::INVENTORY_UPDATED, 1)]
+        &[(catalog::INVENTORY_UPDATED, StockUpdated::VERSION)]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
@@ -53,21 +54,17 @@ impl Handler for SalesRecorder {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(catalog::INVENTORY_CONFIRMED, 1)]
+        &[(catalog::INVENTORY_CONFIRMED, StockConfirmed::VERSION)]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let p = &env.payload;
-            let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
-            let lines = p["lines"].as_array().ok_or_else(|| anyhow::anyhow!("lines missing"))?;
+            let sold: StockConfirmed = env.decode()?;
+            let store = sold.store.as_str();
             let now = now_ms();
             let mut skus = BTreeSet::new();
-            for l in lines {
-                let sku = l["sku"].as_str().ok_or_else(|| anyhow::anyhow!("line sku missing"))?;
-                let qty = l["quantity"]
-                    .as_i64()
-                    .ok_or_else(|| anyhow::anyhow!("line quantity missing"))?;
+            for l in &sold.lines {
+                let (sku, qty) = (l.sku.as_str(), l.quantity);
                 let updated = sqlx::query(
                     "UPDATE product_sales SET units = units + ?, orders = orders + 1, updated_at = ? WHERE store = ? AND sku = ?",
                 )
@@ -128,12 +125,8 @@ impl Handler for SalesRecorder {
 /// event_ms, updated_at)`: newer facts only, so an older event arriving late changes
 /// nothing. Shared by the catalogue's and the cart's replicas.
 pub async fn apply_stock_event(conn: &mut AnyConnection, table: &'static str, env: &Envelope) -> anyhow::Result<()> {
-    let p = &env.payload;
-    let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
-    let sku = p["sku"].as_str().ok_or_else(|| anyhow::anyhow!("sku missing"))?;
-    let available = p["available"]
-        .as_i64()
-        .ok_or_else(|| anyhow::anyhow!("available missing"))?;
+    let level = env.decode::<StockUpdated>()?.0;
+    let (store, sku, available) = (&level.store, &level.sku, level.available);
     let at = occurred_ms(env);
     let now = now_ms();
     // Newer facts only: an older event arriving late changes nothing.

@@ -118,7 +118,8 @@ fn stock(t: &str, store: &str, sku: &str, at: &str, available: i64) -> Envelope 
         Service::Inventory,
         &format!("{store}:{sku}"),
         at,
-        json!({"store": store, "sku": sku, "available": available, "on_hand": available, "reserved": 0, "low_threshold": 5}),
+        json!({"store": store, "store_id": format!("w-{store}"), "sku": sku, "available": available, "on_hand": available,
+               "reserved": 0, "low_threshold": 5, "notify_users": []}),
     )
 }
 

@@ -1,0 +1,125 @@
+//! The inventory service's events, on `<prefix>.inventory`: stock levels of one SKU at one
+//! store (keyed `<store id>:<sku>`) and reservations of one order (keyed by order id).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Line;
+use crate::events::{catalog, Event};
+
+/// One SKU's numbers at one store after a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StockLevel {
+    /// Store code.
+    pub store: String,
+    pub store_id: String,
+    pub sku: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    /// `on_hand - reserved`.
+    pub available: i64,
+    pub low_threshold: i64,
+}
+
+/// `inventory.updated` v1: the numbers changed (the replicas of cart, catalogue and
+/// delivery follow it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+pub struct StockUpdated(pub StockLevel);
+
+impl Event for StockUpdated {
+    const TYPE: &'static str = catalog::INVENTORY_UPDATED;
+}
+
+/// `inventory.low_stock` v1: available fell to the threshold or below (once until it
+/// rises above it again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+pub struct LowStock(pub StockLevel);
+
+impl Event for LowStock {
+    const TYPE: &'static str = catalog::INVENTORY_LOW_STOCK;
+}
+
+/// `inventory.out_of_stock` v1: nothing available any more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+pub struct OutOfStock(pub StockLevel);
+
+impl Event for OutOfStock {
+    const TYPE: &'static str = catalog::INVENTORY_OUT_OF_STOCK;
+}
+
+/// `inventory.back_in_stock` v1: available again after running out; the shoppers who
+/// asked to be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BackInStock {
+    #[serde(flatten)]
+    pub level: StockLevel,
+    /// User ids watching this SKU at this store (each told once).
+    pub notify_users: Vec<String>,
+}
+
+impl Event for BackInStock {
+    const TYPE: &'static str = catalog::INVENTORY_BACK_IN_STOCK;
+}
+
+/// `inventory.reserved` v1: an order's stock is held until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StockReserved {
+    pub order_id: String,
+    pub store: String,
+    pub store_id: String,
+    pub lines: Vec<Line>,
+    /// RFC 3339 UTC.
+    pub expires_at: String,
+}
+
+impl Event for StockReserved {
+    const TYPE: &'static str = catalog::INVENTORY_RESERVED;
+}
+
+/// `inventory.reservation_failed` v1: the first line that could not be held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReservationFailed {
+    pub order_id: String,
+    pub store: String,
+    pub reason: String,
+    pub sku: String,
+    pub requested: i64,
+    pub available: i64,
+    /// The request that asked (absent when the batch writer made the attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Event for ReservationFailed {
+    const TYPE: &'static str = catalog::INVENTORY_RESERVATION_FAILED;
+}
+
+/// `inventory.confirmed` v1: held stock became a sale (the order was paid).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StockConfirmed {
+    pub order_id: String,
+    pub store: String,
+    pub lines: Vec<Line>,
+}
+
+impl Event for StockConfirmed {
+    const TYPE: &'static str = catalog::INVENTORY_CONFIRMED;
+}
+
+/// `inventory.released` v1: held or sold stock went back on the shelf.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StockReleased {
+    pub order_id: String,
+    pub store: String,
+    pub lines: Vec<Line>,
+    pub reason: String,
+    /// The reservation's status after: `released`, `expired` or `returned`.
+    pub status: String,
+}
+
+impl Event for StockReleased {
+    const TYPE: &'static str = catalog::INVENTORY_RELEASED;
+}
