@@ -267,12 +267,9 @@ impl Handler for AnalyticsHandler {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
-            (catalog::ORDER_CREATED, crate::order::events::OrderCreated::VERSION),
-            (catalog::ORDER_UPDATED, crate::order::events::OrderUpdated::VERSION),
-            (
-                catalog::PAYMENT_REFUNDED,
-                crate::payment::events::PaymentRefunded::VERSION,
-            ),
+            (catalog::ORDER_CREATED, OrderCreated::VERSION),
+            (catalog::ORDER_UPDATED, OrderUpdated::VERSION),
+            (catalog::PAYMENT_REFUNDED, PaymentRefunded::VERSION),
             (catalog::PRODUCT_CREATED, 1),
             (catalog::PRODUCT_UPDATED, 1),
             (catalog::CATEGORY_UPDATED, 1),

@@ -134,10 +134,10 @@ impl Handler for OrderFollower {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
-            (catalog::ORDER_CREATED, crate::order::events::OrderCreated::VERSION),
-            (catalog::ORDER_UPDATED, crate::order::events::OrderUpdated::VERSION),
-            (catalog::ORDER_CANCELLED, crate::order::events::OrderCancelled::VERSION),
-            (catalog::ORDER_COMPLETED, crate::order::events::OrderCompleted::VERSION),
+            (catalog::ORDER_CREATED, OrderCreated::VERSION),
+            (catalog::ORDER_UPDATED, OrderUpdated::VERSION),
+            (catalog::ORDER_CANCELLED, OrderCancelled::VERSION),
+            (catalog::ORDER_COMPLETED, OrderCompleted::VERSION),
         ]
     }
 

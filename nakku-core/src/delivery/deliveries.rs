@@ -981,8 +981,8 @@ impl Handler for OrderFollower {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
-            (catalog::ORDER_CREATED, crate::order::events::OrderCreated::VERSION),
-            (catalog::ORDER_UPDATED, crate::order::events::OrderUpdated::VERSION),
+            (catalog::ORDER_CREATED, OrderCreated::VERSION),
+            (catalog::ORDER_UPDATED, OrderUpdated::VERSION),
         ]
     }
 

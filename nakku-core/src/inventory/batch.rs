@@ -152,21 +152,9 @@ async fn apply(conn: &mut AnyConnection, batch: &[Pending]) -> Result<Vec<Outcom
                 .await?
                 .map(|n| n.available())
                 .unwrap_or(0);
-            let reason = format!(
-                "insufficient stock for {}: wanted {}, available {available}",
-                s.sku, s.quantity
-            );
+            let failed = ReservationFailed::short_of(order, &p.w, s, available, None);
             row.status = "failed".to_owned();
-            row.reason = Some(reason.clone());
-            let failed = ReservationFailed {
-                order_id: order.clone(),
-                store: p.w.code.clone(),
-                reason: reason.clone(),
-                sku: s.sku.clone(),
-                requested: s.quantity,
-                available,
-                request_id: None,
-            };
+            row.reason = Some(failed.reason.clone());
             events.push(Envelope::of(Service::Inventory, order, order, &failed));
         } else {
             let entry = touched
@@ -176,13 +164,7 @@ async fn apply(conn: &mut AnyConnection, batch: &[Pending]) -> Result<Vec<Outcom
                 movements.push((p.w.id.clone(), l.sku.clone(), l.quantity, order.clone()));
                 entry.1.insert(l.sku.clone(), order.clone());
             }
-            let reserved = StockReserved {
-                order_id: order.clone(),
-                store: p.w.code.clone(),
-                store_id: p.w.id.clone(),
-                lines: p.lines.clone(),
-                expires_at: crate::id::ms_to_rfc3339(row.expires_at),
-            };
+            let reserved = StockReserved::new(order, &p.w, p.lines.clone(), row.expires_at);
             events.push(Envelope::of(Service::Inventory, order, order, &reserved));
         }
         all_lines.extend(p.lines.iter().map(|l| (row.id.clone(), l.clone())));

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Line;
+use super::{Line, Warehouse};
 use crate::events::{catalog, Event};
 
 /// One SKU's numbers at one store after a change.
@@ -75,6 +75,19 @@ pub struct StockReserved {
     pub expires_at: String,
 }
 
+impl StockReserved {
+    /// What both reservation paths (direct and batched) publish for a held order.
+    pub fn new(order_id: &str, w: &Warehouse, lines: Vec<Line>, expires_at_ms: i64) -> StockReserved {
+        StockReserved {
+            order_id: order_id.to_owned(),
+            store: w.code.clone(),
+            store_id: w.id.clone(),
+            lines,
+            expires_at: crate::id::ms_to_rfc3339(expires_at_ms),
+        }
+    }
+}
+
 impl Event for StockReserved {
     const TYPE: &'static str = catalog::INVENTORY_RESERVED;
 }
@@ -91,6 +104,25 @@ pub struct ReservationFailed {
     /// The request that asked (absent when the batch writer made the attempt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+}
+
+impl ReservationFailed {
+    /// The first line the store could not hold, with the reason both reservation paths
+    /// record on the reservation too.
+    pub fn short_of(order_id: &str, w: &Warehouse, line: &Line, available: i64, request_id: Option<String>) -> Self {
+        ReservationFailed {
+            order_id: order_id.to_owned(),
+            store: w.code.clone(),
+            reason: format!(
+                "insufficient stock for {}: wanted {}, available {available}",
+                line.sku, line.quantity
+            ),
+            sku: line.sku.clone(),
+            requested: line.quantity,
+            available,
+            request_id,
+        }
+    }
 }
 
 impl Event for ReservationFailed {

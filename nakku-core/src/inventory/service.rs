@@ -674,13 +674,7 @@ impl InventoryService {
             store::append_ledger(&mut tx, &m).await?;
             self.after_change(&mut tx, &w, &l.sku, &order_id).await?;
         }
-        let reserved = StockReserved {
-            order_id: order_id.clone(),
-            store: w.code.clone(),
-            store_id: w.id.clone(),
-            lines: lines.clone(),
-            expires_at: crate::id::ms_to_rfc3339(row.expires_at),
-        };
+        let reserved = StockReserved::new(&order_id, &w, lines.clone(), row.expires_at);
         emit_event(&mut tx, &order_id, &order_id, &reserved).await?;
         tx.commit().await?;
         row.updated_at = now;
@@ -699,12 +693,9 @@ impl InventoryService {
             .await?
             .map(|n| n.available())
             .unwrap_or(0);
-        let reason = format!(
-            "insufficient stock for {}: wanted {}, available {available}",
-            short.sku, short.quantity
-        );
+        let failed = ReservationFailed::short_of(&row.order_id, w, short, available, Some(ctx.request_id.clone()));
         row.status = "failed".to_owned();
-        row.reason = Some(reason.clone());
+        row.reason = Some(failed.reason.clone());
         let mut tx = self.db.begin().await?;
         match store::insert_reservation(&mut tx, &row).await {
             Err(e) if crate::error::is_unique_violation(&e) => {
@@ -714,15 +705,6 @@ impl InventoryService {
             other => other?,
         }
         store::insert_lines(&mut tx, &row.id, lines).await?;
-        let failed = ReservationFailed {
-            order_id: row.order_id.clone(),
-            store: w.code.clone(),
-            reason,
-            sku: short.sku.clone(),
-            requested: short.quantity,
-            available,
-            request_id: Some(ctx.request_id.clone()),
-        };
         emit_event(&mut tx, &row.order_id, &row.order_id, &failed).await?;
         tx.commit().await?;
         Ok(Self::reservation(row, lines.to_vec(), &w.code))

@@ -41,10 +41,10 @@ fn short(id: &str) -> &str {
 
 /// The message an event causes, if any. Event types not listed cause none.
 pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
-    let user = || Recipients::Users(vec![s(env, "user_id").to_owned()]);
     let all: &'static [&'static str] = &CHANNELS;
-    let p = |category, title: String, body: String| Plan {
-        to: user(),
+    // A message to one shopper on every channel.
+    let p = |user_id: &str, category, title: String, body: String| Plan {
+        to: Recipients::Users(vec![user_id.to_owned()]),
         category,
         channels: all,
         title,
@@ -54,6 +54,7 @@ pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
         catalog::USER_REGISTERED => Some(Plan {
             channels: &["email"],
             ..p(
+                s(env, "user_id"),
                 "account",
                 "Welcome to Nakku".into(),
                 format!(
@@ -95,26 +96,21 @@ pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
                 ),
                 _ => return Ok(None),
             };
-            Some(Plan {
-                to: Recipients::Users(vec![o.user_id]),
-                ..p("transactional", title, body)
-            })
+            Some(p(&o.user_id, "transactional", title, body))
         }
         catalog::PAYMENT_FAILED => {
             let f = env.decode::<PaymentFailed>()?.0;
             let order = short(&f.order_id);
-            Some(Plan {
-                to: Recipients::Users(vec![f.user_id.clone()]),
-                ..p(
-                    "transactional",
-                    format!("Payment for order {order} failed"),
-                    format!(
-                        "The payment of {} for order {order} failed: {}.",
-                        rupees(f.amount_paise),
-                        f.failure_reason.as_deref().unwrap_or("declined")
-                    ),
-                )
-            })
+            Some(p(
+                &f.user_id,
+                "transactional",
+                format!("Payment for order {order} failed"),
+                format!(
+                    "The payment of {} for order {order} failed: {}.",
+                    rupees(f.amount_paise),
+                    f.failure_reason.as_deref().unwrap_or("declined")
+                ),
+            ))
         }
         catalog::PAYMENT_REFUNDED => {
             let r: PaymentRefunded = env.decode()?;
@@ -134,10 +130,7 @@ pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
                     format!("We refunded {amount} for order {order}. It reaches your account in 3-5 working days."),
                 )
             };
-            Some(Plan {
-                to: Recipients::Users(vec![r.payment.user_id]),
-                ..p("transactional", title, body)
-            })
+            Some(p(&r.payment.user_id, "transactional", title, body))
         }
         catalog::INVENTORY_BACK_IN_STOCK => {
             let back: BackInStock = env.decode()?;
@@ -146,7 +139,7 @@ pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
             }
             let (sku, store) = (&back.level.sku, &back.level.store);
             Some(Plan {
-                to: Recipients::Users(back.notify_users.clone()),
+                to: Recipients::Users(back.notify_users),
                 category: "marketing",
                 channels: all,
                 title: format!("{sku} is back in stock"),
