@@ -24,6 +24,41 @@ pub fn ms_to_rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Epoch milliseconds as RFC 3339 on the wire, both ways: `#[serde(with = "crate::id::rfc3339")]`.
+pub mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::ms_to_rfc3339(*ms))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let raw = String::deserialize(d)?;
+        super::parse_rfc3339_ms(&raw).ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {raw:?}")))
+    }
+}
+
+/// [`rfc3339`] for an optional time (`null` when absent).
+pub mod opt_rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => super::rfc3339::serialize(ms, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| {
+                super::parse_rfc3339_ms(&raw)
+                    .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {raw:?}")))
+            })
+            .transpose()
+    }
+}
+
 /// FNV-1a, 64-bit: a hash that is the same in every process and version (std's hasher is
 /// randomly keyed), for fingerprints such as quote ids and idempotency request hashes.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
@@ -75,5 +110,32 @@ mod tests {
     #[test]
     fn timestamps_render_as_utc_rfc3339() {
         assert_eq!(ms_to_rfc3339(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Times {
+        #[serde(with = "rfc3339")]
+        at: i64,
+        #[serde(with = "opt_rfc3339")]
+        gone: Option<i64>,
+    }
+
+    #[test]
+    fn wire_times_round_trip_and_refuse_junk() {
+        for t in [
+            Times {
+                at: 1_700_000_000_123,
+                gone: None,
+            },
+            Times {
+                at: 0,
+                gone: Some(86_400_000),
+            },
+        ] {
+            let v = serde_json::to_value(&t).unwrap();
+            assert_eq!(serde_json::from_value::<Times>(v).unwrap(), t);
+        }
+        let err = serde_json::from_value::<Times>(serde_json::json!({"at": "yesterday", "gone": null})).unwrap_err();
+        assert!(err.to_string().contains("not an RFC 3339 time"), "{err}");
     }
 }

@@ -2,9 +2,11 @@
 //! terminal code lives here; nakku-server and nakku-cli build on it.
 
 pub mod analytics;
+pub mod asyncapi;
 pub mod auth;
 pub mod cart;
 pub mod config;
+pub mod contracts;
 pub mod db;
 pub mod delivery;
 pub mod error;

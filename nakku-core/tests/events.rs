@@ -489,7 +489,18 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_with_the_reaso
 
 async fn replaying_from_the_beginning_rebuilds_identical_state(e: Env) {
     for u in ["a", "b", "c"] {
-        let reg = Envelope::new(catalog::USER_REGISTERED, Service::User, u, "t", json!({"user_id": u}));
+        let reg = Envelope::of(
+            Service::User,
+            u,
+            "t",
+            &nakku_core::user::events::UserRegistered {
+                user_id: u.to_owned(),
+                email: format!("{u}@example.com"),
+                phone: "+919800000000".to_owned(),
+                name: u.to_owned(),
+                role: nakku_core::auth::Role::User,
+            },
+        );
         let mut tx = e.db.begin().await.unwrap();
         outbox::append(&mut tx, &reg).await.unwrap();
         tx.commit().await.unwrap();
@@ -641,6 +652,16 @@ fn the_published_envelope_schema_matches_the_code() {
         on_disk,
         nakku_core::events::envelope_json_schema(),
         "regenerate docs/envelope.schema.json"
+    );
+}
+
+#[test]
+fn the_committed_asyncapi_document_is_what_the_code_generates() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/asyncapi.json");
+    let on_disk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(
+        on_disk == nakku_core::asyncapi::document(),
+        "docs/asyncapi.json is stale: regenerate it with `cargo run -p nakku-cli -- events spec > docs/asyncapi.json`"
     );
 }
 

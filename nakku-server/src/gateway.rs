@@ -69,6 +69,7 @@ pub fn client_ip(peer: std::net::IpAddr, forwarded: Option<&HeaderValue>, hops: 
 pub fn router(state: GatewayState) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
+        .route("/api/v1/asyncapi.json", axum::routing::get(asyncapi_json))
         .route("/api/v1/docs", axum::routing::get(docs))
         .fallback(proxy)
         .with_state(state)
@@ -77,6 +78,12 @@ pub fn router(state: GatewayState) -> Router {
 /// The OpenAPI document of the whole public API.
 async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
     axum::Json(crate::openapi::document())
+}
+
+/// The AsyncAPI document of every event the services publish and consume.
+async fn asyncapi_json() -> axum::Json<&'static serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOC.get_or_init(nakku_core::asyncapi::document))
 }
 
 /// The document, browsable.

@@ -29,6 +29,10 @@ pub enum Command {
     /// Messages consumers gave up on
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Print the AsyncAPI 3.0 document of every event: topics, keys, payload schemas, who
+    /// publishes and which consumer groups read what (as docs/asyncapi.json and the
+    /// gateway's /api/v1/asyncapi.json)
+    Spec,
     /// Retention for the embedded log: delete old messages every consumer has read
     Compact {
         /// Keep messages newer than this many days
@@ -107,6 +111,10 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
         Command::Lag { consumer } => lag(settings, consumer.as_deref()).await,
         Command::Dlq(c) => dlq_cmd(settings, c).await,
         Command::Compact { older_than_days } => compact(settings, older_than_days).await,
+        Command::Spec => {
+            print!("{}", nakku_core::asyncapi::document_text());
+            Ok(())
+        }
     }
 }
 

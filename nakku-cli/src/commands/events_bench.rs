@@ -11,10 +11,10 @@ use nakku_core::config::{BusKind, Secret, Settings};
 use nakku_core::db::{migrate, Db};
 use nakku_core::events::bus::{EventBus, Message};
 use nakku_core::events::relay::{backlog, Relay, RelayConfig};
-use nakku_core::events::{catalog, connect_bus, outbox, Envelope};
+use nakku_core::events::{connect_bus, outbox, Envelope};
 use nakku_core::service::Service;
+use nakku_core::user::events::UserLoggedIn;
 use serde::Serialize;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::output::table;
@@ -53,13 +53,12 @@ struct Report {
 
 fn envelope(i: usize, run: &str) -> Envelope {
     let agg = format!("bench-{}", i % 100);
-    Envelope::new(
-        catalog::USER_LOGIN,
-        Service::User,
-        &agg,
-        run,
-        json!({"user_id": agg, "seq": i, "pad": "x".repeat(60)}),
-    )
+    // A login-sized event; the agent string numbers it and pads it to a typical size.
+    let login = UserLoggedIn {
+        user_id: agg.clone(),
+        user_agent: Some(format!("bench/{i} {}", "x".repeat(60))),
+    };
+    Envelope::of(Service::User, &agg, run, &login)
 }
 
 pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {

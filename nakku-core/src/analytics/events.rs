@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use sqlx::Row;
 
+use crate::contracts::{message_of, Key};
 use crate::db::{opt_text, text};
 use crate::error::{CoreError, Validator};
 use crate::events::bus::BoxFut;
@@ -29,16 +30,12 @@ pub struct EventLogHandler {
     pub retention_ms: i64,
 }
 
-/// The order an event is about: its payload's `order_id`, else the aggregate of an
-/// `order.*` event.
+/// The order an event is about: the key of a type keyed by order (see
+/// [`crate::contracts`]).
 fn order_of(env: &Envelope) -> Option<String> {
-    env.payload["order_id"]
-        .as_str()
-        .or_else(|| {
-            env.event_type
-                .starts_with("order.")
-                .then_some(env.aggregate_id.as_str())
-        })
+    message_of(&env.event_type)
+        .filter(|m| m.key == Key::Order)
+        .map(|_| env.aggregate_id.as_str())
         .filter(|id| is_id(id))
         .map(str::to_owned)
 }

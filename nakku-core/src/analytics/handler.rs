@@ -5,12 +5,14 @@
 use anyhow::Context;
 use sqlx::AnyConnection;
 
+use crate::delivery::events::SlotUpdated;
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
 use crate::events::{catalog, Envelope, Event};
 use crate::inventory::events::{BackInStock, LowStock, OutOfStock, StockUpdated};
 use crate::order::events::{OrderCreated, OrderUpdated};
 use crate::payment::events::PaymentRefunded;
+use crate::product::events::{product_change, CategoryUpdated, ProductCreated, ProductUpdated};
 
 pub const CONSUMER: &str = "analytics";
 
@@ -20,19 +22,6 @@ fn occurred_ms(env: &Envelope) -> anyhow::Result<i64> {
     Ok(chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
         .with_context(|| format!("occurred_at {:?}", env.occurred_at))?
         .timestamp_millis())
-}
-
-fn field<'a>(env: &'a Envelope, key: &str) -> anyhow::Result<&'a str> {
-    env.payload[key]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .with_context(|| format!("{} payload has no {key}", env.event_type))
-}
-
-fn number(env: &Envelope, key: &str) -> anyhow::Result<i64> {
-    env.payload[key]
-        .as_i64()
-        .with_context(|| format!("{} payload has no whole number {key}", env.event_type))
 }
 
 /// The column that records when an order reached `status`, if analytics follows it.
@@ -222,12 +211,8 @@ async fn stock(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
 /// A slot's capacity and bookings as last reported (an older report never overwrites a
 /// newer one, whatever order they arrive in).
 async fn slot(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
-    let store = field(env, "store")?;
-    let time = |k: &str| -> anyhow::Result<i64> {
-        crate::id::parse_rfc3339_ms(field(env, k)?).with_context(|| format!("slot {k} is not a time"))
-    };
-    let (start, end) = (time("start")?, time("end")?);
-    let (capacity, booked) = (number(env, "capacity")?, number(env, "booked")?);
+    let s: SlotUpdated = env.decode()?;
+    let (store, start, end, capacity, booked) = (s.store.as_str(), s.start, s.end, s.capacity, s.booked);
     let at = occurred_ms(env)?;
     let r = sqlx::query(
         "UPDATE a_slots SET slot_end = ?, capacity = ?, booked = ?, seen_ms = ? WHERE store = ? AND slot_start = ? AND seen_ms <= ?",
@@ -270,14 +255,14 @@ impl Handler for AnalyticsHandler {
             (catalog::ORDER_CREATED, OrderCreated::VERSION),
             (catalog::ORDER_UPDATED, OrderUpdated::VERSION),
             (catalog::PAYMENT_REFUNDED, PaymentRefunded::VERSION),
-            (catalog::PRODUCT_CREATED, 1),
-            (catalog::PRODUCT_UPDATED, 1),
-            (catalog::CATEGORY_UPDATED, 1),
+            (catalog::PRODUCT_CREATED, ProductCreated::VERSION),
+            (catalog::PRODUCT_UPDATED, ProductUpdated::VERSION),
+            (catalog::CATEGORY_UPDATED, CategoryUpdated::VERSION),
             (catalog::INVENTORY_UPDATED, StockUpdated::VERSION),
             (catalog::INVENTORY_LOW_STOCK, LowStock::VERSION),
             (catalog::INVENTORY_OUT_OF_STOCK, OutOfStock::VERSION),
             (catalog::INVENTORY_BACK_IN_STOCK, BackInStock::VERSION),
-            (catalog::DELIVERY_SLOT_UPDATED, 1),
+            (catalog::DELIVERY_SLOT_UPDATED, SlotUpdated::VERSION),
         ]
     }
 
@@ -288,21 +273,15 @@ impl Handler for AnalyticsHandler {
                 catalog::ORDER_UPDATED => order_moved(conn, env).await,
                 catalog::PAYMENT_REFUNDED => refunded(conn, env).await,
                 catalog::PRODUCT_CREATED | catalog::PRODUCT_UPDATED => {
-                    let p = &env.payload["product"];
-                    let text = |k: &str| p[k].as_str().with_context(|| format!("product payload has no {k}"));
-                    replace(
-                        conn,
-                        "a_products",
-                        "sku",
-                        &[text("sku")?, text("name")?, text("category_id")?],
-                    )
-                    .await?;
+                    let Some((p, _)) = product_change(env)? else {
+                        anyhow::bail!("not a product event: {}", env.event_type);
+                    };
+                    replace(conn, "a_products", "sku", &[&p.sku, &p.name, &p.category_id]).await?;
                     Ok(())
                 }
                 catalog::CATEGORY_UPDATED => {
-                    let c = &env.payload["category"];
-                    let text = |k: &str| c[k].as_str().with_context(|| format!("category payload has no {k}"));
-                    replace(conn, "a_categories", "id", &[text("id")?, text("name")?]).await?;
+                    let c = env.decode::<CategoryUpdated>()?.category;
+                    replace(conn, "a_categories", "id", &[&c.id, &c.name]).await?;
                     Ok(())
                 }
                 catalog::DELIVERY_SLOT_UPDATED => slot(conn, env).await,

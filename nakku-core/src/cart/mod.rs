@@ -2,6 +2,7 @@
 //! against local replicas of prices (product events), stock (inventory events) and store
 //! load (order events); checkout pricing by configurable rules; sharing by link.
 
+pub mod events;
 pub mod replica;
 pub mod service;
 

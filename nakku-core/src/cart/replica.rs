@@ -9,10 +9,7 @@ use crate::events::consumer::Handler;
 use crate::events::{catalog, Envelope, Event};
 use crate::id::now_ms;
 use crate::order::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderUpdated};
-
-fn field<'a>(v: &'a serde_json::Value, k: &str) -> anyhow::Result<&'a str> {
-    v[k].as_str().ok_or_else(|| anyhow::anyhow!("{k} missing"))
-}
+use crate::product::events::{product_change, PRODUCT_EVENTS};
 
 pub struct ProductReplica;
 
@@ -22,25 +19,15 @@ impl Handler for ProductReplica {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[
-            (catalog::PRODUCT_CREATED, 1),
-            (catalog::PRODUCT_UPDATED, 1),
-            (catalog::PRODUCT_DELETED, 1),
-        ]
+        &PRODUCT_EVENTS
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let p = &env.payload["product"];
-            let sku = field(p, "sku")?;
-            let version = p["version"].as_i64().unwrap_or(0);
-            let active = p["active"].as_bool().unwrap_or(false)
-                && p["deleted_at"].is_null()
-                && env.event_type != catalog::PRODUCT_DELETED;
-            let price = p["price_paise"]
-                .as_i64()
-                .ok_or_else(|| anyhow::anyhow!("price_paise missing"))?;
-            let mrp = p["mrp_paise"].as_i64().unwrap_or(price);
+            let Some((p, active)) = product_change(env)? else {
+                anyhow::bail!("cart.products does not handle {}", env.event_type);
+            };
+            let (sku, version, price, mrp) = (p.sku.as_str(), p.version, p.price_paise, p.mrp_paise);
             let stored: Option<i64> = sqlx::query("SELECT version FROM cart_products WHERE sku = ?")
                 .bind(sku)
                 .fetch_optional(&mut *conn)
@@ -53,12 +40,12 @@ impl Handler for ProductReplica {
                     sqlx::query(
                         "UPDATE cart_products SET product_id = ?, name = ?, unit = ?, price_paise = ?, mrp_paise = ?, max_per_order = ?, active = ?, version = ?, updated_at = ? WHERE sku = ?",
                     )
-                    .bind(field(p, "id")?)
-                    .bind(field(p, "name")?)
-                    .bind(p["unit"].as_str().unwrap_or_default())
+                    .bind(&p.id)
+                    .bind(&p.name)
+                    .bind(&p.unit)
                     .bind(price)
                     .bind(mrp)
-                    .bind(p["max_per_order"].as_i64())
+                    .bind(p.max_per_order)
                     .bind(i32::from(active))
                     .bind(version)
                     .bind(now_ms())
@@ -71,12 +58,12 @@ impl Handler for ProductReplica {
                         "INSERT INTO cart_products (sku, product_id, name, unit, price_paise, mrp_paise, max_per_order, active, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     )
                     .bind(sku)
-                    .bind(field(p, "id")?)
-                    .bind(field(p, "name")?)
-                    .bind(p["unit"].as_str().unwrap_or_default())
+                    .bind(&p.id)
+                    .bind(&p.name)
+                    .bind(&p.unit)
                     .bind(price)
                     .bind(mrp)
-                    .bind(p["max_per_order"].as_i64())
+                    .bind(p.max_per_order)
                     .bind(i32::from(active))
                     .bind(version)
                     .bind(now_ms())

@@ -7,14 +7,15 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
+use super::events::{CartCleared, CartUpdated};
 use super::*;
 use crate::config::Pricing;
 use crate::db::{opt_text, text, Db};
 use crate::error::{CoreError, Validator};
 use crate::events::bus::BoxFut;
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{outbox, Envelope};
 use crate::id::{new_id, now_ms, stable_hash};
-use crate::inventory::{parse_code, parse_sku};
+use crate::inventory::{parse_code, parse_sku, Line};
 use crate::ports::{AddressPort, PlacePort};
 use crate::service::Service;
 use crate::RequestCtx;
@@ -542,21 +543,26 @@ impl CartService {
             .bind(&cart.id)
             .execute(&mut *conn)
             .await?;
-        let items: Vec<serde_json::Value> =
-            sqlx::query("SELECT sku, quantity FROM cart_items WHERE cart_id = ? ORDER BY sku")
-                .bind(&cart.id)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| Ok(json!({"sku": text(r, "sku")?, "quantity": r.try_get::<i64, _>("quantity")?})))
-                .collect::<Result<_, sqlx::Error>>()?;
-        let env = Envelope::new(
-            catalog::CART_UPDATED,
-            Service::Cart,
-            &cart.id,
-            &ctx.request_id,
-            json!({"cart_id": cart.id, "user_id": cart.user_id, "store": cart.store, "items": items, "by": by}),
-        );
+        let items = sqlx::query("SELECT sku, quantity FROM cart_items WHERE cart_id = ? ORDER BY sku")
+            .bind(&cart.id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Line {
+                    sku: text(r, "sku")?,
+                    quantity: r.try_get("quantity")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        let updated = CartUpdated {
+            cart_id: cart.id.clone(),
+            user_id: cart.user_id.clone(),
+            store: cart.store.clone(),
+            items,
+            by: by.to_owned(),
+        };
+        let env = Envelope::of(Service::Cart, &cart.id, &ctx.request_id, &updated);
         outbox::append(conn, &env).await?;
         Ok(())
     }
@@ -867,13 +873,13 @@ pub(crate) async fn clear_cart(
         .bind(cart_id)
         .execute(&mut *conn)
         .await?;
-    let env = Envelope::new(
-        catalog::CART_CLEARED,
-        Service::Cart,
-        cart_id,
-        correlation,
-        json!({"cart_id": cart_id, "user_id": user_id, "store": store, "reason": reason}),
-    );
+    let cleared = CartCleared {
+        cart_id: cart_id.to_owned(),
+        user_id: user_id.to_owned(),
+        store: store.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let env = Envelope::of(Service::Cart, cart_id, correlation, &cleared);
     outbox::append(conn, &env).await?;
     Ok(())
 }

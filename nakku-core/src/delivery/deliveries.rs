@@ -14,10 +14,10 @@
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::events::{DeliveryCompleted, DeliveryFailed, DeliveryScheduled, DeliveryStarted, DeliveryState};
 use super::partners::DeliveryService;
 use crate::db::{opt_text, text};
 use crate::error::CoreError;
@@ -171,7 +171,7 @@ pub struct PartnerRef {
 }
 
 /// The promise and how long each leg took, in minutes.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Promise {
     pub promised_minutes: Option<i64>,
     #[schema(format = DateTime)]
@@ -182,7 +182,7 @@ pub struct Promise {
 }
 
 /// Confirmed → assigned → picked up → out for delivery → delivered, in minutes.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Legs {
     pub assign: Option<f64>,
     pub pickup: Option<f64>,
@@ -323,19 +323,23 @@ fn row_of(r: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
     })
 }
 
-async fn emit(conn: &mut AnyConnection, t: &str, d: &DeliveryRow, extra: Value) -> Result<(), sqlx::Error> {
-    let mut payload = json!({"order_id": d.order_id, "user_id": d.user_id, "store": d.store, "partner_id": d.partner_id,
-                             "payment_kind": d.payment_kind, "total_paise": d.total_paise});
-    if let (Some(o), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            o.insert(k.clone(), v.clone());
+impl DeliveryRow {
+    /// The delivery as a step event carries it, in the status the step moved it to.
+    fn state(&self, status: &str) -> DeliveryState {
+        DeliveryState {
+            order_id: self.order_id.clone(),
+            user_id: self.user_id.clone(),
+            store: self.store.clone(),
+            partner_id: self.partner_id.clone(),
+            payment_kind: self.payment_kind.clone(),
+            total_paise: self.total_paise,
+            status: status.to_owned(),
         }
     }
-    outbox::append(
-        conn,
-        &Envelope::new(t, Service::Delivery, &d.order_id, &d.order_id, payload),
-    )
-    .await
+}
+
+async fn emit<E: Event>(conn: &mut AnyConnection, order_id: &str, payload: &E) -> Result<(), sqlx::Error> {
+    outbox::append(conn, &Envelope::of(Service::Delivery, order_id, order_id, payload)).await
 }
 
 /// An optional millisecond time column as RFC 3339.
@@ -635,9 +639,11 @@ impl DeliveryService {
         let pickup_minutes = (km * self.cfg().road_factor / self.cfg().speed_kmh * 60.0).ceil() as i64;
         emit(
             &mut tx,
-            catalog::DELIVERY_SCHEDULED,
-            &row_of(&row)?,
-            json!({"status": "assigned", "partner_to_store_minutes": pickup_minutes}),
+            order_id,
+            &DeliveryScheduled {
+                delivery: row_of(&row)?.state("assigned"),
+                partner_to_store_minutes: pickup_minutes,
+            },
         )
         .await?;
         tx.commit().await?;
@@ -762,8 +768,8 @@ impl DeliveryService {
         .await?;
         // Confirmation to the door, for the delivery-time histogram (recorded once committed).
         let mut took_secs: Option<f64> = None;
-        let event = match action {
-            "start" => Some((catalog::DELIVERY_STARTED, json!({"status": "out_for_delivery"}))),
+        match action {
+            "start" => emit(&mut tx, order_id, &DeliveryStarted(d.state("out_for_delivery"))).await?,
             "deliver" => {
                 // Promise against what happened, leg by leg.
                 sqlx::query(
@@ -781,16 +787,21 @@ impl DeliveryService {
                 if let (Some(c), Some(d)) = (at("confirmed_at")?, at("delivered_at")?) {
                     took_secs = Some((d - c).max(0) as f64 / 1000.0);
                 }
-                // The event carries the promise as the view shows it, plus the status.
-                let mut extra = serde_json::to_value(legs(&done)?).map_err(|e| CoreError::Internal(e.into()))?;
-                extra["status"] = json!("delivered");
-                Some((catalog::DELIVERY_COMPLETED, extra))
+                // The event carries the promise as the view shows it.
+                let completed = DeliveryCompleted {
+                    delivery: d.state("delivered"),
+                    promise: legs(&done)?,
+                };
+                emit(&mut tx, order_id, &completed).await?;
             }
-            "fail" => Some((catalog::DELIVERY_FAILED, json!({"status": "failed", "reason": reason}))),
-            _ => None,
-        };
-        if let Some((t, extra)) = event {
-            emit(&mut tx, t, &d, extra).await?;
+            "fail" => {
+                let failed = DeliveryFailed {
+                    delivery: d.state("failed"),
+                    reason: reason.map(str::to_owned),
+                };
+                emit(&mut tx, order_id, &failed).await?;
+            }
+            _ => {}
         }
         tx.commit().await?;
         if let Some(secs) = took_secs {

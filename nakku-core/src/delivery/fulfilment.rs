@@ -21,11 +21,11 @@
 //!   the catalogue show them.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::deliveries::{minutes_between, ms};
+use super::events::{DeliveryPacked, PickChange, PickedSubstitute, StoreLoadChanged};
 use super::partners::DeliveryService;
 use crate::db::{opt_text, text};
 use crate::error::{CoreError, Validator};
@@ -33,6 +33,7 @@ use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
 use crate::events::{catalog, outbox, Envelope, Event};
 use crate::id::{ms_to_rfc3339, now_ms};
+use crate::product::events::{product_change, PRODUCT_EVENTS};
 use crate::service::Service;
 
 /// The window capacity is measured over.
@@ -731,14 +732,22 @@ impl DeliveryService {
             let picked: i64 = l.try_get::<Option<i64>, _>("picked")?.unwrap_or(0);
             let r: i64 = l.try_get("refund_paise")?;
             refund += r;
-            changes.push(json!({
-                "sku": text(l, "sku")?, "missing": quantity - picked, "unit_price_paise": l.try_get::<i64, _>("unit_price_paise")?,
-                "refund_paise": r,
-                "substitute": opt_text(l, "substitute_sku")?.map(|s| -> Result<Value, sqlx::Error> { Ok(json!({
-                    "sku": s, "name": opt_text(l, "sub_name")?, "quantity": l.try_get::<Option<i64>, _>("substitute_quantity")?,
-                    "unit_price_paise": l.try_get::<Option<i64>, _>("substitute_price_paise")?,
-                })) }).transpose()?,
-            }));
+            let substitute = match opt_text(l, "substitute_sku")? {
+                Some(sku) => Some(PickedSubstitute {
+                    sku,
+                    name: opt_text(l, "sub_name")?,
+                    quantity: l.try_get("substitute_quantity")?,
+                    unit_price_paise: l.try_get("substitute_price_paise")?,
+                }),
+                None => None,
+            };
+            changes.push(PickChange {
+                sku: text(l, "sku")?,
+                missing: quantity - picked,
+                unit_price_paise: l.try_get("unit_price_paise")?,
+                refund_paise: r,
+                substitute,
+            });
         }
         let now = now_ms();
         let done = sqlx::query(
@@ -769,16 +778,19 @@ impl DeliveryService {
                 .execute(&mut *tx)
                 .await?;
         }
-        let payload = json!({
-            "order_id": order_id, "store": store, "user_id": text(&d, "user_id")?, "payment_kind": kind,
-            "picker_id": opt_text(&p, "picker_id")?, "changes": changes, "refund_paise": refund,
-            "pick_minutes": p.try_get::<Option<i64>, _>("started_at")?.map(|s| ((now - s) as f64 / 6_000.0).round() / 10.0),
-        });
-        outbox::append(
-            &mut tx,
-            &Envelope::new(catalog::DELIVERY_PACKED, Service::Delivery, order_id, order_id, payload),
-        )
-        .await?;
+        let packed = DeliveryPacked {
+            order_id: order_id.to_owned(),
+            store: store.clone(),
+            user_id: text(&d, "user_id")?,
+            payment_kind: kind,
+            picker_id: opt_text(&p, "picker_id")?,
+            changes,
+            refund_paise: refund,
+            pick_minutes: p
+                .try_get::<Option<i64>, _>("started_at")?
+                .map(|s| ((now - s) as f64 / 6_000.0).round() / 10.0),
+        };
+        outbox::append(&mut tx, &Envelope::of(Service::Delivery, order_id, order_id, &packed)).await?;
         tx.commit().await?;
         metrics::counter!("nakku_orders_packed_total").increment(1);
         self.pick_list(user_id, admin, order_id).await
@@ -950,15 +962,15 @@ impl DeliveryService {
                 .await?;
             }
             if !same {
-                let payload = json!({
-                    "store": store, "status": load.status, "extra_minutes": load.extra_minutes,
-                    "orders_window": load.orders_window, "capacity": load.capacity, "window_minutes": WINDOW_MS / 60_000,
-                });
-                outbox::append(
-                    &mut tx,
-                    &Envelope::new(catalog::DELIVERY_STORE_LOAD, Service::Delivery, &store, &store, payload),
-                )
-                .await?;
+                let changed_to = StoreLoadChanged {
+                    store: store.clone(),
+                    status: load.status.to_owned(),
+                    extra_minutes: load.extra_minutes,
+                    orders_window: load.orders_window,
+                    capacity: load.capacity,
+                    window_minutes: WINDOW_MS / 60_000,
+                };
+                outbox::append(&mut tx, &Envelope::of(Service::Delivery, &store, &store, &changed_to)).await?;
                 changed += 1;
             }
             tx.commit().await?;
@@ -1054,15 +1066,16 @@ impl Handler for CatalogueReplica {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[
-            (catalog::PRODUCT_CREATED, 1),
-            (catalog::PRODUCT_UPDATED, 1),
-            (catalog::PRODUCT_DELETED, 1),
+        const EVENTS: [(&str, u32); 4] = [
+            PRODUCT_EVENTS[0],
+            PRODUCT_EVENTS[1],
+            PRODUCT_EVENTS[2],
             (
                 catalog::INVENTORY_UPDATED,
                 crate::inventory::events::StockUpdated::VERSION,
             ),
-        ]
+        ];
+        &EVENTS
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
@@ -1071,13 +1084,10 @@ impl Handler for CatalogueReplica {
                 // The same stock replica the catalogue keeps.
                 return crate::product::replica::apply_stock_event(conn, "f_stock", env).await;
             }
-            let p = &env.payload["product"];
-            let s = |k: &str| p[k].as_str().ok_or_else(|| anyhow::anyhow!("product {k} missing"));
-            let sku = s("sku")?;
-            let version = p["version"].as_i64().unwrap_or(0);
-            let active = p["active"].as_bool().unwrap_or(false)
-                && p["deleted_at"].is_null()
-                && env.event_type != catalog::PRODUCT_DELETED;
+            let Some((p, active)) = product_change(env)? else {
+                anyhow::bail!("delivery.catalogue does not handle {}", env.event_type);
+            };
+            let (sku, version) = (p.sku.as_str(), p.version);
             let stored: Option<i64> = sqlx::query("SELECT version FROM f_products WHERE sku = ?")
                 .bind(sku)
                 .fetch_optional(&mut *conn)
@@ -1095,10 +1105,10 @@ impl Handler for CatalogueReplica {
                 "INSERT INTO f_products (sku, name, brand, category_id, price_paise, active, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(sku)
-            .bind(s("name")?)
-            .bind(p["brand"].as_str().unwrap_or(""))
-            .bind(s("category_id")?)
-            .bind(p["price_paise"].as_i64().ok_or_else(|| anyhow::anyhow!("price_paise missing"))?)
+            .bind(&p.name)
+            .bind(&p.brand)
+            .bind(&p.category_id)
+            .bind(p.price_paise)
             .bind(i64::from(active))
             .bind(version)
             .execute(conn)
@@ -1153,15 +1163,13 @@ impl Handler for LoadReplica {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(catalog::DELIVERY_STORE_LOAD, 1)]
+        &[(StoreLoadChanged::TYPE, StoreLoadChanged::VERSION)]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let p = &env.payload;
-            let store = p["store"].as_str().ok_or_else(|| anyhow::anyhow!("store missing"))?;
-            let status = p["status"].as_str().ok_or_else(|| anyhow::anyhow!("status missing"))?;
-            let extra = p["extra_minutes"].as_i64().unwrap_or(0);
+            let l: StoreLoadChanged = env.decode()?;
+            let (store, status, extra) = (l.store.as_str(), l.status.as_str(), l.extra_minutes);
             let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(0);
             let r = sqlx::query(
                 "UPDATE store_load SET status = ?, extra_minutes = ?, seen_ms = ? WHERE store = ? AND seen_ms <= ?",

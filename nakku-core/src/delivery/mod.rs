@@ -14,6 +14,7 @@ macro_rules! in_hand_sql {
 }
 
 pub mod deliveries;
+pub mod events;
 pub mod fulfilment;
 pub mod partners;
 pub mod route;

@@ -10,13 +10,13 @@
 //! slot's figures, which analytics turns into slot utilisation.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
+use super::events::SlotUpdated;
 use super::partners::DeliveryService;
 use crate::db::text;
 use crate::error::CoreError;
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{outbox, Envelope};
 use crate::id::{ms_to_rfc3339, now_ms, parse_rfc3339_ms};
 use crate::inventory::parse_hhmm;
 use crate::ports::SlotBooking;
@@ -516,15 +516,14 @@ async fn slot_updated(conn: &mut AnyConnection, store: &str, start: i64) -> Resu
         return Ok(());
     };
     let key = format!("{store}:{start}");
-    let payload = json!({
-        "store": store, "start": ms_to_rfc3339(start), "end": ms_to_rfc3339(r.try_get("slot_end")?),
-        "capacity": r.try_get::<i64, _>("capacity")?, "booked": r.try_get::<i64, _>("booked")?,
-    });
-    outbox::append(
-        conn,
-        &Envelope::new(catalog::DELIVERY_SLOT_UPDATED, Service::Delivery, &key, &key, payload),
-    )
-    .await
+    let slot = SlotUpdated {
+        store: store.to_owned(),
+        start,
+        end: r.try_get("slot_end")?,
+        capacity: r.try_get("capacity")?,
+        booked: r.try_get("booked")?,
+    };
+    outbox::append(conn, &Envelope::of(Service::Delivery, &key, &key, &slot)).await
 }
 
 #[cfg(test)]

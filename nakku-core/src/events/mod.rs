@@ -89,6 +89,15 @@ pub trait Event: Serialize + serde::de::DeserializeOwned + utoipa::ToSchema {
     const VERSION: u32 = 1;
 }
 
+/// What happened to a record an event carries whole (a store, a category).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
 /// An older version of an event that consumers still accept, turned into the current one.
 pub trait Upcast: Event {
     type Into: Event;

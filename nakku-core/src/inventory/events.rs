@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Line, Warehouse};
-use crate::events::{catalog, Event};
+use crate::events::{catalog, Change, Event};
 
 /// One SKU's numbers at one store after a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -154,4 +154,16 @@ pub struct StockReleased {
 
 impl Event for StockReleased {
     const TYPE: &'static str = catalog::INVENTORY_RELEASED;
+}
+/// `inventory.store.updated` v1: a dark store was created, changed or deleted (the store
+/// replicas of location and delivery follow it). Keyed by store id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StoreUpdated {
+    /// The store after the change (for `deleted`, as it was).
+    pub store: Warehouse,
+    pub change: Change,
+}
+
+impl Event for StoreUpdated {
+    const TYPE: &'static str = catalog::WAREHOUSE_UPDATED;
 }

@@ -11,18 +11,12 @@ pub mod events;
 pub mod service;
 pub mod store;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 pub use service::{InventoryConfig, InventoryService};
 
-use crate::id::ms_to_rfc3339;
-
-fn rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&ms_to_rfc3339(*ms))
-}
-
 /// A dark store.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warehouse {
     pub id: String,
     pub code: String,
@@ -34,10 +28,10 @@ pub struct Warehouse {
     pub opens_at: String,
     pub closes_at: String,
     pub active: bool,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
@@ -68,7 +62,7 @@ pub struct LedgerEntry {
     pub note: Option<String>,
     pub ref_id: Option<String>,
     pub actor: Option<String>,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
@@ -90,13 +84,13 @@ pub struct Reservation {
     pub status: String,
     pub reason: Option<String>,
     pub lines: Vec<Line>,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }

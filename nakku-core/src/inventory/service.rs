@@ -1,15 +1,13 @@
 //! Inventory use cases. Each change, its ledger entries and its events are one transaction.
 
-use serde_json::json;
 use sqlx::AnyConnection;
 
-use super::events::{ReservationFailed, StockConfirmed, StockReleased, StockReserved};
+use super::events::{ReservationFailed, StockConfirmed, StockReleased, StockReserved, StoreUpdated};
 use super::store::{self, Movement, Numbers, ReservationRow, WarehouseRow};
 use super::*;
 use crate::db::Db;
 use crate::error::{CoreError, ResultExt, Validator};
-use crate::events::catalog::*;
-use crate::events::{outbox, Envelope};
+use crate::events::{outbox, Change, Envelope};
 use crate::id::{new_id, now_ms};
 use crate::service::Service;
 use crate::user::{check_lat, check_lng, parse_text};
@@ -71,21 +69,6 @@ async fn emit_event<E: crate::events::Event>(
     payload: &E,
 ) -> Result<(), CoreError> {
     outbox::append(conn, &Envelope::of(Service::Inventory, aggregate, correlation, payload)).await?;
-    Ok(())
-}
-
-async fn emit(
-    conn: &mut AnyConnection,
-    event: &str,
-    aggregate: &str,
-    correlation: &str,
-    payload: serde_json::Value,
-) -> Result<(), CoreError> {
-    outbox::append(
-        conn,
-        &Envelope::new(event, Service::Inventory, aggregate, correlation, payload),
-    )
-    .await?;
     Ok(())
 }
 
@@ -152,12 +135,14 @@ impl InventoryService {
         store::insert_warehouse(&mut tx, &WarehouseRow { w: &w, opens, closes })
             .await
             .on_unique_violation(|_| CoreError::conflict("code", "a store with this code already exists"))?;
-        emit(
+        emit_event(
             &mut tx,
-            WAREHOUSE_UPDATED,
             &w.id,
             &ctx.request_id,
-            json!({"store": w, "change": "created"}),
+            &StoreUpdated {
+                store: w.clone(),
+                change: Change::Created,
+            },
         )
         .await?;
         tx.commit().await?;
@@ -230,12 +215,14 @@ impl InventoryService {
         store::update_warehouse(&mut tx, &WarehouseRow { w: &w, opens, closes })
             .await
             .on_unique_violation(|_| CoreError::conflict("code", "a store with this code already exists"))?;
-        emit(
+        emit_event(
             &mut tx,
-            WAREHOUSE_UPDATED,
             &w.id,
             &ctx.request_id,
-            json!({"store": w, "change": "updated"}),
+            &StoreUpdated {
+                store: w.clone(),
+                change: Change::Updated,
+            },
         )
         .await?;
         tx.commit().await?;
@@ -248,12 +235,14 @@ impl InventoryService {
             .await?
             .ok_or_else(|| CoreError::NotFound("store".to_owned()))?;
         store::soft_delete_warehouse(&mut tx, &w.id).await?;
-        emit(
+        emit_event(
             &mut tx,
-            WAREHOUSE_UPDATED,
             &w.id,
             &ctx.request_id,
-            json!({"store": w, "change": "deleted"}),
+            &StoreUpdated {
+                store: w.clone(),
+                change: Change::Deleted,
+            },
         )
         .await?;
         tx.commit().await?;

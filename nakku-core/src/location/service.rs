@@ -3,17 +3,18 @@
 
 use geo::BoundingRect;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::events::AddressValidated;
 use super::*;
 use crate::db::{text, Db};
 use crate::error::{CoreError, Validator};
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{outbox, Change, Envelope, Event};
 use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms};
+use crate::inventory::events::StoreUpdated;
 use crate::inventory::{is_open_at, parse_hhmm};
 use crate::service::Service;
 use crate::user::{check_lat, check_lng, parse_pincode, parse_text};
@@ -559,12 +560,18 @@ impl LocationService {
             problems,
             serviceability: service,
         };
-        let env = Envelope::new(
-            catalog::LOCATION_VALIDATED,
+        let env = Envelope::of(
             Service::Location,
             input.pincode.as_deref().unwrap_or("unknown"),
             &ctx.request_id,
-            json!({"valid": result.valid, "pincode": input.pincode, "city": input.city, "lat": input.lat, "lng": input.lng, "problems": result.problems}),
+            &AddressValidated {
+                valid: result.valid,
+                pincode: input.pincode.clone(),
+                city: input.city.clone(),
+                lat: input.lat,
+                lng: input.lng,
+                problems: result.problems.clone(),
+            },
         );
         let mut tx = self.db.begin().await?;
         outbox::append(&mut tx, &env).await?;
@@ -637,28 +644,16 @@ impl Handler for StoreReplica {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(catalog::WAREHOUSE_UPDATED, 1)]
+        &[(StoreUpdated::TYPE, StoreUpdated::VERSION)]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let s = &env.payload["store"];
-            let field = |k: &str| {
-                s[k].as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| anyhow::anyhow!("store.{k} missing"))
-            };
-            let (id, code, name, opens, closes) = (
-                field("id")?,
-                field("code")?,
-                field("name")?,
-                field("opens_at")?,
-                field("closes_at")?,
-            );
-            let lat = s["lat"].as_f64().ok_or_else(|| anyhow::anyhow!("store.lat missing"))?;
-            let lng = s["lng"].as_f64().ok_or_else(|| anyhow::anyhow!("store.lng missing"))?;
-            let active = i64::from(s["active"].as_bool().unwrap_or(true));
-            let deleted = (env.payload["change"] == "deleted").then(now_ms);
+            let StoreUpdated { store: s, change } = env.decode()?;
+            let (id, code, name, opens, closes, lat, lng) =
+                (s.id, s.code, s.name, s.opens_at, s.closes_at, s.lat, s.lng);
+            let active = i64::from(s.active);
+            let deleted = (change == Change::Deleted).then(now_ms);
             let now = now_ms();
             let updated = sqlx::query(
                 "UPDATE stores SET code = ?, name = ?, lat = ?, lng = ?, opens_at = ?, closes_at = ?, active = ?, updated_at = ?, deleted_at = ? WHERE id = ?",

@@ -6,11 +6,13 @@
 use sqlx::{AnyConnection, Row};
 
 use super::templates::{plan, Recipients, ALWAYS_ON};
+use crate::auth::Role;
 use crate::db::text;
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
 use crate::events::{catalog, Envelope, Event};
 use crate::id::{new_id, now_ms};
+use crate::user::events::{UserDeleted, UserRegistered, UserUpdated};
 
 pub const CONSUMER: &str = "notification";
 
@@ -39,13 +41,44 @@ pub fn quiet_until(now: i64, start: i64, end: i64, offset_minutes: i64) -> Optio
     Some((now / 60_000 + wait) * 60_000)
 }
 
+/// The account a `user.*` event is about and the contact fields it sets (`None`: unchanged);
+/// no fields at all for a deletion.
+type ContactChange = (String, Option<[(&'static str, Option<String>); 4]>);
+
+fn contact_change(env: &Envelope) -> anyhow::Result<ContactChange> {
+    let role = |r: Role| r.as_str().to_owned();
+    Ok(match env.event_type.as_str() {
+        UserDeleted::TYPE => (env.decode::<UserDeleted>()?.user_id, None),
+        UserRegistered::TYPE => {
+            let u: UserRegistered = env.decode()?;
+            let fields = [
+                ("email", Some(u.email)),
+                ("phone", Some(u.phone)),
+                ("name", Some(u.name)),
+                ("role", Some(role(u.role))),
+            ];
+            (u.user_id, Some(fields))
+        }
+        UserUpdated::TYPE => {
+            let u: UserUpdated = env.decode()?;
+            let fields = [
+                ("email", u.email),
+                ("phone", u.phone),
+                ("name", u.name),
+                ("role", u.role.map(role)),
+            ];
+            (u.user_id, Some(fields))
+        }
+        other => anyhow::bail!("the contacts replica does not handle {other}"),
+    })
+}
+
 async fn contact(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
-    let uid = env.payload["user_id"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("{} payload has no user_id", env.event_type))?;
+    let (uid, fields) = contact_change(env)?;
+    anyhow::ensure!(!uid.is_empty(), "{} payload has an empty user_id", env.event_type);
+    let uid = uid.as_str();
     let now = now_ms();
-    if env.event_type == catalog::USER_DELETED {
+    let Some(fields) = fields else {
         sqlx::query("UPDATE contacts SET email = NULL, phone = NULL, deleted_at = ?, updated_at = ? WHERE user_id = ?")
             .bind(now)
             .bind(now)
@@ -53,7 +86,7 @@ async fn contact(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()>
             .execute(conn)
             .await?;
         return Ok(());
-    }
+    };
     let exists = sqlx::query("SELECT 1 AS x FROM contacts WHERE user_id = ?")
         .bind(uid)
         .fetch_optional(&mut *conn)
@@ -68,8 +101,8 @@ async fn contact(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()>
             .await?;
     }
     // Only the fields the event carries (a password change carries none).
-    for col in ["email", "phone", "name", "role"] {
-        if let Some(v) = env.payload[col].as_str() {
+    for (col, value) in fields {
+        if let Some(v) = value {
             sqlx::query(&format!(
                 "UPDATE contacts SET {col} = ?, updated_at = ? WHERE user_id = ?"
             ))
@@ -199,9 +232,9 @@ impl Handler for NotificationHandler {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
-            (catalog::USER_REGISTERED, 1),
-            (catalog::USER_UPDATED, 1),
-            (catalog::USER_DELETED, 1),
+            (UserRegistered::TYPE, UserRegistered::VERSION),
+            (UserUpdated::TYPE, UserUpdated::VERSION),
+            (UserDeleted::TYPE, UserDeleted::VERSION),
             (catalog::ORDER_UPDATED, crate::order::events::OrderUpdated::VERSION),
             (catalog::PAYMENT_FAILED, crate::payment::events::PaymentFailed::VERSION),
             (

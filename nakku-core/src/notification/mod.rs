@@ -10,6 +10,7 @@
 //! least once: a crash between the provider's answer and the record sends again, and the
 //! providers get the message id as an idempotency key.
 
+pub mod events;
 pub mod handler;
 pub mod provider;
 pub mod templates;
@@ -18,15 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::db::{opt_text, text, Db, WriteOn};
 use crate::error::{CoreError, Validator};
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{outbox, Envelope, Event};
 use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms};
 use crate::service::Service;
+use events::{MessageOutcome, NotificationFailed, NotificationSent};
 use provider::{Outgoing, Provider};
 use templates::{ALWAYS_ON, CATEGORIES};
 
@@ -221,11 +222,17 @@ pub struct Device {
 }
 
 /// A message's outcome as an event (`notification.sent` or `.failed`), counted.
-fn announce(d: &Due, provider: &str, event: &str, outcome: &'static str) -> Envelope {
+fn announce<E: Event>(d: &Due, provider: &str, outcome: &'static str, kind: fn(MessageOutcome) -> E) -> Envelope {
     metrics::counter!("nakku_notifications_total", "channel" => d.channel.clone(), "outcome" => outcome).increment(1);
-    let payload = json!({"notification_id": d.id, "user_id": d.user_id, "event_id": d.event_id, "channel": d.channel,
-                         "status": outcome, "provider": provider});
-    Envelope::new(event, Service::Notification, &d.id, &d.event_id, payload)
+    let message = MessageOutcome {
+        notification_id: d.id.clone(),
+        user_id: d.user_id.clone(),
+        event_id: d.event_id.clone(),
+        channel: d.channel.clone(),
+        status: outcome.to_owned(),
+        provider: provider.to_owned(),
+    };
+    Envelope::of(Service::Notification, &d.id, &d.event_id, &kind(message))
 }
 
 /// What a provider made of a message.
@@ -637,7 +644,7 @@ impl NotificationService {
                 .bind(&d.id)
                 .execute(&mut *tx)
                 .await?;
-                event = Some(announce(&d, provider, catalog::NOTIFICATION_SENT, "sent"));
+                event = Some(announce(&d, provider, "sent", NotificationSent));
             }
             Sent::Err(e) => {
                 let attempts = d.attempts + 1;
@@ -656,7 +663,7 @@ impl NotificationService {
                     .bind(&d.id)
                     .execute(&mut *tx)
                     .await?;
-                    event = Some(announce(&d, provider, catalog::NOTIFICATION_FAILED, "dead_lettered"));
+                    event = Some(announce(&d, provider, "dead_lettered", NotificationFailed));
                 } else {
                     let backoff = (1_000_i64 << attempts.clamp(0, 6)).min(60_000);
                     tracing::warn!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification send failed; retrying");

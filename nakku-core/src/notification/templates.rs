@@ -6,6 +6,7 @@ use crate::events::{catalog, DecodeError, Envelope};
 use crate::inventory::events::{BackInStock, LowStock};
 use crate::order::events::OrderUpdated;
 use crate::payment::events::{PaymentFailed, PaymentRefunded};
+use crate::user::events::UserRegistered;
 
 /// Categories: `transactional` (orders and payments) and `account` cannot be turned off;
 /// `marketing` (back in stock) and `alerts` (staff) can.
@@ -31,10 +32,6 @@ pub struct Plan {
     pub body: String,
 }
 
-fn s<'a>(env: &'a Envelope, k: &str) -> &'a str {
-    env.payload[k].as_str().unwrap_or_default()
-}
-
 fn short(id: &str) -> &str {
     id.get(id.len().saturating_sub(6)..).unwrap_or(id)
 }
@@ -51,18 +48,21 @@ pub fn plan(env: &Envelope) -> Result<Option<Plan>, DecodeError> {
         body,
     };
     Ok(match env.event_type.as_str() {
-        catalog::USER_REGISTERED => Some(Plan {
-            channels: &["email"],
-            ..p(
-                s(env, "user_id"),
-                "account",
-                "Welcome to Nakku".into(),
-                format!(
-                    "Hi {}, your account is ready. Groceries at your door in minutes.",
-                    s(env, "name")
-                ),
-            )
-        }),
+        catalog::USER_REGISTERED => {
+            let u: UserRegistered = env.decode()?;
+            Some(Plan {
+                channels: &["email"],
+                ..p(
+                    &u.user_id,
+                    "account",
+                    "Welcome to Nakku".into(),
+                    format!(
+                        "Hi {}, your account is ready. Groceries at your door in minutes.",
+                        u.name
+                    ),
+                )
+            })
+        }
         catalog::ORDER_UPDATED => {
             let o: OrderUpdated = env.decode()?;
             let order = short(&o.order_id);

@@ -8,29 +8,28 @@
 use sqlx::{AnyConnection, Row};
 
 use super::service::{apply_move, load_row, Move};
+use crate::delivery::events::{DeliveryCompleted, DeliveryFailed, DeliveryPacked, DeliveryStarted};
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, Envelope};
+use crate::events::{Envelope, Event};
 
 pub struct DeliveryFollower;
 
 /// `delivery.packed`: a confirmed order becomes packed; what picking changed is written to
 /// its lines and totals at once, and left for the saga to apply to stock and payment.
-async fn packed(conn: &mut AnyConnection, env: &Envelope, id: &str) -> anyhow::Result<()> {
+async fn packed(conn: &mut AnyConnection, p: DeliveryPacked) -> anyhow::Result<()> {
+    let id = p.order_id.as_str();
     let Some(row) = load_row(conn, id).await? else {
         anyhow::bail!("order {id} is unknown to the order service");
     };
     if row.status != "confirmed" {
         return Ok(()); // a redelivery, or an order no longer in play
     }
-    let p = &env.payload;
-    let changes = p["changes"].as_array().cloned().unwrap_or_default();
-    let refund = p["refund_paise"].as_i64().unwrap_or(0);
+    let (changes, refund) = (&p.changes, p.refund_paise);
     let now = crate::id::now_ms();
     let mut notes = Vec::new();
-    for c in &changes {
-        let sku = c["sku"].as_str().ok_or_else(|| anyhow::anyhow!("change without sku"))?;
-        let missing = c["missing"].as_i64().unwrap_or(0);
+    for c in changes {
+        let (sku, missing) = (c.sku.as_str(), c.missing);
         let line = sqlx::query("SELECT quantity, unit_price_paise FROM order_lines WHERE order_id = ? AND sku = ?")
             .bind(id)
             .bind(sku)
@@ -56,14 +55,14 @@ async fn packed(conn: &mut AnyConnection, env: &Envelope, id: &str) -> anyhow::R
                 .execute(&mut *conn)
                 .await?;
         }
-        let s = &c["substitute"];
+        let s = c.substitute.as_ref();
         match (
-            s["sku"].as_str(),
-            s["quantity"].as_i64(),
-            s["unit_price_paise"].as_i64(),
+            s.map(|s| s.sku.as_str()),
+            s.and_then(|s| s.quantity),
+            s.and_then(|s| s.unit_price_paise),
         ) {
             (Some(sub), Some(n), Some(sp)) if n > 0 => {
-                let name = s["name"].as_str().unwrap_or(sub);
+                let name = s.and_then(|s| s.name.as_deref()).unwrap_or(sub);
                 sqlx::query(
                     "INSERT INTO order_lines (order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status, created_at, updated_at) \
                      VALUES (?, ?, '', ?, '', ?, ?, ?, ?, 'substitute', ?, ?)",
@@ -85,7 +84,7 @@ async fn packed(conn: &mut AnyConnection, env: &Envelope, id: &str) -> anyhow::R
         }
     }
     if !changes.is_empty() {
-        let adjustment = serde_json::json!({"changes": changes, "refund_paise": refund, "picker_id": p["picker_id"]});
+        let adjustment = serde_json::json!({"changes": changes, "refund_paise": refund, "picker_id": p.picker_id});
         sqlx::query(
             "UPDATE orders SET adjustment = ?, items_paise = items_paise - ?, total_paise = total_paise - ?, updated_at = ? \
              WHERE id = ? AND adjustment IS NULL",
@@ -125,21 +124,27 @@ impl Handler for DeliveryFollower {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
-            (catalog::DELIVERY_PACKED, 1),
-            (catalog::DELIVERY_STARTED, 1),
-            (catalog::DELIVERY_COMPLETED, 1),
-            (catalog::DELIVERY_FAILED, 1),
+            (DeliveryPacked::TYPE, DeliveryPacked::VERSION),
+            (DeliveryStarted::TYPE, DeliveryStarted::VERSION),
+            (DeliveryCompleted::TYPE, DeliveryCompleted::VERSION),
+            (DeliveryFailed::TYPE, DeliveryFailed::VERSION),
         ]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let id = env.payload["order_id"]
-                .as_str()
-                .ok_or_else(|| anyhow::anyhow!("order_id missing"))?;
-            if env.event_type == catalog::DELIVERY_PACKED {
-                return packed(conn, env, id).await;
-            }
+            // The step, and why it failed when it did.
+            let (state, reason) = match env.event_type.as_str() {
+                DeliveryPacked::TYPE => return packed(conn, env.decode()?).await,
+                DeliveryStarted::TYPE => (env.decode::<DeliveryStarted>()?.0, None),
+                DeliveryCompleted::TYPE => (env.decode::<DeliveryCompleted>()?.delivery, None),
+                DeliveryFailed::TYPE => {
+                    let f: DeliveryFailed = env.decode()?;
+                    (f.delivery, f.reason)
+                }
+                other => anyhow::bail!("order.deliveries does not handle {other}"),
+            };
+            let id = state.order_id.as_str();
             // At most three moves (confirmed → packed → out for delivery → delivered).
             for _ in 0..3 {
                 let Some(row) = load_row(conn, id).await? else {
@@ -151,24 +156,19 @@ impl Handler for DeliveryFollower {
                 let (to, saga, note, fail): (&str, &str, &str, Option<&str>) =
                     match (env.event_type.as_str(), row.status.as_str()) {
                         // The rider had the goods: the order was packed, whatever the store recorded.
-                        (catalog::DELIVERY_STARTED | catalog::DELIVERY_FAILED, "confirmed") => {
+                        (DeliveryStarted::TYPE | DeliveryFailed::TYPE, "confirmed") => {
                             ("packed", "done", "packed and handed to the rider", None)
                         }
-                        (catalog::DELIVERY_STARTED, "packed") => ("out_for_delivery", "done", "out for delivery", None),
-                        (catalog::DELIVERY_COMPLETED, "confirmed") => {
+                        (DeliveryStarted::TYPE, "packed") => ("out_for_delivery", "done", "out for delivery", None),
+                        (DeliveryCompleted::TYPE, "confirmed") => {
                             ("packed", "done", "packed and handed to the rider", None)
                         }
-                        (catalog::DELIVERY_COMPLETED, "packed") => {
-                            ("out_for_delivery", "done", "out for delivery", None)
-                        }
-                        (catalog::DELIVERY_COMPLETED, "out_for_delivery") => {
+                        (DeliveryCompleted::TYPE, "packed") => ("out_for_delivery", "done", "out for delivery", None),
+                        (DeliveryCompleted::TYPE, "out_for_delivery") => {
                             ("delivered", "done", "delivered; the shopper's code matched", None)
                         }
-                        (catalog::DELIVERY_FAILED, "packed" | "out_for_delivery") => {
-                            failure = format!(
-                                "delivery failed: {}",
-                                env.payload["reason"].as_str().unwrap_or("no reason given")
-                            );
+                        (DeliveryFailed::TYPE, "packed" | "out_for_delivery") => {
+                            failure = format!("delivery failed: {}", reason.as_deref().unwrap_or("no reason given"));
                             ("failed", "compensating", failure.as_str(), Some(failure.as_str()))
                         }
                         // Already there (a redelivery), or an order no longer in play.

@@ -16,23 +16,20 @@ use events::{PaymentCompleted, PaymentFailed, PaymentInitiated, PaymentRefunded,
 use crate::db::WriteOn;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 pub use provider::{ChargeOutcome, Provider, Simulator};
 
 use crate::db::{opt_text, text, Db};
+use crate::delivery::events::DeliveryCompleted;
 use crate::error::{CoreError, Validator};
 use crate::events::bus::BoxFut;
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{outbox, Envelope, Event};
 use crate::id::{ms_to_rfc3339, new_id, now_ms};
 use crate::service::Service;
 use crate::RequestCtx;
-
-fn rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&ms_to_rfc3339(*ms))
-}
 
 /// The ways to pay.
 pub const KINDS: [&str; 4] = ["cod", "upi", "card", "wallet"];
@@ -50,7 +47,7 @@ pub struct PaymentMethod {
     pub upi_id: Option<String>,
     pub wallet: Option<String>,
     pub is_default: bool,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
@@ -101,7 +98,7 @@ pub struct Refund {
     pub amount_paise: i64,
     pub reason: String,
     pub key: String,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
@@ -1053,7 +1050,7 @@ impl crate::events::consumer::Handler for CodSettler {
     }
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(catalog::DELIVERY_COMPLETED, 1)]
+        &[(DeliveryCompleted::TYPE, DeliveryCompleted::VERSION)]
     }
 
     fn handle<'a>(
@@ -1062,12 +1059,11 @@ impl crate::events::consumer::Handler for CodSettler {
         env: &'a crate::events::Envelope,
     ) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            if env.payload["payment_kind"] != "cod" {
+            let done = env.decode::<DeliveryCompleted>()?.delivery;
+            if done.payment_kind != "cod" {
                 return Ok(());
             }
-            let order_id = env.payload["order_id"]
-                .as_str()
-                .ok_or_else(|| anyhow::anyhow!("order_id missing"))?;
+            let order_id = done.order_id.as_str();
             let ctx = RequestCtx {
                 request_id: env.correlation_id.clone(),
                 user_agent: None,

@@ -8,6 +8,7 @@
 //! FULLTEXT/FTS5 and tantivy here).
 
 pub mod cache;
+pub mod events;
 pub mod import;
 pub mod replica;
 pub mod sample;
@@ -17,38 +18,26 @@ pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 pub use service::{ProductConfig, ProductService};
 
 use crate::error::Validator;
-use crate::id::ms_to_rfc3339;
 use crate::inventory::parse_sku;
 use crate::user::parse_text;
 
-fn rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&ms_to_rfc3339(*ms))
-}
-
-fn opt_rfc3339<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_str(&ms_to_rfc3339(*ms)),
-        None => s.serialize_none(),
-    }
-}
-
 /// A node of the category tree.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Category {
     pub id: String,
     pub parent_id: Option<String>,
     pub name: String,
     pub slug: String,
     pub position: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
@@ -89,7 +78,7 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 }
 
 /// A product as stored and served.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: String,
     pub sku: String,
@@ -109,13 +98,13 @@ pub struct Product {
     pub active: bool,
     /// Bumped on every change (caches and replicas compare it).
     pub version: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
-    #[serde(serialize_with = "opt_rfc3339")]
+    #[serde(with = "crate::id::opt_rfc3339")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub deleted_at: Option<i64>,
 }

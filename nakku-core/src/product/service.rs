@@ -11,13 +11,14 @@ use sqlx::{AnyConnection, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
+use super::events::{CategoryUpdated, ProductCreated, ProductDeleted, ProductState, ProductUpdated};
 use super::import::{self, RawRow};
 use super::search::{Hit, Index, SearchError, SearchPage, SearchParams};
 use super::store::{self, build};
 use super::*;
 use crate::db::Db;
 use crate::error::{CoreError, FieldErrors, ResultExt, Validator};
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{outbox, Change, Envelope, Event};
 use crate::id::{new_id, now_ms};
 use crate::service::Service;
 use crate::RequestCtx;
@@ -118,14 +119,9 @@ pub struct ProductService {
     cfg: ProductConfig,
 }
 
-fn event(t: &str, p: &Product, correlation: &str) -> Envelope {
-    Envelope::new(
-        t,
-        Service::Product,
-        &p.id,
-        correlation,
-        json!({"product": p, "discount_percent": p.discount_percent()}),
-    )
+/// A product event: `kind` is `ProductCreated`, `ProductUpdated` or `ProductDeleted`.
+fn event<E: Event>(kind: fn(ProductState) -> E, p: &Product, correlation: &str) -> Envelope {
+    Envelope::of(Service::Product, &p.id, correlation, &kind(ProductState::of(p)))
 }
 
 /// How long recommendations wait for the purchase history before degrading to best-sellers.
@@ -354,15 +350,17 @@ impl ProductService {
         &self,
         conn: &mut AnyConnection,
         c: &Category,
-        change: &str,
+        change: Change,
         ctx: &RequestCtx,
     ) -> Result<(), CoreError> {
-        let env = Envelope::new(
-            catalog::CATEGORY_UPDATED,
+        let env = Envelope::of(
             Service::Product,
             &c.id,
             &ctx.request_id,
-            json!({"category": c, "change": change}),
+            &CategoryUpdated {
+                category: c.clone(),
+                change,
+            },
         );
         outbox::append(conn, &env).await?;
         Ok(())
@@ -419,7 +417,7 @@ impl ProductService {
         store::insert_category(&mut tx, &c)
             .await
             .on_unique_violation(|_| CoreError::conflict("slug", format!("'{}' is already used", c.slug)))?;
-        self.category_changed(&mut tx, &c, "created", ctx).await?;
+        self.category_changed(&mut tx, &c, Change::Created, ctx).await?;
         tx.commit().await?;
         self.reload_tree().await?;
         Ok(c)
@@ -471,7 +469,7 @@ impl ProductService {
         store::update_category(&mut tx, &c)
             .await
             .on_unique_violation(|_| CoreError::conflict("slug", format!("'{}' is already used", c.slug)))?;
-        self.category_changed(&mut tx, &c, "updated", ctx).await?;
+        self.category_changed(&mut tx, &c, Change::Updated, ctx).await?;
         tx.commit().await?;
         self.reload_tree().await?;
         Ok(c)
@@ -499,7 +497,7 @@ impl ProductService {
             ));
         }
         store::delete_category(&mut tx, &c.id).await?;
-        self.category_changed(&mut tx, &c, "deleted", ctx).await?;
+        self.category_changed(&mut tx, &c, Change::Deleted, ctx).await?;
         tx.commit().await?;
         self.reload_tree().await
     }
@@ -573,7 +571,7 @@ impl ProductService {
                 }
                 other => other,
             })?;
-        outbox::append(&mut tx, &event(catalog::PRODUCT_CREATED, &p, &ctx.request_id)).await?;
+        outbox::append(&mut tx, &event(ProductCreated, &p, &ctx.request_id)).await?;
         tx.commit().await?;
         self.after_write(&p).await;
         Ok(p)
@@ -631,7 +629,7 @@ impl ProductService {
             ));
         }
         store::upsert_products(&mut tx, self.db.dialect(), std::slice::from_ref(&p)).await?;
-        outbox::append(&mut tx, &event(catalog::PRODUCT_UPDATED, &p, &ctx.request_id)).await?;
+        outbox::append(&mut tx, &event(ProductUpdated, &p, &ctx.request_id)).await?;
         tx.commit().await?;
         self.after_write(&p).await;
         Ok(p)
@@ -660,12 +658,12 @@ impl ProductService {
             return Err(CoreError::conflict("product", "is not deleted"));
         }
         let p = self.load(&mut tx, &current.id).await?;
-        let t = if delete {
-            catalog::PRODUCT_DELETED
+        let env = if delete {
+            event(ProductDeleted, &p, &ctx.request_id)
         } else {
-            catalog::PRODUCT_UPDATED
+            event(ProductUpdated, &p, &ctx.request_id)
         };
-        outbox::append(&mut tx, &event(t, &p, &ctx.request_id)).await?;
+        outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
         self.after_write(&p).await;
         Ok(p)
@@ -782,12 +780,11 @@ impl ProductService {
         let events: Vec<Envelope> = writes
             .iter()
             .map(|(p, new)| {
-                let t = if *new {
-                    catalog::PRODUCT_CREATED
+                if *new {
+                    event(ProductCreated, p, &ctx.request_id)
                 } else {
-                    catalog::PRODUCT_UPDATED
-                };
-                event(t, p, &ctx.request_id)
+                    event(ProductUpdated, p, &ctx.request_id)
+                }
             })
             .collect();
         for chunk in events.chunks(200) {

@@ -5,9 +5,10 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use super::events::{UserDeleted, UserLoggedIn, UserRegistered};
 use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
-use crate::events::{catalog, Envelope};
+use crate::events::{Envelope, Event};
 use crate::id::{ms_to_rfc3339, now_ms};
 
 pub const CONSUMER: &str = "user.activity";
@@ -30,11 +31,19 @@ fn occurred_ms(env: &Envelope) -> anyhow::Result<i64> {
         .timestamp_millis())
 }
 
-fn user_id(env: &Envelope) -> anyhow::Result<&str> {
-    env.payload["user_id"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("payload has no user_id"))
+/// The account an event is about, and the login's user agent.
+fn decode(env: &Envelope) -> anyhow::Result<(String, Option<String>)> {
+    let (user_id, agent) = match env.event_type.as_str() {
+        UserRegistered::TYPE => (env.decode::<UserRegistered>()?.user_id, None),
+        UserLoggedIn::TYPE => {
+            let l: UserLoggedIn = env.decode()?;
+            (l.user_id, l.user_agent)
+        }
+        UserDeleted::TYPE => (env.decode::<UserDeleted>()?.user_id, None),
+        other => anyhow::bail!("user.activity does not handle {other}"),
+    };
+    anyhow::ensure!(!user_id.is_empty(), "{} payload has an empty user_id", env.event_type);
+    Ok((user_id, agent))
 }
 
 /// Ensures the account's row exists (a login may be seen before its registration only when
@@ -64,37 +73,38 @@ impl Handler for ActivityHandler {
 
     fn handles(&self) -> &'static [(&'static str, u32)] {
         &[
-            (catalog::USER_REGISTERED, 1),
-            (catalog::USER_LOGIN, 1),
-            (catalog::USER_DELETED, 1),
+            (UserRegistered::TYPE, UserRegistered::VERSION),
+            (UserLoggedIn::TYPE, UserLoggedIn::VERSION),
+            (UserDeleted::TYPE, UserDeleted::VERSION),
         ]
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let uid = user_id(env)?;
+            let (uid, agent) = decode(env)?;
+            let uid = uid.as_str();
             let at = occurred_ms(env)?;
             ensure_row(conn, uid).await?;
             let q = match env.event_type.as_str() {
-                catalog::USER_REGISTERED => sqlx::query(
+                UserRegistered::TYPE => sqlx::query(
                     "UPDATE user_activity SET registered_at = ?, updated_at = ? WHERE user_id = ?",
                 )
                 .bind(at)
                 .bind(now_ms())
                 .bind(uid),
-                catalog::USER_LOGIN => sqlx::query(
+                UserLoggedIn::TYPE => sqlx::query(
                     "UPDATE user_activity SET login_count = login_count + 1, \
                      last_user_agent = CASE WHEN last_login_at IS NULL OR last_login_at <= ? THEN ? ELSE last_user_agent END, \
                      last_login_at = CASE WHEN last_login_at IS NULL OR last_login_at < ? THEN ? ELSE last_login_at END, \
                      updated_at = ? WHERE user_id = ?",
                 )
                 .bind(at)
-                .bind(env.payload["user_agent"].as_str().map(|s| s.chars().take(255).collect::<String>()))
+                .bind(agent.map(|s| s.chars().take(255).collect::<String>()))
                 .bind(at)
                 .bind(at)
                 .bind(now_ms())
                 .bind(uid),
-                catalog::USER_DELETED => {
+                UserDeleted::TYPE => {
                     sqlx::query("UPDATE user_activity SET deleted_at = ?, updated_at = ? WHERE user_id = ?")
                         .bind(at)
                         .bind(now_ms())

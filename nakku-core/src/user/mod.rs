@@ -4,19 +4,15 @@
 //! database); `store.rs` the SQL; `service.rs` the use cases.
 
 pub mod activity;
+pub mod events;
 pub mod service;
 pub mod store;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 pub use service::{AuthResult, Tokens, UserService, UserServiceConfig};
 
 use crate::auth::Role;
-use crate::id::ms_to_rfc3339;
-
-fn rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&ms_to_rfc3339(*ms))
-}
 
 /// An account as clients see it (never with its password hash).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -26,16 +22,16 @@ pub struct User {
     pub phone: String,
     pub name: String,
     pub role: Role,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 
 /// A delivery address.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Address {
     pub id: String,
     pub user_id: String,
@@ -51,10 +47,10 @@ pub struct Address {
     pub serviceable: Option<bool>,
     /// The store that serves this address.
     pub store: Option<String>,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }

@@ -2,15 +2,17 @@
 //! (state + outbox row, or neither).
 
 use serde::Serialize;
-use serde_json::json;
 use sqlx::AnyConnection;
 
+use super::events::{
+    AddressAdded, AddressDeleted, AddressSaved, AddressUpdated, UserDeleted, UserLoggedIn, UserRegistered, UserUpdated,
+};
 use super::store::{self, NewUser, RevokeScope};
 use super::*;
 use crate::auth::{self, JwtKeys, Role};
 use crate::db::Db;
 use crate::error::{CoreError, ResultExt, Validator};
-use crate::events::{catalog, outbox, Envelope};
+use crate::events::{outbox, Envelope};
 use crate::id::{is_id, new_id, now_ms};
 use crate::service::Service;
 use crate::RequestCtx;
@@ -183,13 +185,7 @@ impl UserService {
         .await
         .on_unique_violation(duplicate_field)?;
         let tokens = self.new_session(&mut tx, &user, None, ctx).await?;
-        let env = Envelope::new(
-            catalog::USER_REGISTERED,
-            Service::User,
-            &user.id,
-            &ctx.request_id,
-            json!({"user_id": user.id, "email": user.email, "phone": user.phone, "name": user.name, "role": user.role}),
-        );
+        let env = Envelope::of(Service::User, &user.id, &ctx.request_id, &UserRegistered::of(&user));
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user.id, "user registered");
@@ -217,12 +213,14 @@ impl UserService {
         }
         let mut tx = self.db.begin().await?;
         let tokens = self.new_session(&mut tx, &user, None, ctx).await?;
-        let env = Envelope::new(
-            catalog::USER_LOGIN,
+        let env = Envelope::of(
             Service::User,
             &user.id,
             &ctx.request_id,
-            json!({"user_id": user.id, "user_agent": ctx.user_agent}),
+            &UserLoggedIn {
+                user_id: user.id.clone(),
+                user_agent: ctx.user_agent.clone(),
+            },
         );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
@@ -354,12 +352,11 @@ impl UserService {
         store::update_profile(&mut tx, &user)
             .await
             .on_unique_violation(duplicate_field)?;
-        let env = Envelope::new(
-            catalog::USER_UPDATED,
+        let env = Envelope::of(
             Service::User,
             &user.id,
             &ctx.request_id,
-            json!({"user_id": user.id, "changed": changed, "email": user.email, "phone": user.phone, "name": user.name, "role": user.role}),
+            &UserUpdated::profile(&user, &changed),
         );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
@@ -395,12 +392,11 @@ impl UserService {
         let mut tx = self.db.begin().await?;
         store::set_password_hash(&mut tx, user_id, &new_hash).await?;
         store::revoke_tokens(&mut tx, RevokeScope::User, user_id, now_ms()).await?;
-        let env = Envelope::new(
-            catalog::USER_UPDATED,
+        let env = Envelope::of(
             Service::User,
             user_id,
             &ctx.request_id,
-            json!({"user_id": user_id, "changed": ["password"]}),
+            &UserUpdated::only(user_id, "password", None),
         );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
@@ -424,12 +420,13 @@ impl UserService {
         let mut tx = self.db.begin().await?;
         store::soft_delete_user(&mut tx, user_id, now).await?;
         store::revoke_tokens(&mut tx, RevokeScope::User, user_id, now).await?;
-        let env = Envelope::new(
-            catalog::USER_DELETED,
+        let env = Envelope::of(
             Service::User,
             user_id,
             &ctx.request_id,
-            json!({"user_id": user_id}),
+            &UserDeleted {
+                user_id: user_id.to_owned(),
+            },
         );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
@@ -514,12 +511,14 @@ impl UserService {
         if addr.is_default {
             store::clear_default(&mut tx, user_id, &addr.id, now).await?;
         }
-        let env = Envelope::new(
-            catalog::USER_ADDRESS_ADDED,
+        let env = Envelope::of(
             Service::User,
             user_id,
             &ctx.request_id,
-            json!({"user_id": user_id, "address": addr}),
+            &AddressAdded(AddressSaved {
+                user_id: user_id.to_owned(),
+                address: addr.clone(),
+            }),
         );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
@@ -578,12 +577,14 @@ impl UserService {
         if a.is_default {
             store::clear_default(&mut tx, user_id, &a.id, a.updated_at).await?;
         }
-        let env = Envelope::new(
-            catalog::USER_ADDRESS_UPDATED,
+        let env = Envelope::of(
             Service::User,
             user_id,
             &ctx.request_id,
-            json!({"user_id": user_id, "address": a}),
+            &AddressUpdated(AddressSaved {
+                user_id: user_id.to_owned(),
+                address: a.clone(),
+            }),
         );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
@@ -606,12 +607,14 @@ impl UserService {
         if a.is_default {
             store::promote_newest_address(&mut tx, user_id, now).await?;
         }
-        let env = Envelope::new(
-            catalog::USER_ADDRESS_DELETED,
+        let env = Envelope::of(
             Service::User,
             user_id,
             &ctx.request_id,
-            json!({"user_id": user_id, "address_id": id}),
+            &AddressDeleted {
+                user_id: user_id.to_owned(),
+                address_id: id.to_owned(),
+            },
         );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;
@@ -723,12 +726,11 @@ impl UserService {
         user.role = role;
         user.updated_at = now_ms();
         store::set_role(&mut tx, id, role, user.updated_at).await?;
-        let env = Envelope::new(
-            catalog::USER_UPDATED,
+        let env = Envelope::of(
             Service::User,
             id,
             &ctx.request_id,
-            json!({"user_id": id, "changed": ["role"], "role": role}),
+            &UserUpdated::only(id, "role", Some(role)),
         );
         outbox::append(&mut tx, &env).await?;
         tx.commit().await?;

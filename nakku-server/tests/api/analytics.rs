@@ -12,6 +12,8 @@ use nakku_core::events::consumer::{Consumer, ConsumerConfig};
 use nakku_core::events::{catalog, Envelope, Event};
 use nakku_core::order::events::{DropPoint, OrderChange, OrderCreated, OrderUpdated, PlacedLine};
 use nakku_core::payment::events::{PaymentRefunded, PaymentState};
+use nakku_core::product::events::{CategoryUpdated, ProductCreated, ProductState};
+use nakku_core::product::{Category, Product};
 use nakku_core::service::Service;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -112,6 +114,51 @@ fn moved(id: &str, store: &str, status: &str, at: &str, reason: &str, failure: O
     typed(Service::Order, id, at, &order)
 }
 
+fn category(id: &str, name: &str, at: &str) -> Envelope {
+    let c = Category {
+        id: id.to_owned(),
+        parent_id: None,
+        name: name.to_owned(),
+        slug: id.to_owned(),
+        position: 0,
+        created_at: 0,
+        updated_at: 0,
+    };
+    typed(
+        Service::Product,
+        id,
+        at,
+        &CategoryUpdated {
+            category: c,
+            change: nakku_core::events::Change::Created,
+        },
+    )
+}
+
+fn product(id: &str, sku: &str, name: &str, category_id: &str, at: &str) -> Envelope {
+    let p = Product {
+        id: id.to_owned(),
+        sku: sku.to_owned(),
+        name: name.to_owned(),
+        brand: String::new(),
+        description: String::new(),
+        category_id: category_id.to_owned(),
+        unit: "1 kg".to_owned(),
+        mrp_paise: 10_000,
+        price_paise: 10_000,
+        tags: Vec::new(),
+        images: Vec::new(),
+        attributes: Default::default(),
+        max_per_order: None,
+        active: true,
+        version: 1,
+        created_at: 0,
+        updated_at: 0,
+        deleted_at: None,
+    };
+    typed(Service::Product, id, at, &ProductCreated(ProductState::of(&p)))
+}
+
 fn stock(t: &str, store: &str, sku: &str, at: &str, available: i64) -> Envelope {
     ev(
         t,
@@ -129,34 +176,10 @@ fn stock(t: &str, store: &str, sku: &str, at: &str, available: i64) -> Envelope 
 fn history() -> Vec<Envelope> {
     let (a, b) = ("BLR-1", "BLR-2");
     let mut h = vec![
-        ev(
-            catalog::CATEGORY_UPDATED,
-            Service::Product,
-            "c-fruit",
-            "09:00:00",
-            json!({"category": {"id": "c-fruit", "name": "Fruit"}, "change": "created"}),
-        ),
-        ev(
-            catalog::CATEGORY_UPDATED,
-            Service::Product,
-            "c-staples",
-            "09:00:01",
-            json!({"category": {"id": "c-staples", "name": "Staples"}, "change": "created"}),
-        ),
-        ev(
-            catalog::PRODUCT_CREATED,
-            Service::Product,
-            "p-mango",
-            "09:00:02",
-            json!({"product": {"id": "p-mango", "sku": "MANGO", "name": "Alphonso mango", "category_id": "c-fruit"}}),
-        ),
-        ev(
-            catalog::PRODUCT_CREATED,
-            Service::Product,
-            "p-rice",
-            "09:00:03",
-            json!({"product": {"id": "p-rice", "sku": "RICE", "name": "Sona masoori rice", "category_id": "c-staples"}}),
-        ),
+        category("c-fruit", "Fruit", "09:00:00"),
+        category("c-staples", "Staples", "09:00:01"),
+        product("p-mango", "MANGO", "Alphonso mango", "c-fruit", "09:00:02"),
+        product("p-rice", "RICE", "Sona masoori rice", "c-staples", "09:00:03"),
     ];
     // O1: UPI, delivered 20 minutes after placing.
     h.push(created(

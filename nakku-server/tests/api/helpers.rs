@@ -108,6 +108,8 @@ pub struct TestApp {
     pub cart_db: Db,
     pub order_db: Db,
     pub payment_db: Db,
+    /// Every service's database.
+    pub dbs: Vec<(Service, Db)>,
     /// The services' event bus and topic prefix (to redeliver events in tests).
     pub bus: Arc<dyn nakku_core::events::bus::EventBus>,
     pub topic_prefix: String,
@@ -222,6 +224,10 @@ impl TestApp {
         let cart_db = app.db(Service::Cart).expect("cart db").clone();
         let order_db = app.db(Service::Order).expect("order db").clone();
         let payment_db = app.db(Service::Payment).expect("payment db").clone();
+        let dbs = migrate::migrated_services()
+            .into_iter()
+            .filter_map(|s| Some((s, app.db(s)?.clone())))
+            .collect();
         let bus_handle = app.bus().expect("event bus");
         let product = format!("http://{}", app.addr(Service::Product).expect("product bound"));
         let addr = |s| app.addr(s).expect("service bound");
@@ -253,6 +259,7 @@ impl TestApp {
             cart_db,
             order_db,
             payment_db,
+            dbs,
             bus: bus_handle,
             topic_prefix: settings.event_topic_prefix.clone(),
             settings: settings.clone(),
@@ -440,6 +447,22 @@ impl TestApp {
     pub async fn outbox(&self) -> Vec<OutboxRow> {
         let mut conn = self.db.pool().acquire().await.unwrap();
         outbox::recent(&mut conn, 1000).await.unwrap()
+    }
+
+    /// Every event in every service's outbox (published or not), service by service.
+    pub async fn outbox_events(&self) -> Vec<nakku_core::events::Envelope> {
+        let mut all = Vec::new();
+        for (_, db) in &self.dbs {
+            let mut conn = db.pool().acquire().await.unwrap();
+            all.extend(
+                outbox::recent(&mut conn, 100_000)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.envelope),
+            );
+        }
+        all
     }
 
     /// Inventory outbox rows of one type, oldest first.

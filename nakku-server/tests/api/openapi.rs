@@ -2,6 +2,7 @@
 //! main journeys through the gateway, each answer validated against the schema the
 //! document gives for its operation and status, strictly (a field the document does not
 //! name fails, as does a wrong type, a missing required field or a malformed date-time).
+//! Likewise the AsyncAPI document describes the events those journeys published.
 
 use serde_json::{json, Value};
 
@@ -63,6 +64,55 @@ fn strict(v: &mut Value, part: bool) {
         Value::Array(a) => a.iter_mut().for_each(|c| strict(c, part)),
         _ => {}
     }
+}
+
+/// Every event in the services' outboxes, checked against the AsyncAPI document the gateway
+/// serves: its type is declared there, and the whole envelope validates against that
+/// message's schema, strictly (so the declared version, source and payload fields). Returns
+/// the types checked.
+async fn events_match_the_asyncapi_document(app: &TestApp) -> std::collections::BTreeSet<String> {
+    let r = app.client.get(app.api("/asyncapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    let mut parts = Vec::new();
+    composed_parts(&doc["components"], false, &mut parts);
+    let mut components = doc["components"].clone();
+    if let Some(schemas) = components["schemas"].as_object_mut() {
+        for (name, schema) in schemas.iter_mut() {
+            strict(schema, parts.contains(&format!("#/components/schemas/{name}")));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for env in app.outbox_events().await {
+        let message = &doc["components"]["messages"][&env.event_type];
+        assert!(
+            message.is_object(),
+            "{} is published but not in the AsyncAPI document",
+            env.event_type
+        );
+        let mut root = message["payload"].clone();
+        strict(&mut root, false);
+        root["components"] = components.clone();
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap();
+        let instance = serde_json::to_value(&env).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} is outside its AsyncAPI schema:\n{}\n{instance:#}",
+            env.event_type,
+            errors.join("\n")
+        );
+        seen.insert(env.event_type);
+    }
+    seen
 }
 
 struct Checker {
@@ -384,6 +434,22 @@ async fn the_main_journeys_answer_exactly_what_the_document_says() {
     )
     .await;
     assert_eq!(c.checked, 38);
+
+    let seen = events_match_the_asyncapi_document(&app).await;
+    for t in [
+        "user.registered",
+        "user.address.added",
+        "product.created",
+        "inventory.updated",
+        "cart.updated",
+        "order.created",
+        "inventory.reserved",
+        "payment.completed",
+        "order.cancelled",
+        "location.validated",
+    ] {
+        assert!(seen.contains(t), "the journey published no {t}: {seen:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -574,4 +640,9 @@ async fn the_delivery_journey_answers_exactly_what_the_document_says() {
     let summary = body(app.get_as("/analytics/summary", &admin).await).await;
     assert!(summary["data"]["orders"]["funnel"].is_array(), "{summary}");
     assert_eq!(c.checked, 20);
+
+    let seen = events_match_the_asyncapi_document(&app).await;
+    for t in ["delivery.scheduled", "delivery.started", "delivery.completed"] {
+        assert!(seen.contains(t), "the journey published no {t}: {seen:?}");
+    }
 }
