@@ -488,10 +488,12 @@ async fn orders_going_the_same_way_are_batched_for_one_rider_and_a_far_one_waits
     let second = rider(&app, &admin, 62, 12.975, 77.60).await;
     let far = app
         .eventually(30, || async {
-            // `awaiting`: the delivery service has not heard of the confirmation yet (a
-            // loaded machine); `unassigned`: no free rider. Either way, not decided yet.
+            // No delivery yet (its order.created not consumed), `awaiting` (the
+            // confirmation not consumed) on a loaded machine, or `unassigned` (no free
+            // rider): not decided yet.
             let d = delivery(&app, &ids[2].0, &ids[2].1).await;
-            (d["status"] != "unassigned" && d["status"] != "awaiting").then_some(d)
+            let status = d["status"].as_str()?;
+            (status != "unassigned" && status != "awaiting").then_some(d)
         })
         .await;
     assert_eq!(far["status"], "assigned", "{far}");

@@ -428,7 +428,8 @@ async fn an_expired_reservation_returns_its_stock(app: TestApp) {
     let status = app
         .eventually(15, || async {
             let b = body(app.get_as("/inventory/reservations/slow-1", &admin).await).await;
-            (b["data"]["status"] != "held").then(|| b["data"]["status"].clone())
+            let status = b["data"]["status"].as_str()?;
+            (status != "held").then(|| b["data"]["status"].clone())
         })
         .await;
     assert_eq!(status, "expired");

@@ -897,7 +897,8 @@ async fn a_payment_that_never_answers_in_time_is_compensated_and_never_kept(app:
     let p = app
         .eventually(30, || async {
             let p = body(app.get_as(format!("/payments/orders/{id}"), &token).await).await["data"].clone();
-            (p["status"] != "initiated").then_some(p)
+            let status = p["status"].as_str()?;
+            (status != "initiated").then_some(p)
         })
         .await;
     assert_eq!(p["captured_paise"], p["refunded_paise"], "{p}");
