@@ -348,6 +348,57 @@ fn the_readme_documents_every_configuration_key_and_command() {
     }
 }
 
+/// `nakku.example.toml` shows every setting (a per-service one through the user service's
+/// and the gateway's; a secret may be shown as its `<key>_file`), and nothing Nakku does not
+/// read: the file cannot drift from `documented_keys`, the one declaration of the settings.
+#[test]
+fn the_example_file_shows_every_configuration_key_and_no_other() {
+    let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../nakku.example.toml")).unwrap();
+    let shown: Vec<String> = example
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches('#').trim();
+            let (key, _) = l.split_once(" = ")?;
+            key.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                .then(|| key.to_owned())
+        })
+        .collect();
+    let keys: Vec<String> = nakku_core::config::documented_keys()
+        .into_iter()
+        .map(|k| k.key)
+        .collect();
+    let services: Vec<&str> = nakku_core::service::Service::ALL.iter().map(|s| s.name()).collect();
+    // `<svc>_port`, `<svc>_url`, `<svc>_database_url`: one service's line stands for all.
+    let family = |key: &str| {
+        services
+            .iter()
+            .find_map(|s| key.strip_prefix(s)?.strip_prefix('_'))
+            .filter(|rest| ["port", "url", "database_url"].contains(rest))
+            .map(str::to_owned)
+    };
+    for key in &keys {
+        if let Some(rest) = family(key) {
+            assert!(
+                shown.iter().any(|k| family(k).as_deref() == Some(rest.as_str())),
+                "nakku.example.toml shows no <service>_{rest}"
+            );
+            continue;
+        }
+        assert!(
+            shown.contains(key) || shown.contains(&format!("{key}_file")),
+            "nakku.example.toml does not show {key}"
+        );
+    }
+    for key in &shown {
+        let base = key.strip_suffix("_file").unwrap_or(key);
+        assert!(
+            keys.contains(key) || keys.contains(&base.to_owned()),
+            "nakku.example.toml shows {key}, which Nakku does not read"
+        );
+    }
+}
+
 async fn sql(dir: &Path, statement: &str) {
     let url = nakku_core::config::Secret::new(format!("sqlite://{}/nakku_user.db", dir.display()));
     let db = nakku_core::db::Db::connect(&url, 1).await.unwrap();

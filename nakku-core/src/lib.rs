@@ -9,18 +9,23 @@ pub mod config;
 pub mod contracts;
 pub mod db;
 pub mod delivery;
+pub mod distance;
 pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod id;
 pub mod inventory;
 pub mod location;
+pub mod money;
 pub mod notification;
 pub mod order;
 pub mod payment;
 pub mod ports;
 pub mod product;
+pub mod retry;
+pub mod rules;
 pub mod service;
+pub mod stats;
 pub mod tls;
 pub mod trace;
 pub mod user;
@@ -35,19 +40,19 @@ pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<A
         service::Service::User => vec![Arc::new(user::activity::ActivityHandler)],
         service::Service::Location => vec![
             Arc::new(location::service::StoreReplica("location.stores")),
-            Arc::new(delivery::fulfilment::LoadReplica("location.load")),
+            Arc::new(delivery::events::LoadReplica("location.load")),
         ],
         service::Service::Delivery => vec![
             Arc::new(location::service::StoreReplica("delivery.stores")),
-            Arc::new(delivery::deliveries::OrderFollower(
+            Arc::new(delivery::consumers::OrderFollower(
                 delivery::DeliveryConfig::from_settings(settings),
             )),
-            Arc::new(delivery::fulfilment::CatalogueReplica),
+            Arc::new(delivery::consumers::CatalogueReplica),
         ],
         service::Service::Product => vec![
             Arc::new(product::replica::StockReplica),
             Arc::new(product::replica::SalesRecorder),
-            Arc::new(delivery::fulfilment::LoadReplica("product.load")),
+            Arc::new(delivery::events::LoadReplica("product.load")),
         ],
         service::Service::Cart => vec![
             Arc::new(cart::replica::ProductReplica),
@@ -58,7 +63,7 @@ pub fn consumers_of(svc: service::Service, settings: &config::Settings) -> Vec<A
         service::Service::Payment => vec![Arc::new(payment::CodSettler)],
         service::Service::Analytics => vec![
             Arc::new(analytics::handler::AnalyticsHandler),
-            Arc::new(analytics::events::EventLogHandler {
+            Arc::new(analytics::event_log::EventLogHandler {
                 retention_ms: settings.event_log_hours * 3_600_000,
             }),
         ],

@@ -1,12 +1,17 @@
-//! What one service asks of another, as traits. In embedded mode the other service runs in
-//! the same process and implements the trait itself (see the `impl`s below); when it runs
-//! elsewhere, nakku-server's `clients` module implements the same trait over its HTTP API.
-//! Every call a saga makes through these is idempotent, so a timeout can always be retried.
+//! What one service asks of another, as traits with the types they exchange. In embedded
+//! mode the other service runs in the same process and implements the trait itself (the
+//! `impl`s live in the providing domain: `impl StockPort for InventoryService` in
+//! `inventory/service.rs`, and so on); when it runs elsewhere, nakku-server's `clients`
+//! module implements the same trait over its HTTP API. Every call a saga makes through
+//! these is idempotent, so a timeout can always be retried. A leaf of the import graph:
+//! nothing here names a domain's service.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::events::bus::BoxFut;
-use crate::inventory::{Line, ReserveInput};
+use crate::inventory::events::Line;
 use crate::{CoreError, RequestCtx};
 
 /// The parts of a reservation the saga acts on.
@@ -56,74 +61,6 @@ pub trait StockPort: Send + Sync {
     ) -> BoxFut<'a, Result<(), CoreError>>;
 }
 
-impl StockPort for crate::inventory::InventoryService {
-    fn reserve<'a>(
-        &'a self,
-        ctx: &'a RequestCtx,
-        order_id: &'a str,
-        store: &'a str,
-        lines: Vec<Line>,
-    ) -> BoxFut<'a, Result<ReservationView, CoreError>> {
-        Box::pin(async move {
-            let input = ReserveInput {
-                order_id: Some(order_id.to_owned()),
-                store: Some(store.to_owned()),
-                lines: Some(lines),
-                ttl_secs: None,
-            };
-            let r = crate::inventory::InventoryService::reserve(self, ctx, input).await?;
-            Ok(ReservationView {
-                status: r.status,
-                reason: r.reason,
-            })
-        })
-    }
-
-    fn confirm<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<ReservationView, CoreError>> {
-        Box::pin(async move {
-            let r = crate::inventory::InventoryService::confirm(self, ctx, order_id).await?;
-            Ok(ReservationView {
-                status: r.status,
-                reason: r.reason,
-            })
-        })
-    }
-
-    fn release<'a>(
-        &'a self,
-        ctx: &'a RequestCtx,
-        order_id: &'a str,
-        reason: &'a str,
-    ) -> BoxFut<'a, Result<ReservationView, CoreError>> {
-        Box::pin(async move {
-            let r = self.release_or_block(ctx, order_id, reason).await?;
-            Ok(ReservationView {
-                status: r.status,
-                reason: r.reason,
-            })
-        })
-    }
-
-    fn return_line<'a>(
-        &'a self,
-        ctx: &'a RequestCtx,
-        order_id: &'a str,
-        sku: &'a str,
-    ) -> BoxFut<'a, Result<(), CoreError>> {
-        Box::pin(async move { crate::inventory::InventoryService::return_line(self, ctx, order_id, sku).await })
-    }
-
-    fn picked<'a>(
-        &'a self,
-        ctx: &'a RequestCtx,
-        order_id: &'a str,
-        short: Vec<Line>,
-        add: Vec<Line>,
-    ) -> BoxFut<'a, Result<(), CoreError>> {
-        Box::pin(async move { crate::inventory::InventoryService::picked(self, ctx, order_id, &short, &add).await })
-    }
-}
-
 /// A saved address as the cart and order services snapshot it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressSnapshot {
@@ -148,29 +85,6 @@ pub trait AddressPort: Send + Sync {
     ) -> BoxFut<'a, Result<AddressSnapshot, CoreError>>;
 }
 
-impl AddressPort for crate::user::UserService {
-    fn address<'a>(
-        &'a self,
-        _ctx: &'a RequestCtx,
-        user_id: &'a str,
-        address_id: &'a str,
-    ) -> BoxFut<'a, Result<AddressSnapshot, CoreError>> {
-        Box::pin(async move {
-            let a = self.get_address(user_id, address_id).await?;
-            Ok(AddressSnapshot {
-                id: a.id,
-                label: a.label,
-                line1: a.line1,
-                line2: a.line2,
-                city: a.city,
-                pincode: a.pincode,
-                lat: a.lat,
-                lng: a.lng,
-            })
-        })
-    }
-}
-
 /// Which store serves a point, how far by road and how soon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Serving {
@@ -182,43 +96,9 @@ pub struct Serving {
     pub message: Option<String>,
 }
 
-impl Serving {
-    /// Reads the `data` of `GET /locations/serviceability` (in-process or over HTTP).
-    pub fn from_json(v: &serde_json::Value) -> Self {
-        match serde_json::from_value::<crate::location::service::Serviceability>(v.clone()) {
-            Ok(s) => Self::from(s),
-            Err(_) => Serving {
-                serviceable: false,
-                store: None,
-                road_distance_km: 0.0,
-                eta_minutes: 0,
-                message: None,
-            },
-        }
-    }
-}
-
-impl From<crate::location::service::Serviceability> for Serving {
-    fn from(s: crate::location::service::Serviceability) -> Self {
-        Serving {
-            serviceable: s.serviceable,
-            store: s.store.map(|st| st.code),
-            road_distance_km: s.road_distance_km.unwrap_or(0.0),
-            eta_minutes: s.eta_minutes.unwrap_or(0),
-            message: s.message,
-        }
-    }
-}
-
 /// Serviceability of a point (the location service).
 pub trait PlacePort: Send + Sync {
     fn serving<'a>(&'a self, ctx: &'a RequestCtx, lat: f64, lng: f64) -> BoxFut<'a, Result<Serving, CoreError>>;
-}
-
-impl PlacePort for crate::location::LocationService {
-    fn serving<'a>(&'a self, _ctx: &'a RequestCtx, lat: f64, lng: f64) -> BoxFut<'a, Result<Serving, CoreError>> {
-        Box::pin(async move { Ok(Serving::from(self.serviceability(lat, lng).await?)) })
-    }
 }
 
 /// An order's delivery slot as the delivery service booked it.
@@ -226,28 +106,14 @@ impl PlacePort for crate::location::LocationService {
 pub struct SlotBooking {
     pub order_id: String,
     pub store: String,
-    #[serde(rename = "start", with = "rfc3339_ms")]
+    #[serde(rename = "start", with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub start_ms: i64,
-    #[serde(rename = "end", with = "rfc3339_ms")]
+    #[serde(rename = "end", with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub end_ms: i64,
     /// `booked` or `released`.
     pub status: String,
-}
-
-/// Millisecond times as RFC 3339 on the wire.
-mod rfc3339_ms {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::id::ms_to_rfc3339(*ms))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        let raw = String::deserialize(d)?;
-        crate::id::parse_rfc3339_ms(&raw).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 time"))
-    }
 }
 
 /// Delivery slots (the delivery service): the order service books one while placing a
@@ -264,21 +130,196 @@ pub trait SlotPort: Send + Sync {
     fn release<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<(), CoreError>>;
 }
 
-impl SlotPort for crate::delivery::DeliveryService {
-    fn book<'a>(
-        &'a self,
-        _ctx: &'a RequestCtx,
-        order_id: &'a str,
-        store: &'a str,
-        start_ms: i64,
-    ) -> BoxFut<'a, Result<SlotBooking, CoreError>> {
-        Box::pin(async move { crate::delivery::DeliveryService::book(self, order_id, store, start_ms).await })
-    }
+/// An address to check (the user service asks the location service; also the body of
+/// `POST /locations/validate-address`).
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AddressCheckInput {
+    #[schema(value_type = String, required = true)]
+    pub line1: Option<String>,
+    #[schema(value_type = String, required = true)]
+    pub city: Option<String>,
+    #[schema(value_type = String, required = true)]
+    pub pincode: Option<String>,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+}
 
-    fn release<'a>(&'a self, _ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<(), CoreError>> {
-        Box::pin(async move {
-            self.release_slot(order_id).await?;
-            Ok(())
-        })
+/// What the location service says about an address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddressVerdict {
+    pub problems: crate::error::FieldErrors,
+    /// Some(true/false) when a zone lookup was made.
+    pub serviceable: Option<bool>,
+    /// The store that serves it.
+    pub store: Option<String>,
+}
+
+/// Checks addresses for the user service: the location service in this process, or its
+/// HTTP API when it runs elsewhere.
+pub trait AddressChecker: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        input: AddressCheckInput,
+    ) -> BoxFut<'a, Result<AddressVerdict, CoreError>>;
+}
+
+// ---- carts (the cart service) ----
+
+/// One problem with one cart line. `price_changed` is a notice (the order goes through once
+/// the shopper has seen the new price); the others block checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LineProblem {
+    /// `unavailable`, `out_of_stock`, `insufficient_stock`, `over_limit`, `price_changed`.
+    pub code: String,
+    pub message: String,
+}
+
+/// A cart line as shown, with its current price and problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CartLine {
+    pub sku: String,
+    pub product_id: Option<String>,
+    pub name: String,
+    pub unit: String,
+    pub quantity: i64,
+    pub unit_price_paise: i64,
+    pub mrp_paise: i64,
+    pub line_total_paise: i64,
+    /// The unit price when the shopper added or last changed the line.
+    pub price_seen_paise: i64,
+    pub available: i64,
+    pub max_per_order: i64,
+    pub problems: Vec<LineProblem>,
+}
+
+impl CartLine {
+    pub fn blocking(&self) -> bool {
+        self.problems.iter().any(|p| p.code != "price_changed")
     }
+}
+
+/// One fee of a checkout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Fee {
+    /// `delivery`, `small_cart`, `surge`.
+    pub code: String,
+    pub label: String,
+    pub amount_paise: i64,
+}
+
+/// The priced checkout the shopper is shown; an order stores exactly this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Quote {
+    pub cart_id: String,
+    pub store: String,
+    pub address: AddressSnapshot,
+    pub lines: Vec<CartLine>,
+    pub items_paise: i64,
+    pub fees: Vec<Fee>,
+    pub fees_paise: i64,
+    pub total_paise: i64,
+    pub currency: String,
+    pub road_distance_km: f64,
+    pub eta_minutes: i64,
+    /// Problems by field (`items.<sku>`, `address_id`, `cart`): empty when the order can go.
+    pub problems: BTreeMap<String, Vec<String>>,
+    /// True when nothing but price notices stands in the way.
+    pub can_place_order: bool,
+    /// Fingerprint of what is shown: send it with the order to accept changed prices.
+    pub quote_id: String,
+}
+
+/// What the order service asks of carts (in process or over HTTP).
+pub trait CartPort: Send + Sync {
+    fn checkout<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        store: Option<&'a str>,
+        address_id: &'a str,
+    ) -> BoxFut<'a, Result<Quote, CoreError>>;
+    /// Puts lines back in the shopper's cart (reorder).
+    fn add_lines<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        store: &'a str,
+        lines: Vec<(String, i64)>,
+    ) -> BoxFut<'a, Result<serde_json::Value, CoreError>>;
+}
+
+// ---- payments (the payment service) ----
+
+/// A payment as clients and the saga see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Payment {
+    pub id: String,
+    pub order_id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub method_id: Option<String>,
+    pub amount_paise: i64,
+    pub currency: String,
+    /// `initiated`, `captured`, `failed`, `voided`, `cod_pending`, `refunded`, `partially_refunded`.
+    pub status: String,
+    pub captured_paise: i64,
+    pub refunded_paise: i64,
+    pub provider: String,
+    pub provider_ref: Option<String>,
+    pub failure_reason: Option<String>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What the order saga asks to charge.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChargeInput {
+    pub order_id: String,
+    pub user_id: String,
+    pub amount_paise: i64,
+    pub kind: String,
+    pub method_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RefundInput {
+    pub amount_paise: Option<i64>,
+    pub reason: Option<String>,
+    /// Idempotency key: the same key refunds once.
+    #[schema(value_type = String, required = true)]
+    pub key: Option<String>,
+}
+
+/// How a shopper asked to pay: a kind, possibly a saved method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MethodRef {
+    pub kind: String,
+    pub method_id: Option<String>,
+}
+
+/// What the order saga asks of payments (the payment service, in process or over HTTP).
+pub trait PaymentPort: Send + Sync {
+    fn resolve_method<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        user_id: &'a str,
+        raw: &'a str,
+    ) -> BoxFut<'a, Result<MethodRef, CoreError>>;
+    fn charge<'a>(&'a self, ctx: &'a RequestCtx, input: ChargeInput) -> BoxFut<'a, Result<Payment, CoreError>>;
+    fn refund<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        input: RefundInput,
+    ) -> BoxFut<'a, Result<Payment, CoreError>>;
+    fn cancel<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        reason: &'a str,
+    ) -> BoxFut<'a, Result<Payment, CoreError>>;
+    fn settle_cod<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<Payment, CoreError>>;
 }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use nakku_core::analytics::events::EventQuery;
+use nakku_core::analytics::event_log::EventQuery;
 use nakku_core::analytics::{AnalyticsService, ReportQuery};
 use nakku_core::auth::{JwtKeys, Role};
 

@@ -5,12 +5,12 @@
 //! HTTP client; retries are the saga's (every call it makes is idempotent).
 
 use nakku_core::auth::{JwtKeys, Role};
-use nakku_core::cart::service::CartPort;
 use nakku_core::cart::Quote;
 use nakku_core::error::FieldErrors;
 use nakku_core::events::bus::BoxFut;
 use nakku_core::inventory::Line;
 use nakku_core::payment::{ChargeInput, MethodRef, Payment, PaymentPort, RefundInput};
+use nakku_core::ports::CartPort;
 use nakku_core::ports::{
     AddressPort, AddressSnapshot, PlacePort, ReservationView, Serving, SlotBooking, SlotPort, StockPort,
 };

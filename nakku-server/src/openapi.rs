@@ -7,6 +7,7 @@
 use std::sync::OnceLock;
 
 use nakku_core::gateway::{Access, Endpoint, ROUTES};
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, Type};
@@ -30,18 +31,68 @@ fn json_ref(name: &str) -> utoipa::openapi::Content {
     ContentBuilder::new().schema(Some(Ref::from_schema_name(name))).build()
 }
 
-/// `operationId`: `get_orders_id_cancel` from `GET orders/{id}/cancel`.
-fn operation_id(e: &Endpoint) -> String {
-    let path: String = e
-        .path
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    let mut id = format!("{}_{}", e.method.to_ascii_lowercase(), path);
-    while id.contains("__") {
-        id = id.replace("__", "_");
+/// A request header parameter.
+fn header_param(
+    name: &str,
+    required: bool,
+    description: &str,
+    schema: ObjectBuilder,
+) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(if required { Required::True } else { Required::False })
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+fn string_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// The headers an endpoint reads: on every one, the request id and the trace context; the
+/// idempotency key where a repeat must not act twice; the version precondition where an
+/// update can be conditional.
+fn headers_of(e: &Endpoint) -> Vec<utoipa::openapi::path::Parameter> {
+    let mut h = vec![
+        header_param(
+            "X-Request-Id",
+            false,
+            "Your id for this request (1-128 letters, digits, `-_.:`): echoed in the answer, written in \
+             the logs and carried by the events it causes. One is made when absent or malformed.",
+            string_schema()
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some("^[A-Za-z0-9._:-]+$")),
+        ),
+        header_param(
+            "traceparent",
+            false,
+            "W3C trace context: the request joins that trace (a new one is started when absent).",
+            string_schema().pattern(Some("^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")),
+        ),
+    ];
+    match (e.method, e.path) {
+        ("POST", "orders") => h.push(header_param(
+            "Idempotency-Key",
+            true,
+            "One key per checkout attempt (a UUID works): the same key and body again answer 200 with \
+             the first order and `Idempotent-Replayed: true`; the same key with another body is a 422.",
+            string_schema()
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some("^[!-~]+$")),
+        )),
+        ("PATCH", "products/{id}") => h.push(header_param(
+            "If-Match",
+            false,
+            "The product version the change is based on (`3` or `\"3\"`): a product changed since is a 409.",
+            string_schema().pattern(Some("^(W/)?\"?[0-9]+\"?$")),
+        )),
+        _ => {}
     }
-    id.trim_end_matches('_').to_owned()
+    h
 }
 
 fn summary(e: &Endpoint) -> String {
@@ -275,8 +326,8 @@ fn response_of(method: &str, path: &str) -> Option<Typed> {
         ("GET", "analytics/summary") => typed::<nakku_core::analytics::Summary>(),
         ("GET", "analytics/stores") => typed::<nakku_core::analytics::StoresReport>(),
         ("GET", "analytics/stock-alerts") => typed::<nakku_core::analytics::StockAlerts>(),
-        ("GET", "analytics/events") => typed::<nakku_core::analytics::events::EventPage>(),
-        ("GET", "deliveries/performance") => typed::<delivery::deliveries::Performance>(),
+        ("GET", "analytics/events") => typed::<nakku_core::analytics::event_log::EventPage>(),
+        ("GET", "deliveries/performance") => typed::<delivery::performance::Performance>(),
         ("GET", "notifications") => typed::<nakku_core::notification::MessagePage>(),
         ("GET" | "PUT", "notifications/preferences") => typed::<nakku_core::notification::Preferences>(),
         ("POST", "notifications/devices") => typed::<nakku_core::notification::Device>(),
@@ -305,7 +356,7 @@ fn response_of(method: &str, path: &str) -> Option<Typed> {
         ("GET", "deliveries/{order_id}") => typed::<delivery::deliveries::DeliveryView>(),
         ("POST", "deliveries/{order_id}/{action}") => typed::<delivery::deliveries::ActionResult>(),
         ("PUT", "deliveries/stores/{store}/bins") => typed::<delivery::fulfilment::BinsSet>(),
-        ("GET", "deliveries/stores/{store}/load") => typed::<delivery::fulfilment::StoreLoad>(),
+        ("GET", "deliveries/stores/{store}/load") => typed::<delivery::capacity::StoreLoad>(),
         ("GET", "deliveries/pickers/me")
         | ("POST", "deliveries/pickers/me/shift")
         | ("PUT", "deliveries/pickers/{user_id}") => typed::<delivery::fulfilment::Picker>(),
@@ -410,7 +461,9 @@ fn query_of(method: &str, path: &str) -> Vec<utoipa::openapi::path::Parameter> {
             <nakku_core::analytics::ReportQuery as utoipa::IntoParams>::into_params(|| Some(ParameterIn::Query)),
         ),
         ("GET", "analytics/events") => q(
-            <nakku_core::analytics::events::EventQuery as utoipa::IntoParams>::into_params(|| Some(ParameterIn::Query)),
+            <nakku_core::analytics::event_log::EventQuery as utoipa::IntoParams>::into_params(|| {
+                Some(ParameterIn::Query)
+            }),
         ),
         _ => Vec::new(),
     }
@@ -438,7 +491,7 @@ fn build() -> OpenApi {
                 .unwrap_or("gateway");
             let mut op = OperationBuilder::new()
                 .tag(service)
-                .operation_id(Some(operation_id(e)))
+                .operation_id(Some(e.name))
                 .summary(Some(summary(e)));
             for seg in e.path.split('/').filter(|s| s.starts_with('{')) {
                 let name = seg.trim_start_matches('{').trim_end_matches('}');
@@ -451,6 +504,9 @@ fn build() -> OpenApi {
                 );
             }
             for p in query_of(e.method, e.path) {
+                op = op.parameter(p);
+            }
+            for p in headers_of(e) {
                 op = op.parameter(p);
             }
             let typed = body_of(e.method, e.path);
@@ -501,10 +557,26 @@ fn build() -> OpenApi {
                     )
                     .build()
             } else {
-                ResponseBuilder::new()
+                let mut done = ResponseBuilder::new()
                     .description("Done")
                     .content("application/json", success)
-                    .build()
+                    .header(
+                        "X-Request-Id",
+                        HeaderBuilder::new()
+                            .schema(string_schema())
+                            .description(Some("The request's id (yours, or the one made for it)"))
+                            .build(),
+                    );
+                if (e.method, e.path) == ("POST", "orders") {
+                    done = done.header(
+                        "Idempotent-Replayed",
+                        HeaderBuilder::new()
+                            .schema(string_schema().enum_values(Some(["true"])))
+                            .description(Some("`true` when the answer is the order a repeated key placed before"))
+                            .build(),
+                    );
+                }
+                done.build()
             };
             let created = e.method == "POST";
             op = op.response("200", ok.clone());

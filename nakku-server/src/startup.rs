@@ -246,7 +246,7 @@ impl Application {
                         Some(p) => p.clone(),
                         None => Arc::new(peer(Service::Payment, "order")?),
                     };
-                    let cart_port: Arc<dyn nakku_core::cart::service::CartPort> = match &carts {
+                    let cart_port: Arc<dyn nakku_core::ports::CartPort> = match &carts {
                         Some(c) => c.clone(),
                         None => Arc::new(peer(Service::Cart, "order")?),
                     };

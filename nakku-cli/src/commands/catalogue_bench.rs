@@ -9,6 +9,7 @@ use nakku_core::product::cache::Cache;
 use nakku_core::product::search::{SearchParams, Sort};
 use nakku_core::product::{sample, ProductConfig, ProductService};
 use nakku_core::service::Service;
+use nakku_core::stats::percentile;
 use nakku_core::RequestCtx;
 use serde::Serialize;
 use sqlx::Row;
@@ -91,12 +92,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Nearest-rank percentile in microseconds, to a tenth.
 fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    (sorted[i].as_secs_f64() * 1e6 * 10.0).round() / 10.0
+    percentile(sorted, p).map_or(0.0, |d| (d.as_secs_f64() * 1e6 * 10.0).round() / 10.0)
 }
 
 /// The query mix: what shoppers type and tap.

@@ -13,6 +13,7 @@ use nakku_core::events::bus::{EventBus, Message};
 use nakku_core::events::relay::{backlog, Relay, RelayConfig};
 use nakku_core::events::{connect_bus, outbox, Envelope};
 use nakku_core::service::Service;
+use nakku_core::stats::percentile;
 use nakku_core::user::events::UserLoggedIn;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -157,7 +158,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         nakku_core::db::drop_mysql_database(&url).await.ok();
     }
 
-    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    let pct = |p: f64| percentile(&latencies, p).unwrap_or(0.0);
     let report = Report {
         bus: kind,
         events: o.events,

@@ -16,6 +16,7 @@ use clap::Args;
 use nakku_core::config::Settings;
 use nakku_core::db::{migrate, Db};
 use nakku_core::service::Service;
+use nakku_core::stats::percentile;
 use nakku_server::{Application, CancellationToken};
 use serde::Serialize;
 
@@ -281,11 +282,7 @@ async fn round(
 
 /// Nearest-rank percentile in milliseconds, to a microsecond.
 fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    (sorted[i].as_secs_f64() * 1e6).round() / 1000.0
+    percentile(sorted, p).map_or(0.0, |d| (d.as_secs_f64() * 1e6).round() / 1000.0)
 }
 
 /// The demo catalogue (categories, then products by bulk import) in the product service.

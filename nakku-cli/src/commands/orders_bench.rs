@@ -20,6 +20,7 @@ use nakku_core::config::{Secret, Settings};
 use nakku_core::db::{migrate, Db, WriteOn};
 use nakku_core::id::{new_id, now_ms};
 use nakku_core::service::Service;
+use nakku_core::stats::percentile;
 use nakku_server::{Application, CancellationToken};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -403,12 +404,7 @@ async fn flow(
     .await?;
     let rate = o.orders as f64 / start.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        let i = ((latencies.len() as f64 * p).ceil() as usize)
-            .saturating_sub(1)
-            .min(latencies.len() - 1);
-        (latencies[i] * 10.0).round() / 10.0
-    };
+    let pct = |p: f64| percentile(&latencies, p).map_or(0.0, |v| (v * 10.0).round() / 10.0);
     Ok((rate, pct(0.50), pct(0.99)))
 }
 

@@ -15,6 +15,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nakku_core::config::Settings;
 use nakku_core::service::Service;
+use nakku_core::stats::percentile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
@@ -722,12 +723,9 @@ struct Report {
     invariants: Invariants,
 }
 
+/// Nearest-rank percentile, to a hundredth.
 fn pct(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    (sorted[rank - 1] * 100.0).round() / 100.0
+    percentile(sorted, q).map_or(0.0, |v| (v * 100.0).round() / 100.0)
 }
 
 pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@
 //! cash on delivery) → confirmed → delivered. Delivery time runs from placement to
 //! delivery.
 
-pub mod events;
+pub mod event_log;
 pub mod handler;
 
 use serde::{Deserialize, Serialize};
@@ -18,67 +18,12 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::db::{opt_text, text, Db};
-use crate::error::{CoreError, Validator};
-use crate::id::{ms_to_rfc3339, now_ms, parse_day};
+use crate::error::CoreError;
+use crate::id::{ms_to_rfc3339, now_ms};
+pub use crate::stats::{p50_p90_minutes, Range, ReportQuery, DAY_MS, MAX_RANGE_DAYS, P50P90};
 
-/// `?from=&to=&store=&limit=` of every report.
-#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
-pub struct ReportQuery {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub store: Option<String>,
-    pub limit: Option<i64>,
-}
-
-/// A validated report range: placed in `[from, to)`, optionally at one store.
-#[derive(Debug, Clone)]
-pub struct Range {
-    pub from: i64,
-    pub to: i64,
-    pub store: Option<String>,
-    pub limit: i64,
-}
-
-const DAY_MS: i64 = 86_400_000;
-/// The longest range a report covers.
-pub const MAX_RANGE_DAYS: i64 = 92;
 /// Points in the orders-per-minute series at most (wider ranges get wider buckets).
 const MAX_POINTS: i64 = 240;
-
-impl ReportQuery {
-    /// Defaults: the last 24 hours, every store, top 10.
-    pub fn range(&self, now: i64) -> Result<Range, CoreError> {
-        let mut v = Validator::new();
-        let to = match &self.to {
-            Some(t) => v.check("to", parse_day(t, true).map(|t| t + 1)),
-            None => Some(now),
-        };
-        let from = match &self.from {
-            Some(f) => v.check("from", parse_day(f, false)),
-            None => to.map(|t| t - DAY_MS),
-        };
-        if let (Some(f), Some(t)) = (from, to) {
-            if f >= t {
-                v.add("from", "must be before to");
-            } else if t - f > MAX_RANGE_DAYS * DAY_MS {
-                v.add("to", format!("a report covers at most {MAX_RANGE_DAYS} days"));
-            }
-        }
-        let store = match &self.store {
-            Some(s) => v.check("store", crate::inventory::parse_code(s)),
-            None => None,
-        };
-        let limit = self.limit.unwrap_or(10);
-        if !(1..=100).contains(&limit) {
-            v.add("limit", "must be from 1 to 100");
-        }
-        v.finish()?;
-        match (from, to) {
-            (Some(from), Some(to)) => Ok(Range { from, to, store, limit }),
-            _ => Err(CoreError::validation("from", "is not a valid range")),
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct AnalyticsService {
@@ -112,35 +57,6 @@ async fn rows(db: &Db, sql: &str, binds: &[Bind]) -> Result<Vec<AnyRow>, CoreErr
         };
     }
     Ok(q.fetch_all(db.pool()).await?)
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1);
-    sorted.get(i.min(sorted.len() - 1)).copied()
-}
-
-fn minutes(ms: Option<i64>) -> Option<f64> {
-    ms.map(|ms| (ms as f64 / 6_000.0).round() / 10.0)
-}
-
-/// p50 and p90 in minutes (to a tenth); none without data.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct P50P90 {
-    pub p50: Option<f64>,
-    pub p90: Option<f64>,
-}
-
-/// `{"p50", "p90"}` in minutes (to a tenth) of durations in milliseconds, sorting them.
-pub(crate) fn p50_p90_minutes(v: &mut [i64]) -> P50P90 {
-    v.sort_unstable();
-    P50P90 {
-        p50: minutes(percentile(v, 0.5)),
-        p90: minutes(percentile(v, 0.9)),
-    }
 }
 
 /// Everything the dashboard shows for a range.
@@ -652,15 +568,6 @@ impl AnalyticsService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let v: Vec<i64> = (1..=10).collect();
-        assert_eq!(percentile(&v, 0.5), Some(5));
-        assert_eq!(percentile(&v, 0.9), Some(9));
-        assert_eq!(percentile(&[7], 0.9), Some(7));
-        assert_eq!(percentile(&[], 0.5), None);
-    }
 
     #[test]
     fn ranges_default_to_a_day_and_refuse_nonsense() {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::events::{catalog, Event};
-use crate::inventory::Line;
+use crate::inventory::events::Line;
 
 /// `cart.updated` v1: the cart's lines after a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

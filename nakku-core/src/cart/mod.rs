@@ -6,85 +6,13 @@ pub mod events;
 pub mod replica;
 pub mod service;
 
-use std::collections::BTreeMap;
+use serde::Deserialize;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::money::rupees;
+pub use crate::ports::{CartLine, Fee, LineProblem, Quote};
 pub use service::CartService;
 
 use crate::config::Pricing;
-use crate::ports::AddressSnapshot;
-
-/// `₹1,234.50` style amounts for messages.
-pub fn rupees(paise: i64) -> String {
-    let sign = if paise < 0 { "-" } else { "" };
-    let p = paise.unsigned_abs();
-    format!("{sign}₹{}.{:02}", p / 100, p % 100)
-}
-
-/// One problem with one cart line. `price_changed` is a notice (the order goes through once
-/// the shopper has seen the new price); the others block checkout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LineProblem {
-    /// `unavailable`, `out_of_stock`, `insufficient_stock`, `over_limit`, `price_changed`.
-    pub code: String,
-    pub message: String,
-}
-
-/// A cart line as shown, with its current price and problems.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CartLine {
-    pub sku: String,
-    pub product_id: Option<String>,
-    pub name: String,
-    pub unit: String,
-    pub quantity: i64,
-    pub unit_price_paise: i64,
-    pub mrp_paise: i64,
-    pub line_total_paise: i64,
-    /// The unit price when the shopper added or last changed the line.
-    pub price_seen_paise: i64,
-    pub available: i64,
-    pub max_per_order: i64,
-    pub problems: Vec<LineProblem>,
-}
-
-impl CartLine {
-    pub fn blocking(&self) -> bool {
-        self.problems.iter().any(|p| p.code != "price_changed")
-    }
-}
-
-/// One fee of a checkout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Fee {
-    /// `delivery`, `small_cart`, `surge`.
-    pub code: String,
-    pub label: String,
-    pub amount_paise: i64,
-}
-
-/// The priced checkout the shopper is shown; an order stores exactly this.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Quote {
-    pub cart_id: String,
-    pub store: String,
-    pub address: AddressSnapshot,
-    pub lines: Vec<CartLine>,
-    pub items_paise: i64,
-    pub fees: Vec<Fee>,
-    pub fees_paise: i64,
-    pub total_paise: i64,
-    pub currency: String,
-    pub road_distance_km: f64,
-    pub eta_minutes: i64,
-    /// Problems by field (`items.<sku>`, `address_id`, `cart`): empty when the order can go.
-    pub problems: BTreeMap<String, Vec<String>>,
-    /// True when nothing but price notices stands in the way.
-    pub can_place_order: bool,
-    /// Fingerprint of what is shown: send it with the order to accept changed prices.
-    pub quote_id: String,
-}
 
 /// The fees for an item total at a distance and store load.
 pub fn fees(rules: &Pricing, items_paise: i64, road_km: f64, store_load: i64) -> Vec<Fee> {

@@ -98,7 +98,7 @@ impl Handler for StockReplica {
     }
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
-        Box::pin(crate::product::replica::apply_stock_event(conn, "cart_stock", env))
+        Box::pin(crate::inventory::events::apply_stock_event(conn, "cart_stock", env))
     }
 
     fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {

@@ -15,8 +15,9 @@ use crate::error::{CoreError, Validator};
 use crate::events::bus::BoxFut;
 use crate::events::{outbox, Envelope};
 use crate::id::{new_id, now_ms, stable_hash};
-use crate::inventory::{parse_code, parse_sku, Line};
+use crate::inventory::events::Line;
 use crate::ports::{AddressPort, PlacePort};
+use crate::rules::{parse_code, parse_sku};
 use crate::service::Service;
 use crate::RequestCtx;
 
@@ -340,7 +341,7 @@ impl CartService {
         let sku = parse_sku(sku).map_err(|m| CoreError::validation("sku", m))?;
         let mut v = Validator::new();
         let qty = v.required("quantity", input.quantity);
-        if qty.is_some_and(|q| !(0..=crate::inventory::MAX_QUANTITY).contains(&q)) {
+        if qty.is_some_and(|q| !(0..=crate::rules::MAX_QUANTITY).contains(&q)) {
             v.add("quantity", "must be a whole number from 0 (remove) upwards");
         }
         v.finish()?;
@@ -378,7 +379,7 @@ impl CartService {
         let sku = parse_sku(sku).map_err(|m| CoreError::validation("sku", m))?;
         let change = match (quantity, add) {
             (Some(q), true) => {
-                Change::Add(crate::inventory::check_quantity(q).map_err(|m| CoreError::validation("quantity", m))?)
+                Change::Add(crate::rules::check_quantity(q).map_err(|m| CoreError::validation("quantity", m))?)
             }
             (Some(0) | None, false) => Change::Remove,
             (Some(q), false) if q > 0 => Change::Set(q),
@@ -816,7 +817,7 @@ fn check_item(sku: Option<String>, quantity: Option<i64>) -> Result<(String, i64
     let sku = v.required("sku", sku).and_then(|s| v.check("sku", parse_sku(&s)));
     let qty = v
         .required("quantity", quantity)
-        .and_then(|q| v.check("quantity", crate::inventory::check_quantity(q)));
+        .and_then(|q| v.check("quantity", crate::rules::check_quantity(q)));
     v.finish()?;
     match (sku, qty) {
         (Some(s), Some(q)) => Ok((s, q)),
@@ -884,26 +885,7 @@ pub(crate) async fn clear_cart(
     Ok(())
 }
 
-/// What the order service asks of carts (in process or over HTTP).
-pub trait CartPort: Send + Sync {
-    fn checkout<'a>(
-        &'a self,
-        ctx: &'a RequestCtx,
-        user_id: &'a str,
-        store: Option<&'a str>,
-        address_id: &'a str,
-    ) -> BoxFut<'a, Result<Quote, CoreError>>;
-    /// Puts lines back in the shopper's cart (reorder).
-    fn add_lines<'a>(
-        &'a self,
-        ctx: &'a RequestCtx,
-        user_id: &'a str,
-        store: &'a str,
-        lines: Vec<(String, i64)>,
-    ) -> BoxFut<'a, Result<serde_json::Value, CoreError>>;
-}
-
-impl CartPort for CartService {
+impl crate::ports::CartPort for CartService {
     fn checkout<'a>(
         &'a self,
         ctx: &'a RequestCtx,

@@ -18,15 +18,13 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::events::{DeliveryCompleted, DeliveryFailed, DeliveryScheduled, DeliveryStarted, DeliveryState};
+pub use super::events::{Legs, Promise};
 use super::partners::DeliveryService;
 use crate::db::{opt_text, text};
+use crate::distance::haversine_km;
 use crate::error::CoreError;
-use crate::events::bus::BoxFut;
-use crate::events::consumer::Handler;
-use crate::events::{catalog, outbox, Envelope, Event};
+use crate::events::{outbox, Envelope, Event};
 use crate::id::{ms_to_rfc3339, now_ms};
-use crate::location::haversine_km;
-use crate::order::events::{OrderCreated, OrderUpdated};
 use crate::service::Service;
 
 /// Wrong codes allowed before the delivery locks (support takes over).
@@ -157,7 +155,7 @@ pub struct DeliveryView {
     /// The code the shopper gives the partner at the door (the shopper only, until done).
     pub otp: Option<String>,
     pub failure_reason: Option<String>,
-    pub slot: Option<crate::order::SlotWindow>,
+    pub slot: Option<crate::order::events::SlotWindow>,
     pub promise: Promise,
     pub times: Times,
 }
@@ -168,26 +166,6 @@ pub struct PartnerRef {
     pub name: String,
     pub vehicle: String,
     pub position: Option<super::partners::Position>,
-}
-
-/// The promise and how long each leg took, in minutes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Promise {
-    pub promised_minutes: Option<i64>,
-    #[schema(format = DateTime)]
-    pub promised_by: Option<String>,
-    pub actual_minutes: Option<f64>,
-    pub breached: Option<bool>,
-    pub legs: Legs,
-}
-
-/// Confirmed → assigned → picked up → out for delivery → delivered, in minutes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Legs {
-    pub assign: Option<f64>,
-    pub pickup: Option<f64>,
-    pub depart: Option<f64>,
-    pub ride: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -243,46 +221,6 @@ pub struct RouteLeg {
     pub order_id: String,
     pub road_km: f64,
     pub eta_minutes: f64,
-}
-
-/// Promise against actual per store over a range.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Performance {
-    #[schema(format = DateTime)]
-    pub from: String,
-    #[schema(format = DateTime)]
-    pub to: String,
-    pub items: Vec<StorePerformance>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct StorePerformance {
-    pub store: String,
-    pub delivered: i64,
-    pub with_promise: i64,
-    pub late: i64,
-    pub late_share: f64,
-    pub promised_minutes: crate::analytics::P50P90,
-    pub actual_minutes: crate::analytics::P50P90,
-    pub legs: LegFigures,
-    pub store_legs: StoreLegFigures,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct LegFigures {
-    pub assign: crate::analytics::P50P90,
-    pub pickup: crate::analytics::P50P90,
-    pub depart: crate::analytics::P50P90,
-    pub ride: crate::analytics::P50P90,
-}
-
-/// In the store: waiting for a picker, picking, packing, handover to the rider.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct StoreLegFigures {
-    pub queue: crate::analytics::P50P90,
-    pub pick: crate::analytics::P50P90,
-    pub pack: crate::analytics::P50P90,
-    pub handover: crate::analytics::P50P90,
 }
 
 /// What a partner's move left: the delivery, or (after `reject`) that it is back in the pool.
@@ -408,7 +346,7 @@ impl DeliveryService {
             r.try_get::<Option<i64>, _>("slot_start")?,
             r.try_get::<Option<i64>, _>("slot_end")?,
         ) {
-            (Some(a), Some(b)) => Some(crate::order::SlotWindow {
+            (Some(a), Some(b)) => Some(crate::order::events::SlotWindow {
                 start: ms_to_rfc3339(a),
                 end: ms_to_rfc3339(b),
             }),
@@ -812,113 +750,6 @@ impl DeliveryService {
         )))
     }
 
-    /// Promise against actual per store for deliveries completed in a range (admins): how
-    /// many, how many late, the promised and actual minutes, and each leg's p50/p90.
-    pub async fn performance(&self, q: &crate::analytics::ReportQuery) -> Result<Performance, CoreError> {
-        let r = q.range(now_ms())?;
-        let (cond, store) = match &r.store {
-            Some(s) => (" AND d.store = ?", Some(s.clone())),
-            None => ("", None),
-        };
-        let sql = format!(
-            "SELECT d.store AS store, d.promised_minutes AS promised_minutes, d.breached AS breached, d.confirmed_at AS confirmed_at, \
-             d.assigned_at AS assigned_at, d.picked_up_at AS picked_up_at, d.started_at AS started_at, d.delivered_at AS delivered_at, \
-             k.started_at AS pick_started_at, k.picked_at AS picked_at, k.packed_at AS packed_at \
-             FROM deliveries d LEFT JOIN picks k ON k.order_id = d.order_id \
-             WHERE d.status = 'delivered' AND d.delivered_at >= ? AND d.delivered_at < ?{cond} ORDER BY d.store"
-        );
-        let mut qy = sqlx::query(&sql).bind(r.from).bind(r.to);
-        if let Some(s) = store {
-            qy = qy.bind(s);
-        }
-        #[derive(Default)]
-        struct Acc {
-            delivered: i64,
-            promised: i64,
-            late: i64,
-            promised_minutes: Vec<i64>,
-            legs: [Vec<i64>; 5],
-            /// In the store: waiting for a picker, picking, packing, handover to the rider.
-            store: [Vec<i64>; 4],
-        }
-        let mut by: std::collections::BTreeMap<String, Acc> = Default::default();
-        for row in qy.fetch_all(self.db().pool()).await? {
-            let a = by.entry(text(&row, "store")?).or_default();
-            a.delivered += 1;
-            if let Some(b) = row.try_get::<Option<i64>, _>("breached")? {
-                a.promised += 1;
-                a.late += b;
-            }
-            if let Some(m) = row.try_get::<Option<i64>, _>("promised_minutes")? {
-                a.promised_minutes.push(m * 60_000);
-            }
-            let t = |c: &str| row.try_get::<Option<i64>, _>(c);
-            let times = [
-                t("confirmed_at")?,
-                t("assigned_at")?,
-                t("picked_up_at")?,
-                t("started_at")?,
-                t("delivered_at")?,
-            ];
-            for (i, pair) in times.windows(2).enumerate() {
-                if let (Some(x), Some(y)) = (pair[0], pair[1]) {
-                    a.legs[i].push(y - x);
-                }
-            }
-            if let (Some(x), Some(y)) = (times[0], times[4]) {
-                a.legs[4].push(y - x);
-            }
-            let store_times = [
-                t("confirmed_at")?,
-                t("pick_started_at")?,
-                t("picked_at")?,
-                t("packed_at")?,
-                t("picked_up_at")?,
-            ];
-            for (i, pair) in store_times.windows(2).enumerate() {
-                if let (Some(x), Some(y)) = (pair[0], pair[1]) {
-                    a.store[i].push(y - x);
-                }
-            }
-        }
-        let fig = |v: &mut Vec<i64>| crate::analytics::p50_p90_minutes(v);
-        let mut items = Vec::new();
-        for (store, mut a) in by {
-            let [assign, pickup, depart, ride, total] = &mut a.legs;
-            let [queue, pick, pack, handover] = &mut a.store;
-            items.push(StorePerformance {
-                store,
-                delivered: a.delivered,
-                with_promise: a.promised,
-                late: a.late,
-                late_share: if a.promised > 0 {
-                    (a.late as f64 / a.promised as f64 * 1000.0).round() / 1000.0
-                } else {
-                    0.0
-                },
-                promised_minutes: fig(&mut a.promised_minutes),
-                actual_minutes: fig(total),
-                legs: LegFigures {
-                    assign: fig(assign),
-                    pickup: fig(pickup),
-                    depart: fig(depart),
-                    ride: fig(ride),
-                },
-                store_legs: StoreLegFigures {
-                    queue: fig(queue),
-                    pick: fig(pick),
-                    pack: fig(pack),
-                    handover: fig(handover),
-                },
-            });
-        }
-        Ok(Performance {
-            from: ms_to_rfc3339(r.from),
-            to: ms_to_rfc3339(r.to),
-            items,
-        })
-    }
-
     /// A partner's new position moves their deliveries on its own: assigned and within
     /// [`GEOFENCE_M`] of the store → `at_store`; out for delivery and that close to the door
     /// → `at_door`. In the caller's transaction (the ping's).
@@ -978,150 +809,6 @@ impl DeliveryService {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// `delivery.orders`: a delivery per order, released for assignment once confirmed and
-/// withdrawn if the order is cancelled or fails first.
-pub struct OrderFollower(pub super::partners::DeliveryConfig);
-
-impl Handler for OrderFollower {
-    fn name(&self) -> &'static str {
-        "delivery.orders"
-    }
-
-    fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[
-            (catalog::ORDER_CREATED, OrderCreated::VERSION),
-            (catalog::ORDER_UPDATED, OrderUpdated::VERSION),
-        ]
-    }
-
-    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let now = now_ms();
-            if env.event_type == catalog::ORDER_CREATED {
-                let p: OrderCreated = env.decode()?;
-                sqlx::query(
-                    "INSERT INTO deliveries (order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, slot_start, slot_end, created_at, updated_at) \
-                     SELECT ?, ?, ?, ?, ?, ?, ?, 'awaiting', ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE order_id = ?)",
-                )
-                .bind(&p.order_id)
-                .bind(&p.user_id)
-                .bind(&p.store)
-                .bind(p.address.lat)
-                .bind(p.address.lng)
-                .bind(&p.payment_kind)
-                .bind(p.total_paise)
-                .bind(p.slot.as_ref().and_then(|s| crate::id::parse_rfc3339_ms(&s.start)))
-                .bind(p.slot.as_ref().and_then(|s| crate::id::parse_rfc3339_ms(&s.end)))
-                .bind(now)
-                .bind(now)
-                .bind(&p.order_id)
-                .execute(&mut *conn)
-                .await?;
-                super::fulfilment::create_pick(conn, &p).await?;
-                return Ok(());
-            }
-            let p: OrderUpdated = env.decode()?;
-            let id = p.order_id.as_str();
-            match p.status.as_str() {
-                "confirmed" => {
-                    // The promise: pick and pack, then the road from the store to the door.
-                    let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(now);
-                    let found = sqlx::query(
-                        "SELECT s.lat AS slat, s.lng AS slng, d.drop_lat AS dlat, d.drop_lng AS dlng, d.slot_start AS slot_start, d.store AS store, \
-                         d.slot_end AS slot_end FROM deliveries d \
-                         JOIN stores s ON s.code = d.store AND s.deleted_at IS NULL WHERE d.order_id = ?",
-                    )
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    let (mut promise, mut promised_by, mut assign_after) = (None, None, None);
-                    if let Some(r) = found {
-                        let km = haversine_km(
-                            (r.try_get("slat")?, r.try_get("slng")?),
-                            (r.try_get("dlat")?, r.try_get("dlng")?),
-                        );
-                        let store: String = text(&r, "store")?;
-                        // A busy store promises later (its load's extra minutes).
-                        let (_, delay) = super::fulfilment::store_load(&mut *conn, &store).await?;
-                        let express =
-                            crate::location::eta_minutes(km, self.0.road_factor, self.0.speed_kmh, self.0.prep_minutes)
-                                + delay;
-                        match (
-                            r.try_get::<Option<i64>, _>("slot_start")?,
-                            r.try_get::<Option<i64>, _>("slot_end")?,
-                        ) {
-                            // Scheduled: promised by the slot's end; offered to partners so
-                            // that it can reach the door as the slot opens (with 5 min spare).
-                            (Some(start), Some(end)) => {
-                                promised_by = Some(end);
-                                promise = Some(((end - at) as f64 / 60_000.0).ceil() as i64);
-                                assign_after = Some(start - (express + 5) * 60_000);
-                            }
-                            _ => {
-                                promise = Some(express);
-                                promised_by = Some(at + express * 60_000);
-                            }
-                        }
-                    }
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'unassigned', confirmed_at = ?, promised_minutes = ?, promised_by = ?, \
-                         assign_after = ?, updated_at = ? WHERE order_id = ? AND status = 'awaiting'",
-                    )
-                    .bind(at)
-                    .bind(promise)
-                    .bind(promised_by)
-                    .bind(assign_after)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                    // Into the store's picking queue (a scheduled order shortly before its
-                    // rider is sent: pick and pack time earlier).
-                    let prep_ms = (self.0.prep_minutes * 60_000.0) as i64;
-                    sqlx::query(
-                        "UPDATE picks SET status = 'queued', queued_at = ?, pick_after = ?, updated_at = ? WHERE order_id = ? AND status = 'awaiting'",
-                    )
-                    .bind(at)
-                    .bind(assign_after.map(|t| t - prep_ms))
-                    .bind(now)
-                    .bind(id)
-                    .execute(conn)
-                    .await?;
-                }
-                "cancelled" | "failed" => {
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'cancelled', partner_id = CASE WHEN status IN ('assigned', 'at_store') THEN NULL ELSE partner_id END, \
-                         updated_at = ? WHERE order_id = ? AND status IN ('awaiting', 'unassigned', 'assigned', 'at_store')",
-                    )
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE picks SET status = 'cancelled', updated_at = ? WHERE order_id = ? AND status IN ('awaiting', 'queued', 'picking')",
-                    )
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                    super::slots::release(conn, id).await?;
-                }
-                _ => {}
-            }
-            Ok(())
-        })
-    }
-
-    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
-        // Deliveries are the service's own records, not a read model: a replay adds what is
-        // missing and leaves the rest.
-        Box::pin(async move {
-            let _ = conn;
-            Ok(())
-        })
     }
 }
 

@@ -1,13 +1,37 @@
 //! The delivery service's events, on `<prefix>.delivery`: a delivery's steps (keyed by order
 //! id; the order follows them, and cash on delivery is settled on completion), what picking
 //! changed, a store's load (keyed by store code) and a slot's bookings (keyed
-//! `<store>:<slot start ms>`).
+//! `<store>:<slot start ms>`); and the replica of the stores' load that location and the
+//! catalogue keep ([`LoadReplica`], [`store_load`]).
 
 use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
-use super::deliveries::Promise;
-use crate::events::{catalog, Event};
+use crate::db::text;
+use crate::events::bus::BoxFut;
+use crate::events::consumer::Handler;
+use crate::events::{catalog, Envelope, Event};
+
+/// The promise and how long each leg took, in minutes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Promise {
+    pub promised_minutes: Option<i64>,
+    #[schema(format = DateTime)]
+    pub promised_by: Option<String>,
+    pub actual_minutes: Option<f64>,
+    pub breached: Option<bool>,
+    pub legs: Legs,
+}
+
+/// Confirmed → assigned → picked up → out for delivery → delivered, in minutes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Legs {
+    pub assign: Option<f64>,
+    pub pickup: Option<f64>,
+    pub depart: Option<f64>,
+    pub ride: Option<f64>,
+}
 
 /// The delivery a step event is about, as it stands after the step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -147,4 +171,84 @@ pub struct SlotUpdated {
 
 impl Event for SlotUpdated {
     const TYPE: &'static str = catalog::DELIVERY_SLOT_UPDATED;
+}
+
+/// A store's load as a replica keeps it: `(status, extra_minutes)`; open when unknown.
+pub async fn store_load(conn: &mut AnyConnection, store: &str) -> Result<(String, i64), sqlx::Error> {
+    Ok(
+        match sqlx::query("SELECT status, extra_minutes FROM store_load WHERE store = ?")
+            .bind(store)
+            .fetch_optional(conn)
+            .await?
+        {
+            Some(r) => (text(&r, "status")?, r.try_get("extra_minutes")?),
+            None => ("open".to_owned(), 0),
+        },
+    )
+}
+
+/// What shoppers are told about a store's load (`None` when it is open).
+pub fn load_message(store_name: &str, status: &str, extra_minutes: i64) -> Option<String> {
+    match status {
+        "busy" => Some(format!(
+            "{store_name} is very busy: deliveries take about {extra_minutes} minutes longer than usual"
+        )),
+        "paused" => Some(format!(
+            "{store_name} is not taking new orders for a few minutes: every picker and rider is busy; try again shortly"
+        )),
+        _ => None,
+    }
+}
+
+/// `<svc>.load`: a replica of the stores' load (`delivery.store.load`), for the location
+/// service's serviceability and the catalogue. The newest report wins.
+pub struct LoadReplica(pub &'static str);
+
+impl Handler for LoadReplica {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn handles(&self) -> &'static [(&'static str, u32)] {
+        &[(StoreLoadChanged::TYPE, StoreLoadChanged::VERSION)]
+    }
+
+    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let l: StoreLoadChanged = env.decode()?;
+            let (store, status, extra) = (l.store.as_str(), l.status.as_str(), l.extra_minutes);
+            let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(0);
+            let r = sqlx::query(
+                "UPDATE store_load SET status = ?, extra_minutes = ?, seen_ms = ? WHERE store = ? AND seen_ms <= ?",
+            )
+            .bind(status)
+            .bind(extra)
+            .bind(at)
+            .bind(store)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            if r.rows_affected() == 0 {
+                sqlx::query(
+                    "INSERT INTO store_load (store, status, extra_minutes, seen_ms) SELECT ?, ?, ?, ? \
+                     WHERE NOT EXISTS (SELECT 1 FROM store_load WHERE store = ?)",
+                )
+                .bind(store)
+                .bind(status)
+                .bind(extra)
+                .bind(at)
+                .bind(store)
+                .execute(conn)
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM store_load").execute(conn).await?;
+            Ok(())
+        })
+    }
 }

@@ -25,19 +25,13 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::deliveries::{minutes_between, ms};
-use super::events::{DeliveryPacked, PickChange, PickedSubstitute, StoreLoadChanged};
+use super::events::{DeliveryPacked, PickChange, PickedSubstitute};
 use super::partners::DeliveryService;
 use crate::db::{opt_text, text};
 use crate::error::{CoreError, Validator};
-use crate::events::bus::BoxFut;
-use crate::events::consumer::Handler;
-use crate::events::{catalog, outbox, Envelope, Event};
-use crate::id::{ms_to_rfc3339, now_ms};
-use crate::product::events::{product_change, PRODUCT_EVENTS};
+use crate::events::{outbox, Envelope};
+use crate::id::now_ms;
 use crate::service::Service;
-
-/// The window capacity is measured over.
-pub const WINDOW_MS: i64 = 5 * 60_000;
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PickerInput {
@@ -59,43 +53,6 @@ pub struct LineInput {
     pub picked: Option<i64>,
     /// The substitute put in the bag for the missing units.
     pub substitute_sku: Option<String>,
-}
-
-/// A store's load as last computed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Load {
-    pub status: &'static str,
-    pub orders_window: i64,
-    pub capacity: i64,
-    pub extra_minutes: i64,
-}
-
-/// The load of a store given its orders in the window and its capacity for one window
-/// (`None`: nobody on shift, not capped).
-pub fn load_of(orders: i64, capacity: Option<i64>) -> Load {
-    let Some(cap) = capacity.filter(|c| *c > 0) else {
-        return Load {
-            status: "open",
-            orders_window: orders,
-            capacity: 0,
-            extra_minutes: 0,
-        };
-    };
-    let (status, extra) = if orders < cap {
-        ("open", 0)
-    } else if orders * 2 < cap * 3 {
-        // Each order beyond the cap waits its share of a window.
-        let over = orders - cap + 1;
-        ("busy", (over * WINDOW_MS / 60_000 + cap - 1) / cap)
-    } else {
-        ("paused", 0)
-    };
-    Load {
-        status,
-        orders_window: orders,
-        capacity: cap,
-        extra_minutes: extra,
-    }
 }
 
 const PICK_COLS: &str = "order_id, store, status, substitution, picker_id, refund_paise, pick_after, queued_at, started_at, picked_at, packed_at";
@@ -185,35 +142,16 @@ pub struct PickTimers {
     pub pack_minutes: Option<f64>,
 }
 
-/// A store's load now: orders confirmed in the window against what its staff can handle.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct StoreLoad {
-    pub store: String,
-    /// `open`, `busy` or `paused`.
-    pub status: String,
-    pub orders_window: i64,
-    pub capacity: i64,
-    pub extra_minutes: i64,
-    pub window_minutes: i64,
-    /// When the status last changed (none for a store never measured).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(format = DateTime)]
-    pub since: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(format = DateTime)]
-    pub updated_at: Option<String>,
-}
-
 impl DeliveryService {
     /// `PUT /deliveries/pickers/{user_id}` (admins): registers or moves a picker.
     pub async fn register_picker(&self, user_id: &str, input: PickerInput) -> Result<Picker, CoreError> {
         let mut v = Validator::new();
         let store = v
             .required("store", input.store)
-            .and_then(|s| v.check("store", crate::inventory::parse_code(&s)));
+            .and_then(|s| v.check("store", crate::rules::parse_code(&s)));
         let name = v
             .required("name", input.name)
-            .and_then(|n| v.check("name", crate::user::parse_text(&n, 100)));
+            .and_then(|n| v.check("name", crate::rules::parse_text(&n, 100)));
         if user_id.is_empty() || user_id.len() > 64 {
             v.add("user_id", "must be an account id");
         }
@@ -248,7 +186,7 @@ impl DeliveryService {
         self.picker(user_id).await
     }
 
-    async fn known_store(&self, store: &str) -> Result<(), CoreError> {
+    pub(super) async fn known_store(&self, store: &str) -> Result<(), CoreError> {
         let known = sqlx::query("SELECT 1 AS x FROM stores WHERE code = ? AND deleted_at IS NULL")
             .bind(store)
             .fetch_optional(self.db().pool())
@@ -320,7 +258,7 @@ impl DeliveryService {
             v.add("bins", "must map 1 to 5000 skus to bins");
         }
         for (sku, bin) in &bins {
-            if let Err(m) = crate::inventory::parse_sku(sku) {
+            if let Err(m) = crate::rules::parse_sku(sku) {
                 v.add(&format!("bins.{sku}"), m);
             }
             let b = bin.trim();
@@ -857,162 +795,6 @@ impl DeliveryService {
             .is_some();
         Ok(picking.then(|| format!("the order is not packed yet (it is {status})")))
     }
-
-    /// Recomputes every store's load and publishes the ones that changed status or stretch.
-    pub async fn update_loads(&self) -> Result<usize, CoreError> {
-        let now = now_ms();
-        let since = now - WINDOW_MS;
-        let stores: Vec<String> = sqlx::query("SELECT code FROM stores WHERE deleted_at IS NULL")
-            .fetch_all(self.db().pool())
-            .await?
-            .iter()
-            .map(|r| text(r, "code"))
-            .collect::<Result<_, _>>()?;
-        let mut changed = 0;
-        // Stores by load status, for the `nakku_stores` gauge (an alert when stores pause).
-        let mut by_status = [("open", 0u32), ("busy", 0), ("paused", 0)];
-        for store in stores {
-            let count = |sql: &'static str, since: Option<i64>| {
-                let store = store.clone();
-                async move {
-                    let mut q = sqlx::query(sql).bind(store);
-                    if let Some(t) = since {
-                        q = q.bind(t);
-                    }
-                    let r = q.fetch_one(self.db().pool()).await?;
-                    Ok::<i64, CoreError>(r.try_get::<i64, _>("n")?)
-                }
-            };
-            let orders = count(
-                "SELECT COUNT(*) AS n FROM deliveries WHERE store = ? AND confirmed_at >= ?",
-                Some(since),
-            )
-            .await?;
-            let pickers = count(
-                "SELECT COUNT(*) AS n FROM pickers WHERE store = ? AND on_shift = 1 AND deleted_at IS NULL",
-                None,
-            )
-            .await?;
-            let riders = count(
-                "SELECT COUNT(*) AS n FROM partners WHERE home_store = ? AND on_shift = 1 AND deleted_at IS NULL AND position_at >= ?",
-                Some(now - self.cfg().offline_after_ms),
-            )
-            .await?;
-            let caps: Vec<i64> = [
-                (pickers > 0).then(|| pickers * self.cfg().picks_per_picker),
-                (riders > 0).then(|| riders * self.cfg().orders_per_rider),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            let load = load_of(orders, caps.into_iter().min());
-            if let Some((_, n)) = by_status.iter_mut().find(|(s, _)| *s == load.status) {
-                *n += 1;
-            }
-            let old =
-                sqlx::query("SELECT status, extra_minutes, orders_window, capacity FROM store_load WHERE store = ?")
-                    .bind(&store)
-                    .fetch_optional(self.db().pool())
-                    .await?;
-            let same = match &old {
-                Some(o) => {
-                    text(o, "status")? == load.status && o.try_get::<i64, _>("extra_minutes")? == load.extra_minutes
-                }
-                None => load.status == "open",
-            };
-            // Nothing moved: no write (this runs every second for every store).
-            let unchanged = match &old {
-                Some(o) => {
-                    same && o.try_get::<i64, _>("orders_window")? == load.orders_window
-                        && o.try_get::<i64, _>("capacity")? == load.capacity
-                }
-                None => false,
-            };
-            if unchanged {
-                continue;
-            }
-            let mut tx = self.db().begin().await?;
-            if old.is_some() {
-                sqlx::query(
-                    "UPDATE store_load SET status = ?, orders_window = ?, capacity = ?, extra_minutes = ?, \
-                     changed_at = CASE WHEN status <> ? THEN ? ELSE changed_at END, updated_at = ? WHERE store = ?",
-                )
-                .bind(load.status)
-                .bind(load.orders_window)
-                .bind(load.capacity)
-                .bind(load.extra_minutes)
-                .bind(load.status)
-                .bind(now)
-                .bind(now)
-                .bind(&store)
-                .execute(&mut *tx)
-                .await?;
-            } else {
-                sqlx::query(
-                    "INSERT INTO store_load (store, status, orders_window, capacity, extra_minutes, changed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&store)
-                .bind(load.status)
-                .bind(load.orders_window)
-                .bind(load.capacity)
-                .bind(load.extra_minutes)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if !same {
-                let changed_to = StoreLoadChanged {
-                    store: store.clone(),
-                    status: load.status.to_owned(),
-                    extra_minutes: load.extra_minutes,
-                    orders_window: load.orders_window,
-                    capacity: load.capacity,
-                    window_minutes: WINDOW_MS / 60_000,
-                };
-                outbox::append(&mut tx, &Envelope::of(Service::Delivery, &store, &store, &changed_to)).await?;
-                changed += 1;
-            }
-            tx.commit().await?;
-        }
-        for (status, n) in by_status {
-            metrics::gauge!("nakku_stores", "load" => status).set(f64::from(n));
-        }
-        Ok(changed)
-    }
-
-    /// `GET /deliveries/stores/{store}/load`: the store's load now.
-    pub async fn load(&self, store: &str) -> Result<StoreLoad, CoreError> {
-        let r = sqlx::query("SELECT status, orders_window, capacity, extra_minutes, changed_at, updated_at FROM store_load WHERE store = ?")
-            .bind(store)
-            .fetch_optional(self.db().pool())
-            .await?;
-        Ok(match r {
-            Some(r) => StoreLoad {
-                store: store.to_owned(),
-                status: text(&r, "status")?,
-                orders_window: r.try_get("orders_window")?,
-                capacity: r.try_get("capacity")?,
-                extra_minutes: r.try_get("extra_minutes")?,
-                window_minutes: WINDOW_MS / 60_000,
-                since: Some(ms_to_rfc3339(r.try_get("changed_at")?)),
-                updated_at: Some(ms_to_rfc3339(r.try_get("updated_at")?)),
-            },
-            None => {
-                self.known_store(store).await?;
-                StoreLoad {
-                    store: store.to_owned(),
-                    status: "open".to_owned(),
-                    orders_window: 0,
-                    capacity: 0,
-                    extra_minutes: 0,
-                    window_minutes: WINDOW_MS / 60_000,
-                    since: None,
-                    updated_at: None,
-                }
-            }
-        })
-    }
 }
 
 fn not_a_picker() -> CoreError {
@@ -1054,172 +836,4 @@ pub(super) async fn create_pick(
         .await?;
     }
     Ok(())
-}
-
-/// `delivery.catalogue`: what substitutions choose from — products (price, category, brand,
-/// active) and the units each store has.
-pub struct CatalogueReplica;
-
-impl Handler for CatalogueReplica {
-    fn name(&self) -> &'static str {
-        "delivery.catalogue"
-    }
-
-    fn handles(&self) -> &'static [(&'static str, u32)] {
-        const EVENTS: [(&str, u32); 4] = [
-            PRODUCT_EVENTS[0],
-            PRODUCT_EVENTS[1],
-            PRODUCT_EVENTS[2],
-            (
-                catalog::INVENTORY_UPDATED,
-                crate::inventory::events::StockUpdated::VERSION,
-            ),
-        ];
-        &EVENTS
-    }
-
-    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            if env.event_type == catalog::INVENTORY_UPDATED {
-                // The same stock replica the catalogue keeps.
-                return crate::product::replica::apply_stock_event(conn, "f_stock", env).await;
-            }
-            let Some((p, active)) = product_change(env)? else {
-                anyhow::bail!("delivery.catalogue does not handle {}", env.event_type);
-            };
-            let (sku, version) = (p.sku.as_str(), p.version);
-            let stored: Option<i64> = sqlx::query("SELECT version FROM f_products WHERE sku = ?")
-                .bind(sku)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|r| r.try_get("version"))
-                .transpose()?;
-            if stored.is_some_and(|v| v > version) {
-                return Ok(()); // an older event arriving late
-            }
-            sqlx::query("DELETE FROM f_products WHERE sku = ?")
-                .bind(sku)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(
-                "INSERT INTO f_products (sku, name, brand, category_id, price_paise, active, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(sku)
-            .bind(&p.name)
-            .bind(&p.brand)
-            .bind(&p.category_id)
-            .bind(p.price_paise)
-            .bind(i64::from(active))
-            .bind(version)
-            .execute(conn)
-            .await?;
-            Ok(())
-        })
-    }
-
-    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query("DELETE FROM f_products").execute(&mut *conn).await?;
-            sqlx::query("DELETE FROM f_stock").execute(&mut *conn).await?;
-            Ok(())
-        })
-    }
-}
-
-/// A store's load as a replica keeps it: `(status, extra_minutes)`; open when unknown.
-pub async fn store_load(conn: &mut AnyConnection, store: &str) -> Result<(String, i64), sqlx::Error> {
-    Ok(
-        match sqlx::query("SELECT status, extra_minutes FROM store_load WHERE store = ?")
-            .bind(store)
-            .fetch_optional(conn)
-            .await?
-        {
-            Some(r) => (text(&r, "status")?, r.try_get("extra_minutes")?),
-            None => ("open".to_owned(), 0),
-        },
-    )
-}
-
-/// What shoppers are told about a store's load (`None` when it is open).
-pub fn load_message(store_name: &str, status: &str, extra_minutes: i64) -> Option<String> {
-    match status {
-        "busy" => Some(format!(
-            "{store_name} is very busy: deliveries take about {extra_minutes} minutes longer than usual"
-        )),
-        "paused" => Some(format!(
-            "{store_name} is not taking new orders for a few minutes: every picker and rider is busy; try again shortly"
-        )),
-        _ => None,
-    }
-}
-
-/// `<svc>.load`: a replica of the stores' load (`delivery.store.load`), for the location
-/// service's serviceability and the catalogue. The newest report wins.
-pub struct LoadReplica(pub &'static str);
-
-impl Handler for LoadReplica {
-    fn name(&self) -> &'static str {
-        self.0
-    }
-
-    fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(StoreLoadChanged::TYPE, StoreLoadChanged::VERSION)]
-    }
-
-    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let l: StoreLoadChanged = env.decode()?;
-            let (store, status, extra) = (l.store.as_str(), l.status.as_str(), l.extra_minutes);
-            let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(0);
-            let r = sqlx::query(
-                "UPDATE store_load SET status = ?, extra_minutes = ?, seen_ms = ? WHERE store = ? AND seen_ms <= ?",
-            )
-            .bind(status)
-            .bind(extra)
-            .bind(at)
-            .bind(store)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
-            if r.rows_affected() == 0 {
-                sqlx::query(
-                    "INSERT INTO store_load (store, status, extra_minutes, seen_ms) SELECT ?, ?, ?, ? \
-                     WHERE NOT EXISTS (SELECT 1 FROM store_load WHERE store = ?)",
-                )
-                .bind(store)
-                .bind(status)
-                .bind(extra)
-                .bind(at)
-                .bind(store)
-                .execute(conn)
-                .await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query("DELETE FROM store_load").execute(conn).await?;
-            Ok(())
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn past_the_cap_the_promise_stretches_then_the_store_pauses() {
-        assert_eq!(load_of(50, None).status, "open", "nobody on shift: not capped");
-        assert_eq!(load_of(9, Some(10)).status, "open");
-        let busy = load_of(10, Some(10));
-        assert_eq!((busy.status, busy.extra_minutes), ("busy", 1));
-        let busier = load_of(14, Some(10));
-        assert_eq!((busier.status, busier.extra_minutes), ("busy", 3));
-        assert_eq!(load_of(15, Some(10)).status, "paused");
-        assert_eq!(load_of(2, Some(1)).status, "paused");
-        assert_eq!(load_of(1, Some(1)).extra_minutes, 5);
-    }
 }

@@ -200,7 +200,7 @@ impl DeliveryService {
         let existing = self.row(user_id).await?;
         let mut v = Validator::new();
         let name = match input.name {
-            Some(n) => v.check("name", crate::user::parse_text(&n, 100)),
+            Some(n) => v.check("name", crate::rules::parse_text(&n, 100)),
             None if existing.is_none() => v.required("name", None::<String>),
             None => None,
         };
@@ -214,7 +214,7 @@ impl DeliveryService {
             None => None,
         };
         let store = match input.home_store {
-            Some(s) => v.check("home_store", crate::inventory::parse_code(&s)),
+            Some(s) => v.check("home_store", crate::rules::parse_code(&s)),
             None if existing.is_none() => v.required("home_store", None::<String>),
             None => None,
         };
@@ -395,7 +395,7 @@ impl DeliveryService {
         let store = q
             .store
             .as_deref()
-            .and_then(|s| v.check("store", crate::inventory::parse_code(s)));
+            .and_then(|s| v.check("store", crate::rules::parse_code(s)));
         if let Some(s) = &q.state {
             if !["off_shift", "available", "offline"].contains(&s.as_str()) {
                 v.add("state", "must be off_shift, available or offline");

@@ -7,7 +7,7 @@
 //! and 2-opt (reversing any stretch that shortens the path) improves it until no reversal
 //! helps. Batches in quick commerce are small, so the exact search is the usual case.
 
-use crate::location::haversine_km;
+use crate::distance::haversine_km;
 
 /// A drop: an order's door.
 #[derive(Debug, Clone, PartialEq)]

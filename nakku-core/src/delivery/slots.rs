@@ -16,11 +16,13 @@ use super::events::SlotUpdated;
 use super::partners::DeliveryService;
 use crate::db::text;
 use crate::error::CoreError;
+use crate::events::bus::BoxFut;
 use crate::events::{outbox, Envelope};
 use crate::id::{ms_to_rfc3339, now_ms, parse_rfc3339_ms};
-use crate::inventory::parse_hhmm;
-use crate::ports::SlotBooking;
+use crate::ports::{SlotBooking, SlotPort};
+use crate::rules::parse_hhmm;
 use crate::service::Service;
+use crate::RequestCtx;
 
 const DAY_MS: i64 = 86_400_000;
 const IST_MS: i64 = 330 * 60_000;
@@ -524,6 +526,26 @@ async fn slot_updated(conn: &mut AnyConnection, store: &str, start: i64) -> Resu
         booked: r.try_get("booked")?,
     };
     outbox::append(conn, &Envelope::of(Service::Delivery, &key, &key, &slot)).await
+}
+
+/// Slot bookings for the order service, in this process.
+impl SlotPort for DeliveryService {
+    fn book<'a>(
+        &'a self,
+        _ctx: &'a RequestCtx,
+        order_id: &'a str,
+        store: &'a str,
+        start_ms: i64,
+    ) -> BoxFut<'a, Result<SlotBooking, CoreError>> {
+        Box::pin(async move { DeliveryService::book(self, order_id, store, start_ms).await })
+    }
+
+    fn release<'a>(&'a self, _ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<(), CoreError>> {
+        Box::pin(async move {
+            self.release_slot(order_id).await?;
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]

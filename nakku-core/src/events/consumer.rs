@@ -18,11 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::bus::{BoxFut, Delivery, EventBus};
-use super::relay::backoff;
 use super::{dlq, topics_for_pattern, type_matches, Envelope};
 use crate::db::Db;
 use crate::error::is_unique_violation;
 use crate::id::now_ms;
+use crate::retry::backoff;
 
 /// What a consumer does with the events it subscribes to.
 pub trait Handler: Send + Sync + 'static {

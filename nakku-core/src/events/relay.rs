@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +22,7 @@ use super::Envelope;
 use crate::db::{text, Db};
 use crate::error::is_unique_violation;
 use crate::id::{ms_to_rfc3339, new_id, now_ms};
+use crate::retry::backoff;
 
 /// Relay tuning.
 #[derive(Debug, Clone)]
@@ -301,28 +301,4 @@ async fn mark_published(db: &Db, seqs: &[i64]) -> Result<(), sqlx::Error> {
     }
     db.write(q).await?;
     Ok(())
-}
-
-/// Exponential backoff with jitter: a random wait between half and all of
-/// `base * 2^(attempt-1)`, capped at `cap`.
-pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-    let ceiling = exp.min(cap).as_millis().max(1) as u64;
-    let jittered = rand::thread_rng().gen_range(ceiling / 2..=ceiling);
-    Duration::from_millis(jittered)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let b1 = backoff(1, Duration::from_millis(100), Duration::from_secs(10));
-        assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100));
-        let b5 = backoff(5, Duration::from_millis(100), Duration::from_secs(10));
-        assert!(b5 >= Duration::from_millis(800) && b5 <= Duration::from_millis(1600));
-        let b30 = backoff(30, Duration::from_millis(100), Duration::from_secs(10));
-        assert!(b30 <= Duration::from_secs(10));
-    }
 }

@@ -1,11 +1,41 @@
 //! The inventory service's events, on `<prefix>.inventory`: stock levels of one SKU at one
-//! store (keyed `<store id>:<sku>`) and reservations of one order (keyed by order id).
+//! store (keyed `<store id>:<sku>`) and reservations of one order (keyed by order id); and
+//! [`apply_stock_event`], how any service keeps a replica of the stock levels.
 
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
-use super::{Line, Warehouse};
-use crate::events::{catalog, Change, Event};
+use crate::events::{catalog, Change, Envelope, Event};
+use crate::id::now_ms;
+
+/// A dark store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Warehouse {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub city: String,
+    pub lat: f64,
+    pub lng: f64,
+    /// `HH:MM` local time (IST).
+    pub opens_at: String,
+    pub closes_at: String,
+    pub active: bool,
+    #[serde(with = "crate::id::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(with = "crate::id::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
+
+/// A reservation line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Line {
+    pub sku: String,
+    pub quantity: i64,
+}
 
 /// One SKU's numbers at one store after a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -166,4 +196,46 @@ pub struct StoreUpdated {
 
 impl Event for StoreUpdated {
     const TYPE: &'static str = catalog::WAREHOUSE_UPDATED;
+}
+/// Applies an `inventory.updated` event to a stock replica table `(store, sku, available,
+/// event_ms, updated_at)`: newer facts only, so an older event arriving late changes
+/// nothing. Shared by the stock replicas of the catalogue, the cart and delivery.
+pub async fn apply_stock_event(conn: &mut AnyConnection, table: &'static str, env: &Envelope) -> anyhow::Result<()> {
+    let level = env.decode::<StockUpdated>()?.0;
+    let (store, sku, available) = (&level.store, &level.sku, level.available);
+    let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or_else(now_ms);
+    let now = now_ms();
+    // Newer facts only: an older event arriving late changes nothing.
+    let updated = sqlx::query(&format!(
+        "UPDATE {table} SET available = ?, event_ms = ?, updated_at = ? WHERE store = ? AND sku = ? AND event_ms <= ?"
+    ))
+    .bind(available)
+    .bind(at)
+    .bind(now)
+    .bind(store)
+    .bind(sku)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        let exists = sqlx::query(&format!("SELECT 1 AS x FROM {table} WHERE store = ? AND sku = ?"))
+            .bind(store)
+            .bind(sku)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
+        if !exists {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (store, sku, available, event_ms, updated_at) VALUES (?, ?, ?, ?, ?)"
+            ))
+            .bind(store)
+            .bind(sku)
+            .bind(available)
+            .bind(at)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
 }

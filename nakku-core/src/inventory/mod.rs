@@ -13,28 +13,9 @@ pub mod store;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::rules::{check_quantity, hhmm, is_open_at, parse_code, parse_hhmm, parse_sku, MAX_QUANTITY};
+pub use events::{Line, Warehouse};
 pub use service::{InventoryConfig, InventoryService};
-
-/// A dark store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Warehouse {
-    pub id: String,
-    pub code: String,
-    pub name: String,
-    pub city: String,
-    pub lat: f64,
-    pub lng: f64,
-    /// `HH:MM` local time (IST).
-    pub opens_at: String,
-    pub closes_at: String,
-    pub active: bool,
-    #[serde(with = "crate::id::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: i64,
-    #[serde(with = "crate::id::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: i64,
-}
 
 /// Stock of one sku at one store.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -65,13 +46,6 @@ pub struct LedgerEntry {
     #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-}
-
-/// A reservation line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Line {
-    pub sku: String,
-    pub quantity: i64,
 }
 
 /// A reservation for one order.
@@ -156,9 +130,6 @@ pub struct ReleaseInput {
 /// Reasons an admin may give for an adjustment.
 pub const ADJUST_REASONS: [&str; 5] = ["damaged", "expired", "count_correction", "returned", "other"];
 
-/// Largest quantity in one line or movement (guards against typos like 10000000).
-pub const MAX_QUANTITY: i64 = 100_000;
-
 /// Stock numbers against the ledger at a store (`reconciled` when nothing differs).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reconciliation {
@@ -185,68 +156,6 @@ pub struct Watch {
     pub watching: bool,
     /// True when the shopper was already watching (nothing changed).
     pub already_watching: bool,
-}
-
-/// A sku: 1 to 64 characters of letters, digits, `-`, `_`, `.`.
-pub fn parse_sku(raw: &str) -> Result<String, String> {
-    let s = raw.trim();
-    if !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        Ok(s.to_owned())
-    } else {
-        Err("must be 1-64 letters, digits, '-', '_' or '.'".to_owned())
-    }
-}
-
-/// A store code such as `BLR-KOR-01`.
-pub fn parse_code(raw: &str) -> Result<String, String> {
-    let s = raw.trim().to_ascii_uppercase();
-    if (2..=32).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        Ok(s)
-    } else {
-        Err("must be 2-32 letters, digits or '-'".to_owned())
-    }
-}
-
-/// `HH:MM` → minutes after midnight.
-pub fn parse_hhmm(raw: &str) -> Result<i64, String> {
-    let err = || "must be a time HH:MM between 00:00 and 24:00".to_owned();
-    let (h, m) = raw.trim().split_once(':').ok_or_else(err)?;
-    let (h, m): (i64, i64) = (h.parse().map_err(|_| err())?, m.parse().map_err(|_| err())?);
-    if !(0..=24).contains(&h) || !(0..60).contains(&m) || (h == 24 && m != 0) {
-        return Err(err());
-    }
-    Ok(h * 60 + m)
-}
-
-pub fn hhmm(minutes: i64) -> String {
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
-/// Whether a store open `opens..closes` (minutes, IST) is open at `now_ms`. A closing time
-/// before the opening time means the store is open past midnight.
-pub fn is_open_at(opens: i64, closes: i64, now_ms: i64) -> bool {
-    let ist_minutes = (now_ms / 60_000 + 5 * 60 + 30).rem_euclid(24 * 60);
-    if opens == closes {
-        return true; // round the clock
-    }
-    if opens < closes {
-        (opens..closes).contains(&ist_minutes)
-    } else {
-        ist_minutes >= opens || ist_minutes < closes
-    }
-}
-
-/// A quantity of 1..=MAX_QUANTITY.
-pub fn check_quantity(q: i64) -> Result<i64, String> {
-    if (1..=MAX_QUANTITY).contains(&q) {
-        Ok(q)
-    } else {
-        Err(format!("must be a whole number from 1 to {MAX_QUANTITY}"))
-    }
 }
 
 #[cfg(test)]

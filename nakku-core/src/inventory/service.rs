@@ -7,10 +7,12 @@ use super::store::{self, Movement, Numbers, ReservationRow, WarehouseRow};
 use super::*;
 use crate::db::Db;
 use crate::error::{CoreError, ResultExt, Validator};
+use crate::events::bus::BoxFut;
 use crate::events::{outbox, Change, Envelope};
 use crate::id::{new_id, now_ms};
+use crate::ports::{ReservationView, StockPort};
+use crate::rules::{check_lat, check_lng, parse_text};
 use crate::service::Service;
-use crate::user::{check_lat, check_lng, parse_text};
 use crate::RequestCtx;
 
 /// An on-hand movement requested by an admin.
@@ -1053,5 +1055,74 @@ impl InventoryService {
             }
         }
         Ok(n)
+    }
+}
+
+/// The saga's view of inventory, in this process.
+impl StockPort for InventoryService {
+    fn reserve<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        store: &'a str,
+        lines: Vec<Line>,
+    ) -> BoxFut<'a, Result<ReservationView, CoreError>> {
+        Box::pin(async move {
+            let input = ReserveInput {
+                order_id: Some(order_id.to_owned()),
+                store: Some(store.to_owned()),
+                lines: Some(lines),
+                ttl_secs: None,
+            };
+            let r = InventoryService::reserve(self, ctx, input).await?;
+            Ok(ReservationView {
+                status: r.status,
+                reason: r.reason,
+            })
+        })
+    }
+
+    fn confirm<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<ReservationView, CoreError>> {
+        Box::pin(async move {
+            let r = InventoryService::confirm(self, ctx, order_id).await?;
+            Ok(ReservationView {
+                status: r.status,
+                reason: r.reason,
+            })
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        reason: &'a str,
+    ) -> BoxFut<'a, Result<ReservationView, CoreError>> {
+        Box::pin(async move {
+            let r = self.release_or_block(ctx, order_id, reason).await?;
+            Ok(ReservationView {
+                status: r.status,
+                reason: r.reason,
+            })
+        })
+    }
+
+    fn return_line<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        sku: &'a str,
+    ) -> BoxFut<'a, Result<(), CoreError>> {
+        Box::pin(async move { InventoryService::return_line(self, ctx, order_id, sku).await })
+    }
+
+    fn picked<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        order_id: &'a str,
+        short: Vec<Line>,
+        add: Vec<Line>,
+    ) -> BoxFut<'a, Result<(), CoreError>> {
+        Box::pin(async move { InventoryService::picked(self, ctx, order_id, &short, &add).await })
     }
 }

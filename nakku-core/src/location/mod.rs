@@ -10,9 +10,10 @@ pub mod service;
 
 use std::sync::OnceLock;
 
-use geo::{Distance, Haversine, Intersects, Point, Validation};
+use geo::{Intersects, Point, Validation};
 use serde::Serialize;
 
+pub use crate::distance::{eta_minutes, haversine_km};
 pub use service::{LocationConfig, LocationService};
 
 /// One gazetteer entry: a locality with its PIN code and centroid.
@@ -140,11 +141,6 @@ pub fn geocode(query: &str, limit: usize) -> Vec<Candidate> {
     out
 }
 
-/// Great-circle distance in km.
-pub fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    Haversine.distance(Point::new(a.1, a.0), Point::new(b.1, b.0)) / 1000.0
-}
-
 /// The nearest locality to a point, with its distance in km.
 pub fn reverse(lat: f64, lng: f64) -> Option<(Locality, f64)> {
     gazetteer()
@@ -152,12 +148,6 @@ pub fn reverse(lat: f64, lng: f64) -> Option<(Locality, f64)> {
         .map(|l| (l, haversine_km((lat, lng), (l.lat, l.lng))))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(l, d)| (l.clone(), (d * 1000.0).round() / 1000.0))
-}
-
-/// A delivery-time promise: road distance (straight line × road factor) at the rider's
-/// average speed, plus the minutes to pick and pack, rounded up.
-pub fn eta_minutes(km: f64, road_factor: f64, speed_kmh: f64, prep_minutes: f64) -> i64 {
-    (prep_minutes + km * road_factor / speed_kmh * 60.0).ceil() as i64
 }
 
 /// Parses a zone geometry: a GeoJSON Polygon or MultiPolygon (a bare geometry or a Feature),

@@ -15,9 +15,10 @@ use crate::events::consumer::Handler;
 use crate::events::{outbox, Change, Envelope, Event};
 use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms};
 use crate::inventory::events::StoreUpdated;
-use crate::inventory::{is_open_at, parse_hhmm};
+pub use crate::ports::{AddressCheckInput, AddressChecker, AddressVerdict};
+use crate::ports::{PlacePort, Serving};
+use crate::rules::{check_lat, check_lng, is_open_at, parse_hhmm, parse_pincode, parse_text};
 use crate::service::Service;
-use crate::user::{check_lat, check_lng, parse_pincode, parse_text};
 use crate::RequestCtx;
 
 /// ETA settings.
@@ -137,18 +138,6 @@ pub struct ZoneInput {
     #[schema(value_type = Object, required = true)]
     pub geometry: Option<serde_json::Value>,
     pub active: Option<bool>,
-}
-
-#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AddressCheckInput {
-    #[schema(value_type = String, required = true)]
-    pub line1: Option<String>,
-    #[schema(value_type = String, required = true)]
-    pub city: Option<String>,
-    #[schema(value_type = String, required = true)]
-    pub pincode: Option<String>,
-    pub lat: Option<f64>,
-    pub lng: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -412,7 +401,7 @@ impl LocationService {
         // The nearest open store that takes orders now; a busy one promises later.
         let mut paused = None;
         for (km, store, zone) in open {
-            let (load, extra) = crate::delivery::fulfilment::store_load(&mut conn, &store.code).await?;
+            let (load, extra) = crate::delivery::events::store_load(&mut conn, &store.code).await?;
             if load == "paused" {
                 paused.get_or_insert(store);
                 continue;
@@ -427,7 +416,7 @@ impl LocationService {
             return Ok(Serviceability {
                 serviceable: true,
                 reason: None,
-                message: crate::delivery::fulfilment::load_message(&store.name, &load, extra),
+                message: crate::delivery::events::load_message(&store.name, &load, extra),
                 store: Some(StoreRef {
                     code: store.code,
                     name: store.name,
@@ -456,7 +445,7 @@ impl LocationService {
             near,
         };
         if let Some(store) = paused {
-            let message = crate::delivery::fulfilment::load_message(&store.name, "paused", 0).unwrap_or_default();
+            let message = crate::delivery::events::load_message(&store.name, "paused", 0).unwrap_or_default();
             let r = StoreRef {
                 code: store.code,
                 name: store.name,
@@ -580,16 +569,6 @@ impl LocationService {
     }
 }
 
-/// What the location service says about an address.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AddressVerdict {
-    pub problems: crate::error::FieldErrors,
-    /// Some(true/false) when a zone lookup was made.
-    pub serviceable: Option<bool>,
-    /// The store that serves it.
-    pub store: Option<String>,
-}
-
 impl AddressVerdict {
     /// Reads the `data` of `validate-address` (in-process or over HTTP).
     pub fn from_json(v: &serde_json::Value) -> Self {
@@ -609,17 +588,6 @@ impl From<AddressCheck> for AddressVerdict {
             store: s.and_then(|s| s.store.as_ref()).map(|st| st.code.clone()),
         }
     }
-}
-
-/// Checks addresses for the user service: the location service in this process, or its
-/// HTTP API when it runs elsewhere.
-pub trait AddressChecker: Send + Sync {
-    fn check<'a>(
-        &'a self,
-        ctx: &'a RequestCtx,
-        user_id: &'a str,
-        input: AddressCheckInput,
-    ) -> BoxFut<'a, Result<AddressVerdict, CoreError>>;
 }
 
 impl AddressChecker for LocationService {
@@ -698,5 +666,39 @@ impl Handler for StoreReplica {
             sqlx::query("DELETE FROM stores").execute(conn).await?;
             Ok(())
         })
+    }
+}
+
+impl Serving {
+    /// Reads the `data` of `GET /locations/serviceability` (in-process or over HTTP).
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        match serde_json::from_value::<Serviceability>(v.clone()) {
+            Ok(s) => Self::from(s),
+            Err(_) => Serving {
+                serviceable: false,
+                store: None,
+                road_distance_km: 0.0,
+                eta_minutes: 0,
+                message: None,
+            },
+        }
+    }
+}
+
+impl From<Serviceability> for Serving {
+    fn from(s: Serviceability) -> Self {
+        Serving {
+            serviceable: s.serviceable,
+            store: s.store.map(|st| st.code),
+            road_distance_km: s.road_distance_km.unwrap_or(0.0),
+            eta_minutes: s.eta_minutes.unwrap_or(0),
+            message: s.message,
+        }
+    }
+}
+
+impl PlacePort for LocationService {
+    fn serving<'a>(&'a self, _ctx: &'a RequestCtx, lat: f64, lng: f64) -> BoxFut<'a, Result<Serving, CoreError>> {
+        Box::pin(async move { Ok(Serving::from(self.serviceability(lat, lng).await?)) })
     }
 }

@@ -665,7 +665,8 @@ impl NotificationService {
                     .await?;
                     event = Some(announce(&d, provider, "dead_lettered", NotificationFailed));
                 } else {
-                    let backoff = (1_000_i64 << attempts.clamp(0, 6)).min(60_000);
+                    // Up to 1 s after the first failure, doubling to a minute, jittered.
+                    let backoff = crate::retry::backoff_ms(attempts, Duration::from_secs(1), Duration::from_secs(60));
                     tracing::warn!(notification_id = %d.id, channel = %d.channel, attempts, error, "notification send failed; retrying");
                     sqlx::query(
                         "UPDATE notifications SET attempts = ?, last_error = ?, send_after = ?, claimed_until = 0, updated_at = ? WHERE id = ?",

@@ -1,9 +1,9 @@
 //! What each event says to whom: a template per event type, rendered for every channel
 //! (email gets the title as subject; SMS sends the body; push shows title and body).
 
-use crate::cart::rupees;
 use crate::events::{catalog, DecodeError, Envelope};
 use crate::inventory::events::{BackInStock, LowStock};
+use crate::money::rupees;
 use crate::order::events::OrderUpdated;
 use crate::payment::events::{PaymentFailed, PaymentRefunded};
 use crate::user::events::UserRegistered;

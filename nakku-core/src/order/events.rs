@@ -4,8 +4,16 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use super::SlotWindow;
 use crate::events::{catalog, Event};
+
+/// A booked delivery slot (RFC 3339 UTC), as orders and deliveries show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SlotWindow {
+    #[schema(format = DateTime)]
+    pub start: String,
+    #[schema(format = DateTime)]
+    pub end: String,
+}
 
 /// One line of a placed order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

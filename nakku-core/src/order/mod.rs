@@ -9,6 +9,7 @@ pub mod service;
 
 use serde::{Deserialize, Serialize};
 
+pub use events::SlotWindow;
 pub use service::{OrderConfig, OrderService};
 
 /// Every status, in the order an order normally moves through them.
@@ -29,18 +30,81 @@ pub const STATUSES: [&str; 10] = [
 /// Statuses an order can no longer leave.
 pub const TERMINAL: [&str; 3] = ["delivered", "cancelled", "failed"];
 
-/// Whether `from → to` is a legal move of the state machine.
-pub fn legal(from: &str, to: &str) -> bool {
-    matches!(
-        (from, to),
-        ("pending", "stock_reserved" | "failed" | "cancelled")
-            | ("stock_reserved", "paid" | "confirmed" | "failed" | "cancelled")
-            | ("paid", "confirmed" | "failed" | "cancelled")
-            | ("confirmed", "packed" | "cancelled")
-            | ("packed", "out_for_delivery" | "cancelled" | "failed")
+/// An order's status. The API, the database and the events carry its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    StockReserved,
+    Paid,
+    Confirmed,
+    Packed,
+    OutForDelivery,
+    Delivered,
+    Cancelled,
+    Failed,
+}
+
+impl OrderStatus {
+    /// Every status, in the order an order normally moves through them.
+    pub const ALL: [OrderStatus; 9] = [
+        OrderStatus::Pending,
+        OrderStatus::StockReserved,
+        OrderStatus::Paid,
+        OrderStatus::Confirmed,
+        OrderStatus::Packed,
+        OrderStatus::OutForDelivery,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::StockReserved => "stock_reserved",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Confirmed => "confirmed",
+            OrderStatus::Packed => "packed",
+            OrderStatus::OutForDelivery => "out_for_delivery",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// The state machine, in one table: where an order in this status may go next.
+    pub fn next(self) -> &'static [OrderStatus] {
+        use OrderStatus::*;
+        match self {
+            Pending => &[StockReserved, Failed, Cancelled],
+            // Cash on delivery skips `paid`.
+            StockReserved => &[Paid, Confirmed, Failed, Cancelled],
+            Paid => &[Confirmed, Failed, Cancelled],
+            Confirmed => &[Packed, Cancelled],
+            Packed => &[OutForDelivery, Cancelled, Failed],
             // A failed delivery: the saga refunds and the goods go back on the shelf.
-            | ("out_for_delivery", "delivered" | "failed")
-    )
+            OutForDelivery => &[Delivered, Failed],
+            Delivered | Cancelled | Failed => &[],
+        }
+    }
+
+    /// A status the order can no longer leave.
+    pub fn is_terminal(self) -> bool {
+        self.next().is_empty()
+    }
+}
+
+/// Whether `from → to` is a legal move of the state machine ([`OrderStatus::next`]).
+pub fn legal(from: &str, to: &str) -> bool {
+    match (OrderStatus::parse(from), OrderStatus::parse(to)) {
+        (Some(from), Some(to)) => from.next().contains(&to),
+        _ => false,
+    }
 }
 
 /// What a shopper wants done with an item missing at picking.
@@ -83,7 +147,7 @@ pub struct OrderView {
     pub lines: Vec<OrderLine>,
     pub items_paise: i64,
     /// The fees as the checkout showed them.
-    pub fees: Vec<crate::cart::Fee>,
+    pub fees: Vec<crate::ports::Fee>,
     pub fees_paise: i64,
     pub total_paise: i64,
     pub refunded_paise: i64,
@@ -138,15 +202,6 @@ pub struct Picking {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub applied_at: Option<String>,
-}
-
-/// A booked delivery slot (RFC 3339 UTC); also carried by `order.created`.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct SlotWindow {
-    #[schema(format = DateTime)]
-    pub start: String,
-    #[schema(format = DateTime)]
-    pub end: String,
 }
 
 /// Where the order saga is: `running`, `compensating`, `done` or `failed`.
@@ -206,6 +261,18 @@ pub struct StatusInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_names_are_the_listed_ones_and_terminal_means_no_way_out() {
+        let names: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, STATUSES[..9]);
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(s.is_terminal(), TERMINAL.contains(&s.as_str()), "{s:?}");
+        }
+        assert_eq!(OrderStatus::parse("any"), None);
+    }
 
     /// Every legal move of the state machine, and only those.
     const LEGAL: [(&str, &str); 17] = [

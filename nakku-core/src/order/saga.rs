@@ -22,7 +22,7 @@ use tracing::Instrument;
 use super::service::{order_row, Move, OrderRow, OrderService, ROW_COLS};
 use crate::error::CoreError;
 use crate::id::now_ms;
-use crate::payment::ChargeInput;
+use crate::ports::ChargeInput;
 use crate::RequestCtx;
 
 /// What the saga does next for an order.
@@ -238,7 +238,8 @@ impl OrderService {
             tx.commit().await?;
             return Ok(());
         }
-        let backoff = (200_i64 << o.attempts.clamp(0, 6)).min(10_000);
+        // Up to 0.2 s doubling per attempt to 10 s, jittered.
+        let backoff = crate::retry::backoff_ms(o.attempts + 1, Duration::from_millis(200), Duration::from_secs(10));
         tracing::warn!(order_id = %o.id, step = step.name(), attempt = o.attempts + 1, error, "saga step failed; retrying");
         sqlx::query("UPDATE orders SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
             .bind(error.chars().take(500).collect::<String>())
@@ -287,7 +288,7 @@ impl OrderService {
                             o,
                             "paid",
                             "running",
-                            &format!("paid {} by {}", crate::cart::rupees(p.captured_paise), o.payment_kind),
+                            &format!("paid {} by {}", crate::money::rupees(p.captured_paise), o.payment_kind),
                             None,
                         )
                         .await
@@ -333,7 +334,7 @@ impl OrderService {
                 if r.rows_affected() == 1 {
                     let note = format!(
                         "cash due of {} recorded with payments",
-                        crate::cart::rupees(o.total_paise)
+                        crate::money::rupees(o.total_paise)
                     );
                     super::service::timeline(&mut tx, &o.id, &o.status, &note, SAGA).await?;
                 }
@@ -365,7 +366,7 @@ impl OrderService {
                     let note = if p.refunded_paise > 0 {
                         format!(
                             "compensated: {} refunded, stock released",
-                            crate::cart::rupees(p.refunded_paise)
+                            crate::money::rupees(p.refunded_paise)
                         )
                     } else {
                         "compensated: stock released, nothing charged".to_owned()
@@ -399,14 +400,14 @@ impl OrderService {
         for c in adj["changes"].as_array().into_iter().flatten() {
             if let (Some(sku), Some(n)) = (c["sku"].as_str(), c["missing"].as_i64()) {
                 if n > 0 {
-                    short.push(crate::inventory::Line {
+                    short.push(crate::inventory::events::Line {
                         sku: sku.to_owned(),
                         quantity: n,
                     });
                 }
             }
             if let (Some(sku), Some(n)) = (c["substitute"]["sku"].as_str(), c["substitute"]["quantity"].as_i64()) {
-                add.push(crate::inventory::Line {
+                add.push(crate::inventory::events::Line {
                     sku: sku.to_owned(),
                     quantity: n,
                 });
@@ -415,7 +416,7 @@ impl OrderService {
         self.stock.picked(ctx, &o.id, short, add).await?;
         let refund = adj["refund_paise"].as_i64().unwrap_or(0);
         if refund > 0 {
-            let input = crate::payment::RefundInput {
+            let input = crate::ports::RefundInput {
                 amount_paise: Some(refund),
                 reason: Some("items not found at picking".into()),
                 key: Some("picking".into()),
@@ -442,9 +443,9 @@ impl OrderService {
                 (0, _) => "picking changes applied: substitutes at the same price".to_owned(),
                 (r, "cod") => format!(
                     "picking changes applied: {} less to pay on delivery",
-                    crate::cart::rupees(r)
+                    crate::money::rupees(r)
                 ),
-                (r, _) => format!("picking changes applied: {} refunded", crate::cart::rupees(r)),
+                (r, _) => format!("picking changes applied: {} refunded", crate::money::rupees(r)),
             };
             super::service::timeline(&mut tx, &o.id, &o.status, &note, SAGA).await?;
             let env = crate::events::Envelope::of(

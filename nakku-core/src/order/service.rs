@@ -12,15 +12,15 @@ use sqlx::{AnyConnection, Row};
 
 use super::events::*;
 use super::*;
-use crate::cart::service::CartPort;
-use crate::cart::{rupees, Quote};
 use crate::db::{opt_text, text, Db};
 use crate::error::{CoreError, Validator};
 use crate::events::{outbox, Envelope};
 use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms, parse_day, stable_hash};
-use crate::inventory::Line;
-use crate::payment::{PaymentPort, RefundInput};
+use crate::inventory::events::Line;
+use crate::money::rupees;
+use crate::ports::RefundInput;
 use crate::ports::StockPort;
+use crate::ports::{CartPort, PaymentPort, Quote};
 use crate::service::Service;
 use crate::RequestCtx;
 
@@ -195,7 +195,7 @@ impl OrderService {
             v.add("substitution", format!("must be one of {}", SUBSTITUTIONS.join(", ")));
         }
         let note = match &input.note {
-            Some(n) => v.check("note", crate::user::parse_text(n, 500)),
+            Some(n) => v.check("note", crate::rules::parse_text(n, 500)),
             None => None,
         };
         let slot = match &input.slot {
@@ -233,7 +233,7 @@ impl OrderService {
             // (the amount due is recorded once it is back); online payment cannot.
             Err(CoreError::Unavailable(why)) if method.trim().eq_ignore_ascii_case("cod") => {
                 tracing::warn!(%why, "payments unreachable: taking a cash-on-delivery order without them");
-                crate::payment::MethodRef {
+                crate::ports::MethodRef {
                     kind: "cod".to_owned(),
                     method_id: None,
                 }
@@ -294,14 +294,14 @@ impl OrderService {
         id: &str,
         input: &PlaceInput,
         quote: &Quote,
-        pay: &crate::payment::MethodRef,
+        pay: &crate::ports::MethodRef,
         substitution: &str,
         note: Option<String>,
         booking: Option<&crate::ports::SlotBooking>,
     ) -> Result<(OrderView, bool), CoreError> {
         let id = id.to_owned();
         let now = now_ms();
-        let lines: Vec<&crate::cart::CartLine> = quote.lines.iter().collect();
+        let lines: Vec<&crate::ports::CartLine> = quote.lines.iter().collect();
         let quote_json = serde_json::to_string(&quote).map_err(|e| CoreError::Internal(e.into()))?;
         let address_json = serde_json::to_string(&quote.address).map_err(|e| CoreError::Internal(e.into()))?;
         // The placing request takes the saga's lease with the insert, and drives it right
@@ -666,7 +666,7 @@ impl OrderService {
         input: CancelInput,
     ) -> Result<OrderView, CoreError> {
         let reason = match input.reason {
-            Some(r) => crate::user::parse_text(&r, 300).map_err(|m| CoreError::validation("reason", m))?,
+            Some(r) => crate::rules::parse_text(&r, 300).map_err(|m| CoreError::validation("reason", m))?,
             None => "cancelled by the shopper".to_owned(),
         };
         let actor = if staff {

@@ -25,24 +25,6 @@ pub struct PaymentState {
     pub request_id: String,
 }
 
-impl PaymentState {
-    pub fn of(p: &super::Payment, request_id: &str) -> PaymentState {
-        PaymentState {
-            payment_id: p.id.clone(),
-            order_id: p.order_id.clone(),
-            user_id: p.user_id.clone(),
-            kind: p.kind.clone(),
-            amount_paise: p.amount_paise,
-            captured_paise: p.captured_paise,
-            refunded_paise: p.refunded_paise,
-            currency: p.currency.clone(),
-            status: p.status.clone(),
-            failure_reason: p.failure_reason.clone(),
-            request_id: request_id.to_owned(),
-        }
-    }
-}
-
 /// `payment.initiated` v1: a charge went to the provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]

@@ -1,11 +1,71 @@
 //! The catalogue's events, on `<prefix>.product`: products (keyed by product id; the product
 //! replicas of cart, delivery and analytics follow them) and categories (keyed by category id).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Category, Product};
 use crate::events::{catalog, Change, DecodeError, Envelope, Event};
+
+/// A node of the category tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Category {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    pub slug: String,
+    pub position: i64,
+    #[serde(with = "crate::id::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(with = "crate::id::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
+
+/// A product as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    pub id: String,
+    pub sku: String,
+    pub name: String,
+    pub brand: String,
+    pub description: String,
+    pub category_id: String,
+    /// Pack size as shown to shoppers: `500 g`, `1 L`, `6 pcs`.
+    pub unit: String,
+    pub mrp_paise: i64,
+    pub price_paise: i64,
+    pub tags: Vec<String>,
+    pub images: Vec<String>,
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Most units of this product in one order; `None` means the platform default.
+    pub max_per_order: Option<i64>,
+    pub active: bool,
+    /// Bumped on every change (caches and replicas compare it).
+    pub version: i64,
+    #[serde(with = "crate::id::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(with = "crate::id::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+    #[serde(with = "crate::id::opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deleted_at: Option<i64>,
+}
+
+impl Product {
+    /// Whole percent off the MRP.
+    pub fn discount_percent(&self) -> i64 {
+        if self.mrp_paise <= 0 || self.price_paise >= self.mrp_paise {
+            0
+        } else {
+            (self.mrp_paise - self.price_paise) * 100 / self.mrp_paise
+        }
+    }
+}
 
 /// A product as it stands after the change, with its discount worked out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -20,27 +20,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+pub use events::{Category, Product};
 pub use service::{ProductConfig, ProductService};
 
 use crate::error::Validator;
-use crate::inventory::parse_sku;
-use crate::user::parse_text;
-
-/// A node of the category tree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Category {
-    pub id: String,
-    pub parent_id: Option<String>,
-    pub name: String,
-    pub slug: String,
-    pub position: i64,
-    #[serde(with = "crate::id::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: i64,
-    #[serde(with = "crate::id::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: i64,
-}
+use crate::rules::{parse_sku, parse_text};
 
 /// A category with its children, as `GET /categories` returns the tree.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -75,49 +59,6 @@ pub struct CategoryInput {
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
-}
-
-/// A product as stored and served.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Product {
-    pub id: String,
-    pub sku: String,
-    pub name: String,
-    pub brand: String,
-    pub description: String,
-    pub category_id: String,
-    /// Pack size as shown to shoppers: `500 g`, `1 L`, `6 pcs`.
-    pub unit: String,
-    pub mrp_paise: i64,
-    pub price_paise: i64,
-    pub tags: Vec<String>,
-    pub images: Vec<String>,
-    pub attributes: BTreeMap<String, serde_json::Value>,
-    /// Most units of this product in one order; `None` means the platform default.
-    pub max_per_order: Option<i64>,
-    pub active: bool,
-    /// Bumped on every change (caches and replicas compare it).
-    pub version: i64,
-    #[serde(with = "crate::id::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: i64,
-    #[serde(with = "crate::id::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: i64,
-    #[serde(with = "crate::id::opt_rfc3339")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub deleted_at: Option<i64>,
-}
-
-impl Product {
-    /// Whole percent off the MRP.
-    pub fn discount_percent(&self) -> i64 {
-        if self.mrp_paise <= 0 || self.price_paise >= self.mrp_paise {
-            0
-        } else {
-            (self.mrp_paise - self.price_paise) * 100 / self.mrp_paise
-        }
-    }
 }
 
 /// Fields of a product to create or change. Every field is optional so PATCH, POST and

@@ -11,17 +11,11 @@ use crate::events::bus::BoxFut;
 use crate::events::consumer::Handler;
 use crate::events::{catalog, Envelope, Event};
 use crate::id::now_ms;
-use crate::inventory::events::{StockConfirmed, StockUpdated};
+use crate::inventory::events::{apply_stock_event, StockConfirmed, StockUpdated};
 
 /// Skus of one order taken into co-purchase counts (an order of 200 lines would otherwise
 /// write 40,000 pairs).
 pub const MAX_PAIRED_SKUS: usize = 40;
-
-fn occurred_ms(env: &Envelope) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(|_| now_ms())
-}
 
 pub struct StockReplica;
 
@@ -119,47 +113,4 @@ impl Handler for SalesRecorder {
             Ok(())
         })
     }
-}
-
-/// Applies an `inventory.updated` event to a stock replica table `(store, sku, available,
-/// event_ms, updated_at)`: newer facts only, so an older event arriving late changes
-/// nothing. Shared by the catalogue's and the cart's replicas.
-pub async fn apply_stock_event(conn: &mut AnyConnection, table: &'static str, env: &Envelope) -> anyhow::Result<()> {
-    let level = env.decode::<StockUpdated>()?.0;
-    let (store, sku, available) = (&level.store, &level.sku, level.available);
-    let at = occurred_ms(env);
-    let now = now_ms();
-    // Newer facts only: an older event arriving late changes nothing.
-    let updated = sqlx::query(&format!(
-        "UPDATE {table} SET available = ?, event_ms = ?, updated_at = ? WHERE store = ? AND sku = ? AND event_ms <= ?"
-    ))
-    .bind(available)
-    .bind(at)
-    .bind(now)
-    .bind(store)
-    .bind(sku)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() == 0 {
-        let exists = sqlx::query(&format!("SELECT 1 AS x FROM {table} WHERE store = ? AND sku = ?"))
-            .bind(store)
-            .bind(sku)
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some();
-        if !exists {
-            sqlx::query(&format!(
-                "INSERT INTO {table} (store, sku, available, event_ms, updated_at) VALUES (?, ?, ?, ?, ?)"
-            ))
-            .bind(store)
-            .bind(sku)
-            .bind(available)
-            .bind(at)
-            .bind(now)
-            .execute(conn)
-            .await?;
-        }
-    }
-    Ok(())
 }

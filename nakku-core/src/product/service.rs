@@ -380,7 +380,7 @@ impl ProductService {
         let mut v = Validator::new();
         let name = v
             .required("name", input.name.as_deref())
-            .and_then(|n| v.check("name", crate::user::parse_text(n, 100)));
+            .and_then(|n| v.check("name", crate::rules::parse_text(n, 100)));
         let slug = match input.slug.as_deref() {
             Some(s) => v.check("slug", parse_slug(s)),
             None => name.as_deref().map(slugify).filter(|s| !s.is_empty()),
@@ -440,7 +440,7 @@ impl ProductService {
         if let Some(n) = input
             .name
             .as_deref()
-            .and_then(|n| v.check("name", crate::user::parse_text(n, 100)))
+            .and_then(|n| v.check("name", crate::rules::parse_text(n, 100)))
         {
             c.name = n;
         }
@@ -814,11 +814,11 @@ impl ProductService {
     /// `{code, load: open|busy|paused, delay_minutes, message}`.
     pub async fn store_status(&self, store: &str) -> Result<StoreStatus, CoreError> {
         let mut conn = self.db.pool().acquire().await?;
-        let (load, extra) = crate::delivery::fulfilment::store_load(&mut conn, store).await?;
+        let (load, extra) = crate::delivery::events::store_load(&mut conn, store).await?;
         Ok(StoreStatus {
             code: store.to_owned(),
             taking_orders: load != "paused",
-            message: crate::delivery::fulfilment::load_message(store, &load, extra),
+            message: crate::delivery::events::load_message(store, &load, extra),
             load,
             delay_minutes: extra,
         })

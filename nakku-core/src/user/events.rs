@@ -4,9 +4,33 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Address, User};
 use crate::auth::Role;
 use crate::events::{catalog, Event};
+
+/// A delivery address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Address {
+    pub id: String,
+    pub user_id: String,
+    pub label: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub pincode: String,
+    pub lat: f64,
+    pub lng: f64,
+    pub is_default: bool,
+    /// Whether a dark store delivers here (None: not checked yet).
+    pub serviceable: Option<bool>,
+    /// The store that serves this address.
+    pub store: Option<String>,
+    #[serde(with = "crate::id::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(with = "crate::id::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
 
 /// `user.registered` v1: a new account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -16,18 +40,6 @@ pub struct UserRegistered {
     pub phone: String,
     pub name: String,
     pub role: Role,
-}
-
-impl UserRegistered {
-    pub fn of(u: &User) -> UserRegistered {
-        UserRegistered {
-            user_id: u.id.clone(),
-            email: u.email.clone(),
-            phone: u.phone.clone(),
-            name: u.name.clone(),
-            role: u.role,
-        }
-    }
 }
 
 impl Event for UserRegistered {
@@ -64,18 +76,6 @@ pub struct UserUpdated {
 }
 
 impl UserUpdated {
-    /// A profile edit: the account's contact fields as they now are.
-    pub fn profile(u: &User, changed: &[&str]) -> UserUpdated {
-        UserUpdated {
-            user_id: u.id.clone(),
-            changed: changed.iter().map(|c| (*c).to_owned()).collect(),
-            email: Some(u.email.clone()),
-            phone: Some(u.phone.clone()),
-            name: Some(u.name.clone()),
-            role: Some(u.role),
-        }
-    }
-
     /// A change of one thing that is not a contact field's text (`password`, or `role` with
     /// its new value).
     pub fn only(user_id: &str, what: &str, role: Option<Role>) -> UserUpdated {

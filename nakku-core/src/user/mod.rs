@@ -10,6 +10,8 @@ pub mod store;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::rules::{check_lat, check_lng, parse_pincode, parse_text};
+pub use events::Address;
 pub use service::{AuthResult, Tokens, UserService, UserServiceConfig};
 
 use crate::auth::Role;
@@ -22,31 +24,6 @@ pub struct User {
     pub phone: String,
     pub name: String,
     pub role: Role,
-    #[serde(with = "crate::id::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: i64,
-    #[serde(with = "crate::id::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: i64,
-}
-
-/// A delivery address.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Address {
-    pub id: String,
-    pub user_id: String,
-    pub label: String,
-    pub line1: String,
-    pub line2: Option<String>,
-    pub city: String,
-    pub pincode: String,
-    pub lat: f64,
-    pub lng: f64,
-    pub is_default: bool,
-    /// Whether a dark store delivers here (None: not checked yet).
-    pub serviceable: Option<bool>,
-    /// The store that serves this address.
-    pub store: Option<String>,
     #[serde(with = "crate::id::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
@@ -254,45 +231,30 @@ pub fn check_password(pw: &str, email: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// Free text such as a name or a city: trimmed, 1..=max characters, no control characters.
-/// Everything else (quotes, SQL metacharacters, any script) is kept verbatim.
-pub fn parse_text(raw: &str, max: usize) -> Result<String, String> {
-    let t = raw.trim();
-    if t.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    if t.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    if t.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
-    }
-    Ok(t.to_owned())
-}
-
-/// Indian PIN code: six digits, not starting with 0.
-pub fn parse_pincode(raw: &str) -> Result<String, String> {
-    let p = raw.trim();
-    if p.len() == 6 && p.chars().all(|c| c.is_ascii_digit()) && !p.starts_with('0') {
-        Ok(p.to_owned())
-    } else {
-        Err("must be a 6-digit PIN code not starting with 0".to_owned())
+/// The events' views of an account.
+impl events::UserRegistered {
+    pub fn of(u: &User) -> Self {
+        Self {
+            user_id: u.id.clone(),
+            email: u.email.clone(),
+            phone: u.phone.clone(),
+            name: u.name.clone(),
+            role: u.role,
+        }
     }
 }
 
-pub fn check_lat(v: f64) -> Result<f64, String> {
-    if v.is_finite() && (-90.0..=90.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err("must be a latitude between -90 and 90".to_owned())
-    }
-}
-
-pub fn check_lng(v: f64) -> Result<f64, String> {
-    if v.is_finite() && (-180.0..=180.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err("must be a longitude between -180 and 180".to_owned())
+impl events::UserUpdated {
+    /// A profile edit: the account's contact fields as they now are.
+    pub fn profile(u: &User, changed: &[&str]) -> Self {
+        Self {
+            user_id: u.id.clone(),
+            changed: changed.iter().map(|c| (*c).to_owned()).collect(),
+            email: Some(u.email.clone()),
+            phone: Some(u.phone.clone()),
+            name: Some(u.name.clone()),
+            role: Some(u.role),
+        }
     }
 }
 

@@ -12,8 +12,10 @@ use super::*;
 use crate::auth::{self, JwtKeys, Role};
 use crate::db::Db;
 use crate::error::{CoreError, ResultExt, Validator};
+use crate::events::bus::BoxFut;
 use crate::events::{outbox, Envelope};
 use crate::id::{is_id, new_id, now_ms};
+use crate::ports::{AddressPort, AddressSnapshot};
 use crate::service::Service;
 use crate::RequestCtx;
 
@@ -52,10 +54,10 @@ pub struct UserService {
     /// wrong password take the same time.
     dummy_hash: String,
     /// The location service, to validate addresses (None: addresses are saved unchecked).
-    checker: Option<std::sync::Arc<dyn crate::location::service::AddressChecker>>,
+    checker: Option<std::sync::Arc<dyn crate::ports::AddressChecker>>,
 }
 
-impl std::fmt::Debug for dyn crate::location::service::AddressChecker {
+impl std::fmt::Debug for dyn crate::ports::AddressChecker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AddressChecker")
     }
@@ -77,10 +79,7 @@ impl UserService {
     }
 
     /// Validates addresses with the location service from now on.
-    pub fn with_address_checker(
-        mut self,
-        checker: std::sync::Arc<dyn crate::location::service::AddressChecker>,
-    ) -> Self {
+    pub fn with_address_checker(mut self, checker: std::sync::Arc<dyn crate::ports::AddressChecker>) -> Self {
         self.checker = Some(checker);
         self
     }
@@ -98,7 +97,7 @@ impl UserService {
         let Some(checker) = &self.checker else {
             return Ok((None, None));
         };
-        let input = crate::location::service::AddressCheckInput {
+        let input = crate::ports::AddressCheckInput {
             line1: Some(a.line1.clone()),
             city: Some(a.city.clone()),
             pincode: Some(a.pincode.clone()),
@@ -778,5 +777,29 @@ fn duplicate_field(db_message: &str) -> CoreError {
         CoreError::conflict("phone", "an account with this phone number already exists")
     } else {
         CoreError::conflict("email", "an account with this email already exists")
+    }
+}
+
+/// Saved addresses for the cart and order services, in this process.
+impl AddressPort for UserService {
+    fn address<'a>(
+        &'a self,
+        _ctx: &'a RequestCtx,
+        user_id: &'a str,
+        address_id: &'a str,
+    ) -> BoxFut<'a, Result<AddressSnapshot, CoreError>> {
+        Box::pin(async move {
+            let a = self.get_address(user_id, address_id).await?;
+            Ok(AddressSnapshot {
+                id: a.id,
+                label: a.label,
+                line1: a.line1,
+                line2: a.line2,
+                city: a.city,
+                pincode: a.pincode,
+                lat: a.lat,
+                lng: a.lng,
+            })
+        })
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Offset, TimeZone, Utc};
-use nakku_core::analytics::events::{EventPage, LoggedEvent};
+use nakku_core::analytics::event_log::{EventPage, LoggedEvent};
 use nakku_core::analytics::{StockAlerts, Summary};
 use nakku_core::config::Settings;
 use nakku_core::delivery::partners::{Items, Partner};

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use nakku_core::analytics::events::LoggedEvent;
+use nakku_core::analytics::event_log::LoggedEvent;
 use nakku_core::config::Settings;
 use nakku_core::service::Service;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -368,7 +368,7 @@ enum Msg {
     Key(KeyEvent),
     Resize,
     Feeds(Box<Feeds>),
-    Tail(Result<nakku_core::analytics::events::EventPage, data::Fail>),
+    Tail(Result<nakku_core::analytics::event_log::EventPage, data::Fail>),
     Found(String, Result<Lookup, data::Fail>),
 }
 

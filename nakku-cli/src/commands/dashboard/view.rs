@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::data::{Feed, Lookup, OrderStory};
 use super::{App, Editing, Support, Tab};
-use nakku_core::analytics::events::LoggedEvent;
+use nakku_core::analytics::event_log::LoggedEvent;
 
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
