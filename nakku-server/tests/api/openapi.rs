@@ -15,8 +15,13 @@ use crate::orders::{add, settled, shop, shopper, STORE};
 fn validator(doc: &Value, method: &str, template: &str, status: u16) -> jsonschema::Validator {
     let op = &doc["paths"][format!("/api/v1/{template}")][method];
     assert!(op.is_object(), "{method} {template} is not documented");
-    let mut root = op["responses"][status.to_string()]["content"]["application/json"]["schema"].clone();
+    let root = op["responses"][status.to_string()]["content"]["application/json"]["schema"].clone();
     assert!(root.is_object(), "{method} {template} documents no {status} answer");
+    strict_validator(root, &strict_components(doc))
+}
+
+/// A document's components with every schema made strict (see [`strict`]).
+fn strict_components(doc: &Value) -> Value {
     let mut parts = Vec::new();
     composed_parts(&doc["components"], false, &mut parts);
     let mut components = doc["components"].clone();
@@ -25,13 +30,26 @@ fn validator(doc: &Value, method: &str, template: &str, status: u16) -> jsonsche
             strict(schema, parts.contains(&format!("#/components/schemas/{name}")));
         }
     }
+    components
+}
+
+/// A validator of `root`, made strict, whose references resolve in `components`.
+fn strict_validator(mut root: Value, components: &Value) -> jsonschema::Validator {
     strict(&mut root, false);
-    root["components"] = components;
+    root["components"] = components.clone();
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true)
         .build(&root)
         .unwrap()
+}
+
+/// What `v` breaks of the validator's schema, a line each.
+fn violations(validator: &jsonschema::Validator, v: &Value) -> Vec<String> {
+    validator
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 /// Every schema named as a part of an `allOf`.
@@ -75,14 +93,7 @@ async fn events_match_the_asyncapi_document(app: &TestApp) -> std::collections::
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["asyncapi"], "3.0.0");
-    let mut parts = Vec::new();
-    composed_parts(&doc["components"], false, &mut parts);
-    let mut components = doc["components"].clone();
-    if let Some(schemas) = components["schemas"].as_object_mut() {
-        for (name, schema) in schemas.iter_mut() {
-            strict(schema, parts.contains(&format!("#/components/schemas/{name}")));
-        }
-    }
+    let components = strict_components(&doc);
     let mut seen = std::collections::BTreeSet::new();
     for env in app.outbox_events().await {
         let message = &doc["components"]["messages"][&env.event_type];
@@ -91,19 +102,9 @@ async fn events_match_the_asyncapi_document(app: &TestApp) -> std::collections::
             "{} is published but not in the AsyncAPI document",
             env.event_type
         );
-        let mut root = message["payload"].clone();
-        strict(&mut root, false);
-        root["components"] = components.clone();
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .should_validate_formats(true)
-            .build(&root)
-            .unwrap();
+        let validator = strict_validator(message["payload"].clone(), &components);
         let instance = serde_json::to_value(&env).unwrap();
-        let errors: Vec<String> = validator
-            .iter_errors(&instance)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
+        let errors = violations(&validator, &instance);
         assert!(
             errors.is_empty(),
             "{} is outside its AsyncAPI schema:\n{}\n{instance:#}",
@@ -158,10 +159,7 @@ impl Checker {
         let v: Value = r.json().await.unwrap();
         assert!(status < 300, "{method} {path}: {status} {v}");
         let validator = validator(&self.doc, &method.to_ascii_lowercase(), template, status);
-        let errors: Vec<String> = validator
-            .iter_errors(&v)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
+        let errors = violations(&validator, &v);
         assert!(
             errors.is_empty(),
             "{method} {path} answered outside its schema:\n{}\n{v:#}",
