@@ -52,6 +52,9 @@ enum Command {
     /// Operator commands on the catalogue: bulk import
     #[command(subcommand)]
     Products(commands::products::Command),
+    /// The settings: every key this binary reads, or a deployment's effective values and their sources
+    #[command(subcommand)]
+    Config(commands::config::Command),
 }
 
 impl Cli {
@@ -88,6 +91,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Config(cmd) = cli.command {
+        // Before the settings are loaded: `show` loads them itself to say where each came from.
+        return commands::config::run(cmd, cli.config.as_deref(), cli.data_dir.as_deref());
+    }
     let settings = cli.settings()?;
     let process = match &cli.command {
         Command::Serve(opts) => opts.process_name(),
@@ -111,6 +118,8 @@ async fn command(settings: nakku_core::config::Settings, command: Command) -> an
         Command::Products(cmd) => commands::products::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,
         Command::Bench(cmd) => commands::bench::run(&settings, cmd).await,
+        // Handled in `run`, before the settings are loaded.
+        Command::Config(_) => anyhow::bail!("`nakku config` does not run on loaded settings"),
     }
 }
 

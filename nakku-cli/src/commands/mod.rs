@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod catalogue_bench;
+pub mod config;
 pub mod dashboard;
 pub mod events;
 pub mod events_bench;
