@@ -270,7 +270,7 @@ mod tests {
         assert!(delivery["description"]
             .as_str()
             .unwrap()
-            .contains("`order.created` up to v1"));
+            .contains("`order.created` up to v2"));
         assert_eq!(ops["publish.order"]["action"], "send");
         let created = &doc["components"]["messages"]["order.created"];
         assert_eq!(created["bindings"]["kafka"]["key"]["description"], "the order id");

@@ -52,7 +52,7 @@ impl Handler for EventLogHandler {
 
     fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let occurred = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or_else(now_ms);
+            let occurred = env.occurred_ms()?;
             let horizon = now_ms() - self.retention_ms;
             // A replay from the beginning does not refill the log with what it would prune.
             if occurred < horizon {
@@ -188,37 +188,35 @@ impl AnalyticsService {
         }
         v.finish()?;
 
-        let mut conds: Vec<String> = Vec::new();
-        let mut binds: Vec<super::Bind> = Vec::new();
+        let mut qb = super::sql(
+            "SELECT seq, event_id, event_type, source, aggregate_id, correlation_id, order_id, occurred_ms, payload, trace_id \
+             FROM a_event_log WHERE 1 = 1",
+        );
         if let Some(a) = q.after {
-            conds.push("seq > ?".into());
-            binds.push(super::Bind::Int(a));
+            qb.push(" AND seq > ").push_bind(a);
         }
         if !patterns.is_empty() {
-            let any: Vec<&str> = patterns
-                .iter()
-                .map(|(like, _)| if *like { "event_type LIKE ?" } else { "event_type = ?" })
-                .collect();
-            conds.push(format!("({})", any.join(" OR ")));
-            binds.extend(patterns.iter().map(|(_, p)| super::Bind::Text(p.clone())));
+            qb.push(" AND (");
+            for (i, (like, p)) in patterns.iter().enumerate() {
+                qb.push(match (i, *like) {
+                    (0, true) => "event_type LIKE ",
+                    (0, false) => "event_type = ",
+                    (_, true) => " OR event_type LIKE ",
+                    (_, false) => " OR event_type = ",
+                })
+                .push_bind(p.clone());
+            }
+            qb.push(")");
         }
         if let Some(o) = &q.order {
-            conds.push("order_id = ?".into());
-            binds.push(super::Bind::Text(o.clone()));
+            qb.push(" AND order_id = ").push_bind(o.clone());
         }
         if let Some(c) = &q.correlation {
-            conds.push("correlation_id = ?".into());
-            binds.push(super::Bind::Text(c.clone()));
+            qb.push(" AND correlation_id = ").push_bind(c.clone());
         }
         if let Some(t) = &q.trace {
-            conds.push("trace_id = ?".into());
-            binds.push(super::Bind::Text(t.clone()));
+            qb.push(" AND trace_id = ").push_bind(t.clone());
         }
-        let filter = if conds.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conds.join(" AND "))
-        };
         // A tail reads forward from `after`; otherwise the newest page, turned oldest first.
         // An order's timeline goes by when things happened; within one millisecond by event
         // id (UUIDv7, increasing within a process, so cause before effect), not by arrival
@@ -228,11 +226,8 @@ impl AnalyticsService {
             (false, true) => "seq",
             (false, false) => "seq DESC",
         };
-        let sql = format!(
-            "SELECT seq, event_id, event_type, source, aggregate_id, correlation_id, order_id, occurred_ms, payload, trace_id \
-             FROM a_event_log{filter} ORDER BY {order_by} LIMIT {limit}"
-        );
-        let rows = super::rows(&self.db, &sql, &binds).await?;
+        qb.push(format!(" ORDER BY {order_by} LIMIT ")).push_bind(limit);
+        let rows = super::rows(&self.db, qb).await?;
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {
             let payload: String = text(r, "payload")?;
@@ -257,7 +252,11 @@ impl AnalyticsService {
             None => match q.after {
                 Some(a) => a,
                 None => {
-                    let end = super::rows(&self.db, "SELECT COALESCE(MAX(seq), 0) AS s FROM a_event_log", &[]).await?;
+                    let end = super::rows(
+                        &self.db,
+                        super::sql("SELECT COALESCE(MAX(seq), 0) AS s FROM a_event_log"),
+                    )
+                    .await?;
                     end.first().map(|r| r.try_get::<i64, _>("s")).transpose()?.unwrap_or(0)
                 }
             },

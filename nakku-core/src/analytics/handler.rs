@@ -2,7 +2,6 @@
 //! of `migrations/*/analytics`. Times are the events' `occurred_at`, so a replay from the
 //! beginning into an empty database rebuilds the same rows.
 
-use anyhow::Context;
 use sqlx::AnyConnection;
 
 use crate::delivery::events::SlotUpdated;
@@ -18,12 +17,6 @@ pub const CONSUMER: &str = "analytics";
 
 pub struct AnalyticsHandler;
 
-fn occurred_ms(env: &Envelope) -> anyhow::Result<i64> {
-    Ok(chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
-        .with_context(|| format!("occurred_at {:?}", env.occurred_at))?
-        .timestamp_millis())
-}
-
 /// The column that records when an order reached `status`, if analytics follows it.
 fn stage_column(status: &str) -> Option<&'static str> {
     Some(match status {
@@ -38,8 +31,8 @@ fn stage_column(status: &str) -> Option<&'static str> {
 }
 
 async fn order_created(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
-    let p: OrderCreated = env.decode()?;
-    let at = occurred_ms(env)?;
+    let p = OrderCreated::from_envelope(env)?;
+    let at = env.occurred_ms()?;
     sqlx::query(
         "INSERT INTO a_orders (order_id, store, user_id, payment_kind, status, items_paise, total_paise, created_ms) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -54,6 +47,18 @@ async fn order_created(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Resu
     .bind(at)
     .execute(&mut *conn)
     .await?;
+    let mut fees: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for f in &p.fees {
+        *fees.entry(f.code.as_str()).or_default() += f.paise;
+    }
+    for (code, paise) in fees {
+        sqlx::query("INSERT INTO a_order_fees (order_id, code, paise) VALUES (?, ?, ?)")
+            .bind(&p.order_id)
+            .bind(code)
+            .bind(paise)
+            .execute(&mut *conn)
+            .await?;
+    }
     for l in &p.lines {
         sqlx::query("INSERT INTO a_order_lines (order_id, sku, quantity, line_paise) VALUES (?, ?, ?, ?)")
             .bind(&p.order_id)
@@ -69,7 +74,7 @@ async fn order_created(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Resu
 async fn order_moved(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
     let p: OrderUpdated = env.decode()?;
     let (id, status) = (p.order_id.as_str(), p.status.as_str());
-    let at = occurred_ms(env)?;
+    let at = env.occurred_ms()?;
     let Some(col) = stage_column(status) else {
         sqlx::query("UPDATE a_orders SET status = ? WHERE order_id = ?")
             .bind(status)
@@ -138,13 +143,9 @@ async fn replace(conn: &mut AnyConnection, table: &str, key: &str, values: &[&st
         "a_products" => "sku, name, category_id",
         _ => "id, name",
     };
-    let marks = vec!["?"; values.len()].join(", ");
-    let sql = format!("INSERT INTO {table} ({cols}) VALUES ({marks})");
-    let mut q = sqlx::query(&sql);
-    for v in values {
-        q = q.bind(*v);
-    }
-    q.execute(conn).await?;
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(format!("INSERT INTO {table} ({cols}) VALUES "));
+    crate::db::push_list(&mut qb, values.iter().copied());
+    qb.build().execute(conn).await?;
     Ok(())
 }
 
@@ -156,7 +157,7 @@ async fn stock(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
         _ => env.decode::<StockUpdated>()?.0,
     };
     let (store, sku, available) = (level.store.as_str(), level.sku.as_str(), level.available);
-    let at = occurred_ms(env)?;
+    let at = env.occurred_ms()?;
     let open = |kind: &'static str| {
         sqlx::query(
             "INSERT INTO a_stock_alerts (store, sku, kind, available, opened_ms) SELECT ?, ?, ?, ?, ? \
@@ -213,7 +214,7 @@ async fn stock(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
 async fn slot(conn: &mut AnyConnection, env: &Envelope) -> anyhow::Result<()> {
     let s: SlotUpdated = env.decode()?;
     let (store, start, end, capacity, booked) = (s.store.as_str(), s.start, s.end, s.capacity, s.booked);
-    let at = occurred_ms(env)?;
+    let at = env.occurred_ms()?;
     let r = sqlx::query(
         "UPDATE a_slots SET slot_end = ?, capacity = ?, booked = ?, seen_ms = ? WHERE store = ? AND slot_start = ? AND seen_ms <= ?",
     )
@@ -295,6 +296,7 @@ impl Handler for AnalyticsHandler {
             for t in [
                 "a_orders",
                 "a_order_lines",
+                "a_order_fees",
                 "a_products",
                 "a_categories",
                 "a_stock_alerts",

@@ -30,33 +30,27 @@ pub struct AnalyticsService {
     db: Db,
 }
 
-/// `WHERE` over placed orders in the range (alias `o`), and its binds.
-fn scope(r: &Range) -> (String, Vec<Bind>) {
-    let mut sql = "o.created_ms >= ? AND o.created_ms < ?".to_owned();
-    let mut binds = vec![Bind::Int(r.from), Bind::Int(r.to)];
+/// A report query: its text and binds built together, so they cannot disagree.
+type Sql = sqlx::QueryBuilder<'static, sqlx::Any>;
+
+fn sql(head: impl Into<String>) -> Sql {
+    sqlx::QueryBuilder::new(head)
+}
+
+/// Appends the condition over placed orders in the range (alias `o`), with its binds.
+fn push_scope(q: &mut Sql, r: &Range) {
+    q.push("o.created_ms >= ")
+        .push_bind(r.from)
+        .push(" AND o.created_ms < ")
+        .push_bind(r.to);
     if let Some(s) = &r.store {
-        sql.push_str(" AND o.store = ?");
-        binds.push(Bind::Text(s.clone()));
+        q.push(" AND o.store = ").push_bind(s.clone());
     }
-    (sql, binds)
 }
 
-#[derive(Clone)]
-enum Bind {
-    Int(i64),
-    Text(String),
-}
-
-/// Runs `sql` with `binds` and returns its rows.
-async fn rows(db: &Db, sql: &str, binds: &[Bind]) -> Result<Vec<AnyRow>, CoreError> {
-    let mut q = sqlx::query(sql);
-    for b in binds {
-        q = match b {
-            Bind::Int(i) => q.bind(*i),
-            Bind::Text(t) => q.bind(t.clone()),
-        };
-    }
-    Ok(q.fetch_all(db.pool()).await?)
+/// Runs a query and returns its rows.
+async fn rows(db: &Db, mut q: Sql) -> Result<Vec<AnyRow>, CoreError> {
+    Ok(q.build().fetch_all(db.pool()).await?)
 }
 
 /// Everything the dashboard shows for a range.
@@ -74,6 +68,9 @@ pub struct Summary {
     pub delivery_minutes: DeliveryMinutes,
     pub top_products: Vec<TopProduct>,
     pub top_categories: Vec<TopCategory>,
+    /// Fee income by kind, largest first.
+    #[serde(default)]
+    pub fees: Vec<FeeIncome>,
     pub stock_alerts_open: AlertCounts,
     pub slot_utilisation: SlotFigure,
 }
@@ -140,6 +137,16 @@ pub struct TopProduct {
     pub name: Option<String>,
     pub units: i64,
     pub revenue_paise: i64,
+    pub orders: i64,
+}
+
+/// Fee income of one kind (`delivery`, `small_cart`, `surge`; `unspecified` for orders whose
+/// event did not itemise its fees) from the confirmed orders of a range.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FeeIncome {
+    pub code: String,
+    pub paise: i64,
+    /// Orders that paid it.
     pub orders: i64,
 }
 
@@ -236,11 +243,12 @@ fn count_when(cond: &str) -> String {
 
 /// The order figures of a report, over placed orders matching `cond` (the columns and the
 /// FROM clause; totals and per-store breakdowns add their grouping).
-fn figures(cond: &str) -> String {
-    format!(
+/// The order figures over the range (`SELECT ` and any grouping column already pushed).
+fn push_figures(q: &mut Sql, r: &Range) {
+    q.push(format!(
         "COUNT(*) AS placed, {reserved} AS reserved, {secured} AS secured, {confirmed} AS confirmed, {delivered} AS delivered, \
          {cancelled} AS cancelled, {failed} AS failed, {gmv} AS gmv, {refunded} AS refunded FROM a_orders o \
-         LEFT JOIN a_refunds f ON f.order_id = o.order_id WHERE {cond}",
+         LEFT JOIN a_refunds f ON f.order_id = o.order_id WHERE ",
         reserved = count_when("o.reserved_ms IS NOT NULL"),
         secured = count_when("(o.paid_ms IS NOT NULL OR (o.payment_kind = 'cod' AND o.confirmed_ms IS NOT NULL))"),
         confirmed = count_when("o.confirmed_ms IS NOT NULL"),
@@ -249,7 +257,8 @@ fn figures(cond: &str) -> String {
         failed = count_when("o.failed_ms IS NOT NULL"),
         gmv = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN o.total_paise ELSE 0 END"),
         refunded = sum("CASE WHEN o.confirmed_ms IS NOT NULL THEN COALESCE(f.refunded_paise, 0) ELSE 0 END"),
-    )
+    ));
+    push_scope(q, r);
 }
 
 impl AnalyticsService {
@@ -275,24 +284,43 @@ impl AnalyticsService {
             delivery_minutes: delivery,
             top_products: self.top_products(&r).await?,
             top_categories: self.top_categories(&r).await?,
+            fees: self.fee_income(&r).await?,
             stock_alerts_open: self.alert_counts(r.store.as_deref()).await?,
             slot_utilisation: slots.overall,
         })
     }
 
+    /// Fee income of the range's confirmed orders, by kind, largest first.
+    async fn fee_income(&self, r: &Range) -> Result<Vec<FeeIncome>, CoreError> {
+        let mut q = sql(format!(
+            "SELECT f.code AS code, {income} AS income, COUNT(*) AS orders \
+             FROM a_order_fees f JOIN a_orders o ON o.order_id = f.order_id WHERE ",
+            income = sum("f.paise"),
+        ));
+        push_scope(&mut q, r);
+        q.push(" AND o.confirmed_ms IS NOT NULL GROUP BY f.code ORDER BY income DESC, code");
+        let mut out = Vec::new();
+        for row in rows(&self.db, q).await? {
+            out.push(FeeIncome {
+                code: text(&row, "code")?,
+                paise: row.try_get("income")?,
+                orders: row.try_get("orders")?,
+            });
+        }
+        Ok(out)
+    }
+
     /// Booked against capacity of the delivery slots starting in the range, overall and
     /// per store (`utilisation` = booked ÷ capacity, to a thousandth; null without capacity).
     async fn slot_utilisation(&self, r: &Range) -> Result<SlotUse, CoreError> {
-        let mut sql = "SELECT store, COUNT(*) AS slots, CAST(COALESCE(SUM(capacity), 0) AS SIGNED) AS capacity, \
+        let mut q = sql("SELECT store, COUNT(*) AS slots, CAST(COALESCE(SUM(capacity), 0) AS SIGNED) AS capacity, \
                        CAST(COALESCE(SUM(booked), 0) AS SIGNED) AS booked, CAST(COALESCE(SUM(CASE WHEN booked >= capacity THEN 1 ELSE 0 END), 0) AS SIGNED) AS full_slots \
-                       FROM a_slots WHERE slot_start >= ? AND slot_start < ?"
-            .to_owned();
-        let mut binds = vec![Bind::Int(r.from), Bind::Int(r.to)];
+                       FROM a_slots WHERE slot_start >= ");
+        q.push_bind(r.from).push(" AND slot_start < ").push_bind(r.to);
         if let Some(st) = &r.store {
-            sql.push_str(" AND store = ?");
-            binds.push(Bind::Text(st.clone()));
+            q.push(" AND store = ").push_bind(st.clone());
         }
-        sql.push_str(" GROUP BY store ORDER BY store");
+        q.push(" GROUP BY store ORDER BY store");
         let figure = |slots: i64, capacity: i64, booked: i64, full: i64| SlotFigure {
             slots,
             capacity,
@@ -302,7 +330,7 @@ impl AnalyticsService {
         };
         let (mut ts, mut tc, mut tb, mut tf) = (0, 0, 0, 0);
         let mut by_store = std::collections::BTreeMap::new();
-        for row in rows(&self.db, &sql, &binds).await? {
+        for row in rows(&self.db, q).await? {
             let n = |c: &str| row.try_get::<i64, _>(c);
             let (slots, capacity, booked, full) = (n("slots")?, n("capacity")?, n("booked")?, n("full_slots")?);
             (ts, tc, tb, tf) = (ts + slots, tc + capacity, tb + booked, tf + full);
@@ -317,16 +345,14 @@ impl AnalyticsService {
     /// Per-store figures for a range: orders, GMV, cancellations, delivery times, alerts.
     pub async fn stores(&self, q: &ReportQuery) -> Result<StoresReport, CoreError> {
         let r = q.range(now_ms())?;
-        let (cond, binds) = scope(&r);
-        let sql = format!(
-            "SELECT o.store AS store, {} GROUP BY o.store ORDER BY o.store",
-            figures(&cond)
-        );
+        let mut q = sql("SELECT o.store AS store, ");
+        push_figures(&mut q, &r);
+        q.push(" GROUP BY o.store ORDER BY o.store");
         let delivery = self.delivery_times(&r).await?;
         let alerts = self.alert_counts(r.store.as_deref()).await?;
         let slots = self.slot_utilisation(&r).await?;
         let mut out = Vec::new();
-        for row in rows(&self.db, &sql, &binds).await? {
+        for row in rows(&self.db, q).await? {
             let store = text(&row, "store")?;
             let confirmed: i64 = row.try_get("confirmed")?;
             let gmv: i64 = row.try_get("gmv")?;
@@ -356,16 +382,16 @@ impl AnalyticsService {
     /// Open stock alerts, oldest first, with the product's name when known.
     pub async fn stock_alerts(&self, q: &ReportQuery) -> Result<StockAlerts, CoreError> {
         let r = q.range(now_ms())?;
-        let (cond, binds) = match &r.store {
-            Some(s) => ("WHERE a.store = ?", vec![Bind::Text(s.clone())]),
-            None => ("", Vec::new()),
-        };
-        let sql = format!(
+        let mut q = sql(
             "SELECT a.store AS store, a.sku AS sku, a.kind AS kind, a.available AS available, a.opened_ms AS opened_ms, p.name AS name \
-             FROM a_stock_alerts a LEFT JOIN a_products p ON p.sku = a.sku {cond} ORDER BY a.opened_ms, a.store, a.sku, a.kind LIMIT 500"
+             FROM a_stock_alerts a LEFT JOIN a_products p ON p.sku = a.sku",
         );
+        if let Some(s) = &r.store {
+            q.push(" WHERE a.store = ").push_bind(s.clone());
+        }
+        q.push(" ORDER BY a.opened_ms, a.store, a.sku, a.kind LIMIT 500");
         let mut items = Vec::new();
-        for row in rows(&self.db, &sql, &binds).await? {
+        for row in rows(&self.db, q).await? {
             items.push(StockAlert {
                 store: text(&row, "store")?,
                 sku: text(&row, "sku")?,
@@ -379,9 +405,9 @@ impl AnalyticsService {
     }
 
     async fn totals(&self, r: &Range) -> Result<Totals, CoreError> {
-        let (cond, binds) = scope(r);
-        let sql = format!("SELECT {}", figures(&cond));
-        let rows = rows(&self.db, &sql, &binds).await?;
+        let mut q = sql("SELECT ");
+        push_figures(&mut q, r);
+        let rows = rows(&self.db, q).await?;
         let row = rows
             .first()
             .ok_or_else(|| CoreError::Internal(anyhow::anyhow!("an aggregate returned no row")))?;
@@ -416,13 +442,14 @@ impl AnalyticsService {
     async fn orders_per_minute(&self, r: &Range) -> Result<Series, CoreError> {
         let span = r.to - r.from;
         let bucket = ((span / MAX_POINTS).max(60_000) + 59_999) / 60_000 * 60_000;
-        let (cond, mut binds) = scope(r);
-        let sql = format!(
-            "SELECT o.created_ms - ((o.created_ms - ?) % ?) AS b, COUNT(*) AS n FROM a_orders o WHERE {cond} GROUP BY b ORDER BY b"
-        );
-        binds.insert(0, Bind::Int(bucket));
-        binds.insert(0, Bind::Int(r.from));
-        let counts: std::collections::HashMap<i64, i64> = rows(&self.db, &sql, &binds)
+        let mut q = sql("SELECT o.created_ms - ((o.created_ms - ");
+        q.push_bind(r.from)
+            .push(") % ")
+            .push_bind(bucket)
+            .push(") AS b, COUNT(*) AS n FROM a_orders o WHERE ");
+        push_scope(&mut q, r);
+        q.push(" GROUP BY b ORDER BY b");
+        let counts: std::collections::HashMap<i64, i64> = rows(&self.db, q)
             .await?
             .iter()
             .map(|row| Ok((row.try_get::<i64, _>("b")?, row.try_get::<i64, _>("n")?)))
@@ -446,15 +473,15 @@ impl AnalyticsService {
     }
 
     async fn reasons(&self, r: &Range, stage: &str) -> Result<Vec<ReasonCount>, CoreError> {
-        let (cond, binds) = scope(r);
-        let sql = format!(
-            "SELECT COALESCE(o.end_reason, '(none given)') AS reason, COUNT(*) AS n FROM a_orders o WHERE {cond} AND o.{stage} IS NOT NULL \
-             GROUP BY COALESCE(o.end_reason, '(none given)') ORDER BY n DESC, reason LIMIT ?"
-        );
-        let mut binds = binds;
-        binds.push(Bind::Int(r.limit));
+        let mut q =
+            sql("SELECT COALESCE(o.end_reason, '(none given)') AS reason, COUNT(*) AS n FROM a_orders o WHERE ");
+        push_scope(&mut q, r);
+        q.push(format!(
+            " AND o.{stage} IS NOT NULL GROUP BY COALESCE(o.end_reason, '(none given)') ORDER BY n DESC, reason LIMIT "
+        ))
+        .push_bind(r.limit);
         let mut out = Vec::new();
-        for row in rows(&self.db, &sql, &binds).await? {
+        for row in rows(&self.db, q).await? {
             out.push(ReasonCount {
                 reason: text(&row, "reason")?,
                 orders: row.try_get("n")?,
@@ -465,13 +492,12 @@ impl AnalyticsService {
 
     /// Placement to delivery, p50 and p90 in minutes, overall and per store.
     async fn delivery_times(&self, r: &Range) -> Result<DeliveryMinutes, CoreError> {
-        let (cond, binds) = scope(r);
-        let sql = format!(
-            "SELECT o.store AS store, o.delivered_ms - o.created_ms AS d FROM a_orders o WHERE {cond} AND o.delivered_ms IS NOT NULL"
-        );
+        let mut q = sql("SELECT o.store AS store, o.delivered_ms - o.created_ms AS d FROM a_orders o WHERE ");
+        push_scope(&mut q, r);
+        q.push(" AND o.delivered_ms IS NOT NULL");
         let mut all = Vec::new();
         let mut by: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
-        for row in rows(&self.db, &sql, &binds).await? {
+        for row in rows(&self.db, q).await? {
             let d: i64 = row.try_get("d")?;
             all.push(d);
             by.entry(text(&row, "store")?).or_default().push(d);
@@ -492,17 +518,17 @@ impl AnalyticsService {
     }
 
     async fn top_products(&self, r: &Range) -> Result<Vec<TopProduct>, CoreError> {
-        let (cond, mut binds) = scope(r);
-        let sql = format!(
+        let mut q = sql(format!(
             "SELECT l.sku AS sku, MAX(p.name) AS name, {units} AS units, {revenue} AS revenue, COUNT(*) AS orders \
-             FROM a_order_lines l JOIN a_orders o ON o.order_id = l.order_id LEFT JOIN a_products p ON p.sku = l.sku \
-             WHERE {cond} AND o.confirmed_ms IS NOT NULL GROUP BY l.sku ORDER BY units DESC, revenue DESC, sku LIMIT ?",
+             FROM a_order_lines l JOIN a_orders o ON o.order_id = l.order_id LEFT JOIN a_products p ON p.sku = l.sku WHERE ",
             units = sum("l.quantity"),
             revenue = sum("l.line_paise"),
-        );
-        binds.push(Bind::Int(r.limit));
+        ));
+        push_scope(&mut q, r);
+        q.push(" AND o.confirmed_ms IS NOT NULL GROUP BY l.sku ORDER BY units DESC, revenue DESC, sku LIMIT ")
+            .push_bind(r.limit);
         let mut out = Vec::new();
-        for row in rows(&self.db, &sql, &binds).await? {
+        for row in rows(&self.db, q).await? {
             out.push(TopProduct {
                 sku: text(&row, "sku")?,
                 name: opt_text(&row, "name")?,
@@ -515,18 +541,20 @@ impl AnalyticsService {
     }
 
     async fn top_categories(&self, r: &Range) -> Result<Vec<TopCategory>, CoreError> {
-        let (cond, mut binds) = scope(r);
-        let sql = format!(
+        let mut q = sql(format!(
             "SELECT COALESCE(p.category_id, '') AS category_id, MAX(c.name) AS name, {units} AS units, {revenue} AS revenue \
              FROM a_order_lines l JOIN a_orders o ON o.order_id = l.order_id LEFT JOIN a_products p ON p.sku = l.sku \
-             LEFT JOIN a_categories c ON c.id = p.category_id \
-             WHERE {cond} AND o.confirmed_ms IS NOT NULL GROUP BY COALESCE(p.category_id, '') ORDER BY units DESC, revenue DESC, category_id LIMIT ?",
+             LEFT JOIN a_categories c ON c.id = p.category_id WHERE ",
             units = sum("l.quantity"),
             revenue = sum("l.line_paise"),
-        );
-        binds.push(Bind::Int(r.limit));
+        ));
+        push_scope(&mut q, r);
+        q.push(
+            " AND o.confirmed_ms IS NOT NULL GROUP BY COALESCE(p.category_id, '') ORDER BY units DESC, revenue DESC, category_id LIMIT ",
+        )
+        .push_bind(r.limit);
         let mut out = Vec::new();
-        for row in rows(&self.db, &sql, &binds).await? {
+        for row in rows(&self.db, q).await? {
             let id = text(&row, "category_id")?;
             out.push(TopCategory {
                 category_id: (!id.is_empty()).then_some(id),
@@ -540,16 +568,14 @@ impl AnalyticsService {
 
     /// Open alerts by kind, overall and per store (alerts are a current state, not ranged).
     async fn alert_counts(&self, store: Option<&str>) -> Result<AlertCounts, CoreError> {
-        let (cond, binds) = match store {
-            Some(s) => ("WHERE store = ?", vec![Bind::Text(s.to_owned())]),
-            None => ("", Vec::new()),
-        };
-        let sql = format!(
-            "SELECT store, kind, COUNT(*) AS n FROM a_stock_alerts {cond} GROUP BY store, kind ORDER BY store, kind"
-        );
+        let mut q = sql("SELECT store, kind, COUNT(*) AS n FROM a_stock_alerts");
+        if let Some(s) = store {
+            q.push(" WHERE store = ").push_bind(s.to_owned());
+        }
+        q.push(" GROUP BY store, kind ORDER BY store, kind");
         let (mut low, mut out) = (0i64, 0i64);
         let mut by: std::collections::BTreeMap<String, LowOut> = Default::default();
-        for row in rows(&self.db, &sql, &binds).await? {
+        for row in rows(&self.db, q).await? {
             let n: i64 = row.try_get("n")?;
             let kind = text(&row, "kind")?;
             let entry = by.entry(text(&row, "store")?).or_default();

@@ -145,7 +145,7 @@ impl Handler for OrderFollower {
                 }
                 return Ok(());
             }
-            let p: OrderCreated = env.decode()?;
+            let p = OrderCreated::from_envelope(env)?;
             let (order_id, store, user_id) = (&p.order_id, &p.store, &p.user_id);
             sqlx::query("INSERT INTO active_orders (order_id, store, created_at) VALUES (?, ?, ?)")
                 .bind(order_id)
@@ -163,9 +163,7 @@ impl Handler for OrderFollower {
                 return Ok(());
             };
             let cart_id = crate::db::text(&cart, "id")?;
-            let placed_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
-                .map(|t| t.timestamp_millis())
-                .unwrap_or_else(|_| now_ms());
+            let placed_at = env.occurred_ms()?;
             for l in &p.lines {
                 let (sku, qty) = (&l.sku, l.quantity);
                 // Lines changed after the order was placed are the shopper's new wishes: kept.

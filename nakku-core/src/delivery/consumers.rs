@@ -35,7 +35,7 @@ impl Handler for OrderFollower {
         Box::pin(async move {
             let now = now_ms();
             if env.event_type == catalog::ORDER_CREATED {
-                let p: OrderCreated = env.decode()?;
+                let p = OrderCreated::from_envelope(env)?;
                 sqlx::query(
                     "INSERT INTO deliveries (order_id, user_id, store, drop_lat, drop_lng, payment_kind, total_paise, status, slot_start, slot_end, created_at, updated_at) \
                      SELECT ?, ?, ?, ?, ?, ?, ?, 'awaiting', ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE order_id = ?)",
@@ -62,7 +62,7 @@ impl Handler for OrderFollower {
             match p.status.as_str() {
                 "confirmed" => {
                     // The promise: pick and pack, then the road from the store to the door.
-                    let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(now);
+                    let at = env.occurred_ms()?;
                     let found = sqlx::query(
                         "SELECT s.lat AS slat, s.lng AS slng, d.drop_lat AS dlat, d.drop_lng AS dlng, d.slot_start AS slot_start, d.store AS store, \
                          d.slot_end AS slot_end FROM deliveries d \

@@ -217,7 +217,7 @@ impl Handler for LoadReplica {
         Box::pin(async move {
             let l: StoreLoadChanged = env.decode()?;
             let (store, status, extra) = (l.store.as_str(), l.status.as_str(), l.extra_minutes);
-            let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or(0);
+            let at = env.occurred_ms()?;
             let r = sqlx::query(
                 "UPDATE store_load SET status = ?, extra_minutes = ?, seen_ms = ? WHERE store = ? AND seen_ms <= ?",
             )

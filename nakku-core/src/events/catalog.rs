@@ -62,8 +62,3 @@ pub const DOMAINS: [&str; 10] = [
     "location",
     "analytics",
 ];
-
-/// Payload schema version of each event type. Bump when a payload changes incompatibly.
-pub fn version_of(_event_type: &str) -> u32 {
-    1
-}

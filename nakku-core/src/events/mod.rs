@@ -67,7 +67,9 @@ impl Envelope {
             aggregate_id: aggregate_id.to_owned(),
             occurred_at: ms_to_rfc3339(now_ms()),
             correlation_id: correlation_id.to_owned(),
-            version: catalog::version_of(event_type),
+            // An untyped payload is taken as its type's first version; [`Envelope::of`] gives
+            // a typed payload its type's (`Event::VERSION`).
+            version: 1,
             payload,
             traceparent: crate::trace::current(),
         }
@@ -204,7 +206,27 @@ pub fn type_matches(pattern: &str, event_type: &str) -> bool {
     }
 }
 
+/// An envelope whose `occurred_at` is not an RFC 3339 time: malformed. A consumer fails it
+/// (so it is retried, then dead-lettered) rather than guess when the change happened.
+#[derive(Debug, thiserror::Error)]
+#[error("event {id} ({event_type}): occurred_at {occurred_at:?} is not an RFC 3339 time")]
+pub struct BadTime {
+    pub id: String,
+    pub event_type: String,
+    pub occurred_at: String,
+}
+
 impl Envelope {
+    /// When the change happened, in epoch milliseconds: the one reading of `occurred_at`
+    /// (the outbox, the replicas' "newer facts only" checks, analytics' stage times).
+    pub fn occurred_ms(&self) -> Result<i64, BadTime> {
+        crate::id::parse_rfc3339_ms(&self.occurred_at).ok_or_else(|| BadTime {
+            id: self.id.clone(),
+            event_type: self.event_type.clone(),
+            occurred_at: self.occurred_at.clone(),
+        })
+    }
+
     /// Serialises for the bus, refusing envelopes over `max_bytes`.
     pub fn to_bytes(&self, max_bytes: usize) -> Result<Vec<u8>, bus::BusError> {
         let bytes = serde_json::to_vec(self).map_err(|e| bus::BusError::Rejected(e.to_string()))?;
@@ -257,6 +279,21 @@ pub fn envelope_json_schema() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn occurred_at_is_read_once_and_a_malformed_time_is_an_error() {
+        let mut env = Envelope::new("user.registered", Service::User, "u1", "c1", serde_json::json!({}));
+        env.occurred_at = "2026-12-06T10:00:00.250Z".to_owned();
+        assert_eq!(env.occurred_ms().unwrap(), 1_796_551_200_250);
+        env.occurred_at = "2026-12-06T15:30:00.250+05:30".to_owned();
+        assert_eq!(env.occurred_ms().unwrap(), 1_796_551_200_250);
+        env.occurred_at = "yesterday".to_owned();
+        let err = env.occurred_ms().unwrap_err();
+        assert!(
+            err.to_string().contains(&env.id) && err.to_string().contains("yesterday"),
+            "{err}"
+        );
+    }
 
     /// The versioning rule on a made-up event: v1 had one `name`; v2 split it in two.
     #[derive(Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

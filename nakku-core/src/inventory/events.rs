@@ -203,7 +203,7 @@ impl Event for StoreUpdated {
 pub async fn apply_stock_event(conn: &mut AnyConnection, table: &'static str, env: &Envelope) -> anyhow::Result<()> {
     let level = env.decode::<StockUpdated>()?.0;
     let (store, sku, available) = (&level.store, &level.sku, level.available);
-    let at = crate::id::parse_rfc3339_ms(&env.occurred_at).unwrap_or_else(now_ms);
+    let at = env.occurred_ms()?;
     let now = now_ms();
     // Newer facts only: an older event arriving late changes nothing.
     let updated = sqlx::query(&format!(

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::events::{catalog, Event};
+use crate::events::{catalog, Event, Upcast};
 
 /// A booked delivery slot (RFC 3339 UTC), as orders and deliveries show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -33,7 +33,22 @@ pub struct DropPoint {
     pub lng: f64,
 }
 
-/// `order.created` v1: an order was placed (status `pending`); its saga starts.
+/// One fee of a placed order, as the checkout priced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrderFee {
+    /// `delivery`, `small_cart`, `surge`; `unspecified` for the lump sum of an order placed
+    /// before fees were itemised (an upcast `order.created` v1).
+    pub code: String,
+    pub paise: i64,
+}
+
+/// `order.created` v2: an order was placed (status `pending`); its saga starts.
+///
+/// v2 itemises the fees (`fees`, each with its code) where v1 had only their sum
+/// (`fees_paise`): analytics reports delivery, small-cart and surge fee income apart. A
+/// removed field is a breaking change, hence the new version; consumers still accept v1
+/// (`OrderCreatedV1`, upcast with its sum as one `unspecified` fee), so events already in
+/// the log or from a not-yet-upgraded order service are read alike.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OrderCreated {
     pub order_id: String,
@@ -43,7 +58,8 @@ pub struct OrderCreated {
     pub status: String,
     pub lines: Vec<PlacedLine>,
     pub items_paise: i64,
-    pub fees_paise: i64,
+    /// Every fee charged, in the checkout's order (none: no fees).
+    pub fees: Vec<OrderFee>,
     pub total_paise: i64,
     pub currency: String,
     /// `upi`, `card`, `wallet` or `cod`.
@@ -58,6 +74,75 @@ pub struct OrderCreated {
 
 impl Event for OrderCreated {
     const TYPE: &'static str = catalog::ORDER_CREATED;
+    const VERSION: u32 = 2;
+}
+
+impl OrderCreated {
+    /// The fees' sum (v1's `fees_paise`).
+    pub fn fees_paise(&self) -> i64 {
+        self.fees.iter().map(|f| f.paise).sum()
+    }
+}
+
+/// `order.created` v1, still accepted: the fees as one sum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrderCreatedV1 {
+    pub order_id: String,
+    pub user_id: String,
+    pub store: String,
+    pub status: String,
+    pub lines: Vec<PlacedLine>,
+    pub items_paise: i64,
+    pub fees_paise: i64,
+    pub total_paise: i64,
+    pub currency: String,
+    pub payment_kind: String,
+    pub address: DropPoint,
+    pub substitution: String,
+    pub slot: Option<SlotWindow>,
+    pub request_id: String,
+}
+
+impl Event for OrderCreatedV1 {
+    const TYPE: &'static str = catalog::ORDER_CREATED;
+}
+
+impl Upcast for OrderCreatedV1 {
+    type Into = OrderCreated;
+
+    fn upcast(self) -> OrderCreated {
+        let fees = if self.fees_paise == 0 {
+            Vec::new()
+        } else {
+            vec![OrderFee {
+                code: "unspecified".to_owned(),
+                paise: self.fees_paise,
+            }]
+        };
+        OrderCreated {
+            order_id: self.order_id,
+            user_id: self.user_id,
+            store: self.store,
+            status: self.status,
+            lines: self.lines,
+            items_paise: self.items_paise,
+            fees,
+            total_paise: self.total_paise,
+            currency: self.currency,
+            payment_kind: self.payment_kind,
+            address: self.address,
+            substitution: self.substitution,
+            slot: self.slot,
+            request_id: self.request_id,
+        }
+    }
+}
+
+impl OrderCreated {
+    /// An `order.created` of either version, as v2: what every consumer reads.
+    pub fn from_envelope(env: &crate::events::Envelope) -> Result<OrderCreated, crate::events::DecodeError> {
+        env.decode_upcast::<OrderCreatedV1, OrderCreated>()
+    }
 }
 
 /// What changed in an `order.updated` that is not a status move.
@@ -188,5 +273,85 @@ mod tests {
         env.version = 2;
         let e = env.decode::<OrderUpdated>().unwrap_err().to_string();
         assert!(e.contains("expected version 1"), "{e}");
+    }
+
+    fn created_v1() -> OrderCreatedV1 {
+        OrderCreatedV1 {
+            order_id: "o1".into(),
+            user_id: "u1".into(),
+            store: "BLR-1".into(),
+            status: "pending".into(),
+            lines: vec![PlacedLine {
+                sku: "MILK".into(),
+                quantity: 2,
+                unit_price_paise: 3_000,
+            }],
+            items_paise: 6_000,
+            fees_paise: 2_500,
+            total_paise: 8_500,
+            currency: "INR".into(),
+            payment_kind: "upi".into(),
+            address: DropPoint {
+                city: "Bengaluru".into(),
+                pincode: "560001".into(),
+                lat: 12.97,
+                lng: 77.59,
+            },
+            substitution: "substitute".into(),
+            slot: None,
+            request_id: "r1".into(),
+        }
+    }
+
+    #[test]
+    fn order_created_v2_is_published_and_a_v1_is_still_read_as_v2() {
+        // An older producer's v1: the fees' sum becomes one `unspecified` fee.
+        let old = Envelope::of(Service::Order, "o1", "r1", &created_v1());
+        assert_eq!(old.version, 1);
+        let read = OrderCreated::from_envelope(&old).unwrap();
+        assert_eq!(
+            read.fees,
+            [OrderFee {
+                code: "unspecified".into(),
+                paise: 2_500
+            }]
+        );
+        assert_eq!(
+            (read.fees_paise(), read.total_paise, read.lines.len()),
+            (2_500, 8_500, 1)
+        );
+        // No fees in v1: none in v2.
+        let free = Envelope::of(
+            Service::Order,
+            "o1",
+            "r1",
+            &OrderCreatedV1 {
+                fees_paise: 0,
+                ..created_v1()
+            },
+        );
+        assert!(OrderCreated::from_envelope(&free).unwrap().fees.is_empty());
+        // The current producer's v2, itemised, read as it is.
+        let v2 = OrderCreated {
+            fees: vec![
+                OrderFee {
+                    code: "delivery".into(),
+                    paise: 2_000,
+                },
+                OrderFee {
+                    code: "surge".into(),
+                    paise: 500,
+                },
+            ],
+            ..read
+        };
+        let env = Envelope::of(Service::Order, "o1", "r1", &v2);
+        assert_eq!(env.version, 2);
+        assert!(env.payload.get("fees_paise").is_none(), "{}", env.payload);
+        assert_eq!(OrderCreated::from_envelope(&env).unwrap(), v2);
+        // A version nobody has written yet is refused, not misread.
+        let mut v3 = env.clone();
+        v3.version = 3;
+        assert!(OrderCreated::from_envelope(&v3).is_err());
     }
 }

@@ -10,7 +10,7 @@ use nakku_core::db::{migrate, Db};
 use nakku_core::events::bus::Position;
 use nakku_core::events::consumer::{Consumer, ConsumerConfig};
 use nakku_core::events::{catalog, Envelope, Event};
-use nakku_core::order::events::{DropPoint, OrderChange, OrderCreated, OrderUpdated, PlacedLine};
+use nakku_core::order::events::{DropPoint, OrderChange, OrderCreated, OrderFee, OrderUpdated, PlacedLine};
 use nakku_core::payment::events::{PaymentRefunded, PaymentState};
 use nakku_core::product::events::{CategoryUpdated, ProductCreated, ProductState};
 use nakku_core::product::{Category, Product};
@@ -64,13 +64,51 @@ fn ev(t: &str, source: Service, aggregate: &str, at: &str, payload: Value) -> En
     e
 }
 
-/// An event of the fixed history with a typed payload.
+/// An event of the fixed history with a typed payload (at its type's version).
 fn typed<E: Event>(source: Service, aggregate: &str, at: &str, payload: &E) -> Envelope {
-    let e = Envelope::of(source, aggregate, "history", payload);
-    ev(E::TYPE, source, aggregate, at, e.payload)
+    let mut e = ev(E::TYPE, source, aggregate, at, serde_json::Value::Null);
+    e.payload = Envelope::of(source, aggregate, "history", payload).payload;
+    e.version = E::VERSION;
+    e
 }
 
 fn created(id: &str, store: &str, kind: &str, at: &str, lines: &[(&str, i64, i64)], fees: i64) -> Envelope {
+    let fees: &[(&str, i64)] = if fees == 0 { &[] } else { &[("delivery", fees)] };
+    created_with(id, store, kind, at, lines, fees)
+}
+
+/// `order.created` v1, as an order service from before fees were itemised wrote it: the
+/// fees as one sum (consumers upcast it).
+fn created_v1(id: &str, store: &str, kind: &str, at: &str, lines: &[(&str, i64, i64)], fees: i64) -> Envelope {
+    let items: i64 = lines.iter().map(|(_, q, p)| q * p).sum();
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(sku, q, p)| json!({"sku": sku, "quantity": q, "unit_price_paise": p}))
+        .collect();
+    let e = ev(
+        catalog::ORDER_CREATED,
+        Service::Order,
+        id,
+        at,
+        json!({
+            "order_id": id, "user_id": format!("u-{id}"), "store": store, "status": "pending", "lines": lines,
+            "items_paise": items, "fees_paise": fees, "total_paise": items + fees, "currency": "INR",
+            "payment_kind": kind, "address": {"city": "Bengaluru", "pincode": "560001", "lat": 12.97, "lng": 77.59},
+            "substitution": "substitute", "slot": null, "request_id": "history",
+        }),
+    );
+    assert_eq!(e.version, 1);
+    e
+}
+
+fn created_with(
+    id: &str,
+    store: &str,
+    kind: &str,
+    at: &str,
+    lines: &[(&str, i64, i64)],
+    fees: &[(&str, i64)],
+) -> Envelope {
     let items: i64 = lines.iter().map(|(_, q, p)| q * p).sum();
     let lines = lines
         .iter()
@@ -87,8 +125,14 @@ fn created(id: &str, store: &str, kind: &str, at: &str, lines: &[(&str, i64, i64
         status: "pending".to_owned(),
         lines,
         items_paise: items,
-        fees_paise: fees,
-        total_paise: items + fees,
+        fees: fees
+            .iter()
+            .map(|(code, paise)| OrderFee {
+                code: (*code).to_owned(),
+                paise: *paise,
+            })
+            .collect(),
+        total_paise: items + fees.iter().map(|(_, p)| p).sum::<i64>(),
         currency: "INR".to_owned(),
         payment_kind: kind.to_owned(),
         address: DropPoint {
@@ -194,8 +238,9 @@ fn history() -> Vec<Envelope> {
     h.push(moved("o1", a, "paid", "10:00:02", "paid", None));
     h.push(moved("o1", a, "confirmed", "10:00:03", "confirmed", None));
     h.push(moved("o1", a, "delivered", "10:20:00", "delivered", None));
-    // O2: cash on delivery, delivered after 40 minutes.
-    h.push(created("o2", a, "cod", "10:00:30", &[("MANGO", 1, 10_000)], 2_000));
+    // O2: cash on delivery, delivered after 40 minutes; placed by an order service that
+    // still wrote `order.created` v1.
+    h.push(created_v1("o2", a, "cod", "10:00:30", &[("MANGO", 1, 10_000)], 2_000));
     h.push(moved("o2", a, "stock_reserved", "10:00:31", "stock reserved", None));
     h.push(moved(
         "o2",
@@ -207,7 +252,14 @@ fn history() -> Vec<Envelope> {
     ));
     h.push(moved("o2", a, "delivered", "10:40:30", "delivered", None));
     // O3: paid, then cancelled by the shopper and refunded in full.
-    h.push(created("o3", b, "upi", "10:01:10", &[("RICE", 3, 5_000)], 2_000));
+    h.push(created_with(
+        "o3",
+        b,
+        "upi",
+        "10:01:10",
+        &[("RICE", 3, 5_000)],
+        &[("delivery", 1_500), ("surge", 500)],
+    ));
     h.push(moved("o3", b, "stock_reserved", "10:01:11", "stock reserved", None));
     h.push(moved("o3", b, "paid", "10:01:12", "paid", None));
     h.push(moved("o3", b, "confirmed", "10:01:13", "confirmed", None));
@@ -329,6 +381,16 @@ async fn figures_match_a_hand_computed_history_and_a_replay_rebuilds_them(app: T
     assert_eq!(
         s["cancellation_reasons"],
         json!([{"reason": "changed my mind", "orders": 1}])
+    );
+    // Fees of the confirmed orders by kind: o2's v1 event gave only their sum.
+    assert_eq!(
+        s["fees"],
+        json!([
+            {"code": "delivery", "paise": 3_500, "orders": 2},
+            {"code": "unspecified", "paise": 2_000, "orders": 1},
+            {"code": "surge", "paise": 500, "orders": 1},
+        ]),
+        "{s:#}"
     );
     assert_eq!(
         s["failure_reasons"],
