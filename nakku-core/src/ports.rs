@@ -252,6 +252,81 @@ pub trait CartPort: Send + Sync {
 
 // ---- payments (the payment service) ----
 
+/// A payment's status. Every write of a status goes through [`PaymentStatus::to`], which
+/// refuses a move its table ([`PaymentStatus::next`]) does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Sent to the provider; its answer is awaited.
+    Initiated,
+    /// Cash on delivery: due at the door.
+    CodPending,
+    Captured,
+    Failed,
+    /// Cancelled before any money moved (or blocked before the charge arrived).
+    Voided,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 7] = [
+        PaymentStatus::Initiated,
+        PaymentStatus::CodPending,
+        PaymentStatus::Captured,
+        PaymentStatus::Failed,
+        PaymentStatus::Voided,
+        PaymentStatus::PartiallyRefunded,
+        PaymentStatus::Refunded,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Initiated => "initiated",
+            PaymentStatus::CodPending => "cod_pending",
+            PaymentStatus::Captured => "captured",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Voided => "voided",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaymentStatus> {
+        PaymentStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Where a payment in this status may go next.
+    pub fn next(self) -> &'static [PaymentStatus] {
+        use PaymentStatus::*;
+        match self {
+            Initiated => &[Captured, Failed],
+            // Cash taken at the door, or the order cancelled before delivery.
+            CodPending => &[Captured, Voided],
+            Captured => &[PartiallyRefunded, Refunded],
+            // A further partial refund keeps it partially refunded.
+            PartiallyRefunded => &[PartiallyRefunded, Refunded],
+            // A charge that landed after the order was cancelled is refunded at once.
+            Voided => &[Refunded],
+            Failed | Refunded => &[],
+        }
+    }
+
+    /// The names to write for the move `self → to` (`WHERE status = from`, `SET status =
+    /// to`); an internal error when the table does not allow it.
+    pub fn to(self, to: PaymentStatus) -> Result<(&'static str, &'static str), CoreError> {
+        if self.next().contains(&to) {
+            Ok((self.as_str(), to.as_str()))
+        } else {
+            Err(CoreError::Internal(anyhow::anyhow!(
+                "a payment cannot go from {} to {}",
+                self.as_str(),
+                to.as_str()
+            )))
+        }
+    }
+}
+
 /// A payment as clients and the saga see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Payment {

@@ -146,7 +146,7 @@ async fn concurrent_reservations_never_oversell_one_transaction_each() {
 /// it stays (stock, reservations) and every order comes back to be reserved on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_fails_half_way_is_rolled_back_and_every_order_retried_alone() {
-    use nakku_core::inventory::batch::{spawn_writer, Outcome, Pending};
+    use nakku_core::inventory::batch::{spawn_writer, Outcome, Pending, Request};
     use nakku_core::inventory::store::ReservationRow;
     use nakku_core::inventory::Warehouse;
 
@@ -176,21 +176,24 @@ async fn a_batch_that_fails_half_way_is_rolled_back_and_every_order_retried_alon
     for i in 0..3 {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let p = Pending {
-            row: ReservationRow {
-                id: nakku_core::id::new_id(),
-                order_id: format!("b-{i}"),
-                warehouse_id: wh.clone(),
-                status: "held".into(),
-                reason: None,
-                expires_at: now + 600_000,
-                created_at: now,
-                updated_at: now,
+            req: Request {
+                row: ReservationRow {
+                    id: nakku_core::id::new_id(),
+                    order_id: format!("b-{i}"),
+                    warehouse_id: wh.clone(),
+                    status: "held".into(),
+                    reason: None,
+                    expires_at: now + 600_000,
+                    created_at: now,
+                    updated_at: now,
+                },
+                lines: vec![Line {
+                    sku: "A".into(),
+                    quantity: 2,
+                }],
+                w: w.clone(),
+                request_id: None,
             },
-            lines: vec![Line {
-                sku: "A".into(),
-                quantity: 2,
-            }],
-            w: w.clone(),
             reply,
         };
         writer.send(p).await.unwrap();

@@ -260,7 +260,14 @@ async fn release(
     let r = if input.block == Some(true) {
         s.svc.release_or_block(&ctx, &order_id, &reason).await?
     } else {
-        s.svc.release(&ctx, &order_id, &reason, "released").await?
+        s.svc
+            .release(
+                &ctx,
+                &order_id,
+                &reason,
+                nakku_core::inventory::ReservationStatus::Released,
+            )
+            .await?
     };
     Ok(ok(StatusCode::OK, r))
 }

@@ -20,6 +20,10 @@ use crate::ports::{AddressPort, PlacePort};
 use crate::rules::{parse_code, parse_sku};
 use crate::service::Service;
 use crate::RequestCtx;
+#[path = "checkout.rs"]
+mod checkout;
+#[path = "sharing.rs"]
+mod sharing;
 
 /// A cart as its owner (or a collaborator) sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -234,16 +238,12 @@ impl CartService {
     }
 
     async fn products(&self, conn: &mut AnyConnection, skus: &[String]) -> Result<HashMap<String, Product>, CoreError> {
-        let marks = vec!["?"; skus.len()].join(", ");
-        let sql = format!(
-            "SELECT sku, product_id, name, unit, price_paise, mrp_paise, max_per_order, active FROM cart_products WHERE sku IN ({marks})"
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+            "SELECT sku, product_id, name, unit, price_paise, mrp_paise, max_per_order, active FROM cart_products WHERE sku IN ",
         );
-        let mut q = sqlx::query(&sql);
-        for s in skus {
-            q = q.bind(s);
-        }
+        crate::db::push_list(&mut qb, skus);
         let mut out = HashMap::new();
-        for r in q.fetch_all(&mut *conn).await? {
+        for r in qb.build().fetch_all(&mut *conn).await? {
             out.insert(
                 text(&r, "sku")?,
                 Product {
@@ -266,14 +266,11 @@ impl CartService {
         store: &str,
         skus: &[String],
     ) -> Result<HashMap<String, i64>, CoreError> {
-        let marks = vec!["?"; skus.len()].join(", ");
-        let sql = format!("SELECT sku, available FROM cart_stock WHERE store = ? AND sku IN ({marks})");
-        let mut q = sqlx::query(&sql).bind(store);
-        for s in skus {
-            q = q.bind(s);
-        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("SELECT sku, available FROM cart_stock WHERE store = ");
+        qb.push_bind(store).push(" AND sku IN ");
+        crate::db::push_list(&mut qb, skus);
         let mut out = HashMap::new();
-        for r in q.fetch_all(&mut *conn).await? {
+        for r in qb.build().fetch_all(&mut *conn).await? {
             out.insert(text(&r, "sku")?, r.try_get("available")?);
         }
         Ok(out)
@@ -588,216 +585,6 @@ impl CartService {
         let view = self.view(&mut tx, Some(cart), true).await?;
         tx.commit().await?;
         Ok(view)
-    }
-
-    /// Creates (or changes the mode of) the cart's share link.
-    pub async fn share(&self, user_id: &str, input: ShareInput) -> Result<CartView, CoreError> {
-        let mode = input.mode.unwrap_or_else(|| "view".to_owned());
-        if mode != "view" && mode != "edit" {
-            return Err(CoreError::validation("mode", "must be view or edit"));
-        }
-        let store = input.store.as_deref().map(parse_store).transpose()?;
-        let mut tx = self.db.begin().await?;
-        let cart = self
-            .find_cart(&mut tx, user_id, store.as_deref())
-            .await?
-            .ok_or_else(|| CoreError::NotFound("cart".to_owned()))?;
-        let token = cart
-            .share_token
-            .clone()
-            .unwrap_or_else(|| format!("{:016x}{:016x}", rand_u64(), rand_u64()));
-        sqlx::query("UPDATE carts SET share_token = ?, share_mode = ?, updated_at = ? WHERE id = ?")
-            .bind(&token)
-            .bind(&mode)
-            .bind(now_ms())
-            .bind(&cart.id)
-            .execute(&mut *tx)
-            .await?;
-        let cart = CartRow {
-            share_token: Some(token),
-            share_mode: Some(mode),
-            ..cart
-        };
-        let view = self.view(&mut tx, Some(cart), true).await?;
-        tx.commit().await?;
-        Ok(view)
-    }
-
-    /// Revokes the share link: the old token stops working, collaborators lose access.
-    pub async fn unshare(&self, user_id: &str, store: Option<&str>) -> Result<CartView, CoreError> {
-        let store = store.map(parse_store).transpose()?;
-        let mut tx = self.db.begin().await?;
-        let cart = self
-            .find_cart(&mut tx, user_id, store.as_deref())
-            .await?
-            .ok_or_else(|| CoreError::NotFound("cart".to_owned()))?;
-        sqlx::query("UPDATE carts SET share_token = NULL, share_mode = NULL, updated_at = ? WHERE id = ?")
-            .bind(now_ms())
-            .bind(&cart.id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM cart_members WHERE cart_id = ?")
-            .bind(&cart.id)
-            .execute(&mut *tx)
-            .await?;
-        let cart = CartRow {
-            share_token: None,
-            share_mode: None,
-            ..cart
-        };
-        let view = self.view(&mut tx, Some(cart), true).await?;
-        tx.commit().await?;
-        Ok(view)
-    }
-
-    /// A cart through its share link (no owner details).
-    pub async fn shared(&self, token: &str) -> Result<CartView, CoreError> {
-        let mut conn = self.db.pool().acquire().await?;
-        let cart = self.by_token(&mut conn, token).await?;
-        self.view(&mut conn, Some(cart), false).await
-    }
-
-    /// Copies a shared cart's lines into the caller's own cart at the same store (adding
-    /// to lines already there, within each product's limit and the stock).
-    pub async fn copy_shared(&self, ctx: &RequestCtx, user_id: &str, token: &str) -> Result<CartView, CoreError> {
-        let shared = {
-            let mut conn = self.db.pool().acquire().await?;
-            let cart = self.by_token(&mut conn, token).await?;
-            let lines = self.lines(&mut conn, &cart).await?;
-            (cart.store, lines)
-        };
-        let lines: Vec<(String, i64)> = shared
-            .1
-            .iter()
-            .filter(|l| !l.blocking())
-            .map(|l| (l.sku.clone(), l.quantity))
-            .collect();
-        if lines.is_empty() {
-            return Err(CoreError::validation(
-                "cart",
-                "the shared cart has nothing that can be bought now",
-            ));
-        }
-        self.add_many(ctx, user_id, &shared.0, &lines).await
-    }
-
-    /// Adds several lines (reorder, copy); lines that cannot be added are skipped and
-    /// reported by the view's problems when they are already in the cart.
-    pub async fn add_many(
-        &self,
-        ctx: &RequestCtx,
-        user_id: &str,
-        store: &str,
-        lines: &[(String, i64)],
-    ) -> Result<CartView, CoreError> {
-        let store = parse_store(store)?;
-        let mut last = None;
-        let mut skipped = BTreeMap::new();
-        for (sku, qty) in lines {
-            match self
-                .change(ctx, user_id, None, Some(&store), sku, Change::Add(*qty))
-                .await
-            {
-                Ok(v) => last = Some(v),
-                Err(CoreError::Validation(f)) => {
-                    skipped.insert(format!("items.{sku}"), f.into_values().flatten().collect::<Vec<_>>());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let mut view = match last {
-            Some(v) => v,
-            None => self.get(user_id, Some(&store)).await?,
-        };
-        for (k, msgs) in skipped {
-            view.problems
-                .entry(k)
-                .or_default()
-                .extend(msgs.into_iter().map(|m| format!("not added: {m}")));
-        }
-        Ok(view)
-    }
-
-    /// Prices the checkout of the shopper's cart for an address: lines at current prices,
-    /// fees by the rules, problems per line and for the address.
-    pub async fn checkout(
-        &self,
-        ctx: &RequestCtx,
-        user_id: &str,
-        store: Option<&str>,
-        address_id: &str,
-    ) -> Result<Quote, CoreError> {
-        let (Some(addresses), Some(places)) = (&self.addresses, &self.places) else {
-            return Err(CoreError::Unavailable(
-                "checkout needs the user and location services, and neither is configured for the cart service".into(),
-            ));
-        };
-        let store = store.map(parse_store).transpose()?;
-        let address = match addresses.address(ctx, user_id, address_id).await {
-            Ok(a) => a,
-            Err(CoreError::NotFound(_)) => {
-                return Err(CoreError::validation(
-                    "address_id",
-                    "is not one of your saved addresses",
-                ))
-            }
-            Err(e) => return Err(e),
-        };
-        let (cart, lines, load) = {
-            let mut conn = self.db.pool().acquire().await?;
-            let cart = self
-                .find_cart(&mut conn, user_id, store.as_deref())
-                .await?
-                .ok_or_else(|| CoreError::validation("cart", "is empty"))?;
-            let lines = self.lines(&mut conn, &cart).await?;
-            let load: i64 = sqlx::query("SELECT COUNT(*) AS n FROM active_orders WHERE store = ?")
-                .bind(&cart.store)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?;
-            (cart, lines, load)
-        };
-        if lines.is_empty() {
-            return Err(CoreError::validation("cart", "is empty"));
-        }
-        let serving = places.serving(ctx, address.lat, address.lng).await?;
-        let mut problems = line_problems(&lines);
-        if !serving.serviceable {
-            problems.entry("address_id".into()).or_default().push(
-                serving
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "no dark store delivers to this address".into()),
-            );
-        } else if serving.store.as_deref() != Some(cart.store.as_str()) {
-            problems.entry("address_id".into()).or_default().push(format!(
-                "this address is served by {}, but the cart is for {}",
-                serving.store.as_deref().unwrap_or("another store"),
-                cart.store
-            ));
-        }
-        let items_paise: i64 = lines.iter().map(|l| l.line_total_paise).sum();
-        let fees = fees(&self.rules, items_paise, serving.road_distance_km, load);
-        let fees_paise: i64 = fees.iter().map(|f| f.amount_paise).sum();
-        let blocking = lines.iter().any(CartLine::blocking) || problems.contains_key("address_id");
-        let mut quote = Quote {
-            cart_id: cart.id,
-            store: cart.store,
-            address,
-            lines,
-            items_paise,
-            fees,
-            fees_paise,
-            total_paise: items_paise + fees_paise,
-            currency: "INR".into(),
-            road_distance_km: serving.road_distance_km,
-            eta_minutes: serving.eta_minutes,
-            problems,
-            can_place_order: !blocking,
-            quote_id: String::new(),
-        };
-        quote.quote_id = quote_fingerprint(&quote);
-        Ok(quote)
     }
 }
 

@@ -345,6 +345,25 @@ fn sqlite_url_creating_dirs(url: &str) -> anyhow::Result<String> {
     })
 }
 
+/// Appends `(?, ?, …)` to a query with one bind per value: the list of an `IN`. An empty
+/// list gives `(NULL)`, which matches nothing, rather than the invalid `()`.
+pub fn push_list<'args, T>(qb: &mut sqlx::QueryBuilder<'args, sqlx::Any>, values: impl IntoIterator<Item = T>)
+where
+    T: 'args + sqlx::Encode<'args, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    let mut empty = true;
+    for v in values {
+        list.push_bind(v);
+        empty = false;
+    }
+    if empty {
+        list.push_unseparated("NULL");
+    }
+    list.push_unseparated(")");
+}
+
 /// Reads a text column on either backend: MySQL `TEXT` columns arrive through `Any` as
 /// bytes, SQLite's as text.
 pub fn text(row: &AnyRow, col: &str) -> Result<String, sqlx::Error> {

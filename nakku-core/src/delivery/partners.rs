@@ -402,19 +402,15 @@ impl DeliveryService {
             }
         }
         v.finish()?;
-        let (cond, bind) = match &store {
-            Some(s) => (" AND home_store = ?", Some(s.clone())),
-            None => ("", None),
-        };
-        let sql =
-            format!("SELECT {COLS} FROM partners WHERE deleted_at IS NULL{cond} ORDER BY home_store, name LIMIT 1000");
-        let mut qy = sqlx::query(&sql);
-        if let Some(b) = bind {
-            qy = qy.bind(b);
+        let mut qb =
+            sqlx::QueryBuilder::<sqlx::Any>::new(format!("SELECT {COLS} FROM partners WHERE deleted_at IS NULL"));
+        if let Some(s) = &store {
+            qb.push(" AND home_store = ").push_bind(s.clone());
         }
+        qb.push(" ORDER BY home_store, name LIMIT 1000");
         let now = now_ms();
         let mut items = Vec::new();
-        for r in qy.fetch_all(self.db.pool()).await? {
+        for r in qb.build().fetch_all(self.db.pool()).await? {
             let p = self.partner_view(&r, now)?;
             if q.state.as_deref().is_none_or(|s| p.state == s) {
                 items.push(p);

@@ -55,21 +55,18 @@ impl DeliveryService {
     /// many, how many late, the promised and actual minutes, and each leg's p50/p90.
     pub async fn performance(&self, q: &crate::stats::ReportQuery) -> Result<Performance, CoreError> {
         let r = q.range(now_ms())?;
-        let (cond, store) = match &r.store {
-            Some(s) => (" AND d.store = ?", Some(s.clone())),
-            None => ("", None),
-        };
-        let sql = format!(
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
             "SELECT d.store AS store, d.promised_minutes AS promised_minutes, d.breached AS breached, d.confirmed_at AS confirmed_at, \
              d.assigned_at AS assigned_at, d.picked_up_at AS picked_up_at, d.started_at AS started_at, d.delivered_at AS delivered_at, \
              k.started_at AS pick_started_at, k.picked_at AS picked_at, k.packed_at AS packed_at \
              FROM deliveries d LEFT JOIN picks k ON k.order_id = d.order_id \
-             WHERE d.status = 'delivered' AND d.delivered_at >= ? AND d.delivered_at < ?{cond} ORDER BY d.store"
+             WHERE d.status = 'delivered' AND d.delivered_at >= ",
         );
-        let mut qy = sqlx::query(&sql).bind(r.from).bind(r.to);
-        if let Some(s) = store {
-            qy = qy.bind(s);
+        qb.push_bind(r.from).push(" AND d.delivered_at < ").push_bind(r.to);
+        if let Some(s) = &r.store {
+            qb.push(" AND d.store = ").push_bind(s.clone());
         }
+        qb.push(" ORDER BY d.store");
         #[derive(Default)]
         struct Acc {
             delivered: i64,
@@ -81,7 +78,7 @@ impl DeliveryService {
             store: [Vec<i64>; 4],
         }
         let mut by: std::collections::BTreeMap<String, Acc> = Default::default();
-        for row in qy.fetch_all(self.db().pool()).await? {
+        for row in qb.build().fetch_all(self.db().pool()).await? {
             let a = by.entry(text(&row, "store")?).or_default();
             a.delivered += 1;
             if let Some(b) = row.try_get::<Option<i64>, _>("breached")? {

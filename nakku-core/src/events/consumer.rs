@@ -395,15 +395,11 @@ impl Consumer {
         // rest, instead of two statements per message.
         let mut known = std::collections::HashSet::new();
         for chunk in todo.chunks(ID_CHUNK) {
-            let sql = format!(
-                "SELECT event_id FROM processed_events WHERE consumer = ? AND event_id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(name);
-            for (_, env) in chunk {
-                q = q.bind(&env.id);
-            }
-            let Ok(rows) = q.fetch_all(&mut *tx).await else {
+            let mut qb =
+                sqlx::QueryBuilder::<sqlx::Any>::new("SELECT event_id FROM processed_events WHERE consumer = ");
+            qb.push_bind(name).push(" AND event_id IN ");
+            crate::db::push_list(&mut qb, chunk.iter().map(|(_, env)| &env.id));
+            let Ok(rows) = qb.build().fetch_all(&mut *tx).await else {
                 return false;
             };
             for r in &rows {
@@ -418,21 +414,18 @@ impl Consumer {
         duplicates += (before - todo.len()) as u64;
         let now = now_ms();
         for chunk in todo.chunks(ID_CHUNK) {
-            let sql = format!(
-                "INSERT INTO processed_events (consumer, event_id, topic, partition_no, offset_no, processed_at) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+                "INSERT INTO processed_events (consumer, event_id, topic, partition_no, offset_no, processed_at) ",
             );
-            let mut q = sqlx::query(&sql);
-            for (d, env) in chunk {
-                q = q
-                    .bind(name)
-                    .bind(&env.id)
-                    .bind(&d.topic)
-                    .bind(i64::from(d.partition))
-                    .bind(d.offset)
-                    .bind(now);
-            }
-            if q.execute(&mut *tx).await.is_err() {
+            qb.push_values(chunk, |mut row, (d, env)| {
+                row.push_bind(name)
+                    .push_bind(&env.id)
+                    .push_bind(&d.topic)
+                    .push_bind(i64::from(d.partition))
+                    .push_bind(d.offset)
+                    .push_bind(now);
+            });
+            if qb.build().execute(&mut *tx).await.is_err() {
                 return false;
             }
         }

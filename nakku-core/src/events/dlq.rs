@@ -86,19 +86,16 @@ pub async fn insert(
 
 /// Dead letters not yet retried or purged, oldest first; all of them with `include_retried`.
 pub async fn list(db: &Db, consumer: Option<&str>, include_retried: bool) -> Result<Vec<DeadLetter>, sqlx::Error> {
-    let mut sql = format!("SELECT {COLS} FROM dead_letters WHERE deleted_at IS NULL");
+    let mut qb =
+        sqlx::QueryBuilder::<sqlx::Any>::new(format!("SELECT {COLS} FROM dead_letters WHERE deleted_at IS NULL"));
     if !include_retried {
-        sql.push_str(" AND retried_at IS NULL");
+        qb.push(" AND retried_at IS NULL");
     }
-    if consumer.is_some() {
-        sql.push_str(" AND consumer = ?");
-    }
-    sql.push_str(" ORDER BY id LIMIT 1000");
-    let mut q = sqlx::query(&sql);
     if let Some(c) = consumer {
-        q = q.bind(c);
+        qb.push(" AND consumer = ").push_bind(c);
     }
-    q.fetch_all(db.pool()).await?.iter().map(from_row).collect()
+    qb.push(" ORDER BY id LIMIT 1000");
+    qb.build().fetch_all(db.pool()).await?.iter().map(from_row).collect()
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<DeadLetter>, sqlx::Error> {
@@ -139,19 +136,16 @@ pub async fn retry(db: &Db, bus: &dyn EventBus, dl: &DeadLetter) -> anyhow::Resu
 /// Purges (soft-deletes) dead letters: one by id, or all of a consumer's, or all.
 pub async fn purge(db: &Db, id: Option<&str>, consumer: Option<&str>) -> Result<u64, sqlx::Error> {
     let now = now_ms();
-    let mut sql = "UPDATE dead_letters SET deleted_at = ?, updated_at = ? WHERE deleted_at IS NULL".to_owned();
-    if id.is_some() {
-        sql.push_str(" AND id = ?");
-    }
-    if consumer.is_some() {
-        sql.push_str(" AND consumer = ?");
-    }
-    let mut q = sqlx::query(&sql).bind(now).bind(now);
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE dead_letters SET deleted_at = ");
+    qb.push_bind(now)
+        .push(", updated_at = ")
+        .push_bind(now)
+        .push(" WHERE deleted_at IS NULL");
     if let Some(i) = id {
-        q = q.bind(i);
+        qb.push(" AND id = ").push_bind(i);
     }
     if let Some(c) = consumer {
-        q = q.bind(c);
+        qb.push(" AND consumer = ").push_bind(c);
     }
-    Ok(db.write(q).await?.rows_affected())
+    Ok(db.write(qb.build()).await?.rows_affected())
 }

@@ -180,15 +180,14 @@ impl EventBus for EmbeddedLog {
             let ts = now_ms();
             // Many rows per statement: each statement is a round trip to sqlx's SQLite thread.
             for chunk in msgs.chunks(100) {
-                let sql = format!(
-                    "INSERT INTO log (topic, key, ts, payload) VALUES {}",
-                    vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for m in chunk {
-                    q = q.bind(&m.topic).bind(&m.key).bind(ts).bind(&m.payload);
-                }
-                q.execute(&mut *tx).await.map_err(unavailable)?;
+                let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO log (topic, key, ts, payload) ");
+                qb.push_values(chunk, |mut row, m| {
+                    row.push_bind(&m.topic)
+                        .push_bind(&m.key)
+                        .push_bind(ts)
+                        .push_bind(&m.payload);
+                });
+                qb.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
             tx.commit().await.map_err(unavailable)?;
             self.wake(msgs);
@@ -354,17 +353,19 @@ impl EmbeddedSubscriber {
         // single "offset >= the lowest position" window fills up with messages of busy
         // topics already delivered, and the reader stalls).
         let (topics, from): (Vec<String>, Vec<i64>) = self.positions.iter().map(|(t, p)| (t.clone(), *p)).unzip();
-        let clause = vec!["(topic = ? AND offset >= ?)"; topics.len()].join(" OR ");
-        let sql = format!("SELECT offset, topic, key, ts, payload FROM log WHERE {clause} ORDER BY offset LIMIT ?");
-        let mut q = sqlx::query(&sql);
-        for (t, p) in topics.iter().zip(&from) {
-            q = q.bind(t).bind(*p);
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT offset, topic, key, ts, payload FROM log WHERE ");
+        for (i, (t, p)) in topics.iter().zip(&from).enumerate() {
+            if i > 0 {
+                qb.push(" OR ");
+            }
+            qb.push("(topic = ")
+                .push_bind(t)
+                .push(" AND offset >= ")
+                .push_bind(*p)
+                .push(")");
         }
-        let rows = q
-            .bind(max as i64)
-            .fetch_all(&self.log.pool)
-            .await
-            .map_err(unavailable)?;
+        qb.push(" ORDER BY offset LIMIT ").push_bind(max as i64);
+        let rows = qb.build().fetch_all(&self.log.pool).await.map_err(unavailable)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let topic: String = r.try_get("topic").map_err(unavailable)?;

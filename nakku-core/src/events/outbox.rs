@@ -13,9 +13,7 @@ pub async fn append(conn: &mut AnyConnection, env: &Envelope) -> Result<(), sqlx
     env.to_bytes(super::DEFAULT_MAX_EVENT_BYTES)
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let payload = serde_json::to_string(&env.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let occurred_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(|_| now_ms());
+    let occurred_at = env.occurred_ms().map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO outbox (id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, created_at, traceparent) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -47,30 +45,25 @@ pub async fn append_many(conn: &mut AnyConnection, envs: &[Envelope]) -> Result<
         env.to_bytes(super::DEFAULT_MAX_EVENT_BYTES)
             .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let payload = serde_json::to_string(&env.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let occurred_at = chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or(now);
+        let occurred_at = env.occurred_ms().map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         rows.push((env, payload, occurred_at));
     }
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO outbox (id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, created_at, traceparent) VALUES {values}"
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+        "INSERT INTO outbox (id, event_type, source, aggregate_id, correlation_id, version, occurred_at, payload, created_at, traceparent) ",
     );
-    let mut q = sqlx::query(&sql);
-    for (env, payload, occurred_at) in rows {
-        q = q
-            .bind(env.id.clone())
-            .bind(env.event_type.clone())
-            .bind(env.source.clone())
-            .bind(env.aggregate_id.clone())
-            .bind(env.correlation_id.clone())
-            .bind(i64::from(env.version))
-            .bind(occurred_at)
-            .bind(payload)
-            .bind(now)
-            .bind(env.traceparent.clone());
-    }
-    q.execute(conn).await?;
+    qb.push_values(rows, |mut row, (env, payload, occurred_at)| {
+        row.push_bind(&env.id)
+            .push_bind(&env.event_type)
+            .push_bind(&env.source)
+            .push_bind(&env.aggregate_id)
+            .push_bind(&env.correlation_id)
+            .push_bind(i64::from(env.version))
+            .push_bind(occurred_at)
+            .push_bind(payload)
+            .push_bind(now)
+            .push_bind(env.traceparent.as_deref());
+    });
+    qb.build().execute(conn).await?;
     Ok(())
 }
 

@@ -293,12 +293,9 @@ impl Relay {
 }
 
 async fn mark_published(db: &Db, seqs: &[i64]) -> Result<(), sqlx::Error> {
-    let placeholders = vec!["?"; seqs.len()].join(", ");
-    let sql = format!("UPDATE outbox SET published_at = ?, attempts = attempts + 1 WHERE seq IN ({placeholders})");
-    let mut q = sqlx::query(&sql).bind(now_ms());
-    for s in seqs {
-        q = q.bind(*s);
-    }
-    db.write(q).await?;
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE outbox SET published_at = ");
+    qb.push_bind(now_ms()).push(", attempts = attempts + 1 WHERE seq IN ");
+    crate::db::push_list(&mut qb, seqs.iter().copied());
+    db.write(qb.build()).await?;
     Ok(())
 }

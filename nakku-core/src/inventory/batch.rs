@@ -1,9 +1,10 @@
-//! Reservations in batches: concurrent reservations are gathered by a writer task and
-//! applied several to a transaction, so a hot sku pays one BEGIN/COMMIT, one ledger INSERT,
-//! one outbox INSERT and one read-back per batch instead of per order. Each reservation is
-//! still all-or-nothing (a short line undoes that order's earlier lines inside the
-//! transaction) and idempotent per order id. If a batch fails as a whole (a deadlock with
-//! another instance, a database error), every order in it is retried on its own.
+//! Reservations, applied in batches: concurrent reservations are gathered by a writer task
+//! and applied several to a transaction, so a hot sku pays one BEGIN/COMMIT, one ledger
+//! INSERT, one outbox INSERT and one read-back per batch instead of per order. Each
+//! reservation is still all-or-nothing (a short line undoes that order's earlier lines inside
+//! the transaction) and idempotent per order id. If a batch fails as a whole (a deadlock with
+//! another instance, a database error), every order in it is retried as a batch of one
+//! ([`apply_alone`]), which is also the path without a writer: there is one way to reserve.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -14,26 +15,34 @@ use super::events::{BackInStock, LowStock, OutOfStock, ReservationFailed, StockL
 use super::store::{self, Movement, ReservationRow};
 use super::{Line, Warehouse};
 use crate::db::Db;
-use crate::error::CoreError;
+use crate::error::{is_unique_violation, CoreError};
 use crate::events::{outbox, Envelope};
 use crate::service::Service;
 
-/// One reservation waiting for its batch.
-pub struct Pending {
+/// One reservation to apply: the row to insert, its lines (sorted by sku: a fixed lock
+/// order), the store, and the request that asked for it (named in a failure event).
+#[derive(Clone)]
+pub struct Request {
     pub row: ReservationRow,
     pub lines: Vec<Line>,
     pub w: Warehouse,
+    pub request_id: Option<String>,
+}
+
+/// One reservation waiting for its batch.
+pub struct Pending {
+    pub req: Request,
     pub reply: oneshot::Sender<Outcome>,
 }
 
 /// What the writer says about one order.
 pub enum Outcome {
-    /// Applied in the batch (held or failed); the row to return.
+    /// Applied (held or failed); the row to return.
     Done(ReservationRow, Vec<Line>),
     /// The order id already had a reservation: read and return it.
     Existing,
-    /// The batch failed: the caller reserves on its own.
-    Retry(Box<Pending>),
+    /// The batch failed: the caller applies it alone ([`apply_alone`]).
+    Retry(Box<Request>),
 }
 
 /// Most orders in one transaction.
@@ -65,15 +74,13 @@ async fn run_batch(db: &Db, batch: Vec<Pending>) {
             return retry_all(batch);
         }
     };
-    match apply(&mut tx, &batch).await {
+    let requests: Vec<&Request> = batch.iter().map(|p| &p.req).collect();
+    match apply(&mut tx, &requests).await {
         Ok(results) => match tx.commit().await {
             Ok(()) => {
                 metrics::histogram!("nakku_inventory_reservation_batch_size").record(batch.len() as f64);
                 for (p, r) in batch.into_iter().zip(results) {
-                    if let Outcome::Done(row, _) = &r {
-                        let status = if row.status == "held" { "held" } else { "failed" };
-                        metrics::counter!("nakku_inventory_reservations_total", "status" => status).increment(1);
-                    }
+                    count(&r);
                     let _ = p.reply.send(r);
                 }
             }
@@ -90,26 +97,50 @@ async fn run_batch(db: &Db, batch: Vec<Pending>) {
     }
 }
 
+fn count(outcome: &Outcome) {
+    if let Outcome::Done(row, _) = outcome {
+        let status = if row.status == "held" { "held" } else { "failed" };
+        metrics::counter!("nakku_inventory_reservations_total", "status" => status).increment(1);
+    }
+}
+
 fn retry_all(batch: Vec<Pending>) {
     metrics::counter!("nakku_inventory_reservation_batch_failures_total").increment(1);
-    for mut p in batch {
-        let (tx, _) = oneshot::channel();
-        let reply = std::mem::replace(&mut p.reply, tx);
-        let _ = reply.send(Outcome::Retry(Box::new(p)));
+    for p in batch {
+        let _ = p.reply.send(Outcome::Retry(Box::new(p.req)));
+    }
+}
+
+/// Applies one reservation in a transaction of its own: a batch of one. An order id
+/// reserved meanwhile by another instance (the unique key on `order_id`) is `Existing`.
+pub async fn apply_alone(db: &Db, req: &Request) -> Result<Outcome, CoreError> {
+    let mut tx = db.begin().await?;
+    match apply(&mut tx, &[req]).await {
+        Ok(mut outcomes) => {
+            tx.commit().await?;
+            let outcome = outcomes.pop().unwrap_or(Outcome::Existing);
+            count(&outcome);
+            Ok(outcome)
+        }
+        Err(CoreError::Database(e)) if is_unique_violation(&e) => {
+            let _ = tx.rollback().await;
+            Ok(Outcome::Existing)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
     }
 }
 
 /// Applies every order of the batch inside `conn`'s transaction; returns one outcome per
 /// order (`Existing` for ids already reserved, before or earlier in this batch).
-async fn apply(conn: &mut AnyConnection, batch: &[Pending]) -> Result<Vec<Outcome>, CoreError> {
+async fn apply(conn: &mut AnyConnection, batch: &[&Request]) -> Result<Vec<Outcome>, CoreError> {
     let ids: Vec<&str> = batch.iter().map(|p| p.row.order_id.as_str()).collect();
-    let placeholders = vec!["?"; ids.len()].join(", ");
-    let sql = format!("SELECT order_id FROM reservations WHERE order_id IN ({placeholders})");
-    let mut q = sqlx::query(&sql);
-    for id in &ids {
-        q = q.bind(id.to_string());
-    }
-    let mut taken: HashSet<String> = q
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("SELECT order_id FROM reservations WHERE order_id IN ");
+    crate::db::push_list(&mut qb, ids.iter().copied());
+    let mut taken: HashSet<String> = qb
+        .build()
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -122,7 +153,7 @@ async fn apply(conn: &mut AnyConnection, batch: &[Pending]) -> Result<Vec<Outcom
     let mut movements: Vec<(String, String, i64, String)> = Vec::new(); // (wh, sku, qty, order)
     let mut events = Vec::new();
     let mut touched: BTreeMap<String, (Warehouse, BTreeMap<String, String>)> = BTreeMap::new(); // wh → (w, sku → last order)
-    for p in batch {
+    for p in batch.iter().copied() {
         let order = &p.row.order_id;
         if !taken.insert(order.clone()) {
             outcomes.push(Outcome::Existing);
@@ -152,7 +183,7 @@ async fn apply(conn: &mut AnyConnection, batch: &[Pending]) -> Result<Vec<Outcom
                 .await?
                 .map(|n| n.available())
                 .unwrap_or(0);
-            let failed = ReservationFailed::short_of(order, &p.w, s, available, None);
+            let failed = ReservationFailed::short_of(order, &p.w, s, available, p.request_id.clone());
             row.status = "failed".to_owned();
             row.reason = Some(failed.reason.clone());
             events.push(Envelope::of(Service::Inventory, order, order, &failed));

@@ -119,6 +119,68 @@ pub struct ReserveInput {
     pub ttl_secs: Option<i64>,
 }
 
+/// A reservation's status. Its moves are in one table ([`ReservationStatus::next`]); the
+/// store refuses any other ([`store::transition`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    /// The units are held for the order until it is paid, released or the hold expires.
+    Held,
+    /// Sold: the held units left the shelf.
+    Confirmed,
+    /// Given back: a hold let go, or sold units returned to the shelf before dispatch.
+    Released,
+    /// The hold ran out (`reservation_ttl_secs`) before the order was paid.
+    Expired,
+    /// Nothing was held: a line was short. The saga fails the order.
+    Failed,
+}
+
+impl ReservationStatus {
+    pub const ALL: [ReservationStatus; 5] = [
+        ReservationStatus::Held,
+        ReservationStatus::Confirmed,
+        ReservationStatus::Released,
+        ReservationStatus::Expired,
+        ReservationStatus::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReservationStatus::Held => "held",
+            ReservationStatus::Confirmed => "confirmed",
+            ReservationStatus::Released => "released",
+            ReservationStatus::Expired => "expired",
+            ReservationStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReservationStatus> {
+        ReservationStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Where a reservation in this status may go next.
+    pub fn next(self) -> &'static [ReservationStatus] {
+        use ReservationStatus::*;
+        match self {
+            Held => &[Confirmed, Released, Expired],
+            // An order cancelled after payment, before dispatch: its units go back.
+            Confirmed => &[Released],
+            Released | Expired | Failed => &[],
+        }
+    }
+
+    pub fn can_become(self, to: ReservationStatus) -> bool {
+        self.next().contains(&to)
+    }
+}
+
+impl std::fmt::Display for ReservationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct ReleaseInput {
     pub reason: Option<String>,
@@ -161,6 +223,34 @@ pub struct Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every legal move of a reservation, and only those.
+    const LEGAL: [(&str, &str); 4] = [
+        ("held", "confirmed"),
+        ("held", "released"),
+        ("held", "expired"),
+        ("confirmed", "released"), // cancelled after payment, before dispatch
+    ];
+
+    #[test]
+    fn a_reservation_moves_only_as_the_table_says() {
+        let mut refused = 0;
+        for from in ReservationStatus::ALL {
+            assert_eq!(ReservationStatus::parse(from.as_str()), Some(from));
+            assert_eq!(serde_json::to_value(from).unwrap(), from.as_str());
+            for to in ReservationStatus::ALL {
+                let legal = LEGAL.contains(&(from.as_str(), to.as_str()));
+                assert_eq!(from.can_become(to), legal, "{from} → {to}");
+                refused += usize::from(!legal);
+            }
+        }
+        assert_eq!(refused, 5 * 5 - LEGAL.len());
+        assert_eq!(ReservationStatus::parse("HELD"), None);
+        for end in ["released", "expired", "failed"] {
+            let s = ReservationStatus::parse(end).unwrap();
+            assert!(s.next().is_empty(), "{end} is final");
+        }
+    }
 
     #[test]
     fn skus_codes_and_times_are_checked() {

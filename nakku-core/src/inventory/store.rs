@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{hhmm, LedgerEntry, Line, Warehouse};
+use super::{hhmm, LedgerEntry, Line, ReservationStatus, Warehouse};
 use crate::db::{opt_text, text};
 use crate::id::{new_id, now_ms};
 
@@ -164,16 +164,13 @@ pub async fn numbers_many(
     if skus.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders = vec!["?"; skus.len()].join(", ");
-    let sql = format!(
-        "SELECT sku, on_hand, reserved, low_threshold, low_alerted, out_alerted FROM stock \
-         WHERE warehouse_id = ? AND deleted_at IS NULL AND sku IN ({placeholders})"
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+        "SELECT sku, on_hand, reserved, low_threshold, low_alerted, out_alerted FROM stock WHERE warehouse_id = ",
     );
-    let mut q = sqlx::query(&sql).bind(wh);
-    for s in skus {
-        q = q.bind(s);
-    }
-    q.fetch_all(conn)
+    qb.push_bind(wh).push(" AND deleted_at IS NULL AND sku IN ");
+    crate::db::push_list(&mut qb, skus);
+    qb.build()
+        .fetch_all(conn)
         .await?
         .iter()
         .map(|r| Ok((text(r, "sku")?, numbers_from_row(r)?)))
@@ -296,27 +293,23 @@ pub async fn append_ledger_many(conn: &mut AnyConnection, ms: &[Movement<'_>]) -
         return Ok(());
     }
     let now = now_ms();
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; ms.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO stock_ledger (id, warehouse_id, sku, on_hand_delta, reserved_delta, reason, note, ref_id, actor, created_at, updated_at) \
-         VALUES {values}"
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+        "INSERT INTO stock_ledger (id, warehouse_id, sku, on_hand_delta, reserved_delta, reason, note, ref_id, actor, created_at, updated_at) ",
     );
-    let mut q = sqlx::query(&sql);
-    for m in ms {
-        q = q
-            .bind(new_id())
-            .bind(m.wh.to_owned())
-            .bind(m.sku.to_owned())
-            .bind(m.on_hand_delta)
-            .bind(m.reserved_delta)
-            .bind(m.reason.to_owned())
-            .bind(m.note.map(str::to_owned))
-            .bind(m.ref_id.map(str::to_owned))
-            .bind(m.actor.map(str::to_owned))
-            .bind(now)
-            .bind(now);
-    }
-    q.execute(conn).await?;
+    qb.push_values(ms, |mut row, m| {
+        row.push_bind(new_id())
+            .push_bind(m.wh)
+            .push_bind(m.sku)
+            .push_bind(m.on_hand_delta)
+            .push_bind(m.reserved_delta)
+            .push_bind(m.reason)
+            .push_bind(m.note)
+            .push_bind(m.ref_id)
+            .push_bind(m.actor)
+            .push_bind(now)
+            .push_bind(now);
+    });
+    qb.build().execute(conn).await?;
     Ok(())
 }
 
@@ -327,19 +320,16 @@ pub async fn ledger(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Vec<LedgerEntry>, sqlx::Error> {
-    let mut sql =
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
         "SELECT id, sku, on_hand_delta, reserved_delta, reason, note, ref_id, actor, created_at FROM stock_ledger \
-                   WHERE warehouse_id = ? AND sku = ?"
-            .to_owned();
-    if cursor.is_some() {
-        sql.push_str(" AND id > ?");
-    }
-    sql.push_str(" ORDER BY id LIMIT ?");
-    let mut q = sqlx::query(&sql).bind(wh).bind(sku);
+         WHERE warehouse_id = ",
+    );
+    qb.push_bind(wh).push(" AND sku = ").push_bind(sku);
     if let Some(c) = cursor {
-        q = q.bind(c);
+        qb.push(" AND id > ").push_bind(c);
     }
-    q.bind(limit)
+    qb.push(" ORDER BY id LIMIT ").push_bind(limit);
+    qb.build()
         .fetch_all(conn)
         .await?
         .iter()
@@ -404,36 +394,32 @@ pub async fn insert_reservations(conn: &mut AnyConnection, rows: &[ReservationRo
     if rows.is_empty() {
         return Ok(());
     }
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO reservations (id, order_id, warehouse_id, status, reason, expires_at, created_at, updated_at) VALUES {values}"
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+        "INSERT INTO reservations (id, order_id, warehouse_id, status, reason, expires_at, created_at, updated_at) ",
     );
-    let mut q = sqlx::query(&sql);
-    for r in rows {
-        q = q
-            .bind(r.id.clone())
-            .bind(r.order_id.clone())
-            .bind(r.warehouse_id.clone())
-            .bind(r.status.clone())
-            .bind(r.reason.clone())
-            .bind(r.expires_at)
-            .bind(r.created_at)
-            .bind(r.updated_at);
-    }
-    q.execute(conn).await?;
+    qb.push_values(rows, |mut row, r| {
+        row.push_bind(&r.id)
+            .push_bind(&r.order_id)
+            .push_bind(&r.warehouse_id)
+            .push_bind(&r.status)
+            .push_bind(r.reason.as_deref())
+            .push_bind(r.expires_at)
+            .push_bind(r.created_at)
+            .push_bind(r.updated_at);
+    });
+    qb.build().execute(conn).await?;
     Ok(())
 }
 
 /// Inserts the lines of several reservations, 500 to a statement.
 pub async fn insert_lines_many(conn: &mut AnyConnection, lines: &[(String, Line)]) -> Result<(), sqlx::Error> {
     for chunk in lines.chunks(500) {
-        let values = vec!["(?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!("INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES {values}");
-        let mut q = sqlx::query(&sql);
-        for (id, l) in chunk {
-            q = q.bind(id.clone()).bind(l.sku.clone()).bind(l.quantity);
-        }
-        q.execute(&mut *conn).await?;
+        let mut qb =
+            sqlx::QueryBuilder::<sqlx::Any>::new("INSERT INTO reservation_lines (reservation_id, sku, quantity) ");
+        qb.push_values(chunk, |mut row, (id, l)| {
+            row.push_bind(id).push_bind(&l.sku).push_bind(l.quantity);
+        });
+        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -460,13 +446,11 @@ pub async fn insert_lines(conn: &mut AnyConnection, reservation_id: &str, lines:
     if lines.is_empty() {
         return Ok(());
     }
-    let values = vec!["(?, ?, ?)"; lines.len()].join(", ");
-    let sql = format!("INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES {values}");
-    let mut q = sqlx::query(&sql);
-    for l in lines {
-        q = q.bind(reservation_id.to_owned()).bind(l.sku.clone()).bind(l.quantity);
-    }
-    q.execute(conn).await?;
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("INSERT INTO reservation_lines (reservation_id, sku, quantity) ");
+    qb.push_values(lines, |mut row, l| {
+        row.push_bind(reservation_id).push_bind(&l.sku).push_bind(l.quantity);
+    });
+    qb.build().execute(conn).await?;
     Ok(())
 }
 
@@ -511,21 +495,28 @@ pub async fn find_reservation(
 }
 
 /// Moves a reservation from `from` to `to`; false when it was no longer in `from`.
+/// Moves a reservation from `from` to `to` (false when it was no longer in `from`). A move
+/// the table ([`ReservationStatus::next`]) does not allow is refused without a write.
 pub async fn transition(
     conn: &mut AnyConnection,
     id: &str,
-    from: &str,
-    to: &str,
+    from: ReservationStatus,
+    to: ReservationStatus,
     reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
+    if !from.can_become(to) {
+        return Err(sqlx::Error::Protocol(format!(
+            "reservation {id}: {from} → {to} is not a legal move"
+        )));
+    }
     let r = sqlx::query(
         "UPDATE reservations SET status = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ? AND status = ?",
     )
-    .bind(to)
+    .bind(to.as_str())
     .bind(reason.map(str::to_owned))
     .bind(now_ms())
     .bind(id)
-    .bind(from)
+    .bind(from.as_str())
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)

@@ -281,16 +281,14 @@ impl LocationService {
     }
 
     pub async fn zones(&self, store: Option<&str>) -> Result<Vec<Zone>, CoreError> {
-        let mut sql = format!("SELECT {ZONE_COLS} FROM zones WHERE deleted_at IS NULL");
-        if store.is_some() {
-            sql.push_str(" AND store_code = ?");
-        }
-        sql.push_str(" ORDER BY store_code, id");
-        let mut q = sqlx::query(&sql);
+        let mut qb =
+            sqlx::QueryBuilder::<sqlx::Any>::new(format!("SELECT {ZONE_COLS} FROM zones WHERE deleted_at IS NULL"));
         if let Some(s) = store {
-            q = q.bind(s.trim().to_ascii_uppercase());
+            qb.push(" AND store_code = ").push_bind(s.trim().to_ascii_uppercase());
         }
-        q.fetch_all(&mut *self.conn().await?)
+        qb.push(" ORDER BY store_code, id");
+        qb.build()
+            .fetch_all(&mut *self.conn().await?)
             .await?
             .iter()
             .map(zone_from_row)

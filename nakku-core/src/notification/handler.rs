@@ -197,29 +197,26 @@ impl NotificationHandler {
             if rows.is_empty() {
                 continue;
             }
-            let sql = format!(
+            let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
                 "INSERT INTO notifications (id, user_id, event_id, event_type, channel, category, title, body, status, reason, \
-                 send_after, created_at, updated_at) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
+                 send_after, created_at, updated_at) ",
             );
-            let mut q = sqlx::query(&sql);
-            for (channel, status, reason, send_after) in rows {
-                q = q
-                    .bind(new_id())
-                    .bind(user.clone())
-                    .bind(env.id.clone())
-                    .bind(env.event_type.clone())
-                    .bind(channel)
-                    .bind(p.category)
-                    .bind(title.clone())
-                    .bind(body.clone())
-                    .bind(status)
-                    .bind(reason)
-                    .bind(send_after)
-                    .bind(now)
-                    .bind(now);
-            }
-            q.execute(&mut *conn).await?;
+            qb.push_values(rows, |mut row, (channel, status, reason, send_after)| {
+                row.push_bind(new_id())
+                    .push_bind(user.clone())
+                    .push_bind(env.id.clone())
+                    .push_bind(env.event_type.clone())
+                    .push_bind(channel)
+                    .push_bind(p.category)
+                    .push_bind(title.clone())
+                    .push_bind(body.clone())
+                    .push_bind(status)
+                    .push_bind(reason)
+                    .push_bind(send_after)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut *conn).await?;
         }
         Ok(())
     }

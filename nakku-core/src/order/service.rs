@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -23,6 +23,11 @@ use crate::ports::StockPort;
 use crate::ports::{CartPort, PaymentPort, Quote};
 use crate::service::Service;
 use crate::RequestCtx;
+
+#[path = "changes.rs"]
+mod changes;
+#[path = "placing.rs"]
+mod placing;
 
 /// Settings of the order service.
 #[derive(Debug, Clone)]
@@ -170,286 +175,6 @@ pub(super) async fn load_row(conn: &mut AnyConnection, id: &str) -> Result<Optio
 }
 
 impl OrderService {
-    async fn place_order(
-        &self,
-        ctx: &RequestCtx,
-        user_id: &str,
-        key: Option<&str>,
-        input: PlaceInput,
-    ) -> Result<(OrderView, bool), CoreError> {
-        let mut v = Validator::new();
-        let key = v.required("Idempotency-Key", key.map(str::trim)).and_then(|k| {
-            v.check(
-                "Idempotency-Key",
-                if (1..=128).contains(&k.len()) && k.chars().all(|c| c.is_ascii_graphic()) {
-                    Ok(k.to_owned())
-                } else {
-                    Err("header must be 1-128 visible ASCII characters (a UUID per checkout attempt works)".to_owned())
-                },
-            )
-        });
-        let address_id = v.required("address_id", input.address_id.clone());
-        let method = v.required("payment_method", input.payment_method.clone());
-        let substitution = input.substitution.clone().unwrap_or_else(|| "substitute".to_owned());
-        if !SUBSTITUTIONS.contains(&substitution.as_str()) {
-            v.add("substitution", format!("must be one of {}", SUBSTITUTIONS.join(", ")));
-        }
-        let note = match &input.note {
-            Some(n) => v.check("note", crate::rules::parse_text(n, 500)),
-            None => None,
-        };
-        let slot = match &input.slot {
-            Some(raw) => v.check(
-                "slot",
-                crate::id::parse_rfc3339_ms(raw.trim())
-                    .ok_or_else(|| "must be a slot's start as RFC 3339 (from GET /api/v1/deliveries/slots)".to_owned()),
-            ),
-            None => None,
-        };
-        if slot.is_some() && self.slots.is_none() {
-            v.add(
-                "slot",
-                "scheduled delivery is not available here; leave slot out for express delivery",
-            );
-        }
-        v.finish()?;
-        let (Some(key), Some(address_id), Some(method)) = (key, address_id, method) else {
-            return Err(CoreError::validation("address_id", "is required"));
-        };
-        let hash = format!(
-            "{:016x}",
-            stable_hash(
-                serde_json::to_string(&input)
-                    .map_err(|e| CoreError::Internal(e.into()))?
-                    .as_bytes()
-            )
-        );
-        if let Some(replay) = self.replay(user_id, &key, &hash).await? {
-            return Ok((replay, true));
-        }
-        let pay = match self.payments.resolve_method(ctx, user_id, &method).await {
-            Ok(p) => p,
-            // Degraded: with the payment service unreachable, cash on delivery still works
-            // (the amount due is recorded once it is back); online payment cannot.
-            Err(CoreError::Unavailable(why)) if method.trim().eq_ignore_ascii_case("cod") => {
-                tracing::warn!(%why, "payments unreachable: taking a cash-on-delivery order without them");
-                crate::ports::MethodRef {
-                    kind: "cod".to_owned(),
-                    method_id: None,
-                }
-            }
-            Err(CoreError::Unavailable(why)) => {
-                return Err(CoreError::Unavailable(format!(
-                "online payment is unavailable right now ({why}); pay cash on delivery instead (payment_method: cod)"
-            )))
-            }
-            Err(e) => return Err(e),
-        };
-        let quote = self
-            .carts
-            .checkout(ctx, user_id, input.store.as_deref(), &address_id)
-            .await?;
-        check_quote(&quote, input.quote_id.as_deref())?;
-
-        let id = new_id();
-        // The slot is booked under the new order's id before the order is saved; if saving
-        // fails it is given back here (or, if this process dies first, by the delivery
-        // service once no order with that id arrived).
-        let booking = match (slot, &self.slots) {
-            (Some(start), Some(port)) => Some(port.book(ctx, &id, &quote.store, start).await?),
-            _ => None,
-        };
-        let saved = self
-            .save_order(
-                ctx,
-                user_id,
-                &key,
-                &hash,
-                &id,
-                &input,
-                &quote,
-                &pay,
-                &substitution,
-                note,
-                booking.as_ref(),
-            )
-            .await;
-        if !matches!(saved, Ok((_, false))) {
-            if let (Some(_), Some(port)) = (&booking, &self.slots) {
-                if let Err(e) = port.release(ctx, &id).await {
-                    tracing::warn!(order_id = %id, error = %e, "could not give back the slot of an order not saved; the delivery service will");
-                }
-            }
-        }
-        saved
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn save_order(
-        &self,
-        ctx: &RequestCtx,
-        user_id: &str,
-        key: &str,
-        hash: &str,
-        id: &str,
-        input: &PlaceInput,
-        quote: &Quote,
-        pay: &crate::ports::MethodRef,
-        substitution: &str,
-        note: Option<String>,
-        booking: Option<&crate::ports::SlotBooking>,
-    ) -> Result<(OrderView, bool), CoreError> {
-        let id = id.to_owned();
-        let now = now_ms();
-        let lines: Vec<&crate::ports::CartLine> = quote.lines.iter().collect();
-        let quote_json = serde_json::to_string(&quote).map_err(|e| CoreError::Internal(e.into()))?;
-        let address_json = serde_json::to_string(&quote.address).map_err(|e| CoreError::Internal(e.into()))?;
-        // The placing request takes the saga's lease with the insert, and drives it right
-        // after; if this process dies first, the recovery sweep takes over once it ends.
-        let lease = if self.cfg.autodrive { self.first_lease(now) } else { 0 };
-        let mut tx = self.db.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, user_id, store, status, payment_kind, payment_method_id, substitution, address_id, address, quote, \
-             items_paise, fees_paise, total_paise, refunded_paise, currency, note, idem_key, request_hash, saga_state, cancel_requested, \
-             attempts, step_started_at, next_attempt_at, lease_until, version, created_at, updated_at, slot_start, slot_end) \
-             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'running', 0, 0, ?, ?, ?, 1, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(&quote.store)
-        .bind(&pay.kind)
-        .bind(pay.method_id.clone())
-        .bind(substitution)
-        .bind(&input.address_id)
-        .bind(&address_json)
-        .bind(&quote_json)
-        .bind(quote.items_paise)
-        .bind(quote.fees_paise)
-        .bind(quote.total_paise)
-        .bind(&quote.currency)
-        .bind(note)
-        .bind(key)
-        .bind(hash)
-        .bind(now)
-        .bind(now + 1_000)
-        .bind(lease)
-        .bind(now)
-        .bind(now)
-        .bind(booking.map(|b| b.start_ms))
-        .bind(booking.map(|b| b.end_ms))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if crate::error::is_unique_violation(&e) => {
-                drop(tx);
-                // A concurrent request with the same key won the race.
-                return match self.replay(user_id, key, hash).await? {
-                    Some(o) => Ok((o, true)),
-                    None => Err(CoreError::Internal(anyhow::anyhow!(
-                        "idempotency key clash without an order"
-                    ))),
-                };
-            }
-            other => other?,
-        };
-        for l in &lines {
-            sqlx::query(
-                "INSERT INTO order_lines (order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-            )
-            .bind(&id)
-            .bind(&l.sku)
-            .bind(l.product_id.clone().unwrap_or_default())
-            .bind(&l.name)
-            .bind(&l.unit)
-            .bind(l.unit_price_paise)
-            .bind(l.mrp_paise)
-            .bind(l.quantity)
-            .bind(l.line_total_paise)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        timeline(&mut tx, &id, "pending", "order placed", user_id).await?;
-        let payload = OrderCreated {
-            order_id: id.to_owned(),
-            user_id: user_id.to_owned(),
-            store: quote.store.clone(),
-            status: "pending".to_owned(),
-            lines: lines
-                .iter()
-                .map(|l| PlacedLine {
-                    sku: l.sku.clone(),
-                    quantity: l.quantity,
-                    unit_price_paise: l.unit_price_paise,
-                })
-                .collect(),
-            items_paise: quote.items_paise,
-            fees_paise: quote.fees_paise,
-            total_paise: quote.total_paise,
-            currency: quote.currency.clone(),
-            payment_kind: pay.kind.clone(),
-            address: DropPoint {
-                city: quote.address.city.clone(),
-                pincode: quote.address.pincode.clone(),
-                lat: quote.address.lat,
-                lng: quote.address.lng,
-            },
-            substitution: substitution.to_owned(),
-            slot: booking.map(|b| SlotWindow {
-                start: ms_to_rfc3339(b.start_ms),
-                end: ms_to_rfc3339(b.end_ms),
-            }),
-            request_id: ctx.request_id.clone(),
-        };
-        outbox::append(&mut tx, &Envelope::of(Service::Order, &id, &id, &payload)).await?;
-        tx.commit().await?;
-        metrics::counter!("nakku_orders_placed_total").increment(1);
-        // Gross merchandise value, in minor units (₹ × 100), by currency.
-        metrics::counter!("nakku_order_value_paise_total", "currency" => quote.currency.clone())
-            .increment(u64::try_from(quote.total_paise).unwrap_or(0));
-        if self.cfg.autodrive && tokio::runtime::Handle::try_current().is_ok() {
-            let me = self.clone();
-            let order_id = id.clone();
-            // The saga outlives the request; its span stays in the request's trace.
-            let span = if crate::trace::enabled() {
-                let span = tracing::info_span!("saga", order_id = %order_id, trace_id = tracing::field::Empty);
-                crate::trace::adopt(&span, None);
-                span
-            } else {
-                tracing::Span::none()
-            };
-            tokio::spawn(
-                async move {
-                    if let Err(e) = me.drive_leased(&order_id, lease).await {
-                        tracing::warn!(order_id, error = %e, "saga step failed; the recovery sweep retries it");
-                    }
-                }
-                .instrument(span),
-            );
-        }
-        Ok((self.view(&id).await?, false))
-    }
-
-    async fn replay(&self, user_id: &str, key: &str, hash: &str) -> Result<Option<OrderView>, CoreError> {
-        let Some(r) = sqlx::query("SELECT id, request_hash FROM orders WHERE user_id = ? AND idem_key = ?")
-            .bind(user_id)
-            .bind(key)
-            .fetch_optional(self.db.pool())
-            .await?
-        else {
-            return Ok(None);
-        };
-        if text(&r, "request_hash")? != hash {
-            return Err(CoreError::validation(
-                "Idempotency-Key",
-                "was already used for a different order request; use a new key for a new order",
-            ));
-        }
-        Ok(Some(self.view(&text(&r, "id")?).await?))
-    }
-
     /// The full order: lines, fees as shown, saga state and timeline.
     pub async fn view(&self, id: &str) -> Result<OrderView, CoreError> {
         let mut conn = self.db.pool().acquire().await?;
@@ -577,8 +302,8 @@ impl OrderService {
             v.add("limit", "must be from 1 to 100");
         }
         if let Some(s) = &q.status {
-            if !STATUSES[..9].contains(&s.as_str()) {
-                v.add("status", format!("must be one of {}", STATUSES[..9].join(", ")));
+            if OrderStatus::parse(s).is_none() {
+                v.add("status", format!("must be one of {}", STATUSES.join(", ")));
             }
         }
         let from = q.from.as_deref().and_then(|f| v.check("from", parse_day(f, false)));
@@ -596,46 +321,35 @@ impl OrderService {
             v.add("user_id", "only staff can list other shoppers' orders");
         }
         v.finish()?;
-        let mut sql = "SELECT id, created_at FROM orders WHERE deleted_at IS NULL".to_owned();
-        let mut binds: Vec<Value> = Vec::new();
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("SELECT id, created_at FROM orders WHERE deleted_at IS NULL");
         let who = if staff {
             q.user_id.clone()
         } else {
             Some(user_id.to_owned())
         };
         if let Some(u) = who {
-            sql.push_str(" AND user_id = ?");
-            binds.push(json!(u));
+            qb.push(" AND user_id = ").push_bind(u);
         }
-        if let Some(s) = q.store.clone() {
-            sql.push_str(" AND store = ?");
-            binds.push(json!(s.to_ascii_uppercase()));
+        if let Some(s) = &q.store {
+            qb.push(" AND store = ").push_bind(s.to_ascii_uppercase());
         }
         if let Some(s) = q.status.clone() {
-            sql.push_str(" AND status = ?");
-            binds.push(json!(s));
+            qb.push(" AND status = ").push_bind(s);
         }
         if let Some(f) = from {
-            sql.push_str(" AND created_at >= ?");
-            binds.push(json!(f));
+            qb.push(" AND created_at >= ").push_bind(f);
         }
         if let Some(t) = to {
-            sql.push_str(" AND created_at <= ?");
-            binds.push(json!(t));
+            qb.push(" AND created_at <= ").push_bind(t);
         }
         if let Some((ms, id)) = cursor {
-            sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
-            binds.extend([json!(ms), json!(ms), json!(id)]);
+            qb.push(" AND (created_at < ").push_bind(ms);
+            qb.push(" OR (created_at = ").push_bind(ms);
+            qb.push(" AND id < ").push_bind(id).push("))");
         }
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
-        binds.push(json!(limit + 1));
-        let mut query = sqlx::query(&sql);
-        for b in &binds {
-            query = match b {
-                Value::String(s) => query.bind(s.clone()),
-                other => query.bind(other.as_i64().unwrap_or_default()),
-            };
-        }
+        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(limit + 1);
+        let query = qb.build();
         let rows = query.fetch_all(self.db.pool()).await?;
         let mut items = Vec::new();
         let mut next = None;
@@ -653,300 +367,6 @@ impl OrderService {
             items,
             next_cursor: next,
         })
-    }
-
-    /// Cancels an order before dispatch. A saga still running is asked to stop at its
-    /// next step; a confirmed or packed order is refunded and its stock returned.
-    pub async fn cancel(
-        &self,
-        _ctx: &RequestCtx,
-        user_id: &str,
-        staff: bool,
-        id: &str,
-        input: CancelInput,
-    ) -> Result<OrderView, CoreError> {
-        let reason = match input.reason {
-            Some(r) => crate::rules::parse_text(&r, 300).map_err(|m| CoreError::validation("reason", m))?,
-            None => "cancelled by the shopper".to_owned(),
-        };
-        let actor = if staff {
-            format!("staff:{user_id}")
-        } else {
-            user_id.to_owned()
-        };
-        let mut tx = self.db.begin().await?;
-        let lock = self.db.dialect().for_update();
-        let row = sqlx::query(&format!(
-            "SELECT {ROW_COLS} FROM orders WHERE id = ? AND deleted_at IS NULL{lock}"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| order_row(&r))
-        .transpose()?
-        .filter(|o| staff || o.user_id == user_id)
-        .ok_or_else(|| CoreError::NotFound("order".to_owned()))?;
-        match row.status.as_str() {
-            "cancelled" => {
-                drop(tx);
-                return self.view(id).await; // cancelling twice is harmless
-            }
-            "out_for_delivery" | "delivered" | "failed" => {
-                return Err(CoreError::conflict(
-                    "status",
-                    format!(
-                        "the order is {}; it can no longer be cancelled",
-                        row.status.replace('_', " ")
-                    ),
-                ))
-            }
-            _ => {}
-        }
-        if row.saga_state == "running" {
-            // The saga stops at its next step boundary and compensates.
-            sqlx::query("UPDATE orders SET cancel_requested = 1, next_attempt_at = ?, updated_at = ? WHERE id = ?")
-                .bind(now_ms())
-                .bind(now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            timeline(
-                &mut tx,
-                id,
-                &row.status,
-                &format!("cancellation requested: {reason}"),
-                &actor,
-            )
-            .await?;
-        } else {
-            let m = Move {
-                from: &row.status,
-                to: "cancelled",
-                saga: "compensating",
-                note: &reason,
-                actor: &actor,
-                failure: None,
-            };
-            if !self.apply_move(&mut tx, &row, &m).await? {
-                return Err(CoreError::conflict("status", "the order changed meanwhile; try again"));
-            }
-        }
-        tx.commit().await?;
-        if let Err(e) = self.drive(id).await {
-            tracing::warn!(order_id = id, error = %e, "compensation step failed; the recovery sweep retries it");
-        }
-        self.view(id).await
-    }
-
-    /// Staff move an order along after confirmation: packed, out_for_delivery, delivered.
-    /// Delivering settles cash on delivery and emits `order.completed`.
-    pub async fn set_status(
-        &self,
-        ctx: &RequestCtx,
-        actor: &str,
-        id: &str,
-        input: StatusInput,
-    ) -> Result<OrderView, CoreError> {
-        let to = input.status.unwrap_or_default();
-        if !["packed", "out_for_delivery", "delivered"].contains(&to.as_str()) {
-            return Err(CoreError::validation(
-                "status",
-                "must be packed, out_for_delivery or delivered (cancel with POST /orders/{id}/cancel)",
-            ));
-        }
-        let reason = input.reason.unwrap_or_else(|| to.replace('_', " "));
-        let mut tx = self.db.begin().await?;
-        let row = self
-            .load(&mut tx, id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("order".to_owned()))?;
-        if !legal(&row.status, &to) {
-            return Err(CoreError::conflict(
-                "status",
-                format!("an order that is {} cannot become {to}", row.status.replace('_', " ")),
-            ));
-        }
-        if to == "delivered" && row.payment_kind == "cod" {
-            drop(tx);
-            self.payments.settle_cod(ctx, id).await?;
-            tx = self.db.begin().await?;
-        }
-        let m = Move {
-            from: &row.status,
-            to: &to,
-            saga: "done",
-            note: &reason,
-            actor,
-            failure: None,
-        };
-        if !self.apply_move(&mut tx, &row, &m).await? {
-            return Err(CoreError::conflict("status", "the order changed meanwhile; try again"));
-        }
-        tx.commit().await?;
-        self.view(id).await
-    }
-
-    /// Removes a line before packing: its stock goes back and, when paid online, its amount
-    /// is refunded. Retrying after a failure finishes the job (both steps are idempotent).
-    pub async fn remove_line(
-        &self,
-        ctx: &RequestCtx,
-        user_id: &str,
-        staff: bool,
-        id: &str,
-        sku: &str,
-    ) -> Result<OrderView, CoreError> {
-        let row = self
-            .load(&mut *self.db.pool().acquire().await?, id)
-            .await?
-            .filter(|o| staff || o.user_id == user_id)
-            .ok_or_else(|| CoreError::NotFound("order".to_owned()))?;
-        if row.status != "confirmed" {
-            return Err(CoreError::conflict(
-                "status",
-                format!(
-                    "lines can be removed once the order is confirmed and until it is packed; it is {}",
-                    row.status.replace('_', " ")
-                ),
-            ));
-        }
-        let lines = sqlx::query("SELECT sku, line_total_paise, status FROM order_lines WHERE order_id = ?")
-            .bind(id)
-            .fetch_all(self.db.pool())
-            .await?;
-        let mut target = None;
-        let mut live = 0;
-        for l in &lines {
-            let status = text(l, "status")?;
-            if status != "removed" {
-                live += 1;
-            }
-            if text(l, "sku")? == sku {
-                target = Some((status, l.try_get::<i64, _>("line_total_paise")?));
-            }
-        }
-        let Some((status, amount)) = target else {
-            return Err(CoreError::NotFound("order line".to_owned()));
-        };
-        if status == "removed" {
-            return self.view(id).await;
-        }
-        if live <= 1 {
-            return Err(CoreError::conflict(
-                "sku",
-                "it is the only line left: cancel the order instead",
-            ));
-        }
-        sqlx::query("UPDATE order_lines SET status = 'removing', updated_at = ? WHERE order_id = ? AND sku = ? AND status = 'active'")
-            .bind(now_ms())
-            .bind(id)
-            .bind(sku)
-            .write_on(&self.db)
-            .await?;
-        self.stock.return_line(ctx, id, sku).await?;
-        let mut refunded = 0;
-        if amount > 0 {
-            // Paid online: refunded; cash on delivery: the amount to collect drops.
-            let input = RefundInput {
-                amount_paise: Some(amount),
-                reason: Some(format!("{sku} removed from the order")),
-                key: Some(format!("remove-{sku}")),
-            };
-            self.payments.refund(ctx, id, input).await?;
-            if row.payment_kind != "cod" {
-                refunded = amount;
-            }
-        }
-        let mut tx = self.db.begin().await?;
-        let r = sqlx::query("UPDATE order_lines SET status = 'removed', updated_at = ? WHERE order_id = ? AND sku = ? AND status = 'removing'")
-            .bind(now_ms())
-            .bind(id)
-            .bind(sku)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() == 1 {
-            sqlx::query(
-                "UPDATE orders SET items_paise = items_paise - ?, total_paise = total_paise - ?, refunded_paise = refunded_paise + ?, \
-                 version = version + 1, updated_at = ? WHERE id = ?",
-            )
-            .bind(amount)
-            .bind(amount)
-            .bind(refunded)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            let note = if refunded > 0 {
-                format!("{sku} removed; {} refunded", rupees(refunded))
-            } else {
-                format!("{sku} removed")
-            };
-            timeline(&mut tx, id, &row.status, &note, user_id).await?;
-            let env = Envelope::of(
-                Service::Order,
-                id,
-                id,
-                &OrderUpdated {
-                    sku: Some(sku.to_owned()),
-                    refunded_paise: Some(refunded),
-                    request_id: Some(ctx.request_id.clone()),
-                    ..OrderUpdated::change(id, &row.user_id, &row.store, &row.status, OrderChange::LineRemoved)
-                },
-            );
-            outbox::append(&mut tx, &env).await?;
-        }
-        tx.commit().await?;
-        self.view(id).await
-    }
-
-    /// Puts an earlier order's lines back in the shopper's cart at current prices.
-    pub async fn reorder(&self, ctx: &RequestCtx, user_id: &str, id: &str) -> Result<Value, CoreError> {
-        let row = self
-            .load(&mut *self.db.pool().acquire().await?, id)
-            .await?
-            .filter(|o| o.user_id == user_id)
-            .ok_or_else(|| CoreError::NotFound("order".to_owned()))?;
-        let lines: Vec<(String, i64)> = sqlx::query(
-            "SELECT sku, quantity FROM order_lines WHERE order_id = ? AND status <> 'removed' ORDER BY sku",
-        )
-        .bind(id)
-        .fetch_all(self.db.pool())
-        .await?
-        .iter()
-        .map(|l| Ok((text(l, "sku")?, l.try_get::<i64, _>("quantity")?)))
-        .collect::<Result<_, sqlx::Error>>()?;
-        self.carts.add_lines(ctx, user_id, &row.store, lines).await
-    }
-
-    /// Records a status move (conditional on the current status), its timeline entry and
-    /// its events, in the caller's transaction. False when the order was no longer `from`.
-    pub(super) async fn apply_move(
-        &self,
-        conn: &mut AnyConnection,
-        row: &OrderRow,
-        m: &Move<'_>,
-    ) -> Result<bool, CoreError> {
-        apply_move(conn, row, m).await
-    }
-
-    /// Lines the saga reserves.
-    pub(super) async fn reservation_lines(&self, id: &str) -> Result<Vec<Line>, CoreError> {
-        Ok(
-            sqlx::query(
-                "SELECT sku, quantity FROM order_lines WHERE order_id = ? AND status <> 'removed' ORDER BY sku",
-            )
-            .bind(id)
-            .fetch_all(self.db.pool())
-            .await?
-            .iter()
-            .map(|l| {
-                Ok(Line {
-                    sku: text(l, "sku")?,
-                    quantity: l.try_get("quantity")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?,
-        )
     }
 }
 

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-pub use crate::ports::{ChargeInput, MethodRef, Payment, PaymentPort, RefundInput};
+pub use crate::ports::{ChargeInput, MethodRef, Payment, PaymentPort, PaymentStatus, RefundInput};
 pub use consumers::CodSettler;
 pub use provider::{ChargeOutcome, Provider, Simulator};
 pub use service::PaymentService;
@@ -170,6 +170,44 @@ impl events::PaymentState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every legal move of a payment, and only those.
+    const LEGAL: [(&str, &str); 9] = [
+        ("initiated", "captured"),
+        ("initiated", "failed"),
+        ("cod_pending", "captured"), // cash taken at the door
+        ("cod_pending", "voided"),   // cancelled before delivery
+        ("captured", "partially_refunded"),
+        ("captured", "refunded"),
+        ("partially_refunded", "partially_refunded"),
+        ("partially_refunded", "refunded"),
+        ("voided", "refunded"), // a charge that landed after the cancellation
+    ];
+
+    #[test]
+    fn a_payment_moves_only_as_the_table_says() {
+        let mut refused = 0;
+        for from in PaymentStatus::ALL {
+            assert_eq!(PaymentStatus::parse(from.as_str()), Some(from));
+            assert_eq!(serde_json::to_value(from).unwrap(), from.as_str());
+            for to in PaymentStatus::ALL {
+                let legal = LEGAL.contains(&(from.as_str(), to.as_str()));
+                match from.to(to) {
+                    Ok(names) => {
+                        assert!(legal, "{from:?} → {to:?} must be refused");
+                        assert_eq!(names, (from.as_str(), to.as_str()));
+                    }
+                    Err(e) => {
+                        assert!(!legal, "{from:?} → {to:?} must be allowed");
+                        assert!(e.to_string().contains(from.as_str()), "{e}");
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(refused, 7 * 7 - LEGAL.len());
+        assert!(PaymentStatus::Failed.next().is_empty() && PaymentStatus::Refunded.next().is_empty());
+    }
 
     #[test]
     fn card_numbers_are_recognised_and_upi_ids_checked() {

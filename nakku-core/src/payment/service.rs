@@ -2,6 +2,8 @@
 //! cancellations and cash on delivery; and [`PaymentPort`], what the order saga asks of it.
 
 use super::*;
+#[path = "methods.rs"]
+mod methods;
 
 pub(super) async fn emit<E: crate::events::Event>(
     conn: &mut AnyConnection,
@@ -36,205 +38,6 @@ impl PaymentService {
     }
 
     // ---- methods ----
-
-    pub async fn add_method(&self, user_id: &str, input: MethodInput) -> Result<PaymentMethod, CoreError> {
-        let mut v = Validator::new();
-        if input.card_number.is_some()
-            || input.number.is_some()
-            || input.token.as_deref().is_some_and(looks_like_card_number)
-        {
-            v.add(
-                "token",
-                "send the token from the card vault; Nakku never accepts or stores card numbers",
-            );
-        }
-        let kind = v.required("kind", input.kind).map(|k| k.trim().to_ascii_lowercase());
-        if let Some(k) = &kind {
-            if !KINDS.contains(&k.as_str()) {
-                v.add("kind", format!("must be one of {}", KINDS.join(", ")));
-            }
-        }
-        let (mut token, mut last4, mut brand, mut upi, mut wallet) = (None, None, None, None, None);
-        match kind.as_deref() {
-            Some("card") => {
-                token = v.required("token", input.token.clone()).and_then(|t| {
-                    let t = t.trim().to_owned();
-                    v.check(
-                        "token",
-                        if (8..=200).contains(&t.len())
-                            && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-                        {
-                            Ok(t)
-                        } else {
-                            Err("must be a vault token of 8-200 letters, digits, '_' or '-'".to_owned())
-                        },
-                    )
-                });
-                last4 = input.last4.and_then(|l| {
-                    v.check(
-                        "last4",
-                        if l.len() == 4 && l.chars().all(|c| c.is_ascii_digit()) {
-                            Ok(l)
-                        } else {
-                            Err("must be four digits".to_owned())
-                        },
-                    )
-                });
-                brand = input
-                    .card_brand
-                    .and_then(|b| v.check("card_brand", crate::rules::parse_text(&b, 32)));
-            }
-            Some("upi") => {
-                upi = v
-                    .required("upi_id", input.upi_id)
-                    .and_then(|u| v.check("upi_id", parse_upi(&u)))
-            }
-            Some("wallet") => {
-                wallet = v.required("wallet", input.wallet).and_then(|w| {
-                    let w = w.trim().to_ascii_lowercase();
-                    v.check(
-                        "wallet",
-                        if WALLETS.contains(&w.as_str()) {
-                            Ok(w)
-                        } else {
-                            Err(format!("must be one of {}", WALLETS.join(", ")))
-                        },
-                    )
-                })
-            }
-            _ => {}
-        }
-        let label = match input.label {
-            Some(l) => v.check("label", crate::rules::parse_text(&l, 100)),
-            None => None,
-        };
-        v.finish()?;
-        let kind = kind.ok_or_else(|| CoreError::validation("kind", "is required"))?;
-        let label = label.unwrap_or_else(|| match kind.as_str() {
-            "card" => format!(
-                "{} card{}",
-                brand.as_deref().unwrap_or("Saved"),
-                last4.as_deref().map(|l| format!(" ending {l}")).unwrap_or_default()
-            ),
-            "upi" => format!("UPI {}", upi.as_deref().unwrap_or_default()),
-            "wallet" => format!("Wallet {}", wallet.as_deref().unwrap_or_default()),
-            _ => "Cash on delivery".to_owned(),
-        });
-        let now = now_ms();
-        let id = new_id();
-        let is_default = input.is_default.unwrap_or(false);
-        let mut tx = self.db.begin().await?;
-        if is_default {
-            sqlx::query(
-                "UPDATE payment_methods SET is_default = 0, updated_at = ? WHERE user_id = ? AND deleted_at IS NULL",
-            )
-            .bind(now)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO payment_methods (id, user_id, kind, label, token, last4, card_brand, upi_id, wallet, is_default, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(&kind)
-        .bind(&label)
-        .bind(token)
-        .bind(last4)
-        .bind(brand)
-        .bind(upi)
-        .bind(wallet)
-        .bind(i32::from(is_default))
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.method(user_id, &id).await
-    }
-
-    pub async fn methods(&self, user_id: &str) -> Result<Vec<PaymentMethod>, CoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {METHOD_COLS} FROM payment_methods WHERE user_id = ? AND deleted_at IS NULL ORDER BY created_at, id"
-        ))
-        .bind(user_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(rows.iter().map(method_from_row).collect::<Result<_, _>>()?)
-    }
-
-    /// One of the user's methods; another user's is `NotFound` (never confirm it exists).
-    pub async fn method(&self, user_id: &str, id: &str) -> Result<PaymentMethod, CoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {METHOD_COLS} FROM payment_methods WHERE id = ? AND user_id = ? AND deleted_at IS NULL"
-        ))
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(|| CoreError::NotFound("payment method".to_owned()))?;
-        Ok(method_from_row(&row)?)
-    }
-
-    pub async fn delete_method(&self, user_id: &str, id: &str) -> Result<(), CoreError> {
-        let r = sqlx::query("UPDATE payment_methods SET deleted_at = ?, is_default = 0, updated_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL")
-            .bind(now_ms())
-            .bind(now_ms())
-            .bind(id)
-            .bind(user_id)
-            .write_on(&self.db)
-            .await?;
-        if r.rows_affected() == 0 {
-            return Err(CoreError::NotFound("payment method".to_owned()));
-        }
-        Ok(())
-    }
-
-    /// Reads what an order's `payment_method` names: a kind (`cod`, `upi`, `card`,
-    /// `wallet`) or the id of one of the user's saved methods.
-    pub async fn resolve_method(&self, user_id: &str, raw: &str) -> Result<MethodRef, CoreError> {
-        let wanted = raw.trim().to_ascii_lowercase();
-        if KINDS.contains(&wanted.as_str()) {
-            if wanted == "card" {
-                // A card charge needs a saved card: the default one, else the newest.
-                let cards: Vec<PaymentMethod> = self
-                    .methods(user_id)
-                    .await?
-                    .into_iter()
-                    .filter(|m| m.kind == "card")
-                    .collect();
-                let card = cards.iter().find(|m| m.is_default).or(cards.last()).ok_or_else(|| {
-                    CoreError::validation(
-                        "payment_method",
-                        "no saved card: add one under /api/v1/payments/methods, or pick upi, wallet or cod",
-                    )
-                })?;
-                return Ok(MethodRef {
-                    kind: "card".to_owned(),
-                    method_id: Some(card.id.clone()),
-                });
-            }
-            return Ok(MethodRef {
-                kind: wanted,
-                method_id: None,
-            });
-        }
-        match self.method(user_id, raw.trim()).await {
-            Ok(m) => Ok(MethodRef {
-                kind: m.kind,
-                method_id: Some(m.id),
-            }),
-            Err(CoreError::NotFound(_)) => Err(CoreError::validation(
-                "payment_method",
-                "must be cod, upi, card, wallet or the id of one of your saved payment methods",
-            )),
-            Err(e) => Err(e),
-        }
-    }
-
-    // ---- payments ----
 
     async fn find(&self, conn: &mut AnyConnection, order_id: &str) -> Result<Option<Payment>, sqlx::Error> {
         sqlx::query(&format!(
@@ -335,7 +138,13 @@ impl PaymentService {
             method_id: input.method_id.clone(),
             amount_paise: input.amount_paise,
             currency: "INR".to_owned(),
-            status: if cod { "cod_pending" } else { "initiated" }.to_owned(),
+            status: if cod {
+                PaymentStatus::CodPending
+            } else {
+                PaymentStatus::Initiated
+            }
+            .as_str()
+            .to_owned(),
             captured_paise: 0,
             refunded_paise: 0,
             provider: if cod {
@@ -380,7 +189,7 @@ impl PaymentService {
             Err(e) if crate::error::is_unique_violation(&e) => {
                 drop(tx);
                 let existing = self.for_order(&input.order_id).await?;
-                if existing.status != "initiated" {
+                if existing.status != PaymentStatus::Initiated.as_str() {
                     return Ok(existing); // answered before (or voided by a cancellation)
                 }
                 sqlx::query("UPDATE payments SET attempts = attempts + 1, updated_at = ? WHERE id = ?")
@@ -410,19 +219,23 @@ impl PaymentService {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         let (status, captured, reference, reason) = match &outcome {
-            ChargeOutcome::Captured { reference } => ("captured", p.amount_paise, Some(reference.clone()), None),
-            ChargeOutcome::Declined { reason } => ("failed", 0, None, Some(reason.clone())),
+            ChargeOutcome::Captured { reference } => {
+                (PaymentStatus::Captured, p.amount_paise, Some(reference.clone()), None)
+            }
+            ChargeOutcome::Declined { reason } => (PaymentStatus::Failed, 0, None, Some(reason.clone())),
         };
+        let (from, to) = PaymentStatus::Initiated.to(status)?;
         let r = sqlx::query(
             "UPDATE payments SET status = ?, captured_paise = ?, provider_ref = ?, failure_reason = ?, updated_at = ? \
-             WHERE id = ? AND status = 'initiated'",
+             WHERE id = ? AND status = ?",
         )
-        .bind(status)
+        .bind(to)
         .bind(captured)
         .bind(reference.clone())
         .bind(reason.clone())
         .bind(now)
         .bind(&p.id)
+        .bind(from)
         .execute(&mut *tx)
         .await?;
         let current = self
@@ -431,7 +244,7 @@ impl PaymentService {
             .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
         if r.rows_affected() == 1 {
             let state = PaymentState::of(&current, &ctx.request_id);
-            if status == "captured" {
+            if status == PaymentStatus::Captured {
                 emit(
                     &mut tx,
                     &current,
@@ -445,12 +258,12 @@ impl PaymentService {
                 emit(&mut tx, &current, &PaymentFailed(state)).await?;
             }
             tx.commit().await?;
-            metrics::counter!("nakku_payments_total", "outcome" => status).increment(1);
+            metrics::counter!("nakku_payments_total", "outcome" => to).increment(1);
             return Ok(current);
         }
         tx.commit().await?;
         // Voided while the provider was answering: money taken for a cancelled order goes back.
-        if current.status == "voided" {
+        if current.status == PaymentStatus::Voided.as_str() {
             if let ChargeOutcome::Captured { reference } = outcome {
                 return self.refund_late_capture(ctx, &current, &reference).await;
             }
@@ -462,13 +275,16 @@ impl PaymentService {
         let refund_ref = self.provider.refund(p, p.amount_paise, "late-capture").await?;
         let now = now_ms();
         let mut tx = self.db.begin().await?;
+        let (from, to) = PaymentStatus::Voided.to(PaymentStatus::Refunded)?;
         let r = sqlx::query(
-            "UPDATE payments SET status = 'refunded', captured_paise = amount_paise, refunded_paise = amount_paise, provider_ref = ?, updated_at = ? \
-             WHERE id = ? AND status = 'voided'",
+            "UPDATE payments SET status = ?, captured_paise = amount_paise, refunded_paise = amount_paise, provider_ref = ?, updated_at = ? \
+             WHERE id = ? AND status = ?",
         )
+        .bind(to)
         .bind(reference)
         .bind(now)
         .bind(&p.id)
+        .bind(from)
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() == 1 && p.amount_paise > 0 {
@@ -562,7 +378,7 @@ impl PaymentService {
         if exists {
             return Ok(p); // refunded before under this key
         }
-        if p.status == "cod_pending" {
+        if p.status == PaymentStatus::CodPending.as_str() {
             return self.lower_cash_due(ctx, &p, input.amount_paise, &reason, &key).await;
         }
         let left = p.captured_paise - p.refunded_paise;
@@ -588,13 +404,19 @@ impl PaymentService {
             }
             other => other?,
         }
+        let from = PaymentStatus::parse(&p.status)
+            .ok_or_else(|| CoreError::Internal(anyhow::anyhow!("payment {} has the status {:?}", p.id, p.status)))?;
+        let (_, full) = from.to(PaymentStatus::Refunded)?;
+        let (_, part) = from.to(PaymentStatus::PartiallyRefunded)?;
         let r = sqlx::query(
             "UPDATE payments SET refunded_paise = refunded_paise + ?, \
-             status = CASE WHEN refunded_paise + ? >= captured_paise THEN 'refunded' ELSE 'partially_refunded' END, updated_at = ? \
+             status = CASE WHEN refunded_paise + ? >= captured_paise THEN ? ELSE ? END, updated_at = ? \
              WHERE id = ? AND refunded_paise + ? <= captured_paise",
         )
         .bind(amount)
         .bind(amount)
+        .bind(full)
+        .bind(part)
         .bind(now_ms())
         .bind(&p.id)
         .bind(amount)
@@ -650,11 +472,12 @@ impl PaymentService {
             other => other?,
         }
         let r = sqlx::query(
-            "UPDATE payments SET amount_paise = amount_paise - ?, updated_at = ? WHERE id = ? AND status = 'cod_pending' AND amount_paise >= ?",
+            "UPDATE payments SET amount_paise = amount_paise - ?, updated_at = ? WHERE id = ? AND status = ? AND amount_paise >= ?",
         )
         .bind(amount)
         .bind(now_ms())
         .bind(&p.id)
+        .bind(PaymentStatus::CodPending.as_str())
         .bind(amount)
         .execute(&mut *tx)
         .await?;
@@ -706,10 +529,11 @@ impl PaymentService {
             None => {
                 let id = new_id();
                 let r = sqlx::query(&format!(
-                    "INSERT INTO payments ({PAYMENT_COLS}) VALUES (?, ?, '', 'none', NULL, 0, 'INR', 'voided', 0, 0, 'none', NULL, ?, 0, ?, ?)"
+                    "INSERT INTO payments ({PAYMENT_COLS}) VALUES (?, ?, '', 'none', NULL, 0, 'INR', ?, 0, 0, 'none', NULL, ?, 0, ?, ?)"
                 ))
                 .bind(&id)
                 .bind(order_id)
+                .bind(PaymentStatus::Voided.as_str())
                 .bind(reason)
                 .bind(now)
                 .bind(now)
@@ -722,28 +546,35 @@ impl PaymentService {
                 }
             }
         };
-        match p.status.as_str() {
-            "initiated" => {
+        match PaymentStatus::parse(&p.status) {
+            Some(PaymentStatus::Initiated) => {
                 let payer = self.payer(&p).await?;
                 let outcome = self.provider.lookup(&p, payer.as_deref()).await?;
                 let p = self.record_outcome(ctx, &p, outcome).await?;
-                if p.status == "captured" {
+                if p.status == PaymentStatus::Captured.as_str() {
                     return self.refund_rest(ctx, order_id, reason).await;
                 }
                 Ok(p)
             }
-            "cod_pending" => {
+            Some(PaymentStatus::CodPending) => {
+                let (from, to) = PaymentStatus::CodPending.to(PaymentStatus::Voided)?;
                 let mut tx = self.db.begin().await?;
-                sqlx::query("UPDATE payments SET status = 'voided', failure_reason = ?, updated_at = ? WHERE id = ? AND status = 'cod_pending'")
-                    .bind(reason)
-                    .bind(now)
-                    .bind(&p.id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE payments SET status = ?, failure_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
+                )
+                .bind(to)
+                .bind(reason)
+                .bind(now)
+                .bind(&p.id)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 self.for_order(order_id).await
             }
-            "captured" | "partially_refunded" => self.refund_rest(ctx, order_id, reason).await,
+            Some(PaymentStatus::Captured | PaymentStatus::PartiallyRefunded) => {
+                self.refund_rest(ctx, order_id, reason).await
+            }
             _ => Ok(p),
         }
     }
@@ -810,11 +641,14 @@ pub(super) async fn settle_cod_on(
     ctx: &RequestCtx,
     order_id: &str,
 ) -> Result<Payment, CoreError> {
+    let (from, to) = PaymentStatus::CodPending.to(PaymentStatus::Captured)?;
     let r = sqlx::query(
-        "UPDATE payments SET status = 'captured', captured_paise = amount_paise, updated_at = ? WHERE order_id = ? AND status = 'cod_pending'",
+        "UPDATE payments SET status = ?, captured_paise = amount_paise, updated_at = ? WHERE order_id = ? AND status = ?",
     )
+    .bind(to)
     .bind(now_ms())
     .bind(order_id)
+    .bind(from)
     .execute(&mut *conn)
     .await?;
     let p = sqlx::query(&format!(

@@ -126,13 +126,9 @@ pub async fn product(conn: &mut AnyConnection, id_or_sku: &str) -> Result<Option
 pub async fn products_by_sku(conn: &mut AnyConnection, skus: &[String]) -> Result<Vec<Product>, sqlx::Error> {
     let mut out = Vec::new();
     for chunk in skus.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!("SELECT {PRODUCT_COLS} FROM products WHERE sku IN ({marks})");
-        let mut q = sqlx::query(&sql);
-        for s in chunk {
-            q = q.bind(s);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(format!("SELECT {PRODUCT_COLS} FROM products WHERE sku IN "));
+        crate::db::push_list(&mut qb, chunk);
+        for r in qb.build().fetch_all(&mut *conn).await? {
             out.push(product_from_row(&r)?);
         }
     }
@@ -167,7 +163,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, CoreError> {
 /// statement.
 pub async fn upsert_products(conn: &mut AnyConnection, dialect: Dialect, rows: &[Product]) -> Result<(), CoreError> {
     for chunk in rows.chunks(200) {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let update = dialect.upsert(
             "id",
             &[
@@ -188,30 +183,33 @@ pub async fn upsert_products(conn: &mut AnyConnection, dialect: Dialect, rows: &
                 "deleted_at",
             ],
         );
-        let sql = format!("INSERT INTO products ({PRODUCT_COLS}) VALUES {values}{update}");
-        let mut q = sqlx::query(&sql);
+        let mut rows = Vec::with_capacity(chunk.len());
         for p in chunk {
-            q = q
-                .bind(p.id.clone())
-                .bind(p.sku.clone())
-                .bind(p.name.clone())
-                .bind(p.brand.clone())
-                .bind(p.description.clone())
-                .bind(p.category_id.clone())
-                .bind(p.unit.clone())
-                .bind(p.mrp_paise)
-                .bind(p.price_paise)
-                .bind(to_json(&p.tags)?)
-                .bind(to_json(&p.images)?)
-                .bind(to_json(&p.attributes)?)
-                .bind(p.max_per_order.unwrap_or(0))
-                .bind(i64::from(p.active))
-                .bind(p.version)
-                .bind(p.created_at)
-                .bind(p.updated_at)
-                .bind(p.deleted_at);
+            rows.push((p, to_json(&p.tags)?, to_json(&p.images)?, to_json(&p.attributes)?));
         }
-        q.execute(&mut *conn).await?;
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(format!("INSERT INTO products ({PRODUCT_COLS}) "));
+        qb.push_values(rows, |mut row, (p, tags, images, attributes)| {
+            row.push_bind(&p.id)
+                .push_bind(&p.sku)
+                .push_bind(&p.name)
+                .push_bind(&p.brand)
+                .push_bind(&p.description)
+                .push_bind(&p.category_id)
+                .push_bind(&p.unit)
+                .push_bind(p.mrp_paise)
+                .push_bind(p.price_paise)
+                .push_bind(tags)
+                .push_bind(images)
+                .push_bind(attributes)
+                .push_bind(p.max_per_order.unwrap_or(0))
+                .push_bind(i64::from(p.active))
+                .push_bind(p.version)
+                .push_bind(p.created_at)
+                .push_bind(p.updated_at)
+                .push_bind(p.deleted_at);
+        });
+        qb.push(update);
+        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -283,13 +281,9 @@ pub async fn versions_since(
 pub async fn products_by_id(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Product>, sqlx::Error> {
     let mut out = Vec::new();
     for chunk in ids.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!("SELECT {PRODUCT_COLS} FROM products WHERE id IN ({marks})");
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(format!("SELECT {PRODUCT_COLS} FROM products WHERE id IN "));
+        crate::db::push_list(&mut qb, chunk);
+        for r in qb.build().fetch_all(&mut *conn).await? {
             out.push(product_from_row(&r)?);
         }
     }

@@ -25,12 +25,6 @@ pub struct Activity {
 
 pub struct ActivityHandler;
 
-fn occurred_ms(env: &Envelope) -> anyhow::Result<i64> {
-    Ok(chrono::DateTime::parse_from_rfc3339(&env.occurred_at)
-        .map_err(|e| anyhow::anyhow!("occurred_at {:?}: {e}", env.occurred_at))?
-        .timestamp_millis())
-}
-
 /// The account an event is about, and the login's user agent.
 fn decode(env: &Envelope) -> anyhow::Result<(String, Option<String>)> {
     let (user_id, agent) = match env.event_type.as_str() {
@@ -83,7 +77,7 @@ impl Handler for ActivityHandler {
         Box::pin(async move {
             let (uid, agent) = decode(env)?;
             let uid = uid.as_str();
-            let at = occurred_ms(env)?;
+            let at = env.occurred_ms()?;
             ensure_row(conn, uid).await?;
             let q = match env.event_type.as_str() {
                 UserRegistered::TYPE => sqlx::query(

@@ -191,35 +191,23 @@ pub async fn list_users(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Vec<User>, sqlx::Error> {
-    let mut sql = format!("SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL");
-    if role.is_some() {
-        sql.push_str(" AND role = ?");
-    }
-    if q.is_some() {
-        sql.push_str(" AND (email LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!' OR phone LIKE ? ESCAPE '!')");
-    }
-    if cursor.is_some() {
-        sql.push_str(" AND id > ?");
-    }
-    sql.push_str(" ORDER BY id LIMIT ?");
-    let mut query = sqlx::query(&sql);
+    let mut qb =
+        sqlx::QueryBuilder::<sqlx::Any>::new(format!("SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL"));
     if let Some(r) = role {
-        query = query.bind(r.as_str());
+        qb.push(" AND role = ").push_bind(r.as_str());
     }
     if let Some(q) = q {
         let p = like_pattern(q);
-        query = query.bind(p.clone()).bind(p.clone()).bind(p);
+        qb.push(" AND (email LIKE ").push_bind(p.clone());
+        qb.push(" ESCAPE '!' OR name LIKE ").push_bind(p.clone());
+        qb.push(" ESCAPE '!' OR phone LIKE ").push_bind(p);
+        qb.push(" ESCAPE '!')");
     }
     if let Some(c) = cursor {
-        query = query.bind(c);
+        qb.push(" AND id > ").push_bind(c);
     }
-    query
-        .bind(limit)
-        .fetch_all(conn)
-        .await?
-        .iter()
-        .map(user_from_row)
-        .collect()
+    qb.push(" ORDER BY id LIMIT ").push_bind(limit);
+    qb.build().fetch_all(conn).await?.iter().map(user_from_row).collect()
 }
 
 // ---- refresh tokens ----

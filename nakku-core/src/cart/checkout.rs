@@ -1,0 +1,125 @@
+//! Checkout: the cart priced for an address (fees, surge, limits, stock), the quote the order
+//! service places, and putting lines back for a reorder. A child module of `service`.
+
+use super::*;
+
+impl CartService {
+    /// Adds several lines (reorder, copy); lines that cannot be added are skipped and
+    /// reported by the view's problems when they are already in the cart.
+    pub async fn add_many(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        store: &str,
+        lines: &[(String, i64)],
+    ) -> Result<CartView, CoreError> {
+        let store = parse_store(store)?;
+        let mut last = None;
+        let mut skipped = BTreeMap::new();
+        for (sku, qty) in lines {
+            match self
+                .change(ctx, user_id, None, Some(&store), sku, Change::Add(*qty))
+                .await
+            {
+                Ok(v) => last = Some(v),
+                Err(CoreError::Validation(f)) => {
+                    skipped.insert(format!("items.{sku}"), f.into_values().flatten().collect::<Vec<_>>());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut view = match last {
+            Some(v) => v,
+            None => self.get(user_id, Some(&store)).await?,
+        };
+        for (k, msgs) in skipped {
+            view.problems
+                .entry(k)
+                .or_default()
+                .extend(msgs.into_iter().map(|m| format!("not added: {m}")));
+        }
+        Ok(view)
+    }
+
+    /// Prices the checkout of the shopper's cart for an address: lines at current prices,
+    /// fees by the rules, problems per line and for the address.
+    pub async fn checkout(
+        &self,
+        ctx: &RequestCtx,
+        user_id: &str,
+        store: Option<&str>,
+        address_id: &str,
+    ) -> Result<Quote, CoreError> {
+        let (Some(addresses), Some(places)) = (&self.addresses, &self.places) else {
+            return Err(CoreError::Unavailable(
+                "checkout needs the user and location services, and neither is configured for the cart service".into(),
+            ));
+        };
+        let store = store.map(parse_store).transpose()?;
+        let address = match addresses.address(ctx, user_id, address_id).await {
+            Ok(a) => a,
+            Err(CoreError::NotFound(_)) => {
+                return Err(CoreError::validation(
+                    "address_id",
+                    "is not one of your saved addresses",
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let (cart, lines, load) = {
+            let mut conn = self.db.pool().acquire().await?;
+            let cart = self
+                .find_cart(&mut conn, user_id, store.as_deref())
+                .await?
+                .ok_or_else(|| CoreError::validation("cart", "is empty"))?;
+            let lines = self.lines(&mut conn, &cart).await?;
+            let load: i64 = sqlx::query("SELECT COUNT(*) AS n FROM active_orders WHERE store = ?")
+                .bind(&cart.store)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
+            (cart, lines, load)
+        };
+        if lines.is_empty() {
+            return Err(CoreError::validation("cart", "is empty"));
+        }
+        let serving = places.serving(ctx, address.lat, address.lng).await?;
+        let mut problems = line_problems(&lines);
+        if !serving.serviceable {
+            problems.entry("address_id".into()).or_default().push(
+                serving
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "no dark store delivers to this address".into()),
+            );
+        } else if serving.store.as_deref() != Some(cart.store.as_str()) {
+            problems.entry("address_id".into()).or_default().push(format!(
+                "this address is served by {}, but the cart is for {}",
+                serving.store.as_deref().unwrap_or("another store"),
+                cart.store
+            ));
+        }
+        let items_paise: i64 = lines.iter().map(|l| l.line_total_paise).sum();
+        let fees = fees(&self.rules, items_paise, serving.road_distance_km, load);
+        let fees_paise: i64 = fees.iter().map(|f| f.amount_paise).sum();
+        let blocking = lines.iter().any(CartLine::blocking) || problems.contains_key("address_id");
+        let mut quote = Quote {
+            cart_id: cart.id,
+            store: cart.store,
+            address,
+            lines,
+            items_paise,
+            fees,
+            fees_paise,
+            total_paise: items_paise + fees_paise,
+            currency: "INR".into(),
+            road_distance_km: serving.road_distance_km,
+            eta_minutes: serving.eta_minutes,
+            problems,
+            can_place_order: !blocking,
+            quote_id: String::new(),
+        };
+        quote.quote_id = quote_fingerprint(&quote);
+        Ok(quote)
+    }
+}
