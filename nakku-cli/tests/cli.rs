@@ -348,6 +348,96 @@ fn the_readme_documents_every_configuration_key_and_command() {
     }
 }
 
+/// `nakku config keys` lists every declared key; `nakku config show` gives each effective
+/// value with its source, hides secrets, and refuses a bad value naming the key.
+#[test]
+fn config_lists_the_keys_and_shows_where_each_value_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(nakku(dir.path()).args(["config", "keys", "--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(keys.len(), nakku_core::config::documented_keys().len());
+    let bcrypt = keys.iter().find(|k| k["key"] == "bcrypt_cost").unwrap();
+    assert_eq!(bcrypt["type"], "integer 4..=31");
+    assert_eq!(bcrypt["default"], "12");
+    let jwt = keys.iter().find(|k| k["key"] == "jwt_secret").unwrap();
+    assert_eq!(jwt["secret"], true);
+
+    std::fs::write(dir.path().join("nakku.toml"), "slot_minutes = 30\n").unwrap();
+    let o = run(nakku(dir.path())
+        .args(["config", "show", "--json", "--changed"])
+        .env("NAKKU_JWT_SECRET", "0123456789abcdef0123456789abcdef-hidden"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |key: &str| {
+        shown
+            .iter()
+            .find(|e| e["key"] == key)
+            .unwrap_or_else(|| panic!("{key}: {shown:?}"))
+    };
+    assert_eq!(of("slot_minutes")["value"], "30");
+    assert!(of("slot_minutes")["origin"].as_str().unwrap().ends_with("nakku.toml"));
+    assert_eq!(of("jwt_secret")["value"], "***");
+    assert_eq!(of("jwt_secret")["origin"], "environment");
+    assert_eq!(of("bcrypt_cost")["value"], "4");
+    assert_eq!(of("data_dir")["origin"], "--data-dir");
+    assert!(shown.iter().all(|e| e["origin"] != "default"), "{shown:?}");
+    assert!(!stdout(&o).contains("hidden"), "{}", stdout(&o));
+
+    let o = run(nakku(dir.path())
+        .args(["config", "show"])
+        .env("NAKKU_SLOT_MINUTES", "5"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("NAKKU_SLOT_MINUTES") && stderr(&o).contains("15 to 240"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The README's configuration table and `nakku.example.toml` give every number's default
+/// as declared: a changed default cannot leave the documentation behind.
+#[test]
+fn the_readme_and_the_example_show_the_declared_numeric_defaults() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = std::fs::read_to_string(root.join("nakku.example.toml")).unwrap();
+    let mut checked = 0;
+    for s in nakku_core::config::SETTINGS {
+        if !matches!(
+            s.kind,
+            nakku_core::config::Kind::Whole { .. } | nakku_core::config::Kind::Decimal { .. }
+        ) {
+            continue;
+        }
+        let default = s.default_value();
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", s.variable())))
+            .unwrap_or_else(|| panic!("README has no row for {}", s.variable()));
+        let cell = row.split('|').nth(2).unwrap_or_default();
+        assert!(
+            cell.contains(&format!("`{default}`")),
+            "README gives {} the default {cell:?}, the code {default}",
+            s.variable()
+        );
+        let line = example
+            .lines()
+            .map(|l| l.trim_start_matches('#').trim())
+            .find(|l| l.starts_with(&format!("{} = ", s.key)))
+            .unwrap_or_else(|| panic!("nakku.example.toml has no {}", s.key));
+        let value = line[s.key.len() + 3..].split_whitespace().next().unwrap_or_default();
+        assert_eq!(
+            value.parse::<f64>().ok(),
+            default.parse::<f64>().ok(),
+            "nakku.example.toml gives {} = {value}, the code {default}",
+            s.key
+        );
+        checked += 1;
+    }
+    assert!(checked > 40, "{checked}");
+}
+
 /// `nakku.example.toml` shows every setting (a per-service one through the user service's
 /// and the gateway's; a secret may be shown as its `<key>_file`), and nothing Nakku does not
 /// read: the file cannot drift from `documented_keys`, the one declaration of the settings.

@@ -179,18 +179,17 @@ async fn measure(db: &Db, o: &Opts) -> anyhow::Result<Report> {
     let now = nakku_core::id::now_ms();
     let mut tx = db.begin().await?;
     for chunk in (0..o.products).step_by(2).collect::<Vec<_>>().chunks(500) {
-        let values = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!("INSERT INTO store_stock (store, sku, available, event_ms, updated_at) VALUES {values}");
-        let mut q = sqlx::query(&sql);
-        for i in chunk {
-            q = q
-                .bind("BENCH-1")
-                .bind(format!("SKU-{i:06}"))
-                .bind(10_i64)
-                .bind(now)
-                .bind(now);
-        }
-        q.execute(&mut *tx).await?;
+        let mut q = sqlx::QueryBuilder::<sqlx::Any>::new(
+            "INSERT INTO store_stock (store, sku, available, event_ms, updated_at) ",
+        );
+        q.push_values(chunk, |mut row, i| {
+            row.push_bind("BENCH-1")
+                .push_bind(format!("SKU-{i:06}"))
+                .push_bind(10_i64)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     let start = Instant::now();

@@ -687,12 +687,35 @@ struct Invariants {
     /// Orders whose payment kept what the order says (nothing for failed or cancelled ones).
     payments_matching: usize,
     payments_checked: usize,
+    /// The orders whose payment did not match (the first ten), for support to look into.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    payment_mismatches: Vec<PaymentMismatch>,
     /// Orders whose accepted cancellation was honoured (they end cancelled — or failed, when
     /// a declined payment got there first —, nothing kept).
     cancellations_honoured: usize,
     cancellations_accepted: usize,
     /// Why a check could not run (no admin access), if so.
     skipped: Option<String>,
+}
+
+/// An order whose payment kept something other than what the order says.
+#[derive(Debug, Serialize)]
+struct PaymentMismatch {
+    order_id: String,
+    order_status: String,
+    payment_status: String,
+    expected_paise: i64,
+    kept_paise: i64,
+}
+
+impl std::fmt::Display for PaymentMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "order {} ({}) kept {} paise, expected {} (payment {})",
+            self.order_id, self.order_status, self.kept_paise, self.expected_paise, self.payment_status
+        )
+    }
 }
 
 impl Invariants {
@@ -932,7 +955,8 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         wrong.push("stock does not reconcile (oversold?)".to_owned());
     }
     if !i.payments_ok() {
-        wrong.push("payments do not match their orders".to_owned());
+        let which: Vec<String> = i.payment_mismatches.iter().map(ToString::to_string).collect();
+        wrong.push(format!("payments do not match their orders: {}", which.join("; ")));
     }
     if !i.cancellations_ok() {
         wrong.push("accepted cancellations not honoured".to_owned());
@@ -941,12 +965,17 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long the invariant check waits for payments to catch up with their orders.
+const PAYMENT_LAG: Duration = Duration::from_secs(15);
+
 /// Saga outcomes of every order, then the invariants.
 async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
     let orders = sim.orders.lock().map(|o| o.clone()).unwrap_or_default();
     let accepted = sim.cancel_accepted.lock().map(|c| c.clone()).unwrap_or_default();
     let mut honoured = 0;
     let (mut payments_matching, mut payments_checked) = (0, 0);
+    let mut payment_mismatches = Vec::new();
+    let payments_deadline = Instant::now() + PAYMENT_LAG;
     for (id, token) in &orders {
         let (_, ov) = sim
             .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), token, None)
@@ -969,17 +998,6 @@ async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
         if !done {
             continue;
         }
-        let (ps, pv) = sim
-            .call(
-                "GET /payments/orders/{id}",
-                Method::GET,
-                &format!("/payments/orders/{id}"),
-                token,
-                None,
-            )
-            .await;
-        let kept =
-            pv["data"]["captured_paise"].as_i64().unwrap_or(0) - pv["data"]["refunded_paise"].as_i64().unwrap_or(0);
         let total = order["total_paise"].as_i64().unwrap_or(-1);
         let cod = order["payment"]["kind"] == "cod";
         let expected = match status {
@@ -989,9 +1007,39 @@ async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
             _ => total,
         };
         payments_checked += 1;
-        // A failed order may have no payment at all (declined before one was made).
-        if (ps == 404 && expected == 0) || kept == expected {
-            payments_matching += 1;
+        // The payment service follows the order through events (cash taken at the door is
+        // recorded when `delivery.completed` reaches it), so it may lag the order by a
+        // moment: a mismatch is looked at again until the deadline before it counts.
+        loop {
+            let (ps, pv) = sim
+                .call(
+                    "GET /payments/orders/{id}",
+                    Method::GET,
+                    &format!("/payments/orders/{id}"),
+                    token,
+                    None,
+                )
+                .await;
+            let kept =
+                pv["data"]["captured_paise"].as_i64().unwrap_or(0) - pv["data"]["refunded_paise"].as_i64().unwrap_or(0);
+            // A failed order may have no payment at all (declined before one was made).
+            if (ps == 404 && expected == 0) || kept == expected {
+                payments_matching += 1;
+                break;
+            }
+            if Instant::now() >= payments_deadline {
+                if payment_mismatches.len() < 10 {
+                    payment_mismatches.push(PaymentMismatch {
+                        order_id: id.clone(),
+                        order_status: status.to_owned(),
+                        payment_status: pv["data"]["status"].as_str().unwrap_or("none").to_owned(),
+                        expected_paise: expected,
+                        kept_paise: kept,
+                    });
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
     let touched: Vec<(String, String)> = sim
@@ -1009,6 +1057,7 @@ async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
                 stock_lines_checked: 0,
                 payments_matching,
                 payments_checked,
+                payment_mismatches,
                 cancellations_honoured: honoured,
                 cancellations_accepted: accepted.len(),
                 skipped: Some(format!(
@@ -1060,6 +1109,7 @@ async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
         stock_lines_checked: lines,
         payments_matching,
         payments_checked,
+        payment_mismatches,
         cancellations_honoured: honoured,
         cancellations_accepted: accepted.len(),
         skipped: None,
@@ -1176,6 +1226,9 @@ fn print_report(r: &Report) {
             i.payments_checked
         ),
     ]);
+    for m in &i.payment_mismatches {
+        t.add_row(vec!["  payment mismatch".to_owned(), m.to_string()]);
+    }
     t.add_row(vec![
         "accepted cancellations honoured".to_owned(),
         format!(
