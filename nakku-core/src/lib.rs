@@ -15,6 +15,7 @@ pub mod events;
 pub mod gateway;
 pub mod id;
 pub mod inventory;
+pub mod list;
 pub mod location;
 pub mod money;
 pub mod notification;

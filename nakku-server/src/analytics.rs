@@ -6,43 +6,48 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 use axum::Router;
-use nakku_core::analytics::event_log::EventQuery;
-use nakku_core::analytics::{AnalyticsService, ReportQuery};
+use nakku_core::analytics::event_log::{EventPage, EventQuery};
+use nakku_core::analytics::{AnalyticsService, ReportQuery, StockAlerts, StoresReport, Summary};
 use nakku_core::auth::{JwtKeys, Role};
+use nakku_core::gateway::Access::Admin;
+use nakku_core::service::Service;
 
-use crate::error::{ok, ApiResult};
+use crate::answer::{ok, ApiResult};
+use crate::api::Api;
 use crate::extract::{AppQuery, AuthUser, SvcState};
 
 type St = State<SvcState<AnalyticsService>>;
 
+/// The analytics service's endpoints.
+pub fn api() -> Api<SvcState<AnalyticsService>> {
+    Api::new(Service::Analytics)
+        .get("analytics/summary", "getAnalyticsSummary", Admin, summary)
+        .get("analytics/stores", "getStoreAnalytics", Admin, stores)
+        .get("analytics/stock-alerts", "getStockAlerts", Admin, stock_alerts)
+        .get("analytics/events", "listEvents", Admin, events)
+}
+
 pub fn router(svc: Arc<AnalyticsService>, jwt: JwtKeys) -> Router {
-    Router::new()
-        .route("/api/v1/analytics/summary", get(summary))
-        .route("/api/v1/analytics/stores", get(stores))
-        .route("/api/v1/analytics/stock-alerts", get(stock_alerts))
-        .route("/api/v1/analytics/events", get(events))
-        .with_state(SvcState { svc, jwt })
+    api().router().with_state(SvcState { svc, jwt })
 }
 
-async fn summary(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ReportQuery>) -> ApiResult {
+async fn summary(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ReportQuery>) -> ApiResult<Summary> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.summary(&q).await?))
+    ok(s.svc.summary(&q).await?)
 }
 
-async fn stores(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ReportQuery>) -> ApiResult {
+async fn stores(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ReportQuery>) -> ApiResult<StoresReport> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.stores(&q).await?))
+    ok(s.svc.stores(&q).await?)
 }
 
-async fn stock_alerts(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ReportQuery>) -> ApiResult {
+async fn stock_alerts(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ReportQuery>) -> ApiResult<StockAlerts> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.stock_alerts(&q).await?))
+    ok(s.svc.stock_alerts(&q).await?)
 }
 
-async fn events(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<EventQuery>) -> ApiResult {
+async fn events(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<EventQuery>) -> ApiResult<EventPage> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.events(&q).await?))
+    ok(s.svc.events(&q).await?)
 }

@@ -5,34 +5,57 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
 use axum::Router;
 use nakku_core::auth::JwtKeys;
-use nakku_core::cart::{CartService, ItemInput, QuantityInput, ShareInput};
+use nakku_core::cart::service::CartView;
+use nakku_core::cart::{CartService, ItemInput, QuantityInput, Quote, ShareInput};
+use nakku_core::gateway::Access::{Public, Signed};
 use nakku_core::inventory::Line;
+use nakku_core::service::Service;
 use serde::Deserialize;
 
-use crate::error::{ok, ApiError, ApiResult};
+use crate::answer::{ok, ApiResult};
+use crate::api::Api;
+use crate::error::ApiError;
 use crate::extract::{AppJson, AppQuery, AuthUser, Ctx, SvcState};
 
 type St = State<SvcState<CartService>>;
 
-pub fn router(svc: Arc<CartService>, jwt: JwtKeys) -> Router {
-    Router::new()
-        .route("/api/v1/cart", get(get_cart).delete(clear))
-        .route("/api/v1/cart/items", post(add_item))
-        .route("/api/v1/cart/items/{sku}", patch(set_quantity).delete(remove_item))
-        .route("/api/v1/cart/lines", post(add_lines))
-        .route("/api/v1/cart/checkout", get(checkout))
-        .route("/api/v1/cart/share", post(share).delete(unshare))
-        .route("/api/v1/cart/shared/{token}", get(shared))
-        .route("/api/v1/cart/shared/{token}/copy", post(copy))
-        .route("/api/v1/cart/shared/{token}/items", post(shared_add))
-        .route(
-            "/api/v1/cart/shared/{token}/items/{sku}",
-            patch(shared_set).delete(shared_remove),
+/// The cart service's endpoints.
+pub fn api() -> Api<SvcState<CartService>> {
+    const SHARED: &[(&str, &str)] = &[("token", "$response.body#/data/share/token")];
+    Api::new(Service::Cart)
+        .get("cart", "getCart", Signed, get_cart)
+        .delete("cart", "clearCart", Signed, clear)
+        .post("cart/items", "addCartItem", Signed, add_item)
+        .patch("cart/items/{sku}", "updateCartItem", Signed, set_quantity)
+        .delete("cart/items/{sku}", "removeCartItem", Signed, remove_item)
+        .post("cart/lines", "addCartLines", Signed, add_lines)
+        .get("cart/checkout", "getCheckoutQuote", Signed, checkout)
+        .post("cart/share", "shareCart", Signed, share)
+        .link("getSharedCart", SHARED)
+        .link("copySharedCart", SHARED)
+        .link("addSharedCartItem", SHARED)
+        .delete("cart/share", "stopSharingCart", Signed, unshare)
+        .get("cart/shared/{token}", "getSharedCart", Public, shared)
+        .post("cart/shared/{token}/copy", "copySharedCart", Signed, copy)
+        .post("cart/shared/{token}/items", "addSharedCartItem", Signed, shared_add)
+        .patch(
+            "cart/shared/{token}/items/{sku}",
+            "updateSharedCartItem",
+            Signed,
+            shared_set,
         )
-        .with_state(SvcState { svc, jwt })
+        .delete(
+            "cart/shared/{token}/items/{sku}",
+            "removeSharedCartItem",
+            Signed,
+            shared_remove,
+        )
+}
+
+pub fn router(svc: Arc<CartService>, jwt: JwtKeys) -> Router {
+    api().router().with_state(SvcState { svc, jwt })
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -41,19 +64,16 @@ pub(crate) struct StoreQuery {
     address_id: Option<String>,
 }
 
-async fn get_cart(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.get(&auth.0.sub, q.store.as_deref()).await?))
+async fn get_cart(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult<CartView> {
+    ok(s.svc.get(&auth.0.sub, q.store.as_deref()).await?)
 }
 
-async fn clear(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.clear(&ctx, &auth.0.sub, q.store.as_deref()).await?,
-    ))
+async fn clear(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult<CartView> {
+    ok(s.svc.clear(&ctx, &auth.0.sub, q.store.as_deref()).await?)
 }
 
-async fn add_item(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppJson(b): AppJson<ItemInput>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.add_item(&ctx, &auth.0.sub, b).await?))
+async fn add_item(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppJson(b): AppJson<ItemInput>) -> ApiResult<CartView> {
+    ok(s.svc.add_item(&ctx, &auth.0.sub, b).await?)
 }
 
 async fn set_quantity(
@@ -62,11 +82,8 @@ async fn set_quantity(
     auth: AuthUser,
     Path(sku): Path<String>,
     AppJson(b): AppJson<QuantityInput>,
-) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.set_quantity(&ctx, &auth.0.sub, &sku, b).await?,
-    ))
+) -> ApiResult<CartView> {
+    ok(s.svc.set_quantity(&ctx, &auth.0.sub, &sku, b).await?)
 }
 
 async fn remove_item(
@@ -75,11 +92,8 @@ async fn remove_item(
     auth: AuthUser,
     Path(sku): Path<String>,
     AppQuery(q): AppQuery<StoreQuery>,
-) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.remove_item(&ctx, &auth.0.sub, &sku, q.store.as_deref()).await?,
-    ))
+) -> ApiResult<CartView> {
+    ok(s.svc.remove_item(&ctx, &auth.0.sub, &sku, q.store.as_deref()).await?)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -89,7 +103,12 @@ pub(crate) struct LinesInput {
 }
 
 /// Several lines at once (reorder from another process).
-async fn add_lines(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppJson(b): AppJson<LinesInput>) -> ApiResult {
+async fn add_lines(
+    State(s): St,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    AppJson(b): AppJson<LinesInput>,
+) -> ApiResult<CartView> {
     let store = b
         .store
         .ok_or_else(|| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "store", "is required"))?;
@@ -99,39 +118,30 @@ async fn add_lines(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppJson(b): AppJ
         .into_iter()
         .map(|l| (l.sku, l.quantity))
         .collect();
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.add_many(&ctx, &auth.0.sub, &store, &lines).await?,
-    ))
+    ok(s.svc.add_many(&ctx, &auth.0.sub, &store, &lines).await?)
 }
 
-async fn checkout(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult {
+async fn checkout(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult<Quote> {
     let address = q
         .address_id
         .ok_or_else(|| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "address_id", "is required"))?;
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.checkout(&ctx, &auth.0.sub, q.store.as_deref(), &address).await?,
-    ))
+    ok(s.svc.checkout(&ctx, &auth.0.sub, q.store.as_deref(), &address).await?)
 }
 
-async fn share(State(s): St, auth: AuthUser, AppJson(b): AppJson<ShareInput>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.share(&auth.0.sub, b).await?))
+async fn share(State(s): St, auth: AuthUser, AppJson(b): AppJson<ShareInput>) -> ApiResult<CartView> {
+    ok(s.svc.share(&auth.0.sub, b).await?)
 }
 
-async fn unshare(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.unshare(&auth.0.sub, q.store.as_deref()).await?,
-    ))
+async fn unshare(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult<CartView> {
+    ok(s.svc.unshare(&auth.0.sub, q.store.as_deref()).await?)
 }
 
-async fn shared(State(s): St, Path(token): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.shared(&token).await?))
+async fn shared(State(s): St, Path(token): Path<String>) -> ApiResult<CartView> {
+    ok(s.svc.shared(&token).await?)
 }
 
-async fn copy(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, Path(token): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.copy_shared(&ctx, &auth.0.sub, &token).await?))
+async fn copy(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, Path(token): Path<String>) -> ApiResult<CartView> {
+    ok(s.svc.copy_shared(&ctx, &auth.0.sub, &token).await?)
 }
 
 async fn shared_add(
@@ -140,14 +150,11 @@ async fn shared_add(
     auth: AuthUser,
     Path(token): Path<String>,
     AppJson(b): AppJson<ItemInput>,
-) -> ApiResult {
+) -> ApiResult<CartView> {
     let sku = b.sku.unwrap_or_default();
-    Ok(ok(
-        StatusCode::OK,
-        s.svc
-            .shared_change(&ctx, &auth.0.sub, &token, &sku, b.quantity, true)
-            .await?,
-    ))
+    ok(s.svc
+        .shared_change(&ctx, &auth.0.sub, &token, &sku, b.quantity, true)
+        .await?)
 }
 
 async fn shared_set(
@@ -156,13 +163,10 @@ async fn shared_set(
     auth: AuthUser,
     Path((token, sku)): Path<(String, String)>,
     AppJson(b): AppJson<QuantityInput>,
-) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc
-            .shared_change(&ctx, &auth.0.sub, &token, &sku, b.quantity, false)
-            .await?,
-    ))
+) -> ApiResult<CartView> {
+    ok(s.svc
+        .shared_change(&ctx, &auth.0.sub, &token, &sku, b.quantity, false)
+        .await?)
 }
 
 async fn shared_remove(
@@ -170,11 +174,8 @@ async fn shared_remove(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     Path((token, sku)): Path<(String, String)>,
-) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc
-            .shared_change(&ctx, &auth.0.sub, &token, &sku, Some(0), false)
-            .await?,
-    ))
+) -> ApiResult<CartView> {
+    ok(s.svc
+        .shared_change(&ctx, &auth.0.sub, &token, &sku, Some(0), false)
+        .await?)
 }

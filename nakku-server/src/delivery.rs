@@ -5,71 +5,92 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
-use nakku_core::delivery::deliveries::ActionInput;
-use nakku_core::delivery::fulfilment::{BinsInput, LineInput, PickerInput};
-use nakku_core::delivery::partners::{PartnerQuery, PingInput, ProfileInput, ShiftInput};
-use nakku_core::delivery::slots::{BookInput, CapacityInput, SlotQuery};
+use nakku_core::delivery::capacity::StoreLoad;
+use nakku_core::delivery::deliveries::{ActionInput, ActionResult, DeliveryView, InHand};
+use nakku_core::delivery::fulfilment::{BinsInput, BinsSet, LineInput, PickList, Picker, PickerInput};
+use nakku_core::delivery::partners::{Partner, PartnerQuery, Ping, PingInput, Position, ProfileInput, ShiftInput};
+use nakku_core::delivery::performance::Performance;
+use nakku_core::delivery::slots::{BookInput, CapacityInput, Released, SlotCapacity, SlotList, SlotQuery};
 use nakku_core::delivery::DeliveryService;
+use nakku_core::gateway::Access::{Admin, DeliveryPartner as Partners, Signed};
+use nakku_core::ports::SlotBooking;
+use nakku_core::service::Service;
 use serde::Deserialize;
 
-use crate::error::{ok, ApiResult};
+use crate::answer::{ok, ApiResult, Items};
+use crate::api::Api;
 use crate::extract::{AppJson, AppQuery, AuthUser, SvcState};
 
 type St = State<SvcState<DeliveryService>>;
 
-pub fn router(svc: Arc<DeliveryService>, jwt: JwtKeys) -> Router {
-    Router::new()
-        .route("/api/v1/deliveries/partners", get(list))
-        .route("/api/v1/deliveries/partners/me", get(me).put(set_profile))
-        .route("/api/v1/deliveries/partners/me/shift", post(shift))
-        .route("/api/v1/deliveries/partners/me/location", post(ping))
-        .route("/api/v1/deliveries/partners/me/track", get(track))
-        .route("/api/v1/deliveries/partners/me/deliveries", get(mine))
-        .route("/api/v1/deliveries/performance", get(performance))
-        .route("/api/v1/deliveries/slots", get(slots))
-        .route("/api/v1/deliveries/slots/bookings", post(book))
-        .route(
-            "/api/v1/deliveries/slots/bookings/{order_id}/release",
-            post(release_slot),
+/// The delivery service's endpoints.
+pub fn api() -> Api<SvcState<DeliveryService>> {
+    const ORDER: &[(&str, &str)] = &[("order_id", "$response.body#/data/order_id")];
+    const PICKS: &[(&str, &str)] = &[("order_id", "$response.body#/data/order_id")];
+    Api::new(Service::Delivery)
+        .get("deliveries/partners", "listPartners", Admin, list)
+        .get("deliveries/partners/me", "getMyPartnerProfile", Partners, me)
+        .put("deliveries/partners/me", "setMyPartnerProfile", Partners, set_profile)
+        .post("deliveries/partners/me/shift", "setMyShift", Partners, shift)
+        .post("deliveries/partners/me/location", "reportMyLocation", Partners, ping)
+        .get("deliveries/partners/me/track", "getMyRoute", Partners, track)
+        .get("deliveries/partners/me/deliveries", "listMyDeliveries", Partners, mine)
+        .get("deliveries/performance", "getDeliveryPerformance", Admin, performance)
+        .get("deliveries/slots", "listSlots", Signed, slots)
+        .post("deliveries/slots/bookings", "bookSlot", Admin, book)
+        .link("releaseSlot", ORDER)
+        .post(
+            "deliveries/slots/bookings/{order_id}/release",
+            "releaseSlot",
+            Admin,
+            release_slot,
         )
-        .route("/api/v1/deliveries/stores/{store}/slots", put(set_capacity))
-        .route("/api/v1/deliveries/stores/{store}/bins", put(set_bins))
-        .route("/api/v1/deliveries/stores/{store}/load", get(load))
-        .route("/api/v1/deliveries/pickers/me", get(picker_me))
-        .route("/api/v1/deliveries/pickers/me/shift", post(picker_shift))
-        .route("/api/v1/deliveries/pickers/me/picks", get(my_picks))
-        .route("/api/v1/deliveries/pickers/{user_id}", put(register_picker))
-        .route("/api/v1/deliveries/picks/{order_id}", get(pick_list))
-        .route("/api/v1/deliveries/picks/{order_id}/lines/{sku}", post(record_line))
-        .route("/api/v1/deliveries/picks/{order_id}/pack", post(pack))
-        .route("/api/v1/deliveries/{order_id}", get(view))
-        .route("/api/v1/deliveries/{order_id}/stream", get(stream))
-        .route("/api/v1/deliveries/{order_id}/{action}", post(act))
-        .with_state(SvcState { svc, jwt })
+        .put("deliveries/stores/{store}/slots", "setStoreSlots", Admin, set_capacity)
+        .put("deliveries/stores/{store}/bins", "setStoreBins", Admin, set_bins)
+        .get("deliveries/stores/{store}/load", "getStoreLoad", Signed, load)
+        .get("deliveries/pickers/me", "getMyPickerProfile", Signed, picker_me)
+        .post("deliveries/pickers/me/shift", "setMyPickingShift", Signed, picker_shift)
+        .get("deliveries/pickers/me/picks", "listMyPicks", Signed, my_picks)
+        .put("deliveries/pickers/{user_id}", "setPicker", Admin, register_picker)
+        .get("deliveries/picks/{order_id}", "getPickList", Signed, pick_list)
+        .link("packOrder", PICKS)
+        .post(
+            "deliveries/picks/{order_id}/lines/{sku}",
+            "recordPickedLine",
+            Signed,
+            record_line,
+        )
+        .post("deliveries/picks/{order_id}/pack", "packOrder", Signed, pack)
+        .get("deliveries/{order_id}", "trackDelivery", Signed, view)
+        .get("deliveries/{order_id}/stream", "streamDelivery", Signed, stream)
+        .post("deliveries/{order_id}/{action}", "advanceDelivery", Partners, act)
+        .body::<ActionInput>()
 }
 
-async fn me(State(s): St, auth: AuthUser) -> ApiResult {
-    auth.require(Role::DeliveryPartner)?;
-    Ok(ok(StatusCode::OK, s.svc.me(&auth.0.sub).await?))
+pub fn router(svc: Arc<DeliveryService>, jwt: JwtKeys) -> Router {
+    api().router().with_state(SvcState { svc, jwt })
 }
 
-async fn set_profile(State(s): St, auth: AuthUser, AppJson(b): AppJson<ProfileInput>) -> ApiResult {
+async fn me(State(s): St, auth: AuthUser) -> ApiResult<Partner> {
     auth.require(Role::DeliveryPartner)?;
-    Ok(ok(StatusCode::OK, s.svc.set_profile(&auth.0.sub, b).await?))
+    ok(s.svc.me(&auth.0.sub).await?)
 }
 
-async fn shift(State(s): St, auth: AuthUser, AppJson(b): AppJson<ShiftInput>) -> ApiResult {
+async fn set_profile(State(s): St, auth: AuthUser, AppJson(b): AppJson<ProfileInput>) -> ApiResult<Partner> {
     auth.require(Role::DeliveryPartner)?;
-    Ok(ok(StatusCode::OK, s.svc.set_shift(&auth.0.sub, b).await?))
+    ok(s.svc.set_profile(&auth.0.sub, b).await?)
 }
 
-async fn ping(State(s): St, auth: AuthUser, AppJson(b): AppJson<PingInput>) -> ApiResult {
+async fn shift(State(s): St, auth: AuthUser, AppJson(b): AppJson<ShiftInput>) -> ApiResult<Partner> {
     auth.require(Role::DeliveryPartner)?;
-    Ok(ok(StatusCode::OK, s.svc.ping(&auth.0.sub, b).await?))
+    ok(s.svc.set_shift(&auth.0.sub, b).await?)
+}
+
+async fn ping(State(s): St, auth: AuthUser, AppJson(b): AppJson<PingInput>) -> ApiResult<Ping> {
+    auth.require(Role::DeliveryPartner)?;
+    ok(s.svc.ping(&auth.0.sub, b).await?)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -77,29 +98,23 @@ pub(crate) struct TrackQuery {
     limit: Option<i64>,
 }
 
-async fn track(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<TrackQuery>) -> ApiResult {
+async fn track(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<TrackQuery>) -> ApiResult<Items<Position>> {
     auth.require(Role::DeliveryPartner)?;
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.track(&auth.0.sub, q.limit.unwrap_or(100)).await?,
-    ))
+    ok(s.svc.track(&auth.0.sub, q.limit.unwrap_or(100)).await?)
 }
 
-async fn list(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<PartnerQuery>) -> ApiResult {
+async fn list(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<PartnerQuery>) -> ApiResult<Items<Partner>> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.list(&q).await?))
+    ok(s.svc.list(&q).await?)
 }
 
-async fn mine(State(s): St, auth: AuthUser) -> ApiResult {
+async fn mine(State(s): St, auth: AuthUser) -> ApiResult<InHand> {
     auth.require(Role::DeliveryPartner)?;
-    Ok(ok(StatusCode::OK, s.svc.my_deliveries(&auth.0.sub).await?))
+    ok(s.svc.my_deliveries(&auth.0.sub).await?)
 }
 
-async fn view(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.view(&auth.0.sub, auth.is_staff(), &order_id).await?,
-    ))
+async fn view(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult<DeliveryView> {
+    ok(s.svc.view(&auth.0.sub, auth.is_staff(), &order_id).await?)
 }
 
 /// `reject`, `pickup`, `start`, `deliver` (`{"otp": "1234"}`) or `fail` (`{"reason": ...}`).
@@ -109,33 +124,30 @@ async fn act(
     auth: AuthUser,
     Path((order_id, action)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> ApiResult {
+) -> ApiResult<ActionResult> {
     auth.require(Role::DeliveryPartner)?;
     let input: ActionInput = if body.is_empty() {
         ActionInput::default()
     } else {
         crate::extract::parse_json(&body)?
     };
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.act(&auth.0.sub, &order_id, &action, input).await?,
-    ))
+    ok(s.svc.act(&auth.0.sub, &order_id, &action, input).await?)
 }
 
 /// The store's delivery slots with room (`?store=`; admins may add `all=true`).
-async fn slots(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<SlotQuery>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.slots(auth.is_staff(), q).await?))
+async fn slots(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<SlotQuery>) -> ApiResult<SlotList> {
+    ok(s.svc.slots(auth.is_staff(), q).await?)
 }
 
 /// Books a slot for an order (the order service, while placing it).
-async fn book(State(s): St, auth: AuthUser, AppJson(b): AppJson<BookInput>) -> ApiResult {
+async fn book(State(s): St, auth: AuthUser, AppJson(b): AppJson<BookInput>) -> ApiResult<SlotBooking> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.book_input(b).await?))
+    ok(s.svc.book_input(b).await?)
 }
 
-async fn release_slot(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+async fn release_slot(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult<Released> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.release_slot(&order_id).await?))
+    ok(s.svc.release_slot(&order_id).await?)
 }
 
 /// A store's orders per slot (admins).
@@ -144,9 +156,9 @@ async fn set_capacity(
     auth: AuthUser,
     Path(store): Path<String>,
     AppJson(b): AppJson<CapacityInput>,
-) -> ApiResult {
+) -> ApiResult<SlotCapacity> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.set_capacity(&store, b).await?))
+    ok(s.svc.set_capacity(&store, b).await?)
 }
 
 /// Registers an account as a picker at a store (admins).
@@ -155,21 +167,21 @@ async fn register_picker(
     auth: AuthUser,
     Path(user_id): Path<String>,
     AppJson(b): AppJson<PickerInput>,
-) -> ApiResult {
+) -> ApiResult<Picker> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.register_picker(&user_id, b).await?))
+    ok(s.svc.register_picker(&user_id, b).await?)
 }
 
-async fn picker_me(State(s): St, auth: AuthUser) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.picker(&auth.0.sub).await?))
+async fn picker_me(State(s): St, auth: AuthUser) -> ApiResult<Picker> {
+    ok(s.svc.picker(&auth.0.sub).await?)
 }
 
-async fn picker_shift(State(s): St, auth: AuthUser, AppJson(b): AppJson<ShiftInput>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.picker_shift(&auth.0.sub, b.on).await?))
+async fn picker_shift(State(s): St, auth: AuthUser, AppJson(b): AppJson<ShiftInput>) -> ApiResult<Picker> {
+    ok(s.svc.picker_shift(&auth.0.sub, b.on).await?)
 }
 
-async fn my_picks(State(s): St, auth: AuthUser) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.my_picks(&auth.0.sub).await?))
+async fn my_picks(State(s): St, auth: AuthUser) -> ApiResult<Items<PickList>> {
+    ok(s.svc.my_picks(&auth.0.sub).await?)
 }
 
 /// Where skus sit in a store (admins): `{"bins": {"SKU": "A-01-2"}}`.
@@ -178,21 +190,18 @@ async fn set_bins(
     auth: AuthUser,
     Path(store): Path<String>,
     AppJson(b): AppJson<BinsInput>,
-) -> ApiResult {
+) -> ApiResult<BinsSet> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.set_bins(&store, b).await?))
+    ok(s.svc.set_bins(&store, b).await?)
 }
 
 /// A store's load against its capacity (open, busy, paused).
-async fn load(State(s): St, _auth: AuthUser, Path(store): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.load(&store).await?))
+async fn load(State(s): St, _auth: AuthUser, Path(store): Path<String>) -> ApiResult<StoreLoad> {
+    ok(s.svc.load(&store).await?)
 }
 
-async fn pick_list(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.pick_list(&auth.0.sub, auth.is_staff(), &order_id).await?,
-    ))
+async fn pick_list(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult<PickList> {
+    ok(s.svc.pick_list(&auth.0.sub, auth.is_staff(), &order_id).await?)
 }
 
 /// What the picker found for a line: `{"picked": n, "substitute_sku"?: "..."}`.
@@ -201,20 +210,14 @@ async fn record_line(
     auth: AuthUser,
     Path((order_id, sku)): Path<(String, String)>,
     AppJson(b): AppJson<LineInput>,
-) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc
-            .record_line(&auth.0.sub, auth.is_staff(), &order_id, &sku, b)
-            .await?,
-    ))
+) -> ApiResult<PickList> {
+    ok(s.svc
+        .record_line(&auth.0.sub, auth.is_staff(), &order_id, &sku, b)
+        .await?)
 }
 
-async fn pack(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.pack(&auth.0.sub, auth.is_staff(), &order_id).await?,
-    ))
+async fn pack(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult<PickList> {
+    ok(s.svc.pack(&auth.0.sub, auth.is_staff(), &order_id).await?)
 }
 
 /// Promise against actual per store (admins); `?from=&to=&store=` as the analytics reports.
@@ -222,9 +225,9 @@ async fn performance(
     State(s): St,
     auth: AuthUser,
     AppQuery(q): AppQuery<nakku_core::analytics::ReportQuery>,
-) -> ApiResult {
+) -> ApiResult<Performance> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.performance(&q).await?))
+    ok(s.svc.performance(&q).await?)
 }
 
 /// Server-sent events: the tracking view (`event: delivery`) whenever it changes (status,

@@ -129,10 +129,3 @@ impl IntoResponse for ApiError {
         resp
     }
 }
-
-/// `{"success": true, "data": ...}` with a status.
-pub fn ok<T: serde::Serialize>(status: StatusCode, data: T) -> Response {
-    (status, Json(json!({ "success": true, "data": data }))).into_response()
-}
-
-pub type ApiResult = Result<Response, ApiError>;

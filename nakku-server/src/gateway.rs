@@ -1,7 +1,7 @@
 //! The gateway (port 8080), the only door clients use. For each `/api/v1/...` request:
 //!
-//! 1. the route table ([`nakku_core::gateway::ROUTES`]) names the owning service and who
-//!    may call (404 / 405 with `Allow` otherwise);
+//! 1. the route table ([`crate::api::table`], gathered from the services' declarations)
+//!    names the owning service and who may call (404 / 405 with `Allow` otherwise);
 //! 2. the bearer token is verified once here and the route's role rule applied (401 / 403);
 //!    the verified identity goes on as `X-Nakku-User-Id` / `X-Nakku-User-Role`, and those
 //!    headers are always stripped from what clients send, so they cannot be forged;
@@ -76,8 +76,8 @@ pub fn router(state: GatewayState) -> Router {
 }
 
 /// The OpenAPI document of the whole public API.
-async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
-    axum::Json(crate::openapi::document())
+async fn openapi_json() -> axum::Json<&'static serde_json::Value> {
+    axum::Json(crate::openapi::document_json())
 }
 
 /// The AsyncAPI document of every event the services publish and consume.
@@ -136,7 +136,7 @@ async fn proxy(
     req: Request,
 ) -> Result<Response, ApiError> {
     let path = req.uri().path().to_owned();
-    let route = match nakku_core::gateway::resolve(req.method().as_str(), &path) {
+    let route = match crate::api::table().resolve(req.method().as_str(), &path) {
         Ok(r) => r,
         Err(Miss::NotFound) => return Err(ApiError::not_found("route")),
         Err(Miss::Method(allowed)) => {

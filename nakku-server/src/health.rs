@@ -15,7 +15,8 @@ use nakku_core::events::bus::EventBus;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{ok, ApiError};
+use crate::answer::envelope;
+use crate::error::ApiError;
 
 /// One thing a service depends on.
 #[derive(Clone)]
@@ -245,7 +246,7 @@ pub fn is_internal(ip: std::net::IpAddr) -> bool {
 }
 
 async fn livez(State(st): State<HealthState>) -> Response {
-    ok(StatusCode::OK, json!({"status": "alive", "service": st.service}))
+    envelope(StatusCode::OK, json!({"status": "alive", "service": st.service}))
 }
 
 async fn readyz(State(st): State<HealthState>) -> Result<Response, ApiError> {
@@ -285,7 +286,7 @@ async fn readyz(State(st): State<HealthState>) -> Result<Response, ApiError> {
         };
     }
     if reasons.is_empty() {
-        Ok(ok(
+        Ok(envelope(
             StatusCode::OK,
             json!({"status": "ready", "service": st.service, "checks": Value::Object(checks)}),
         ))
@@ -331,7 +332,7 @@ async fn health(State(st): State<HealthState>) -> Result<Response, ApiError> {
         .map(|(k, _)| k.clone())
         .collect();
     if down.is_empty() {
-        Ok(ok(
+        Ok(envelope(
             StatusCode::OK,
             json!({"status": if degraded.is_empty() { "ok" } else { "degraded" }, "degraded": degraded,
                    "service": st.service, "checks": Value::Object(checks)}),

@@ -10,14 +10,15 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
+use nakku_core::gateway::Access::{Admin, Public, Signed};
 use nakku_core::inventory::*;
+use nakku_core::service::Service;
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::error::{ok, ApiResult};
+use crate::answer::{created, ok, Answer, ApiResult, Deleted, Page, DELETED};
+use crate::api::Api;
 use crate::extract::{AppJson, AppQuery, AuthUser, Ctx};
 
 #[derive(Clone)]
@@ -32,40 +33,101 @@ impl FromRef<InventoryState> for JwtKeys {
     }
 }
 
-pub fn router(svc: Arc<InventoryService>, jwt: JwtKeys) -> Router {
-    Router::new()
-        .route("/api/v1/inventory/stores", get(list_stores).post(create_store))
-        .route(
-            "/api/v1/inventory/stores/{store}",
-            get(get_store).patch(update_store).delete(delete_store),
+/// The inventory service's endpoints.
+pub fn api() -> Api<InventoryState> {
+    const STORE: &[(&str, &str)] = &[("store", "$response.body#/data/id")];
+    const STOCK: &[(&str, &str)] = &[
+        ("store", "$response.body#/data/store"),
+        ("sku", "$response.body#/data/sku"),
+    ];
+    const RESERVATION: &[(&str, &str)] = &[("order_id", "$response.body#/data/order_id")];
+    Api::new(Service::Inventory)
+        .get("inventory/stores", "listStores", Admin, list_stores)
+        .post("inventory/stores", "createStore", Admin, create_store)
+        .link("getStore", STORE)
+        .link("updateStore", STORE)
+        .link("listStock", STORE)
+        .link("listLowStock", STORE)
+        .link("reconcileStore", STORE)
+        .get("inventory/stores/{store}", "getStore", Admin, get_store)
+        .patch("inventory/stores/{store}", "updateStore", Admin, update_store)
+        .delete("inventory/stores/{store}", "deleteStore", Admin, delete_store)
+        .get("inventory/stores/{store}/stock", "listStock", Public, stock)
+        .get("inventory/stores/{store}/stock/{sku}", "getStock", Public, stock_item)
+        .put("inventory/stores/{store}/stock/{sku}", "setStock", Admin, set_threshold)
+        .post(
+            "inventory/stores/{store}/stock/{sku}/restock",
+            "restock",
+            Admin,
+            restock,
         )
-        .route("/api/v1/inventory/stores/{store}/stock", get(stock))
-        .route(
-            "/api/v1/inventory/stores/{store}/stock/{sku}",
-            get(stock_item).put(set_threshold),
+        .link("getStock", STOCK)
+        .link("getStockLedger", STOCK)
+        .link("adjustStock", STOCK)
+        .post(
+            "inventory/stores/{store}/stock/{sku}/adjust",
+            "adjustStock",
+            Admin,
+            adjust,
         )
-        .route("/api/v1/inventory/stores/{store}/stock/{sku}/restock", post(restock))
-        .route("/api/v1/inventory/stores/{store}/stock/{sku}/adjust", post(adjust))
-        .route("/api/v1/inventory/stores/{store}/stock/{sku}/ledger", get(ledger))
-        .route("/api/v1/inventory/stores/{store}/stock/{sku}/watch", post(watch))
-        .route("/api/v1/inventory/stores/{store}/low-stock", get(low_stock))
-        .route("/api/v1/inventory/stores/{store}/reconcile", get(reconcile))
-        .route("/api/v1/inventory/reservations", post(reserve))
-        .route("/api/v1/inventory/reservations/{order_id}", get(get_reservation))
-        .route("/api/v1/inventory/reservations/{order_id}/confirm", post(confirm))
-        .route("/api/v1/inventory/reservations/{order_id}/release", post(release))
-        .route(
-            "/api/v1/inventory/reservations/{order_id}/lines/{sku}/return",
-            post(return_line),
+        .get(
+            "inventory/stores/{store}/stock/{sku}/ledger",
+            "getStockLedger",
+            Admin,
+            ledger,
         )
-        .route("/api/v1/inventory/reservations/{order_id}/picked", post(picked))
-        .with_state(InventoryState { svc, jwt })
+        .post(
+            "inventory/stores/{store}/stock/{sku}/watch",
+            "watchStock",
+            Signed,
+            watch,
+        )
+        .get("inventory/stores/{store}/low-stock", "listLowStock", Admin, low_stock)
+        .get("inventory/stores/{store}/reconcile", "reconcileStore", Admin, reconcile)
+        .post("inventory/reservations", "reserveStock", Admin, reserve)
+        .link("getReservation", RESERVATION)
+        .link("confirmReservation", RESERVATION)
+        .link("releaseReservation", RESERVATION)
+        .get(
+            "inventory/reservations/{order_id}",
+            "getReservation",
+            Admin,
+            get_reservation,
+        )
+        .post(
+            "inventory/reservations/{order_id}/confirm",
+            "confirmReservation",
+            Admin,
+            confirm,
+        )
+        .post(
+            "inventory/reservations/{order_id}/release",
+            "releaseReservation",
+            Admin,
+            release,
+        )
+        .body::<ReleaseInput>()
+        .post(
+            "inventory/reservations/{order_id}/lines/{sku}/return",
+            "returnReservedLine",
+            Admin,
+            return_line,
+        )
+        .post(
+            "inventory/reservations/{order_id}/picked",
+            "recordPickedStock",
+            Admin,
+            picked,
+        )
 }
 
-async fn list_stores(State(s): State<InventoryState>, auth: AuthUser) -> ApiResult {
+pub fn router(svc: Arc<InventoryService>, jwt: JwtKeys) -> Router {
+    api().router().with_state(InventoryState { svc, jwt })
+}
+
+async fn list_stores(State(s): State<InventoryState>, auth: AuthUser) -> ApiResult<Page<Warehouse>> {
     auth.require(Role::Admin)?;
-    let items = s.svc.list_warehouses().await?;
-    Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
+    ok(Page::all(s.svc.list_warehouses().await?))
 }
 
 async fn create_store(
@@ -73,14 +135,14 @@ async fn create_store(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     AppJson(b): AppJson<WarehouseInput>,
-) -> ApiResult {
+) -> ApiResult<Warehouse> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::CREATED, s.svc.create_warehouse(&ctx, b).await?))
+    created(s.svc.create_warehouse(&ctx, b).await?)
 }
 
-async fn get_store(State(s): State<InventoryState>, auth: AuthUser, Path(store): Path<String>) -> ApiResult {
+async fn get_store(State(s): State<InventoryState>, auth: AuthUser, Path(store): Path<String>) -> ApiResult<Warehouse> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.warehouse(&store).await?))
+    ok(s.svc.warehouse(&store).await?)
 }
 
 async fn update_store(
@@ -89,9 +151,9 @@ async fn update_store(
     auth: AuthUser,
     Path(store): Path<String>,
     AppJson(b): AppJson<WarehouseInput>,
-) -> ApiResult {
+) -> ApiResult<Warehouse> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.update_warehouse(&ctx, &store, b).await?))
+    ok(s.svc.update_warehouse(&ctx, &store, b).await?)
 }
 
 async fn delete_store(
@@ -99,10 +161,10 @@ async fn delete_store(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     Path(store): Path<String>,
-) -> ApiResult {
+) -> ApiResult<Deleted> {
     auth.require(Role::Admin)?;
     s.svc.delete_warehouse(&ctx, &store).await?;
-    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+    ok(DELETED)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -114,7 +176,7 @@ async fn stock(
     State(s): State<InventoryState>,
     Path(store): Path<String>,
     AppQuery(q): AppQuery<SkusQuery>,
-) -> ApiResult {
+) -> ApiResult<Page<StockLevel>> {
     let skus: Vec<String> = q
         .skus
         .unwrap_or_default()
@@ -123,12 +185,14 @@ async fn stock(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let items = s.svc.stock_for(&store, &skus).await?;
-    Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
+    ok(Page::all(s.svc.stock_for(&store, &skus).await?))
 }
 
-async fn stock_item(State(s): State<InventoryState>, Path((store, sku)): Path<(String, String)>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.stock_item(&store, &sku).await?))
+async fn stock_item(
+    State(s): State<InventoryState>,
+    Path((store, sku)): Path<(String, String)>,
+) -> ApiResult<StockLevel> {
+    ok(s.svc.stock_item(&store, &sku).await?)
 }
 
 async fn set_threshold(
@@ -137,9 +201,9 @@ async fn set_threshold(
     auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
     AppJson(b): AppJson<ThresholdInput>,
-) -> ApiResult {
+) -> ApiResult<StockLevel> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.set_threshold(&ctx, &store, &sku, b).await?))
+    ok(s.svc.set_threshold(&ctx, &store, &sku, b).await?)
 }
 
 async fn restock(
@@ -148,12 +212,9 @@ async fn restock(
     auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
     AppJson(b): AppJson<RestockInput>,
-) -> ApiResult {
+) -> ApiResult<StockLevel> {
     auth.require(Role::Admin)?;
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.restock(&ctx, &auth.0.sub, &store, &sku, b).await?,
-    ))
+    ok(s.svc.restock(&ctx, &auth.0.sub, &store, &sku, b).await?)
 }
 
 async fn adjust(
@@ -162,12 +223,9 @@ async fn adjust(
     auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
     AppJson(b): AppJson<AdjustInput>,
-) -> ApiResult {
+) -> ApiResult<StockLevel> {
     auth.require(Role::Admin)?;
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.adjust(&ctx, &auth.0.sub, &store, &sku, b).await?,
-    ))
+    ok(s.svc.adjust(&ctx, &auth.0.sub, &store, &sku, b).await?)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -181,7 +239,7 @@ async fn ledger(
     auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
     AppQuery(q): AppQuery<PageQuery>,
-) -> ApiResult {
+) -> ApiResult<Page<LedgerEntry>> {
     auth.require(Role::Admin)?;
     let limit = q.limit.unwrap_or(100);
     let mut items = s.svc.ledger(&store, &sku, q.cursor.as_deref(), limit).await?;
@@ -189,26 +247,36 @@ async fn ledger(
         .then(|| items.last().map(|e| e.id.clone()))
         .flatten();
     items.truncate(limit as usize);
-    Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": next})))
+    ok(Page {
+        items,
+        next_cursor: next,
+    })
 }
 
 async fn watch(
     State(s): State<InventoryState>,
     auth: AuthUser,
     Path((store, sku)): Path<(String, String)>,
-) -> ApiResult {
-    Ok(ok(StatusCode::CREATED, s.svc.watch(&auth.0.sub, &store, &sku).await?))
+) -> ApiResult<Watch> {
+    created(s.svc.watch(&auth.0.sub, &store, &sku).await?)
 }
 
-async fn low_stock(State(s): State<InventoryState>, auth: AuthUser, Path(store): Path<String>) -> ApiResult {
+async fn low_stock(
+    State(s): State<InventoryState>,
+    auth: AuthUser,
+    Path(store): Path<String>,
+) -> ApiResult<Page<StockLevel>> {
     auth.require(Role::Admin)?;
-    let items = s.svc.low_stock(&store).await?;
-    Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
+    ok(Page::all(s.svc.low_stock(&store).await?))
 }
 
-async fn reconcile(State(s): State<InventoryState>, auth: AuthUser, Path(store): Path<String>) -> ApiResult {
+async fn reconcile(
+    State(s): State<InventoryState>,
+    auth: AuthUser,
+    Path(store): Path<String>,
+) -> ApiResult<Reconciliation> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.reconcile(&store).await?))
+    ok(s.svc.reconcile(&store).await?)
 }
 
 async fn reserve(
@@ -216,7 +284,7 @@ async fn reserve(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     AppJson(b): AppJson<ReserveInput>,
-) -> ApiResult {
+) -> ApiResult<Reservation> {
     auth.require(Role::Admin)?;
     let r = s.svc.reserve(&ctx, b).await?;
     let status = if r.status == "held" {
@@ -224,12 +292,16 @@ async fn reserve(
     } else {
         StatusCode::OK
     };
-    Ok(ok(status, r))
+    Ok(Answer::new(status, r))
 }
 
-async fn get_reservation(State(s): State<InventoryState>, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+async fn get_reservation(
+    State(s): State<InventoryState>,
+    auth: AuthUser,
+    Path(order_id): Path<String>,
+) -> ApiResult<Reservation> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.get_reservation(&order_id).await?))
+    ok(s.svc.get_reservation(&order_id).await?)
 }
 
 async fn confirm(
@@ -237,9 +309,9 @@ async fn confirm(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     Path(order_id): Path<String>,
-) -> ApiResult {
+) -> ApiResult<Reservation> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.confirm(&ctx, &order_id).await?))
+    ok(s.svc.confirm(&ctx, &order_id).await?)
 }
 
 async fn release(
@@ -248,7 +320,7 @@ async fn release(
     auth: AuthUser,
     Path(order_id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult {
+) -> ApiResult<Reservation> {
     auth.require(Role::Admin)?;
     // The body is optional: `{"reason": "..."}` or nothing.
     let input: ReleaseInput = if body.iter().all(u8::is_ascii_whitespace) {
@@ -269,7 +341,7 @@ async fn release(
             )
             .await?
     };
-    Ok(ok(StatusCode::OK, r))
+    ok(r)
 }
 
 async fn return_line(
@@ -277,10 +349,10 @@ async fn return_line(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     Path((order_id, sku)): Path<(String, String)>,
-) -> ApiResult {
+) -> ApiResult<Returned> {
     auth.require(Role::Admin)?;
     s.svc.return_line(&ctx, &order_id, &sku).await?;
-    Ok(ok(StatusCode::OK, Returned { returned: sku }))
+    ok(Returned { returned: sku })
 }
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -299,10 +371,20 @@ async fn picked(
     auth: AuthUser,
     Path(order_id): Path<String>,
     AppJson(b): AppJson<PickedInput>,
-) -> ApiResult {
+) -> ApiResult<Applied> {
     auth.require(Role::Admin)?;
     s.svc.picked(&ctx, &order_id, &b.short, &b.add).await?;
-    Ok(ok(StatusCode::OK, json!({"order_id": order_id, "applied": true})))
+    ok(Applied {
+        order_id,
+        applied: true,
+    })
+}
+
+/// What picking found is applied to the order's stock (once; a repeat changes nothing).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Applied {
+    order_id: String,
+    applied: bool,
 }
 
 /// A line's units back on the shelf.

@@ -3,6 +3,8 @@
 //! [`Application::run_until_stopped`].
 
 pub mod analytics;
+pub mod answer;
+pub mod api;
 pub mod cart;
 pub mod clients;
 pub mod delivery;

@@ -5,16 +5,20 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
 use nakku_core::error::Validator;
-use nakku_core::location::service::{check_point, AddressCheckInput, ZoneInput};
-use nakku_core::location::{geocode, reverse, LocationService};
+use nakku_core::gateway::Access::{Admin, Public, Signed};
+use nakku_core::location::service::{
+    check_point, AddressCheck, AddressCheckInput, Distance, Serviceability, Store, Zone, ZoneInput,
+};
+use nakku_core::location::{geocode, reverse, Candidate, LocationService};
+use nakku_core::service::Service;
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::error::{ok, ApiError, ApiResult};
+use crate::answer::{created, ok, ApiResult, Deleted, Page, DELETED};
+use crate::api::Api;
+use crate::error::ApiError;
 use crate::extract::{AppJson, AppQuery, AuthUser, Ctx};
 
 #[derive(Clone)]
@@ -29,20 +33,38 @@ impl FromRef<LocationState> for JwtKeys {
     }
 }
 
-pub fn router(svc: Arc<LocationService>, jwt: JwtKeys) -> Router {
-    Router::new()
-        .route("/api/v1/locations/serviceability", get(serviceability))
-        .route("/api/v1/locations/geocode", get(geocode_handler))
-        .route("/api/v1/locations/reverse", get(reverse_handler))
-        .route("/api/v1/locations/distance", get(distance))
-        .route("/api/v1/locations/validate-address", post(validate_address))
-        .route("/api/v1/locations/stores", get(stores))
-        .route("/api/v1/locations/zones", get(list_zones).post(create_zone))
-        .route(
-            "/api/v1/locations/zones/{id}",
-            get(get_zone).patch(update_zone).delete(delete_zone),
+/// The location service's endpoints.
+pub fn api() -> Api<LocationState> {
+    const ZONE: &[(&str, &str)] = &[("id", "$response.body#/data/id")];
+    Api::new(Service::Location)
+        .get(
+            "locations/serviceability",
+            "checkServiceability",
+            Public,
+            serviceability,
         )
-        .with_state(LocationState { svc, jwt })
+        .get("locations/geocode", "geocode", Public, geocode_handler)
+        .get("locations/reverse", "reverseGeocode", Public, reverse_handler)
+        .get("locations/distance", "getDistance", Public, distance)
+        .post(
+            "locations/validate-address",
+            "validateAddress",
+            Signed,
+            validate_address,
+        )
+        .get("locations/stores", "listStoreLocations", Admin, stores)
+        .get("locations/zones", "listZones", Admin, list_zones)
+        .post("locations/zones", "createZone", Admin, create_zone)
+        .link("getZone", ZONE)
+        .link("updateZone", ZONE)
+        .link("deleteZone", ZONE)
+        .get("locations/zones/{id}", "getZone", Admin, get_zone)
+        .patch("locations/zones/{id}", "updateZone", Admin, update_zone)
+        .delete("locations/zones/{id}", "deleteZone", Admin, delete_zone)
+}
+
+pub fn router(svc: Arc<LocationService>, jwt: JwtKeys) -> Router {
+    api().router().with_state(LocationState { svc, jwt })
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -58,9 +80,12 @@ fn point(q: PointQuery) -> Result<(f64, f64), ApiError> {
     p.ok_or_else(|| ApiError::internal("validated point missing"))
 }
 
-async fn serviceability(State(s): State<LocationState>, AppQuery(q): AppQuery<PointQuery>) -> ApiResult {
+async fn serviceability(
+    State(s): State<LocationState>,
+    AppQuery(q): AppQuery<PointQuery>,
+) -> ApiResult<Serviceability> {
     let (lat, lng) = point(q)?;
-    Ok(ok(StatusCode::OK, s.svc.serviceability(lat, lng).await?))
+    ok(s.svc.serviceability(lat, lng).await?)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -69,7 +94,7 @@ pub(crate) struct GeocodeQuery {
     limit: Option<usize>,
 }
 
-async fn geocode_handler(AppQuery(q): AppQuery<GeocodeQuery>) -> ApiResult {
+async fn geocode_handler(AppQuery(q): AppQuery<GeocodeQuery>) -> ApiResult<Page<Candidate>> {
     let text = q.q.unwrap_or_default();
     if text.trim().is_empty() || text.chars().count() > 200 {
         return Err(ApiError::field(
@@ -79,16 +104,13 @@ async fn geocode_handler(AppQuery(q): AppQuery<GeocodeQuery>) -> ApiResult {
         ));
     }
     let limit = q.limit.unwrap_or(5).clamp(1, 20);
-    Ok(ok(
-        StatusCode::OK,
-        json!({"items": geocode(&text, limit), "next_cursor": null}),
-    ))
+    ok(Page::all(geocode(&text, limit)))
 }
 
-async fn reverse_handler(AppQuery(q): AppQuery<PointQuery>) -> ApiResult {
+async fn reverse_handler(AppQuery(q): AppQuery<PointQuery>) -> ApiResult<Reverse> {
     let (lat, lng) = point(q)?;
     let (place, km) = reverse(lat, lng).ok_or_else(|| ApiError::not_found("locality"))?;
-    Ok(ok(StatusCode::OK, Reverse { place, distance_km: km }))
+    ok(Reverse { place, distance_km: km })
 }
 
 /// The nearest locality of the gazetteer to a point, and how far it is.
@@ -106,7 +128,7 @@ pub(crate) struct DistanceQuery {
     to_lng: Option<f64>,
 }
 
-async fn distance(State(s): State<LocationState>, AppQuery(q): AppQuery<DistanceQuery>) -> ApiResult {
+async fn distance(State(s): State<LocationState>, AppQuery(q): AppQuery<DistanceQuery>) -> ApiResult<Distance> {
     let from = point(PointQuery {
         lat: q.from_lat,
         lng: q.from_lng,
@@ -117,7 +139,7 @@ async fn distance(State(s): State<LocationState>, AppQuery(q): AppQuery<Distance
         lng: q.to_lng,
     })
     .map_err(|e| rename(e, "to_"))?;
-    Ok(ok(StatusCode::OK, s.svc.distance(from, to)))
+    ok(s.svc.distance(from, to))
 }
 
 /// Prefixes the field names of a validation error (`lat` → `from_lat`).
@@ -136,16 +158,13 @@ async fn validate_address(
     Ctx(ctx): Ctx,
     AuthUser(_): AuthUser,
     AppJson(b): AppJson<AddressCheckInput>,
-) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.validate_address(&ctx, b).await?))
+) -> ApiResult<AddressCheck> {
+    ok(s.svc.validate_address(&ctx, b).await?)
 }
 
-async fn stores(State(s): State<LocationState>, auth: AuthUser) -> ApiResult {
+async fn stores(State(s): State<LocationState>, auth: AuthUser) -> ApiResult<Page<Store>> {
     auth.require(Role::Admin)?;
-    Ok(ok(
-        StatusCode::OK,
-        json!({"items": s.svc.stores().await?, "next_cursor": null}),
-    ))
+    ok(Page::all(s.svc.stores().await?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -153,22 +172,27 @@ pub(crate) struct ZonesQuery {
     store: Option<String>,
 }
 
-async fn list_zones(State(s): State<LocationState>, auth: AuthUser, AppQuery(q): AppQuery<ZonesQuery>) -> ApiResult {
+async fn list_zones(
+    State(s): State<LocationState>,
+    auth: AuthUser,
+    AppQuery(q): AppQuery<ZonesQuery>,
+) -> ApiResult<Page<Zone>> {
     auth.require(Role::Admin)?;
-    Ok(ok(
-        StatusCode::OK,
-        json!({"items": s.svc.zones(q.store.as_deref()).await?, "next_cursor": null}),
-    ))
+    ok(Page::all(s.svc.zones(q.store.as_deref()).await?))
 }
 
-async fn create_zone(State(s): State<LocationState>, auth: AuthUser, AppJson(b): AppJson<ZoneInput>) -> ApiResult {
+async fn create_zone(
+    State(s): State<LocationState>,
+    auth: AuthUser,
+    AppJson(b): AppJson<ZoneInput>,
+) -> ApiResult<Zone> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::CREATED, s.svc.create_zone(b).await?))
+    created(s.svc.create_zone(b).await?)
 }
 
-async fn get_zone(State(s): State<LocationState>, auth: AuthUser, Path(id): Path<String>) -> ApiResult {
+async fn get_zone(State(s): State<LocationState>, auth: AuthUser, Path(id): Path<String>) -> ApiResult<Zone> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.zone(&id).await?))
+    ok(s.svc.zone(&id).await?)
 }
 
 async fn update_zone(
@@ -176,15 +200,15 @@ async fn update_zone(
     auth: AuthUser,
     Path(id): Path<String>,
     AppJson(b): AppJson<ZoneInput>,
-) -> ApiResult {
+) -> ApiResult<Zone> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.update_zone(&id, b).await?))
+    ok(s.svc.update_zone(&id, b).await?)
 }
 
-async fn delete_zone(State(s): State<LocationState>, auth: AuthUser, Path(id): Path<String>) -> ApiResult {
+async fn delete_zone(State(s): State<LocationState>, auth: AuthUser, Path(id): Path<String>) -> ApiResult<Deleted> {
     auth.require(Role::Admin)?;
     s.svc.delete_zone(&id).await?;
-    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+    ok(DELETED)
 }
 
 /// The location service's address check over HTTP, for a user service whose location

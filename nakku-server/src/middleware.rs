@@ -80,7 +80,7 @@ pub fn stack(router: Router, service: &'static str, limits: Limits) -> Router {
                 // gateway's routes are its table's (it proxies everything from a fallback).
                 let path = req.uri().path();
                 let route = if service == "gateway" {
-                    match nakku_core::gateway::resolve(req.method().as_str(), path) {
+                    match crate::api::table().resolve(req.method().as_str(), path) {
                         Ok(r) => format!("/{}", r.endpoint.path),
                         Err(_) => "(no route)".to_owned(),
                     }
@@ -202,7 +202,7 @@ pub fn route_label(req: &Request) -> String {
         return p.as_str().to_owned();
     }
     let path = req.uri().path();
-    match nakku_core::gateway::route(req.method().as_str(), path) {
+    match crate::api::table().route(req.method().as_str(), path) {
         Some(r) => format!("/api/v1/{}", r.endpoint.path),
         None => "unmatched".to_owned(),
     }

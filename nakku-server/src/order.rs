@@ -5,26 +5,45 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::routing::{delete, get, post};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
-use nakku_core::order::{CancelInput, ListQuery, OrderService, PlaceInput, StatusInput};
+use nakku_core::cart::service::CartView;
+use nakku_core::gateway::Access::{Signed, Staff};
+use nakku_core::order::{CancelInput, ListQuery, OrderPage, OrderService, OrderView, PlaceInput, StatusInput};
+use nakku_core::service::Service;
 
-use crate::error::{ok, ApiError, ApiResult};
+use crate::answer::{ok, Answer, ApiResult};
+use crate::api::{Api, IDEMPOTENCY_KEY};
+use crate::error::ApiError;
 use crate::extract::{AppJson, AppQuery, AuthUser, Ctx, SvcState};
 
 type St = State<SvcState<OrderService>>;
 
+/// The order service's endpoints.
+pub fn api() -> Api<SvcState<OrderService>> {
+    const ORDER: &[(&str, &str)] = &[("id", "$response.body#/data/id")];
+    const ORDER_ID: &[(&str, &str)] = &[("order_id", "$response.body#/data/id")];
+    Api::new(Service::Order)
+        .get("orders", "listOrders", Signed, list)
+        .post("orders", "placeOrder", Signed, place)
+        .header(IDEMPOTENCY_KEY)
+        .replays()
+        .link("getOrder", ORDER)
+        .link("cancelOrder", ORDER)
+        .link("reorder", ORDER)
+        .link("trackDelivery", ORDER_ID)
+        .link("getOrderPayment", ORDER_ID)
+        .get("orders/{id}", "getOrder", Signed, get_order)
+        .post("orders/{id}/cancel", "cancelOrder", Signed, cancel)
+        .body::<CancelInput>()
+        .delete("orders/{id}/lines/{sku}", "removeOrderLine", Signed, remove_line)
+        .post("orders/{id}/reorder", "reorder", Signed, reorder)
+        .post("orders/{id}/status", "moveOrder", Staff, set_status)
+}
+
 pub fn router(svc: Arc<OrderService>, jwt: JwtKeys) -> Router {
-    Router::new()
-        .route("/api/v1/orders", get(list).post(place))
-        .route("/api/v1/orders/{id}", get(get_order))
-        .route("/api/v1/orders/{id}/cancel", post(cancel))
-        .route("/api/v1/orders/{id}/lines/{sku}", delete(remove_line))
-        .route("/api/v1/orders/{id}/reorder", post(reorder))
-        .route("/api/v1/orders/{id}/status", post(set_status))
-        .with_state(SvcState { svc, jwt })
+    api().router().with_state(SvcState { svc, jwt })
 }
 
 async fn place(
@@ -33,23 +52,24 @@ async fn place(
     auth: AuthUser,
     headers: HeaderMap,
     AppJson(b): AppJson<PlaceInput>,
-) -> ApiResult {
+) -> ApiResult<OrderView> {
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let (order, replayed) = s.svc.place(&ctx, &auth.0.sub, key, b).await?;
-    let mut res = ok(if replayed { StatusCode::OK } else { StatusCode::CREATED }, order);
     if replayed {
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(Answer::new(StatusCode::OK, order).header(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        ));
     }
-    Ok(res)
+    Ok(Answer::new(StatusCode::CREATED, order))
 }
 
-async fn list(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ListQuery>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.list(&auth.0.sub, auth.is_staff(), q).await?))
+async fn list(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ListQuery>) -> ApiResult<OrderPage> {
+    ok(s.svc.list(&auth.0.sub, auth.is_staff(), q).await?)
 }
 
-async fn get_order(State(s): St, auth: AuthUser, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.get(&auth.0.sub, auth.is_staff(), &id).await?))
+async fn get_order(State(s): St, auth: AuthUser, Path(id): Path<String>) -> ApiResult<OrderView> {
+    ok(s.svc.get(&auth.0.sub, auth.is_staff(), &id).await?)
 }
 
 /// The body (`{"reason": ...}`) is optional.
@@ -59,16 +79,13 @@ async fn cancel(
     auth: AuthUser,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult {
+) -> ApiResult<OrderView> {
     let input: CancelInput = if body.iter().all(u8::is_ascii_whitespace) {
         CancelInput::default()
     } else {
         crate::extract::parse_json(&body)?
     };
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.cancel(&ctx, &auth.0.sub, auth.is_staff(), &id, input).await?,
-    ))
+    ok(s.svc.cancel(&ctx, &auth.0.sub, auth.is_staff(), &id, input).await?)
 }
 
 async fn remove_line(
@@ -76,16 +93,20 @@ async fn remove_line(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     Path((id, sku)): Path<(String, String)>,
-) -> ApiResult {
-    Ok(ok(
-        StatusCode::OK,
-        s.svc.remove_line(&ctx, &auth.0.sub, auth.is_staff(), &id, &sku).await?,
-    ))
+) -> ApiResult<OrderView> {
+    ok(s.svc.remove_line(&ctx, &auth.0.sub, auth.is_staff(), &id, &sku).await?)
 }
 
-async fn reorder(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.reorder(&ctx, &auth.0.sub, &id).await?))
+async fn reorder(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, Path(id): Path<String>) -> ApiResult<Reordered> {
+    ok(Reordered(s.svc.reorder(&ctx, &auth.0.sub, &id).await?))
 }
+
+/// The shopper's cart after a reorder, as the cart service answered it (in this process
+/// or over HTTP).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = CartView)]
+pub struct Reordered(serde_json::Value);
 
 async fn set_status(
     State(s): St,
@@ -93,7 +114,7 @@ async fn set_status(
     auth: AuthUser,
     Path(id): Path<String>,
     AppJson(b): AppJson<StatusInput>,
-) -> ApiResult {
+) -> ApiResult<OrderView> {
     if auth.0.role != Role::Admin && auth.0.role != Role::DeliveryPartner {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -101,5 +122,5 @@ async fn set_status(
         ));
     }
     let actor = format!("{}:{}", auth.0.role.as_str(), auth.0.sub);
-    Ok(ok(StatusCode::OK, s.svc.set_status(&ctx, &actor, &id, b).await?))
+    ok(s.svc.set_status(&ctx, &actor, &id, b).await?)
 }

@@ -5,54 +5,71 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
-use nakku_core::payment::{ChargeInput, MethodInput, PaymentService, RefundInput};
+use nakku_core::gateway::Access::{Admin, Signed};
+use nakku_core::payment::{ChargeInput, MethodInput, MethodRef, Payment, PaymentMethod, PaymentService, RefundInput};
+use nakku_core::service::Service;
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::error::{ok, ApiResult};
+use crate::answer::{created, ok, ApiResult, Deleted, Page, DELETED};
+use crate::api::Api;
 use crate::extract::{AppJson, AuthUser, Ctx, SvcState};
 
 type St = State<SvcState<PaymentService>>;
 
+/// The payment service's endpoints.
+pub fn api() -> Api<SvcState<PaymentService>> {
+    const METHOD: &[(&str, &str)] = &[("id", "$response.body#/data/id")];
+    const ORDER: &[(&str, &str)] = &[("order_id", "$response.body#/data/order_id")];
+    Api::new(Service::Payment)
+        .get("payments", "listPayments", Signed, list)
+        .get("payments/methods", "listPaymentMethods", Signed, methods)
+        .post("payments/methods", "savePaymentMethod", Signed, add_method)
+        .link("getPaymentMethod", METHOD)
+        .link("deletePaymentMethod", METHOD)
+        .post("payments/methods/resolve", "resolvePaymentMethod", Signed, resolve)
+        .get("payments/methods/{id}", "getPaymentMethod", Signed, method)
+        .delete("payments/methods/{id}", "deletePaymentMethod", Signed, delete_method)
+        .post("payments/charges", "createCharge", Admin, charge)
+        .link("getOrderPayment", ORDER)
+        .link("listRefunds", ORDER)
+        .link("refundOrder", ORDER)
+        .get("payments/orders/{order_id}", "getOrderPayment", Signed, for_order)
+        .get("payments/orders/{order_id}/refunds", "listRefunds", Signed, refunds)
+        .post("payments/orders/{order_id}/refunds", "refundOrder", Admin, refund)
+        .post("payments/orders/{order_id}/cancel", "cancelPayment", Admin, cancel)
+        .post(
+            "payments/orders/{order_id}/settle-cod",
+            "settleCashOnDelivery",
+            Admin,
+            settle_cod,
+        )
+}
+
 pub fn router(svc: Arc<PaymentService>, jwt: JwtKeys) -> Router {
-    Router::new()
-        .route("/api/v1/payments", get(list))
-        .route("/api/v1/payments/methods", get(methods).post(add_method))
-        .route("/api/v1/payments/methods/resolve", post(resolve))
-        .route("/api/v1/payments/methods/{id}", get(method).delete(delete_method))
-        .route("/api/v1/payments/charges", post(charge))
-        .route("/api/v1/payments/orders/{order_id}", get(for_order))
-        .route("/api/v1/payments/orders/{order_id}/refunds", get(refunds).post(refund))
-        .route("/api/v1/payments/orders/{order_id}/cancel", post(cancel))
-        .route("/api/v1/payments/orders/{order_id}/settle-cod", post(settle_cod))
-        .with_state(SvcState { svc, jwt })
+    api().router().with_state(SvcState { svc, jwt })
 }
 
-async fn list(State(s): St, auth: AuthUser) -> ApiResult {
-    let items = s.svc.list(&auth.0.sub, 50).await?;
-    Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
+async fn list(State(s): St, auth: AuthUser) -> ApiResult<Page<Payment>> {
+    ok(Page::all(s.svc.list(&auth.0.sub, 50).await?))
 }
 
-async fn methods(State(s): St, auth: AuthUser) -> ApiResult {
-    let items = s.svc.methods(&auth.0.sub).await?;
-    Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
+async fn methods(State(s): St, auth: AuthUser) -> ApiResult<Page<PaymentMethod>> {
+    ok(Page::all(s.svc.methods(&auth.0.sub).await?))
 }
 
-async fn add_method(State(s): St, auth: AuthUser, AppJson(b): AppJson<MethodInput>) -> ApiResult {
-    Ok(ok(StatusCode::CREATED, s.svc.add_method(&auth.0.sub, b).await?))
+async fn add_method(State(s): St, auth: AuthUser, AppJson(b): AppJson<MethodInput>) -> ApiResult<PaymentMethod> {
+    created(s.svc.add_method(&auth.0.sub, b).await?)
 }
 
-async fn method(State(s): St, auth: AuthUser, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.method(&auth.0.sub, &id).await?))
+async fn method(State(s): St, auth: AuthUser, Path(id): Path<String>) -> ApiResult<PaymentMethod> {
+    ok(s.svc.method(&auth.0.sub, &id).await?)
 }
 
-async fn delete_method(State(s): St, auth: AuthUser, Path(id): Path<String>) -> ApiResult {
+async fn delete_method(State(s): St, auth: AuthUser, Path(id): Path<String>) -> ApiResult<Deleted> {
     s.svc.delete_method(&auth.0.sub, &id).await?;
-    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+    ok(DELETED)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -60,38 +77,35 @@ pub(crate) struct ResolveInput {
     payment_method: Option<String>,
 }
 
-async fn resolve(State(s): St, auth: AuthUser, AppJson(b): AppJson<ResolveInput>) -> ApiResult {
+async fn resolve(State(s): St, auth: AuthUser, AppJson(b): AppJson<ResolveInput>) -> ApiResult<MethodRef> {
     let raw = b.payment_method.unwrap_or_default();
-    Ok(ok(StatusCode::OK, s.svc.resolve_method(&auth.0.sub, &raw).await?))
+    ok(s.svc.resolve_method(&auth.0.sub, &raw).await?)
 }
 
-async fn charge(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppJson(b): AppJson<ChargeInput>) -> ApiResult {
+async fn charge(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppJson(b): AppJson<ChargeInput>) -> ApiResult<Payment> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.charge(&ctx, b).await?))
+    ok(s.svc.charge(&ctx, b).await?)
 }
 
-async fn for_order(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+async fn for_order(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult<Payment> {
     let p = s.svc.for_order(&order_id).await?;
     if p.user_id != auth.0.sub && !auth.is_staff() {
         return Err(nakku_core::CoreError::NotFound("payment".into()).into());
     }
-    Ok(ok(StatusCode::OK, p))
+    ok(p)
 }
 
-async fn refunds(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+async fn refunds(State(s): St, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult<RefundList> {
     let p = s.svc.for_order(&order_id).await?;
     if p.user_id != auth.0.sub && !auth.is_staff() {
         return Err(nakku_core::CoreError::NotFound("payment".into()).into());
     }
     let items = s.svc.refunds(&order_id).await?;
-    Ok(ok(
-        StatusCode::OK,
-        RefundList {
-            payment: p,
-            items,
-            next_cursor: None,
-        },
-    ))
+    ok(RefundList {
+        payment: p,
+        items,
+        next_cursor: None,
+    })
 }
 
 /// An order's payment and its refunds.
@@ -108,9 +122,9 @@ async fn refund(
     auth: AuthUser,
     Path(order_id): Path<String>,
     AppJson(b): AppJson<RefundInput>,
-) -> ApiResult {
+) -> ApiResult<Payment> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.refund(&ctx, &order_id, b).await?))
+    ok(s.svc.refund(&ctx, &order_id, b).await?)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -124,13 +138,13 @@ async fn cancel(
     auth: AuthUser,
     Path(order_id): Path<String>,
     AppJson(b): AppJson<ReasonInput>,
-) -> ApiResult {
+) -> ApiResult<Payment> {
     auth.require(Role::Admin)?;
     let reason = b.reason.unwrap_or_else(|| "order cancelled".to_owned());
-    Ok(ok(StatusCode::OK, s.svc.cancel(&ctx, &order_id, &reason).await?))
+    ok(s.svc.cancel(&ctx, &order_id, &reason).await?)
 }
 
-async fn settle_cod(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult {
+async fn settle_cod(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, Path(order_id): Path<String>) -> ApiResult<Payment> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.settle_cod(&ctx, &order_id).await?))
+    ok(s.svc.settle_cod(&ctx, &order_id).await?)
 }

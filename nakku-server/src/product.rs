@@ -5,17 +5,21 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use axum::Router;
 use nakku_core::auth::{JwtKeys, Role};
-use nakku_core::product::search::{SearchParams, Sort};
+use nakku_core::gateway::Access::{Admin, Public};
+use nakku_core::product::search::{Hit, SearchPage, SearchParams, Sort};
+use nakku_core::product::service::{CategoryPage, ImportReport, Recommendation};
 use nakku_core::product::*;
+use nakku_core::service::Service;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::error::{ok, ApiError, ApiResult};
+use crate::answer::{created, ok, ApiResult, Deleted, Items, DELETED};
+use crate::api::{Api, IF_MATCH};
+use crate::error::ApiError;
 use crate::extract::{verify_bearer, AppJson, AppQuery, AuthUser, Ctx};
 
 #[derive(Clone)]
@@ -30,25 +34,45 @@ impl FromRef<ProductState> for JwtKeys {
     }
 }
 
+/// The catalogue's endpoints.
+pub fn api() -> Api<ProductState> {
+    const PRODUCT: &[(&str, &str)] = &[("id", "$response.body#/data/id")];
+    const CATEGORY: &[(&str, &str)] = &[("id", "$response.body#/data/id")];
+    Api::new(Service::Product)
+        .get("products", "searchProducts", Public, search)
+        .post("products", "createProduct", Admin, create_product)
+        .link("getProduct", PRODUCT)
+        .link("updateProduct", PRODUCT)
+        .link("deleteProduct", PRODUCT)
+        .link("recommendProducts", PRODUCT)
+        .post("products/import", "importProducts", Admin, import)
+        .get("products/popular", "listPopularProducts", Public, popular)
+        .get("products/{id}", "getProduct", Public, get_product)
+        .patch("products/{id}", "updateProduct", Admin, update_product)
+        .header(IF_MATCH)
+        .delete("products/{id}", "deleteProduct", Admin, delete_product)
+        .link("restoreProduct", &[("id", "$request.path.id")])
+        .post("products/{id}/restore", "restoreProduct", Admin, restore_product)
+        .get(
+            "products/{id}/recommendations",
+            "recommendProducts",
+            Public,
+            recommendations,
+        )
+        .get("categories", "listCategories", Public, category_tree)
+        .post("categories", "createCategory", Admin, create_category)
+        .link("getCategory", CATEGORY)
+        .link("updateCategory", CATEGORY)
+        .link("deleteCategory", CATEGORY)
+        .get("categories/{id}", "getCategory", Public, get_category)
+        .patch("categories/{id}", "updateCategory", Admin, update_category)
+        .delete("categories/{id}", "deleteCategory", Admin, delete_category)
+}
+
 pub fn router(svc: Arc<ProductService>, jwt: JwtKeys, import_max_bytes: usize) -> Router {
-    Router::new()
-        .route("/api/v1/products", get(search).post(create_product))
-        .route(
-            "/api/v1/products/import",
-            post(import).layer(DefaultBodyLimit::max(import_max_bytes)),
-        )
-        .route("/api/v1/products/popular", get(popular))
-        .route(
-            "/api/v1/products/{id}",
-            get(get_product).patch(update_product).delete(delete_product),
-        )
-        .route("/api/v1/products/{id}/restore", post(restore_product))
-        .route("/api/v1/products/{id}/recommendations", get(recommendations))
-        .route("/api/v1/categories", get(category_tree).post(create_category))
-        .route(
-            "/api/v1/categories/{id}",
-            get(get_category).patch(update_category).delete(delete_category),
-        )
+    api()
+        .body_limit("importProducts", import_max_bytes)
+        .router()
         .with_state(ProductState { svc, jwt })
 }
 
@@ -85,7 +109,11 @@ pub(crate) struct SearchQuery {
     include_inactive: Option<bool>,
 }
 
-async fn search(State(s): State<ProductState>, headers: HeaderMap, AppQuery(q): AppQuery<SearchQuery>) -> ApiResult {
+async fn search(
+    State(s): State<ProductState>,
+    headers: HeaderMap,
+    AppQuery(q): AppQuery<SearchQuery>,
+) -> ApiResult<SearchPage> {
     let mut v = nakku_core::error::Validator::new();
     let sort = match q.sort.as_deref() {
         Some(raw) => v.check("sort", Sort::parse(raw)).unwrap_or_default(),
@@ -142,7 +170,7 @@ async fn search(State(s): State<ProductState>, headers: HeaderMap, AppQuery(q): 
     if let Some(st) = store {
         page.store_status = Some(s.svc.store_status(&st).await?);
     }
-    Ok(ok(StatusCode::OK, page))
+    ok(page)
 }
 
 /// `GET /products/{id}`: the product page, with a store's availability and status when
@@ -178,7 +206,7 @@ async fn get_product(
     headers: HeaderMap,
     Path(id): Path<String>,
     AppQuery(q): AppQuery<StoreQuery>,
-) -> ApiResult {
+) -> ApiResult<ProductPage> {
     let admin = is_admin(&s, &headers)?;
     let product = s.svc.product(&id, admin).await?;
     let mut page = ProductPage {
@@ -196,7 +224,7 @@ async fn get_product(
             in_stock: available > 0,
         });
     }
-    Ok(ok(StatusCode::OK, page))
+    ok(page)
 }
 
 async fn create_product(
@@ -204,9 +232,9 @@ async fn create_product(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     AppJson(b): AppJson<ProductInput>,
-) -> ApiResult {
+) -> ApiResult<Product> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::CREATED, s.svc.create_product(&ctx, b).await?))
+    created(s.svc.create_product(&ctx, b).await?)
 }
 
 /// `If-Match: 3` (or `"3"`) makes the update conditional on the product's version.
@@ -230,10 +258,10 @@ async fn update_product(
     headers: HeaderMap,
     Path(id): Path<String>,
     AppJson(b): AppJson<ProductInput>,
-) -> ApiResult {
+) -> ApiResult<Product> {
     auth.require(Role::Admin)?;
     let expected = if_match(&headers)?;
-    Ok(ok(StatusCode::OK, s.svc.update_product(&ctx, &id, b, expected).await?))
+    ok(s.svc.update_product(&ctx, &id, b, expected).await?)
 }
 
 async fn delete_product(
@@ -241,10 +269,10 @@ async fn delete_product(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> ApiResult<Deleted> {
     auth.require(Role::Admin)?;
     s.svc.delete_product(&ctx, &id).await?;
-    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+    ok(DELETED)
 }
 
 async fn restore_product(
@@ -252,9 +280,9 @@ async fn restore_product(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> ApiResult<Product> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.restore_product(&ctx, &id).await?))
+    ok(s.svc.restore_product(&ctx, &id).await?)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -269,7 +297,7 @@ async fn import(
     headers: HeaderMap,
     AppQuery(q): AppQuery<ImportQuery>,
     body: Bytes,
-) -> ApiResult {
+) -> ApiResult<ImportReport> {
     auth.require(Role::Admin)?;
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let json = import::is_json(ct, &body);
@@ -292,39 +320,52 @@ async fn import(
         err.extra = Some(json!({"report": report}));
         return Err(err);
     }
-    Ok(ok(StatusCode::OK, report))
+    ok(report)
 }
 
-async fn popular(State(s): State<ProductState>, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult {
+async fn popular(State(s): State<ProductState>, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult<Items<Hit>> {
     let store = q.store.map(|st| st.trim().to_ascii_uppercase());
     let items = s
         .svc
         .popular(store.as_deref(), q.category.as_deref(), q.limit.unwrap_or(20))
         .await?;
-    Ok(ok(StatusCode::OK, json!({"items": items})))
+    ok(Items::new(items))
 }
 
 async fn recommendations(
     State(s): State<ProductState>,
     Path(id): Path<String>,
     AppQuery(q): AppQuery<StoreQuery>,
-) -> ApiResult {
+) -> ApiResult<Recommendations> {
     let store = q.store.map(|st| st.trim().to_ascii_uppercase());
     let (items, degraded) = s
         .svc
         .recommendations(&id, store.as_deref(), q.limit.unwrap_or(10))
         .await?;
     // Degraded: the purchase history did not answer; these are the category's best-sellers.
-    let degraded: Vec<&str> = if degraded { vec!["recommendations"] } else { Vec::new() };
-    Ok(ok(StatusCode::OK, json!({"items": items, "degraded": degraded})))
+    let degraded = if degraded {
+        vec!["recommendations".to_owned()]
+    } else {
+        Vec::new()
+    };
+    ok(Recommendations { items, degraded })
 }
 
-async fn category_tree(State(s): State<ProductState>) -> ApiResult {
-    Ok(ok(StatusCode::OK, json!({"items": s.svc.category_tree()})))
+/// Products bought with this one, best first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Recommendations {
+    items: Vec<Recommendation>,
+    /// `["recommendations"]` when the purchase history did not answer and these are the
+    /// category's best-sellers instead; empty otherwise.
+    degraded: Vec<String>,
 }
 
-async fn get_category(State(s): State<ProductState>, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.category(&id)?))
+async fn category_tree(State(s): State<ProductState>) -> ApiResult<Items<CategoryNode>> {
+    ok(Items::new(s.svc.category_tree()))
+}
+
+async fn get_category(State(s): State<ProductState>, Path(id): Path<String>) -> ApiResult<CategoryPage> {
+    ok(s.svc.category(&id)?)
 }
 
 async fn create_category(
@@ -332,9 +373,9 @@ async fn create_category(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     AppJson(b): AppJson<CategoryInput>,
-) -> ApiResult {
+) -> ApiResult<Category> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::CREATED, s.svc.create_category(&ctx, b).await?))
+    created(s.svc.create_category(&ctx, b).await?)
 }
 
 async fn update_category(
@@ -343,9 +384,9 @@ async fn update_category(
     auth: AuthUser,
     Path(id): Path<String>,
     AppJson(b): AppJson<CategoryInput>,
-) -> ApiResult {
+) -> ApiResult<Category> {
     auth.require(Role::Admin)?;
-    Ok(ok(StatusCode::OK, s.svc.update_category(&ctx, &id, b).await?))
+    ok(s.svc.update_category(&ctx, &id, b).await?)
 }
 
 async fn delete_category(
@@ -353,8 +394,8 @@ async fn delete_category(
     Ctx(ctx): Ctx,
     auth: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> ApiResult<Deleted> {
     auth.require(Role::Admin)?;
     s.svc.delete_category(&ctx, &id).await?;
-    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+    ok(DELETED)
 }

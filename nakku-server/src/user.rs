@@ -4,14 +4,16 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, Path, State};
-use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
 use axum::Router;
 use nakku_core::auth::JwtKeys;
+use nakku_core::gateway::Access::{AdminAccount, Public, Signed};
+use nakku_core::service::Service;
+use nakku_core::user::activity::Activity;
+use nakku_core::user::service::{AuthResult, Tokens};
 use nakku_core::user::*;
-use serde_json::json;
 
-use crate::error::{ok, ApiResult};
+use crate::answer::{created, ok, ApiResult, Deleted, LoggedOut, Page, PasswordChanged, DELETED};
+use crate::api::Api;
 use crate::extract::{AppJson, AppQuery, AuthUser, Ctx};
 
 #[derive(Clone)]
@@ -25,45 +27,62 @@ impl FromRef<UserState> for JwtKeys {
     }
 }
 
+/// The user service's endpoints.
+pub fn api() -> Api<UserState> {
+    const ADDRESS: &[(&str, &str)] = &[("id", "$response.body#/data/id")];
+    const USER: &[(&str, &str)] = &[("id", "$response.body#/data/user/id")];
+    Api::new(Service::User)
+        .post("auth/register", "registerAccount", Public, register)
+        .link("getUser", USER)
+        .link("getUserActivity", USER)
+        .post("auth/login", "logIn", Public, login)
+        .post("auth/refresh", "refreshTokens", Public, refresh)
+        .post("auth/logout", "logOut", Public, logout)
+        .get("users/me", "getMyProfile", Signed, me)
+        .patch("users/me", "updateMyProfile", Signed, update_me)
+        .delete("users/me", "deleteMyAccount", Signed, delete_me)
+        .post("users/me/password", "changeMyPassword", Signed, change_password)
+        .get("users/me/addresses", "listMyAddresses", Signed, list_addresses)
+        .post("users/me/addresses", "addAddress", Signed, add_address)
+        .link("getAddress", ADDRESS)
+        .link("updateAddress", ADDRESS)
+        .link("deleteAddress", ADDRESS)
+        .get("users/me/addresses/{id}", "getAddress", Signed, get_address)
+        .patch("users/me/addresses/{id}", "updateAddress", Signed, update_address)
+        .delete("users/me/addresses/{id}", "deleteAddress", Signed, delete_address)
+        .get("users", "listUsers", AdminAccount, list_users)
+        .get("users/{id}", "getUser", AdminAccount, get_user)
+        .patch("users/{id}/role", "setUserRole", AdminAccount, set_role)
+        .get("users/{id}/activity", "getUserActivity", AdminAccount, activity)
+}
+
 pub fn router(svc: Arc<UserService>) -> Router {
-    Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/users/me", get(me).patch(update_me).delete(delete_me))
-        .route("/api/v1/users/me/password", post(change_password))
-        .route("/api/v1/users/me/addresses", get(list_addresses).post(add_address))
-        .route(
-            "/api/v1/users/me/addresses/{id}",
-            get(get_address).patch(update_address).delete(delete_address),
-        )
-        .route("/api/v1/users", get(list_users))
-        .route("/api/v1/users/{id}", get(get_user))
-        .route("/api/v1/users/{id}/role", patch(set_role))
-        .route("/api/v1/users/{id}/activity", get(activity))
-        .with_state(UserState { svc })
+    api().router().with_state(UserState { svc })
 }
 
-async fn register(State(s): State<UserState>, Ctx(ctx): Ctx, AppJson(body): AppJson<RegisterInput>) -> ApiResult {
-    Ok(ok(StatusCode::CREATED, s.svc.register(&ctx, body).await?))
+async fn register(
+    State(s): State<UserState>,
+    Ctx(ctx): Ctx,
+    AppJson(body): AppJson<RegisterInput>,
+) -> ApiResult<AuthResult> {
+    created(s.svc.register(&ctx, body).await?)
 }
 
-async fn login(State(s): State<UserState>, Ctx(ctx): Ctx, AppJson(body): AppJson<LoginInput>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.login(&ctx, body).await?))
+async fn login(State(s): State<UserState>, Ctx(ctx): Ctx, AppJson(body): AppJson<LoginInput>) -> ApiResult<AuthResult> {
+    ok(s.svc.login(&ctx, body).await?)
 }
 
-async fn refresh(State(s): State<UserState>, Ctx(ctx): Ctx, AppJson(body): AppJson<RefreshInput>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.refresh(&ctx, body).await?))
+async fn refresh(State(s): State<UserState>, Ctx(ctx): Ctx, AppJson(body): AppJson<RefreshInput>) -> ApiResult<Tokens> {
+    ok(s.svc.refresh(&ctx, body).await?)
 }
 
-async fn logout(State(s): State<UserState>, AppJson(body): AppJson<LogoutInput>) -> ApiResult {
+async fn logout(State(s): State<UserState>, AppJson(body): AppJson<LogoutInput>) -> ApiResult<LoggedOut> {
     s.svc.logout(body).await?;
-    Ok(ok(StatusCode::OK, json!({"logged_out": true})))
+    ok(LoggedOut { logged_out: true })
 }
 
-async fn me(State(s): State<UserState>, AuthUser(c): AuthUser) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.me(&c.sub).await?))
+async fn me(State(s): State<UserState>, AuthUser(c): AuthUser) -> ApiResult<User> {
+    ok(s.svc.me(&c.sub).await?)
 }
 
 async fn update_me(
@@ -71,8 +90,8 @@ async fn update_me(
     Ctx(ctx): Ctx,
     AuthUser(c): AuthUser,
     AppJson(body): AppJson<UpdateProfileInput>,
-) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.update_me(&ctx, &c.sub, body).await?))
+) -> ApiResult<User> {
+    ok(s.svc.update_me(&ctx, &c.sub, body).await?)
 }
 
 async fn delete_me(
@@ -80,9 +99,9 @@ async fn delete_me(
     Ctx(ctx): Ctx,
     AuthUser(c): AuthUser,
     AppJson(body): AppJson<DeleteAccountInput>,
-) -> ApiResult {
+) -> ApiResult<Deleted> {
     s.svc.delete_me(&ctx, &c.sub, body).await?;
-    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+    ok(DELETED)
 }
 
 async fn change_password(
@@ -90,14 +109,14 @@ async fn change_password(
     Ctx(ctx): Ctx,
     AuthUser(c): AuthUser,
     AppJson(body): AppJson<ChangePasswordInput>,
-) -> ApiResult {
+) -> ApiResult<PasswordChanged> {
     s.svc.change_password(&ctx, &c.sub, body).await?;
-    Ok(ok(StatusCode::OK, json!({"password_changed": true})))
+    ok(PasswordChanged { password_changed: true })
 }
 
-async fn list_addresses(State(s): State<UserState>, AuthUser(c): AuthUser) -> ApiResult {
+async fn list_addresses(State(s): State<UserState>, AuthUser(c): AuthUser) -> ApiResult<Page<Address>> {
     let items = s.svc.list_addresses(&c.sub).await?;
-    Ok(ok(StatusCode::OK, json!({"items": items, "next_cursor": null})))
+    ok(Page::all(items))
 }
 
 async fn add_address(
@@ -105,12 +124,12 @@ async fn add_address(
     Ctx(ctx): Ctx,
     AuthUser(c): AuthUser,
     AppJson(body): AppJson<AddressInput>,
-) -> ApiResult {
-    Ok(ok(StatusCode::CREATED, s.svc.add_address(&ctx, &c.sub, body).await?))
+) -> ApiResult<Address> {
+    created(s.svc.add_address(&ctx, &c.sub, body).await?)
 }
 
-async fn get_address(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.get_address(&c.sub, &id).await?))
+async fn get_address(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult<Address> {
+    ok(s.svc.get_address(&c.sub, &id).await?)
 }
 
 async fn update_address(
@@ -119,8 +138,8 @@ async fn update_address(
     AuthUser(c): AuthUser,
     Path(id): Path<String>,
     AppJson(body): AppJson<AddressInput>,
-) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.update_address(&ctx, &c.sub, &id, body).await?))
+) -> ApiResult<Address> {
+    ok(s.svc.update_address(&ctx, &c.sub, &id, body).await?)
 }
 
 async fn delete_address(
@@ -128,21 +147,21 @@ async fn delete_address(
     Ctx(ctx): Ctx,
     AuthUser(c): AuthUser,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> ApiResult<Deleted> {
     s.svc.delete_address(&ctx, &c.sub, &id).await?;
-    Ok(ok(StatusCode::OK, json!({"deleted": true})))
+    ok(DELETED)
 }
 
 async fn list_users(
     State(s): State<UserState>,
     AuthUser(c): AuthUser,
     AppQuery(q): AppQuery<ListUsersQuery>,
-) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.list_users(&c.sub, q).await?))
+) -> ApiResult<Page<User>> {
+    ok(s.svc.list_users(&c.sub, q).await?)
 }
 
-async fn get_user(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.get_user(&c.sub, &id).await?))
+async fn get_user(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult<User> {
+    ok(s.svc.get_user(&c.sub, &id).await?)
 }
 
 async fn set_role(
@@ -151,10 +170,10 @@ async fn set_role(
     AuthUser(c): AuthUser,
     Path(id): Path<String>,
     AppJson(body): AppJson<SetRoleInput>,
-) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.set_role(&ctx, &c.sub, &id, body).await?))
+) -> ApiResult<User> {
+    ok(s.svc.set_role(&ctx, &c.sub, &id, body).await?)
 }
 
-async fn activity(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(StatusCode::OK, s.svc.activity(&c.sub, &id).await?))
+async fn activity(State(s): State<UserState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> ApiResult<Activity> {
+    ok(s.svc.activity(&c.sub, &id).await?)
 }

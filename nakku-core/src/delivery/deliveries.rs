@@ -41,7 +41,7 @@ pub const GEOFENCE_M: f64 = 100.0;
 /// Statuses of a delivery in a partner's hands.
 const IN_HAND: &str = in_hand_sql!();
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ActionInput {
     pub otp: Option<String>,
     pub reason: Option<String>,

@@ -461,11 +461,8 @@ pub struct Ping {
     pub next_after_ms: i64,
 }
 
-/// A list without pages: `{items}` (documented per item type by the OpenAPI builder).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Items<T> {
-    pub items: Vec<T>,
-}
+/// A list without pages: `{items}`.
+pub use crate::list::Items;
 
 fn no_profile() -> CoreError {
     CoreError::NotFound("partner profile (create it with PUT /api/v1/deliveries/partners/me)".into())

@@ -181,7 +181,7 @@ impl std::fmt::Display for ReservationStatus {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseInput {
     pub reason: Option<String>,
     /// For an order never reserved, record it as released so a late reservation takes

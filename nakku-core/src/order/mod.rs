@@ -240,7 +240,7 @@ pub struct ListQuery {
     pub store: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CancelInput {
     pub reason: Option<String>,
 }

@@ -122,11 +122,7 @@ pub struct ListUsersQuery {
 }
 
 /// A page of results and the cursor of the next one.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+pub use crate::list::Page;
 
 /// Most addresses one account may keep.
 pub const MAX_ADDRESSES: i64 = 20;
