@@ -5,6 +5,7 @@
 //! (a point on a zone's edge is served, a point in a hole is not, overlapping zones go to
 //! the nearest open store).
 
+pub mod consumers;
 pub mod events;
 pub mod service;
 

@@ -1,20 +1,19 @@
-//! Location use cases: zones (admin), serviceability, geocoding, address validation, and
-//! the `location.stores` consumer that keeps the store replica.
+//! Location use cases: zones (admin), serviceability, geocoding, address validation (the
+//! `location.stores` consumer that keeps the store replica is in `consumers.rs`).
 
 use geo::BoundingRect;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+pub use super::consumers::StoreReplica;
 use super::events::AddressValidated;
 use super::*;
 use crate::db::{text, Db};
 use crate::error::{CoreError, Validator};
 use crate::events::bus::BoxFut;
-use crate::events::consumer::Handler;
-use crate::events::{outbox, Change, Envelope, Event};
+use crate::events::{outbox, Envelope};
 use crate::id::{is_id, ms_to_rfc3339, new_id, now_ms};
-use crate::inventory::events::StoreUpdated;
 pub use crate::ports::{AddressCheckInput, AddressChecker, AddressVerdict};
 use crate::ports::{PlacePort, Serving};
 use crate::rules::{check_lat, check_lng, is_open_at, parse_hhmm, parse_pincode, parse_text};
@@ -596,74 +595,6 @@ impl AddressChecker for LocationService {
         input: AddressCheckInput,
     ) -> BoxFut<'a, Result<AddressVerdict, CoreError>> {
         Box::pin(async move { Ok(AddressVerdict::from(self.validate_address(ctx, input).await?)) })
-    }
-}
-
-/// The `location.stores` consumer: keeps the store replica from `inventory.store.updated`.
-/// The stores replica, as the location and delivery services keep it (same `stores` table);
-/// the field is the consumer's name.
-pub struct StoreReplica(pub &'static str);
-
-impl Handler for StoreReplica {
-    fn name(&self) -> &'static str {
-        self.0
-    }
-
-    fn handles(&self) -> &'static [(&'static str, u32)] {
-        &[(StoreUpdated::TYPE, StoreUpdated::VERSION)]
-    }
-
-    fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let StoreUpdated { store: s, change } = env.decode()?;
-            let (id, code, name, opens, closes, lat, lng) =
-                (s.id, s.code, s.name, s.opens_at, s.closes_at, s.lat, s.lng);
-            let active = i64::from(s.active);
-            let deleted = (change == Change::Deleted).then(now_ms);
-            let now = now_ms();
-            let updated = sqlx::query(
-                "UPDATE stores SET code = ?, name = ?, lat = ?, lng = ?, opens_at = ?, closes_at = ?, active = ?, updated_at = ?, deleted_at = ? WHERE id = ?",
-            )
-            .bind(&code)
-            .bind(&name)
-            .bind(lat)
-            .bind(lng)
-            .bind(&opens)
-            .bind(&closes)
-            .bind(active)
-            .bind(now)
-            .bind(deleted)
-            .bind(&id)
-            .execute(&mut *conn)
-            .await?;
-            if updated.rows_affected() == 0 {
-                sqlx::query(
-                    "INSERT INTO stores (id, code, name, lat, lng, opens_at, closes_at, active, created_at, updated_at, deleted_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&id)
-                .bind(&code)
-                .bind(&name)
-                .bind(lat)
-                .bind(lng)
-                .bind(&opens)
-                .bind(&closes)
-                .bind(active)
-                .bind(now)
-                .bind(now)
-                .bind(deleted)
-                .execute(conn)
-                .await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query("DELETE FROM stores").execute(conn).await?;
-            Ok(())
-        })
     }
 }
 

@@ -1,0 +1,343 @@
+//! What the simulated people do: a shopper's visit (browse, search, cart, checkout, order,
+//! maybe cancel, then follow it) and a rider's shift; the demand curve over the run.
+
+use super::*;
+
+pub(super) const TERMS: [&str; 16] = [
+    "milk",
+    "bread",
+    "atta",
+    "rice",
+    "dal",
+    "chips",
+    "biscuit",
+    "tea",
+    "coffee",
+    "paneer",
+    "curd",
+    "onion",
+    "tomato",
+    "banana",
+    "noodles",
+    "chocolate",
+];
+
+/// One shopper's visit: browse, search, fill the cart, check out, place; maybe cancel;
+/// then follow the order until its saga ends.
+pub(super) async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let Some((token, address)) = sim.sign_in(&p).await else {
+        sim.refuse("sign-in (no such shopper, or no address)");
+        return;
+    };
+    let store = p.store.clone();
+    sim.call("GET /categories", Method::GET, "/categories", &token, None)
+        .await;
+    let term = TERMS[rng.gen_range(0..TERMS.len())];
+    let (_, hits) = sim
+        .call(
+            "GET /products",
+            Method::GET,
+            &format!("/products?q={term}&store={store}&in_stock=true&limit=20"),
+            &token,
+            None,
+        )
+        .await;
+    let mut skus: Vec<String> = hits["data"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["sku"].as_str().map(str::to_owned))
+        .collect();
+    if skus.is_empty() {
+        let (_, popular) = sim
+            .call(
+                "GET /products/popular",
+                Method::GET,
+                &format!("/products/popular?store={store}&limit=20"),
+                &token,
+                None,
+            )
+            .await;
+        skus = popular["data"]["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["sku"].as_str().map(str::to_owned))
+            .collect();
+    }
+    if let Some(first) = skus.first() {
+        sim.call(
+            "GET /products/{id}",
+            Method::GET,
+            &format!("/products/{first}?store={store}"),
+            &token,
+            None,
+        )
+        .await;
+    }
+    sim.call(
+        "DELETE /cart",
+        Method::DELETE,
+        &format!("/cart?store={store}"),
+        &token,
+        None,
+    )
+    .await;
+    let lines = rng.gen_range(1..=3).min(skus.len());
+    let mut added = 0;
+    for _ in 0..lines {
+        let sku = skus[rng.gen_range(0..skus.len())].clone();
+        let (status, _) = sim
+            .call(
+                "POST /cart/items",
+                Method::POST,
+                "/cart/items",
+                &token,
+                Some(json!({"sku": sku, "quantity": rng.gen_range(1..=2), "store": store})),
+            )
+            .await;
+        if status == 200 {
+            added += 1;
+            if let Ok(mut t) = sim.touched.lock() {
+                t.insert((store.clone(), sku));
+            }
+        }
+    }
+    if added == 0 {
+        sim.refuse("nothing could be added to the cart");
+        return;
+    }
+    let (_, quote) = sim
+        .call(
+            "GET /cart/checkout",
+            Method::GET,
+            &format!("/cart/checkout?store={store}&address_id={address}"),
+            &token,
+            None,
+        )
+        .await;
+    if quote["data"]["can_place_order"] != json!(true) {
+        let why = quote["data"]["problems"]
+            .as_object()
+            .and_then(|p| p.values().next())
+            .and_then(|m| m[0].as_str())
+            .or(quote["error"].as_str())
+            .unwrap_or("checkout refused")
+            .to_owned();
+        let why: String = why.split(';').next().unwrap_or(&why).chars().take(80).collect();
+        sim.refuse(format!("checkout: {why}"));
+        return;
+    }
+    let pay = if rng.gen_bool(o.cod_share.clamp(0.0, 1.0)) {
+        "cod".to_owned()
+    } else if rng.gen_bool(o.payment_failure_rate.clamp(0.0, 1.0)) {
+        match sim.declining_method(&p, &token).await {
+            Some(id) => id,
+            None => {
+                sim.refuse("could not save the declining test UPI id");
+                return;
+            }
+        }
+    } else {
+        "upi".to_owned()
+    };
+    let body =
+        json!({"address_id": address, "payment_method": pay, "store": store, "quote_id": quote["data"]["quote_id"]});
+    let key = format!("sim-{}-{seed}", o.run);
+    let (status, v) = sim
+        .call_keyed("POST /orders", Method::POST, "/orders", &token, Some(body), Some(&key))
+        .await;
+    let Some(id) = v["data"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .filter(|_| status == 201 || status == 200)
+    else {
+        let why: String = v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(80)
+            .collect();
+        sim.refuse(format!("placing: {status} {why}"));
+        return;
+    };
+    sim.count(|c| c.placed += 1);
+    if let Ok(mut all) = sim.orders.lock() {
+        all.push((id.clone(), token.clone()));
+    }
+    if rng.gen_bool(o.cancel_rate.clamp(0.0, 1.0)) {
+        let (status, v) = sim
+            .call(
+                "POST /orders/{id}/cancel",
+                Method::POST,
+                &format!("/orders/{id}/cancel"),
+                &token,
+                Some(json!({"reason": "changed my mind"})),
+            )
+            .await;
+        if status == 200 {
+            if let Ok(mut c) = sim.cancel_accepted.lock() {
+                c.insert(id.clone());
+            }
+        } else {
+            let why: String = v["error"].as_str().unwrap_or_default().chars().take(80).collect();
+            sim.count(|c| *c.cancel_refused.entry(format!("{status} {why}")).or_default() += 1);
+        }
+    }
+    // Follow the order until the saga ends; a confirmed order's code goes to the riders.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (_, order) = sim
+            .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), &token, None)
+            .await;
+        let status = order["data"]["status"].as_str().unwrap_or_default();
+        if order["data"]["saga"]["state"] != "done" {
+            continue;
+        }
+        if matches!(status, "confirmed" | "packed") {
+            // The shopper shows the code at the door once a rider has it.
+            for _ in 0..120 {
+                let (_, d) = sim
+                    .call(
+                        "GET /deliveries/{id}",
+                        Method::GET,
+                        &format!("/deliveries/{id}"),
+                        &token,
+                        None,
+                    )
+                    .await;
+                if let Some(code) = d["data"]["otp"].as_str() {
+                    if let Ok(mut codes) = sim.codes.lock() {
+                        codes.insert(id.clone(), code.to_owned());
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        return;
+    }
+}
+
+/// A rider's shift: on at their store, positions every few seconds, and every delivery in
+/// hand picked up, ridden and handed over with the shopper's code.
+pub(super) async fn ride(sim: Arc<Sim>, p: Person, at: (f64, f64), stop: tokio_util::sync::CancellationToken) {
+    let Some(token) = sim.login(&p).await else {
+        return;
+    };
+    sim.call(
+        "POST /deliveries/partners/me/shift",
+        Method::POST,
+        "/deliveries/partners/me/shift",
+        &token,
+        Some(json!({"on": true})),
+    )
+    .await;
+    let mut last_ping = Instant::now() - Duration::from_secs(10);
+    while !stop.is_cancelled() {
+        if last_ping.elapsed() > Duration::from_secs(5) {
+            sim.call(
+                "POST /deliveries/partners/me/location",
+                Method::POST,
+                "/deliveries/partners/me/location",
+                &token,
+                Some(json!({"lat": at.0, "lng": at.1})),
+            )
+            .await;
+            last_ping = Instant::now();
+        }
+        let (_, mine) = sim
+            .call(
+                "GET /deliveries/partners/me/deliveries",
+                Method::GET,
+                "/deliveries/partners/me/deliveries",
+                &token,
+                None,
+            )
+            .await;
+        for d in mine["data"]["items"].as_array().into_iter().flatten() {
+            let id = d["order_id"].as_str().unwrap_or_default().to_owned();
+            let path = |a: &str| format!("/deliveries/{id}/{a}");
+            match d["status"].as_str().unwrap_or_default() {
+                "assigned" | "at_store" => {
+                    sim.call(
+                        "POST /deliveries/{id}/{action}",
+                        Method::POST,
+                        &path("pickup"),
+                        &token,
+                        Some(json!({})),
+                    )
+                    .await;
+                }
+                "picked_up" => {
+                    sim.call(
+                        "POST /deliveries/{id}/{action}",
+                        Method::POST,
+                        &path("start"),
+                        &token,
+                        Some(json!({})),
+                    )
+                    .await;
+                }
+                "out_for_delivery" | "at_door" => {
+                    let code = sim.codes.lock().ok().and_then(|c| c.get(&id).cloned());
+                    if let Some(code) = code {
+                        let (status, _) = sim
+                            .call(
+                                "POST /deliveries/{id}/{action}",
+                                Method::POST,
+                                &path("deliver"),
+                                &token,
+                                Some(json!({"otp": code})),
+                            )
+                            .await;
+                        if status == 200 {
+                            sim.count(|c| c.delivered += 1);
+                            if let Ok(mut codes) = sim.codes.lock() {
+                                codes.remove(&id);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_millis(400)) => {}
+        }
+    }
+    sim.call(
+        "POST /deliveries/partners/me/shift",
+        Method::POST,
+        "/deliveries/partners/me/shift",
+        &token,
+        Some(json!({"on": false})),
+    )
+    .await;
+}
+
+/// What the shopper tasks need of the options.
+pub(super) struct OptsView {
+    /// This run (idempotency keys are unique per run; the choices depend on the seed only).
+    pub(super) run: i64,
+    pub(super) cancel_rate: f64,
+    pub(super) cod_share: f64,
+    pub(super) payment_failure_rate: f64,
+}
+
+/// The demand multiplier at `x` (0..1 of the run).
+pub(super) fn demand(curve: Curve, x: f64) -> f64 {
+    match curve {
+        Curve::Flat => 1.0,
+        Curve::Peaks => {
+            let bump = |c: f64, h: f64| h * (-((x - c) / 0.08).powi(2)).exp();
+            0.6 + bump(0.3, 1.6) + bump(0.75, 1.9)
+        }
+    }
+}
