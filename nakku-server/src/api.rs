@@ -201,6 +201,22 @@ pub struct Op {
     pub links: Vec<LinkDoc>,
 }
 
+/// `Api::get`, `Api::post`, ...: an endpoint served for that method.
+macro_rules! verbs {
+    ($($verb:ident => $method:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("An endpoint for `", stringify!($method), "`: its path under `/api/v1`, `operationId`, who may call, handler.")]
+            pub fn $verb<H, T, A>(self, path: &'static str, name: &'static str, access: Access, handler: H) -> Self
+            where
+                H: Handler<T, S> + Signature<A>,
+                T: 'static,
+            {
+                self.add(MethodFilter::$method, stringify!($method), path, name, access, handler)
+            }
+        )*
+    };
+}
+
 /// A service's endpoints, declared once: its routes and their documentation together.
 pub struct Api<S> {
     service: Service,
@@ -217,44 +233,12 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
         }
     }
 
-    pub fn get<H, T, A>(self, path: &'static str, name: &'static str, access: Access, handler: H) -> Self
-    where
-        H: Handler<T, S> + Signature<A>,
-        T: 'static,
-    {
-        self.add(MethodFilter::GET, "GET", path, name, access, handler)
-    }
-
-    pub fn post<H, T, A>(self, path: &'static str, name: &'static str, access: Access, handler: H) -> Self
-    where
-        H: Handler<T, S> + Signature<A>,
-        T: 'static,
-    {
-        self.add(MethodFilter::POST, "POST", path, name, access, handler)
-    }
-
-    pub fn put<H, T, A>(self, path: &'static str, name: &'static str, access: Access, handler: H) -> Self
-    where
-        H: Handler<T, S> + Signature<A>,
-        T: 'static,
-    {
-        self.add(MethodFilter::PUT, "PUT", path, name, access, handler)
-    }
-
-    pub fn patch<H, T, A>(self, path: &'static str, name: &'static str, access: Access, handler: H) -> Self
-    where
-        H: Handler<T, S> + Signature<A>,
-        T: 'static,
-    {
-        self.add(MethodFilter::PATCH, "PATCH", path, name, access, handler)
-    }
-
-    pub fn delete<H, T, A>(self, path: &'static str, name: &'static str, access: Access, handler: H) -> Self
-    where
-        H: Handler<T, S> + Signature<A>,
-        T: 'static,
-    {
-        self.add(MethodFilter::DELETE, "DELETE", path, name, access, handler)
+    verbs! {
+        get => GET,
+        post => POST,
+        put => PUT,
+        patch => PATCH,
+        delete => DELETE,
     }
 
     fn add<H, T, A>(
