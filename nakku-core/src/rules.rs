@@ -4,6 +4,16 @@
 //! depends on nothing else in the crate, so every domain can use it without importing
 //! another domain.
 
+/// The OpenAPI schema of a text field that takes one of `values`: give it the list its
+/// parser checks (`#[schema(schema_with = …)]` on the input field), so the document shows
+/// exactly what is accepted.
+pub fn one_of(values: &[&str]) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
 /// Largest quantity in one line or movement (guards against typos like 10000000).
 pub const MAX_QUANTITY: i64 = 100_000;
 

@@ -440,6 +440,19 @@ mod tests {
             "string"
         );
         assert!(v["components"]["schemas"]["ReserveInput"]["properties"]["lines"].is_object());
+        // A field that takes one of a list shows the list its parser checks.
+        let field = |schema: &str, field: &str| v["components"]["schemas"][schema]["properties"][field]["enum"].clone();
+        assert_eq!(
+            field("PlaceInput", "substitution"),
+            serde_json::json!(nakku_core::order::SUBSTITUTIONS)
+        );
+        assert_eq!(
+            field("MethodInput", "kind"),
+            serde_json::json!(nakku_core::payment::KINDS)
+        );
+        assert!(v["components"]["schemas"]["MethodInput"]["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&serde_json::json!("kind"))));
         let search: Vec<&str> = v["paths"]["/api/v1/products"]["get"]["parameters"]
             .as_array()
             .unwrap()

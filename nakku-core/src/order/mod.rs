@@ -103,6 +103,11 @@ pub fn legal(from: &str, to: &str) -> bool {
 /// What a shopper wants done with an item missing at picking.
 pub const SUBSTITUTIONS: [&str; 3] = ["substitute", "refund", "call"];
 
+/// [`SUBSTITUTIONS`] as the OpenAPI document shows them.
+fn substitution_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&SUBSTITUTIONS)
+}
+
 /// `POST /orders`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlaceInput {
@@ -111,6 +116,7 @@ pub struct PlaceInput {
     #[schema(value_type = String, required = true)]
     pub payment_method: Option<String>,
     /// `substitute` (default), `refund` or `call`.
+    #[schema(schema_with = substitution_schema)]
     pub substitution: Option<String>,
     /// The cart's store (default: the shopper's most recent cart).
     pub store: Option<String>,

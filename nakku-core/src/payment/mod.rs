@@ -37,6 +37,11 @@ use crate::RequestCtx;
 
 /// The ways to pay.
 pub const KINDS: [&str; 4] = ["cod", "upi", "card", "wallet"];
+
+/// [`KINDS`] as the OpenAPI document shows them.
+fn kind_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&KINDS)
+}
 /// Wallets the simulator knows.
 pub const WALLETS: [&str; 4] = ["paytm", "phonepe", "amazonpay", "mobikwik"];
 
@@ -58,7 +63,7 @@ pub struct PaymentMethod {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct MethodInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = kind_schema, required = true)]
     pub kind: Option<String>,
     pub label: Option<String>,
     /// Card: the token from the card vault.
