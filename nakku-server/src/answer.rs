@@ -36,14 +36,6 @@ impl<T> Answer<T> {
         self.headers.insert(name, value);
         self
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn data(&self) -> &T {
-        &self.data
-    }
 }
 
 #[derive(Serialize)]

@@ -253,19 +253,13 @@ fn operation(op: &Op, keep: &mut impl FnMut(Typed) -> String) -> utoipa::openapi
     o.build()
 }
 
-/// The document (built once).
-pub fn document() -> &'static OpenApi {
-    static DOC: OnceLock<OpenApi> = OnceLock::new();
-    DOC.get_or_init(build)
-}
-
-/// The document as served (built once): utoipa 5.5 writes a link's fields in snake case
+/// The document as served (built once, as JSON): utoipa 5.5 writes a link's fields in snake case
 /// (`operation_id`), which OpenAPI names `operationId`, `operationRef` and `requestBody`;
 /// they are renamed here so that clients and schemathesis follow the links.
 pub fn document_json() -> &'static serde_json::Value {
     static JSON: OnceLock<serde_json::Value> = OnceLock::new();
     JSON.get_or_init(|| {
-        let mut v = serde_json::to_value(document()).unwrap_or_default();
+        let mut v = serde_json::to_value(build()).unwrap_or_default();
         let responses = v["paths"]
             .as_object_mut()
             .into_iter()
