@@ -134,13 +134,15 @@ pub trait SlotPort: Send + Sync {
 /// `POST /locations/validate-address`).
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressCheckInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<200>, required = true)]
     pub line1: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<100>, required = true)]
     pub city: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::pincode, required = true)]
     pub pincode: Option<String>,
+    #[schema(schema_with = crate::rules::latitude, required = true)]
     pub lat: Option<f64>,
+    #[schema(schema_with = crate::rules::longitude, required = true)]
     pub lng: Option<f64>,
 }
 
@@ -352,19 +354,52 @@ pub struct Payment {
 /// What the order saga asks to charge.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChargeInput {
+    #[schema(schema_with = crate::rules::id)]
     pub order_id: String,
+    #[schema(schema_with = crate::rules::id)]
     pub user_id: String,
+    #[schema(minimum = 0)]
     pub amount_paise: i64,
+    #[schema(schema_with = kind_schema)]
     pub kind: String,
+    #[schema(schema_with = crate::rules::id)]
     pub method_id: Option<String>,
+}
+
+/// The ways to pay.
+pub const KINDS: [&str; 4] = ["cod", "upi", "card", "wallet"];
+
+/// [`KINDS`] as the OpenAPI document shows them.
+pub fn kind_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&KINDS)
+}
+
+/// How a shopper says how to pay: one of [`KINDS`], or the id of a saved method.
+pub fn choice_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::Schema::AnyOf(
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(kind_schema())
+            .item(crate::rules::id())
+            .build(),
+    )
+}
+/// A refund's idempotency key: 1 to 100 characters (printable ASCII here, so characters
+/// and bytes agree).
+fn refund_key_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some("^[!-~]{1,100}$"))
+        .build()
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RefundInput {
+    #[schema(minimum = 1)]
     pub amount_paise: Option<i64>,
+    #[schema(schema_with = crate::rules::text::<500>)]
     pub reason: Option<String>,
     /// Idempotency key: the same key refunds once.
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = refund_key_schema, required = true)]
     pub key: Option<String>,
 }
 

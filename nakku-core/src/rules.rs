@@ -4,14 +4,146 @@
 //! depends on nothing else in the crate, so every domain can use it without importing
 //! another domain.
 
+use utoipa::openapi::schema::{AnyOfBuilder, Object, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::KnownFormat;
+
+// The OpenAPI schema of each rule sits beside its parser and reads the same constants, so
+// the document shows what the parser accepts: an input field names its rule with
+// `#[schema(schema_with = rules::sku)]` (`#[param(schema_with = …)]` on a query field).
+// Every schema here is a subset of what its parser takes (a parser also trims, and some
+// ignore case), so a request built from the document is never refused for its shape;
+// schemathesis's positive-data check in `.ci/run` holds the two together.
+
 /// The OpenAPI schema of a text field that takes one of `values`: give it the list its
-/// parser checks (`#[schema(schema_with = …)]` on the input field), so the document shows
-/// exactly what is accepted.
-pub fn one_of(values: &[&str]) -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
+/// parser checks, so the document shows exactly what is accepted.
+pub fn one_of(values: &[&str]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
         .enum_values(Some(values.iter().copied()))
         .build()
+}
+
+fn string(min: usize, max: usize, pattern: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .build()
+}
+
+/// No control characters, and at least one character that is not white space (what
+/// [`parse_text`] keeps after trimming).
+const TEXT_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// Free text of 1 to `MAX` characters ([`parse_text`] with the same `MAX`).
+pub fn text<const MAX: usize>() -> Object {
+    string(1, MAX, TEXT_PATTERN)
+}
+
+/// A whole number from `MIN` to `MAX`.
+pub fn whole<const MIN: i64, const MAX: i64>() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(MIN as f64))
+        .maximum(Some(MAX as f64))
+        .build()
+}
+
+/// A number from `min` to `max`.
+fn number(min: f64, max: f64) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+        .minimum(Some(min))
+        .maximum(Some(max))
+        .build()
+}
+
+/// A string in one of the given formats (`date`, `date-time`, …).
+pub fn formats(formats: &[&str]) -> Schema {
+    let mut any = AnyOfBuilder::new();
+    for f in formats {
+        any = any.item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom((*f).to_owned()))),
+        );
+    }
+    Schema::AnyOf(any.build())
+}
+
+/// [`parse_day`](crate::id::parse_day): a date `YYYY-MM-DD` or an RFC 3339 time.
+pub fn day() -> Schema {
+    formats(&["date", "date-time"])
+}
+
+/// An RFC 3339 time.
+pub fn time() -> Schema {
+    formats(&["date-time"])
+}
+
+/// An id we made ([`is_id`](crate::id::is_id)): a UUID; also every cursor of a list.
+pub fn id() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("uuid".to_owned())))
+        .build()
+}
+
+/// A list cursor `<created_at ms>_<id>` (orders, notifications).
+pub fn cursor() -> Object {
+    let hex = |n: usize| format!("[0-9a-fA-F]{{{n}}}");
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            "^[0-9]{{1,15}}_{}-{}-{}-{}-{}$",
+            hex(8),
+            hex(4),
+            hex(4),
+            hex(4),
+            hex(12)
+        )))
+        .build()
+}
+
+/// Largest sku: [`parse_sku`].
+pub const SKU_MAX: usize = 64;
+
+/// [`parse_sku`].
+pub fn sku() -> Object {
+    string(1, SKU_MAX, "^[A-Za-z0-9._-]+$")
+}
+
+/// [`parse_code`]: a store code.
+pub fn store_code() -> Object {
+    string(CODE_MIN, CODE_MAX, "^[A-Za-z0-9-]+$")
+}
+
+/// [`parse_pincode`].
+pub fn pincode() -> Object {
+    string(6, 6, "^[1-9][0-9]{5}$")
+}
+
+/// [`parse_hhmm`]: `HH:MM` from 00:00 to 24:00.
+pub fn hhmm_schema() -> Object {
+    string(5, 5, "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+}
+
+/// [`check_lat`].
+pub fn latitude() -> Object {
+    number(-90.0, 90.0)
+}
+
+/// [`check_lng`].
+pub fn longitude() -> Object {
+    number(-180.0, 180.0)
+}
+
+/// [`check_quantity`].
+pub fn quantity() -> Object {
+    whole::<1, MAX_QUANTITY>()
 }
 
 /// Largest quantity in one line or movement (guards against typos like 10000000).
@@ -21,7 +153,7 @@ pub const MAX_QUANTITY: i64 = 100_000;
 pub fn parse_sku(raw: &str) -> Result<String, String> {
     let s = raw.trim();
     if !s.is_empty()
-        && s.len() <= 64
+        && s.len() <= SKU_MAX
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
@@ -31,10 +163,13 @@ pub fn parse_sku(raw: &str) -> Result<String, String> {
     }
 }
 
+const CODE_MIN: usize = 2;
+const CODE_MAX: usize = 32;
+
 /// A store code such as `BLR-KOR-01`.
 pub fn parse_code(raw: &str) -> Result<String, String> {
     let s = raw.trim().to_ascii_uppercase();
-    if (2..=32).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if (CODE_MIN..=CODE_MAX).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         Ok(s)
     } else {
         Err("must be 2-32 letters, digits or '-'".to_owned())
@@ -119,5 +254,62 @@ pub fn check_lng(v: f64) -> Result<f64, String> {
         Ok(v)
     } else {
         Err("must be a longitude between -180 and 180".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(o: Object) -> serde_json::Value {
+        serde_json::to_value(o).unwrap_or_default()
+    }
+
+    /// Each schema's bounds are where its parser's are: the longest value the schema
+    /// allows is accepted, one more character is refused.
+    #[test]
+    fn schemas_and_parsers_agree_at_their_bounds() {
+        assert_eq!(json(text::<100>())["maxLength"], 100);
+        assert!(parse_text(&"a".repeat(100), 100).is_ok());
+        assert!(parse_text(&"a".repeat(101), 100).is_err());
+        assert_eq!(json(sku())["maxLength"], SKU_MAX);
+        assert!(parse_sku(&"A".repeat(SKU_MAX)).is_ok());
+        assert!(parse_sku(&"A".repeat(SKU_MAX + 1)).is_err());
+        let code = json(store_code());
+        assert_eq!(
+            (code["minLength"].clone(), code["maxLength"].clone()),
+            (CODE_MIN.into(), CODE_MAX.into())
+        );
+        assert!(parse_code(&"A".repeat(CODE_MIN)).is_ok() && parse_code(&"A".repeat(CODE_MIN - 1)).is_err());
+        assert!(parse_code(&"A".repeat(CODE_MAX)).is_ok() && parse_code(&"A".repeat(CODE_MAX + 1)).is_err());
+        let q = json(quantity());
+        assert_eq!(
+            (q["minimum"].clone(), q["maximum"].clone()),
+            (1.into(), MAX_QUANTITY.into())
+        );
+        assert!(check_quantity(MAX_QUANTITY).is_ok() && check_quantity(MAX_QUANTITY + 1).is_err());
+        assert!(check_quantity(1).is_ok() && check_quantity(0).is_err());
+        assert_eq!(json(latitude())["maximum"], 90.0);
+        assert!(check_lat(90.0).is_ok() && check_lat(90.000_001).is_err());
+        assert_eq!(json(longitude())["minimum"], -180.0);
+        assert!(check_lng(-180.0).is_ok() && check_lng(-180.000_001).is_err());
+        for t in ["00:00", "23:59", "24:00"] {
+            assert!(parse_hhmm(t).is_ok(), "{t}");
+        }
+        assert!(parse_pincode("560034").is_ok() && parse_pincode("060034").is_err());
+    }
+
+    /// What the free-text pattern lets through, the parser keeps.
+    #[test]
+    fn the_text_pattern_is_within_what_parse_text_takes() {
+        let pattern = json(text::<10>())["pattern"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_default();
+        // The pattern's classes, spelled out: no C0/C1 control characters, one non-space.
+        assert!(pattern.contains(r"\x00-\x1f\x7f-\x9f") && pattern.contains(r"[^\s"));
+        assert!(parse_text("a\u{85}b", 10).is_err()); // a C1 control character: refused by both
+        assert!(parse_text("  a  ", 10).is_ok());
+        assert!(parse_text("   ", 10).is_err());
     }
 }

@@ -22,9 +22,13 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
 /// `?from=&to=&store=&limit=` of every report.
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 pub struct ReportQuery {
+    #[param(schema_with = crate::rules::day)]
     pub from: Option<String>,
+    #[param(schema_with = crate::rules::day)]
     pub to: Option<String>,
+    #[param(schema_with = crate::rules::store_code)]
     pub store: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

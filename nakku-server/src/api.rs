@@ -65,6 +65,9 @@ fn query_params<T: IntoParams>() -> Vec<Parameter> {
 pub struct Shape {
     /// The JSON body it parses (`AppJson<T>`).
     pub body: Option<fn() -> Typed>,
+    /// The body must be there (`AppJson<T>` refuses a request without one; a body read by
+    /// hand, [`Api::body`], may be left out).
+    pub body_required: bool,
     /// The query parameters it reads (`AppQuery<Q>`).
     pub query: Option<fn() -> Vec<Parameter>>,
     /// The data of its success answer (`ApiResult<T>`).
@@ -90,6 +93,7 @@ impl Part for Bytes {}
 impl<T: ToSchema> Part for AppJson<T> {
     fn shape(shape: &mut Shape) {
         shape.body = Some(typed::<T> as fn() -> Typed);
+        shape.body_required = true;
     }
 }
 

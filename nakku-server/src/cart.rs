@@ -11,6 +11,7 @@ use nakku_core::cart::service::CartView;
 use nakku_core::cart::{CartService, ItemInput, QuantityInput, Quote, ShareInput};
 use nakku_core::gateway::Access::{Public, Signed};
 use nakku_core::inventory::Line;
+use nakku_core::rules;
 use nakku_core::service::Service;
 use serde::Deserialize;
 
@@ -60,7 +61,16 @@ pub fn router(svc: Arc<CartService>, jwt: JwtKeys) -> Router {
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct StoreQuery {
+    #[param(schema_with = rules::store_code)]
     store: Option<String>,
+}
+
+/// `GET /cart/checkout`: the cart (default: the most recent) delivered to a saved address.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct CheckoutQuery {
+    #[param(schema_with = rules::store_code)]
+    store: Option<String>,
+    #[param(value_type = String, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", required = true)]
     address_id: Option<String>,
 }
 
@@ -98,7 +108,9 @@ async fn remove_item(
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(crate) struct LinesInput {
+    #[schema(schema_with = rules::store_code, required = true)]
     store: Option<String>,
+    #[schema(value_type = Vec<Line>, min_items = 1, required = true)]
     lines: Option<Vec<Line>>,
 }
 
@@ -121,7 +133,12 @@ async fn add_lines(
     ok(s.svc.add_many(&ctx, &auth.0.sub, &store, &lines).await?)
 }
 
-async fn checkout(State(s): St, Ctx(ctx): Ctx, auth: AuthUser, AppQuery(q): AppQuery<StoreQuery>) -> ApiResult<Quote> {
+async fn checkout(
+    State(s): St,
+    Ctx(ctx): Ctx,
+    auth: AuthUser,
+    AppQuery(q): AppQuery<CheckoutQuery>,
+) -> ApiResult<Quote> {
     let address = q
         .address_id
         .ok_or_else(|| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "address_id", "is required"))?;

@@ -60,21 +60,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     // Syntax first (400), then shape: every Nakku body is an object (422 naming `body`).
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
+    let mut parsed: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("malformed JSON: {}", strip_position(&e.to_string())),
         )
     })?;
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !parsed.is_object() {
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "body",
             "must be a JSON object",
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+    // JSON has one kind of number: `10.0` is the whole number 10, as JSON Schema's
+    // `integer` says, so a client that writes every number with a point is understood.
+    whole_numbers(&mut parsed);
+    let value = serde_path_to_error::deserialize(parsed).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = strip_position(&inner.to_string());
@@ -97,13 +99,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             Category::Data => ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &path, msg),
         }
     })?;
-    de.end().map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("malformed JSON: {}", strip_position(&e.to_string())),
-        )
-    })?;
     Ok(value)
+}
+
+/// Floats without a fraction that fit an i64 become integers, everywhere in `v`.
+fn whole_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                // The bounds are exact powers of two; `as` is then exact.
+                if f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// serde_json appends " at line 1 column 12"; the client has no use for it in the message.
@@ -246,6 +260,20 @@ mod tests {
         email: Option<String>,
         n: Option<i64>,
         must: String,
+    }
+
+    #[test]
+    fn a_whole_number_may_be_written_with_a_point() {
+        let b = parse_json::<Body>(br#"{"n": 10.0, "must": "x"}"#).unwrap();
+        assert_eq!(b.n, Some(10));
+        let b = parse_json::<Body>(br#"{"n": -3e2, "must": "x"}"#).unwrap();
+        assert_eq!(b.n, Some(-300));
+        // A fraction, or a number past i64, is still refused naming the field.
+        for bad in [&br#"{"n": 10.5, "must": "x"}"#[..], br#"{"n": 1e19, "must": "x"}"#] {
+            let e = parse_json::<Body>(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(e.fields.unwrap().contains_key("n"));
+        }
     }
 
     #[test]

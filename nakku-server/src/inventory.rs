@@ -169,6 +169,8 @@ async fn delete_store(
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct SkusQuery {
+    /// 1 to 200 skus, separated by commas.
+    #[param(value_type = String, pattern = "^[A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,199}$", required = true)]
     skus: Option<String>,
 }
 
@@ -231,6 +233,7 @@ async fn adjust(
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct PageQuery {
     cursor: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

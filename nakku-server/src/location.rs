@@ -13,6 +13,7 @@ use nakku_core::location::service::{
     check_point, AddressCheck, AddressCheckInput, Distance, Serviceability, Store, Zone, ZoneInput,
 };
 use nakku_core::location::{geocode, reverse, Candidate, LocationService};
+use nakku_core::rules;
 use nakku_core::service::Service;
 use serde::Deserialize;
 
@@ -69,7 +70,9 @@ pub fn router(svc: Arc<LocationService>, jwt: JwtKeys) -> Router {
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct PointQuery {
+    #[param(value_type = f64, minimum = -90.0, maximum = 90.0, required = true)]
     lat: Option<f64>,
+    #[param(value_type = f64, minimum = -180.0, maximum = 180.0, required = true)]
     lng: Option<f64>,
 }
 
@@ -90,6 +93,7 @@ async fn serviceability(
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct GeocodeQuery {
+    #[param(value_type = String, min_length = 1, max_length = 200, pattern = r"\S", required = true)]
     q: Option<String>,
     limit: Option<usize>,
 }
@@ -122,9 +126,13 @@ pub struct Reverse {
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct DistanceQuery {
+    #[param(value_type = f64, minimum = -90.0, maximum = 90.0, required = true)]
     from_lat: Option<f64>,
+    #[param(value_type = f64, minimum = -180.0, maximum = 180.0, required = true)]
     from_lng: Option<f64>,
+    #[param(value_type = f64, minimum = -90.0, maximum = 90.0, required = true)]
     to_lat: Option<f64>,
+    #[param(value_type = f64, minimum = -180.0, maximum = 180.0, required = true)]
     to_lng: Option<f64>,
 }
 
@@ -169,6 +177,7 @@ async fn stores(State(s): State<LocationState>, auth: AuthUser) -> ApiResult<Pag
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct ZonesQuery {
+    #[param(schema_with = rules::store_code)]
     store: Option<String>,
 }
 

@@ -75,6 +75,23 @@ fn header_param(h: &HeaderDoc) -> utoipa::openapi::path::Parameter {
         .build()
 }
 
+/// A path parameter's schema, by its name: the same name means the same thing on every
+/// path (`{sku}` a sku, `{store}` a store, `{order_id}` an order's id).
+fn path_schema(name: &str) -> Schema {
+    use nakku_core::rules;
+    match name {
+        "sku" => Schema::Object(rules::sku()),
+        "store" => Schema::Object(
+            ObjectBuilder::from(rules::store_code())
+                .description(Some("The store's code (inventory's paths also take its id)"))
+                .build(),
+        ),
+        "order_id" => Schema::Object(rules::id()),
+        "action" => Schema::Object(rules::one_of(&nakku_core::delivery::deliveries::ACTIONS)),
+        _ => Schema::Object(string_schema().min_length(Some(1)).build()),
+    }
+}
+
 fn summary(e: &Endpoint) -> String {
     let who = match e.access {
         Access::Public => "anyone",
@@ -141,7 +158,7 @@ fn operation(op: &Op, keep: &mut impl FnMut(Typed) -> String) -> utoipa::openapi
                 .name(name)
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
-                .schema(Some(string_schema().min_length(Some(1)))),
+                .schema(Some(path_schema(name))),
         );
     }
     for p in op.shape.query.map(|f| f()).unwrap_or_default() {
@@ -155,7 +172,11 @@ fn operation(op: &Op, keep: &mut impl FnMut(Typed) -> String) -> utoipa::openapi
         o = o.request_body(Some(
             RequestBodyBuilder::new()
                 .content("application/json", json_ref(body.as_deref().unwrap_or("Body")))
-                .required(Some(Required::False))
+                .required(Some(if op.shape.body_required {
+                    Required::True
+                } else {
+                    Required::False
+                }))
                 .build(),
         ));
     }
@@ -440,13 +461,61 @@ mod tests {
             field("PlaceInput", "substitution"),
             serde_json::json!(nakku_core::order::SUBSTITUTIONS)
         );
-        assert_eq!(
-            field("MethodInput", "kind"),
-            serde_json::json!(nakku_core::payment::KINDS)
-        );
-        assert!(v["components"]["schemas"]["MethodInput"]["required"]
+        // A payment method is one shape per kind, each needing what its kind needs.
+        let variants = v["components"]["schemas"]["MethodInput"]["oneOf"]
             .as_array()
-            .is_some_and(|r| r.contains(&serde_json::json!("kind"))));
+            .cloned()
+            .unwrap_or_default();
+        let kinds: Vec<&serde_json::Value> = variants.iter().map(|m| &m["properties"]["kind"]["enum"][0]).collect();
+        assert_eq!(serde_json::json!(kinds), serde_json::json!(nakku_core::payment::KINDS));
+        let needs = |kind: &str| {
+            variants
+                .iter()
+                .find(|m| m["properties"]["kind"]["enum"][0] == kind)
+                .map(|m| m["required"].clone())
+        };
+        assert_eq!(needs("card"), Some(serde_json::json!(["kind", "token"])));
+        assert_eq!(needs("upi"), Some(serde_json::json!(["kind", "upi_id"])));
+        assert_eq!(needs("cod"), Some(serde_json::json!(["kind"])));
+        assert!(variants
+            .iter()
+            .all(|m| m["additionalProperties"] == false && m["properties"]["card_number"].is_null()));
+        // Bounds written out where utoipa needs literals (a required query parameter)
+        // agree with the rules the parsers use.
+        let query = |path: &str, name: &str| {
+            v["paths"][format!("/api/v1/{path}")]["get"]["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+                .unwrap_or_default()
+        };
+        let rule = |o: utoipa::openapi::schema::Object| serde_json::to_value(o).unwrap_or_default();
+        for (path, name, expected) in [
+            ("locations/serviceability", "lat", rule(nakku_core::rules::latitude())),
+            ("locations/serviceability", "lng", rule(nakku_core::rules::longitude())),
+            ("locations/distance", "to_lat", rule(nakku_core::rules::latitude())),
+            ("locations/distance", "from_lng", rule(nakku_core::rules::longitude())),
+            ("deliveries/slots", "store", rule(nakku_core::rules::store_code())),
+        ] {
+            let p = query(path, name);
+            assert_eq!(p["required"], true, "{path} {name}");
+            for k in ["minimum", "maximum", "minLength", "maxLength", "pattern"] {
+                assert_eq!(p["schema"][k], expected[k], "{path} {name} {k}");
+            }
+        }
+        let skus = query("inventory/stores/{store}/stock", "skus");
+        assert!(skus["schema"]["pattern"]
+            .as_str()
+            .is_some_and(|p| p.contains(&format!("{{1,{}}}", nakku_core::rules::SKU_MAX))));
+        // The same path parameter means the same thing everywhere.
+        let sku = &v["paths"]["/api/v1/inventory/stores/{store}/stock/{sku}"]["get"]["parameters"][1];
+        assert_eq!(sku["name"], "sku");
+        assert_eq!(sku["schema"], rule(nakku_core::rules::sku()));
+        // A body the handler cannot do without is required.
+        assert_eq!(v["paths"]["/api/v1/orders"]["post"]["requestBody"]["required"], true);
+        assert_eq!(
+            v["paths"]["/api/v1/inventory/reservations/{order_id}/release"]["post"]["requestBody"]["required"],
+            false
+        );
         let search: Vec<&str> = v["paths"]["/api/v1/products"]["get"]["parameters"]
             .as_array()
             .unwrap()

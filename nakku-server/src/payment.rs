@@ -74,6 +74,7 @@ async fn delete_method(State(s): St, auth: AuthUser, Path(id): Path<String>) -> 
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ResolveInput {
+    #[schema(schema_with = nakku_core::payment::choice_schema, required = true)]
     payment_method: Option<String>,
 }
 

@@ -95,15 +95,21 @@ fn list(raw: Option<&str>, lower: bool) -> Vec<String> {
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct SearchQuery {
+    #[param(max_length = 200)]
     q: Option<String>,
     category: Option<String>,
     brand: Option<String>,
+    #[param(minimum = 0)]
     min_price: Option<i64>,
+    #[param(minimum = 0)]
     max_price: Option<i64>,
     tags: Option<String>,
+    #[param(schema_with = nakku_core::rules::store_code)]
     store: Option<String>,
     in_stock: Option<bool>,
+    #[param(schema_with = nakku_core::product::search::sort_schema)]
     sort: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     cursor: Option<String>,
     include_inactive: Option<bool>,
@@ -196,8 +202,10 @@ pub struct Availability {
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct StoreQuery {
+    #[param(schema_with = nakku_core::rules::store_code)]
     store: Option<String>,
     category: Option<String>,
+    #[param(minimum = 1, maximum = 50)]
     limit: Option<usize>,
 }
 

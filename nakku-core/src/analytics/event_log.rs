@@ -97,18 +97,23 @@ impl Handler for EventLogHandler {
 pub struct EventQuery {
     /// Only events logged after this position (the `last_seq` of the previous page);
     /// without it, the newest `limit` events.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Type patterns separated by commas: `order.*`, `payment.captured`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", schema_with = types_schema)]
     pub types: Option<String>,
     /// Only events about this order, oldest first by when they happened: its timeline.
+    #[param(schema_with = crate::rules::id)]
     pub order: Option<String>,
     /// Only events caused by this request id.
+    #[param(schema_with = correlation_schema)]
     pub correlation: Option<String>,
     /// Only events of this trace (32 hex digits, as in logs and `traceparent`).
+    #[param(schema_with = trace_schema)]
     pub trace: Option<String>,
     /// 1 to 500; default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -143,6 +148,29 @@ pub struct LoggedEvent {
 }
 
 /// A type pattern as SQL: exact, or a prefix ending in `*`.
+/// `?type=`: 1 to 20 [`type_pattern`]s separated by commas.
+fn types_schema() -> utoipa::openapi::schema::Object {
+    let one = "[a-z._]+\\*?|\\*";
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(format!("^({one})(,({one})){{0,19}}$")))
+        .build()
+}
+
+fn correlation_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some("^[!-~]{1,128}$"))
+        .build()
+}
+
+fn trace_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some("^[0-9a-f]{32}$"))
+        .build()
+}
+
 fn type_pattern(p: &str) -> Result<(bool, String), String> {
     let ok = |s: &str| s.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
     match p.strip_suffix('*') {

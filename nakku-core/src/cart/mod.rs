@@ -52,23 +52,41 @@ pub fn fees(rules: &Pricing, items_paise: i64, road_km: f64, store_load: i64) ->
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ItemInput {
+    #[schema(schema_with = crate::rules::sku, required = true)]
     pub sku: Option<String>,
+    #[schema(schema_with = crate::rules::quantity, required = true)]
     pub quantity: Option<i64>,
     /// The dark store of the cart (default: the shopper's most recent cart).
+    #[schema(schema_with = crate::rules::store_code)]
     pub store: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct QuantityInput {
-    #[schema(value_type = i64, required = true)]
+    #[schema(schema_with = new_quantity_schema, required = true)]
     pub quantity: Option<i64>,
+    #[schema(schema_with = crate::rules::store_code)]
     pub store: Option<String>,
+}
+
+/// How a cart is shared.
+pub const SHARE_MODES: [&str; 2] = ["view", "edit"];
+
+fn share_mode_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&SHARE_MODES)
+}
+
+/// A line's new quantity: 0 removes it.
+fn new_quantity_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::whole::<0, { crate::rules::MAX_QUANTITY }>()
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ShareInput {
     /// `view` (read-only, others may copy it) or `edit` (collaborative).
+    #[schema(schema_with = share_mode_schema)]
     pub mode: Option<String>,
+    #[schema(schema_with = crate::rules::store_code)]
     pub store: Option<String>,
 }
 

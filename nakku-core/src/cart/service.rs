@@ -339,7 +339,13 @@ impl CartService {
         let mut v = Validator::new();
         let qty = v.required("quantity", input.quantity);
         if qty.is_some_and(|q| !(0..=crate::rules::MAX_QUANTITY).contains(&q)) {
-            v.add("quantity", "must be a whole number from 0 (remove) upwards");
+            v.add(
+                "quantity",
+                format!(
+                    "must be a whole number from 0 (remove) to {}",
+                    crate::rules::MAX_QUANTITY
+                ),
+            );
         }
         v.finish()?;
         let store = input.store.as_deref().map(parse_store).transpose()?;
@@ -378,9 +384,18 @@ impl CartService {
             (Some(q), true) => {
                 Change::Add(crate::rules::check_quantity(q).map_err(|m| CoreError::validation("quantity", m))?)
             }
+            (None, true) => return Err(CoreError::validation("quantity", "is required")),
             (Some(0) | None, false) => Change::Remove,
-            (Some(q), false) if q > 0 => Change::Set(q),
-            _ => return Err(CoreError::validation("quantity", "must be a whole number from 1")),
+            (Some(q), false) if (1..=crate::rules::MAX_QUANTITY).contains(&q) => Change::Set(q),
+            _ => {
+                return Err(CoreError::validation(
+                    "quantity",
+                    format!(
+                        "must be a whole number from 0 (remove) to {}",
+                        crate::rules::MAX_QUANTITY
+                    ),
+                ))
+            }
         };
         self.change(ctx, user_id, Some(token), None, &sku, change).await
     }

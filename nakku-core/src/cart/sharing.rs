@@ -7,7 +7,7 @@ impl CartService {
     /// Creates (or changes the mode of) the cart's share link.
     pub async fn share(&self, user_id: &str, input: ShareInput) -> Result<CartView, CoreError> {
         let mode = input.mode.unwrap_or_else(|| "view".to_owned());
-        if mode != "view" && mode != "edit" {
+        if !super::SHARE_MODES.contains(&mode.as_str()) {
             return Err(CoreError::validation("mode", "must be view or edit"));
         }
         let store = input.store.as_deref().map(parse_store).transpose()?;

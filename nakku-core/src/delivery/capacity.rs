@@ -215,7 +215,7 @@ impl DeliveryService {
                 updated_at: Some(ms_to_rfc3339(r.try_get("updated_at")?)),
             },
             None => {
-                self.known_store(store).await?;
+                self.store_resource(store).await?;
                 StoreLoad {
                     store: store.to_owned(),
                     status: "open".to_owned(),

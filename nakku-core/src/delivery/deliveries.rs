@@ -51,6 +51,9 @@ const COLS: &str = "order_id, user_id, store, drop_lat, drop_lng, payment_kind, 
                     failure_reason, promised_minutes, promised_by, breached, confirmed_at, assigned_at, arrived_store_at, picked_up_at, \
                     started_at, arrived_door_at, delivered_at, failed_at, created_at, updated_at, slot_start, slot_end";
 
+/// The actions a partner takes on a delivery (`POST /deliveries/{order_id}/{action}`).
+pub const ACTIONS: [&str; 5] = ["reject", "pickup", "start", "deliver", "fail"];
+
 /// A partner's action on a delivery in `status`: the status it moves to and the column that
 /// records when. Unknown actions are not found; an action the status does not allow is a
 /// conflict naming both.

@@ -37,23 +37,40 @@ mod pickers;
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PickerInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::store_code, required = true)]
     pub store: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<100>, required = true)]
     pub name: Option<String>,
+}
+
+fn bins_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let bin = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[A-Za-z0-9.-]{1,32}$"));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(crate::rules::sku()))
+        .additional_properties(Some(AdditionalProperties::RefOr(bin.build().into())))
+        .min_properties(Some(1))
+        .max_properties(Some(5000))
+        .build()
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct BinsInput {
-    /// sku → bin code.
+    /// sku → bin code: 1 to 5000 skus, each bin 1-32 letters, digits, '-' or '.'.
+    #[schema(schema_with = bins_schema, required = true)]
     pub bins: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LineInput {
     /// Units found on the shelf (0 to the line's quantity).
+    #[schema(minimum = 0, required = true)]
     pub picked: Option<i64>,
     /// The substitute put in the bag for the missing units.
+    #[schema(schema_with = crate::rules::sku)]
     pub substitute_sku: Option<String>,
 }
 

@@ -89,28 +89,54 @@ pub struct DeliveryService {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ProfileInput {
+    #[schema(schema_with = crate::rules::text::<100>)]
     pub name: Option<String>,
+    #[schema(schema_with = vehicle_schema)]
     pub vehicle: Option<String>,
+    #[schema(schema_with = crate::rules::store_code)]
     pub home_store: Option<String>,
+}
+
+/// The states a partner list filters by.
+pub const PARTNER_STATES: [&str; 3] = ["off_shift", "available", "offline"];
+
+fn partner_state_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&PARTNER_STATES)
+}
+
+fn vehicle_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&VEHICLES)
+}
+
+fn accuracy_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Number)
+        .minimum(Some(0.0))
+        .maximum(Some(10_000.0))
+        .build()
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ShiftInput {
+    #[schema(value_type = bool, required = true)]
     pub on: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PingInput {
-    #[schema(value_type = f64, required = true)]
+    #[schema(schema_with = crate::rules::latitude, required = true)]
     pub lat: Option<f64>,
-    #[schema(value_type = f64, required = true)]
+    #[schema(schema_with = crate::rules::longitude, required = true)]
     pub lng: Option<f64>,
+    #[schema(schema_with = accuracy_schema)]
     pub accuracy_m: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct PartnerQuery {
+    #[param(schema_with = crate::rules::store_code)]
     pub store: Option<String>,
+    #[param(schema_with = partner_state_schema)]
     pub state: Option<String>,
 }
 
@@ -397,7 +423,7 @@ impl DeliveryService {
             .as_deref()
             .and_then(|s| v.check("store", crate::rules::parse_code(s)));
         if let Some(s) = &q.state {
-            if !["off_shift", "available", "offline"].contains(&s.as_str()) {
+            if !PARTNER_STATES.contains(&s.as_str()) {
                 v.add("state", "must be off_shift, available or offline");
             }
         }

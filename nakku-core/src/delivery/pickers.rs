@@ -47,7 +47,16 @@ impl DeliveryService {
         self.picker(user_id).await
     }
 
+    /// A store named in a body must exist (422 naming the field otherwise).
     pub(in crate::delivery) async fn known_store(&self, store: &str) -> Result<(), CoreError> {
+        match self.store_resource(store).await {
+            Err(CoreError::NotFound(_)) => Err(CoreError::validation("store", format!("no dark store {store}"))),
+            other => other,
+        }
+    }
+
+    /// A store named in the path must exist (404 otherwise: the resource is missing).
+    pub(in crate::delivery) async fn store_resource(&self, store: &str) -> Result<(), CoreError> {
         let known = sqlx::query("SELECT 1 AS x FROM stores WHERE code = ? AND deleted_at IS NULL")
             .bind(store)
             .fetch_optional(self.db().pool())
@@ -56,7 +65,7 @@ impl DeliveryService {
         if known {
             Ok(())
         } else {
-            Err(CoreError::validation("store", format!("no dark store {store}")))
+            Err(CoreError::NotFound(format!("dark store {store}")))
         }
     }
 
@@ -128,7 +137,7 @@ impl DeliveryService {
             }
         }
         v.finish()?;
-        self.known_store(store).await?;
+        self.store_resource(store).await?;
         let now = now_ms();
         let mut tx = self.db().begin().await?;
         for (sku, bin) in &bins {

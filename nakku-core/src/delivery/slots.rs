@@ -70,24 +70,30 @@ pub fn offered(opens: i64, closes: i64, now: i64, rules: SlotRules) -> Vec<(i64,
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct SlotQuery {
+    #[param(value_type = String, min_length = 2, max_length = 32, pattern = "^[A-Za-z0-9-]+$", required = true)]
     pub store: Option<String>,
     /// Admins: list full slots too.
     pub all: Option<bool>,
 }
 
+fn capacity_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::whole::<0, MAX_SLOT_CAPACITY>()
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CapacityInput {
+    #[schema(schema_with = capacity_schema, required = true)]
     pub capacity: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct BookInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::id, required = true)]
     pub order_id: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::store_code, required = true)]
     pub store: Option<String>,
     /// The slot's start, RFC 3339.
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::time, required = true)]
     pub start: Option<String>,
 }
 

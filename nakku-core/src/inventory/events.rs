@@ -33,7 +33,9 @@ pub struct Warehouse {
 /// A reservation line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Line {
+    #[schema(schema_with = crate::rules::sku)]
     pub sku: String,
+    #[schema(schema_with = crate::rules::quantity)]
     pub quantity: i64,
 }
 

@@ -71,51 +71,57 @@ pub struct Reservation {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct WarehouseInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::store_code, required = true)]
     pub code: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<200>, required = true)]
     pub name: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<100>, required = true)]
     pub city: Option<String>,
-    #[schema(value_type = f64, required = true)]
+    #[schema(schema_with = crate::rules::latitude, required = true)]
     pub lat: Option<f64>,
-    #[schema(value_type = f64, required = true)]
+    #[schema(schema_with = crate::rules::longitude, required = true)]
     pub lng: Option<f64>,
+    #[schema(schema_with = crate::rules::hhmm_schema)]
     pub opens_at: Option<String>,
+    #[schema(schema_with = crate::rules::hhmm_schema)]
     pub closes_at: Option<String>,
     pub active: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RestockInput {
-    #[schema(value_type = i64, required = true)]
+    #[schema(schema_with = crate::rules::quantity, required = true)]
     pub quantity: Option<i64>,
+    #[schema(schema_with = crate::rules::text::<500>)]
     pub note: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AdjustInput {
-    #[schema(value_type = i64, required = true)]
+    #[schema(schema_with = delta_schema, required = true)]
     pub delta: Option<i64>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = adjust_reason_schema, required = true)]
     pub reason: Option<String>,
+    #[schema(schema_with = crate::rules::text::<500>)]
     pub note: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ThresholdInput {
+    #[schema(schema_with = threshold_schema, required = true)]
     pub low_threshold: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ReserveInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<128>, required = true)]
     pub order_id: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, min_length = 1, required = true)]
     pub store: Option<String>,
-    #[schema(value_type = Vec<Line>, required = true)]
+    #[schema(value_type = Vec<Line>, min_items = 1, max_items = 100, required = true)]
     pub lines: Option<Vec<Line>>,
     /// Overrides the configured reservation lifetime.
+    #[schema(minimum = 1, maximum = 86400)]
     pub ttl_secs: Option<i64>,
 }
 
@@ -187,6 +193,26 @@ pub struct ReleaseInput {
     /// For an order never reserved, record it as released so a late reservation takes
     /// nothing (the order saga's compensation).
     pub block: Option<bool>,
+}
+
+/// [`ADJUST_REASONS`] as the OpenAPI document shows them.
+fn adjust_reason_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&ADJUST_REASONS)
+}
+
+/// An adjustment: a non-zero whole number of units either way.
+fn delta_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::Schema::AnyOf(
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(crate::rules::whole::<{ -MAX_QUANTITY }, -1>())
+            .item(crate::rules::whole::<1, MAX_QUANTITY>())
+            .build(),
+    )
+}
+
+/// A low-stock threshold.
+fn threshold_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::whole::<0, MAX_QUANTITY>()
 }
 
 /// Reasons an admin may give for an adjustment.

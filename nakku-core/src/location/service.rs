@@ -130,13 +130,32 @@ pub struct Zone {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ZoneInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::store_code, required = true)]
     pub store: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<200>, required = true)]
     pub name: Option<String>,
-    #[schema(value_type = Object, required = true)]
+    #[schema(schema_with = polygon_schema, required = true)]
     pub geometry: Option<serde_json::Value>,
     pub active: Option<bool>,
+}
+
+/// A zone's shape as the OpenAPI document shows it: a GeoJSON Polygon, positions as
+/// `[longitude, latitude]`. [`parse_zone`] also takes a MultiPolygon or a Feature, and
+/// needs each ring to end where it starts, which a JSON Schema cannot say.
+fn polygon_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let position = ArrayBuilder::new()
+        .prefix_items([crate::rules::longitude(), crate::rules::latitude()])
+        .min_items(Some(2))
+        .max_items(Some(2));
+    let ring = ArrayBuilder::new().items(position).min_items(Some(4));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("type", crate::rules::one_of(&["Polygon"]))
+        .required("type")
+        .property("coordinates", ArrayBuilder::new().items(ring).min_items(Some(1)))
+        .required("coordinates")
+        .build()
 }
 
 #[derive(Debug, Clone)]

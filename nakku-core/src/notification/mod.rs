@@ -68,16 +68,61 @@ pub struct NotificationService {
 /// `{"start": "22:00", "end": "07:00"}` (local time), or `null` to clear them.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PreferencesInput {
+    #[schema(schema_with = channel_schema)]
     pub email: Option<std::collections::BTreeMap<String, bool>>,
+    #[schema(schema_with = channel_schema)]
     pub sms: Option<std::collections::BTreeMap<String, bool>>,
+    #[schema(schema_with = channel_schema)]
     pub push: Option<std::collections::BTreeMap<String, bool>>,
     #[serde(default, deserialize_with = "double_option")]
     pub quiet_hours: Option<Option<QuietHours>>,
 }
 
+/// The platforms a device may be on.
+pub const PLATFORMS: [&str; 3] = ["android", "ios", "web"];
+
+fn platform_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&PLATFORMS)
+}
+
+/// A device token: 8 to 255 characters without white space (printable ASCII here).
+fn device_token_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some("^[!-~]{8,255}$"))
+        .build()
+}
+
+/// One channel's switches: a category of [`CATEGORIES`] to on or off; those of
+/// [`ALWAYS_ON`] can only be on.
+fn channel_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let mut o = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    for cat in CATEGORIES {
+        let mut switch = ObjectBuilder::new().schema_type(Type::Boolean);
+        if ALWAYS_ON.contains(&cat) {
+            switch = switch.enum_values(Some([true]));
+        }
+        o = o.property(cat, switch);
+    }
+    o.build()
+}
+
+/// `HH:MM` from 00:00 to 23:59.
+fn quiet_time_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9]$"))
+        .build()
+}
+
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct QuietHours {
+    #[schema(schema_with = quiet_time_schema, required = true)]
     pub start: Option<String>,
+    #[schema(schema_with = quiet_time_schema, required = true)]
     pub end: Option<String>,
 }
 
@@ -92,15 +137,19 @@ where
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct DeviceInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = device_token_schema, required = true)]
     pub token: Option<String>,
+    #[schema(schema_with = platform_schema)]
     pub platform: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
+    #[param(schema_with = crate::rules::id)]
     pub user_id: Option<String>,
+    #[param(schema_with = crate::rules::cursor)]
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -384,7 +433,7 @@ impl NotificationService {
             v.add("token", "must be 8-255 characters without spaces");
         }
         let platform = input.platform.unwrap_or_else(|| "android".into());
-        if !["android", "ios", "web"].contains(&platform.as_str()) {
+        if !PLATFORMS.contains(&platform.as_str()) {
             v.add("platform", "must be android, ios or web");
         }
         v.finish()?;

@@ -98,13 +98,16 @@ impl OrderService {
         input: StatusInput,
     ) -> Result<OrderView, CoreError> {
         let to = input.status.unwrap_or_default();
-        if !["packed", "out_for_delivery", "delivered"].contains(&to.as_str()) {
+        if !super::STAFF_MOVES.contains(&to.as_str()) {
             return Err(CoreError::validation(
                 "status",
                 "must be packed, out_for_delivery or delivered (cancel with POST /orders/{id}/cancel)",
             ));
         }
-        let reason = input.reason.unwrap_or_else(|| to.replace('_', " "));
+        let reason = match input.reason {
+            Some(r) => crate::rules::parse_text(&r, 300).map_err(|m| CoreError::validation("reason", m))?,
+            None => to.replace('_', " "),
+        };
         let mut tx = self.db.begin().await?;
         let row = self
             .load(&mut tx, id)

@@ -108,24 +108,38 @@ fn substitution_schema() -> utoipa::openapi::schema::Object {
     crate::rules::one_of(&SUBSTITUTIONS)
 }
 
+/// The statuses staff move an order to by hand (cancelling has its own endpoint).
+pub const STAFF_MOVES: [&str; 3] = ["packed", "out_for_delivery", "delivered"];
+
+fn staff_move_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&STAFF_MOVES)
+}
+
+fn status_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&STATUSES)
+}
+
 /// `POST /orders`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlaceInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::id, required = true)]
     pub address_id: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::ports::choice_schema, required = true)]
     pub payment_method: Option<String>,
     /// `substitute` (default), `refund` or `call`.
     #[schema(schema_with = substitution_schema)]
     pub substitution: Option<String>,
     /// The cart's store (default: the shopper's most recent cart).
+    #[schema(schema_with = crate::rules::store_code)]
     pub store: Option<String>,
     /// The checkout's `quote_id` as shown: required to accept changed prices, and when given
     /// the order is refused if anything in the checkout changed since.
     pub quote_id: Option<String>,
+    #[schema(schema_with = crate::rules::text::<500>)]
     pub note: Option<String>,
     /// A delivery slot's start (RFC 3339, from `GET /deliveries/slots`); none = express.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::rules::time)]
     pub slot: Option<String>,
 }
 
@@ -235,25 +249,35 @@ pub struct OrderPage {
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
+    #[param(schema_with = status_schema)]
     pub status: Option<String>,
     /// RFC 3339 or YYYY-MM-DD (inclusive).
+    #[param(schema_with = crate::rules::day)]
     pub from: Option<String>,
+    #[param(schema_with = crate::rules::day)]
     pub to: Option<String>,
+    #[param(schema_with = crate::rules::cursor)]
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Staff only.
+    #[param(schema_with = crate::rules::id)]
     pub user_id: Option<String>,
+    #[param(schema_with = crate::rules::store_code)]
     pub store: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CancelInput {
+    #[schema(schema_with = crate::rules::text::<300>)]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct StatusInput {
+    #[schema(schema_with = staff_move_schema, required = true)]
     pub status: Option<String>,
+    #[schema(schema_with = crate::rules::text::<300>)]
     pub reason: Option<String>,
 }
 

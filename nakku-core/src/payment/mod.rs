@@ -35,13 +35,8 @@ use crate::id::{ms_to_rfc3339, new_id, now_ms};
 use crate::service::Service;
 use crate::RequestCtx;
 
-/// The ways to pay.
-pub const KINDS: [&str; 4] = ["cod", "upi", "card", "wallet"];
+pub use crate::ports::{choice_schema, kind_schema, KINDS};
 
-/// [`KINDS`] as the OpenAPI document shows them.
-fn kind_schema() -> utoipa::openapi::schema::Object {
-    crate::rules::one_of(&KINDS)
-}
 /// Wallets the simulator knows.
 pub const WALLETS: [&str; 4] = ["paytm", "phonepe", "amazonpay", "mobikwik"];
 
@@ -61,9 +56,8 @@ pub struct PaymentMethod {
     pub created_at: i64,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 pub struct MethodInput {
-    #[schema(schema_with = kind_schema, required = true)]
     pub kind: Option<String>,
     pub label: Option<String>,
     /// Card: the token from the card vault.
@@ -77,6 +71,70 @@ pub struct MethodInput {
     pub card_number: Option<serde_json::Value>,
     pub number: Option<serde_json::Value>,
 }
+
+/// The OpenAPI schema of [`MethodInput`]: one shape per kind, each with what that kind
+/// needs (a card its vault token, UPI an id, a wallet its name) and nothing else — a card
+/// number is refused, so no variant has one.
+impl utoipa::PartialSchema for MethodInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+        let string = |min: usize, max: usize, pattern: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(min))
+                .max_length(Some(max))
+                .pattern(Some(pattern))
+        };
+        let variant = |kind: &str, fields: Vec<(&str, Schema, bool)>| {
+            let mut o = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property("kind", crate::rules::one_of(&[kind]))
+                .required("kind")
+                .property("label", crate::rules::text::<100>())
+                .property("is_default", ObjectBuilder::new().schema_type(Type::Boolean))
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            for (name, schema, required) in fields {
+                o = o.property(name, schema);
+                if required {
+                    o = o.required(name);
+                }
+            }
+            o.title(Some(kind)).build()
+        };
+        let card = variant(
+            "card",
+            vec![
+                (
+                    "token",
+                    Schema::Object(
+                        string(8, 200, "^[A-Za-z0-9_-]+$")
+                            .description(Some("The token from the card vault"))
+                            .build(),
+                    ),
+                    true,
+                ),
+                ("last4", Schema::Object(string(4, 4, "^[0-9]{4}$").build()), false),
+                ("card_brand", Schema::Object(crate::rules::text::<32>()), false),
+            ],
+        );
+        let upi = variant(
+            "upi",
+            vec![(
+                "upi_id",
+                Schema::Object(string(5, 97, "^[A-Za-z0-9._-]{2,64}@[A-Za-z0-9]{2,32}$").build()),
+                true,
+            )],
+        );
+        let wallet = variant(
+            "wallet",
+            vec![("wallet", Schema::Object(crate::rules::one_of(&WALLETS)), true)],
+        );
+        let cod = variant("cod", Vec::new());
+        Schema::OneOf(OneOfBuilder::new().item(cod).item(upi).item(card).item(wallet).build()).into()
+    }
+}
+
+impl utoipa::ToSchema for MethodInput {}
 
 /// A refund.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

@@ -47,12 +47,14 @@ pub struct CategoryRef {
 
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 pub struct CategoryInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<100>, required = true)]
     pub name: Option<String>,
+    #[schema(schema_with = slug_schema)]
     pub slug: Option<String>,
     /// Parent id or slug. `null` in a PATCH moves the subtree to the root.
     #[serde(default, deserialize_with = "double_option")]
     pub parent: Option<Option<String>>,
+    #[schema(minimum = 0)]
     pub position: Option<i64>,
 }
 
@@ -66,18 +68,29 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductInput {
+    #[schema(schema_with = crate::rules::sku)]
     pub sku: Option<String>,
+    #[schema(schema_with = crate::rules::text::<200>)]
     pub name: Option<String>,
+    #[schema(schema_with = crate::rules::text::<100>)]
     pub brand: Option<String>,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     /// Category id or slug.
     pub category: Option<String>,
+    #[schema(schema_with = crate::rules::text::<40>)]
     pub unit: Option<String>,
+    #[schema(schema_with = price_schema)]
     pub mrp_paise: Option<i64>,
+    #[schema(schema_with = price_schema)]
     pub price_paise: Option<i64>,
+    #[schema(schema_with = tags_schema)]
     pub tags: Option<Vec<String>>,
+    #[schema(schema_with = images_schema)]
     pub images: Option<Vec<String>>,
+    #[schema(schema_with = attributes_schema)]
     pub attributes: Option<BTreeMap<String, serde_json::Value>>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub max_per_order: Option<i64>,
     pub active: Option<bool>,
 }
@@ -88,6 +101,55 @@ pub const MAX_PRICE_PAISE: i64 = 100_000_000;
 pub const MAX_TAGS: usize = 20;
 pub const MAX_IMAGES: usize = 10;
 pub const MAX_ATTRIBUTES: usize = 50;
+
+fn price_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::whole::<1, MAX_PRICE_PAISE>()
+}
+
+/// [`parse_tag`] (ASCII here; the parser takes letters of any script).
+fn tags_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .pattern(Some("^[A-Za-z0-9-]( ?[A-Za-z0-9-]){0,19}$")),
+        )
+        .max_items(Some(MAX_TAGS))
+        .build()
+}
+
+/// [`parse_image`]: http(s) URLs of at most 500 characters.
+fn images_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .pattern(Some("^https?://[!-~]{1,400}$")),
+        )
+        .max_items(Some(MAX_IMAGES))
+        .build()
+}
+
+/// Named values (string, number or boolean), names of 1-60 characters.
+fn attributes_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
+    let value = ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Boolean]));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(crate::rules::text::<60>()))
+        .additional_properties(Some(AdditionalProperties::RefOr(Schema::Object(value.build()).into())))
+        .max_properties(Some(MAX_ATTRIBUTES))
+        .build()
+}
+
+/// [`parse_slug`].
+fn slug_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(100))
+        .pattern(Some("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))
+        .build()
+}
 
 /// A tag: lower case, 1-40 letters, digits, spaces or `-`.
 pub fn parse_tag(raw: &str) -> Result<String, String> {

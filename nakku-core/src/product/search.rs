@@ -108,6 +108,21 @@ pub enum Sort {
     Discount,
 }
 
+/// The orders a search can sort by, as `?sort=` names them.
+pub const SORTS: [&str; 6] = [
+    "relevance",
+    "price_asc",
+    "price_desc",
+    "popularity",
+    "newest",
+    "discount",
+];
+
+/// [`SORTS`] as the OpenAPI document shows them.
+pub fn sort_schema() -> utoipa::openapi::schema::Object {
+    crate::rules::one_of(&SORTS)
+}
+
 impl Sort {
     pub fn parse(raw: &str) -> Result<Sort, String> {
         match raw.trim() {

@@ -9,6 +9,7 @@ pub mod service;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 pub use crate::rules::{check_lat, check_lng, parse_pincode, parse_text};
 pub use events::Address;
@@ -36,31 +37,33 @@ pub struct User {
 /// name together with every other problem, instead of serde's first-error-only message.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RegisterInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = email_schema, required = true)]
     pub email: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = phone_schema, required = true)]
     pub phone: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = password_schema, required = true)]
     pub password: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<200>, required = true)]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LoginInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = email_schema, required = true)]
     pub email: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, min_length = 1, required = true)]
     pub password: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RefreshInput {
+    #[schema(value_type = String, min_length = 1, required = true)]
     pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LogoutInput {
+    #[schema(value_type = String, min_length = 1, required = true)]
     pub refresh_token: Option<String>,
     /// Revoke every session of the account, not only this one.
     #[serde(default)]
@@ -70,16 +73,19 @@ pub struct LogoutInput {
 /// `PATCH /users/me`: only the fields present change.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct UpdateProfileInput {
+    #[schema(schema_with = crate::rules::text::<200>)]
     pub name: Option<String>,
+    #[schema(schema_with = email_schema)]
     pub email: Option<String>,
+    #[schema(schema_with = phone_schema)]
     pub phone: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ChangePasswordInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, min_length = 1, required = true)]
     pub current_password: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = password_schema, required = true)]
     pub new_password: Option<String>,
 }
 
@@ -91,33 +97,39 @@ pub struct DeleteAccountInput {
 /// `POST /users/me/addresses` and, with every field optional, `PATCH`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AddressInput {
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<50>, required = true)]
     pub label: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<200>, required = true)]
     pub line1: Option<String>,
+    #[schema(schema_with = crate::rules::text::<200>)]
     pub line2: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::text::<100>, required = true)]
     pub city: Option<String>,
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = crate::rules::pincode, required = true)]
     pub pincode: Option<String>,
-    #[schema(value_type = f64, required = true)]
+    #[schema(schema_with = crate::rules::latitude, required = true)]
     pub lat: Option<f64>,
-    #[schema(value_type = f64, required = true)]
+    #[schema(schema_with = crate::rules::longitude, required = true)]
     pub lng: Option<f64>,
     pub is_default: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct SetRoleInput {
+    #[schema(schema_with = role_schema, required = true)]
     pub role: Option<String>,
 }
 
 /// Admin user listing filters.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct ListUsersQuery {
+    #[param(schema_with = role_schema)]
     pub role: Option<String>,
+    #[param(max_length = 100)]
     pub q: Option<String>,
+    #[param(schema_with = crate::rules::id)]
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -126,6 +138,37 @@ pub use crate::list::Page;
 
 /// Most addresses one account may keep.
 pub const MAX_ADDRESSES: i64 = 20;
+
+/// [`parse_email`] as the OpenAPI document shows it (a plain address; the parser also takes
+/// other letters and trims).
+pub fn email_schema() -> Object {
+    string_schema(3, 254, r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+}
+
+/// [`parse_phone`]: an Indian mobile, with or without +91.
+pub fn phone_schema() -> Object {
+    string_schema(10, 13, r"^(\+91)?[6-9][0-9]{9}$")
+}
+
+/// [`check_password`]: 8 to 72 characters with a letter and a digit (ASCII here, so
+/// characters and bytes agree; the parser takes any letters).
+pub fn password_schema() -> Object {
+    string_schema(8, 72, "^[ -~]*[A-Za-z][ -~]*[0-9][ -~]*$")
+}
+
+/// A role, one of [`Role::ALL`].
+pub fn role_schema() -> Object {
+    crate::rules::one_of(&Role::ALL.map(Role::as_str))
+}
+
+fn string_schema(min: usize, max: usize, pattern: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .build()
+}
 
 /// Normalises an email: trimmed, lower-cased, syntactically plausible.
 pub fn parse_email(raw: &str) -> Result<String, String> {
