@@ -123,3 +123,32 @@ impl CartService {
         Ok(quote)
     }
 }
+
+/// Removes a cart's lines and emits `cart.cleared`.
+pub(crate) async fn clear_cart(
+    conn: &mut AnyConnection,
+    cart_id: &str,
+    user_id: &str,
+    store: &str,
+    reason: &str,
+    correlation: &str,
+) -> Result<(), CoreError> {
+    sqlx::query("DELETE FROM cart_items WHERE cart_id = ?")
+        .bind(cart_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE carts SET version = version + 1, updated_at = ? WHERE id = ?")
+        .bind(now_ms())
+        .bind(cart_id)
+        .execute(&mut *conn)
+        .await?;
+    let cleared = CartCleared {
+        cart_id: cart_id.to_owned(),
+        user_id: user_id.to_owned(),
+        store: store.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let env = Envelope::of(Service::Cart, cart_id, correlation, &cleared);
+    outbox::append(conn, &env).await?;
+    Ok(())
+}

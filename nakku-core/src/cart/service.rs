@@ -22,6 +22,7 @@ use crate::service::Service;
 use crate::RequestCtx;
 #[path = "checkout.rs"]
 mod checkout;
+pub(crate) use checkout::clear_cart;
 #[path = "sharing.rs"]
 mod sharing;
 
@@ -656,35 +657,6 @@ fn rand_u64() -> u64 {
     let id = uuid::Uuid::new_v4();
     let (hi, lo) = id.as_u64_pair();
     hi ^ lo.rotate_left(17)
-}
-
-/// Removes a cart's lines and emits `cart.cleared`.
-pub(crate) async fn clear_cart(
-    conn: &mut AnyConnection,
-    cart_id: &str,
-    user_id: &str,
-    store: &str,
-    reason: &str,
-    correlation: &str,
-) -> Result<(), CoreError> {
-    sqlx::query("DELETE FROM cart_items WHERE cart_id = ?")
-        .bind(cart_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE carts SET version = version + 1, updated_at = ? WHERE id = ?")
-        .bind(now_ms())
-        .bind(cart_id)
-        .execute(&mut *conn)
-        .await?;
-    let cleared = CartCleared {
-        cart_id: cart_id.to_owned(),
-        user_id: user_id.to_owned(),
-        store: store.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let env = Envelope::of(Service::Cart, cart_id, correlation, &cleared);
-    outbox::append(conn, &env).await?;
-    Ok(())
 }
 
 impl crate::ports::CartPort for CartService {

@@ -43,24 +43,10 @@ pub struct PickerInput {
     pub name: Option<String>,
 }
 
-fn bins_schema() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
-    let bin = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some("^[A-Za-z0-9.-]{1,32}$"));
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property_names(Some(crate::rules::sku()))
-        .additional_properties(Some(AdditionalProperties::RefOr(bin.build().into())))
-        .min_properties(Some(1))
-        .max_properties(Some(5000))
-        .build()
-}
-
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct BinsInput {
     /// sku → bin code: 1 to 5000 skus, each bin 1-32 letters, digits, '-' or '.'.
-    #[schema(schema_with = bins_schema, required = true)]
+    #[schema(schema_with = pickers::bins_schema, required = true)]
     pub bins: Option<std::collections::BTreeMap<String, String>>,
 }
 

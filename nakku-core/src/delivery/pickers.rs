@@ -161,3 +161,18 @@ impl DeliveryService {
         })
     }
 }
+
+/// [`BinsInput::bins`]: 1 to 5000 skus, each to a bin of 1-32 letters, digits, `-` or `.`.
+pub(super) fn bins_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let bin = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[A-Za-z0-9.-]{1,32}$"));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(crate::rules::sku()))
+        .additional_properties(Some(AdditionalProperties::RefOr(bin.build().into())))
+        .min_properties(Some(1))
+        .max_properties(Some(5000))
+        .build()
+}

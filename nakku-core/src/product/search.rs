@@ -108,7 +108,7 @@ pub enum Sort {
     Discount,
 }
 
-/// The orders a search can sort by, as `?sort=` names them.
+/// The orders a search can sort by, as `?sort=` names them (in [`Sort::ALL`]'s order).
 pub const SORTS: [&str; 6] = [
     "relevance",
     "price_asc",
@@ -124,16 +124,23 @@ pub fn sort_schema() -> utoipa::openapi::schema::Object {
 }
 
 impl Sort {
+    const ALL: [Sort; 6] = [
+        Sort::Relevance,
+        Sort::PriceAsc,
+        Sort::PriceDesc,
+        Sort::Popularity,
+        Sort::Newest,
+        Sort::Discount,
+    ];
+
     pub fn parse(raw: &str) -> Result<Sort, String> {
-        match raw.trim() {
-            "relevance" => Ok(Sort::Relevance),
-            "price_asc" => Ok(Sort::PriceAsc),
-            "price_desc" => Ok(Sort::PriceDesc),
-            "popularity" => Ok(Sort::Popularity),
-            "newest" => Ok(Sort::Newest),
-            "discount" => Ok(Sort::Discount),
-            other => Err(format!(
-                "unknown sort '{other}'; expected relevance, price_asc, price_desc, popularity, newest or discount"
+        let raw = raw.trim();
+        match SORTS.iter().position(|s| *s == raw) {
+            Some(i) => Ok(Sort::ALL[i]),
+            None => Err(format!(
+                "unknown sort '{raw}'; expected {} or {}",
+                SORTS[..5].join(", "),
+                SORTS[5]
             )),
         }
     }
@@ -563,144 +570,4 @@ fn decode_cursor(raw: &str) -> Result<Cursor, SearchError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::product::Category;
-    use std::collections::BTreeMap;
-
-    fn product(id: &str, name: &str, brand: &str, cat: &str, price: i64) -> Arc<Product> {
-        Arc::new(Product {
-            id: id.into(),
-            sku: format!("SKU-{id}"),
-            name: name.into(),
-            brand: brand.into(),
-            description: String::new(),
-            category_id: cat.into(),
-            unit: "1 pc".into(),
-            mrp_paise: price,
-            price_paise: price,
-            tags: vec![],
-            images: vec![],
-            attributes: BTreeMap::new(),
-            max_per_order: None,
-            active: true,
-            version: 1,
-            created_at: 0,
-            updated_at: 0,
-            deleted_at: None,
-        })
-    }
-
-    fn index() -> Index {
-        let cat = |id: &str, parent: Option<&str>, name: &str| Category {
-            id: id.into(),
-            parent_id: parent.map(Into::into),
-            name: name.into(),
-            slug: name.to_lowercase(),
-            position: 0,
-            created_at: 0,
-            updated_at: 0,
-        };
-        let mut ix = Index::new(CategoryTree::new(vec![
-            cat("dairy", None, "Dairy"),
-            cat("milk", Some("dairy"), "Milk"),
-            cat("veg", None, "Vegetables"),
-        ]));
-        ix.upsert(product("1", "Amul Taaza Toned Milk", "Amul", "milk", 2900));
-        ix.upsert(product("2", "Nandini Full Cream Milk", "Nandini", "milk", 3200));
-        ix.upsert(product("3", "Amul Butter", "Amul", "dairy", 5600));
-        ix.upsert(product("4", "Fresh Tomatoes", "", "veg", 4000));
-        ix
-    }
-
-    fn search(ix: &Index, q: &str) -> SearchPage {
-        ix.search(&SearchParams {
-            q: q.into(),
-            limit: 20,
-            ..Default::default()
-        })
-        .unwrap()
-    }
-
-    fn ids(page: &SearchPage) -> Vec<&str> {
-        page.items.iter().map(|h| h.id.as_str()).collect()
-    }
-
-    #[test]
-    fn words_match_with_plurals_prefixes_and_typos() {
-        let ix = index();
-        assert_eq!(ids(&search(&ix, "tomato")), vec!["4"]);
-        assert_eq!(ids(&search(&ix, "amul but")), vec!["3"], "prefix of the last word");
-        let typo = search(&ix, "nandni");
-        assert_eq!(ids(&typo), vec!["2"]);
-        assert_eq!(typo.did_you_mean.as_deref(), Some("nandini"));
-        let milk_page = search(&ix, "milk");
-        let mut milk = ids(&milk_page);
-        milk.sort();
-        assert_eq!(milk, vec!["1", "2"], "category words count too");
-        assert!(search(&ix, "bread").items.is_empty());
-    }
-
-    #[test]
-    fn facets_filters_and_cursors_agree() {
-        let mut ix = index();
-        ix.set_stock("S1", "SKU-1", 3);
-        let all = ix
-            .search(&SearchParams {
-                category: Some("dairy".into()),
-                brands: vec!["amul".into()],
-                limit: 1,
-                sort: Sort::PriceAsc,
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(all.total, 2);
-        assert_eq!(ids(&all), vec!["1"]);
-        let amul = all.facets.brands.iter().find(|b| b.value == "Amul").unwrap();
-        assert_eq!(amul.count, 2);
-        assert_eq!(
-            all.facets.brands.iter().find(|b| b.value == "Nandini").unwrap().count,
-            1
-        );
-        let next = ix
-            .search(&SearchParams {
-                category: Some("dairy".into()),
-                brands: vec!["amul".into()],
-                limit: 1,
-                sort: Sort::PriceAsc,
-                cursor: all.next_cursor.clone(),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(ids(&next), vec!["3"]);
-        assert!(next.next_cursor.is_none());
-        let wrong = ix.search(&SearchParams {
-            q: "milk".into(),
-            cursor: all.next_cursor,
-            sort: Sort::PriceAsc,
-            ..Default::default()
-        });
-        assert!(wrong.is_err());
-        let stocked = ix
-            .search(&SearchParams {
-                store: Some("S1".into()),
-                in_stock: true,
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(ids(&stocked), vec!["1"]);
-        assert_eq!(stocked.items[0].available, Some(3));
-    }
-
-    #[test]
-    fn removed_and_renamed_products_leave_no_trace() {
-        let mut ix = index();
-        ix.remove("3");
-        assert!(search(&ix, "butter").items.is_empty());
-        ix.upsert(product("1", "Amul Gold Milk", "Amul", "milk", 3300));
-        assert!(search(&ix, "taaza").items.is_empty());
-        assert_eq!(ids(&search(&ix, "gold")), vec!["1"]);
-        assert_eq!(ix.len(), 3);
-    }
-}
+mod tests;
