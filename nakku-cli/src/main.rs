@@ -46,6 +46,9 @@ enum Command {
     /// Live terminal dashboard for operators and support: orders, funnel, GMV, stock
     /// alerts, partners, delivery times, service health, the event tail, order lookup
     Dashboard(commands::dashboard::Opts),
+    /// Check the promises in the databases themselves: orders settled, stock equal to its ledger,
+    /// payments matching their orders (one each), outboxes drained, no dead letter; exits 2 if one is broken
+    Verify(commands::verify::Opts),
     /// Operator commands on accounts
     #[command(subcommand)]
     Users(commands::users::Command),
@@ -114,6 +117,7 @@ async fn command(settings: nakku_core::config::Settings, command: Command) -> an
         Command::Seed(opts) => commands::seed::run(&settings, opts).await,
         Command::Simulate(opts) => commands::simulate::run(&settings, opts).await,
         Command::Dashboard(opts) => commands::dashboard::run(&settings, opts).await,
+        Command::Verify(opts) => commands::verify::run(&settings, opts).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
         Command::Products(cmd) => commands::products::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,

@@ -386,10 +386,7 @@ pub fn choice_schema() -> utoipa::openapi::schema::Schema {
 /// A refund's idempotency key: 1 to 100 characters (printable ASCII here, so characters
 /// and bytes agree).
 fn refund_key_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some("^[!-~]{1,100}$"))
-        .build()
+    crate::rules::matching("^[!-~]{1,100}$")
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

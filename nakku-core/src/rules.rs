@@ -4,7 +4,7 @@
 //! depends on nothing else in the crate, so every domain can use it without importing
 //! another domain.
 
-use utoipa::openapi::schema::{AnyOfBuilder, Object, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, Array, ArrayBuilder, Object, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::KnownFormat;
 
 // The OpenAPI schema of each rule sits beside its parser and reads the same constants, so
@@ -23,7 +23,21 @@ pub fn one_of(values: &[&str]) -> Object {
         .build()
 }
 
-fn string(min: usize, max: usize, pattern: &str) -> Object {
+/// A string matching `pattern` (which carries its own bounds, as `^[!-~]{1,100}$` does).
+pub fn matching(pattern: impl Into<String>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .build()
+}
+
+/// A list of at most `max` items, each `item`.
+pub fn list(item: Object, max: usize) -> Array {
+    ArrayBuilder::new().items(item).max_items(Some(max)).build()
+}
+
+/// A string of `min` to `max` characters matching `pattern`.
+pub fn string(min: usize, max: usize, pattern: &str) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(min))

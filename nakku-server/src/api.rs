@@ -179,7 +179,8 @@ pub const IF_MATCH: HeaderDoc = HeaderDoc {
     name: "If-Match",
     required: false,
     description: "The product version the change is based on (`3` or `\"3\"`): a product changed since is a 409.",
-    pattern: "^(W/)?\"?[0-9]+\"?$",
+    // At most 18 digits: every such number is a version the parser can hold (i64).
+    pattern: "^(W/)?\"?[0-9]{1,18}\"?$",
     max_length: None,
 };
 

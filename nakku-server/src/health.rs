@@ -108,8 +108,10 @@ pub enum Ready {
     Consumers(Vec<(&'static str, Arc<AtomicBool>)>),
     /// The catalogue's search index (loaded before the service serves: reported).
     Catalogue(Arc<nakku_core::product::ProductService>),
-    /// The gateway: a route to every service and a healthy instance with a closed circuit
-    /// behind each.
+    /// The gateway: a route to every service, and an instance of each seen healthy since
+    /// start. Only a start-up gate: a service that goes down later makes the gateway
+    /// degraded (`/health`, 503s for that service's paths), not unready — taking every
+    /// gateway out of rotation would turn one service's outage into a total one.
     Routes(Arc<crate::upstream::Pool>),
 }
 
@@ -143,22 +145,21 @@ impl Ready {
             }
             Ready::Catalogue(svc) => Ok(json!({"indexed_products": svc.indexed()})),
             Ready::Routes(pool) => {
-                let cfg = *pool.config();
                 let mut routed = Vec::new();
                 let mut unserved = Vec::new();
                 for (svc, list) in pool.services() {
                     routed.push(svc.name());
-                    let up = list
-                        .iter()
-                        .any(|i| i.healthy() && i.state(&cfg) != crate::upstream::State::Open);
-                    if !up {
+                    if !list.iter().any(|i| i.seen()) {
                         unserved.push(svc.name());
                     }
                 }
                 if routed.is_empty() {
                     Err("no service to route to".to_owned())
                 } else if !unserved.is_empty() {
-                    Err(format!("no healthy instance of: {}", unserved.join(", ")))
+                    Err(format!(
+                        "no healthy instance of: {} (none seen since start)",
+                        unserved.join(", ")
+                    ))
                 } else {
                     Ok(json!({"routes": routed}))
                 }

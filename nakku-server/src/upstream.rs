@@ -75,6 +75,8 @@ pub struct Instance {
     pub base_url: String,
     in_flight: AtomicUsize,
     healthy: AtomicBool,
+    /// A health check has seen it healthy at least once since the gateway started.
+    seen: AtomicBool,
     breaker: Mutex<Breaker>,
 }
 
@@ -83,7 +85,10 @@ impl Instance {
         Instance {
             base_url,
             in_flight: AtomicUsize::new(0),
-            healthy: AtomicBool::new(true),
+            // Unknown until the first health check answers: the gateway's readiness waits
+            // for it (requests are still sent when no instance is known healthy).
+            healthy: AtomicBool::new(false),
+            seen: AtomicBool::new(false),
             breaker: Mutex::new(Breaker {
                 state: State::Closed,
                 failures: 0,
@@ -162,6 +167,30 @@ impl Instance {
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
+
+    /// Whether a health check has ever seen it healthy (the gateway's start-up gate).
+    pub fn seen(&self) -> bool {
+        self.seen.load(Ordering::Relaxed)
+    }
+
+    /// Records a health check's verdict. A healthy answer on an open circuit half-opens it
+    /// at once: the next request is the trial, instead of every request being refused for
+    /// the rest of the open time while the instance is already back.
+    fn checked(&self, ok: bool) {
+        if self.healthy.swap(ok, Ordering::Relaxed) != ok {
+            tracing::warn!(upstream = %self.base_url, healthy = ok, "upstream health changed");
+        }
+        if ok {
+            self.seen.store(true, Ordering::Relaxed);
+            let mut b = self.lock();
+            if b.state == State::Open {
+                tracing::info!(upstream = %self.base_url, "circuit half-open: the health check sees the upstream again");
+                b.state = State::HalfOpen;
+                b.opened_at = None;
+                b.trial = false;
+            }
+        }
+    }
 }
 
 /// A request's hold on an instance: counts it in flight until dropped, and records the
@@ -210,9 +239,7 @@ async fn probe(client: &reqwest::Client, i: &Instance) {
         .send()
         .await
         .is_ok_and(|r| r.status().is_success());
-    if i.healthy.swap(ok, Ordering::Relaxed) != ok {
-        tracing::warn!(upstream = %i.base_url, healthy = ok, "upstream health changed");
-    }
+    i.checked(ok);
 }
 
 /// Every service's instances.
@@ -412,6 +439,35 @@ mod tests {
         trial.succeeded();
         assert_eq!(p.instances(Service::Product)[0].state(p.config()), State::Closed);
         assert!(p.pick(Service::Product, &[]).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_health_check_that_sees_the_instance_back_half_opens_its_circuit_at_once() {
+        let p = pool(1);
+        let i = p.instances(Service::Product)[0].clone();
+        assert!(!i.healthy(), "unknown until the first check");
+        for _ in 0..2 {
+            p.pick(Service::Product, &[]).ok().unwrap().failed();
+        }
+        // A failing check changes nothing: still open, long before the open time is up.
+        i.checked(false);
+        assert!(matches!(p.pick(Service::Product, &[]), Err(NoInstance::Open)));
+        tokio::time::advance(Duration::from_millis(10)).await;
+        assert!(matches!(p.pick(Service::Product, &[]), Err(NoInstance::Open)));
+        // The check sees it healthy: one trial goes through now, and its success closes it.
+        i.checked(true);
+        assert!(i.healthy());
+        assert_eq!(i.state(p.config()), State::HalfOpen);
+        let trial = p.pick(Service::Product, &[]).ok().unwrap();
+        assert!(
+            matches!(p.pick(Service::Product, &[]), Err(NoInstance::Open)),
+            "one trial at a time"
+        );
+        trial.succeeded();
+        assert_eq!(i.state(p.config()), State::Closed);
+        // A healthy check on a closed circuit leaves it closed.
+        i.checked(true);
+        assert_eq!(i.state(p.config()), State::Closed);
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,3 +14,4 @@ pub mod serve;
 pub mod simulate;
 pub mod up;
 pub mod users;
+pub mod verify;

@@ -84,7 +84,7 @@ pub struct Opts {
     json: bool,
 }
 
-fn parse_duration(raw: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (n, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
     let n: u64 = n
@@ -122,7 +122,18 @@ struct Outcomes {
     compensated: u64,
     /// Saga not finished when the run ended (after --settle).
     stuck: u64,
+    /// Confirmed but not delivered by the end of --settle although riders were on shift.
+    undelivered: u64,
+    /// Which (the first ten), for support to look into.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    undelivered_orders: Vec<String>,
+    /// Riders of the run's stores, and how many of them got on shift.
+    riders: u64,
+    riders_on_shift: u64,
 }
+
+/// How long a sign-in is retried while the deployment is starting or rate-limiting.
+const SIGN_IN_PATIENCE: Duration = Duration::from_secs(90);
 
 struct Sim {
     http: reqwest::Client,
@@ -219,6 +230,31 @@ impl Sim {
         t
     }
 
+    /// Signs in with the demo password. A gateway or user service that is still starting,
+    /// busy or rate-limiting (no answer, 429, 5xx) is asked again — after its
+    /// `Retry-After`, or with the one backoff — for up to [`SIGN_IN_PATIENCE`]; each refused
+    /// try still counts in the errors.
+    async fn sign_in_retrying(&self, body: &Value) -> (u16, Value) {
+        let deadline = Instant::now() + SIGN_IN_PATIENCE;
+        let mut attempt = 0;
+        loop {
+            let req = self.http.post(format!("{}/api/v1/auth/login", self.base)).json(body);
+            let (status, v) = self.timed("POST /auth/login", req).await;
+            let passing = status == 0 || status == 429 || status >= 500;
+            if !passing || Instant::now() >= deadline {
+                return (status, v);
+            }
+            attempt += 1;
+            let wait = v["retry_after_secs"]
+                .as_u64()
+                .map(Duration::from_secs)
+                .unwrap_or_else(|| {
+                    nakku_core::retry::backoff(attempt, Duration::from_millis(250), Duration::from_secs(5))
+                });
+            tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+
     /// Sends a built request, timed under `label`, counting what is an error.
     async fn timed(&self, label: &'static str, req: reqwest::RequestBuilder) -> (u16, Value) {
         let started = Instant::now();
@@ -265,8 +301,7 @@ impl Sim {
     async fn login(&self, p: &Person) -> Option<String> {
         let body = json!({"email": p.email, "password": DEMO_PASSWORD});
         // Straight through `timed`: signing in never needs a token renewed.
-        let req = self.http.post(format!("{}/api/v1/auth/login", self.base)).json(&body);
-        let (status, v) = self.timed("POST /auth/login", req).await;
+        let (status, v) = self.sign_in_retrying(&body).await;
         let token = v["data"]["access_token"]
             .as_str()
             .filter(|_| status == 200)
@@ -335,6 +370,37 @@ impl Sim {
     }
 }
 
+/// Waits (up to [`SIGN_IN_PATIENCE`]) for the gateway's `/readyz`: every service behind it
+/// has a healthy instance. A deployment still starting would otherwise refuse the first
+/// shoppers and riders; one that stays unready (a service down on purpose) is simulated
+/// anyway, with a warning.
+async fn wait_until_ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + SIGN_IN_PATIENCE;
+    let mut said = false;
+    loop {
+        let why = match http.get(format!("{base}/readyz")).send().await {
+            // Ready, or a gateway without readiness to ask (nothing to wait for).
+            Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::NOT_FOUND => return,
+            Ok(r) => r
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned)),
+            Err(e) => Some(e.to_string()),
+        }
+        .unwrap_or_else(|| "not ready".to_owned());
+        if Instant::now() >= deadline {
+            eprintln!("the gateway is still not ready ({why}); simulating anyway");
+            return;
+        }
+        if !said {
+            eprintln!("waiting for the gateway to be ready: {why}");
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     anyhow::ensure!(
         o.concurrency >= 1 && o.concurrency <= 1000,
@@ -373,6 +439,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
             "no Nakku gateway answers at {base} (start one with `nakku up`, or give --url)"
         )));
     }
+    wait_until_ready(&http, &base).await;
     let target = o.orders.or(if o.duration.is_some() { None } else { Some(200) });
 
     // Stores: the seeded ones that answer (or those named).
@@ -447,6 +514,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
             .find(|(c, _)| *c == p.store)
             .map(|(_, at)| *at)
             .unwrap_or_default();
+        sim.count(|c| c.riders += 1);
         riders.spawn(ride(sim.clone(), p, at, stop_riders.clone()));
     }
 
@@ -534,6 +602,18 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     let mut wrong = Vec::new();
     if report.outcomes.stuck > 0 {
         wrong.push(format!("{} orders stuck", report.outcomes.stuck));
+    }
+    if report.outcomes.riders > 0 && report.outcomes.riders_on_shift == 0 {
+        wrong.push(format!(
+            "none of the {} riders got on shift, so nothing could be delivered",
+            report.outcomes.riders
+        ));
+    } else if report.outcomes.undelivered > 0 {
+        wrong.push(format!(
+            "{} confirmed orders not delivered within --settle ({})",
+            report.outcomes.undelivered,
+            report.outcomes.undelivered_orders.join(", ")
+        ));
     }
     if !i.stock_ok() {
         wrong.push("stock does not reconcile (oversold?)".to_owned());

@@ -227,6 +227,33 @@ async fn simulate_drives_shoppers_and_riders_and_checks_the_invariants() {
     assert_eq!(i["stores_reconciled"], i["stores_checked"], "{r:#}");
 
     dashboard_shows_the_simulated_day_and_finds_its_orders(dir.path(), &up.gateway).await;
+
+    // The same promises read from the databases themselves: all hold after the runs.
+    let v = run(nakku(dir.path()).args(["verify", "--wait", "60s", "--json"]));
+    assert!(v.status.success(), "{}\n{}", stdout(&v), stderr(&v));
+    let report: Value = serde_json::from_str(&stdout(&v)).unwrap();
+    assert_eq!(report["ok"], true, "{report:#}");
+    let promises: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["promise"].as_str().unwrap())
+        .collect();
+    assert_eq!(promises.len(), 6, "{promises:?}");
+    // A unit on a shelf with no ledger entry behind it is found and named, and the command fails.
+    let url = nakku_core::config::Secret::new(format!("sqlite://{}/nakku_inventory.db", dir.path().display()));
+    let db = nakku_core::db::Db::connect(&url, 1).await.unwrap();
+    let changed = sqlx::query("UPDATE stock SET on_hand = on_hand + 1 WHERE sku = (SELECT MIN(sku) FROM stock)")
+        .execute(db.pool())
+        .await
+        .unwrap()
+        .rows_affected();
+    db.close().await;
+    assert!(changed >= 1);
+    let v = run(nakku(dir.path()).arg("verify"));
+    assert_eq!(v.status.code(), Some(2), "{}", stdout(&v));
+    assert!(stdout(&v).contains("BROKEN"), "{}", stdout(&v));
+    assert!(stderr(&v).contains("stock equals its ledger"), "{}", stderr(&v));
 }
 
 /// The first text column of the first row of `sql` on a service's SQLite database.

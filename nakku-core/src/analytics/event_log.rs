@@ -151,24 +151,15 @@ pub struct LoggedEvent {
 /// `?type=`: 1 to 20 [`type_pattern`]s separated by commas.
 fn types_schema() -> utoipa::openapi::schema::Object {
     let one = "[a-z._]+\\*?|\\*";
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some(format!("^({one})(,({one})){{0,19}}$")))
-        .build()
+    crate::rules::matching(format!("^({one})(,({one})){{0,19}}$"))
 }
 
 fn correlation_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some("^[!-~]{1,128}$"))
-        .build()
+    crate::rules::matching("^[!-~]{1,128}$")
 }
 
 fn trace_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some("^[0-9a-f]{32}$"))
-        .build()
+    crate::rules::matching("^[0-9a-f]{32}$")
 }
 
 fn type_pattern(p: &str) -> Result<(bool, String), String> {

@@ -87,10 +87,7 @@ fn platform_schema() -> utoipa::openapi::schema::Object {
 
 /// A device token: 8 to 255 characters without white space (printable ASCII here).
 fn device_token_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some("^[!-~]{8,255}$"))
-        .build()
+    crate::rules::matching("^[!-~]{8,255}$")
 }
 
 /// One channel's switches: a category of [`CATEGORIES`] to on or off; those of
@@ -112,10 +109,7 @@ fn channel_schema() -> utoipa::openapi::schema::Object {
 
 /// `HH:MM` from 00:00 to 23:59.
 fn quiet_time_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9]$"))
-        .build()
+    crate::rules::matching("^([01][0-9]|2[0-3]):[0-5][0-9]$")
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

@@ -119,6 +119,21 @@ impl PaymentService {
         if !crate::id::is_id(&input.order_id) {
             return Err(CoreError::validation("order_id", "must be an order id"));
         }
+        let bad = if !crate::id::is_id(&input.user_id) {
+            Some(("user_id", "must be an account id"))
+        } else if input.method_id.as_deref().is_some_and(|m| !crate::id::is_id(m)) {
+            Some(("method_id", "must be the id of a saved payment method"))
+        } else {
+            None
+        };
+        if let Some((field, why)) = bad {
+            // A new payment needs real ids; a repeated call is answered as the first was.
+            match self.for_order(&input.order_id).await {
+                Err(CoreError::NotFound(_)) => return Err(CoreError::validation(field, why)),
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+        }
         if !KINDS.contains(&input.kind.as_str()) {
             return Err(CoreError::validation(
                 "kind",

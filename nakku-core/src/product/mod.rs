@@ -108,26 +108,12 @@ fn price_schema() -> utoipa::openapi::schema::Object {
 
 /// [`parse_tag`] (ASCII here; the parser takes letters of any script).
 fn tags_schema() -> utoipa::openapi::schema::Array {
-    utoipa::openapi::schema::ArrayBuilder::new()
-        .items(
-            utoipa::openapi::schema::ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::Type::String)
-                .pattern(Some("^[A-Za-z0-9-]( ?[A-Za-z0-9-]){0,19}$")),
-        )
-        .max_items(Some(MAX_TAGS))
-        .build()
+    crate::rules::list(crate::rules::matching("^[A-Za-z0-9-]( ?[A-Za-z0-9-]){0,19}$"), MAX_TAGS)
 }
 
 /// [`parse_image`]: http(s) URLs of at most 500 characters.
 fn images_schema() -> utoipa::openapi::schema::Array {
-    utoipa::openapi::schema::ArrayBuilder::new()
-        .items(
-            utoipa::openapi::schema::ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::Type::String)
-                .pattern(Some("^https?://[!-~]{1,400}$")),
-        )
-        .max_items(Some(MAX_IMAGES))
-        .build()
+    crate::rules::list(crate::rules::matching("^https?://[!-~]{1,400}$"), MAX_IMAGES)
 }
 
 /// Named values (string, number or boolean), names of 1-60 characters.
@@ -144,11 +130,7 @@ fn attributes_schema() -> utoipa::openapi::schema::Object {
 
 /// [`parse_slug`].
 fn slug_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .max_length(Some(100))
-        .pattern(Some("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))
-        .build()
+    crate::rules::matching("^[a-z0-9]([a-z0-9-]{0,98}[a-z0-9])?$")
 }
 
 /// A tag: lower case, 1-40 letters, digits, spaces or `-`.

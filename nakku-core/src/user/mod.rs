@@ -9,7 +9,7 @@ pub mod service;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::Object;
 
 pub use crate::rules::{check_lat, check_lng, parse_pincode, parse_text};
 pub use events::Address;
@@ -142,32 +142,23 @@ pub const MAX_ADDRESSES: i64 = 20;
 /// [`parse_email`] as the OpenAPI document shows it (a plain address; the parser also takes
 /// other letters and trims).
 pub fn email_schema() -> Object {
-    string_schema(3, 254, r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+    crate::rules::string(3, 254, r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 }
 
 /// [`parse_phone`]: an Indian mobile, with or without +91.
 pub fn phone_schema() -> Object {
-    string_schema(10, 13, r"^(\+91)?[6-9][0-9]{9}$")
+    crate::rules::string(10, 13, r"^(\+91)?[6-9][0-9]{9}$")
 }
 
 /// [`check_password`]: 8 to 72 characters with a letter and a digit (ASCII here, so
 /// characters and bytes agree; the parser takes any letters).
 pub fn password_schema() -> Object {
-    string_schema(8, 72, "^[ -~]*[A-Za-z][ -~]*[0-9][ -~]*$")
+    crate::rules::string(8, 72, "^[ -~]*[A-Za-z][ -~]*[0-9][ -~]*$")
 }
 
 /// A role, one of [`Role::ALL`].
 pub fn role_schema() -> Object {
     crate::rules::one_of(&Role::ALL.map(Role::as_str))
-}
-
-fn string_schema(min: usize, max: usize, pattern: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(min))
-        .max_length(Some(max))
-        .pattern(Some(pattern))
-        .build()
 }
 
 /// Normalises an email: trimmed, lower-cased, syntactically plausible.

@@ -363,6 +363,9 @@ async fn the_gateways_metrics_are_for_the_operators_network_only() {
         }
         async move { rb.send().await.unwrap() }
     };
+    // One request first, so the request counter exists whatever the health checks have
+    // done by now (they start with the app; the scrape would race them).
+    app.client.get(app.api("/categories")).send().await.unwrap();
     let r = scrape(&app.gateway, None).await;
     assert_eq!(r.status(), 200, "a scrape from the pod network (no proxy in between)");
     assert!(r.text().await.unwrap().contains("nakku_http_requests_total"));

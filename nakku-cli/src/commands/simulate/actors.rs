@@ -230,14 +230,18 @@ pub(super) async fn ride(sim: Arc<Sim>, p: Person, at: (f64, f64), stop: tokio_u
     let Some(token) = sim.login(&p).await else {
         return;
     };
-    sim.call(
-        "POST /deliveries/partners/me/shift",
-        Method::POST,
-        "/deliveries/partners/me/shift",
-        &token,
-        Some(json!({"on": true})),
-    )
-    .await;
+    let (status, _) = sim
+        .call(
+            "POST /deliveries/partners/me/shift",
+            Method::POST,
+            "/deliveries/partners/me/shift",
+            &token,
+            Some(json!({"on": true})),
+        )
+        .await;
+    if status == 200 {
+        sim.count(|c| c.riders_on_shift += 1);
+    }
     let mut last_ping = Instant::now() - Duration::from_secs(10);
     while !stop.is_cancelled() {
         if last_ping.elapsed() > Duration::from_secs(5) {

@@ -82,7 +82,15 @@ pub(super) async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
             (false, _) => c.stuck += 1,
             (true, "cancelled") => c.cancelled += 1,
             (true, "failed") => c.compensated += 1,
-            (true, _) => c.confirmed += 1,
+            (true, s) => {
+                c.confirmed += 1;
+                if s != "delivered" && c.riders_on_shift > 0 {
+                    c.undelivered += 1;
+                    if c.undelivered_orders.len() < 10 {
+                        c.undelivered_orders.push(format!("{id} ({s})"));
+                    }
+                }
+            }
         });
         // A cancellation is honoured when the order never goes on: it ends cancelled, or
         // failed when its payment was declined before the cancellation took (the payment

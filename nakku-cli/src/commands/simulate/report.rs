@@ -91,6 +91,7 @@ pub(super) fn print_report(r: &Report) {
         ("placed", o.placed),
         ("confirmed (completed)", o.confirmed),
         ("  of which delivered in the run", o.delivered),
+        ("  of which not delivered (riders on shift)", o.undelivered),
         ("cancelled by the shopper", o.cancelled),
         ("failed and compensated", o.compensated),
         ("stuck (saga not finished)", o.stuck),
@@ -99,6 +100,10 @@ pub(super) fn print_report(r: &Report) {
         t.add_row(vec![k.to_owned(), v.to_string()]);
     }
     println!("{t}");
+    println!("riders on shift: {} of {}", o.riders_on_shift, o.riders);
+    for id in &o.undelivered_orders {
+        println!("  not delivered: {id}");
+    }
     for (why, n) in &o.refused_because {
         println!("  refused, {why}: {n}");
     }

@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+"""Faults as tests: the production topology on one machine, under fire.
+
+Every service in its own `nakku serve --service X` process (order and inventory twice),
+the gateway in its own, MariaDB, a Kafka-protocol broker that keeps its log across restarts
+(tansu on S3 storage served by moto), Redis. For each fault, `nakku simulate` places orders
+through the gateway while the fault is applied and lifted; then `nakku verify` reads the
+promises from the databases themselves. One row per fault:
+
+  fault | placed | confirmed | delivered | cancelled | failed | refused | stuck | undelivered |
+  errors | simulate | verify
+
+Needs: NAKKU_TEST_MYSQL_URL (mysql://root@127.0.0.1:3306), NAKKU_TEST_REDIS_URL
+(redis://127.0.0.1:6379); installs moto (PyPI) into .ci/.venv and tansu (scripts/kafka.sh
+install). Usage: scripts/faults.py [--nakku target/debug/nakku] [--orders N] [--only NAME,...]
+Exits 1 if any fault breaks a promise (simulate or verify fails).
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVICES = ["user", "product", "inventory", "order", "cart", "payment", "delivery",
+            "notification", "location", "analytics"]
+BASE_PORT = int(os.environ.get("FAULTS_PORT", "28080"))
+PORTS = {"gateway": BASE_PORT, **{s: BASE_PORT + 1 + i for i, s in enumerate(SERVICES)}}
+SECOND = {"order": BASE_PORT + 20, "inventory": BASE_PORT + 21}  # second instances
+KAFKA_PORT = BASE_PORT + 30
+S3_PORT = BASE_PORT + 31
+REDIS_PROXY_PORT = BASE_PORT + 32
+DB_PROXY_PORT = BASE_PORT + 33
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def wait_port(port, secs=30):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def http_ok(url, timeout=2):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return 200 <= r.status < 300
+    except Exception:
+        return False
+
+
+class Proxy:
+    """A TCP proxy whose link can be cut: `up` forwards, `down` refuses new connections and
+    cuts the open ones (a host gone), `blackhole` accepts and forwards nothing (packets
+    dropped: the client waits for its timeouts)."""
+
+    def __init__(self, listen, target):
+        self.target = target
+        self.state = "up"
+        self.conns = []
+        self.lock = threading.Lock()
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", listen))
+        self.srv.listen(256)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            if self.state == "down":
+                c.close()
+                continue
+            if self.state == "blackhole":
+                with self.lock:
+                    self.conns.append((c, None))
+                continue
+            try:
+                u = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns.append((c, u))
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data or self.state != "up":
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def set(self, state):
+        self.state = state
+        if state != "up":
+            with self.lock:
+                conns, self.conns = self.conns, []
+            for c, u in conns:
+                for s in (c, u):
+                    if s is not None:
+                        try:
+                            s.shutdown(socket.SHUT_RDWR)
+                            s.close()
+                        except OSError:
+                            pass
+
+
+class Topology:
+    def __init__(self, nakku, mysql, redis, work):
+        self.nakku = nakku
+        self.work = work
+        self.procs = {}
+        self.run_id = "nkf%06d" % random.randrange(10**6)
+        mysql = mysql.rstrip("/")
+        r = urllib.parse.urlparse(redis)
+        self.redis_proxy = Proxy(REDIS_PROXY_PORT, (r.hostname or "127.0.0.1", r.port or 6379))
+        m = urllib.parse.urlparse(mysql)
+        self.db_proxy = Proxy(DB_PROXY_PORT, (m.hostname or "127.0.0.1", m.port or 3306))
+        proxied = mysql.replace(m.netloc, m.netloc.replace(
+            f"{m.hostname}:{m.port or 3306}", f"127.0.0.1:{DB_PROXY_PORT}"))
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith("NAKKU_"):
+                del env[k]
+        env.update({
+            "NAKKU_DATA_DIR": os.path.join(work, "data"),
+            "NAKKU_JWT_SECRET": "faults-" + self.run_id + "-0123456789abcdef0123456789",
+            "NAKKU_EVENT_BUS": "kafka",
+            "NAKKU_KAFKA_BROKERS": f"127.0.0.1:{KAFKA_PORT}",
+            "NAKKU_EVENT_TOPIC_PREFIX": self.run_id,
+            "NAKKU_REDIS_URL": f"redis://127.0.0.1:{REDIS_PROXY_PORT}",
+            "NAKKU_RATE_LIMIT_AUTH_PER_MINUTE": "0",
+            "NAKKU_LOG": "warn",
+        })
+        for s in SERVICES:
+            # The order service reaches its database through the cuttable proxy.
+            base = proxied if s == "order" else mysql
+            env[f"NAKKU_{s.upper()}_DATABASE_URL"] = f"{base}/{self.run_id}_{s}"
+            env[f"NAKKU_{s.upper()}_PORT"] = str(PORTS[s])
+            urls = [f"http://127.0.0.1:{PORTS[s]}"]
+            if s in SECOND:
+                urls.append(f"http://127.0.0.1:{SECOND[s]}")
+            env[f"NAKKU_{s.upper()}_URL"] = ",".join(urls)
+        env["NAKKU_GATEWAY_PORT"] = str(PORTS["gateway"])
+        self.env = env
+        self.mysql = mysql
+        self.gateway = f"http://127.0.0.1:{PORTS['gateway']}"
+
+    # --- the broker: tansu on S3 storage (moto), so a restart keeps the log ---
+    def start_s3(self):
+        venv = os.path.join(ROOT, ".ci", ".venv")
+        py = os.path.join(venv, "bin", "python")
+        if not os.path.exists(py):
+            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        if not os.path.exists(os.path.join(venv, "bin", "moto_server")):
+            subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "moto[server]==5.2.6"], check=True)
+        self.procs["s3"] = subprocess.Popen(
+            [os.path.join(venv, "bin", "moto_server"), "-p", str(S3_PORT)],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "moto.log"), "w"))
+        if not wait_port(S3_PORT, 60):
+            raise SystemExit("moto did not start")
+        subprocess.run([py, "-c", (
+            "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:%d', aws_access_key_id='x', "
+            "aws_secret_access_key='x', region_name='us-east-1').create_bucket(Bucket='tansu')" % S3_PORT)],
+            check=True)
+
+    def start_broker(self):
+        tansu = subprocess.run([os.path.join(ROOT, "scripts", "kafka.sh"), "install"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_REGION="us-east-1",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT=f"http://127.0.0.1:{S3_PORT}",
+                   AWS_ALLOW_HTTP="true")
+        url = f"tcp://127.0.0.1:{KAFKA_PORT}"
+        self.procs["broker"] = subprocess.Popen(
+            [tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "s3://tansu/", "--cluster-id", "faults"],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "broker.log"), "a"))
+        if not wait_port(KAFKA_PORT, 30):
+            raise SystemExit("the broker did not start; see broker.log")
+
+    # --- Nakku's processes ---
+    def nakku_run(self, *args, timeout=600):
+        return subprocess.run([self.nakku, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def start(self, name):
+        if name == "gateway":
+            args = ["serve", "--gateway"]
+        elif name.endswith("#2"):
+            svc = name[:-2]
+            args = ["serve", "--service", svc, "--port", str(SECOND[svc])]
+        else:
+            args = ["serve", "--service", name]
+        self.procs[name] = subprocess.Popen(
+            [self.nakku, *args], env=self.env, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.work, f"{name.replace('#', '_')}.log"), "a"))
+
+    def port_of(self, name):
+        return SECOND[name[:-2]] if name.endswith("#2") else PORTS[name]
+
+    def wait_ready(self, name, secs=120):
+        url = f"http://127.0.0.1:{self.port_of(name)}/readyz"
+        deadline = time.time() + secs
+        while time.time() < deadline:
+            if http_ok(url):
+                return True
+            if self.procs[name].poll() is not None:
+                raise SystemExit(f"{name} exited ({self.procs[name].returncode}); see its log in {self.work}")
+            time.sleep(0.3)
+        raise SystemExit(f"{name} not ready after {secs}s; see its log in {self.work}")
+
+    def kill(self, name):
+        p = self.procs[name]
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+    def heal(self):
+        """Starts again whatever a fault left down, and waits until all of it is ready."""
+        self.redis_proxy.set("up")
+        self.db_proxy.set("up")
+        if self.procs["broker"].poll() is not None:
+            self.start_broker()
+        for n in self.names():
+            if self.procs[n].poll() is not None:
+                self.start(n)
+        for n in self.names():
+            self.wait_ready(n)
+
+    def names(self):
+        return SERVICES + [f"{s}#2" for s in SECOND] + ["gateway"]
+
+    def up(self):
+        self.start_s3()
+        self.start_broker()
+        m = self.nakku_run("migrate")
+        if m.returncode != 0:
+            raise SystemExit("migrate failed:\n" + m.stderr)
+        for n in self.names():
+            self.start(n)
+        for n in self.names():
+            self.wait_ready(n)
+        s = self.nakku_run("seed", "--stores", "1")
+        if s.returncode != 0:
+            raise SystemExit("seed failed:\n" + s.stderr[-2000:])
+
+    def down(self):
+        for n, p in list(self.procs.items()):
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.redis_proxy.set("down")
+        self.db_proxy.set("down")
+        drop = ";".join(f"DROP DATABASE IF EXISTS `{self.run_id}_{s}`" for s in SERVICES)
+        m = urllib.parse.urlparse(self.mysql)
+        subprocess.run(["mariadb", "-h", m.hostname or "127.0.0.1", "-P", str(m.port or 3306),
+                        "-u", m.username or "root", *([f"-p{m.password}"] if m.password else []), "-e", drop],
+                       capture_output=True)
+
+
+def restart(t, name, after):
+    t.kill(name)
+    time.sleep(after)
+    t.start(name)
+    t.wait_ready(name)
+
+
+def broker_outage(t, secs):
+    t.kill("broker")
+    time.sleep(secs)
+    t.start_broker()
+
+
+def link_outage(proxy, state, secs):
+    proxy.set(state)
+    time.sleep(secs)
+    proxy.set("up")
+
+
+FAULTS = [
+    ("none (baseline)", lambda t: None),
+    ("SIGKILL order, restart after 3 s", lambda t: restart(t, "order", 3)),
+    ("SIGKILL payment, restart after 3 s", lambda t: restart(t, "payment", 3)),
+    ("SIGKILL inventory, restart after 3 s", lambda t: restart(t, "inventory", 3)),
+    ("SIGKILL cart, restart after 3 s", lambda t: restart(t, "cart", 3)),
+    ("SIGKILL delivery, restart after 3 s", lambda t: restart(t, "delivery", 3)),
+    ("SIGKILL the gateway, restart after 3 s", lambda t: restart(t, "gateway", 3)),
+    ("SIGKILL order's 2nd instance (stays down)", lambda t: t.kill("order#2")),
+    ("SIGKILL inventory's 2nd instance (stays down)", lambda t: t.kill("inventory#2")),
+    ("broker down 30 s, restarted", lambda t: broker_outage(t, 30)),
+    ("MariaDB cut from order 15 s", lambda t: link_outage(t.db_proxy, "down", 15)),
+    ("MariaDB blackholed for order 15 s", lambda t: link_outage(t.db_proxy, "blackhole", 15)),
+    ("Redis down 20 s", lambda t: link_outage(t.redis_proxy, "down", 20)),
+]
+
+
+def one_fault(t, name, apply, orders, seed, lead):
+    started = time.time()
+    sim = subprocess.Popen(
+        [t.nakku, "simulate", "--url", t.gateway, "--orders", str(orders), "--concurrency", "3",
+         "--rate", "2", "--seed", str(seed), "--settle", "90s", "--json"],
+        env=t.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(lead)
+    apply(t)
+    out, err = sim.communicate(timeout=900)
+    try:
+        report = json.loads(out)
+    except ValueError:
+        report = {}
+    v = t.nakku_run("verify", "--wait", "60s", "--json", timeout=300)
+    try:
+        verdict = json.loads(v.stdout)
+    except ValueError:
+        verdict = {"ok": False, "findings": [{"promise": "verify ran", "ok": False, "detail": v.stderr[-300:]}]}
+    o = report.get("outcomes", {})
+    broken = [f["promise"] + ": " + f["detail"] for f in verdict.get("findings", []) if not f.get("ok")]
+    sim_msg = "ok" if sim.returncode == 0 else (err.strip().splitlines() or ["exit %d" % sim.returncode])[-1]
+    return {
+        "fault": name,
+        "placed": o.get("placed", 0), "confirmed": o.get("confirmed", 0),
+        "delivered": o.get("delivered", 0), "cancelled": o.get("cancelled", 0),
+        "failed": o.get("compensated", 0), "refused": o.get("refused", 0),
+        "stuck": o.get("stuck", 0), "undelivered": o.get("undelivered", 0),
+        "errors": sum(report.get("errors", {}).values()),
+        "simulate": sim_msg, "verify": "ok" if verdict.get("ok") else "; ".join(broken),
+        "ok": sim.returncode == 0 and bool(verdict.get("ok")),
+        "seconds": round(time.time() - started),
+    }
+
+
+def table(rows):
+    cols = ["fault", "placed", "confirmed", "delivered", "cancelled", "failed", "refused", "stuck",
+            "undelivered", "errors", "seconds", "simulate", "verify"]
+    width = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols[:-2]}
+    lines = ["  ".join(c.ljust(width[c]) if c in width else c for c in cols)]
+    for r in rows:
+        lines.append("  ".join(str(r[c]).ljust(width[c]) if c in width else str(r[c]) for c in cols))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nakku", default=os.path.join(ROOT, "target", "debug", "nakku"))
+    ap.add_argument("--orders", type=int, default=12, help="orders per fault")
+    ap.add_argument("--lead", type=float, default=3.0, help="seconds of load before the fault")
+    ap.add_argument("--only", default="", help="comma-separated substrings of fault names")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    mysql = os.environ.get("NAKKU_TEST_MYSQL_URL")
+    redis = os.environ.get("NAKKU_TEST_REDIS_URL")
+    if not mysql or not redis:
+        raise SystemExit("set NAKKU_TEST_MYSQL_URL and NAKKU_TEST_REDIS_URL")
+    work = tempfile.mkdtemp(prefix="nakku-faults-")
+    t = Topology(os.path.abspath(a.nakku), mysql, redis, work)
+    rows = []
+    try:
+        log(f"starting the topology ({len(t.names())} processes, broker on S3, logs in {work})")
+        t.up()
+        only = [s.strip().lower() for s in a.only.split(",") if s.strip()]
+        for i, (name, apply) in enumerate(FAULTS):
+            if only and not any(s in name.lower() for s in only):
+                continue
+            log(f"fault: {name}")
+            r = one_fault(t, name, apply, a.orders, 100 + i, a.lead)
+            log(f"  -> placed {r['placed']}, confirmed {r['confirmed']}, delivered {r['delivered']}, "
+                f"simulate {r['simulate']}, verify {r['verify']} ({r['seconds']} s)")
+            rows.append(r)
+            t.heal()
+    finally:
+        t.down()
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(table(rows))
+    bad = [r["fault"] for r in rows if not r["ok"]]
+    if bad:
+        log("FAIL: promises broken under: " + "; ".join(bad) + f" (logs in {work})")
+        sys.exit(1)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
