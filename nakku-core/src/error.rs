@@ -138,6 +138,33 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// True when the statement lost a race for locks and would pass if run again: MySQL/MariaDB
+/// 1213 (deadlock, the transaction rolled back) and 1205 (lock wait timeout), SQLite's
+/// "database is locked" (SQLITE_BUSY).
+pub fn is_contention(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|m| matches!(m.number(), 1205 | 1213))
+                || matches!(db.code().as_deref(), Some("5" | "517" | "40001"))
+                || db.message().contains("database is locked")
+                || db.message().contains("Deadlock found")
+        }
+        _ => false,
+    }
+}
+
+/// True when an error, anywhere in its chain, is a database error worth retrying as it is
+/// ([`is_unavailable`] or [`is_contention`]): not the message's fault.
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    let transient = |s: &sqlx::Error| is_unavailable(s) || is_contention(s);
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>().is_some_and(transient)
+            || c.downcast_ref::<CoreError>()
+                .is_some_and(|ce| matches!(ce, CoreError::Database(s) if transient(s)))
+    })
+}
+
 /// True for duplicate-key errors on both MySQL/MariaDB and SQLite.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
@@ -149,5 +176,28 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
                 || db.message().contains("UNIQUE constraint failed")
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A consumer retries what is not the message's fault without counting it towards
+    /// dead-lettering; a handler's own refusal counts.
+    #[test]
+    fn a_busy_or_unavailable_database_is_transient_and_a_bad_message_is_not() {
+        let busy = anyhow::Error::new(CoreError::Database(sqlx::Error::PoolTimedOut)).context("applying order.created");
+        assert!(is_transient(&busy));
+        let io = anyhow::Error::new(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(is_transient(&io));
+        assert!(!is_transient(&anyhow::anyhow!("order.created without lines")));
+        assert!(!is_transient(&anyhow::Error::new(CoreError::validation(
+            "sku",
+            "is required"
+        ))));
+        assert!(!is_transient(&anyhow::Error::new(sqlx::Error::RowNotFound)));
     }
 }

@@ -171,6 +171,24 @@ impl Api {
         Ok((status, v))
     }
 
+    /// Like [`Api::ok`], for a call that depends on what another service learns through the
+    /// bus (a partner's home store is known to delivery once `store.*` events reach it): a
+    /// 422 is asked again for up to a minute before it counts.
+    async fn ok_once_known(&self, method: Method, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (status, v) = self.call(method.clone(), path, token, Some(body.clone())).await?;
+            if status < 300 {
+                return Ok(v["data"].clone());
+            }
+            anyhow::ensure!(
+                status == 422 && std::time::Instant::now() < deadline,
+                "{path}: {status} {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
     /// The data of a successful answer; any other answer is an error naming the path.
     async fn ok(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let (status, v) = self.call(method, path, token, body).await?;
@@ -545,11 +563,11 @@ async fn account(api: &Api, p: &Person, home: Option<Home>) -> anyhow::Result<(b
             } else {
                 "scooter"
             };
-            api.ok(
+            api.ok_once_known(
                 Method::PUT,
                 "/deliveries/partners/me",
                 &token,
-                Some(json!({"name": p.name, "vehicle": vehicle, "home_store": p.store})),
+                json!({"name": p.name, "vehicle": vehicle, "home_store": p.store}),
             )
             .await?;
         }

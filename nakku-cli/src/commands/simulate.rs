@@ -600,6 +600,15 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     // and CI notice; the report above says which.
     let i = &report.invariants;
     let mut wrong = Vec::new();
+    if report.outcomes.placed == 0 && report.outcomes.refused > 0 {
+        let why: Vec<String> = report
+            .outcomes
+            .refused_because
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        wrong.push(format!("no order could be placed ({})", why.join("; ")));
+    }
     if report.outcomes.stuck > 0 {
         wrong.push(format!("{} orders stuck", report.outcomes.stuck));
     }

@@ -318,9 +318,13 @@ impl Consumer {
                         .increment(1);
                     return outcome;
                 }
-                Err(ApplyError::Infra(e)) => {
+                Err(failure @ (ApplyError::Infra(_) | ApplyError::Busy(_))) => {
                     infra_failures = infra_failures.saturating_add(1);
-                    tracing::warn!(consumer = name, event_id = %env.id, error = %e, "consumer database unavailable; retrying");
+                    let e = match failure {
+                        ApplyError::Infra(e) => format!("{e}"),
+                        ApplyError::Busy(e) | ApplyError::Handler(e) => format!("{e:#}"),
+                    };
+                    tracing::warn!(consumer = name, event_id = %env.id, error = %e, "consumer database busy or unavailable; retrying");
                     if self
                         .pause(
                             backoff(infra_failures, self.cfg.base_backoff, self.cfg.max_backoff),
@@ -468,7 +472,15 @@ impl Consumer {
             Err(e) => return Err(ApplyError::Infra(e)),
             Ok(_) => {}
         }
-        self.handler.handle(&mut tx, env).await.map_err(ApplyError::Handler)?;
+        self.handler.handle(&mut tx, env).await.map_err(|e| {
+            // A deadlock or an unavailable database is not the event's fault: retried
+            // without counting towards dead-lettering.
+            if crate::error::is_transient(&e) {
+                ApplyError::Busy(e)
+            } else {
+                ApplyError::Handler(e)
+            }
+        })?;
         tx.commit().await.map_err(ApplyError::Infra)?;
         Ok(Outcome::Applied)
     }
@@ -521,6 +533,8 @@ pub struct CatchUp {
 enum ApplyError {
     /// The consumer's database failed: retry without counting an attempt.
     Infra(sqlx::Error),
+    /// The handler hit a deadlock or an unavailable database: the same.
+    Busy(anyhow::Error),
     /// The handler refused the event.
     Handler(anyhow::Error),
 }

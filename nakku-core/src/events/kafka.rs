@@ -33,7 +33,10 @@ pub struct KafkaBus {
     properties: Vec<(String, String)>,
     prefix: String,
     partitions: i32,
-    producer: FutureProducer,
+    /// Replaced when it hits a fatal error (see [`KafkaBus::renew_producer_after`]).
+    producer: Mutex<FutureProducer>,
+    /// How the producer is made, to make it again.
+    producer_config: ClientConfig,
     admin: AdminClient<DefaultClientContext>,
     created: Mutex<HashSet<String>>,
 }
@@ -69,7 +72,80 @@ fn kerr(e: KafkaError) -> BusError {
     BusError::Unavailable(format!("kafka: {e}"))
 }
 
+/// Errors after which an idempotent producer cannot go on: its producer id or epoch is no
+/// longer valid at the broker (seen on tansu after the broker's connection was cut:
+/// `ProducerFenced` on every send, forever). A new producer gets a new id.
+fn is_fatal_for_producer(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::InvalidProducerIdMapping
+                | RDKafkaErrorCode::Fatal
+        )
+    )
+}
+
 impl KafkaBus {
+    /// The producer in use (a handle: librdkafka's producer is shared, not copied).
+    fn producer(&self) -> FutureProducer {
+        self.producer.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// After a failed publish: when the producer hit a fatal error, a new one takes its
+    /// place, so the relay's next try can succeed (messages already sent are deduplicated
+    /// by the consumers' processed-event ids).
+    fn renew_producer_after(&self, used: &FutureProducer, e: &KafkaError) {
+        let fatal = used.client().fatal_error();
+        if fatal.is_none() && !is_fatal_for_producer(e) {
+            return;
+        }
+        match self.producer_config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::warn!(error = %e, fatal = ?fatal, "kafka: the producer cannot go on; a new one takes over");
+                *self.producer.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+            }
+            Err(err) => tracing::error!(error = %err, "kafka: a new producer could not be made"),
+        }
+    }
+
+    /// Sends every message, pipelined, and waits for every delivery report.
+    async fn send_all(&self, producer: &FutureProducer, msgs: &[Message]) -> Result<(), KafkaError> {
+        let mut pending = std::collections::VecDeque::new();
+        for m in msgs {
+            let mut record = FutureRecord::to(&m.topic).key(&m.key).payload(&m.payload);
+            if let Some(tp) = &m.traceparent {
+                record = record.headers(OwnedHeaders::new().insert(Header {
+                    key: crate::trace::TRACEPARENT,
+                    value: Some(tp.as_str()),
+                }));
+            }
+            loop {
+                match producer.send_result(record) {
+                    Ok(fut) => {
+                        pending.push_back(fut);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                        record = r;
+                        match pending.pop_front() {
+                            Some(f) => delivered(f.await)?,
+                            None => tokio::time::sleep(Duration::from_millis(5)).await,
+                        }
+                    }
+                    Err((e, _)) => return Err(e),
+                }
+            }
+        }
+        while let Some(f) = pending.pop_front() {
+            delivered(f.await)?;
+        }
+        Ok(())
+    }
+
     /// Connects (lazily: librdkafka reconnects by itself) and creates the domain topics.
     pub async fn connect(brokers: &str, prefix: &str, partitions: i32) -> anyhow::Result<KafkaBus> {
         Self::connect_with(brokers, prefix, partitions, Vec::new()).await
@@ -108,7 +184,8 @@ impl KafkaBus {
             .set("linger.ms", "2")
             .set("message.timeout.ms", "30000")
             .set("message.max.bytes", "1048576");
-        let producer: FutureProducer = with_properties(producer).create().map_err(|e| created("producer", e))?;
+        let producer_config = with_properties(producer);
+        let producer: FutureProducer = producer_config.create().map_err(|e| created("producer", e))?;
         let admin: AdminClient<DefaultClientContext> = with_properties(ClientConfig::new())
             .create()
             .map_err(|e| created("admin client", e))?;
@@ -117,7 +194,8 @@ impl KafkaBus {
             properties,
             prefix: prefix.to_owned(),
             partitions,
-            producer,
+            producer: Mutex::new(producer),
+            producer_config,
             admin,
             created: Mutex::new(HashSet::new()),
         };
@@ -279,39 +357,17 @@ impl EventBus for KafkaBus {
                 t
             };
             self.ensure_topics(&topics).await?;
-            let mut pending = std::collections::VecDeque::new();
-            for m in msgs {
-                let mut record = FutureRecord::to(&m.topic).key(&m.key).payload(&m.payload);
-                if let Some(tp) = &m.traceparent {
-                    record = record.headers(OwnedHeaders::new().insert(Header {
-                        key: crate::trace::TRACEPARENT,
-                        value: Some(tp.as_str()),
-                    }));
-                }
-                loop {
-                    match self.producer.send_result(record) {
-                        Ok(fut) => {
-                            pending.push_back(fut);
-                            break;
-                        }
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                            record = r;
-                            match pending.pop_front() {
-                                Some(f) => check_delivery(f.await)?,
-                                None => tokio::time::sleep(Duration::from_millis(5)).await,
-                            }
-                        }
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
-                            return Err(BusError::Rejected(format!("message to {} is too large", m.topic)));
-                        }
-                        Err((e, _)) => return Err(kerr(e)),
-                    }
-                }
+            let producer = self.producer();
+            let result = self.send_all(&producer, msgs).await;
+            if let Err(e) = &result {
+                self.renew_producer_after(&producer, e);
             }
-            while let Some(f) = pending.pop_front() {
-                check_delivery(f.await)?;
-            }
-            Ok(())
+            result.map_err(|e| match e {
+                KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge) => {
+                    BusError::Rejected("a message is too large for the broker".to_owned())
+                }
+                e => kerr(e),
+            })
         })
     }
 
@@ -416,7 +472,7 @@ impl EventBus for KafkaBus {
 
     fn ping(&self) -> BoxFut<'_, Result<(), BusError>> {
         Box::pin(async move {
-            let producer = self.producer.clone();
+            let producer = self.producer();
             tokio::task::spawn_blocking(move || {
                 producer
                     .client()
@@ -430,11 +486,12 @@ impl EventBus for KafkaBus {
     }
 }
 
-fn check_delivery<E>(r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>) -> Result<(), BusError> {
+/// A delivery report as a result (a lost report — the producer dropped — as a failure).
+fn delivered<E>(r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>) -> Result<(), KafkaError> {
     match r {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(kerr(e)),
-        Err(_) => Err(BusError::Unavailable("kafka: delivery report lost".to_owned())),
+        Ok(Err((e, _))) => Err(e),
+        Err(_) => Err(KafkaError::Canceled),
     }
 }
 
@@ -522,5 +579,33 @@ impl Subscriber for KafkaSubscriber {
             .flatten();
             self.lag
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fenced or forgotten producer is replaced; a broker that is only away is waited for
+    /// by the same producer (librdkafka reconnects).
+    #[test]
+    fn only_errors_that_end_a_producer_replace_it() {
+        let failed = |c| KafkaError::MessageProduction(c);
+        for c in [
+            RDKafkaErrorCode::ProducerFenced,
+            RDKafkaErrorCode::UnknownProducerId,
+            RDKafkaErrorCode::OutOfOrderSequenceNumber,
+            RDKafkaErrorCode::InvalidProducerEpoch,
+        ] {
+            assert!(is_fatal_for_producer(&failed(c)), "{c:?}");
+        }
+        for c in [
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::QueueFull,
+            RDKafkaErrorCode::MessageSizeTooLarge,
+        ] {
+            assert!(!is_fatal_for_producer(&failed(c)), "{c:?}");
+        }
     }
 }

@@ -188,8 +188,9 @@ pub(super) async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) 
             sim.count(|c| *c.cancel_refused.entry(format!("{status} {why}")).or_default() += 1);
         }
     }
-    // Follow the order until the saga ends; a confirmed order's code goes to the riders.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Follow the order until the saga ends (a step may be retried through an outage of a
+    // minute or more); a confirmed order's code goes to the riders.
+    let deadline = Instant::now() + Duration::from_secs(150);
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let (_, order) = sim
@@ -199,7 +200,9 @@ pub(super) async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) 
         if order["data"]["saga"]["state"] != "done" {
             continue;
         }
-        if matches!(status, "confirmed" | "packed") {
+        // The saga may finish after the rider set off (a step retried through an outage):
+        // the shopper still shows the code at the door.
+        if matches!(status, "confirmed" | "packed" | "out_for_delivery") {
             // The shopper shows the code at the door once a rider has it.
             for _ in 0..120 {
                 let (_, d) = sim
