@@ -66,7 +66,7 @@ pub fn whole<const MIN: i64, const MAX: i64>() -> Object {
 }
 
 /// A number from `min` to `max`.
-fn number(min: f64, max: f64) -> Object {
+pub fn number(min: f64, max: f64) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Number)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))

@@ -240,8 +240,8 @@ impl Sim {
         loop {
             let req = self.http.post(format!("{}/api/v1/auth/login", self.base)).json(body);
             let (status, v) = self.timed("POST /auth/login", req).await;
-            let passing = status == 0 || status == 429 || status >= 500;
-            if !passing || Instant::now() >= deadline {
+            let retryable = status == 0 || status == 429 || status >= 500;
+            if !retryable || Instant::now() >= deadline {
                 return (status, v);
             }
             attempt += 1;

@@ -139,7 +139,7 @@ async fn orders_settled(db: &Db) -> anyhow::Result<Finding> {
 
 /// What an order's payment should keep: the total less refunds once the money is taken
 /// (paid online and not failed or cancelled, or cash at a delivered door), else nothing.
-fn expected_kept(status: &str, kind: &str, total: i64, refunded: i64) -> i64 {
+pub(super) fn expected_kept(status: &str, kind: &str, total: i64, refunded: i64) -> i64 {
     match status {
         "failed" | "cancelled" => 0,
         "delivered" => total - refunded,

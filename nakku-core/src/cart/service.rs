@@ -339,21 +339,9 @@ impl CartService {
         let sku = parse_sku(sku).map_err(|m| CoreError::validation("sku", m))?;
         let mut v = Validator::new();
         let qty = v.required("quantity", input.quantity);
-        if qty.is_some_and(|q| !(0..=crate::rules::MAX_QUANTITY).contains(&q)) {
-            v.add(
-                "quantity",
-                format!(
-                    "must be a whole number from 0 (remove) to {}",
-                    crate::rules::MAX_QUANTITY
-                ),
-            );
-        }
         v.finish()?;
+        let change = set_quantity(qty)?;
         let store = input.store.as_deref().map(parse_store).transpose()?;
-        let change = match qty {
-            Some(0) | None => Change::Remove,
-            Some(q) => Change::Set(q),
-        };
         self.change(ctx, user_id, None, store.as_deref(), &sku, change).await
     }
 
@@ -386,17 +374,7 @@ impl CartService {
                 Change::Add(crate::rules::check_quantity(q).map_err(|m| CoreError::validation("quantity", m))?)
             }
             (None, true) => return Err(CoreError::validation("quantity", "is required")),
-            (Some(0) | None, false) => Change::Remove,
-            (Some(q), false) if (1..=crate::rules::MAX_QUANTITY).contains(&q) => Change::Set(q),
-            _ => {
-                return Err(CoreError::validation(
-                    "quantity",
-                    format!(
-                        "must be a whole number from 0 (remove) to {}",
-                        crate::rules::MAX_QUANTITY
-                    ),
-                ))
-            }
+            (q, false) => set_quantity(q)?,
         };
         self.change(ctx, user_id, Some(token), None, &sku, change).await
     }
@@ -609,6 +587,22 @@ enum Change {
     Add(i64),
     Set(i64),
     Remove,
+}
+
+/// A line's new quantity, the owner's or a collaborator's: 0 (or none) removes it,
+/// 1 to [`MAX_QUANTITY`](crate::rules::MAX_QUANTITY) sets it.
+fn set_quantity(q: Option<i64>) -> Result<Change, CoreError> {
+    match q {
+        None | Some(0) => Ok(Change::Remove),
+        Some(q) if (1..=crate::rules::MAX_QUANTITY).contains(&q) => Ok(Change::Set(q)),
+        Some(_) => Err(CoreError::validation(
+            "quantity",
+            format!(
+                "must be a whole number from 0 (remove) to {}",
+                crate::rules::MAX_QUANTITY
+            ),
+        )),
+    }
 }
 
 fn parse_store(s: &str) -> Result<String, CoreError> {

@@ -109,11 +109,7 @@ fn vehicle_schema() -> utoipa::openapi::schema::Object {
 }
 
 fn accuracy_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::Number)
-        .minimum(Some(0.0))
-        .maximum(Some(10_000.0))
-        .build()
+    crate::rules::number(0.0, 10_000.0)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

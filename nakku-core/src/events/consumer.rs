@@ -318,13 +318,9 @@ impl Consumer {
                         .increment(1);
                     return outcome;
                 }
-                Err(failure @ (ApplyError::Infra(_) | ApplyError::Busy(_))) => {
+                Err(ApplyError::Infra(e)) => {
                     infra_failures = infra_failures.saturating_add(1);
-                    let e = match failure {
-                        ApplyError::Infra(e) => format!("{e}"),
-                        ApplyError::Busy(e) | ApplyError::Handler(e) => format!("{e:#}"),
-                    };
-                    tracing::warn!(consumer = name, event_id = %env.id, error = %e, "consumer database busy or unavailable; retrying");
+                    tracing::warn!(consumer = name, event_id = %env.id, error = format!("{e:#}"), "consumer database busy or unavailable; retrying");
                     if self
                         .pause(
                             backoff(infra_failures, self.cfg.base_backoff, self.cfg.max_backoff),
@@ -454,7 +450,7 @@ impl Consumer {
     }
 
     async fn apply(&self, d: &Delivery, env: &Envelope) -> Result<Outcome, ApplyError> {
-        let mut tx = self.db.begin().await.map_err(ApplyError::Infra)?;
+        let mut tx = self.db.begin().await.map_err(|e| ApplyError::Infra(e.into()))?;
         let inserted = sqlx::query(
             "INSERT INTO processed_events (consumer, event_id, topic, partition_no, offset_no, processed_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -469,19 +465,19 @@ impl Consumer {
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => return Ok(Outcome::Duplicate),
-            Err(e) => return Err(ApplyError::Infra(e)),
+            Err(e) => return Err(ApplyError::Infra(e.into())),
             Ok(_) => {}
         }
         self.handler.handle(&mut tx, env).await.map_err(|e| {
             // A deadlock or an unavailable database is not the event's fault: retried
             // without counting towards dead-lettering.
             if crate::error::is_transient(&e) {
-                ApplyError::Busy(e)
+                ApplyError::Infra(e)
             } else {
                 ApplyError::Handler(e)
             }
         })?;
-        tx.commit().await.map_err(ApplyError::Infra)?;
+        tx.commit().await.map_err(|e| ApplyError::Infra(e.into()))?;
         Ok(Outcome::Applied)
     }
 
@@ -531,10 +527,9 @@ pub struct CatchUp {
 }
 
 enum ApplyError {
-    /// The consumer's database failed: retry without counting an attempt.
-    Infra(sqlx::Error),
-    /// The handler hit a deadlock or an unavailable database: the same.
-    Busy(anyhow::Error),
+    /// The consumer's database failed or was busy (a deadlock, in the handler too): retry
+    /// without counting an attempt.
+    Infra(anyhow::Error),
     /// The handler refused the event.
     Handler(anyhow::Error),
 }

@@ -112,40 +112,6 @@ impl KafkaBus {
         }
     }
 
-    /// Sends every message, pipelined, and waits for every delivery report.
-    async fn send_all(&self, producer: &FutureProducer, msgs: &[Message]) -> Result<(), KafkaError> {
-        let mut pending = std::collections::VecDeque::new();
-        for m in msgs {
-            let mut record = FutureRecord::to(&m.topic).key(&m.key).payload(&m.payload);
-            if let Some(tp) = &m.traceparent {
-                record = record.headers(OwnedHeaders::new().insert(Header {
-                    key: crate::trace::TRACEPARENT,
-                    value: Some(tp.as_str()),
-                }));
-            }
-            loop {
-                match producer.send_result(record) {
-                    Ok(fut) => {
-                        pending.push_back(fut);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                        record = r;
-                        match pending.pop_front() {
-                            Some(f) => delivered(f.await)?,
-                            None => tokio::time::sleep(Duration::from_millis(5)).await,
-                        }
-                    }
-                    Err((e, _)) => return Err(e),
-                }
-            }
-        }
-        while let Some(f) = pending.pop_front() {
-            delivered(f.await)?;
-        }
-        Ok(())
-    }
-
     /// Connects (lazily: librdkafka reconnects by itself) and creates the domain topics.
     pub async fn connect(brokers: &str, prefix: &str, partitions: i32) -> anyhow::Result<KafkaBus> {
         Self::connect_with(brokers, prefix, partitions, Vec::new()).await
@@ -358,7 +324,7 @@ impl EventBus for KafkaBus {
             };
             self.ensure_topics(&topics).await?;
             let producer = self.producer();
-            let result = self.send_all(&producer, msgs).await;
+            let result = send_all(&producer, msgs).await;
             if let Err(e) = &result {
                 self.renew_producer_after(&producer, e);
             }
@@ -484,6 +450,40 @@ impl EventBus for KafkaBus {
             .map_err(|e| BusError::Other(e.to_string()))?
         })
     }
+}
+
+/// Sends every message, pipelined, and waits for every delivery report.
+async fn send_all(producer: &FutureProducer, msgs: &[Message]) -> Result<(), KafkaError> {
+    let mut pending = std::collections::VecDeque::new();
+    for m in msgs {
+        let mut record = FutureRecord::to(&m.topic).key(&m.key).payload(&m.payload);
+        if let Some(tp) = &m.traceparent {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: crate::trace::TRACEPARENT,
+                value: Some(tp.as_str()),
+            }));
+        }
+        loop {
+            match producer.send_result(record) {
+                Ok(fut) => {
+                    pending.push_back(fut);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    match pending.pop_front() {
+                        Some(f) => delivered(f.await)?,
+                        None => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+    while let Some(f) = pending.pop_front() {
+        delivered(f.await)?;
+    }
+    Ok(())
 }
 
 /// A delivery report as a result (a lost report — the producer dropped — as a failure).

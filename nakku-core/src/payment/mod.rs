@@ -78,13 +78,6 @@ pub struct MethodInput {
 impl utoipa::PartialSchema for MethodInput {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
-        let string = |min: usize, max: usize, pattern: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(min))
-                .max_length(Some(max))
-                .pattern(Some(pattern))
-        };
         let variant = |kind: &str, fields: Vec<(&str, Schema, bool)>| {
             let mut o = ObjectBuilder::new()
                 .schema_type(Type::Object)
@@ -107,13 +100,13 @@ impl utoipa::PartialSchema for MethodInput {
                 (
                     "token",
                     Schema::Object(
-                        string(8, 200, "^[A-Za-z0-9_-]+$")
+                        ObjectBuilder::from(crate::rules::string(8, 200, "^[A-Za-z0-9_-]+$"))
                             .description(Some("The token from the card vault"))
                             .build(),
                     ),
                     true,
                 ),
-                ("last4", Schema::Object(string(4, 4, "^[0-9]{4}$").build()), false),
+                ("last4", Schema::Object(crate::rules::string(4, 4, "^[0-9]{4}$")), false),
                 ("card_brand", Schema::Object(crate::rules::text::<32>()), false),
             ],
         );
@@ -121,7 +114,7 @@ impl utoipa::PartialSchema for MethodInput {
             "upi",
             vec![(
                 "upi_id",
-                Schema::Object(string(5, 97, "^[A-Za-z0-9._-]{2,64}@[A-Za-z0-9]{2,32}$").build()),
+                Schema::Object(crate::rules::string(5, 97, "^[A-Za-z0-9._-]{2,64}@[A-Za-z0-9]{2,32}$")),
                 true,
             )],
         );

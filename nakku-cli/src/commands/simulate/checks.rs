@@ -120,14 +120,12 @@ pub(super) async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
         if !done {
             continue;
         }
-        let total = order["total_paise"].as_i64().unwrap_or(-1);
-        let cod = order["payment"]["kind"] == "cod";
-        let expected = match status {
-            "failed" | "cancelled" => 0,
-            "delivered" => total,
-            _ if cod => 0,
-            _ => total,
-        };
+        let expected = super::super::verify::expected_kept(
+            status,
+            order["payment"]["kind"].as_str().unwrap_or_default(),
+            order["total_paise"].as_i64().unwrap_or(-1),
+            order["refunded_paise"].as_i64().unwrap_or(0),
+        );
         payments_checked += 1;
         // The payment service follows the order through events (cash taken at the door is
         // recorded when `delivery.completed` reaches it), so it may lag the order by a
