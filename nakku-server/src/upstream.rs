@@ -177,11 +177,15 @@ impl Instance {
     /// at once: the next request is the trial, instead of every request being refused for
     /// the rest of the open time while the instance is already back.
     fn checked(&self, ok: bool) {
-        if self.healthy.swap(ok, Ordering::Relaxed) != ok {
+        // An instance's first healthy answer is its start, not a change worth a warning.
+        let first = ok && !self.seen();
+        if ok {
+            self.seen.store(true, Ordering::Relaxed);
+        }
+        if self.healthy.swap(ok, Ordering::Relaxed) != ok && !first {
             tracing::warn!(upstream = %self.base_url, healthy = ok, "upstream health changed");
         }
         if ok {
-            self.seen.store(true, Ordering::Relaxed);
             let mut b = self.lock();
             if b.state == State::Open {
                 tracing::info!(upstream = %self.base_url, "circuit half-open: the health check sees the upstream again");
