@@ -66,9 +66,12 @@ def http_ok(url, timeout=2):
 
 
 class Proxy:
-    """A TCP proxy whose link can be cut: `up` forwards, `down` refuses new connections and
-    cuts the open ones (a host gone), `blackhole` accepts and forwards nothing (packets
-    dropped: the client waits for its timeouts)."""
+    """A TCP proxy whose link can be cut: `up` forwards, `slow` forwards each chunk after
+    `DELAY` seconds (a congested link), `down` refuses new connections and cuts the open
+    ones (a host gone; a transaction in flight is cut half-way), `blackhole` accepts and
+    forwards nothing (packets dropped: the client waits for its timeouts)."""
+
+    DELAY = 0.05
 
     def __init__(self, listen, target):
         self.target = target
@@ -108,8 +111,10 @@ class Proxy:
         try:
             while True:
                 data = a.recv(65536)
-                if not data or self.state != "up":
+                if not data or self.state not in ("up", "slow"):
                     break
+                if self.state == "slow":
+                    time.sleep(self.DELAY)
                 b.sendall(data)
         except OSError:
             pass
@@ -121,7 +126,7 @@ class Proxy:
 
     def set(self, state):
         self.state = state
-        if state != "up":
+        if state in ("down", "blackhole"):
             with self.lock:
                 conns, self.conns = self.conns, []
             for c, u in conns:
@@ -208,6 +213,11 @@ class Topology:
         env = self.env
         if name.split("#")[0] not in SECOND and name != "gateway":
             env = dict(env, NAKKU_KAFKA_PROPERTIES=f"group.instance.id=nakku-{name}")
+        # FAULTS_KAFKA_DEBUG=delivery: that service's librdkafka group protocol in its log.
+        if name.split("#")[0] in os.environ.get("FAULTS_KAFKA_DEBUG", "").split(","):
+            props = env.get("NAKKU_KAFKA_PROPERTIES")
+            env = dict(env, NAKKU_KAFKA_PROPERTIES=(props + ";" if props else "") + "debug=cgrp",
+                       NAKKU_LOG="info,librdkafka=debug,rdkafka=debug")
         self.procs[name] = subprocess.Popen(
             [self.nakku, *args], env=env, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.work, f"{name.replace('#', '_')}.log"), "a"))
@@ -254,7 +264,7 @@ class Topology:
             self.start(n)
         for n in self.names():
             self.wait_ready(n)
-        s = self.nakku_run("seed", "--stores", "1")
+        s = self.nakku_run("seed", "--stores", "2")
         if s.returncode != 0:
             raise SystemExit("seed failed:\n" + s.stderr[-2000:])
         # The cart, delivery and catalogue learn the seeded stock and stores through the
@@ -320,6 +330,10 @@ FAULTS = [
     ("broker unreachable 30 s", lambda t: link_outage(t.kafka_proxy, "down", 30)),
     ("MariaDB cut from order 15 s", lambda t: link_outage(t.db_proxy, "down", 15)),
     ("MariaDB blackholed for order 15 s", lambda t: link_outage(t.db_proxy, "blackhole", 15)),
+    # Every open connection of the order service cut at once, under load: transactions in
+    # flight end half-way (MariaDB rolls them back), the pool opens new connections.
+    ("MariaDB connections of order cut mid-transaction", lambda t: link_outage(t.db_proxy, "down", 0.2)),
+    ("MariaDB 50 ms each way slower for order 15 s", lambda t: link_outage(t.db_proxy, "slow", 15)),
     ("Redis down 20 s", lambda t: link_outage(t.redis_proxy, "down", 20)),
 ]
 
@@ -373,11 +387,13 @@ def table(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nakku", default=os.path.join(ROOT, "target", "debug", "nakku"))
-    # Few per fault: the one seeded store pauses above 1.5 × what its 8 riders take in
-    # 5 minutes (60 orders), and the rows follow each other within that window.
-    ap.add_argument("--orders", type=int, default=4, help="orders per fault")
-    ap.add_argument("--lead", type=float, default=3.0, help="seconds of load before the fault")
+    # Few per fault: each of the two seeded stores pauses above 1.5 × what its 8 riders
+    # take in 5 minutes (60 orders), and the rows follow each other within that window. At
+    # 2 orders a second, 6 orders take 3 s to place: the fault lands half-way through.
+    ap.add_argument("--orders", type=int, default=6, help="orders per fault")
+    ap.add_argument("--lead", type=float, default=1.5, help="seconds of load before the fault")
     ap.add_argument("--only", default="", help="comma-separated substrings of fault names")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each fault (to hunt a rare failure)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     mysql = os.environ.get("NAKKU_TEST_MYSQL_URL")
@@ -394,9 +410,10 @@ def main():
         log(f"starting the topology ({len(t.names())} processes, logs in {work})")
         t.up()
         only = [s.strip().lower() for s in a.only.split(",") if s.strip()]
-        for i, (name, apply) in enumerate(FAULTS):
-            if only and not any(s in name.lower() for s in only):
-                continue
+        plan = [(i + run * len(FAULTS), name, apply) for run in range(a.repeat)
+                for i, (name, apply) in enumerate(FAULTS)
+                if not only or any(s in name.lower() for s in only)]
+        for i, name, apply in plan:
             log(f"fault: {name}")
             r = one_fault(t, name, apply, a.orders, 100 + i, a.lead)
             log(f"  -> placed {r['placed']}, confirmed {r['confirmed']}, delivered {r['delivered']}, "

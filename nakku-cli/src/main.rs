@@ -49,6 +49,9 @@ enum Command {
     /// Check the promises in the databases themselves: orders settled, stock equal to its ledger,
     /// payments matching their orders (one each), outboxes drained, no dead letter; exits 2 if one is broken
     Verify(commands::verify::Opts),
+    /// Fault drills against a deployment: each fault of a plan applied and healed under
+    /// simulated load, then the promises checked; one row per fault, exits 2 if one broke
+    Chaos(commands::chaos::Opts),
     /// Operator commands on accounts
     #[command(subcommand)]
     Users(commands::users::Command),
@@ -104,7 +107,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => "nakku".to_owned(),
     };
     let tracing = nakku_server::telemetry::init(&settings, &process)?;
-    let result = command(settings, cli.command).await;
+    let mut cmd = cli.command;
+    if let Command::Chaos(o) = &mut cmd {
+        o.config = cli.config;
+    }
+    let result = command(settings, cmd).await;
     tracing.shutdown().await;
     result
 }
@@ -118,6 +125,7 @@ async fn command(settings: nakku_core::config::Settings, command: Command) -> an
         Command::Simulate(opts) => commands::simulate::run(&settings, opts).await,
         Command::Dashboard(opts) => commands::dashboard::run(&settings, opts).await,
         Command::Verify(opts) => commands::verify::run(&settings, opts).await,
+        Command::Chaos(opts) => commands::chaos::run(&settings, opts).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
         Command::Products(cmd) => commands::products::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,

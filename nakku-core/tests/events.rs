@@ -130,6 +130,7 @@ on_both_buses!(
     malformed_and_unknown_version_messages_are_dead_lettered_with_the_reason,
     replaying_from_the_beginning_rebuilds_identical_state,
     two_relays_on_one_database_publish_each_row_once,
+    a_member_left_without_partitions_joins_again_and_the_events_arrive,
 );
 
 impl Env {
@@ -309,6 +310,37 @@ async fn events_wait_in_the_outbox_while_the_bus_is_down_and_all_arrive_after(e:
         e.activity().await,
         vec![("u1".to_owned(), 20, None), ("u2".to_owned(), 5, None)]
     );
+}
+
+/// After a broker outage a coordinator can leave a rejoining member without partitions for
+/// good; the member notices that its group's events wait and nobody consumes them, and joins
+/// again.
+async fn a_member_left_without_partitions_joins_again_and_the_events_arrive(e: Env) {
+    e.logins("u1", 4).await;
+    e.publish_all().await;
+    e.bus.deafen_new_members(true);
+    let mut consumer = e.consumer(Arc::new(ActivityHandler));
+    consumer.cfg.stall = e.idle(); // on Kafka, longer than a join takes
+    let stop = CancellationToken::new();
+    let joined = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = tokio::spawn(consumer.run_reporting(stop.clone(), joined.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !joined.load(Ordering::Acquire) {
+        assert!(tokio::time::Instant::now() < deadline, "the consumer joined its group");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The member that joined has nothing; one that joins from now on gets the partitions.
+    e.bus.deafen_new_members(false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while e.activity().await != vec![("u1".to_owned(), 4, None)] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the waiting events were consumed after the member joined again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    running.await.unwrap().unwrap();
 }
 
 /// Records, per aggregate, the `seq` of each event in delivery order.

@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod catalogue_bench;
+pub mod chaos;
 pub mod config;
 pub mod dashboard;
 pub mod events;

@@ -580,11 +580,13 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     }
     while shoppers_running.join_next().await.is_some() {}
     let shopping_secs = started.elapsed().as_secs_f64();
-    // Let riders finish what is in hand.
+    // Let riders finish what is in hand, and every order go as far as it will (after an
+    // outage, events the services held back still have to arrive).
     let settle_until = Instant::now() + o.settle;
     while Instant::now() < settle_until && sim.codes.lock().map(|c| !c.is_empty()).unwrap_or(false) {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    checks::wait_until_settled(&sim, settle_until).await;
     stop_riders.cancel();
     while riders.join_next().await.is_some() {}
     pb.finish_and_clear();

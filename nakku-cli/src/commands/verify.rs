@@ -45,14 +45,7 @@ pub struct Report {
 }
 
 pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
-    let deadline = Instant::now() + o.wait;
-    let report = loop {
-        let report = check(settings).await?;
-        if report.ok || Instant::now() >= deadline {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
+    let report = check_until_ok(settings, o.wait).await?;
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -69,6 +62,18 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     let broken: Vec<&str> = report.findings.iter().filter(|f| !f.ok).map(|f| f.promise).collect();
     anyhow::ensure!(broken.is_empty(), "broken: {}", broken.join("; "));
     Ok(())
+}
+
+/// [`check`] again every second until every promise holds or `wait` has passed.
+pub async fn check_until_ok(settings: &Settings, wait: Duration) -> anyhow::Result<Report> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let report = check(settings).await?;
+        if report.ok || Instant::now() >= deadline {
+            return Ok(report);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Reads every service's database once.

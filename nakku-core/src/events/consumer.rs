@@ -49,6 +49,9 @@ pub struct ConsumerConfig {
     pub max_backoff: Duration,
     pub topic_prefix: String,
     pub batch: usize,
+    /// How long this member may see nothing while its group has events waiting and makes
+    /// no progress before it leaves and joins again (see [`Stall`]).
+    pub stall: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -59,6 +62,47 @@ impl Default for ConsumerConfig {
             max_backoff: Duration::from_secs(10),
             topic_prefix: "nakku".to_owned(),
             batch: 200,
+            stall: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A member that sees nothing while its group has events waiting, none of which anyone
+/// consumes, is not being given them: after a broker outage a group coordinator can leave a
+/// rejoining member without partitions for good (seen with tansu and a static member: the
+/// delivery service's order consumer never got its partitions back after a 30 s outage, so
+/// no order was assigned a rider again). Such a member leaves and joins again. While another
+/// member consumes, the group's lag falls and nothing happens; an idle group has no lag.
+#[derive(Debug, Default)]
+struct Stall {
+    /// When the group's lag was last looked at.
+    checked: Option<tokio::time::Instant>,
+    /// The lag seen, and since when it has not fallen.
+    lag: i64,
+    since: Option<tokio::time::Instant>,
+}
+
+impl Stall {
+    /// Records the group's lag at `now`; true once it has been above zero without falling
+    /// for `limit`.
+    fn observe(&mut self, lag: i64, now: tokio::time::Instant, limit: Duration) -> bool {
+        if lag <= 0 {
+            *self = Stall {
+                checked: self.checked,
+                ..Stall::default()
+            };
+            return false;
+        }
+        match self.since {
+            Some(since) if lag >= self.lag => {
+                self.lag = lag;
+                now.duration_since(since) >= limit
+            }
+            _ => {
+                self.lag = lag;
+                self.since = Some(now);
+                false
+            }
         }
     }
 }
@@ -154,21 +198,11 @@ impl Consumer {
         let name = self.handler.name();
         let topics = self.topics();
         let group = self.group();
-        let mut sub = loop {
-            match self.bus.subscribe(&group, &topics).await {
-                Ok(s) => {
-                    subscribed.store(true, std::sync::atomic::Ordering::Release);
-                    break s;
-                }
-                Err(e) => {
-                    tracing::warn!(consumer = name, error = %e, "subscribe failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = shutdown.cancelled() => return Ok(()),
-                    }
-                }
-            }
+        let Some(mut sub) = self.join(&shutdown).await else {
+            return Ok(());
         };
+        subscribed.store(true, std::sync::atomic::Ordering::Release);
+        let mut stall = Stall::default();
         let mut bus_failures = 0u32;
         let mut lag_at: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
@@ -177,8 +211,27 @@ impl Consumer {
                 _ = shutdown.cancelled() => break,
             };
             let batch = match batch {
+                Ok(b) if b.is_empty() => {
+                    bus_failures = 0;
+                    if self.stalled(&mut stall, &group, &topics).await {
+                        tracing::warn!(
+                            consumer = name,
+                            waiting = stall.lag,
+                            "events wait for this group and none has been consumed for {:?}: joining the group again",
+                            self.cfg.stall
+                        );
+                        drop(sub);
+                        sub = match self.join(&shutdown).await {
+                            Some(s) => s,
+                            None => return Ok(()),
+                        };
+                        stall = Stall::default();
+                    }
+                    continue;
+                }
                 Ok(b) => {
                     bus_failures = 0;
+                    stall = Stall::default();
                     b
                 }
                 Err(e) => {
@@ -234,6 +287,39 @@ impl Consumer {
             }
         }
         Ok(())
+    }
+
+    /// Joins the group, retrying until the bus answers; `None` on shutdown.
+    async fn join(&self, shutdown: &CancellationToken) -> Option<Box<dyn super::bus::Subscriber>> {
+        loop {
+            match self.bus.subscribe(&self.group(), &self.topics()).await {
+                Ok(s) => return Some(s),
+                Err(e) => {
+                    tracing::warn!(consumer = self.handler.name(), error = %e, "subscribe failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// After an empty poll: whether this member should leave and join again. The group's
+    /// lag is looked at every third of `stall` at most (a network round trip on Kafka).
+    async fn stalled(&self, stall: &mut Stall, group: &str, topics: &[String]) -> bool {
+        let now = tokio::time::Instant::now();
+        if stall
+            .checked
+            .is_some_and(|t| now.duration_since(t) < self.cfg.stall / 3)
+        {
+            return false;
+        }
+        stall.checked = Some(now);
+        match self.bus.group_lag(group, topics).await {
+            Ok(lag) => stall.observe(lag, now, self.cfg.stall),
+            Err(_) => false, // the bus is away: librdkafka reconnects, nothing to rejoin yet
+        }
     }
 
     /// Consumes until nothing new has arrived for `idle`, then returns what it did (used
@@ -552,4 +638,36 @@ pub async fn rewind_for_replay(c: &Consumer, from: super::bus::Position) -> anyh
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_rejoins_only_when_waiting_events_go_unconsumed_for_the_whole_limit() {
+        let limit = Duration::from_secs(30);
+        let t0 = tokio::time::Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = Stall::default();
+        assert!(!s.observe(5, at(0), limit));
+        assert!(!s.observe(7, at(20), limit), "more waiting, not yet for the limit");
+        assert!(s.observe(7, at(30), limit), "nothing consumed for 30 s");
+
+        let mut s = Stall::default();
+        s.observe(5, at(0), limit);
+        assert!(
+            !s.observe(3, at(25), limit),
+            "another member consumes: the clock starts again"
+        );
+        assert!(!s.observe(3, at(50), limit));
+        assert!(s.observe(3, at(55), limit));
+
+        let mut s = Stall::default();
+        s.observe(5, at(0), limit);
+        assert!(!s.observe(0, at(20), limit), "an idle group");
+        assert!(!s.observe(2, at(40), limit), "new events: the clock starts at 40 s");
+        assert!(!s.observe(2, at(60), limit));
+        assert!(s.observe(2, at(70), limit));
+    }
 }

@@ -1,6 +1,7 @@
 //! A bus wrapper that fails on purpose, for tests and outage drills: switch the broker
-//! "off", or make the next publish reach the broker and then report a crash (the relay
-//! then never marks the rows sent, as if it died between publish and mark-sent).
+//! "off", make the next publish reach the broker and then report a crash (the relay then
+//! never marks the rows sent, as if it died between publish and mark-sent), or leave the
+//! group members that join meanwhile without partitions for good.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ pub struct FaultyBus {
     inner: Arc<dyn EventBus>,
     down: AtomicBool,
     crash_after_next_publish: AtomicBool,
+    deaf: AtomicBool,
     refused: AtomicUsize,
 }
 
@@ -20,6 +22,7 @@ impl FaultyBus {
             inner,
             down: AtomicBool::new(false),
             crash_after_next_publish: AtomicBool::new(false),
+            deaf: AtomicBool::new(false),
             refused: AtomicUsize::new(0),
         }
     }
@@ -37,6 +40,12 @@ impl FaultyBus {
     /// The next publish is stored by the broker, then reported as failed.
     pub fn crash_after_next_publish(&self) {
         self.crash_after_next_publish.store(true, Ordering::SeqCst);
+    }
+
+    /// Members that join a group while this is on are given nothing, ever (a coordinator
+    /// that left a rejoining member without partitions); the ones joined before are unchanged.
+    pub fn deafen_new_members(&self, deaf: bool) {
+        self.deaf.store(deaf, Ordering::SeqCst);
     }
 
     fn check(&self) -> Result<(), BusError> {
@@ -68,7 +77,12 @@ impl EventBus for FaultyBus {
         })
     }
     fn subscribe<'a>(&'a self, g: &'a str, t: &'a [String]) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
-        self.inner.subscribe(g, t)
+        Box::pin(async move {
+            if self.deaf.load(Ordering::SeqCst) {
+                return Ok(Box::new(Deaf) as Box<dyn Subscriber>);
+            }
+            self.inner.subscribe(g, t).await
+        })
     }
     fn read<'a>(&'a self, t: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
         self.inner.read(t, from)
@@ -90,5 +104,23 @@ impl EventBus for FaultyBus {
             self.check()?;
             self.inner.ping().await
         })
+    }
+}
+
+/// A group member with no partitions: it waits and receives nothing.
+struct Deaf;
+
+impl Subscriber for Deaf {
+    fn poll<'a>(&'a mut self, _max: usize, wait: std::time::Duration) -> BoxFut<'a, Result<Vec<Delivery>, BusError>> {
+        Box::pin(async move {
+            tokio::time::sleep(wait).await;
+            Ok(Vec::new())
+        })
+    }
+    fn commit<'a>(&'a mut self, _d: &'a Delivery) -> BoxFut<'a, Result<(), BusError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn lag(&mut self) -> BoxFut<'_, Option<i64>> {
+        Box::pin(async { None })
     }
 }

@@ -203,8 +203,10 @@ pub(super) async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) 
         // The saga may finish after the rider set off (a step retried through an outage):
         // the shopper still shows the code at the door.
         if matches!(status, "confirmed" | "packed" | "out_for_delivery") {
-            // The shopper shows the code at the door once a rider has it.
-            for _ in 0..120 {
+            // The shopper shows the code at the door once a rider has it (after an outage
+            // the assignment may take as long as the events held back take to arrive).
+            let code_until = Instant::now() + Duration::from_secs(150);
+            while Instant::now() < code_until {
                 let (_, d) = sim
                     .call(
                         "GET /deliveries/{id}",

@@ -64,6 +64,61 @@ impl Invariants {
 /// (both follow by events).
 pub(super) const PAYMENT_LAG: Duration = Duration::from_secs(15);
 
+/// Whether an order, as read, has gone as far as it will: its saga done and its status
+/// final — or confirmed and on its way when no rider is on shift to take it further.
+fn settled(order: &Value, riders_on: bool) -> bool {
+    order["saga"]["state"] == "done"
+        && match order["status"].as_str() {
+            Some("delivered" | "cancelled" | "failed") => true,
+            Some(_) => !riders_on,
+            None => false,
+        }
+}
+
+/// Whether a status says "the service could not answer now" (an outage the run may be
+/// under, or the rate limit), not anything about the order.
+fn unanswered(status: u16) -> bool {
+    status == 0 || status == 429 || status >= 500
+}
+
+/// An order as its service shows it: read again while the service cannot answer or the
+/// order has not gone as far as it will (it reaches its final status through events), until
+/// `until`.
+async fn read_order(sim: &Sim, id: &str, token: &str, riders_on: bool, until: Instant) -> Value {
+    loop {
+        let (status, v) = sim
+            .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), token, None)
+            .await;
+        if (!unanswered(status) && settled(&v["data"], riders_on)) || Instant::now() >= until {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until every order placed so far has gone as far as it will, or `until`: a rider
+/// still has to pick up what the delivery service assigns after an outage, so the riders
+/// keep working meanwhile. Each order is read until it settles, then no more.
+pub(super) async fn wait_until_settled(sim: &Sim, until: Instant) {
+    let mut open = sim.orders.lock().map(|o| o.clone()).unwrap_or_default();
+    while !open.is_empty() && Instant::now() < until {
+        let riders_on = sim.outcomes.lock().map(|o| o.riders_on_shift > 0).unwrap_or(false);
+        let mut still = Vec::with_capacity(open.len());
+        for (id, token) in open {
+            let (status, v) = sim
+                .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), &token, None)
+                .await;
+            if unanswered(status) || !settled(&v["data"], riders_on) {
+                still.push((id, token));
+            }
+        }
+        open = still;
+        if !open.is_empty() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
 /// Saga outcomes of every order, then the invariants.
 pub(super) async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
     let orders = sim.orders.lock().map(|o| o.clone()).unwrap_or_default();
@@ -73,27 +128,8 @@ pub(super) async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
     let mut payment_mismatches = Vec::new();
     let payments_deadline = Instant::now() + PAYMENT_LAG;
     for (id, token) in &orders {
-        let (_, ov) = sim
-            .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), token, None)
-            .await;
-        let mut ov = ov;
-        // A delivered order reaches the order service through the bus: one still shown on
-        // its way while riders are on shift is read again until the deadline.
         let riders_on = sim.outcomes.lock().map(|o| o.riders_on_shift > 0).unwrap_or(false);
-        while riders_on
-            && ov["data"]["saga"]["state"] == "done"
-            && matches!(
-                ov["data"]["status"].as_str(),
-                Some("confirmed" | "packed" | "out_for_delivery")
-            )
-            && Instant::now() < payments_deadline
-        {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            ov = sim
-                .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), token, None)
-                .await
-                .1;
-        }
+        let ov = read_order(sim, id, token, riders_on, payments_deadline).await;
         let order = &ov["data"];
         let status = order["status"].as_str().unwrap_or_default();
         let done = order["saga"]["state"] == "done";
