@@ -8,7 +8,7 @@ through the gateway while the fault is applied and lifted; then `nakku verify` r
 promises from the databases themselves. One row per fault:
 
   fault | placed | confirmed | delivered | cancelled | failed | refused | stuck | undelivered |
-  errors | simulate | verify
+  errors | seconds | simulate | verify | health (what /health showed during an outage)
 
 Needs: NAKKU_TEST_MYSQL_URL (mysql://root@127.0.0.1:3306), NAKKU_TEST_REDIS_URL
 (redis://127.0.0.1:6379); installs tansu (scripts/kafka.sh install). Usage: scripts/faults.py [--nakku target/debug/nakku] [--orders N] [--only NAME,...]
@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -308,10 +309,56 @@ def restart(t, name, after):
     t.wait_ready(name)
 
 
-def link_outage(proxy, state, secs):
+def link_outage(proxy, state, secs, probe=None):
+    """The link in `state` for `secs`; `probe` (half-way, at most 8 s in) checks what
+    operators are shown meanwhile and returns (as expected?, what it saw)."""
     proxy.set(state)
-    time.sleep(secs)
+    seen = None
+    if probe:
+        wait = min(secs / 2, 8)
+        time.sleep(wait)
+        started = time.time()
+        seen = probe()
+        time.sleep(max(0, secs - wait - (time.time() - started)))
+    else:
+        time.sleep(secs)
     proxy.set("up")
+    return seen
+
+
+def find(doc, key):
+    """The first value under `key` anywhere in a JSON document."""
+    if isinstance(doc, dict):
+        if key in doc:
+            return doc[key]
+        doc = list(doc.values())
+    if isinstance(doc, list):
+        for v in doc:
+            found = find(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def health_shows_down(service, check, inner=None):
+    """A probe: `service`'s /health reports `check` (or its `inner` part) down."""
+    def probe():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{PORTS[service]}/health", timeout=10) as r:
+                status, body = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read()
+        except OSError as e:
+            return False, f"{service} /health: no answer ({e})"
+        try:
+            c = find(json.loads(body), "checks") or {}
+        except ValueError:
+            c = {}
+        part = (c.get(check) or {}) if inner is None else ((c.get(check) or {}).get(inner) or {})
+        what = f"{check}.{inner}" if inner else check
+        ok = part.get("status") == "down"
+        return ok, f"{service} /health {status}: {what} {part.get('status', 'missing')}"
+    return probe
 
 
 FAULTS = [
@@ -327,14 +374,18 @@ FAULTS = [
     # Apache Kafka the 6 s session timeout hands them to the other instance).
     ("SIGKILL order's 2nd instance, restart after 20 s", lambda t: restart(t, "order#2", 20)),
     ("SIGKILL inventory's 2nd instance, restart after 20 s", lambda t: restart(t, "inventory#2", 20)),
-    ("broker unreachable 30 s", lambda t: link_outage(t.kafka_proxy, "down", 30)),
-    ("MariaDB cut from order 15 s", lambda t: link_outage(t.db_proxy, "down", 15)),
-    ("MariaDB blackholed for order 15 s", lambda t: link_outage(t.db_proxy, "blackhole", 15)),
+    ("broker unreachable 30 s",
+     lambda t: link_outage(t.kafka_proxy, "down", 30, health_shows_down("order", "event_bus"))),
+    ("MariaDB cut from order 15 s",
+     lambda t: link_outage(t.db_proxy, "down", 15, health_shows_down("order", "database"))),
+    ("MariaDB blackholed for order 15 s",
+     lambda t: link_outage(t.db_proxy, "blackhole", 15, health_shows_down("order", "database"))),
     # Every open connection of the order service cut at once, under load: transactions in
     # flight end half-way (MariaDB rolls them back), the pool opens new connections.
     ("MariaDB connections of order cut mid-transaction", lambda t: link_outage(t.db_proxy, "down", 0.2)),
     ("MariaDB 50 ms each way slower for order 15 s", lambda t: link_outage(t.db_proxy, "slow", 15)),
-    ("Redis down 20 s", lambda t: link_outage(t.redis_proxy, "down", 20)),
+    ("Redis down 20 s",
+     lambda t: link_outage(t.redis_proxy, "down", 20, health_shows_down("product", "catalogue", "cache"))),
 ]
 
 
@@ -345,7 +396,7 @@ def one_fault(t, name, apply, orders, seed, lead):
          "--rate", "2", "--seed", str(seed), "--settle", "90s", "--json"],
         env=t.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(lead)
-    apply(t)
+    seen = apply(t)
     out, err = sim.communicate(timeout=900)
     try:
         report = json.loads(out)
@@ -367,7 +418,8 @@ def one_fault(t, name, apply, orders, seed, lead):
         "stuck": o.get("stuck", 0), "undelivered": o.get("undelivered", 0),
         "errors": sum(report.get("errors", {}).values()),
         "simulate": sim_msg, "verify": "ok" if verdict.get("ok") else "; ".join(broken),
-        "ok": sim.returncode == 0 and bool(verdict.get("ok")),
+        "health": "-" if seen is None else ("ok: " if seen[0] else "NOT SHOWN: ") + seen[1],
+        "ok": sim.returncode == 0 and bool(verdict.get("ok")) and (seen is None or seen[0]),
         "seconds": round(time.time() - started),
         "why_refused": o.get("refused_because", {}),
         "error_kinds": report.get("errors", {}),
@@ -376,8 +428,8 @@ def one_fault(t, name, apply, orders, seed, lead):
 
 def table(rows):
     cols = ["fault", "placed", "confirmed", "delivered", "cancelled", "failed", "refused", "stuck",
-            "undelivered", "errors", "seconds", "simulate", "verify"]
-    width = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols[:-2]}
+            "undelivered", "errors", "seconds", "simulate", "verify", "health"]
+    width = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols[:-3]}
     lines = ["  ".join(c.ljust(width[c]) if c in width else c for c in cols)]
     for r in rows:
         lines.append("  ".join(str(r[c]).ljust(width[c]) if c in width else str(r[c]) for c in cols))
@@ -387,11 +439,12 @@ def table(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nakku", default=os.path.join(ROOT, "target", "debug", "nakku"))
-    # Few per fault: each of the two seeded stores pauses above 1.5 × what its 8 riders
-    # take in 5 minutes (60 orders), and the rows follow each other within that window. At
-    # 2 orders a second, 6 orders take 3 s to place: the fault lands half-way through.
-    ap.add_argument("--orders", type=int, default=6, help="orders per fault")
-    ap.add_argument("--lead", type=float, default=1.5, help="seconds of load before the fault")
+    # Few per fault: a store pauses above 1.5 × what its riders take in 5 minutes, the rows
+    # follow each other within that window, and between 01:00 and 06:00 IST only the first
+    # of the two seeded stores is open. At 2 orders a second, 4 orders take 2 s to place:
+    # the fault lands half-way through.
+    ap.add_argument("--orders", type=int, default=4, help="orders per fault")
+    ap.add_argument("--lead", type=float, default=1.0, help="seconds of load before the fault")
     ap.add_argument("--only", default="", help="comma-separated substrings of fault names")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each fault (to hunt a rare failure)")
     ap.add_argument("--json", action="store_true")
@@ -417,7 +470,7 @@ def main():
             log(f"fault: {name}")
             r = one_fault(t, name, apply, a.orders, 100 + i, a.lead)
             log(f"  -> placed {r['placed']}, confirmed {r['confirmed']}, delivered {r['delivered']}, "
-                f"simulate {r['simulate']}, verify {r['verify']} ({r['seconds']} s)")
+                f"simulate {r['simulate']}, verify {r['verify']}, health {r['health']} ({r['seconds']} s)")
             if r["why_refused"] or r["error_kinds"]:
                 log(f"     refused: {r['why_refused']}; errors: {r['error_kinds']}")
             rows.append(r)

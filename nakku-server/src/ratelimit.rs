@@ -94,6 +94,8 @@ pub struct Limiter {
     local: [Option<Keyed>; 3],
     redis: Option<(redis::aio::ConnectionManager, String)>,
     script: redis::Script,
+    /// Skips Redis for a moment after it failed (see `RedisGate`).
+    gate: nakku_core::product::cache::RedisGate,
 }
 
 impl Limiter {
@@ -105,6 +107,7 @@ impl Limiter {
             local: [make(limits.auth), make(limits.write), make(limits.read)],
             redis: None,
             script: redis::Script::new(SCRIPT),
+            gate: Default::default(),
         }
     }
 
@@ -147,15 +150,14 @@ impl Limiter {
             let key = format!("{prefix}:rl:{}:{caller}", class.name());
             let per_ms = f64::from(limit) / 60_000.0;
             let mut conn = conn.clone();
-            let r: Result<(i64, i64, i64), _> = self
-                .script
-                .key(key)
-                .arg(limit)
-                .arg(per_ms)
-                .invoke_async(&mut conn)
+            let r: Option<Result<(i64, i64, i64), _>> = self
+                .gate
+                .call(self.script.key(key).arg(limit).arg(per_ms).invoke_async(&mut conn))
                 .await;
             match r {
-                Ok((allowed, left, wait_ms)) => {
+                // Resting after a failure: this instance's own buckets meanwhile.
+                None => {}
+                Some(Ok((allowed, left, wait_ms))) => {
                     return Some(Decision {
                         allowed: allowed == 1,
                         limit,
@@ -163,7 +165,7 @@ impl Limiter {
                         retry_after_secs: (u64::try_from(wait_ms.max(0)).unwrap_or(0)).div_ceil(1000).max(1),
                     })
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     // Limits keep holding per instance while Redis is away.
                     metrics::counter!("nakku_rate_limit_redis_errors_total").increment(1);
                     tracing::warn!(error = %e, "rate limit store unreachable; limiting in this instance");

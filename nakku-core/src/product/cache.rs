@@ -25,6 +25,7 @@ pub enum Cache {
         conn: ConnectionManager,
         prefix: String,
         ttl: Duration,
+        gate: RedisGate,
     },
 }
 
@@ -53,6 +54,7 @@ impl Cache {
             conn,
             prefix: prefix.to_owned(),
             ttl,
+            gate: RedisGate::default(),
         })
     }
 
@@ -66,14 +68,15 @@ impl Cache {
     pub async fn get(&self, key: &str) -> Option<Arc<str>> {
         let hit = match self {
             Cache::Local { entries, ttl } => entries.get(key).filter(|(at, _)| at.elapsed() < *ttl).map(|(_, v)| v),
-            Cache::Redis { conn, prefix, .. } => {
+            Cache::Redis { conn, prefix, gate, .. } => {
                 let mut c = conn.clone();
-                match c.get::<_, Option<String>>(format!("{prefix}:{key}")).await {
-                    Ok(v) => v.map(Arc::from),
-                    Err(e) => {
+                match gate.call(c.get::<_, Option<String>>(format!("{prefix}:{key}"))).await {
+                    Some(Ok(v)) => v.map(Arc::from),
+                    Some(Err(e)) => {
                         error("get", &e);
                         None
                     }
+                    None => None,
                 }
             }
         };
@@ -85,10 +88,15 @@ impl Cache {
     pub async fn put(&self, key: &str, value: Arc<str>) {
         match self {
             Cache::Local { entries, .. } => entries.insert(key.to_owned(), (Instant::now(), value)),
-            Cache::Redis { conn, prefix, ttl } => {
+            Cache::Redis {
+                conn,
+                prefix,
+                ttl,
+                gate,
+            } => {
                 let mut c = conn.clone();
-                if let Err(e) = c
-                    .set_ex::<_, _, ()>(format!("{prefix}:{key}"), value.as_ref(), ttl.as_secs().max(1))
+                if let Some(Err(e)) = gate
+                    .call(c.set_ex::<_, _, ()>(format!("{prefix}:{key}"), value.as_ref(), ttl.as_secs().max(1)))
                     .await
                 {
                     error("set", &e);
@@ -110,7 +118,7 @@ impl Cache {
             Cache::Redis { conn, prefix, .. } => {
                 let mut c = conn.clone();
                 let full: Vec<String> = keys.iter().map(|k| format!("{prefix}:{k}")).collect();
-                if let Err(e) = c.del::<_, ()>(full).await {
+                if let Err(e) = bounded(c.del::<_, ()>(full)).await {
                     error("del", &e);
                 }
             }
@@ -123,13 +131,65 @@ impl Cache {
             Cache::Local { .. } => Ok(()),
             Cache::Redis { conn, .. } => {
                 let mut c = conn.clone();
-                redis::cmd("PING")
-                    .query_async::<String>(&mut c)
+                bounded(redis::cmd("PING").query_async::<String>(&mut c))
                     .await
                     .map(|_| ())
                     .map_err(|e| anyhow::anyhow!("redis: {e}"))
             }
         }
+    }
+}
+
+/// The longest a cache or rate-limit call to Redis may take, whatever the connection is
+/// doing. The connection manager's own response timeout bounds one attempt, but a call made
+/// while it reconnects waits for the reconnection: with Redis gone (a proxy that accepts
+/// and closes) product pages took over 30 s in the fault suite. Past this the call counts as
+/// failed: a miss for the cache, the instance's own buckets for rate limits.
+pub const REDIS_CALL_LIMIT: Duration = Duration::from_millis(800);
+
+/// How long calls skip Redis after one failed: each would otherwise wait for its own
+/// timeout while Redis is gone.
+const REDIS_REST: Duration = Duration::from_secs(2);
+
+/// Redis calls that can do without it (cache reads and fills, rate-limit checks): after a
+/// failed call the next ones skip Redis for [`REDIS_REST`] — a miss, the instance's own
+/// buckets — and the first one after that tries again. Invalidations and health pings do
+/// not go through it: they always try.
+#[derive(Clone, Default)]
+pub struct RedisGate {
+    /// Until when (ms since the epoch) calls skip Redis.
+    resting_until: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl RedisGate {
+    /// `None` while resting; otherwise the call's result (a failure starts a rest).
+    pub async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<redis::RedisResult<T>> {
+        use std::sync::atomic::Ordering;
+        if crate::id::now_ms() < self.resting_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        let r = bounded(call).await;
+        if r.is_err() {
+            let rest = i64::try_from(REDIS_REST.as_millis()).unwrap_or(i64::MAX);
+            self.resting_until
+                .store(crate::id::now_ms().saturating_add(rest), Ordering::Relaxed);
+        }
+        Some(r)
+    }
+}
+
+/// `call`, failed with a timeout error after [`REDIS_CALL_LIMIT`].
+pub async fn bounded<T>(call: impl std::future::Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
+    match tokio::time::timeout(REDIS_CALL_LIMIT, call).await {
+        Ok(r) => r,
+        Err(_) => Err(redis::RedisError::from((
+            redis::ErrorKind::IoError,
+            "no answer",
+            format!("Redis did not answer within {REDIS_CALL_LIMIT:?}"),
+        ))),
     }
 }
 
