@@ -41,6 +41,7 @@ KAFKA_PORT = BASE_PORT + 30  # the proxy clients use
 KAFKA_REAL_PORT = BASE_PORT + 31
 REDIS_PROXY_PORT = BASE_PORT + 32
 DB_PROXY_PORT = BASE_PORT + 33
+MOTO_PORT = BASE_PORT + 34  # the S3 server of a durable broker (--moto)
 
 
 def log(*a):
@@ -141,8 +142,9 @@ class Proxy:
 
 
 class Topology:
-    def __init__(self, nakku, mysql, redis, work):
+    def __init__(self, nakku, mysql, redis, work, moto=None):
         self.nakku = nakku
+        self.moto = moto
         self.work = work
         self.procs = {}
         self.run_id = "nkf%06d" % random.randrange(10**6)
@@ -187,10 +189,26 @@ class Topology:
     def start_broker(self):
         tansu = subprocess.run([os.path.join(ROOT, "scripts", "kafka.sh"), "install"],
                                check=True, capture_output=True, text=True).stdout.strip()
+        storage, env = "memory://tansu/", None
+        if self.moto:
+            # Durable: the log in S3, served by moto (started once; it keeps the bucket
+            # in memory across broker restarts).
+            if "moto" not in self.procs:
+                self.procs["moto"] = subprocess.Popen(
+                    [self.moto, "-p", str(MOTO_PORT)], stdout=subprocess.DEVNULL,
+                    stderr=open(os.path.join(self.work, "moto.log"), "a"))
+                if not wait_port(MOTO_PORT, 30):
+                    raise SystemExit("moto did not start; see moto.log")
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{MOTO_PORT}/tansu", method="PUT"), timeout=10).close()
+            storage = "s3://tansu/"
+            env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_REGION="us-east-1",
+                       AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT=f"http://127.0.0.1:{MOTO_PORT}",
+                       AWS_ALLOW_HTTP="true")
         self.procs["broker"] = subprocess.Popen(
             [tansu, "broker", "--listener-url", f"tcp://127.0.0.1:{KAFKA_REAL_PORT}",
              "--advertised-listener-url", f"tcp://127.0.0.1:{KAFKA_PORT}",
-             "--storage-engine", "memory://tansu/", "--cluster-id", "faults"],
+             "--storage-engine", storage, "--cluster-id", "faults"], env=env,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "broker.log"), "a"))
         if not wait_port(KAFKA_REAL_PORT, 30):
             raise SystemExit("the broker did not start; see broker.log")
@@ -252,6 +270,19 @@ class Topology:
                 self.start(n)
         for n in self.names():
             self.wait_ready(n)
+
+    def restart_broker(self, secs):
+        """Stops the broker (SIGTERM) and starts it again after `secs`: with a durable log
+        (--moto) it comes back with its topics, messages and committed offsets."""
+        b = self.procs["broker"]
+        b.terminate()
+        try:
+            b.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            b.kill()
+            b.wait()
+        time.sleep(secs)
+        self.start_broker()
 
     def names(self):
         return SERVICES + [f"{s}#2" for s in SECOND] + ["gateway"]
@@ -384,6 +415,7 @@ FAULTS = [
     # flight end half-way (MariaDB rolls them back), the pool opens new connections.
     ("MariaDB connections of order cut mid-transaction", lambda t: link_outage(t.db_proxy, "down", 0.2)),
     ("MariaDB 50 ms each way slower for order 15 s", lambda t: link_outage(t.db_proxy, "slow", 15)),
+    ("broker stopped 30 s and started again (durable log)", lambda t: t.restart_broker(30)),
     ("Redis down 20 s",
      lambda t: link_outage(t.redis_proxy, "down", 20, health_shows_down("product", "catalogue", "cache"))),
 ]
@@ -446,6 +478,7 @@ def main():
     ap.add_argument("--orders", type=int, default=4, help="orders per fault")
     ap.add_argument("--lead", type=float, default=1.0, help="seconds of load before the fault")
     ap.add_argument("--only", default="", help="comma-separated substrings of fault names")
+    ap.add_argument("--moto", help="moto_server to keep the broker's log in S3 (adds the broker restart row)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each fault (to hunt a rare failure)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
@@ -457,7 +490,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(130))
     work = tempfile.mkdtemp(prefix="nakku-faults-")
-    t = Topology(os.path.abspath(a.nakku), mysql, redis, work)
+    t = Topology(os.path.abspath(a.nakku), mysql, redis, work, a.moto)
     rows = []
     try:
         log(f"starting the topology ({len(t.names())} processes, logs in {work})")
@@ -465,7 +498,8 @@ def main():
         only = [s.strip().lower() for s in a.only.split(",") if s.strip()]
         plan = [(i + run * len(FAULTS), name, apply) for run in range(a.repeat)
                 for i, (name, apply) in enumerate(FAULTS)
-                if not only or any(s in name.lower() for s in only)]
+                if (not only or any(s in name.lower() for s in only))
+                and (a.moto or "durable log" not in name)]
         for i, name, apply in plan:
             log(f"fault: {name}")
             r = one_fault(t, name, apply, a.orders, 100 + i, a.lead)

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use nakku_core::config::Settings;
-use nakku_core::service::Service;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -149,12 +148,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         "no fault of the plan matches --only {}",
         o.only.join(",")
     );
-    let base = o
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.port(Service::Gateway)))
-        .trim_end_matches('/')
-        .to_owned();
+    let base = super::gateway_url(settings, o.url.as_deref());
     if o.dry_run {
         for (f, hold) in &faults {
             println!(

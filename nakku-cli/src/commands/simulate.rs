@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nakku_core::config::Settings;
-use nakku_core::service::Service;
 use nakku_core::stats::percentile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -419,12 +418,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         (0.0..=1.0).contains(&o.payment_failure_rate),
         "--payment-failure-rate must be from 0 to 1"
     );
-    let base = o
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.port(Service::Gateway)))
-        .trim_end_matches('/')
-        .to_owned();
+    let base = super::gateway_url(settings, o.url.as_deref());
     let http = nakku_core::tls::ExtraRoots::from_settings(settings)?
         .http()?
         .timeout(Duration::from_secs(30))

@@ -20,7 +20,6 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use nakku_core::analytics::event_log::LoggedEvent;
 use nakku_core::config::Settings;
-use nakku_core::service::Service;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc;
 
@@ -373,10 +372,7 @@ enum Msg {
 }
 
 pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
-    let base = o
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.port(Service::Gateway)));
+    let base = super::gateway_url(settings, o.url.as_deref());
     anyhow::ensure!(
         base.starts_with("http://") || base.starts_with("https://"),
         "--url must be an http:// or https:// URL, not {base:?}"
