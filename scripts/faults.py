@@ -10,8 +10,12 @@ promises from the databases themselves. One row per fault:
   fault | placed | confirmed | delivered | cancelled | failed | refused | stuck | undelivered |
   errors | seconds | simulate | verify | health (what /health showed during an outage)
 
+With --moto PATH (moto's moto_server) the broker keeps its log in S3 on moto, topics get one
+partition, and a row stops the broker for 30 s and starts it again.
+
 Needs: NAKKU_TEST_MYSQL_URL (mysql://root@127.0.0.1:3306), NAKKU_TEST_REDIS_URL
-(redis://127.0.0.1:6379); installs tansu (scripts/kafka.sh install). Usage: scripts/faults.py [--nakku target/debug/nakku] [--orders N] [--only NAME,...]
+(redis://127.0.0.1:6379); installs tansu (scripts/kafka.sh install). Usage: scripts/faults.py
+[--nakku target/debug/nakku] [--orders N] [--only NAME,...] [--repeat N] [--moto PATH]
 Exits 1 if any fault breaks a promise (simulate or verify fails).
 """
 
@@ -180,6 +184,11 @@ class Topology:
                 urls.append(f"http://127.0.0.1:{SECOND[s]}")
             env[f"NAKKU_{s.upper()}_URL"] = ",".join(urls)
         env["NAKKU_GATEWAY_PORT"] = str(PORTS["gateway"])
+        if moto:
+            # Every fetch lists the partition's objects in S3: one partition a topic and
+            # fetches that wait for data keep the S3 server's load within what moto serves.
+            env["NAKKU_KAFKA_PARTITIONS"] = "1"
+            env["NAKKU_KAFKA_PROPERTIES"] = "fetch.wait.max.ms=500"
         self.env = env
         self.mysql = mysql
         self.gateway = f"http://127.0.0.1:{PORTS['gateway']}"
@@ -231,7 +240,8 @@ class Topology:
         # instances: on tansu a group of two static members leaves events unread.
         env = self.env
         if name.split("#")[0] not in SECOND and name != "gateway":
-            env = dict(env, NAKKU_KAFKA_PROPERTIES=f"group.instance.id=nakku-{name}")
+            props = env.get("NAKKU_KAFKA_PROPERTIES")
+            env = dict(env, NAKKU_KAFKA_PROPERTIES=(props + ";" if props else "") + f"group.instance.id=nakku-{name}")
         # FAULTS_KAFKA_DEBUG=delivery: that service's librdkafka group protocol in its log.
         if name.split("#")[0] in os.environ.get("FAULTS_KAFKA_DEBUG", "").split(","):
             props = env.get("NAKKU_KAFKA_PROPERTIES")

@@ -585,7 +585,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     while riders.join_next().await.is_some() {}
     pb.finish_and_clear();
 
-    let invariants = check(&sim, settings).await;
+    let invariants = check(&sim, settings, settle_until).await;
     let report = summarise(&sim, o.seed, shopping_secs, invariants).await;
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -120,13 +120,15 @@ pub(super) async fn wait_until_settled(sim: &Sim, until: Instant) {
 }
 
 /// Saga outcomes of every order, then the invariants.
-pub(super) async fn check(sim: &Arc<Sim>, settings: &Settings) -> Invariants {
+/// Orders and payments that do not yet show what they will are read again until the later
+/// of `settle_until` and [`PAYMENT_LAG`] from now (after an outage the bus can take a while).
+pub(super) async fn check(sim: &Arc<Sim>, settings: &Settings, settle_until: Instant) -> Invariants {
     let orders = sim.orders.lock().map(|o| o.clone()).unwrap_or_default();
     let accepted = sim.cancel_accepted.lock().map(|c| c.clone()).unwrap_or_default();
     let mut honoured = 0;
     let (mut payments_matching, mut payments_checked) = (0, 0);
     let mut payment_mismatches = Vec::new();
-    let payments_deadline = Instant::now() + PAYMENT_LAG;
+    let payments_deadline = (Instant::now() + PAYMENT_LAG).max(settle_until);
     for (id, token) in &orders {
         let riders_on = sim.outcomes.lock().map(|o| o.riders_on_shift > 0).unwrap_or(false);
         let ov = read_order(sim, id, token, riders_on, payments_deadline).await;
