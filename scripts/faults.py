@@ -381,6 +381,20 @@ def find(doc, key):
     return None
 
 
+def ready_all_along(service, probe):
+    """`probe`, and `service`'s /readyz still 200: an outage of a dependency after start
+    must not take the service out of its load balancer."""
+    def both():
+        ok, seen = probe()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{PORTS[service]}/readyz", timeout=10) as r:
+                ready = r.status == 200
+        except OSError:
+            ready = False
+        return ok and ready, seen + (", /readyz 200" if ready else ", NOT READY")
+    return both
+
+
 def health_shows_down(service, check, inner=None):
     """A probe: `service`'s /health reports `check` (or its `inner` part) down."""
     def probe():
@@ -416,7 +430,8 @@ FAULTS = [
     ("SIGKILL order's 2nd instance, restart after 20 s", lambda t: restart(t, "order#2", 20)),
     ("SIGKILL inventory's 2nd instance, restart after 20 s", lambda t: restart(t, "inventory#2", 20)),
     ("broker unreachable 30 s",
-     lambda t: link_outage(t.kafka_proxy, "down", 30, health_shows_down("order", "event_bus"))),
+     lambda t: link_outage(t.kafka_proxy, "down", 30,
+                           ready_all_along("order", health_shows_down("order", "event_bus")))),
     ("MariaDB cut from order 15 s",
      lambda t: link_outage(t.db_proxy, "down", 15, health_shows_down("order", "database"))),
     ("MariaDB blackholed for order 15 s",

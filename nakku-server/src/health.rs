@@ -101,8 +101,11 @@ impl Check {
 pub enum Ready {
     /// The database answers, with every migration of the service applied.
     Database(Db, nakku_core::service::Service),
-    /// The event bus answers.
-    Bus(Arc<dyn EventBus>),
+    /// The event bus has answered since start. Only a start-up gate: once it has, a broker
+    /// outage leaves the service ready (`/health` shows it down) — writes go on into the
+    /// outbox and are published when the broker is back, while failing every service's
+    /// readiness would take the whole API out of its load balancers for a broker outage.
+    Bus(Arc<dyn EventBus>, Arc<AtomicBool>),
     /// Every consumer of the service has joined its group (flags set by
     /// [`nakku_core::events::consumer::Consumer::run_reporting`]).
     Consumers(Vec<(&'static str, Arc<AtomicBool>)>),
@@ -126,11 +129,19 @@ impl Ready {
                     Err(e) => Err(format!("database: {e:#}")),
                 }
             }
-            Ready::Bus(bus) => bus
-                .ping()
-                .await
-                .map(|_| json!({"kind": bus.kind()}))
-                .map_err(|e| format!("event bus: {e}")),
+            Ready::Bus(bus, seen) => match bus.ping().await {
+                Ok(()) => {
+                    seen.store(true, Ordering::Release);
+                    Ok(json!({"kind": bus.kind()}))
+                }
+                Err(e) if seen.load(Ordering::Acquire) => Ok(json!({
+                    "kind": bus.kind(),
+                    "status": "down",
+                    "error": e.to_string(),
+                    "note": "answered since start: events wait in the outbox",
+                })),
+                Err(e) => Err(format!("event bus: {e}")),
+            },
             Ready::Consumers(list) => {
                 let waiting: Vec<&str> = list
                     .iter()
@@ -170,7 +181,7 @@ impl Ready {
     fn name(&self) -> &'static str {
         match self {
             Ready::Database(..) => "database",
-            Ready::Bus(_) => "event_bus",
+            Ready::Bus(..) => "event_bus",
             Ready::Consumers(_) => "consumers",
             Ready::Catalogue(_) => "catalogue",
             Ready::Routes(_) => "routes",

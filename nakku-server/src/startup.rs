@@ -333,7 +333,7 @@ impl Application {
             ];
             let mut ready = vec![
                 Ready::Database(db.clone(), svc),
-                Ready::Bus(bus),
+                Ready::Bus(bus, Arc::default()),
                 Ready::Consumers(subscribed),
             ];
             if let Some(c) = app.catalogues.last().filter(|_| svc == Service::Product) {

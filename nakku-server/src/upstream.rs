@@ -235,10 +235,12 @@ impl Drop for Lease {
     }
 }
 
-/// One instance's `/health`, recorded on it.
+/// One instance's `/readyz`, recorded on it: whether it can take traffic (its database
+/// answers, it is not shutting down). Not `/health`: that fails while the broker is away,
+/// which a service rides out through its outbox.
 async fn probe(client: &reqwest::Client, i: &Instance) {
     let ok = client
-        .get(format!("{}/health", i.base_url))
+        .get(format!("{}/readyz", i.base_url))
         .timeout(Duration::from_secs(2))
         .send()
         .await
@@ -350,7 +352,7 @@ impl Pool {
         futures_util::future::join_all(checks).await;
     }
 
-    /// Checks every instance's `/health` every `every` until the process ends.
+    /// Checks every instance's `/readyz` every `every` until the process ends.
     pub fn spawn_health_checks(self: &Arc<Self>, client: reqwest::Client, every: Duration) {
         let pool = Arc::downgrade(self);
         tokio::spawn(async move {

@@ -102,6 +102,45 @@ async fn with_the_broker_down_writes_succeed_health_reports_it_and_nothing_is_lo
     );
 }
 
+/// A broker outage after start leaves every service ready: writes go on into the outbox.
+/// `/readyz` failing everywhere would take the whole API out of its load balancers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_after_start_leaves_the_services_ready_and_health_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(FaultyBus::new(Arc::new(
+        EmbeddedLog::open(&dir.path().join("events.db")).await.unwrap(),
+    )));
+    let app = TestApp::spawn_on_bus(Backend::Sqlite, false, &[], Some(bus.clone())).await;
+    let ready = |url: String| {
+        let c = app.client.clone();
+        async move { c.get(url).send().await.unwrap() }
+    };
+    app.eventually(30, || async {
+        (ready(format!("{}/readyz", app.user)).await.status() == 200).then_some(())
+    })
+    .await;
+    bus.set_down(true);
+    // Proof that the service sees the outage: its /health says the bus is down.
+    app.eventually(30, || async {
+        let r = app.client.get(format!("{}/health", app.user)).send().await.unwrap();
+        let b = body(r).await;
+        (b["data"]["checks"]["event_bus"]["status"] == "down").then_some(())
+    })
+    .await;
+    let r = ready(format!("{}/readyz", app.user)).await;
+    assert_eq!(r.status(), 200, "still ready with the broker down");
+    let b = body(r).await;
+    assert_eq!(b["data"]["checks"]["event_bus"]["status"], "down", "{b}");
+    let waiting = async || app.outbox().await.iter().filter(|r| r.published_at.is_none()).count();
+    let before = waiting().await;
+    app.signed_up(2).await;
+    assert!(
+        waiting().await > before,
+        "a sign-up still succeeds, its event waiting in the outbox"
+    );
+    bus.set_down(false);
+}
+
 mod kafka {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs NAKKU_TEST_KAFKA_BROKERS"]
