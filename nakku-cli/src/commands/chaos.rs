@@ -266,9 +266,9 @@ async fn drill(
                 trouble.push(format!("heal: {e}"));
             }
         }
-        if !ready(http, base, o.settle).await {
+        if let Err(why) = super::simulate::until_ready(http, base, o.settle, |_| {}).await {
             trouble.push(format!(
-                "the gateway was not ready within {}s of the heal",
+                "the gateway was not ready within {}s of the heal ({why})",
                 o.settle.as_secs()
             ));
         }
@@ -346,22 +346,6 @@ async fn shell(cmd: &str) -> anyhow::Result<()> {
             format!(": {last}")
         }
     )
-}
-
-/// Whether the gateway answers `/readyz` 200 within `within`.
-async fn ready(http: &reqwest::Client, base: &str, within: Duration) -> bool {
-    let until = Instant::now() + within;
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return true;
-            }
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[cfg(test)]

@@ -369,17 +369,20 @@ impl Sim {
     }
 }
 
-/// Waits (up to [`SIGN_IN_PATIENCE`]) for the gateway's `/readyz`: every service behind it
-/// has a healthy instance. A deployment still starting would otherwise refuse the first
-/// shoppers and riders; one that stays unready (a service down on purpose) is simulated
-/// anyway, with a warning.
-async fn wait_until_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + SIGN_IN_PATIENCE;
-    let mut said = false;
+/// Waits up to `within` for the gateway's `/readyz`: every service behind it has a healthy
+/// instance. `waiting` hears why it is not ready yet, each time it asks; the error is the
+/// last reason once the time is up.
+pub(super) async fn until_ready(
+    http: &reqwest::Client,
+    base: &str,
+    within: Duration,
+    mut waiting: impl FnMut(&str),
+) -> Result<(), String> {
+    let deadline = Instant::now() + within;
     loop {
         let why = match http.get(format!("{base}/readyz")).send().await {
             // Ready, or a gateway without readiness to ask (nothing to wait for).
-            Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::NOT_FOUND => return,
+            Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::NOT_FOUND => return Ok(()),
             Ok(r) => r
                 .json::<Value>()
                 .await
@@ -389,14 +392,27 @@ async fn wait_until_ready(http: &reqwest::Client, base: &str) {
         }
         .unwrap_or_else(|| "not ready".to_owned());
         if Instant::now() >= deadline {
-            eprintln!("the gateway is still not ready ({why}); simulating anyway");
-            return;
+            return Err(why);
         }
+        waiting(&why);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits (up to [`SIGN_IN_PATIENCE`]) for the gateway to be ready. A deployment still
+/// starting would otherwise refuse the first shoppers and riders; one that stays unready (a
+/// service down on purpose) is simulated anyway, with a warning.
+async fn wait_until_ready(http: &reqwest::Client, base: &str) {
+    let mut said = false;
+    let waited = until_ready(http, base, SIGN_IN_PATIENCE, |why| {
         if !said {
             eprintln!("waiting for the gateway to be ready: {why}");
             said = true;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .await;
+    if let Err(why) = waited {
+        eprintln!("the gateway is still not ready ({why}); simulating anyway");
     }
 }
 

@@ -198,7 +198,7 @@ impl Consumer {
         let name = self.handler.name();
         let topics = self.topics();
         let group = self.group();
-        let Some(mut sub) = self.join(&shutdown).await else {
+        let Some(mut sub) = self.join(&group, &topics, &shutdown).await else {
             return Ok(());
         };
         subscribed.store(true, std::sync::atomic::Ordering::Release);
@@ -211,9 +211,11 @@ impl Consumer {
                 _ = shutdown.cancelled() => break,
             };
             let batch = match batch {
-                Ok(b) if b.is_empty() => {
+                Ok(b) => {
                     bus_failures = 0;
-                    if self.stalled(&mut stall, &group, &topics).await {
+                    if !b.is_empty() {
+                        stall = Stall::default();
+                    } else if self.stalled(&mut stall, &group, &topics).await {
                         tracing::warn!(
                             consumer = name,
                             waiting = stall.lag,
@@ -221,17 +223,13 @@ impl Consumer {
                             self.cfg.stall
                         );
                         drop(sub);
-                        sub = match self.join(&shutdown).await {
+                        sub = match self.join(&group, &topics, &shutdown).await {
                             Some(s) => s,
                             None => return Ok(()),
                         };
                         stall = Stall::default();
+                        continue;
                     }
-                    continue;
-                }
-                Ok(b) => {
-                    bus_failures = 0;
-                    stall = Stall::default();
                     b
                 }
                 Err(e) => {
@@ -290,9 +288,14 @@ impl Consumer {
     }
 
     /// Joins the group, retrying until the bus answers; `None` on shutdown.
-    async fn join(&self, shutdown: &CancellationToken) -> Option<Box<dyn super::bus::Subscriber>> {
+    async fn join(
+        &self,
+        group: &str,
+        topics: &[String],
+        shutdown: &CancellationToken,
+    ) -> Option<Box<dyn super::bus::Subscriber>> {
         loop {
-            match self.bus.subscribe(&self.group(), &self.topics()).await {
+            match self.bus.subscribe(group, topics).await {
                 Ok(s) => return Some(s),
                 Err(e) => {
                     tracing::warn!(consumer = self.handler.name(), error = %e, "subscribe failed; retrying");

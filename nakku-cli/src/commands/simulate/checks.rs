@@ -84,16 +84,24 @@ fn unanswered(status: u16) -> bool {
 /// An order as its service shows it: read again while the service cannot answer or the
 /// order has not gone as far as it will (it reaches its final status through events), until
 /// `until`.
-async fn read_order(sim: &Sim, id: &str, token: &str, riders_on: bool, until: Instant) -> Value {
+async fn read_order(sim: &Sim, id: &str, token: &str, until: Instant) -> Value {
     loop {
-        let (status, v) = sim
-            .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), token, None)
-            .await;
-        if (!unanswered(status) && settled(&v["data"], riders_on)) || Instant::now() >= until {
+        let (done, v) = look(sim, id, token).await;
+        if done || Instant::now() >= until {
             return v;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// One read of an order: whether its service answered and it has gone as far as it will
+/// (riders as they are now), and the answer.
+async fn look(sim: &Sim, id: &str, token: &str) -> (bool, Value) {
+    let riders_on = sim.outcomes.lock().map(|o| o.riders_on_shift > 0).unwrap_or(false);
+    let (status, v) = sim
+        .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), token, None)
+        .await;
+    (!unanswered(status) && settled(&v["data"], riders_on), v)
 }
 
 /// Waits until every order placed so far has gone as far as it will, or `until`: a rider
@@ -102,13 +110,9 @@ async fn read_order(sim: &Sim, id: &str, token: &str, riders_on: bool, until: In
 pub(super) async fn wait_until_settled(sim: &Sim, until: Instant) {
     let mut open = sim.orders.lock().map(|o| o.clone()).unwrap_or_default();
     while !open.is_empty() && Instant::now() < until {
-        let riders_on = sim.outcomes.lock().map(|o| o.riders_on_shift > 0).unwrap_or(false);
         let mut still = Vec::with_capacity(open.len());
         for (id, token) in open {
-            let (status, v) = sim
-                .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), &token, None)
-                .await;
-            if unanswered(status) || !settled(&v["data"], riders_on) {
+            if !look(sim, &id, &token).await.0 {
                 still.push((id, token));
             }
         }
@@ -120,6 +124,7 @@ pub(super) async fn wait_until_settled(sim: &Sim, until: Instant) {
 }
 
 /// Saga outcomes of every order, then the invariants.
+///
 /// Orders and payments that do not yet show what they will are read again until the later
 /// of `settle_until` and [`PAYMENT_LAG`] from now (after an outage the bus can take a while).
 pub(super) async fn check(sim: &Arc<Sim>, settings: &Settings, settle_until: Instant) -> Invariants {
@@ -130,8 +135,7 @@ pub(super) async fn check(sim: &Arc<Sim>, settings: &Settings, settle_until: Ins
     let mut payment_mismatches = Vec::new();
     let payments_deadline = (Instant::now() + PAYMENT_LAG).max(settle_until);
     for (id, token) in &orders {
-        let riders_on = sim.outcomes.lock().map(|o| o.riders_on_shift > 0).unwrap_or(false);
-        let ov = read_order(sim, id, token, riders_on, payments_deadline).await;
+        let ov = read_order(sim, id, token, payments_deadline).await;
         let order = &ov["data"];
         let status = order["status"].as_str().unwrap_or_default();
         let done = order["saga"]["state"] == "done";
