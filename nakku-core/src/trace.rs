@@ -91,6 +91,31 @@ pub fn is_traceparent(v: &str) -> bool {
     v.len() == 55 && trace_id_of(v).is_some()
 }
 
+/// The target of [`service_span`]s: a subscriber layer may label what happens inside one by
+/// its service (`nakku bench orders` counts each service's SQL statements this way).
+pub const SERVICE_TARGET: &str = "nakku::service";
+
+/// The name [`service_span`]s give the embedded event log's own work (its SQLite file is
+/// no service's database).
+pub const EVENT_LOG: &str = "event log";
+
+/// A span naming the service whose code runs inside it: each service's request handlers,
+/// its background workers, and the in-process calls other services make to it through its
+/// ports (the order service reserving stock runs the inventory's code on the inventory's
+/// database). Trace level, so neither the log nor the exported traces show it.
+pub fn service_span(service: &'static str) -> Span {
+    tracing::trace_span!(target: "nakku::service", "service", service)
+}
+
+/// `fut` run as `service`'s code (see [`service_span`]), boxed as the ports return it.
+pub fn as_service<'a, T>(
+    service: &'static str,
+    fut: impl std::future::Future<Output = T> + Send + 'a,
+) -> crate::events::bus::BoxFut<'a, T> {
+    use tracing::Instrument;
+    Box::pin(fut.instrument(service_span(service)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub mod payment;
 pub mod product;
 pub mod ratelimit;
 pub mod startup;
+pub mod statements;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

@@ -39,9 +39,9 @@ pub struct Application {
     dbs: BTreeMap<Service, Db>,
     grace: Duration,
     bus: Option<Arc<dyn EventBus>>,
-    relays: Vec<Relay>,
+    relays: Vec<(Service, Relay)>,
     /// Each consumer with the flag it sets once subscribed (for `/readyz`).
-    consumers: Vec<(Consumer, Arc<std::sync::atomic::AtomicBool>)>,
+    consumers: Vec<(Service, Consumer, Arc<std::sync::atomic::AtomicBool>)>,
     /// Cancelled when shutdown starts: `/readyz` fails from then on.
     draining: CancellationToken,
     /// How long requests are still accepted after `/readyz` started failing.
@@ -151,8 +151,10 @@ impl Application {
         for svc in order {
             let db = open_database(settings, svc).await?;
             let bus = app.bus.clone().context("event bus")?;
-            app.relays
-                .push(Relay::new(svc.name(), db.clone(), bus.clone(), relay_config(settings)));
+            app.relays.push((
+                svc,
+                Relay::new(svc.name(), db.clone(), bus.clone(), relay_config(settings)),
+            ));
             let mut subscribed = Vec::new();
             let handlers = nakku_core::consumers_of(svc, settings);
             let names: Vec<&'static str> = handlers.iter().map(|h| h.name()).collect();
@@ -166,7 +168,7 @@ impl Application {
                     bus: bus.clone(),
                     cfg: consumer_config(settings),
                 };
-                app.consumers.push((consumer, flag));
+                app.consumers.push((svc, consumer, flag));
             }
             let api = match svc {
                 Service::User => {
@@ -485,12 +487,14 @@ impl Application {
         crate::metrics::spawn_upkeep();
         let workers_stop = CancellationToken::new();
         let mut workers = tokio::task::JoinSet::new();
-        for relay in self.relays {
-            workers.spawn(relay.run(workers_stop.clone()));
+        // Each worker runs in its service's span (its statements are that service's).
+        let mut spawner = Workers(&mut workers);
+        for (svc, relay) in self.relays {
+            spawner.spawn(svc, relay.run(workers_stop.clone()));
         }
         for inventory in self.sweepers {
             let stop = workers_stop.clone();
-            workers.spawn(async move {
+            spawner.spawn(Service::Inventory, async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tokio::select! {
@@ -507,7 +511,7 @@ impl Application {
         }
         for orders in self.sagas {
             let stop = workers_stop.clone();
-            workers.spawn(async move {
+            spawner.spawn(Service::Order, async move {
                 let mut tick = tokio::time::interval(nakku_core::order::saga::SWEEP_EVERY);
                 loop {
                     tokio::select! {
@@ -524,7 +528,7 @@ impl Application {
         }
         for deliveries in self.couriers {
             let stop = workers_stop.clone();
-            workers.spawn(async move {
+            spawner.spawn(Service::Delivery, async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(500));
                 let mut passes: u64 = 0;
                 loop {
@@ -556,7 +560,7 @@ impl Application {
         }
         for notifications in self.dispatchers {
             let stop = workers_stop.clone();
-            workers.spawn(async move {
+            spawner.spawn(Service::Notification, async move {
                 loop {
                     // Straight on while there is a backlog; otherwise a look every 200 ms.
                     let pause = match notifications.dispatch_due(100).await {
@@ -575,11 +579,14 @@ impl Application {
             });
         }
         for catalogue in self.catalogues {
-            workers.spawn(catalogue.as_ref().clone().run_refresher(workers_stop.clone()));
+            spawner.spawn(
+                Service::Product,
+                catalogue.as_ref().clone().run_refresher(workers_stop.clone()),
+            );
         }
-        for (consumer, subscribed) in self.consumers {
+        for (svc, consumer, subscribed) in self.consumers {
             let stop = workers_stop.clone();
-            workers.spawn(async move {
+            spawner.spawn(svc, async move {
                 let name = consumer.handler.name();
                 if let Err(e) = consumer.run_reporting(stop, subscribed).await {
                     tracing::error!(consumer = name, error = %e, "consumer stopped");
@@ -692,5 +699,16 @@ impl Application {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// The background workers' set: each spawned in its service's span.
+struct Workers<'a, T>(&'a mut tokio::task::JoinSet<T>);
+
+impl<T: Send + 'static> Workers<'_, T> {
+    fn spawn(&mut self, svc: Service, fut: impl std::future::Future<Output = T> + Send + 'static) {
+        use tracing::Instrument;
+        self.0
+            .spawn(fut.instrument(nakku_core::trace::service_span(svc.name())));
     }
 }

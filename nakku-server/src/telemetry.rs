@@ -78,6 +78,7 @@ pub fn init(settings: &Settings, process: &str) -> anyhow::Result<Tracing> {
     let installed = match settings.log_format {
         LogFormat::Json => tracing_subscriber::registry()
             .with(otel)
+            .with(crate::statements::layer())
             .with(
                 fmt.json()
                     .flatten_event(true)
@@ -88,6 +89,7 @@ pub fn init(settings: &Settings, process: &str) -> anyhow::Result<Tracing> {
             .try_init(),
         LogFormat::Pretty => tracing_subscriber::registry()
             .with(otel)
+            .with(crate::statements::layer())
             .with(fmt.with_filter(filter))
             .try_init(),
     };

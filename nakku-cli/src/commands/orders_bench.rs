@@ -51,6 +51,9 @@ pub struct Opts {
     /// notifications, delivery), which consume every order's events too
     #[arg(long)]
     all_services: bool,
+    /// Also list each statement the counted pass ran, per service, with how often per order
+    #[arg(long)]
+    explain: bool,
     #[arg(long)]
     json: bool,
 }
@@ -84,11 +87,37 @@ struct Report {
     half_rate_placement_p99_ms: f64,
     confirmed: i64,
     failed: i64,
+    /// Orders of the counted pass (a flow at full speed with statement counting on).
+    counted_orders: usize,
+    /// Per service: statements (transaction control not counted) and write transactions per
+    /// order, in the counted pass. Everything the services ran meanwhile is charged to the
+    /// orders, background polling included.
+    per_order: std::collections::BTreeMap<&'static str, PerOrder>,
+    /// With `--explain`: every statement of the counted pass, per order, by service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    statements: Vec<StatementCount>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatementCount {
+    service: &'static str,
+    per_order: f64,
+    statement: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PerOrder {
+    statements: f64,
+    transactions: f64,
 }
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-01";
 const STORE: &str = "BENCH-1";
 const SKUS: usize = 16;
+/// The row of `per_order` summing the services' databases.
+const TOTAL: &str = "total (service databases)";
+/// Orders of the pass that counts statements (at most `--orders`).
+const COUNTED_ORDERS: usize = 500;
 
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     anyhow::ensure!(o.orders > 0 && o.workers > 0, "--orders and --workers must be positive");
@@ -168,6 +197,37 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
             format!("{:.1}", report.half_rate_placement_p99_ms),
         ]);
         println!("{t}");
+        let mut per = table(&["service", "statements per order", "write transactions per order"]);
+        // The services, then the event log and anything unattributed, then the total.
+        let mut rows: Vec<_> = report.per_order.iter().collect();
+        rows.sort_by_key(|(svc, _)| match **svc {
+            TOTAL => 2,
+            s if Service::ALL.iter().any(|x| x.name() == s) => 0,
+            _ => 1,
+        });
+        for (svc, p) in rows {
+            per.add_row(vec![
+                svc.to_string(),
+                format!("{:.1}", p.statements),
+                format!("{:.1}", p.transactions),
+            ]);
+        }
+        println!("{per}");
+        println!(
+            "(counted over {} more orders at full speed; BEGIN/COMMIT not counted as statements)",
+            report.counted_orders
+        );
+        if !report.statements.is_empty() {
+            let mut t = table(&["service", "per order", "statement"]);
+            for s in &report.statements {
+                t.add_row(vec![
+                    s.service.to_string(),
+                    format!("{:.2}", s.per_order),
+                    s.statement.clone(),
+                ]);
+            }
+            println!("{t}");
+        }
         println!(
             "{} on {}, {} shoppers: flow/raw = {:.2} (against transactions only: {:.2}); {} confirmed, {} failed",
             report.orders,
@@ -211,8 +271,48 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
         let shoppers = setup(&http, &gateway, o).await?;
         let raw_writes = raw_ceiling(&dbs, o, false).await?;
         let raw = raw_ceiling(&dbs, o, true).await?;
-        let (max, p50, p99) = flow(&http, &gateway, &order_db, &shoppers, o, None).await?;
-        let (half, hp50, hp99) = flow(&http, &gateway, &order_db, &shoppers, o, Some(max / 2.0)).await?;
+        let (max, p50, p99) = flow(&http, &gateway, &order_db, &shoppers, o.orders, None, "max").await?;
+        let (half, hp50, hp99) = flow(&http, &gateway, &order_db, &shoppers, o.orders, Some(max / 2.0), "half").await?;
+        // Counting has a cost of its own (each statement's event is built), so it gets a
+        // pass of its own, after the timed ones.
+        let counted_orders = o.orders.min(COUNTED_ORDERS);
+        anyhow::ensure!(
+            nakku_server::statements::installed(),
+            "statement counting needs the process's tracing layer"
+        );
+        nakku_server::statements::start();
+        let counted = flow(&http, &gateway, &order_db, &shoppers, counted_orders, None, "counted").await;
+        let tallies = nakku_server::statements::stop();
+        let texts = nakku_server::statements::texts_counted();
+        counted?;
+        let per = |n: u64| (n as f64 / counted_orders as f64 * 10.0).round() / 10.0;
+        let mut per_order: std::collections::BTreeMap<&'static str, PerOrder> = tallies
+            .iter()
+            .map(|(svc, t)| {
+                (
+                    *svc,
+                    PerOrder {
+                        statements: per(t.statements),
+                        transactions: per(t.transactions),
+                    },
+                )
+            })
+            .collect();
+        // The services' databases; the embedded event log's file is the bus's (on Kafka
+        // those are broker calls), shown apart.
+        let of_services = || {
+            tallies
+                .iter()
+                .filter(|(svc, _)| Service::ALL.iter().any(|s| s.name() == **svc))
+                .map(|(_, t)| *t)
+        };
+        per_order.insert(
+            TOTAL,
+            PerOrder {
+                statements: per(of_services().map(|t| t.statements).sum()),
+                transactions: per(of_services().map(|t| t.transactions).sum()),
+            },
+        );
         let count = |status: &'static str| {
             let db = order_db.clone();
             async move {
@@ -240,6 +340,22 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
             half_rate_placement_p99_ms: hp99,
             confirmed: count("confirmed").await?,
             failed: count("failed").await?,
+            counted_orders,
+            per_order,
+            statements: if o.explain {
+                let mut v: Vec<StatementCount> = texts
+                    .into_iter()
+                    .map(|((service, statement), n)| StatementCount {
+                        service,
+                        per_order: (n as f64 / counted_orders as f64 * 100.0).round() / 100.0,
+                        statement,
+                    })
+                    .collect();
+                v.sort_by(|a, b| a.service.cmp(b.service).then(b.per_order.total_cmp(&a.per_order)));
+                v
+            } else {
+                Vec::new()
+            },
         })
     }
     .await;
@@ -273,8 +389,9 @@ async fn setup(http: &reqwest::Client, gw: &str, o: &Opts) -> anyhow::Result<Vec
     })
     .await?;
     call(M::POST, "/categories", &admin, json!({"name": "Bench"})).await?;
-    // Four runs of `--orders` (two raw, two flows), however unevenly they fall on the skus.
-    let per_sku = (4 * o.orders + 10) as i64;
+    // Four runs of `--orders` (two raw, two flows) and the counted pass, however unevenly
+    // they fall on the skus.
+    let per_sku = (5 * o.orders + 10) as i64;
     for i in 0..SKUS {
         let sku = format!("BENCH-{i}");
         call(M::POST, "/products", &admin, json!({"sku": sku, "name": format!("Bench item {i}"), "brand": "Bench", "category": "bench", "unit": "1 pc", "mrp_paise": 30000, "price_paise": 25000})).await?;
@@ -326,8 +443,9 @@ async fn flow(
     gw: &str,
     order_db: &Db,
     shoppers: &[(String, String)],
-    o: &Opts,
+    total: usize,
     pace: Option<f64>,
+    pass: &'static str,
 ) -> anyhow::Result<(f64, f64, f64)> {
     let done_before = done(order_db).await?;
     let start = Instant::now();
@@ -341,7 +459,6 @@ async fn flow(
             address.clone(),
             next.clone(),
         );
-        let total = o.orders;
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -382,7 +499,7 @@ async fn flow(
                 let r = http
                     .post(format!("{gw}/api/v1/orders"))
                     .bearer_auth(&token)
-                    .header("idempotency-key", format!("bench-{}-{w}-{i}", pace.is_some()))
+                    .header("idempotency-key", format!("bench-{pass}-{w}-{i}"))
                     .json(&json!({"address_id": address, "payment_method": "upi", "store": STORE}))
                     .send()
                     .await?;
@@ -401,12 +518,12 @@ async fn flow(
     while let Some(r) = tasks.join_next().await {
         latencies.extend(r??);
     }
-    let target = done_before + o.orders as i64;
+    let target = done_before + total as i64;
     wait(600, "every saga to finish", async || {
         done(order_db).await.is_ok_and(|n| n >= target)
     })
     .await?;
-    let rate = o.orders as f64 / start.elapsed().as_secs_f64();
+    let rate = total as f64 / start.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| percentile(&latencies, p).map_or(0.0, |v| (v * 10.0).round() / 10.0);
     Ok((rate, pct(0.50), pct(0.99)))

@@ -327,6 +327,7 @@ async fn get_as(c: &reqwest::Client, url: &str, token: &str) -> (u16, String) {
 }
 
 mod apart;
+mod bench;
 mod chaos;
 mod config;
 mod operators;

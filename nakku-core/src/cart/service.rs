@@ -661,7 +661,7 @@ impl crate::ports::CartPort for CartService {
         store: Option<&'a str>,
         address_id: &'a str,
     ) -> BoxFut<'a, Result<Quote, CoreError>> {
-        Box::pin(CartService::checkout(self, ctx, user_id, store, address_id))
+        crate::trace::as_service("cart", CartService::checkout(self, ctx, user_id, store, address_id))
     }
 
     fn add_lines<'a>(
@@ -671,7 +671,7 @@ impl crate::ports::CartPort for CartService {
         store: &'a str,
         lines: Vec<(String, i64)>,
     ) -> BoxFut<'a, Result<serde_json::Value, CoreError>> {
-        Box::pin(async move {
+        crate::trace::as_service("cart", async move {
             let view = self.add_many(ctx, user_id, store, &lines).await?;
             serde_json::to_value(view).map_err(|e| CoreError::Internal(e.into()))
         })

@@ -21,6 +21,9 @@ pub use dialect::Dialect;
 
 use crate::config::{is_db_name, redact_url, Secret};
 
+/// The target of the trace event [`Db::begin`] emits (counted by `nakku bench orders`).
+pub const TRANSACTION_TARGET: &str = "nakku::db::transaction";
+
 /// A pool on one service database and the dialect it speaks.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -106,7 +109,11 @@ impl Db {
         };
         let options = AnyConnectOptions::from_str(&url)
             .with_context(|| format!("parsing database URL {display_url}"))?
-            .disable_statement_logging();
+            // Every statement as a trace-level `sqlx::query` event (`NAKKU_LOG=sqlx::query=trace`
+            // prints them; `nakku bench orders` counts them per service). Nothing is formatted
+            // unless a subscriber wants the event.
+            .log_statements(log::LevelFilter::Trace)
+            .log_slow_statements(log::LevelFilter::Trace, Duration::from_secs(1));
         let pool = pool_options(dialect)
             .max_connections(match dialect {
                 Dialect::MySql => max_connections,
@@ -191,6 +198,7 @@ impl Db {
     /// [`Db`]); a use case must not open a second write transaction on the same database
     /// while it holds one.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        tracing::trace!(target: TRANSACTION_TARGET, "begin");
         let tx = match &self.writer {
             Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await?,
             None => self.pool.begin().await?,

@@ -543,11 +543,13 @@ impl SlotPort for DeliveryService {
         store: &'a str,
         start_ms: i64,
     ) -> BoxFut<'a, Result<SlotBooking, CoreError>> {
-        Box::pin(async move { DeliveryService::book(self, order_id, store, start_ms).await })
+        crate::trace::as_service("delivery", async move {
+            DeliveryService::book(self, order_id, store, start_ms).await
+        })
     }
 
     fn release<'a>(&'a self, _ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<(), CoreError>> {
-        Box::pin(async move {
+        crate::trace::as_service("delivery", async move {
             self.release_slot(order_id).await?;
             Ok(())
         })

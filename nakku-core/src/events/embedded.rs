@@ -175,7 +175,7 @@ impl EventBus for EmbeddedLog {
     }
 
     fn publish<'a>(&'a self, msgs: &'a [Message]) -> BoxFut<'a, Result<(), BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             let mut tx = self.pool.begin().await.map_err(unavailable)?;
             let ts = now_ms();
             // Many rows per statement: each statement is a round trip to sqlx's SQLite thread.
@@ -200,7 +200,7 @@ impl EventBus for EmbeddedLog {
         group: &'a str,
         topics: &'a [String],
     ) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             let mut positions = HashMap::new();
             for t in topics {
                 let committed: Option<i64> =
@@ -220,7 +220,7 @@ impl EventBus for EmbeddedLog {
     }
 
     fn read<'a>(&'a self, topics: &'a [String], from: Position) -> BoxFut<'a, Result<Box<dyn Subscriber>, BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             let mut positions = HashMap::new();
             for t in topics {
                 positions.insert(t.clone(), self.position(t, from).await?);
@@ -230,7 +230,7 @@ impl EventBus for EmbeddedLog {
     }
 
     fn rewind<'a>(&'a self, group: &'a str, topics: &'a [String], to: Position) -> BoxFut<'a, Result<(), BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             let live: i64 = sqlx::query("SELECT COUNT(*) AS n FROM group_members WHERE grp = ? AND last_seen > ?")
                 .bind(group)
                 .bind(now_ms() - MEMBER_TIMEOUT_MS)
@@ -252,7 +252,7 @@ impl EventBus for EmbeddedLog {
     }
 
     fn group_lag<'a>(&'a self, group: &'a str, topics: &'a [String]) -> BoxFut<'a, Result<i64, BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             let mut total = 0i64;
             for topic in topics {
                 let n: i64 = sqlx::query(
@@ -273,7 +273,7 @@ impl EventBus for EmbeddedLog {
     }
 
     fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             let rows = sqlx::query("SELECT DISTINCT topic FROM log ORDER BY topic")
                 .fetch_all(&self.pool)
                 .await
@@ -283,7 +283,7 @@ impl EventBus for EmbeddedLog {
     }
 
     fn ping(&self) -> BoxFut<'_, Result<(), BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
             Ok(())
         })
@@ -393,7 +393,7 @@ impl EmbeddedSubscriber {
 
 impl Subscriber for EmbeddedSubscriber {
     fn poll<'a>(&'a mut self, max: usize, wait: Duration) -> BoxFut<'a, Result<Vec<Delivery>, BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             let deadline = tokio::time::Instant::now() + wait;
             loop {
                 self.heartbeat().await?;
@@ -411,7 +411,7 @@ impl Subscriber for EmbeddedSubscriber {
     }
 
     fn commit<'a>(&'a mut self, d: &'a Delivery) -> BoxFut<'a, Result<(), BusError>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             match &self.group {
                 Some(g) => commit_offset(&self.log.pool, g, &d.topic, d.offset + 1).await,
                 None => Ok(()),
@@ -420,7 +420,7 @@ impl Subscriber for EmbeddedSubscriber {
     }
 
     fn lag(&mut self) -> BoxFut<'_, Option<i64>> {
-        Box::pin(async move {
+        crate::trace::as_service(crate::trace::EVENT_LOG, async move {
             let mut total = 0;
             for (topic, next) in &self.positions {
                 let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM log WHERE topic = ? AND offset >= ?")

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::AnyConnection;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::events::{BackInStock, LowStock, OutOfStock, ReservationFailed, StockLevel, StockReserved, StockUpdated};
 use super::store::{self, Movement, ReservationRow};
@@ -51,18 +52,21 @@ pub const MAX_BATCH: usize = 64;
 /// Starts a writer; returns its queue.
 pub fn spawn_writer(db: Db) -> mpsc::Sender<Pending> {
     let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
-    tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
+    tokio::spawn(
+        async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
                 }
+                run_batch(&db, batch).await;
             }
-            run_batch(&db, batch).await;
         }
-    });
+        .instrument(crate::trace::service_span("inventory")),
+    );
     tx
 }
 

@@ -503,7 +503,7 @@ impl StockPort for InventoryService {
         store: &'a str,
         lines: Vec<Line>,
     ) -> BoxFut<'a, Result<ReservationView, CoreError>> {
-        Box::pin(async move {
+        crate::trace::as_service("inventory", async move {
             let input = ReserveInput {
                 order_id: Some(order_id.to_owned()),
                 store: Some(store.to_owned()),
@@ -519,7 +519,7 @@ impl StockPort for InventoryService {
     }
 
     fn confirm<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<ReservationView, CoreError>> {
-        Box::pin(async move {
+        crate::trace::as_service("inventory", async move {
             let r = InventoryService::confirm(self, ctx, order_id).await?;
             Ok(ReservationView {
                 status: r.status,
@@ -534,7 +534,7 @@ impl StockPort for InventoryService {
         order_id: &'a str,
         reason: &'a str,
     ) -> BoxFut<'a, Result<ReservationView, CoreError>> {
-        Box::pin(async move {
+        crate::trace::as_service("inventory", async move {
             let r = self.release_or_block(ctx, order_id, reason).await?;
             Ok(ReservationView {
                 status: r.status,
@@ -549,7 +549,9 @@ impl StockPort for InventoryService {
         order_id: &'a str,
         sku: &'a str,
     ) -> BoxFut<'a, Result<(), CoreError>> {
-        Box::pin(async move { InventoryService::return_line(self, ctx, order_id, sku).await })
+        crate::trace::as_service("inventory", async move {
+            InventoryService::return_line(self, ctx, order_id, sku).await
+        })
     }
 
     fn picked<'a>(
@@ -559,6 +561,8 @@ impl StockPort for InventoryService {
         short: Vec<Line>,
         add: Vec<Line>,
     ) -> BoxFut<'a, Result<(), CoreError>> {
-        Box::pin(async move { InventoryService::picked(self, ctx, order_id, &short, &add).await })
+        crate::trace::as_service("inventory", async move {
+            InventoryService::picked(self, ctx, order_id, &short, &add).await
+        })
     }
 }

@@ -647,6 +647,8 @@ impl From<Serviceability> for Serving {
 
 impl PlacePort for LocationService {
     fn serving<'a>(&'a self, _ctx: &'a RequestCtx, lat: f64, lng: f64) -> BoxFut<'a, Result<Serving, CoreError>> {
-        Box::pin(async move { Ok(Serving::from(self.serviceability(lat, lng).await?)) })
+        crate::trace::as_service("location", async move {
+            Ok(Serving::from(self.serviceability(lat, lng).await?))
+        })
     }
 }

@@ -260,7 +260,8 @@ impl OrderService {
                 crate::trace::adopt(&span, None);
                 span
             } else {
-                tracing::Span::none()
+                // The request's span, if any (it names the service its statements are counted under).
+                tracing::Span::current()
             };
             tokio::spawn(
                 async move {

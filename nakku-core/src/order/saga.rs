@@ -559,11 +559,14 @@ impl OrderService {
         let mut set = tokio::task::JoinSet::new();
         for id in ids {
             let me = self.clone();
-            set.spawn(async move {
-                if let Err(e) = me.drive(&id).await {
-                    tracing::warn!(order_id = id, error = %e, "saga recovery step failed");
+            set.spawn(
+                async move {
+                    if let Err(e) = me.drive(&id).await {
+                        tracing::warn!(order_id = id, error = %e, "saga recovery step failed");
+                    }
                 }
-            });
+                .in_current_span(),
+            );
             while set.len() >= 32 {
                 set.join_next().await;
             }

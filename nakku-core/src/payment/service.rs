@@ -623,10 +623,10 @@ impl crate::ports::PaymentPort for PaymentService {
         user_id: &'a str,
         raw: &'a str,
     ) -> BoxFut<'a, Result<MethodRef, CoreError>> {
-        Box::pin(PaymentService::resolve_method(self, user_id, raw))
+        crate::trace::as_service("payment", PaymentService::resolve_method(self, user_id, raw))
     }
     fn charge<'a>(&'a self, ctx: &'a RequestCtx, input: ChargeInput) -> BoxFut<'a, Result<Payment, CoreError>> {
-        Box::pin(PaymentService::charge(self, ctx, input))
+        crate::trace::as_service("payment", PaymentService::charge(self, ctx, input))
     }
     fn refund<'a>(
         &'a self,
@@ -634,7 +634,7 @@ impl crate::ports::PaymentPort for PaymentService {
         order_id: &'a str,
         input: RefundInput,
     ) -> BoxFut<'a, Result<Payment, CoreError>> {
-        Box::pin(PaymentService::refund(self, ctx, order_id, input))
+        crate::trace::as_service("payment", PaymentService::refund(self, ctx, order_id, input))
     }
     fn cancel<'a>(
         &'a self,
@@ -642,10 +642,10 @@ impl crate::ports::PaymentPort for PaymentService {
         order_id: &'a str,
         reason: &'a str,
     ) -> BoxFut<'a, Result<Payment, CoreError>> {
-        Box::pin(PaymentService::cancel(self, ctx, order_id, reason))
+        crate::trace::as_service("payment", PaymentService::cancel(self, ctx, order_id, reason))
     }
     fn settle_cod<'a>(&'a self, ctx: &'a RequestCtx, order_id: &'a str) -> BoxFut<'a, Result<Payment, CoreError>> {
-        Box::pin(PaymentService::settle_cod(self, ctx, order_id))
+        crate::trace::as_service("payment", PaymentService::settle_cod(self, ctx, order_id))
     }
 }
 

@@ -602,7 +602,7 @@ impl AddressPort for UserService {
         user_id: &'a str,
         address_id: &'a str,
     ) -> BoxFut<'a, Result<AddressSnapshot, CoreError>> {
-        Box::pin(async move {
+        crate::trace::as_service("user", async move {
             let a = self.get_address(user_id, address_id).await?;
             Ok(AddressSnapshot {
                 id: a.id,

@@ -1,0 +1,56 @@
+//! `nakku bench orders`: the flow measured, and its SQL statements counted per service.
+
+use super::*;
+
+#[test]
+fn bench_orders_counts_every_statement_of_the_flow_against_the_service_that_ran_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(nakku(dir.path()).args([
+        "bench",
+        "orders",
+        "--orders",
+        "30",
+        "--workers",
+        "3",
+        "--explain",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    // Three passes (as fast as it goes, half that rate, counted), every order confirmed.
+    assert_eq!(r["confirmed"], 90, "{r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    assert_eq!(r["counted_orders"], 30);
+    let per = &r["per_order"];
+    let statements = |svc: &str| per[svc]["statements"].as_f64().unwrap_or(0.0);
+    // Each service of the flow ran its part on its own database: the order service writes
+    // the order and its saga's moves, the inventory reserves, payment charges, the cart is
+    // read at checkout, user and location answer for the address.
+    for svc in ["order", "inventory", "payment", "cart", "user", "location"] {
+        assert!(statements(svc) >= 1.0, "{svc}: {per}");
+    }
+    assert!(
+        per["order"]["transactions"].as_f64().unwrap() >= 2.0,
+        "placed and moved on: {per}"
+    );
+    // Everything is charged to a service: what runs outside any service's span is the
+    // bench's own reads (one count per 100 ms while it waits for the sagas).
+    assert!(statements("(no service)") < 1.0, "unattributed statements: {per}");
+    let total = statements("total (service databases)");
+    let sum: f64 = ["order", "inventory", "payment", "cart", "user", "location", "product"]
+        .iter()
+        .map(|s| statements(s))
+        .sum();
+    assert!(
+        (total - sum).abs() < 0.5,
+        "the total sums the services: {total} vs {sum}: {per}"
+    );
+    // --explain names the statements: the order's insert is the order service's, once an order.
+    let listed = r["statements"].as_array().unwrap();
+    let insert = listed
+        .iter()
+        .find(|s| s["statement"].as_str().unwrap().starts_with("INSERT INTO orders "))
+        .unwrap_or_else(|| panic!("no INSERT INTO orders in {listed:?}"));
+    assert_eq!(insert["service"], "order");
+    assert_eq!(insert["per_order"], 1.0);
+}
