@@ -62,6 +62,22 @@ struct Product {
     active: bool,
 }
 
+/// The product columns of a row joined to `cart_products` (none when it has no product).
+fn joined_product(r: &sqlx::any::AnyRow) -> Result<Option<Product>, sqlx::Error> {
+    let Some(product_id) = opt_text(r, "product_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(Product {
+        product_id,
+        name: text(r, "name")?,
+        unit: text(r, "unit")?,
+        price: r.try_get("price_paise")?,
+        mrp: r.try_get("mrp_paise")?,
+        max_per_order: r.try_get("max_per_order")?,
+        active: r.try_get::<i64, _>("active")? != 0,
+    }))
+}
+
 fn cart_from_row(r: &sqlx::any::AnyRow) -> Result<CartRow, sqlx::Error> {
     Ok(CartRow {
         id: text(r, "id")?,
@@ -146,21 +162,34 @@ impl CartService {
         Ok(cart_from_row(&row)?)
     }
 
-    /// Lines of a cart, each checked against prices, stock at the cart's store and limits.
+    /// Lines of a cart, each checked against prices, stock at the cart's store and limits:
+    /// one read of the lines with their products and stock.
     async fn lines(&self, conn: &mut AnyConnection, cart: &CartRow) -> Result<Vec<CartLine>, CoreError> {
         let items = sqlx::query(
-            "SELECT sku, quantity, price_seen_paise FROM cart_items WHERE cart_id = ? ORDER BY created_at, sku",
+            "SELECT i.sku, i.quantity, i.price_seen_paise, p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, \
+             p.max_per_order, p.active, s.available FROM cart_items i \
+             LEFT JOIN cart_products p ON p.sku = i.sku \
+             LEFT JOIN cart_stock s ON s.store = ? AND s.sku = i.sku \
+             WHERE i.cart_id = ? ORDER BY i.created_at, i.sku",
         )
+        .bind(&cart.store)
         .bind(&cart.id)
         .fetch_all(&mut *conn)
         .await?;
         let mut out = Vec::with_capacity(items.len());
-        if items.is_empty() {
-            return Ok(out);
+        let mut products = HashMap::new();
+        let mut stock = HashMap::new();
+        let mut skus = Vec::with_capacity(items.len());
+        for r in &items {
+            let sku = text(r, "sku")?;
+            if let Some(p) = joined_product(r)? {
+                products.insert(sku.clone(), p);
+            }
+            if let Some(a) = r.try_get::<Option<i64>, _>("available")? {
+                stock.insert(sku.clone(), a);
+            }
+            skus.push(sku);
         }
-        let skus: Vec<String> = items.iter().map(|r| text(r, "sku")).collect::<Result<_, _>>()?;
-        let products = self.products(conn, &skus).await?;
-        let stock = self.stock(conn, &cart.store, &skus).await?;
         for (r, sku) in items.iter().zip(skus) {
             let quantity: i64 = r.try_get("quantity")?;
             let seen: i64 = r.try_get("price_seen_paise")?;
@@ -234,45 +263,6 @@ impl CartService {
                 }
             };
             out.push(line);
-        }
-        Ok(out)
-    }
-
-    async fn products(&self, conn: &mut AnyConnection, skus: &[String]) -> Result<HashMap<String, Product>, CoreError> {
-        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
-            "SELECT sku, product_id, name, unit, price_paise, mrp_paise, max_per_order, active FROM cart_products WHERE sku IN ",
-        );
-        crate::db::push_list(&mut qb, skus);
-        let mut out = HashMap::new();
-        for r in qb.build().fetch_all(&mut *conn).await? {
-            out.insert(
-                text(&r, "sku")?,
-                Product {
-                    product_id: text(&r, "product_id")?,
-                    name: text(&r, "name")?,
-                    unit: text(&r, "unit")?,
-                    price: r.try_get("price_paise")?,
-                    mrp: r.try_get("mrp_paise")?,
-                    max_per_order: r.try_get("max_per_order")?,
-                    active: r.try_get::<i64, _>("active")? != 0,
-                },
-            );
-        }
-        Ok(out)
-    }
-
-    async fn stock(
-        &self,
-        conn: &mut AnyConnection,
-        store: &str,
-        skus: &[String],
-    ) -> Result<HashMap<String, i64>, CoreError> {
-        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("SELECT sku, available FROM cart_stock WHERE store = ");
-        qb.push_bind(store).push(" AND sku IN ");
-        crate::db::push_list(&mut qb, skus);
-        let mut out = HashMap::new();
-        for r in qb.build().fetch_all(&mut *conn).await? {
-            out.insert(text(&r, "sku")?, r.try_get("available")?);
         }
         Ok(out)
     }
@@ -447,13 +437,21 @@ impl CartService {
             }
             (None, _) => return Err(CoreError::NotFound("cart".to_owned())),
         };
-        let current: Option<i64> = sqlx::query("SELECT quantity FROM cart_items WHERE cart_id = ? AND sku = ?")
-            .bind(&cart.id)
-            .bind(sku)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get("quantity"))
-            .transpose()?;
+        // The line's quantity, its product and the store's stock, in one read.
+        let facts = sqlx::query(
+            "SELECT (SELECT quantity FROM cart_items WHERE cart_id = ? AND sku = ?) AS current_quantity, \
+             p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, p.max_per_order, p.active, \
+             (SELECT available FROM cart_stock WHERE store = ? AND sku = ?) AS available \
+             FROM (SELECT 1 AS one) x LEFT JOIN cart_products p ON p.sku = ?",
+        )
+        .bind(&cart.id)
+        .bind(sku)
+        .bind(&cart.store)
+        .bind(sku)
+        .bind(sku)
+        .fetch_one(&mut *tx)
+        .await?;
+        let current: Option<i64> = facts.try_get("current_quantity")?;
         let wanted = match change {
             Change::Add(q) => current.unwrap_or(0) + q,
             Change::Set(q) => q,
@@ -470,8 +468,8 @@ impl CartService {
                 .execute(&mut *tx)
                 .await?;
         } else {
-            let products = self.products(&mut tx, &[sku.to_owned()]).await?;
-            let p = products.get(sku).filter(|p| p.active).ok_or_else(|| {
+            let product = joined_product(&facts)?;
+            let p = product.as_ref().filter(|p| p.active).ok_or_else(|| {
                 CoreError::validation("sku", format!("{sku} is not sold (unknown or discontinued product)"))
             })?;
             let limit = p.max_per_order.unwrap_or(self.rules.max_per_item);
@@ -481,12 +479,7 @@ impl CartService {
                     format!("at most {limit} of {} per order", p.name),
                 ));
             }
-            let available = self
-                .stock(&mut tx, &cart.store, &[sku.to_owned()])
-                .await?
-                .get(sku)
-                .copied()
-                .unwrap_or(0);
+            let available = facts.try_get::<Option<i64>, _>("available")?.unwrap_or(0);
             if available < wanted {
                 let msg = if available == 0 {
                     format!("{} is out of stock at {}", p.name, cart.store)
@@ -511,42 +504,41 @@ impl CartService {
                 .execute(&mut *tx)
                 .await?;
         }
-        self.touch(&mut tx, &cart, ctx, user_id).await?;
-        let cart = CartRow {
+        let touched = CartRow {
             version: cart.version + 1,
-            ..cart
+            ..cart.clone()
         };
         let owner = cart.user_id == user_id;
-        let view = self.view(&mut tx, Some(cart), owner).await?;
+        let view = self.view(&mut tx, Some(touched), owner).await?;
+        // The event's lines are the view's (read after the write, in this transaction).
+        let mut items: Vec<Line> = view
+            .lines
+            .iter()
+            .map(|l| Line {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            })
+            .collect();
+        items.sort_by(|a, b| a.sku.cmp(&b.sku));
+        self.touch_with(&mut tx, &cart, ctx, user_id, items).await?;
         tx.commit().await?;
         Ok(view)
     }
 
-    /// Bumps the cart's version and emits `cart.updated` with its lines.
-    async fn touch(
+    /// Bumps the cart's version and emits `cart.updated` with its lines (by sku).
+    async fn touch_with(
         &self,
         conn: &mut AnyConnection,
         cart: &CartRow,
         ctx: &RequestCtx,
         by: &str,
+        items: Vec<Line>,
     ) -> Result<(), CoreError> {
         sqlx::query("UPDATE carts SET version = version + 1, updated_at = ? WHERE id = ?")
             .bind(now_ms())
             .bind(&cart.id)
             .execute(&mut *conn)
             .await?;
-        let items = sqlx::query("SELECT sku, quantity FROM cart_items WHERE cart_id = ? ORDER BY sku")
-            .bind(&cart.id)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Line {
-                    sku: text(r, "sku")?,
-                    quantity: r.try_get("quantity")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
         let updated = CartUpdated {
             cart_id: cart.id.clone(),
             user_id: cart.user_id.clone(),

@@ -158,7 +158,7 @@ impl InventoryService {
             store::append_ledger(&mut tx, &m).await?;
             self.after_change(&mut tx, &w, &l.sku, order_id).await?;
         }
-        store::transition(
+        let moved = store::transition(
             &mut tx,
             &row.id,
             ReservationStatus::Held,
@@ -173,7 +173,16 @@ impl InventoryService {
         };
         emit_event(&mut tx, order_id, order_id, &confirmed).await?;
         tx.commit().await?;
-        self.get_reservation(order_id).await
+        if !moved {
+            return self.get_reservation(order_id).await;
+        }
+        // The row was locked and moved here: answer from what is in hand.
+        let row = ReservationRow {
+            status: ReservationStatus::Confirmed.as_str().to_owned(),
+            updated_at: crate::id::now_ms(),
+            ..row
+        };
+        Ok(Self::reservation(row, lines, &w.code))
     }
 
     /// Gives the stock back: a held reservation releases its hold; a confirmed one returns

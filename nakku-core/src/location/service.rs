@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 pub use super::consumers::StoreReplica;
 use super::events::AddressValidated;
 use super::*;
-use crate::db::{text, Db};
+use crate::db::{opt_text, text, Db};
 use crate::error::{CoreError, Validator};
 use crate::events::bus::BoxFut;
 use crate::events::{outbox, Envelope};
@@ -178,15 +178,21 @@ fn zone_from_row(r: &AnyRow) -> Result<Zone, CoreError> {
 }
 
 fn store_from_row(r: &AnyRow) -> Result<Store, sqlx::Error> {
-    let active: i64 = r.try_get("active")?;
+    store_from_columns(r, "")
+}
+
+/// A store from columns named with `prefix` (`s_id`, `s_code`... in a join).
+fn store_from_columns(r: &AnyRow, prefix: &str) -> Result<Store, sqlx::Error> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let active: i64 = r.try_get(col("active").as_str())?;
     Ok(Store {
-        id: text(r, "id")?,
-        code: text(r, "code")?,
-        name: text(r, "name")?,
-        lat: r.try_get("lat")?,
-        lng: r.try_get("lng")?,
-        opens_at: text(r, "opens_at")?,
-        closes_at: text(r, "closes_at")?,
+        id: text(r, &col("id"))?,
+        code: text(r, &col("code"))?,
+        name: text(r, &col("name"))?,
+        lat: r.try_get(col("lat").as_str())?,
+        lng: r.try_get(col("lng").as_str())?,
+        opens_at: text(r, &col("opens_at"))?,
+        closes_at: text(r, &col("closes_at"))?,
         active: active != 0,
     })
 }
@@ -368,10 +374,17 @@ impl LocationService {
     /// holes excluded), the nearest store that is open now; else why not.
     pub async fn serviceability(&self, lat: f64, lng: f64) -> Result<Serviceability, CoreError> {
         let mut conn = self.conn().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {ZONE_COLS} FROM zones WHERE deleted_at IS NULL AND active = 1 \
-             AND min_lat <= ? AND max_lat >= ? AND min_lng <= ? AND max_lng >= ?"
-        ))
+        // The zones around the point with their stores and the stores' load, in one read.
+        let rows = sqlx::query(
+            "SELECT z.id, z.store_code, z.name, z.geometry, z.active, z.created_at, z.updated_at, \
+             s.id AS s_id, s.code AS s_code, s.name AS s_name, s.lat AS s_lat, s.lng AS s_lng, \
+             s.opens_at AS s_opens_at, s.closes_at AS s_closes_at, s.active AS s_active, \
+             l.status AS load_status, l.extra_minutes AS load_extra \
+             FROM zones z JOIN stores s ON s.code = z.store_code AND s.deleted_at IS NULL \
+             LEFT JOIN store_load l ON l.store = s.code \
+             WHERE z.deleted_at IS NULL AND z.active = 1 \
+             AND z.min_lat <= ? AND z.max_lat >= ? AND z.min_lng <= ? AND z.max_lng >= ?",
+        )
         .bind(lat)
         .bind(lat)
         .bind(lng)
@@ -389,24 +402,27 @@ impl LocationService {
             if !zone_serves(&shape, lat, lng) {
                 continue;
             }
-            let Some(store) = self.store_by_code(&mut conn, &zone.store).await? else {
-                continue;
-            };
+            let store = store_from_columns(r, "s_")?;
             if !store.active {
                 continue;
             }
+            let load = match opt_text(r, "load_status")? {
+                Some(status) => (status, r.try_get::<Option<i64>, _>("load_extra")?.unwrap_or(0)),
+                None => ("open".to_owned(), 0),
+            };
             let km = haversine_km((lat, lng), (store.lat, store.lng));
             let is_open = match (parse_hhmm(&store.opens_at), parse_hhmm(&store.closes_at)) {
                 (Ok(o), Ok(c)) => is_open_at(o, c, now),
                 _ => false,
             };
             if is_open {
-                open.push((km, store, zone))
+                open.push((km, store, zone, load))
             } else {
-                closed.push((km, store, zone))
+                closed.push((km, store, zone, load))
             }
         }
-        let by_distance = |a: &(f64, Store, Zone), b: &(f64, Store, Zone)| a.0.total_cmp(&b.0);
+        type Candidate = (f64, Store, Zone, (String, i64));
+        let by_distance = |a: &Candidate, b: &Candidate| a.0.total_cmp(&b.0);
         open.sort_by(by_distance);
         closed.sort_by(by_distance);
         let locality = reverse(lat, lng).map(|(l, _)| Near {
@@ -416,8 +432,7 @@ impl LocationService {
         });
         // The nearest open store that takes orders now; a busy one promises later.
         let mut paused = None;
-        for (km, store, zone) in open {
-            let (load, extra) = crate::delivery::events::store_load(&mut conn, &store.code).await?;
+        for (km, store, zone, (load, extra)) in open {
             if load == "paused" {
                 paused.get_or_insert(store);
                 continue;
@@ -471,7 +486,7 @@ impl LocationService {
             };
             return Ok(refused("paused", message, Some(r), locality));
         }
-        if let Some((_, store, _)) = closed.into_iter().next() {
+        if let Some((_, store, _, _)) = closed.into_iter().next() {
             let message = format!(
                 "{} is closed now; it opens at {} (India time)",
                 store.name, store.opens_at

@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// The timeline's first entry.
+const PLACED_NOTE: &str = "order placed";
+
 impl OrderService {
     pub(super) async fn place_order(
         &self,
@@ -136,6 +139,7 @@ impl OrderService {
     ) -> Result<(OrderView, bool), CoreError> {
         let id = id.to_owned();
         let now = now_ms();
+        let note_kept = note.clone();
         let lines: Vec<&crate::ports::CartLine> = quote.lines.iter().collect();
         let quote_json = serde_json::to_string(&quote).map_err(|e| CoreError::Internal(e.into()))?;
         let address_json = serde_json::to_string(&quote.address).map_err(|e| CoreError::Internal(e.into()))?;
@@ -162,7 +166,7 @@ impl OrderService {
         .bind(quote.fees_paise)
         .bind(quote.total_paise)
         .bind(&quote.currency)
-        .bind(note)
+        .bind(note.clone())
         .bind(key)
         .bind(hash)
         .bind(now)
@@ -206,7 +210,7 @@ impl OrderService {
             .execute(&mut *tx)
             .await?;
         }
-        timeline(&mut tx, &id, "pending", "order placed", user_id).await?;
+        timeline(&mut tx, &id, "pending", PLACED_NOTE, user_id).await?;
         let payload = OrderCreated {
             order_id: id.to_owned(),
             user_id: user_id.to_owned(),
@@ -263,16 +267,107 @@ impl OrderService {
                 // The request's span, if any (it names the service its statements are counted under).
                 tracing::Span::current()
             };
+            let mut reserve: Vec<Line> = lines
+                .iter()
+                .map(|l| Line {
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                })
+                .collect();
+            reserve.sort_by(|a, b| a.sku.cmp(&b.sku));
+            let placed = super::super::saga::Placed {
+                row: OrderRow {
+                    id: id.clone(),
+                    user_id: user_id.to_owned(),
+                    store: quote.store.clone(),
+                    status: "pending".to_owned(),
+                    payment_kind: pay.kind.clone(),
+                    payment_method_id: pay.method_id.clone(),
+                    total_paise: quote.total_paise,
+                    saga_state: "running".to_owned(),
+                    cancel_requested: false,
+                    failure_reason: None,
+                    attempts: 0,
+                    step_started_at: now,
+                    adjust_pending: false,
+                    cash_due_pending: false,
+                },
+                lines: reserve,
+            };
             tokio::spawn(
                 async move {
-                    if let Err(e) = me.drive_leased(&order_id, lease).await {
+                    if let Err(e) = me.drive_placed(placed, lease).await {
                         tracing::warn!(order_id, error = %e, "saga step failed; the recovery sweep retries it");
                     }
                 }
                 .instrument(span),
             );
         }
-        Ok((self.view(&id).await?, false))
+        // The answer is the order as placed, from what was just written (no read back).
+        let mut order_lines: Vec<OrderLine> = lines
+            .iter()
+            .map(|l| OrderLine {
+                sku: l.sku.clone(),
+                product_id: l.product_id.clone().unwrap_or_default(),
+                name: l.name.clone(),
+                unit: l.unit.clone(),
+                unit_price_paise: l.unit_price_paise,
+                mrp_paise: l.mrp_paise,
+                quantity: l.quantity,
+                line_total_paise: l.line_total_paise,
+                status: "active".to_owned(),
+            })
+            .collect();
+        order_lines.sort_by(|a, b| a.sku.cmp(&b.sku));
+        let at = ms_to_rfc3339(now);
+        Ok((
+            OrderView {
+                id,
+                user_id: user_id.to_owned(),
+                store: quote.store.clone(),
+                status: "pending".to_owned(),
+                payment: PaymentChoice {
+                    kind: pay.kind.clone(),
+                    method_id: pay.method_id.clone(),
+                },
+                substitution: substitution.to_owned(),
+                note: note_kept,
+                address: Some(quote.address.clone()),
+                lines: order_lines,
+                items_paise: quote.items_paise,
+                fees: quote.fees.clone(),
+                fees_paise: quote.fees_paise,
+                total_paise: quote.total_paise,
+                refunded_paise: 0,
+                currency: quote.currency.clone(),
+                eta_minutes: Some(quote.eta_minutes),
+                quote_id: Some(quote.quote_id.clone()),
+                picking: None,
+                delivery_slot: booking.map(|b| SlotWindow {
+                    start: ms_to_rfc3339(b.start_ms),
+                    end: ms_to_rfc3339(b.end_ms),
+                }),
+                saga: SagaView {
+                    state: "running".to_owned(),
+                    next_step: Some(super::super::saga::Step::Reserve.name().to_owned()),
+                    attempts: 0,
+                    last_error: None,
+                    cancel_requested: false,
+                    step_started_at: at.clone(),
+                },
+                failure_reason: None,
+                timeline: vec![TimelineEntry {
+                    status: "pending".to_owned(),
+                    note: Some(PLACED_NOTE.to_owned()),
+                    actor: Some(user_id.to_owned()),
+                    at: at.clone(),
+                }],
+                version: 1,
+                created_at: at.clone(),
+                updated_at: at,
+            },
+            false,
+        ))
     }
 
     pub(super) async fn replay(&self, user_id: &str, key: &str, hash: &str) -> Result<Option<OrderView>, CoreError> {

@@ -22,6 +22,7 @@ use tracing::Instrument;
 use super::service::{order_row, Move, OrderRow, OrderService, ROW_COLS};
 use crate::error::CoreError;
 use crate::id::now_ms;
+use crate::inventory::events::Line;
 use crate::ports::ChargeInput;
 use crate::RequestCtx;
 
@@ -83,6 +84,13 @@ pub(super) fn next_step(o: &OrderRow) -> Option<Step> {
         },
         _ => None,
     }
+}
+
+/// An order just placed, as the saga's first look would read it.
+pub(super) struct Placed {
+    pub row: OrderRow,
+    /// Its lines, by sku (what the reservation asks for).
+    pub lines: Vec<Line>,
 }
 
 /// What one step came to.
@@ -163,7 +171,19 @@ impl OrderService {
 
     /// Drives an order whose lease this caller holds until `lease`, then gives it back.
     pub(super) async fn drive_leased(&self, id: &str, lease: i64) -> Result<(), CoreError> {
-        match self.drive_claimed(id, lease).await {
+        self.drive_leased_from(id, lease, None).await
+    }
+
+    /// [`Self::drive_leased`] for an order just placed: its row and lines are in hand, so the
+    /// first step reads neither (a cancellation that landed meanwhile is seen at the first
+    /// move, which does not apply over it, and the next look compensates).
+    pub(super) async fn drive_placed(&self, placed: Placed, lease: i64) -> Result<(), CoreError> {
+        let id = placed.row.id.clone();
+        self.drive_leased_from(&id, lease, Some(placed)).await
+    }
+
+    async fn drive_leased_from(&self, id: &str, lease: i64, placed: Option<Placed>) -> Result<(), CoreError> {
+        match self.drive_claimed(id, lease, placed).await {
             Ok(true) => Ok(()),
             Ok(false) => self.unlease(id).await,
             Err(e) => {
@@ -174,14 +194,18 @@ impl OrderService {
     }
 
     /// True when the saga ended (its last move gave the lease back).
-    async fn drive_claimed(&self, id: &str, mut lease: i64) -> Result<bool, CoreError> {
+    async fn drive_claimed(&self, id: &str, mut lease: i64, mut placed: Option<Placed>) -> Result<bool, CoreError> {
         let ctx = RequestCtx {
             request_id: id.to_owned(),
             user_agent: None,
         };
         for _ in 0..16 {
-            let Some(o) = self.load(&mut *self.db.pool().acquire().await?, id).await? else {
-                return Ok(false);
+            let (o, lines) = match placed.take() {
+                Some(p) => (p.row, Some(p.lines)),
+                None => match self.load(&mut *self.db.pool().acquire().await?, id).await? {
+                    Some(o) => (o, None),
+                    None => return Ok(false),
+                },
             };
             let Some(step) = next_step(&o) else {
                 return Ok(o.saga_state == "done");
@@ -197,7 +221,7 @@ impl OrderService {
                     .await?;
             }
             let span = step_span(&o.id, step);
-            let outcome = tokio::time::timeout(limit, self.run(&ctx, &o, step))
+            let outcome = tokio::time::timeout(limit, self.run(&ctx, &o, step, lines))
                 .instrument(span)
                 .await;
             let error = match outcome {
@@ -250,10 +274,20 @@ impl OrderService {
         Ok(())
     }
 
-    async fn run(&self, ctx: &RequestCtx, o: &OrderRow, step: Step) -> Result<Done, CoreError> {
+    /// Runs one step; `lines`: the order's lines when in hand (else read for a reservation).
+    async fn run(
+        &self,
+        ctx: &RequestCtx,
+        o: &OrderRow,
+        step: Step,
+        lines: Option<Vec<Line>>,
+    ) -> Result<Done, CoreError> {
         match step {
             Step::Reserve => {
-                let lines = self.reservation_lines(&o.id).await?;
+                let lines = match lines {
+                    Some(l) => l,
+                    None => self.reservation_lines(&o.id).await?,
+                };
                 let r = self.stock.reserve(ctx, &o.id, &o.store, lines).await?;
                 if r.status == "held" {
                     self.advance(

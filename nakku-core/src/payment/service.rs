@@ -253,10 +253,21 @@ impl PaymentService {
         .bind(from)
         .execute(&mut *tx)
         .await?;
-        let current = self
-            .find(&mut tx, &p.order_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?;
+        // Moved: the row is the one in hand with the outcome; not moved: read what it is.
+        let current = if r.rows_affected() == 1 {
+            Payment {
+                status: to.to_owned(),
+                captured_paise: captured,
+                provider_ref: reference.clone(),
+                failure_reason: reason.clone(),
+                updated_at: ms_to_rfc3339(now),
+                ..p.clone()
+            }
+        } else {
+            self.find(&mut tx, &p.order_id)
+                .await?
+                .ok_or_else(|| CoreError::NotFound("payment".to_owned()))?
+        };
         if r.rows_affected() == 1 {
             let state = PaymentState::of(&current, &ctx.request_id);
             if status == PaymentStatus::Captured {
