@@ -21,6 +21,9 @@ pub use dialect::Dialect;
 
 use crate::config::{is_db_name, redact_url, Secret};
 
+/// How long a pooled connection may sit idle before it is pinged when next handed out.
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// The target of the trace event [`Db::begin`] emits (counted by `nakku bench orders`).
 pub const TRANSACTION_TARGET: &str = "nakku::db::transaction";
 
@@ -230,12 +233,24 @@ impl Db {
 /// task can read a transiently underflowed idle count (`usize::MAX`) and spin a core
 /// forever, hanging shutdown (sqlx issue #3645, fixed in sqlx 0.9.1 by PR #4289; a stress
 /// run here caught a test stuck in it for 30 minutes). Connections the server dropped are
-/// still replaced: each is pinged before it is handed out (`test_before_acquire`, on).
+/// still replaced: one that sat idle for [`PING_AFTER_IDLE`] is pinged before it is handed
+/// out. Not every one: on MySQL a ping is a round trip, and pinging each acquisition made
+/// two of every five round trips of the order flow pings (`Com_admin_commands` against
+/// `Questions`). A connection busy a moment ago that breaks fails its next statement, as it
+/// would had it broken just after a ping.
 fn pool_options(dialect: Dialect) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .idle_timeout(None)
         .max_lifetime(None)
-        .test_before_acquire(true)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if dialect == Dialect::Sqlite {
