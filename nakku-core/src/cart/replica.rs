@@ -167,7 +167,7 @@ impl Handler for OrderFollower {
             for l in &p.lines {
                 let (sku, qty) = (&l.sku, l.quantity);
                 // Lines changed after the order was placed are the shopper's new wishes: kept.
-                sqlx::query(
+                let gone = sqlx::query(
                     "DELETE FROM cart_items WHERE cart_id = ? AND sku = ? AND quantity <= ? AND updated_at <= ?",
                 )
                 .bind(&cart_id)
@@ -176,6 +176,9 @@ impl Handler for OrderFollower {
                 .bind(placed_at)
                 .execute(&mut *conn)
                 .await?;
+                if gone.rows_affected() > 0 {
+                    continue; // the whole line was ordered: nothing left to take off
+                }
                 sqlx::query("UPDATE cart_items SET quantity = quantity - ? WHERE cart_id = ? AND sku = ? AND quantity > ? AND updated_at <= ?")
                     .bind(qty)
                     .bind(&cart_id)

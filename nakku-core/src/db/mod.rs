@@ -439,9 +439,47 @@ mod tests {
         for pool in [Some(db.pool()), db.writer.as_ref()].into_iter().flatten() {
             assert_eq!(pool.options().get_idle_timeout(), None);
             assert_eq!(pool.options().get_max_lifetime(), None);
-            assert!(pool.options().get_test_before_acquire());
+            assert!(!pool.options().get_test_before_acquire(), "pinged by idleness instead");
         }
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    mod mysql {
+        use super::*;
+
+        async fn connection_id(db: &Db) -> Result<i64, sqlx::Error> {
+            sqlx::query("SELECT CAST(CONNECTION_ID() AS SIGNED) AS id")
+                .fetch_one(db.pool())
+                .await?
+                .try_get("id")
+        }
+
+        /// A connection the server dropped (a restart, `wait_timeout`, a proxy) is found
+        /// out by the ping it gets once it sat idle, and replaced: the caller never sees it.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = "needs NAKKU_TEST_MYSQL_URL"]
+        async fn a_connection_the_server_killed_is_replaced_before_it_is_handed_out_again() {
+            let server = std::env::var("NAKKU_TEST_MYSQL_URL").expect("NAKKU_TEST_MYSQL_URL");
+            let url = Secret::new(format!(
+                "{}/nakku_dbtest_{}",
+                server.trim_end_matches('/'),
+                &crate::id::new_id().replace('-', "")[20..32]
+            ));
+            // One connection, so the next statement must get the same one or its replacement.
+            let db = Db::connect(&url, 1).await.unwrap();
+            let first = connection_id(&db).await.unwrap();
+            let mut admin = sqlx::AnyConnection::connect(&server).await.unwrap();
+            admin.execute(format!("KILL {first}").as_str()).await.unwrap();
+            // Past the idle time after which a connection is pinged when handed out.
+            tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(200)).await;
+            let second = connection_id(&db)
+                .await
+                .expect("the killed connection is replaced, not handed out");
+            assert_ne!(first, second);
+            db.close().await;
+            let _ = admin.close().await;
+            drop_mysql_database(&url).await.unwrap();
+        }
     }
 }

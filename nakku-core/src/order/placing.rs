@@ -292,7 +292,7 @@ impl OrderService {
                     adjust_pending: false,
                     cash_due_pending: false,
                 },
-                lines: reserve,
+                lines: Some(reserve),
             };
             tokio::spawn(
                 async move {

@@ -89,14 +89,16 @@ pub(super) fn next_step(o: &OrderRow) -> Option<Step> {
 /// An order just placed, as the saga's first look would read it.
 pub(super) struct Placed {
     pub row: OrderRow,
-    /// Its lines, by sku (what the reservation asks for).
-    pub lines: Vec<Line>,
+    /// Its lines, by sku (what the reservation asks for), when in hand.
+    pub lines: Option<Vec<Line>>,
 }
 
 /// What one step came to.
 enum Done {
-    /// Moved on (or nothing to do): look at the row again.
-    Next,
+    /// Moved on (or nothing to do): look at the row again, or use the row the step's
+    /// move just wrote (a move applies only over the state it was made from, so a row it
+    /// wrote is the order's).
+    Next(Option<OrderRow>),
     /// The order is settled.
     Finished,
 }
@@ -175,8 +177,10 @@ impl OrderService {
     }
 
     /// [`Self::drive_leased`] for an order just placed: its row and lines are in hand, so the
-    /// first step reads neither (a cancellation that landed meanwhile is seen at the first
-    /// move, which does not apply over it, and the next look compensates).
+    /// first step reads neither. (Like every step after a move the saga made, which starts
+    /// from the row that move wrote: a cancellation that landed meanwhile is seen at the
+    /// next forward move, which does not apply over it; the saga then looks again, and
+    /// compensation undoes by order id whatever the steps did.)
     pub(super) async fn drive_placed(&self, placed: Placed, lease: i64) -> Result<(), CoreError> {
         let id = placed.row.id.clone();
         self.drive_leased_from(&id, lease, Some(placed)).await
@@ -201,7 +205,7 @@ impl OrderService {
         };
         for _ in 0..16 {
             let (o, lines) = match placed.take() {
-                Some(p) => (p.row, Some(p.lines)),
+                Some(p) => (p.row, p.lines),
                 None => match self.load(&mut *self.db.pool().acquire().await?, id).await? {
                     Some(o) => (o, None),
                     None => return Ok(false),
@@ -225,7 +229,10 @@ impl OrderService {
                 .instrument(span)
                 .await;
             let error = match outcome {
-                Ok(Ok(Done::Next)) => continue,
+                Ok(Ok(Done::Next(row))) => {
+                    placed = row.map(|row| Placed { row, lines: None });
+                    continue;
+                }
                 Ok(Ok(Done::Finished)) => return Ok(true),
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => format!("{} did not answer within {} s", step.name(), limit.as_secs()),
@@ -373,7 +380,7 @@ impl OrderService {
                     super::service::timeline(&mut tx, &o.id, &o.status, &note, SAGA).await?;
                 }
                 tx.commit().await?;
-                Ok(Done::Next)
+                Ok(Done::Next(None))
             }
             Step::Cancel => {
                 let reason = "cancelled by request while the order was being placed".to_owned();
@@ -501,7 +508,7 @@ impl OrderService {
             crate::events::outbox::append(&mut tx, &env).await?;
         }
         tx.commit().await?;
-        Ok(Done::Next)
+        Ok(Done::Next(None))
     }
 
     /// Cash on delivery while payments are down: the stock is confirmed and the order with
@@ -525,7 +532,7 @@ impl OrderService {
                 };
                 self.apply_move(&mut tx, o, &m).await?;
                 tx.commit().await?;
-                Ok(Done::Next)
+                Ok(Done::Next(None))
             }
             Err(CoreError::Conflict { message, .. }) => {
                 let why = format!("the stock hold ended before the order was confirmed: {message}");
@@ -568,8 +575,19 @@ impl OrderService {
         tx.commit().await?;
         Ok(if moved && saga == "done" {
             Done::Finished
+        } else if moved {
+            // What the move wrote (its UPDATE's columns); a cancellation asked for after
+            // it is seen by the next forward move, which does not apply over it.
+            Done::Next(Some(OrderRow {
+                status: to.to_owned(),
+                saga_state: saga.to_owned(),
+                failure_reason: failure.map(str::to_owned).or_else(|| o.failure_reason.clone()),
+                attempts: 0,
+                step_started_at: now_ms(),
+                ..o.clone()
+            }))
         } else {
-            Done::Next
+            Done::Next(None)
         })
     }
 
