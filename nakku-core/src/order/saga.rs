@@ -98,7 +98,7 @@ enum Done {
     /// Moved on (or nothing to do): look at the row again, or use the row the step's
     /// move just wrote (a move applies only over the state it was made from, so a row it
     /// wrote is the order's).
-    Next(Option<OrderRow>),
+    Next(Option<Box<OrderRow>>),
     /// The order is settled.
     Finished,
 }
@@ -230,7 +230,7 @@ impl OrderService {
                 .await;
             let error = match outcome {
                 Ok(Ok(Done::Next(row))) => {
-                    placed = row.map(|row| Placed { row, lines: None });
+                    placed = row.map(|row| Placed { row: *row, lines: None });
                     continue;
                 }
                 Ok(Ok(Done::Finished)) => return Ok(true),
@@ -578,14 +578,14 @@ impl OrderService {
         } else if moved {
             // What the move wrote (its UPDATE's columns); a cancellation asked for after
             // it is seen by the next forward move, which does not apply over it.
-            Done::Next(Some(OrderRow {
+            Done::Next(Some(Box::new(OrderRow {
                 status: to.to_owned(),
                 saga_state: saga.to_owned(),
                 failure_reason: failure.map(str::to_owned).or_else(|| o.failure_reason.clone()),
                 attempts: 0,
                 step_started_at: now_ms(),
                 ..o.clone()
-            }))
+            })))
         } else {
             Done::Next(None)
         })
