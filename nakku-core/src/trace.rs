@@ -111,7 +111,7 @@ pub fn service_span(service: &'static str) -> Span {
 pub fn as_service<'a, T>(
     service: &'static str,
     fut: impl std::future::Future<Output = T> + Send + 'a,
-) -> crate::events::bus::BoxFut<'a, T> {
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
     use tracing::Instrument;
     Box::pin(fut.instrument(service_span(service)))
 }

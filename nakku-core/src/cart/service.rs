@@ -511,15 +511,7 @@ impl CartService {
         let owner = cart.user_id == user_id;
         let view = self.view(&mut tx, Some(touched), owner).await?;
         // The event's lines are the view's (read after the write, in this transaction).
-        let mut items: Vec<Line> = view
-            .lines
-            .iter()
-            .map(|l| Line {
-                sku: l.sku.clone(),
-                quantity: l.quantity,
-            })
-            .collect();
-        items.sort_by(|a, b| a.sku.cmp(&b.sku));
+        let items = Line::by_sku(view.lines.iter().map(|l| (l.sku.as_str(), l.quantity)));
         self.touch_with(&mut tx, &cart, ctx, user_id, items).await?;
         tx.commit().await?;
         Ok(view)

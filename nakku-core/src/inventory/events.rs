@@ -39,6 +39,22 @@ pub struct Line {
     pub quantity: i64,
 }
 
+impl Line {
+    /// Lines from `(sku, quantity)` pairs, ordered by sku (as reservations and
+    /// `cart.updated` list them).
+    pub fn by_sku<'a>(pairs: impl IntoIterator<Item = (&'a str, i64)>) -> Vec<Line> {
+        let mut lines: Vec<Line> = pairs
+            .into_iter()
+            .map(|(sku, quantity)| Line {
+                sku: sku.to_owned(),
+                quantity,
+            })
+            .collect();
+        lines.sort_by(|a, b| a.sku.cmp(&b.sku));
+        lines
+    }
+}
+
 /// One SKU's numbers at one store after a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StockLevel {

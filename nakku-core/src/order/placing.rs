@@ -267,14 +267,7 @@ impl OrderService {
                 // The request's span, if any (it names the service its statements are counted under).
                 tracing::Span::current()
             };
-            let mut reserve: Vec<Line> = lines
-                .iter()
-                .map(|l| Line {
-                    sku: l.sku.clone(),
-                    quantity: l.quantity,
-                })
-                .collect();
-            reserve.sort_by(|a, b| a.sku.cmp(&b.sku));
+            let reserve = Line::by_sku(lines.iter().map(|l| (l.sku.as_str(), l.quantity)));
             let placed = super::super::saga::Placed {
                 row: OrderRow {
                     id: id.clone(),
