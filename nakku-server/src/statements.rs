@@ -86,8 +86,13 @@ pub fn layer<S>() -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    INSTALLED.store(true, Ordering::Relaxed);
     Counter.with_filter(Gate)
+}
+
+/// Called by [`crate::telemetry::init`] once the subscriber holding [`layer`] is the
+/// process's.
+pub(crate) fn mark_installed() {
+    INSTALLED.store(true, Ordering::Relaxed);
 }
 
 struct Gate;

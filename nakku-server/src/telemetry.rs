@@ -96,6 +96,7 @@ pub fn init(settings: &Settings, process: &str) -> anyhow::Result<Tracing> {
     if installed.is_err() {
         return Ok(Tracing { provider: None });
     }
+    crate::statements::mark_installed();
     let _ = FILTER.set(Box::new(move |f| handle.reload(f)));
     if provider.is_some() {
         nakku_core::trace::enable();
