@@ -459,29 +459,23 @@ pub async fn find_reservation(
     order_id: &str,
     lock: &str,
 ) -> Result<Option<(ReservationRow, Vec<Line>)>, sqlx::Error> {
+    if !lock.is_empty() {
+        return find_reservation_locked(conn, order_id, lock).await;
+    }
     // The reservation and its lines in one read (a reservation without lines reads as one
     // row with no sku).
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(
         "SELECT r.id, r.order_id, r.warehouse_id, r.status, r.reason, r.expires_at, r.created_at, r.updated_at, \
          l.sku, l.quantity FROM reservations r LEFT JOIN reservation_lines l ON l.reservation_id = r.id \
-         WHERE r.order_id = ? AND r.deleted_at IS NULL ORDER BY l.sku{lock}"
-    ))
+         WHERE r.order_id = ? AND r.deleted_at IS NULL ORDER BY l.sku",
+    )
     .bind(order_id)
     .fetch_all(&mut *conn)
     .await?;
     let Some(r) = rows.first() else {
         return Ok(None);
     };
-    let row = ReservationRow {
-        id: text(r, "id")?,
-        order_id: text(r, "order_id")?,
-        warehouse_id: text(r, "warehouse_id")?,
-        status: text(r, "status")?,
-        reason: opt_text(r, "reason")?,
-        expires_at: r.try_get("expires_at")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    };
+    let row = reservation_row(r)?;
     let mut lines = Vec::with_capacity(rows.len());
     for l in &rows {
         if let Some(sku) = opt_text(l, "sku")? {
@@ -491,6 +485,53 @@ pub async fn find_reservation(
             });
         }
     }
+    Ok(Some((row, lines)))
+}
+
+fn reservation_row(r: &sqlx::any::AnyRow) -> Result<ReservationRow, sqlx::Error> {
+    Ok(ReservationRow {
+        id: text(r, "id")?,
+        order_id: text(r, "order_id")?,
+        warehouse_id: text(r, "warehouse_id")?,
+        status: text(r, "status")?,
+        reason: opt_text(r, "reason")?,
+        expires_at: r.try_get("expires_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// [`find_reservation`] locking the reservation row only (`lock`: MySQL's ` FOR UPDATE`):
+/// a join would lock the lines' index too, next-key locks that new reservations' lines
+/// inserted by the batch writer would queue behind.
+async fn find_reservation_locked(
+    conn: &mut AnyConnection,
+    order_id: &str,
+    lock: &str,
+) -> Result<Option<(ReservationRow, Vec<Line>)>, sqlx::Error> {
+    let Some(r) = sqlx::query(&format!(
+        "SELECT id, order_id, warehouse_id, status, reason, expires_at, created_at, updated_at FROM reservations \
+         WHERE order_id = ? AND deleted_at IS NULL{lock}"
+    ))
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let row = reservation_row(&r)?;
+    let lines = sqlx::query("SELECT sku, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY sku")
+        .bind(&row.id)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|l| {
+            Ok(Line {
+                sku: text(l, "sku")?,
+                quantity: l.try_get("quantity")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Some((row, lines)))
 }
 
