@@ -26,8 +26,16 @@ use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 static ON: AtomicBool = AtomicBool::new(false);
-static TALLIES: Mutex<BTreeMap<&'static str, Tally>> = Mutex::new(BTreeMap::new());
-static TEXTS: Mutex<BTreeMap<(&'static str, String), u64>> = Mutex::new(BTreeMap::new());
+static COUNTS: Mutex<Seen> = Mutex::new(Seen {
+    transactions: BTreeMap::new(),
+    texts: BTreeMap::new(),
+});
+
+/// What the layer saw while counting was on.
+struct Seen {
+    transactions: BTreeMap<&'static str, u64>,
+    texts: BTreeMap<(&'static str, String), u64>,
+}
 
 /// What a service ran while counting was on.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,33 +46,54 @@ pub struct Tally {
     pub transactions: u64,
 }
 
+/// One count: each service's tally, and its statements by text (the first
+/// [`TEXT_CHARS`] characters, whitespace collapsed) with how often each ran.
+#[derive(Debug, Default)]
+pub struct Counted {
+    pub tallies: BTreeMap<&'static str, Tally>,
+    pub texts: BTreeMap<(&'static str, String), u64>,
+}
+
 /// The name statements outside any service's span are charged to.
 pub const UNATTRIBUTED: &str = "(no service)";
 
+/// How much of a statement's text [`Counted::texts`] keeps.
+pub const TEXT_CHARS: usize = 120;
+
 /// Starts counting from zero.
 pub fn start() {
-    tallies().clear();
-    texts().clear();
+    let mut c = counts();
+    c.transactions.clear();
+    c.texts.clear();
+    drop(c);
     ON.store(true, Ordering::Relaxed);
 }
 
-/// Stops counting and returns each service's tally.
-pub fn stop() -> BTreeMap<&'static str, Tally> {
+/// Stops counting and returns what was counted.
+pub fn stop() -> Counted {
     ON.store(false, Ordering::Relaxed);
-    std::mem::take(&mut *tallies())
+    let mut c = counts();
+    let texts = std::mem::take(&mut c.texts);
+    let mut tallies: BTreeMap<&'static str, Tally> = std::mem::take(&mut c.transactions)
+        .into_iter()
+        .map(|(svc, n)| {
+            (
+                svc,
+                Tally {
+                    statements: 0,
+                    transactions: n,
+                },
+            )
+        })
+        .collect();
+    for ((svc, _), n) in &texts {
+        tallies.entry(svc).or_default().statements += n;
+    }
+    Counted { tallies, texts }
 }
 
-/// The statements of the last count, by service and text (the first [`TEXT_CHARS`]
-/// characters, whitespace collapsed), with how often each ran.
-pub fn texts_counted() -> BTreeMap<(&'static str, String), u64> {
-    std::mem::take(&mut *texts())
-}
-
-/// How much of a statement's text [`texts_counted`] keeps.
-pub const TEXT_CHARS: usize = 120;
-
-fn texts() -> std::sync::MutexGuard<'static, BTreeMap<(&'static str, String), u64>> {
-    TEXTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+fn counts() -> std::sync::MutexGuard<'static, Seen> {
+    COUNTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether the counting layer is installed (it is by [`crate::telemetry::init`]): without
@@ -74,10 +103,6 @@ pub fn installed() -> bool {
 }
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
-
-fn tallies() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, Tally>> {
-    TALLIES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// The layer, with its own filter: service spans always (they are made once per worker
 /// or port call and must exist before counting starts), other spans and the counted
@@ -128,14 +153,11 @@ struct ServiceField(Option<&'static str>);
 impl Visit for ServiceField {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "service" {
-            self.0 = Some(
-                Service::ALL
-                    .into_iter()
-                    .map(Service::name)
-                    .chain([nakku_core::trace::EVENT_LOG])
-                    .find(|n| *n == value)
-                    .unwrap_or(UNATTRIBUTED),
-            );
+            self.0 = Some(if value == nakku_core::trace::EVENT_LOG {
+                nakku_core::trace::EVENT_LOG
+            } else {
+                value.parse::<Service>().map_or(UNATTRIBUTED, Service::name)
+            });
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -236,14 +258,11 @@ where
                     .find_map(|s| s.extensions().get::<Labelled>().map(|l| l.0))
             })
             .unwrap_or(UNATTRIBUTED);
-        let mut t = tallies();
-        let tally = t.entry(service).or_default();
-        if transaction {
-            tally.transactions += 1;
-        } else {
-            tally.statements += 1;
-            drop(t);
-            *texts().entry((service, text.key())).or_default() += 1;
+        let key = (!transaction).then(|| text.key());
+        let mut c = counts();
+        match key {
+            None => *c.transactions.entry(service).or_default() += 1,
+            Some(key) => *c.texts.entry((service, key)).or_default() += 1,
         }
     }
 }

@@ -202,7 +202,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         let mut rows: Vec<_> = report.per_order.iter().collect();
         rows.sort_by_key(|(svc, _)| match **svc {
             TOTAL => 2,
-            s if Service::ALL.iter().any(|x| x.name() == s) => 0,
+            s if s.parse::<Service>().is_ok() => 0,
             _ => 1,
         });
         for (svc, p) in rows {
@@ -282,8 +282,7 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
         );
         nakku_server::statements::start();
         let counted = flow(&http, &gateway, &order_db, &shoppers, counted_orders, None, "counted").await;
-        let tallies = nakku_server::statements::stop();
-        let texts = nakku_server::statements::texts_counted();
+        let nakku_server::statements::Counted { tallies, texts } = nakku_server::statements::stop();
         counted?;
         let per = |n: u64| (n as f64 / counted_orders as f64 * 10.0).round() / 10.0;
         let mut per_order: std::collections::BTreeMap<&'static str, PerOrder> = tallies
@@ -303,7 +302,7 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
         let of_services = || {
             tallies
                 .iter()
-                .filter(|(svc, _)| Service::ALL.iter().any(|s| s.name() == **svc))
+                .filter(|(svc, _)| svc.parse::<Service>().is_ok())
                 .map(|(_, t)| *t)
         };
         per_order.insert(

@@ -1,6 +1,6 @@
 //! Cart use cases. Every change and its `cart.updated` event are one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -177,25 +177,13 @@ impl CartService {
         .fetch_all(&mut *conn)
         .await?;
         let mut out = Vec::with_capacity(items.len());
-        let mut products = HashMap::new();
-        let mut stock = HashMap::new();
-        let mut skus = Vec::with_capacity(items.len());
         for r in &items {
             let sku = text(r, "sku")?;
-            if let Some(p) = joined_product(r)? {
-                products.insert(sku.clone(), p);
-            }
-            if let Some(a) = r.try_get::<Option<i64>, _>("available")? {
-                stock.insert(sku.clone(), a);
-            }
-            skus.push(sku);
-        }
-        for (r, sku) in items.iter().zip(skus) {
             let quantity: i64 = r.try_get("quantity")?;
             let seen: i64 = r.try_get("price_seen_paise")?;
-            let available = stock.get(&sku).copied().unwrap_or(0);
+            let available = r.try_get::<Option<i64>, _>("available")?.unwrap_or(0);
             let mut problems = Vec::new();
-            let line = match products.get(&sku) {
+            let line = match joined_product(r)? {
                 Some(p) => {
                     let limit = p.max_per_order.unwrap_or(self.rules.max_per_item);
                     if !p.active {

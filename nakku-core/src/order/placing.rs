@@ -139,7 +139,6 @@ impl OrderService {
     ) -> Result<(OrderView, bool), CoreError> {
         let id = id.to_owned();
         let now = now_ms();
-        let note_kept = note.clone();
         let lines: Vec<&crate::ports::CartLine> = quote.lines.iter().collect();
         let quote_json = serde_json::to_string(&quote).map_err(|e| CoreError::Internal(e.into()))?;
         let address_json = serde_json::to_string(&quote.address).map_err(|e| CoreError::Internal(e.into()))?;
@@ -324,7 +323,7 @@ impl OrderService {
                     method_id: pay.method_id.clone(),
                 },
                 substitution: substitution.to_owned(),
-                note: note_kept,
+                note,
                 address: Some(quote.address.clone()),
                 lines: order_lines,
                 items_paise: quote.items_paise,

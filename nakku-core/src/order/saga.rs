@@ -86,7 +86,8 @@ pub(super) fn next_step(o: &OrderRow) -> Option<Step> {
     }
 }
 
-/// An order just placed, as the saga's first look would read it.
+/// An order's row as the saga's next look would read it, already in hand: just placed, or
+/// just written by the saga's own move.
 pub(super) struct Placed {
     pub row: OrderRow,
     /// Its lines, by sku (what the reservation asks for), when in hand.
@@ -198,13 +199,13 @@ impl OrderService {
     }
 
     /// True when the saga ended (its last move gave the lease back).
-    async fn drive_claimed(&self, id: &str, mut lease: i64, mut placed: Option<Placed>) -> Result<bool, CoreError> {
+    async fn drive_claimed(&self, id: &str, mut lease: i64, mut in_hand: Option<Placed>) -> Result<bool, CoreError> {
         let ctx = RequestCtx {
             request_id: id.to_owned(),
             user_agent: None,
         };
         for _ in 0..16 {
-            let (o, lines) = match placed.take() {
+            let (o, lines) = match in_hand.take() {
                 Some(p) => (p.row, p.lines),
                 None => match self.load(&mut *self.db.pool().acquire().await?, id).await? {
                     Some(o) => (o, None),
@@ -230,7 +231,7 @@ impl OrderService {
                 .await;
             let error = match outcome {
                 Ok(Ok(Done::Next(row))) => {
-                    placed = row.map(|row| Placed { row: *row, lines: None });
+                    in_hand = row.map(|row| Placed { row: *row, lines: None });
                     continue;
                 }
                 Ok(Ok(Done::Finished)) => return Ok(true),
