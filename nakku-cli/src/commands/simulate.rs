@@ -134,6 +134,28 @@ struct Outcomes {
 /// How long a sign-in is retried while the deployment is starting or rate-limiting.
 const SIGN_IN_PATIENCE: Duration = Duration::from_secs(90);
 
+/// How long a request with an idempotency key (placing an order) is repeated after passing
+/// failures: longer than the fault suite's 15 s database outages, as a shopper holding the
+/// "place order" spinner would.
+const KEYED_PATIENCE: Duration = Duration::from_secs(30);
+
+/// An answer worth trying again after a while: no answer at all, rate-limited, or a
+/// service (or the gateway in front of it) that said it is unavailable for now. A 500 is
+/// not: it is a defect, and repeating it hides it.
+fn passing(status: u16) -> bool {
+    matches!(status, 0 | 429 | 502..=504)
+}
+
+/// How long to wait before the `attempt`th repeat: the service's `retry_after_secs` when it
+/// gave one, otherwise the one backoff; never past `deadline`.
+fn retry_wait(answer: &Value, attempt: u32, deadline: Instant) -> Duration {
+    answer["retry_after_secs"]
+        .as_u64()
+        .map(Duration::from_secs)
+        .unwrap_or_else(|| nakku_core::retry::backoff(attempt, Duration::from_millis(250), Duration::from_secs(5)))
+        .min(deadline.saturating_duration_since(Instant::now()))
+}
+
 struct Sim {
     http: reqwest::Client,
     base: String,
@@ -168,9 +190,38 @@ impl Sim {
         self.call_keyed(label, method, path, token, body, None).await
     }
 
-    /// [`Sim::call`] with an `Idempotency-Key`. A 401 for an expired token signs its holder
-    /// in again and repeats the request once with the new token.
+    /// [`Sim::call`] with an `Idempotency-Key`, which makes the request safe to repeat: as
+    /// a shopper's app does, one that met a passing failure (no answer, 429, 502–504) is
+    /// sent again with the same key — after the service's `Retry-After`, or with the one
+    /// backoff — for up to [`KEYED_PATIENCE`]. An order whose first try was placed but not
+    /// answered comes back as that same order, never a second one. Each failed try still
+    /// counts in the errors.
     async fn call_keyed(
+        &self,
+        label: &'static str,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let deadline = Instant::now() + KEYED_PATIENCE;
+        let mut attempt = 0;
+        loop {
+            let (status, v) = self
+                .call_once(label, method.clone(), path, token, body.clone(), key)
+                .await;
+            if key.is_none() || !passing(status) || Instant::now() >= deadline {
+                return (status, v);
+            }
+            attempt += 1;
+            tokio::time::sleep(retry_wait(&v, attempt, deadline)).await;
+        }
+    }
+
+    /// One try of a request. A 401 for an expired token signs its holder in again and
+    /// repeats the request once with the new token.
+    async fn call_once(
         &self,
         label: &'static str,
         method: Method,
@@ -244,13 +295,7 @@ impl Sim {
                 return (status, v);
             }
             attempt += 1;
-            let wait = v["retry_after_secs"]
-                .as_u64()
-                .map(Duration::from_secs)
-                .unwrap_or_else(|| {
-                    nakku_core::retry::backoff(attempt, Duration::from_millis(250), Duration::from_secs(5))
-                });
-            tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(retry_wait(&v, attempt, deadline)).await;
         }
     }
 
@@ -648,4 +693,35 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     }
     anyhow::ensure!(wrong.is_empty(), "the run broke what it checks: {}", wrong.join("; "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_passing_failures_are_tried_again() {
+        for s in [0, 429, 502, 503, 504] {
+            assert!(passing(s), "{s}");
+        }
+        for s in [200, 201, 400, 401, 404, 409, 422, 500] {
+            assert!(!passing(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_repeat_waits_as_the_service_asked_but_never_past_the_deadline() {
+        let far = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            retry_wait(&json!({"retry_after_secs": 3}), 1, far),
+            Duration::from_secs(3)
+        );
+        let near = Instant::now() + Duration::from_millis(500);
+        assert!(retry_wait(&json!({"retry_after_secs": 3}), 1, near) <= Duration::from_millis(500));
+        let backoff = retry_wait(&Value::Null, 1, far);
+        assert!(
+            backoff > Duration::ZERO && backoff <= Duration::from_millis(250),
+            "{backoff:?}"
+        );
+    }
 }
