@@ -91,25 +91,45 @@ pub enum Miss {
     Method(Vec<&'static str>),
 }
 
-/// Endpoints with each path split into segments once, to resolve requests against.
+/// The endpoints, and a trie of their paths (matchit, the router axum uses: a lookup
+/// walks the path once, whatever the number of endpoints; a static segment wins over a
+/// parameter, backtracking to the parameter when the static branch leads nowhere).
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    entries: Vec<(Endpoint, Vec<&'static str>)>,
+    entries: Vec<Endpoint>,
+    /// `/path` → the indices in `entries` of its endpoints, one per method.
+    paths: matchit::Router<Vec<usize>>,
 }
 
 impl Table {
+    /// The table of `endpoints`.
+    ///
+    /// # Panics
+    ///
+    /// When two declared paths cannot both be told apart (`a/{x}` and `a/{x}/{y}` can;
+    /// `a/{*rest}` is not a path of this API): a defect of the declarations in the code,
+    /// found by every test that builds the API's table, never by a request.
     pub fn new(endpoints: impl IntoIterator<Item = Endpoint>) -> Table {
-        Table {
-            entries: endpoints
-                .into_iter()
-                .map(|e| (e, e.path.split('/').collect()))
-                .collect(),
+        let entries: Vec<Endpoint> = endpoints.into_iter().collect();
+        let mut by_path: Vec<(&'static str, Vec<usize>)> = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            match by_path.iter_mut().find(|(p, _)| *p == e.path) {
+                Some((_, ids)) => ids.push(i),
+                None => by_path.push((e.path, vec![i])),
+            }
         }
+        let mut paths = matchit::Router::new();
+        for (path, ids) in by_path {
+            if let Err(e) = paths.insert(format!("/{path}"), ids) {
+                panic!("the route table cannot hold {path}: {e}");
+            }
+        }
+        Table { entries, paths }
     }
 
     /// Every endpoint, in declaration order.
     pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
-        self.entries.iter().map(|(e, _)| e)
+        self.entries.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -121,53 +141,26 @@ impl Table {
     }
 
     /// Resolves `METHOD /api/v1/...` to its endpoint; a static segment wins over a
-    /// parameter (`deliveries/slots` before `deliveries/{order_id}`). `HEAD` is served as
-    /// `GET`.
+    /// parameter (`deliveries/slots` before `deliveries/{order_id}`), a parameter never
+    /// matches an empty segment, one trailing `/` is ignored. `HEAD` is served as `GET`.
     pub fn resolve(&self, method: &str, path: &str) -> Result<Route, Miss> {
-        let rest = path.strip_prefix("/api/v1/").ok_or(Miss::NotFound)?;
+        let rest = path
+            .strip_prefix("/api/v1")
+            .filter(|r| r.starts_with('/'))
+            .ok_or(Miss::NotFound)?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let mut buf = [""; 16];
-        let mut n = 0;
-        for seg in rest.split('/') {
-            if n == buf.len() {
-                return Err(Miss::NotFound);
-            }
-            buf[n] = seg;
-            n += 1;
+        let found = self.paths.at(rest).map_err(|_| Miss::NotFound)?;
+        if found.params.iter().any(|(_, v)| v.is_empty()) {
+            return Err(Miss::NotFound);
         }
-        let segments = &buf[..n];
         let method = if method == "HEAD" { "GET" } else { method };
-        // The most specific matching path, and its endpoint for this method if there is one.
-        let mut top: Option<u64> = None;
-        let mut hit: Option<&Endpoint> = None;
-        for (ep, pattern) in &self.entries {
-            let Some(key) = matches(pattern, segments) else {
-                continue;
-            };
-            if top.is_some_and(|t| t > key) {
-                continue;
-            }
-            if top.is_none_or(|t| t < key) {
-                top = Some(key);
-                hit = None;
-            }
-            if ep.method == method {
-                hit = Some(ep);
-            }
-        }
-        let top = top.ok_or(Miss::NotFound)?;
-        match hit {
+        let here = found.value.iter().filter_map(|i| self.entries.get(*i));
+        match here.clone().find(|ep| ep.method == method) {
             Some(ep) => Ok(Route {
                 service: ep.service,
                 endpoint: *ep,
             }),
-            None => Err(Miss::Method(
-                self.entries
-                    .iter()
-                    .filter(|(_, p)| matches(p, segments) == Some(top))
-                    .map(|(ep, _)| ep.method)
-                    .collect(),
-            )),
+            None => Err(Miss::Method(here.map(|ep| ep.method).collect())),
         }
     }
 
@@ -175,29 +168,6 @@ impl Table {
     pub fn route(&self, method: &str, path: &str) -> Option<Route> {
         self.resolve(method, path).ok()
     }
-}
-
-/// Whether `pattern` matches `segments`; the match's specificity when it does: a bit per
-/// segment, set for a static one, the first segment the most significant (so a static
-/// segment wins over a parameter at the first place they differ).
-fn matches(pattern: &[&str], segments: &[&str]) -> Option<u64> {
-    if pattern.len() != segments.len() || pattern.len() > 63 {
-        return None;
-    }
-    let mut key = 0u64;
-    for (p, s) in pattern.iter().zip(segments) {
-        key <<= 1;
-        if p.starts_with('{') {
-            if s.is_empty() {
-                return None;
-            }
-        } else if p == s {
-            key |= 1;
-        } else {
-            return None;
-        }
-    }
-    Some(key)
 }
 
 #[cfg(test)]
@@ -246,6 +216,11 @@ mod tests {
             a("POST", "/api/v1/deliveries/ord-1/pickup"),
             Some((Service::Delivery, Partner))
         );
+        // The static branch (`partners/me`) leads nowhere: back to the parameters.
+        assert_eq!(
+            a("POST", "/api/v1/deliveries/partners/pickup"),
+            Some((Service::Delivery, Partner))
+        );
         assert_eq!(a("GET", "/api/v1/deliveries/ord-1"), Some((Service::Delivery, Signed)));
         assert_eq!(a("GET", "/api/v1/products/popular"), Some((Service::Product, Public)));
         assert_eq!(a("GET", "/api/v1/products/p-1"), Some((Service::Product, Public)));
@@ -262,6 +237,9 @@ mod tests {
         let t = table();
         assert_eq!(t.resolve("GET", "/api/v1/usersx"), Err(Miss::NotFound));
         assert_eq!(t.resolve("GET", "/api/v2/users/me"), Err(Miss::NotFound));
+        assert_eq!(t.resolve("GET", "/api/v1users/me"), Err(Miss::NotFound));
+        assert_eq!(t.resolve("GET", "/api/v1"), Err(Miss::NotFound));
+        assert_eq!(t.resolve("GET", "/api/v1/deliveries//pickup"), Err(Miss::NotFound));
         assert_eq!(t.resolve("GET", "/api/v1/users/me/nothing/here"), Err(Miss::NotFound));
         assert_eq!(t.resolve("GET", "/api/v1/products//"), Err(Miss::NotFound));
         let deep = format!("/api/v1/{}", ["a"; 20].join("/"));

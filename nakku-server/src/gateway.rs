@@ -23,7 +23,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode}
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use nakku_core::auth::JwtKeys;
-use nakku_core::gateway::{Access, Miss};
+use nakku_core::gateway::{Access, Miss, Route};
 
 use crate::error::ApiError;
 use crate::extract::verify_bearer;
@@ -91,6 +91,30 @@ async fn docs() -> axum::response::Html<&'static str> {
     axum::response::Html(crate::openapi::DOCS_PAGE)
 }
 
+/// Where a request to the gateway goes in the route table, looked up once per request by
+/// [`resolve_route`], the gateway's outermost layer: the request's span is named by it,
+/// its metrics labelled by it, and the proxy sends the request by it.
+#[derive(Debug, Clone)]
+pub struct Resolved(pub Result<Route, Miss>);
+
+impl Resolved {
+    /// The request's route: as [`resolve_route`] found it, or looked up now (a router used
+    /// without that layer).
+    pub fn of<B>(req: &axum::http::Request<B>) -> Result<Route, Miss> {
+        match req.extensions().get::<Resolved>() {
+            Some(Resolved(r)) => r.clone(),
+            None => crate::api::table().resolve(req.method().as_str(), req.uri().path()),
+        }
+    }
+}
+
+/// The gateway's outermost layer: finds the request's route (see [`Resolved`]).
+pub async fn resolve_route(mut req: Request, next: axum::middleware::Next) -> Response {
+    let found = crate::api::table().resolve(req.method().as_str(), req.uri().path());
+    req.extensions_mut().insert(Resolved(found));
+    next.run(req).await
+}
+
 /// Headers that belong to one hop and must not be forwarded.
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -136,7 +160,7 @@ async fn proxy(
     req: Request,
 ) -> Result<Response, ApiError> {
     let path = req.uri().path().to_owned();
-    let route = match crate::api::table().resolve(req.method().as_str(), &path) {
+    let route = match Resolved::of(&req) {
         Ok(r) => r,
         Err(Miss::NotFound) => return Err(ApiError::not_found("route")),
         Err(Miss::Method(allowed)) => {

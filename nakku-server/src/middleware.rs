@@ -76,19 +76,16 @@ pub fn stack(router: Router, service: &'static str, limits: Limits) -> Router {
                 otel.status_code = tracing::field::Empty,
             );
             if nakku_core::trace::enabled() {
-                // Named by route, not by path: ids would make every span name unique. The
-                // gateway's routes are its table's (it proxies everything from a fallback).
-                let path = req.uri().path();
-                let route = if service == "gateway" {
-                    match crate::api::table().resolve(req.method().as_str(), path) {
+                // Named by route, not by path: ids would make every span name unique. What
+                // the gateway proxies (from its fallback, so without a matched path) is
+                // named by the endpoint its route table found.
+                let route = match req.extensions().get::<MatchedPath>() {
+                    Some(m) => m.as_str().to_owned(),
+                    None if service == "gateway" => match crate::gateway::Resolved::of(req) {
                         Ok(r) => format!("/{}", r.endpoint.path),
                         Err(_) => "(no route)".to_owned(),
-                    }
-                } else {
-                    req.extensions()
-                        .get::<MatchedPath>()
-                        .map_or(path, MatchedPath::as_str)
-                        .to_owned()
+                    },
+                    None => req.uri().path().to_owned(),
                 };
                 span.record("otel.name", format!("{} {service} {route}", req.method()));
                 let parent = req
@@ -196,15 +193,14 @@ async fn envelope_errors(req: Request, next: Next) -> Response {
 /// The route template of a request (`/api/v1/users/me/addresses/{id}`), for metrics labels;
 /// unmatched paths collapse into one label so they cannot blow up cardinality.
 /// The gateway has no axum routes of its own; its requests are labelled by the endpoint
-/// of its route table (`/api/v1/orders/{id}`).
+/// of its route table (`/api/v1/orders/{id}`, see [`crate::gateway::Resolved`]).
 pub fn route_label(req: &Request) -> String {
     if let Some(p) = req.extensions().get::<MatchedPath>() {
         return p.as_str().to_owned();
     }
-    let path = req.uri().path();
-    match crate::api::table().route(req.method().as_str(), path) {
-        Some(r) => format!("/api/v1/{}", r.endpoint.path),
-        None => "unmatched".to_owned(),
+    match req.extensions().get::<crate::gateway::Resolved>() {
+        Some(crate::gateway::Resolved(Ok(r))) => format!("/api/v1/{}", r.endpoint.path),
+        _ => "unmatched".to_owned(),
     }
 }
 

@@ -427,8 +427,10 @@ impl Application {
                 .merge(crate::gateway::router(state))
                 .layer(crate::middleware::cors(&settings.cors_origins))
                 .layer(tower_http::compression::CompressionLayer::new());
-            app.bind(settings, Service::Gateway, stack(router, "gateway", limits))
-                .await?;
+            // Outermost: the route found once is what the span, the metrics and the proxy use.
+            let router =
+                stack(router, "gateway", limits).layer(axum::middleware::from_fn(crate::gateway::resolve_route));
+            app.bind(settings, Service::Gateway, router).await?;
             if let (Some(cert), Some(key)) = (&settings.tls_cert_file, &settings.tls_key_file) {
                 let reloading = crate::tls::ReloadingCert::load(cert, key)?;
                 app.edge_tls = Some((reloading, Duration::from_secs(settings.tls_reload_secs)));
