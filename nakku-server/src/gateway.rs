@@ -14,10 +14,10 @@
 //!    not in the standard envelope (an HTML page, a reset connection) replaced by one.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -141,6 +141,62 @@ fn forwardable(name: &HeaderName) -> bool {
         && !name.as_str().starts_with("x-nakku-")
 }
 
+/// The largest request body held for a retry on another instance (larger ones stream).
+const RETRY_HOLD: u64 = 64 * 1024;
+/// The largest answer (by its `Content-Length`) read whole before it is passed on.
+const ANSWER_HOLD: u64 = 256 * 1024;
+
+fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large")
+}
+
+/// A request body as the gateway sends it on.
+enum Outgoing {
+    /// Small and safe to repeat: held, sent again if another instance is tried.
+    Held(axum::body::Bytes),
+    /// Anything else: passed on as it arrives, once.
+    Streamed(Option<reqwest::Body>),
+}
+
+/// Why a streamed request body stopped before its end.
+#[derive(Debug, Clone, Copy)]
+enum BodyFault {
+    TooLarge,
+    BrokeOff,
+}
+
+/// A client's body on its way upstream, cut off (and the reason kept) past `left` bytes.
+struct Passing {
+    inner: axum::body::BodyDataStream,
+    left: usize,
+    fault: Arc<OnceLock<BodyFault>>,
+}
+
+impl futures_util::Stream for Passing {
+    type Item = Result<axum::body::Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let next = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        let fail = |this: &mut Passing, f: BodyFault| {
+            let _ = this.fault.set(f);
+            Poll::Ready(Some(Err(std::io::Error::other(format!("{f:?}")))))
+        };
+        match next {
+            Poll::Ready(Some(Ok(chunk))) if chunk.len() > self.left => fail(&mut self, BodyFault::TooLarge),
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.left -= chunk.len();
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(_))) => fail(&mut self, BodyFault::BrokeOff),
+            other => other.map(|o| o.map(|r| r.map_err(std::io::Error::other))),
+        }
+    }
+}
+
 /// Requests that may be sent twice without doing twice.
 fn retryable(method: &Method, headers: &HeaderMap) -> bool {
     matches!(
@@ -213,9 +269,25 @@ async fn proxy(
     let (parts, body) = req.into_parts();
     let import = route.endpoint.path == "products/import";
     let limit = if import { st.import_body_limit } else { st.body_limit };
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"))?;
+    let size = body.size_hint().exact();
+    if size.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    // Held whole only when a retry on another instance may need to send it again; any
+    // other body streams through as it arrives (a 64 MiB import costs the gateway its
+    // buffers, not 64 MiB).
+    let hold = retryable(&parts.method, &parts.headers) && size.is_some_and(|n| n <= RETRY_HOLD);
+    let fault = Arc::new(OnceLock::new());
+    let mut outgoing = if hold {
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+        Outgoing::Held(bytes)
+    } else {
+        Outgoing::Streamed(Some(reqwest::Body::wrap_stream(Passing {
+            inner: body.into_data_stream(),
+            left: limit,
+            fault: fault.clone(),
+        })))
+    };
     let mut headers = HeaderMap::new();
     for (k, v) in parts.headers.iter().filter(|(k, _)| forwardable(k)) {
         headers.append(k.clone(), v.clone());
@@ -234,7 +306,8 @@ async fn proxy(
     let streaming = path.ends_with("/stream");
     let client = if streaming { &st.stream_client } else { &st.client };
     let timeout = st.timeout;
-    let may_retry = retryable(&parts.method, &parts.headers);
+    // A streamed body is gone once sent: only a held one can go to another instance.
+    let may_retry = hold;
     let target = |base: &str| match parts.uri.query() {
         Some(q) => format!("{base}{path}?{q}"),
         None => format!("{base}{path}"),
@@ -265,10 +338,17 @@ async fn proxy(
             }
         };
         let url = target(&lease.instance.base_url);
+        let body = match &mut outgoing {
+            Outgoing::Held(bytes) => reqwest::Body::from(bytes.clone()),
+            Outgoing::Streamed(once) => match once.take() {
+                Some(b) => b,
+                None => return Err(last.unwrap_or_else(|| ApiError::internal("a streamed body sent twice"))),
+            },
+        };
         let mut rb = client
             .request(parts.method.clone(), &url)
             .headers(headers.clone())
-            .body(bytes.clone());
+            .body(body);
         if !streaming {
             rb = rb.timeout(timeout);
         }
@@ -295,6 +375,16 @@ async fn proxy(
                 break r;
             }
             Err(e) => {
+                // The client's own body stopped it: its fault, not the instance's.
+                if let Some(f) = fault.get() {
+                    lease.neutral();
+                    return Err(match f {
+                        BodyFault::TooLarge => too_large(),
+                        BodyFault::BrokeOff => {
+                            ApiError::new(StatusCode::BAD_REQUEST, "the request body broke off before its end")
+                        }
+                    });
+                }
                 lease.failed();
                 tracing::warn!(service = %svc, upstream = %base, error = %e, "upstream request failed");
                 let err = if e.is_timeout() {
@@ -337,17 +427,6 @@ async fn proxy(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if streaming && status.is_success() {
-        return builder
-            .body(Body::from_stream(upstream.bytes_stream()))
-            .map_err(ApiError::internal);
-    }
-    let body = upstream.bytes().await.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("the {svc} service broke off its answer: {e}"),
-        )
-    })?;
     if status.as_u16() >= 400 && !is_json {
         // Never pass on an upstream's raw error page: the standard envelope instead.
         let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -359,6 +438,20 @@ async fn proxy(
             ),
         ));
     }
+    // Event streams and large or unsized answers pass through as they come; a small one is
+    // read whole first, so that a service breaking it off gets a clear 502 (a streamed one
+    // broken off ends the client's answer early, as any proxy's would).
+    if streaming || upstream.content_length().is_none_or(|n| n > ANSWER_HOLD) {
+        return builder
+            .body(Body::from_stream(upstream.bytes_stream()))
+            .map_err(ApiError::internal);
+    }
+    let body = upstream.bytes().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the {svc} service broke off its answer: {e}"),
+        )
+    })?;
     builder.body(Body::from(body)).map_err(ApiError::internal)
 }
 

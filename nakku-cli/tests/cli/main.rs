@@ -330,6 +330,7 @@ mod apart;
 mod bench;
 mod chaos;
 mod config;
+mod gateway;
 mod operators;
 mod secrets;
 mod simulate;
