@@ -72,7 +72,9 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/asyncapi.json", axum::routing::get(asyncapi_json))
         .route("/api/v1/docs", axum::routing::get(docs))
         .fallback(proxy)
-        .with_state(state)
+        // One Arc: axum clones the state for every request (the keys, the clients, the
+        // limiter inside would each be cloned otherwise).
+        .with_state(Arc::new(state))
 }
 
 /// The OpenAPI document of the whole public API.
@@ -133,12 +135,22 @@ pub const USER_ROLE: &str = "x-nakku-user-role";
 /// Services the gateway cannot reach right now, on every answer while there are any.
 pub const DEGRADED: &str = "x-degraded";
 
-fn forwardable(name: &HeaderName) -> bool {
-    !HOP_BY_HOP.contains(&name.as_str())
-        && name != header::HOST
-        && name != header::CONTENT_LENGTH
-        // Internal headers are the gateway's to set, never a client's.
-        && !name.as_str().starts_with("x-nakku-")
+/// Drops from `h`, in place, what is not passed on to the next hop: hop-by-hop headers,
+/// `Host` and `Content-Length` (the next hop's own), and the internal `X-Nakku-*` headers,
+/// which are the gateway's to set, never a client's.
+fn keep_forwardable(h: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        h.remove(name);
+    }
+    h.remove(header::HOST);
+    h.remove(header::CONTENT_LENGTH);
+    let internal = |k: &HeaderName| k.as_str().starts_with("x-nakku-");
+    if h.keys().any(internal) {
+        let names: Vec<HeaderName> = h.keys().filter(|k| internal(k)).cloned().collect();
+        for k in names {
+            h.remove(k);
+        }
+    }
 }
 
 /// The largest request body held for a retry on another instance (larger ones stream).
@@ -211,7 +223,7 @@ fn limit_headers(h: &mut HeaderMap, d: &crate::ratelimit::Decision) {
 }
 
 async fn proxy(
-    State(st): State<GatewayState>,
+    State(st): State<Arc<GatewayState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -266,7 +278,7 @@ async fn proxy(
         return Ok(resp);
     }
 
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let import = route.endpoint.path == "products/import";
     let limit = if import { st.import_body_limit } else { st.body_limit };
     let size = body.size_hint().exact();
@@ -288,10 +300,8 @@ async fn proxy(
             fault: fault.clone(),
         })))
     };
-    let mut headers = HeaderMap::new();
-    for (k, v) in parts.headers.iter().filter(|(k, _)| forwardable(k)) {
-        headers.append(k.clone(), v.clone());
-    }
+    let mut headers = std::mem::take(&mut parts.headers);
+    keep_forwardable(&mut headers);
     if let Some(c) = &claims {
         if let Ok(v) = HeaderValue::from_str(&c.sub) {
             headers.insert(USER_ID, v);
@@ -345,18 +355,23 @@ async fn proxy(
                 None => return Err(last.unwrap_or_else(|| ApiError::internal("a streamed body sent twice"))),
             },
         };
-        let mut rb = client
-            .request(parts.method.clone(), &url)
-            .headers(headers.clone())
-            .body(body);
+        let mut rb = client.request(parts.method.clone(), &url).body(body);
         if !streaming {
             rb = rb.timeout(timeout);
         }
+        // The headers set whole (the builder's `headers` would append them one by one).
+        let rb = match rb.build() {
+            Ok(mut r) => {
+                *r.headers_mut() = headers.clone();
+                r
+            }
+            Err(e) => return Err(ApiError::internal(e)),
+        };
         let base = lease.instance.base_url.clone();
         // One rule for both kinds of failure: safe to repeat, another instance to try, at
         // most two retries, and a token from the budget (taken only when retrying).
         let retry_left = may_retry && st.pool.instances(svc).len() > tried.len() + 1 && tried.len() < 2;
-        match rb.send().await {
+        match client.execute(rb).await {
             Ok(r) => {
                 let code = r.status().as_u16();
                 // A 503 is the service's own answer (a dependency down, load shed), not a
@@ -405,28 +420,33 @@ async fn proxy(
             }
         }
     };
+    let mut upstream = upstream;
     let status = upstream.status();
-    let mut builder = Response::builder().status(status.as_u16());
-    for (k, v) in upstream.headers().iter().filter(|(k, _)| forwardable(k)) {
-        builder = builder.header(k.as_str(), v.as_bytes());
-    }
-    if let Some(h) = builder.headers_mut() {
-        if let Some(d) = &decision {
-            limit_headers(h, d);
-        }
-        // Declared degradation: clients can tell what is off (e.g. payment: cash only).
-        let down = st.pool.degraded();
-        if !down.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&down.join(", ")) {
-                h.insert(DEGRADED, v);
-            }
-        }
-    }
     let is_json = upstream
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    let length = upstream.content_length();
+    // The upstream's headers, moved and trimmed in place.
+    let mut answer_headers = std::mem::take(upstream.headers_mut());
+    keep_forwardable(&mut answer_headers);
+    if let Some(d) = &decision {
+        limit_headers(&mut answer_headers, d);
+    }
+    // Declared degradation: clients can tell what is off (e.g. payment: cash only).
+    let down = st.pool.degraded();
+    if !down.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&down.join(", ")) {
+            answer_headers.insert(DEGRADED, v);
+        }
+    }
+    let answer = |body: Body| {
+        let mut r = Response::new(body);
+        *r.status_mut() = status;
+        *r.headers_mut() = answer_headers;
+        r
+    };
     if status.as_u16() >= 400 && !is_json {
         // Never pass on an upstream's raw error page: the standard envelope instead.
         let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -441,10 +461,8 @@ async fn proxy(
     // Event streams and large or unsized answers pass through as they come; a small one is
     // read whole first, so that a service breaking it off gets a clear 502 (a streamed one
     // broken off ends the client's answer early, as any proxy's would).
-    if streaming || upstream.content_length().is_none_or(|n| n > ANSWER_HOLD) {
-        return builder
-            .body(Body::from_stream(upstream.bytes_stream()))
-            .map_err(ApiError::internal);
+    if streaming || length.is_none_or(|n| n > ANSWER_HOLD) {
+        return Ok(answer(Body::from_stream(upstream.bytes_stream())));
     }
     let body = upstream.bytes().await.map_err(|e| {
         ApiError::new(
@@ -452,7 +470,7 @@ async fn proxy(
             format!("the {svc} service broke off its answer: {e}"),
         )
     })?;
-    builder.body(Body::from(body)).map_err(ApiError::internal)
+    Ok(answer(Body::from(body)))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub enum Command {
     Catalogue(super::catalogue_bench::Opts),
     /// The full order flow (cart → order → confirmed) beside the same transactions as raw SQL
     Orders(super::orders_bench::Opts),
-    /// The gateway's cost: the same requests through it and straight to the service
+    /// The gateway's cost: the same requests straight to the service, through it and through a minimal proxy
     Gateway(super::gateway_bench::Opts),
 }
 
@@ -49,4 +49,21 @@ pub async fn with_scratch_db<T>(
         nakku_core::db::drop_mysql_database(&url).await.ok();
     }
     result
+}
+
+/// This process's resident memory, from `/proc/self/status`: (peak so far, now), in MiB;
+/// `None` where there is no such file (not Linux).
+pub fn resident_mib() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some((kib / 1024.0 * 10.0).round() / 10.0)
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
 }

@@ -1,5 +1,7 @@
 //! `nakku bench catalogue`: catalogue search latency (p50/p99) over a realistic query mix,
-//! beside a primary-key lookup of a product measured in the same run on the same database.
+//! beside a primary-key lookup of a product measured in the same run on the same database;
+//! and the memory of the catalogue instance (this process: the product service with its
+//! in-memory search index), resident once the index is built and at its peak (the import).
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +48,12 @@ struct Report {
     p99_ratio: f64,
     /// p99 per kind of query.
     by_kind: Vec<(String, f64)>,
+    /// Resident memory of this process before the import (the service started, empty).
+    rss_empty_mib: Option<f64>,
+    /// Resident memory with the catalogue loaded and its index built, serving searches.
+    rss_loaded_mib: Option<f64>,
+    /// The process's peak resident memory (the import's parsing and the index build).
+    rss_peak_mib: Option<f64>,
 }
 
 pub async fn run(o: Opts) -> anyhow::Result<()> {
@@ -89,6 +97,11 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         "import: {:.0} rows/s; index built from the database in {} ms",
         r.import_rows_per_s, r.index_build_ms
     );
+    if let (Some(empty), Some(loaded), Some(peak)) = (r.rss_empty_mib, r.rss_loaded_mib, r.rss_peak_mib) {
+        println!(
+            "resident memory of this catalogue instance: {empty:.1} MiB empty, {loaded:.1} MiB with the catalogue indexed and searched, {peak:.1} MiB at the peak (the import)"
+        );
+    }
     Ok(())
 }
 
@@ -166,9 +179,11 @@ async fn measure(db: &Db, o: &Opts) -> anyhow::Result<Report> {
     for c in sample::categories() {
         svc.create_category(&ctx, c).await?;
     }
+    let rss_empty = super::bench::resident_mib().map(|(_, now)| now);
     let csv = sample::csv(o.products);
     let start = Instant::now();
     let report = svc.import(&ctx, csv.as_bytes(), false, false).await?;
+    drop(csv);
     anyhow::ensure!(
         report.imported && report.created == o.products,
         "sample import failed: {:?}",
@@ -211,6 +226,7 @@ async fn measure(db: &Db, o: &Opts) -> anyhow::Result<Report> {
         by_kind.entry(kind).or_default().push(d);
     }
     all.sort();
+    let rss = super::bench::resident_mib();
 
     let ids: Vec<String> = sqlx::query("SELECT id FROM products ORDER BY id")
         .fetch_all(db.pool())
@@ -252,6 +268,9 @@ async fn measure(db: &Db, o: &Opts) -> anyhow::Result<Report> {
         } else {
             0.0
         },
+        rss_empty_mib: rss_empty,
+        rss_loaded_mib: rss.map(|(_, now)| now),
+        rss_peak_mib: rss.map(|(peak, _)| peak),
         by_kind: by_kind
             .into_iter()
             .map(|(k, mut v)| {

@@ -54,3 +54,41 @@ fn bench_orders_counts_every_statement_of_the_flow_against_the_service_that_ran_
     assert_eq!(insert["service"], "order");
     assert_eq!(insert["per_order"], 1.0);
 }
+
+/// `nakku bench gateway`: each request answered the same three ways (straight to the
+/// service, through the gateway, through the bench's minimal hyper proxy), and the CPU of
+/// the gateway's and the proxy's own threads charged per request.
+#[test]
+fn bench_gateway_compares_the_gateway_with_a_minimal_proxy_on_the_same_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(nakku(dir.path()).args([
+        "bench",
+        "gateway",
+        "--requests",
+        "200",
+        "--workers",
+        "4",
+        "--rounds",
+        "2",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let paths = r["paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 3, "{r}");
+    for p in paths {
+        // Every request of every path answered with a success (a proxy that forwarded
+        // nowhere, or a wrong token, would count errors).
+        assert_eq!(p["errors"], 0, "{p}");
+        for rate in ["direct_rps", "gateway_rps", "proxy_rps"] {
+            assert!(p[rate].as_f64().unwrap() > 0.0, "{rate}: {p}");
+        }
+        // Both proxies' threads were found and did the work (the services' threads are
+        // not theirs: a request costs either of them well under a second of CPU).
+        for cpu in ["gateway_cpu_us", "proxy_cpu_us"] {
+            let us = p[cpu].as_f64().unwrap();
+            assert!(us > 0.0 && us < 1_000_000.0, "{cpu}: {p}");
+        }
+        assert!(p["cpu_ratio"].as_f64().unwrap() > 0.0, "{p}");
+    }
+}
