@@ -386,11 +386,6 @@ impl Application {
                     client: client.clone(),
                 })
                 .collect();
-            let stream_client = roots
-                .http()?
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .context("building the gateway's streaming HTTP client")?;
             let rate = crate::ratelimit::Limits {
                 auth: settings.rate_limit_auth_per_minute,
                 write: settings.rate_limit_write_per_minute,
@@ -410,8 +405,7 @@ impl Application {
             let state = crate::gateway::GatewayState {
                 pool,
                 jwt: jwt.clone(),
-                client,
-                stream_client,
+                upstream: crate::gateway::upstream_client(&roots),
                 body_limit: limits.body_limit,
                 import_body_limit: settings.import_max_bytes.max(limits.body_limit),
                 timeout: limits.timeout,
