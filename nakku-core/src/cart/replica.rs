@@ -101,6 +101,10 @@ impl Handler for StockReplica {
         Box::pin(crate::inventory::events::apply_stock_event(conn, "cart_stock", env))
     }
 
+    fn latest_wins(&self, env: &Envelope) -> Option<(String, i64)> {
+        crate::inventory::events::stock_event_key(env)
+    }
+
     fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
         Box::pin(async move {
             sqlx::query("DELETE FROM cart_stock").execute(conn).await?;

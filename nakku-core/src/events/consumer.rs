@@ -39,6 +39,39 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Empties the read model before a full replay.
     fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>>;
+
+    /// For a read model that keeps only the newest fact per key (a replica of stock
+    /// levels, applied "newer facts only"): the event's key and how recent it is. In a
+    /// batch, an event whose key has a more recent event in the same batch (or an equally
+    /// recent one after it) is recorded as processed without being applied — applying it
+    /// would be overwritten within the same transaction. `None`, the default: every event
+    /// is applied.
+    fn latest_wins(&self, _env: &Envelope) -> Option<(String, i64)> {
+        None
+    }
+}
+
+/// Which of `events` (in batch order) a later or more recent one of the same key makes
+/// pointless to apply (see [`Handler::latest_wins`]).
+fn superseded(handler: &dyn Handler, events: &[&Envelope]) -> Vec<bool> {
+    let keyed: Vec<Option<(String, i64)>> = events.iter().map(|e| handler.latest_wins(e)).collect();
+    let mut newest: std::collections::HashMap<&str, (i64, usize)> = std::collections::HashMap::new();
+    for (i, k) in keyed.iter().enumerate() {
+        if let Some((key, at)) = k {
+            let best = newest.entry(key.as_str()).or_insert((*at, i));
+            if (*at, i) >= *best {
+                *best = (*at, i);
+            }
+        }
+    }
+    keyed
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            k.as_ref()
+                .is_some_and(|(key, _)| newest.get(key.as_str()).is_some_and(|(_, w)| *w != i))
+        })
+        .collect()
 }
 
 /// Consumer tuning.
@@ -518,7 +551,12 @@ impl Consumer {
                 return false;
             }
         }
-        for (d, env) in &todo {
+        let skip = superseded(
+            self.handler.as_ref(),
+            &todo.iter().map(|(_, env)| env).collect::<Vec<_>>(),
+        );
+        let skipped = skip.iter().filter(|s| **s).count() as u64;
+        for ((d, env), _) in todo.iter().zip(&skip).filter(|(_, skip)| !**skip) {
             let handled = self
                 .handler
                 .handle(&mut tx, env)
@@ -532,7 +570,9 @@ impl Consumer {
             return false;
         }
         metrics::counter!("nakku_consumer_messages_total", "consumer" => name, "outcome" => "applied")
-            .increment(todo.len() as u64);
+            .increment(todo.len() as u64 - skipped);
+        metrics::counter!("nakku_consumer_messages_total", "consumer" => name, "outcome" => "superseded")
+            .increment(skipped);
         metrics::counter!("nakku_consumer_messages_total", "consumer" => name, "outcome" => "duplicate")
             .increment(duplicates);
         true
@@ -646,6 +686,120 @@ pub async fn rewind_for_replay(c: &Consumer, from: super::bus::Position) -> anyh
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::Row;
+
+    /// The cart's stock replica, counting what it applies.
+    struct Counting(crate::cart::replica::StockReplica, std::sync::atomic::AtomicUsize);
+
+    impl Handler for Counting {
+        fn name(&self) -> &'static str {
+            self.0.name()
+        }
+        fn handles(&self) -> &'static [(&'static str, u32)] {
+            self.0.handles()
+        }
+        fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.handle(conn, env)
+        }
+        fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+            self.0.reset(conn)
+        }
+        fn latest_wins(&self, env: &Envelope) -> Option<(String, i64)> {
+            self.0.latest_wins(env)
+        }
+    }
+
+    fn stock(sku: &str, available: i64, at_ms: i64, offset: i64) -> Delivery {
+        let level = crate::inventory::events::StockLevel {
+            store: "BLR-1".into(),
+            store_id: "s-1".into(),
+            sku: sku.into(),
+            on_hand: available,
+            reserved: 0,
+            available,
+            low_threshold: 1,
+        };
+        let mut env = Envelope::new(
+            crate::events::catalog::INVENTORY_UPDATED,
+            crate::service::Service::Inventory,
+            sku,
+            "test",
+            serde_json::to_value(crate::inventory::events::StockUpdated(level)).unwrap_or_default(),
+        );
+        env.occurred_at = crate::id::ms_to_rfc3339(at_ms);
+        Delivery {
+            topic: "nakku.inventory".into(),
+            partition: 0,
+            offset,
+            key: Some(sku.into()),
+            payload: serde_json::to_vec(&env).unwrap_or_default(),
+            traceparent: None,
+            timestamp_ms: at_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stock_level_superseded_within_its_batch_is_recorded_but_only_the_newest_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::Secret::new(format!("sqlite://{}/cart.db", dir.path().display()));
+        let db = Db::connect(&url, 1).await.unwrap();
+        crate::db::migrate::run(crate::service::Service::Cart, &db)
+            .await
+            .unwrap();
+        let handler = Arc::new(Counting(crate::cart::replica::StockReplica, Default::default()));
+        let consumer = Consumer {
+            handler: handler.clone(),
+            db: db.clone(),
+            bus: Arc::new(
+                crate::events::embedded::EmbeddedLog::open(&dir.path().join("log"))
+                    .await
+                    .unwrap(),
+            ),
+            cfg: ConsumerConfig::default(),
+        };
+        // Mango three times (the newest, at 3 ms, arrives in the middle: a later-sent but
+        // older level must not win), banana once.
+        let batch = [
+            stock("MANGO", 9, 1, 0),
+            stock("MANGO", 5, 3, 1),
+            stock("BANANA", 4, 2, 2),
+            stock("MANGO", 7, 2, 3),
+        ];
+        assert!(consumer.apply_batch(&batch).await);
+        assert_eq!(
+            handler.1.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "one level per sku applied"
+        );
+        let level = |sku: &'static str| {
+            let db = db.clone();
+            async move {
+                sqlx::query("SELECT available FROM cart_stock WHERE store = 'BLR-1' AND sku = ?")
+                    .bind(sku)
+                    .fetch_one(db.pool())
+                    .await
+                    .map(|r| r.try_get::<i64, _>("available").unwrap_or(-1))
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            level("MANGO").await,
+            5,
+            "the newest level, as applying all four in order gives"
+        );
+        assert_eq!(level("BANANA").await, 4);
+        let recorded = sqlx::query("SELECT COUNT(*) AS n FROM processed_events")
+            .fetch_one(db.pool())
+            .await
+            .map(|r| r.try_get::<i64, _>("n").unwrap_or(-1))
+            .unwrap();
+        assert_eq!(recorded, 4, "every event is recorded as processed, applied or not");
+        // Delivered again (a rebalance): nothing is applied twice.
+        assert!(consumer.apply_batch(&batch).await);
+        assert_eq!(handler.1.load(std::sync::atomic::Ordering::SeqCst), 2);
+        db.close().await;
+    }
 
     #[test]
     fn a_member_rejoins_only_when_waiting_events_go_unconsumed_for_the_whole_limit() {

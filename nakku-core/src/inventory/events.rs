@@ -218,6 +218,14 @@ impl Event for StoreUpdated {
 /// Applies an `inventory.updated` event to a stock replica table `(store, sku, available,
 /// event_ms, updated_at)`: newer facts only, so an older event arriving late changes
 /// nothing. Shared by the stock replicas of the catalogue, the cart and delivery.
+/// A stock level's key (store and sku) and when it was true: the newest per key is all a
+/// replica keeps (see `Handler::latest_wins`). `None` for an event that does not decode,
+/// which is then applied, and refused, on its own.
+pub fn stock_event_key(env: &Envelope) -> Option<(String, i64)> {
+    let level = env.decode::<StockUpdated>().ok()?.0;
+    Some((format!("{}\u{1f}{}", level.store, level.sku), env.occurred_ms().ok()?))
+}
+
 pub async fn apply_stock_event(conn: &mut AnyConnection, table: &'static str, env: &Envelope) -> anyhow::Result<()> {
     let level = env.decode::<StockUpdated>()?.0;
     let (store, sku, available) = (&level.store, &level.sku, level.available);
