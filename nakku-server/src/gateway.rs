@@ -186,7 +186,8 @@ fn keep_forwardable(h: &mut HeaderMap) {
     }
 }
 
-/// The largest request body held for a retry on another instance (larger ones stream).
+/// The largest request body held whole (for a retry on another instance; larger ones,
+/// and those of unknown length, stream).
 const RETRY_HOLD: u64 = 64 * 1024;
 /// The largest answer (by its `Content-Length`) read whole before it is passed on.
 const ANSWER_HOLD: u64 = 256 * 1024;
@@ -318,10 +319,11 @@ async fn proxy(
     if size.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    // Held whole only when a retry on another instance may need to send it again; any
-    // other body streams through as it arrives (a 64 MiB import costs the gateway its
-    // buffers, not 64 MiB).
-    let hold = retryable(&parts.method, &parts.headers) && size.is_some_and(|n| n <= RETRY_HOLD);
+    // A small body of a known length is held whole: a retry on another instance can send
+    // it again, and the service gets its length. Any other body streams through as it
+    // arrives (a 64 MiB import costs the gateway its buffers, not 64 MiB).
+    let hold = size.is_some_and(|n| n <= RETRY_HOLD);
+    let safe = retryable(&parts.method, &parts.headers);
     let fault = Arc::new(OnceLock::new());
     let mut outgoing = if hold {
         let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
@@ -348,8 +350,8 @@ async fn proxy(
     }
     let streaming = path.ends_with("/stream");
     let timeout = st.timeout;
-    // A streamed body is gone once sent: only a held one can go to another instance.
-    let may_retry = hold;
+    // Safe to repeat, and held: a streamed body is gone once sent.
+    let may_retry = hold && safe;
     let target = |base: &str| match parts.uri.query() {
         Some(q) => format!("{base}{path}?{q}"),
         None => format!("{base}{path}"),
