@@ -1,5 +1,6 @@
 //! The gateway: the role table holds for every admin route, forged identity headers grant
-//! nothing, requests survive an instance dying mid-load, a dead upstream's circuit opens
+//! nothing, requests survive an instance dying mid-load, keyed writes (only) are retried
+//! on another instance, a dead upstream's circuit opens
 //! and closes again, and rate limits hold across gateway instances sharing Redis.
 
 use std::collections::HashMap;
@@ -203,6 +204,70 @@ async fn requests_keep_succeeding_when_one_of_two_instances_dies_mid_load() {
         .clone();
     assert_eq!(instances.len(), 2, "{health}");
     assert_eq!(health["data"]["checks"]["product"]["status"], "up");
+}
+
+/// A product instance that is up (its `/readyz` answers) but answers every request 502.
+async fn sick_instance() -> String {
+    let app = axum::Router::new()
+        .route(
+            "/readyz",
+            axum::routing::get(|| async { axum::Json(json!({"status": "ready"})) }),
+        )
+        .fallback(|| async { (axum::http::StatusCode::BAD_GATEWAY, "bad gateway upstream") });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_write_is_retried_on_another_instance_with_its_body_and_an_unkeyed_one_is_not() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let admin = app.admin_token(1).await;
+    let both = format!("{},{}", sick_instance().await, app.product);
+    let (g, _stop) = start(&app, &[Service::Gateway], &[("NAKKU_PRODUCT_URL", both)]).await;
+    let url = format!("{}/api/v1/categories", g[&Service::Gateway]);
+    let create = |slug: String, key: Option<String>| {
+        let mut rb = app
+            .client
+            .post(&url)
+            .bearer_auth(&admin)
+            .json(&json!({"name": format!("Aisle {slug}"), "slug": slug}));
+        if let Some(k) = key {
+            rb = rb.header("idempotency-key", k);
+        }
+        rb.send()
+    };
+    // The instances take turns: of three writes in a row, at least one goes to the sick
+    // instance first. With a key, each is sent again — the same body — to the healthy one.
+    for i in 0..3 {
+        let r = create(format!("keyed-{i}"), Some(format!("k-{i}"))).await.unwrap();
+        let b = body(r).await;
+        assert_eq!(b["data"]["slug"], format!("keyed-{i}"), "{b}");
+        assert_eq!(b["data"]["name"], format!("Aisle keyed-{i}"), "{b}");
+    }
+    // Without a key a write is sent once: the sick instance's 502 is the answer.
+    let mut refused = 0;
+    for i in 0..3 {
+        let r = create(format!("plain-{i}"), None).await.unwrap();
+        match r.status().as_u16() {
+            502 => refused += 1,
+            s => assert!((200..300).contains(&s), "{s}"),
+        }
+    }
+    assert!(
+        refused >= 1,
+        "an unkeyed write went to the sick instance and was not repeated"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM categories")
+        .fetch_one(app.product_db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        6 - refused,
+        "each keyed write stored once, the refused ones not at all"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
