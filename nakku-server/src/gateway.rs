@@ -198,7 +198,8 @@ fn too_large() -> ApiError {
 
 /// A request body as the gateway sends it on.
 enum Outgoing {
-    /// Small and safe to repeat: held, sent again if another instance is tried.
+    /// Small, of known length: held, sent with its length, and again if a request safe
+    /// to repeat goes to another instance.
     Held(axum::body::Bytes),
     /// Anything else: passed on as it arrives, once.
     Streamed(Option<Body>),
@@ -360,7 +361,7 @@ async fn proxy(
     st.pool.earn();
     let mut tried: Vec<String> = Vec::new();
     let mut last: Option<ApiError> = None;
-    let upstream = loop {
+    let mut upstream = loop {
         let lease = match st.pool.pick(svc, &tried) {
             Ok(l) => l,
             // Every instance tried (or the rest refuse): the last failure is the answer.
@@ -463,7 +464,6 @@ async fn proxy(
             }
         }
     };
-    let mut upstream = upstream;
     let status = upstream.status();
     let is_json = upstream
         .headers()

@@ -476,8 +476,15 @@ pub async fn find_reservation(
         return Ok(None);
     };
     let row = reservation_row(r)?;
+    let lines = reservation_lines(&rows)?;
+    Ok(Some((row, lines)))
+}
+
+/// The lines of rows carrying `sku` and `quantity` (a row without a sku — a reservation
+/// joined to no line — is none).
+fn reservation_lines(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Line>, sqlx::Error> {
     let mut lines = Vec::with_capacity(rows.len());
-    for l in &rows {
+    for l in rows {
         if let Some(sku) = opt_text(l, "sku")? {
             lines.push(Line {
                 sku,
@@ -485,7 +492,7 @@ pub async fn find_reservation(
             });
         }
     }
-    Ok(Some((row, lines)))
+    Ok(lines)
 }
 
 fn reservation_row(r: &sqlx::any::AnyRow) -> Result<ReservationRow, sqlx::Error> {
@@ -520,19 +527,11 @@ async fn find_reservation_locked(
         return Ok(None);
     };
     let row = reservation_row(&r)?;
-    let lines = sqlx::query("SELECT sku, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY sku")
+    let rows = sqlx::query("SELECT sku, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY sku")
         .bind(&row.id)
         .fetch_all(conn)
-        .await?
-        .iter()
-        .map(|l| {
-            Ok(Line {
-                sku: text(l, "sku")?,
-                quantity: l.try_get("quantity")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Some((row, lines)))
+        .await?;
+    Ok(Some((row, reservation_lines(&rows)?)))
 }
 
 /// Moves a reservation from `from` to `to`; false when it was no longer in `from`.
