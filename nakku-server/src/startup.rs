@@ -259,7 +259,7 @@ impl Application {
                     };
                     let cfg = nakku_core::order::OrderConfig {
                         step_timeout: Duration::from_secs(settings.saga_step_timeout_secs),
-                        autodrive: true,
+                        ..Default::default()
                     };
                     let mut svc =
                         nakku_core::order::OrderService::new(db.clone(), cfg, stock_port, pay_port, cart_port);

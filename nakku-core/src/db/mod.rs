@@ -6,6 +6,7 @@
 //! timestamps are `BIGINT` milliseconds; `TEXT`-family columns arrive as bytes (see
 //! [`text`]).
 
+pub mod batch;
 pub mod dialect;
 pub mod migrate;
 

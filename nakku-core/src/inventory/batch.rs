@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::AnyConnection;
 use tokio::sync::{mpsc, oneshot};
-use tracing::Instrument;
 
 use super::events::{BackInStock, LowStock, OutOfStock, ReservationFailed, StockLevel, StockReserved, StockUpdated};
 use super::store::{self, Movement, ReservationRow};
@@ -51,23 +50,10 @@ pub const MAX_BATCH: usize = 64;
 
 /// Starts a writer; returns its queue.
 pub fn spawn_writer(db: Db) -> mpsc::Sender<Pending> {
-    let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
-    tokio::spawn(
-        async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(p) => batch.push(p),
-                        Err(_) => break,
-                    }
-                }
-                run_batch(&db, batch).await;
-            }
-        }
-        .instrument(crate::trace::service_span("inventory")),
-    );
-    tx
+    crate::db::batch::spawn_writer(MAX_BATCH, crate::trace::service_span("inventory"), move |batch| {
+        let db = db.clone();
+        async move { run_batch(&db, batch).await }
+    })
 }
 
 async fn run_batch(db: &Db, batch: Vec<Pending>) {

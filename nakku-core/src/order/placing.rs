@@ -190,24 +190,26 @@ impl OrderService {
             }
             other => other?,
         };
-        for l in &lines {
-            sqlx::query(
-                "INSERT INTO order_lines (order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-            )
-            .bind(&id)
-            .bind(&l.sku)
-            .bind(l.product_id.clone().unwrap_or_default())
-            .bind(&l.name)
-            .bind(&l.unit)
-            .bind(l.unit_price_paise)
-            .bind(l.mrp_paise)
-            .bind(l.quantity)
-            .bind(l.line_total_paise)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        // Every line in one multi-row insert.
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+            "INSERT INTO order_lines (order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status, created_at, updated_at) ",
+        );
+        qb.push_values(&lines, |mut row, l| {
+            row.push_bind(id.clone())
+                .push_bind(l.sku.clone())
+                .push_bind(l.product_id.clone().unwrap_or_default())
+                .push_bind(l.name.clone())
+                .push_bind(l.unit.clone())
+                .push_bind(l.unit_price_paise)
+                .push_bind(l.mrp_paise)
+                .push_bind(l.quantity)
+                .push_bind(l.line_total_paise)
+                .push_bind("active")
+                .push_bind(now)
+                .push_bind(now);
+        });
+        if !lines.is_empty() {
+            qb.build().execute(&mut *tx).await?;
         }
         timeline(&mut tx, &id, "pending", PLACED_NOTE, user_id).await?;
         let payload = OrderCreated {

@@ -562,18 +562,8 @@ impl OrderService {
         note: &str,
         failure: Option<&str>,
     ) -> Result<Done, CoreError> {
-        let mut tx = self.db.begin().await?;
-        let m = Move {
-            from: &o.status,
-            to,
-            saga,
-            note,
-            actor: SAGA,
-            failure,
-        };
         // A move that no longer applies (a cancel landed) is fine: the next look decides.
-        let moved = self.apply_move(&mut tx, o, &m).await?;
-        tx.commit().await?;
+        let moved = self.write_move(o, to, saga, note, failure).await?;
         Ok(if moved && saga == "done" {
             Done::Finished
         } else if moved {
@@ -590,6 +580,48 @@ impl OrderService {
         } else {
             Done::Next(None)
         })
+    }
+
+    /// Writes one saga move: through the writer, sharing a transaction with the moves of
+    /// other orders, or alone (no writer, or its batch failed). True when it applied.
+    async fn write_move(
+        &self,
+        o: &OrderRow,
+        to: &str,
+        saga: &str,
+        note: &str,
+        failure: Option<&str>,
+    ) -> Result<bool, CoreError> {
+        let m = Move {
+            from: &o.status,
+            to,
+            saga,
+            note,
+            actor: SAGA,
+            failure,
+        };
+        if let Some(writer) = &self.moves {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let req = super::service::moves::Request {
+                row: o.clone(),
+                to: to.to_owned(),
+                saga: saga.to_owned(),
+                note: note.to_owned(),
+                failure: failure.map(str::to_owned),
+                events: super::service::move_events(o, &m),
+            };
+            // A writer that is gone (its runtime shutting down) leaves the move to be
+            // written alone, as does a batch that failed.
+            if writer.send(super::service::moves::Pending { req, reply }).await.is_ok() {
+                if let Ok(Some(moved)) = answer.await {
+                    return Ok(moved);
+                }
+            }
+        }
+        let mut tx = self.db.begin().await?;
+        let moved = self.apply_move(&mut tx, o, &m).await?;
+        tx.commit().await?;
+        Ok(moved)
     }
 
     /// Drives every order whose saga is due and not held by a live driver (after a crash,

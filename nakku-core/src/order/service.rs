@@ -26,6 +26,8 @@ use crate::RequestCtx;
 
 #[path = "changes.rs"]
 mod changes;
+#[path = "moves.rs"]
+pub(super) mod moves;
 #[path = "placing.rs"]
 mod placing;
 
@@ -36,6 +38,9 @@ pub struct OrderConfig {
     pub step_timeout: Duration,
     /// Start the saga right after placing (off in tests that drive it by hand).
     pub autodrive: bool,
+    /// Write the saga's moves of concurrent orders in shared transactions (see
+    /// `order::service::moves`); off, each move is a transaction of its own.
+    pub batch_moves: bool,
 }
 
 impl Default for OrderConfig {
@@ -43,6 +48,7 @@ impl Default for OrderConfig {
         OrderConfig {
             step_timeout: Duration::from_secs(30),
             autodrive: true,
+            batch_moves: true,
         }
     }
 }
@@ -57,6 +63,9 @@ pub struct OrderService {
     pub(super) carts: Arc<dyn CartPort>,
     /// Delivery slots; without it only express orders are taken.
     pub(super) slots: Option<Arc<dyn crate::ports::SlotPort>>,
+    /// The saga moves' writer (see [`moves`]); None outside a runtime or with
+    /// `batch_moves` off.
+    pub(super) moves: Option<tokio::sync::mpsc::Sender<moves::Pending>>,
 }
 
 /// The order row the saga and the handlers act on.
@@ -123,7 +132,11 @@ impl OrderService {
         payments: Arc<dyn PaymentPort>,
         carts: Arc<dyn CartPort>,
     ) -> Self {
+        // The writer needs a runtime to run on (a service built outside one writes alone).
+        let moves =
+            (cfg.batch_moves && tokio::runtime::Handle::try_current().is_ok()).then(|| moves::spawn_writer(db.clone()));
         OrderService {
+            moves,
             db,
             cfg,
             stock,
@@ -411,21 +424,63 @@ pub(super) async fn timeline(
     note: &str,
     actor: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO order_timeline (id, order_id, status, note, actor, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(new_id())
-        .bind(order_id)
-        .bind(status)
-        .bind(note.chars().take(500).collect::<String>())
-        .bind(actor)
-        .bind(now_ms())
-        .execute(conn)
-        .await?;
+    timelines(
+        conn,
+        &[Entry {
+            order_id,
+            status,
+            note,
+            actor,
+        }],
+    )
+    .await
+}
+
+/// One timeline entry to write.
+pub(super) struct Entry<'a> {
+    pub order_id: &'a str,
+    pub status: &'a str,
+    pub note: &'a str,
+    pub actor: &'a str,
+}
+
+/// Writes timeline entries in one multi-row insert (entries of several orders: a batch of
+/// saga moves).
+pub(super) async fn timelines(conn: &mut AnyConnection, entries: &[Entry<'_>]) -> Result<(), sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+        "INSERT INTO order_timeline (id, order_id, status, note, actor, created_at) ",
+    );
+    qb.push_values(entries, |mut row, e| {
+        row.push_bind(new_id())
+            .push_bind(e.order_id.to_owned())
+            .push_bind(e.status.to_owned())
+            .push_bind(e.note.chars().take(500).collect::<String>())
+            .push_bind(e.actor.to_owned())
+            .push_bind(now);
+    });
+    qb.build().execute(conn).await?;
     Ok(())
 }
 
 /// Records a status move (conditional on the current status), its timeline entry and
 /// its events, in the caller's transaction. False when the order was no longer `from`.
 pub(super) async fn apply_move(conn: &mut AnyConnection, row: &OrderRow, m: &Move<'_>) -> Result<bool, CoreError> {
+    if !move_row(conn, row, m).await? {
+        return Ok(false);
+    }
+    timeline(conn, &row.id, m.to, m.note, m.actor).await?;
+    outbox::append_many(conn, &move_events(row, m)).await?;
+    count_transition(m.to);
+    Ok(true)
+}
+
+/// The conditional status move of [`apply_move`] alone: false when the order was no longer
+/// `from` (or a cancellation stops a forward move of the saga).
+pub(super) async fn move_row(conn: &mut AnyConnection, row: &OrderRow, m: &Move<'_>) -> Result<bool, CoreError> {
     let now = now_ms();
     // A saga that is done holds no lease: the driver's last move gives it back.
     // `keep`: a move made beside a saga still at work (the order following its delivery
@@ -453,10 +508,17 @@ pub(super) async fn apply_move(conn: &mut AnyConnection, row: &OrderRow, m: &Mov
     .bind(i64::from(forward_by_saga))
     .execute(&mut *conn)
     .await?;
-    if r.rows_affected() != 1 {
-        return Ok(false);
-    }
-    timeline(conn, &row.id, m.to, m.note, m.actor).await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Counts a status move that applied.
+pub(super) fn count_transition(to: &str) {
+    metrics::counter!("nakku_order_transitions_total", "to" => to.to_owned()).increment(1);
+}
+
+/// The events a move that applied publishes: `order.updated`, and `order.cancelled` or
+/// `order.completed` when it ends the order that way.
+pub(super) fn move_events(row: &OrderRow, m: &Move<'_>) -> Vec<Envelope> {
     let payload = OrderUpdated {
         order_id: row.id.clone(),
         user_id: row.user_id.clone(),
@@ -479,7 +541,5 @@ pub(super) async fn apply_move(conn: &mut AnyConnection, row: &OrderRow, m: &Mov
         "delivered" => events.push(Envelope::of(Service::Order, &row.id, &row.id, &OrderCompleted(payload))),
         _ => {}
     }
-    outbox::append_many(conn, &events).await?;
-    metrics::counter!("nakku_order_transitions_total", "to" => m.to.to_owned()).increment(1);
-    Ok(true)
+    events
 }
