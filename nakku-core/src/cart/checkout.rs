@@ -68,16 +68,18 @@ impl CartService {
         };
         let (cart, lines, load) = {
             let mut conn = self.db.pool().acquire().await?;
-            let cart = self
-                .find_cart(&mut conn, user_id, store.as_deref())
-                .await?
-                .ok_or_else(|| CoreError::validation("cart", "is empty"))?;
+            // The cart with its store's load (orders in progress there) in one read.
+            let row = super::find_cart_row(
+                &mut conn,
+                user_id,
+                store.as_deref(),
+                ", (SELECT COUNT(*) FROM active_orders a WHERE a.store = carts.store) AS store_load",
+            )
+            .await?
+            .ok_or_else(|| CoreError::validation("cart", "is empty"))?;
+            let load: i64 = row.try_get("store_load")?;
+            let cart = super::cart_from_row(&row)?;
             let lines = self.lines(&mut conn, &cart).await?;
-            let load: i64 = sqlx::query("SELECT COUNT(*) AS n FROM active_orders WHERE store = ?")
-                .bind(&cart.store)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?;
             (cart, lines, load)
         };
         if lines.is_empty() {

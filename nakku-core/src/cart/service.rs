@@ -91,6 +91,35 @@ fn cart_from_row(r: &sqlx::any::AnyRow) -> Result<CartRow, sqlx::Error> {
 
 const CART_COLS: &str = "id, user_id, store, share_token, share_mode, version";
 
+/// The shopper's live cart row at `store` (or the one used last), with `extra` columns
+/// (expressions over `carts`) after [`CART_COLS`].
+async fn find_cart_row(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    store: Option<&str>,
+    extra: &str,
+) -> Result<Option<sqlx::any::AnyRow>, sqlx::Error> {
+    match store {
+        Some(s) => {
+            sqlx::query(&format!(
+                "SELECT {CART_COLS}{extra} FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL"
+            ))
+            .bind(user_id)
+            .bind(s)
+            .fetch_optional(&mut *conn)
+            .await
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {CART_COLS}{extra} FROM carts WHERE user_id = ? AND deleted_at IS NULL ORDER BY updated_at DESC, id DESC LIMIT 1"
+            ))
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+        }
+    }
+}
+
 /// Carts over one database, with the user and location services for checkout.
 #[derive(Clone)]
 pub struct CartService {
@@ -131,23 +160,7 @@ impl CartService {
         user_id: &str,
         store: Option<&str>,
     ) -> Result<Option<CartRow>, CoreError> {
-        let row = match store {
-            Some(s) => {
-                sqlx::query(&format!("SELECT {CART_COLS} FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL"))
-                    .bind(user_id)
-                    .bind(s)
-                    .fetch_optional(&mut *conn)
-                    .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {CART_COLS} FROM carts WHERE user_id = ? AND deleted_at IS NULL ORDER BY updated_at DESC, id DESC LIMIT 1"
-                ))
-                .bind(user_id)
-                .fetch_optional(&mut *conn)
-                .await?
-            }
-        };
+        let row = find_cart_row(conn, user_id, store, "").await?;
         Ok(row.map(|r| cart_from_row(&r)).transpose()?)
     }
 

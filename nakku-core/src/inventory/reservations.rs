@@ -135,9 +135,10 @@ impl InventoryService {
                 ))
             }
         }
-        let w = store::find_warehouse(&mut tx, &row.warehouse_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("store".to_owned()))?;
+        // The store through the short-lived cache (its id is the reservation's; the code
+        // named in the events follows a change of code within seconds).
+        let w = self.cached_warehouse(&row.warehouse_id).await?;
+        let mut movements = Vec::with_capacity(lines.len());
         for l in &lines {
             if !store::apply_deltas(&mut tx, &w.id, &l.sku, -l.quantity, -l.quantity).await? {
                 return Err(CoreError::Internal(anyhow::anyhow!(
@@ -145,7 +146,7 @@ impl InventoryService {
                     l.sku
                 )));
             }
-            let m = Movement {
+            movements.push(Movement {
                 wh: &w.id,
                 sku: &l.sku,
                 on_hand_delta: -l.quantity,
@@ -154,10 +155,12 @@ impl InventoryService {
                 note: None,
                 ref_id: Some(order_id),
                 actor: None,
-            };
-            store::append_ledger(&mut tx, &m).await?;
-            self.after_change(&mut tx, &w, &l.sku, order_id).await?;
+            });
         }
+        store::append_ledger_many(&mut tx, &movements).await?;
+        // The lines' new numbers in one read, their events and the confirmation in one insert.
+        let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
+        let mut events = super::batch::stock_events_for(&mut tx, &w, &skus, |_| order_id.to_owned()).await?;
         let moved = store::transition(
             &mut tx,
             &row.id,
@@ -171,7 +174,8 @@ impl InventoryService {
             store: w.code.clone(),
             lines: lines.clone(),
         };
-        emit_event(&mut tx, order_id, order_id, &confirmed).await?;
+        events.push(Envelope::of(Service::Inventory, order_id, order_id, &confirmed));
+        outbox::append_many(&mut tx, &events).await?;
         tx.commit().await?;
         if !moved {
             return self.get_reservation(order_id).await;
