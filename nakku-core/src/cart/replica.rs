@@ -157,18 +157,27 @@ impl Handler for OrderFollower {
                 .bind(now_ms())
                 .execute(&mut *conn)
                 .await?;
-            // The ordered units leave the cart; anything added since stays. The cart is
-            // named by its owner and store in each statement (no read of its id first).
-            const CART: &str = "SELECT id FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL";
+            // The ordered units leave the cart; anything added since stays. (The cart's id is
+            // read first, without a lock: naming the cart by a subquery in the DELETE would
+            // lock its row before the lines on MySQL, the opposite of a shopper's change,
+            // which writes the line and then the cart — a deadlock under load.)
+            let Some(cart) = sqlx::query("SELECT id FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL")
+                .bind(user_id)
+                .bind(store)
+                .fetch_optional(&mut *conn)
+                .await?
+            else {
+                return Ok(());
+            };
+            let cart_id = crate::db::text(&cart, "id")?;
             let placed_at = env.occurred_ms()?;
             for l in &p.lines {
                 let (sku, qty) = (&l.sku, l.quantity);
                 // Lines changed after the order was placed are the shopper's new wishes: kept.
-                let gone = sqlx::query(&format!(
-                    "DELETE FROM cart_items WHERE cart_id IN ({CART}) AND sku = ? AND quantity <= ? AND updated_at <= ?"
-                ))
-                .bind(user_id)
-                .bind(store)
+                let gone = sqlx::query(
+                    "DELETE FROM cart_items WHERE cart_id = ? AND sku = ? AND quantity <= ? AND updated_at <= ?",
+                )
+                .bind(&cart_id)
                 .bind(sku)
                 .bind(qty)
                 .bind(placed_at)
@@ -177,32 +186,20 @@ impl Handler for OrderFollower {
                 if gone.rows_affected() > 0 {
                     continue; // the whole line was ordered: nothing left to take off
                 }
-                sqlx::query(&format!(
-                    "UPDATE cart_items SET quantity = quantity - ? WHERE cart_id IN ({CART}) AND sku = ? AND quantity > ? AND updated_at <= ?"
-                ))
-                .bind(qty)
-                .bind(user_id)
-                .bind(store)
-                .bind(sku)
-                .bind(qty)
-                .bind(placed_at)
-                .execute(&mut *conn)
-                .await?;
+                sqlx::query("UPDATE cart_items SET quantity = quantity - ? WHERE cart_id = ? AND sku = ? AND quantity > ? AND updated_at <= ?")
+                    .bind(qty)
+                    .bind(&cart_id)
+                    .bind(sku)
+                    .bind(qty)
+                    .bind(placed_at)
+                    .execute(&mut *conn)
+                    .await?;
             }
-            // The cart and what is left in it, in one read.
-            let Some(cart) = sqlx::query(
-                "SELECT c.id, (SELECT COUNT(*) FROM cart_items i WHERE i.cart_id = c.id) AS n \
-                 FROM carts c WHERE c.user_id = ? AND c.store = ? AND c.deleted_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(store)
-            .fetch_optional(&mut *conn)
-            .await?
-            else {
-                return Ok(());
-            };
-            let cart_id = crate::db::text(&cart, "id")?;
-            let left: i64 = cart.try_get("n")?;
+            let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM cart_items WHERE cart_id = ?")
+                .bind(&cart_id)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
             if left == 0 {
                 super::service::clear_cart(
                     conn,
