@@ -91,6 +91,10 @@ fn cart_from_row(r: &sqlx::any::AnyRow) -> Result<CartRow, sqlx::Error> {
 
 const CART_COLS: &str = "id, user_id, store, share_token, share_mode, version";
 
+/// A line's product (`p`, joined by sku) and the stock at a store (binds: store, sku).
+const LINE_FACTS: &str = "p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, p.max_per_order, p.active, \
+     (SELECT available FROM cart_stock WHERE store = ? AND sku = ?) AS available";
+
 /// The shopper's live cart row at `store` (or the one used last), with `extra` columns
 /// (expressions over `carts`) after [`CART_COLS`].
 async fn find_cart_row(
@@ -380,7 +384,32 @@ impl CartService {
         change: Change,
     ) -> Result<CartView, CoreError> {
         let mut tx = self.db.begin().await?;
+        // The shopper's own cart at a named store: found in the same read as the line's
+        // facts (its quantity, product and stock). Otherwise the cart is found first.
+        let mut facts = None;
         let cart = match token {
+            None if store.is_some() => {
+                let row = sqlx::query(&format!(
+                    "SELECT c.id, c.user_id, c.store, c.share_token, c.share_mode, c.version, \
+                     (SELECT quantity FROM cart_items i WHERE i.cart_id = c.id AND i.sku = ?) AS current_quantity, {LINE_FACTS} \
+                     FROM (SELECT 1 AS one) x LEFT JOIN carts c ON c.user_id = ? AND c.store = ? AND c.deleted_at IS NULL \
+                     LEFT JOIN cart_products p ON p.sku = ?"
+                ))
+                .bind(sku)
+                .bind(store)
+                .bind(sku)
+                .bind(user_id)
+                .bind(store)
+                .bind(sku)
+                .fetch_one(&mut *tx)
+                .await?;
+                let cart = match opt_text(&row, "id")? {
+                    Some(_) => Some(cart_from_row(&row)?),
+                    None => None,
+                };
+                facts = Some(row);
+                cart
+            }
             Some(t) => {
                 let c = self.by_token(&mut tx, t).await?;
                 if c.user_id != user_id && c.share_mode.as_deref() != Some("edit") {
@@ -438,20 +467,24 @@ impl CartService {
             }
             (None, _) => return Err(CoreError::NotFound("cart".to_owned())),
         };
-        // The line's quantity, its product and the store's stock, in one read.
-        let facts = sqlx::query(
-            "SELECT (SELECT quantity FROM cart_items WHERE cart_id = ? AND sku = ?) AS current_quantity, \
-             p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, p.max_per_order, p.active, \
-             (SELECT available FROM cart_stock WHERE store = ? AND sku = ?) AS available \
-             FROM (SELECT 1 AS one) x LEFT JOIN cart_products p ON p.sku = ?",
-        )
-        .bind(&cart.id)
-        .bind(sku)
-        .bind(&cart.store)
-        .bind(sku)
-        .bind(sku)
-        .fetch_one(&mut *tx)
-        .await?;
+        // The line's quantity, its product and the store's stock, in one read (unless read
+        // with the cart: a cart created just now has no lines yet).
+        let facts = match facts {
+            Some(f) => f,
+            None => {
+                sqlx::query(&format!(
+                    "SELECT (SELECT quantity FROM cart_items WHERE cart_id = ? AND sku = ?) AS current_quantity, {LINE_FACTS} \
+                     FROM (SELECT 1 AS one) x LEFT JOIN cart_products p ON p.sku = ?"
+                ))
+                .bind(&cart.id)
+                .bind(sku)
+                .bind(&cart.store)
+                .bind(sku)
+                .bind(sku)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
         let current: Option<i64> = facts.try_get("current_quantity")?;
         let wanted = match change {
             Change::Add(q) => current.unwrap_or(0) + q,

@@ -24,6 +24,16 @@ pub(super) async fn bad_input_is_refused_clearly_and_changes_nothing(app: TestAp
     assert!(b["fields"]["sku"].is_array(), "{b}");
     let r = add(&app, &token, "KIWI", 2).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // A second add of the line adds up to what is in the cart: past the stock it is
+    // refused, and the line keeps its quantity; within it, the quantities add.
+    let b = error_body(add(&app, &token, "KIWI", 2).await, 422).await;
+    assert!(b["error"].as_str().unwrap().contains("only 3"), "{b}");
+    let cart = body(add(&app, &token, "KIWI", 1).await).await["data"].clone();
+    assert_eq!(cart["lines"][0]["quantity"], 3, "{cart}");
+    let r = app
+        .patch_as("/cart/items/KIWI", &token, &json!({"quantity": 2, "store": STORE}))
+        .await;
+    assert_eq!(body(r).await["data"]["lines"][0]["quantity"], 2);
     assert_eq!(add(&app, &token, "PEAR", 1).await.status(), 200);
 
     // Another user's saved method.
