@@ -4,6 +4,84 @@
 
 use super::*;
 
+use std::cell::RefCell;
+
+/// Arrays a text search accumulates its scores in, one entry per slot, kept zeroed between
+/// searches (only the entries a search touched are cleared after it).
+#[derive(Default)]
+pub(super) struct Scratch {
+    total: Vec<f32>,
+    matched: Vec<u16>,
+    best: Vec<f32>,
+    /// Slots the current term touched.
+    touched: Vec<u32>,
+    /// Slots that matched the first term: the only ones with a total or a count to clear.
+    dirty: Vec<u32>,
+}
+
+impl Scratch {
+    fn fit(&mut self, size: usize) {
+        if self.total.len() < size {
+            self.total.resize(size, 0.0);
+            self.matched.resize(size, 0);
+            self.best.resize(size, 0.0);
+        }
+    }
+
+    fn reset(&mut self) {
+        for slot in self.dirty.drain(..) {
+            self.total[slot as usize] = 0.0;
+            self.matched[slot as usize] = 0;
+        }
+        self.touched.clear();
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+/// A match kept for the page: ordered by its sort key, then by id (smaller first).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Top {
+    key: f64,
+    rank: u128,
+    slot: u32,
+}
+
+impl PartialEq for Top {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Top {}
+
+impl PartialOrd for Top {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Top {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.total_cmp(&other.key).then_with(|| self.rank.cmp(&other.rank))
+    }
+}
+
+/// What one pass over the matches found.
+pub(super) struct Scan {
+    /// Matches with every filter.
+    total: usize,
+    /// Of those, the ones after the cursor.
+    remaining: usize,
+    limit: usize,
+    /// The best `limit` after the cursor (a max-heap: its top is the worst kept).
+    top: std::collections::BinaryHeap<Top>,
+    brand_counts: Vec<usize>,
+    cat_counts: Vec<usize>,
+}
+
 impl Index {
     pub(super) fn idf(&self, token: &str) -> f32 {
         let n = self.by_id.len().max(1) as f32;
@@ -74,8 +152,6 @@ impl Index {
             }
             None => None,
         };
-
-        // 1. candidates with text scores
         let mut terms: Vec<String> = tokenize(&p.q);
         let without_stop: Vec<String> = terms
             .iter()
@@ -85,136 +161,23 @@ impl Index {
         if !without_stop.is_empty() {
             terms = without_stop;
         }
-        let mut did_you_mean: Vec<String> = Vec::new();
-        let mut corrected = false;
-        let candidates: Vec<(u32, f32)> = if terms.is_empty() {
-            match &p.category {
-                Some(cat) => self
-                    .tree
-                    .subtree(cat)
-                    .iter()
-                    .filter_map(|c| self.by_category.get(c))
-                    .flatten()
-                    .map(|s| (*s, 0.0))
-                    .collect(),
-                None => self
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| e.is_some())
-                    .map(|(i, _)| (i as u32, 0.0))
-                    .collect(),
-            }
-        } else {
-            // Dense accumulators: per slot, the sum over terms of each term's best token
-            // score, and how many terms matched so far (a slot must match every term).
-            let n = terms.len();
-            let size = self.entries.len();
-            let mut total = vec![0f32; size];
-            let mut matched = vec![0u16; size];
-            let mut best = vec![0f32; size];
-            let mut touched: Vec<u32> = Vec::new();
-            for (i, term) in terms.iter().enumerate() {
-                let (tokens, correction) = self.expand(term, i + 1 == n);
-                match correction {
-                    Some(c) => {
-                        corrected = true;
-                        did_you_mean.push(c);
-                    }
-                    None => did_you_mean.push(term.clone()),
-                }
-                touched.clear();
-                for (tok, factor) in tokens {
-                    let idf = self.idf(&tok);
-                    if let Some(list) = self.postings.get(&tok) {
-                        for (slot, w) in list {
-                            let s = w * idf * factor;
-                            let b = &mut best[*slot as usize];
-                            if *b == 0.0 {
-                                touched.push(*slot);
-                            }
-                            if s > *b {
-                                *b = s;
-                            }
-                        }
-                    }
-                }
-                for slot in &touched {
-                    let k = *slot as usize;
-                    if usize::from(matched[k]) == i {
-                        matched[k] += 1;
-                        total[k] += best[k];
-                    }
-                    best[k] = 0.0;
-                }
-            }
-            touched
-                .iter()
-                .filter(|s| usize::from(matched[**s as usize]) == n)
-                .map(|s| (*s, total[*s as usize]))
-                .collect()
-        };
-
-        // 2. filters and facets
-        let cats: Option<Vec<bool>> = p.category.as_ref().map(|c| {
-            let ids = self.tree.subtree(c);
-            self.categories.mask(ids.iter().map(String::as_str))
+        // Per-thread scratch arrays, reused from search to search: arrays the size of the
+        // catalogue allocated (and zeroed) per query cost more than the query itself at
+        // 500,000 products. A search nested in another (none today) gets arrays of its own.
+        let (scan, did_you_mean) = SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.scan(p, &terms, cursor.as_ref(), &mut scratch),
+            Err(_) => self.scan(p, &terms, cursor.as_ref(), &mut Scratch::default()),
         });
-        let brands: Option<Vec<bool>> =
-            (!p.brands.is_empty()).then(|| self.brands.mask(p.brands.iter().map(String::as_str)));
-        let stock = p.store.as_ref().and_then(|s| self.stock.get(s));
-        let mut brand_counts = vec![0usize; self.brands.names.len()];
-        let mut cat_counts = vec![0usize; self.categories.names.len()];
-        let mut results: Vec<(f64, u32)> = Vec::new();
-        for (slot, score) in candidates {
-            let Some(e) = self.entry(slot) else { continue };
-            if !e.active && !p.include_inactive {
-                continue;
-            }
-            if p.min_price.is_some_and(|m| e.price < m) || p.max_price.is_some_and(|m| e.price > m) {
-                continue;
-            }
-            if cats.as_ref().is_some_and(|c| !c[e.category as usize]) {
-                continue;
-            }
-            if !p.tags.is_empty() && !p.tags.iter().all(|t| e.product.tags.contains(t)) {
-                continue;
-            }
-            if p.in_stock && stock.and_then(|m| m.get(&e.product.sku)).copied().unwrap_or(0) <= 0 {
-                continue;
-            }
-            brand_counts[e.brand as usize] += 1;
-            if brands.as_ref().is_some_and(|b| !b[e.brand as usize]) {
-                continue;
-            }
-            cat_counts[e.category as usize] += 1;
-            let key = self.sort_key(p.sort, e, score, terms.is_empty());
-            results.push((key, slot));
-        }
 
-        // 3. order, cursor, page: only the page is sorted (a partial selection finds it)
-        let id_of = |slot: u32| self.entry(slot).map_or("", |e| e.product.id.as_str());
-        let rank = |slot: u32| self.entry(slot).map_or(0, |e| e.rank);
-        let order = |a: &(f64, u32), b: &(f64, u32)| a.0.total_cmp(&b.0).then_with(|| rank(a.1).cmp(&rank(b.1)));
-        let total = results.len();
-        if let Some(c) = &cursor {
-            let after = rank_of(&c.id);
-            results.retain(|(k, s)| k.total_cmp(&c.k).then_with(|| rank(*s).cmp(&after)).is_gt());
-        }
-        let remaining = results.len();
-        let limit = p.limit.clamp(1, 100);
-        if results.len() > limit {
-            results.select_nth_unstable_by(limit - 1, order);
-            results.truncate(limit);
-        }
-        results.sort_by(order);
-        let page = results;
-        let next_cursor = if remaining > page.len() {
-            page.last().map(|(k, s)| {
+        // The page, best first, and the cursor after it.
+        let mut page = scan.top.into_sorted_vec();
+        page.truncate(scan.limit);
+        let next_cursor = if scan.remaining > page.len() {
+            page.last().map(|t| {
                 encode_cursor(&Cursor {
                     s: p.sort,
-                    k: *k,
-                    id: id_of(*s).to_owned(),
+                    k: t.key,
+                    id: self.entry(t.slot).map_or("", |e| e.product.id.as_str()).to_owned(),
                     q: query_hash,
                 })
             })
@@ -223,14 +186,15 @@ impl Index {
         };
         let items = page
             .iter()
-            .filter_map(|(k, slot)| {
-                let mut hit = self.hit(&self.entry(*slot)?.product, p.store.as_deref());
-                hit.score = (p.sort == Sort::Relevance && !terms.is_empty()).then_some(-*k as f32);
+            .filter_map(|t| {
+                let mut hit = self.hit(&self.entry(t.slot)?.product, p.store.as_deref());
+                hit.score = (p.sort == Sort::Relevance && !terms.is_empty()).then_some(-t.key as f32);
                 Some(hit)
             })
             .collect();
 
-        let mut brands: Vec<BrandFacet> = brand_counts
+        let mut brands: Vec<BrandFacet> = scan
+            .brand_counts
             .into_iter()
             .enumerate()
             .filter(|(i, n)| *n > 0 && !self.brands.names[*i].is_empty())
@@ -241,7 +205,8 @@ impl Index {
             .collect();
         brands.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
         brands.truncate(50);
-        let mut categories: Vec<CategoryFacet> = cat_counts
+        let mut categories: Vec<CategoryFacet> = scan
+            .cat_counts
             .into_iter()
             .enumerate()
             .filter(|(_, n)| *n > 0)
@@ -259,13 +224,158 @@ impl Index {
         categories.truncate(50);
 
         Ok(SearchPage {
-            total,
+            total: scan.total,
             items,
             facets: Facets { brands, categories },
             next_cursor,
-            did_you_mean: corrected.then(|| did_you_mean.join(" ")),
+            did_you_mean,
             store_status: None,
         })
+    }
+
+    /// Finds the matches (text scores), filters them, counts them into the facets and keeps
+    /// the best `limit` after the cursor; leaves `scratch` clean for the next search.
+    fn scan(
+        &self,
+        p: &SearchParams,
+        terms: &[String],
+        cursor: Option<&Cursor>,
+        scratch: &mut Scratch,
+    ) -> (Scan, Option<String>) {
+        // 1. candidates with text scores
+        let mut did_you_mean: Vec<String> = Vec::new();
+        let mut corrected = false;
+        let text = !terms.is_empty();
+        if text {
+            // Dense accumulators: per slot, the sum over terms of each term's best token
+            // score, and how many terms matched so far (a slot must match every term).
+            let n = terms.len();
+            scratch.fit(self.entries.len());
+            for (i, term) in terms.iter().enumerate() {
+                let (tokens, correction) = self.expand(term, i + 1 == n);
+                match correction {
+                    Some(c) => {
+                        corrected = true;
+                        did_you_mean.push(c);
+                    }
+                    None => did_you_mean.push(term.clone()),
+                }
+                scratch.touched.clear();
+                for (tok, factor) in tokens {
+                    let idf = self.idf(&tok);
+                    if let Some(list) = self.postings.get(&tok) {
+                        for (slot, w) in list {
+                            let s = w * idf * factor;
+                            let b = &mut scratch.best[*slot as usize];
+                            if *b == 0.0 {
+                                scratch.touched.push(*slot);
+                            }
+                            if s > *b {
+                                *b = s;
+                            }
+                        }
+                    }
+                }
+                for slot in &scratch.touched {
+                    let k = *slot as usize;
+                    if usize::from(scratch.matched[k]) == i {
+                        if i == 0 {
+                            scratch.dirty.push(*slot);
+                        }
+                        scratch.matched[k] += 1;
+                        scratch.total[k] += scratch.best[k];
+                    }
+                    scratch.best[k] = 0.0;
+                }
+            }
+        }
+
+        // 2. filters, facets and the page (a bounded heap of the best `limit`)
+        let cats: Option<Vec<bool>> = p.category.as_ref().map(|c| {
+            let ids = self.tree.subtree(c);
+            self.categories.mask(ids.iter().map(String::as_str))
+        });
+        let brands: Option<Vec<bool>> =
+            (!p.brands.is_empty()).then(|| self.brands.mask(p.brands.iter().map(String::as_str)));
+        let stock = p.store.as_ref().and_then(|s| self.in_stock.get(s));
+        let limit = p.limit.clamp(1, 100);
+        let after = cursor.map(|c| (c.k, rank_of(&c.id)));
+        let mut scan = Scan {
+            total: 0,
+            remaining: 0,
+            limit,
+            top: std::collections::BinaryHeap::with_capacity(limit + 1),
+            brand_counts: vec![0usize; self.brands.names.len()],
+            cat_counts: vec![0usize; self.categories.names.len()],
+        };
+        let mut consider = |slot: u32, score: f32| {
+            let Some(e) = self.entry(slot) else { return };
+            if !e.active && !p.include_inactive {
+                return;
+            }
+            if p.min_price.is_some_and(|m| e.price < m) || p.max_price.is_some_and(|m| e.price > m) {
+                return;
+            }
+            if cats.as_ref().is_some_and(|c| !c[e.category as usize]) {
+                return;
+            }
+            if !p.tags.is_empty() && !p.tags.iter().all(|t| e.product.tags.contains(t)) {
+                return;
+            }
+            if p.in_stock && !Index::stocked(stock, slot) {
+                return;
+            }
+            scan.brand_counts[e.brand as usize] += 1;
+            if brands.as_ref().is_some_and(|b| !b[e.brand as usize]) {
+                return;
+            }
+            scan.cat_counts[e.category as usize] += 1;
+            scan.total += 1;
+            let t = Top {
+                key: self.sort_key(p.sort, e, score, !text),
+                rank: e.rank,
+                slot,
+            };
+            if after.is_some_and(|(k, r)| t.key.total_cmp(&k).then_with(|| t.rank.cmp(&r)).is_le()) {
+                return;
+            }
+            scan.remaining += 1;
+            if scan.top.len() < limit {
+                scan.top.push(t);
+            } else if scan.top.peek().is_some_and(|worst| t < *worst) {
+                scan.top.pop();
+                scan.top.push(t);
+            }
+        };
+        if text {
+            // The last term's touched slots hold every match (a match matched every term).
+            let n = terms.len();
+            for slot in &scratch.touched {
+                let k = *slot as usize;
+                if usize::from(scratch.matched[k]) == n {
+                    consider(*slot, scratch.total[k]);
+                }
+            }
+        } else {
+            match &p.category {
+                Some(cat) => {
+                    for c in self.tree.subtree(cat) {
+                        for slot in self.by_category.get(&c).into_iter().flatten() {
+                            consider(*slot, 0.0);
+                        }
+                    }
+                }
+                None => {
+                    for (i, e) in self.entries.iter().enumerate() {
+                        if e.is_some() {
+                            consider(i as u32, 0.0);
+                        }
+                    }
+                }
+            }
+        }
+        scratch.reset();
+        (scan, corrected.then(|| did_you_mean.join(" ")))
     }
 
     /// Ascending key: smaller comes first.

@@ -318,6 +318,9 @@ pub struct Index {
     tree: CategoryTree,
     /// store code → sku → available units.
     stock: FxHashMap<String, FxHashMap<String, i64>>,
+    /// store code → one bit per slot: in stock there (what the in-stock filter reads, so a
+    /// broad search tests a bit per match instead of hashing its sku).
+    in_stock: FxHashMap<String, Vec<u64>>,
     /// sku → units sold (all stores).
     sales: FxHashMap<String, i64>,
     max_sales: i64,
@@ -428,6 +431,16 @@ impl Index {
             .entry(store.to_owned())
             .or_default()
             .insert(sku.to_owned(), available.max(0));
+        if let Some(slot) = self.by_sku.get(sku).copied() {
+            let bits = self.in_stock.entry(store.to_owned()).or_default();
+            set_bit(bits, slot, available > 0);
+        }
+    }
+
+    /// Whether the product in `slot` is in stock at the store whose bits these are.
+    fn stocked(bits: Option<&Vec<u64>>, slot: u32) -> bool {
+        bits.and_then(|b| b.get(slot as usize / 64))
+            .is_some_and(|w| (w >> (slot % 64)) & 1 == 1)
     }
 
     pub fn set_sales(&mut self, sku: &str, units: i64) {
@@ -477,6 +490,11 @@ impl Index {
             list.push((slot, *w));
         }
         self.by_category.entry(p.category_id.clone()).or_default().push(slot);
+        // The slot's stock bits (a reused slot may carry a removed product's).
+        for (store, levels) in &self.stock {
+            let on = levels.get(&p.sku).is_some_and(|a| *a > 0);
+            set_bit(self.in_stock.entry(store.clone()).or_default(), slot, on);
+        }
         self.by_id.insert(p.id.clone(), slot);
         self.by_sku.insert(p.sku.clone(), slot);
         let entry = Entry {
@@ -536,6 +554,21 @@ impl Index {
     /// The product's breadcrumbs.
     pub fn category_path(&self, category_id: &str) -> Vec<CategoryRef> {
         self.tree.path(category_id)
+    }
+}
+
+fn set_bit(bits: &mut Vec<u64>, slot: u32, on: bool) {
+    let (word, bit) = (slot as usize / 64, slot % 64);
+    if word >= bits.len() {
+        if !on {
+            return;
+        }
+        bits.resize(word + 1, 0);
+    }
+    if on {
+        bits[word] |= 1 << bit;
+    } else {
+        bits[word] &= !(1 << bit);
     }
 }
 

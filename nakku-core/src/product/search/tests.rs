@@ -138,3 +138,81 @@ fn removed_and_renamed_products_leave_no_trace() {
     assert_eq!(ids(&search(&ix, "gold")), vec!["1"]);
     assert_eq!(ix.len(), 3);
 }
+
+fn in_stock_at(ix: &Index, store: &str) -> Vec<String> {
+    let page = ix
+        .search(&SearchParams {
+            store: Some(store.into()),
+            in_stock: true,
+            limit: 100,
+            sort: Sort::PriceAsc,
+            ..Default::default()
+        })
+        .unwrap();
+    ids(&page).into_iter().map(str::to_owned).collect()
+}
+
+#[test]
+fn the_in_stock_filter_follows_every_stock_change_and_slot_reuse() {
+    // Stock known before the product is indexed, set after, dropping to zero, per store.
+    let mut ix = Index::new(CategoryTree::new(vec![]));
+    ix.set_stock("S1", "SKU-5", 4);
+    ix.upsert(product("5", "Banana", "", "fruit", 500));
+    ix.upsert(product("6", "Apple", "", "fruit", 600));
+    assert_eq!(in_stock_at(&ix, "S1"), vec!["5"]);
+    ix.set_stock("S1", "SKU-6", 2);
+    ix.set_stock("S2", "SKU-6", 1);
+    assert_eq!(in_stock_at(&ix, "S1"), vec!["5", "6"]);
+    assert_eq!(in_stock_at(&ix, "S2"), vec!["6"]);
+    ix.set_stock("S1", "SKU-5", 0);
+    assert_eq!(in_stock_at(&ix, "S1"), vec!["6"]);
+    assert!(in_stock_at(&ix, "S3").is_empty(), "a store with no stock has nothing");
+    // A removed product's slot goes to the next one, which must not inherit its stock.
+    ix.remove("6");
+    ix.upsert(product("7", "Cherry", "", "fruit", 700));
+    assert!(in_stock_at(&ix, "S1").is_empty(), "{:?}", in_stock_at(&ix, "S1"));
+    assert!(in_stock_at(&ix, "S2").is_empty());
+    // And a rebuild (an import) keeps what is in stock.
+    ix.set_stock("S2", "SKU-7", 9);
+    ix.upsert_many(vec![product("8", "Date", "", "fruit", 800)]);
+    assert_eq!(in_stock_at(&ix, "S2"), vec!["7"]);
+}
+
+#[test]
+fn paging_through_many_equal_matches_returns_each_once_in_order() {
+    // 250 products with one price: the order is by id, pages of 7 cover all, none twice.
+    let mut ix = Index::new(CategoryTree::new(vec![]));
+    for i in 0..250 {
+        ix.upsert(product(
+            &format!("0190d5e0-0000-7000-8000-{i:012}"),
+            "Same Soap",
+            "Brand",
+            "home",
+            1000,
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = ix
+            .search(&SearchParams {
+                q: "soap".into(),
+                sort: Sort::PriceAsc,
+                limit: 7,
+                cursor: cursor.take(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(page.total, 250);
+        seen.extend(ids(&page).into_iter().map(str::to_owned));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "in id order, each once");
+    assert_eq!(seen.len(), 250);
+}
