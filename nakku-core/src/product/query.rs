@@ -309,42 +309,63 @@ impl Index {
             cat_counts: vec![0usize; self.categories.names.len()],
         };
         let mut consider = |slot: u32, score: f32| {
-            let Some(e) = self.entry(slot) else { return };
-            if !e.active && !p.include_inactive {
+            let Some(h) = self.hot.get(slot as usize) else { return };
+            if !h.live || (!h.active && !p.include_inactive) {
                 return;
             }
-            if p.min_price.is_some_and(|m| e.price < m) || p.max_price.is_some_and(|m| e.price > m) {
+            if p.min_price.is_some_and(|m| h.price < m) || p.max_price.is_some_and(|m| h.price > m) {
                 return;
             }
-            if cats.as_ref().is_some_and(|c| !c[e.category as usize]) {
+            if cats.as_ref().is_some_and(|c| !c[h.category as usize]) {
                 return;
             }
-            if !p.tags.is_empty() && !p.tags.iter().all(|t| e.product.tags.contains(t)) {
+            if !p.tags.is_empty()
+                && !self
+                    .entry(slot)
+                    .is_some_and(|e| p.tags.iter().all(|t| e.product.tags.contains(t)))
+            {
                 return;
             }
             if p.in_stock && !Index::stocked(stock, slot) {
                 return;
             }
-            scan.brand_counts[e.brand as usize] += 1;
-            if brands.as_ref().is_some_and(|b| !b[e.brand as usize]) {
+            scan.brand_counts[h.brand as usize] += 1;
+            if brands.as_ref().is_some_and(|b| !b[h.brand as usize]) {
                 return;
             }
-            scan.cat_counts[e.category as usize] += 1;
+            scan.cat_counts[h.category as usize] += 1;
             scan.total += 1;
-            let t = Top {
-                key: self.sort_key(p.sort, e, score, !text),
-                rank: e.rank,
-                slot,
-            };
-            if after.is_some_and(|(k, r)| t.key.total_cmp(&k).then_with(|| t.rank.cmp(&r)).is_le()) {
-                return;
+            let key = self.sort_key(p.sort, h, score, !text);
+            // The id breaks ties; it is read only when the key alone does not decide.
+            let rank = || self.ranks.get(slot as usize).copied().unwrap_or(0);
+            if let Some((k, r)) = after {
+                match key.total_cmp(&k) {
+                    std::cmp::Ordering::Less => return,
+                    std::cmp::Ordering::Equal if rank() <= r => return,
+                    _ => {}
+                }
             }
             scan.remaining += 1;
             if scan.top.len() < limit {
-                scan.top.push(t);
-            } else if scan.top.peek().is_some_and(|worst| t < *worst) {
-                scan.top.pop();
-                scan.top.push(t);
+                scan.top.push(Top {
+                    key,
+                    rank: rank(),
+                    slot,
+                });
+            } else if let Some(worst) = scan.top.peek() {
+                let better = match key.total_cmp(&worst.key) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => rank() < worst.rank,
+                    std::cmp::Ordering::Greater => false,
+                };
+                if better {
+                    scan.top.pop();
+                    scan.top.push(Top {
+                        key,
+                        rank: rank(),
+                        slot,
+                    });
+                }
             }
         };
         if text {
@@ -366,10 +387,8 @@ impl Index {
                     }
                 }
                 None => {
-                    for (i, e) in self.entries.iter().enumerate() {
-                        if e.is_some() {
-                            consider(i as u32, 0.0);
-                        }
+                    for slot in 0..self.hot.len() {
+                        consider(slot as u32, 0.0);
                     }
                 }
             }
@@ -379,7 +398,7 @@ impl Index {
     }
 
     /// Ascending key: smaller comes first.
-    pub(super) fn sort_key(&self, sort: Sort, e: &Entry, score: f32, no_query: bool) -> f64 {
+    pub(super) fn sort_key(&self, sort: Sort, e: &Hot, score: f32, no_query: bool) -> f64 {
         let sold = e.sold as f64;
         match sort {
             Sort::Relevance if no_query => -sold,
@@ -396,7 +415,7 @@ impl Index {
             Sort::PriceDesc => -(e.price as f64),
             Sort::Popularity => -sold,
             Sort::Newest => -(e.created_at as f64),
-            Sort::Discount => -(e.discount as f64),
+            Sort::Discount => -f64::from(e.discount),
         }
     }
 

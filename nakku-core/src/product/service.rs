@@ -184,15 +184,12 @@ impl ProductService {
         }
         let stock = store::stock_since(&mut conn, i64::MIN).await?;
         let sales = store::sales_since(&mut conn, i64::MIN).await?;
-        let mut ix = Index::new(CategoryTree::new(cats));
         let mut marks = Marks {
             categories: cat_mark,
             ..Default::default()
         };
-        for p in products {
-            marks.products = marks.products.max(p.updated_at);
-            ix.upsert(Arc::new(p));
-        }
+        marks.products = products.iter().map(|p| p.updated_at).fold(marks.products, i64::max);
+        let mut ix = Index::build(CategoryTree::new(cats), products.into_iter().map(Arc::new).collect());
         for (store, sku, available, at) in stock {
             marks.stock = marks.stock.max(at);
             ix.set_stock(&store, &sku, available);

@@ -216,3 +216,44 @@ fn paging_through_many_equal_matches_returns_each_once_in_order() {
     assert_eq!(seen, sorted, "in id order, each once");
     assert_eq!(seen.len(), 250);
 }
+
+#[test]
+fn an_index_built_at_once_answers_as_one_built_product_by_product() {
+    let products: Vec<Arc<Product>> = (0..60)
+        .map(|i| {
+            let cat = ["milk", "veg", "dairy"][i % 3];
+            product(
+                &format!("{:03}", 59 - i),
+                &format!("Item {}", i % 7),
+                "B",
+                cat,
+                100 + (i as i64 % 5),
+            )
+        })
+        .collect();
+    let tree = index().tree().clone();
+    let built = Index::build(tree.clone(), products.clone());
+    let mut one_by_one = Index::new(tree);
+    for p in products {
+        one_by_one.upsert(p);
+    }
+    for (q, cat, sort) in [
+        ("", Some("dairy"), Sort::PriceAsc),
+        ("item", None, Sort::Relevance),
+        ("", None, Sort::Newest),
+        ("item 3", Some("veg"), Sort::PriceDesc),
+    ] {
+        let params = SearchParams {
+            q: q.into(),
+            category: cat.map(Into::into),
+            sort,
+            limit: 100,
+            ..Default::default()
+        };
+        let (a, b) = (built.search(&params).unwrap(), one_by_one.search(&params).unwrap());
+        assert_eq!(ids(&a), ids(&b), "{q:?} {cat:?} {sort:?}");
+        assert_eq!(a.total, b.total);
+        assert_eq!(a.facets.brands, b.facets.brands);
+        assert_eq!(a.facets.categories, b.facets.categories);
+    }
+}
