@@ -298,6 +298,17 @@ impl Index {
         let brands: Option<Vec<bool>> =
             (!p.brands.is_empty()).then(|| self.brands.mask(p.brands.iter().map(String::as_str)));
         let stock = p.store.as_ref().and_then(|s| self.in_stock.get(s));
+        // Tags wanted, as bits; a tag past the first 64 is checked on the product itself,
+        // and a tag no product has matches nothing.
+        let mut tags_wanted = 0u64;
+        let mut tags_beyond = false;
+        for t in &p.tags {
+            match self.tags.get(t) {
+                Some(i) if i < 64 => tags_wanted |= 1 << i,
+                Some(_) => tags_beyond = true,
+                None => tags_wanted = u64::MAX,
+            }
+        }
         let limit = p.limit.clamp(1, 100);
         let after = cursor.map(|c| (c.k, rank_of(&c.id)));
         let mut scan = Scan {
@@ -319,10 +330,11 @@ impl Index {
             if cats.as_ref().is_some_and(|c| !c[h.category as usize]) {
                 return;
             }
-            if !p.tags.is_empty()
-                && !self
-                    .entry(slot)
-                    .is_some_and(|e| p.tags.iter().all(|t| e.product.tags.contains(t)))
+            if tags_wanted & h.tag_bits != tags_wanted
+                || (tags_beyond
+                    && !self
+                        .entry(slot)
+                        .is_some_and(|e| p.tags.iter().all(|t| e.product.tags.contains(t))))
             {
                 return;
             }
@@ -336,13 +348,20 @@ impl Index {
             scan.cat_counts[h.category as usize] += 1;
             scan.total += 1;
             let key = self.sort_key(p.sort, h, score, !text);
-            // The id breaks ties; it is read only when the key alone does not decide.
+            // The id breaks ties: its first half from the hot array, the whole of it only
+            // when that half is equal too.
             let rank = || self.ranks.get(slot as usize).copied().unwrap_or(0);
+            let rank_vs = |r: u128| match h.rank_hi.cmp(&((r >> 64) as u64)) {
+                std::cmp::Ordering::Equal => rank().cmp(&r),
+                o => o,
+            };
             if let Some((k, r)) = after {
-                match key.total_cmp(&k) {
-                    std::cmp::Ordering::Less => return,
-                    std::cmp::Ordering::Equal if rank() <= r => return,
-                    _ => {}
+                let past = match key.total_cmp(&k) {
+                    std::cmp::Ordering::Equal => rank_vs(r).is_gt(),
+                    o => o.is_gt(),
+                };
+                if !past {
+                    return;
                 }
             }
             scan.remaining += 1;
@@ -354,9 +373,8 @@ impl Index {
                 });
             } else if let Some(worst) = scan.top.peek() {
                 let better = match key.total_cmp(&worst.key) {
-                    std::cmp::Ordering::Less => true,
-                    std::cmp::Ordering::Equal => rank() < worst.rank,
-                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => rank_vs(worst.rank).is_lt(),
+                    o => o.is_lt(),
                 };
                 if better {
                     scan.top.pop();

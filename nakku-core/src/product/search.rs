@@ -255,6 +255,11 @@ struct Hot {
     price: i64,
     sold: i64,
     created_at: i64,
+    /// The id's first 64 bits (a UUIDv7's time and sequence): ties are broken by these,
+    /// and by the whole id (`Index::ranks`) only when they are equal too.
+    rank_hi: u64,
+    /// The product's tags among the first 64 interned (`Index::tags`), a bit each.
+    tag_bits: u64,
     discount: i32,
     /// Interned brand (lower case) and category, so filters and facets index arrays.
     brand: u32,
@@ -336,6 +341,8 @@ pub struct Index {
     max_sales: i64,
     brands: Interner,
     categories: Interner,
+    /// Tags, numbered in order of first sight; the first 64 are bits of `Hot::tag_bits`.
+    tags: Interner,
 }
 
 impl Index {
@@ -521,7 +528,17 @@ impl Index {
         }
         self.by_id.insert(p.id.clone(), slot);
         self.by_sku.insert(p.sku.clone(), slot);
+        let rank = rank_of(&p.id);
+        let mut tag_bits = 0u64;
+        for t in &p.tags {
+            let i = self.tags.intern(t, t);
+            if i < 64 {
+                tag_bits |= 1 << i;
+            }
+        }
         let hot = Hot {
+            rank_hi: (rank >> 64) as u64,
+            tag_bits,
             price: p.price_paise,
             sold: self.sales.get(&p.sku).copied().unwrap_or(0),
             created_at: p.created_at,
@@ -531,7 +548,6 @@ impl Index {
             live: true,
             active: p.active,
         };
-        let rank = rank_of(&p.id);
         let entry = Entry {
             tokens: weights.into_keys().collect(),
             product: p,

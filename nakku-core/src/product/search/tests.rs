@@ -257,3 +257,41 @@ fn an_index_built_at_once_answers_as_one_built_product_by_product() {
         assert_eq!(a.facets.categories, b.facets.categories);
     }
 }
+
+#[test]
+fn tags_filter_by_every_tag_asked_including_past_the_first_sixty_four() {
+    let mut ix = Index::new(CategoryTree::new(vec![]));
+    // Seventy tags seen first, so "veg" and "organic" are past the first 64.
+    for i in 0..70 {
+        let mut p = (*product(&format!("t{i:02}"), "Filler", "", "x", 100)).clone();
+        p.tags = vec![format!("tag{i}")];
+        ix.upsert(Arc::new(p));
+    }
+    for (id, tags) in [
+        ("a", vec!["veg", "organic"]),
+        ("b", vec!["veg"]),
+        ("c", vec!["tag3", "veg"]),
+    ] {
+        let mut p = (*product(id, "Leaf", "", "x", 100)).clone();
+        p.tags = tags.into_iter().map(str::to_owned).collect();
+        ix.upsert(Arc::new(p));
+    }
+    let tagged = |tags: &[&str]| {
+        let page = ix
+            .search(&SearchParams {
+                tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+                sort: Sort::PriceAsc,
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        let mut got: Vec<String> = ids(&page).into_iter().map(str::to_owned).collect();
+        got.sort();
+        got
+    };
+    assert_eq!(tagged(&["veg"]), vec!["a", "b", "c"]);
+    assert_eq!(tagged(&["veg", "organic"]), vec!["a"]);
+    assert_eq!(tagged(&["tag3"]), vec!["c", "t03"]);
+    assert_eq!(tagged(&["tag3", "veg"]), vec!["c"]);
+    assert!(tagged(&["vegan"]).is_empty(), "a tag no product has matches nothing");
+}
