@@ -6,13 +6,21 @@ use super::*;
 
 use std::cell::RefCell;
 
-/// Arrays a text search accumulates its scores in, one entry per slot, kept zeroed between
-/// searches (only the entries a search touched are cleared after it).
+/// One slot's accumulators for a text search: the sum over terms of each term's best token
+/// score, the current term's best, and how many terms matched so far. Kept together (12
+/// bytes) so a match costs one cache line, not three.
+#[derive(Debug, Clone, Copy, Default)]
+struct Acc {
+    total: f32,
+    best: f32,
+    matched: u16,
+}
+
+/// The accumulators a text search works in, one per slot, kept zeroed between searches
+/// (only the slots a search touched are cleared after it).
 #[derive(Default)]
 pub(super) struct Scratch {
-    total: Vec<f32>,
-    matched: Vec<u16>,
-    best: Vec<f32>,
+    acc: Vec<Acc>,
     /// Slots the current term touched.
     touched: Vec<u32>,
     /// Slots that matched the first term: the only ones with a total or a count to clear.
@@ -21,17 +29,14 @@ pub(super) struct Scratch {
 
 impl Scratch {
     fn fit(&mut self, size: usize) {
-        if self.total.len() < size {
-            self.total.resize(size, 0.0);
-            self.matched.resize(size, 0);
-            self.best.resize(size, 0.0);
+        if self.acc.len() < size {
+            self.acc.resize(size, Acc::default());
         }
     }
 
     fn reset(&mut self) {
         for slot in self.dirty.drain(..) {
-            self.total[slot as usize] = 0.0;
-            self.matched[slot as usize] = 0;
+            self.acc[slot as usize] = Acc::default();
         }
         self.touched.clear();
     }
@@ -266,7 +271,7 @@ impl Index {
                     if let Some(list) = self.postings.get(&tok) {
                         for (slot, w) in list {
                             let s = w * idf * factor;
-                            let b = &mut scratch.best[*slot as usize];
+                            let b = &mut scratch.acc[*slot as usize].best;
                             if *b == 0.0 {
                                 scratch.touched.push(*slot);
                             }
@@ -277,15 +282,15 @@ impl Index {
                     }
                 }
                 for slot in &scratch.touched {
-                    let k = *slot as usize;
-                    if usize::from(scratch.matched[k]) == i {
+                    let a = &mut scratch.acc[*slot as usize];
+                    if usize::from(a.matched) == i {
                         if i == 0 {
                             scratch.dirty.push(*slot);
                         }
-                        scratch.matched[k] += 1;
-                        scratch.total[k] += scratch.best[k];
+                        a.matched += 1;
+                        a.total += a.best;
                     }
-                    scratch.best[k] = 0.0;
+                    a.best = 0.0;
                 }
             }
         }
@@ -390,9 +395,9 @@ impl Index {
             // The last term's touched slots hold every match (a match matched every term).
             let n = terms.len();
             for slot in &scratch.touched {
-                let k = *slot as usize;
-                if usize::from(scratch.matched[k]) == n {
-                    consider(*slot, scratch.total[k]);
+                let a = scratch.acc[*slot as usize];
+                if usize::from(a.matched) == n {
+                    consider(*slot, a.total);
                 }
             }
         } else {
