@@ -562,8 +562,16 @@ impl OrderService {
         note: &str,
         failure: Option<&str>,
     ) -> Result<Done, CoreError> {
+        let m = Move {
+            from: &o.status,
+            to,
+            saga,
+            note,
+            actor: SAGA,
+            failure,
+        };
         // A move that no longer applies (a cancel landed) is fine: the next look decides.
-        let moved = self.write_move(o, to, saga, note, failure).await?;
+        let moved = self.write_move(o, &m).await?;
         Ok(if moved && saga == "done" {
             Done::Finished
         } else if moved {
@@ -584,31 +592,16 @@ impl OrderService {
 
     /// Writes one saga move: through the writer, sharing a transaction with the moves of
     /// other orders, or alone (no writer, or its batch failed). True when it applied.
-    async fn write_move(
-        &self,
-        o: &OrderRow,
-        to: &str,
-        saga: &str,
-        note: &str,
-        failure: Option<&str>,
-    ) -> Result<bool, CoreError> {
-        let m = Move {
-            from: &o.status,
-            to,
-            saga,
-            note,
-            actor: SAGA,
-            failure,
-        };
+    async fn write_move(&self, o: &OrderRow, m: &Move<'_>) -> Result<bool, CoreError> {
         if let Some(writer) = &self.moves {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let req = super::service::moves::Request {
                 row: o.clone(),
-                to: to.to_owned(),
-                saga: saga.to_owned(),
-                note: note.to_owned(),
-                failure: failure.map(str::to_owned),
-                events: super::service::move_events(o, &m),
+                to: m.to.to_owned(),
+                saga: m.saga.to_owned(),
+                note: m.note.to_owned(),
+                failure: m.failure.map(str::to_owned),
+                events: super::service::move_events(o, m),
             };
             // A writer that is gone (its runtime shutting down) leaves the move to be
             // written alone, as does a batch that failed.
@@ -619,7 +612,7 @@ impl OrderService {
             }
         }
         let mut tx = self.db.begin().await?;
-        let moved = self.apply_move(&mut tx, o, &m).await?;
+        let moved = self.apply_move(&mut tx, o, m).await?;
         tx.commit().await?;
         Ok(moved)
     }
