@@ -132,35 +132,30 @@ mod tests {
 
     /// An order placed and moved as far as `status`; `cancel`: the shopper asked to cancel.
     async fn order(db: &Db, id: &str, status: &str, cancel: bool) -> OrderRow {
+        let row = OrderRow {
+            id: id.into(),
+            ..crate::order::saga::tests::given(status, "running", "upi")
+        };
         sqlx::query(
             "INSERT INTO orders (id, user_id, store, status, payment_kind, substitution, address_id, address, quote, \
              items_paise, fees_paise, total_paise, currency, idem_key, request_hash, saga_state, cancel_requested, \
              step_started_at, next_attempt_at, lease_until, created_at, updated_at) \
-             VALUES (?, 'u', 'T-1', ?, 'upi', 'refund', 'a', '{}', '{}', 100, 0, 100, 'INR', ?, 'h', 'running', ?, 0, 0, 1, 0, 0)",
+             VALUES (?, ?, ?, ?, ?, 'refund', 'a', '{}', '{}', ?, 0, ?, 'INR', ?, 'h', ?, ?, 0, 0, 1, 0, 0)",
         )
-        .bind(id)
-        .bind(status)
-        .bind(id)
+        .bind(&row.id)
+        .bind(&row.user_id)
+        .bind(&row.store)
+        .bind(&row.status)
+        .bind(&row.payment_kind)
+        .bind(row.total_paise)
+        .bind(row.total_paise)
+        .bind(&row.id)
+        .bind(&row.saga_state)
         .bind(i64::from(cancel))
         .execute(db.pool())
         .await
         .unwrap();
-        OrderRow {
-            id: id.into(),
-            user_id: "u".into(),
-            store: "T-1".into(),
-            status: status.into(),
-            payment_kind: "upi".into(),
-            payment_method_id: None,
-            total_paise: 100,
-            saga_state: "running".into(),
-            cancel_requested: false,
-            failure_reason: None,
-            attempts: 0,
-            step_started_at: 0,
-            adjust_pending: false,
-            cash_due_pending: false,
-        }
+        row
     }
 
     fn pending(row: OrderRow, to: &str, note: &str) -> (Pending, oneshot::Receiver<Option<bool>>) {
@@ -201,8 +196,8 @@ mod tests {
         // The shopper asked to cancel: the saga's forward move must not overtake it.
         let cancelled = order(&db, "0190d5e0-0000-7000-8000-00000000000d", "paid", true).await;
         let (pb, rb) = pending(b, "confirmed", "confirmed");
-        let (pa, ra) = pending(a, "stock_reserved", "stock reserved at T-1");
-        let (pc, rc) = pending(stale, "paid", "paid ₹1");
+        let (pa, ra) = pending(a, "stock_reserved", "stock reserved at BLR-1");
+        let (pc, rc) = pending(stale, "paid", "paid ₹120");
         let (pd, rd) = pending(cancelled, "confirmed", "confirmed");
         run_batch(&db, vec![pb, pa, pc, pd]).await;
         assert_eq!(ra.await.unwrap(), Some(true));
@@ -275,7 +270,7 @@ mod tests {
         let (db, _dir) = db().await;
         let a = order(&db, "0190d5e0-0000-7000-8000-00000000000a", "pending", false).await;
         let b = order(&db, "0190d5e0-0000-7000-8000-00000000000b", "paid", false).await;
-        let (pa, ra) = pending(a, "stock_reserved", "stock reserved at T-1");
+        let (pa, ra) = pending(a, "stock_reserved", "stock reserved at BLR-1");
         let (mut pb, rb) = pending(b, "confirmed", "confirmed");
         // An event the outbox refuses (over the size limit) fails the batch after both
         // orders' rows were updated in it.

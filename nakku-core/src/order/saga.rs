@@ -690,4 +690,4 @@ fn step_span(order_id: &str, step: Step) -> tracing::Span {
 }
 
 #[cfg(test)]
-mod tests;
+pub(in crate::order) mod tests;

@@ -80,7 +80,6 @@ pub(super) struct Scan {
     total: usize,
     /// Of those, the ones after the cursor.
     remaining: usize,
-    limit: usize,
     /// The best `limit` after the cursor (a max-heap: its top is the worst kept).
     top: std::collections::BinaryHeap<Top>,
     brand_counts: Vec<usize>,
@@ -167,16 +166,15 @@ impl Index {
             terms = without_stop;
         }
         // Per-thread scratch arrays, reused from search to search: arrays the size of the
-        // catalogue allocated (and zeroed) per query cost more than the query itself at
-        // 500,000 products. A search nested in another (none today) gets arrays of its own.
+        // catalogue allocated (and zeroed) per query stood out in the profile at 500,000
+        // products. A search nested in another (none today) gets arrays of its own.
         let (scan, did_you_mean) = SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => self.scan(p, &terms, cursor.as_ref(), &mut scratch),
             Err(_) => self.scan(p, &terms, cursor.as_ref(), &mut Scratch::default()),
         });
 
         // The page, best first, and the cursor after it.
-        let mut page = scan.top.into_sorted_vec();
-        page.truncate(scan.limit);
+        let page = scan.top.into_sorted_vec();
         let next_cursor = if scan.remaining > page.len() {
             page.last().map(|t| {
                 encode_cursor(&Cursor {
@@ -319,8 +317,7 @@ impl Index {
         let mut scan = Scan {
             total: 0,
             remaining: 0,
-            limit,
-            top: std::collections::BinaryHeap::with_capacity(limit + 1),
+            top: std::collections::BinaryHeap::with_capacity(limit),
             brand_counts: vec![0usize; self.brands.names.len()],
             cat_counts: vec![0usize; self.categories.names.len()],
         };

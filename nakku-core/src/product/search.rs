@@ -248,8 +248,8 @@ struct Entry {
 }
 
 /// What the filter loop reads of each slot, in an array of its own: a broad search reads
-/// this for every match, so it is kept small and dense (40 bytes a slot, against the
-/// hundred of an entry) — at 500,000 products the scan is bound by memory, not arithmetic.
+/// this for every match, so it is kept small and dense (56 bytes a slot, against the
+/// hundred of the entry it replaced) — at 500,000 products the scan is bound by memory, not arithmetic.
 #[derive(Debug, Clone, Copy, Default)]
 struct Hot {
     price: i64,

@@ -3,7 +3,7 @@
 use super::*;
 
 /// An order as the saga finds it: `status`, saga `state`, paid by `kind`.
-fn given(status: &str, state: &str, kind: &str) -> OrderRow {
+pub(in crate::order) fn given(status: &str, state: &str, kind: &str) -> OrderRow {
     OrderRow {
         id: "0190d5e0-0000-7000-8000-000000000001".into(),
         user_id: "u".into(),
