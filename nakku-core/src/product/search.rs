@@ -326,9 +326,11 @@ pub struct Index {
     free: Vec<u32>,
     by_id: FxHashMap<String, u32>,
     by_sku: FxHashMap<String, u32>,
+    /// token → (slot, weight), in slot order.
     postings: FxHashMap<String, Vec<(u32, f32)>>,
     vocab: BTreeSet<String>,
     fuzzy: FxHashMap<String, Vec<String>>,
+    /// category id → its slots, in order.
     by_category: FxHashMap<String, Vec<u32>>,
     tree: CategoryTree,
     /// store code → sku → available units.
@@ -518,9 +520,15 @@ impl Index {
                     self.fuzzy.entry(d).or_default().push(t.clone());
                 }
             }
-            list.push((slot, *w));
+            // Lists are kept in slot order (a search merges and intersects them in one
+            // pass, and reads each match's slot data in memory order); an index built at
+            // once appends, a reused slot is put in its place.
+            let at = list.partition_point(|(s, _)| *s < slot);
+            list.insert(at, (slot, *w));
         }
-        self.by_category.entry(p.category_id.clone()).or_default().push(slot);
+        let list = self.by_category.entry(p.category_id.clone()).or_default();
+        let at = list.partition_point(|s| *s < slot);
+        list.insert(at, slot);
         // The slot's stock bits (a reused slot may carry a removed product's).
         for (store, levels) in &self.stock {
             let on = levels.get(&p.sku).is_some_and(|a| *a > 0);
@@ -578,7 +586,9 @@ impl Index {
         for t in &entry.tokens {
             let emptied = match self.postings.get_mut(t) {
                 Some(list) => {
-                    list.retain(|(s, _)| *s != slot);
+                    if let Ok(at) = list.binary_search_by_key(&slot, |(s, _)| *s) {
+                        list.remove(at);
+                    }
                     list.is_empty()
                 }
                 None => false,
@@ -597,7 +607,9 @@ impl Index {
             }
         }
         if let Some(list) = self.by_category.get_mut(&entry.product.category_id) {
-            list.retain(|s| *s != slot);
+            if let Ok(at) = list.binary_search(&slot) {
+                list.remove(at);
+            }
         }
         self.free.push(slot);
     }

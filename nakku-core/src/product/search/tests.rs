@@ -295,3 +295,64 @@ fn tags_filter_by_every_tag_asked_including_past_the_first_sixty_four() {
     assert_eq!(tagged(&["tag3", "veg"]), vec!["c"]);
     assert!(tagged(&["vegan"]).is_empty(), "a tag no product has matches nothing");
 }
+
+#[test]
+fn words_are_matched_alike_after_slots_are_freed_and_reused_out_of_order() {
+    // Forty products, every other one named "masala"; the first ten removed, then new
+    // products take their slots (lower than every remaining one) in reverse: the posting
+    // lists must stay in slot order for the merge of a prefix's words and the
+    // intersection of a query's words to find every match once.
+    let mut ix = index();
+    for i in 0..40 {
+        let word = if i % 2 == 0 { "masala" } else { "mango" };
+        ix.upsert(product(
+            &format!("p{i:02}"),
+            &format!("Spicy {word} mix"),
+            "Tata",
+            "veg",
+            1000 + i,
+        ));
+    }
+    for i in 0..10 {
+        ix.remove(&format!("p{i:02}"));
+    }
+    for i in (0..10).rev() {
+        ix.upsert(product(
+            &format!("n{i:02}"),
+            "Spicy mango masala mix",
+            "Tata",
+            "veg",
+            5000 + i,
+        ));
+    }
+    let sorted = |page: &SearchPage| {
+        let mut v: Vec<String> = ids(page).into_iter().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    let mut masala: Vec<String> = (10..40).step_by(2).map(|i| format!("p{i:02}")).collect();
+    masala.extend((0..10).map(|i| format!("n{i:02}")));
+    masala.sort();
+    let all = |q: &str| {
+        let page = ix.search(&SearchParams {
+            q: q.into(),
+            limit: 100,
+            ..Default::default()
+        });
+        page.map(|p| sorted(&p)).unwrap_or_default()
+    };
+    assert_eq!(
+        all("spicy masala"),
+        masala,
+        "both words: the masala products and the new ones"
+    );
+    // "ma" while typing: masala and mango, so every one of the forty products, each once.
+    let typed = all("spicy ma");
+    let mut every: Vec<String> = (10..40).map(|i| format!("p{i:02}")).collect();
+    every.extend((0..10).map(|i| format!("n{i:02}")));
+    every.sort();
+    assert_eq!(typed, every, "a prefix's words merged: each product once");
+    // The new products match the narrow query only once though they carry both words.
+    let both = search(&ix, "mango masala");
+    assert_eq!(both.total, 10);
+}
