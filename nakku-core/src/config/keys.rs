@@ -494,6 +494,20 @@ pub static SETTINGS: &[Setting] = &[
         10_000,
         "orders per delivery slot per store, unless an admin set the store's"
     ),
+    whole!(
+        "orders_per_rider",
+        orders_per_rider,
+        1,
+        1_000,
+        "orders a rider on shift takes in 5 minutes (a store's capacity cap)"
+    ),
+    whole!(
+        "picks_per_picker",
+        picks_per_picker,
+        1,
+        1_000,
+        "orders a picker on shift picks and packs in 5 minutes (a store's capacity cap)"
+    ),
     Setting {
         key: "redis_url",
         kind: Kind::Url("a redis:// or rediss:// URL"),

@@ -124,6 +124,9 @@ pub struct Settings {
     /// Delivery slots: their length, and orders per slot per store unless an admin set one.
     pub slot_minutes: i64,
     pub slot_capacity: i64,
+    /// Store capacity per 5 minutes: orders a rider on shift takes, orders a picker packs.
+    pub orders_per_rider: i64,
+    pub picks_per_picker: i64,
     /// Redis for the catalogue cache; `None` keeps an in-process cache.
     pub redis_url: Option<Secret>,
     pub catalogue_refresh_ms: u64,
@@ -285,6 +288,8 @@ impl Default for Settings {
             prep_minutes: 4.0,
             slot_minutes: 60,
             slot_capacity: 20,
+            orders_per_rider: 5,
+            picks_per_picker: 5,
             redis_url: None,
             catalogue_refresh_ms: 500,
             cache_ttl_secs: 300,

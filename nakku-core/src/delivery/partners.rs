@@ -54,6 +54,8 @@ impl DeliveryConfig {
             prep_minutes: s.prep_minutes,
             slot_minutes: s.slot_minutes,
             slot_capacity: s.slot_capacity,
+            orders_per_rider: s.orders_per_rider,
+            picks_per_picker: s.picks_per_picker,
             ..Default::default()
         }
     }
