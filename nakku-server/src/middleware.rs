@@ -148,7 +148,10 @@ pub fn cors(origins: &str) -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(600));
     match origins.trim() {
         "" => CorsLayer::new(),
-        "*" => base.allow_origin(Any),
+        // Any origin: the answer is the same whatever the request's `Origin` and
+        // preflight headers (`*` each), so it varies by none of them, and the layer skips
+        // the `Vary` list it would otherwise clone and join into a header per request.
+        "*" => base.allow_origin(Any).vary(Vec::<axum::http::HeaderName>::new()),
         list => {
             let allowed: Vec<axum::http::HeaderValue> = list
                 .split(',')
@@ -194,13 +197,55 @@ async fn envelope_errors(req: Request, next: Next) -> Response {
 /// unmatched paths collapse into one label so they cannot blow up cardinality.
 /// The gateway has no axum routes of its own; its requests are labelled by the endpoint
 /// of its route table (`/api/v1/orders/{id}`, see [`crate::gateway::Resolved`]).
-pub fn route_label(req: &Request) -> String {
-    if let Some(p) = req.extensions().get::<MatchedPath>() {
-        return p.as_str().to_owned();
+/// Kept as found (no string made) until a label is needed: see `metrics::track`.
+#[derive(Debug, Clone)]
+pub enum RouteLabel {
+    Matched(MatchedPath),
+    /// An endpoint's path in the gateway's table, under `/api/v1/`.
+    Endpoint(&'static str),
+    Unmatched,
+}
+
+impl RouteLabel {
+    pub fn of(req: &Request) -> RouteLabel {
+        if let Some(p) = req.extensions().get::<MatchedPath>() {
+            return RouteLabel::Matched(p.clone());
+        }
+        match req.extensions().get::<crate::gateway::Resolved>() {
+            Some(crate::gateway::Resolved(Ok(r))) => RouteLabel::Endpoint(r.endpoint.path),
+            _ => RouteLabel::Unmatched,
+        }
     }
-    match req.extensions().get::<crate::gateway::Resolved>() {
-        Some(crate::gateway::Resolved(Ok(r))) => format!("/api/v1/{}", r.endpoint.path),
-        _ => "unmatched".to_owned(),
+
+    pub fn text(&self) -> String {
+        match self {
+            RouteLabel::Matched(p) => p.as_str().to_owned(),
+            RouteLabel::Endpoint(path) => format!("/api/v1/{path}"),
+            RouteLabel::Unmatched => "unmatched".to_owned(),
+        }
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (RouteLabel::Matched(a), RouteLabel::Matched(b)) => a.as_str() == b.as_str(),
+            (RouteLabel::Endpoint(a), RouteLabel::Endpoint(b)) => a == b,
+            (RouteLabel::Unmatched, RouteLabel::Unmatched) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl std::hash::Hash for RouteLabel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            RouteLabel::Matched(p) => (0u8, p.as_str()).hash(state),
+            RouteLabel::Endpoint(path) => (1u8, *path).hash(state),
+            RouteLabel::Unmatched => 2u8.hash(state),
+        }
     }
 }
 

@@ -466,3 +466,64 @@ async fn the_gateway_serves_the_openapi_document_and_a_docs_page() {
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(r.text().await.unwrap().contains("/api/v1/openapi.json"));
 }
+
+/// CORS at the gateway: by default any origin (bearer tokens, no cookies), preflights
+/// answered by the gateway itself, answers the same whatever the origin (so no `Vary`);
+/// with a list, only the listed origins are named back and answers vary by `Origin`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_get_cors_answers_for_any_origin_by_default_and_for_listed_origins_only_when_listed() {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.api("/users/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let r = preflight(&app, "https://shop.example.com").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let h = r.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["access-control-max-age"], "600");
+    let varies_by_origin = |h: &reqwest::header::HeaderMap| {
+        h.get_all(reqwest::header::VARY)
+            .iter()
+            .any(|v| v.to_str().unwrap_or("").contains("origin"))
+    };
+    assert!(!varies_by_origin(h), "{h:?}");
+    let r = app
+        .client
+        .get(app.api("/locations/distance?from_lat=12.93&from_lng=77.62&to_lat=12.97&to_lng=77.64"))
+        .header("origin", "https://shop.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("retry-after"),
+        "{exposed}"
+    );
+    assert!(!varies_by_origin(r.headers()), "{:?}", r.headers());
+
+    let listed = TestApp::spawn_full(
+        Backend::Sqlite,
+        false,
+        &[("NAKKU_CORS_ORIGINS", "https://admin.example.com")],
+    )
+    .await;
+    let r = preflight(&listed, "https://admin.example.com").await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://admin.example.com");
+    assert!(varies_by_origin(r.headers()), "{:?}", r.headers());
+    let r = preflight(&listed, "https://evil.example.com").await.unwrap();
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        r.headers()
+    );
+}

@@ -69,6 +69,23 @@ async fn health_checks_the_database_and_metrics_count_requests_per_route(app: Te
             && l.contains("route=\"/api/v1/auth/register\"")),
         "gateway series by endpoint: {m}"
     );
+    // Counted once per request (the handles are kept per thread; the series is one).
+    let count = |m: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with("nakku_http_requests_total{")
+                    && l.contains("service=\"gateway\"")
+                    && l.contains("route=\"/api/v1/auth/register\"")
+                    && l.contains("status=\"201\"")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    assert_eq!(count(&m), Some(1), "{m}");
+    for n in 2..=4 {
+        app.register(n).await;
+    }
+    assert_eq!(count(&app.metrics().await), Some(4));
 }
 
 async fn unknown_routes_and_methods_get_the_error_envelope(app: TestApp) {
