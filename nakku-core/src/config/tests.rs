@@ -373,16 +373,3 @@ fn explain_says_where_each_value_came_from_and_hides_secrets() {
     assert_eq!(of("gateway_port").value, "8080");
     assert_eq!(effective.len(), documented_keys().len());
 }
-
-#[test]
-fn the_store_capacity_cap_is_the_operators_to_set() {
-    let s = load(&[("NAKKU_ORDERS_PER_RIDER", "40"), ("NAKKU_PICKS_PER_PICKER", "12")]).unwrap();
-    let d = crate::delivery::DeliveryConfig::from_settings(&s);
-    assert_eq!((d.orders_per_rider, d.picks_per_picker), (40, 12));
-    let d = crate::delivery::DeliveryConfig::from_settings(&load(&[]).unwrap());
-    assert_eq!((d.orders_per_rider, d.picks_per_picker), (5, 5));
-    assert!(
-        load(&[("NAKKU_ORDERS_PER_RIDER", "0")]).is_err(),
-        "a store with no capacity at all"
-    );
-}

@@ -247,4 +247,22 @@ mod tests {
         assert_eq!(load_of(2, Some(1)).status, "paused");
         assert_eq!(load_of(1, Some(1)).extra_minutes, 5);
     }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<crate::config::Settings, crate::config::ConfigError> {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        crate::config::Settings::load(None, &env)
+    }
+
+    #[test]
+    fn the_store_capacity_cap_is_the_operators_to_set() {
+        let s = load(&[("NAKKU_ORDERS_PER_RIDER", "40"), ("NAKKU_PICKS_PER_PICKER", "12")]).unwrap();
+        let d = crate::delivery::DeliveryConfig::from_settings(&s);
+        assert_eq!((d.orders_per_rider, d.picks_per_picker), (40, 12));
+        let d = crate::delivery::DeliveryConfig::from_settings(&load(&[]).unwrap());
+        assert_eq!((d.orders_per_rider, d.picks_per_picker), (5, 5));
+        assert!(
+            load(&[("NAKKU_ORDERS_PER_RIDER", "0")]).is_err(),
+            "a store with no capacity at all"
+        );
+    }
 }
