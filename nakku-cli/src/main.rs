@@ -68,6 +68,9 @@ enum Command {
     /// The settings: every key this binary reads, or a deployment's effective values and their sources
     #[command(subcommand)]
     Config(commands::config::Command),
+    /// The public API's OpenAPI document, and what a newer one breaks for older clients
+    #[command(subcommand)]
+    Api(commands::api::Command),
 }
 
 impl Cli {
@@ -137,6 +140,7 @@ async fn command(settings: nakku_core::config::Settings, command: Command) -> an
         Command::Products(cmd) => commands::products::run(&settings, cmd).await,
         Command::Events(cmd) => commands::events::run(&settings, cmd).await,
         Command::Bench(cmd) => commands::bench::run(&settings, cmd).await,
+        Command::Api(cmd) => commands::api::run(cmd),
         // Handled in `run`, before the settings are loaded.
         Command::Config(_) => anyhow::bail!("`nakku config` does not run on loaded settings"),
     }

@@ -67,6 +67,59 @@ pub struct Endpoint {
     /// The OpenAPI `operationId`: a verb and a noun in camelCase (`placeOrder`), what a
     /// client generator names the call.
     pub name: &'static str,
+    /// Set when the operation is on its way out of `/api/v1`.
+    pub sunset: Option<Sunset>,
+}
+
+/// A deprecated operation (see the README's "Versioning"): since when, until when it still
+/// works, and the operation that replaces it. Answers through the gateway carry
+/// `Deprecation` (RFC 9745), `Sunset` (RFC 8594) and a `Link` to the successor; the
+/// OpenAPI document marks the operation `deprecated` with `x-sunset`, and the contract
+/// check lets it be removed once that day has passed, not before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sunset {
+    /// `YYYY-MM-DD` (UTC): when it was deprecated.
+    pub deprecated: &'static str,
+    /// `YYYY-MM-DD` (UTC): the first day it may be gone.
+    pub sunset: &'static str,
+    /// The `operationId` to use instead.
+    pub successor: &'static str,
+}
+
+impl Sunset {
+    fn midnight(day: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+        Some(d.and_hms_opt(0, 0, 0)?.and_utc())
+    }
+
+    /// `Deprecation: @<seconds since the epoch>` (RFC 9745's structured date).
+    pub fn deprecation_header(&self) -> Option<String> {
+        Some(format!("@{}", Self::midnight(self.deprecated)?.timestamp()))
+    }
+
+    /// `Sunset: <HTTP-date>` (RFC 8594).
+    pub fn sunset_header(&self) -> Option<String> {
+        Some(
+            Self::midnight(self.sunset)?
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string(),
+        )
+    }
+
+    /// Whether the sunset day has come (at `now_ms`): the operation may then be removed.
+    pub fn passed(&self, now_ms: i64) -> bool {
+        Self::day_has_come(self.sunset, now_ms)
+    }
+
+    /// Whether `day` (`YYYY-MM-DD`, UTC) has begun at `now_ms`; never for a malformed day.
+    pub fn day_has_come(day: &str, now_ms: i64) -> bool {
+        Self::midnight(day).is_some_and(|t| t.timestamp_millis() <= now_ms)
+    }
+
+    /// Both days are dates, and the sunset comes after the deprecation.
+    pub fn is_valid(&self) -> bool {
+        matches!((Self::midnight(self.deprecated), Self::midnight(self.sunset)), (Some(a), Some(b)) if a < b)
+    }
 }
 
 /// Where a request goes and who may send it.
@@ -182,7 +235,33 @@ mod tests {
             path,
             access,
             name: "x",
+            sunset: None,
         }
+    }
+
+    #[test]
+    fn a_sunset_is_said_in_the_rfcs_formats_and_passes_at_its_day() {
+        let s = Sunset {
+            deprecated: "2026-12-07",
+            sunset: "2027-06-30",
+            successor: "placeOrder",
+        };
+        assert!(s.is_valid());
+        assert_eq!(s.deprecation_header().as_deref(), Some("@1796601600"));
+        assert_eq!(s.sunset_header().as_deref(), Some("Wed, 30 Jun 2027 00:00:00 GMT"));
+        let sunset_ms = 1_814_313_600_000; // 2027-06-30T00:00:00Z
+        assert!(!s.passed(sunset_ms - 1));
+        assert!(s.passed(sunset_ms));
+        let backwards = Sunset {
+            sunset: "2026-01-01",
+            ..s
+        };
+        assert!(!backwards.is_valid());
+        let garbled = Sunset {
+            sunset: "30/06/2027",
+            ..s
+        };
+        assert!(!garbled.is_valid() && garbled.sunset_header().is_none());
     }
 
     /// A few endpoints of the real API, in an order that puts parameters first.

@@ -31,7 +31,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::Sse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
-use nakku_core::gateway::{Access, Endpoint, Table};
+use nakku_core::gateway::{Access, Endpoint, Sunset, Table};
 use nakku_core::service::Service;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::Schema;
@@ -266,6 +266,7 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
                 path,
                 access,
                 name,
+                sunset: None,
             },
             shape: <H as Signature<A>>::shape(),
             headers: Vec::new(),
@@ -304,6 +305,18 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
     /// are taken from the answer as `parameters` say.
     pub fn link(self, operation: &'static str, parameters: &'static [(&'static str, &'static str)]) -> Self {
         self.last(|op| op.links.push(LinkDoc { operation, parameters }))
+    }
+
+    /// The endpoint declared last is deprecated (see [`Sunset`]): it keeps working until
+    /// `sunset` (`YYYY-MM-DD`), and `successor` (an `operationId`) replaces it.
+    pub fn deprecated(self, deprecated: &'static str, sunset: &'static str, successor: &'static str) -> Self {
+        self.last(|op| {
+            op.endpoint.sunset = Some(Sunset {
+                deprecated,
+                sunset,
+                successor,
+            })
+        })
     }
 
     /// A larger body limit for the endpoint named `name` (bulk imports).

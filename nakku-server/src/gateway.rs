@@ -252,6 +252,27 @@ fn retryable(method: &Method, headers: &HeaderMap) -> bool {
     ) || headers.contains_key("idempotency-key")
 }
 
+/// What the answer of a deprecated operation says (see [`nakku_core::gateway::Sunset`]):
+/// `Deprecation`, `Sunset`, and a `Link` to the operation replacing it.
+pub fn sunset_headers(h: &mut HeaderMap, s: &nakku_core::gateway::Sunset) {
+    let value = |v: Option<String>| v.and_then(|v| HeaderValue::from_str(&v).ok());
+    if let Some(v) = value(s.deprecation_header()) {
+        h.insert("deprecation", v);
+    }
+    if let Some(v) = value(s.sunset_header()) {
+        h.insert("sunset", v);
+    }
+    let successor = crate::api::catalog().op(s.successor).map(|op| {
+        format!(
+            "</api/v1/{}>; rel=\"successor-version\"; title=\"{} {}\"",
+            op.endpoint.path, op.endpoint.method, op.endpoint.name
+        )
+    });
+    if let Some(v) = value(successor) {
+        h.append(header::LINK, v);
+    }
+}
+
 fn limit_headers(h: &mut HeaderMap, d: &crate::ratelimit::Decision) {
     h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
@@ -477,6 +498,9 @@ async fn proxy(
     if let Some(d) = &decision {
         limit_headers(&mut answer_headers, d);
     }
+    if let Some(sunset) = &route.endpoint.sunset {
+        sunset_headers(&mut answer_headers, sunset);
+    }
     // Declared degradation: clients can tell what is off (e.g. payment: cash only).
     let down = st.pool.degraded();
     if !down.is_empty() {
@@ -525,6 +549,25 @@ async fn proxy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deprecated_operations_answer_says_when_it_ends_and_what_replaces_it() {
+        let mut h = HeaderMap::new();
+        sunset_headers(
+            &mut h,
+            &nakku_core::gateway::Sunset {
+                deprecated: "2026-12-07",
+                sunset: "2027-06-30",
+                successor: "addCartLines",
+            },
+        );
+        assert_eq!(h["deprecation"], "@1796601600");
+        assert_eq!(h["sunset"], "Wed, 30 Jun 2027 00:00:00 GMT");
+        assert_eq!(
+            h[header::LINK],
+            "</api/v1/cart/lines>; rel=\"successor-version\"; title=\"POST addCartLines\""
+        );
+    }
 
     #[test]
     fn the_client_address_comes_from_trusted_proxies_only() {

@@ -7,6 +7,7 @@ pub mod answer;
 pub mod api;
 pub mod cart;
 pub mod clients;
+pub mod contract;
 pub mod delivery;
 pub mod error;
 pub mod extract;

@@ -144,6 +144,10 @@ pub fn cors(origins: &str) -> tower_http::cors::CorsLayer {
             axum::http::HeaderName::from_static("x-ratelimit-remaining"),
             axum::http::HeaderName::from_static("x-degraded"),
             axum::http::header::RETRY_AFTER,
+            // A deprecated operation's (see the README's Versioning).
+            axum::http::HeaderName::from_static("deprecation"),
+            axum::http::HeaderName::from_static("sunset"),
+            axum::http::header::LINK,
         ])
         .max_age(Duration::from_secs(600));
     match origins.trim() {

@@ -151,6 +151,21 @@ fn operation(op: &Op, keep: &mut impl FnMut(Typed) -> String) -> utoipa::openapi
         .tag(e.service.name())
         .operation_id(Some(e.name))
         .summary(Some(summary(e)));
+    if let Some(s) = &e.sunset {
+        o = o
+            .deprecated(Some(utoipa::openapi::Deprecated::True))
+            .description(Some(format!(
+                "**Deprecated** since {}; works until {} (its answers carry `Deprecation`, `Sunset` and a \
+                 `Link` to the successor). Use `{}` instead.",
+                s.deprecated, s.sunset, s.successor
+            )))
+            .extensions(Some(
+                utoipa::openapi::extensions::ExtensionsBuilder::new()
+                    .add("x-sunset", s.sunset)
+                    .add("x-successor", s.successor)
+                    .build(),
+            ));
+    }
     for seg in e.path.split('/').filter(|s| s.starts_with('{')) {
         let name = seg.trim_start_matches('{').trim_end_matches('}');
         o = o.parameter(
@@ -395,6 +410,54 @@ pub const DOCS_PAGE: &str = r#"<!doctype html>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deprecated operation is marked so, with its sunset day and successor; every
+    /// deprecation declared is well-formed, and names an operation that is not itself on
+    /// its way out.
+    #[test]
+    fn deprecated_operations_say_so_and_name_a_live_successor() {
+        let mut op = catalog().op("placeOrder").map(|o| Op {
+            endpoint: o.endpoint,
+            shape: o.shape,
+            headers: o.headers.clone(),
+            replays: o.replays,
+            links: Vec::new(),
+        });
+        let Some(op) = op.as_mut() else {
+            panic!("placeOrder is declared")
+        };
+        assert!(serde_json::to_value(operation(op, &mut |_| String::new()))
+            .unwrap()
+            .get("deprecated")
+            .is_none());
+        op.endpoint.sunset = Some(nakku_core::gateway::Sunset {
+            deprecated: "2026-12-07",
+            sunset: "2027-06-30",
+            successor: "addCartLines",
+        });
+        let doc = serde_json::to_value(operation(op, &mut |_| String::new())).unwrap();
+        assert_eq!(doc["deprecated"], true);
+        assert_eq!(doc["x-sunset"], "2027-06-30");
+        assert_eq!(doc["x-successor"], "addCartLines");
+        assert!(doc["description"].as_str().unwrap().contains("works until 2027-06-30"));
+        for o in catalog().ops() {
+            let Some(s) = o.endpoint.sunset else { continue };
+            assert!(
+                s.is_valid(),
+                "{}: deprecated {} / sunset {}",
+                o.endpoint.name,
+                s.deprecated,
+                s.sunset
+            );
+            let next = catalog().op(s.successor);
+            assert!(
+                next.is_some_and(|n| n.endpoint.sunset.is_none()),
+                "{}: successor {} is not a live operation",
+                o.endpoint.name,
+                s.successor
+            );
+        }
+    }
 
     /// Two types with one schema name would leave one of them described as the other.
     #[test]

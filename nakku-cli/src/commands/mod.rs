@@ -1,3 +1,4 @@
+pub mod api;
 pub mod bench;
 pub mod catalogue_bench;
 pub mod chaos;

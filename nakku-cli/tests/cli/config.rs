@@ -172,3 +172,40 @@ fn the_example_file_shows_every_configuration_key_and_no_other() {
         );
     }
 }
+
+/// `nakku api spec` prints the document the gateway serves; `nakku api diff` passes a
+/// document that only adds to the frozen v1 and exits 2 naming what a change breaks.
+#[test]
+fn api_diff_names_what_a_change_breaks_for_older_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(nakku(dir.path()).args(["api", "spec"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(doc["paths"]["/api/v1/orders"]["post"].is_object());
+    let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/contract/v1.openapi.json");
+    let o = run(nakku(dir.path()).arg("api").arg("diff").arg(&v1));
+    assert!(o.status.success(), "the code keeps v1: {}{}", stdout(&o), stderr(&o));
+
+    // A release that drops an operation.
+    let mut newer = doc.clone();
+    newer["paths"]["/api/v1/orders/{id}"]
+        .as_object_mut()
+        .unwrap()
+        .remove("get");
+    let broken_path = dir.path().join("newer.json");
+    std::fs::write(&broken_path, serde_json::to_string(&newer).unwrap()).unwrap();
+    let o = run(nakku(dir.path()).arg("api").arg("diff").arg(&v1).arg(&broken_path));
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("GET /api/v1/orders/{}: operation removed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("breaks 1 promise"), "{}", stderr(&o));
+
+    // Not a document: a clear error, not a pass.
+    std::fs::write(dir.path().join("junk.json"), "{\"hello\": 1}").unwrap();
+    let o = run(nakku(dir.path()).args(["api", "diff", "junk.json"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not an OpenAPI document"), "{}", stderr(&o));
+}
