@@ -44,6 +44,8 @@ pub struct GatewayState {
     pub limiter: Arc<Limiter>,
     /// Proxies in front appending to `X-Forwarded-For` (see [`client_ip`]).
     pub trusted_hops: usize,
+    /// `POST /api/graphql` (see [`crate::graphql`]).
+    pub graphql: crate::graphql::AppSchema,
 }
 
 /// The caller's address: the TCP peer, or with `hops` trusted proxies in front, the address
@@ -70,6 +72,10 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/api/v1/asyncapi.json", axum::routing::get(asyncapi_json))
         .route("/api/v1/docs", axum::routing::get(docs))
+        .route(
+            "/api/graphql",
+            axum::routing::get(crate::graphql::graphiql).post(crate::graphql::post),
+        )
         .fallback(proxy)
         // One Arc: axum clones the state for every request (the keys, the clients, the
         // limiter inside would each be cloned otherwise).
@@ -118,6 +124,100 @@ pub fn upstream_client(roots: &nakku_core::tls::ExtraRoots) -> UpstreamClient {
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(connector)
+}
+
+/// The answer when no instance of `svc` can take a request: none in this deployment, or
+/// every one's circuit open (then counted, with when to try again).
+fn unavailable(st: &GatewayState, svc: nakku_core::service::Service, e: NoInstance) -> ApiError {
+    match e {
+        NoInstance::Unknown => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the {svc} service is not available in this deployment"),
+        ),
+        NoInstance::Open => {
+            metrics::counter!("nakku_gateway_fast_failures_total", "service" => svc.name()).increment(1);
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the {svc} service is failing; requests to it are paused for a few seconds"),
+            );
+            e.extra = Some(serde_json::json!({"retry_after_secs": st.pool.config().open_for.as_secs().max(1)}));
+            e
+        }
+    }
+}
+
+/// `GET /api/v1/{path_and_query}` at an instance of `svc`, as `claims`' owner (the
+/// identity the proxy forwards), within the route timeout: the answer's `data`, or its
+/// error as the REST envelope gave it. What GraphQL fields are answered with; not retried
+/// (a query is read again by its client).
+pub async fn fetch(
+    st: &GatewayState,
+    svc: nakku_core::service::Service,
+    path_and_query: &str,
+    claims: Option<&nakku_core::auth::Claims>,
+) -> Result<serde_json::Value, ApiError> {
+    let lease = st.pool.pick(svc, &[]).map_err(|e| unavailable(st, svc, e))?;
+    let uri = format!("{}/api/v1/{path_and_query}", lease.instance.base_url)
+        .parse::<axum::http::Uri>()
+        .map_err(|e| ApiError::internal(format!("the {svc} instance's URL: {e}")))?;
+    let mut req = axum::http::Request::new(Body::empty());
+    *req.uri_mut() = uri;
+    if let Some(c) = claims {
+        if let Ok(v) = HeaderValue::from_str(&c.sub) {
+            req.headers_mut().insert(USER_ID, v);
+        }
+        req.headers_mut()
+            .insert(USER_ROLE, HeaderValue::from_static(c.role.as_str()));
+    }
+    if let Some(v) = nakku_core::trace::current().and_then(|tp| HeaderValue::from_str(&tp).ok()) {
+        req.headers_mut().insert(nakku_core::trace::TRACEPARENT, v);
+    }
+    let answer = match tokio::time::timeout(st.timeout, st.upstream.request(req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            lease.failed();
+            tracing::warn!(service = %svc, error = %e, "upstream request failed");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the {svc} service is unreachable"),
+            ));
+        }
+        Err(_) => {
+            lease.failed();
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the {svc} service did not answer in time"),
+            ));
+        }
+    };
+    let status = answer.status();
+    match status.as_u16() {
+        503 => lease.neutral(),
+        500..=599 => lease.failed(),
+        _ => lease.succeeded(),
+    }
+    let bytes = axum::body::to_bytes(Body::new(answer.into_body()), ANSWER_HOLD as usize * 16)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::BAD_GATEWAY, format!("the {svc} service's answer broke off")))?;
+    let mut envelope: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the {svc} service failed without details"),
+        )
+    })?;
+    if status.is_success() {
+        return Ok(envelope
+            .get_mut("data")
+            .map(serde_json::Value::take)
+            .unwrap_or_default());
+    }
+    let message = envelope["error"].as_str().unwrap_or("the request failed").to_owned();
+    let mut e = ApiError::new(status, message);
+    e.fields = envelope
+        .get_mut("fields")
+        .map(serde_json::Value::take)
+        .and_then(|f| serde_json::from_value(f).ok());
+    Err(e)
 }
 
 /// Why a request to an instance got no answer.
@@ -273,6 +373,19 @@ pub fn sunset_headers(h: &mut HeaderMap, s: &nakku_core::gateway::Sunset) {
     }
 }
 
+/// The answer to a request over its caller's limit (counted per class).
+pub fn rate_limited(class: Class, d: &crate::ratelimit::Decision) -> Response {
+    metrics::counter!("nakku_rate_limited_total", "class" => format!("{class:?}").to_lowercase()).increment(1);
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many requests; try again in {} s", d.retry_after_secs),
+    );
+    e.extra = Some(serde_json::json!({"retry_after_secs": d.retry_after_secs}));
+    let mut resp = e.into_response();
+    limit_headers(resp.headers_mut(), d);
+    resp
+}
+
 fn limit_headers(h: &mut HeaderMap, d: &crate::ratelimit::Decision) {
     h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
@@ -323,15 +436,7 @@ async fn proxy(
     };
     let decision = st.limiter.check(class, &caller).await;
     if let Some(d) = decision.filter(|d| !d.allowed) {
-        metrics::counter!("nakku_rate_limited_total", "class" => format!("{class:?}").to_lowercase()).increment(1);
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many requests; try again in {} s", d.retry_after_secs),
-        );
-        e.extra = Some(serde_json::json!({"retry_after_secs": d.retry_after_secs}));
-        let mut resp = e.into_response();
-        limit_headers(resp.headers_mut(), &d);
-        return Ok(resp);
+        return Ok(rate_limited(class, &d));
     }
 
     let (mut parts, body) = req.into_parts();
@@ -387,21 +492,7 @@ async fn proxy(
             Ok(l) => l,
             // Every instance tried (or the rest refuse): the last failure is the answer.
             Err(_) if last.is_some() => return Err(last.unwrap_or_else(|| ApiError::internal("no error kept"))),
-            Err(NoInstance::Unknown) => {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("the {svc} service is not available in this deployment"),
-                ))
-            }
-            Err(NoInstance::Open) => {
-                metrics::counter!("nakku_gateway_fast_failures_total", "service" => svc.name()).increment(1);
-                let mut e = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("the {svc} service is failing; requests to it are paused for a few seconds"),
-                );
-                e.extra = Some(serde_json::json!({"retry_after_secs": st.pool.config().open_for.as_secs().max(1)}));
-                return Err(e);
-            }
+            Err(e) => return Err(unavailable(&st, svc, e)),
         };
         let uri = match target(&lease.instance.base_url).parse::<axum::http::Uri>() {
             Ok(u) => u,

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod graphql;
 pub mod health;
 pub mod inventory;
 pub mod location;

@@ -411,6 +411,7 @@ impl Application {
                 timeout: limits.timeout,
                 limiter,
                 trusted_hops: settings.trusted_proxy_hops as usize,
+                graphql: crate::graphql::schema(settings.graphql_introspection),
             };
             let probes = crate::health::Probes {
                 ready: vec![Ready::Routes(state.pool.clone())],

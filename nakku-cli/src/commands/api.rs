@@ -1,4 +1,5 @@
-//! `nakku api`: the public API's OpenAPI document, and what a change to it breaks.
+//! `nakku api`: the public API's OpenAPI document and GraphQL schema, and what a change to
+//! the document breaks.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,8 @@ pub enum Command {
     /// Print the OpenAPI 3.1 document of the public API (as docs/openapi.json and the
     /// gateway's /api/v1/openapi.json)
     Spec,
+    /// Print the GraphQL schema of `POST /api/graphql` in SDL (as docs/graphql/schema.graphql)
+    Sdl,
     /// Compare two OpenAPI documents: what NEW (default: this binary's document) breaks for
     /// a client written against OLD — an operation, answer or field removed, a type changed,
     /// an enum value removed, a parameter or field newly required, a limit narrowed. Exits 2
@@ -38,6 +41,10 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Spec => {
             print!("{}", nakku_server::contract::document_text());
+            Ok(())
+        }
+        Command::Sdl => {
+            print!("{}", nakku_server::graphql::sdl());
             Ok(())
         }
         Command::Diff { old, new } => {

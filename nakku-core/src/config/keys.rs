@@ -464,6 +464,17 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "graphql_introspection",
+        kind: Kind::Flag,
+        secret: false,
+        meaning: "gateway: answer GraphQL introspection (the schema; GraphiQL needs it); turn off in production to hide it",
+        show: |s| s.graphql_introspection.to_string(),
+        apply: |s, r| {
+            s.graphql_introspection = flag(r)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "cors_origins",
         kind: Kind::Text("`*`, empty, or origins like https://admin.example.com separated by commas"),
         secret: false,

@@ -94,6 +94,8 @@ pub struct Settings {
     pub trusted_proxy_hops: u32,
     /// Gateway: serve `/metrics` to anyone (default: loopback and private addresses only).
     pub metrics_public: bool,
+    /// The gateway answers GraphQL introspection queries.
+    pub graphql_introspection: bool,
     pub jwt_secret: Option<Secret>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
@@ -262,6 +264,7 @@ impl Default for Settings {
             cors_origins: "*".to_owned(),
             trusted_proxy_hops: 0,
             metrics_public: false,
+            graphql_introspection: true,
             jwt_secret: None,
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,

@@ -11,6 +11,7 @@ mod auth;
 mod delivery;
 mod events;
 mod gateway;
+mod graphql;
 mod inventory;
 mod location;
 mod notifications;

@@ -1,0 +1,406 @@
+//! GraphQL for app clients: `POST /api/graphql` at the gateway (GraphiQL on `GET`), over
+//! the same services as REST. Each field is answered by the service that owns it, through
+//! the gateway's pool of instances, with the caller's verified identity — no second
+//! business logic: what a field returns is what the REST endpoint returns, and its errors
+//! carry the REST envelope's message and status (`extensions.code`).
+//!
+//! This first part serves the catalogue side of a shopper's home screen (serviceability,
+//! the category tree, product search with facets, a product page); orders, cart, mutations
+//! and subscriptions are to come (issue 24). Limits: query depth and complexity, a page of
+//! at most 100; introspection can be turned off (`NAKKU_GRAPHQL_INTROSPECTION=false`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::ratelimit::Class;
+use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, InputObject, Object, SimpleObject};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use nakku_core::auth::Claims;
+use nakku_core::service::Service;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::gateway::GatewayState;
+
+/// The deepest query accepted (the category tree is the deepest type: three levels of
+/// children and their fields).
+pub const MAX_DEPTH: usize = 10;
+/// The most a query may cost: each field 1, a list field its `first`/`limit` times its
+/// children's cost.
+pub const MAX_COMPLEXITY: usize = 2_000;
+/// The largest page a list field gives.
+pub const MAX_PAGE: i32 = 100;
+
+pub type AppSchema = async_graphql::Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// The schema, with its limits.
+pub fn schema(introspection: bool) -> AppSchema {
+    let b = async_graphql::Schema::build(Query, EmptyMutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if introspection {
+        b.finish()
+    } else {
+        b.disable_introspection().finish()
+    }
+}
+
+/// The schema in SDL, as `docs/graphql/schema.graphql` holds it (a test keeps it current).
+pub fn sdl() -> String {
+    let mut s = schema(true).sdl();
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
+
+/// What a request's fields are answered with: the gateway's pool and the caller.
+struct Caller {
+    st: Arc<GatewayState>,
+    claims: Option<Claims>,
+}
+
+/// An error as GraphQL gives it: the REST envelope's message, with its status as
+/// `extensions.code` and its per-field messages as `extensions.fields`.
+fn gql_error(e: &ApiError) -> async_graphql::Error {
+    async_graphql::Error::new(e.message.clone()).extend_with(|_, ext| {
+        ext.set("code", e.status.as_u16());
+        if let Some(fields) = &e.fields {
+            if let Ok(v) = async_graphql::Value::from_json(serde_json::to_value(fields).unwrap_or_default()) {
+                ext.set("fields", v);
+            }
+        }
+    })
+}
+
+/// `GET /api/v1/{path_and_query}` at the owning service, as the caller, its `data` read as `T`.
+async fn get<T: DeserializeOwned>(ctx: &Context<'_>, svc: Service, path_and_query: &str) -> async_graphql::Result<T> {
+    let caller = ctx.data::<Caller>()?;
+    let data = crate::gateway::fetch(&caller.st, svc, path_and_query, caller.claims.as_ref())
+        .await
+        .map_err(|e| gql_error(&e))?;
+    serde_json::from_value(data).map_err(|e| {
+        tracing::error!(service = %svc, path = path_and_query, error = %e, "an answer did not read as its GraphQL type");
+        gql_error(&ApiError::internal(format!("the {svc} service answered in an unexpected shape")))
+    })
+}
+
+fn query_string(pairs: &[(&str, Option<String>)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    q.finish()
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Which store delivers to a point, how soon, or why none does.
+    async fn serviceability(&self, ctx: &Context<'_>, lat: f64, lng: f64) -> async_graphql::Result<Serviceability> {
+        let q = query_string(&[("lat", Some(lat.to_string())), ("lng", Some(lng.to_string()))]);
+        get(ctx, Service::Location, &format!("locations/serviceability?{q}")).await
+    }
+
+    /// The category tree: aisles and their shelves, with active products under each.
+    async fn categories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CategoryNode>> {
+        let items: Items<CategoryNode> = get(ctx, Service::Product, "categories").await?;
+        Ok(items.items)
+    }
+
+    /// Product search: words (prefixes and typos too), filters, facets, a sort and a cursor.
+    #[graphql(complexity = "search.limit.unwrap_or(20).clamp(1, MAX_PAGE) as usize * child_complexity + 1")]
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] search: ProductSearch,
+    ) -> async_graphql::Result<SearchPage> {
+        let limit = search.limit.unwrap_or(20);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(gql_error(&ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("limit must be between 1 and {MAX_PAGE}"),
+            )));
+        }
+        let q = query_string(&[
+            ("q", search.q),
+            ("category", search.category),
+            ("brand", (!search.brands.is_empty()).then(|| search.brands.join(","))),
+            ("tags", (!search.tags.is_empty()).then(|| search.tags.join(","))),
+            ("min_price", search.min_price_paise.map(|v| v.to_string())),
+            ("max_price", search.max_price_paise.map(|v| v.to_string())),
+            ("store", search.store),
+            ("in_stock", search.in_stock.map(|v| v.to_string())),
+            ("sort", search.sort),
+            ("limit", Some(limit.to_string())),
+            ("cursor", search.cursor),
+        ]);
+        get(ctx, Service::Product, &format!("products?{q}")).await
+    }
+
+    /// A product page: the product, its breadcrumbs, and with `store` its availability there.
+    async fn product(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        store: Option<String>,
+    ) -> async_graphql::Result<Option<ProductPage>> {
+        let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let q = query_string(&[("store", store)]);
+        get(ctx, Service::Product, &format!("products/{path}?{q}"))
+            .await
+            .map(Some)
+    }
+}
+
+/// Product search parameters (as `GET /api/v1/products` takes them).
+#[derive(Debug, Default, InputObject)]
+pub struct ProductSearch {
+    /// Words to search for.
+    q: Option<String>,
+    /// A category id or slug: its products and those of the categories below it.
+    category: Option<String>,
+    #[graphql(default)]
+    brands: Vec<String>,
+    /// Every tag must be on the product.
+    #[graphql(default)]
+    tags: Vec<String>,
+    min_price_paise: Option<i64>,
+    max_price_paise: Option<i64>,
+    /// A store code: availability there, and with `inStock` only what it has.
+    store: Option<String>,
+    in_stock: Option<bool>,
+    /// `relevance`, `price_asc`, `price_desc`, `popularity`, `newest` or `discount`.
+    sort: Option<String>,
+    /// Results per page (1-100, 20 by default).
+    limit: Option<i32>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Items<T> {
+    items: Vec<T>,
+}
+
+/// Which store serves a point, or why none does.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Serviceability {
+    serviceable: bool,
+    store: Option<StoreRef>,
+    zone_id: Option<String>,
+    distance_km: Option<f64>,
+    road_distance_km: Option<f64>,
+    eta_minutes: Option<i64>,
+    delay_minutes: Option<i64>,
+    /// Why not: `paused`, `closed` or `outside_zones`.
+    reason: Option<String>,
+    /// What to tell the shopper.
+    message: Option<String>,
+    near: Option<Near>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct StoreRef {
+    code: String,
+    name: String,
+    id: Option<String>,
+    /// `open`, `busy` or `paused`.
+    load: Option<String>,
+    /// For a closed store: when it opens (India time).
+    opens_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Near {
+    locality: String,
+    city: String,
+    pincode: String,
+}
+
+/// A category with its children.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct CategoryNode {
+    id: String,
+    name: String,
+    slug: String,
+    parent_id: Option<String>,
+    position: i64,
+    /// Active products in this category and all below it.
+    product_count: i64,
+    children: Vec<CategoryNode>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct SearchPage {
+    /// Matches with every filter.
+    total: i64,
+    items: Vec<Hit>,
+    facets: Facets,
+    /// Give it back as `cursor` for the next page; none after the last.
+    next_cursor: Option<String>,
+    /// The query with misspelt words replaced by what was searched instead.
+    did_you_mean: Option<String>,
+    /// With `store`: whether that store takes orders now.
+    store_status: Option<StoreStatus>,
+}
+
+/// A product card.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Hit {
+    id: String,
+    sku: String,
+    name: String,
+    brand: String,
+    unit: String,
+    category_id: String,
+    price_paise: i64,
+    mrp_paise: i64,
+    discount_percent: i64,
+    image: Option<String>,
+    tags: Vec<String>,
+    active: bool,
+    /// Units at the store asked about.
+    available: Option<i64>,
+    in_stock: Option<bool>,
+    score: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Facets {
+    /// Per brand, over the results with every filter but the brand one.
+    brands: Vec<BrandFacet>,
+    /// Per category, over the results with every filter.
+    categories: Vec<CategoryFacet>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct BrandFacet {
+    value: String,
+    count: i64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct CategoryFacet {
+    id: String,
+    name: String,
+    slug: String,
+    count: i64,
+}
+
+/// Whether a store takes orders now.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct StoreStatus {
+    code: String,
+    /// `normal`, `busy` or `paused`.
+    load: String,
+    delay_minutes: i64,
+    taking_orders: bool,
+    message: Option<String>,
+}
+
+/// A product page.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct ProductPage {
+    id: String,
+    sku: String,
+    name: String,
+    brand: String,
+    description: String,
+    category_id: String,
+    unit: String,
+    price_paise: i64,
+    mrp_paise: i64,
+    discount_percent: i64,
+    tags: Vec<String>,
+    images: Vec<String>,
+    /// Free-form attributes (`{"veg": true, "shelf_life_days": 3}`).
+    attributes: serde_json::Value,
+    /// Most units in one order; none: the platform's default.
+    max_per_order: Option<i64>,
+    active: bool,
+    /// Breadcrumbs, from the aisle down.
+    category_path: Vec<CategoryRef>,
+    /// With `store`: units there.
+    availability: Option<Availability>,
+    store_status: Option<StoreStatus>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct CategoryRef {
+    id: String,
+    name: String,
+    slug: String,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Availability {
+    store: String,
+    available: i64,
+    in_stock: bool,
+}
+
+/// `POST /api/graphql`: a GraphQL request (`{"query", "variables", "operationName"}`),
+/// answered in GraphQL's format. The bearer token, when sent, is verified as for REST (a bad
+/// one is a 401 in the REST envelope); the request counts against the caller's read limit.
+pub async fn post(
+    State(st): State<Arc<GatewayState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let claims = match headers.get(header::AUTHORIZATION) {
+        Some(v) => Some(crate::extract::verify_bearer(Some(v), &st.jwt)?),
+        None => None,
+    };
+    let caller = match &claims {
+        Some(c) => format!("u:{}", c.sub),
+        None => format!(
+            "ip:{}",
+            crate::gateway::client_ip(peer.ip(), headers.get("x-forwarded-for"), st.trusted_hops)
+        ),
+    };
+    if let Some(d) = st.limiter.check(Class::Read, &caller).await.filter(|d| !d.allowed) {
+        return Ok(crate::gateway::rate_limited(Class::Read, &d));
+    }
+    let request: async_graphql::Request = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("a GraphQL request is a JSON object with `query` (and `variables`, `operationName`): {e}"),
+        )
+    })?;
+    let schema = st.graphql.clone();
+    let answer = schema.execute(request.data(Caller { st, claims })).await;
+    Ok(axum::Json(answer).into_response())
+}
+
+/// `GET /api/graphql`: GraphiQL, for people.
+pub async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/api/graphql")
+            .finish(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_sdl_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/graphql/schema.graphql");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == sdl(),
+            "docs/graphql/schema.graphql is not what the code produces: run `nakku api sdl > docs/graphql/schema.graphql`"
+        );
+    }
+}

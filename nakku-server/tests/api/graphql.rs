@@ -1,0 +1,209 @@
+//! GraphQL at the gateway: the catalogue side of a home screen in one query, answered as
+//! REST answers; errors with REST's messages and statuses; the limits; introspection off.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn graphql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+    let mut r = app
+        .client
+        .post(format!("{}/api/graphql", app.gateway))
+        .json(&json!({"query": query, "variables": variables}));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+fn first_error(answer: &Value) -> &Value {
+    &answer["errors"][0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_screen_is_one_query_answered_as_rest_answers() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let admin = app.admin_token(1).await;
+    let (_, shopper) = app.signed_up(2).await;
+    for body in [
+        json!({"name": "Dairy & Eggs"}),
+        json!({"name": "Milk", "parent": "dairy-eggs"}),
+    ] {
+        assert_eq!(app.post_as("/categories", &admin, &body).await.status(), 201);
+    }
+    let mut ids = Vec::new();
+    for (sku, name, brand, price) in [
+        ("MILK-500", "Amul Taaza Toned Milk", "Amul", 2900),
+        ("MILK-1L", "Nandini Full Cream Milk", "Nandini", 5600),
+        ("CURD-400", "Amul Masti Curd", "Amul", 3500),
+    ] {
+        let r = app
+            .post_as(
+                "/products",
+                &admin,
+                &json!({"sku": sku, "name": name, "brand": brand, "category": "milk", "unit": "1 pack",
+                        "price_paise": price, "mrp_paise": price + 100}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        ids.push(body(r).await["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let rest = app
+        .eventually(30, || async {
+            let page = body(
+                app.client
+                    .get(app.api("/products?q=milk&limit=5"))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            // Two by name, the curd by its shelf ("Milk").
+            (page["data"]["total"] == 3).then_some(page["data"].clone())
+        })
+        .await;
+
+    let home = r#"
+        query Home($lat: Float!, $lng: Float!, $id: String!) {
+          serviceability(lat: $lat, lng: $lng) { serviceable reason message }
+          categories { slug productCount children { slug productCount } }
+          products(search: {q: "milk", limit: 5}) {
+            total nextCursor
+            items { id sku name brand pricePaise mrpPaise discountPercent }
+            facets { brands { value count } categories { slug count } }
+          }
+          product(id: $id) { sku name categoryPath { slug } }
+        }"#;
+    let (status, answer) = graphql(
+        &app,
+        Some(&shopper),
+        home,
+        json!({"lat": 13.10, "lng": 77.60, "id": ids[0]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let data = &answer["data"];
+    assert_eq!(
+        data["serviceability"]["serviceable"], false,
+        "no zone covers the point: {data}"
+    );
+    assert_eq!(data["serviceability"]["reason"], "outside_zones");
+    assert_eq!(data["categories"][0]["slug"], "dairy-eggs");
+    assert_eq!(data["categories"][0]["productCount"], 3);
+    assert_eq!(data["categories"][0]["children"][0]["slug"], "milk");
+    // The search as REST answered it: same total, same items in the same order, same facets.
+    let page = &data["products"];
+    assert_eq!(page["total"], rest["total"]);
+    let skus = |items: &Value| -> Vec<String> {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["sku"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(skus(&page["items"]), skus(&rest["items"]));
+    assert_eq!(page["items"][0]["pricePaise"], rest["items"][0]["price_paise"]);
+    assert_eq!(
+        page["facets"]["brands"].as_array().unwrap().len(),
+        rest["facets"]["brands"].as_array().unwrap().len()
+    );
+    assert_eq!(data["product"]["sku"], "MILK-500");
+    assert_eq!(data["product"]["categoryPath"][1]["slug"], "milk");
+
+    // Errors: REST's message, REST's status as `extensions.code`; the rest of the answer stands.
+    let missing = "00000000-0000-7000-8000-000000000000";
+    let rest_404 = body(
+        app.client
+            .get(app.api(&format!("/products/{missing}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (status, answer) = graphql(
+        &app,
+        None,
+        "query($id: String!) { product(id: $id) { sku } categories { slug } }",
+        json!({"id": missing}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["data"]["product"], Value::Null);
+    assert_eq!(answer["data"]["categories"][0]["slug"], "dairy-eggs");
+    assert_eq!(first_error(&answer)["message"], rest_404["error"], "{answer}");
+    assert_eq!(first_error(&answer)["extensions"]["code"], 404);
+    assert_eq!(first_error(&answer)["path"], json!(["product"]));
+    // A page past the maximum, refused as REST refuses a bad limit.
+    let (_, answer) = graphql(&app, None, "{ products(search: {limit: 500}) { total } }", json!({})).await;
+    assert_eq!(first_error(&answer)["extensions"]["code"], 422, "{answer}");
+    // Too deep: refused before anything is fetched.
+    let deep = format!(
+        "{{ categories {{ {}slug{} }} }}",
+        "children { ".repeat(12),
+        " }".repeat(12)
+    );
+    let (_, answer) = graphql(&app, None, &deep, json!({})).await;
+    assert!(
+        first_error(&answer)["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{answer}"
+    );
+    assert_eq!(answer["data"], Value::Null);
+    // A bad token is refused as REST refuses it; not JSON is a 400 in the envelope.
+    let (status, answer) = graphql(&app, Some("not-a-token"), "{ categories { slug } }", json!({})).await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["success"], false);
+    let r = app
+        .client
+        .post(format!("{}/api/graphql", app.gateway))
+        .body("query { oops")
+        .send()
+        .await
+        .unwrap();
+    error_body(r, 400).await;
+    // GraphiQL for people.
+    let page = app
+        .client
+        .get(format!("{}/api/graphql", app.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+    // Introspection is on by default.
+    let (_, answer) = graphql(&app, None, "{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(answer["data"]["__schema"]["queryType"]["name"], "Query", "{answer}");
+}
+
+/// Introspection off; and a GraphQL request counts once against the read limit, however
+/// many fields it asks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_can_be_turned_off_and_queries_count_against_the_read_limit() {
+    let app = TestApp::spawn_full(
+        Backend::Sqlite,
+        false,
+        &[
+            ("NAKKU_GRAPHQL_INTROSPECTION", "false"),
+            ("NAKKU_RATE_LIMIT_READ_PER_MINUTE", "3"),
+        ],
+    )
+    .await;
+    let (_, answer) = graphql(&app, None, "{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(answer["data"]["__schema"], Value::Null, "{answer}");
+    let three_fields = "{ categories { slug } a: products { total } b: products(search: {q: \"x\"}) { total } }";
+    let (status, answer) = graphql(&app, None, three_fields, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["data"]["categories"], json!([]), "{answer}");
+    assert_eq!(answer["data"]["a"]["total"], 0, "{answer}");
+    let (status, _) = graphql(&app, None, three_fields, json!({})).await;
+    assert_eq!(status, 200, "the third request of three allowed");
+    let (status, answer) = graphql(&app, None, three_fields, json!({})).await;
+    assert_eq!(status, 429, "the fourth request of a limit of three: {answer}");
+    assert_eq!(answer["success"], false);
+}
