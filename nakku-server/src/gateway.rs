@@ -147,7 +147,7 @@ fn unavailable(st: &GatewayState, svc: nakku_core::service::Service, e: NoInstan
 }
 
 /// `GET /api/v1/{path_and_query}` at an instance of `svc`, as `claims`' owner (the
-/// identity the proxy forwards), within the route timeout: the answer's `data`, or its
+/// identity and the token the proxy forwards), within the route timeout: the answer's `data`, or its
 /// error as the REST envelope gave it. What GraphQL fields are answered with; not retried
 /// (a query is read again by its client).
 pub async fn fetch(
@@ -155,6 +155,7 @@ pub async fn fetch(
     svc: nakku_core::service::Service,
     path_and_query: &str,
     claims: Option<&nakku_core::auth::Claims>,
+    authorization: Option<&HeaderValue>,
 ) -> Result<serde_json::Value, ApiError> {
     let lease = st.pool.pick(svc, &[]).map_err(|e| unavailable(st, svc, e))?;
     let uri = format!("{}/api/v1/{path_and_query}", lease.instance.base_url)
@@ -168,6 +169,10 @@ pub async fn fetch(
         }
         req.headers_mut()
             .insert(USER_ROLE, HeaderValue::from_static(c.role.as_str()));
+    }
+    // The token too, as the proxy passes it: services check it again.
+    if let Some(v) = authorization {
+        req.headers_mut().insert(header::AUTHORIZATION, v.clone());
     }
     if let Some(v) = nakku_core::trace::current().and_then(|tp| HeaderValue::from_str(&tp).ok()) {
         req.headers_mut().insert(nakku_core::trace::TRACEPARENT, v);

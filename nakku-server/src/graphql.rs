@@ -5,8 +5,9 @@
 //! carry the REST envelope's message and status (`extensions.code`).
 //!
 //! This first part serves the catalogue side of a shopper's home screen (serviceability,
-//! the category tree, product search with facets, a product page); orders, cart, mutations
-//! and subscriptions are to come (issue 24). Limits: query depth and complexity, a page of
+//! the category tree, product search with facets, a product page) and the signed-in
+//! account with its addresses; orders, cart, mutations and subscriptions are to come
+//! (issue 24). Limits: query depth and complexity, a page of
 //! at most 100; introspection can be turned off (`NAKKU_GRAPHQL_INTROSPECTION=false`).
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use nakku_core::auth::Claims;
+use nakku_core::gateway::Access;
 use nakku_core::service::Service;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -62,6 +64,8 @@ pub fn sdl() -> String {
 struct Caller {
     st: Arc<GatewayState>,
     claims: Option<Claims>,
+    /// The verified `Authorization` header, passed on as the proxy passes it.
+    authorization: Option<axum::http::HeaderValue>,
 }
 
 /// An error as GraphQL gives it: the REST envelope's message, with its status as
@@ -77,12 +81,43 @@ fn gql_error(e: &ApiError) -> async_graphql::Error {
     })
 }
 
-/// `GET /api/v1/{path_and_query}` at the owning service, as the caller, its `data` read as `T`.
+/// `GET /api/v1/{path_and_query}` at the owning service, as the caller, its `data` read as
+/// `T`. Who may read it is the REST endpoint's rule, from the gateway's route table (a
+/// field of a signed-in endpoint without a token is refused as REST refuses it).
 async fn get<T: DeserializeOwned>(ctx: &Context<'_>, svc: Service, path_and_query: &str) -> async_graphql::Result<T> {
     let caller = ctx.data::<Caller>()?;
-    let data = crate::gateway::fetch(&caller.st, svc, path_and_query, caller.claims.as_ref())
-        .await
-        .map_err(|e| gql_error(&e))?;
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    let route = crate::api::table()
+        .resolve("GET", &format!("/api/v1/{path}"))
+        .map_err(|_| {
+            gql_error(&ApiError::internal(format!(
+                "GraphQL reads /api/v1/{path}, which is no route"
+            )))
+        })?;
+    let access = route.endpoint.access;
+    if access != Access::Public {
+        let Some(c) = &caller.claims else {
+            return Err(gql_error(&ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing bearer token",
+            )));
+        };
+        if !access.allows(Some(c.role)) {
+            return Err(gql_error(&ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{} role required", access.name()),
+            )));
+        }
+    }
+    let data = crate::gateway::fetch(
+        &caller.st,
+        svc,
+        path_and_query,
+        caller.claims.as_ref(),
+        caller.authorization.as_ref(),
+    )
+    .await
+    .map_err(|e| gql_error(&e))?;
     serde_json::from_value(data).map_err(|e| {
         tracing::error!(service = %svc, path = path_and_query, error = %e, "an answer did not read as its GraphQL type");
         gql_error(&ApiError::internal(format!("the {svc} service answered in an unexpected shape")))
@@ -145,6 +180,17 @@ impl Query {
         get(ctx, Service::Product, &format!("products?{q}")).await
     }
 
+    /// The signed-in account.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        get(ctx, Service::User, "users/me").await
+    }
+
+    /// The signed-in account's delivery addresses, the default first.
+    async fn my_addresses(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Address>> {
+        let page: Items<Address> = get(ctx, Service::User, "users/me/addresses").await?;
+        Ok(page.items)
+    }
+
     /// A product page: the product, its breadcrumbs, and with `store` its availability there.
     async fn product(
         &self,
@@ -188,6 +234,37 @@ pub struct ProductSearch {
 #[derive(Debug, Deserialize)]
 struct Items<T> {
     items: Vec<T>,
+}
+
+/// An account as its owner sees it.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct User {
+    id: String,
+    email: String,
+    phone: String,
+    name: String,
+    /// `user`, `admin` or `delivery_partner`.
+    role: String,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A delivery address.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Address {
+    id: String,
+    label: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    pincode: String,
+    lat: f64,
+    lng: f64,
+    is_default: bool,
+    /// Whether a dark store delivers here (none: not checked yet).
+    serviceable: Option<bool>,
+    /// The store that serves it.
+    store: Option<String>,
 }
 
 /// Which store serves a point, or why none does.
@@ -377,7 +454,14 @@ pub async fn post(
         )
     })?;
     let schema = st.graphql.clone();
-    let answer = schema.execute(request.data(Caller { st, claims })).await;
+    let authorization = claims.as_ref().and(headers.get(header::AUTHORIZATION).cloned());
+    let answer = schema
+        .execute(request.data(Caller {
+            st,
+            claims,
+            authorization,
+        }))
+        .await;
     Ok(axum::Json(answer).into_response())
 }
 

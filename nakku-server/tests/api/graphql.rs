@@ -176,6 +176,25 @@ async fn a_home_screen_is_one_query_answered_as_rest_answers() {
         .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+    // Signed-in fields: the account and its addresses with a token; without one, REST's
+    // 401 for that endpoint, with its message, and the public fields beside still answer.
+    let added = app
+        .post_as("/users/me/addresses", &shopper, &address_body("Home"))
+        .await;
+    assert_eq!(added.status(), 201);
+    let mine = "{ me { email role } myAddresses { label city isDefault } }";
+    let (_, answer) = graphql(&app, Some(&shopper), mine, json!({})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert!(answer["data"]["me"]["email"].as_str().unwrap().contains('@'));
+    assert_eq!(answer["data"]["me"]["role"], "user");
+    assert_eq!(answer["data"]["myAddresses"][0]["label"], "Home");
+    assert_eq!(answer["data"]["myAddresses"][0]["isDefault"], true);
+    let rest_401 = body(app.client.get(app.api("/users/me")).send().await.unwrap()).await;
+    let (_, answer) = graphql(&app, None, "{ me { email } categories { slug } }", json!({})).await;
+    assert!(answer["data"]["me"].is_null(), "{answer}");
+    assert_eq!(answer["data"]["categories"][0]["slug"], "dairy-eggs", "{answer}");
+    assert_eq!(first_error(&answer)["message"], rest_401["error"], "{answer}");
+    assert_eq!(first_error(&answer)["extensions"]["code"], 401);
     // Introspection is on by default.
     let (_, answer) = graphql(&app, None, "{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(answer["data"]["__schema"]["queryType"]["name"], "Query", "{answer}");
