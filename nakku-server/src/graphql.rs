@@ -6,8 +6,8 @@
 //!
 //! This first part serves the catalogue side of a shopper's home screen (serviceability,
 //! the category tree, product search with facets, a product page) and the signed-in
-//! account with its addresses; orders, cart, mutations and subscriptions are to come
-//! (issue 24). Limits: query depth and complexity, a page of
+//! shopper's account, addresses, cart and orders; mutations, batched loading of
+//! deliveries and subscriptions are to come (issue 24). Limits: query depth and complexity, a page of
 //! at most 100; introspection can be turned off (`NAKKU_GRAPHQL_INTROSPECTION=false`).
 
 use std::net::SocketAddr;
@@ -191,6 +191,43 @@ impl Query {
         Ok(page.items)
     }
 
+    /// The signed-in shopper's cart at a store (lines with today's prices and stock, and
+    /// what would stop a checkout).
+    async fn cart(&self, ctx: &Context<'_>, store: String) -> async_graphql::Result<Cart> {
+        let q = query_string(&[("store", Some(store))]);
+        get(ctx, Service::Cart, &format!("cart?{q}")).await
+    }
+
+    /// The signed-in shopper's orders, newest first, with their lines and timelines.
+    #[graphql(complexity = "first.clamp(1, MAX_PAGE) as usize * child_complexity + 1")]
+    async fn my_orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "`placed`, `confirmed`, `packed`, `out_for_delivery`, `delivered`, `cancelled`, …")]
+        status: Option<String>,
+        #[graphql(default = 20)] first: i32,
+        #[graphql(desc = "`nextCursor` of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<OrderPage> {
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(gql_error(&ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("first must be between 1 and {MAX_PAGE}"),
+            )));
+        }
+        let q = query_string(&[
+            ("status", status),
+            ("limit", Some(first.to_string())),
+            ("cursor", after),
+        ]);
+        get(ctx, Service::Order, &format!("orders?{q}")).await
+    }
+
+    /// One order (the shopper's own, or any for staff).
+    async fn order(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<Order>> {
+        let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        get(ctx, Service::Order, &format!("orders/{path}")).await.map(Some)
+    }
+
     /// A product page: the product, its breadcrumbs, and with `store` its availability there.
     async fn product(
         &self,
@@ -234,6 +271,123 @@ pub struct ProductSearch {
 #[derive(Debug, Deserialize)]
 struct Items<T> {
     items: Vec<T>,
+}
+
+/// A cart as its shopper sees it.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Cart {
+    id: Option<String>,
+    store: Option<String>,
+    version: i64,
+    item_count: i64,
+    items_paise: i64,
+    /// A cart shared with you in view-only mode.
+    read_only: bool,
+    lines: Vec<CartLine>,
+    /// What would stop a checkout, per sku (out of stock, price changed, over the limit).
+    problems: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct CartLine {
+    sku: String,
+    product_id: Option<String>,
+    name: String,
+    unit: String,
+    quantity: i64,
+    unit_price_paise: i64,
+    /// The price when the line was added.
+    price_seen_paise: i64,
+    mrp_paise: i64,
+    line_total_paise: i64,
+    /// Units the store has now.
+    available: i64,
+    max_per_order: i64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct OrderPage {
+    items: Vec<Order>,
+    next_cursor: Option<String>,
+}
+
+/// An order as its shopper sees it.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Order {
+    id: String,
+    /// `placed`, `confirmed`, `packed`, `out_for_delivery`, `delivered`, `cancelled`, `failed`.
+    status: String,
+    store: String,
+    currency: String,
+    items_paise: i64,
+    fees_paise: i64,
+    total_paise: i64,
+    refunded_paise: i64,
+    eta_minutes: Option<i64>,
+    failure_reason: Option<String>,
+    note: Option<String>,
+    lines: Vec<OrderLine>,
+    fees: Vec<Fee>,
+    payment: PaymentChoice,
+    address: Option<AddressSnapshot>,
+    delivery_slot: Option<SlotWindow>,
+    timeline: Vec<TimelineEntry>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct OrderLine {
+    sku: String,
+    product_id: String,
+    name: String,
+    unit: String,
+    quantity: i64,
+    unit_price_paise: i64,
+    mrp_paise: i64,
+    line_total_paise: i64,
+    /// `ok`, or what picking did to it.
+    status: String,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Fee {
+    code: String,
+    label: String,
+    amount_paise: i64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct PaymentChoice {
+    /// `cod`, `upi`, `card` or `wallet`.
+    kind: String,
+    method_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct AddressSnapshot {
+    id: String,
+    label: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    pincode: String,
+    lat: f64,
+    lng: f64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct SlotWindow {
+    start: String,
+    end: String,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct TimelineEntry {
+    status: String,
+    at: String,
+    note: Option<String>,
+    actor: Option<String>,
 }
 
 /// An account as its owner sees it.

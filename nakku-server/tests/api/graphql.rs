@@ -226,3 +226,66 @@ async fn introspection_can_be_turned_off_and_queries_count_against_the_read_limi
     assert_eq!(status, 429, "the fourth request of a limit of three: {answer}");
     assert_eq!(answer["success"], false);
 }
+
+/// The shopper's cart and orders: what REST answers, field for field where they overlap;
+/// another shopper's order is refused as REST refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shoppers_cart_and_orders_read_as_rest_reads_them() {
+    use crate::orders::{add, place, settled, shop, shopper, STORE};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    shop(&app, &[("MANGO", 12000, 10), ("APPLE", 9000, 10)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
+    let (_, answer) = graphql(
+        &app,
+        Some(&token),
+        "query($store: String!) { cart(store: $store) { itemCount itemsPaise lines { sku quantity unitPricePaise available } } }",
+        json!({"store": STORE}),
+    )
+    .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let cart = &answer["data"]["cart"];
+    assert_eq!(cart["itemCount"], 2);
+    assert_eq!(cart["itemsPaise"], 24000);
+    assert_eq!(cart["lines"][0]["sku"], "MANGO");
+    assert_eq!(cart["lines"][0]["available"], 10);
+
+    let r = place(&app, &token, "gql-1", &json!({"address_id": address, "payment_method": "cod"})).await;
+    assert_eq!(r.status(), 201);
+    let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let rest = settled(&app, &token, &id).await;
+    let orders = r#"query($id: String!) {
+        myOrders(first: 5) { nextCursor items { id status totalPaise lines { sku quantity } timeline { status } payment { kind } } }
+        order(id: $id) { id status totalPaise itemsPaise feesPaise address { label } fees { code amountPaise } }
+    }"#;
+    let (_, answer) = graphql(&app, Some(&token), orders, json!({"id": id})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let mine = &answer["data"]["myOrders"]["items"];
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["id"], json!(id));
+    assert_eq!(mine[0]["status"], rest["status"]);
+    assert_eq!(mine[0]["lines"][0]["quantity"], 2);
+    assert_eq!(mine[0]["payment"]["kind"], "cod");
+    assert_eq!(
+        mine[0]["timeline"].as_array().unwrap().len(),
+        rest["timeline"].as_array().unwrap().len()
+    );
+    let one = &answer["data"]["order"];
+    assert_eq!(one["totalPaise"], rest["total_paise"]);
+    assert_eq!(one["feesPaise"], rest["fees_paise"]);
+    assert_eq!(one["address"]["label"], "Home");
+    assert_eq!(one["fees"].as_array().unwrap().len(), rest["fees"].as_array().unwrap().len());
+
+    // Someone else's order: REST's answer, as an error on that field.
+    let (_, other) = app.signed_up(2).await;
+    let rest_other = app.get_as(format!("/orders/{id}"), &other).await;
+    let rest_status = rest_other.status().as_u16();
+    let rest_other = body(rest_other).await;
+    let (_, answer) = graphql(&app, Some(&other), "query($id: String!) { order(id: $id) { id } }", json!({"id": id})).await;
+    assert_eq!(answer["data"]["order"], Value::Null, "{answer}");
+    assert_eq!(first_error(&answer)["extensions"]["code"], rest_status);
+    assert_eq!(first_error(&answer)["message"], rest_other["error"]);
+    // A page past the maximum.
+    let (_, answer) = graphql(&app, Some(&token), "{ myOrders(first: 101) { nextCursor } }", json!({})).await;
+    assert_eq!(first_error(&answer)["extensions"]["code"], 422, "{answer}");
+}
