@@ -146,23 +146,53 @@ fn unavailable(st: &GatewayState, svc: nakku_core::service::Service, e: NoInstan
     }
 }
 
-/// `GET /api/v1/{path_and_query}` at an instance of `svc`, as `claims`' owner (the
-/// identity and the token the proxy forwards), within the route timeout: the answer's `data`, or its
-/// error as the REST envelope gave it. What GraphQL fields are answered with; not retried
-/// (a query is read again by its client).
+/// One request of GraphQL's to an instance of `svc`: `method /api/v1/{path_and_query}`
+/// with an optional JSON body and extra headers (an `Idempotency-Key`).
+pub struct Call<'a> {
+    pub svc: nakku_core::service::Service,
+    pub method: Method,
+    pub path_and_query: &'a str,
+    pub body: Option<serde_json::Value>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// `call` at an instance of its service, as `claims`' owner (the identity and the token the
+/// proxy forwards), within the route timeout: the answer's `data`, or its error as the REST
+/// envelope gave it. What GraphQL fields are answered with; not retried (a query is read
+/// again by its client, a mutation repeated with its key).
 pub async fn fetch(
     st: &GatewayState,
-    svc: nakku_core::service::Service,
-    path_and_query: &str,
+    call: Call<'_>,
     claims: Option<&nakku_core::auth::Claims>,
     authorization: Option<&HeaderValue>,
 ) -> Result<serde_json::Value, ApiError> {
+    let Call {
+        svc,
+        method,
+        path_and_query,
+        body,
+        headers,
+    } = call;
     let lease = st.pool.pick(svc, &[]).map_err(|e| unavailable(st, svc, e))?;
     let uri = format!("{}/api/v1/{path_and_query}", lease.instance.base_url)
         .parse::<axum::http::Uri>()
         .map_err(|e| ApiError::internal(format!("the {svc} instance's URL: {e}")))?;
-    let mut req = axum::http::Request::new(Body::empty());
+    let mut req = match &body {
+        Some(b) => {
+            let mut r = axum::http::Request::new(Body::from(serde_json::to_vec(b).unwrap_or_default()));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+        None => axum::http::Request::new(Body::empty()),
+    };
+    *req.method_mut() = method;
     *req.uri_mut() = uri;
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            req.headers_mut().insert(name, v);
+        }
+    }
     if let Some(c) = claims {
         if let Ok(v) = HeaderValue::from_str(&c.sub) {
             req.headers_mut().insert(USER_ID, v);
@@ -378,15 +408,20 @@ pub fn sunset_headers(h: &mut HeaderMap, s: &nakku_core::gateway::Sunset) {
     }
 }
 
-/// The answer to a request over its caller's limit (counted per class).
-pub fn rate_limited(class: Class, d: &crate::ratelimit::Decision) -> Response {
+/// The error of a request over its caller's limit (counted per class).
+pub fn over_limit(class: Class, d: &crate::ratelimit::Decision) -> ApiError {
     metrics::counter!("nakku_rate_limited_total", "class" => format!("{class:?}").to_lowercase()).increment(1);
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         format!("too many requests; try again in {} s", d.retry_after_secs),
     );
     e.extra = Some(serde_json::json!({"retry_after_secs": d.retry_after_secs}));
-    let mut resp = e.into_response();
+    e
+}
+
+/// The answer to a request over its caller's limit, with the limit's headers.
+pub fn rate_limited(class: Class, d: &crate::ratelimit::Decision) -> Response {
+    let mut resp = over_limit(class, d).into_response();
     limit_headers(resp.headers_mut(), d);
     resp
 }

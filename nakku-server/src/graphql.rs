@@ -6,18 +6,18 @@
 //!
 //! This first part serves the catalogue side of a shopper's home screen (serviceability,
 //! the category tree, product search with facets, a product page) and the signed-in
-//! shopper's account, addresses, cart and orders; mutations, batched loading of
-//! deliveries and subscriptions are to come (issue 24). Limits: query depth and complexity, a page of
+//! shopper's account, addresses, cart and orders; the cart and checkout mutations.
+//! Batched loading of deliveries and subscriptions are to come (issue 24). Limits: query depth and complexity, a page of
 //! at most 100; introspection can be turned off (`NAKKU_GRAPHQL_INTROSPECTION=false`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::ratelimit::Class;
-use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, InputObject, Object, SimpleObject};
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, InputObject, Object, SimpleObject};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use nakku_core::auth::Claims;
 use nakku_core::gateway::Access;
@@ -37,11 +37,11 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 /// The largest page a list field gives.
 pub const MAX_PAGE: i32 = 100;
 
-pub type AppSchema = async_graphql::Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema, with its limits.
 pub fn schema(introspection: bool) -> AppSchema {
-    let b = async_graphql::Schema::build(Query, EmptyMutation, EmptySubscription)
+    let b = async_graphql::Schema::build(Query, Mutation, EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if introspection {
@@ -66,6 +66,8 @@ struct Caller {
     claims: Option<Claims>,
     /// The verified `Authorization` header, passed on as the proxy passes it.
     authorization: Option<axum::http::HeaderValue>,
+    /// Whose limits the request draws on (`u:<id>` or `ip:<address>`).
+    key: String,
 }
 
 /// An error as GraphQL gives it: the REST envelope's message, with its status as
@@ -81,17 +83,30 @@ fn gql_error(e: &ApiError) -> async_graphql::Error {
     })
 }
 
-/// `GET /api/v1/{path_and_query}` at the owning service, as the caller, its `data` read as
-/// `T`. Who may read it is the REST endpoint's rule, from the gateway's route table (a
-/// field of a signed-in endpoint without a token is refused as REST refuses it).
+/// `GET /api/v1/{path_and_query}` at the owning service, as the caller, its `data` read as `T`.
 async fn get<T: DeserializeOwned>(ctx: &Context<'_>, svc: Service, path_and_query: &str) -> async_graphql::Result<T> {
+    send(ctx, svc, Method::GET, path_and_query, None, Vec::new()).await
+}
+
+/// A request to the owning service, as the caller, its `data` read as `T`. Who may make it
+/// is the REST endpoint's rule, from the gateway's route table (a field of a signed-in
+/// endpoint without a token is refused as REST refuses it); a write also takes a token of
+/// the caller's write limit, as the same REST request would.
+async fn send<T: DeserializeOwned>(
+    ctx: &Context<'_>,
+    svc: Service,
+    method: Method,
+    path_and_query: &str,
+    body: Option<serde_json::Value>,
+    headers: Vec<(&'static str, String)>,
+) -> async_graphql::Result<T> {
     let caller = ctx.data::<Caller>()?;
     let path = path_and_query.split('?').next().unwrap_or_default();
     let route = crate::api::table()
-        .resolve("GET", &format!("/api/v1/{path}"))
+        .resolve(method.as_str(), &format!("/api/v1/{path}"))
         .map_err(|_| {
             gql_error(&ApiError::internal(format!(
-                "GraphQL reads /api/v1/{path}, which is no route"
+                "GraphQL calls /api/v1/{path}, which is no route"
             )))
         })?;
     let access = route.endpoint.access;
@@ -109,15 +124,22 @@ async fn get<T: DeserializeOwned>(ctx: &Context<'_>, svc: Service, path_and_quer
             )));
         }
     }
-    let data = crate::gateway::fetch(
-        &caller.st,
+    if method != Method::GET {
+        let class = Class::of(method.as_str(), route.endpoint.path);
+        if let Some(d) = caller.st.limiter.check(class, &caller.key).await.filter(|d| !d.allowed) {
+            return Err(gql_error(&crate::gateway::over_limit(class, &d)));
+        }
+    }
+    let call = crate::gateway::Call {
         svc,
+        method,
         path_and_query,
-        caller.claims.as_ref(),
-        caller.authorization.as_ref(),
-    )
-    .await
-    .map_err(|e| gql_error(&e))?;
+        body,
+        headers,
+    };
+    let data = crate::gateway::fetch(&caller.st, call, caller.claims.as_ref(), caller.authorization.as_ref())
+        .await
+        .map_err(|e| gql_error(&e))?;
     serde_json::from_value(data).map_err(|e| {
         tracing::error!(service = %svc, path = path_and_query, error = %e, "an answer did not read as its GraphQL type");
         gql_error(&ApiError::internal(format!("the {svc} service answered in an unexpected shape")))
@@ -241,6 +263,125 @@ impl Query {
             .await
             .map(Some)
     }
+}
+
+/// Writes, each one REST request (and one token of the caller's write limit).
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Adds units of a product to the cart at `store` (adding to a line already there).
+    async fn add_to_cart(
+        &self,
+        ctx: &Context<'_>,
+        store: String,
+        sku: String,
+        quantity: i64,
+    ) -> async_graphql::Result<Cart> {
+        let body = serde_json::json!({"store": store, "sku": sku, "quantity": quantity});
+        send(ctx, Service::Cart, Method::POST, "cart/items", Some(body), Vec::new()).await
+    }
+
+    /// Sets a line's quantity (0 removes it).
+    async fn set_cart_line(
+        &self,
+        ctx: &Context<'_>,
+        store: String,
+        sku: String,
+        quantity: i64,
+    ) -> async_graphql::Result<Cart> {
+        let path: String = form_urlencoded::byte_serialize(sku.as_bytes()).collect();
+        let body = serde_json::json!({"store": store, "quantity": quantity});
+        send(
+            ctx,
+            Service::Cart,
+            Method::PATCH,
+            &format!("cart/items/{path}"),
+            Some(body),
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Removes a line.
+    async fn remove_cart_line(&self, ctx: &Context<'_>, store: String, sku: String) -> async_graphql::Result<Cart> {
+        let path: String = form_urlencoded::byte_serialize(sku.as_bytes()).collect();
+        let q = query_string(&[("store", Some(store))]);
+        send(
+            ctx,
+            Service::Cart,
+            Method::DELETE,
+            &format!("cart/items/{path}?{q}"),
+            None,
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Places an order from the cart. `idempotencyKey` makes a repeat (a retry after a lost
+    /// answer) return the order placed the first time instead of a second one.
+    async fn place_order(
+        &self,
+        ctx: &Context<'_>,
+        idempotency_key: String,
+        input: PlaceOrderInput,
+    ) -> async_graphql::Result<Order> {
+        let mut body = serde_json::json!({"address_id": input.address_id, "payment_method": input.payment_method});
+        for (k, v) in [
+            ("store", input.store),
+            ("note", input.note),
+            ("quote_id", input.quote_id),
+            ("slot", input.slot),
+            ("substitution", input.substitution),
+        ] {
+            if let Some(v) = v {
+                body[k] = serde_json::Value::String(v);
+            }
+        }
+        let key = vec![("idempotency-key", idempotency_key)];
+        send(ctx, Service::Order, Method::POST, "orders", Some(body), key).await
+    }
+
+    /// Asks for an order to be cancelled (refused once it is out for delivery).
+    async fn cancel_order(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Order> {
+        let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let body = match reason {
+            Some(r) => serde_json::json!({"reason": r}),
+            None => serde_json::json!({}),
+        };
+        send(
+            ctx,
+            Service::Order,
+            Method::POST,
+            &format!("orders/{path}/cancel"),
+            Some(body),
+            Vec::new(),
+        )
+        .await
+    }
+}
+
+/// What `placeOrder` takes (as `POST /api/v1/orders`).
+#[derive(Debug, InputObject)]
+pub struct PlaceOrderInput {
+    /// One of your saved addresses.
+    address_id: String,
+    /// `cod`, `upi`, `card`, `wallet`, or a saved payment method's id.
+    payment_method: String,
+    /// The store (default: the one serving the address).
+    store: Option<String>,
+    note: Option<String>,
+    /// The checkout's `quoteId`: required to accept changed prices.
+    quote_id: Option<String>,
+    /// A delivery slot's start (RFC 3339) for a scheduled delivery.
+    slot: Option<String>,
+    /// `substitute`, `refund` or `call`, for an item missing at picking.
+    substitution: Option<String>,
 }
 
 /// Product search parameters (as `GET /api/v1/products` takes them).
@@ -614,6 +755,7 @@ pub async fn post(
             st,
             claims,
             authorization,
+            key: caller,
         }))
         .await;
     Ok(axum::Json(answer).into_response())

@@ -250,7 +250,13 @@ async fn a_shoppers_cart_and_orders_read_as_rest_reads_them() {
     assert_eq!(cart["lines"][0]["sku"], "MANGO");
     assert_eq!(cart["lines"][0]["available"], 10);
 
-    let r = place(&app, &token, "gql-1", &json!({"address_id": address, "payment_method": "cod"})).await;
+    let r = place(
+        &app,
+        &token,
+        "gql-1",
+        &json!({"address_id": address, "payment_method": "cod"}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
     let rest = settled(&app, &token, &id).await;
@@ -274,18 +280,110 @@ async fn a_shoppers_cart_and_orders_read_as_rest_reads_them() {
     assert_eq!(one["totalPaise"], rest["total_paise"]);
     assert_eq!(one["feesPaise"], rest["fees_paise"]);
     assert_eq!(one["address"]["label"], "Home");
-    assert_eq!(one["fees"].as_array().unwrap().len(), rest["fees"].as_array().unwrap().len());
+    assert_eq!(
+        one["fees"].as_array().unwrap().len(),
+        rest["fees"].as_array().unwrap().len()
+    );
 
     // Someone else's order: REST's answer, as an error on that field.
     let (_, other) = app.signed_up(2).await;
     let rest_other = app.get_as(format!("/orders/{id}"), &other).await;
     let rest_status = rest_other.status().as_u16();
     let rest_other = body(rest_other).await;
-    let (_, answer) = graphql(&app, Some(&other), "query($id: String!) { order(id: $id) { id } }", json!({"id": id})).await;
+    let (_, answer) = graphql(
+        &app,
+        Some(&other),
+        "query($id: String!) { order(id: $id) { id } }",
+        json!({"id": id}),
+    )
+    .await;
     assert_eq!(answer["data"]["order"], Value::Null, "{answer}");
     assert_eq!(first_error(&answer)["extensions"]["code"], rest_status);
     assert_eq!(first_error(&answer)["message"], rest_other["error"]);
     // A page past the maximum.
     let (_, answer) = graphql(&app, Some(&token), "{ myOrders(first: 101) { nextCursor } }", json!({})).await;
     assert_eq!(first_error(&answer)["extensions"]["code"], 422, "{answer}");
+}
+
+/// The cart and checkout as mutations: each is the REST write behind it — its checks, its
+/// errors, its idempotency key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_fills_a_cart_and_places_an_order_once_through_mutations() {
+    use crate::orders::{settled, shop, shopper, STORE};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    shop(&app, &[("MANGO", 12000, 10), ("APPLE", 9000, 10)]).await;
+    let (token, address) = shopper(&app, 1).await;
+    let cart = r#"mutation($store: String!) {
+        a: addToCart(store: $store, sku: "MANGO", quantity: 2) { itemCount }
+        b: addToCart(store: $store, sku: "APPLE", quantity: 1) { itemCount }
+        c: setCartLine(store: $store, sku: "MANGO", quantity: 3) { itemCount }
+        d: removeCartLine(store: $store, sku: "APPLE") { itemCount lines { sku quantity } }
+    }"#;
+    let (_, answer) = graphql(&app, Some(&token), cart, json!({"store": STORE})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    // Mutations run one after another, in order.
+    assert_eq!(answer["data"]["a"]["itemCount"], 2);
+    assert_eq!(answer["data"]["b"]["itemCount"], 3);
+    assert_eq!(answer["data"]["c"]["itemCount"], 4);
+    assert_eq!(answer["data"]["d"]["lines"], json!([{"sku": "MANGO", "quantity": 3}]));
+    // REST's checks and words: past the product's limit of 5 per order, and no token.
+    let rest = app
+        .post_as(
+            "/cart/items",
+            &token,
+            &json!({"store": STORE, "sku": "MANGO", "quantity": 9}),
+        )
+        .await;
+    let rest_status = rest.status().as_u16();
+    let rest = body(rest).await;
+    let (_, answer) = graphql(
+        &app,
+        Some(&token),
+        "mutation($store: String!) { addToCart(store: $store, sku: \"MANGO\", quantity: 9) { itemCount } }",
+        json!({"store": STORE}),
+    )
+    .await;
+    assert_eq!(first_error(&answer)["extensions"]["code"], rest_status, "{answer}");
+    assert_eq!(first_error(&answer)["message"], rest["error"]);
+    let (_, answer) = graphql(
+        &app,
+        None,
+        "mutation { addToCart(store: \"X1\", sku: \"MANGO\", quantity: 1) { itemCount } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(first_error(&answer)["extensions"]["code"], 401, "{answer}");
+
+    // Placed once, whatever the number of tries with one key.
+    let place = r#"mutation($key: String!, $address: String!) {
+        placeOrder(idempotencyKey: $key, input: {addressId: $address, paymentMethod: "cod"}) { id status totalPaise lines { sku quantity } }
+    }"#;
+    let vars = json!({"key": "gql-place-1", "address": address});
+    let (_, first) = graphql(&app, Some(&token), place, vars.clone()).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    let id = first["data"]["placeOrder"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first["data"]["placeOrder"]["lines"],
+        json!([{"sku": "MANGO", "quantity": 3}])
+    );
+    let (_, again) = graphql(&app, Some(&token), place, vars).await;
+    assert_eq!(again["data"]["placeOrder"]["id"], json!(id), "{again}");
+    let orders = body(app.get_as("/orders", &token).await).await;
+    assert_eq!(orders["data"]["items"].as_array().unwrap().len(), 1);
+    settled(&app, &token, &id).await;
+    let (_, answer) = graphql(
+        &app,
+        Some(&token),
+        "mutation($id: String!) { cancelOrder(id: $id, reason: \"changed my mind\") { id status } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let rest = app
+        .eventually(30, || async {
+            let o = body(app.get_as(format!("/orders/{id}"), &token).await).await;
+            (o["data"]["status"] == "cancelled").then_some(o)
+        })
+        .await;
+    assert_eq!(rest["data"]["status"], "cancelled");
 }
