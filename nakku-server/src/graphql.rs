@@ -7,13 +7,13 @@
 //! This first part serves the catalogue side of a shopper's home screen (serviceability,
 //! the category tree, product search with facets, a product page) and the signed-in
 //! shopper's account, addresses, cart and orders; the cart and checkout mutations.
-//! Batched loading of deliveries and subscriptions are to come (issue 24). Limits: query depth and complexity, a page of
-//! at most 100; introspection can be turned off (`NAKKU_GRAPHQL_INTROSPECTION=false`).
+//! Batched loading of deliveries and subscriptions are to come (issue 24). Limits: query
+//! depth and complexity, a page of at most 100; introspection can be turned off
+//! (`NAKKU_GRAPHQL_INTROSPECTION=false`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::ratelimit::Class;
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, InputObject, Object, SimpleObject};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -27,6 +27,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::gateway::GatewayState;
+use crate::ratelimit::Class;
 
 /// The deepest query accepted (the category tree is the deepest type: three levels of
 /// children and their fields).
@@ -68,6 +69,9 @@ struct Caller {
     authorization: Option<axum::http::HeaderValue>,
     /// Whose limits the request draws on (`u:<id>` or `ip:<address>`).
     key: String,
+    /// The request's id (the gateway's request-id layer set or kept it): passed on, so the
+    /// services log it and the events a mutation causes carry it, as through the proxy.
+    request_id: Option<String>,
 }
 
 /// An error as GraphQL gives it: the REST envelope's message, with its status as
@@ -129,6 +133,10 @@ async fn send<T: DeserializeOwned>(
         if let Some(d) = caller.st.limiter.check(class, &caller.key).await.filter(|d| !d.allowed) {
             return Err(gql_error(&crate::gateway::over_limit(class, &d)));
         }
+    }
+    let mut headers = headers;
+    if let Some(id) = &caller.request_id {
+        headers.push(("x-request-id", id.clone()));
     }
     let call = crate::gateway::Call {
         svc,
@@ -750,12 +758,17 @@ pub async fn post(
     })?;
     let schema = st.graphql.clone();
     let authorization = claims.as_ref().and(headers.get(header::AUTHORIZATION).cloned());
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let answer = schema
         .execute(request.data(Caller {
             st,
             claims,
             authorization,
             key: caller,
+            request_id,
         }))
         .await;
     Ok(axum::Json(answer).into_response())

@@ -319,8 +319,26 @@ async fn a_shopper_fills_a_cart_and_places_an_order_once_through_mutations() {
         c: setCartLine(store: $store, sku: "MANGO", quantity: 3) { itemCount }
         d: removeCartLine(store: $store, sku: "APPLE") { itemCount lines { sku quantity } }
     }"#;
-    let (_, answer) = graphql(&app, Some(&token), cart, json!({"store": STORE})).await;
+    let r = app
+        .client
+        .post(format!("{}/api/graphql", app.gateway))
+        .bearer_auth(&token)
+        .header("x-request-id", "gql-cart-1")
+        .json(&json!({"query": cart, "variables": {"store": STORE}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "gql-cart-1");
+    let answer: Value = r.json().await.unwrap();
     assert!(answer.get("errors").is_none(), "{answer}");
+    // The cart service saw the GraphQL request's id: the cart's events carry it.
+    let correlated = app
+        .outbox_events()
+        .await
+        .into_iter()
+        .filter(|e| e.correlation_id == "gql-cart-1")
+        .count();
+    assert_eq!(correlated, 4, "one cart event per mutation");
     // Mutations run one after another, in order.
     assert_eq!(answer["data"]["a"]["itemCount"], 2);
     assert_eq!(answer["data"]["b"]["itemCount"], 3);
@@ -370,6 +388,7 @@ async fn a_shopper_fills_a_cart_and_places_an_order_once_through_mutations() {
     assert_eq!(again["data"]["placeOrder"]["id"], json!(id), "{again}");
     let orders = body(app.get_as("/orders", &token).await).await;
     assert_eq!(orders["data"]["items"].as_array().unwrap().len(), 1);
+
     settled(&app, &token, &id).await;
     let (_, answer) = graphql(
         &app,
