@@ -6,14 +6,16 @@
 //!
 //! This first part serves the catalogue side of a shopper's home screen (serviceability,
 //! the category tree, product search with facets, a product page) and the signed-in
-//! shopper's account, addresses, cart and orders; the cart and checkout mutations.
-//! Batched loading of deliveries and subscriptions are to come (issue 24). Limits: query
+//! shopper's account, addresses, cart and orders (each order's delivery loaded for a whole
+//! page at once); the cart and checkout mutations. Subscriptions are to come (issue 24). Limits: query
 //! depth and complexity, a page of at most 100; introspection can be turned off
 //! (`NAKKU_GRAPHQL_INTROSPECTION=false`).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, InputObject, Object, SimpleObject};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -62,6 +64,7 @@ pub fn sdl() -> String {
 }
 
 /// What a request's fields are answered with: the gateway's pool and the caller.
+#[derive(Clone)]
 struct Caller {
     st: Arc<GatewayState>,
     claims: Option<Claims>,
@@ -92,10 +95,8 @@ async fn get<T: DeserializeOwned>(ctx: &Context<'_>, svc: Service, path_and_quer
     send(ctx, svc, Method::GET, path_and_query, None, Vec::new()).await
 }
 
-/// A request to the owning service, as the caller, its `data` read as `T`. Who may make it
-/// is the REST endpoint's rule, from the gateway's route table (a field of a signed-in
-/// endpoint without a token is refused as REST refuses it); a write also takes a token of
-/// the caller's write limit, as the same REST request would.
+/// A request to the owning service, as the caller, its `data` read as `T` (see
+/// [`Caller::send`]).
 async fn send<T: DeserializeOwned>(
     ctx: &Context<'_>,
     svc: Service,
@@ -104,54 +105,73 @@ async fn send<T: DeserializeOwned>(
     body: Option<serde_json::Value>,
     headers: Vec<(&'static str, String)>,
 ) -> async_graphql::Result<T> {
-    let caller = ctx.data::<Caller>()?;
-    let path = path_and_query.split('?').next().unwrap_or_default();
-    let route = crate::api::table()
-        .resolve(method.as_str(), &format!("/api/v1/{path}"))
-        .map_err(|_| {
-            gql_error(&ApiError::internal(format!(
-                "GraphQL calls /api/v1/{path}, which is no route"
-            )))
-        })?;
-    let access = route.endpoint.access;
-    if access != Access::Public {
-        let Some(c) = &caller.claims else {
-            return Err(gql_error(&ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing bearer token",
-            )));
-        };
-        if !access.allows(Some(c.role)) {
-            return Err(gql_error(&ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("{} role required", access.name()),
-            )));
-        }
-    }
-    if method != Method::GET {
-        let class = Class::of(method.as_str(), route.endpoint.path);
-        if let Some(d) = caller.st.limiter.check(class, &caller.key).await.filter(|d| !d.allowed) {
-            return Err(gql_error(&crate::gateway::over_limit(class, &d)));
-        }
-    }
-    let mut headers = headers;
-    if let Some(id) = &caller.request_id {
-        headers.push(("x-request-id", id.clone()));
-    }
-    let call = crate::gateway::Call {
-        svc,
-        method,
-        path_and_query,
-        body,
-        headers,
-    };
-    let data = crate::gateway::fetch(&caller.st, call, caller.claims.as_ref(), caller.authorization.as_ref())
+    ctx.data::<Caller>()?
+        .send(svc, method, path_and_query, body, headers)
         .await
-        .map_err(|e| gql_error(&e))?;
-    serde_json::from_value(data).map_err(|e| {
-        tracing::error!(service = %svc, path = path_and_query, error = %e, "an answer did not read as its GraphQL type");
-        gql_error(&ApiError::internal(format!("the {svc} service answered in an unexpected shape")))
-    })
+}
+
+impl Caller {
+    /// A request to the owning service, as this caller, its `data` read as `T`. Who may
+    /// make it is the REST endpoint's rule, from the gateway's route table (a field of a
+    /// signed-in endpoint without a token is refused as REST refuses it); a write also takes
+    /// a token of the caller's write limit, as the same REST request would.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        svc: Service,
+        method: Method,
+        path_and_query: &str,
+        body: Option<serde_json::Value>,
+        headers: Vec<(&'static str, String)>,
+    ) -> async_graphql::Result<T> {
+        let caller = self;
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let route = crate::api::table()
+            .resolve(method.as_str(), &format!("/api/v1/{path}"))
+            .map_err(|_| {
+                gql_error(&ApiError::internal(format!(
+                    "GraphQL calls /api/v1/{path}, which is no route"
+                )))
+            })?;
+        let access = route.endpoint.access;
+        if access != Access::Public {
+            let Some(c) = &caller.claims else {
+                return Err(gql_error(&ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing bearer token",
+                )));
+            };
+            if !access.allows(Some(c.role)) {
+                return Err(gql_error(&ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("{} role required", access.name()),
+                )));
+            }
+        }
+        if method != Method::GET {
+            let class = Class::of(method.as_str(), route.endpoint.path);
+            if let Some(d) = caller.st.limiter.check(class, &caller.key).await.filter(|d| !d.allowed) {
+                return Err(gql_error(&crate::gateway::over_limit(class, &d)));
+            }
+        }
+        let mut headers = headers;
+        if let Some(id) = &caller.request_id {
+            headers.push(("x-request-id", id.clone()));
+        }
+        let call = crate::gateway::Call {
+            svc,
+            method,
+            path_and_query,
+            body,
+            headers,
+        };
+        let data = crate::gateway::fetch(&caller.st, call, caller.claims.as_ref(), caller.authorization.as_ref())
+            .await
+            .map_err(|e| gql_error(&e))?;
+        serde_json::from_value(data).map_err(|e| {
+            tracing::error!(service = %svc, path = path_and_query, error = %e, "an answer did not read as its GraphQL type");
+            gql_error(&ApiError::internal(format!("the {svc} service answered in an unexpected shape")))
+        })
+    }
 }
 
 fn query_string(pairs: &[(&str, Option<String>)]) -> String {
@@ -462,6 +482,7 @@ pub struct OrderPage {
 
 /// An order as its shopper sees it.
 #[derive(Debug, Deserialize, SimpleObject)]
+#[graphql(complex)]
 pub struct Order {
     id: String,
     /// `placed`, `confirmed`, `packed`, `out_for_delivery`, `delivered`, `cancelled`, `failed`.
@@ -483,6 +504,74 @@ pub struct Order {
     timeline: Vec<TimelineEntry>,
     created_at: String,
     updated_at: String,
+}
+
+#[async_graphql::ComplexObject]
+impl Order {
+    /// The order's delivery (none before it is confirmed). Loaded for every order of a
+    /// page at once: one call to the delivery service however many orders ask.
+    async fn delivery(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Delivery>> {
+        ctx.data::<DataLoader<DeliveryLoader>>()?
+            .load_one(self.id.clone())
+            .await
+            .map_err(|e| (*e).clone())
+    }
+}
+
+/// Loads deliveries by order id, a batch per call (`GET /api/v1/deliveries?order_ids=`).
+struct DeliveryLoader(Caller);
+
+impl Loader<String> for DeliveryLoader {
+    type Value = Delivery;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Delivery>, Self::Error> {
+        let q = query_string(&[("order_ids", Some(keys.join(",")))]);
+        let found: Items<Delivery> = self
+            .0
+            .send(
+                Service::Delivery,
+                Method::GET,
+                &format!("deliveries?{q}"),
+                None,
+                Vec::new(),
+            )
+            .await
+            .map_err(Arc::new)?;
+        Ok(found.items.into_iter().map(|d| (d.order_id.clone(), d)).collect())
+    }
+}
+
+/// A delivery as its shopper sees it.
+#[derive(Debug, Clone, Deserialize, SimpleObject)]
+pub struct Delivery {
+    order_id: String,
+    store: String,
+    /// `unassigned`, `assigned`, `at_store`, `picked_up`, `out_for_delivery`, `at_door`,
+    /// `delivered`, `failed` or `cancelled`.
+    status: String,
+    /// Minutes to the door from where the partner is (while in hand).
+    eta_minutes: Option<i64>,
+    /// The code to give the partner at the door (until delivered).
+    otp: Option<String>,
+    failure_reason: Option<String>,
+    partner: Option<PartnerRef>,
+    slot: Option<SlotWindow>,
+}
+
+#[derive(Debug, Clone, Deserialize, SimpleObject)]
+pub struct PartnerRef {
+    name: String,
+    vehicle: String,
+    position: Option<Position>,
+}
+
+/// Where a partner was, and when.
+#[derive(Debug, Clone, Deserialize, SimpleObject)]
+pub struct Position {
+    lat: f64,
+    lng: f64,
+    at: String,
 }
 
 #[derive(Debug, Deserialize, SimpleObject)]
@@ -525,7 +614,7 @@ pub struct AddressSnapshot {
     lng: f64,
 }
 
-#[derive(Debug, Deserialize, SimpleObject)]
+#[derive(Debug, Clone, Deserialize, SimpleObject)]
 pub struct SlotWindow {
     start: String,
     end: String,
@@ -762,15 +851,15 @@ pub async fn post(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let answer = schema
-        .execute(request.data(Caller {
-            st,
-            claims,
-            authorization,
-            key: caller,
-            request_id,
-        }))
-        .await;
+    let caller = Caller {
+        st,
+        claims,
+        authorization,
+        key: caller,
+        request_id,
+    };
+    let deliveries = DataLoader::new(DeliveryLoader(caller.clone()), tokio::spawn);
+    let answer = schema.execute(request.data(caller).data(deliveries)).await;
     Ok(axum::Json(answer).into_response())
 }
 

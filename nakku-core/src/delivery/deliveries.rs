@@ -257,6 +257,41 @@ struct DeliveryRow {
     total_paise: i64,
 }
 
+/// Who may see a delivery: its shopper, its partner, staff.
+fn visible(d: &DeliveryRow, user_id: &str, admin: bool) -> bool {
+    d.user_id == user_id || admin || d.partner_id.as_deref() == Some(user_id)
+}
+
+const PARTNER_COLS: &str = "user_id, name, vehicle, lat, lng, position_at";
+
+/// What a delivery's view shows of its partner.
+#[derive(Debug, Clone)]
+struct PartnerFacts {
+    name: String,
+    vehicle: String,
+    /// Where the partner is (the ETA's start), and as shown (with when it was reported).
+    coords: Option<(f64, f64)>,
+    position: Option<super::partners::Position>,
+}
+
+fn partner_of(p: &AnyRow) -> Result<PartnerFacts, sqlx::Error> {
+    let (lat, lng): (Option<f64>, Option<f64>) = (p.try_get("lat")?, p.try_get("lng")?);
+    let at: Option<i64> = p.try_get("position_at")?;
+    Ok(PartnerFacts {
+        name: text(p, "name")?,
+        vehicle: text(p, "vehicle")?,
+        coords: lat.zip(lng),
+        position: match (lat, lng, at) {
+            (Some(lat), Some(lng), Some(at)) => Some(super::partners::Position {
+                lat,
+                lng,
+                at: ms_to_rfc3339(at),
+            }),
+            _ => None,
+        },
+    })
+}
+
 fn row_of(r: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
     Ok(DeliveryRow {
         order_id: text(r, "order_id")?,
@@ -314,44 +349,99 @@ impl DeliveryService {
             .await?
             .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
         let d = row_of(&r)?;
-        let shopper = d.user_id == user_id;
-        if !(shopper || admin || d.partner_id.as_deref() == Some(user_id)) {
+        if !visible(&d, user_id, admin) {
             return Err(CoreError::NotFound("delivery".into()));
         }
-        let (lat, lng): (f64, f64) = (r.try_get("drop_lat")?, r.try_get("drop_lng")?);
-        let mut partner = None;
-        let mut eta = None;
-        if let Some(pid) = &d.partner_id {
-            if let Some(p) = sqlx::query("SELECT name, vehicle, lat, lng, position_at FROM partners WHERE user_id = ?")
+        let partner = match &d.partner_id {
+            Some(pid) => sqlx::query(&format!("SELECT {PARTNER_COLS} FROM partners WHERE user_id = ?"))
                 .bind(pid)
                 .fetch_optional(&mut *conn)
                 .await?
-            {
-                let (plat, plng): (Option<f64>, Option<f64>) = (p.try_get("lat")?, p.try_get("lng")?);
-                let at: Option<i64> = p.try_get("position_at")?;
-                let position = match (plat, plng, at) {
-                    (Some(a), Some(b), Some(at)) => Some(super::partners::Position {
-                        lat: a,
-                        lng: b,
-                        at: ms_to_rfc3339(at),
-                    }),
-                    _ => None,
-                };
-                if let (Some(a), Some(b)) = (plat, plng) {
+                .map(|p| partner_of(&p))
+                .transpose()?,
+            None => None,
+        };
+        self.view_of(&r, d, partner, user_id)
+    }
+
+    /// The deliveries of `order_ids` the caller may see (as [`Self::view`]; the others, and
+    /// orders without a delivery yet, are left out), in two statements whatever their
+    /// number: what a page of orders shows its deliveries with.
+    pub async fn views(
+        &self,
+        user_id: &str,
+        admin: bool,
+        order_ids: &[String],
+    ) -> Result<Vec<DeliveryView>, CoreError> {
+        if order_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db().pool().acquire().await?;
+        let marks = vec!["?"; order_ids.len()].join(", ");
+        let sql = format!("SELECT {COLS} FROM deliveries WHERE order_id IN ({marks}) AND deleted_at IS NULL");
+        let mut q = sqlx::query(&sql);
+        for id in order_ids {
+            q = q.bind(id);
+        }
+        let mut seen = Vec::new();
+        for r in q.fetch_all(&mut *conn).await? {
+            let d = row_of(&r)?;
+            if visible(&d, user_id, admin) {
+                seen.push((r, d));
+            }
+        }
+        let mut partner_ids: Vec<&str> = seen.iter().filter_map(|(_, d)| d.partner_id.as_deref()).collect();
+        partner_ids.sort_unstable();
+        partner_ids.dedup();
+        let mut partners = std::collections::HashMap::new();
+        if !partner_ids.is_empty() {
+            let marks = vec!["?"; partner_ids.len()].join(", ");
+            let sql = format!("SELECT {PARTNER_COLS} FROM partners WHERE user_id IN ({marks})");
+            let mut q = sqlx::query(&sql);
+            for id in &partner_ids {
+                q = q.bind(*id);
+            }
+            for p in q.fetch_all(&mut *conn).await? {
+                partners.insert(text(&p, "user_id")?, partner_of(&p)?);
+            }
+        }
+        let mut out = Vec::with_capacity(seen.len());
+        for (r, d) in seen {
+            let partner = d.partner_id.as_ref().and_then(|pid| partners.get(pid)).cloned();
+            out.push(self.view_of(&r, d, partner, user_id)?);
+        }
+        Ok(out)
+    }
+
+    /// A delivery's view from its row and its partner's (name, vehicle, position).
+    fn view_of(
+        &self,
+        r: &AnyRow,
+        d: DeliveryRow,
+        partner: Option<PartnerFacts>,
+        viewer: &str,
+    ) -> Result<DeliveryView, CoreError> {
+        let shopper = d.user_id == viewer;
+        let (lat, lng): (f64, f64) = (r.try_get("drop_lat")?, r.try_get("drop_lng")?);
+        let mut eta = None;
+        let partner = match (&d.partner_id, partner) {
+            (Some(pid), Some(p)) => {
+                if let Some(at) = p.coords {
                     if ["assigned", "at_store", "picked_up", "out_for_delivery", "at_door"].contains(&d.status.as_str())
                     {
-                        let km = haversine_km((a, b), (lat, lng)) * self.cfg().road_factor;
+                        let km = haversine_km(at, (lat, lng)) * self.cfg().road_factor;
                         eta = Some((km / self.cfg().speed_kmh * 60.0).ceil() as i64);
                     }
                 }
-                partner = Some(PartnerRef {
+                Some(PartnerRef {
                     user_id: pid.clone(),
-                    name: text(&p, "name")?,
-                    vehicle: text(&p, "vehicle")?,
-                    position,
-                });
+                    name: p.name,
+                    vehicle: p.vehicle,
+                    position: p.position,
+                })
             }
-        }
+            _ => None,
+        };
         let slot = match (
             r.try_get::<Option<i64>, _>("slot_start")?,
             r.try_get::<Option<i64>, _>("slot_end")?,
@@ -365,18 +455,18 @@ impl DeliveryService {
         let open = !["delivered", "failed", "cancelled"].contains(&d.status.as_str());
         Ok(DeliveryView {
             otp: if shopper && open { d.otp.clone() } else { None },
-            failure_reason: opt_text(&r, "failure_reason")?,
+            failure_reason: opt_text(r, "failure_reason")?,
             slot,
-            promise: legs(&r)?,
+            promise: legs(r)?,
             times: Times {
-                confirmed_at: ms(&r, "confirmed_at")?,
-                assigned_at: ms(&r, "assigned_at")?,
-                arrived_store_at: ms(&r, "arrived_store_at")?,
-                picked_up_at: ms(&r, "picked_up_at")?,
-                started_at: ms(&r, "started_at")?,
-                arrived_door_at: ms(&r, "arrived_door_at")?,
-                delivered_at: ms(&r, "delivered_at")?,
-                failed_at: ms(&r, "failed_at")?,
+                confirmed_at: ms(r, "confirmed_at")?,
+                assigned_at: ms(r, "assigned_at")?,
+                arrived_store_at: ms(r, "arrived_store_at")?,
+                picked_up_at: ms(r, "picked_up_at")?,
+                started_at: ms(r, "started_at")?,
+                arrived_door_at: ms(r, "arrived_door_at")?,
+                delivered_at: ms(r, "delivered_at")?,
+                failed_at: ms(r, "failed_at")?,
             },
             order_id: d.order_id,
             store: d.store,

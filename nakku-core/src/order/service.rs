@@ -2,6 +2,7 @@
 //! removal, reorder and the staff's status moves. The saga itself is in [`super::saga`].
 
 use crate::db::WriteOn;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -190,59 +191,89 @@ pub(super) async fn load_row(conn: &mut AnyConnection, id: &str) -> Result<Optio
 impl OrderService {
     /// The full order: lines, fees as shown, saga state and timeline.
     pub async fn view(&self, id: &str) -> Result<OrderView, CoreError> {
+        self.views(&[id.to_owned()])
+            .await?
+            .pop()
+            .ok_or_else(|| CoreError::NotFound("order".to_owned()))
+    }
+
+    /// The orders of `ids` that exist, in that order, each as [`Self::view`] shows it: in
+    /// three statements whatever their number (the orders, their lines, their timelines) —
+    /// what a page of orders is answered with.
+    pub async fn views(&self, ids: &[String]) -> Result<Vec<OrderView>, CoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.db.pool().acquire().await?;
-        let r = sqlx::query(
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
             "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, \
              total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, \
              step_started_at, next_attempt_at, version, created_at, updated_at, slot_start, slot_end, adjustment, adjusted_at, \
-             CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending, cash_due_pending FROM orders WHERE id = ? AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| CoreError::NotFound("order".to_owned()))?;
-        let lines = sqlx::query(
-            "SELECT sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status FROM order_lines WHERE order_id = ? ORDER BY created_at, sku",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|l| {
-            Ok(OrderLine {
-                sku: text(l, "sku")?,
-                product_id: text(l, "product_id")?,
-                name: text(l, "name")?,
-                unit: text(l, "unit")?,
+             CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending, cash_due_pending FROM orders \
+             WHERE id IN ({marks}) AND deleted_at IS NULL"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let orders = q.fetch_all(&mut *conn).await?;
+        let sql = format!(
+            "SELECT order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status \
+             FROM order_lines WHERE order_id IN ({marks}) ORDER BY order_id, created_at, sku"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let mut lines: HashMap<String, Vec<OrderLine>> = HashMap::new();
+        for l in q.fetch_all(&mut *conn).await? {
+            lines.entry(text(&l, "order_id")?).or_default().push(OrderLine {
+                sku: text(&l, "sku")?,
+                product_id: text(&l, "product_id")?,
+                name: text(&l, "name")?,
+                unit: text(&l, "unit")?,
                 unit_price_paise: l.try_get("unit_price_paise")?,
                 mrp_paise: l.try_get("mrp_paise")?,
                 quantity: l.try_get("quantity")?,
                 line_total_paise: l.try_get("line_total_paise")?,
-                status: text(l, "status")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-        let timeline =
-            sqlx::query("SELECT status, note, actor, created_at FROM order_timeline WHERE order_id = ? ORDER BY id")
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|t| {
-                    Ok(TimelineEntry {
-                        status: text(t, "status")?,
-                        note: opt_text(t, "note")?,
-                        actor: opt_text(t, "actor")?,
-                        at: ms_to_rfc3339(t.try_get("created_at")?),
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?;
+                status: text(&l, "status")?,
+            });
+        }
+        let sql = format!(
+            "SELECT order_id, status, note, actor, created_at FROM order_timeline WHERE order_id IN ({marks}) ORDER BY id"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let mut timelines: HashMap<String, Vec<TimelineEntry>> = HashMap::new();
+        for t in q.fetch_all(&mut *conn).await? {
+            timelines.entry(text(&t, "order_id")?).or_default().push(TimelineEntry {
+                status: text(&t, "status")?,
+                note: opt_text(&t, "note")?,
+                actor: opt_text(&t, "actor")?,
+                at: ms_to_rfc3339(t.try_get("created_at")?),
+            });
+        }
+        let mut by_id: HashMap<String, OrderView> = HashMap::new();
+        for r in &orders {
+            let id = text(r, "id")?;
+            let lines = lines.remove(&id).unwrap_or_default();
+            let timeline = timelines.remove(&id).unwrap_or_default();
+            by_id.insert(id, Self::view_of(r, lines, timeline)?);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// An order's view from its row, lines and timeline.
+    fn view_of(r: &AnyRow, lines: Vec<OrderLine>, timeline: Vec<TimelineEntry>) -> Result<OrderView, CoreError> {
         // The stored checkout; an unreadable one shows no fees rather than failing the view.
-        let quote: Value = serde_json::from_str(&text(&r, "quote")?).unwrap_or(Value::Null);
-        let row = order_row(&r)?;
+        let quote: Value = serde_json::from_str(&text(r, "quote")?).unwrap_or(Value::Null);
+        let row = order_row(r)?;
         let step = super::saga::next_step(&row).map(|s| s.name().to_owned());
         let adjusted_at = r.try_get::<Option<i64>, _>("adjusted_at")?;
-        let picking = opt_text(&r, "adjustment")?
+        let picking = opt_text(r, "adjustment")?
             .and_then(|a| serde_json::from_str::<Picking>(&a).ok())
             .map(|p| Picking {
                 applied_at: adjusted_at.map(ms_to_rfc3339),
@@ -263,16 +294,16 @@ impl OrderService {
                 kind: row.payment_kind.clone(),
                 method_id: row.payment_method_id.clone(),
             },
-            substitution: text(&r, "substitution")?,
-            note: opt_text(&r, "note")?,
-            address: serde_json::from_str(&text(&r, "address")?).ok(),
+            substitution: text(r, "substitution")?,
+            note: opt_text(r, "note")?,
+            address: serde_json::from_str(&text(r, "address")?).ok(),
             lines,
             items_paise: r.try_get("items_paise")?,
             fees: serde_json::from_value(quote["fees"].clone()).unwrap_or_default(),
             fees_paise: r.try_get("fees_paise")?,
             total_paise: row.total_paise,
             refunded_paise: r.try_get("refunded_paise")?,
-            currency: text(&r, "currency")?,
+            currency: text(r, "currency")?,
             eta_minutes: quote["eta_minutes"].as_i64(),
             quote_id: quote["quote_id"].as_str().map(str::to_owned),
             picking,
@@ -281,7 +312,7 @@ impl OrderService {
                 state: row.saga_state.clone(),
                 next_step: step,
                 attempts: row.attempts,
-                last_error: opt_text(&r, "last_error")?,
+                last_error: opt_text(r, "last_error")?,
                 cancel_requested: row.cancel_requested,
                 step_started_at: ms_to_rfc3339(row.step_started_at),
             },
@@ -364,7 +395,7 @@ impl OrderService {
             .push_bind(limit + 1);
         let query = qb.build();
         let rows = query.fetch_all(self.db.pool()).await?;
-        let mut items = Vec::new();
+        let mut ids = Vec::new();
         let mut next = None;
         for (i, r) in rows.iter().enumerate() {
             if i as i64 == limit {
@@ -374,10 +405,11 @@ impl OrderService {
             if i as i64 == limit - 1 && rows.len() as i64 > limit {
                 next = Some(format!("{}_{id}", r.try_get::<i64, _>("created_at")?));
             }
-            items.push(self.view(&id).await?);
+            ids.push(id);
         }
+        // The page's orders in three statements, not three per order.
         Ok(OrderPage {
-            items,
+            items: self.views(&ids).await?,
             next_cursor: next,
         })
     }

@@ -285,6 +285,27 @@ async fn a_shoppers_cart_and_orders_read_as_rest_reads_them() {
         rest["fees"].as_array().unwrap().len()
     );
 
+    // Its delivery (the delivery service follows the confirmation by events), as REST's
+    // trackDelivery shows it to the shopper.
+    let rest_delivery = app
+        .eventually(30, || async {
+            let r = app.get_as(format!("/deliveries/{id}"), &token).await;
+            (r.status() == 200).then_some(r)
+        })
+        .await;
+    let rest_delivery = body(rest_delivery).await["data"].clone();
+    let (_, answer) = graphql(
+        &app,
+        Some(&token),
+        "query($id: String!) { order(id: $id) { delivery { orderId status otp store } } }",
+        json!({"id": id}),
+    )
+    .await;
+    let delivery = &answer["data"]["order"]["delivery"];
+    assert_eq!(delivery["orderId"], json!(id), "{answer}");
+    assert_eq!(delivery["status"], rest_delivery["status"]);
+    assert_eq!(delivery["otp"], rest_delivery["otp"]);
+
     // Someone else's order: REST's answer, as an error on that field.
     let (_, other) = app.signed_up(2).await;
     let rest_other = app.get_as(format!("/orders/{id}"), &other).await;
@@ -300,6 +321,15 @@ async fn a_shoppers_cart_and_orders_read_as_rest_reads_them() {
     assert_eq!(answer["data"]["order"], Value::Null, "{answer}");
     assert_eq!(first_error(&answer)["extensions"]["code"], rest_status);
     assert_eq!(first_error(&answer)["message"], rest_other["error"]);
+    // The batch endpoint behind `delivery`: another shopper's order is left out; a list of
+    // no ids is refused naming the parameter.
+    let theirs = body(app.get_as(format!("/deliveries?order_ids={id}"), &other).await).await;
+    assert_eq!(theirs["data"]["items"], json!([]), "{theirs}");
+    let mine = body(app.get_as(format!("/deliveries?order_ids={id},{id}x"), &token).await).await;
+    assert_eq!(mine["data"]["items"].as_array().unwrap().len(), 1, "{mine}");
+    let none = app.get_as("/deliveries?order_ids=,", &token).await;
+    let none = error_body(none, 422).await;
+    assert!(none["fields"]["order_ids"].is_array(), "{none}");
     // A page past the maximum.
     let (_, answer) = graphql(&app, Some(&token), "{ myOrders(first: 101) { nextCursor } }", json!({})).await;
     assert_eq!(first_error(&answer)["extensions"]["code"], 422, "{answer}");

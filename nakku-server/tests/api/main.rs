@@ -21,5 +21,6 @@ mod picking;
 mod platform;
 mod product;
 mod profile;
+mod shop;
 mod slots;
 mod tls;
