@@ -377,14 +377,12 @@ impl DeliveryService {
             return Ok(Vec::new());
         }
         let mut conn = self.db().pool().acquire().await?;
-        let marks = vec!["?"; order_ids.len()].join(", ");
-        let sql = format!("SELECT {COLS} FROM deliveries WHERE order_id IN ({marks}) AND deleted_at IS NULL");
-        let mut q = sqlx::query(&sql);
-        for id in order_ids {
-            q = q.bind(id);
-        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(format!(
+            "SELECT {COLS} FROM deliveries WHERE deleted_at IS NULL AND order_id IN "
+        ));
+        crate::db::push_list(&mut qb, order_ids);
         let mut seen = Vec::new();
-        for r in q.fetch_all(&mut *conn).await? {
+        for r in qb.build().fetch_all(&mut *conn).await? {
             let d = row_of(&r)?;
             if visible(&d, user_id, admin) {
                 seen.push((r, d));
@@ -395,13 +393,10 @@ impl DeliveryService {
         partner_ids.dedup();
         let mut partners = std::collections::HashMap::new();
         if !partner_ids.is_empty() {
-            let marks = vec!["?"; partner_ids.len()].join(", ");
-            let sql = format!("SELECT {PARTNER_COLS} FROM partners WHERE user_id IN ({marks})");
-            let mut q = sqlx::query(&sql);
-            for id in &partner_ids {
-                q = q.bind(*id);
-            }
-            for p in q.fetch_all(&mut *conn).await? {
+            let mut qb =
+                sqlx::QueryBuilder::<sqlx::Any>::new(format!("SELECT {PARTNER_COLS} FROM partners WHERE user_id IN "));
+            crate::db::push_list(&mut qb, partner_ids.iter().copied());
+            for p in qb.build().fetch_all(&mut *conn).await? {
                 partners.insert(text(&p, "user_id")?, partner_of(&p)?);
             }
         }

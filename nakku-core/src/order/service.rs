@@ -205,29 +205,24 @@ impl OrderService {
             return Ok(Vec::new());
         }
         let mut conn = self.db.pool().acquire().await?;
-        let marks = vec!["?"; ids.len()].join(", ");
-        let sql = format!(
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
             "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, \
              total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, \
              step_started_at, next_attempt_at, version, created_at, updated_at, slot_start, slot_end, adjustment, adjusted_at, \
              CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending, cash_due_pending FROM orders \
-             WHERE id IN ({marks}) AND deleted_at IS NULL"
+             WHERE deleted_at IS NULL AND id IN ",
         );
-        let mut q = sqlx::query(&sql);
-        for id in ids {
-            q = q.bind(id);
-        }
-        let orders = q.fetch_all(&mut *conn).await?;
-        let sql = format!(
+        crate::db::push_list(&mut qb, ids);
+        let orders = qb.build().fetch_all(&mut *conn).await?;
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
             "SELECT order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status \
-             FROM order_lines WHERE order_id IN ({marks}) ORDER BY order_id, created_at, sku"
+             FROM order_lines WHERE order_id IN ",
         );
-        let mut q = sqlx::query(&sql);
-        for id in ids {
-            q = q.bind(id);
-        }
+        crate::db::push_list(&mut qb, ids);
+        qb.push(" ORDER BY order_id, created_at, sku");
+        let line_rows = qb.build().fetch_all(&mut *conn).await?;
         let mut lines: HashMap<String, Vec<OrderLine>> = HashMap::new();
-        for l in q.fetch_all(&mut *conn).await? {
+        for l in line_rows {
             lines.entry(text(&l, "order_id")?).or_default().push(OrderLine {
                 sku: text(&l, "sku")?,
                 product_id: text(&l, "product_id")?,
@@ -240,15 +235,14 @@ impl OrderService {
                 status: text(&l, "status")?,
             });
         }
-        let sql = format!(
-            "SELECT order_id, status, note, actor, created_at FROM order_timeline WHERE order_id IN ({marks}) ORDER BY id"
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+            "SELECT order_id, status, note, actor, created_at FROM order_timeline WHERE order_id IN ",
         );
-        let mut q = sqlx::query(&sql);
-        for id in ids {
-            q = q.bind(id);
-        }
+        crate::db::push_list(&mut qb, ids);
+        qb.push(" ORDER BY id");
+        let timeline_rows = qb.build().fetch_all(&mut *conn).await?;
         let mut timelines: HashMap<String, Vec<TimelineEntry>> = HashMap::new();
-        for t in q.fetch_all(&mut *conn).await? {
+        for t in timeline_rows {
             timelines.entry(text(&t, "order_id")?).or_default().push(TimelineEntry {
                 status: text(&t, "status")?,
                 note: opt_text(&t, "note")?,
