@@ -644,14 +644,10 @@ pub struct User {
 /// A delivery address.
 #[derive(Debug, Deserialize, SimpleObject)]
 pub struct Address {
-    id: String,
-    label: String,
-    line1: String,
-    line2: Option<String>,
-    city: String,
-    pincode: String,
-    lat: f64,
-    lng: f64,
+    /// Where it is (what an order keeps of it).
+    #[serde(flatten)]
+    #[graphql(flatten)]
+    place: AddressSnapshot,
     is_default: bool,
     /// Whether a dark store delivers here (none: not checked yet).
     serviceable: Option<bool>,
