@@ -193,44 +193,25 @@ pub async fn fetch(
             req.headers_mut().insert(name, v);
         }
     }
-    if let Some(c) = claims {
-        if let Ok(v) = HeaderValue::from_str(&c.sub) {
-            req.headers_mut().insert(USER_ID, v);
-        }
-        req.headers_mut()
-            .insert(USER_ROLE, HeaderValue::from_static(c.role.as_str()));
-    }
+    forward_identity(req.headers_mut(), claims);
     // The token too, as the proxy passes it: services check it again.
     if let Some(v) = authorization {
         req.headers_mut().insert(header::AUTHORIZATION, v.clone());
     }
-    if let Some(v) = nakku_core::trace::current().and_then(|tp| HeaderValue::from_str(&tp).ok()) {
-        req.headers_mut().insert(nakku_core::trace::TRACEPARENT, v);
-    }
     let answer = match tokio::time::timeout(st.timeout, st.upstream.request(req)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
+        failed => {
+            let why = match failed {
+                Ok(Err(e)) => Unanswered::Failed(e),
+                _ => Unanswered::Timeout,
+            };
+            let base = lease.instance.base_url.clone();
             lease.failed();
-            tracing::warn!(service = %svc, error = %e, "upstream request failed");
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("the {svc} service is unreachable"),
-            ));
-        }
-        Err(_) => {
-            lease.failed();
-            return Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("the {svc} service did not answer in time"),
-            ));
+            return Err(unanswered(svc, &base, why));
         }
     };
     let status = answer.status();
-    match status.as_u16() {
-        503 => lease.neutral(),
-        500..=599 => lease.failed(),
-        _ => lease.succeeded(),
-    }
+    settle(lease, status.as_u16());
     let bytes = axum::body::to_bytes(Body::new(answer.into_body()), ANSWER_HOLD as usize * 16)
         .await
         .map_err(|_| ApiError::new(StatusCode::BAD_GATEWAY, format!("the {svc} service's answer broke off")))?;
@@ -253,6 +234,85 @@ pub async fn fetch(
         .map(serde_json::Value::take)
         .and_then(|f| serde_json::from_value(f).ok());
     Err(e)
+}
+
+/// Refuses a caller `access` does not admit: no verified token (401, as a missing bearer
+/// token is refused), or a role it does not allow (403). What the proxy and GraphQL's
+/// fields both apply.
+pub fn authorize(access: Access, claims: Option<&nakku_core::auth::Claims>) -> Result<(), ApiError> {
+    if access == Access::Public {
+        return Ok(());
+    }
+    let Some(c) = claims else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token"));
+    };
+    if !access.allows(Some(c.role)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} role required", access.name()),
+        ));
+    }
+    Ok(())
+}
+
+/// Whose limit a request draws on: a signed-in caller's own for reads and writes, the
+/// client address's otherwise (sign-ins, anonymous requests).
+pub fn limit_key(
+    st: &GatewayState,
+    claims: Option<&nakku_core::auth::Claims>,
+    class: Class,
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> String {
+    match (claims, class) {
+        (Some(c), Class::Read | Class::Write) => format!("u:{}", c.sub),
+        _ => format!(
+            "ip:{}",
+            client_ip(peer, headers.get("x-forwarded-for"), st.trusted_hops)
+        ),
+    }
+}
+
+/// The verified identity as services receive it, and the trace the request joins (the
+/// service's span a child of the gateway's; with tracing off, a client's `traceparent`
+/// passes through untouched).
+fn forward_identity(h: &mut HeaderMap, claims: Option<&nakku_core::auth::Claims>) {
+    if let Some(c) = claims {
+        if let Ok(v) = HeaderValue::from_str(&c.sub) {
+            h.insert(USER_ID, v);
+        }
+        h.insert(USER_ROLE, HeaderValue::from_static(c.role.as_str()));
+    }
+    if let Some(v) = nakku_core::trace::current().and_then(|tp| HeaderValue::from_str(&tp).ok()) {
+        h.insert(nakku_core::trace::TRACEPARENT, v);
+    }
+}
+
+/// An instance's answer counted for its circuit: a 503 is the service's own answer (a
+/// dependency down, load shed), not a sick instance; other 5xx count against it.
+fn settle(lease: crate::upstream::Lease, status: u16) {
+    match status {
+        503 => lease.neutral(),
+        500..=599 => lease.failed(),
+        _ => lease.succeeded(),
+    }
+}
+
+/// The error for a request an instance (`base`) did not answer, logged.
+fn unanswered(svc: nakku_core::service::Service, base: &str, why: Unanswered) -> ApiError {
+    match why {
+        Unanswered::Timeout => {
+            tracing::warn!(service = %svc, upstream = %base, "upstream did not answer in time");
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the {svc} service did not answer in time"),
+            )
+        }
+        Unanswered::Failed(e) => {
+            tracing::warn!(service = %svc, upstream = %base, error = %e, "upstream request failed");
+            ApiError::new(StatusCode::BAD_GATEWAY, format!("the {svc} service is unreachable"))
+        }
+    }
 }
 
 /// Why a request to an instance got no answer.
@@ -458,22 +518,11 @@ async fn proxy(
     } else {
         let c = verify_bearer(req.headers().get(header::AUTHORIZATION), &st.jwt)?;
         tracing::Span::current().record("user_id", c.sub.as_str());
-        if !access.allows(Some(c.role)) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("{} role required", access.name()),
-            ));
-        }
+        authorize(access, Some(&c))?;
         Some(c)
     };
     let class = Class::of(req.method().as_str(), route.endpoint.path);
-    let caller = match (&claims, class) {
-        (Some(c), Class::Read | Class::Write) => format!("u:{}", c.sub),
-        _ => format!(
-            "ip:{}",
-            client_ip(peer.ip(), req.headers().get("x-forwarded-for"), st.trusted_hops)
-        ),
-    };
+    let caller = limit_key(&st, claims.as_ref(), class, peer.ip(), req.headers());
     let decision = st.limiter.check(class, &caller).await;
     if let Some(d) = decision.filter(|d| !d.allowed) {
         return Ok(rate_limited(class, &d));
@@ -504,17 +553,7 @@ async fn proxy(
     };
     let mut headers = std::mem::take(&mut parts.headers);
     keep_forwardable(&mut headers);
-    if let Some(c) = &claims {
-        if let Ok(v) = HeaderValue::from_str(&c.sub) {
-            headers.insert(USER_ID, v);
-        }
-        headers.insert(USER_ROLE, HeaderValue::from_static(c.role.as_str()));
-    }
-    // The service's span becomes a child of the gateway's (with tracing off, a client's
-    // traceparent passes through untouched).
-    if let Some(v) = nakku_core::trace::current().and_then(|tp| HeaderValue::from_str(&tp).ok()) {
-        headers.insert(nakku_core::trace::TRACEPARENT, v);
-    }
+    forward_identity(&mut headers, claims.as_ref());
     let streaming = path.ends_with("/stream");
     let timeout = st.timeout;
     // Safe to repeat, and held: a streamed body is gone once sent.
@@ -566,13 +605,7 @@ async fn proxy(
         match answered {
             Ok(r) => {
                 let code = r.status().as_u16();
-                // A 503 is the service's own answer (a dependency down, load shed), not a
-                // sick instance; other 5xx count against the instance.
-                match code {
-                    503 => lease.neutral(),
-                    500..=599 => lease.failed(),
-                    _ => lease.succeeded(),
-                }
+                settle(lease, code);
                 if matches!(code, 502..=504) && retry_left && st.pool.spend_retry() {
                     tracing::warn!(service = %svc, upstream = %base, status = code, "retrying on another instance");
                     metrics::counter!("nakku_gateway_retries_total", "service" => svc.name()).increment(1);
@@ -593,19 +626,7 @@ async fn proxy(
                     });
                 }
                 lease.failed();
-                let err = match e {
-                    Unanswered::Timeout => {
-                        tracing::warn!(service = %svc, upstream = %base, "upstream did not answer in time");
-                        ApiError::new(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            format!("the {svc} service did not answer in time"),
-                        )
-                    }
-                    Unanswered::Failed(e) => {
-                        tracing::warn!(service = %svc, upstream = %base, error = %e, "upstream request failed");
-                        ApiError::new(StatusCode::BAD_GATEWAY, format!("the {svc} service is unreachable"))
-                    }
-                };
+                let err = unanswered(svc, &base, e);
                 tried.push(base);
                 if retry_left && st.pool.spend_retry() {
                     metrics::counter!("nakku_gateway_retries_total", "service" => svc.name()).increment(1);

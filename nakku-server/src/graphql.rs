@@ -22,7 +22,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use nakku_core::auth::Claims;
-use nakku_core::gateway::Access;
 use nakku_core::service::Service;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -121,9 +120,8 @@ impl Caller {
         method: Method,
         path_and_query: &str,
         body: Option<serde_json::Value>,
-        headers: Vec<(&'static str, String)>,
+        mut headers: Vec<(&'static str, String)>,
     ) -> async_graphql::Result<T> {
-        let caller = self;
         let path = path_and_query.split('?').next().unwrap_or_default();
         let route = crate::api::table()
             .resolve(method.as_str(), &format!("/api/v1/{path}"))
@@ -132,29 +130,14 @@ impl Caller {
                     "GraphQL calls /api/v1/{path}, which is no route"
                 )))
             })?;
-        let access = route.endpoint.access;
-        if access != Access::Public {
-            let Some(c) = &caller.claims else {
-                return Err(gql_error(&ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing bearer token",
-                )));
-            };
-            if !access.allows(Some(c.role)) {
-                return Err(gql_error(&ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    format!("{} role required", access.name()),
-                )));
-            }
-        }
+        crate::gateway::authorize(route.endpoint.access, self.claims.as_ref()).map_err(|e| gql_error(&e))?;
         if method != Method::GET {
             let class = Class::of(method.as_str(), route.endpoint.path);
-            if let Some(d) = caller.st.limiter.check(class, &caller.key).await.filter(|d| !d.allowed) {
+            if let Some(d) = self.st.limiter.check(class, &self.key).await.filter(|d| !d.allowed) {
                 return Err(gql_error(&crate::gateway::over_limit(class, &d)));
             }
         }
-        let mut headers = headers;
-        if let Some(id) = &caller.request_id {
+        if let Some(id) = &self.request_id {
             headers.push(("x-request-id", id.clone()));
         }
         let call = crate::gateway::Call {
@@ -164,7 +147,7 @@ impl Caller {
             body,
             headers,
         };
-        let data = crate::gateway::fetch(&caller.st, call, caller.claims.as_ref(), caller.authorization.as_ref())
+        let data = crate::gateway::fetch(&self.st, call, self.claims.as_ref(), self.authorization.as_ref())
             .await
             .map_err(|e| gql_error(&e))?;
         serde_json::from_value(data).map_err(|e| {
@@ -172,6 +155,17 @@ impl Caller {
             gql_error(&ApiError::internal(format!("the {svc} service answered in an unexpected shape")))
         })
     }
+}
+
+/// A page size as asked (`name`), refused past [`MAX_PAGE`] as REST refuses a bad limit.
+fn page_size(name: &str, n: i32) -> async_graphql::Result<i32> {
+    if (1..=MAX_PAGE).contains(&n) {
+        return Ok(n);
+    }
+    Err(gql_error(&ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("{name} must be between 1 and {MAX_PAGE}"),
+    )))
 }
 
 fn query_string(pairs: &[(&str, Option<String>)]) -> String {
@@ -207,13 +201,7 @@ impl Query {
         ctx: &Context<'_>,
         #[graphql(default)] search: ProductSearch,
     ) -> async_graphql::Result<SearchPage> {
-        let limit = search.limit.unwrap_or(20);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(gql_error(&ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("limit must be between 1 and {MAX_PAGE}"),
-            )));
-        }
+        let limit = page_size("limit", search.limit.unwrap_or(20))?;
         let q = query_string(&[
             ("q", search.q),
             ("category", search.category),
@@ -258,12 +246,7 @@ impl Query {
         #[graphql(default = 20)] first: i32,
         #[graphql(desc = "`nextCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<OrderPage> {
-        if !(1..=MAX_PAGE).contains(&first) {
-            return Err(gql_error(&ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("first must be between 1 and {MAX_PAGE}"),
-            )));
-        }
+        let first = page_size("first", first)?;
         let q = query_string(&[
             ("status", status),
             ("limit", Some(first.to_string())),
@@ -825,13 +808,7 @@ pub async fn post(
         Some(v) => Some(crate::extract::verify_bearer(Some(v), &st.jwt)?),
         None => None,
     };
-    let caller = match &claims {
-        Some(c) => format!("u:{}", c.sub),
-        None => format!(
-            "ip:{}",
-            crate::gateway::client_ip(peer.ip(), headers.get("x-forwarded-for"), st.trusted_hops)
-        ),
-    };
+    let caller = crate::gateway::limit_key(&st, claims.as_ref(), Class::Read, peer.ip(), &headers);
     if let Some(d) = st.limiter.check(Class::Read, &caller).await.filter(|d| !d.allowed) {
         return Ok(crate::gateway::rate_limited(Class::Read, &d));
     }

@@ -343,25 +343,10 @@ impl DeliveryService {
     /// The delivery as its shopper, its partner or an admin sees it (only the shopper sees
     /// the code), with the partner's position and an ETA to the door.
     pub async fn view(&self, user_id: &str, admin: bool, order_id: &str) -> Result<DeliveryView, CoreError> {
-        let mut conn = self.db().pool().acquire().await?;
-        let r = self
-            .delivery(&mut conn, order_id)
+        self.views(user_id, admin, &[order_id.to_owned()])
             .await?
-            .ok_or_else(|| CoreError::NotFound("delivery".into()))?;
-        let d = row_of(&r)?;
-        if !visible(&d, user_id, admin) {
-            return Err(CoreError::NotFound("delivery".into()));
-        }
-        let partner = match &d.partner_id {
-            Some(pid) => sqlx::query(&format!("SELECT {PARTNER_COLS} FROM partners WHERE user_id = ?"))
-                .bind(pid)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|p| partner_of(&p))
-                .transpose()?,
-            None => None,
-        };
-        self.view_of(&r, d, partner, user_id)
+            .pop()
+            .ok_or_else(|| CoreError::NotFound("delivery".into()))
     }
 
     /// The deliveries of `order_ids` the caller may see (as [`Self::view`]; the others, and
