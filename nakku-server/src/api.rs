@@ -28,7 +28,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::handler::Handler;
 use axum::http::HeaderMap;
-use axum::response::sse::Sse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use nakku_core::gateway::{Access, Endpoint, Sunset, Table};
@@ -60,6 +59,15 @@ fn query_params<T: IntoParams>() -> Vec<Parameter> {
     T::into_params(|| Some(ParameterIn::Query))
 }
 
+/// How a live operation delivers its views (see [`crate::live`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// Server-sent events.
+    Events,
+    /// A WebSocket.
+    Socket,
+}
+
 /// What a handler's signature tells about its operation.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Shape {
@@ -72,8 +80,8 @@ pub struct Shape {
     pub query: Option<fn() -> Vec<Parameter>>,
     /// The data of its success answer (`ApiResult<T>`).
     pub answer: Option<fn() -> Typed>,
-    /// It answers with server-sent events.
-    pub stream: bool,
+    /// It answers with a live feed of its `answer` type instead of a JSON envelope.
+    pub live: Option<Live>,
 }
 
 /// An argument of a handler, as the document sees it: a body, query parameters, or
@@ -89,6 +97,7 @@ impl Part for Ctx {}
 impl Part for AuthUser {}
 impl Part for HeaderMap {}
 impl Part for Bytes {}
+impl Part for crate::live::MaybeUpgrade {}
 
 impl<T: ToSchema> Part for AppJson<T> {
     fn shape(shape: &mut Shape) {
@@ -114,9 +123,17 @@ impl<T: ToSchema> Reply for Result<Answer<T>, ApiError> {
     }
 }
 
-impl<E> Reply for Result<Sse<E>, ApiError> {
+impl<T: ToSchema> Reply for Result<crate::live::Events<T>, ApiError> {
     fn shape(shape: &mut Shape) {
-        shape.stream = true;
+        shape.answer = Some(typed::<T> as fn() -> Typed);
+        shape.live = Some(Live::Events);
+    }
+}
+
+impl<T: ToSchema> Reply for Result<crate::live::Socket<T>, ApiError> {
+    fn shape(shape: &mut Shape) {
+        shape.answer = Some(typed::<T> as fn() -> Typed);
+        shape.live = Some(Live::Socket);
     }
 }
 
@@ -505,14 +522,19 @@ mod tests {
         assert_eq!(answer("deleteProduct").as_deref(), Some("Deleted"));
         // A body the handler parses itself, declared beside the endpoint.
         assert_eq!(body("cancelOrder").as_deref(), Some("CancelInput"));
-        assert!(shape("streamDelivery").stream && shape("streamDelivery").answer.is_none());
+        // Live feeds: their view's type, and how they are delivered.
+        assert_eq!(shape("streamDelivery").live, Some(Live::Events));
+        assert_eq!(answer("streamDelivery").as_deref(), Some("DeliveryView"));
+        assert_eq!(shape("liveDelivery").live, Some(Live::Socket));
+        assert_eq!(answer("streamOrder").as_deref(), Some("OrderView"));
+        assert_eq!(shape("liveOrder").live, Some(Live::Socket));
         let place = c.op("placeOrder").map(|op| (op.headers.clone(), op.replays));
         assert_eq!(place, Some((vec![IDEMPOTENCY_KEY], true)));
-        // Every endpoint but the event stream answers a typed value.
+        // Every endpoint answers a typed value.
         let untyped: Vec<&str> = c
             .ops()
             .iter()
-            .filter(|op| op.shape.answer.is_none() && !op.shape.stream)
+            .filter(|op| op.shape.answer.is_none())
             .map(|op| op.endpoint.name)
             .collect();
         assert!(untyped.is_empty(), "{untyped:?}");

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use crate::answer::{ok, ApiResult, Items};
 use crate::api::Api;
 use crate::extract::{AppJson, AppQuery, AuthUser, SvcState};
+use crate::live::{Events, Feed, MaybeUpgrade, Socket};
 
 type St = State<SvcState<DeliveryService>>;
 
@@ -66,6 +67,7 @@ pub fn api() -> Api<SvcState<DeliveryService>> {
         .get("deliveries", "listDeliveries", Signed, by_orders)
         .get("deliveries/{order_id}", "trackDelivery", Signed, view)
         .get("deliveries/{order_id}/stream", "streamDelivery", Signed, stream)
+        .get("deliveries/{order_id}/live", "liveDelivery", Signed, live)
         .post("deliveries/{order_id}/{action}", "advanceDelivery", Partners, act)
         .body::<ActionInput>()
 }
@@ -264,71 +266,37 @@ async fn performance(
 }
 
 /// Server-sent events: the tracking view (`event: delivery`) whenever it changes (status,
-/// partner, position, ETA), checked every second; ends after a final status. Proxied as a
+/// partner, position, ETA), until a final status (see [`crate::live`]). Proxied as a
 /// stream by the gateway.
 async fn stream(
     State(s): St,
     auth: AuthUser,
     Path(order_id): Path<String>,
-) -> Result<
-    axum::response::sse::Sse<
-        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
-    >,
-    crate::error::ApiError,
-> {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    let staff = auth.is_staff();
-    let user = auth.0.sub.clone();
-    // Refused at once (404) for anyone who may not follow this delivery.
-    let first = view_json(&s.svc, &user, staff, &order_id).await?;
-    struct St8 {
-        svc: Arc<DeliveryService>,
-        user: String,
-        staff: bool,
-        order_id: String,
-        next: Option<serde_json::Value>,
-        last: Option<serde_json::Value>,
-        done: bool,
-    }
-    let start = St8 {
-        svc: s.svc.clone(),
-        user,
-        staff,
-        order_id,
-        next: Some(first),
-        last: None,
-        done: false,
-    };
-    let events = futures_util::stream::unfold(start, |mut st| async move {
-        if st.done {
-            return None;
-        }
-        loop {
-            let view = match st.next.take() {
-                Some(v) => Ok(v),
-                None => {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    view_json(&st.svc, &st.user, st.staff, &st.order_id).await
-                }
-            };
-            let v = match view {
-                Ok(v) => v,
-                Err(e) => {
-                    st.done = true;
-                    let ev = Event::default().event("error").data(e.to_string());
-                    return Some((Ok(ev), st));
-                }
-            };
-            if st.last.as_ref() == Some(&v) {
-                continue;
-            }
-            st.done = matches!(v["status"].as_str(), Some("delivered" | "failed" | "cancelled"));
-            let ev = Event::default().event("delivery").data(v.to_string());
-            st.last = Some(v);
-            return Some((Ok(ev), st));
-        }
+) -> Result<Events<DeliveryView>, crate::error::ApiError> {
+    Ok(Events::new(feed(&s.svc, &auth, order_id).await?))
+}
+
+/// The same views over a WebSocket (for clients without GraphQL; the gateway proxies the
+/// upgrade).
+async fn live(
+    State(s): St,
+    auth: AuthUser,
+    Path(order_id): Path<String>,
+    ws: MaybeUpgrade,
+) -> Result<Socket<DeliveryView>, crate::error::ApiError> {
+    Socket::new(ws, feed(&s.svc, &auth, order_id).await?)
+}
+
+/// The delivery of `order_id` followed for its caller: refused at once (404) for anyone
+/// who may not follow it.
+async fn feed(svc: &Arc<DeliveryService>, auth: &AuthUser, order_id: String) -> Result<Feed, crate::error::ApiError> {
+    let (svc, user, staff) = (svc.clone(), auth.0.sub.clone(), auth.is_staff());
+    let read: crate::live::Read = Arc::new(move || {
+        let (svc, user, order_id) = (svc.clone(), user.clone(), order_id.clone());
+        Box::pin(async move { view_json(&svc, &user, staff, &order_id).await })
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    let ended = |v: &serde_json::Value| matches!(v["status"].as_str(), Some("delivered" | "failed" | "cancelled"));
+    Feed::open("delivery", &auth.0, ended, read).await
 }
 
 /// The view as JSON, to compare one second's with the next.

@@ -74,7 +74,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/docs", axum::routing::get(docs))
         .route(
             "/api/graphql",
-            axum::routing::get(crate::graphql::graphiql).post(crate::graphql::post),
+            axum::routing::get(crate::graphql_ws::get).post(crate::graphql::post),
         )
         .fallback(proxy)
         // One Arc: axum clones the state for every request (the keys, the clients, the
@@ -166,6 +166,108 @@ pub async fn fetch(
     claims: Option<&nakku_core::auth::Claims>,
     authorization: Option<&HeaderValue>,
 ) -> Result<serde_json::Value, ApiError> {
+    let svc = call.svc;
+    let (status, body) = send_call(st, call, claims, authorization).await?;
+    let bytes = axum::body::to_bytes(body, ANSWER_HOLD as usize * 16)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::BAD_GATEWAY, format!("the {svc} service's answer broke off")))?;
+    let mut envelope: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the {svc} service failed without details"),
+        )
+    })?;
+    if status.is_success() {
+        return Ok(envelope
+            .get_mut("data")
+            .map(serde_json::Value::take)
+            .unwrap_or_default());
+    }
+    Err(refusal(status, &mut envelope))
+}
+
+/// A service's refusal as its envelope states it: the message and per-field messages.
+fn refusal(status: StatusCode, envelope: &mut serde_json::Value) -> ApiError {
+    let message = envelope["error"].as_str().unwrap_or("the request failed").to_owned();
+    let mut e = ApiError::new(status, message);
+    e.fields = envelope
+        .get_mut("fields")
+        .map(serde_json::Value::take)
+        .and_then(|f| serde_json::from_value(f).ok());
+    e
+}
+
+/// A server-sent event: its name and data.
+pub type Sent = (String, String);
+
+/// A `GET` of a service's event stream (`…/stream`) as `claims`' owner: its events as they
+/// come, each `(name, data)` (keep-alive comments left out), ending with the stream. A
+/// refusal (such as a 404 for someone else's order) is the error, as [`fetch`] gives it.
+/// What GraphQL subscriptions are fed by.
+pub async fn events(
+    st: &GatewayState,
+    call: Call<'_>,
+    claims: Option<&nakku_core::auth::Claims>,
+    authorization: Option<&HeaderValue>,
+) -> Result<futures_util::stream::BoxStream<'static, Sent>, ApiError> {
+    use futures_util::StreamExt;
+    let (status, body) = send_call(st, call, claims, authorization).await?;
+    if !status.is_success() {
+        let bytes = axum::body::to_bytes(body, ANSWER_HOLD as usize)
+            .await
+            .unwrap_or_default();
+        let mut envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        return Err(refusal(status, &mut envelope));
+    }
+    let chunks = body.into_data_stream();
+    let parsed = futures_util::stream::unfold((chunks, String::new()), |(mut chunks, mut buf)| async move {
+        loop {
+            if let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                if let Some(ev) = sse_event(&block) {
+                    return Some((ev, (chunks, buf)));
+                }
+                continue;
+            }
+            match chunks.next().await {
+                Some(Ok(bytes)) => buf.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    });
+    Ok(parsed.boxed())
+}
+
+/// One server-sent event's block (`event:` and `data:` lines; `:` comments are keep-alives).
+fn sse_event(block: &str) -> Option<Sent> {
+    let mut name = String::from("message");
+    let mut data: Option<String> = None;
+    for line in block.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => name = value.to_owned(),
+            "data" => match &mut data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            },
+            _ => {}
+        }
+    }
+    data.map(|d| (name, d))
+}
+
+/// Sends `call` to an instance of its service, as `claims`' owner, and waits (within the
+/// route timeout) for the answer's head: its status and body.
+async fn send_call(
+    st: &GatewayState,
+    call: Call<'_>,
+    claims: Option<&nakku_core::auth::Claims>,
+    authorization: Option<&HeaderValue>,
+) -> Result<(StatusCode, Body), ApiError> {
     let Call {
         svc,
         method,
@@ -212,28 +314,7 @@ pub async fn fetch(
     };
     let status = answer.status();
     settle(lease, status.as_u16());
-    let bytes = axum::body::to_bytes(Body::new(answer.into_body()), ANSWER_HOLD as usize * 16)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::BAD_GATEWAY, format!("the {svc} service's answer broke off")))?;
-    let mut envelope: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("the {svc} service failed without details"),
-        )
-    })?;
-    if status.is_success() {
-        return Ok(envelope
-            .get_mut("data")
-            .map(serde_json::Value::take)
-            .unwrap_or_default());
-    }
-    let message = envelope["error"].as_str().unwrap_or("the request failed").to_owned();
-    let mut e = ApiError::new(status, message);
-    e.fields = envelope
-        .get_mut("fields")
-        .map(serde_json::Value::take)
-        .and_then(|f| serde_json::from_value(f).ok());
-    Err(e)
+    Ok((status, Body::new(answer.into_body())))
 }
 
 /// Refuses a caller `access` does not admit: no verified token (401, as a missing bearer
@@ -343,6 +424,39 @@ pub async fn resolve_route(mut req: Request, next: axum::middleware::Next) -> Re
     let found = crate::api::table().resolve(req.method().as_str(), req.uri().path());
     req.extensions_mut().insert(Resolved(found));
     next.run(req).await
+}
+
+/// A request to switch to a WebSocket.
+fn is_websocket(h: &HeaderMap) -> bool {
+    h.get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// The two hop-by-hop headers an upgrade needs on each hop (dropped with the rest by
+/// [`keep_forwardable`]).
+fn upgrade_headers(h: &mut HeaderMap) {
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+}
+
+/// Joins a client's upgraded connection to the service's, byte for byte, until either
+/// closes (the WebSocket's own frames, pings and close handshake pass through untouched).
+fn splice(client: hyper::upgrade::OnUpgrade, service: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (Ok(client), Ok(service)) = tokio::join!(client, service) else {
+            tracing::debug!("a WebSocket upgrade did not complete");
+            return;
+        };
+        let open = metrics::gauge!("nakku_gateway_websockets");
+        open.increment(1.0);
+        let (mut client, mut service) = (
+            hyper_util::rt::TokioIo::new(client),
+            hyper_util::rt::TokioIo::new(service),
+        );
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut service).await;
+        open.decrement(1.0);
+    });
 }
 
 /// Headers that belong to one hop and must not be forwarded.
@@ -494,9 +608,12 @@ fn limit_headers(h: &mut HeaderMap, d: &crate::ratelimit::Decision) {
 async fn proxy(
     State(st): State<Arc<GatewayState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    mut req: Request,
 ) -> Result<Response, ApiError> {
     let path = req.uri().path().to_owned();
+    // A WebSocket (`…/live`): the upgrade goes on to the service, and once it switches
+    // protocols the two connections are joined byte for byte.
+    let socket = is_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let route = match Resolved::of(&req) {
         Ok(r) => r,
         Err(Miss::NotFound) => return Err(ApiError::not_found("route")),
@@ -554,7 +671,10 @@ async fn proxy(
     let mut headers = std::mem::take(&mut parts.headers);
     keep_forwardable(&mut headers);
     forward_identity(&mut headers, claims.as_ref());
-    let streaming = path.ends_with("/stream");
+    if socket.is_some() {
+        upgrade_headers(&mut headers);
+    }
+    let streaming = socket.is_some() || path.ends_with("/stream");
     let timeout = st.timeout;
     // Safe to repeat, and held: a streamed body is gone once sent.
     let may_retry = hold && safe;
@@ -647,6 +767,14 @@ async fn proxy(
     // The upstream's headers, moved and trimmed in place.
     let mut answer_headers = std::mem::take(upstream.headers_mut());
     keep_forwardable(&mut answer_headers);
+    if let Some(client) = socket.filter(|_| status == StatusCode::SWITCHING_PROTOCOLS) {
+        upgrade_headers(&mut answer_headers);
+        splice(client, hyper::upgrade::on(&mut upstream));
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = status;
+        *r.headers_mut() = answer_headers;
+        return Ok(r);
+    }
     if let Some(d) = &decision {
         limit_headers(&mut answer_headers, d);
     }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -39,11 +39,11 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 /// The largest page a list field gives.
 pub const MAX_PAGE: i32 = 100;
 
-pub type AppSchema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = async_graphql::Schema<Query, Mutation, Subscription>;
 
 /// The schema, with its limits.
 pub fn schema(introspection: bool) -> AppSchema {
-    let b = async_graphql::Schema::build(Query, Mutation, EmptySubscription)
+    let b = async_graphql::Schema::build(Query, Mutation, Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if introspection {
@@ -64,16 +64,27 @@ pub fn sdl() -> String {
 
 /// What a request's fields are answered with: the gateway's pool and the caller.
 #[derive(Clone)]
-struct Caller {
-    st: Arc<GatewayState>,
-    claims: Option<Claims>,
+pub(crate) struct Caller {
+    pub(crate) st: Arc<GatewayState>,
+    pub(crate) claims: Option<Claims>,
     /// The verified `Authorization` header, passed on as the proxy passes it.
-    authorization: Option<axum::http::HeaderValue>,
+    pub(crate) authorization: Option<axum::http::HeaderValue>,
     /// Whose limits the request draws on (`u:<id>` or `ip:<address>`).
-    key: String,
+    pub(crate) key: String,
     /// The request's id (the gateway's request-id layer set or kept it): passed on, so the
     /// services log it and the events a mutation causes carry it, as through the proxy.
-    request_id: Option<String>,
+    pub(crate) request_id: Option<String>,
+}
+
+impl Caller {
+    /// The context data a request (or a WebSocket connection) is executed with: the caller
+    /// and the loader of deliveries by order.
+    pub(crate) fn data(self) -> async_graphql::Data {
+        let mut d = async_graphql::Data::default();
+        d.insert(DataLoader::new(DeliveryLoader(self.clone()), tokio::spawn));
+        d.insert(self);
+        d
+    }
 }
 
 /// An error as GraphQL gives it: the REST envelope's message, with its status as
@@ -122,15 +133,7 @@ impl Caller {
         body: Option<serde_json::Value>,
         mut headers: Vec<(&'static str, String)>,
     ) -> async_graphql::Result<T> {
-        let path = path_and_query.split('?').next().unwrap_or_default();
-        let route = crate::api::table()
-            .resolve(method.as_str(), &format!("/api/v1/{path}"))
-            .map_err(|_| {
-                gql_error(&ApiError::internal(format!(
-                    "GraphQL calls /api/v1/{path}, which is no route"
-                )))
-            })?;
-        crate::gateway::authorize(route.endpoint.access, self.claims.as_ref()).map_err(|e| gql_error(&e))?;
+        let route = self.admitted(&method, path_and_query)?;
         if method != Method::GET {
             let class = Class::of(method.as_str(), route.endpoint.path);
             if let Some(d) = self.st.limiter.check(class, &self.key).await.filter(|d| !d.allowed) {
@@ -154,6 +157,118 @@ impl Caller {
             tracing::error!(service = %svc, path = path_and_query, error = %e, "an answer did not read as its GraphQL type");
             gql_error(&ApiError::internal(format!("the {svc} service answered in an unexpected shape")))
         })
+    }
+}
+
+impl Caller {
+    /// The route of `method /api/v1/{path_and_query}`, if this caller may call it (the REST
+    /// endpoint's rule, from the gateway's route table).
+    fn admitted(&self, method: &Method, path_and_query: &str) -> async_graphql::Result<nakku_core::gateway::Route> {
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let route = crate::api::table()
+            .resolve(method.as_str(), &format!("/api/v1/{path}"))
+            .map_err(|_| {
+                gql_error(&ApiError::internal(format!(
+                    "GraphQL calls /api/v1/{path}, which is no route"
+                )))
+            })?;
+        crate::gateway::authorize(route.endpoint.access, self.claims.as_ref()).map_err(|e| gql_error(&e))?;
+        Ok(route)
+    }
+
+    /// A service's live feed (`…/stream`) as this caller, each view read as `T`: ends after
+    /// the last view, or with the error the feed ended with (a read failing, the token
+    /// expiring). Opening it takes a token of the caller's read limit, as a REST request.
+    async fn follow<T: DeserializeOwned + Send + 'static>(
+        &self,
+        svc: Service,
+        path: &str,
+    ) -> async_graphql::Result<futures_util::stream::BoxStream<'static, async_graphql::Result<T>>> {
+        use futures_util::StreamExt;
+        self.admitted(&Method::GET, path)?;
+        if let Some(d) = self
+            .st
+            .limiter
+            .check(Class::Read, &self.key)
+            .await
+            .filter(|d| !d.allowed)
+        {
+            return Err(gql_error(&crate::gateway::over_limit(Class::Read, &d)));
+        }
+        let mut headers = Vec::new();
+        if let Some(id) = &self.request_id {
+            headers.push(("x-request-id", id.clone()));
+        }
+        let call = crate::gateway::Call {
+            svc,
+            method: Method::GET,
+            path_and_query: path,
+            body: None,
+            headers,
+        };
+        let events = crate::gateway::events(&self.st, call, self.claims.as_ref(), self.authorization.as_ref())
+            .await
+            .map_err(|e| gql_error(&e))?;
+        // After an error the feed is over.
+        let views = events
+            .scan(false, move |over, (name, data)| {
+                let item = if *over {
+                    None
+                } else if name == "error" {
+                    *over = true;
+                    // The token expired (sign in again), or the view could not be read.
+                    let status = if data == crate::live::EXPIRED {
+                        StatusCode::UNAUTHORIZED
+                    } else {
+                        StatusCode::BAD_GATEWAY
+                    };
+                    Some(Err(gql_error(&ApiError::new(status, data))))
+                } else {
+                    Some(serde_json::from_str::<T>(&data).map_err(|e| {
+                        tracing::error!(service = %svc, error = %e, "a live view did not read as its GraphQL type");
+                        gql_error(&ApiError::internal(format!(
+                            "the {svc} service sent a view in an unexpected shape"
+                        )))
+                    }))
+                };
+                std::future::ready(item)
+            })
+            .boxed();
+        Ok(views)
+    }
+}
+
+/// Live updates, over a WebSocket at `/api/graphql` (the `graphql-transport-ws` protocol;
+/// see [`crate::graphql_ws`]). Each is the service's live feed of the same view REST gives:
+/// sent each time it changes, completed once the order has ended.
+pub struct Subscription;
+
+#[async_graphql::Subscription]
+impl Subscription {
+    /// One of your orders (any, for staff), now and each time it changes (status, timeline,
+    /// ETA, refunds); completes once it is delivered, cancelled or failed.
+    async fn order_updates(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<impl futures_util::Stream<Item = async_graphql::Result<Order>>> {
+        let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        ctx.data::<Caller>()?
+            .follow(Service::Order, &format!("orders/{path}/stream"))
+            .await
+    }
+
+    /// Your order's delivery, now and each time it changes (status, rider and position,
+    /// ETA); completes once it is delivered, failed or cancelled.
+    async fn delivery_updates(
+        &self,
+        ctx: &Context<'_>,
+        order_id: String,
+    ) -> async_graphql::Result<impl futures_util::Stream<Item = async_graphql::Result<Delivery>>> {
+        let path: String = form_urlencoded::byte_serialize(order_id.as_bytes()).collect();
+        ctx.data::<Caller>()?
+            .follow(Service::Delivery, &format!("deliveries/{path}/stream"))
+            .await
     }
 }
 
@@ -831,8 +946,9 @@ pub async fn post(
         key: caller,
         request_id,
     };
-    let deliveries = DataLoader::new(DeliveryLoader(caller.clone()), tokio::spawn);
-    let answer = schema.execute(request.data(caller).data(deliveries)).await;
+    let mut request = request;
+    request.data = caller.data();
+    let answer = schema.execute(request).await;
     Ok(axum::Json(answer).into_response())
 }
 

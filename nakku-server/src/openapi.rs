@@ -195,15 +195,29 @@ fn operation(op: &Op, keep: &mut impl FnMut(Typed) -> String) -> utoipa::openapi
                 .build(),
         ));
     }
-    let ok = if op.shape.stream {
-        // Server-sent events: `event: delivery` with the delivery view as data, each time
-        // it changes, until it is delivered, failed or cancelled.
-        ResponseBuilder::new()
-            .description("A stream of `delivery` events, each a DeliveryView as JSON")
-            .content(
+    let live = op
+        .shape
+        .live
+        .map(|how| (how, op.shape.answer.map(|f| keep(f())).unwrap_or_default()));
+    let ok = if let Some((how, view)) = &live {
+        // A live feed (see crate::live): the view each time it changes, until it ends.
+        let (what, kind) = match how {
+            crate::api::Live::Events => (
+                format!(
+                    "Server-sent events: each time it changes, an event named after the view with a {view} as JSON; `error` with a message when it can no longer be read or the token expires, then the stream ends"
+                ),
                 "text/event-stream",
-                ContentBuilder::new().schema(Some(string_schema())).build(),
-            )
+            ),
+            crate::api::Live::Socket => (
+                format!(
+                    "Switching Protocols to a WebSocket: a text message `{{\"event\": <view name>, \"data\": <{view}>}}` each time it changes; closed with 1000 once it has ended, 4401 when the token expires, 1011 when it can no longer be read"
+                ),
+                "text/plain",
+            ),
+        };
+        ResponseBuilder::new()
+            .description(what)
+            .content(kind, ContentBuilder::new().schema(Some(string_schema())).build())
             .build()
     } else {
         let success = match op.shape.answer.map(|f| keep(f())) {
@@ -249,7 +263,8 @@ fn operation(op: &Op, keep: &mut impl FnMut(Typed) -> String) -> utoipa::openapi
         }
         done.build()
     };
-    o = o.response("200", ok.clone());
+    let switching = matches!(live, Some((crate::api::Live::Socket, _)));
+    o = o.response(if switching { "101" } else { "200" }, ok.clone());
     if e.method == "POST" {
         o = o.response("201", ok);
     }
@@ -268,6 +283,9 @@ fn operation(op: &Op, keep: &mut impl FnMut(Typed) -> String) -> utoipa::openapi
         ("503", "The owning service is unavailable or its circuit is open"),
         ("504", "The owning service did not answer in time"),
     ];
+    if switching {
+        errors.push(("426", "Not a WebSocket upgrade request"));
+    }
     if e.access != Access::Public {
         o = o.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
         errors.push(("401", "Missing or invalid bearer token"));
@@ -610,8 +628,13 @@ mod tests {
             .iter()
             .filter(|e| data(&e.method.to_ascii_lowercase(), e.path).is_some())
             .count();
-        // Every answer but the event stream's is typed.
-        assert_eq!(typed, all.len() - 1, "only {typed} of {} answers typed", all.len());
+        // Every answer but the live feeds' (event streams and WebSockets) is typed.
+        let live = all
+            .iter()
+            .filter(|e| e.path.ends_with("/stream") || e.path.ends_with("/live"))
+            .count();
+        assert_eq!(live, 4);
+        assert_eq!(typed, all.len() - live, "only {typed} of {} answers typed", all.len());
         // Links lead from what creates a thing to what reads it.
         let link = &v["paths"]["/api/v1/orders"]["post"]["responses"]["201"]["links"]["getOrder"];
         assert_eq!(link["operationId"], "getOrder");

@@ -17,6 +17,7 @@ use crate::answer::{ok, Answer, ApiResult};
 use crate::api::{Api, IDEMPOTENCY_KEY};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppQuery, AuthUser, Ctx, SvcState};
+use crate::live::{Events, Feed, MaybeUpgrade, Socket};
 
 type St = State<SvcState<OrderService>>;
 
@@ -35,6 +36,8 @@ pub fn api() -> Api<SvcState<OrderService>> {
         .link("trackDelivery", ORDER_ID)
         .link("getOrderPayment", ORDER_ID)
         .get("orders/{id}", "getOrder", Signed, get_order)
+        .get("orders/{id}/stream", "streamOrder", Signed, stream)
+        .get("orders/{id}/live", "liveOrder", Signed, live)
         .post("orders/{id}/cancel", "cancelOrder", Signed, cancel)
         .body::<CancelInput>()
         .delete("orders/{id}/lines/{sku}", "removeOrderLine", Signed, remove_line)
@@ -70,6 +73,37 @@ async fn list(State(s): St, auth: AuthUser, AppQuery(q): AppQuery<ListQuery>) ->
 
 async fn get_order(State(s): St, auth: AuthUser, Path(id): Path<String>) -> ApiResult<OrderView> {
     ok(s.svc.get(&auth.0.sub, auth.is_staff(), &id).await?)
+}
+
+/// Server-sent events: the order (`event: order`) whenever it changes (status, timeline,
+/// ETA, refunds), until delivered, cancelled or failed (see [`crate::live`]).
+async fn stream(State(s): St, auth: AuthUser, Path(id): Path<String>) -> Result<Events<OrderView>, ApiError> {
+    Ok(Events::new(feed(&s.svc, &auth, id).await?))
+}
+
+/// The same views over a WebSocket (the gateway proxies the upgrade).
+async fn live(
+    State(s): St,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ws: MaybeUpgrade,
+) -> Result<Socket<OrderView>, ApiError> {
+    Socket::new(ws, feed(&s.svc, &auth, id).await?)
+}
+
+/// The order `id` followed for its caller: refused at once (404) for anyone who may not
+/// see it.
+async fn feed(svc: &Arc<OrderService>, auth: &AuthUser, id: String) -> Result<Feed, ApiError> {
+    let (svc, user, staff) = (svc.clone(), auth.0.sub.clone(), auth.is_staff());
+    let read: crate::live::Read = Arc::new(move || {
+        let (svc, user, id) = (svc.clone(), user.clone(), id.clone());
+        Box::pin(async move {
+            let o = svc.get(&user, staff, &id).await?;
+            serde_json::to_value(o).map_err(|e| nakku_core::CoreError::Internal(e.into()))
+        })
+    });
+    let ended = |v: &serde_json::Value| matches!(v["status"].as_str(), Some("delivered" | "cancelled" | "failed"));
+    Feed::open("order", &auth.0, ended, read).await
 }
 
 /// The body (`{"reason": ...}`) is optional.

@@ -13,6 +13,7 @@ mod events;
 mod gateway;
 mod graphql;
 mod inventory;
+mod live;
 mod location;
 mod notifications;
 mod openapi;

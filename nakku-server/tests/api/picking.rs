@@ -29,7 +29,7 @@ mod mysql_kafka {
 }
 
 /// An account registered as a picker at the test store, on shift: its token.
-async fn picker(app: &TestApp, admin: &str, tag: u32) -> String {
+pub(crate) async fn picker(app: &TestApp, admin: &str, tag: u32) -> String {
     let (id, token) = app.signed_up(tag).await;
     app.eventually(30, || async {
         let r = app
@@ -48,7 +48,7 @@ async fn picker(app: &TestApp, admin: &str, tag: u32) -> String {
     token
 }
 
-async fn record(app: &TestApp, token: &str, id: &str, sku: &str, b: Value) -> reqwest::Response {
+pub(crate) async fn record(app: &TestApp, token: &str, id: &str, sku: &str, b: Value) -> reqwest::Response {
     app.post_as(&format!("/deliveries/picks/{id}/lines/{sku}"), token, &b)
         .await
 }

@@ -1,0 +1,260 @@
+//! Live views for app clients: an order's or a delivery's view each time it changes, as
+//! server-sent events (`…/stream`) or over a plain WebSocket (`…/live`). Both are one
+//! [`Feed`]: the view as its caller may see it, read every second and sent when it differs
+//! from the last one sent, until a final status or the caller's token expiry. GraphQL's
+//! subscriptions at the gateway are fed by the server-sent events (see
+//! [`crate::graphql_ws`]).
+//!
+//! Reading once a second per open feed is what lets any instance of a service serve any
+//! client (a change committed by another instance, or by the saga's consumer on another
+//! machine, is seen the same way); it costs one read of the view per second per open feed.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::{SinkExt, StreamExt};
+use nakku_core::auth::Claims;
+use nakku_core::CoreError;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// How often an open feed reads its view.
+pub const EVERY: Duration = Duration::from_secs(1);
+/// How often an idle WebSocket is pinged (proxies and phones drop silent connections).
+pub const PING_EVERY: Duration = Duration::from_secs(25);
+/// The WebSocket close code for an expired token (graphql-transport-ws uses 4401 for an
+/// unauthorised connection too).
+pub const CLOSE_EXPIRED: u16 = 4401;
+
+/// Reads the view as its caller may see it.
+pub type Read = Arc<dyn Fn() -> BoxFuture<'static, Result<Value, CoreError>> + Send + Sync>;
+
+/// One live view: its name (`order`, `delivery`: the SSE event's name and the WebSocket
+/// message's `event`), how to read it, the first reading (taken before answering, so a
+/// caller who may not see it is refused with the view's own 404), when it is over, and
+/// when the caller's token expires.
+pub struct Feed {
+    pub name: &'static str,
+    pub read: Read,
+    pub first: Value,
+    pub is_final: fn(&Value) -> bool,
+    /// The token's `exp` (seconds since the epoch).
+    pub expires: i64,
+}
+
+impl Feed {
+    /// The first reading of `read` (its error, such as a 404 for someone else's order, is
+    /// the answer) as a feed for `claims`' owner.
+    pub async fn open(
+        name: &'static str,
+        claims: &Claims,
+        is_final: fn(&Value) -> bool,
+        read: Read,
+    ) -> Result<Feed, ApiError> {
+        let first = read().await?;
+        Ok(Feed {
+            name,
+            read,
+            first,
+            is_final,
+            expires: claims.exp,
+        })
+    }
+}
+
+/// What a feed gives.
+#[derive(Debug)]
+pub enum Update {
+    /// The view, changed since the last one (the first reading first).
+    View(Value),
+    /// Reading it failed (then the feed ends).
+    Failed(String),
+    /// The caller's token expired (then the feed ends).
+    Expired,
+}
+
+/// The updates of `feed`: each view that differs from the last one sent, ending after a
+/// final one, a failure, or the token's expiry.
+pub fn updates(feed: Feed) -> BoxStream<'static, Update> {
+    struct Run {
+        feed: Feed,
+        next: Option<Value>,
+        last: Option<Value>,
+        done: bool,
+        expiry: tokio::time::Instant,
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let left = feed.expires.saturating_sub(now).max(0);
+    let run = Run {
+        next: Some(feed.first.clone()),
+        expiry: tokio::time::Instant::now() + Duration::from_secs(left.unsigned_abs()),
+        feed,
+        last: None,
+        done: false,
+    };
+    futures_util::stream::unfold(run, |mut run| async move {
+        if run.done {
+            return None;
+        }
+        loop {
+            let view = match run.next.take() {
+                Some(v) => Ok(v),
+                None => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(run.expiry) => {
+                            run.done = true;
+                            return Some((Update::Expired, run));
+                        }
+                        _ = tokio::time::sleep(EVERY) => {}
+                    }
+                    (run.feed.read)().await
+                }
+            };
+            let v = match view {
+                Ok(v) => v,
+                Err(e) => {
+                    run.done = true;
+                    return Some((Update::Failed(e.to_string()), run));
+                }
+            };
+            if run.last.as_ref() == Some(&v) {
+                continue;
+            }
+            run.done = (run.feed.is_final)(&v);
+            run.last = Some(v.clone());
+            return Some((Update::View(v), run));
+        }
+    })
+    .boxed()
+}
+
+/// A feed as server-sent events: `event: <name>` with the view as JSON each time it
+/// changes; `event: error` with a message when reading fails or the token expires (then
+/// the stream ends: reopen it with a fresh token). `T` is the view's type, for the
+/// OpenAPI document.
+pub struct Events<T>(Feed, PhantomData<fn() -> T>);
+
+impl<T> Events<T> {
+    pub fn new(feed: Feed) -> Self {
+        Events(feed, PhantomData)
+    }
+}
+
+impl<T> IntoResponse for Events<T> {
+    fn into_response(self) -> Response {
+        let name = self.0.name;
+        let events = updates(self.0).map(move |u| {
+            Ok::<_, std::convert::Infallible>(match u {
+                Update::View(v) => Event::default().event(name).data(v.to_string()),
+                Update::Failed(e) => Event::default().event("error").data(e),
+                Update::Expired => Event::default().event("error").data(EXPIRED),
+            })
+        });
+        Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+    }
+}
+
+/// The message a feed ends with when its token expires.
+pub const EXPIRED: &str = "the access token has expired: sign in again and reconnect";
+
+/// The WebSocket upgrade of a request, if it asked for one; the handler checks access
+/// first and then refuses a request without it ([`upgrade_required`]).
+pub struct MaybeUpgrade(pub Option<WebSocketUpgrade>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUpgrade {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(MaybeUpgrade(
+            WebSocketUpgrade::from_request_parts(parts, state).await.ok(),
+        ))
+    }
+}
+
+/// The answer to a plain request at a WebSocket endpoint.
+pub fn upgrade_required() -> ApiError {
+    ApiError::new(
+        StatusCode::UPGRADE_REQUIRED,
+        "this endpoint is a WebSocket: connect with `Connection: Upgrade` and `Upgrade: websocket`",
+    )
+}
+
+/// A feed over a WebSocket: a text message `{"event": "<name>", "data": <view>}` each time
+/// it changes; closed with 1000 after a final view, 4401 when the token expires, 1011 when
+/// reading fails. Messages from the client are not needed (pings are answered). `T` is
+/// the view's type, for the OpenAPI document.
+pub struct Socket<T>(Response, PhantomData<fn() -> T>);
+
+impl<T> Socket<T> {
+    /// Accepts the upgrade (`ws`, or a 426 without one) and serves `feed` on it.
+    pub fn new(ws: MaybeUpgrade, feed: Feed) -> Result<Self, ApiError> {
+        let ws = ws.0.ok_or_else(upgrade_required)?;
+        Ok(Socket(ws.on_upgrade(move |socket| serve(socket, feed)), PhantomData))
+    }
+}
+
+impl<T> IntoResponse for Socket<T> {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+async fn serve(socket: WebSocket, feed: Feed) {
+    let name = feed.name;
+    let (mut tx, mut rx) = socket.split();
+    let mut updates = updates(feed);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let close = |code: u16, reason: &str| {
+        // A close frame's reason is at most 123 bytes.
+        let mut end = reason.len().min(120);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason[..end].into(),
+        }))
+    };
+    loop {
+        tokio::select! {
+            u = updates.next() => {
+                let msg = match u {
+                    Some(Update::View(v)) => {
+                        let text = serde_json::json!({"event": name, "data": v}).to_string();
+                        if tx.send(Message::Text(text.into())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Some(Update::Failed(e)) => close(1011, &e),
+                    Some(Update::Expired) => close(CLOSE_EXPIRED, EXPIRED),
+                    None => close(1000, &format!("the {name} has ended")),
+                };
+                let _ = tx.send(msg).await;
+                return;
+            }
+            m = rx.next() => match m {
+                // Pings are answered by the socket itself; anything else is ignored.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if tx.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
