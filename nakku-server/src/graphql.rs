@@ -376,6 +376,14 @@ impl Query {
         get(ctx, Service::Order, &format!("orders/{path}")).await.map(Some)
     }
 
+    /// What admins see of stores and sales (refused, 403, for anyone else).
+    async fn admin(&self, ctx: &Context<'_>) -> async_graphql::Result<AdminQuery> {
+        let caller = ctx.data::<Caller>()?;
+        crate::gateway::authorize(nakku_core::gateway::Access::Admin, caller.claims.as_ref())
+            .map_err(|e| gql_error(&e))?;
+        Ok(AdminQuery)
+    }
+
     /// A product page: the product, its breadcrumbs, and with `store` its availability there.
     async fn product(
         &self,
@@ -389,6 +397,178 @@ impl Query {
             .await
             .map(Some)
     }
+}
+
+/// Admins' fields: stock and the sales summary, each its REST endpoint's answer.
+pub struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// Stock of up to 200 skus at a store: on hand, reserved, available, thresholds.
+    async fn stock(
+        &self,
+        ctx: &Context<'_>,
+        store: String,
+        skus: Vec<String>,
+    ) -> async_graphql::Result<Vec<StockLevel>> {
+        let path: String = form_urlencoded::byte_serialize(store.as_bytes()).collect();
+        let q = query_string(&[("skus", Some(skus.join(",")))]);
+        let page: Items<StockLevel> =
+            get(ctx, Service::Inventory, &format!("inventory/stores/{path}/stock?{q}")).await?;
+        Ok(page.items)
+    }
+
+    /// The store's skus at or below their low-stock threshold.
+    async fn low_stock(&self, ctx: &Context<'_>, store: String) -> async_graphql::Result<Vec<StockLevel>> {
+        let path: String = form_urlencoded::byte_serialize(store.as_bytes()).collect();
+        let page: Items<StockLevel> =
+            get(ctx, Service::Inventory, &format!("inventory/stores/{path}/low-stock")).await?;
+        Ok(page.items)
+    }
+
+    /// Sales, deliveries, cancellations, top products and stock alerts for a range of days
+    /// (`from`/`to` as `YYYY-MM-DD`; the last 7 days by default), optionally at one store.
+    async fn analytics_summary(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<String>,
+        to: Option<String>,
+        store: Option<String>,
+    ) -> async_graphql::Result<AnalyticsSummary> {
+        let q = query_string(&[("from", from), ("to", to), ("store", store)]);
+        get(ctx, Service::Analytics, &format!("analytics/summary?{q}")).await
+    }
+}
+
+/// A sku's stock at a store.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct StockLevel {
+    store: String,
+    sku: String,
+    /// False when the store does not stock this sku at all.
+    tracked: bool,
+    on_hand: i64,
+    reserved: i64,
+    available: i64,
+    in_stock: bool,
+    low_threshold: i64,
+    low: bool,
+}
+
+/// The admins' summary of a range (as `GET /api/v1/analytics/summary`).
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct AnalyticsSummary {
+    from: String,
+    to: String,
+    store: Option<String>,
+    orders: OrderTotals,
+    orders_per_minute: OrderSeries,
+    cancellation_reasons: Vec<ReasonCount>,
+    failure_reasons: Vec<ReasonCount>,
+    delivery_minutes: DeliveryMinutes,
+    top_products: Vec<TopProduct>,
+    top_categories: Vec<TopCategory>,
+    /// Fee income by kind, largest first.
+    fees: Vec<FeeIncome>,
+    stock_alerts_open: AlertCounts,
+    slot_utilisation: SlotFigure,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct OrderTotals {
+    placed: i64,
+    confirmed: i64,
+    delivered: i64,
+    cancelled: i64,
+    failed: i64,
+    gmv_paise: i64,
+    refunded_paise: i64,
+    net_gmv_paise: i64,
+    average_order_paise: i64,
+    funnel: Vec<FunnelStage>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct FunnelStage {
+    /// `placed`, `stock_reserved`, `payment_secured`, `confirmed`, `delivered`.
+    stage: String,
+    orders: i64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct OrderSeries {
+    bucket_minutes: i64,
+    points: Vec<SeriesPoint>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct SeriesPoint {
+    at: String,
+    orders: i64,
+    per_minute: f64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct ReasonCount {
+    reason: String,
+    orders: i64,
+}
+
+/// Placement to delivery, in minutes (over all stores; per store in REST's answer).
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct DeliveryMinutes {
+    all: DeliveryFigures,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct DeliveryFigures {
+    p50: Option<f64>,
+    p90: Option<f64>,
+    delivered: i64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct TopProduct {
+    sku: String,
+    name: Option<String>,
+    units: i64,
+    revenue_paise: i64,
+    orders: i64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct TopCategory {
+    category_id: Option<String>,
+    name: Option<String>,
+    units: i64,
+    revenue_paise: i64,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct FeeIncome {
+    /// `delivery`, `small_cart`, `surge`, or `unspecified`.
+    code: String,
+    paise: i64,
+    /// Orders that paid it.
+    orders: i64,
+}
+
+/// Open stock alerts (over all stores; per store in REST's answer).
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct AlertCounts {
+    low: i64,
+    out: i64,
+}
+
+/// Delivery slots booked against capacity.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct SlotFigure {
+    slots: i64,
+    capacity: i64,
+    booked: i64,
+    full_slots: i64,
+    /// Booked ÷ capacity, to a thousandth; none without capacity.
+    utilisation: Option<f64>,
 }
 
 /// Writes, each one REST request (and one token of the caller's write limit).

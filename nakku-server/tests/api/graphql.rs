@@ -233,7 +233,7 @@ async fn introspection_can_be_turned_off_and_queries_count_against_the_read_limi
 async fn a_shoppers_cart_and_orders_read_as_rest_reads_them() {
     use crate::orders::{add, place, settled, shop, shopper, STORE};
     let app = TestApp::spawn(Backend::Sqlite).await;
-    shop(&app, &[("MANGO", 12000, 10), ("APPLE", 9000, 10)]).await;
+    let admin = shop(&app, &[("MANGO", 12000, 10), ("APPLE", 9000, 10)]).await;
     let (token, address) = shopper(&app, 1).await;
     assert_eq!(add(&app, &token, "MANGO", 2).await.status(), 200);
     let (_, answer) = graphql(
@@ -333,6 +333,55 @@ async fn a_shoppers_cart_and_orders_read_as_rest_reads_them() {
     // A page past the maximum.
     let (_, answer) = graphql(&app, Some(&token), "{ myOrders(first: 101) { nextCursor } }", json!({})).await;
     assert_eq!(first_error(&answer)["extensions"]["code"], 422, "{answer}");
+
+    // Admins' fields: stock and the sales summary, as REST gives them; refused to shoppers.
+    let admin_query = r#"query($store: String!) { admin {
+        stock(store: $store, skus: ["MANGO", "APPLE"]) { sku onHand reserved available low }
+        lowStock(store: $store) { sku }
+        analyticsSummary { orders { placed confirmed gmvPaise funnel { stage orders } } topProducts { sku units } stockAlertsOpen { low out } }
+    } }"#;
+    let rest_summary = app
+        .eventually(30, || async {
+            let s = body(app.get_as("/analytics/summary", &admin).await).await["data"].clone();
+            (s["orders"]["confirmed"] == 1).then_some(s)
+        })
+        .await;
+    let (_, answer) = graphql(&app, Some(&admin), admin_query, json!({"store": STORE})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let a = &answer["data"]["admin"];
+    let rest_stock = body(
+        app.get_as(format!("/inventory/stores/{STORE}/stock?skus=MANGO,APPLE"), &admin)
+            .await,
+    )
+    .await;
+    for (i, line) in a["stock"].as_array().unwrap().iter().enumerate() {
+        let rest = &rest_stock["data"]["items"][i];
+        assert_eq!(
+            (&line["sku"], &line["onHand"], &line["reserved"], &line["available"]),
+            (&rest["sku"], &rest["on_hand"], &rest["reserved"], &rest["available"]),
+            "{answer}"
+        );
+    }
+    assert_eq!(a["stock"][0]["reserved"], 0, "{answer}");
+    let rest_low = body(app.get_as(format!("/inventory/stores/{STORE}/low-stock"), &admin).await).await;
+    assert_eq!(
+        a["lowStock"].as_array().unwrap().len(),
+        rest_low["data"]["items"].as_array().unwrap().len()
+    );
+    let orders = &a["analyticsSummary"]["orders"];
+    assert_eq!(
+        (&orders["placed"], &orders["confirmed"], &orders["gmvPaise"]),
+        (
+            &rest_summary["orders"]["placed"],
+            &rest_summary["orders"]["confirmed"],
+            &rest_summary["orders"]["gmv_paise"]
+        ),
+        "{answer}"
+    );
+    assert_eq!(a["analyticsSummary"]["topProducts"][0]["sku"], "MANGO", "{answer}");
+    let (_, answer) = graphql(&app, Some(&token), admin_query, json!({"store": STORE})).await;
+    assert_eq!(answer["data"]["admin"], Value::Null, "{answer}");
+    assert_eq!(first_error(&answer)["extensions"]["code"], 403, "{answer}");
 }
 
 /// The cart and checkout as mutations: each is the REST write behind it — its checks, its
