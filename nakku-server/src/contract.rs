@@ -8,6 +8,8 @@
 //! keeps it current) and `docs/contract/v1.openapi.json` the frozen contract of `/api/v1`:
 //! the same test fails on any breaking change against it (see the README's "Versioning").
 
+pub mod graphql;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::{Map, Value};

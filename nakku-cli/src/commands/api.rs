@@ -12,15 +12,16 @@ pub enum Command {
     Spec,
     /// Print the GraphQL schema of `POST /api/graphql` in SDL (as docs/graphql/schema.graphql)
     Sdl,
-    /// Compare two OpenAPI documents: what NEW (default: this binary's document) breaks for
-    /// a client written against OLD — an operation, answer or field removed, a type changed,
-    /// an enum value removed, a parameter or field newly required, a limit narrowed. Exits 2
-    /// when something breaks; additions are fine
+    /// Compare two OpenAPI documents, or two GraphQL schemas (`.graphql` files): what NEW
+    /// (default: this binary's) breaks for a client written against OLD — an operation,
+    /// answer, type or field removed, a type changed, an enum value removed, a parameter,
+    /// argument or field newly required, a limit narrowed. Exits 2 when something breaks;
+    /// additions are fine
     Diff {
-        /// The document clients were written against (e.g. docs/contract/v1.openapi.json,
-        /// or a deployed gateway's /api/v1/openapi.json saved to a file)
+        /// What clients were written against (e.g. docs/contract/v1.openapi.json or
+        /// docs/contract/v1.schema.graphql, or a deployed gateway's document saved to a file)
         old: PathBuf,
-        /// The newer document (default: the one this binary serves)
+        /// The newer document or schema (default: the one this binary serves)
         new: Option<PathBuf>,
     },
 }
@@ -47,6 +48,18 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             print!("{}", nakku_server::graphql::sdl());
             Ok(())
         }
+        Command::Diff { old, new } if old.extension().is_some_and(|e| e == "graphql") => {
+            let text = |p: &PathBuf| {
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+            };
+            let old_sdl = text(&old)?;
+            let new_sdl = match &new {
+                Some(p) => text(p)?,
+                None => nakku_server::graphql::sdl(),
+            };
+            let broken = nakku_server::contract::graphql::breaking_changes(&old_sdl, &new_sdl);
+            report(&old, new.as_ref(), "schema", &broken)
+        }
         Command::Diff { old, new } => {
             let old_doc = read(&old)?;
             let new_doc = match &new {
@@ -54,17 +67,20 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 None => nakku_server::openapi::document_json().clone(),
             };
             let broken = nakku_server::contract::breaking_changes(&old_doc, &new_doc);
-            let against = new
-                .as_ref()
-                .map_or("this binary's document".to_owned(), |p| p.display().to_string());
-            if broken.is_empty() {
-                println!("{against} keeps every promise of {}", old.display());
-                return Ok(());
-            }
-            for b in &broken {
-                println!("{b}");
-            }
-            anyhow::bail!("{against} breaks {} promise(s) of {}", broken.len(), old.display())
+            report(&old, new.as_ref(), "document", &broken)
         }
     }
+}
+
+/// Prints what `new` (this binary's `what` when none) breaks of `old`; an error when anything.
+fn report(old: &std::path::Path, new: Option<&PathBuf>, what: &str, broken: &[String]) -> anyhow::Result<()> {
+    let against = new.map_or(format!("this binary's {what}"), |p| p.display().to_string());
+    if broken.is_empty() {
+        println!("{against} keeps every promise of {}", old.display());
+        return Ok(());
+    }
+    for b in broken {
+        println!("{b}");
+    }
+    anyhow::bail!("{against} breaks {} promise(s) of {}", broken.len(), old.display())
 }

@@ -208,4 +208,22 @@ fn api_diff_names_what_a_change_breaks_for_older_clients() {
     let o = run(nakku(dir.path()).args(["api", "diff", "junk.json"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not an OpenAPI document"), "{}", stderr(&o));
+
+    // The GraphQL schema: the code keeps its frozen contract; a field dropped is named.
+    let sdl_v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/contract/v1.schema.graphql");
+    let o = run(nakku(dir.path()).arg("api").arg("diff").arg(&sdl_v1));
+    assert!(
+        o.status.success(),
+        "the code keeps the schema: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = run(nakku(dir.path()).args(["api", "sdl"]));
+    let sdl = stdout(&o);
+    assert!(sdl.contains("\ttotalPaise: Int!\n"), "{sdl}");
+    let newer = dir.path().join("newer.graphql");
+    std::fs::write(&newer, sdl.replacen("\ttotalPaise: Int!\n", "", 1)).unwrap();
+    let o = run(nakku(dir.path()).arg("api").arg("diff").arg(&sdl_v1).arg(&newer));
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Order.totalPaise: field removed"), "{}", stdout(&o));
 }

@@ -276,3 +276,20 @@ fn the_committed_documents_are_current_and_v1_is_kept() {
         broken.join("\n")
     );
 }
+
+#[test]
+fn the_graphql_schema_keeps_its_frozen_contract() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let v1 = std::fs::read_to_string(root.join("docs/contract/v1.schema.graphql")).unwrap_or_default();
+    assert!(
+        v1.contains("type Query"),
+        "docs/contract/v1.schema.graphql is missing or not a schema"
+    );
+    let broken = super::graphql::breaking_changes(&v1, &crate::graphql::sdl());
+    assert!(
+        broken.is_empty(),
+        "the code breaks the GraphQL schema's contract (docs/contract/v1.schema.graphql); additions \
+         only, or a deliberate new contract (see the README's Versioning):\n{}",
+        broken.join("\n")
+    );
+}
