@@ -351,6 +351,14 @@ impl Query {
         get(ctx, Service::Cart, &format!("cart?{q}")).await
     }
 
+    /// The checkout of the cart at `store` to one of your addresses: lines at today's
+    /// prices, fees, total, ETA, and what would stop the order. Send `quoteId` with
+    /// `placeOrder` to accept changed prices.
+    async fn checkout(&self, ctx: &Context<'_>, store: String, address_id: String) -> async_graphql::Result<Checkout> {
+        let q = query_string(&[("store", Some(store)), ("address_id", Some(address_id))]);
+        get(ctx, Service::Cart, &format!("cart/checkout?{q}")).await
+    }
+
     /// The signed-in shopper's orders, newest first, with their lines and timelines.
     #[graphql(complexity = "first.clamp(1, MAX_PAGE) as usize * child_complexity + 1")]
     async fn my_orders(
@@ -609,6 +617,20 @@ impl Mutation {
         .await
     }
 
+    /// Empties the cart at `store`.
+    async fn clear_cart(&self, ctx: &Context<'_>, store: String) -> async_graphql::Result<Cart> {
+        let q = query_string(&[("store", Some(store))]);
+        send(
+            ctx,
+            Service::Cart,
+            Method::DELETE,
+            &format!("cart?{q}"),
+            None,
+            Vec::new(),
+        )
+        .await
+    }
+
     /// Removes a line.
     async fn remove_cart_line(&self, ctx: &Context<'_>, store: String, sku: String) -> async_graphql::Result<Cart> {
         let path: String = form_urlencoded::byte_serialize(sku.as_bytes()).collect();
@@ -780,6 +802,8 @@ pub struct Order {
     address: Option<AddressSnapshot>,
     delivery_slot: Option<SlotWindow>,
     timeline: Vec<TimelineEntry>,
+    /// Where the order's saga (stock, payment, confirmation) stands.
+    saga: Saga,
     created_at: String,
     updated_at: String,
 }
@@ -864,6 +888,35 @@ pub struct OrderLine {
     line_total_paise: i64,
     /// `ok`, or what picking did to it.
     status: String,
+}
+
+/// Where an order's saga stands.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Saga {
+    /// `running`, `compensating`, `done` or `failed`.
+    state: String,
+    /// The step it runs next (none when done).
+    next_step: Option<String>,
+    cancel_requested: bool,
+}
+
+/// A priced checkout (as `GET /api/v1/cart/checkout`).
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Checkout {
+    store: String,
+    lines: Vec<CartLine>,
+    items_paise: i64,
+    fees: Vec<Fee>,
+    fees_paise: i64,
+    total_paise: i64,
+    currency: String,
+    eta_minutes: i64,
+    /// Problems by field (`items.<sku>`, `address_id`, `cart`): empty when the order can go.
+    problems: serde_json::Value,
+    /// True when nothing but price notices stands in the way.
+    can_place_order: bool,
+    /// Send it with `placeOrder` to accept changed prices.
+    quote_id: String,
 }
 
 #[derive(Debug, Deserialize, SimpleObject)]

@@ -26,10 +26,19 @@ use super::seed::{people, Person, DEMO_PASSWORD};
 mod actors;
 mod checks;
 mod report;
+mod steps;
 
 use actors::*;
 use checks::*;
 use report::*;
+use steps::Api;
+
+/// What a request is: a REST call (method, path under `/api/v1`, JSON body) or a GraphQL
+/// document (`{"query", "variables"}`).
+pub(super) enum Req<'a> {
+    Rest(Method, &'a str, Option<Value>),
+    Graphql(Value),
+}
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Curve {
@@ -78,6 +87,10 @@ pub struct Opts {
     /// How long to wait at the end for sagas and deliveries to finish
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     settle: Duration,
+    /// Which API shoppers use; with GraphQL the report sets each step's latencies on REST
+    /// and GraphQL side by side
+    #[arg(long, value_enum, default_value_t = Api::Rest)]
+    api: Api,
     /// Print the results as JSON
     #[arg(long)]
     json: bool,
@@ -187,30 +200,21 @@ impl Sim {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        self.call_keyed(label, method, path, token, body, None).await
+        self.send(label, Req::Rest(method, path, body), token, None).await
     }
 
-    /// [`Sim::call`] with an `Idempotency-Key`, which makes the request safe to repeat: as
-    /// a shopper's app does, one that met a passing failure (no answer, 429, 502–504) is
-    /// sent again with the same key — after the service's `Retry-After`, or with the one
-    /// backoff — for up to [`KEYED_PATIENCE`]. An order whose first try was placed but not
-    /// answered comes back as that same order, never a second one. Each failed try still
-    /// counts in the errors.
-    async fn call_keyed(
-        &self,
-        label: &'static str,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> (u16, Value) {
+    /// A REST or GraphQL request, timed under `label` (a GraphQL error read as REST's
+    /// envelope: see [`steps::as_envelope`]). With an idempotency `key` it is safe to
+    /// repeat: as a shopper's app does, one that met a passing failure (no answer, 429,
+    /// 502–504) is sent again with the same key — after the service's `Retry-After`, or
+    /// with the one backoff — for up to [`KEYED_PATIENCE`]. An order whose first try was
+    /// placed but not answered comes back as that same order, never a second one. Each
+    /// failed try still counts in the errors.
+    async fn send(&self, label: &'static str, req: Req<'_>, token: &str, key: Option<&str>) -> (u16, Value) {
         let deadline = Instant::now() + KEYED_PATIENCE;
         let mut attempt = 0;
         loop {
-            let (status, v) = self
-                .call_once(label, method.clone(), path, token, body.clone(), key)
-                .await;
+            let (status, v) = self.call_once(label, &req, token, key).await;
             if key.is_none() || !passing(status) || Instant::now() >= deadline {
                 return (status, v);
             }
@@ -221,24 +225,22 @@ impl Sim {
 
     /// One try of a request. A 401 for an expired token signs its holder in again and
     /// repeats the request once with the new token.
-    async fn call_once(
-        &self,
-        label: &'static str,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> (u16, Value) {
+    async fn call_once(&self, label: &'static str, r: &Req<'_>, token: &str, key: Option<&str>) -> (u16, Value) {
         let mut token = self.current(token);
         let mut renewed = false;
         loop {
-            let mut req = self.http.request(method.clone(), format!("{}/api/v1{path}", self.base));
+            let mut req = match r {
+                Req::Rest(method, path, body) => {
+                    let req = self.http.request(method.clone(), format!("{}/api/v1{path}", self.base));
+                    match body {
+                        Some(b) => req.json(b),
+                        None => req,
+                    }
+                }
+                Req::Graphql(doc) => self.http.post(format!("{}/api/graphql", self.base)).json(doc),
+            };
             if !token.is_empty() {
                 req = req.bearer_auth(&token);
-            }
-            if let Some(b) = &body {
-                req = req.json(b);
             }
             if let Some(k) = key {
                 req = req.header("idempotency-key", k);
@@ -305,7 +307,7 @@ impl Sim {
         let (status, v) = match req.send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
-                (status, r.json::<Value>().await.unwrap_or(Value::Null))
+                steps::as_envelope(status, r.json::<Value>().await.unwrap_or(Value::Null))
             }
             Err(e) => (
                 0,
@@ -578,6 +580,7 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
         cancel_rate: o.cancel_rate,
         cod_share: o.cod_share,
         payment_failure_rate: o.payment_failure_rate,
+        api: o.api,
     });
     let pb = match target {
         Some(n) => ProgressBar::new(n as u64),

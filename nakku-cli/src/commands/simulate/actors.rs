@@ -23,81 +23,34 @@ pub(super) const TERMS: [&str; 16] = [
 ];
 
 /// One shopper's visit: browse, search, fill the cart, check out, place; maybe cancel;
-/// then follow the order until its saga ends.
+/// then follow the order until its saga ends. Through REST or GraphQL (`--api`).
 pub(super) async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let Some((token, address)) = sim.sign_in(&p).await else {
         sim.refuse("sign-in (no such shopper, or no address)");
         return;
     };
+    let me = steps::Shopper {
+        sim: &sim,
+        token: &token,
+        gql: o.api.graphql_for(seed),
+    };
     let store = p.store.clone();
-    sim.call("GET /categories", Method::GET, "/categories", &token, None)
-        .await;
+    me.categories().await;
     let term = TERMS[rng.gen_range(0..TERMS.len())];
-    let (_, hits) = sim
-        .call(
-            "GET /products",
-            Method::GET,
-            &format!("/products?q={term}&store={store}&in_stock=true&limit=20"),
-            &token,
-            None,
-        )
-        .await;
-    let mut skus: Vec<String> = hits["data"]["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h["sku"].as_str().map(str::to_owned))
-        .collect();
+    let mut skus = me.search(Some(term), &store).await;
     if skus.is_empty() {
-        let (_, popular) = sim
-            .call(
-                "GET /products/popular",
-                Method::GET,
-                &format!("/products/popular?store={store}&limit=20"),
-                &token,
-                None,
-            )
-            .await;
-        skus = popular["data"]["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|h| h["sku"].as_str().map(str::to_owned))
-            .collect();
+        skus = me.search(None, &store).await;
     }
     if let Some(first) = skus.first() {
-        sim.call(
-            "GET /products/{id}",
-            Method::GET,
-            &format!("/products/{first}?store={store}"),
-            &token,
-            None,
-        )
-        .await;
+        me.product(first, &store).await;
     }
-    sim.call(
-        "DELETE /cart",
-        Method::DELETE,
-        &format!("/cart?store={store}"),
-        &token,
-        None,
-    )
-    .await;
+    me.clear_cart(&store).await;
     let lines = rng.gen_range(1..=3).min(skus.len());
     let mut added = 0;
     for _ in 0..lines {
         let sku = skus[rng.gen_range(0..skus.len())].clone();
-        let (status, _) = sim
-            .call(
-                "POST /cart/items",
-                Method::POST,
-                "/cart/items",
-                &token,
-                Some(json!({"sku": sku, "quantity": rng.gen_range(1..=2), "store": store})),
-            )
-            .await;
-        if status == 200 {
+        if me.add(&sku, rng.gen_range(1..=2), &store).await == 200 {
             added += 1;
             if let Ok(mut t) = sim.touched.lock() {
                 t.insert((store.clone(), sku));
@@ -108,27 +61,13 @@ pub(super) async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) 
         sim.refuse("nothing could be added to the cart");
         return;
     }
-    let (_, quote) = sim
-        .call(
-            "GET /cart/checkout",
-            Method::GET,
-            &format!("/cart/checkout?store={store}&address_id={address}"),
-            &token,
-            None,
-        )
-        .await;
-    if quote["data"]["can_place_order"] != json!(true) {
-        let why = quote["data"]["problems"]
-            .as_object()
-            .and_then(|p| p.values().next())
-            .and_then(|m| m[0].as_str())
-            .or(quote["error"].as_str())
-            .unwrap_or("checkout refused")
-            .to_owned();
-        let why: String = why.split(';').next().unwrap_or(&why).chars().take(80).collect();
-        sim.refuse(format!("checkout: {why}"));
-        return;
-    }
+    let quote_id = match me.checkout(&store, &address).await {
+        Ok(q) => q,
+        Err(why) => {
+            sim.refuse(format!("checkout: {why}"));
+            return;
+        }
+    };
     let pay = if rng.gen_bool(o.cod_share.clamp(0.0, 1.0)) {
         "cod".to_owned()
     } else if rng.gen_bool(o.payment_failure_rate.clamp(0.0, 1.0)) {
@@ -142,49 +81,28 @@ pub(super) async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) 
     } else {
         "upi".to_owned()
     };
-    let body =
-        json!({"address_id": address, "payment_method": pay, "store": store, "quote_id": quote["data"]["quote_id"]});
+    let body = json!({"address_id": address, "payment_method": pay, "store": store, "quote_id": quote_id});
     let key = format!("sim-{}-{seed}", o.run);
-    let (status, v) = sim
-        .call_keyed("POST /orders", Method::POST, "/orders", &token, Some(body), Some(&key))
-        .await;
-    let Some(id) = v["data"]["id"]
-        .as_str()
-        .map(str::to_owned)
-        .filter(|_| status == 201 || status == 200)
-    else {
-        let why: String = v["error"]
-            .as_str()
-            .unwrap_or_default()
-            .split('(')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(80)
-            .collect();
-        sim.refuse(format!("placing: {status} {why}"));
-        return;
+    let id = match me.place(body, &key).await {
+        Ok(id) => id,
+        Err((status, error)) => {
+            let why: String = error.split('(').next().unwrap_or_default().chars().take(80).collect();
+            sim.refuse(format!("placing: {status} {why}"));
+            return;
+        }
     };
     sim.count(|c| c.placed += 1);
     if let Ok(mut all) = sim.orders.lock() {
         all.push((id.clone(), token.clone()));
     }
     if rng.gen_bool(o.cancel_rate.clamp(0.0, 1.0)) {
-        let (status, v) = sim
-            .call(
-                "POST /orders/{id}/cancel",
-                Method::POST,
-                &format!("/orders/{id}/cancel"),
-                &token,
-                Some(json!({"reason": "changed my mind"})),
-            )
-            .await;
+        let (status, error) = me.cancel(&id).await;
         if status == 200 {
             if let Ok(mut c) = sim.cancel_accepted.lock() {
                 c.insert(id.clone());
             }
         } else {
-            let why: String = v["error"].as_str().unwrap_or_default().chars().take(80).collect();
+            let why: String = error.chars().take(80).collect();
             sim.count(|c| *c.cancel_refused.entry(format!("{status} {why}")).or_default() += 1);
         }
     }
@@ -193,32 +111,20 @@ pub(super) async fn shop(sim: Arc<Sim>, p: Person, seed: u64, o: Arc<OptsView>) 
     let deadline = Instant::now() + Duration::from_secs(150);
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let (_, order) = sim
-            .call("GET /orders/{id}", Method::GET, &format!("/orders/{id}"), &token, None)
-            .await;
-        let status = order["data"]["status"].as_str().unwrap_or_default();
-        if order["data"]["saga"]["state"] != "done" {
+        let (status, saga) = me.order(&id).await;
+        if saga != "done" {
             continue;
         }
         // The saga may finish after the rider set off (a step retried through an outage):
         // the shopper still shows the code at the door.
-        if matches!(status, "confirmed" | "packed" | "out_for_delivery") {
+        if matches!(status.as_str(), "confirmed" | "packed" | "out_for_delivery") {
             // The shopper shows the code at the door once a rider has it (after an outage
             // the assignment may take as long as the events held back take to arrive).
             let code_until = Instant::now() + Duration::from_secs(150);
             while Instant::now() < code_until {
-                let (_, d) = sim
-                    .call(
-                        "GET /deliveries/{id}",
-                        Method::GET,
-                        &format!("/deliveries/{id}"),
-                        &token,
-                        None,
-                    )
-                    .await;
-                if let Some(code) = d["data"]["otp"].as_str() {
+                if let Some(code) = me.delivery_code(&id).await {
                     if let Ok(mut codes) = sim.codes.lock() {
-                        codes.insert(id.clone(), code.to_owned());
+                        codes.insert(id.clone(), code);
                     }
                     break;
                 }
@@ -338,6 +244,7 @@ pub(super) struct OptsView {
     pub(super) cancel_rate: f64,
     pub(super) cod_share: f64,
     pub(super) payment_failure_rate: f64,
+    pub(super) api: Api,
 }
 
 /// The demand multiplier at `x` (0..1 of the run).

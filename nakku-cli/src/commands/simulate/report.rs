@@ -21,6 +21,9 @@ pub(super) struct Report {
     pub(super) orders_per_s: f64,
     pub(super) outcomes: Outcomes,
     pub(super) endpoints: Vec<EndpointStats>,
+    /// Each shopper step on REST and on GraphQL (with `--api graphql` or `both`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) api: Vec<steps::StepCompare>,
     pub(super) errors: BTreeMap<String, u64>,
     pub(super) invariants: Invariants,
 }
@@ -62,6 +65,7 @@ pub(super) async fn summarise(sim: &Arc<Sim>, seed: u64, secs: f64, invariants: 
         requests_per_s: (requests as f64 / secs.max(0.001)).round(),
         orders_per_s: (outcomes.placed as f64 / secs.max(0.001) * 100.0).round() / 100.0,
         outcomes,
+        api: steps::compare(&endpoints),
         endpoints,
         errors,
         invariants,
@@ -85,6 +89,32 @@ pub(super) fn print_report(r: &Report) {
         ]);
     }
     println!("{t}");
+    if !r.api.is_empty() {
+        let mut t = crate::output::table(&[
+            "shopper step",
+            "REST n",
+            "REST p50 ms",
+            "REST p99 ms",
+            "GraphQL n",
+            "GraphQL p50 ms",
+            "GraphQL p99 ms",
+        ]);
+        let cells = |b: &Option<steps::LatencyBrief>| match b {
+            Some(b) => [
+                b.requests.to_string(),
+                format!("{:.1}", b.p50_ms),
+                format!("{:.1}", b.p99_ms),
+            ],
+            None => ["-".to_owned(), "-".to_owned(), "-".to_owned()],
+        };
+        for s in &r.api {
+            let mut row = vec![s.step.clone()];
+            row.extend(cells(&s.rest));
+            row.extend(cells(&s.graphql));
+            t.add_row(row);
+        }
+        println!("{t}");
+    }
     let o = &r.outcomes;
     let mut t = crate::output::table(&["saga outcome", "orders"]);
     for (k, v) in [
