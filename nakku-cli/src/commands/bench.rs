@@ -1,4 +1,4 @@
-//! `nakku bench events|inventory|catalogue|orders|gateway`: benchmarks, each beside a reference measured in the
+//! `nakku bench events|inventory|catalogue|orders|gateway|live`: benchmarks, each beside a reference measured in the
 //! same run on the same bus or database.
 
 use clap::Subcommand;
@@ -17,6 +17,8 @@ pub enum Command {
     Orders(super::orders_bench::Opts),
     /// The gateway's cost: the same requests straight to the service, through it and through a minimal proxy
     Gateway(super::gateway_bench::Opts),
+    /// Idle GraphQL subscriptions held through a running gateway: memory and CPU they cost
+    Live(super::live_bench::Opts),
 }
 
 pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
@@ -26,6 +28,7 @@ pub async fn run(settings: &Settings, cmd: Command) -> anyhow::Result<()> {
         Command::Catalogue(o) => super::catalogue_bench::run(o).await,
         Command::Orders(o) => super::orders_bench::run(o).await,
         Command::Gateway(o) => super::gateway_bench::run(o).await,
+        Command::Live(o) => super::live_bench::run(settings, o).await,
     }
 }
 

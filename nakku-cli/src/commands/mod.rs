@@ -8,6 +8,7 @@ pub mod events;
 pub mod events_bench;
 pub mod gateway_bench;
 pub mod inventory_bench;
+pub mod live_bench;
 pub mod migrate;
 pub mod orders_bench;
 pub mod products;
