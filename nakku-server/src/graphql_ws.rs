@@ -29,6 +29,10 @@ use crate::ratelimit::Class;
 
 /// Close code for a connection whose token was refused (graphql-transport-ws: Forbidden).
 const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code for a connection not initialised in time (graphql-transport-ws).
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// How long a connection may wait before `connection_init`.
+const INIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `GET /api/graphql`: a WebSocket for subscriptions when asked to upgrade, GraphiQL
 /// otherwise.
@@ -143,8 +147,10 @@ async fn serve(socket: WebSocket, protocol: Protocols, c: Connection) {
         })
         .keepalive_timeout(None);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 86_400);
-    let mut deadline = far;
+    // Until acknowledged, the connection has INIT_WAIT to send `connection_init`; after,
+    // it lasts as long as its token.
+    let mut acked = false;
+    let mut deadline = tokio::time::Instant::now() + INIT_WAIT;
     loop {
         tokio::select! {
             m = out.next() => {
@@ -163,15 +169,20 @@ async fn serve(socket: WebSocket, protocol: Protocols, c: Connection) {
                 if tx.send(msg).await.is_err() || closing {
                     break;
                 }
-                // Acknowledged: from now on the connection lasts as long as its token.
-                if deadline == far {
+                if !acked {
                     if let Some(exp) = init.lock().ok().and_then(|i| i.expires) {
+                        acked = true;
                         deadline = until(exp);
                     }
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
-                let _ = tx.send(close(CLOSE_EXPIRED, crate::live::EXPIRED)).await;
+                let frame = if acked {
+                    close(CLOSE_EXPIRED, crate::live::EXPIRED)
+                } else {
+                    close(CLOSE_INIT_TIMEOUT, "connection_init did not arrive in time")
+                };
+                let _ = tx.send(frame).await;
                 break;
             }
             _ = ping.tick() => {

@@ -346,6 +346,12 @@ async fn live_connections_are_authenticated_at_connect_and_closed_when_the_token
         assert_eq!(m["close"], 4403, "{m}");
     }
 
+    // A connection that never sends connection_init is closed (4408, graphql-ws's code).
+    let mut idle = socket(&app, "/api/graphql", None, Some("graphql-transport-ws"))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut idle).await["close"], 4408);
+
     // Short-lived tokens: the order's socket and the GraphQL connection (its subscription
     // open) are closed with 4401 when they expire.
     let short = short_lived(&app, &token);
