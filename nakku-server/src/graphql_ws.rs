@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::http::{WebSocketProtocols as Protocols, WsMessage};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ use nakku_core::auth::Claims;
 use crate::error::ApiError;
 use crate::gateway::GatewayState;
 use crate::graphql::Caller;
-use crate::live::{MaybeUpgrade, CLOSE_EXPIRED, PING_EVERY};
+use crate::live::{close, until, MaybeUpgrade, CLOSE_EXPIRED, PING_EVERY};
 use crate::ratelimit::Class;
 
 /// Close code for a connection whose token was refused (graphql-transport-ws: Forbidden).
@@ -226,24 +226,4 @@ fn admit(c: &Connection, payload: &serde_json::Value) -> Result<Caller, ApiError
         key,
         request_id: c.request_id.clone(),
     })
-}
-
-/// When a token expiring at `exp` (seconds since the epoch) runs out, on tokio's clock.
-fn until(exp: i64) -> tokio::time::Instant {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    tokio::time::Instant::now() + std::time::Duration::from_secs(exp.saturating_sub(now).max(0).unsigned_abs())
-}
-
-/// A close frame (its reason cut to the 123 bytes a frame allows).
-fn close(code: u16, reason: &str) -> Message {
-    let mut end = reason.len().min(120);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason[..end].into(),
-    }))
 }

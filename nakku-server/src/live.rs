@@ -93,13 +93,9 @@ pub fn updates(feed: Feed) -> BoxStream<'static, Update> {
         done: bool,
         expiry: tokio::time::Instant,
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let left = feed.expires.saturating_sub(now).max(0);
     let run = Run {
         next: Some(feed.first.clone()),
-        expiry: tokio::time::Instant::now() + Duration::from_secs(left.unsigned_abs()),
+        expiry: until(feed.expires),
         feed,
         last: None,
         done: false,
@@ -216,17 +212,6 @@ async fn serve(socket: WebSocket, feed: Feed) {
     let (mut tx, mut rx) = socket.split();
     let mut updates = updates(feed);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-    let close = |code: u16, reason: &str| {
-        // A close frame's reason is at most 123 bytes.
-        let mut end = reason.len().min(120);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: reason[..end].into(),
-        }))
-    };
     loop {
         tokio::select! {
             u = updates.next() => {
@@ -257,4 +242,24 @@ async fn serve(socket: WebSocket, feed: Feed) {
             }
         }
     }
+}
+
+/// When a token expiring at `exp` (seconds since the epoch) runs out, on tokio's clock.
+pub fn until(exp: i64) -> tokio::time::Instant {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    tokio::time::Instant::now() + Duration::from_secs(exp.saturating_sub(now).max(0).unsigned_abs())
+}
+
+/// A close frame (its reason cut to the 123 bytes a frame allows).
+pub fn close(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }))
 }
