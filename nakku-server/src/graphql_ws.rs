@@ -89,7 +89,7 @@ async fn open(
         authorization,
         request_id,
     };
-    Ok(ws
+    Ok(crate::live::lean(ws)
         .protocols([protocol.sec_websocket_protocol()])
         .on_upgrade(move |socket| serve(socket, protocol, connection))
         .into_response())

@@ -165,6 +165,20 @@ impl<T> IntoResponse for Events<T> {
 /// The message a feed ends with when its token expires.
 pub const EXPIRED: &str = "the access token has expired: sign in again and reconnect";
 
+/// The largest message a client may send on a socket (a GraphQL subscription's document
+/// fits many times over).
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// An upgrade with buffers sized for many idle sockets: tungstenite's defaults hold
+/// 128 KiB to read and 128 KiB to write per connection (about 180 KiB a subscription at
+/// the gateway, measured), while these sockets carry small messages.
+pub fn lean(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+}
+
 /// The WebSocket upgrade of a request, if it asked for one; the handler checks access
 /// first and then refuses a request without it ([`upgrade_required`]).
 pub struct MaybeUpgrade(pub Option<WebSocketUpgrade>);
@@ -196,7 +210,7 @@ pub struct Socket<T>(Response, PhantomData<fn() -> T>);
 impl<T> Socket<T> {
     /// Accepts the upgrade (`ws`, or a 426 without one) and serves `feed` on it.
     pub fn new(ws: MaybeUpgrade, feed: Feed) -> Result<Self, ApiError> {
-        let ws = ws.0.ok_or_else(upgrade_required)?;
+        let ws = lean(ws.0.ok_or_else(upgrade_required)?);
         Ok(Socket(ws.on_upgrade(move |socket| serve(socket, feed)), PhantomData))
     }
 }
