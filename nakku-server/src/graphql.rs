@@ -333,6 +333,37 @@ impl Query {
         get(ctx, Service::Product, &format!("products?{q}")).await
     }
 
+    /// Best-sellers (at `store`, in `category`): the home screen's shelf.
+    async fn popular(
+        &self,
+        ctx: &Context<'_>,
+        store: Option<String>,
+        category: Option<String>,
+        #[graphql(default = 20, desc = "1-50.")] limit: i32,
+    ) -> async_graphql::Result<Vec<Hit>> {
+        let q = query_string(&[
+            ("store", store),
+            ("category", category),
+            ("limit", Some(limit.to_string())),
+        ]);
+        let page: Items<Hit> = get(ctx, Service::Product, &format!("products/popular?{q}")).await?;
+        Ok(page.items)
+    }
+
+    /// Products bought with this one, best first (the category's best-sellers when the
+    /// purchase history does not answer: then `degraded` says so).
+    async fn recommendations(
+        &self,
+        ctx: &Context<'_>,
+        product_id: String,
+        store: Option<String>,
+        #[graphql(default = 10, desc = "1-50.")] limit: i32,
+    ) -> async_graphql::Result<Recommendations> {
+        let path: String = form_urlencoded::byte_serialize(product_id.as_bytes()).collect();
+        let q = query_string(&[("store", store), ("limit", Some(limit.to_string()))]);
+        get(ctx, Service::Product, &format!("products/{path}/recommendations?{q}")).await
+    }
+
     /// The signed-in account.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         get(ctx, Service::User, "users/me").await
@@ -1046,6 +1077,23 @@ pub struct SearchPage {
     did_you_mean: Option<String>,
     /// With `store`: whether that store takes orders now.
     store_status: Option<StoreStatus>,
+}
+
+/// Products to suggest beside one.
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Recommendations {
+    items: Vec<Recommendation>,
+    /// `["recommendations"]` when these are the category's best-sellers instead.
+    degraded: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, SimpleObject)]
+pub struct Recommendation {
+    #[serde(flatten)]
+    #[graphql(flatten)]
+    product: Hit,
+    /// `bought_together`, `popular_in_category` or `popular_at_store`.
+    reason: String,
 }
 
 /// A product card.

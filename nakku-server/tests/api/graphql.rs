@@ -114,6 +114,40 @@ async fn a_home_screen_is_one_query_answered_as_rest_answers() {
     assert_eq!(data["product"]["sku"], "MILK-500");
     assert_eq!(data["product"]["categoryPath"][1]["slug"], "milk");
 
+    // The home screen's shelves: best-sellers and what goes with a product, as REST lists them.
+    let (_, answer) = graphql(
+        &app,
+        None,
+        "query($id: String!) { popular(limit: 5) { sku name } recommendations(productId: $id) { items { sku reason } degraded } }",
+        json!({"id": ids[0]}),
+    )
+    .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let rest_popular = body(
+        app.client
+            .get(app.api("/products/popular?limit=5"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        skus(&answer["data"]["popular"]),
+        skus(&rest_popular["data"]["items"]),
+        "{answer}"
+    );
+    let rest_recs = body(
+        app.client
+            .get(app.api(&format!("/products/{}/recommendations", ids[0])))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let recs = &answer["data"]["recommendations"];
+    assert_eq!(skus(&recs["items"]), skus(&rest_recs["data"]["items"]), "{answer}");
+    assert_eq!(recs["degraded"], rest_recs["data"]["degraded"]);
+
     // Errors: REST's message, REST's status as `extensions.code`; the rest of the answer stands.
     let missing = "00000000-0000-7000-8000-000000000000";
     let rest_404 = body(
