@@ -134,7 +134,10 @@ async fn simulate_drives_shoppers_and_riders_and_checks_the_invariants() {
     let up = launch(
         dir.path(),
         &["up", "--stores", "1"],
-        &[("NAKKU_RATE_LIMIT_AUTH_PER_MINUTE", "0")],
+        &[
+            ("NAKKU_RATE_LIMIT_AUTH_PER_MINUTE", "0"),
+            ("NAKKU_RATE_LIMIT_READ_PER_MINUTE", "0"),
+        ],
         "gateway",
     );
     let out = run(nakku(dir.path()).args([
@@ -271,6 +274,33 @@ async fn simulate_drives_shoppers_and_riders_and_checks_the_invariants() {
         assert!(row["rest"]["requests"].as_u64().unwrap() >= 1, "{step}: {row}");
         assert!(row["graphql"]["requests"].as_u64().unwrap() >= 1, "{step}: {row}");
     }
+
+    // Idle subscriptions held through the gateway (`nakku bench live`): each one answered,
+    // the process behind them measured.
+    let pid = up.child.id().to_string();
+    let out = run(nakku(dir.path()).args([
+        "bench",
+        "live",
+        "--url",
+        &up.gateway,
+        "--subscriptions",
+        "12",
+        "--per-connection",
+        "4",
+        "--hold",
+        "1s",
+        "--pid",
+        &pid,
+        "--json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((&r["subscriptions"], &r["connections"]), (&json!(12), &json!(3)), "{r}");
+    assert!(r["rss_open_mib"].as_f64().unwrap() > 1.0, "{r}");
+    assert!(
+        r["kib_per_subscription"].is_number() && r["idle_cpu_share"].is_number(),
+        "{r}"
+    );
 
     dashboard_shows_the_simulated_day_and_finds_its_orders(dir.path(), &up.gateway).await;
 
