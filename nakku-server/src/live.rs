@@ -30,6 +30,9 @@ use crate::error::ApiError;
 
 /// How often an open feed reads its view.
 pub const EVERY: Duration = Duration::from_secs(1);
+/// How many readings in a row may fail for a passing reason (the database or a service
+/// briefly away) before a feed gives up: about half a minute.
+pub const PATIENCE: u32 = 30;
 /// How often an idle WebSocket is pinged (proxies and phones drop silent connections).
 pub const PING_EVERY: Duration = Duration::from_secs(25);
 /// The WebSocket close code for an expired token (graphql-transport-ws uses 4401 for an
@@ -92,6 +95,8 @@ pub fn updates(feed: Feed) -> BoxStream<'static, Update> {
         last: Option<Value>,
         done: bool,
         expiry: tokio::time::Instant,
+        /// Readings failed in a row for a passing reason.
+        misses: u32,
     }
     let run = Run {
         next: Some(feed.first.clone()),
@@ -99,6 +104,7 @@ pub fn updates(feed: Feed) -> BoxStream<'static, Update> {
         feed,
         last: None,
         done: false,
+        misses: 0,
     };
     futures_util::stream::unfold(run, |mut run| async move {
         if run.done {
@@ -121,10 +127,31 @@ pub fn updates(feed: Feed) -> BoxStream<'static, Update> {
             let v = match view {
                 Ok(v) => v,
                 Err(e) => {
+                    // A database or service briefly away: read again next second, for a while.
+                    let passing = matches!(
+                        e,
+                        CoreError::Unavailable(_)
+                            | CoreError::Database(_)
+                            | CoreError::Internal(_)
+                            | CoreError::TooManyRequests { .. }
+                    );
+                    if passing && run.misses < PATIENCE {
+                        run.misses += 1;
+                        tracing::warn!(feed = run.feed.name, error = %e, misses = run.misses, "a live feed could not read its view; trying again");
+                        continue;
+                    }
                     run.done = true;
-                    return Some((Update::Failed(e.to_string()), run));
+                    // The caller's own errors say what they are; an internal one is logged, not shown.
+                    let said = if passing {
+                        tracing::error!(feed = run.feed.name, error = %e, "a live feed gave up reading its view");
+                        "the view could not be read for a while: reconnect to try again".to_owned()
+                    } else {
+                        e.to_string()
+                    };
+                    return Some((Update::Failed(said), run));
                 }
             };
+            run.misses = 0;
             if run.last.as_ref() == Some(&v) {
                 continue;
             }
@@ -276,4 +303,66 @@ pub fn close(code: u16, reason: &str) -> Message {
         code,
         reason: reason[..end].into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A feed reading `script` in turn (the last answer repeated).
+    fn scripted(script: Vec<Result<Value, fn() -> CoreError>>) -> Feed {
+        let script = Arc::new(Mutex::new(script.into_iter()));
+        let read: Read = Arc::new(move || {
+            let next = script.lock().ok().and_then(|mut s| s.next());
+            Box::pin(async move {
+                match next {
+                    Some(Ok(v)) => Ok(v),
+                    Some(Err(e)) => Err(e()),
+                    None => Ok(serde_json::json!({"status": "delivered"})),
+                }
+            })
+        });
+        Feed {
+            name: "order",
+            read,
+            first: serde_json::json!({"status": "confirmed"}),
+            is_final: |v| v["status"] == "delivered",
+            expires: i64::MAX,
+        }
+    }
+
+    fn statuses(got: &[Update]) -> Vec<String> {
+        got.iter()
+            .map(|u| match u {
+                Update::View(v) => v["status"].as_str().unwrap_or_default().to_owned(),
+                Update::Failed(e) => format!("failed: {e}"),
+                Update::Expired => "expired".to_owned(),
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_feed_rides_out_a_passing_failure_and_stops_on_the_callers_own() {
+        let away = || CoreError::Unavailable("the database is away".into());
+        let feed = scripted(vec![
+            Ok(serde_json::json!({"status": "confirmed"})),
+            Err(away),
+            Err(away),
+            Ok(serde_json::json!({"status": "packed"})),
+        ]);
+        let got: Vec<Update> = updates(feed).collect().await;
+        assert_eq!(statuses(&got), ["confirmed", "packed", "delivered"]);
+
+        let gone = || CoreError::NotFound("order".into());
+        let got: Vec<Update> = updates(scripted(vec![Err(gone)])).collect().await;
+        assert_eq!(statuses(&got), ["confirmed", "failed: order not found"]);
+
+        // Away for longer than its patience: it gives up without showing the cause.
+        let script = (0..=PATIENCE).map(|_| Err(away as fn() -> CoreError)).collect();
+        let got: Vec<Update> = updates(scripted(script)).collect().await;
+        let said = statuses(&got);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[1].starts_with("failed: the view could not be read"), "{said:?}");
+    }
 }
