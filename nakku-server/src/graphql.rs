@@ -4,12 +4,13 @@
 //! business logic: what a field returns is what the REST endpoint returns, and its errors
 //! carry the REST envelope's message and status (`extensions.code`).
 //!
-//! This first part serves the catalogue side of a shopper's home screen (serviceability,
-//! the category tree, product search with facets, a product page) and the signed-in
-//! shopper's account, addresses, cart and orders (each order's delivery loaded for a whole
-//! page at once); the cart and checkout mutations. Subscriptions are to come (issue 24). Limits: query
-//! depth and complexity, a page of at most 100; introspection can be turned off
-//! (`NAKKU_GRAPHQL_INTROSPECTION=false`).
+//! It serves the shopper app — serviceability, the category tree, search with facets, a
+//! product page, best-sellers and recommendations, the signed-in shopper's account,
+//! addresses, cart, checkout and orders (each order's delivery loaded for a whole page at
+//! once) — the cart and checkout mutations, admins' stock and sales summary, and
+//! subscriptions to an order and its delivery (over a WebSocket: [`crate::graphql_ws`]).
+//! Limits: query depth and complexity, a page of at most 100; introspection can be turned
+//! off (`NAKKU_GRAPHQL_INTROSPECTION=false`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
