@@ -276,9 +276,9 @@ impl CartPort for HttpPeer {
         address_id: &'a str,
     ) -> BoxFut<'a, Result<Quote, CoreError>> {
         Box::pin(async move {
-            let mut path = format!("/api/v1/cart/checkout?address_id={}", urlencode(address_id));
+            let mut path = format!("/api/v1/cart/checkout?address_id={}", path_segment(address_id));
             if let Some(s) = store {
-                path.push_str(&format!("&store={}", urlencode(s)));
+                path.push_str(&format!("&store={}", path_segment(s)));
             }
             self.call(ctx, Method::GET, &path, As::User(user_id), None).await
         })
@@ -316,7 +316,7 @@ impl AddressPort for HttpPeer {
         address_id: &'a str,
     ) -> BoxFut<'a, Result<AddressSnapshot, CoreError>> {
         Box::pin(async move {
-            let path = format!("/api/v1/users/me/addresses/{}", urlencode(address_id));
+            let path = format!("/api/v1/users/me/addresses/{}", path_segment(address_id));
             self.call(ctx, Method::GET, &path, As::User(user_id), None).await
         })
     }
@@ -332,7 +332,9 @@ impl PlacePort for HttpPeer {
     }
 }
 
-fn urlencode(s: &str) -> String {
+/// A value as a path segment (or query value) of a URL: every byte but the unreserved
+/// ones percent-encoded (a space is `%20`, never `+`).
+pub(crate) fn path_segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

@@ -27,6 +27,7 @@ use nakku_core::service::Service;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::clients::path_segment;
 use crate::error::ApiError;
 use crate::gateway::GatewayState;
 use crate::ratelimit::Class;
@@ -78,6 +79,36 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// The caller of a GraphQL request or WebSocket upgrade at the gateway's door: its
+    /// bearer token verified when sent (a 401 otherwise), one token of its read limit taken
+    /// (`Ok(Err(answer))`: the 429 when over), its request id kept to pass on.
+    pub(crate) async fn at_door(
+        st: Arc<GatewayState>,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) -> Result<Result<Caller, Response>, ApiError> {
+        let claims = match headers.get(header::AUTHORIZATION) {
+            Some(v) => Some(crate::extract::verify_bearer(Some(v), &st.jwt)?),
+            None => None,
+        };
+        let key = crate::gateway::limit_key(&st, claims.as_ref(), Class::Read, peer.ip(), headers);
+        if let Some(d) = st.limiter.check(Class::Read, &key).await.filter(|d| !d.allowed) {
+            return Ok(Err(crate::gateway::rate_limited(Class::Read, &d)));
+        }
+        let authorization = claims.as_ref().and(headers.get(header::AUTHORIZATION).cloned());
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Ok(Caller {
+            st,
+            claims,
+            authorization,
+            key,
+            request_id,
+        }))
+    }
+
     /// The context data a request (or a WebSocket connection) is executed with: the caller
     /// and the loader of deliveries by order.
     pub(crate) fn data(self) -> async_graphql::Data {
@@ -132,25 +163,9 @@ impl Caller {
         method: Method,
         path_and_query: &str,
         body: Option<serde_json::Value>,
-        mut headers: Vec<(&'static str, String)>,
+        headers: Vec<(&'static str, String)>,
     ) -> async_graphql::Result<T> {
-        let route = self.admitted(&method, path_and_query)?;
-        if method != Method::GET {
-            let class = Class::of(method.as_str(), route.endpoint.path);
-            if let Some(d) = self.st.limiter.check(class, &self.key).await.filter(|d| !d.allowed) {
-                return Err(gql_error(&crate::gateway::over_limit(class, &d)));
-            }
-        }
-        if let Some(id) = &self.request_id {
-            headers.push(("x-request-id", id.clone()));
-        }
-        let call = crate::gateway::Call {
-            svc,
-            method,
-            path_and_query,
-            body,
-            headers,
-        };
+        let call = self.call(svc, method, path_and_query, body, headers).await?;
         let data = crate::gateway::fetch(&self.st, call, self.claims.as_ref(), self.authorization.as_ref())
             .await
             .map_err(|e| gql_error(&e))?;
@@ -159,9 +174,7 @@ impl Caller {
             gql_error(&ApiError::internal(format!("the {svc} service answered in an unexpected shape")))
         })
     }
-}
 
-impl Caller {
     /// The route of `method /api/v1/{path_and_query}`, if this caller may call it (the REST
     /// endpoint's rule, from the gateway's route table).
     fn admitted(&self, method: &Method, path_and_query: &str) -> async_graphql::Result<nakku_core::gateway::Route> {
@@ -177,6 +190,41 @@ impl Caller {
         Ok(route)
     }
 
+    /// The request of `method /api/v1/{path_and_query}` as this caller, if the route's rule
+    /// admits them (see [`Caller::admitted`]); a write takes a token of the caller's write
+    /// limit first, as the same REST request would. The request's id goes with it.
+    async fn call<'a>(
+        &self,
+        svc: Service,
+        method: Method,
+        path_and_query: &'a str,
+        body: Option<serde_json::Value>,
+        mut headers: Vec<(&'static str, String)>,
+    ) -> async_graphql::Result<crate::gateway::Call<'a>> {
+        let route = self.admitted(&method, path_and_query)?;
+        if method != Method::GET {
+            self.take(Class::of(method.as_str(), route.endpoint.path)).await?;
+        }
+        if let Some(id) = &self.request_id {
+            headers.push(("x-request-id", id.clone()));
+        }
+        Ok(crate::gateway::Call {
+            svc,
+            method,
+            path_and_query,
+            body,
+            headers,
+        })
+    }
+
+    /// One token of this caller's `class` limit, or the 429 as a GraphQL error.
+    async fn take(&self, class: Class) -> async_graphql::Result<()> {
+        match self.st.limiter.check(class, &self.key).await.filter(|d| !d.allowed) {
+            Some(d) => Err(gql_error(&crate::gateway::over_limit(class, &d))),
+            None => Ok(()),
+        }
+    }
+
     /// A service's live feed (`…/stream`) as this caller, each view read as `T`: ends after
     /// the last view, or with the error the feed ended with (a read failing, the token
     /// expiring). Opening it takes a token of the caller's read limit, as a REST request.
@@ -186,27 +234,8 @@ impl Caller {
         path: &str,
     ) -> async_graphql::Result<futures_util::stream::BoxStream<'static, async_graphql::Result<T>>> {
         use futures_util::StreamExt;
-        self.admitted(&Method::GET, path)?;
-        if let Some(d) = self
-            .st
-            .limiter
-            .check(Class::Read, &self.key)
-            .await
-            .filter(|d| !d.allowed)
-        {
-            return Err(gql_error(&crate::gateway::over_limit(Class::Read, &d)));
-        }
-        let mut headers = Vec::new();
-        if let Some(id) = &self.request_id {
-            headers.push(("x-request-id", id.clone()));
-        }
-        let call = crate::gateway::Call {
-            svc,
-            method: Method::GET,
-            path_and_query: path,
-            body: None,
-            headers,
-        };
+        let call = self.call(svc, Method::GET, path, None, Vec::new()).await?;
+        self.take(Class::Read).await?;
         let events = crate::gateway::events(&self.st, call, self.claims.as_ref(), self.authorization.as_ref())
             .await
             .map_err(|e| gql_error(&e))?;
@@ -253,7 +282,7 @@ impl Subscription {
         ctx: &Context<'_>,
         id: String,
     ) -> async_graphql::Result<impl futures_util::Stream<Item = async_graphql::Result<Order>>> {
-        let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = path_segment(&id);
         ctx.data::<Caller>()?
             .follow(Service::Order, &format!("orders/{path}/stream"))
             .await
@@ -266,7 +295,7 @@ impl Subscription {
         ctx: &Context<'_>,
         order_id: String,
     ) -> async_graphql::Result<impl futures_util::Stream<Item = async_graphql::Result<Delivery>>> {
-        let path: String = form_urlencoded::byte_serialize(order_id.as_bytes()).collect();
+        let path = path_segment(&order_id);
         ctx.data::<Caller>()?
             .follow(Service::Delivery, &format!("deliveries/{path}/stream"))
             .await
@@ -360,7 +389,7 @@ impl Query {
         store: Option<String>,
         #[graphql(default = 10, desc = "1-50.")] limit: i32,
     ) -> async_graphql::Result<Recommendations> {
-        let path: String = form_urlencoded::byte_serialize(product_id.as_bytes()).collect();
+        let path = path_segment(&product_id);
         let q = query_string(&[("store", store), ("limit", Some(limit.to_string()))]);
         get(ctx, Service::Product, &format!("products/{path}/recommendations?{q}")).await
     }
@@ -412,7 +441,7 @@ impl Query {
 
     /// One order (the shopper's own, or any for staff).
     async fn order(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<Order>> {
-        let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = path_segment(&id);
         get(ctx, Service::Order, &format!("orders/{path}")).await.map(Some)
     }
 
@@ -431,7 +460,7 @@ impl Query {
         id: String,
         store: Option<String>,
     ) -> async_graphql::Result<Option<ProductPage>> {
-        let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = path_segment(&id);
         let q = query_string(&[("store", store)]);
         get(ctx, Service::Product, &format!("products/{path}?{q}"))
             .await
@@ -451,7 +480,7 @@ impl AdminQuery {
         store: String,
         skus: Vec<String>,
     ) -> async_graphql::Result<Vec<StockLevel>> {
-        let path: String = form_urlencoded::byte_serialize(store.as_bytes()).collect();
+        let path = path_segment(&store);
         let q = query_string(&[("skus", Some(skus.join(",")))]);
         let page: Items<StockLevel> =
             get(ctx, Service::Inventory, &format!("inventory/stores/{path}/stock?{q}")).await?;
@@ -460,7 +489,7 @@ impl AdminQuery {
 
     /// The store's skus at or below their low-stock threshold.
     async fn low_stock(&self, ctx: &Context<'_>, store: String) -> async_graphql::Result<Vec<StockLevel>> {
-        let path: String = form_urlencoded::byte_serialize(store.as_bytes()).collect();
+        let path = path_segment(&store);
         let page: Items<StockLevel> =
             get(ctx, Service::Inventory, &format!("inventory/stores/{path}/low-stock")).await?;
         Ok(page.items)
@@ -636,7 +665,7 @@ impl Mutation {
         sku: String,
         quantity: i64,
     ) -> async_graphql::Result<Cart> {
-        let path: String = form_urlencoded::byte_serialize(sku.as_bytes()).collect();
+        let path = path_segment(&sku);
         let body = serde_json::json!({"store": store, "quantity": quantity});
         send(
             ctx,
@@ -665,7 +694,7 @@ impl Mutation {
 
     /// Removes a line.
     async fn remove_cart_line(&self, ctx: &Context<'_>, store: String, sku: String) -> async_graphql::Result<Cart> {
-        let path: String = form_urlencoded::byte_serialize(sku.as_bytes()).collect();
+        let path = path_segment(&sku);
         let q = query_string(&[("store", Some(store))]);
         send(
             ctx,
@@ -709,7 +738,7 @@ impl Mutation {
         id: String,
         reason: Option<String>,
     ) -> async_graphql::Result<Order> {
-        let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = path_segment(&id);
         let body = match reason {
             Some(r) => serde_json::json!({"reason": r}),
             None => serde_json::json!({}),
@@ -1201,34 +1230,17 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let claims = match headers.get(header::AUTHORIZATION) {
-        Some(v) => Some(crate::extract::verify_bearer(Some(v), &st.jwt)?),
-        None => None,
+    let caller = match Caller::at_door(st, peer, &headers).await? {
+        Ok(c) => c,
+        Err(limited) => return Ok(limited),
     };
-    let caller = crate::gateway::limit_key(&st, claims.as_ref(), Class::Read, peer.ip(), &headers);
-    if let Some(d) = st.limiter.check(Class::Read, &caller).await.filter(|d| !d.allowed) {
-        return Ok(crate::gateway::rate_limited(Class::Read, &d));
-    }
-    let request: async_graphql::Request = serde_json::from_slice(&body).map_err(|e| {
+    let mut request: async_graphql::Request = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("a GraphQL request is a JSON object with `query` (and `variables`, `operationName`): {e}"),
         )
     })?;
-    let schema = st.graphql.clone();
-    let authorization = claims.as_ref().and(headers.get(header::AUTHORIZATION).cloned());
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let caller = Caller {
-        st,
-        claims,
-        authorization,
-        key: caller,
-        request_id,
-    };
-    let mut request = request;
+    let schema = caller.st.graphql.clone();
     request.data = caller.data();
     let answer = schema.execute(request).await;
     Ok(axum::Json(answer).into_response())

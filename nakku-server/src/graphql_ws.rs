@@ -19,7 +19,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use nakku_core::auth::Claims;
 
 use crate::error::ApiError;
 use crate::gateway::GatewayState;
@@ -68,41 +67,23 @@ async fn open(
             )
         })?;
     // A token on the upgrade request is checked now (401 before switching protocols).
-    let claims = match headers.get(header::AUTHORIZATION) {
-        Some(v) => Some(crate::extract::verify_bearer(Some(v), &st.jwt)?),
-        None => None,
+    let caller = match Caller::at_door(st, peer, &headers).await? {
+        Ok(c) => c,
+        Err(limited) => return Ok(limited),
     };
-    let key = crate::gateway::limit_key(&st, claims.as_ref(), Class::Read, peer.ip(), &headers);
-    if let Some(d) = st.limiter.check(Class::Read, &key).await.filter(|d| !d.allowed) {
-        return Ok(crate::gateway::rate_limited(Class::Read, &d));
-    }
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let authorization = claims.as_ref().and(headers.get(header::AUTHORIZATION).cloned());
-    let connection = Connection {
-        st,
-        peer,
-        headers,
-        claims,
-        authorization,
-        request_id,
-    };
+    let connection = Connection { caller, peer, headers };
     Ok(crate::live::lean(ws)
         .protocols([protocol.sec_websocket_protocol()])
         .on_upgrade(move |socket| serve(socket, protocol, connection))
         .into_response())
 }
 
-/// What a connection knows before `connection_init`.
+/// What a connection knows before `connection_init`: its caller at the door (signed in
+/// when the upgrade carried a token), and where it came from.
 struct Connection {
-    st: Arc<GatewayState>,
+    caller: Caller,
     peer: SocketAddr,
     headers: HeaderMap,
-    claims: Option<Claims>,
-    authorization: Option<HeaderValue>,
-    request_id: Option<String>,
 }
 
 /// How `connection_init` went: the token's expiry once verified, or why it was refused.
@@ -129,7 +110,7 @@ async fn serve(socket: WebSocket, protocol: Protocols, c: Connection) {
         });
     let init = Arc::new(Mutex::new(Init::default()));
     let seen = init.clone();
-    let schema = c.st.graphql.clone();
+    let schema = c.caller.st.graphql.clone();
     let mut out = async_graphql::http::WebSocket::new(schema, input, protocol)
         .on_connection_init(move |payload| async move {
             let caller = admit(&c, &payload);
@@ -199,31 +180,28 @@ async fn serve(socket: WebSocket, protocol: Protocols, c: Connection) {
 /// `connection_init`'s payload (`Authorization`, as a header's value). Refused without a
 /// valid one.
 fn admit(c: &Connection, payload: &serde_json::Value) -> Result<Caller, ApiError> {
-    let (claims, authorization) = match (&c.claims, &c.authorization) {
-        (Some(claims), Some(auth)) => (claims.clone(), auth.clone()),
-        _ => {
-            let given = payload
-                .get("Authorization")
-                .or_else(|| payload.get("authorization"))
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "missing bearer token: send it as the upgrade's Authorization header or connection_init's {\"Authorization\": \"Bearer …\"}",
-                    )
-                })?;
-            let value = HeaderValue::from_str(given)
-                .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "invalid bearer token"))?;
-            let claims = crate::extract::verify_bearer(Some(&value), &c.st.jwt)?;
-            (claims, value)
-        }
-    };
-    let key = crate::gateway::limit_key(&c.st, Some(&claims), Class::Read, c.peer.ip(), &c.headers);
+    if c.caller.claims.is_some() {
+        return Ok(c.caller.clone());
+    }
+    let given = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing bearer token: send it as the upgrade's Authorization header or connection_init's {\"Authorization\": \"Bearer …\"}",
+            )
+        })?;
+    let value =
+        HeaderValue::from_str(given).map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "invalid bearer token"))?;
+    let st = &c.caller.st;
+    let claims = crate::extract::verify_bearer(Some(&value), &st.jwt)?;
+    let key = crate::gateway::limit_key(st, Some(&claims), Class::Read, c.peer.ip(), &c.headers);
     Ok(Caller {
-        st: c.st.clone(),
         claims: Some(claims),
-        authorization: Some(authorization),
+        authorization: Some(value),
         key,
-        request_id: c.request_id.clone(),
+        ..c.caller.clone()
     })
 }

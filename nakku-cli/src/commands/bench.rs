@@ -57,7 +57,12 @@ pub async fn with_scratch_db<T>(
 /// This process's resident memory, from `/proc/self/status`: (peak so far, now), in MiB;
 /// `None` where there is no such file (not Linux).
 pub fn resident_mib() -> Option<(f64, f64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    resident_mib_of("self")
+}
+
+/// [`resident_mib`] of process `pid` (`self`, or a number).
+pub fn resident_mib_of(pid: &str) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<f64> {
         let kib: f64 = status
             .lines()
