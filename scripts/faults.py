@@ -329,19 +329,28 @@ class Topology:
         # of a two-order warm-up run is delivered — every group formed and consuming (on
         # the S3-backed broker one was seen placing and confirming while the delivery
         # group never got its partitions).
+        # A warm-up that does not even finish in its time (a broker whose groups never
+        # consume: simulate's own retries and settle outlast it) is a start that did not
+        # come up too, and gets the same second start.
         deadline = time.time() + 180
         while True:
-            w = self.nakku_run("simulate", "--url", self.gateway, "--orders", "2", "--concurrency", "1",
-                               "--seed", "7", "--settle", "60s", "--json", timeout=300)
             try:
-                delivered = json.loads(w.stdout)["outcomes"]["delivered"]
+                w = self.nakku_run("simulate", "--url", self.gateway, "--orders", "2", "--concurrency", "1",
+                                   "--seed", "7", "--settle", "60s", "--json", timeout=300)
+                out, err = w.stdout, w.stderr
+            except subprocess.TimeoutExpired as e:
+                def text(b):
+                    return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+                out, err = text(e.stdout), text(e.stderr) + "\n(the warm-up simulate did not finish in 300 s)"
+            try:
+                delivered = json.loads(out)["outcomes"]["delivered"]
             except (ValueError, KeyError):
                 delivered = 0
             if delivered > 0 or time.time() > deadline:
                 break
             time.sleep(3)
         if delivered == 0:
-            raise NotUp("no order was delivered after seeding:\n" + w.stdout[-2000:] + w.stderr[-2000:])
+            raise NotUp("no order was delivered after seeding:\n" + out[-2000:] + err[-2000:])
 
     def down(self):
         for n, p in list(self.procs.items()):
