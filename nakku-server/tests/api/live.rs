@@ -120,6 +120,12 @@ async fn an_order_and_its_delivery_are_followed_live_over_websockets(backend: Ba
     assert_eq!(r.status(), 201);
     let id = body(r).await["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(settled(&app, &token, &id).await["status"], "confirmed");
+    // The delivery service makes the delivery when the confirmation reaches it, by event:
+    // a moment after the order shows confirmed (seen in CI, where the socket met a 404).
+    app.eventually(30, || async {
+        (app.get_as(format!("/deliveries/{id}"), &token).await.status() == 200).then_some(())
+    })
+    .await;
 
     // GraphQL: both subscriptions on one connection.
     let mut gql = graphql(&app, &token).await;
