@@ -8,49 +8,58 @@ use super::*;
 /// to, in slot order.
 type Matches = Vec<(u32, f32)>;
 
+/// A posting list still to be merged: a token's own (borrowed) or a merge's result, with
+/// the factor its scores still need.
+type Part<'a> = (std::borrow::Cow<'a, [(u32, f32)]>, f32);
+
 /// Merges posting lists (each in slot order, with the factor of the token it belongs to)
 /// into one list in slot order, a slot's score the best of its lists'. Lists are merged
 /// two at a time, smallest first (a two-way merge is a tight loop; a heap over every list
-/// cost 20 ns a match in the profile).
+/// cost 20 ns a match in the profile), each factor applied in its list's first merge (a
+/// copy of every list with its factor applied first wrote each match once more).
 fn merge(lists: &[(&[(u32, f32)], f32)]) -> Matches {
-    let mut parts: Vec<Matches> = lists
+    let mut parts: Vec<Part<'_>> = lists
         .iter()
-        .map(|(list, factor)| list.iter().map(|(slot, w)| (*slot, w * factor)).collect())
+        .map(|(list, factor)| (std::borrow::Cow::Borrowed(*list), *factor))
         .collect();
     while parts.len() > 1 {
-        parts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        let (Some(a), Some(b)) = (parts.pop(), parts.pop()) else {
+        parts.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
+        let (Some((a, fa)), Some((b, fb))) = (parts.pop(), parts.pop()) else {
             break;
         };
-        parts.push(union(&a, &b));
+        parts.push((std::borrow::Cow::Owned(union(&a, fa, &b, fb)), 1.0));
     }
-    parts.pop().unwrap_or_default()
+    match parts.pop() {
+        Some((std::borrow::Cow::Owned(m), _)) => m,
+        Some((std::borrow::Cow::Borrowed(list), factor)) => list.iter().map(|(slot, w)| (*slot, w * factor)).collect(),
+        None => Vec::new(),
+    }
 }
 
-/// The slots of `a` and of `b` (both in slot order), in order, a slot in both with the
-/// better of its scores.
-fn union(a: &[(u32, f32)], b: &[(u32, f32)]) -> Matches {
+/// The slots of `a` and of `b` (both in slot order; their scores times `fa` and `fb`), in
+/// order, a slot in both with the better of its scores.
+fn union(a: &[(u32, f32)], fa: f32, b: &[(u32, f32)], fb: f32) -> Matches {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
         match x.0.cmp(&y.0) {
             std::cmp::Ordering::Less => {
-                out.push(*x);
+                out.push((x.0, x.1 * fa));
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                out.push(*y);
+                out.push((y.0, y.1 * fb));
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                out.push((x.0, x.1.max(y.1)));
+                out.push((x.0, (x.1 * fa).max(y.1 * fb)));
                 i += 1;
                 j += 1;
             }
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
+    out.extend(a[i..].iter().map(|(slot, w)| (*slot, w * fa)));
+    out.extend(b[j..].iter().map(|(slot, w)| (*slot, w * fb)));
     out
 }
 
@@ -310,6 +319,7 @@ impl Index {
             }
         }
         let limit = p.limit.clamp(1, 100);
+        let boost_scale = self.boost_scale();
         let after = cursor.map(|c| (c.k, rank_of(&c.id)));
         let mut scan = Scan {
             total: 0,
@@ -345,7 +355,7 @@ impl Index {
             }
             scan.cat_counts[h.category as usize] += 1;
             scan.total += 1;
-            let key = self.sort_key(p.sort, h, score, !text);
+            let key = Index::sort_key(p.sort, h, score, !text, boost_scale);
             // The id breaks ties: its first half from the hot array, the whole of it only
             // when that half is equal too.
             let rank = || self.ranks.get(slot as usize).copied().unwrap_or(0);
@@ -420,18 +430,24 @@ impl Index {
         (scan, corrected.then(|| did_you_mean.join(" ")))
     }
 
-    /// Ascending key: smaller comes first.
-    pub(super) fn sort_key(&self, sort: Sort, e: &Hot, score: f32, no_query: bool) -> f64 {
+    /// The best-seller boost's scale for a search: `0.1 / ln(1 + max sales)` (up to +10 %
+    /// for the best seller), or 0 when nothing has sold. Taken once per search, not per match.
+    pub(super) fn boost_scale(&self) -> f64 {
+        if self.max_sales > 0 {
+            0.1 / f64::from(sold_ln(self.max_sales))
+        } else {
+            0.0
+        }
+    }
+
+    /// Ascending key: smaller comes first. `boost_scale` is [`Index::boost_scale`].
+    pub(super) fn sort_key(sort: Sort, e: &Hot, score: f32, no_query: bool, boost_scale: f64) -> f64 {
         let sold = e.sold as f64;
         match sort {
             Sort::Relevance if no_query => -sold,
             Sort::Relevance => {
                 // up to +10% for the best sellers, so among equal matches they come first
-                let boost = if self.max_sales > 0 {
-                    0.1 * (1.0 + sold).ln() / (1.0 + self.max_sales as f64).ln()
-                } else {
-                    0.0
-                };
+                let boost = boost_scale * f64::from(e.sold_ln);
                 -(f64::from(score) * (1.0 + boost))
             }
             Sort::PriceAsc => e.price as f64,

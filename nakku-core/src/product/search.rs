@@ -255,18 +255,28 @@ struct Hot {
     price: i64,
     sold: i64,
     created_at: i64,
+    /// `ln(1 + sold)`, what relevance's best-seller boost reads: kept with `sold` so a
+    /// search does not take a logarithm per match.
+    sold_ln: f32,
     /// The id's first 64 bits (a UUIDv7's time and sequence): ties are broken by these,
     /// and by the whole id (`Index::ranks`) only when they are equal too.
     rank_hi: u64,
     /// The product's tags among the first 64 interned (`Index::tags`), a bit each.
     tag_bits: u64,
-    discount: i32,
+    /// Percent off the MRP (clamped to ±32,767).
+    discount: i16,
     /// Interned brand (lower case) and category, so filters and facets index arrays.
     brand: u32,
     category: u32,
     /// A product is in the slot (slots of removed products are empty until reused).
     live: bool,
     active: bool,
+}
+
+/// `ln(1 + units sold)`, the best-seller boost's measure (none sold, or a negative count,
+/// is 0).
+fn sold_ln(units: i64) -> f32 {
+    (1.0 + units.max(0) as f64).ln() as f32
 }
 
 fn rank_of(id: &str) -> u128 {
@@ -482,6 +492,7 @@ impl Index {
         if let Some(slot) = self.by_sku.get(sku).copied() {
             if let Some(h) = self.hot.get_mut(slot as usize) {
                 h.sold = units;
+                h.sold_ln = sold_ln(units);
             }
         }
     }
@@ -544,13 +555,15 @@ impl Index {
                 tag_bits |= 1 << i;
             }
         }
+        let sold = self.sales.get(&p.sku).copied().unwrap_or(0);
         let hot = Hot {
             rank_hi: (rank >> 64) as u64,
             tag_bits,
             price: p.price_paise,
-            sold: self.sales.get(&p.sku).copied().unwrap_or(0),
+            sold,
+            sold_ln: sold_ln(sold),
             created_at: p.created_at,
-            discount: i32::try_from(p.discount_percent()).unwrap_or(0),
+            discount: p.discount_percent().clamp(i16::MIN.into(), i16::MAX.into()) as i16,
             brand: self.brands.intern(&p.brand.to_lowercase(), &p.brand),
             category: self.categories.intern(&p.category_id, &p.category_id),
             live: true,

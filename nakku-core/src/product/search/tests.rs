@@ -356,3 +356,39 @@ fn words_are_matched_alike_after_slots_are_freed_and_reused_out_of_order() {
     let both = search(&ix, "mango masala");
     assert_eq!(both.total, 10);
 }
+
+#[test]
+fn the_hot_array_stays_within_56_bytes_a_slot() {
+    // The filter loop reads one of these per match; growing it slows every broad search.
+    assert!(
+        std::mem::size_of::<Hot>() <= 56,
+        "Hot is {} bytes",
+        std::mem::size_of::<Hot>()
+    );
+}
+
+#[test]
+fn best_sellers_come_first_among_equal_matches_and_follow_sales_as_they_change() {
+    let mut ix = index();
+    // "milk" matches both milks equally (the ids break the tie).
+    let page = search(&ix, "milk");
+    assert_eq!(page.items[0].score, page.items[1].score);
+    let (a, b) = (page.items[0].id.clone(), page.items[1].id.clone());
+    // the second of the tie sells: it comes first, by a tenth (all the boost is the best seller's)
+    ix.set_sales(&format!("SKU-{b}"), 100);
+    let page = search(&ix, "milk");
+    assert_eq!(ids(&page)[..2], [b.as_str(), a.as_str()]);
+    let (best, other) = (page.items[0].score.unwrap(), page.items[1].score.unwrap());
+    assert!((best / other - 1.1).abs() < 1e-4, "{best} vs {other}");
+    // the first sells more: it is first again, the other keeps a smaller boost
+    ix.set_sales(&format!("SKU-{a}"), 1000);
+    let page = search(&ix, "milk");
+    assert_eq!(ids(&page)[..2], [a.as_str(), b.as_str()]);
+    let (best, other) = (page.items[0].score.unwrap(), page.items[1].score.unwrap());
+    let expected = 1.0 + 0.1 * (101f32.ln() / 1001f32.ln());
+    assert!((best / other - 1.1 / expected).abs() < 1e-4, "{best} vs {other}");
+    // a product indexed after its sales were counted carries them
+    ix.set_sales("SKU-5", 5000);
+    ix.upsert(product("5", "Heritage Milk", "Heritage", "milk", 3000));
+    assert_eq!(ids(&search(&ix, "milk"))[0], "5");
+}
