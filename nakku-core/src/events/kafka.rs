@@ -39,6 +39,9 @@ pub struct KafkaBus {
     producer_config: ClientConfig,
     admin: AdminClient<DefaultClientContext>,
     created: Mutex<HashSet<String>>,
+    /// Plain consumers kept per group for reads that need no subscription (see
+    /// [`KafkaBus::reader`]).
+    readers: Mutex<std::collections::HashMap<String, Arc<BaseConsumer>>>,
 }
 
 /// The librdkafka properties for Nakku's Kafka security settings: the protocol, the CA
@@ -164,6 +167,7 @@ impl KafkaBus {
             producer_config,
             admin,
             created: Mutex::new(HashSet::new()),
+            readers: Mutex::default(),
         };
         let topics: Vec<String> = DOMAINS.iter().map(|d| format!("{prefix}.{d}")).collect();
         match tokio::time::timeout(Duration::from_secs(15), bus.ensure_topics(&topics)).await {
@@ -222,10 +226,29 @@ impl KafkaBus {
         c
     }
 
+    /// A plain consumer of `group` for reads that need no subscription (metadata,
+    /// watermarks, committed offsets, offsets for times), made on first use and kept. A new
+    /// client per call cost its threads, broker connections and a coordinator lookup each
+    /// time — and the stall detector asks every idle consumer's lag every 10 s. What the
+    /// client queued since its last use (errors while a broker was away) is drained first,
+    /// so an idle one does not pile them up.
+    fn reader(&self, group: &str) -> Result<Arc<BaseConsumer>, BusError> {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = readers.get(group) {
+            while let Some(Err(e)) = c.poll(Duration::ZERO) {
+                tracing::debug!(group, error = %e, "kafka reader event");
+            }
+            return Ok(c.clone());
+        }
+        let c: Arc<BaseConsumer> = Arc::new(self.consumer_config(group).create().map_err(kerr)?);
+        readers.insert(group.to_owned(), c.clone());
+        Ok(c)
+    }
+
     /// Partitions of `topics` with their low and high watermarks (blocking calls, run off
     /// the async threads).
     async fn partitions_of(&self, topics: &[String]) -> Result<Vec<(String, i32, i64, i64)>, BusError> {
-        let consumer: BaseConsumer = self.consumer_config("nakku-admin").create().map_err(kerr)?;
+        let consumer = self.reader("nakku-admin")?;
         let topics = topics.to_vec();
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
@@ -262,7 +285,7 @@ impl KafkaBus {
             tpl.add_partition_offset(t, *p, Offset::Offset(off)).map_err(kerr)?;
         }
         if let Position::Time(_) = pos {
-            let consumer: BaseConsumer = self.consumer_config("nakku-admin").create().map_err(kerr)?;
+            let consumer = self.reader("nakku-admin")?;
             let resolved = tokio::task::spawn_blocking(move || {
                 consumer.offsets_for_times(tpl, Timeout::After(Duration::from_secs(10)))
             })
@@ -394,7 +417,7 @@ impl EventBus for KafkaBus {
             for (t, p, _, _) in &parts {
                 tpl.add_partition(t, *p);
             }
-            let consumer: BaseConsumer = self.consumer_config(group).create().map_err(kerr)?;
+            let consumer = self.reader(group)?;
             let committed = tokio::task::spawn_blocking(move || {
                 consumer.committed_offsets(tpl, Timeout::After(Duration::from_secs(10)))
             })
@@ -416,7 +439,7 @@ impl EventBus for KafkaBus {
 
     fn topics(&self) -> BoxFut<'_, Result<Vec<String>, BusError>> {
         Box::pin(async move {
-            let consumer: BaseConsumer = self.consumer_config("nakku-admin").create().map_err(kerr)?;
+            let consumer = self.reader("nakku-admin")?;
             let prefix = format!("{}.", self.prefix);
             tokio::task::spawn_blocking(move || {
                 let md = consumer
