@@ -259,10 +259,12 @@ class Topology:
         # same name, it takes its consumers' partitions back at once instead of waiting for
         # the killed session to end (tansu never ends it). Not for the services with two
         # instances: on tansu a group of two static members leaves events unread. Nor on the
-        # S3-backed broker, which runs no SIGKILL rows: there a JoinGroup slowed by S3 can be
-        # registered twice under the one instance id, and the phantom member keeps its share
-        # of the partitions for good (seen: `delivery.catalogue` "elected leader with 2
-        # members", the product topic never read). Dynamic members are expired by the session.
+        # S3-backed broker: there a JoinGroup slowed by S3 can be registered twice under the
+        # one instance id, and the phantom member keeps its share of the partitions for good
+        # (seen: `delivery.catalogue` "elected leader with 2 members", the product topic never
+        # read). Dynamic members are expired by the session, so there a SIGKILLed service
+        # (the rows CI does not run on S3) gets its partitions back once the killed member's
+        # 6 s session has ended.
         env = self.env
         if name.split("#")[0] not in SECOND and name != "gateway" and not self.moto:
             props = env.get("NAKKU_KAFKA_PROPERTIES")
