@@ -105,6 +105,31 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Rows of the bench store for products `items` (by number), 500 a statement: `head` names
+/// the table and its five columns — store, sku, the two numbers `values` gives for the
+/// product, and `now`.
+async fn bench_store_rows(
+    tx: &mut nakku_core::db::Tx,
+    head: &str,
+    items: &[usize],
+    now: i64,
+    values: impl Fn(usize) -> (i64, i64),
+) -> anyhow::Result<()> {
+    for chunk in items.chunks(500) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Any>::new(head);
+        q.push_values(chunk, |mut row, i| {
+            let (a, b) = values(*i);
+            row.push_bind("BENCH-1")
+                .push_bind(format!("SKU-{i:06}"))
+                .push_bind(a)
+                .push_bind(b)
+                .push_bind(now);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Nearest-rank percentile in microseconds, to a tenth.
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     percentile(sorted, p).map_or(0.0, |d| (d.as_secs_f64() * 1e6 * 10.0).round() / 10.0)
@@ -193,36 +218,30 @@ async fn measure(db: &Db, o: &Opts) -> anyhow::Result<Report> {
     // half the catalogue in stock at the bench store, as the stock consumer would write it
     let now = nakku_core::id::now_ms();
     let mut tx = db.begin().await?;
-    for chunk in (0..o.products).step_by(2).collect::<Vec<_>>().chunks(500) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Any>::new(
-            "INSERT INTO store_stock (store, sku, available, event_ms, updated_at) ",
-        );
-        q.push_values(chunk, |mut row, i| {
-            row.push_bind("BENCH-1")
-                .push_bind(format!("SKU-{i:06}"))
-                .push_bind(10_i64)
-                .push_bind(now)
-                .push_bind(now);
-        });
-        q.build().execute(&mut *tx).await?;
-    }
+    let every_other: Vec<usize> = (0..o.products).step_by(2).collect();
+    bench_store_rows(
+        &mut tx,
+        "INSERT INTO store_stock (store, sku, available, event_ms, updated_at) ",
+        &every_other,
+        now,
+        |_| (10, now),
+    )
+    .await?;
     // and every product sold something, as the sales consumer would have counted it: a few
     // best sellers and a long tail (units ≈ 50,000 / popularity rank). With sales known,
     // relevance boosts the best sellers, which a search pays for on every match.
-    for chunk in (0..o.products).collect::<Vec<_>>().chunks(500) {
-        let mut q =
-            sqlx::QueryBuilder::<sqlx::Any>::new("INSERT INTO product_sales (store, sku, units, orders, updated_at) ");
-        q.push_values(chunk, |mut row, i| {
-            let rank = (i * 7919) % o.products;
-            let units = 1 + 50_000 / (rank as i64 + 1);
-            row.push_bind("BENCH-1")
-                .push_bind(format!("SKU-{i:06}"))
-                .push_bind(units)
-                .push_bind(units)
-                .push_bind(now);
-        });
-        q.build().execute(&mut *tx).await?;
-    }
+    let every: Vec<usize> = (0..o.products).collect();
+    bench_store_rows(
+        &mut tx,
+        "INSERT INTO product_sales (store, sku, units, orders, updated_at) ",
+        &every,
+        now,
+        |i| {
+            let units = 1 + 50_000 / (((i * 7919) % o.products) as i64 + 1);
+            (units, units)
+        },
+    )
+    .await?;
     tx.commit().await?;
     let start = Instant::now();
     svc.reload().await?;

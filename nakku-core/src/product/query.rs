@@ -31,7 +31,7 @@ fn merge(lists: &[(&[(u32, f32)], f32)]) -> Matches {
     }
     match parts.pop() {
         Some((std::borrow::Cow::Owned(m), _)) => m,
-        Some((std::borrow::Cow::Borrowed(list), factor)) => list.iter().map(|(slot, w)| (*slot, w * factor)).collect(),
+        Some((std::borrow::Cow::Borrowed(list), factor)) => scaled(list, factor).collect(),
         None => Vec::new(),
     }
 }
@@ -58,9 +58,14 @@ fn union(a: &[(u32, f32)], fa: f32, b: &[(u32, f32)], fb: f32) -> Matches {
             }
         }
     }
-    out.extend(a[i..].iter().map(|(slot, w)| (*slot, w * fa)));
-    out.extend(b[j..].iter().map(|(slot, w)| (*slot, w * fb)));
+    out.extend(scaled(&a[i..], fa));
+    out.extend(scaled(&b[j..], fb));
     out
+}
+
+/// A posting list's entries with their scores times `factor`.
+fn scaled(list: &[(u32, f32)], factor: f32) -> impl Iterator<Item = (u32, f32)> + '_ {
+    list.iter().map(move |(slot, w)| (*slot, w * factor))
 }
 
 /// Keeps the slots of `a` that are in `b` too (both in slot order), adding `b`'s score.
