@@ -393,6 +393,10 @@ impl DeliveryService {
             None => refund,
         };
         let now = now_ms();
+        // The reads' connection goes back before the write takes one: holding it while
+        // asking the pool for another waits for itself when the pool is that small (or
+        // that busy).
+        drop(conn);
         let mut tx = self.db().begin().await?;
         sqlx::query(
             "UPDATE pick_lines SET picked = ?, outcome = ?, substitute_sku = ?, substitute_quantity = ?, substitute_price_paise = ?, \
@@ -421,7 +425,6 @@ impl DeliveryService {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        drop(conn);
         self.pick_list(user_id, admin, order_id).await
     }
 

@@ -137,7 +137,7 @@ impl InventoryService {
         }
         // The store through the short-lived cache (its id is the reservation's; the code
         // named in the events follows a change of code within seconds).
-        let w = self.cached_warehouse(&row.warehouse_id).await?;
+        let w = self.cached_warehouse_on(Some(&mut tx), &row.warehouse_id).await?;
         let mut movements = Vec::with_capacity(lines.len());
         for l in &lines {
             if !store::apply_deltas(&mut tx, &w.id, &l.sku, -l.quantity, -l.quantity).await? {

@@ -161,6 +161,19 @@ impl InventoryService {
 
     /// [`Self::warehouse`] through the short-lived store cache.
     async fn cached_warehouse(&self, id_or_code: &str) -> Result<Warehouse, CoreError> {
+        self.cached_warehouse_on(None, id_or_code).await
+    }
+
+    /// [`Self::cached_warehouse`] for a caller in a transaction: a miss is read on `conn`,
+    /// not on a second connection from the pool. (Asking the pool while holding one of its
+    /// connections waits for itself once as many callers do so as the pool has
+    /// connections: a 16-connection inventory under load stalled for seconds at a time,
+    /// each time the cache expired, until the pool's acquire timeout failed them all.)
+    pub(super) async fn cached_warehouse_on(
+        &self,
+        conn: Option<&mut AnyConnection>,
+        id_or_code: &str,
+    ) -> Result<Warehouse, CoreError> {
         let now = now_ms();
         let hit = {
             let cache = self.store_cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -172,7 +185,12 @@ impl InventoryService {
         if let Some(w) = hit {
             return Ok(w);
         }
-        let w = self.warehouse(id_or_code).await?;
+        let w = match conn {
+            Some(conn) => store::find_warehouse(conn, id_or_code)
+                .await?
+                .ok_or_else(|| CoreError::NotFound("store".to_owned()))?,
+            None => self.warehouse(id_or_code).await?,
+        };
         let mut cache = self.store_cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.clear();

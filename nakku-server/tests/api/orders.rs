@@ -443,6 +443,18 @@ mod declining_payer {
     );
 }
 
+/// One connection per service database (`NAKKU_DB_MAX_CONNECTIONS=1`, an allowed setting):
+/// code that holds a connection (a transaction) and asks its pool for another waits for
+/// itself until the pool's acquire timeout, and under load (as many such callers as the
+/// pool has connections) a pool of any size does. The whole order life — cart, checkout,
+/// saga, a line removed, a cancellation with its refund — must get through on one.
+mod one_connection {
+    on_both_topologies_with!(
+        &[("NAKKU_DB_MAX_CONNECTIONS", "1")],
+        a_cart_becomes_a_confirmed_order_and_a_cancellation_puts_everything_back,
+    );
+}
+
 mod slow_payer {
     on_both_topologies_with!(
         &[
