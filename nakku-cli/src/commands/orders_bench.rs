@@ -77,6 +77,9 @@ struct Report {
     raw_writes_orders_per_s: f64,
     /// The same SQL as the flow (transactions and reads): the ceiling the ratio is against.
     raw_orders_per_s: f64,
+    /// Statements per order of that ceiling (transaction control not counted), beside the
+    /// flow's in `per_order`.
+    raw_statements_per_order: f64,
     flow_orders_per_s: f64,
     ratio: f64,
     writes_ratio: f64,
@@ -118,6 +121,8 @@ const SKUS: usize = 16;
 const TOTAL: &str = "total (service databases)";
 /// Orders of the pass that counts statements (at most `--orders`).
 const COUNTED_ORDERS: usize = 500;
+/// Orders of the raw ceiling's pass that counts its statements (at most `--orders`).
+const RAW_COUNTED_ORDERS: usize = 100;
 
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     anyhow::ensure!(o.orders > 0 && o.workers > 0, "--orders and --workers must be positive");
@@ -214,8 +219,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         }
         println!("{per}");
         println!(
-            "(counted over {} more orders at full speed; BEGIN/COMMIT not counted as statements)",
-            report.counted_orders
+            "(counted over {} more orders at full speed; BEGIN/COMMIT not counted as statements; \
+             the raw ceiling's same SQL: {:.1} per order)",
+            report.counted_orders, report.raw_statements_per_order
         );
         if !report.statements.is_empty() {
             let mut t = table(&["service", "per order", "statement"]);
@@ -269,8 +275,8 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
             .pool_max_idle_per_host(o.workers * 2)
             .build()?;
         let shoppers = setup(&http, &gateway, o).await?;
-        let raw_writes = raw_ceiling(&dbs, o, false).await?;
-        let raw = raw_ceiling(&dbs, o, true).await?;
+        let raw_writes = raw_ceiling(&dbs, o.workers, o.orders, false).await?;
+        let raw = raw_ceiling(&dbs, o.workers, o.orders, true).await?;
         let (max, p50, p99) = flow(&http, &gateway, &order_db, &shoppers, o.orders, None, "max").await?;
         let (half, hp50, hp99) = flow(&http, &gateway, &order_db, &shoppers, o.orders, Some(max / 2.0), "half").await?;
         // Counting has a cost of its own (each statement's event is built), so it gets a
@@ -284,6 +290,19 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
         let counted = flow(&http, &gateway, &order_db, &shoppers, counted_orders, None, "counted").await;
         let nakku_server::statements::Counted { tallies, texts } = nakku_server::statements::stop();
         counted?;
+        // The raw ceiling's own statements, counted the same way in a short pass of its own
+        // (outside any service's span: unattributed), so what it replays can be set beside
+        // what the flow runs.
+        let raw_counted = o.orders.min(RAW_COUNTED_ORDERS);
+        nakku_server::statements::start();
+        let raw_pass = raw_ceiling(&dbs, o.workers, raw_counted, true).await;
+        let raw_tally = nakku_server::statements::stop()
+            .tallies
+            .get(nakku_server::statements::UNATTRIBUTED)
+            .copied()
+            .unwrap_or_default();
+        raw_pass?;
+        let raw_statements_per_order = (raw_tally.statements as f64 / raw_counted as f64 * 10.0).round() / 10.0;
         let per = |n: u64| (n as f64 / counted_orders as f64 * 10.0).round() / 10.0;
         let mut per_order: std::collections::BTreeMap<&'static str, PerOrder> = tallies
             .iter()
@@ -329,6 +348,7 @@ async fn measure(settings: &Settings, o: &Opts) -> anyhow::Result<Report> {
             all_services: o.all_services,
             raw_writes_orders_per_s: raw_writes.round(),
             raw_orders_per_s: raw.round(),
+            raw_statements_per_order,
             flow_orders_per_s: max.round(),
             ratio: (max / raw * 100.0).round() / 100.0,
             writes_ratio: (max / raw_writes * 100.0).round() / 100.0,
@@ -388,8 +408,8 @@ async fn setup(http: &reqwest::Client, gw: &str, o: &Opts) -> anyhow::Result<Vec
     })
     .await?;
     call(M::POST, "/categories", &admin, json!({"name": "Bench"})).await?;
-    // Four runs of `--orders` (two raw, two flows) and the counted pass, however unevenly
-    // they fall on the skus.
+    // Four runs of `--orders` (two raw, two flows) and the counted passes (up to 600
+    // orders), however unevenly they fall on the skus.
     let per_sku = (5 * o.orders + 10) as i64;
     for i in 0..SKUS {
         let sku = format!("BENCH-{i}");

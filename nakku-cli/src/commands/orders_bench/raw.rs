@@ -16,12 +16,9 @@ pub(super) struct Dbs {
 /// The same SQL as the flow, as plain statements on the same databases: the transactions
 /// (set the cart line; the order with its line and timeline; the reservation with its
 /// conditional stock UPDATE, rows and ledger; the status moves; the payment initiated then
-/// captured; the sale) and, with `reads`, the reads the services make around them (the
-/// cart, prices and stock as the cart shows them; the checkout's cart, address, zone, store
-/// and load; the idempotency check; the order as answered; the saga's look at the order
-/// before each step; the inventory's store, reservation and stock; the payment). No HTTP,
-/// no outbox, relay or consumers, no saga lease.
-pub(super) async fn raw_ceiling(dbs: &Arc<Dbs>, o: &Opts, reads: bool) -> anyhow::Result<f64> {
+/// captured; the sale) and, with `reads`, the reads the services make around and inside
+/// them (see [`raw_order`]). No HTTP, no outbox, relay or consumers, no saga lease.
+pub(super) async fn raw_ceiling(dbs: &Arc<Dbs>, workers: usize, orders: usize, reads: bool) -> anyhow::Result<f64> {
     let wh: String = sqlx::query("SELECT id FROM warehouses WHERE code = ?")
         .bind(STORE)
         .fetch_one(dbs.inventory.pool())
@@ -35,7 +32,7 @@ pub(super) async fn raw_ceiling(dbs: &Arc<Dbs>, o: &Opts, reads: bool) -> anyhow
         nakku_core::db::text(&address, "user_id")?,
     ));
     let tag = if reads { "r" } else { "w" };
-    for w in 0..o.workers {
+    for w in 0..workers {
         let now = now_ms();
         let upsert = dbs.cart.dialect().upsert("id", &["updated_at"]);
         sqlx::query(&format!(
@@ -52,9 +49,9 @@ pub(super) async fn raw_ceiling(dbs: &Arc<Dbs>, o: &Opts, reads: bool) -> anyhow
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..o.workers {
+    for w in 0..workers {
         let (dbs, wh, address, next) = (dbs.clone(), wh.clone(), address.clone(), next.clone());
-        let total = o.orders;
+        let total = orders;
         tasks.spawn(async move {
             let shopper = Shopper {
                 cart_id: format!("raw-cart-{tag}{w}"),
@@ -75,7 +72,7 @@ pub(super) async fn raw_ceiling(dbs: &Arc<Dbs>, o: &Opts, reads: bool) -> anyhow
     while let Some(r) = tasks.join_next().await {
         r??;
     }
-    Ok(o.orders as f64 / start.elapsed().as_secs_f64())
+    Ok(orders as f64 / start.elapsed().as_secs_f64())
 }
 
 struct Shopper {
@@ -85,55 +82,50 @@ struct Shopper {
     address_user: String,
 }
 
-/// `read!(db, sql, binds...)`: one read on the pool, rows discarded.
+/// `read!(db, sql, binds...)`: one read (on the pool, or on a transaction's connection),
+/// rows discarded.
 macro_rules! read {
+    (tx $conn:expr, $sql:expr $(, $b:expr)*) => {
+        sqlx::query($sql)$(.bind($b))*.fetch_all(&mut *$conn).await?
+    };
     ($db:expr, $sql:expr $(, $b:expr)*) => {
         sqlx::query($sql)$(.bind($b))*.fetch_all($db.pool()).await?
     };
 }
 
-/// The cart's prices and stock for its lines, as every cart view and checkout reads them.
-async fn raw_prices(cart: &Db, sku: &str) -> anyhow::Result<()> {
-    read!(cart, "SELECT sku, product_id, name, unit, price_paise, mrp_paise, max_per_order, active FROM cart_products WHERE sku IN (?)", sku);
+/// A cart's lines with their prices and stock at its store, in one read: the cart's answer
+/// and the checkout each read them so.
+async fn raw_lines(cart: &Db, s: &Shopper) -> anyhow::Result<()> {
     read!(
         cart,
-        "SELECT sku, available FROM cart_stock WHERE store = ? AND sku IN (?)",
+        "SELECT i.sku, i.quantity, i.price_seen_paise, p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, \
+         p.max_per_order, p.active, s.available FROM cart_items i \
+         LEFT JOIN cart_products p ON p.sku = i.sku \
+         LEFT JOIN cart_stock s ON s.store = ? AND s.sku = i.sku \
+         WHERE i.cart_id = ? ORDER BY i.created_at, i.sku",
         STORE,
-        sku
-    );
-    Ok(())
-}
-
-/// The cart row and its lines with their prices and stock.
-async fn raw_cart(cart: &Db, s: &Shopper, sku: &str) -> anyhow::Result<()> {
-    read!(cart, "SELECT id, user_id, store, share_token, share_mode, version FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL", &s.user_id, STORE);
-    read!(
-        cart,
-        "SELECT sku, quantity, price_seen_paise FROM cart_items WHERE cart_id = ? ORDER BY created_at, sku",
         &s.cart_id
     );
-    raw_prices(cart, sku).await
-}
-
-const ORDER_COLS: &str = "id, user_id, store, status, payment_kind, payment_method_id, total_paise, saga_state, cancel_requested, failure_reason, attempts, step_started_at";
-
-async fn raw_look(order: &Db, id: &str) -> anyhow::Result<()> {
-    read!(
-        order,
-        &format!("SELECT {ORDER_COLS} FROM orders WHERE id = ? AND deleted_at IS NULL"),
-        id
-    );
     Ok(())
 }
 
-/// The inventory's look at the store and the order's reservation before it moves stock.
-async fn raw_stock_reads(inventory: &Db, wh: &str, id: &str, sku: &str) -> anyhow::Result<()> {
-    read!(inventory, "SELECT id, code, name, city, lat, lng, opens_at, closes_at, active, created_at, updated_at FROM warehouses WHERE (id = ? OR code = ?) AND deleted_at IS NULL", STORE, STORE);
-    read!(inventory, "SELECT id, order_id, warehouse_id, status, reason, expires_at, created_at, updated_at FROM reservations WHERE order_id = ? AND deleted_at IS NULL", id);
-    read!(inventory, "SELECT sku, on_hand, reserved, low_threshold, low_alerted, out_alerted FROM stock WHERE warehouse_id = ? AND deleted_at IS NULL AND sku IN (?)", wh, sku);
+/// The numbers of a store's skus after a change, read back in the change's transaction
+/// (for the stock events).
+async fn raw_numbers(conn: &mut sqlx::AnyConnection, wh: &str, sku: &str) -> anyhow::Result<()> {
+    read!(tx conn, "SELECT sku, on_hand, reserved, low_threshold, low_alerted, out_alerted FROM stock WHERE warehouse_id = ? AND deleted_at IS NULL AND sku IN (?)", wh, sku);
     Ok(())
 }
 
+/// One order through the flow's SQL. The transactions are those of the flow, one order
+/// each (the flow batches reservations and saga moves of concurrent orders); with `reads`,
+/// the reads the services make around and inside them as the flow runs them now (read with
+/// `nakku bench orders --explain`): the cart's line facts in one read, the cart's lines with
+/// prices and stock in one read (its answer, the checkout), the checkout's idempotency
+/// check, cart with its store's load, address and serving zone, the reservation's duplicate
+/// check and the stock's numbers after each change, the reservation read (locked on MySQL)
+/// before the sale. The saga carries the rows it wrote, the placed order and the captured
+/// payment are answered from what was written, and the store comes from a cache: none of
+/// those is read.
 async fn raw_order(dbs: &Dbs, wh: &str, s: &Shopper, sku: &str, reads: bool) -> anyhow::Result<()> {
     let Dbs {
         order,
@@ -145,18 +137,19 @@ async fn raw_order(dbs: &Dbs, wh: &str, s: &Shopper, sku: &str, reads: bool) -> 
     } = dbs;
     let now = now_ms();
     let id = new_id();
-    // The cart line.
-    if reads {
-        read!(cart, "SELECT id, user_id, store, share_token, share_mode, version FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL", &s.user_id, STORE);
-        read!(
-            cart,
-            "SELECT quantity FROM cart_items WHERE cart_id = ? AND sku = ?",
-            &s.cart_id,
-            sku
-        );
-        raw_prices(cart, sku).await?;
-    }
+    // The cart line, checked against the cart, the line, the product and its stock in one read.
     let mut tx = cart.begin().await?;
+    if reads {
+        read!(tx tx,
+            "SELECT c.id, c.user_id, c.store, c.share_token, c.share_mode, c.version, \
+             (SELECT quantity FROM cart_items i WHERE i.cart_id = c.id AND i.sku = ?) AS current_quantity, \
+             p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, p.max_per_order, p.active, \
+             (SELECT available FROM cart_stock WHERE store = ? AND sku = ?) AS available \
+             FROM (SELECT 1 AS one) x LEFT JOIN carts c ON c.user_id = ? AND c.store = ? AND c.deleted_at IS NULL \
+             LEFT JOIN cart_products p ON p.sku = ?",
+            sku, STORE, sku, &s.user_id, STORE, sku
+        );
+    }
     let upsert = cart.dialect().upsert("cart_id, sku", &["quantity", "updated_at"]);
     sqlx::query(&format!("INSERT INTO cart_items (cart_id, sku, quantity, price_seen_paise, added_by, created_at, updated_at) VALUES (?, ?, 1, 25000, 'raw', ?, ?){upsert}"))
         .bind(&s.cart_id)
@@ -173,23 +166,31 @@ async fn raw_order(dbs: &Dbs, wh: &str, s: &Shopper, sku: &str, reads: bool) -> 
     tx.commit().await?;
     if reads {
         // The cart as the answer shows it; then the checkout.
-        read!(
-            cart,
-            "SELECT sku, quantity, price_seen_paise FROM cart_items WHERE cart_id = ? ORDER BY created_at, sku",
-            &s.cart_id
-        );
-        raw_prices(cart, sku).await?;
+        raw_lines(cart, s).await?;
         read!(
             order,
             "SELECT id, request_hash FROM orders WHERE user_id = ? AND idem_key = ?",
             &s.user_id,
             &id
         );
-        raw_cart(cart, s, sku).await?;
+        read!(cart, "SELECT id, user_id, store, share_token, share_mode, version, (SELECT COUNT(*) FROM active_orders a WHERE a.store = carts.store) AS store_load FROM carts WHERE user_id = ? AND store = ? AND deleted_at IS NULL", &s.user_id, STORE);
+        raw_lines(cart, s).await?;
         read!(user, "SELECT id, user_id, label, line1, line2, city, pincode, lat, lng, is_default, serviceable, store_code, created_at, updated_at FROM addresses WHERE id = ? AND user_id = ? AND deleted_at IS NULL", &s.address_id, &s.address_user);
-        read!(location, "SELECT id, store_code, name, geometry, active, created_at, updated_at FROM zones WHERE deleted_at IS NULL AND active = 1 AND min_lat <= ? AND max_lat >= ? AND min_lng <= ? AND max_lng >= ?", 12.9716, 12.9716, 77.5946, 77.5946);
-        read!(location, "SELECT id, code, name, lat, lng, opens_at, closes_at, active FROM stores WHERE code = ? AND deleted_at IS NULL", STORE);
-        read!(cart, "SELECT COUNT(*) AS n FROM active_orders WHERE store = ?", STORE);
+        read!(
+            location,
+            "SELECT z.id, z.store_code, z.name, z.geometry, z.active, z.created_at, z.updated_at, \
+             s.id AS s_id, s.code AS s_code, s.name AS s_name, s.lat AS s_lat, s.lng AS s_lng, \
+             s.opens_at AS s_opens_at, s.closes_at AS s_closes_at, s.active AS s_active, \
+             l.status AS load_status, l.extra_minutes AS load_extra \
+             FROM zones z JOIN stores s ON s.code = z.store_code AND s.deleted_at IS NULL \
+             LEFT JOIN store_load l ON l.store = s.code \
+             WHERE z.deleted_at IS NULL AND z.active = 1 \
+             AND z.min_lat <= ? AND z.max_lat >= ? AND z.min_lng <= ? AND z.max_lng >= ?",
+            12.9716,
+            12.9716,
+            77.5946,
+            77.5946
+        );
     }
     // The order.
     let mut tx = order.begin().await?;
@@ -217,26 +218,12 @@ async fn raw_order(dbs: &Dbs, wh: &str, s: &Shopper, sku: &str, reads: bool) -> 
         .await?;
     raw_timeline(&mut tx, &id, "pending").await?;
     tx.commit().await?;
-    if reads {
-        // The order as answered; the saga's first look and the lines it reserves.
-        read!(order, "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, step_started_at, next_attempt_at, version, created_at, updated_at FROM orders WHERE id = ? AND deleted_at IS NULL", &id);
-        read!(order, "SELECT sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status FROM order_lines WHERE order_id = ? ORDER BY created_at, sku", &id);
-        read!(
-            order,
-            "SELECT status, note, actor, created_at FROM order_timeline WHERE order_id = ? ORDER BY id",
-            &id
-        );
-        raw_look(order, &id).await?;
-        read!(
-            order,
-            "SELECT sku, quantity FROM order_lines WHERE order_id = ? AND status <> 'removed' ORDER BY sku",
-            &id
-        );
-        raw_stock_reads(inventory, wh, &id, sku).await?;
-    }
 
     // The reservation.
     let mut tx = inventory.begin().await?;
+    if reads {
+        read!(tx tx, "SELECT order_id FROM reservations WHERE order_id IN (?)", &id);
+    }
     let r = sqlx::query("UPDATE stock SET reserved = reserved + 1, updated_at = ? WHERE warehouse_id = ? AND sku = ? AND on_hand - reserved >= 1")
         .bind(now)
         .bind(wh)
@@ -260,14 +247,13 @@ async fn raw_order(dbs: &Dbs, wh: &str, s: &Shopper, sku: &str, reads: bool) -> 
         .execute(&mut *tx)
         .await?;
     raw_ledger(&mut tx, wh, sku, 0, 1, &id).await?;
+    if reads {
+        raw_numbers(&mut tx, wh, sku).await?;
+    }
     tx.commit().await?;
     raw_status(order, &id, "stock_reserved").await?;
 
     // The payment.
-    if reads {
-        raw_look(order, &id).await?;
-        read!(payment, "SELECT id, order_id, user_id, kind, method_id, amount_paise, currency, status, captured_paise, refunded_paise, provider, provider_ref, failure_reason, attempts, created_at, updated_at FROM payments WHERE order_id = ? AND deleted_at IS NULL", &id);
-    }
     let pid = new_id();
     sqlx::query("INSERT INTO payments (id, order_id, user_id, kind, amount_paise, currency, status, provider, attempts, created_at, updated_at) VALUES (?, ?, 'raw', 'upi', 26500, 'INR', 'initiated', 'raw', 1, ?, ?)")
         .bind(&pid)
@@ -284,28 +270,38 @@ async fn raw_order(dbs: &Dbs, wh: &str, s: &Shopper, sku: &str, reads: bool) -> 
     raw_status(order, &id, "paid").await?;
 
     // The sale.
-    if reads {
-        raw_look(order, &id).await?;
-        raw_stock_reads(inventory, wh, &id, sku).await?;
-        read!(
-            inventory,
-            "SELECT sku, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY sku",
-            &rid
-        );
-    }
     let mut tx = inventory.begin().await?;
+    if reads {
+        // Locked on MySQL (the row, then its lines); on SQLite the write transaction is
+        // the lock, and the row and lines are one read.
+        match inventory.dialect().for_update() {
+            "" => {
+                read!(tx tx, "SELECT r.id, r.order_id, r.warehouse_id, r.status, r.reason, r.expires_at, r.created_at, r.updated_at, \
+                 l.sku, l.quantity FROM reservations r LEFT JOIN reservation_lines l ON l.reservation_id = r.id \
+                 WHERE r.order_id = ? AND r.deleted_at IS NULL ORDER BY l.sku", &id)
+            }
+            lock => {
+                read!(tx tx, &format!("SELECT id, order_id, warehouse_id, status, reason, expires_at, created_at, updated_at FROM reservations \
+                     WHERE order_id = ? AND deleted_at IS NULL{lock}"), &id);
+                read!(tx tx, "SELECT sku, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY sku", &rid)
+            }
+        };
+    }
     sqlx::query("UPDATE stock SET on_hand = on_hand - 1, reserved = reserved - 1, updated_at = ? WHERE warehouse_id = ? AND sku = ? AND reserved >= 1")
         .bind(now)
         .bind(wh)
         .bind(sku)
         .execute(&mut *tx)
         .await?;
+    raw_ledger(&mut tx, wh, sku, -1, -1, &id).await?;
+    if reads {
+        raw_numbers(&mut tx, wh, sku).await?;
+    }
     sqlx::query("UPDATE reservations SET status = 'confirmed', updated_at = ? WHERE id = ? AND status = 'held'")
         .bind(now)
         .bind(&rid)
         .execute(&mut *tx)
         .await?;
-    raw_ledger(&mut tx, wh, sku, -1, -1, &id).await?;
     tx.commit().await?;
     raw_status(order, &id, "confirmed").await
 }
