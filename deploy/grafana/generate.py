@@ -92,6 +92,10 @@ def platform():
               ['sum by (status) (rate(nakku_inventory_reservations_total[5m]))',
                'sum(rate(nakku_inventory_reservation_batch_failures_total[5m]))'], 12, 40, "ops",
               legend=["{{status}}", "batches retried one by one"]),
+        panel(13, "Database pools: connections in use ÷ pool size",
+              ['max by (service, pool) (nakku_db_pool_connections{state="in_use"} '
+               '/ ignoring (state) nakku_db_pool_max_connections)'], 0, 48, "percentunit",
+              legend=["{{service}} {{pool}}"]),
     ])
 
 

@@ -171,6 +171,35 @@ pub async fn render() -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render()).into_response()
 }
 
+/// Samples every second, until `stop`, the connections of each service's database pools:
+/// `nakku_db_pool_connections{service,pool,state}` (`in_use`, `idle`) and
+/// `nakku_db_pool_max_connections{service,pool}` (`pool`: `main`, or SQLite's one
+/// `writer`). A pool with every connection in use minute after minute makes requests
+/// queue for one, and fail with 503 past the 5 s acquire timeout (alert
+/// `NakkuDbPoolSaturated`).
+pub async fn sample_pools(
+    dbs: Vec<(nakku_core::service::Service, nakku_core::db::Db)>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        for (svc, db) in &dbs {
+            for (pool, in_use, open, max) in db.pool_stats() {
+                let labels = [("service", svc.name()), ("pool", pool)];
+                metrics::gauge!("nakku_db_pool_connections", "service" => svc.name(), "pool" => pool, "state" => "in_use")
+                    .set(f64::from(in_use));
+                metrics::gauge!("nakku_db_pool_connections", "service" => svc.name(), "pool" => pool, "state" => "idle")
+                    .set(f64::from(open.saturating_sub(in_use)));
+                metrics::gauge!("nakku_db_pool_max_connections", &labels).set(f64::from(max));
+            }
+        }
+    }
+}
+
 /// Histogram upkeep; runs for the life of the process.
 pub fn spawn_upkeep() {
     let h = handle().clone();

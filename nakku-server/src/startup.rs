@@ -489,6 +489,10 @@ impl Application {
         for (svc, relay) in self.relays {
             spawner.spawn(svc, relay.run(workers_stop.clone()));
         }
+        if !self.dbs.is_empty() {
+            let dbs = self.dbs.iter().map(|(s, d)| (*s, d.clone())).collect();
+            spawner.0.spawn(crate::metrics::sample_pools(dbs, workers_stop.clone()));
+        }
         for inventory in self.sweepers {
             let stop = workers_stop.clone();
             spawner.spawn(Service::Inventory, async move {

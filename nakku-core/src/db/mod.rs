@@ -177,6 +177,22 @@ impl Db {
         &self.pool
     }
 
+    /// Each pool's connections now: `(pool, in use, open, max)`. `"main"` is the pool of
+    /// every read and (MySQL) every write; `"writer"` SQLite's one write connection, in use
+    /// whenever a write transaction runs (queueing for it is by design, not a fault).
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32, u32)> {
+        let of = |name, p: &AnyPool| {
+            let open = p.size();
+            let idle = u32::try_from(p.num_idle()).unwrap_or(open);
+            (name, open.saturating_sub(idle), open, p.options().get_max_connections())
+        };
+        let mut out = vec![of("main", &self.pool)];
+        if let Some(w) = &self.writer {
+            out.push(of("writer", w));
+        }
+        out
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
@@ -442,6 +458,37 @@ mod tests {
             assert_eq!(pool.options().get_max_lifetime(), None);
             assert!(!pool.options().get_test_before_acquire(), "pinged by idleness instead");
         }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn pool_stats_show_the_connections_held_and_the_pools_sizes() {
+        let dir = std::env::temp_dir().join(format!("nakku-db-{}", crate::id::new_id()));
+        let db = Db::connect(&Secret::new(format!("sqlite://{}/x.db", dir.display())), 10)
+            .await
+            .unwrap();
+        let stats = |db: &Db| {
+            db.pool_stats()
+                .into_iter()
+                .map(|(pool, in_use, _, max)| (pool, in_use, max))
+                .collect::<Vec<_>>()
+        };
+        // SQLite: at most four readers, and the one writer.
+        assert_eq!(stats(&db), [("main", 0, 4), ("writer", 0, 1)]);
+        let held = db.pool().acquire().await.unwrap();
+        let other = db.pool().acquire().await.unwrap();
+        let tx = db.begin().await.unwrap();
+        assert_eq!(stats(&db), [("main", 2, 4), ("writer", 1, 1)]);
+        drop((held, tx));
+        // A connection is back in the pool once its release (a rollback for the
+        // transaction) is done: in a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stats(&db) != [("main", 1, 4), ("writer", 0, 1)] {
+            assert!(std::time::Instant::now() < deadline, "{:?}", stats(&db));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        drop(other);
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

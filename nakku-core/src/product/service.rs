@@ -332,6 +332,8 @@ impl ProductService {
                     product: p,
                 };
                 let page = serde_json::to_value(&view).map_err(|e| CoreError::Internal(e.into()))?;
+                // The connection goes back before the cache (Redis, maybe slow) is written.
+                drop(conn);
                 self.cache.put(&key, Arc::from(page.to_string().as_str())).await;
                 page
             }
