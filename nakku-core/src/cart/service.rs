@@ -92,6 +92,14 @@ fn cart_from_row(r: &sqlx::any::AnyRow) -> Result<CartRow, sqlx::Error> {
 const CART_COLS: &str = "id, user_id, store, share_token, share_mode, version";
 
 /// A line's product (`p`, joined by sku) and the stock at a store (binds: store, sku).
+/// A cart's lines with their products and stock at its store (binds: store, cart id), in
+/// one read: what the cart's answer and the checkout read (`nakku bench orders` replays it).
+pub const LINES_WITH_FACTS: &str = "SELECT i.sku, i.quantity, i.price_seen_paise, p.product_id, p.name, p.unit, \
+     p.price_paise, p.mrp_paise, p.max_per_order, p.active, s.available FROM cart_items i \
+     LEFT JOIN cart_products p ON p.sku = i.sku \
+     LEFT JOIN cart_stock s ON s.store = ? AND s.sku = i.sku \
+     WHERE i.cart_id = ? ORDER BY i.created_at, i.sku";
+
 const LINE_FACTS: &str = "p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, p.max_per_order, p.active, \
      (SELECT available FROM cart_stock WHERE store = ? AND sku = ?) AS available";
 
@@ -182,17 +190,11 @@ impl CartService {
     /// Lines of a cart, each checked against prices, stock at the cart's store and limits:
     /// one read of the lines with their products and stock.
     async fn lines(&self, conn: &mut AnyConnection, cart: &CartRow) -> Result<Vec<CartLine>, CoreError> {
-        let items = sqlx::query(
-            "SELECT i.sku, i.quantity, i.price_seen_paise, p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, \
-             p.max_per_order, p.active, s.available FROM cart_items i \
-             LEFT JOIN cart_products p ON p.sku = i.sku \
-             LEFT JOIN cart_stock s ON s.store = ? AND s.sku = i.sku \
-             WHERE i.cart_id = ? ORDER BY i.created_at, i.sku",
-        )
-        .bind(&cart.store)
-        .bind(&cart.id)
-        .fetch_all(&mut *conn)
-        .await?;
+        let items = sqlx::query(LINES_WITH_FACTS)
+            .bind(&cart.store)
+            .bind(&cart.id)
+            .fetch_all(&mut *conn)
+            .await?;
         let mut out = Vec::with_capacity(items.len());
         for r in &items {
             let sku = text(r, "sku")?;

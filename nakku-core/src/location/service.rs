@@ -207,6 +207,17 @@ pub fn check_point(v: &mut Validator, lat: Option<f64>, lng: Option<f64>) -> Opt
     lat.zip(lng)
 }
 
+/// The zones whose box holds a point (binds: lat, lat, lng, lng), with their stores and the
+/// stores' load, in one read: what serviceability reads (`nakku bench orders` replays it).
+pub const ZONES_AROUND: &str = "SELECT z.id, z.store_code, z.name, z.geometry, z.active, z.created_at, z.updated_at, \
+     s.id AS s_id, s.code AS s_code, s.name AS s_name, s.lat AS s_lat, s.lng AS s_lng, \
+     s.opens_at AS s_opens_at, s.closes_at AS s_closes_at, s.active AS s_active, \
+     l.status AS load_status, l.extra_minutes AS load_extra \
+     FROM zones z JOIN stores s ON s.code = z.store_code AND s.deleted_at IS NULL \
+     LEFT JOIN store_load l ON l.store = s.code \
+     WHERE z.deleted_at IS NULL AND z.active = 1 \
+     AND z.min_lat <= ? AND z.max_lat >= ? AND z.min_lng <= ? AND z.max_lng >= ?";
+
 impl LocationService {
     pub fn new(db: Db, cfg: LocationConfig) -> Self {
         LocationService { db, cfg }
@@ -374,23 +385,13 @@ impl LocationService {
     /// holes excluded), the nearest store that is open now; else why not.
     pub async fn serviceability(&self, lat: f64, lng: f64) -> Result<Serviceability, CoreError> {
         let mut conn = self.conn().await?;
-        // The zones around the point with their stores and the stores' load, in one read.
-        let rows = sqlx::query(
-            "SELECT z.id, z.store_code, z.name, z.geometry, z.active, z.created_at, z.updated_at, \
-             s.id AS s_id, s.code AS s_code, s.name AS s_name, s.lat AS s_lat, s.lng AS s_lng, \
-             s.opens_at AS s_opens_at, s.closes_at AS s_closes_at, s.active AS s_active, \
-             l.status AS load_status, l.extra_minutes AS load_extra \
-             FROM zones z JOIN stores s ON s.code = z.store_code AND s.deleted_at IS NULL \
-             LEFT JOIN store_load l ON l.store = s.code \
-             WHERE z.deleted_at IS NULL AND z.active = 1 \
-             AND z.min_lat <= ? AND z.max_lat >= ? AND z.min_lng <= ? AND z.max_lng >= ?",
-        )
-        .bind(lat)
-        .bind(lat)
-        .bind(lng)
-        .bind(lng)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = sqlx::query(ZONES_AROUND)
+            .bind(lat)
+            .bind(lat)
+            .bind(lng)
+            .bind(lng)
+            .fetch_all(&mut *conn)
+            .await?;
         let now = now_ms();
         let mut open = Vec::new();
         let mut closed = Vec::new();

@@ -96,16 +96,7 @@ macro_rules! read {
 /// A cart's lines with their prices and stock at its store, in one read: the cart's answer
 /// and the checkout each read them so.
 async fn raw_lines(cart: &Db, s: &Shopper) -> anyhow::Result<()> {
-    read!(
-        cart,
-        "SELECT i.sku, i.quantity, i.price_seen_paise, p.product_id, p.name, p.unit, p.price_paise, p.mrp_paise, \
-         p.max_per_order, p.active, s.available FROM cart_items i \
-         LEFT JOIN cart_products p ON p.sku = i.sku \
-         LEFT JOIN cart_stock s ON s.store = ? AND s.sku = i.sku \
-         WHERE i.cart_id = ? ORDER BY i.created_at, i.sku",
-        STORE,
-        &s.cart_id
-    );
+    read!(cart, nakku_core::cart::service::LINES_WITH_FACTS, STORE, &s.cart_id);
     Ok(())
 }
 
@@ -178,14 +169,7 @@ async fn raw_order(dbs: &Dbs, wh: &str, s: &Shopper, sku: &str, reads: bool) -> 
         read!(user, "SELECT id, user_id, label, line1, line2, city, pincode, lat, lng, is_default, serviceable, store_code, created_at, updated_at FROM addresses WHERE id = ? AND user_id = ? AND deleted_at IS NULL", &s.address_id, &s.address_user);
         read!(
             location,
-            "SELECT z.id, z.store_code, z.name, z.geometry, z.active, z.created_at, z.updated_at, \
-             s.id AS s_id, s.code AS s_code, s.name AS s_name, s.lat AS s_lat, s.lng AS s_lng, \
-             s.opens_at AS s_opens_at, s.closes_at AS s_closes_at, s.active AS s_active, \
-             l.status AS load_status, l.extra_minutes AS load_extra \
-             FROM zones z JOIN stores s ON s.code = z.store_code AND s.deleted_at IS NULL \
-             LEFT JOIN store_load l ON l.store = s.code \
-             WHERE z.deleted_at IS NULL AND z.active = 1 \
-             AND z.min_lat <= ? AND z.max_lat >= ? AND z.min_lng <= ? AND z.max_lng >= ?",
+            nakku_core::location::service::ZONES_AROUND,
             12.9716,
             12.9716,
             77.5946,
