@@ -335,9 +335,14 @@ class Topology:
             self.start(n)
         for n in self.names():
             self.wait_ready(n)
-        s = self.nakku_run("seed", "--stores", "2")
+        # Usually under two minutes; once (stop 40's second CI run) past 600 s while the
+        # consumers' batches met MariaDB deadlocks over and over (retried, not lost). The
+        # time is printed, so a slow seed shows in the log before it fails one.
+        started = time.monotonic()
+        s = self.nakku_run("seed", "--stores", "2", timeout=1200)
         if s.returncode != 0:
             raise SystemExit("seed failed:\n" + s.stderr[-2000:])
+        print(f"seeded in {time.monotonic() - started:.0f} s", flush=True)
         # The cart, delivery and catalogue learn the seeded stock and stores through the
         # bus, and an order goes through half a dozen consumer groups: wait until an order
         # of a two-order warm-up run is delivered — every group formed and consuming (on
