@@ -188,12 +188,12 @@ pub async fn sample_pools(
             _ = stop.cancelled() => return,
         }
         for (svc, db) in &dbs {
-            for (pool, in_use, open, max) in db.pool_stats() {
+            for (pool, in_use, idle, max) in db.pool_stats() {
                 let labels = [("service", svc.name()), ("pool", pool)];
                 metrics::gauge!("nakku_db_pool_connections", "service" => svc.name(), "pool" => pool, "state" => "in_use")
                     .set(f64::from(in_use));
                 metrics::gauge!("nakku_db_pool_connections", "service" => svc.name(), "pool" => pool, "state" => "idle")
-                    .set(f64::from(open.saturating_sub(in_use)));
+                    .set(f64::from(idle));
                 metrics::gauge!("nakku_db_pool_max_connections", &labels).set(f64::from(max));
             }
         }

@@ -177,14 +177,14 @@ impl Db {
         &self.pool
     }
 
-    /// Each pool's connections now: `(pool, in use, open, max)`. `"main"` is the pool of
+    /// Each pool's connections now: `(pool, in use, idle, max)`. `"main"` is the pool of
     /// every read and (MySQL) every write; `"writer"` SQLite's one write connection, in use
     /// whenever a write transaction runs (queueing for it is by design, not a fault).
     pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32, u32)> {
         let of = |name, p: &AnyPool| {
             let open = p.size();
             let idle = u32::try_from(p.num_idle()).unwrap_or(open);
-            (name, open.saturating_sub(idle), open, p.options().get_max_connections())
+            (name, open.saturating_sub(idle), idle, p.options().get_max_connections())
         };
         let mut out = vec![of("main", &self.pool)];
         if let Some(w) = &self.writer {
