@@ -226,6 +226,33 @@ impl Db {
         Ok(Tx { tx })
     }
 
+    /// [`Db::begin`] for a consumer's effects: on MySQL at `READ COMMITTED` (set for this
+    /// transaction only, in the same round trip as its `BEGIN`).
+    ///
+    /// At MySQL's default `REPEATABLE READ`, a search that finds no row — an `UPDATE` of a
+    /// replica row not there yet, a `DELETE` before a re-insert, the `NOT EXISTS` of an
+    /// `INSERT … SELECT` — locks the gap where the row would go, and an insert into a gap
+    /// another transaction locked waits for it. Two instances of one service share each
+    /// consumer group, each with its own partitions; their batches of new rows in one table
+    /// (new stock levels after a restock, new products) took gap locks and then inserted
+    /// into each other's gaps: deadlocks, retried with backoff, over and over. At `READ
+    /// COMMITTED` InnoDB takes no gap locks for searches, so such batches do not wait for
+    /// each other at all. What a consumer relies on stays: its event ids' primary key
+    /// (a duplicate delivered to two instances at once still collides), the conditional
+    /// updates of a replica row ("newer facts only", one statement each), and row locks.
+    /// SQLite runs one writer at a time and has no gap locks: the same as [`Db::begin`].
+    pub async fn begin_read_committed(&self) -> Result<Tx, sqlx::Error> {
+        if self.dialect != Dialect::MySql {
+            return self.begin().await;
+        }
+        tracing::trace!(target: TRANSACTION_TARGET, "begin");
+        let tx = self
+            .pool
+            .begin_with("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN")
+            .await?;
+        Ok(Tx { tx })
+    }
+
     /// One write statement outside a transaction, on SQLite through this process's writer
     /// connection like [`Db::begin`].
     pub async fn write<'q>(

@@ -510,7 +510,7 @@ impl Consumer {
             }
             todo.push((d, env));
         }
-        let Ok(mut tx) = self.db.begin().await else {
+        let Ok(mut tx) = self.db.begin_read_committed().await else {
             return false;
         };
         // Which of them this consumer has applied before: one query, then one insert of the
@@ -579,7 +579,11 @@ impl Consumer {
     }
 
     async fn apply(&self, d: &Delivery, env: &Envelope) -> Result<Outcome, ApplyError> {
-        let mut tx = self.db.begin().await.map_err(|e| ApplyError::Infra(e.into()))?;
+        let mut tx = self
+            .db
+            .begin_read_committed()
+            .await
+            .map_err(|e| ApplyError::Infra(e.into()))?;
         let inserted = sqlx::query(
             "INSERT INTO processed_events (consumer, event_id, topic, partition_no, offset_no, processed_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -799,6 +803,130 @@ mod tests {
         assert!(consumer.apply_batch(&batch).await);
         assert_eq!(handler.1.load(std::sync::atomic::Ordering::SeqCst), 2);
         db.close().await;
+    }
+
+    mod mysql {
+        use super::*;
+
+        /// The cart's stock replica, stopping before one sku until let go.
+        struct Gated {
+            sku: &'static str,
+            reached: tokio::sync::Notify,
+            go: tokio::sync::Notify,
+        }
+
+        impl Handler for Gated {
+            fn name(&self) -> &'static str {
+                crate::cart::replica::StockReplica.name()
+            }
+            fn handles(&self) -> &'static [(&'static str, u32)] {
+                crate::cart::replica::StockReplica.handles()
+            }
+            fn handle<'a>(&'a self, conn: &'a mut AnyConnection, env: &'a Envelope) -> BoxFut<'a, anyhow::Result<()>> {
+                Box::pin(async move {
+                    if env.aggregate_id == self.sku {
+                        self.reached.notify_one();
+                        self.go.notified().await;
+                    }
+                    crate::cart::replica::StockReplica.handle(conn, env).await
+                })
+            }
+            fn reset<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFut<'a, Result<(), sqlx::Error>> {
+                crate::cart::replica::StockReplica.reset(conn)
+            }
+        }
+
+        /// Two instances of the cart service share `cart.stock`'s group, each with its own
+        /// partitions; after a restock both apply batches of stock levels the replica has
+        /// no row for yet, into the same table at the same time. Both batches must go
+        /// through whole. The steps are the ones that deadlocked at `REPEATABLE READ`: the
+        /// first instance stores `MANGO`; the second looks for `BANANA` (locking the gap
+        /// below `MANGO`) and waits to insert it into that gap, which the first's search
+        /// for `MANGO` locked; the first then looks for and inserts `CHERRY` into the same
+        /// gap — each waits for the other, and MariaDB fails one of them.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = "needs NAKKU_TEST_MYSQL_URL"]
+        async fn two_instances_storing_new_stock_rows_at_once_do_not_deadlock() {
+            let server = std::env::var("NAKKU_TEST_MYSQL_URL").expect("NAKKU_TEST_MYSQL_URL");
+            let url = crate::config::Secret::new(format!(
+                "{}/nakku_constest_{}",
+                server.trim_end_matches('/'),
+                &crate::id::new_id().replace('-', "")[20..32]
+            ));
+            let db = Db::connect(&url, 4).await.unwrap();
+            crate::db::migrate::run(crate::service::Service::Cart, &db)
+                .await
+                .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let bus: Arc<dyn EventBus> = Arc::new(
+                crate::events::embedded::EmbeddedLog::open(&dir.path().join("log"))
+                    .await
+                    .unwrap(),
+            );
+            let gate = Arc::new(Gated {
+                sku: "CHERRY",
+                reached: tokio::sync::Notify::new(),
+                go: tokio::sync::Notify::new(),
+            });
+            let instance = |handler: Arc<dyn Handler>| Consumer {
+                handler,
+                db: db.clone(),
+                bus: bus.clone(),
+                cfg: ConsumerConfig::default(),
+            };
+            let (first, second) = (
+                instance(gate.clone()),
+                instance(Arc::new(crate::cart::replica::StockReplica)),
+            );
+            let one = tokio::spawn(async move {
+                first
+                    .apply_batch(&[stock("MANGO", 5, 1, 0), stock("CHERRY", 6, 1, 1)])
+                    .await
+            });
+            gate.reached.notified().await; // MANGO stored, its transaction open
+            let two = tokio::spawn(async move { second.apply_batch(&[stock("BANANA", 7, 1, 0)]).await });
+            // Until the second is inserting BANANA (at REPEATABLE READ it waits there for the
+            // first's gap lock) or is done (at READ COMMITTED it does not wait).
+            let waiting = "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
+                           WHERE DB = DATABASE() AND INFO LIKE 'INSERT INTO cart_stock%'";
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while !two.is_finished() {
+                let n: i64 = sqlx::query(waiting)
+                    .fetch_one(db.pool())
+                    .await
+                    .and_then(|r| r.try_get("n"))
+                    .unwrap();
+                if n > 0 {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the second batch neither waited nor finished"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            gate.go.notify_one();
+            let (one, two) = (one.await.unwrap(), two.await.unwrap());
+            assert!(one, "the first instance's batch went through whole");
+            assert!(two, "the second instance's batch went through whole");
+            let rows: Vec<(String, i64)> = sqlx::query("SELECT sku, available FROM cart_stock ORDER BY sku")
+                .fetch_all(db.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (crate::db::text(r, "sku").unwrap(), r.try_get("available").unwrap()))
+                .collect();
+            assert_eq!(
+                rows,
+                [
+                    ("BANANA".to_owned(), 7),
+                    ("CHERRY".to_owned(), 6),
+                    ("MANGO".to_owned(), 5)
+                ]
+            );
+            db.close().await;
+            crate::db::drop_mysql_database(&url).await.unwrap();
+        }
     }
 
     #[test]
