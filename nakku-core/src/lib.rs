@@ -13,6 +13,7 @@ pub mod distance;
 pub mod error;
 pub mod events;
 pub mod gateway;
+pub mod gather;
 pub mod id;
 pub mod inventory;
 pub mod list;

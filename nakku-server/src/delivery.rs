@@ -306,6 +306,6 @@ async fn view_json(
     staff: bool,
     order_id: &str,
 ) -> Result<serde_json::Value, nakku_core::CoreError> {
-    let v = svc.view(user, staff, order_id).await?;
+    let v = svc.follow(user, staff, order_id).await?;
     serde_json::to_value(v).map_err(|e| nakku_core::CoreError::Internal(e.into()))
 }

@@ -7,7 +7,11 @@
 //!
 //! Reading once a second per open feed is what lets any instance of a service serve any
 //! client (a change committed by another instance, or by the saga's consumer on another
-//! machine, is seen the same way); it costs one read of the view per second per open feed.
+//! machine, is seen the same way). The feeds of a process read together: they read at
+//! the same moments (each whole second of one clock), and the asks within 25 ms of each
+//! other share one read of all their orders or deliveries (`OrderService::follow`,
+//! `DeliveryService::follow`, through [`nakku_core::gather`]), so a thousand open feeds
+//! cost one read a second, not a thousand.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -75,6 +79,17 @@ impl Feed {
     }
 }
 
+/// The next whole [`EVERY`] of a clock every feed of this process shares: the feeds read
+/// at the same moments, so their reads are gathered into one (see the module's notes)
+/// rather than spread over the second.
+fn next_tick() -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let every = EVERY.as_nanos().max(1);
+    let ticks = epoch.elapsed().as_nanos() / every + 1;
+    epoch + Duration::from_nanos(u64::try_from(ticks * every).unwrap_or(u64::MAX))
+}
+
 /// What a feed gives.
 #[derive(Debug)]
 pub enum Update {
@@ -119,7 +134,7 @@ pub fn updates(feed: Feed) -> BoxStream<'static, Update> {
                             run.done = true;
                             return Some((Update::Expired, run));
                         }
-                        _ = tokio::time::sleep(EVERY) => {}
+                        _ = tokio::time::sleep_until(next_tick()) => {}
                     }
                     (run.feed.read)().await
                 }
@@ -364,5 +379,47 @@ mod tests {
         let said = statuses(&got);
         assert_eq!(said.len(), 2, "{said:?}");
         assert!(said[1].starts_with("failed: the view could not be read"), "{said:?}");
+    }
+
+    /// Feeds opened at different moments read at the same moments after their first
+    /// reading, so their reads are gathered into one.
+    #[tokio::test(start_paused = true)]
+    async fn feeds_opened_apart_read_together() {
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let feed = |who: usize| {
+            let times = times.clone();
+            let read: Read = Arc::new(move || {
+                if let Ok(mut t) = times.lock() {
+                    t.push((who, tokio::time::Instant::now()));
+                }
+                Box::pin(async { Ok(serde_json::json!({"status": "confirmed"})) })
+            });
+            Feed {
+                name: "order",
+                read,
+                first: serde_json::json!({"status": "confirmed"}),
+                is_final: |v| v["status"] == "delivered",
+                expires: i64::MAX,
+            }
+        };
+        let mut one = updates(feed(1));
+        assert!(one.next().await.is_some(), "the first reading");
+        let a = tokio::spawn(async move { one.next().await.is_some() });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut two = updates(feed(2));
+        assert!(two.next().await.is_some(), "the first reading");
+        let b = tokio::spawn(async move { two.next().await.is_some() });
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        let times = times.lock().map(|t| t.clone()).unwrap_or_default();
+        let at =
+            |who| -> Vec<tokio::time::Instant> { times.iter().filter(|(w, _)| *w == who).map(|(_, t)| *t).collect() };
+        let (one, two) = (at(1), at(2));
+        assert!(one.len() >= 3, "{one:?}");
+        assert_eq!(one, two, "read at the same moments");
+        for pair in one.windows(2) {
+            assert_eq!(pair[1] - pair[0], EVERY, "once a second");
+        }
+        a.abort();
+        b.abort();
     }
 }

@@ -98,7 +98,7 @@ async fn feed(svc: &Arc<OrderService>, auth: &AuthUser, id: String) -> Result<Fe
     let read: crate::live::Read = Arc::new(move || {
         let (svc, user, id) = (svc.clone(), user.clone(), id.clone());
         Box::pin(async move {
-            let o = svc.get(&user, staff, &id).await?;
+            let o = svc.follow(&user, staff, &id).await?;
             serde_json::to_value(o).map_err(|e| nakku_core::CoreError::Internal(e.into()))
         })
     });

@@ -87,6 +87,9 @@ impl Default for DeliveryConfig {
 pub struct DeliveryService {
     db: Db,
     cfg: DeliveryConfig,
+    /// The reads of open live feeds, gathered (see [`DeliveryService::follow`]); started
+    /// on first use.
+    pub(super) followed: std::sync::OnceLock<crate::gather::Gather<super::deliveries::Followed>>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -147,7 +150,11 @@ const COLS: &str = concat!(
 
 impl DeliveryService {
     pub fn new(db: Db, cfg: DeliveryConfig) -> Self {
-        DeliveryService { db, cfg }
+        DeliveryService {
+            db,
+            cfg,
+            followed: std::sync::OnceLock::new(),
+        }
     }
 
     pub(super) fn db(&self) -> &Db {

@@ -190,6 +190,19 @@ async fn an_order_and_its_delivery_are_followed_live_over_websockets(backend: Ba
         .as_str()
         .unwrap()
         .to_owned();
+    // The rider follows the same delivery (read in the same rounds as the shopper's
+    // feeds): the code is the shopper's alone.
+    let mut riders = socket(&app, &format!("/api/v1/deliveries/{id}/live"), Some(&partner), None)
+        .await
+        .unwrap();
+    let m = next(&mut riders).await;
+    assert_eq!(
+        (&m["event"], &m["data"]["partner"]["name"]),
+        (&json!("delivery"), &json!("Rider 61")),
+        "{m}"
+    );
+    assert_eq!(m["data"]["otp"], Value::Null, "{m}");
+    drop(riders);
     let act = |action: &str| {
         let rb = app.as_user(reqwest::Method::POST, &format!("/deliveries/{id}/{action}"), &partner);
         let b = if action == "deliver" {
@@ -274,7 +287,7 @@ async fn an_order_and_its_delivery_are_followed_live_over_websockets(backend: Ba
     assert_eq!(last, Some(json!("delivered")));
 
     // The plain socket saw the same delivery, then was closed normally.
-    let mut views = Vec::new();
+    let (mut views, mut codes) = (Vec::new(), Vec::new());
     loop {
         let m = next(&mut plain).await;
         if m.get("close").is_some() {
@@ -283,7 +296,12 @@ async fn an_order_and_its_delivery_are_followed_live_over_websockets(backend: Ba
         }
         assert_eq!(m["event"], "delivery", "{m}");
         views.push(m["data"]["status"].clone());
+        codes.push(m["data"]["otp"].clone());
     }
+    assert!(
+        codes.contains(&json!(otp)),
+        "the shopper's feed shows the code: {codes:?}"
+    );
     let views = changes(views);
     assert_eq!(views.last(), Some(&json!("delivered")), "{views:?}");
     assert!(views.contains(&json!("out_for_delivery")), "{views:?}");
