@@ -131,6 +131,7 @@ on_both_buses!(
     replaying_from_the_beginning_rebuilds_identical_state,
     two_relays_on_one_database_publish_each_row_once,
     a_member_left_without_partitions_joins_again_and_the_events_arrive,
+    an_idle_relay_publishes_an_event_as_soon_as_it_is_committed,
 );
 
 impl Env {
@@ -596,6 +597,48 @@ async fn two_relays_on_one_database_publish_each_row_once(e: Env) {
     let ids: HashSet<&str> = seen.iter().map(|x| x.id.as_str()).collect();
     assert_eq!(seen.len(), 100, "every row published once");
     assert_eq!(ids.len(), 100);
+}
+
+/// An idle relay does not poll its outbox every few milliseconds: a commit in its process
+/// wakes it. Its polls are set a minute apart here, so only the wake can publish in time.
+async fn an_idle_relay_publishes_an_event_as_soon_as_it_is_committed(e: Env) {
+    let cfg = RelayConfig {
+        topic_prefix: e.prefix.clone(),
+        poll: Duration::from_secs(60),
+        idle_poll: Duration::from_secs(60),
+        ..RelayConfig::default()
+    };
+    let relay = Relay::new("user", e.db.clone(), e.bus.clone(), cfg);
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(relay.run(stop.clone()));
+    // Its first look (lease taken, an empty outbox) is done before the event is written.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let leased = sqlx::query("SELECT COUNT(*) AS n FROM outbox_lease")
+            .fetch_one(e.db.pool())
+            .await
+            .and_then(|r| r.try_get::<i64, _>("n"))
+            .unwrap();
+        if leased > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the relay took its lease");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ids = e.logins("u-wake", 1).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while e.unpublished().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the commit woke the relay (its next poll is a minute away)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    running.await.unwrap();
+    let seen: Vec<String> = e.on_bus().await.into_iter().map(|x| x.id).collect();
+    assert_eq!(seen, ids);
 }
 
 #[path = "events/kafka_tls.rs"]

@@ -165,6 +165,7 @@ impl EmbeddedLog {
             positions,
             member: crate::id::new_id(),
             seen_at: 0,
+            swept_at: 0,
         })
     }
 }
@@ -307,6 +308,11 @@ async fn commit_offset(pool: &SqlitePool, group: &str, topic: &str, next: i64) -
 
 /// A group member not seen for this long is gone.
 const MEMBER_TIMEOUT_MS: i64 = 5_000;
+/// How often a member says it is alive: twice within the timeout. Each is a write (and an
+/// fsync) of the log's file, so not every poll, nor every second.
+const HEARTBEAT_MS: i64 = 2_000;
+/// How often a member clears the rows of members long gone.
+const SWEEP_MS: i64 = 60_000;
 
 struct EmbeddedSubscriber {
     /// Woken by appends to its topics in this process.
@@ -317,14 +323,15 @@ struct EmbeddedSubscriber {
     positions: HashMap<String, i64>,
     member: String,
     seen_at: i64,
+    swept_at: i64,
 }
 
 impl EmbeddedSubscriber {
-    /// Records that this member is alive (at most once a second).
+    /// Records that this member is alive (every [`HEARTBEAT_MS`] at most).
     async fn heartbeat(&mut self) -> Result<(), BusError> {
         let Some(g) = &self.group else { return Ok(()) };
         let now = now_ms();
-        if now - self.seen_at < 1_000 {
+        if now - self.seen_at < HEARTBEAT_MS {
             return Ok(());
         }
         self.seen_at = now;
@@ -337,6 +344,10 @@ impl EmbeddedSubscriber {
         .execute(&self.log.pool)
         .await
         .map_err(unavailable)?;
+        if now - self.swept_at < SWEEP_MS {
+            return Ok(());
+        }
+        self.swept_at = now;
         sqlx::query("DELETE FROM group_members WHERE last_seen < ?")
             .bind(now - 10 * MEMBER_TIMEOUT_MS)
             .execute(&self.log.pool)

@@ -28,8 +28,12 @@ use crate::retry::backoff;
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     pub batch: usize,
-    /// How often an idle relay looks for new rows.
+    /// How often a relay looks for new rows while events flow (and for a second after).
     pub poll: Duration,
+    /// How often it looks once nothing has come for a second. A commit on its database in
+    /// this process wakes it at once either way; this bounds the wait for events written
+    /// by other processes (other instances of the service).
+    pub idle_poll: Duration,
     pub lease: Duration,
     pub topic_prefix: String,
     pub max_event_bytes: usize,
@@ -40,12 +44,17 @@ impl Default for RelayConfig {
         RelayConfig {
             batch: 500,
             poll: Duration::from_millis(20),
+            idle_poll: Duration::from_millis(100),
             lease: Duration::from_secs(10),
             topic_prefix: "nakku".to_owned(),
             max_event_bytes: super::DEFAULT_MAX_EVENT_BYTES,
         }
     }
 }
+
+/// How often a standby relay asks for the lease (the holder renews it every half lease;
+/// a standby takes over within a second of its lapse).
+const STANDBY_POLL: Duration = Duration::from_secs(1);
 
 /// What `/health` and `/metrics` read about a relay.
 #[derive(Debug, Default)]
@@ -240,19 +249,42 @@ impl Relay {
 
     /// Runs until `shutdown`, then publishes what is left (if the bus is up) and gives up
     /// the lease.
+    ///
+    /// Its rhythm: a full batch is followed by the next at once; while events flow it
+    /// looks every `poll` (so a busy outbox goes out in batches, not row by row); once a
+    /// look finds nothing it waits for a commit on its database in this process (which is
+    /// where a service's events are written) or `poll`, `idle_poll` after a quiet second —
+    /// an idle service does not query its outbox fifty times a second. A standby (another
+    /// instance holds the lease) asks for the lease once a second.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut failures: u32 = 0;
         let mut last_gauge = tokio::time::Instant::now() - Duration::from_secs(2);
+        let mut last_row = tokio::time::Instant::now();
         loop {
             let result = tokio::select! {
                 r = self.run_once() => r,
                 _ = shutdown.cancelled() => break,
             };
+            let mut wake_on_commit = false;
             let pause = match result {
                 Ok(n) if n >= self.cfg.batch => Duration::ZERO,
+                Ok(n) if n > 0 => {
+                    failures = 0;
+                    last_row = tokio::time::Instant::now();
+                    self.cfg.poll
+                }
+                Ok(_) if self.held_until.load(Ordering::Relaxed) <= now_ms() => {
+                    failures = 0;
+                    STANDBY_POLL
+                }
                 Ok(_) => {
                     failures = 0;
-                    self.cfg.poll
+                    wake_on_commit = true;
+                    if last_row.elapsed() < Duration::from_secs(1) {
+                        self.cfg.poll
+                    } else {
+                        self.cfg.idle_poll.max(self.cfg.poll)
+                    }
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -273,6 +305,7 @@ impl Relay {
             if !pause.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
+                    _ = self.db.committed(), if wake_on_commit => {}
                     _ = shutdown.cancelled() => break,
                 }
             }
