@@ -338,6 +338,11 @@ mod tests {
                 }
             })
         });
+        order_feed(read)
+    }
+
+    /// An order's feed reading with `read`, first seen confirmed, over once delivered.
+    fn order_feed(read: Read) -> Feed {
         Feed {
             name: "order",
             read,
@@ -394,13 +399,7 @@ mod tests {
                 }
                 Box::pin(async { Ok(serde_json::json!({"status": "confirmed"})) })
             });
-            Feed {
-                name: "order",
-                read,
-                first: serde_json::json!({"status": "confirmed"}),
-                is_final: |v| v["status"] == "delivered",
-                expires: i64::MAX,
-            }
+            order_feed(read)
         };
         let mut one = updates(feed(1));
         assert!(one.next().await.is_some(), "the first reading");
