@@ -236,11 +236,13 @@ impl ProductService {
                 .collect()
         };
         let fresh = store::products_by_id(&mut conn, &wanted).await?;
+        let stock = store::stock_since(&mut conn, marks.1).await?;
+        let sales = store::sales_since(&mut conn, marks.2).await?;
+        // The connection goes back before the cache (Redis, which may be slow) is told.
+        drop(conn);
         self.advance(|m| &mut m.products, seen.iter().map(|r| r.3));
         changed += fresh.len();
         self.apply(&fresh).await;
-        let stock = store::stock_since(&mut conn, marks.1).await?;
-        let sales = store::sales_since(&mut conn, marks.2).await?;
         {
             let mut ix = self.write();
             for (store, sku, available, _) in &stock {
