@@ -166,6 +166,7 @@ impl EmbeddedLog {
             member: crate::id::new_id(),
             seen_at: 0,
             swept_at: 0,
+            last_message: tokio::time::Instant::now(),
         })
     }
 }
@@ -324,6 +325,8 @@ struct EmbeddedSubscriber {
     member: String,
     seen_at: i64,
     swept_at: i64,
+    /// When it last fetched a message (its naps lengthen after a quiet second).
+    last_message: tokio::time::Instant,
 }
 
 impl EmbeddedSubscriber {
@@ -409,13 +412,23 @@ impl Subscriber for EmbeddedSubscriber {
             loop {
                 self.heartbeat().await?;
                 let batch = self.fetch(max).await?;
-                if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
+                let now = tokio::time::Instant::now();
+                if !batch.is_empty() {
+                    self.last_message = now;
                     return Ok(batch);
                 }
-                // Woken by an append in this process, or every 100 ms for writers in others.
-                let nap = deadline
-                    .saturating_duration_since(tokio::time::Instant::now())
-                    .min(Duration::from_millis(100));
+                if now >= deadline {
+                    return Ok(batch);
+                }
+                // Woken by an append in this process; for writers in other processes it
+                // looks every 100 ms while messages come, and once a quiet second has
+                // passed only when the caller's wait is up (an idle consumer then reads
+                // the log twice a second, not ten times).
+                let nap = if now.duration_since(self.last_message) < Duration::from_secs(1) {
+                    deadline.saturating_duration_since(now).min(Duration::from_millis(100))
+                } else {
+                    deadline.saturating_duration_since(now)
+                };
                 let _ = tokio::time::timeout(nap, self.wake.notified()).await;
             }
         })
