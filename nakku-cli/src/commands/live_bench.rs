@@ -56,6 +56,33 @@ struct Report {
     kib_per_subscription: Option<f64>,
     /// CPU of `--pid` while they sat idle, as a share of one core.
     idle_cpu_share: Option<f64>,
+    /// Reads of the order's view a second while they sat idle, and the feeds' asks those
+    /// reads answered (`nakku_gathered_*_total{what="orders"}` on the gateway's `/metrics`:
+    /// found when the order service runs in the gateway's process, as with `nakku up`).
+    view_reads_per_s: Option<f64>,
+    view_asks_per_s: Option<f64>,
+}
+
+/// The order feeds' gathered reads and asks so far, from `/metrics` at `base`.
+async fn gathered(http: &reqwest::Client, base: &str) -> Option<(f64, f64)> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |name: &str| -> Option<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("what=\"orders\""))?;
+        line.rsplit_once(' ')?.1.parse().ok()
+    };
+    Some((
+        value("nakku_gathered_reads_total")?,
+        value("nakku_gathered_keys_total")?,
+    ))
 }
 
 /// A process's resident memory (MiB) and CPU time so far (clock ticks), from `/proc`.
@@ -211,8 +238,17 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
     // Settle, then hold them idle.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let open = o.pid.and_then(sample);
+    let reads_open = gathered(&http, &base).await;
+    let held_from = Instant::now();
     tokio::time::sleep(o.hold).await;
     let held = o.pid.and_then(sample);
+    let reads_held = gathered(&http, &base).await;
+    let held_for = held_from.elapsed().as_secs_f64().max(0.001);
+    let rate = |f: fn((f64, f64)) -> f64| {
+        reads_open
+            .zip(reads_held)
+            .map(|(a, b)| ((f(b) - f(a)) / held_for * 10.0).round() / 10.0)
+    };
     for mut s in sockets {
         let _ = s.close(None).await;
     }
@@ -245,6 +281,8 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
             let share = (b.1.saturating_sub(a.1)) as f64 / ticks_per_s / o.hold.as_secs_f64().max(0.001);
             (share * 1000.0).round() / 1000.0
         }),
+        view_reads_per_s: rate(|(reads, _)| reads),
+        view_asks_per_s: rate(|(_, asks)| asks),
     };
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -267,6 +305,12 @@ pub async fn run(settings: &Settings, o: Opts) -> anyhow::Result<()> {
             );
         }
         None => println!("give --pid (the gateway's process) for its memory and CPU"),
+    }
+    match (report.view_reads_per_s, report.view_asks_per_s) {
+        (Some(reads), Some(asks)) => {
+            println!("while idle: {reads:.1} reads of the order's view a second, answering {asks:.1} asks of its feeds")
+        }
+        _ => println!("the order service's gathered reads are not on {base}/metrics (it runs in another process)"),
     }
     Ok(())
 }
