@@ -244,8 +244,11 @@ impl Db {
         })
     }
 
-    /// [`Db::begin`] for a consumer's effects: on MySQL at `READ COMMITTED` (set for this
-    /// transaction only, in the same round trip as its `BEGIN`).
+    /// [`Db::begin`] at `READ COMMITTED` on MySQL (set for this transaction only, in the
+    /// same round trip as its `BEGIN`): for a consumer's effects, and for the inventory's
+    /// moves of a reservation, whose locked read of it by order must not lock the gap where
+    /// the reservation writer inserts new ones (the two deadlocked about once in a
+    /// thousand orders under `nakku bench orders`).
     ///
     /// At MySQL's default `REPEATABLE READ`, a search that finds no row — an `UPDATE` of a
     /// replica row not there yet, a `DELETE` before a re-insert, the `NOT EXISTS` of an

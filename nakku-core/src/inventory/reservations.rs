@@ -118,7 +118,9 @@ impl InventoryService {
 
     /// Turns held stock into a sale (on payment). Idempotent.
     pub async fn confirm(&self, _ctx: &RequestCtx, order_id: &str) -> Result<Reservation, CoreError> {
-        let mut tx = self.db.begin().await?;
+        // READ COMMITTED: the locked read takes the reservation's row, not the gap beside it
+        // in the order index, where the batch writer inserts new reservations.
+        let mut tx = self.db.begin_read_committed().await?;
         let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
             .await?
             .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
@@ -203,7 +205,9 @@ impl InventoryService {
                 "a release ends in released or expired, not {to_status}"
             )));
         }
-        let mut tx = self.db.begin().await?;
+        // READ COMMITTED: the locked read takes the reservation's row, not the gap beside it
+        // in the order index, where the batch writer inserts new reservations.
+        let mut tx = self.db.begin_read_committed().await?;
         let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
             .await?
             .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
@@ -301,7 +305,9 @@ impl InventoryService {
     /// before packing). Idempotent: the line leaves the reservation, so asking again does
     /// nothing.
     pub async fn return_line(&self, _ctx: &RequestCtx, order_id: &str, sku: &str) -> Result<(), CoreError> {
-        let mut tx = self.db.begin().await?;
+        // READ COMMITTED: the locked read takes the reservation's row, not the gap beside it
+        // in the order index, where the batch writer inserts new reservations.
+        let mut tx = self.db.begin_read_committed().await?;
         let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
             .await?
             .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
@@ -370,7 +376,9 @@ impl InventoryService {
             parse_sku(&l.sku).map_err(|m| CoreError::validation("sku", m))?;
             crate::inventory::check_quantity(l.quantity).map_err(|m| CoreError::validation("quantity", m))?;
         }
-        let mut tx = self.db.begin().await?;
+        // READ COMMITTED: the locked read takes the reservation's row, not the gap beside it
+        // in the order index, where the batch writer inserts new reservations.
+        let mut tx = self.db.begin_read_committed().await?;
         let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
             .await?
             .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
