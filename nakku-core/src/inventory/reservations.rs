@@ -20,6 +20,22 @@ impl InventoryService {
         }
     }
 
+    /// A write transaction holding `order_id`'s reservation row locked, with the
+    /// reservation and its lines (404 without one): where each move of a reservation
+    /// starts. At READ COMMITTED, so the locked read takes the reservation's row and not
+    /// the gap beside it in the order index, where the batch writer inserts new
+    /// reservations (at REPEATABLE READ the two deadlocked under load).
+    async fn locked_reservation(
+        &self,
+        order_id: &str,
+    ) -> Result<(crate::db::Tx, ReservationRow, Vec<Line>), CoreError> {
+        let mut tx = self.db.begin_read_committed().await?;
+        let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
+        Ok((tx, row, lines))
+    }
+
     pub async fn get_reservation(&self, order_id: &str) -> Result<Reservation, CoreError> {
         let mut conn = self.conn().await?;
         let (row, lines) = store::find_reservation(&mut conn, order_id, "")
@@ -118,12 +134,7 @@ impl InventoryService {
 
     /// Turns held stock into a sale (on payment). Idempotent.
     pub async fn confirm(&self, _ctx: &RequestCtx, order_id: &str) -> Result<Reservation, CoreError> {
-        // READ COMMITTED: the locked read takes the reservation's row, not the gap beside it
-        // in the order index, where the batch writer inserts new reservations.
-        let mut tx = self.db.begin_read_committed().await?;
-        let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
-            .await?
-            .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
+        let (mut tx, row, lines) = self.locked_reservation(order_id).await?;
         match row.status.as_str() {
             "confirmed" => {
                 drop(tx);
@@ -205,12 +216,7 @@ impl InventoryService {
                 "a release ends in released or expired, not {to_status}"
             )));
         }
-        // READ COMMITTED: the locked read takes the reservation's row, not the gap beside it
-        // in the order index, where the batch writer inserts new reservations.
-        let mut tx = self.db.begin_read_committed().await?;
-        let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
-            .await?
-            .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
+        let (mut tx, row, lines) = self.locked_reservation(order_id).await?;
         let from = ReservationStatus::parse(&row.status).ok_or_else(|| {
             CoreError::Internal(anyhow::anyhow!(
                 "reservation {order_id} has the unknown status {:?}",
@@ -305,12 +311,7 @@ impl InventoryService {
     /// before packing). Idempotent: the line leaves the reservation, so asking again does
     /// nothing.
     pub async fn return_line(&self, _ctx: &RequestCtx, order_id: &str, sku: &str) -> Result<(), CoreError> {
-        // READ COMMITTED: the locked read takes the reservation's row, not the gap beside it
-        // in the order index, where the batch writer inserts new reservations.
-        let mut tx = self.db.begin_read_committed().await?;
-        let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
-            .await?
-            .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
+        let (mut tx, row, lines) = self.locked_reservation(order_id).await?;
         let Some(line) = lines.into_iter().find(|l| l.sku == sku) else {
             return Ok(()); // returned before
         };
@@ -376,12 +377,7 @@ impl InventoryService {
             parse_sku(&l.sku).map_err(|m| CoreError::validation("sku", m))?;
             crate::inventory::check_quantity(l.quantity).map_err(|m| CoreError::validation("quantity", m))?;
         }
-        // READ COMMITTED: the locked read takes the reservation's row, not the gap beside it
-        // in the order index, where the batch writer inserts new reservations.
-        let mut tx = self.db.begin_read_committed().await?;
-        let (row, lines) = store::find_reservation(&mut tx, order_id, self.db.dialect().for_update())
-            .await?
-            .ok_or_else(|| CoreError::NotFound("reservation".to_owned()))?;
+        let (mut tx, row, lines) = self.locked_reservation(order_id).await?;
         let first = sqlx::query("INSERT INTO pick_adjustments (order_id, created_at) VALUES (?, ?)")
             .bind(order_id)
             .bind(now_ms())
