@@ -4,9 +4,9 @@
 //!
 //! A caller asks for one key and waits. The first ask of a round starts a short window;
 //! every ask that arrives within it joins the round; then the round's distinct keys are
-//! read together (in chunks of at most `most`) and each caller gets its own answer. A feed
-//! that asks again a fixed time after its answer stays in the same round as the others
-//! answered with it, so rounds merge over time and do not split.
+//! read together (in chunks of at most `most`) and each caller gets its own answer. The
+//! live feeds ask on the same whole seconds of one clock (`nakku_server::live`), so their
+//! asks of a second fall into one round.
 
 use std::collections::HashMap;
 use std::sync::Arc;

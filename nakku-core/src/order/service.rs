@@ -205,7 +205,63 @@ impl OrderService {
     /// three statements whatever their number (the orders, their lines, their timelines) —
     /// what a page of orders is answered with.
     pub async fn views(&self, ids: &[String]) -> Result<Vec<OrderView>, CoreError> {
-        read_views(&self.db, ids).await
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+            "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, \
+             total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, \
+             step_started_at, next_attempt_at, version, created_at, updated_at, slot_start, slot_end, adjustment, adjusted_at, \
+             CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending, cash_due_pending FROM orders \
+             WHERE deleted_at IS NULL AND id IN ",
+        );
+        crate::db::push_list(&mut qb, ids);
+        let orders = qb.build().fetch_all(&mut *conn).await?;
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+            "SELECT order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status \
+             FROM order_lines WHERE order_id IN ",
+        );
+        crate::db::push_list(&mut qb, ids);
+        qb.push(" ORDER BY order_id, created_at, sku");
+        let line_rows = qb.build().fetch_all(&mut *conn).await?;
+        let mut lines: HashMap<String, Vec<OrderLine>> = HashMap::new();
+        for l in line_rows {
+            lines.entry(text(&l, "order_id")?).or_default().push(OrderLine {
+                sku: text(&l, "sku")?,
+                product_id: text(&l, "product_id")?,
+                name: text(&l, "name")?,
+                unit: text(&l, "unit")?,
+                unit_price_paise: l.try_get("unit_price_paise")?,
+                mrp_paise: l.try_get("mrp_paise")?,
+                quantity: l.try_get("quantity")?,
+                line_total_paise: l.try_get("line_total_paise")?,
+                status: text(&l, "status")?,
+            });
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+            "SELECT order_id, status, note, actor, created_at FROM order_timeline WHERE order_id IN ",
+        );
+        crate::db::push_list(&mut qb, ids);
+        qb.push(" ORDER BY id");
+        let timeline_rows = qb.build().fetch_all(&mut *conn).await?;
+        let mut timelines: HashMap<String, Vec<TimelineEntry>> = HashMap::new();
+        for t in timeline_rows {
+            timelines.entry(text(&t, "order_id")?).or_default().push(TimelineEntry {
+                status: text(&t, "status")?,
+                note: opt_text(&t, "note")?,
+                actor: opt_text(&t, "actor")?,
+                at: ms_to_rfc3339(t.try_get("created_at")?),
+            });
+        }
+        let mut by_id: HashMap<String, OrderView> = HashMap::new();
+        for r in &orders {
+            let id = text(r, "id")?;
+            let lines = lines.remove(&id).unwrap_or_default();
+            let timeline = timelines.remove(&id).unwrap_or_default();
+            by_id.insert(id, Self::view_of(r, lines, timeline)?);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     /// The order `id` as its owner (or staff) sees it, for a live feed that asks every
@@ -215,20 +271,14 @@ impl OrderService {
     /// for an order that does not exist.
     pub async fn follow(&self, user_id: &str, staff: bool, id: &str) -> Result<OrderView, CoreError> {
         let gather = self.followed.get_or_init(|| {
-            let db = self.db.clone();
+            let svc = self.clone();
             crate::gather::Gather::spawn(
                 "orders",
                 crate::gather::FEED_WINDOW,
                 crate::gather::FEED_MOST,
                 Arc::new(move |ids: Vec<String>| {
-                    let db = db.clone();
-                    Box::pin(async move {
-                        Ok(read_views(&db, &ids)
-                            .await?
-                            .into_iter()
-                            .map(|v| (v.id.clone(), v))
-                            .collect())
-                    })
+                    let svc = svc.clone();
+                    Box::pin(async move { Ok(svc.views(&ids).await?.into_iter().map(|v| (v.id.clone(), v)).collect()) })
                 }),
             )
         });
@@ -238,70 +288,7 @@ impl OrderService {
             .filter(|o| staff || o.user_id == user_id)
             .ok_or_else(|| CoreError::NotFound("order".to_owned()))
     }
-}
 
-/// [`OrderService::views`].
-async fn read_views(db: &Db, ids: &[String]) -> Result<Vec<OrderView>, CoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut conn = db.pool().acquire().await?;
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
-        "SELECT id, user_id, store, status, payment_kind, payment_method_id, substitution, address, quote, items_paise, fees_paise, \
-         total_paise, refunded_paise, currency, note, saga_state, cancel_requested, failure_reason, last_error, attempts, \
-         step_started_at, next_attempt_at, version, created_at, updated_at, slot_start, slot_end, adjustment, adjusted_at, \
-         CASE WHEN adjustment IS NOT NULL AND adjusted_at IS NULL THEN 1 ELSE 0 END AS adjust_pending, cash_due_pending FROM orders \
-         WHERE deleted_at IS NULL AND id IN ",
-    );
-    crate::db::push_list(&mut qb, ids);
-    let orders = qb.build().fetch_all(&mut *conn).await?;
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
-        "SELECT order_id, sku, product_id, name, unit, unit_price_paise, mrp_paise, quantity, line_total_paise, status \
-         FROM order_lines WHERE order_id IN ",
-    );
-    crate::db::push_list(&mut qb, ids);
-    qb.push(" ORDER BY order_id, created_at, sku");
-    let line_rows = qb.build().fetch_all(&mut *conn).await?;
-    let mut lines: HashMap<String, Vec<OrderLine>> = HashMap::new();
-    for l in line_rows {
-        lines.entry(text(&l, "order_id")?).or_default().push(OrderLine {
-            sku: text(&l, "sku")?,
-            product_id: text(&l, "product_id")?,
-            name: text(&l, "name")?,
-            unit: text(&l, "unit")?,
-            unit_price_paise: l.try_get("unit_price_paise")?,
-            mrp_paise: l.try_get("mrp_paise")?,
-            quantity: l.try_get("quantity")?,
-            line_total_paise: l.try_get("line_total_paise")?,
-            status: text(&l, "status")?,
-        });
-    }
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
-        "SELECT order_id, status, note, actor, created_at FROM order_timeline WHERE order_id IN ",
-    );
-    crate::db::push_list(&mut qb, ids);
-    qb.push(" ORDER BY id");
-    let timeline_rows = qb.build().fetch_all(&mut *conn).await?;
-    let mut timelines: HashMap<String, Vec<TimelineEntry>> = HashMap::new();
-    for t in timeline_rows {
-        timelines.entry(text(&t, "order_id")?).or_default().push(TimelineEntry {
-            status: text(&t, "status")?,
-            note: opt_text(&t, "note")?,
-            actor: opt_text(&t, "actor")?,
-            at: ms_to_rfc3339(t.try_get("created_at")?),
-        });
-    }
-    let mut by_id: HashMap<String, OrderView> = HashMap::new();
-    for r in &orders {
-        let id = text(r, "id")?;
-        let lines = lines.remove(&id).unwrap_or_default();
-        let timeline = timelines.remove(&id).unwrap_or_default();
-        by_id.insert(id, OrderService::view_of(r, lines, timeline)?);
-    }
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
-}
-
-impl OrderService {
     /// An order's view from its row, lines and timeline.
     fn view_of(r: &AnyRow, lines: Vec<OrderLine>, timeline: Vec<TimelineEntry>) -> Result<OrderView, CoreError> {
         // The stored checkout; an unreadable one shows no fees rather than failing the view.
