@@ -205,6 +205,16 @@ impl Env {
         }
     }
 
+    /// Waits (up to 20 s, else fails saying `why`) until relays running elsewhere in the
+    /// test have published the whole outbox.
+    async fn until_published(&self, why: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.unpublished().await > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "{why}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn unpublished(&self) -> i64 {
         nakku_core::events::relay::backlog(&self.db).await.unwrap().unpublished
     }
@@ -295,14 +305,7 @@ async fn events_wait_in_the_outbox_while_the_bus_is_down_and_all_arrive_after(e:
     assert_eq!(e.unpublished().await, 25, "writes kept succeeding into the outbox");
     assert!(e.bus.ping().await.is_err());
     e.bus.set_down(false);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while e.unpublished().await > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "backlog drained after the bus returned"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    e.until_published("backlog drained after the bus returned").await;
     stop.cancel();
     running.await.unwrap();
     let done = e.consumer(Arc::new(ActivityHandler)).catch_up(e.idle()).await.unwrap();
@@ -585,11 +588,7 @@ async fn two_relays_on_one_database_publish_each_row_once(e: Env) {
         e.logins(&format!("w{i}"), 10).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while e.unpublished().await > 0 {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    e.until_published("the running relays published the outbox").await;
     stop.cancel();
     ta.await.unwrap();
     tb.await.unwrap();
@@ -627,14 +626,8 @@ async fn an_idle_relay_publishes_an_event_as_soon_as_it_is_committed(e: Env) {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ids = e.logins("u-wake", 1).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while e.unpublished().await > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the commit woke the relay (its next poll is a minute away)"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    e.until_published("the commit woke the relay (its next poll is a minute away)")
+        .await;
     stop.cancel();
     running.await.unwrap();
     let seen: Vec<String> = e.on_bus().await.into_iter().map(|x| x.id).collect();
