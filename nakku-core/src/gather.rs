@@ -51,6 +51,15 @@ impl<V: Clone + Send + 'static> Gather<V> {
         Gather { asks, what }
     }
 
+    /// A gatherer for the live feeds ([`FEED_WINDOW`], at most [`FEED_MOST`] keys a read).
+    pub fn feeds<F, Fut>(what: &'static str, read: F) -> Gather<V>
+    where
+        F: Fn(Vec<String>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<HashMap<String, V>, CoreError>> + Send + 'static,
+    {
+        Gather::spawn(what, FEED_WINDOW, FEED_MOST, Arc::new(move |keys| Box::pin(read(keys))))
+    }
+
     /// The value of `key` as the next round reads it (`None`: there is none). A failed
     /// round answers each of its callers `Unavailable` (a passing failure: ask again).
     pub async fn get(&self, key: &str) -> Result<Option<V>, CoreError> {

@@ -384,24 +384,19 @@ impl DeliveryService {
     pub async fn follow(&self, user_id: &str, admin: bool, order_id: &str) -> Result<DeliveryView, CoreError> {
         let gather = self.followed.get_or_init(|| {
             let svc = self.clone();
-            crate::gather::Gather::spawn(
-                "deliveries",
-                crate::gather::FEED_WINDOW,
-                crate::gather::FEED_MOST,
-                std::sync::Arc::new(move |ids: Vec<String>| {
-                    let svc = svc.clone();
-                    Box::pin(async move {
-                        let mut found = std::collections::HashMap::new();
-                        for (r, d, partner) in svc.rows_with_partners(&ids, |_| true).await? {
-                            let (owner, rider) = (d.user_id.clone(), d.partner_id.clone());
-                            // As its shopper sees it (the code shown); others get it without.
-                            let view = svc.view_of(&r, d, partner, &owner)?;
-                            found.insert(view.order_id.clone(), Followed { view, owner, rider });
-                        }
-                        Ok(found)
-                    })
-                }),
-            )
+            crate::gather::Gather::feeds("deliveries", move |ids| {
+                let svc = svc.clone();
+                async move {
+                    let mut found = std::collections::HashMap::new();
+                    for (r, d, partner) in svc.rows_with_partners(&ids, |_| true).await? {
+                        let (owner, rider) = (d.user_id.clone(), d.partner_id.clone());
+                        // As its shopper sees it (the code shown); others get it without.
+                        let view = svc.view_of(&r, d, partner, &owner)?;
+                        found.insert(view.order_id.clone(), Followed { view, owner, rider });
+                    }
+                    Ok(found)
+                }
+            })
         });
         let f = gather
             .get(order_id)

@@ -272,15 +272,10 @@ impl OrderService {
     pub async fn follow(&self, user_id: &str, staff: bool, id: &str) -> Result<OrderView, CoreError> {
         let gather = self.followed.get_or_init(|| {
             let svc = self.clone();
-            crate::gather::Gather::spawn(
-                "orders",
-                crate::gather::FEED_WINDOW,
-                crate::gather::FEED_MOST,
-                Arc::new(move |ids: Vec<String>| {
-                    let svc = svc.clone();
-                    Box::pin(async move { Ok(svc.views(&ids).await?.into_iter().map(|v| (v.id.clone(), v)).collect()) })
-                }),
-            )
+            crate::gather::Gather::feeds("orders", move |ids| {
+                let svc = svc.clone();
+                async move { Ok(svc.views(&ids).await?.into_iter().map(|v| (v.id.clone(), v)).collect()) }
+            })
         });
         gather
             .get(id)
